@@ -1,0 +1,67 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Forager",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "forager", targets: ["forager"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(name: "LibPQ", dependencies: ["CLibPQ"], swiftSettings: upcoming),
+        .target(name: "PGOutput", swiftSettings: upcoming),
+        .target(
+            name: "ForagerCore",
+            dependencies: ["PGOutput", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "ForagerConfig",
+            dependencies: ["ForagerCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "PostgresSource",
+            dependencies: ["LibPQ", "PGOutput", "ForagerCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "PostgresWarehouse",
+            dependencies: ["LibPQ", "ForagerCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "forager",
+            dependencies: [
+                "ForagerCore", "ForagerConfig", "PostgresSource", "PostgresWarehouse", "LibPQ", "PGOutput",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(name: "PGOutputTests", dependencies: ["PGOutput"], swiftSettings: upcoming),
+        .testTarget(name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput"], swiftSettings: upcoming),
+        .testTarget(name: "ForagerConfigTests", dependencies: ["ForagerConfig", "ForagerCore"], swiftSettings: upcoming),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["LibPQ", "forager"],
+            swiftSettings: upcoming
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

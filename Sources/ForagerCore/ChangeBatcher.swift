@@ -1,0 +1,213 @@
+public import PGOutput
+
+/// Turns the pgoutput message stream into warehouse batches: whole transactions, collapsed by key,
+/// flushed by row count or age, in commit order.
+///
+/// A value-type state machine with no IO: the caller feeds it messages and the time, and carries out
+/// the actions it returns. Transactions that end at or before `checkpoint` (already in the warehouse)
+/// are skipped. A transaction larger than `maxRows` is applied in pieces inside one open warehouse
+/// transaction that commits only with the source transaction, so memory stays bounded and no
+/// partial transaction is ever visible or checkpointed.
+public struct ChangeBatcher: Sendable {
+    /// Flush limits.
+    public struct Limits: Sendable {
+        /// Apply once this many changes are waiting (and, inside one transaction, apply a piece).
+        public var maxRows: Int
+        /// Apply committed changes once the oldest has waited this long.
+        public var maxAge: Duration
+
+        public init(maxRows: Int = 50_000, maxAge: Duration = .milliseconds(500)) {
+            self.maxRows = max(1, maxRows)
+            self.maxAge = maxAge
+        }
+    }
+
+    /// What the caller must do next, in order.
+    public enum Action: Sendable {
+        /// Apply the changes inside the open warehouse transaction (open one if none is open); do not commit.
+        case apply(ChangeSet)
+        /// Apply the changes (possibly none), store the checkpoint `through` in the same warehouse
+        /// transaction, commit, and then acknowledge `through` to the source.
+        case commit(ChangeSet, through: LSN)
+    }
+
+    private struct Transaction: Sendable {
+        var finalLSN: LSN
+        var skipping: Bool
+        var changes: [SourceChange] = []
+        /// Pieces of this transaction were applied into the open warehouse transaction.
+        var appliedPieces = false
+    }
+
+    public let limits: Limits
+    /// The last LSN handed out in a `.commit` action: everything before it is in the warehouse.
+    public private(set) var checkpoint: LSN
+    private let tablesBySource: [TableName: MappedTable]
+    private var relations: [UInt32: RelationBinding] = [:]
+    /// Relation ids of published tables that are not mapped; their changes are ignored.
+    public private(set) var unmappedRelations: [UInt32: TableName] = [:]
+    private var transaction: Transaction?
+    private var completed = ChangeSet()
+    private var completedThrough: LSN?
+    private var oldestWaiting: ContinuousClock.Instant?
+
+    public init(tables: [MappedTable], limits: Limits, checkpoint: LSN) {
+        self.limits = limits
+        self.checkpoint = checkpoint
+        self.tablesBySource = Dictionary(tables.map { ($0.source, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// True when nothing is buffered and no warehouse transaction is open: the stream is caught up
+    /// with the warehouse, so a keepalive position may become the checkpoint.
+    public var isIdle: Bool { transaction == nil && completedThrough == nil }
+
+    /// Feeds one pgoutput message; `lsn` is the XLogData start position of the message.
+    public mutating func receive(
+        _ message: PGOutputMessage, at lsn: LSN, now: ContinuousClock.Instant
+    ) throws(ForagerError) -> [Action] {
+        switch message {
+        case .begin(let begin):
+            guard transaction == nil else {
+                throw ForagerError(.protocolViolation, "BEGIN of the transaction ending at \(begin.finalLSN) arrived inside another transaction")
+            }
+            transaction = Transaction(finalLSN: begin.finalLSN, skipping: begin.finalLSN < checkpoint)
+            return []
+        case .commit(let commit):
+            return try commitReceived(endLSN: commit.endLSN, now: now)
+        case .relation(let relation):
+            try bind(relation)
+            return []
+        case .insert(let insert):
+            guard let binding = try binding(for: insert.relationID) else { return [] }
+            return try add(.insert(binding, insert.newTuple, lsn))
+        case .update(let update):
+            guard let binding = try binding(for: update.relationID) else { return [] }
+            return try add(.update(binding, old: update.oldKey ?? update.oldTuple, new: update.newTuple, lsn))
+        case .delete(let delete):
+            guard let binding = try binding(for: delete.relationID) else { return [] }
+            guard let old = delete.oldKey ?? delete.oldTuple else {
+                throw ForagerError(
+                    .schema, "a DELETE on \(binding.table.source) carries no key",
+                    hint: "Set REPLICA IDENTITY DEFAULT (with a primary key) or FULL on the source table.")
+            }
+            return try add(.delete(binding, old: old, lsn))
+        case .truncate(let truncate):
+            var tables: [MappedTable] = []
+            for id in truncate.relationIDs {
+                if let table = try binding(for: id)?.table { tables.append(table) }
+            }
+            guard !tables.isEmpty else { return [] }
+            return try add(.truncate(tables))
+        case .origin, .type, .message:
+            return []
+        }
+    }
+
+    /// Called when the stream is quiet: commits what has waited longer than `maxAge`.
+    public mutating func tick(now: ContinuousClock.Instant) -> [Action] {
+        guard let oldestWaiting, now - oldestWaiting >= limits.maxAge else { return [] }
+        if let transaction, transaction.appliedPieces { return [] }
+        return takeCompleted().map { [$0] } ?? []
+    }
+
+    /// What to do on shutdown: commit every whole transaction received. `rollback` is true when
+    /// pieces of an unfinished transaction were applied and the open warehouse transaction must be
+    /// rolled back instead (it is replayed on the next start).
+    public mutating func drain() -> (actions: [Action], rollback: Bool) {
+        if let transaction, transaction.appliedPieces {
+            self.transaction = nil
+            return ([], true)
+        }
+        transaction = nil
+        return (takeCompleted().map { [$0] } ?? [], false)
+    }
+
+    /// Marks `lsn` as the checkpoint when idle (the caller stores it and acknowledges it).
+    /// Returns the action to carry out, or nil when it would not move the checkpoint forward.
+    public mutating func advanceIdle(to lsn: LSN) -> Action? {
+        guard isIdle, lsn > checkpoint else { return nil }
+        checkpoint = lsn
+        return .commit(ChangeSet(), through: lsn)
+    }
+
+    private mutating func commitReceived(endLSN: LSN, now: ContinuousClock.Instant) throws(ForagerError) -> [Action] {
+        guard let current = transaction else {
+            throw ForagerError(.protocolViolation, "COMMIT ending at \(endLSN) arrived outside a transaction")
+        }
+        transaction = nil
+        if current.skipping { return [] }
+        for change in current.changes { try completed.fold(change) }
+        completedThrough = endLSN
+        if oldestWaiting == nil { oldestWaiting = now }
+        let due = current.appliedPieces || completed.changeCount >= limits.maxRows
+            || now - (oldestWaiting ?? now) >= limits.maxAge
+        guard due, let action = takeCompleted() else { return [] }
+        return [action]
+    }
+
+    private mutating func add(_ change: SourceChange) throws(ForagerError) -> [Action] {
+        guard var current = transaction else {
+            throw ForagerError(.protocolViolation, "a row change arrived outside a transaction")
+        }
+        if current.skipping { return [] }
+        current.changes.append(change)
+        guard current.changes.count >= limits.maxRows else {
+            transaction = current
+            return []
+        }
+        var actions: [Action] = []
+        if let earlier = takeCompleted() { actions.append(earlier) }
+        var piece = ChangeSet()
+        for change in current.changes { try piece.fold(change) }
+        current.changes.removeAll(keepingCapacity: true)
+        current.appliedPieces = true
+        transaction = current
+        actions.append(.apply(piece))
+        return actions
+    }
+
+    private mutating func takeCompleted() -> Action? {
+        guard let through = completedThrough else { return nil }
+        let batch = completed
+        completed = ChangeSet()
+        completedThrough = nil
+        oldestWaiting = nil
+        checkpoint = max(checkpoint, through)
+        return .commit(batch, through: through)
+    }
+
+    private mutating func bind(_ relation: Relation) throws(ForagerError) {
+        let name = TableName(schema: relation.namespace, name: relation.name)
+        guard let table = tablesBySource[name] else {
+            unmappedRelations[relation.id] = name
+            relations[relation.id] = nil
+            return
+        }
+        let names = relation.columns.map(\.name)
+        let expected = table.columns.map(\.name)
+        guard names == expected else {
+            let added = names.filter { !expected.contains($0) }
+            let removed = expected.filter { !names.contains($0) }
+            var parts: [String] = []
+            if !added.isEmpty { parts.append("added: " + added.map(SQL.quoteIdentifier).joined(separator: ", ")) }
+            if !removed.isEmpty { parts.append("removed: " + removed.map(SQL.quoteIdentifier).joined(separator: ", ")) }
+            if parts.isEmpty { parts.append("column order changed") }
+            throw ForagerError(
+                .schema, "the columns of \(name) changed on the source (\(parts.joined(separator: "; "))); the warehouse table \(table.target) was made for the old shape",
+                hint: "Forager does not follow schema changes yet. Apply the same change to the warehouse table by hand, then restart.")
+        }
+        let keyIndexes = try table.primaryKey.map { key throws(ForagerError) in
+            guard let index = names.firstIndex(of: key) else {
+                throw ForagerError(.schema, "primary-key column \(SQL.quoteIdentifier(key)) of \(name) is not in the replication stream")
+            }
+            return index
+        }
+        relations[relation.id] = RelationBinding(relation: relation, table: table, keyIndexes: keyIndexes)
+    }
+
+    private func binding(for id: UInt32) throws(ForagerError) -> RelationBinding? {
+        if let binding = relations[id] { return binding }
+        if unmappedRelations[id] != nil { return nil }
+        throw ForagerError(.protocolViolation, "a change refers to relation id \(id), which the stream never described")
+    }
+}

@@ -1,0 +1,203 @@
+public import PGOutput
+
+/// The identity of a row inside a batch: the key columns' text values, length-prefixed.
+public struct RowKey: Hashable, Sendable {
+    public let bytes: [UInt8]
+
+    public init(_ values: [TupleColumn]) {
+        var bytes: [UInt8] = []
+        for value in values {
+            switch value {
+            case .text(let slice), .binary(let slice):
+                let count = UInt32(truncatingIfNeeded: slice.count)
+                bytes.append(contentsOf: [UInt8(count >> 24), UInt8((count >> 16) & 0xFF), UInt8((count >> 8) & 0xFF), UInt8(count & 0xFF)])
+                bytes.append(contentsOf: slice)
+            case .null, .unchangedToast:
+                bytes.append(contentsOf: [0xFF, 0xFF, 0xFF, 0xFF])
+            }
+        }
+        self.bytes = bytes
+    }
+}
+
+/// The net effect of a batch's changes on one row.
+public struct RowState: Sendable {
+    /// The key columns' values, in primary-key order.
+    public var key: [TupleColumn]
+    /// True when the row may already be in the warehouse, so the sink must remove it before it
+    /// writes `row`. False only when the batch's first change to the key was an insert: the
+    /// transactional checkpoint guarantees that row was never written before.
+    public var mayExist: Bool
+    /// The row's final values, or nil when the batch deletes it. Columns may still be
+    /// `.unchangedToast` when the batch did not see the value; the sink reads those from the warehouse.
+    public var row: TupleData?
+    /// The LSN of the change that produced this state.
+    public var lsn: LSN
+}
+
+/// The collapsed changes of one table within one step of a batch.
+public struct TableChanges: Sendable {
+    public let table: MappedTable
+    /// Tuple position of each primary-key column.
+    public let keyIndexes: [Int]
+    /// Keys in the order they were first touched.
+    public private(set) var keys: [RowKey] = []
+    public private(set) var states: [RowKey: RowState] = [:]
+
+    init(table: MappedTable, keyIndexes: [Int]) {
+        self.table = table
+        self.keyIndexes = keyIndexes
+    }
+
+    /// States in first-touch order.
+    public var orderedStates: [RowState] { keys.compactMap { states[$0] } }
+
+    func keyValues(of tuple: TupleData) throws(ForagerError) -> [TupleColumn] {
+        try keyIndexes.map { index throws(ForagerError) in
+            guard index < tuple.columns.count else {
+                throw ForagerError(.protocolViolation, "a change to \(table.source) has \(tuple.columns.count) columns, fewer than its key needs")
+            }
+            let value = tuple.columns[index]
+            switch value {
+            case .text, .binary: return value
+            case .null, .unchangedToast:
+                throw ForagerError(
+                    .schema, "a change to \(table.source) has no value for key column \(SQL.quoteIdentifier(table.primaryKey[keyIndexes.firstIndex(of: index) ?? 0]))",
+                    hint: "Forager needs the primary key in every change; check the table's REPLICA IDENTITY.")
+            }
+        }
+    }
+
+    mutating func insert(_ tuple: TupleData, lsn: LSN) throws(ForagerError) {
+        let key = try keyValues(of: tuple)
+        let id = RowKey(key)
+        if var state = states[id] {
+            state.row = tuple
+            state.lsn = lsn
+            states[id] = state
+        } else {
+            keys.append(id)
+            states[id] = RowState(key: key, mayExist: false, row: tuple, lsn: lsn)
+        }
+    }
+
+    mutating func update(old: TupleData?, new: TupleData, lsn: LSN) throws(ForagerError) {
+        let newKey = try keyValues(of: new)
+        let newID = RowKey(newKey)
+        var previous: TupleData?
+        if let old {
+            let oldKey = try keyValues(of: old)
+            let oldID = RowKey(oldKey)
+            if oldID != newID {
+                previous = states[oldID]?.row
+                delete(key: oldKey, id: oldID, lsn: lsn)
+            }
+        }
+        if var state = states[newID] {
+            state.row = Self.filling(new, from: state.row)
+            state.lsn = lsn
+            states[newID] = state
+        } else {
+            keys.append(newID)
+            states[newID] = RowState(key: newKey, mayExist: true, row: Self.filling(new, from: previous), lsn: lsn)
+        }
+    }
+
+    mutating func delete(old: TupleData, lsn: LSN) throws(ForagerError) {
+        let key = try keyValues(of: old)
+        delete(key: key, id: RowKey(key), lsn: lsn)
+    }
+
+    private mutating func delete(key: [TupleColumn], id: RowKey, lsn: LSN) {
+        if var state = states[id] {
+            state.row = nil
+            state.lsn = lsn
+            states[id] = state
+        } else {
+            keys.append(id)
+            states[id] = RowState(key: key, mayExist: true, row: nil, lsn: lsn)
+        }
+    }
+
+    /// Replaces unchanged-TOAST markers in `tuple` with the values of `previous`, where known.
+    static func filling(_ tuple: TupleData, from previous: TupleData?) -> TupleData {
+        guard let previous, tuple.columns.contains(.unchangedToast) else { return tuple }
+        var filled = tuple
+        for index in filled.columns.indices where filled.columns[index] == .unchangedToast && index < previous.columns.count {
+            filled.columns[index] = previous.columns[index]
+        }
+        return filled
+    }
+}
+
+/// One ordered step of a batch. Truncations are barriers: rows before one are applied before it.
+public enum ChangeStep: Sendable {
+    case rows([TableChanges])
+    case truncate([MappedTable])
+}
+
+/// A collapsed batch of whole (or, for one huge transaction, partial) source transactions.
+public struct ChangeSet: Sendable {
+    public private(set) var steps: [ChangeStep] = []
+    /// The number of source changes folded in (before collapsing).
+    public private(set) var changeCount = 0
+    private var open: [TableName: TableChanges] = [:]
+    private var openOrder: [TableName] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { changeCount == 0 }
+
+    /// Steps including the rows not yet closed by a truncation.
+    public var allSteps: [ChangeStep] {
+        openOrder.isEmpty ? steps : steps + [.rows(openOrder.compactMap { open[$0] })]
+    }
+
+    mutating func fold(_ change: SourceChange) throws(ForagerError) {
+        changeCount += 1
+        switch change {
+        case .insert(let binding, let tuple, let lsn):
+            try withTable(binding) { (changes: inout TableChanges) throws(ForagerError) in try changes.insert(tuple, lsn: lsn) }
+        case .update(let binding, let old, let new, let lsn):
+            try withTable(binding) { (changes: inout TableChanges) throws(ForagerError) in try changes.update(old: old, new: new, lsn: lsn) }
+        case .delete(let binding, let old, let lsn):
+            try withTable(binding) { (changes: inout TableChanges) throws(ForagerError) in try changes.delete(old: old, lsn: lsn) }
+        case .truncate(let tables):
+            closeOpenStep()
+            steps.append(.truncate(tables))
+        }
+    }
+
+    private mutating func withTable(
+        _ binding: RelationBinding, _ body: (inout TableChanges) throws(ForagerError) -> Void
+    ) throws(ForagerError) {
+        let name = binding.table.source
+        if open[name] == nil {
+            open[name] = TableChanges(table: binding.table, keyIndexes: binding.keyIndexes)
+            openOrder.append(name)
+        }
+        try body(&open[name]!)
+    }
+
+    private mutating func closeOpenStep() {
+        guard !openOrder.isEmpty else { return }
+        steps.append(.rows(openOrder.compactMap { open[$0] }))
+        open = [:]
+        openOrder = []
+    }
+}
+
+/// A relation from the stream, bound to its mapping.
+public struct RelationBinding: Sendable {
+    public var relation: Relation
+    public var table: MappedTable
+    public var keyIndexes: [Int]
+}
+
+/// One decoded row change, before collapsing.
+enum SourceChange: Sendable {
+    case insert(RelationBinding, TupleData, LSN)
+    case update(RelationBinding, old: TupleData?, new: TupleData, LSN)
+    case delete(RelationBinding, old: TupleData, LSN)
+    case truncate([MappedTable])
+}

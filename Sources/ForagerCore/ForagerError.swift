@@ -1,0 +1,37 @@
+/// An error Forager raises itself, saying what is wrong, where, and what to do.
+///
+/// `isPermanent` separates errors that a retry cannot fix (bad mapping, missing slot, schema
+/// mismatch) from transient ones; the CLI exits on permanent errors.
+public struct ForagerError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        /// The source server is not set up for logical replication or lacks privileges.
+        public static let sourceSetup = Code("source setup")
+        /// The slot or the warehouse checkpoint is in a state Forager will not guess about.
+        public static let replicationState = Code("replication state")
+        /// A table's shape does not fit (no primary key, columns changed, unsupported type).
+        public static let schema = Code("schema")
+        /// The server sent something Forager cannot decode or did not expect.
+        public static let protocolViolation = Code("protocol")
+        /// The warehouse is not in the state Forager expects.
+        public static let warehouse = Code("warehouse")
+        public var description: String { name }
+    }
+
+    public var code: Code
+    /// What is wrong, naming the table, column, slot or key concerned.
+    public var message: String
+    /// What to do about it.
+    public var hint: String?
+
+    public init(_ code: Code, _ message: String, hint: String? = nil) {
+        self.code = code
+        self.message = message
+        self.hint = hint
+    }
+
+    public var description: String {
+        hint.map { "\(message)\nHINT: \($0)" } ?? message
+    }
+}

@@ -1,0 +1,39 @@
+/// A source column as the catalog describes it.
+public struct SourceColumn: Sendable, Equatable {
+    public var name: String
+    /// The type as `format_type` prints it, for example `numeric(10,2)` or `timestamp with time zone`.
+    public var sqlType: String
+    public var notNull: Bool
+
+    public init(name: String, sqlType: String, notNull: Bool) {
+        self.name = name
+        self.sqlType = sqlType
+        self.notNull = notNull
+    }
+}
+
+/// One source table and where it lands in the warehouse.
+public struct MappedTable: Sendable, Equatable {
+    public var source: TableName
+    public var target: TableName
+    /// The published columns in the source's order (generated columns are not sent by pgoutput in
+    /// PostgreSQL 15 and are not listed).
+    public var columns: [SourceColumn]
+    /// The primary key's column names, in key order; never empty.
+    public var primaryKey: [String]
+
+    public init(source: TableName, target: TableName, columns: [SourceColumn], primaryKey: [String]) {
+        self.source = source
+        self.target = target
+        self.columns = columns
+        self.primaryKey = primaryKey
+    }
+}
+
+/// Names of the metadata columns Forager adds to every warehouse table.
+public enum MetadataColumn {
+    /// The LSN of the change that last wrote the row (`pg_lsn`).
+    public static let lsn = "_forager_lsn"
+    /// When Forager wrote the row (`timestamptz`, the warehouse transaction's time).
+    public static let syncedAt = "_forager_synced_at"
+}

@@ -1,0 +1,65 @@
+/// An error from libpq or from the PostgreSQL server, with the server's diagnostics when there are any.
+///
+/// `sqlState` is the five-character SQLSTATE code (for example `42P01` for an undefined table); it is
+/// `nil` for client-side failures such as a refused connection.
+public struct PGError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is; callers use it to decide between retrying and stopping.
+    public struct Kind: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: Hashable, Sendable { case connection, server, protocolViolation, usage }
+        private let base: Base
+        /// The connection could not be made or was lost.
+        public static let connection = Kind(base: .connection)
+        /// The server reported an error (see `sqlState`).
+        public static let server = Kind(base: .server)
+        /// The server sent something the client did not expect.
+        public static let protocolViolation = Kind(base: .protocolViolation)
+        /// The wrapper was used in a way that is not allowed (a bug in Forager).
+        public static let usage = Kind(base: .usage)
+        public var description: String {
+            switch base {
+            case .connection: "connection"
+            case .server: "server"
+            case .protocolViolation: "protocol"
+            case .usage: "usage"
+            }
+        }
+    }
+
+    public var kind: Kind
+    /// What Forager was doing, for example `connecting to 127.0.0.1:5432/app` or `running query`.
+    public var context: String
+    public var sqlState: String?
+    /// The primary message from the server or libpq.
+    public var message: String
+    public var detail: String?
+    public var hint: String?
+
+    public init(
+        kind: Kind, context: String, message: String, sqlState: String? = nil,
+        detail: String? = nil, hint: String? = nil
+    ) {
+        self.kind = kind
+        self.context = context
+        self.message = message
+        self.sqlState = sqlState
+        self.detail = detail
+        self.hint = hint
+    }
+
+    public var description: String {
+        var text = "\(context): \(message)"
+        if let sqlState { text += " (SQLSTATE \(sqlState))" }
+        if let detail, !detail.isEmpty { text += "\nDETAIL: \(detail)" }
+        if let hint, !hint.isEmpty { text += "\nHINT: \(hint)" }
+        return text
+    }
+
+    /// True when the failure is in the transport (connection refused, reset, server shut down),
+    /// so that a new connection may succeed.
+    public var isConnectionFailure: Bool {
+        if kind == .connection { return true }
+        guard let sqlState else { return false }
+        // Class 08: connection exception; 57P01..57P03: admin shutdown, crash shutdown, cannot connect now.
+        return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(sqlState)
+    }
+}

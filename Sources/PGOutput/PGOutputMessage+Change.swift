@@ -1,0 +1,144 @@
+/// The `'I'` Insert message: a new row.
+///
+/// See [Logical Replication Message Formats](https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html).
+public struct Insert: Sendable, Equatable {
+    /// The OID of the relation, as announced by an earlier `Relation` message.
+    public var relationID: UInt32
+    /// The inserted row.
+    public var newTuple: TupleData
+
+    public init(relationID: UInt32, newTuple: TupleData) {
+        self.relationID = relationID
+        self.newTuple = newTuple
+    }
+
+    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> Insert {
+        let relationID = try reader.readUInt32()
+        try reader.expectTupleMarker(UInt8(ascii: "N"))
+        let newTuple = try TupleData.decode(from: &reader)
+        return Insert(relationID: relationID, newTuple: newTuple)
+    }
+}
+
+/// The `'U'` Update message: a changed row.
+///
+/// At most one of `oldKey` and `oldTuple` is set: `oldKey` (`'K'`) when the replica identity
+/// key changed, `oldTuple` (`'O'`) for `REPLICA IDENTITY FULL`, neither otherwise.
+///
+/// See [Logical Replication Message Formats](https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html).
+public struct Update: Sendable, Equatable {
+    /// The OID of the relation, as announced by an earlier `Relation` message.
+    public var relationID: UInt32
+    /// The old values of the replica identity key columns (`'K'`), other columns null.
+    public var oldKey: TupleData?
+    /// The whole old row (`'O'`).
+    public var oldTuple: TupleData?
+    /// The new row (`'N'`); unchanged TOASTed values are `.unchangedToast`.
+    public var newTuple: TupleData
+
+    public init(relationID: UInt32, oldKey: TupleData?, oldTuple: TupleData?, newTuple: TupleData) {
+        self.relationID = relationID
+        self.oldKey = oldKey
+        self.oldTuple = oldTuple
+        self.newTuple = newTuple
+    }
+
+    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> Update {
+        let relationID = try reader.readUInt32()
+        var oldKey: TupleData?
+        var oldTuple: TupleData?
+        let markerOffset = reader.offset
+        let marker = try reader.readUInt8()
+        switch marker {
+        case UInt8(ascii: "K"), UInt8(ascii: "O"):
+            let old = try TupleData.decode(from: &reader)
+            if marker == UInt8(ascii: "K") { oldKey = old } else { oldTuple = old }
+            try reader.expectTupleMarker(UInt8(ascii: "N"))
+        case UInt8(ascii: "N"):
+            break
+        default:
+            throw .unexpectedByte(what: "tuple marker", value: marker, offset: markerOffset)
+        }
+        let newTuple = try TupleData.decode(from: &reader)
+        return Update(relationID: relationID, oldKey: oldKey, oldTuple: oldTuple, newTuple: newTuple)
+    }
+}
+
+/// The `'D'` Delete message: a removed row.
+///
+/// Exactly one of `oldKey` (`'K'`, replica identity default or index) and `oldTuple`
+/// (`'O'`, replica identity full) is set in a decoded message.
+///
+/// See [Logical Replication Message Formats](https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html).
+public struct Delete: Sendable, Equatable {
+    /// The OID of the relation, as announced by an earlier `Relation` message.
+    public var relationID: UInt32
+    /// The values of the replica identity key columns (`'K'`), other columns null.
+    public var oldKey: TupleData?
+    /// The whole old row (`'O'`).
+    public var oldTuple: TupleData?
+
+    public init(relationID: UInt32, oldKey: TupleData?, oldTuple: TupleData?) {
+        self.relationID = relationID
+        self.oldKey = oldKey
+        self.oldTuple = oldTuple
+    }
+
+    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> Delete {
+        let relationID = try reader.readUInt32()
+        let markerOffset = reader.offset
+        let marker = try reader.readUInt8()
+        switch marker {
+        case UInt8(ascii: "K"):
+            return Delete(relationID: relationID, oldKey: try TupleData.decode(from: &reader), oldTuple: nil)
+        case UInt8(ascii: "O"):
+            return Delete(relationID: relationID, oldKey: nil, oldTuple: try TupleData.decode(from: &reader))
+        default:
+            throw .unexpectedByte(what: "tuple marker", value: marker, offset: markerOffset)
+        }
+    }
+}
+
+/// The `'T'` Truncate message: one or more relations were truncated in one statement.
+///
+/// See [Logical Replication Message Formats](https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html).
+public struct Truncate: Sendable, Equatable {
+    /// The OIDs of the truncated relations.
+    public var relationIDs: [UInt32]
+    /// `TRUNCATE ... CASCADE` (option bit 1).
+    public var cascade: Bool
+    /// `TRUNCATE ... RESTART IDENTITY` (option bit 2).
+    public var restartIdentity: Bool
+
+    public init(relationIDs: [UInt32], cascade: Bool, restartIdentity: Bool) {
+        self.relationIDs = relationIDs
+        self.cascade = cascade
+        self.restartIdentity = restartIdentity
+    }
+
+    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> Truncate {
+        let countOffset = reader.offset
+        let count = Int(try reader.readInt32())
+        guard count >= 0 else { throw .negativeCount(what: "relation", value: count, offset: countOffset) }
+        let options = try reader.readUInt8()
+        // Check the whole array is present before allocating for it.
+        try reader.require(count * 4)
+        var relationIDs: [UInt32] = []
+        relationIDs.reserveCapacity(count)
+        for _ in 0..<count {
+            relationIDs.append(try reader.readUInt32())
+        }
+        return Truncate(relationIDs: relationIDs, cascade: options & 1 != 0, restartIdentity: options & 2 != 0)
+    }
+}
+
+extension ByteReader {
+    /// Reads the Byte1 that introduces a TupleData (`'N'`, `'K'` or `'O'`) and checks it.
+    mutating func expectTupleMarker(_ expected: UInt8) throws(DecodeFailure) {
+        let markerOffset = offset
+        let marker = try readUInt8()
+        guard marker == expected else {
+            throw .unexpectedByte(what: "tuple marker", value: marker, offset: markerOffset)
+        }
+    }
+}

@@ -1,0 +1,181 @@
+public import ForagerCore
+public import LibPQ
+public import Logging
+public import PGOutput
+
+/// The source database: checks, catalog, publication and slot management over an ordinary
+/// connection. Streaming goes over a separate `ReplicationConnection`.
+public final class PostgresSource: Sendable {
+    public let connection: PGConnection
+    public let publication: String
+    public let slot: String
+    let logger: Logger
+
+    public init(connection: PGConnection, publication: String, slot: String, logger: Logger) {
+        self.connection = connection
+        self.publication = publication
+        self.slot = slot
+        self.logger = logger
+    }
+
+    /// Opens an ordinary connection to the source.
+    public static func connect(
+        _ url: ConnectionString, publication: String, slot: String, logger: Logger
+    ) async throws -> PostgresSource {
+        let connection = try await PGConnection.connect(url, serverSettings: SQL.canonicalTextSettings)
+        return PostgresSource(connection: connection, publication: publication, slot: slot, logger: logger)
+    }
+
+    /// Problems with the server's setup for logical replication: `wal_level`, the role's privileges
+    /// and free slots. Empty when all is well.
+    public func setupProblems() async throws -> [ForagerError] {
+        var problems: [ForagerError] = []
+        let rows = try await connection.query("""
+            SELECT current_setting('wal_level'),
+                   r.rolreplication OR r.rolsuper,
+                   current_user,
+                   current_setting('max_replication_slots')::int,
+                   (SELECT count(*) FROM pg_replication_slots)::int,
+                   current_setting('server_version_num')::int
+            FROM pg_roles r WHERE r.rolname = current_user
+            """)
+        guard let row = rows.rows.first else { return problems }
+        if row[0] != "logical" {
+            problems.append(ForagerError(
+                .sourceSetup, "the source server has wal_level = \(row[0] ?? "?"); logical replication needs wal_level = logical",
+                hint: "Run ALTER SYSTEM SET wal_level = logical; on the source and restart it (on RDS: set rds.logical_replication = 1 in the parameter group)."))
+        }
+        if row[1] != "t" {
+            problems.append(ForagerError(
+                .sourceSetup, "the source role \(SQL.quoteIdentifier(row[2] ?? "?")) has no REPLICATION privilege",
+                hint: "Run ALTER ROLE \(SQL.quoteIdentifier(row[2] ?? "?")) WITH REPLICATION; as a superuser (on RDS: GRANT rds_replication TO the role)."))
+        }
+        if let versionText = row[5], let version = Int(versionText), version < 100_000 {
+            problems.append(ForagerError(.sourceSetup, "the source server is version \(version); Forager needs PostgreSQL 10 or later for pgoutput"))
+        }
+        return problems
+    }
+
+    /// Reads the published shape of each table: columns in order (generated columns left out, as
+    /// pgoutput leaves them out) and the primary key. Every problem is collected.
+    public func describe(
+        _ mappings: [(source: TableName, target: TableName)]
+    ) async throws -> (tables: [MappedTable], problems: [ForagerError]) {
+        var tables: [MappedTable] = []
+        var problems: [ForagerError] = []
+        for mapping in mappings {
+            let oid = try await connection.query("SELECT to_regclass($1)::oid, (SELECT relkind FROM pg_class WHERE oid = to_regclass($1)), (SELECT relreplident FROM pg_class WHERE oid = to_regclass($1))", [mapping.source.sql])
+            guard let oidText = oid.scalar else {
+                problems.append(ForagerError(
+                    .schema, "mapped table \(mapping.source) does not exist on the source",
+                    hint: "Check the name in the mapping file (schema.table, quoted where needed) and that the source role can see it."))
+                continue
+            }
+            let relkind = oid.rows[0][1]
+            guard relkind == "r" || relkind == "p" else {
+                problems.append(ForagerError(.schema, "mapped relation \(mapping.source) is not a table (relkind \(relkind ?? "?")); only tables can be replicated"))
+                continue
+            }
+            let columnRows = try await connection.query("""
+                SELECT a.attname,
+                       CASE WHEN tn.nspname = 'pg_catalog' THEN format_type(a.atttypid, a.atttypmod)
+                            WHEN t.typtype = 'd' AND bn.nspname = 'pg_catalog' THEN format_type(t.typbasetype, t.typtypmod)
+                            ELSE 'text' END,
+                       a.attnotnull
+                FROM pg_attribute a
+                JOIN pg_type t ON t.oid = a.atttypid
+                JOIN pg_namespace tn ON tn.oid = t.typnamespace
+                LEFT JOIN pg_type b ON b.oid = t.typbasetype
+                LEFT JOIN pg_namespace bn ON bn.oid = b.typnamespace
+                WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+                ORDER BY a.attnum
+                """, [oidText])
+            let columns = columnRows.rows.map {
+                SourceColumn(name: $0[0] ?? "", sqlType: $0[1] ?? "text", notNull: $0[2] == "t")
+            }
+            let keyRows = try await connection.query("""
+                SELECT a.attname
+                FROM pg_index i
+                CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position)
+                JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                WHERE i.indrelid = $1::oid AND i.indisprimary
+                ORDER BY k.position
+                """, [oidText])
+            let primaryKey = keyRows.rows.compactMap { $0[0] }
+            if primaryKey.isEmpty {
+                problems.append(ForagerError(
+                    .schema, "mapped table \(mapping.source) has no primary key; Forager needs one to apply updates and deletes exactly",
+                    hint: "Add a primary key to \(mapping.source), or remove it from the mapping."))
+                continue
+            }
+            if oid.rows[0][2] == "n" {
+                problems.append(ForagerError(
+                    .schema, "mapped table \(mapping.source) has REPLICA IDENTITY NOTHING, so its deletes carry no key",
+                    hint: "Run ALTER TABLE \(mapping.source.sql) REPLICA IDENTITY DEFAULT; on the source."))
+                continue
+            }
+            tables.append(MappedTable(source: mapping.source, target: mapping.target, columns: columns, primaryKey: primaryKey))
+        }
+        return (tables, problems)
+    }
+
+    /// The tables the publication currently publishes, or nil when it does not exist.
+    public func publishedTables() async throws -> Set<TableName>? {
+        let exists = try await connection.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [publication])
+        guard !exists.rows.isEmpty else { return nil }
+        let rows = try await connection.query("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1", [publication])
+        return Set(rows.rows.map { TableName(schema: $0[0] ?? "", name: $0[1] ?? "") })
+    }
+
+    /// Creates the publication for `tables`, or adds the tables it lacks.
+    public func ensurePublication(for tables: [TableName]) async throws {
+        let list = tables.map(\.sql).joined(separator: ", ")
+        guard let published = try await publishedTables() else {
+            logger.info("creating publication", metadata: ["forager.publication": "\(publication)"])
+            try await connection.execute("CREATE PUBLICATION \(SQL.quoteIdentifier(publication)) FOR TABLE \(list)")
+            return
+        }
+        let missing = tables.filter { !published.contains($0) }
+        guard !missing.isEmpty else { return }
+        logger.info("adding tables to publication", metadata: [
+            "forager.publication": "\(publication)", "forager.tables": "\(missing.map(\.description))",
+        ])
+        try await connection.execute(
+            "ALTER PUBLICATION \(SQL.quoteIdentifier(publication)) ADD TABLE \(missing.map(\.sql).joined(separator: ", "))")
+    }
+
+    /// The slot's state on the server.
+    public struct SlotState: Sendable {
+        public var plugin: String
+        public var activePID: Int?
+        public var confirmedFlush: LSN?
+        public var database: String
+        public var walStatus: String?
+    }
+
+    /// The slot's state, or nil when there is no such slot.
+    public func slotState() async throws -> SlotState? {
+        let rows = try await connection.query("""
+            SELECT plugin, active_pid, confirmed_flush_lsn, database, wal_status
+            FROM pg_replication_slots WHERE slot_name = $1
+            """, [slot])
+        guard let row = rows.rows.first else { return nil }
+        return SlotState(
+            plugin: row[0] ?? "", activePID: row[1].flatMap { Int($0) },
+            confirmedFlush: row[2].flatMap { LSN(string: $0) }, database: row[3] ?? "", walStatus: row[4])
+    }
+
+    /// Drops the slot (it must not be active).
+    public func dropSlot() async throws {
+        try await connection.query("SELECT pg_drop_replication_slot($1)", [slot])
+    }
+
+    /// The server's current WAL insert position.
+    public func currentWALPosition() async throws -> LSN {
+        let text = try await connection.query("SELECT pg_current_wal_lsn()").scalar ?? ""
+        guard let lsn = LSN(string: text) else {
+            throw ForagerError(.protocolViolation, "the source returned an unreadable WAL position '\(text)'")
+        }
+        return lsn
+    }
+}

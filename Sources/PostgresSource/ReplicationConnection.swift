@@ -1,0 +1,57 @@
+public import ForagerCore
+public import LibPQ
+public import PGOutput
+
+/// A connection opened with `replication=database`, for creating the slot and streaming from it.
+public struct ReplicationConnection: ReplicationStream {
+    public let connection: PGConnection
+
+    /// Opens the replication connection. Settings pin the text form of values (see `SQL.canonicalTextSettings`).
+    public static func connect(_ url: ConnectionString) async throws -> ReplicationConnection {
+        let connection = try await PGConnection.connect(
+            url, overrides: ["replication": "database"], serverSettings: SQL.canonicalTextSettings)
+        return ReplicationConnection(connection: connection)
+    }
+
+    /// What creating a slot with an exported snapshot returns.
+    public struct CreatedSlot: Sendable {
+        /// Streaming from the slot starts here; the snapshot shows exactly the data before it.
+        public var consistentPoint: LSN
+        /// Import with `SET TRANSACTION SNAPSHOT` before this connection runs anything else.
+        public var snapshotName: String
+    }
+
+    /// Creates the logical slot with the `pgoutput` plugin and exports its snapshot.
+    public func createSlot(named slot: String) async throws -> CreatedSlot {
+        let rows = try await connection.query(
+            "CREATE_REPLICATION_SLOT \(SQL.quoteIdentifier(slot)) LOGICAL pgoutput EXPORT_SNAPSHOT")
+        guard let lsnText = rows[0, "consistent_point"], let lsn = LSN(string: lsnText),
+              let snapshot = rows[0, "snapshot_name"]
+        else {
+            throw ForagerError(.protocolViolation, "CREATE_REPLICATION_SLOT returned no consistent point or snapshot")
+        }
+        return CreatedSlot(consistentPoint: lsn, snapshotName: snapshot)
+    }
+
+    /// Starts streaming pgoutput protocol 1 changes for `publication` from `lsn`.
+    public func startStreaming(slot: String, publication: String, from lsn: LSN) async throws {
+        let publicationList = SQL.quoteLiteral(SQL.quoteIdentifier(publication))
+        try await connection.startReplication(
+            "START_REPLICATION SLOT \(SQL.quoteIdentifier(slot)) LOGICAL \(lsn) (proto_version '1', publication_names \(publicationList))")
+    }
+
+    public func read(maxMessages: Int, timeout: Duration) async throws -> [[UInt8]]? {
+        switch try await connection.readReplication(maxMessages: maxMessages, timeout: timeout) {
+        case .messages(let messages): messages
+        case .ended: nil
+        }
+    }
+
+    public func send(_ update: StandbyStatusUpdate) async throws {
+        try await connection.sendCopyData(update.encoded())
+    }
+
+    public func end() async throws {
+        try await connection.endReplication()
+    }
+}

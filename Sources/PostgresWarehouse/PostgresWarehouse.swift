@@ -1,0 +1,279 @@
+public import ForagerCore
+public import LibPQ
+public import Logging
+public import PGOutput
+
+/// The `postgres` warehouse: a separate PostgreSQL (or Postgres-wire) database that holds a copy of
+/// every mapped table plus Forager's checkpoint.
+///
+/// Changes are applied set-based: rows that may already exist are removed through a key staging
+/// table (`DELETE ... USING`), then every row's final version is loaded with `COPY`. The batch and
+/// the checkpoint commit in one transaction, so a batch is either wholly applied and checkpointed
+/// or not at all.
+public actor PostgresWarehouse: WarehouseSink {
+    public let connection: PGConnection
+    public let schema: String
+    public let slot: String
+    let logger: Logger
+    private var inTransaction = false
+    private var keyTables: [TableName: String] = [:]
+    private var createdKeyTables: Set<String> = []
+
+    /// The checkpoint table, one row per slot.
+    public var stateTable: String { SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier("_forager_state") }
+
+    public init(connection: PGConnection, schema: String, slot: String, logger: Logger) {
+        self.connection = connection
+        self.schema = schema
+        self.slot = slot
+        self.logger = logger
+    }
+
+    /// Opens a connection to the warehouse.
+    public static func connect(_ url: ConnectionString, schema: String, slot: String, logger: Logger) async throws -> PostgresWarehouse {
+        let connection = try await PGConnection.connect(url, serverSettings: SQL.canonicalTextSettings)
+        return PostgresWarehouse(connection: connection, schema: schema, slot: slot, logger: logger)
+    }
+
+    /// The warehouse table for a mapped source table name.
+    public nonisolated func target(named name: String) -> TableName { TableName(schema: schema, name: name) }
+
+    // MARK: Schema
+
+    /// Creates the schema, the state table and every missing warehouse table; checks the tables
+    /// that exist. Returns every problem found with existing tables.
+    public func prepare(tables: [MappedTable]) async throws -> [ForagerError] {
+        try await connection.execute("""
+            CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier(schema));
+            CREATE TABLE IF NOT EXISTS \(stateTable) (
+                slot text PRIMARY KEY,
+                lsn pg_lsn NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            )
+            """)
+        for (index, table) in tables.enumerated() {
+            keyTables[table.target] = SQL.quoteIdentifier("_forager_keys_\(index)")
+        }
+        var problems: [ForagerError] = []
+        for table in tables {
+            let existing = try await connection.query("""
+                SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+                FROM pg_attribute a
+                WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+                """, [table.target.sql])
+            if existing.rows.isEmpty {
+                logger.info("creating warehouse table", metadata: ["forager.table": "\(table.target)"])
+                try await connection.execute(Self.createTableSQL(table))
+                continue
+            }
+            let types = Dictionary(existing.rows.map { ($0[0] ?? "", $0[1] ?? "") }, uniquingKeysWith: { first, _ in first })
+            for column in table.columns {
+                guard let type = types[column.name] else {
+                    problems.append(ForagerError(
+                        .warehouse, "warehouse table \(table.target) has no column \(SQL.quoteIdentifier(column.name)), which the source table \(table.source) has",
+                        hint: "Run ALTER TABLE \(table.target.sql) ADD COLUMN \(SQL.quoteIdentifier(column.name)) \(column.sqlType); on the warehouse."))
+                    continue
+                }
+                if type != column.sqlType {
+                    problems.append(ForagerError(
+                        .warehouse, "column \(SQL.quoteIdentifier(column.name)) of warehouse table \(table.target) has type \(type), but the source has \(column.sqlType)",
+                        hint: "Change the warehouse column's type to \(column.sqlType), or drop the warehouse table so Forager recreates and reloads it."))
+                }
+            }
+            for metadata in [MetadataColumn.lsn, MetadataColumn.syncedAt] where types[metadata] == nil {
+                problems.append(ForagerError(
+                    .warehouse, "warehouse table \(table.target) exists but has no \(metadata) column, so it was not made by Forager",
+                    hint: "Map the source table to another target name, or drop the warehouse table."))
+            }
+        }
+        return problems
+    }
+
+    static func createTableSQL(_ table: MappedTable) -> String {
+        var lines = table.columns.map { column in
+            "    \(SQL.quoteIdentifier(column.name)) \(column.sqlType)\(column.notNull ? " NOT NULL" : "")"
+        }
+        lines.append("    \(SQL.quoteIdentifier(MetadataColumn.lsn)) pg_lsn NOT NULL")
+        lines.append("    \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) timestamptz NOT NULL DEFAULT now()")
+        lines.append("    PRIMARY KEY (\(table.primaryKey.map(SQL.quoteIdentifier).joined(separator: ", ")))")
+        return "CREATE TABLE \(table.target.sql) (\n\(lines.joined(separator: ",\n"))\n)"
+    }
+
+    /// The stored checkpoint for this slot, or nil when there is none.
+    public func checkpoint() async throws -> LSN? {
+        let text = try await connection.query("SELECT lsn FROM \(stateTable) WHERE slot = $1", [slot]).scalar
+        return text.flatMap { LSN(string: $0) }
+    }
+
+    /// The warehouse tables among `tables` that hold rows.
+    public func nonEmptyTables(_ tables: [MappedTable]) async throws -> [TableName] {
+        var result: [TableName] = []
+        for table in tables where try await connection.query("SELECT EXISTS (SELECT 1 FROM \(table.target.sql))").scalar == "t" {
+            result.append(table.target)
+        }
+        return result
+    }
+
+    // MARK: Snapshot
+
+    /// Opens the warehouse transaction that the initial snapshot loads into.
+    public func beginSnapshot() async throws {
+        try await beginIfNeeded()
+    }
+
+    /// Starts loading a table's snapshot rows (COPY text, the source columns then `_forager_lsn`).
+    public func startLoad(_ table: MappedTable) async throws {
+        let columns = table.columns.map { SQL.quoteIdentifier($0.name) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
+        try await connection.startCopyIn("COPY \(table.target.sql) (\(columns.joined(separator: ", "))) FROM STDIN")
+    }
+
+    /// Sends COPY data for the load in progress.
+    public func load(_ chunk: [UInt8]) async throws {
+        try await connection.putCopyData(chunk)
+    }
+
+    /// Ends the load in progress; returns the number of rows stored.
+    public func endLoad() async throws -> Int {
+        try await connection.endCopyIn()
+    }
+
+    // MARK: WarehouseSink
+
+    public func apply(_ changes: ChangeSet) async throws {
+        try await beginIfNeeded()
+        for step in changes.allSteps {
+            switch step {
+            case .truncate(let tables):
+                logger.notice("truncating warehouse tables, as the source did", metadata: [
+                    "forager.tables": "\(tables.map(\.target.description))",
+                ])
+                try await connection.execute("TRUNCATE \(tables.map(\.target.sql).joined(separator: ", "))")
+            case .rows(let tables):
+                for table in tables { try await applyRows(table) }
+            }
+        }
+    }
+
+    public func commit(checkpoint: LSN) async throws {
+        try await beginIfNeeded()
+        try await connection.query("""
+            INSERT INTO \(stateTable) AS s (slot, lsn, updated_at) VALUES ($1, $2::pg_lsn, now())
+            ON CONFLICT (slot) DO UPDATE SET lsn = GREATEST(s.lsn, EXCLUDED.lsn), updated_at = now()
+            """, [slot, checkpoint.description])
+        try await connection.execute("COMMIT")
+        inTransaction = false
+    }
+
+    public func rollback() async throws {
+        guard inTransaction else { return }
+        try await connection.execute("ROLLBACK")
+        inTransaction = false
+        createdKeyTables = []
+    }
+
+    private func beginIfNeeded() async throws {
+        guard !inTransaction else { return }
+        try await connection.execute("BEGIN")
+        inTransaction = true
+    }
+
+    private func applyRows(_ changes: TableChanges) async throws {
+        var states = changes.orderedStates
+        let table = changes.table
+        try await fillUnchangedToast(&states, changes: changes)
+        let removals = states.filter(\.mayExist).map(\.key)
+        if !removals.isEmpty {
+            let keyTable = try await loadKeys(removals, for: table)
+            let match = table.primaryKey.map { "t.\(SQL.quoteIdentifier($0)) = k.\(SQL.quoteIdentifier($0))" }
+            try await connection.execute("""
+                DELETE FROM \(table.target.sql) AS t USING pg_temp.\(keyTable) AS k WHERE \(match.joined(separator: " AND "))
+                """)
+        }
+        let columns = table.columns.map { SQL.quoteIdentifier($0.name) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
+        var started = false
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 20)
+        for state in states {
+            guard let row = state.row else { continue }
+            if !started {
+                try await connection.startCopyIn("COPY \(table.target.sql) (\(columns.joined(separator: ", "))) FROM STDIN")
+                started = true
+            }
+            try CopyText.appendRow(row.columns, extra: [state.lsn.description], to: &buffer)
+            if buffer.count >= 1 << 20 {
+                try await connection.putCopyData(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        guard started else { return }
+        if !buffer.isEmpty { try await connection.putCopyData(buffer) }
+        try await connection.endCopyIn()
+    }
+
+    /// Loads keys into the table's temporary key table (emptied first) and returns its quoted name.
+    private func loadKeys(_ keys: [[TupleColumn]], for table: MappedTable) async throws -> String {
+        guard let keyTable = keyTables[table.target] else {
+            throw ForagerError(.warehouse, "no key staging table was prepared for \(table.target)")
+        }
+        let keyColumns = table.primaryKey.map(SQL.quoteIdentifier).joined(separator: ", ")
+        if !createdKeyTables.contains(keyTable) {
+            try await connection.execute("""
+                CREATE TEMP TABLE IF NOT EXISTS \(keyTable) AS SELECT \(keyColumns) FROM \(table.target.sql) WITH NO DATA
+                """)
+            createdKeyTables.insert(keyTable)
+        }
+        try await connection.execute("TRUNCATE pg_temp.\(keyTable)")
+        try await connection.startCopyIn("COPY pg_temp.\(keyTable) (\(keyColumns)) FROM STDIN")
+        var buffer: [UInt8] = []
+        for key in keys {
+            try CopyText.appendRow(key, extra: [], to: &buffer)
+            if buffer.count >= 1 << 20 {
+                try await connection.putCopyData(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        if !buffer.isEmpty { try await connection.putCopyData(buffer) }
+        try await connection.endCopyIn()
+        return keyTable
+    }
+
+    /// Replaces unchanged-TOAST markers with the values the warehouse holds for those rows. The
+    /// source did not send them because they did not change; the warehouse has them from an
+    /// earlier change or the snapshot.
+    private func fillUnchangedToast(_ states: inout [RowState], changes: TableChanges) async throws {
+        let pending = states.indices.filter { states[$0].row?.columns.contains(.unchangedToast) ?? false }
+        guard !pending.isEmpty else { return }
+        let table = changes.table
+        var columnIndexes = Set<Int>()
+        for index in pending {
+            for (column, value) in states[index].row!.columns.enumerated() where value == .unchangedToast {
+                columnIndexes.insert(column)
+            }
+        }
+        let wanted = columnIndexes.sorted()
+        let keyTable = try await loadKeys(pending.map { states[$0].key }, for: table)
+        let keyColumns = table.primaryKey.map { "t.\(SQL.quoteIdentifier($0))" }
+        let valueColumns = wanted.map { "t.\(SQL.quoteIdentifier(table.columns[$0].name))" }
+        let using = table.primaryKey.map(SQL.quoteIdentifier).joined(separator: ", ")
+        let rows = try await connection.query("""
+            SELECT \((keyColumns + valueColumns).joined(separator: ", "))
+            FROM \(table.target.sql) AS t JOIN pg_temp.\(keyTable) AS k USING (\(using))
+            """)
+        var found: [RowKey: [String?]] = [:]
+        let keyCount = table.primaryKey.count
+        for row in rows.rows {
+            let key: [TupleColumn] = row[0..<keyCount].map { .text(ArraySlice(($0 ?? "").utf8)) }
+            found[RowKey(key)] = Array(row[keyCount...])
+        }
+        for index in pending {
+            guard let values = found[RowKey(states[index].key)] else {
+                throw ForagerError(
+                    .warehouse, "an update to \(table.source) left a large (TOAST) value unchanged, but the warehouse table \(table.target) has no row with that key to take it from",
+                    hint: "The warehouse is missing rows; run a new snapshot into an empty warehouse schema.")
+            }
+            for (position, column) in wanted.enumerated() where states[index].row!.columns[column] == .unchangedToast {
+                states[index].row!.columns[column] = values[position].map { .text(ArraySlice($0.utf8)) } ?? .null
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+import PGOutput
+
+/// Test-only encoder producing the wire form of every message the decoder understands,
+/// so fixtures are built from values rather than hand-typed hex.
+struct PGOutputEncoder {
+    private(set) var bytes: [UInt8] = []
+
+    mutating func uint8(_ value: UInt8) { bytes.append(value) }
+    mutating func char(_ value: Unicode.Scalar) { bytes.append(UInt8(ascii: value)) }
+    mutating func int16(_ value: Int16) { bigEndian(UInt16(bitPattern: value)) }
+    mutating func uint32(_ value: UInt32) { bigEndian(value) }
+    mutating func int32(_ value: Int32) { bigEndian(UInt32(bitPattern: value)) }
+    mutating func uint64(_ value: UInt64) { bigEndian(value) }
+    mutating func lsn(_ value: LSN) { bigEndian(value.value) }
+    mutating func timestamp(_ value: PostgresTimestamp) { bigEndian(UInt64(bitPattern: value.microseconds)) }
+
+    mutating func cString(_ value: String) {
+        bytes.append(contentsOf: value.utf8)
+        bytes.append(0)
+    }
+
+    mutating func lengthPrefixed<C: Collection<UInt8>>(_ value: C) {
+        int32(Int32(value.count))
+        bytes.append(contentsOf: value)
+    }
+
+    mutating func raw<C: Collection<UInt8>>(_ value: C) { bytes.append(contentsOf: value) }
+
+    private mutating func bigEndian<T: FixedWidthInteger>(_ value: T) {
+        var shift = T.bitWidth - 8
+        while shift >= 0 {
+            bytes.append(UInt8(truncatingIfNeeded: value >> shift))
+            shift -= 8
+        }
+    }
+
+    mutating func tuple(_ tuple: TupleData) {
+        int16(Int16(tuple.columns.count))
+        for column in tuple.columns {
+            switch column {
+            case .null: char("n")
+            case .unchangedToast: char("u")
+            case .text(let value):
+                char("t")
+                lengthPrefixed(value)
+            case .binary(let value):
+                char("b")
+                lengthPrefixed(value)
+            }
+        }
+    }
+
+    mutating func message(_ message: PGOutputMessage) {
+        switch message {
+        case .begin(let begin):
+            char("B")
+            lsn(begin.finalLSN)
+            timestamp(begin.commitTime)
+            uint32(begin.xid)
+        case .commit(let commit):
+            char("C")
+            uint8(commit.flags)
+            lsn(commit.commitLSN)
+            lsn(commit.endLSN)
+            timestamp(commit.commitTime)
+        case .origin(let origin):
+            char("O")
+            lsn(origin.commitLSN)
+            cString(origin.name)
+        case .relation(let relation):
+            char("R")
+            uint32(relation.id)
+            cString(relation.namespace)
+            cString(relation.name)
+            uint8(relation.replicaIdentity.rawValue)
+            int16(Int16(relation.columns.count))
+            for column in relation.columns {
+                uint8(column.isKey ? 1 : 0)
+                cString(column.name)
+                uint32(column.typeOID)
+                int32(column.typeModifier)
+            }
+        case .type(let type):
+            char("Y")
+            uint32(type.typeOID)
+            cString(type.namespace)
+            cString(type.name)
+        case .insert(let insert):
+            char("I")
+            uint32(insert.relationID)
+            char("N")
+            tuple(insert.newTuple)
+        case .update(let update):
+            char("U")
+            uint32(update.relationID)
+            if let oldKey = update.oldKey {
+                char("K")
+                tuple(oldKey)
+            } else if let oldTuple = update.oldTuple {
+                char("O")
+                tuple(oldTuple)
+            }
+            char("N")
+            tuple(update.newTuple)
+        case .delete(let delete):
+            char("D")
+            uint32(delete.relationID)
+            if let oldKey = delete.oldKey {
+                char("K")
+                tuple(oldKey)
+            } else if let oldTuple = delete.oldTuple {
+                char("O")
+                tuple(oldTuple)
+            }
+        case .truncate(let truncate):
+            char("T")
+            int32(Int32(truncate.relationIDs.count))
+            uint8((truncate.cascade ? 1 : 0) | (truncate.restartIdentity ? 2 : 0))
+            for id in truncate.relationIDs { uint32(id) }
+        case .message(let message):
+            char("M")
+            uint8(message.transactional ? 1 : 0)
+            lsn(message.lsn)
+            cString(message.prefix)
+            lengthPrefixed(message.content)
+        }
+    }
+
+    mutating func replication(_ message: ReplicationMessage) {
+        switch message {
+        case .xLogData(let xLogData):
+            char("w")
+            lsn(xLogData.walStart)
+            lsn(xLogData.walEnd)
+            timestamp(xLogData.serverTime)
+            raw(xLogData.data)
+        case .keepalive(let keepalive):
+            char("k")
+            lsn(keepalive.walEnd)
+            timestamp(keepalive.serverTime)
+            uint8(keepalive.replyRequested ? 1 : 0)
+        }
+    }
+
+    static func encode(_ message: PGOutputMessage) -> [UInt8] {
+        var encoder = PGOutputEncoder()
+        encoder.message(message)
+        return encoder.bytes
+    }
+
+    static func encode(_ message: ReplicationMessage) -> [UInt8] {
+        var encoder = PGOutputEncoder()
+        encoder.replication(message)
+        return encoder.bytes
+    }
+}
