@@ -6,6 +6,7 @@ extension PGConnection {
         let endpoint = self.endpoint
         try await withHandle { handle in
             try Self.startCopy(handle, sql: sql, status: PGRES_COPY_OUT, context: "COPY TO STDOUT on \(endpoint)")
+            self.copyOutFinished = false
         }
     }
 
@@ -14,6 +15,7 @@ extension PGConnection {
     public func readCopyChunk(maxBytes: Int) async throws -> [UInt8]? {
         let endpoint = self.endpoint
         return try await withHandle { handle -> [UInt8]? in
+            if self.copyOutFinished { return nil }
             var chunk: [UInt8] = []
             chunk.reserveCapacity(maxBytes + 4096)
             while chunk.count < maxBytes {
@@ -25,6 +27,7 @@ extension PGConnection {
                     }
                     PQfreemem(buffer)
                 } else if length == -1 {
+                    self.copyOutFinished = true
                     try Self.finishCommand(handle, context: "COPY TO STDOUT on \(endpoint)")
                     return chunk.isEmpty ? nil : chunk
                 } else {

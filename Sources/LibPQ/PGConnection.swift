@@ -14,6 +14,8 @@ public final class PGConnection: @unchecked Sendable {
     private let queue: DispatchQueue
     /// Touched only on `queue`.
     private var handle: OpaquePointer?
+    /// Touched only on `queue`: the running `COPY TO STDOUT` has delivered its last row.
+    var copyOutFinished = true
 
     private init(handle: OpaquePointer, endpoint: String, queue: DispatchQueue) {
         self.handle = handle
@@ -132,10 +134,12 @@ public final class PGConnection: @unchecked Sendable {
         }
     }
 
-    /// Runs one or more statements without parameters (`PQexec`), for DDL and transaction control.
-    public func execute(_ sql: String) async throws {
+    /// Runs one or more statements without parameters (`PQexec`, the simple query protocol), for
+    /// DDL, transaction control and replication commands. Returns the last statement's rows.
+    @discardableResult
+    public func execute(_ sql: String) async throws -> PGRows {
         let endpoint = self.endpoint
-        _ = try await withHandle { handle in
+        return try await withHandle { handle in
             try Self.consume(PQexec(handle, sql), handle: handle, context: "statement on \(endpoint)", expecting: [PGRES_TUPLES_OK, PGRES_COMMAND_OK])
         }
     }

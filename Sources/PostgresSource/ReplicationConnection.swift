@@ -23,7 +23,7 @@ public struct ReplicationConnection: ReplicationStream {
 
     /// Creates the logical slot with the `pgoutput` plugin and exports its snapshot.
     public func createSlot(named slot: String) async throws -> CreatedSlot {
-        let rows = try await connection.query(
+        let rows = try await connection.execute(
             "CREATE_REPLICATION_SLOT \(SQL.quoteIdentifier(slot)) LOGICAL pgoutput EXPORT_SNAPSHOT")
         guard let lsnText = rows[0, "consistent_point"], let lsn = LSN(string: lsnText),
               let snapshot = rows[0, "snapshot_name"]

@@ -11,16 +11,16 @@ public import PGOutput
 /// the checkpoint commit in one transaction, so a batch is either wholly applied and checkpointed
 /// or not at all.
 public actor PostgresWarehouse: WarehouseSink {
-    public let connection: PGConnection
-    public let schema: String
-    public let slot: String
+    public nonisolated let connection: PGConnection
+    public nonisolated let schema: String
+    public nonisolated let slot: String
     let logger: Logger
     private var inTransaction = false
     private var keyTables: [TableName: String] = [:]
     private var createdKeyTables: Set<String> = []
 
     /// The checkpoint table, one row per slot.
-    public var stateTable: String { SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier("_forager_state") }
+    public nonisolated var stateTable: String { SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier("_forager_state") }
 
     public init(connection: PGConnection, schema: String, slot: String, logger: Logger) {
         self.connection = connection
@@ -40,10 +40,11 @@ public actor PostgresWarehouse: WarehouseSink {
 
     // MARK: Schema
 
-    /// Creates the schema, the state table and every missing warehouse table; checks the tables
-    /// that exist. Returns every problem found with existing tables.
-    public func prepare(tables: [MappedTable]) async throws -> [ForagerError] {
-        try await connection.execute("""
+    /// Creates the schema, the state table and every missing warehouse table (unless `create` is
+    /// false, as for `forager check`); checks the tables that exist. Returns every problem found.
+    public func prepare(tables: [MappedTable], create: Bool = true) async throws -> [ForagerError] {
+        if create {
+            try await connection.execute("""
             CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier(schema));
             CREATE TABLE IF NOT EXISTS \(stateTable) (
                 slot text PRIMARY KEY,
@@ -51,6 +52,7 @@ public actor PostgresWarehouse: WarehouseSink {
                 updated_at timestamptz NOT NULL DEFAULT now()
             )
             """)
+        }
         for (index, table) in tables.enumerated() {
             keyTables[table.target] = SQL.quoteIdentifier("_forager_keys_\(index)")
         }
@@ -62,6 +64,7 @@ public actor PostgresWarehouse: WarehouseSink {
                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
                 """, [table.target.sql])
             if existing.rows.isEmpty {
+                guard create else { continue }
                 logger.info("creating warehouse table", metadata: ["forager.table": "\(table.target)"])
                 try await connection.execute(Self.createTableSQL(table))
                 continue
@@ -101,6 +104,7 @@ public actor PostgresWarehouse: WarehouseSink {
 
     /// The stored checkpoint for this slot, or nil when there is none.
     public func checkpoint() async throws -> LSN? {
+        guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [stateTable]).scalar == "t" else { return nil }
         let text = try await connection.query("SELECT lsn FROM \(stateTable) WHERE slot = $1", [slot]).scalar
         return text.flatMap { LSN(string: $0) }
     }

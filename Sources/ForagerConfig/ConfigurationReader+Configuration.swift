@@ -1,0 +1,194 @@
+import Yams
+
+/// The configuration file itself: `source`, `warehouse`, `batch` and `mappings`.
+extension ConfigurationReader {
+    static let topLevelKeys = ["source", "warehouse", "batch", "mappings"]
+    static let sourceKeys = ["url", "publication", "slot"]
+    static let warehouseKeys = ["type", "url", "schema"]
+    static let batchKeys = ["max_rows", "max_age_ms"]
+
+    /// The configuration, or `nil` when the file is too broken to go on (reported). Problems may
+    /// have been reported even when a configuration is returned.
+    mutating func read(yaml: String) -> ForagerConfiguration? {
+        let file = configFile
+        let root: Node
+        switch compose(yaml, file: file, isMappingFile: false) {
+        case .failed:
+            return nil
+        case .empty:
+            report(
+                .missingKey, file, nil, "",
+                "the configuration file is empty; add at least source.url, warehouse.url and mappings"
+            )
+            return nil
+        case .node(let node):
+            root = node
+        }
+        let top = section(
+            root, file: file, path: "", line: nil, allowed: Self.topLevelKeys, place: "at the top level",
+            expected: "a mapping with the keys source, warehouse, batch and mappings",
+            hints: ["tables": "tables are listed in mapping files, not here; move them to a file and name it in mappings"]
+        )
+        guard top.isUsable else { return nil }
+        let source = readSource(top)
+        let warehouse = readWarehouse(top)
+        let batch = readBatch(top)
+        let tables = readTables(top)
+        return ForagerConfiguration(source: source, warehouse: warehouse, batch: batch, tables: tables, configPath: configPath)
+    }
+
+    private mutating func readSource(_ top: YAMLSection) -> ForagerConfiguration.Source {
+        let file = configFile
+        let source = section(
+            top["source"]?.value, file: file, path: "source", line: top["source"]?.line, allowed: Self.sourceKeys,
+            place: "in source", expected: "a mapping with the keys url, publication and slot"
+        )
+        let url = connectionString(in: source, variable: ForagerConfiguration.sourceURLVariable, of: "the source database")
+        let defaultName = ForagerConfiguration.Source.defaultName
+
+        var publication = defaultName
+        if let field = source["publication"],
+            let name = text(field, file: file, expected: "a publication name", fix: "write e.g. publication: \(defaultName)"),
+            checkName(name, field: field, file: file, what: "the publication's name", fallback: "remove the key to use '\(defaultName)'")
+        {
+            publication = name
+        }
+
+        var slot = defaultName
+        if let field = source["slot"],
+            let name = text(field, file: file, expected: "a slot name", fix: "write e.g. slot: \(defaultName)")
+        {
+            if Self.isValidSlotName(name) {
+                slot = name
+            } else {
+                report(
+                    .invalidValue, file, field.line, field.key,
+                    "'\(name)' is not a valid replication slot name: PostgreSQL allows only lower-case letters, "
+                        + "digits and underscores, 1 to 63 of them ([a-z0-9_]{1,63}); use e.g. '\(Self.slotName(like: name))'"
+                )
+            }
+        }
+        return ForagerConfiguration.Source(url: url, publication: publication, slot: slot)
+    }
+
+    private mutating func readWarehouse(_ top: YAMLSection) -> ForagerConfiguration.Warehouse {
+        let file = configFile
+        let warehouse = section(
+            top["warehouse"]?.value, file: file, path: "warehouse", line: top["warehouse"]?.line,
+            allowed: Self.warehouseKeys, place: "in warehouse", expected: "a mapping with the keys type, url and schema"
+        )
+        let supported = ForagerConfiguration.WarehouseType.allCases.map(\.rawValue)
+        let list = supported.map { "'\($0)'" }.joined(separator: ", ")
+
+        var type = ForagerConfiguration.WarehouseType.postgres
+        if let field = warehouse["type"],
+            let name = text(field, file: file, expected: "a warehouse type", fix: "the supported types are \(list)")
+        {
+            if let known = ForagerConfiguration.WarehouseType(rawValue: name) {
+                type = known
+            } else {
+                let guess = KeySuggestion.closest(to: name, among: supported).map { "did you mean '\($0)'? " } ?? ""
+                report(
+                    .invalidValue, file, field.line, field.key,
+                    "'\(name)' is not a supported warehouse type; \(guess)the supported types are \(list)"
+                )
+            }
+        }
+
+        let url = connectionString(in: warehouse, variable: ForagerConfiguration.warehouseURLVariable, of: "the warehouse")
+
+        let defaultSchema = ForagerConfiguration.Warehouse.defaultSchema
+        var schema = defaultSchema
+        if let field = warehouse["schema"],
+            let name = text(field, file: file, expected: "a schema name", fix: "write e.g. schema: analytics"),
+            checkName(name, field: field, file: file, what: "the warehouse schema's name", fallback: "remove the key to use '\(defaultSchema)'")
+        {
+            schema = name
+        }
+        return ForagerConfiguration.Warehouse(type: type, url: url, schema: schema)
+    }
+
+    private mutating func readBatch(_ top: YAMLSection) -> ForagerConfiguration.Batch {
+        let file = configFile
+        let batch = section(
+            top["batch"]?.value, file: file, path: "batch", line: top["batch"]?.line, allowed: Self.batchKeys,
+            place: "in batch", expected: "a mapping with the keys max_rows and max_age_ms"
+        )
+        var result = ForagerConfiguration.Batch()
+        if let field = batch["max_rows"],
+            let rows = positiveInteger(field, file: file, fix: "write the most rows in one batch, e.g. max_rows: 50000")
+        {
+            result.maxRows = rows
+        }
+        if let field = batch["max_age_ms"],
+            let milliseconds = positiveInteger(
+                field, file: file, fix: "write the longest a change waits, in milliseconds, e.g. max_age_ms: 500"
+            )
+        {
+            result.maxAge = .milliseconds(milliseconds)
+        }
+        return result
+    }
+
+    /// `url` of `section`, or the environment variable that overrides it. Never puts the value in
+    /// a message.
+    private mutating func connectionString(in section: YAMLSection, variable: String, of what: String) -> String {
+        let key = section.key("url")
+        let example = "postgresql://user@host:5432/dbname or host=... dbname=..."
+        let hidden = "(the value is not shown, as it may hold a password)"
+        if let value = environment[variable], !value.isEmpty {
+            if !Self.looksLikeConnectionString(value) {
+                report(
+                    .invalidValue, configFile, nil, key,
+                    "\(variable) is neither a postgresql:// URI nor key=value connection settings \(hidden); "
+                        + "set it to \(what)'s connection string, such as \(example)"
+                )
+            }
+            return value
+        }
+        guard let field = section["url"] else {
+            if section.isUsable {
+                report(
+                    .missingKey, configFile, section.line, key,
+                    "missing; set \(key) to \(what)'s connection string (\(example)), or set \(variable)"
+                )
+            }
+            return ""
+        }
+        guard
+            let value = text(
+                field, file: configFile, expected: "a connection string",
+                fix: "write \(what)'s connection string, such as url: \"postgresql://user@host:5432/dbname\", or set \(variable)"
+            )
+        else { return "" }
+        if !Self.looksLikeConnectionString(value) {
+            report(
+                .invalidValue, configFile, field.line, key,
+                "is neither a postgresql:// URI nor key=value connection settings \(hidden); "
+                    + "write \(what)'s connection string, such as \(example), or set \(variable)"
+            )
+        }
+        return value
+    }
+
+    /// A libpq URI (`postgresql://`, `postgres://`) or `key=value` settings.
+    static func looksLikeConnectionString(_ value: String) -> Bool {
+        let trimmed = value.drop(while: \.isWhitespace)
+        return trimmed.hasPrefix("postgresql://") || trimmed.hasPrefix("postgres://") || trimmed.contains("=")
+    }
+
+    /// PostgreSQL's rule for replication slot names: `[a-z0-9_]{1,63}`.
+    static func isValidSlotName(_ name: String) -> Bool {
+        (1...maximumNameBytes).contains(name.utf8.count)
+            && name.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "_") }
+    }
+
+    /// A valid slot name close to `name`, to suggest.
+    static func slotName(like name: String) -> String {
+        let mapped = name.lowercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" }
+        let candidate = String(String(mapped).prefix(maximumNameBytes))
+        return isValidSlotName(candidate) ? candidate : ForagerConfiguration.Source.defaultName
+    }
+}
+

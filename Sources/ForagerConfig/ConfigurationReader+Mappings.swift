@@ -1,0 +1,257 @@
+import ForagerCore
+import Yams
+
+/// The mapping files that `mappings` names, and the tables in them.
+extension ConfigurationReader {
+    static let mappingFileKeys = ["tables"]
+    static let tableKeys = ["source", "target"]
+
+    /// One table entry, with what duplicate checks need to name it.
+    struct MappingEntry {
+        var mapping: ForagerConfiguration.TableMapping
+        /// `tables[i]`.
+        var key: String
+        var sourceLine: Int?
+        var targetLine: Int?
+        var targetIsDefault: Bool
+    }
+
+    /// The tables of every mapping file, in order, checked for duplicates across files.
+    mutating func readTables(_ top: YAMLSection) -> [ForagerConfiguration.TableMapping] {
+        let entries = mappingFiles(top).flatMap { file -> [MappingEntry] in
+            switch FilePaths.readText(atPath: file.absolute) {
+            case .success(let text):
+                return readMappingFile(text, file: file.display)
+            case .failure(let failure):
+                report(
+                    .unreadableFile, configFile, file.line, "mappings",
+                    "cannot read the mapping file \(file.display): \(failure.reason(absolutePath: file.absolute))"
+                )
+                return []
+            }
+        }
+        checkDuplicates(entries)
+        return entries.map(\.mapping)
+    }
+
+    /// The files that `mappings` names: one file, or the YAML files of a directory sorted by name.
+    private mutating func mappingFiles(_ top: YAMLSection) -> [(display: String, absolute: String, line: Int?)] {
+        guard let field = top["mappings"] else {
+            report(
+                .missingKey, configFile, nil, "mappings",
+                "missing; set mappings to a mapping file or a directory of them, relative to this file's "
+                    + "directory, e.g. mappings: mappings/app.yaml"
+            )
+            return []
+        }
+        let fix = "write the path of a mapping file or a directory of them, e.g. mappings: mappings/app.yaml"
+        guard let path = text(field, file: configFile, expected: "a path", fix: fix) else { return [] }
+        guard !path.isEmpty else {
+            report(.invalidValue, configFile, field.line, field.key, "is empty; " + fix)
+            return []
+        }
+        let configDirectory = FilePaths.directory(of: configPath)
+        let absolute = FilePaths.absolute(FilePaths.join(configDirectory, path))
+        let display = FilePaths.join(FilePaths.directory(of: configFile), path)
+        switch FilePaths.entry(atPath: absolute) {
+        case .missing:
+            report(
+                .unreadableFile, configFile, field.line, field.key,
+                "'\(path)' does not exist (looked for \(absolute)); create it, or correct the path, which is "
+                    + "relative to the configuration file's directory"
+            )
+            return []
+        case .file:
+            return [(display, absolute, field.line)]
+        case .directory:
+            guard let names = FilePaths.yamlFiles(inDirectory: absolute) else {
+                report(
+                    .unreadableFile, configFile, field.line, field.key,
+                    "cannot list the directory \(absolute); check its permissions"
+                )
+                return []
+            }
+            guard !names.isEmpty else {
+                report(
+                    .unreadableFile, configFile, field.line, field.key,
+                    "the directory \(absolute) has no .yaml or .yml files; add a mapping file to it, or point "
+                        + "mappings at one"
+                )
+                return []
+            }
+            return names.map { (FilePaths.join(display, $0), FilePaths.join(absolute, $0), field.line) }
+        }
+    }
+
+    /// The entries of one mapping file.
+    mutating func readMappingFile(_ text: String, file: String) -> [MappingEntry] {
+        let example = "tables: with one entry per source table, such as '- source: public.samples'"
+        let root: Node
+        switch compose(text, file: file, isMappingFile: true) {
+        case .failed:
+            return []
+        case .empty:
+            report(.missingKey, file, nil, "tables", "the mapping file is empty; add \(example)")
+            return []
+        case .node(let node):
+            root = node
+        }
+        if case .sequence = root {
+            report(
+                .wrongKind, file, root.line, "",
+                "the top level of a mapping file must be a mapping with the key tables, not a list; "
+                    + "put the list under 'tables:'"
+            )
+            return []
+        }
+        let top = section(
+            root, file: file, path: "", line: nil, allowed: Self.mappingFileKeys,
+            place: "at the top level of the mapping file", expected: "a mapping with the key tables"
+        )
+        guard top.isUsable else { return [] }
+        guard let tables = top["tables"] else {
+            report(.missingKey, file, nil, "tables", "the mapping file has no tables list; add \(example)")
+            return []
+        }
+        let items: [Node]
+        switch tables.value {
+        case .sequence(let sequence):
+            items = Array(sequence)
+        case let value where value.isNull:
+            items = []
+        default:
+            report(
+                .wrongKind, file, tables.line, "tables",
+                "must be a list, not \(tables.value.kindDescription); write \(example)"
+            )
+            return []
+        }
+        guard !items.isEmpty else {
+            report(
+                .invalidValue, file, tables.line, "tables",
+                "is empty; list at least one table, such as '- source: public.samples', or remove the file"
+            )
+            return []
+        }
+        return items.enumerated().compactMap { index, item in
+            readTable(item, index: index, file: file, parentLine: tables.line)
+        }
+    }
+
+    private mutating func readTable(_ node: Node, index: Int, file: String, parentLine: Int?) -> MappingEntry? {
+        let key = "tables[\(index)]"
+        let line = node.line ?? parentLine
+        if case .scalar = node, !node.isNull {
+            report(
+                .wrongKind, file, line, key,
+                "must be a mapping with the keys source and target, not text; write '- source: \(node.scalar?.string ?? "")'"
+            )
+            return nil
+        }
+        let table = section(
+            node, file: file, path: key, line: line, allowed: Self.tableKeys, place: "in \(key)",
+            expected: "a mapping with the keys source and target, such as '- source: public.samples'"
+        )
+        guard table.isUsable else { return nil }
+
+        guard let sourceField = table["source"] else {
+            report(
+                .missingKey, file, line, table.key("source"),
+                "missing; name the source table as schema.table, such as source: public.samples"
+            )
+            return nil
+        }
+        guard
+            let sourceText = text(
+                sourceField, file: file, expected: "a table name", fix: "name the source table, such as source: public.samples"
+            ),
+            let source = tableName(sourceText, field: sourceField, file: file)
+        else { return nil }
+
+        var target = source.name
+        var targetLine: Int?
+        if let field = table["target"] {
+            targetLine = field.line
+            guard
+                let name = text(
+                    field, file: file, expected: "a table name",
+                    fix: "write the warehouse table's name, or remove target to use the source table's name"
+                ),
+                checkTarget(name, field: field, file: file)
+            else { return nil }
+            target = name
+        }
+        return MappingEntry(
+            mapping: ForagerConfiguration.TableMapping(source: source, target: target, file: file, line: line ?? 1),
+            key: key, sourceLine: sourceField.line, targetLine: targetLine, targetIsDefault: table["target"] == nil
+        )
+    }
+
+    private mutating func tableName(_ text: String, field: YAMLField, file: String) -> TableName? {
+        let how = "write it as schema.table, as in SQL, with double quotes around a part that needs them: public.\"Weird Table\""
+        let name: TableName
+        do {
+            name = try TableName(parsing: text)
+        } catch {
+            var message = "'\(text)' is not a table name: \(error.reason); \(how)"
+            if case .scalar(let scalar) = field.value, scalar.style == .doubleQuoted {
+                message += ". YAML removed the double quotes around the value; to quote a name for SQL, wrap the "
+                    + "whole value in single quotes: source: '\"Weird Table\"'"
+            }
+            report(.invalidValue, file, field.line, field.key, message)
+            return nil
+        }
+        for part in [name.schema, name.name] where part.utf8.count > Self.maximumNameBytes {
+            report(
+                .invalidValue, file, field.line, field.key,
+                "'\(part)' is \(part.utf8.count) bytes long, but PostgreSQL names are at most "
+                    + "\(Self.maximumNameBytes) bytes (UTF-8); use the table's name as the server stores it"
+            )
+            return nil
+        }
+        return name
+    }
+
+    private mutating func checkTarget(_ name: String, field: YAMLField, file: String) -> Bool {
+        guard checkName(name, field: field, file: file, what: "the warehouse table's name", fallback: "remove target to use the source table's name") else {
+            return false
+        }
+        if name.contains(".") {
+            report(
+                .invalidValue, file, field.line, field.key,
+                "'\(name)' contains a dot, but target is a table name without a schema (tables go into "
+                    + "warehouse.schema); write only the table's name"
+            )
+            return false
+        }
+        return true
+    }
+
+    /// The same source table twice, or two tables with the same target, across all files.
+    private mutating func checkDuplicates(_ entries: [MappingEntry]) {
+        var bySource: [TableName: MappingEntry] = [:]
+        var byTarget: [String: MappingEntry] = [:]
+        for entry in entries {
+            let mapping = entry.mapping
+            if let first = bySource[mapping.source] {
+                report(
+                    .duplicate, mapping.file, entry.sourceLine ?? mapping.line, entry.key + ".source",
+                    "\(mapping.source) is mapped twice, here and at \(first.mapping.file):\(first.mapping.line); "
+                        + "map each source table once: remove one of the entries"
+                )
+                continue
+            }
+            bySource[mapping.source] = entry
+            if let first = byTarget[mapping.target] {
+                let which = entry.targetIsDefault ? " (by default, the source table's name)" : ""
+                report(
+                    .duplicate, mapping.file, entry.targetLine ?? mapping.line, entry.key + ".target",
+                    "target '\(mapping.target)'\(which) is also the target of \(first.mapping.source) at "
+                        + "\(first.mapping.file):\(first.mapping.line); give one of them a different target"
+                )
+                continue
+            }
+            byTarget[mapping.target] = entry
+        }
+    }
+}

@@ -1,0 +1,111 @@
+public import ArgumentParser
+import ForagerConfig
+import Foundation
+public import Logging
+
+@main
+struct Forager: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forager",
+        abstract: "Replicates PostgreSQL tables into a warehouse through logical replication.",
+        subcommands: [Run.self, Sync.self, Check.self]
+    )
+}
+
+/// Options every subcommand that works on a pipeline takes.
+struct PipelineOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "The configuration file (YAML).")
+    var config: String
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard FileManager.default.fileExists(atPath: config) else {
+            throw ValidationError("configuration file '\(config)' does not exist")
+        }
+    }
+
+    /// Sets up logging and loads the configuration, printing every problem and exiting on failure.
+    func load() throws -> (ForagerConfiguration, Logger) {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "forager")
+        do {
+            return (try ForagerConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment), logger)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Snapshot if needed, then stream changes until SIGTERM or SIGINT.")
+
+    @OptionGroup var options: PipelineOptions
+
+    func run() async throws {
+        let (configuration, logger) = try options.load()
+        let stop = StopSignal()
+        stop.install()
+        try await reportingErrors(logger) {
+            try await Pipeline(configuration: configuration, logger: logger, stop: stop).runForever()
+        }
+    }
+}
+
+struct Sync: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Catch up to the source's WAL position as of the start, then exit.")
+
+    @OptionGroup var options: PipelineOptions
+
+    func run() async throws {
+        let (configuration, logger) = try options.load()
+        let stop = StopSignal()
+        stop.install()
+        try await reportingErrors(logger) {
+            let lsn = try await Pipeline(configuration: configuration, logger: logger, stop: stop).runOnce(mode: .catchUp)
+            logger.info("caught up", metadata: ["forager.lsn": "\(lsn)"])
+        }
+    }
+}
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the configuration, the source and the warehouse; list every problem.")
+
+    @OptionGroup var options: PipelineOptions
+
+    func run() async throws {
+        let (configuration, logger) = try options.load()
+        let problems = await Pipeline(configuration: configuration, logger: logger, stop: StopSignal()).check()
+        if problems.isEmpty {
+            print("ok: source, warehouse and \(configuration.tables.count) mapped table(s) are ready")
+            return
+        }
+        print("\(problems.count) problem(s):")
+        for problem in problems { print("- \(problem)") }
+        throw ExitCode(1)
+    }
+}
+
+/// Prints an error the way a user can act on, then exits non-zero.
+func reportingErrors(_ logger: Logger, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}

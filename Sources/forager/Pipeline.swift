@@ -1,0 +1,232 @@
+import ForagerConfig
+import ForagerCore
+import LibPQ
+import Logging
+import PGOutput
+import PostgresSource
+import PostgresWarehouse
+
+/// Several problems found at once, printed one per line.
+struct Problems: Error, CustomStringConvertible {
+    var problems: [ForagerError]
+    var description: String {
+        problems.count == 1 ? problems[0].description
+            : "\(problems.count) problems:\n" + problems.map { "- \($0)" }.joined(separator: "\n")
+    }
+}
+
+/// Wires the concrete source and warehouse to the replicator, and decides between snapshot and
+/// resume from the slot and the warehouse checkpoint.
+struct Pipeline {
+    enum Mode {
+        /// Stream until stopped.
+        case continuous
+        /// Stop once the source's WAL position at start is applied.
+        case catchUp
+    }
+
+    let configuration: ForagerConfiguration
+    let logger: Logger
+    let stop: StopSignal
+
+    private var sourceURL: ConnectionString { get throws { try ConnectionString(configuration.source.url) } }
+    private var warehouseURL: ConnectionString { get throws { try ConnectionString(configuration.warehouse.url) } }
+    private var mappings: [(source: TableName, target: TableName)] {
+        configuration.tables.map { ($0.source, TableName(schema: configuration.warehouse.schema, name: $0.target)) }
+    }
+
+    /// Runs until stopped, reconnecting after transient failures with exponential backoff.
+    func runForever() async throws {
+        var delay: Duration = .seconds(1)
+        while !stop.isSet {
+            do {
+                _ = try await runOnce(mode: .continuous)
+                return
+            } catch let error as PGError where error.isConnectionFailure {
+                logger.warning("connection failed; retrying", metadata: [
+                    "forager.error": "\(error)", "forager.retry_in": "\(delay)",
+                ])
+            }
+            let deadline = ContinuousClock.now + delay
+            while !stop.isSet && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            delay = min(delay * 2, .seconds(30))
+        }
+    }
+
+    /// One pass: preflight, snapshot or resume, stream. Returns the final acknowledged checkpoint.
+    func runOnce(mode: Mode) async throws -> LSN {
+        let source = try await PostgresSource.connect(
+            sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+        defer { source.connection.close() }
+        let setupProblems = try await source.setupProblems()
+        guard setupProblems.isEmpty else { throw Problems(problems: setupProblems) }
+        let (tables, tableProblems) = try await source.describe(mappings)
+        guard tableProblems.isEmpty else { throw Problems(problems: tableProblems) }
+
+        let warehouse = try await PostgresWarehouse.connect(
+            warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
+        defer { warehouse.connection.close() }
+        let warehouseProblems = try await warehouse.prepare(tables: tables)
+        guard warehouseProblems.isEmpty else { throw Problems(problems: warehouseProblems) }
+
+        let target: LSN? = mode == .catchUp ? try await source.currentWALPosition() : nil
+        let replication = try await ReplicationConnection.connect(sourceURL)
+        defer { replication.connection.close() }
+        let start = try await startingPoint(source: source, warehouse: warehouse, replication: replication, tables: tables)
+        guard !stop.isSet else { return start }
+
+        logger.info("streaming", metadata: [
+            "forager.slot": "\(configuration.source.slot)", "forager.lsn": "\(start)",
+            "forager.until": "\(target.map(\.description) ?? "stopped")",
+        ])
+        try await replication.startStreaming(
+            slot: configuration.source.slot, publication: configuration.source.publication, from: start)
+        let limits = ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxAge: configuration.batch.maxAge)
+        let stop = self.stop
+        var replicator = Replicator(
+            stream: replication, sink: warehouse,
+            batcher: ChangeBatcher(tables: tables, limits: limits, checkpoint: start),
+            mode: target.map { .until($0) } ?? .continuous, logger: logger,
+            shouldStop: { stop.isSet })
+        let final = try await replicator.run()
+        logger.info("stopped; warehouse checkpoint acknowledged", metadata: ["forager.lsn": "\(final)"])
+        return final
+    }
+
+    /// Decides where streaming starts: resume from the warehouse checkpoint, or create the slot and
+    /// take the initial snapshot. Refuses every state in which either would lose or double rows.
+    private func startingPoint(
+        source: PostgresSource, warehouse: PostgresWarehouse, replication: ReplicationConnection, tables: [MappedTable]
+    ) async throws -> LSN {
+        let slotName = configuration.source.slot
+        let checkpoint = try await warehouse.checkpoint()
+        let slot = try await source.slotState()
+        if let slot {
+            try checkUsable(slot)
+        }
+        switch (slot, checkpoint) {
+        case (.some, .some(let checkpoint)):
+            let published = try await source.publishedTables() ?? []
+            let missing = tables.filter { !published.contains($0.source) }
+            guard missing.isEmpty else {
+                throw ForagerError(
+                    .replicationState,
+                    "\(missing.map(\.source.description).joined(separator: ", ")) not in publication \(SQL.quoteIdentifier(configuration.source.publication)), but the pipeline is already streaming; their earlier changes were never captured",
+                    hint: "Forager cannot yet add a table to a running pipeline. Use a new slot and warehouse schema for the full set of tables, or remove the table from the mapping.")
+            }
+            logger.info("resuming from warehouse checkpoint", metadata: ["forager.lsn": "\(checkpoint)"])
+            return checkpoint
+        case (nil, .some(let checkpoint)):
+            throw ForagerError(
+                .replicationState,
+                "the warehouse has a checkpoint at \(checkpoint) for slot \(SQL.quoteIdentifier(slotName)), but the source has no such slot; changes since then may be gone",
+                hint: "If the slot was dropped on purpose, start over: drop the warehouse tables and DELETE FROM \(warehouse.stateTable) WHERE slot = '\(slotName)'. Otherwise point source.url at the server that has the slot.")
+        case (.some, nil):
+            logger.notice("slot exists but no snapshot was completed; dropping it to start the snapshot again", metadata: ["forager.slot": "\(slotName)"])
+            try await requireEmpty(warehouse: warehouse, tables: tables)
+            try await source.dropSlot()
+        case (nil, nil):
+            try await requireEmpty(warehouse: warehouse, tables: tables)
+        }
+        try await source.ensurePublication(for: tables.map(\.source))
+        return try await snapshot(source: source, warehouse: warehouse, replication: replication, tables: tables)
+    }
+
+    private func checkUsable(_ slot: PostgresSource.SlotState) throws {
+        let name = SQL.quoteIdentifier(configuration.source.slot)
+        guard slot.plugin == "pgoutput" else {
+            throw ForagerError(
+                .replicationState, "slot \(name) uses the plugin \(slot.plugin), not pgoutput",
+                hint: "Choose another slot name in source.slot, or drop that slot if nothing else uses it.")
+        }
+        if let pid = slot.activePID {
+            throw ForagerError(
+                .replicationState, "slot \(name) is in use by another process (pid \(pid) on the source)",
+                hint: "Stop the other Forager (or consumer) first; only one reader per slot is possible.")
+        }
+        if slot.walStatus == "lost" {
+            throw ForagerError(
+                .replicationState, "slot \(name) has been invalidated (wal_status = lost): the WAL it needed was removed",
+                hint: "The warehouse can no longer be caught up. Drop the slot and the warehouse tables and start again.")
+        }
+    }
+
+    private func requireEmpty(warehouse: PostgresWarehouse, tables: [MappedTable]) async throws {
+        let filled = try await warehouse.nonEmptyTables(tables)
+        guard filled.isEmpty else {
+            throw ForagerError(
+                .replicationState,
+                "warehouse tables \(filled.map(\.description).joined(separator: ", ")) already hold rows, but there is no checkpoint for slot \(SQL.quoteIdentifier(configuration.source.slot)); loading a snapshot on top would double them",
+                hint: "Empty those tables (or use another warehouse.schema) and run Forager again.")
+        }
+    }
+
+    /// Creates the slot, copies every table inside its exported snapshot, and commits the copy with
+    /// the slot's consistent point as the checkpoint, all in one warehouse transaction.
+    private func snapshot(
+        source: PostgresSource, warehouse: PostgresWarehouse, replication: ReplicationConnection, tables: [MappedTable]
+    ) async throws -> LSN {
+        let created = try await replication.createSlot(named: configuration.source.slot)
+        let reader = try await PGConnection.connect(sourceURL, serverSettings: SQL.canonicalTextSettings)
+        defer { reader.close() }
+        try await reader.execute("""
+            BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+            SET TRANSACTION SNAPSHOT \(SQL.quoteLiteral(created.snapshotName))
+            """)
+        logger.info("taking initial snapshot", metadata: [
+            "forager.slot": "\(configuration.source.slot)", "forager.lsn": "\(created.consistentPoint)",
+            "forager.tables": "\(tables.count)",
+        ])
+        try await warehouse.beginSnapshot()
+        for table in tables {
+            let columns = table.columns.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ")
+            try await reader.startCopyOut(
+                "COPY (SELECT \(columns), \(SQL.quoteLiteral(created.consistentPoint.description))::pg_lsn FROM \(table.source.sql)) TO STDOUT")
+            try await warehouse.startLoad(table)
+            var chunk = try await reader.readCopyChunk(maxBytes: 1 << 20)
+            while let current = chunk {
+                if stop.isSet {
+                    try await warehouse.rollback()
+                    logger.notice("stopped during the snapshot; it starts again on the next run")
+                    return created.consistentPoint
+                }
+                async let next = reader.readCopyChunk(maxBytes: 1 << 20)
+                try await warehouse.load(current)
+                chunk = try await next
+            }
+            let rows = try await warehouse.endLoad()
+            logger.info("copied table", metadata: ["forager.table": "\(table.source)", "forager.rows": "\(rows)"])
+        }
+        try await warehouse.commit(checkpoint: created.consistentPoint)
+        try await reader.execute("COMMIT")
+        logger.info("snapshot committed", metadata: ["forager.lsn": "\(created.consistentPoint)"])
+        return created.consistentPoint
+    }
+
+    /// Everything `forager check` looks at, without creating or changing anything.
+    func check() async -> [String] {
+        var problems: [String] = []
+        do {
+            let source = try await PostgresSource.connect(
+                sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+            defer { source.connection.close() }
+            problems += try await source.setupProblems().map(\.description)
+            let (tables, tableProblems) = try await source.describe(mappings)
+            problems += tableProblems.map(\.description)
+            if let slot = try await source.slotState() {
+                do { try checkUsable(slot) } catch { problems.append("\(error)") }
+            }
+            do {
+                let warehouse = try await PostgresWarehouse.connect(
+                    warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
+                defer { warehouse.connection.close() }
+                problems += try await warehouse.prepare(tables: tables, create: false).map(\.description)
+            } catch {
+                problems.append("warehouse: \(error)")
+            }
+        } catch {
+            problems.append("source: \(error)")
+        }
+        return problems
+    }
+}

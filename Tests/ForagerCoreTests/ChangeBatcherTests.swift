@@ -1,0 +1,238 @@
+import ForagerCore
+import PGOutput
+import Testing
+
+private let table = MappedTable(
+    source: TableName(schema: "public", name: "hives"),
+    target: TableName(schema: "analytics", name: "hives"),
+    columns: [
+        SourceColumn(name: "id", sqlType: "integer", notNull: true),
+        SourceColumn(name: "label", sqlType: "text", notNull: false),
+        SourceColumn(name: "body", sqlType: "text", notNull: false),
+    ],
+    primaryKey: ["id"])
+
+private let relation = PGOutputMessage.relation(Relation(
+    id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+    columns: [
+        .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+        .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
+        .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+    ]))
+
+private func text(_ value: String) -> TupleColumn { .text(ArraySlice(value.utf8)) }
+private func row(_ id: Int, _ label: String?, _ body: TupleColumn? = nil) -> TupleData {
+    TupleData(columns: [text(String(id)), label.map(text) ?? .null, body ?? text("b\(id)")])
+}
+private func key(_ id: Int) -> TupleData { TupleData(columns: [text(String(id)), .null, .null]) }
+
+/// Drives a batcher with a fake clock and records its actions.
+private struct Driver {
+    var batcher: ChangeBatcher
+    var now = ContinuousClock.now
+    var lsn: UInt64 = 0x1000
+    var actions: [ChangeBatcher.Action] = []
+
+    init(maxRows: Int = 1000, maxAge: Duration = .seconds(1), checkpoint: UInt64 = 0) {
+        batcher = ChangeBatcher(tables: [table], limits: .init(maxRows: maxRows, maxAge: maxAge), checkpoint: LSN(checkpoint))
+    }
+
+    mutating func send(_ message: PGOutputMessage) throws {
+        lsn += 0x10
+        actions += try batcher.receive(message, at: LSN(lsn), now: now)
+    }
+
+    /// One source transaction; returns its end LSN.
+    @discardableResult
+    mutating func transaction(_ changes: [PGOutputMessage]) throws -> LSN {
+        let final = LSN(lsn + UInt64(changes.count + 2) * 0x10)
+        try send(.begin(Begin(finalLSN: final, commitTime: .init(microseconds: 0), xid: 1)))
+        for change in changes { try send(change) }
+        let end = LSN(final.value + 0x8)
+        try send(.commit(Commit(flags: 0, commitLSN: final, endLSN: end, commitTime: .init(microseconds: 0))))
+        return end
+    }
+}
+
+private func states(_ changes: ChangeSet) -> [RowState] {
+    changes.allSteps.flatMap { step -> [RowState] in
+        if case .rows(let tables) = step { return tables.flatMap(\.orderedStates) }
+        return []
+    }
+}
+
+private func label(_ state: RowState) -> String? {
+    guard let row = state.row, case .text(let bytes) = row.columns[1] else { return nil }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+@Suite struct ChangeBatcherTests {
+    @Test func changesToOneKeyCollapseToTheLastState() throws {
+        var driver = Driver(maxRows: 10)
+        try driver.send(relation)
+        try driver.transaction([
+            .insert(Insert(relationID: 42, newTuple: row(1, "a"))),
+            .update(Update(relationID: 42, oldKey: nil, oldTuple: nil, newTuple: row(1, "b"))),
+            .update(Update(relationID: 42, oldKey: nil, oldTuple: nil, newTuple: row(2, "x"))),
+            .delete(Delete(relationID: 42, oldKey: key(2), oldTuple: nil)),
+            .delete(Delete(relationID: 42, oldKey: key(3), oldTuple: nil)),
+            .insert(Insert(relationID: 42, newTuple: row(3, "again"))),
+        ])
+        let end = driver.batcher.drain()
+        #expect(end.rollback == false)
+        guard case .commit(let changes, _) = end.actions.first else { Issue.record("expected a commit"); return }
+        let collapsed = states(changes)
+        #expect(collapsed.count == 3)
+        #expect(changes.changeCount == 6)
+        // Key 1: first seen as an insert, so it cannot be in the warehouse yet.
+        #expect(collapsed[0].mayExist == false && label(collapsed[0]) == "b")
+        // Key 2: updated then deleted: remove, write nothing.
+        #expect(collapsed[1].mayExist == true && collapsed[1].row == nil)
+        // Key 3: deleted then inserted again: remove the old row, then write the new one.
+        #expect(collapsed[2].mayExist == true && label(collapsed[2]) == "again")
+    }
+
+    @Test func aKeyChangeRemovesTheOldKey() throws {
+        var driver = Driver()
+        try driver.send(relation)
+        try driver.transaction([.update(Update(relationID: 42, oldKey: key(5), oldTuple: nil, newTuple: row(6, "moved")))])
+        guard case .commit(let changes, _) = driver.batcher.drain().actions.first else { Issue.record("no commit"); return }
+        let collapsed = states(changes)
+        #expect(collapsed.count == 2)
+        #expect(collapsed[0].row == nil && collapsed[0].key == [text("5")])
+        #expect(collapsed[1].mayExist && label(collapsed[1]) == "moved")
+    }
+
+    @Test func unchangedToastIsFilledFromAnEarlierChangeInTheBatch() throws {
+        var driver = Driver()
+        try driver.send(relation)
+        try driver.transaction([
+            .insert(Insert(relationID: 42, newTuple: row(1, "a", text("big value")))),
+            .update(Update(relationID: 42, oldKey: nil, oldTuple: nil, newTuple: row(1, "b", .unchangedToast))),
+            .update(Update(relationID: 42, oldKey: nil, oldTuple: nil, newTuple: row(2, "c", .unchangedToast))),
+        ])
+        guard case .commit(let changes, _) = driver.batcher.drain().actions.first else { Issue.record("no commit"); return }
+        let collapsed = states(changes)
+        #expect(collapsed[0].row?.columns[2] == text("big value"))
+        // Not seen in this batch: left for the sink to read from the warehouse.
+        #expect(collapsed[1].row?.columns[2] == .unchangedToast)
+    }
+
+    @Test func transactionsAtOrBeforeTheCheckpointAreSkipped() throws {
+        var driver = Driver(checkpoint: 0x2000)
+        try driver.send(relation)
+        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "old")))])
+        #expect(driver.batcher.isIdle)
+        #expect(driver.batcher.drain().actions.isEmpty)
+        driver.lsn = 0x3000
+        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(2, "new")))])
+        guard case .commit(let changes, let through) = driver.batcher.drain().actions.first else { Issue.record("no commit"); return }
+        #expect(states(changes).map(label) == ["new"])
+        #expect(through > LSN(0x3000))
+    }
+
+    @Test func batchesCommitOnRowCountAtTransactionBoundaries() throws {
+        var driver = Driver(maxRows: 3)
+        try driver.send(relation)
+        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "a")))])
+        #expect(driver.actions.isEmpty)
+        let end = try driver.transaction([
+            .insert(Insert(relationID: 42, newTuple: row(2, "b"))),
+            .insert(Insert(relationID: 42, newTuple: row(3, "c"))),
+        ])
+        #expect(driver.actions.count == 1)
+        guard case .commit(let changes, let through) = driver.actions[0] else { Issue.record("no commit"); return }
+        #expect(changes.changeCount == 3)
+        #expect(through == end)
+        #expect(driver.batcher.checkpoint == end)
+        #expect(driver.batcher.isIdle)
+    }
+
+    @Test func batchesCommitOnAgeWhenTheStreamIsQuiet() throws {
+        var driver = Driver(maxRows: 100, maxAge: .milliseconds(500))
+        try driver.send(relation)
+        let end = try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "a")))])
+        #expect(driver.batcher.tick(now: driver.now + .milliseconds(499)).isEmpty)
+        let due = driver.batcher.tick(now: driver.now + .milliseconds(500))
+        guard case .commit(_, let through) = due.first else { Issue.record("no commit"); return }
+        #expect(through == end)
+    }
+
+    @Test func aHugeTransactionIsAppliedInPiecesAndCommittedOnce() throws {
+        var driver = Driver(maxRows: 2)
+        try driver.send(relation)
+        let first = try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(100, "small")))])
+        #expect(driver.actions.isEmpty)
+        let final = LSN(0x9000)
+        try driver.send(.begin(Begin(finalLSN: final, commitTime: .init(microseconds: 0), xid: 2)))
+        for id in 1...5 { try driver.send(.insert(Insert(relationID: 42, newTuple: row(id, "big")))) }
+        // The earlier whole transaction commits alone, then pieces go into an open warehouse transaction.
+        guard case .commit(let earlier, let through) = driver.actions.first else { Issue.record("no commit"); return }
+        #expect(earlier.changeCount == 1 && through == first)
+        let pieces = driver.actions.dropFirst().compactMap { action -> Int? in
+            if case .apply(let piece) = action { return piece.changeCount }
+            return nil
+        }
+        #expect(pieces == [2, 2])
+        // Stopping now rolls the pieces back; they are replayed after a restart.
+        var stopped = driver
+        #expect(stopped.batcher.drain().rollback == true)
+        try driver.send(.commit(Commit(flags: 0, commitLSN: final, endLSN: LSN(0x9008), commitTime: .init(microseconds: 0))))
+        guard case .commit(let rest, let end) = driver.actions.last else { Issue.record("no final commit"); return }
+        #expect(rest.changeCount == 1 && end == LSN(0x9008))
+    }
+
+    @Test func truncateSplitsTheBatchIntoOrderedSteps() throws {
+        var driver = Driver()
+        try driver.send(relation)
+        try driver.transaction([
+            .insert(Insert(relationID: 42, newTuple: row(1, "before"))),
+            .truncate(Truncate(relationIDs: [42], cascade: false, restartIdentity: false)),
+            .insert(Insert(relationID: 42, newTuple: row(1, "after"))),
+        ])
+        guard case .commit(let changes, _) = driver.batcher.drain().actions.first else { Issue.record("no commit"); return }
+        let kinds = changes.allSteps.map { step -> String in
+            switch step {
+            case .rows(let tables): "rows:" + tables.flatMap(\.orderedStates).compactMap(label).joined(separator: ",")
+            case .truncate(let tables): "truncate:" + tables.map(\.target.name).joined()
+            }
+        }
+        #expect(kinds == ["rows:before", "truncate:hives", "rows:after"])
+    }
+
+    @Test func idleAdvanceOnlyMovesForwardAndOnlyWhenNothingIsPending() throws {
+        var driver = Driver(checkpoint: 0x100)
+        #expect(driver.batcher.advanceIdle(to: LSN(0x50)) == nil)
+        try driver.send(relation)
+        try driver.send(.begin(Begin(finalLSN: LSN(0x5000), commitTime: .init(microseconds: 0), xid: 3)))
+        #expect(driver.batcher.advanceIdle(to: LSN(0x6000)) == nil)
+        try driver.send(.commit(Commit(flags: 0, commitLSN: LSN(0x5000), endLSN: LSN(0x5008), commitTime: .init(microseconds: 0))))
+        guard case .commit(let changes, let through) = driver.batcher.advanceIdle(to: LSN(0x6000)) else { Issue.record("no advance"); return }
+        #expect(changes.isEmpty && through == LSN(0x6000))
+        #expect(driver.batcher.checkpoint == LSN(0x6000))
+    }
+
+    @Test func aChangedColumnListStopsWithAnErrorNamingTheColumns() throws {
+        var driver = Driver()
+        let altered = PGOutputMessage.relation(Relation(
+            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+            columns: [
+                .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
+                .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+                .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
+            ]))
+        #expect {
+            try driver.send(altered)
+        } throws: { error in
+            "\(error)".contains("\"extra\"") && "\(error)".contains("public.hives")
+        }
+    }
+
+    @Test func unmappedRelationsAreIgnored() throws {
+        var driver = Driver()
+        try driver.send(.relation(Relation(id: 7, namespace: "public", name: "other", replicaIdentity: .default, columns: [])))
+        try driver.transaction([.insert(Insert(relationID: 7, newTuple: TupleData(columns: [])))])
+        #expect(driver.batcher.unmappedRelations[7] == TableName(schema: "public", name: "other"))
+    }
+}

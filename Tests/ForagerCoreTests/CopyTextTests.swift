@@ -1,0 +1,50 @@
+import ForagerCore
+import PGOutput
+import Testing
+
+@Suite struct CopyTextTests {
+    @Test func escapesTheCopyTextSpecials() throws {
+        var output: [UInt8] = []
+        try CopyText.appendRow(
+            [.text(ArraySlice("a\tb\nc\\d\re".utf8)), .null, .text([])], extra: ["0/16B3748"], to: &output)
+        #expect(String(decoding: output, as: UTF8.self) == "a\\tb\\nc\\\\d\\re\t\\N\t\t0/16B3748\n")
+    }
+
+    @Test func plainValuesPassThroughUntouched() throws {
+        var output: [UInt8] = []
+        try CopyText.appendRow([.text(ArraySlice("héllo wörld".utf8))], extra: [], to: &output)
+        #expect(String(decoding: output, as: UTF8.self) == "héllo wörld\n")
+    }
+
+    @Test func anUnresolvedToastMarkerIsRefused() {
+        var output: [UInt8] = []
+        #expect(throws: ForagerError.self) { try CopyText.appendRow([.unchangedToast], extra: [], to: &output) }
+    }
+}
+
+@Suite struct TableNameTests {
+    @Test(arguments: [
+        ("public.samples", "public", "samples"),
+        ("samples", "public", "samples"),
+        ("Public.Samples", "public", "samples"),
+        ("public.\"Weird Table\"", "public", "Weird Table"),
+        ("\"a.b\".\"c\"\"d\"", "a.b", "c\"d"),
+        ("  app.events", "app", "events"),
+    ])
+    func parses(text: String, schema: String, name: String) throws {
+        let parsed = try TableName(parsing: text)
+        #expect(parsed == TableName(schema: schema, name: name))
+    }
+
+    @Test(arguments: ["", "a.", ".b", "a.b.c", "\"open", "two words", "\"x\"y"])
+    func rejects(text: String) {
+        #expect(throws: TableNameError.self) { try TableName(parsing: text) }
+    }
+
+    @Test func quotesForSQLAndForPeople() {
+        let name = TableName(schema: "public", name: "Weird \"Table\"")
+        #expect(name.sql == "\"public\".\"Weird \"\"Table\"\"\"")
+        #expect(name.description == "public.\"Weird \"\"Table\"\"\"")
+        #expect(TableName(schema: "public", name: "samples").description == "public.samples")
+    }
+}

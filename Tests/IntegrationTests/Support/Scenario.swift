@@ -1,0 +1,153 @@
+import Foundation
+import Glibc
+import LibPQ
+import Testing
+
+/// One test's world: a source database, a warehouse database, a slot, and config files for Forager.
+struct Scenario {
+    let source: TestCluster
+    let warehouse: TestCluster
+    let id: Int
+    let directory: String
+
+    var sourceDatabase: String { "src_\(id)" }
+    var warehouseDatabase: String { "wh_\(id)" }
+    var slot: String { "forager_\(id)" }
+    var configPath: String { directory + "/forager.yaml" }
+    var sourceURL: String { source.url(sourceDatabase) }
+    var warehouseURL: String { warehouse.url(warehouseDatabase) }
+
+    /// Creates both databases, runs `sourceSQL` on the source, and writes a config that maps `tables`
+    /// (`schema.table` as in a mapping file) into the warehouse schema `analytics`.
+    static func make(sourceSQL: String, tables: [String], batch: String = "") async throws -> Scenario {
+        let clusters = try await SharedClusters.shared.get()
+        let id = await SharedClusters.shared.nextID()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-scenario-\(getpid())-\(id)").path
+        try FileManager.default.createDirectory(atPath: directory + "/mappings", withIntermediateDirectories: true)
+        let scenario = Scenario(source: clusters.source, warehouse: clusters.warehouse, id: id, directory: directory)
+        try await clusters.source.execute("CREATE DATABASE \(scenario.sourceDatabase)", database: "postgres")
+        try await clusters.warehouse.execute("CREATE DATABASE \(scenario.warehouseDatabase)", database: "postgres")
+        try await clusters.source.execute(sourceSQL, database: scenario.sourceDatabase)
+        let config = """
+            source:
+              url: "\(scenario.sourceURL)"
+              publication: forager_pub
+              slot: \(scenario.slot)
+            warehouse:
+              type: postgres
+              url: "\(scenario.warehouseURL)"
+              schema: analytics
+            \(batch)
+            mappings: mappings
+            """
+        try config.write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        let mapping = "tables:\n" + tables.map { "  - source: '\($0)'\n" }.joined()
+        try mapping.write(toFile: directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        return scenario
+    }
+
+    /// Runs SQL on the source database.
+    func onSource(_ sql: String) async throws {
+        try await source.execute(sql, database: sourceDatabase)
+    }
+
+    func sourceScalar(_ sql: String) async throws -> String? {
+        try await source.scalar(sql, database: sourceDatabase)
+    }
+
+    func warehouseScalar(_ sql: String) async throws -> String? {
+        try await warehouse.scalar(sql, database: warehouseDatabase)
+    }
+
+    /// Runs `forager <arguments> --config <config>` to completion.
+    @discardableResult
+    func forager(_ arguments: [String], expectStatus: Int32 = 0, timeout: Duration = .seconds(300)) async throws -> String {
+        let process = try launch(arguments)
+        let status = try await wait(process, timeout: timeout)
+        let output = (try? String(contentsOfFile: logPath(process), encoding: .utf8)) ?? ""
+        if status != expectStatus {
+            Issue.record("forager \(arguments.joined(separator: " ")) exited \(status), expected \(expectStatus):\n\(output)")
+        }
+        return output
+    }
+
+    /// Starts `forager <arguments> --config <config>` in the background; its output goes to a log file.
+    func launch(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.foragerBinary)
+        process.arguments = arguments + ["--config", configPath]
+        let log = directory + "/forager-\(UInt32.random(in: 0...UInt32.max)).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FORAGER_") }
+        try process.run()
+        logPaths.withLock { $0[process.processIdentifier] = log }
+        return process
+    }
+
+    func logPath(_ process: Process) -> String {
+        logPaths.withLock { $0[process.processIdentifier] } ?? "/dev/null"
+    }
+
+    /// Waits for the process to exit; kills it and fails after `timeout`.
+    func wait(_ process: Process, timeout: Duration) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            if ContinuousClock.now > deadline {
+                process.interrupt()
+                kill(process.processIdentifier, SIGKILL)
+                throw HarnessError("forager did not exit within \(timeout); log:\n\((try? String(contentsOfFile: logPath(process), encoding: .utf8)) ?? "")")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return process.terminationStatus
+    }
+
+    /// Polls `condition` until it holds or `timeout` passes.
+    func eventually(timeout: Duration = .seconds(60), _ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw HarnessError("timed out waiting for \(what)")
+    }
+
+    /// A digest of a table's content (row count and md5 of every row in key order) over `columns`.
+    static func digestSQL(table: String, columns: [String], key: [String]) -> String {
+        let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
+        let order = key.map { "x.\"\($0)\"" }.joined(separator: ", ")
+        return "SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY \(order))), '') FROM (SELECT \(list) FROM \(table)) x"
+    }
+
+    /// Expects the warehouse copy of `sourceTable` to equal the source, row for row.
+    func expectSameContent(source sourceTable: String, target: String, columns: [String], key: [String] = ["id"], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let sourceDigest = try await sourceScalar(Self.digestSQL(table: sourceTable, columns: columns, key: key))
+        let warehouseDigest = try await warehouseScalar(Self.digestSQL(table: target, columns: columns, key: key))
+        #expect(sourceDigest == warehouseDigest, "content of \(sourceTable) differs from \(target)", sourceLocation: sourceLocation)
+    }
+
+    /// The warehouse checkpoint for this scenario's slot.
+    func checkpoint() async throws -> String? {
+        try await warehouseScalar("SELECT lsn::text FROM analytics._forager_state WHERE slot = '\(slot)'")
+    }
+
+    /// Drops the slot so the cluster does not keep WAL for a finished test.
+    func cleanUp() async {
+        try? await source.execute("SELECT pg_drop_replication_slot('\(slot)') FROM pg_replication_slots WHERE slot_name = '\(slot)' AND NOT active", database: "postgres")
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// The forager executable built next to the test bundle (or FORAGER_BIN).
+    static var foragerBinary: String {
+        if let path = ProcessInfo.processInfo.environment["FORAGER_BIN"] { return path }
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        if directory.pathExtension == "xctest" { directory = directory.deletingLastPathComponent() }
+        return directory.appendingPathComponent("forager").path
+    }
+}
+
+import Synchronization
+private let logPaths = Mutex<[Int32: String]>([:])
