@@ -19,6 +19,7 @@ extension ConfigurationReader {
     /// The tables of every mapping file, in order, checked for duplicates across files.
     mutating func readTables(_ top: YAMLSection) -> [ForagerConfiguration.TableMapping] {
         let entries = mappingFiles(top).flatMap { file -> [MappingEntry] in
+            startReading(file.display)
             switch FilePaths.readText(atPath: file.absolute) {
             case .success(let text):
                 return readMappingFile(text, file: file.display)

@@ -21,8 +21,14 @@ struct ConfigurationReader {
         self.fileOrder = [configFile]
     }
 
-    mutating func report(_ code: Code, _ file: String, _ line: Int?, _ key: String, _ message: String) {
+    /// Notes that `file` is read now, so its problems are listed after those of earlier files
+    /// even when found later (duplicates across files).
+    mutating func startReading(_ file: String) {
         if !fileOrder.contains(file) { fileOrder.append(file) }
+    }
+
+    mutating func report(_ code: Code, _ file: String, _ line: Int?, _ key: String, _ message: String) {
+        startReading(file)
         problems.append(Problem(code: code, file: file, line: line, key: key, message: message))
     }
 
@@ -69,7 +75,7 @@ struct ConfigurationReader {
             let .composer(context, problem, mark, _):
             var message = "not valid YAML: \(problem) at column \(mark.column)"
             if let context {
-                message += " (\(context.text) at line \(context.mark.line))"
+                message += " (\(context.text) that started at line \(context.mark.line))"
             }
             message += "; " + fix
             let lines = [mark.line, context?.mark.line].compactMap { $0 }
@@ -121,6 +127,14 @@ struct ConfigurationReader {
         for (keyNode, value) in mapping {
             guard case .scalar(let scalar) = keyNode, allowed.contains(scalar.string) else {
                 let name = keyNode.scalar?.string ?? keyNode.kindDescription
+                if Self.mayHoldPassword(name) {
+                    report(
+                        .unknownKey, file, keyNode.line, section.key("(connection string)"),
+                        "unknown key that looks like a connection string \(place) (not shown, as it may hold a "
+                            + "password); write it as the value of url, as in url: \"postgresql://user@host/dbname\""
+                    )
+                    continue
+                }
                 let message = hints[name] ?? KeySuggestion.unknownKeyMessage(name, place: place, valid: allowed)
                 report(.unknownKey, file, keyNode.line, section.key(name), message)
                 continue
@@ -128,6 +142,11 @@ struct ConfigurationReader {
             section.fields[scalar.string] = YAMLField(key: section.key(scalar.string), line: keyNode.line, value: value)
         }
         return section
+    }
+
+    /// Text that may be a connection string, so is never echoed.
+    static func mayHoldPassword(_ text: String) -> Bool {
+        text.contains("://") || text.contains("=") || text.contains("@") || text.lowercased().contains("password")
     }
 
     /// A scalar's text. A mapping, a list or no value is reported as not being `expected`, followed

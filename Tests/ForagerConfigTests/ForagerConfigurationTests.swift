@@ -139,7 +139,8 @@ struct ForagerConfigurationTests {
     @Test func emptySectionsAndCommentsUseDefaults() throws {
         let config = minimalConfig + "\nbatch:\n# nothing set\n"
         try withFixture(config: config) { fixture in
-            #expect(try fixture.load().batch == .init())
+            let configuration = try fixture.load()
+            #expect(configuration.batch == .init())
         }
     }
 

@@ -1,0 +1,503 @@
+import ForagerConfig
+import Foundation
+import Testing
+
+@Suite("Reporting configuration problems")
+struct ConfigurationErrorTests {
+    // MARK: The configuration file
+
+    @Test func malformedYAMLGivesTheParsersMessageAndLine() throws {
+        let config = """
+            source:
+              url: "\(sourceURL)
+            warehouse:
+              url: x
+            """
+        try withFixture(config: config) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .malformedYAML)
+            #expect(problem.file == fixture.configPath)
+            #expect(problem.line == 4)
+            #expect(problem.key == "")
+            #expect(problem.message.hasPrefix("not valid YAML: found unexpected end of stream at column 9 (while scanning a quoted scalar that started at line 2)"))
+            #expect(problem.message.contains("fix the YAML syntax"))
+            #expect(problem.hidesSecrets)
+        }
+    }
+
+    @Test func duplicateYAMLKey() throws {
+        let config = minimalConfig + "\nsource:\n  url: x\n"
+        try withFixture(config: config) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .malformedYAML)
+            #expect(problem.line == 1)
+            #expect(problem.message.contains("'source' appears more than once"))
+            #expect(problem.message.contains("keep only one"))
+        }
+    }
+
+    @Test func topLevelMustBeAMapping() throws {
+        try withFixture(config: "- source\n- warehouse\n") { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .wrongKind)
+            #expect(problem.file == fixture.configPath)
+            #expect(problem.line == 1)
+            #expect(problem.key == "")
+            #expect(problem.message == "the top level must be a mapping with the keys source, warehouse, batch and mappings; found a list")
+        }
+    }
+
+    @Test func emptyConfigurationFile() throws {
+        try withFixture(config: "# nothing yet\n") { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.line == nil)
+            #expect(problem.message.contains("add at least source.url, warehouse.url and mappings"))
+        }
+    }
+
+    @Test func missingConfigurationFile() throws {
+        try withFixture(config: nil) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .unreadableFile)
+            #expect(problem.file == fixture.configPath)
+            #expect(problem.line == nil)
+            #expect(problem.message.contains("does not exist"))
+        }
+    }
+
+    @Test func unknownKeySuggestsTheClosest() throws {
+        let config = """
+            source:
+              url: "\(sourceURL)"
+              slto: forager
+            warehouse:
+              url: "\(warehouseURL)"
+              Schema: analytics
+            batch:
+              max_age: 10
+            mappings: mappings/app.yaml
+            """
+        try withFixture(config: config) { fixture in
+            let problems = fixture.problems()
+            #expect(problems.map(\.code) == [.unknownKey, .unknownKey, .unknownKey])
+            #expect(problems.map(\.file) == Array(repeating: fixture.configPath, count: 3))
+            #expect(problems.map(\.line) == [3, 6, 8])
+            #expect(problems.map(\.key) == ["source.slto", "warehouse.Schema", "batch.max_age"])
+            #expect(problems.map(\.message) == [
+                "unknown key 'slto' in source; did you mean 'slot'?",
+                "unknown key 'Schema' in warehouse; did you mean 'schema'?",
+                "unknown key 'max_age' in batch; did you mean 'max_age_ms'?",
+            ])
+        }
+    }
+
+    @Test func unknownKeyFarFromAllListsTheValidKeys() throws {
+        try withFixture(config: minimalConfig + "\nlogging: debug\nsorce: {}\n") { fixture in
+            let problems = fixture.problems()
+            #expect(problems.map(\.line) == [6, 7])
+            #expect(problems.map(\.key) == ["logging", "sorce"])
+            #expect(problems[0].message == "unknown key 'logging' at the top level; remove it, or use one of the valid keys: 'source', 'warehouse', 'batch', 'mappings'")
+            #expect(problems[1].message == "unknown key 'sorce' at the top level; did you mean 'source'?")
+        }
+    }
+
+    @Test func tablesInTheConfigurationFile() throws {
+        try withFixture(config: minimalConfig + "\ntables:\n  - source: x\n") { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .unknownKey)
+            #expect(problem.line == 6)
+            #expect(problem.key == "tables")
+            #expect(problem.message.contains("move them to a file and name it in mappings"))
+        }
+    }
+
+    @Test func missingURLsAndMappings() throws {
+        try withFixture(config: "source:\n  slot: forager\n") { fixture in
+            let problems = fixture.problems()
+            #expect(problems.map(\.code) == [.missingKey, .missingKey, .missingKey])
+            #expect(problems.map(\.line) == [nil, nil, 1])
+            #expect(problems.map(\.key) == ["warehouse.url", "mappings", "source.url"])
+            #expect(problems[0].message.contains("set warehouse.url to the warehouse's connection string"))
+            #expect(problems[0].message.contains("or set FORAGER_WAREHOUSE_URL"))
+            #expect(problems[1].message.contains("e.g. mappings: mappings/app.yaml"))
+            #expect(problems[2].message.contains("or set FORAGER_SOURCE_URL"))
+            #expect(problems[2].description.hasPrefix(fixture.configPath + ":1: source.url: missing; "))
+        }
+    }
+
+    @Test func urlOfTheWrongKindOrShape() throws {
+        let config = """
+            source:
+              url:
+                host: 127.0.0.1
+                password: s3cret
+            warehouse:
+              url: 127.0.0.1:5433 s3cret
+            mappings: mappings/app.yaml
+            """
+        try withFixture(config: config) { fixture in
+            let problems = fixture.problems()
+            #expect(problems.map(\.code) == [.wrongKind, .invalidValue])
+            #expect(problems.map(\.line) == [2, 6])
+            #expect(problems.map(\.key) == ["source.url", "warehouse.url"])
+            #expect(problems[0].message.hasPrefix("must be a connection string, not a mapping; write the source database's connection string"))
+            #expect(problems[1].message.contains("the value is not shown"))
+            #expect(problems[1].message.contains("such as postgresql://user@host:5432/dbname"))
+            #expect(problems.allSatisfy { $0.hidesSecrets })
+        }
+    }
+
+    @Test func connectionStringWrittenAsAKeyIsNotShown() throws {
+        let config = minimalConfig.replacingOccurrences(of: "source:\n", with: "source:\n  \(sourceURL):\n")
+        try withFixture(config: config) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .unknownKey)
+            #expect(problem.line == 2)
+            #expect(problem.key == "source.(connection string)")
+            #expect(problem.message.contains("write it as the value of url"))
+            #expect(problem.hidesSecrets)
+        }
+    }
+
+    @Test func invalidURLInTheEnvironment() throws {
+        try withFixture(config: minimalConfig) { fixture in
+            let problem = try fixture.problem(environment: ["FORAGER_SOURCE_URL": "s3cret@127.0.0.1"])
+            #expect(problem.code == .invalidValue)
+            #expect(problem.file == fixture.configPath)
+            #expect(problem.line == nil)
+            #expect(problem.key == "source.url")
+            #expect(problem.message.hasPrefix("FORAGER_SOURCE_URL is neither a postgresql:// URI"))
+            #expect(problem.hidesSecrets)
+        }
+    }
+
+    @Test func sectionOfTheWrongKind() throws {
+        let config = """
+            source: "\(sourceURL)"
+            warehouse:
+              url: "\(warehouseURL)"
+            batch: [1, 2]
+            mappings: mappings/app.yaml
+            """
+        try withFixture(config: config) { fixture in
+            let problems = fixture.problems()
+            #expect(problems.map(\.code) == [.wrongKind, .wrongKind])
+            #expect(problems.map(\.line) == [1, 4])
+            #expect(problems.map(\.key) == ["source", "batch"])
+            #expect(problems[0].message == "source must be a mapping with the keys url, publication and slot; found text")
+            #expect(problems[1].message == "batch must be a mapping with the keys max_rows and max_age_ms; found a list")
+            #expect(problems.allSatisfy { $0.hidesSecrets })
+        }
+    }
+
+    @Test func batchValuesOfTheWrongKindOrRange() throws {
+        for (rows, age, codes, messages) in [
+            ("lots", "1.5", [ConfigurationError.Code.wrongKind, .wrongKind], ["must be a whole number, not 'lots'", "must be a whole number, not '1.5'"]),
+            ("0", "-3", [.invalidValue, .invalidValue], ["must be at least 1, not 0", "must be at least 1, not -3"]),
+            ("99999999999999999999", "{}", [.invalidValue, .wrongKind], ["99999999999999999999 is too large", "must be a whole number, not a mapping"]),
+        ] {
+            try withFixture(config: minimalConfig + "\nbatch:\n  max_rows: \(rows)\n  max_age_ms: \(age)\n") { fixture in
+                let problems = fixture.problems()
+                #expect(problems.map(\.code) == codes)
+                #expect(problems.map(\.line) == [7, 8])
+                #expect(problems.map(\.key) == ["batch.max_rows", "batch.max_age_ms"])
+                #expect(problems.count == 2 && problems[0].message.hasPrefix(messages[0] + "; write the most rows in one batch, e.g. max_rows: 50000"))
+                #expect(problems.count == 2 && problems[1].message.hasPrefix(messages[1] + "; write the longest a change waits"))
+            }
+        }
+    }
+
+    @Test func unsupportedWarehouseType() throws {
+        let config = minimalConfig.replacingOccurrences(of: "warehouse:\n", with: "warehouse:\n  type: snowflake\n")
+        try withFixture(config: config) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .invalidValue)
+            #expect(problem.line == 4)
+            #expect(problem.key == "warehouse.type")
+            #expect(problem.message == "'snowflake' is not a supported warehouse type; the supported types are 'postgres'")
+        }
+        let misspelt = minimalConfig.replacingOccurrences(of: "warehouse:\n", with: "warehouse:\n  type: Postgres\n")
+        try withFixture(config: misspelt) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.message.contains("did you mean 'postgres'?"))
+        }
+    }
+
+    @Test func invalidSlotName() throws {
+        let config = minimalConfig.replacingOccurrences(of: "source:\n", with: "source:\n  slot: Forager-Main\n")
+        try withFixture(config: config) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .invalidValue)
+            #expect(problem.file == fixture.configPath)
+            #expect(problem.line == 2)
+            #expect(problem.key == "source.slot")
+            #expect(problem.message.contains("[a-z0-9_]{1,63}"))
+            #expect(problem.message.hasSuffix("use e.g. 'forager_main'"))
+        }
+        let long = String(repeating: "s", count: 64)
+        try withFixture(config: minimalConfig.replacingOccurrences(of: "source:\n", with: "source:\n  slot: \(long)\n")) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.message.contains("1 to 63"))
+        }
+    }
+
+    @Test func emptyPublicationAndOverlongSchema() throws {
+        let schema = String(repeating: "é", count: 32) // 64 bytes in UTF-8
+        let config = """
+            source:
+              url: "\(sourceURL)"
+              publication: ""
+            warehouse:
+              url: "\(warehouseURL)"
+              schema: \(schema)
+            mappings: mappings/app.yaml
+            """
+        try withFixture(config: config) { fixture in
+            let problems = fixture.problems()
+            #expect(problems.map(\.code) == [.invalidValue, .invalidValue])
+            #expect(problems.map(\.line) == [3, 6])
+            #expect(problems.map(\.key) == ["source.publication", "warehouse.schema"])
+            #expect(problems[0].message == "is empty; write the publication's name, or remove the key to use 'forager'")
+            #expect(problems[1].message.contains("is 64 bytes long, but PostgreSQL names are at most 63 bytes"))
+            #expect(problems[1].message.hasSuffix("shorten it"))
+        }
+    }
+
+    @Test func valueWithNoValue() throws {
+        try withFixture(config: minimalConfig.replacingOccurrences(of: "source:\n", with: "source:\n  slot:\n")) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .missingKey)
+            #expect(problem.line == 2)
+            #expect(problem.key == "source.slot")
+            #expect(problem.message == "has no value; write e.g. slot: forager")
+        }
+    }
+
+    // MARK: The mappings path
+
+    @Test func mappingsPathDoesNotExist() throws {
+        try withFixture(config: minimalConfig, files: [:]) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .unreadableFile)
+            #expect(problem.file == fixture.configPath)
+            #expect(problem.line == 5)
+            #expect(problem.key == "mappings")
+            #expect(problem.message.hasPrefix("'mappings/app.yaml' does not exist (looked for \(fixture.path("mappings/app.yaml")))"))
+            #expect(problem.message.contains("relative to the configuration file's directory"))
+        }
+    }
+
+    @Test func mappingsDirectoryWithoutYAMLFiles() throws {
+        let config = minimalConfig.replacingOccurrences(of: "mappings/app.yaml", with: "mappings/")
+        try withFixture(config: config, files: ["mappings/readme.txt": "hi"]) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .unreadableFile)
+            #expect(problem.line == 5)
+            #expect(problem.key == "mappings")
+            #expect(problem.message.contains("has no .yaml or .yml files; add a mapping file to it"))
+        }
+    }
+
+    @Test func mappingsOfTheWrongKind() throws {
+        let config = minimalConfig.replacingOccurrences(of: "mappings: mappings/app.yaml", with: "mappings:\n  - a.yaml")
+        try withFixture(config: config) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .wrongKind)
+            #expect(problem.line == 5)
+            #expect(problem.key == "mappings")
+            #expect(problem.message.hasPrefix("must be a path, not a list; write the path of a mapping file or a directory of them"))
+        }
+    }
+
+    // MARK: Mapping files
+
+    @Test func mappingFileWithoutTables() throws {
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": "tabels:\n  - source: x\n"]) { fixture in
+            let problems = fixture.problems()
+            let file = fixture.path("mappings/app.yaml")
+            #expect(problems.map(\.file) == [file, file])
+            #expect(problems.map(\.line) == [nil, 1])
+            #expect(problems.map(\.key) == ["tables", "tabels"])
+            #expect(problems[0].message.hasPrefix("the mapping file has no tables list; add tables:"))
+            #expect(problems[1].message == "unknown key 'tabels' at the top level of the mapping file; did you mean 'tables'?")
+        }
+    }
+
+    @Test func emptyTablesList() throws {
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": "# app\ntables: []\n"]) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .invalidValue)
+            #expect(problem.file == fixture.path("mappings/app.yaml"))
+            #expect(problem.line == 2)
+            #expect(problem.key == "tables")
+            #expect(problem.message.hasPrefix("is empty; list at least one table"))
+        }
+    }
+
+    @Test func mappingFileThatIsAList() throws {
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": "- source: public.samples\n"]) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .wrongKind)
+            #expect(problem.line == 1)
+            #expect(problem.message.hasSuffix("put the list under 'tables:'"))
+        }
+    }
+
+    @Test func tableEntryProblems() throws {
+        let mapping = """
+            tables:
+              - source: public.samples
+                taget: samples_copy
+              - target: lonely
+              - public.orders
+              - source: public.a.b
+              - source: '"unclosed'
+            """
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": mapping]) { fixture in
+            let problems = fixture.problems()
+            #expect(problems.map(\.file) == Array(repeating: fixture.path("mappings/app.yaml"), count: 5))
+            #expect(problems.map(\.line) == [3, 4, 5, 6, 7])
+            #expect(problems.map(\.key) == ["tables[0].taget", "tables[1].source", "tables[2]", "tables[3].source", "tables[4].source"])
+            #expect(problems.map(\.code) == [.unknownKey, .missingKey, .wrongKind, .invalidValue, .invalidValue])
+            #expect(problems[0].message == "unknown key 'taget' in tables[0]; did you mean 'target'?")
+            #expect(problems[1].message == "missing; name the source table as schema.table, such as source: public.samples")
+            #expect(problems[2].message.hasSuffix("write '- source: public.orders'"))
+            #expect(problems[3].message.hasPrefix("'public.a.b' is not a table name: more than two dot-separated parts; write schema.table; write it as schema.table"))
+            #expect(problems[4].message.contains("an unclosed double quote"))
+        }
+    }
+
+    @Test func doubleQuotesEatenByYAMLAreExplained() throws {
+        let mapping = """
+            tables:
+              - source: "Weird Table"
+            """
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": mapping]) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.line == 2)
+            #expect(problem.key == "tables[0].source")
+            #expect(problem.message.contains("wrap the whole value in single quotes"))
+        }
+        let broken = """
+            tables:
+              - source: "Weird Schema".samples
+            """
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": broken]) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .malformedYAML)
+            #expect(problem.line == 2)
+            #expect(problem.message.contains("must be wrapped in single quotes"))
+        }
+    }
+
+    @Test func sameSourceTableMappedTwiceNamesBothLines() throws {
+        let config = minimalConfig.replacingOccurrences(of: "mappings/app.yaml", with: "mappings")
+        let files = [
+            "mappings/a.yaml": "tables:\n  - source: public.samples\n",
+            "mappings/b.yaml": "tables:\n  - source: shop.orders\n  - source: samples\n    target: other\n",
+        ]
+        try withFixture(config: config, files: files) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .duplicate)
+            #expect(problem.file == fixture.path("mappings/b.yaml"))
+            #expect(problem.line == 3)
+            #expect(problem.key == "tables[1].source")
+            #expect(problem.message == "public.samples is mapped twice, here and at \(fixture.path("mappings/a.yaml")):2; map each source table once: remove one of the entries")
+        }
+    }
+
+    @Test func twoTablesWithTheSameTarget() throws {
+        let mapping = """
+            tables:
+              - source: app.users
+              - source: auth.users
+              - source: shop.orders
+                target: users
+            """
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": mapping]) { fixture in
+            let problems = fixture.problems()
+            #expect(problems.map(\.code) == [.duplicate, .duplicate])
+            #expect(problems.map(\.line) == [3, 5])
+            #expect(problems.map(\.key) == ["tables[1].target", "tables[2].target"])
+            let file = fixture.path("mappings/app.yaml")
+            #expect(problems[0].message == "target 'users' (by default, the source table's name) is also the target of app.users at \(file):2; give one of them a different target")
+            #expect(problems[1].message == "target 'users' is also the target of app.users at \(file):2; give one of them a different target")
+        }
+    }
+
+    @Test func invalidTargets() throws {
+        let mapping = """
+            tables:
+              - source: a
+                target: ""
+              - source: b
+                target: \(String(repeating: "t", count: 64))
+              - source: c
+                target: analytics.c
+            """
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": mapping]) { fixture in
+            let problems = fixture.problems()
+            #expect(problems.map(\.code) == [.invalidValue, .invalidValue, .invalidValue])
+            #expect(problems.map(\.line) == [3, 5, 7])
+            #expect(problems.map(\.key) == ["tables[0].target", "tables[1].target", "tables[2].target"])
+            #expect(problems[0].message == "is empty; write the warehouse table's name, or remove target to use the source table's name")
+            #expect(problems[1].message.contains("64 bytes long, but PostgreSQL names are at most 63 bytes"))
+            #expect(problems[2].message.hasSuffix("(tables go into warehouse.schema); write only the table's name"))
+        }
+    }
+
+    @Test func malformedMappingFile() throws {
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": "tables:\n  - source: a\n   target: b\n"]) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.code == .malformedYAML)
+            #expect(problem.file == fixture.path("mappings/app.yaml"))
+            #expect(problem.line == 3)
+            #expect(problem.key == "")
+            #expect(problem.message.contains("fix the YAML syntax at this line"))
+        }
+    }
+
+    // MARK: Many at once
+
+    @Test func everyProblemIsReportedTogether() throws {
+        let config = """
+            source:
+              url: "\(sourceURL)"
+              slto: forager
+            warehouse:
+              type: bigquery
+            batch:
+              max_rows: 0
+            mappings: mappings
+            """
+        let files = [
+            "mappings/a.yaml": "tables:\n  - source: public.samples\n  - source: public.samples\n",
+            "mappings/b.yaml": "tables:\n  - sauce: x\n",
+        ]
+        try withFixture(config: config, files: files) { fixture in
+            let error = #expect(throws: ConfigurationError.self) { try fixture.load() }
+            let problems = try #require(error?.problems)
+            #expect(problems.map(\.key) == [
+                "source.slto", "warehouse.url", "warehouse.type", "batch.max_rows",
+                "tables[1].source", "tables[0].sauce", "tables[0].source",
+            ])
+            #expect(problems.map(\.file) == Array(repeating: fixture.configPath, count: 4)
+                + [fixture.path("mappings/a.yaml")] + Array(repeating: fixture.path("mappings/b.yaml"), count: 2))
+            let description = try #require(error?.description)
+            let lines = description.split(separator: "\n")
+            #expect(lines.first == "7 problem(s) in the configuration:")
+            #expect(lines.count == 8)
+            #expect(lines[1] == "\(fixture.configPath):3: source.slto: unknown key 'slto' in source; did you mean 'slot'?")
+            #expect(!description.contains("s3cret"))
+        }
+    }
+
+    @Test func problemDescription() {
+        let problem = ConfigurationError.Problem(code: .missingKey, file: "forager.yaml", line: 3, key: "source.url", message: "missing")
+        #expect(problem.description == "forager.yaml:3: source.url: missing")
+        let whole = ConfigurationError.Problem(code: .malformedYAML, file: "forager.yaml", line: nil, key: "", message: "empty")
+        #expect(whole.description == "forager.yaml: empty")
+        #expect(ConfigurationError(problems: [problem, whole]).description
+            == "2 problem(s) in the configuration:\nforager.yaml:3: source.url: missing\nforager.yaml: empty")
+    }
+}
