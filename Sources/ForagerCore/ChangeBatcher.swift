@@ -146,22 +146,20 @@ public struct ChangeBatcher: Sendable {
     }
 
     private mutating func add(_ change: SourceChange) throws(ForagerError) -> [Action] {
-        guard var current = transaction else {
+        // Mutated in place through the optional: copying `transaction` out would copy its change
+        // array on every append.
+        guard transaction != nil else {
             throw ForagerError(.protocolViolation, "a row change arrived outside a transaction")
         }
-        if current.skipping { return [] }
-        current.changes.append(change)
-        guard current.changes.count >= limits.maxRows else {
-            transaction = current
-            return []
-        }
+        if transaction!.skipping { return [] }
+        transaction!.changes.append(change)
+        guard transaction!.changes.count >= limits.maxRows else { return [] }
         var actions: [Action] = []
         if let earlier = takeCompleted() { actions.append(earlier) }
         var piece = ChangeSet()
-        for change in current.changes { try piece.fold(change) }
-        current.changes.removeAll(keepingCapacity: true)
-        current.appliedPieces = true
-        transaction = current
+        for change in transaction!.changes { try piece.fold(change) }
+        transaction!.changes.removeAll(keepingCapacity: true)
+        transaction!.appliedPieces = true
         actions.append(.apply(piece))
         return actions
     }

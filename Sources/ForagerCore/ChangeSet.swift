@@ -172,11 +172,14 @@ public struct ChangeSet: Sendable {
         _ binding: RelationBinding, _ body: (inout TableChanges) throws(ForagerError) -> Void
     ) throws(ForagerError) {
         let name = binding.table.source
-        if open[name] == nil {
-            open[name] = TableChanges(table: binding.table, keyIndexes: binding.keyIndexes)
+        // Taken out of the dictionary while it changes, so that it is uniquely referenced and
+        // mutated in place rather than copied.
+        var changes = open.removeValue(forKey: name) ?? {
             openOrder.append(name)
-        }
-        try body(&open[name]!)
+            return TableChanges(table: binding.table, keyIndexes: binding.keyIndexes)
+        }()
+        defer { open[name] = changes }
+        try body(&changes)
     }
 
     private mutating func closeOpenStep() {

@@ -58,14 +58,19 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
     }
 
     /// Streams until stopped; returns the final checkpoint, which has been acknowledged.
-    public mutating func run() async throws -> LSN {
+    public consuming func run() async throws -> LSN {
+        // Everything the loop touches lives in locals: a method call on `self` across a suspension
+        // point copies `self`, and a copied batcher would copy its buffered changes on every append.
+        var batcher = self.batcher
+        let stream = self.stream, sink = self.sink, logger = self.logger, shouldStop = self.shouldStop
+        let statusInterval = self.statusInterval, idleAdvanceInterval = self.idleAdvanceInterval
         let clock = ContinuousClock()
         var acknowledged = LSN.zero
         var lastStatus = clock.now
         var lastIdleAdvance = clock.now - idleAdvanceInterval
         var serverPosition = LSN.zero
         var replyRequested = false
-        let syncTarget: LSN? = if case .until(let target) = mode { target } else { nil }
+        let syncTarget: LSN? = if case .until(let target) = self.mode { target } else { nil }
 
         while !shouldStop() {
             if let syncTarget, batcher.isIdle, batcher.checkpoint >= syncTarget { break }
@@ -85,23 +90,23 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
                     do { decoded = try PGOutputMessage.decode(data.data) } catch {
                         throw ForagerError(.protocolViolation, "could not decode the pgoutput message at \(data.walStart): \(error)")
                     }
-                    try await perform(try batcher.receive(decoded, at: data.walStart, now: clock.now))
+                    try await Self.perform(sink: sink, logger: logger, try batcher.receive(decoded, at: data.walStart, now: clock.now))
                 case .keepalive(let keepalive):
                     serverPosition = max(serverPosition, keepalive.walEnd)
                     replyRequested = replyRequested || keepalive.replyRequested
                 }
             }
-            try await perform(batcher.tick(now: clock.now))
+            try await Self.perform(sink: sink, logger: logger, batcher.tick(now: clock.now))
             let idleDue = syncTarget != nil || clock.now - lastIdleAdvance >= idleAdvanceInterval
             if idleDue, let advance = batcher.advanceIdle(to: serverPosition) {
                 lastIdleAdvance = clock.now
-                try await perform([advance])
+                try await Self.perform(sink: sink, logger: logger, [advance])
             }
             let waitingForServer = syncTarget.map { batcher.isIdle && serverPosition < $0 } ?? false
             if replyRequested || waitingForServer || batcher.checkpoint != acknowledged
                 || clock.now - lastStatus >= statusInterval
             {
-                try await acknowledge(batcher.checkpoint, requestReply: waitingForServer)
+                try await Self.acknowledge(stream: stream, batcher.checkpoint, requestReply: waitingForServer)
                 acknowledged = batcher.checkpoint
                 lastStatus = clock.now
                 replyRequested = false
@@ -113,13 +118,13 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
             logger.info("rolling back the unfinished part of a large transaction; it is replayed on the next start")
             try await sink.rollback()
         }
-        try await perform(actions)
-        try await acknowledge(batcher.checkpoint, requestReply: false)
+        try await Self.perform(sink: sink, logger: logger, actions)
+        try await Self.acknowledge(stream: stream, batcher.checkpoint, requestReply: false)
         try await stream.end()
         return batcher.checkpoint
     }
 
-    private func perform(_ actions: [ChangeBatcher.Action]) async throws {
+    private static func perform(sink: Sink, logger: Logger, _ actions: [ChangeBatcher.Action]) async throws {
         for action in actions {
             switch action {
             case .apply(let changes):
@@ -133,7 +138,7 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
         }
     }
 
-    private func acknowledge(_ lsn: LSN, requestReply: Bool) async throws {
+    private static func acknowledge(stream: Stream, _ lsn: LSN, requestReply: Bool) async throws {
         let update = StandbyStatusUpdate(
             written: lsn, flushed: lsn, applied: lsn, clientTime: .now, replyRequested: requestReply)
         try await stream.send(update)

@@ -83,7 +83,7 @@ struct Pipeline {
             slot: configuration.source.slot, publication: configuration.source.publication, from: start)
         let limits = ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxAge: configuration.batch.maxAge)
         let stop = self.stop
-        var replicator = Replicator(
+        let replicator = Replicator(
             stream: replication, sink: warehouse,
             batcher: ChangeBatcher(tables: tables, limits: limits, checkpoint: start),
             mode: target.map { .until($0) } ?? .continuous, logger: logger,

@@ -114,8 +114,8 @@ struct ReplicationTests {
         try await scenario.eventually("the last update") {
             try await scenario.warehouseScalar("SELECT name FROM analytics.customers WHERE id = 5000") == "last"
         }
-        process.terminate()
-        let status = try await scenario.wait(process, timeout: .seconds(30))
+        process.signal(SIGTERM)
+        let status = try await process.wait(timeout: .seconds(30))
         #expect(status == 0)
         let confirmed = try await scenario.source.scalar(
             "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'", database: "postgres")
@@ -145,8 +145,8 @@ struct ReplicationTests {
         try await scenario.eventually("some streamed rows") {
             (Int(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples WHERE taken_at >= '2031-01-01'") ?? "0") ?? 0) > 5_000
         }
-        kill(process.processIdentifier, SIGKILL)
-        _ = try await scenario.wait(process, timeout: .seconds(10))
+        process.signal(SIGKILL)
+        _ = try await process.wait(timeout: .seconds(10))
         let partial = Int(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples WHERE taken_at >= '2031-01-01'") ?? "0") ?? 0
         try await scenario.forager(["sync"])
         try await expectAllEqual(scenario)

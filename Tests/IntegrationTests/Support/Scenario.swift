@@ -63,8 +63,8 @@ struct Scenario {
     @discardableResult
     func forager(_ arguments: [String], expectStatus: Int32 = 0, timeout: Duration = .seconds(300)) async throws -> String {
         let process = try launch(arguments)
-        let status = try await wait(process, timeout: timeout)
-        let output = (try? String(contentsOfFile: logPath(process), encoding: .utf8)) ?? ""
+        let status = try await process.wait(timeout: timeout)
+        let output = process.output
         if status != expectStatus {
             Issue.record("forager \(arguments.joined(separator: " ")) exited \(status), expected \(expectStatus):\n\(output)")
         }
@@ -72,44 +72,18 @@ struct Scenario {
     }
 
     /// Starts `forager <arguments> --config <config>` in the background; its output goes to a log file.
-    func launch(_ arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.foragerBinary)
-        process.arguments = arguments + ["--config", configPath]
+    func launch(_ arguments: [String]) throws -> ChildProcess {
         let log = directory + "/forager-\(UInt32.random(in: 0...UInt32.max)).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FORAGER_") }
-        try process.run()
-        logPaths.withLock { $0[process.processIdentifier] = log }
-        return process
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FORAGER_") }
+        return try ChildProcess(Self.foragerBinary, arguments + ["--config", configPath], outputPath: log, environment: environment)
     }
 
-    func logPath(_ process: Process) -> String {
-        logPaths.withLock { $0[process.processIdentifier] } ?? "/dev/null"
-    }
-
-    /// Waits for the process to exit; kills it and fails after `timeout`.
-    func wait(_ process: Process, timeout: Duration) async throws -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            if ContinuousClock.now > deadline {
-                process.interrupt()
-                kill(process.processIdentifier, SIGKILL)
-                throw HarnessError("forager did not exit within \(timeout); log:\n\((try? String(contentsOfFile: logPath(process), encoding: .utf8)) ?? "")")
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return process.terminationStatus
-    }
-
-    /// Polls `condition` until it holds or `timeout` passes.
+    /// Polls `condition` until it holds or `timeout` passes; an error (say, a table that does not
+    /// exist yet) counts as not yet.
     func eventually(timeout: Duration = .seconds(60), _ what: String, _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if try await condition() { return }
+            if (try? await condition()) == true { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw HarnessError("timed out waiting for \(what)")
@@ -148,6 +122,3 @@ struct Scenario {
         return directory.appendingPathComponent("forager").path
     }
 }
-
-import Synchronization
-private let logPaths = Mutex<[Int32: String]>([:])

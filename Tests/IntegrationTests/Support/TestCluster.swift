@@ -82,18 +82,13 @@ final class TestCluster: Sendable {
     }
 
     static func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.currentDirectoryURL = URL(fileURLWithPath: "/tmp")
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw HarnessError("\(executable) \(arguments.joined(separator: " ")) failed with \(process.terminationStatus):\n\(text)")
+        let outputPath = FileManager.default.temporaryDirectory
+            .appendingPathComponent("forager-harness-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out").path
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        let child = try ChildProcess(executable, arguments, outputPath: outputPath)
+        let status = child.waitBlocking()
+        guard status == 0 else {
+            throw HarnessError("\(executable) \(arguments.joined(separator: " ")) failed with \(status):\n\(child.output)")
         }
     }
 
@@ -157,7 +152,6 @@ actor SharedClusters {
         if let clusters { return clusters }
         let source = try TestCluster.start(name: "source", settings: [
             "wal_level": "logical", "max_replication_slots": "40", "max_wal_senders": "40",
-            "wal_sender_timeout": "10s",
         ])
         let warehouse = try TestCluster.start(name: "warehouse", settings: [:])
         clusters = (source, warehouse)

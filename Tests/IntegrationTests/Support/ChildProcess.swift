@@ -1,0 +1,68 @@
+import Foundation
+import Glibc
+
+/// A child process started with `posix_spawn` and reaped with `waitpid`, output to a file.
+///
+/// Foundation's `Process` on Linux sometimes misses the exit of a child whose own children outlive
+/// it (as `pg_ctl start` does), so the harness manages its children itself.
+final class ChildProcess: @unchecked Sendable {
+    let pid: pid_t
+    let outputPath: String
+    private var status: Int32?
+
+    /// Starts `executable` with `arguments`; stdout and stderr go to `outputPath`, stdin is /dev/null.
+    init(_ executable: String, _ arguments: [String], outputPath: String, environment: [String: String]? = nil) throws {
+        self.outputPath = outputPath
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { env.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, nil, argv, env)
+        guard result == 0 else { throw HarnessError("could not start \(executable): error \(result)") }
+        self.pid = pid
+    }
+
+    /// The exit status once the child has ended (128 + signal when killed), else nil. Never blocks.
+    func poll() -> Int32? {
+        if let status { return status }
+        var raw: Int32 = 0
+        let reaped = waitpid(pid, &raw, WNOHANG)
+        guard reaped == pid else { return nil }
+        let signal = raw & 0x7F
+        status = signal == 0 ? (raw >> 8) & 0xFF : 128 + signal
+        return status
+    }
+
+    /// Blocks until the child ends; for short harness commands.
+    func waitBlocking() -> Int32 {
+        while true {
+            if let status = poll() { return status }
+            usleep(10_000)
+        }
+    }
+
+    /// Waits for the child to end, killing it after `timeout`.
+    func wait(timeout: Duration) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let status = poll() { return status }
+            if ContinuousClock.now > deadline {
+                kill(pid, SIGKILL)
+                _ = waitBlocking()
+                throw HarnessError("\(outputPath): process did not exit within \(timeout); output:\n\(output)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    func signal(_ number: Int32) { kill(pid, number) }
+
+    var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+}
