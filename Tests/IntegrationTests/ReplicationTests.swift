@@ -132,7 +132,6 @@ struct ReplicationTests {
             batch: "batch:\n  max_rows: 5000\n  max_age_ms: 200")
         defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
-        let process = try scenario.launch(["run"])
         var statements: [String] = []
         for round in 0..<40 {
             let base = 100_000 + round * 2_500
@@ -141,7 +140,9 @@ struct ReplicationTests {
             statements.append("DELETE FROM samples WHERE hive_id = \(1 + round) AND taken_at < '2025-01-01';")
         }
         statements.append("INSERT INTO samples SELECT 1 + g % 500, '2032-01-01'::timestamptz + g * interval '1 second', g, NULL FROM generate_series(1, 60000) g;")
-        try await scenario.onSource(statements.joined(separator: "\n"))
+        // A backlog of 121 transactions, then a run that is killed while it catches up.
+        try await scenario.onSourceEach(statements)
+        let process = try scenario.launch(["run"])
         try await scenario.eventually("some streamed rows") {
             (Int(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples WHERE taken_at >= '2031-01-01'") ?? "0") ?? 0) > 5_000
         }

@@ -51,6 +51,13 @@ struct Scenario {
         try await source.execute(sql, database: sourceDatabase)
     }
 
+    /// Runs each statement as its own transaction, in order, on one source connection.
+    func onSourceEach(_ statements: [String]) async throws {
+        let connection = try await source.connect(sourceDatabase)
+        defer { connection.close() }
+        for statement in statements { try await connection.execute(statement) }
+    }
+
     func sourceScalar(_ sql: String) async throws -> String? {
         try await source.scalar(sql, database: sourceDatabase)
     }
