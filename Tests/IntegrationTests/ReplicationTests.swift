@@ -184,3 +184,27 @@ struct ReplicationTests {
         try await scenario.expectSameContent(source: "readings", target: "analytics.readings", columns: ["id", "device", "at", "value", "note"])
     }
 }
+
+@Suite("Source preflight")
+struct SourcePreflightTests {
+    @Test("a role without REPLICATION and a server without wal_level=logical each get a clear error")
+    func setupProblemsAreNamed() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE fine (id int PRIMARY KEY); CREATE ROLE plain LOGIN; GRANT SELECT ON fine TO plain;",
+            tables: ["fine"])
+        defer { Task { await scenario.cleanUp() } }
+        let plainURL = "postgresql://plain@127.0.0.1:\(scenario.source.port)/\(scenario.sourceDatabase)"
+        try scenario.rewriteConfig(sourceURL: plainURL)
+        let output = try await scenario.forager(["check"], expectStatus: 1)
+        #expect(output.contains("has no REPLICATION privilege"))
+        #expect(output.contains("ALTER ROLE \"plain\" WITH REPLICATION"))
+
+        let physical = try TestCluster.start(name: "replica-level", settings: ["wal_level": "replica"])
+        defer { physical.stop() }
+        try await physical.execute("CREATE TABLE fine (id int PRIMARY KEY)", database: "postgres")
+        try scenario.rewriteConfig(sourceURL: physical.url())
+        let second = try await scenario.forager(["sync"], expectStatus: 1)
+        #expect(second.contains("wal_level = replica"))
+        #expect(second.contains("ALTER SYSTEM SET wal_level = logical"))
+    }
+}

@@ -41,9 +41,17 @@ struct Scenario {
             mappings: mappings
             """
         try config.write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        try config.write(toFile: scenario.directory + "/forager.yaml.original", atomically: true, encoding: .utf8)
         let mapping = "tables:\n" + tables.map { "  - source: '\($0)'\n" }.joined()
         try mapping.write(toFile: directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
         return scenario
+    }
+
+    /// Points the config at another source URL.
+    func rewriteConfig(sourceURL: String) throws {
+        let original = try String(contentsOfFile: directory + "/forager.yaml.original", encoding: .utf8)
+        try original.replacingOccurrences(of: self.sourceURL, with: sourceURL)
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
     /// Runs SQL on the source database.
