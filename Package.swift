@@ -45,10 +45,15 @@ let package = Package(
             dependencies: ["LibPQ", "ForagerCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming
         ),
+        .target(
+            name: "ForagerDemo",
+            dependencies: ["LibPQ", "ForagerCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming
+        ),
         .executableTarget(
             name: "forager",
             dependencies: [
-                "ForagerCore", "ForagerConfig", "PostgresSource", "PostgresWarehouse", "LibPQ", "PGOutput",
+                "ForagerCore", "ForagerConfig", "ForagerDemo", "PostgresSource", "PostgresWarehouse", "LibPQ", "PGOutput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -59,7 +64,7 @@ let package = Package(
         .testTarget(name: "ForagerConfigTests", dependencies: ["ForagerConfig", "ForagerCore"], swiftSettings: upcoming),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LibPQ", "forager"],
+            dependencies: ["LibPQ", "ForagerDemo", "forager"],
             swiftSettings: upcoming
         ),
     ],

@@ -1,3 +1,4 @@
+import ForagerDemo
 import Foundation
 import Glibc
 import Testing
@@ -199,7 +200,7 @@ struct SourcePreflightTests {
         #expect(output.contains("has no REPLICATION privilege"))
         #expect(output.contains("ALTER ROLE \"plain\" WITH REPLICATION"))
 
-        let physical = try TestCluster.start(name: "replica-level", settings: ["wal_level": "replica"])
+        let physical = try LocalCluster.startForTests(name: "replica-level", settings: ["wal_level": "replica"])
         defer { physical.stop() }
         try await physical.execute("CREATE TABLE fine (id int PRIMARY KEY)", database: "postgres")
         try scenario.rewriteConfig(sourceURL: physical.url())

@@ -1,3 +1,4 @@
+import ForagerDemo
 import Foundation
 import Glibc
 import LibPQ
@@ -5,8 +6,8 @@ import Testing
 
 /// One test's world: a source database, a warehouse database, a slot, and config files for Forager.
 struct Scenario {
-    let source: TestCluster
-    let warehouse: TestCluster
+    let source: LocalCluster
+    let warehouse: LocalCluster
     let id: Int
     let directory: String
 

@@ -1,17 +1,18 @@
-import Foundation
-import Glibc
-import LibPQ
+internal import Foundation
+internal import Glibc
+public import LibPQ
 
-/// A throwaway PostgreSQL cluster in a temporary directory on a free loopback port.
+/// A throwaway PostgreSQL cluster in a temporary directory on a free loopback port, for the demo,
+/// the benchmarks and the tests.
 ///
 /// `initdb` and `pg_ctl` refuse to run as root, so under root they run as the `postgres` user.
-final class TestCluster: Sendable {
-    let name: String
-    let directory: String
-    let port: Int
+public final class LocalCluster: Sendable {
+    public let name: String
+    public let directory: String
+    public let port: Int
 
     /// The superuser URL for `database`.
-    func url(_ database: String = "postgres") -> String {
+    public func url(_ database: String = "postgres") -> String {
         "postgresql://postgres@127.0.0.1:\(port)/\(database)"
     }
 
@@ -21,9 +22,10 @@ final class TestCluster: Sendable {
         self.port = port
     }
 
-    static func start(name: String, settings: [String: String]) throws -> TestCluster {
+    /// Creates and starts a cluster with `settings` (`-c name=value`).
+    public static func start(name: String, settings: [String: String]) throws -> LocalCluster {
         let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("forager-test-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+            .appendingPathComponent("forager-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if getuid() == 0 { try run("/bin/chown", ["postgres:postgres", directory]) }
         let data = directory + "/data"
@@ -31,41 +33,40 @@ final class TestCluster: Sendable {
         let port = try freePort()
         var options = [
             "-p \(port)", "-c listen_addresses=127.0.0.1", "-c unix_socket_directories='\(directory)'",
-            "-c fsync=off", "-c synchronous_commit=on", "-c max_connections=60",
+            "-c max_connections=60",
         ]
         options += settings.sorted(by: { $0.key < $1.key }).map { "-c \($0.key)=\($0.value)" }
         try runAsPostgres(binary("pg_ctl"), ["-D", data, "-l", directory + "/server.log", "-w", "-t", "60", "-o", options.joined(separator: " "), "start"])
-        let cluster = TestCluster(name: name, directory: directory, port: port)
-        ClusterRegistry.register(cluster)
-        return cluster
+        return LocalCluster(name: name, directory: directory, port: port)
     }
 
     /// Stops the server at once and removes its directory.
-    func stop() {
+    public func stop() {
         _ = try? Self.runAsPostgres(Self.binary("pg_ctl"), ["-D", directory + "/data", "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// Connects to `database` as the superuser.
-    func connect(_ database: String = "postgres") async throws -> PGConnection {
+    public func connect(_ database: String = "postgres") async throws -> PGConnection {
         try await PGConnection.connect(ConnectionString(url(database)))
     }
 
     /// Runs SQL in `database` on a fresh connection.
-    func execute(_ sql: String, database: String) async throws {
+    public func execute(_ sql: String, database: String) async throws {
         let connection = try await connect(database)
         defer { connection.close() }
         try await connection.execute(sql)
     }
 
-    /// The first column of the first row.
-    func scalar(_ sql: String, database: String) async throws -> String? {
+    /// The first column of the first row of `sql`.
+    public func scalar(_ sql: String, database: String) async throws -> String? {
         let connection = try await connect(database)
         defer { connection.close() }
         return try await connection.query(sql).scalar
     }
 
-    static func binary(_ name: String) -> String {
+    /// The path of a PostgreSQL server program, preferring version 15's.
+    public static func binary(_ name: String) -> String {
         for directory in ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin", "/usr/local/bin", "/usr/bin"] {
             let path = directory + "/" + name
             if FileManager.default.isExecutableFile(atPath: path) { return path }
@@ -83,19 +84,19 @@ final class TestCluster: Sendable {
 
     static func run(_ executable: String, _ arguments: [String]) throws {
         let outputPath = FileManager.default.temporaryDirectory
-            .appendingPathComponent("forager-harness-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out").path
+            .appendingPathComponent("forager-cluster-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out").path
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
         let child = try ChildProcess(executable, arguments, outputPath: outputPath)
         let status = child.waitBlocking()
         guard status == 0 else {
-            throw HarnessError("\(executable) \(arguments.joined(separator: " ")) failed with \(status):\n\(child.output)")
+            throw ChildProcessError("\(executable) \(arguments.joined(separator: " ")) failed with \(status):\n\(child.output)")
         }
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on right now.
     static func freePort() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw HarnessError("socket() failed") }
+        guard descriptor >= 0 else { throw ChildProcessError("socket() failed: errno \(errno)") }
         defer { close(descriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -104,62 +105,11 @@ final class TestCluster: Sendable {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0 else { throw HarnessError("bind() failed") }
+        guard bound == 0 else { throw ChildProcessError("bind() failed: errno \(errno)") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
         }
         return Int(UInt16(bigEndian: address.sin_port))
-    }
-}
-
-struct HarnessError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Stops every cluster the test process started when it exits.
-enum ClusterRegistry {
-    private static let clusters = Mutex<[TestCluster]>([])
-
-    static func register(_ cluster: TestCluster) {
-        let first = clusters.withLock { list in
-            list.append(cluster)
-            return list.count == 1
-        }
-        if first { atexit { ClusterRegistry.stopAll() } }
-    }
-
-    static func stopAll() {
-        let list = clusters.withLock { list in
-            defer { list = [] }
-            return list
-        }
-        list.forEach { $0.stop() }
-    }
-}
-
-import Synchronization
-
-/// The source and warehouse clusters shared by the integration tests; each test works in databases
-/// and slots of its own.
-actor SharedClusters {
-    static let shared = SharedClusters()
-    private var clusters: (source: TestCluster, warehouse: TestCluster)?
-    private var counter = 0
-
-    func get() throws -> (source: TestCluster, warehouse: TestCluster) {
-        if let clusters { return clusters }
-        let source = try TestCluster.start(name: "source", settings: [
-            "wal_level": "logical", "max_replication_slots": "40", "max_wal_senders": "40",
-        ])
-        let warehouse = try TestCluster.start(name: "warehouse", settings: [:])
-        clusters = (source, warehouse)
-        return (source, warehouse)
-    }
-
-    func nextID() -> Int {
-        counter += 1
-        return counter
     }
 }

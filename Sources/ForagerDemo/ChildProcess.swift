@@ -1,17 +1,18 @@
-import Foundation
-import Glibc
+internal import Foundation
+internal import Glibc
 
 /// A child process started with `posix_spawn` and reaped with `waitpid`, output to a file.
 ///
 /// Foundation's `Process` on Linux sometimes misses the exit of a child whose own children outlive
-/// it (as `pg_ctl start` does), so the harness manages its children itself.
-final class ChildProcess: @unchecked Sendable {
-    let pid: pid_t
-    let outputPath: String
+/// it (as `pg_ctl start` does), so Forager manages its children itself.
+public final class ChildProcess: @unchecked Sendable {
+    public let pid: Int32
+    public let outputPath: String
+    /// Set once the child has been reaped; read and written only through `poll()`.
     private var status: Int32?
 
     /// Starts `executable` with `arguments`; stdout and stderr go to `outputPath`, stdin is /dev/null.
-    init(_ executable: String, _ arguments: [String], outputPath: String, environment: [String: String]? = nil) throws {
+    public init(_ executable: String, _ arguments: [String], outputPath: String, environment: [String: String]? = nil) throws {
         self.outputPath = outputPath
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -25,12 +26,12 @@ final class ChildProcess: @unchecked Sendable {
         defer { env.forEach { free($0) } }
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable, &actions, nil, argv, env)
-        guard result == 0 else { throw HarnessError("could not start \(executable): error \(result)") }
+        guard result == 0 else { throw ChildProcessError("could not start \(executable): error \(result)") }
         self.pid = pid
     }
 
     /// The exit status once the child has ended (128 + signal when killed), else nil. Never blocks.
-    func poll() -> Int32? {
+    public func poll() -> Int32? {
         if let status { return status }
         var raw: Int32 = 0
         let reaped = waitpid(pid, &raw, WNOHANG)
@@ -41,7 +42,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Blocks until the child ends; for short harness commands.
-    func waitBlocking() -> Int32 {
+    public func waitBlocking() -> Int32 {
         while true {
             if let status = poll() { return status }
             usleep(10_000)
@@ -49,20 +50,27 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Waits for the child to end, killing it after `timeout`.
-    func wait(timeout: Duration) async throws -> Int32 {
+    public func wait(timeout: Duration) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let status = poll() { return status }
             if ContinuousClock.now > deadline {
                 kill(pid, SIGKILL)
                 _ = waitBlocking()
-                throw HarnessError("\(outputPath): process did not exit within \(timeout); output:\n\(output)")
+                throw ChildProcessError("\(outputPath): process did not exit within \(timeout); output:\n\(output)")
             }
             try await Task.sleep(for: .milliseconds(50))
         }
     }
 
-    func signal(_ number: Int32) { kill(pid, number) }
+    public func signal(_ number: Int32) { kill(pid, number) }
 
-    var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+    /// Everything the child wrote so far.
+    public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+}
+
+/// A child that could not be started or did not end in time.
+public struct ChildProcessError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
 }

@@ -1,0 +1,63 @@
+import ForagerDemo
+import Foundation
+import Glibc
+import Synchronization
+
+extension LocalCluster {
+    /// Starts a cluster that is stopped when the test process exits.
+    static func startForTests(name: String, settings: [String: String]) throws -> LocalCluster {
+        let cluster = try LocalCluster.start(name: "test-" + name, settings: ["fsync": "off"].merging(settings) { $1 })
+        ClusterRegistry.register(cluster)
+        return cluster
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Stops every cluster the test process started when it exits.
+enum ClusterRegistry {
+    private static let clusters = Mutex<[LocalCluster]>([])
+
+    static func register(_ cluster: LocalCluster) {
+        let first = clusters.withLock { list in
+            list.append(cluster)
+            return list.count == 1
+        }
+        if first { atexit { ClusterRegistry.stopAll() } }
+    }
+
+    static func stopAll() {
+        let list = clusters.withLock { list in
+            defer { list = [] }
+            return list
+        }
+        list.forEach { $0.stop() }
+    }
+}
+
+
+/// The source and warehouse clusters shared by the integration tests; each test works in databases
+/// and slots of its own.
+actor SharedClusters {
+    static let shared = SharedClusters()
+    private var clusters: (source: LocalCluster, warehouse: LocalCluster)?
+    private var counter = 0
+
+    func get() throws -> (source: LocalCluster, warehouse: LocalCluster) {
+        if let clusters { return clusters }
+        let source = try LocalCluster.startForTests(name: "source", settings: [
+            "wal_level": "logical", "max_replication_slots": "40", "max_wal_senders": "40",
+        ])
+        let warehouse = try LocalCluster.startForTests(name: "warehouse", settings: [:])
+        clusters = (source, warehouse)
+        return (source, warehouse)
+    }
+
+    func nextID() -> Int {
+        counter += 1
+        return counter
+    }
+}
