@@ -47,7 +47,7 @@ let package = Package(
         ),
         .target(
             name: "ForagerDemo",
-            dependencies: ["LibPQ", "ForagerCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LibPQ", "ForagerCore", "PGOutput", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming
         ),
         .executableTarget(

@@ -103,9 +103,11 @@ public struct ChangeBatcher: Sendable {
         }
     }
 
-    /// Called when the stream is quiet: commits what has waited longer than `maxAge`.
-    public mutating func tick(now: ContinuousClock.Instant) -> [Action] {
-        guard let oldestWaiting, now - oldestWaiting >= limits.maxAge else { return [] }
+    /// Called after each read from the stream: commits what has waited longer than `maxAge`, or
+    /// everything whole when `caughtUp` (the server had nothing more buffered), so that a quiet
+    /// stream is applied at once while a backlog still forms large batches.
+    public mutating func tick(now: ContinuousClock.Instant, caughtUp: Bool = false) -> [Action] {
+        guard let oldestWaiting, caughtUp || now - oldestWaiting >= limits.maxAge else { return [] }
         if let transaction, transaction.appliedPieces { return [] }
         return takeCompleted().map { [$0] } ?? []
     }

@@ -34,6 +34,6 @@ public struct MappedTable: Sendable, Equatable {
 public enum MetadataColumn {
     /// The LSN of the change that last wrote the row (`pg_lsn`).
     public static let lsn = "_forager_lsn"
-    /// When Forager wrote the row (`timestamptz`, the warehouse transaction's time).
+    /// When Forager wrote the row (`timestamptz`, the warehouse clock at the moment of writing).
     public static let syncedAt = "_forager_synced_at"
 }

@@ -65,6 +65,7 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
         let stream = self.stream, sink = self.sink, logger = self.logger, shouldStop = self.shouldStop
         let statusInterval = self.statusInterval, idleAdvanceInterval = self.idleAdvanceInterval
         let clock = ContinuousClock()
+        let readLimit = 2048
         var acknowledged = LSN.zero
         var lastStatus = clock.now
         var lastIdleAdvance = clock.now - idleAdvanceInterval
@@ -74,7 +75,7 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
 
         while !shouldStop() {
             if let syncTarget, batcher.isIdle, batcher.checkpoint >= syncTarget { break }
-            guard let messages = try await stream.read(maxMessages: 2048, timeout: .milliseconds(100)) else {
+            guard let messages = try await stream.read(maxMessages: readLimit, timeout: .milliseconds(100)) else {
                 throw ForagerError(
                     .replicationState, "the source server ended the replication stream",
                     hint: "Check the source server's log; Forager resumes from its checkpoint when restarted.")
@@ -96,7 +97,7 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
                     replyRequested = replyRequested || keepalive.replyRequested
                 }
             }
-            try await Self.perform(sink: sink, logger: logger, batcher.tick(now: clock.now))
+            try await Self.perform(sink: sink, logger: logger, batcher.tick(now: clock.now, caughtUp: messages.count < readLimit))
             let idleDue = syncTarget != nil || clock.now - lastIdleAdvance >= idleAdvanceInterval
             if idleDue, let advance = batcher.advanceIdle(to: serverPosition) {
                 lastIdleAdvance = clock.now

@@ -97,7 +97,7 @@ public actor PostgresWarehouse: WarehouseSink {
             "    \(SQL.quoteIdentifier(column.name)) \(column.sqlType)\(column.notNull ? " NOT NULL" : "")"
         }
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.lsn)) pg_lsn NOT NULL")
-        lines.append("    \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) timestamptz NOT NULL DEFAULT now()")
+        lines.append("    \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) timestamptz NOT NULL DEFAULT clock_timestamp()")
         lines.append("    PRIMARY KEY (\(table.primaryKey.map(SQL.quoteIdentifier).joined(separator: ", ")))")
         return "CREATE TABLE \(table.target.sql) (\n\(lines.joined(separator: ",\n"))\n)"
     }

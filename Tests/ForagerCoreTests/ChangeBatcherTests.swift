@@ -158,6 +158,15 @@ private func label(_ state: RowState) -> String? {
         #expect(through == end)
     }
 
+    @Test func aCaughtUpStreamCommitsAtOnce() throws {
+        var driver = Driver(maxRows: 100, maxAge: .seconds(5))
+        try driver.send(relation)
+        let end = try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "a")))])
+        #expect(driver.batcher.tick(now: driver.now, caughtUp: false).isEmpty)
+        guard case .commit(_, let through) = driver.batcher.tick(now: driver.now, caughtUp: true).first else { Issue.record("no commit"); return }
+        #expect(through == end)
+    }
+
     @Test func aHugeTransactionIsAppliedInPiecesAndCommittedOnce() throws {
         var driver = Driver(maxRows: 2)
         try driver.send(relation)

@@ -1,0 +1,298 @@
+import ArgumentParser
+import ForagerConfig
+import ForagerDemo
+import Foundation
+import Glibc
+import LibPQ
+import Logging
+import Synchronization
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Everything local: throwaway source and warehouse, the IoT schema, a sensor fleet, and Forager between them.",
+        discussion: """
+            Starts two PostgreSQL clusters in a temporary directory (or uses FORAGER_SOURCE_URL and \
+            FORAGER_WAREHOUSE_URL), applies migrations/iot, starts Forager, and runs a load generator that \
+            behaves like a fleet of hive sensors. A live view shows ingestion, apply rate, lag and a heavy \
+            report's time on the warehouse. Ctrl-C or --duration ends it with a summary and removes what it created.
+            """)
+
+    @Option(help: "Hives in the fleet (one sensor each).")
+    var hives = 50_000
+
+    @Option(help: "Samples per second while the fleet is awake.")
+    var rate = 5_000
+
+    @Option(help: "Stop after this many seconds (default: until Ctrl-C).")
+    var duration: Int?
+
+    @Option(help: "Log level for Forager's own messages.")
+    var logLevel: Logger.Level = .warning
+
+    func validate() throws {
+        guard hives >= 1 else { throw ValidationError("--hives must be at least 1") }
+        guard rate >= 1 else { throw ValidationError("--rate must be at least 1") }
+        if let duration, duration < 1 { throw ValidationError("--duration must be at least 1 second") }
+    }
+
+    func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "forager")
+        let stop = StopSignal()
+        stop.install()
+        var session = DemoSession(hives: hives, rate: rate, logger: logger)
+        defer { session.tearDown() }
+        do {
+            let equal = try await session.run(until: duration.map { .seconds($0) }, stop: stop)
+            if !equal { throw ExitCode(1) }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// The demo's moving parts and what they created, so that all of it is removed at the end.
+struct DemoSession {
+    let hives: Int
+    let rate: Int
+    let logger: Logger
+    private var clusters: [LocalCluster] = []
+    private var directory: String?
+
+    init(hives: Int, rate: Int, logger: Logger) {
+        self.hives = hives
+        self.rate = rate
+        self.logger = logger
+    }
+
+    func tearDown() {
+        clusters.forEach { $0.stop() }
+        if let directory { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    /// Runs the demo; returns true when every sample written at the source is in the warehouse.
+    mutating func run(until duration: Duration?, stop: StopSignal) async throws -> Bool {
+        let (sourceURL, warehouseURL) = try startServers()
+        guard let migrations = locateBundledFolder("migrations/iot"), let mapping = locateBundledFolder("mappings/iot.yaml") else {
+            throw ValidationError("could not find migrations/iot and mappings/iot.yaml; run the demo from the Forager checkout")
+        }
+        say("applying the IoT schema and seeding \(hives) hives")
+        let source = try await PGConnection.connect(ConnectionString(sourceURL))
+        defer { source.close() }
+        try await MigrationRunner.apply(try MigrationRunner.load(directory: migrations), on: source, logger: logger)
+        let load = FleetLoad(shape: .init(hives: hives, burstRate: rate))
+        if try await source.query("SELECT count(*) FROM hives").scalar == "0" { try await load.seed(source) }
+
+        let configuration = try writeConfiguration(sourceURL: sourceURL, warehouseURL: warehouseURL, mapping: mapping)
+        say("starting Forager (snapshot, then streaming)")
+        let pipelineStop = StopSignal()
+        let failure = Mutex<String?>(nil)
+        let pipeline = Task { [logger] in
+            do { try await Pipeline(configuration: configuration, logger: logger, stop: pipelineStop).runForever() } catch {
+                failure.withLock { $0 = "\(error)" }
+            }
+        }
+        let warehouse = try await PGConnection.connect(ConnectionString(warehouseURL))
+        defer { warehouse.close() }
+        try await waitFor("the snapshot", failure: failure) {
+            let rows = try await warehouse.query("SELECT count(*) FROM analytics._forager_state")
+            return rows.scalar.map { $0 != "0" } ?? false
+        }
+
+        say("the fleet wakes up every 10 s and posts for 3 s at \(rate) samples/s; Ctrl-C ends the demo")
+        let counters = FleetLoad.Counters()
+        let loadStop = StopSignal()
+        var writers: [PGConnection] = []
+        for _ in 0..<4 { writers.append(try await PGConnection.connect(ConnectionString(sourceURL))) }
+        defer { writers.forEach { $0.close() } }
+        let fleet = Task { [writers] in await load.run(connections: writers, counters: counters, shouldStop: { loadStop.isSet }) }
+        let report = ReportRunner(url: warehouseURL)
+        let reports = Task { await report.loop(until: { loadStop.isSet }) }
+
+        var view = LiveView(interactive: isatty(STDOUT_FILENO) == 1)
+        let started = ContinuousClock.now
+        while !stop.isSet, duration.map({ ContinuousClock.now - started < $0 }) ?? true {
+            if let message = failure.withLock({ $0 }) { throw ValidationError("Forager stopped: \(message)") }
+            try await Task.sleep(for: .seconds(1))
+            try await view.tick(counters: counters, warehouse: warehouse, report: report, target: rate, elapsed: ContinuousClock.now - started)
+        }
+        loadStop.set()
+        await fleet.value
+        await reports.value
+
+        say("load stopped; waiting for the warehouse to catch up")
+        let sourceCount = try await source.query("SELECT count(*) FROM samples").scalar ?? "0"
+        try await waitFor("the warehouse to catch up", timeout: .seconds(300), failure: failure) {
+            try await warehouse.query("SELECT count(*) FROM analytics.samples").scalar == sourceCount
+        }
+        pipelineStop.set()
+        await pipeline.value
+        return try await summary(counters: counters, source: source, warehouse: warehouse, report: report)
+    }
+
+    private mutating func startServers() throws -> (String, String) {
+        let environment = ProcessInfo.processInfo.environment
+        if let source = environment["FORAGER_SOURCE_URL"], let warehouse = environment["FORAGER_WAREHOUSE_URL"] {
+            say("using FORAGER_SOURCE_URL and FORAGER_WAREHOUSE_URL")
+            return (source, warehouse)
+        }
+        say("starting throwaway source and warehouse clusters")
+        let source = try LocalCluster.start(name: "demo-source", settings: ["wal_level": "logical", "max_replication_slots": "10"])
+        clusters.append(source)
+        let warehouse = try LocalCluster.start(name: "demo-warehouse", settings: [:])
+        clusters.append(warehouse)
+        return (source.url(), warehouse.url())
+    }
+
+    private mutating func writeConfiguration(sourceURL: String, warehouseURL: String, mapping: String) throws -> ForagerConfiguration {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-demo-\(getpid())").path
+        self.directory = directory
+        try FileManager.default.createDirectory(atPath: directory + "/mappings", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: mapping, toPath: directory + "/mappings/iot.yaml")
+        let config = """
+            source:
+              url: '\(sourceURL.replacingOccurrences(of: "'", with: "''"))'
+              publication: forager_demo
+              slot: forager_demo
+            warehouse:
+              type: postgres
+              url: '\(warehouseURL.replacingOccurrences(of: "'", with: "''"))'
+              schema: analytics
+            mappings: mappings
+            """
+        try config.write(toFile: directory + "/forager.yaml", atomically: true, encoding: .utf8)
+        return try ForagerConfiguration.load(path: directory + "/forager.yaml", environment: [:])
+    }
+
+    private func waitFor(
+        _ what: String, timeout: Duration = .seconds(120), failure: borrowing Mutex<String?>, _ condition: () async throws -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let message = failure.withLock({ $0 }) { throw ValidationError("Forager stopped: \(message)") }
+            if (try? await condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw ValidationError("timed out waiting for \(what)")
+    }
+
+    private func summary(counters: FleetLoad.Counters, source: PGConnection, warehouse: PGConnection, report: ReportRunner) async throws -> Bool {
+        let digest = "SELECT count(*) || ' rows, id digest ' || coalesce(md5(string_agg(id::text, ',' ORDER BY id)), '-') FROM "
+        let sourceDigest = try await source.query(digest + "samples").scalar ?? ""
+        let warehouseDigest = try await warehouse.query(digest + "analytics.samples").scalar ?? ""
+        let lag = try await warehouse.query("""
+            SELECT round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM _forager_synced_at - created_at)) * 1000)::numeric),
+                   round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM _forager_synced_at - created_at)) * 1000)::numeric)
+            FROM analytics.samples
+            """)
+        let equal = sourceDigest == warehouseDigest
+        print("""
+
+            Summary
+              samples posted by the fleet:  \(counters.samples) in \(counters.uploads) uploads (\(counters.failures) failed uploads)
+              samples at the source:        \(sourceDigest)
+              samples in the warehouse:     \(warehouseDigest)
+              lag (commit to warehouse):    p50 \(lag.rows.first?[0] ?? "-") ms, p99 \(lag.rows.first?[1] ?? "-") ms
+              heavy report on warehouse:    \(report.summary)
+              \(equal ? "every sample written at the source is in the warehouse" : "MISMATCH: the warehouse does not hold exactly the source's samples")
+            """)
+        return equal
+    }
+
+    private func say(_ text: String) { print("forager demo: \(text)") }
+}
+
+/// Runs the analysts' heavy report (daily averages per yard over all samples) on the warehouse
+/// again and again, and keeps its timings.
+final class ReportRunner: Sendable {
+    let url: String
+    private let timings = Mutex<[Double]>([])
+
+    init(url: String) { self.url = url }
+
+    static let sql = """
+        SELECT h.yard_id, date_trunc('day', s.sampled_at) AS day,
+               avg(s.temperature_c), avg(s.humidity_pct), avg(s.weight_kg), count(*)
+        FROM analytics.samples s JOIN analytics.hives h ON h.id = s.hive_id
+        GROUP BY 1, 2
+        """
+
+    func loop(until done: @Sendable () -> Bool) async {
+        guard let connection = try? await PGConnection.connect(ConnectionString(url)) else { return }
+        defer { connection.close() }
+        while !done() {
+            let start = ContinuousClock.now
+            if (try? await connection.query(Self.sql)) != nil {
+                let elapsed = ContinuousClock.now - start
+                timings.withLock { $0.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) }
+            }
+            try? await Task.sleep(for: .seconds(2))
+        }
+    }
+
+    var last: Double? { timings.withLock { $0.last } }
+
+    var summary: String {
+        let values = timings.withLock { $0 }.sorted()
+        guard !values.isEmpty else { return "not run" }
+        return "\(values.count) runs, median \(Int(values[values.count / 2] * 1000)) ms, max \(Int(values.last! * 1000)) ms"
+    }
+}
+
+/// The live terminal view: one refreshed panel on a terminal, one line per second otherwise.
+struct LiveView {
+    let interactive: Bool
+    private var previousSamples = 0
+    private var previousApplied: Int?
+    private var watermark = 0
+
+    init(interactive: Bool) { self.interactive = interactive }
+
+    mutating func tick(counters: FleetLoad.Counters, warehouse: PGConnection, report: ReportRunner, target: Int, elapsed: Duration) async throws {
+        let samples = counters.samples
+        let ingested = samples - previousSamples
+        previousSamples = samples
+        let applied = Int(try await warehouse.query("SELECT n_tup_ins FROM pg_stat_user_tables WHERE schemaname = 'analytics' AND relname = 'samples'").scalar ?? "0") ?? 0
+        let appliedRate = previousApplied.map { applied - $0 } ?? 0
+        previousApplied = applied
+        let lag = try await warehouse.query("""
+            SELECT round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM _forager_synced_at - created_at)) * 1000)::numeric),
+                   round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM _forager_synced_at - created_at)) * 1000)::numeric),
+                   max(id)
+            FROM analytics.samples WHERE id > $1
+            """, [String(watermark)])
+        let row = lag.rows.first ?? []
+        if let maximum = row.last.flatMap({ $0 }).flatMap(Int.init) { watermark = max(watermark, maximum - 20_000) }
+        let p50 = row.first.flatMap { $0 } ?? "-"
+        let p99 = row.count > 1 ? row[1] ?? "-" : "-"
+        let reportTime = report.last.map { "\(Int($0 * 1000)) ms" } ?? "-"
+        let seconds = elapsed.components.seconds
+        if interactive {
+            print("\u{1B}[H\u{1B}[2J", terminator: "")
+            print("""
+                Forager demo: \(seconds) s                                  (Ctrl-C to stop)
+
+                  source ingestion      \(pad(ingested)) samples/s   (fleet bursts at \(target)/s)
+                  applied to warehouse  \(pad(appliedRate)) rows/s
+                  replication lag       p50 \(p50) ms   p99 \(p99) ms
+                  heavy analyst report  \(reportTime)   (daily averages per yard over all samples)
+                  samples so far        \(samples) posted, \(counters.failures) failed uploads
+                """)
+        } else {
+            print("t=\(seconds)s ingested=\(ingested)/s applied=\(appliedRate)/s lag_p50=\(p50)ms lag_p99=\(p99)ms report=\(reportTime) samples=\(samples)")
+        }
+    }
+
+    private func pad(_ value: Int) -> String {
+        let text = String(value)
+        return String(repeating: " ", count: max(0, 7 - text.count)) + text
+    }
+}

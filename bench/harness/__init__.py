@@ -1,0 +1,1 @@
+"""Forager's benchmark harness: throwaway clusters, workloads, cases and the markdown report."""
