@@ -36,13 +36,7 @@ struct Demo: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "forager")
+        let logger = bootstrapLogging(level: logLevel)
         let stop = StopSignal()
         stop.install()
         var session = DemoSession(hives: hives, rate: rate, logger: logger)

@@ -28,13 +28,7 @@ struct PipelineOptions: ParsableArguments {
 
     /// Sets up logging and loads the configuration, printing every problem and exiting on failure.
     func load() throws -> (ForagerConfiguration, Logger) {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "forager")
+        let logger = bootstrapLogging(level: logLevel)
         do {
             return (try ForagerConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment), logger)
         } catch {
@@ -46,6 +40,28 @@ struct PipelineOptions: ParsableArguments {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
+/// Sends every log line to standard error at `level` and above; the only place logging is set up.
+func bootstrapLogging(level: Logger.Level) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    return Logger(label: "forager")
+}
+
+extension PipelineOptions {
+    /// Loads the configuration, installs the SIGTERM/SIGINT handler and runs the pipeline.
+    func runPipeline(_ body: (Pipeline, Logger) async throws -> Void) async throws {
+        let (configuration, logger) = try load()
+        let stop = StopSignal()
+        stop.install()
+        try await reportingErrors(logger) {
+            try await body(Pipeline(configuration: configuration, logger: logger, stop: stop), logger)
+        }
+    }
+}
+
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Snapshot if needed, then stream changes until SIGTERM or SIGINT.")
@@ -53,12 +69,7 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var options: PipelineOptions
 
     func run() async throws {
-        let (configuration, logger) = try options.load()
-        let stop = StopSignal()
-        stop.install()
-        try await reportingErrors(logger) {
-            try await Pipeline(configuration: configuration, logger: logger, stop: stop).runForever()
-        }
+        try await options.runPipeline { pipeline, _ in try await pipeline.runForever() }
     }
 }
 
@@ -69,11 +80,8 @@ struct Sync: AsyncParsableCommand {
     @OptionGroup var options: PipelineOptions
 
     func run() async throws {
-        let (configuration, logger) = try options.load()
-        let stop = StopSignal()
-        stop.install()
-        try await reportingErrors(logger) {
-            let lsn = try await Pipeline(configuration: configuration, logger: logger, stop: stop).runOnce(mode: .catchUp)
+        try await options.runPipeline { pipeline, logger in
+            let lsn = try await pipeline.runOnce(mode: .catchUp)
             logger.info("caught up", metadata: ["forager.lsn": "\(lsn)"])
         }
     }

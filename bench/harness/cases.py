@@ -1,0 +1,407 @@
+"""The six benchmark cases: what each sets up, what it times, and the goals it is judged by."""
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass, field
+
+from . import workload
+from .cluster import BenchError, Cluster, wait_until
+from .tools import Forager, copy_pipe, kill_live, pgbench, recvlogical
+
+ROWS_PER_PGBENCH_TRANSACTION = 100
+LONG = 3600  # seconds any single wait may take before the case fails
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each case is. Full mode uses FULL (optionally scaled), smoke mode SMOKE."""
+
+    backlog_transactions: int
+    backlog_rows_per_transaction: int
+    mixed_transactions: int
+    mixed_changes_per_transaction: int
+    snapshot_rows: int
+    steady_seconds: int
+    steady_transactions_per_second: int
+    big_transaction_rows: int
+    overhead_seconds: int
+
+    def scaled(self, scale):
+        """Row counts times `scale`; transaction counts and durations stay."""
+        def rows(value, multiple=1):
+            return max(multiple, round(value * scale / multiple) * multiple)
+        return dataclasses.replace(
+            self,
+            backlog_rows_per_transaction=rows(self.backlog_rows_per_transaction),
+            mixed_changes_per_transaction=rows(self.mixed_changes_per_transaction, 10),
+            snapshot_rows=rows(self.snapshot_rows),
+            big_transaction_rows=rows(self.big_transaction_rows))
+
+
+FULL = Sizes(100, 10_000, 100, 10_000, 5_000_000, 60, 100, 5_000_000, 30)
+SMOKE = Sizes(4, 500, 4, 500, 5_000, 3, 20, 5_000, 2)
+
+
+@dataclass
+class Result:
+    """One run of one case: values[metric][tool], plus a time series for charts (case 4)."""
+
+    values: dict
+    series: list = field(default_factory=list)
+
+
+class Env:
+    """The three clusters, the Forager under test, and the operations every case shares."""
+
+    def __init__(self, root, binary):
+        self.root = root
+        self.source = Cluster("source", root)
+        self.warehouse = Cluster("warehouse", root)
+        self.subscriber = Cluster("subscriber", root)
+        self.binary = binary
+        self.forager = None
+        self.source_holds = None
+        self.log_count = 0
+
+    def start(self):
+        for cluster in (self.source, self.warehouse, self.subscriber):
+            cluster.start()
+        self.forager = Forager(self.binary, os.path.join(self.root, "forager"), self.source, self.warehouse)
+
+    def stop(self):
+        kill_live()
+        for cluster in (self.subscriber, self.warehouse, self.source):
+            cluster.stop()
+
+    def log(self, name):
+        """A fresh log file path under the temporary root."""
+        self.log_count += 1
+        os.makedirs(os.path.join(self.root, "logs"), exist_ok=True)
+        return os.path.join(self.root, "logs", f"{self.log_count:03d}-{name}.log")
+
+    def script(self, name, text):
+        """Writes a script file under the temporary root and returns its path."""
+        path = self.log(name)
+        with open(path, "w") as script:
+            script.write(text)
+        return path
+
+    def reset(self, keep_table=False):
+        """Drops every subscription, slot, publication and warehouse table; recreates an empty source
+        table unless keep_table."""
+        kill_live()
+        self.subscriber.sql("DROP SUBSCRIPTION IF EXISTS bench_sub;\nDROP TABLE IF EXISTS samples;\n")
+        wait_until(lambda: self.source.scalar("SELECT count(*) FROM pg_replication_slots WHERE active") == "0",
+                   timeout=30, what="replication slots to be released")
+        self.source.sql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots;\n"
+                        "DO $$DECLARE p text; BEGIN FOR p IN SELECT pubname FROM pg_publication LOOP "
+                        "EXECUTE format('DROP PUBLICATION %I', p); END LOOP; END$$;\n")
+        if not keep_table:
+            self.source.sql("DROP TABLE IF EXISTS samples;\n" + workload.create_table())
+            self.source_holds = None
+        self.warehouse.sql("DROP SCHEMA IF EXISTS analytics CASCADE;\nDROP SCHEMA IF EXISTS copy_ref CASCADE;\n")
+
+    def quiesce(self):
+        """A checkpoint on every cluster, so that no tool pays for the previous one's dirty buffers."""
+        for cluster in (self.source, self.warehouse, self.subscriber):
+            cluster.sql("CHECKPOINT")
+
+    def expect_copy(self, cluster, table, who):
+        """Fails unless `table` on `cluster` holds the same rows as the source table (count and a
+        checksum over the columns the workloads change)."""
+        query = ("SELECT count(*) || ' / ' || coalesce(sum(hashtext(id || ' ' || temperature_c || ' ' || battery_v"
+                 " || ' ' || payload::text)::bigint), 0) FROM {}")
+        expected = self.source.scalar(query.format("samples"))
+        actual = cluster.scalar(query.format(table))
+        if actual != expected:
+            raise BenchError(f"{who} copy differs from the source: rows / checksum {actual}, expected {expected}")
+
+    def wait_slot_active(self, slot, active=True):
+        """Waits until the slot is (or is no longer) held by a walsender."""
+        wanted = "t" if active else "f"
+        query = f"SELECT coalesce(bool_or(active), false) FROM pg_replication_slots WHERE slot_name = '{slot}'"
+        wait_until(lambda: self.source.scalar(query) == wanted, timeout=60, what=f"slot {slot} active={active}")
+
+
+# --- native logical replication -------------------------------------------------------------------
+
+def create_subscription(env, copy_data, enabled):
+    """The subscriber's bench_sub on publication bench_native (which must exist on the source)."""
+    env.subscriber.sql(
+        f"CREATE SUBSCRIPTION bench_sub CONNECTION '{env.source.conninfo()}' PUBLICATION bench_native "
+        f"WITH (copy_data = {str(copy_data).lower()}, enabled = {str(enabled).lower()})")
+
+
+def wait_native_ready(poll):
+    """Waits until every table of the subscription is in state 'r' (initial sync done)."""
+    query = "SELECT count(*) > 0 AND bool_and(srsubstate = 'r') FROM pg_subscription_rel"
+    return wait_until(lambda: poll.scalar(query) == "t", timeout=LONG, what="native initial sync")
+
+
+def native_catch_up(env, last_change_lsn):
+    """Enables bench_sub and times until its replication origin has applied a commit past
+    last_change_lsn, i.e. the workload's last transaction."""
+    query = ("SELECT coalesce(bool_or(remote_lsn > '{}'), false) FROM pg_replication_origin_status "
+             "WHERE external_id = (SELECT 'pg_' || oid FROM pg_subscription WHERE subname = 'bench_sub')")
+    with env.subscriber.session() as poll:
+        start = time.perf_counter()
+        poll.scalar("ALTER SUBSCRIPTION bench_sub ENABLE")
+        wait_until(lambda: poll.scalar(query.format(last_change_lsn)) == "t", timeout=LONG,
+                   what="native catch-up")
+        return time.perf_counter() - start
+
+
+# --- cases -----------------------------------------------------------------------------------------
+
+def compare_catch_up(env, changes, last_change_lsn, end_lsn, decode_limit):
+    """Times forager sync, (optionally) pg_recvlogical to end_lsn, and native catch-up over the same
+    backlog; every tool has its own slot, created before the backlog."""
+    env.quiesce()
+    forager = env.forager.sync()
+    env.expect_copy(env.warehouse, "analytics.samples", "Forager's")
+    seconds = {"forager": forager.seconds}
+    if decode_limit:
+        env.quiesce()
+        seconds["pg_recvlogical"] = recvlogical(
+            env.source, "bench_recv", "--start", "--no-loop", "-f", "/dev/null", f"--endpos={end_lsn}",
+            "-o", "proto_version=1", "-o", "publication_names=bench_recv", log_path=env.log("recvlogical")).seconds
+    env.quiesce()
+    seconds["native"] = native_catch_up(env, last_change_lsn)
+    env.expect_copy(env.subscriber, "samples", "the subscriber's")
+    return Result({
+        "changes/s": {tool: changes / value for tool, value in seconds.items()},
+        "seconds": seconds,
+        "Forager peak RSS (MiB)": {"forager": forager.peak_rss_mib},
+    })
+
+
+def catch_up(env, sizes):
+    """Case 1: an insert-only backlog, replayed by Forager, pg_recvlogical and a native subscription."""
+    env.reset()
+    env.source.sql("CREATE PUBLICATION bench_recv FOR TABLE samples;\n"
+                   "CREATE PUBLICATION bench_native FOR TABLE samples;\n")
+    env.forager.sync()
+    recvlogical(env.source, "bench_recv", "--create-slot", "--plugin", "pgoutput", log_path=env.log("create-slot"))
+    env.subscriber.sql(workload.create_table())
+    create_subscription(env, copy_data=False, enabled=False)
+    bodies = workload.backlog(sizes.backlog_transactions, sizes.backlog_rows_per_transaction)
+    last_change, end = env.source.sql(workload.transactions_script(bodies))
+    changes = sizes.backlog_transactions * sizes.backlog_rows_per_transaction
+    return compare_catch_up(env, changes, last_change, end, decode_limit=True)
+
+
+def mixed_catch_up(env, sizes):
+    """Case 2: 60 % inserts, 30 % updates, 10 % deletes, by Forager and a native subscription."""
+    env.reset()
+    env.source.sql(workload.mixed_prefill(sizes.mixed_transactions, sizes.mixed_changes_per_transaction)
+                   + "CREATE PUBLICATION bench_native FOR TABLE samples;\n")
+    env.forager.sync()
+    env.subscriber.sql(workload.create_table())
+    create_subscription(env, copy_data=True, enabled=True)
+    with env.subscriber.session() as poll:
+        wait_native_ready(poll)
+    env.subscriber.sql("ALTER SUBSCRIPTION bench_sub DISABLE")
+    env.wait_slot_active("bench_sub", active=False)
+    bodies = workload.mixed(sizes.mixed_transactions, sizes.mixed_changes_per_transaction)
+    last_change, end = env.source.sql(workload.transactions_script(bodies))
+    changes = sizes.mixed_transactions * sizes.mixed_changes_per_transaction
+    return compare_catch_up(env, changes, last_change, end, decode_limit=False)
+
+
+def fill_snapshot_source(env, rows):
+    """Fills the source table once for all runs of case 3, in statements of at most 1M rows."""
+    if env.source_holds == ("snapshot", rows):
+        env.reset(keep_table=True)
+        return
+    env.reset()
+    for first in range(1, rows + 1, 1_000_000):
+        env.source.sql(workload.insert_rows(first, min(1_000_000, rows + 1 - first)))
+    env.source.sql("VACUUM (FREEZE, ANALYZE) samples")
+    env.source_holds = ("snapshot", rows)
+
+
+def snapshot(env, sizes):
+    """Case 3: initial copy by forager sync, a binary COPY pipe, and native initial sync."""
+    rows = sizes.snapshot_rows
+    fill_snapshot_source(env, rows)
+    env.quiesce()
+    seconds = {"forager": env.forager.sync().seconds}
+    env.expect_copy(env.warehouse, "analytics.samples", "Forager's")
+    env.warehouse.sql("DROP SCHEMA analytics CASCADE;\nCREATE SCHEMA copy_ref;\n"
+                      + workload.create_table("copy_ref.samples"))
+    env.quiesce()
+    seconds["copy"] = copy_pipe(env.source, env.warehouse, "copy_ref.samples", env.log("copy-pipe")).seconds
+    env.expect_copy(env.warehouse, "copy_ref.samples", "the COPY pipe's")
+    env.warehouse.sql("DROP SCHEMA copy_ref CASCADE")
+    env.source.sql("CREATE PUBLICATION bench_native FOR TABLE samples")
+    env.subscriber.sql(workload.create_table())
+    env.quiesce()
+    with env.subscriber.session() as poll:
+        start = time.perf_counter()
+        create_subscription(env, copy_data=True, enabled=True)
+        wait_native_ready(poll)
+        seconds["native"] = time.perf_counter() - start
+    env.expect_copy(env.subscriber, "samples", "the subscriber's")
+    return Result({"rows/s": {tool: rows / value for tool, value in seconds.items()}, "seconds": seconds})
+
+
+def start_streaming(env):
+    """An empty snapshot, then `forager run` holding its slot; returns the running process."""
+    env.forager.sync()
+    running = env.forager.run()
+    env.wait_slot_active("forager")
+    return running
+
+
+def steady_state(env, sizes):
+    """Case 4: pgbench inserts at a fixed rate while forager run streams; lag of every row."""
+    env.reset()
+    script = env.script("insert.sql", workload.pgbench_insert(ROWS_PER_PGBENCH_TRANSACTION))
+    running = start_streaming(env)
+    env.quiesce()
+    tps = pgbench(env.source, script, sizes.steady_seconds, 2, env.log("pgbench-steady"),
+                  rate=sizes.steady_transactions_per_second)
+    expected = env.source.scalar("SELECT count(*) FROM samples")
+    with env.warehouse.session() as poll:
+        wait_until(lambda: poll.scalar("SELECT count(*) FROM analytics.samples") == expected, timeout=LONG,
+                   interval=0.2, what="Forager to catch up")
+    peak = running.terminate().peak_rss_mib
+    env.expect_copy(env.warehouse, "analytics.samples", "Forager's")
+    lag = "extract(epoch FROM _forager_synced_at - created_at) * 1000"
+    p50, p99, worst = env.warehouse.scalar(
+        f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {lag}) || ',' || "
+        f"percentile_cont(0.99) WITHIN GROUP (ORDER BY {lag}) || ',' || max({lag}) FROM analytics.samples").split(",")
+    series = env.warehouse.sql(
+        f"SELECT floor(extract(epoch FROM created_at - first))::int, percentile_cont(0.5) WITHIN GROUP (ORDER BY {lag}),"
+        f" percentile_cont(0.99) WITHIN GROUP (ORDER BY {lag}), max({lag})"
+        " FROM analytics.samples, (SELECT min(created_at) AS first FROM analytics.samples) f GROUP BY 1 ORDER BY 1")
+    return Result({
+        "lag p99 (ms)": {"forager": float(p99)},
+        "lag p50 (ms)": {"forager": float(p50)},
+        "lag max (ms)": {"forager": float(worst)},
+        "rows/s offered": {"forager": tps * ROWS_PER_PGBENCH_TRANSACTION},
+        "Forager peak RSS (MiB)": {"forager": peak},
+    }, series=[tuple(float(v) for v in line.split("|")) for line in series])
+
+
+def big_transaction(env, sizes):
+    """Case 5: one huge transaction applied by forager sync; its peak RSS and time."""
+    env.reset()
+    env.forager.sync()
+    rows = sizes.big_transaction_rows
+    env.source.sql(workload.insert_rows(1, rows))
+    env.quiesce()
+    result = env.forager.sync()
+    env.expect_copy(env.warehouse, "analytics.samples", "Forager's")
+    return Result({
+        "peak RSS (MiB)": {"forager": result.peak_rss_mib},
+        "apply seconds": {"forager": result.seconds},
+        "rows/s": {"forager": rows / result.seconds},
+    })
+
+
+def source_overhead(env, sizes):
+    """Case 6: unthrottled pgbench inserts alone, then while forager run streams them."""
+    script = env.script("insert.sql", workload.pgbench_insert(ROWS_PER_PGBENCH_TRANSACTION))
+    env.reset()
+    env.quiesce()
+    alone = pgbench(env.source, script, sizes.overhead_seconds, 2, env.log("pgbench-alone"))
+    env.reset()
+    running = start_streaming(env)
+    env.quiesce()
+    streaming = pgbench(env.source, script, sizes.overhead_seconds, 2, env.log("pgbench-streaming"))
+    running.terminate()
+    return Result({"insert rows/s": {"forager": streaming * ROWS_PER_PGBENCH_TRANSACTION,
+                                     "alone": alone * ROWS_PER_PGBENCH_TRANSACTION}})
+
+
+# --- the catalogue ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Goal:
+    """Forager's median divided by a reference's median must reach `threshold`, or, without a
+    reference, Forager's median must stay below `threshold`."""
+
+    metric: str
+    reference: str | None
+    threshold: float
+
+    def met(self, medians):
+        if self.reference:
+            return medians["forager"] / medians[self.reference] >= self.threshold
+        return medians["forager"] < self.threshold
+
+    def describe(self):
+        return f">= {self.threshold:g}x" if self.reference else f"< {self.threshold:g}"
+
+
+@dataclass(frozen=True)
+class Case:
+    number: int
+    title: str
+    measures: str
+    run: object
+    summary: tuple
+    goals: tuple = ()
+
+
+TOOLS = {
+    "forager": "Forager",
+    "pg_recvlogical": "pg_recvlogical (decode limit)",
+    "native": "native logical replication",
+    "copy": "COPY pipe (psql | psql, binary)",
+    "alone": "pgbench without Forager",
+}
+
+CASES = [
+    Case(1, "CDC catch-up of an insert backlog",
+         "`forager sync` catching up a backlog of {backlog} rows ({backlog_tx} transactions) created while it was "
+         "stopped, against `pg_recvlogical` decoding the same backlog with the same pgoutput options into /dev/null "
+         "(the decode limit) and a native subscription (`copy_data = false`, disabled during the backlog) until its "
+         "origin has applied the last transaction. Each tool has its own slot and publication, created before the "
+         "backlog.",
+         catch_up, ("changes/s",),
+         (Goal("changes/s", "pg_recvlogical", 0.9), Goal("changes/s", "native", 1.5))),
+    Case(2, "Mixed catch-up (60 % insert, 30 % update, 10 % delete)",
+         "A table of {prefill} rows is copied by both tools, then {mixed} changes in {mixed_tx} transactions are "
+         "made while both are stopped; `forager sync` and the re-enabled native subscription each replay them.",
+         mixed_catch_up, ("changes/s",)),
+    Case(3, "Initial snapshot",
+         "A {snapshot}-row table copied into an empty target by `forager sync`, by "
+         "`psql -c \"COPY samples TO STDOUT (FORMAT binary)\" | psql -c \"COPY copy_ref.samples FROM STDIN (FORMAT binary)\"` "
+         "into a pre-created table with the same primary key, and by a native subscription with `copy_data = true` "
+         "(until `pg_subscription_rel` shows state `r`).",
+         snapshot, ("rows/s",),
+         (Goal("rows/s", "copy", 0.9), Goal("rows/s", "native", 1.5))),
+    Case(4, "Steady-state lag",
+         "`pgbench -n -R {steady_tps} -T {steady_s} -c 2` inserting 100 rows per transaction ({steady_rows} rows/s) "
+         "while `forager run` streams; after it caught up it is stopped with SIGTERM. Lag per row is "
+         "`_forager_synced_at - created_at` in the warehouse (the warehouse transaction start minus the row's "
+         "insert time on the source).",
+         steady_state, ("lag p99 (ms)", "lag p50 (ms)", "lag max (ms)"),
+         (Goal("lag p99 (ms)", None, 500),)),
+    Case(5, "One huge transaction",
+         "One {big}-row INSERT committed while Forager was stopped, applied by `forager sync`; peak RSS is the "
+         "process's maximum resident set size (`wait4` rusage).",
+         big_transaction, ("peak RSS (MiB)", "apply seconds"),
+         (Goal("peak RSS (MiB)", None, 200),)),
+    Case(6, "Source overhead",
+         "Unthrottled `pgbench -n -T {overhead_s} -c 2` with the 100-row insert script, first alone, then while "
+         "`forager run` streams the same table (each on a freshly created table).",
+         source_overhead, ("insert rows/s",),
+         (Goal("insert rows/s", "alone", 0.95),)),
+]
+
+
+def describe(case, sizes):
+    """The case's description with the sizes of this run filled in."""
+    touched = workload.touched_per_transaction(sizes.mixed_changes_per_transaction)
+    return case.measures.format(
+        backlog=f"{sizes.backlog_transactions * sizes.backlog_rows_per_transaction:,}",
+        backlog_tx=sizes.backlog_transactions, prefill=f"{sizes.mixed_transactions * touched:,}",
+        mixed=f"{sizes.mixed_transactions * sizes.mixed_changes_per_transaction:,}", mixed_tx=sizes.mixed_transactions,
+        snapshot=f"{sizes.snapshot_rows:,}", steady_tps=sizes.steady_transactions_per_second,
+        steady_s=sizes.steady_seconds,
+        steady_rows=f"{sizes.steady_transactions_per_second * ROWS_PER_PGBENCH_TRANSACTION:,}",
+        big=f"{sizes.big_transaction_rows:,}", overhead_s=sizes.overhead_seconds)
