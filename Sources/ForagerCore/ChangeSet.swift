@@ -18,6 +18,13 @@ public struct RowKey: Hashable, Sendable {
         }
         self.bytes = bytes
     }
+
+    /// Hashes the bytes in one pass (the synthesized conformance would feed them one at a time).
+    public func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    public static func == (lhs: RowKey, rhs: RowKey) -> Bool { lhs.bytes == rhs.bytes }
 }
 
 /// The net effect of a batch's changes on one row.
