@@ -64,7 +64,7 @@ def machine_facts(binary, mode):
     commit = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
                             capture_output=True, text=True).stdout.strip() or "unknown"
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "mode": mode,
         "CPU": f"{os.cpu_count()} × {cpu} (nproc {os.cpu_count()})",
         "memory": f"{memory_kib / 1024 / 1024:.1f} GiB",
@@ -73,7 +73,8 @@ def machine_facts(binary, mode):
         "server settings (all three clusters)": "fsync on (default), synchronous_commit on (default), "
         "shared_buffers 256MB, max_wal_size 4GB, wal_level logical, max_replication_slots 20, max_wal_senders 20, "
         "wal_retrieve_retry_interval 100ms",
-        "Forager": f"`{os.path.relpath(binary, REPO)}` at commit {commit}; batch max_rows 50000, max_age_ms 500",
+        "Forager": f"`{os.path.relpath(binary, REPO)}`, built from the work tree at `git describe --dirty` {commit}; "
+        "batch max_rows 50000, max_age_ms 500",
     }
 
 
@@ -85,9 +86,8 @@ def run_case(case, env, sizes, runs):
         started = time.perf_counter()
         try:
             outcome.results.append(case.run(env, sizes))
-        except (BenchError, subprocess.SubprocessError, OSError, ValueError) as error:
-            outcome.error = "".join(traceback.format_exception_only(error)) if isinstance(error, BenchError) \
-                else traceback.format_exc()
+        except Exception as error:  # recorded on the page; the other cases still run
+            outcome.error = str(error) if isinstance(error, BenchError) else traceback.format_exc()
             print(f"case {case.number} failed: {outcome.error}", file=sys.stderr, flush=True)
             return outcome
         print(f"  done in {time.perf_counter() - started:.1f} s: "
@@ -106,6 +106,7 @@ def main(argv):
     sizes = SMOKE if args.smoke else FULL.scaled(args.scale)
     mode = "smoke (tiny sizes)" if args.smoke else f"full, scale {args.scale:g}, {args.runs} run(s) per case"
     binary = forager_binary(args)
+    facts = machine_facts(binary, mode)  # now, while the commit is the one the binary was built from
     signal.signal(signal.SIGTERM, interrupt)
     root = tempfile.mkdtemp(prefix="forager-bench-")
     env = Env(root, binary)
@@ -116,7 +117,7 @@ def main(argv):
         env.stop()
         shutil.rmtree(root, ignore_errors=True)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    render(args.out, command, machine_facts(binary, mode), mode, sizes, outcomes)
+    render(args.out, command, facts, mode, sizes, outcomes)
     print(f"wrote {args.out}")
     return 1 if any(o.error for o in outcomes) else 0
 

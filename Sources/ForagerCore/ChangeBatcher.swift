@@ -44,6 +44,8 @@ public struct ChangeBatcher: Sendable {
     public private(set) var checkpoint: LSN
     private let tablesBySource: [TableName: MappedTable]
     private var relations: [UInt32: RelationBinding] = [:]
+    /// The column names each table's stream last described, to notice schema changes.
+    private var publishedColumns: [TableName: [String]] = [:]
     /// Relation ids of published tables that are not mapped; their changes are ignored.
     public private(set) var unmappedRelations: [UInt32: TableName] = [:]
     private var transaction: Transaction?
@@ -178,24 +180,35 @@ public struct ChangeBatcher: Sendable {
 
     private mutating func bind(_ relation: Relation) throws(ForagerError) {
         let name = TableName(schema: relation.namespace, name: relation.name)
-        guard let table = tablesBySource[name] else {
+        guard var table = tablesBySource[name] else {
             unmappedRelations[relation.id] = name
             relations[relation.id] = nil
             return
         }
         let names = relation.columns.map(\.name)
-        let expected = table.columns.map(\.name)
-        guard names == expected else {
-            let added = names.filter { !expected.contains($0) }
-            let removed = expected.filter { !names.contains($0) }
-            var parts: [String] = []
-            if !added.isEmpty { parts.append("added: " + added.map(SQL.quoteIdentifier).joined(separator: ", ")) }
-            if !removed.isEmpty { parts.append("removed: " + removed.map(SQL.quoteIdentifier).joined(separator: ", ")) }
-            if parts.isEmpty { parts.append("column order changed") }
-            throw ForagerError(
-                .schema, "the columns of \(name) changed on the source (\(parts.joined(separator: "; "))); the warehouse table \(table.target) was made for the old shape",
-                hint: "Forager does not follow schema changes yet. Apply the same change to the warehouse table by hand, then restart.")
+        let previous = publishedColumns[name] ?? table.columns.map(\.name)
+        if names != previous {
+            let added = names.filter { !previous.contains($0) }
+            let removed = previous.filter { !names.contains($0) }
+            if !added.isEmpty && !removed.isEmpty {
+                throw ForagerError(
+                    .schema,
+                    "columns of \(name) were renamed, or dropped and added, on the source (no longer published: \(removed.map(SQL.quoteIdentifier).joined(separator: ", ")); new: \(added.map(SQL.quoteIdentifier).joined(separator: ", "))); Forager cannot tell which, so it stops rather than guess",
+                    hint: "Resync: stop Forager, drop the warehouse tables of this pipeline, DELETE its row from _forager_state, drop the slot (SELECT pg_drop_replication_slot('<slot>') on the source), and run Forager again to take a new snapshot.")
+            }
+            if let key = table.primaryKey.first(where: removed.contains) {
+                throw ForagerError(
+                    .schema, "primary-key column \(SQL.quoteIdentifier(key)) of \(name) is no longer published (dropped or renamed on the source)",
+                    hint: "Forager cannot follow a change of the primary key. Resync the table: drop the warehouse table \(table.target) and its checkpoint, then restart.")
+            }
+            if var current = transaction, !current.skipping {
+                transaction = nil
+                current.changes.append(.schemaChange(table.reshaped(to: relation), added: added, removed: removed))
+                transaction = current
+            }
         }
+        publishedColumns[name] = names
+        table = table.reshaped(to: relation)
         let keyIndexes = try table.primaryKey.map { key throws(ForagerError) in
             guard let index = names.firstIndex(of: key) else {
                 throw ForagerError(.schema, "primary-key column \(SQL.quoteIdentifier(key)) of \(name) is not in the replication stream")

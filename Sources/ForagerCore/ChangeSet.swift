@@ -137,10 +137,14 @@ public struct TableChanges: Sendable {
     }
 }
 
-/// One ordered step of a batch. Truncations are barriers: rows before one are applied before it.
+/// One ordered step of a batch. Truncations and schema changes are barriers: rows before one are
+/// applied before it.
 public enum ChangeStep: Sendable {
     case rows([TableChanges])
     case truncate([MappedTable])
+    /// The source table's published columns changed: `table` has the new shape. The warehouse
+    /// gains the `added` columns; `removed` ones stay, and get NULL from now on.
+    case schemaChange(MappedTable, added: [String], removed: [String])
 }
 
 /// A collapsed batch of whole (or, for one huge transaction, partial) source transactions.
@@ -172,6 +176,9 @@ public struct ChangeSet: Sendable {
         case .truncate(let tables):
             closeOpenStep()
             steps.append(.truncate(tables))
+        case .schemaChange(let table, let added, let removed):
+            closeOpenStep()
+            steps.append(.schemaChange(table, added: added, removed: removed))
         }
     }
 
@@ -210,4 +217,5 @@ enum SourceChange: Sendable {
     case update(RelationBinding, old: TupleData?, new: TupleData, LSN)
     case delete(RelationBinding, old: TupleData, LSN)
     case truncate([MappedTable])
+    case schemaChange(MappedTable, added: [String], removed: [String])
 }

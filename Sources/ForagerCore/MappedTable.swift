@@ -1,14 +1,20 @@
+public import PGOutput
+
 /// A source column as the catalog describes it.
 public struct SourceColumn: Sendable, Equatable {
     public var name: String
     /// The type as `format_type` prints it, for example `numeric(10,2)` or `timestamp with time zone`.
     public var sqlType: String
     public var notNull: Bool
+    /// For a column added with a constant default, the value that rows older than the column read
+    /// (`pg_attribute.attmissingval` as array text, for example `{5}`); nil otherwise.
+    public var missingValue: String?
 
-    public init(name: String, sqlType: String, notNull: Bool) {
+    public init(name: String, sqlType: String, notNull: Bool, missingValue: String? = nil) {
         self.name = name
         self.sqlType = sqlType
         self.notNull = notNull
+        self.missingValue = missingValue
     }
 }
 
@@ -27,6 +33,18 @@ public struct MappedTable: Sendable, Equatable {
         self.target = target
         self.columns = columns
         self.primaryKey = primaryKey
+    }
+}
+
+extension MappedTable {
+    /// This table with the columns of a Relation message: known columns keep their definitions;
+    /// new ones have an empty `sqlType`, for the sink to look up.
+    func reshaped(to relation: Relation) -> MappedTable {
+        var copy = self
+        copy.columns = relation.columns.map { column in
+            columns.first { $0.name == column.name } ?? SourceColumn(name: column.name, sqlType: "", notNull: false)
+        }
+        return copy
     }
 }
 

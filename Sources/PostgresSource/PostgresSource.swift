@@ -81,7 +81,8 @@ public final class PostgresSource: Sendable {
                        CASE WHEN tn.nspname = 'pg_catalog' THEN format_type(a.atttypid, a.atttypmod)
                             WHEN t.typtype = 'd' AND bn.nspname = 'pg_catalog' THEN format_type(t.typbasetype, t.typtypmod)
                             ELSE 'text' END,
-                       a.attnotnull
+                       a.attnotnull,
+                       CASE WHEN a.atthasmissing THEN a.attmissingval::text END
                 FROM pg_attribute a
                 JOIN pg_type t ON t.oid = a.atttypid
                 JOIN pg_namespace tn ON tn.oid = t.typnamespace
@@ -91,7 +92,7 @@ public final class PostgresSource: Sendable {
                 ORDER BY a.attnum
                 """, [oidText])
             let columns = columnRows.rows.map {
-                SourceColumn(name: $0[0] ?? "", sqlType: $0[1] ?? "text", notNull: $0[2] == "t")
+                SourceColumn(name: $0[0] ?? "", sqlType: $0[1] ?? "text", notNull: $0[2] == "t", missingValue: $0[3])
             }
             let keyRows = try await connection.query("""
                 SELECT a.attname

@@ -18,6 +18,13 @@ public actor PostgresWarehouse: WarehouseSink {
     private var inTransaction = false
     private var keyTables: [TableName: String] = [:]
     private var createdKeyTables: Set<String> = []
+    private var resolveColumns: (@Sendable (TableName, [String]) async throws -> [SourceColumn])?
+
+    /// Sets how to learn the definition (type, NOT NULL, value for older rows) of columns added on
+    /// the source while streaming; without it, added columns are created as `text`.
+    public func setColumnResolver(_ resolver: @escaping @Sendable (TableName, [String]) async throws -> [SourceColumn]) {
+        resolveColumns = resolver
+    }
 
     /// The checkpoint table, one row per slot.
     public nonisolated var stateTable: String { SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier("_forager_state") }
@@ -70,13 +77,18 @@ public actor PostgresWarehouse: WarehouseSink {
                 continue
             }
             let types = Dictionary(existing.rows.map { ($0[0] ?? "", $0[1] ?? "") }, uniquingKeysWith: { first, _ in first })
-            for column in table.columns {
-                guard let type = types[column.name] else {
+            let missing = table.columns.filter { types[$0.name] == nil }
+            if !missing.isEmpty {
+                if create {
+                    try await addColumns(missing, to: table)
+                } else {
                     problems.append(ForagerError(
-                        .warehouse, "warehouse table \(table.target) has no column \(SQL.quoteIdentifier(column.name)), which the source table \(table.source) has",
-                        hint: "Run ALTER TABLE \(table.target.sql) ADD COLUMN \(SQL.quoteIdentifier(column.name)) \(column.sqlType); on the warehouse."))
-                    continue
+                        .warehouse, "warehouse table \(table.target) lacks \(missing.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ")), which the source table \(table.source) has",
+                        hint: "forager run and sync add them on start; nothing to do unless you want to add them by hand."))
                 }
+            }
+            for column in table.columns {
+                guard let type = types[column.name] else { continue }
                 if type != column.sqlType {
                     problems.append(ForagerError(
                         .warehouse, "column \(SQL.quoteIdentifier(column.name)) of warehouse table \(table.target) has type \(type), but the source has \(column.sqlType)",
@@ -90,6 +102,44 @@ public actor PostgresWarehouse: WarehouseSink {
             }
         }
         return problems
+    }
+
+    /// Adds source columns to a warehouse table. Rows that are already there get the value the
+    /// source's older rows read for the column (its constant default), or NULL.
+    private func addColumns(_ columns: [SourceColumn], to table: MappedTable) async throws {
+        for column in columns {
+            let name = SQL.quoteIdentifier(column.name)
+            let type = column.sqlType.isEmpty ? "text" : column.sqlType
+            logger.notice("adding column to warehouse table, as on the source", metadata: [
+                "forager.table": "\(table.target)", "forager.column": "\(column.name)", "forager.type": "\(type)",
+            ])
+            if let missing = column.missingValue {
+                try await connection.execute("""
+                    ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(name) \(type) DEFAULT (\(SQL.quoteLiteral(missing))::\(type)[])[1];
+                    ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP DEFAULT
+                    """)
+            } else {
+                try await connection.execute("ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(name) \(type)")
+            }
+        }
+    }
+
+    /// Follows a change of the source table's published columns inside the open transaction.
+    private func applySchemaChange(_ table: MappedTable, added: [String], removed: [String]) async throws {
+        if !added.isEmpty {
+            var definitions = table.columns.filter { added.contains($0.name) }
+            if let resolveColumns {
+                let resolved = try await resolveColumns(table.source, added)
+                definitions = definitions.map { column in resolved.first { $0.name == column.name } ?? column }
+            }
+            try await addColumns(definitions, to: table)
+        }
+        for name in removed where !table.primaryKey.contains(name) {
+            logger.notice("column no longer on the source; the warehouse keeps it, NULL from now on", metadata: [
+                "forager.table": "\(table.target)", "forager.column": "\(name)",
+            ])
+            try await connection.execute("ALTER TABLE \(table.target.sql) ALTER COLUMN \(SQL.quoteIdentifier(name)) DROP NOT NULL")
+        }
     }
 
     static func createTableSQL(_ table: MappedTable) -> String {
@@ -154,6 +204,8 @@ public actor PostgresWarehouse: WarehouseSink {
                 try await connection.execute("TRUNCATE \(tables.map(\.target.sql).joined(separator: ", "))")
             case .rows(let tables):
                 for table in tables { try await applyRows(table) }
+            case .schemaChange(let table, let added, let removed):
+                try await applySchemaChange(table, added: added, removed: removed)
             }
         }
     }

@@ -66,6 +66,11 @@ struct Pipeline {
         let warehouse = try await PostgresWarehouse.connect(
             warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
         defer { warehouse.connection.close() }
+        let mappings = self.mappings
+        await warehouse.setColumnResolver { table, names in
+            let described = try await source.describe(mappings.filter { $0.source == table }).tables.first
+            return described?.columns.filter { names.contains($0.name) } ?? []
+        }
         let warehouseProblems = try await warehouse.prepare(tables: tables)
         guard warehouseProblems.isEmpty else { throw Problems(problems: warehouseProblems) }
 

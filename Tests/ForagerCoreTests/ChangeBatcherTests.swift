@@ -204,6 +204,7 @@ private func label(_ state: RowState) -> String? {
             switch step {
             case .rows(let tables): "rows:" + tables.flatMap(\.orderedStates).compactMap(label).joined(separator: ",")
             case .truncate(let tables): "truncate:" + tables.map(\.target.name).joined()
+            case .schemaChange: "schema"
             }
         }
         #expect(kinds == ["rows:before", "truncate:hives", "rows:after"])
@@ -224,8 +225,9 @@ private func label(_ state: RowState) -> String? {
         #expect(driver.batcher.checkpoint == LSN(0x6000))
     }
 
-    @Test func aChangedColumnListStopsWithAnErrorNamingTheColumns() throws {
+    @Test func aChangedColumnListBecomesASchemaStepBetweenTheRows() throws {
         var driver = Driver()
+        try driver.send(relation)
         let altered = PGOutputMessage.relation(Relation(
             id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
             columns: [
@@ -234,10 +236,61 @@ private func label(_ state: RowState) -> String? {
                 .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
                 .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
             ]))
+        let dropped = PGOutputMessage.relation(Relation(
+            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+            columns: [
+                .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+                .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
+            ]))
+        try driver.send(.begin(Begin(finalLSN: LSN(0x5000), commitTime: .init(microseconds: 0), xid: 9)))
+        try driver.send(.insert(Insert(relationID: 42, newTuple: row(1, "old shape"))))
+        try driver.send(altered)
+        try driver.send(.insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("2"), text("a"), text("b"), text("x")]))))
+        try driver.send(dropped)
+        try driver.send(.insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("3"), text("b"), text("x")]))))
+        try driver.send(.commit(Commit(flags: 0, commitLSN: LSN(0x5000), endLSN: LSN(0x5008), commitTime: .init(microseconds: 0))))
+        guard case .commit(let changes, _) = driver.batcher.drain().actions.first else { Issue.record("no commit"); return }
+        let steps = changes.allSteps.map { step -> String in
+            switch step {
+            case .rows(let tables): "rows:" + tables.map { $0.table.columns.map(\.name).joined(separator: ",") }.joined()
+            case .truncate: "truncate"
+            case .schemaChange(let table, let added, let removed):
+                "schema:\(table.columns.map(\.name).joined(separator: ",")) +\(added.joined()) -\(removed.joined())"
+            }
+        }
+        #expect(steps == [
+            "rows:id,label,body", "schema:id,label,body,extra +extra -", "rows:id,label,body,extra",
+            "schema:id,body,extra + -label", "rows:id,body,extra",
+        ])
+    }
+
+    @Test func aRenameStopsRatherThanGuess() throws {
+        var driver = Driver()
+        try driver.send(relation)
+        let renamed = PGOutputMessage.relation(Relation(
+            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+            columns: [
+                .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                .init(isKey: false, name: "name", typeOID: 25, typeModifier: -1),
+                .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+            ]))
         #expect {
-            try driver.send(altered)
+            try driver.send(renamed)
         } throws: { error in
-            "\(error)".contains("\"extra\"") && "\(error)".contains("public.hives")
+            "\(error)".contains("\"label\"") && "\(error)".contains("\"name\"") && "\(error)".contains("Resync")
+        }
+    }
+
+    @Test func losingAKeyColumnStopsWithAnErrorNamingIt() throws {
+        var driver = Driver()
+        let keyless = PGOutputMessage.relation(Relation(
+            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+            columns: [.init(isKey: false, name: "label", typeOID: 25, typeModifier: -1)]))
+        #expect {
+            try driver.send(keyless)
+        } throws: { error in
+            "\(error)".contains("\"id\"") && "\(error)".contains("public.hives")
         }
     }
 

@@ -209,3 +209,46 @@ struct SourcePreflightTests {
         #expect(second.contains("ALTER SYSTEM SET wal_level = logical"))
     }
 }
+
+@Suite("Schema changes while streaming")
+struct SchemaChangeTests {
+    @Test("ADD COLUMN (with and without a default) and DROP COLUMN mid-stream lose nothing; RENAME stops clearly")
+    func columnsFollowTheSource() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, weight numeric(6,2)); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 50) g;",
+            tables: ["hives"])
+        defer { Task { await scenario.cleanUp() } }
+        let process = try scenario.launch(["run"])
+        try await scenario.eventually("the snapshot") {
+            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "50"
+        }
+        try await scenario.onSourceEach([
+            "INSERT INTO hives VALUES (51, 'before', 1)",
+            "ALTER TABLE hives ADD COLUMN queen_marked boolean",
+            "INSERT INTO hives VALUES (52, 'with queen', 2, true)",
+            "ALTER TABLE hives ADD COLUMN frames int NOT NULL DEFAULT 10",
+            "UPDATE hives SET frames = 12 WHERE id = 52",
+            "ALTER TABLE hives DROP COLUMN weight",
+            "INSERT INTO hives VALUES (53, 'after drop', NULL, 8)",
+        ])
+        try await scenario.eventually("the last insert") {
+            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 53") == "1"
+        }
+        // Every current source column matches, including the default that older rows read.
+        try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "queen_marked", "frames"])
+        // A dropped column stays in the warehouse with its history.
+        #expect(try await scenario.warehouseScalar("SELECT weight FROM analytics.hives WHERE id = 51") == "1.00")
+        #expect(try await scenario.warehouseScalar("SELECT weight IS NULL FROM analytics.hives WHERE id = 53") == "t")
+        #expect(try await scenario.warehouseScalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'frames'") == "integer")
+
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives RENAME COLUMN label TO name",
+            "INSERT INTO hives VALUES (54, 'renamed', false, 9)",
+        ])
+        let status = try await process.wait(timeout: .seconds(60))
+        #expect(status == 1)
+        #expect(process.output.contains("renamed, or dropped and added"))
+        #expect(process.output.contains("Resync"))
+        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 54") == "0")
+    }
+}

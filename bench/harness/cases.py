@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 
@@ -65,9 +66,14 @@ class Env:
         self.log_count = 0
 
     def start(self):
+        os.chmod(self.root, 0o711)  # the postgres user must reach its cluster directory
         for cluster in (self.source, self.warehouse, self.subscriber):
             cluster.start()
-        self.forager = Forager(self.binary, os.path.join(self.root, "forager"), self.source, self.warehouse)
+        directory = os.path.join(self.root, "forager")
+        os.makedirs(directory)
+        # A private copy: a concurrent rebuild must neither change nor lock the binary under test.
+        binary = shutil.copy2(self.binary, os.path.join(directory, "forager"))
+        self.forager = Forager(binary, directory, self.source, self.warehouse)
 
     def stop(self):
         kill_live()
@@ -280,7 +286,7 @@ def steady_state(env, sizes):
         "lag p99 (ms)": {"forager": float(p99)},
         "lag p50 (ms)": {"forager": float(p50)},
         "lag max (ms)": {"forager": float(worst)},
-        "rows/s offered": {"forager": tps * ROWS_PER_PGBENCH_TRANSACTION},
+        "rows/s offered": {"load": tps * ROWS_PER_PGBENCH_TRANSACTION},
         "Forager peak RSS (MiB)": {"forager": peak},
     }, series=[tuple(float(v) for v in line.split("|")) for line in series])
 
@@ -350,7 +356,8 @@ TOOLS = {
     "forager": "Forager",
     "pg_recvlogical": "pg_recvlogical (decode limit)",
     "native": "native logical replication",
-    "copy": "COPY pipe (psql | psql, binary)",
+    "copy": "binary COPY pipe (psql to psql)",
+    "load": "pgbench (the load)",
     "alone": "pgbench without Forager",
 }
 

@@ -5,7 +5,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from . import svg
-from .cases import TOOLS, describe
+from .cases import SMOKE, TOOLS, describe
 
 
 @dataclass
@@ -116,7 +116,11 @@ def render(out_path, command, facts, mode, sizes, outcomes):
              f"Produced by `bench/run.py` ({mode}); see [bench/README.md](../bench/README.md) for what each case "
              "measures and how. Every reference was measured in the same run, on the same three servers, "
              "right after Forager. Values are medians over the runs with (min–max).", "",
-             "```sh", command, "```", "", "## Machine", ""]
+             "```sh", command, "```", ""]
+    if sizes == SMOKE:
+        lines += ["**Smoke run:** the sizes are far too small for these numbers to mean anything (fixed start-up "
+                  "costs dominate); the page only shows that the harness works end to end.", ""]
+    lines += ["## Machine", ""]
     lines += [f"- {key}: {value}" for key, value in facts.items()]
     lines += ["", "## Summary", "",
               "| case | metric | Forager | reference | reference value | Forager ÷ reference | goal | met |",

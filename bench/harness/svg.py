@@ -6,6 +6,7 @@ from html import escape
 WIDTH = 720
 COLORS = ("#d08c00", "#3b6ea8", "#6a9a3a", "#a84a3b", "#7a5aa8")
 FONT = 'font-family="sans-serif" font-size="12"'
+TITLE_FONT = 'font-family="sans-serif" font-size="15" font-weight="bold"'
 
 
 def _nice_max(value):
@@ -26,7 +27,7 @@ def bar_chart(title, unit, bars):
     height = top + len(bars) * (bar_height + 12) + 36
     plot = WIDTH - label_width - 90
     scale_max = _nice_max(max(high for _, _, _, high in bars))
-    parts = [f'<text x="10" y="22" {FONT} font-size="15" font-weight="bold">{escape(title)}</text>']
+    parts = [f'<text x="10" y="22" {TITLE_FONT}>{escape(title)}</text>']
     for index, (label, median, low, high) in enumerate(bars):
         y = top + index * (bar_height + 12)
         width = plot * median / scale_max
@@ -55,7 +56,7 @@ def line_chart(title, x_label, y_label, series):
     points = [point for values in series.values() for point in values]
     x_max = _nice_max(max(x for x, _ in points))
     y_max = _nice_max(max(y for _, y in points))
-    parts = [f'<text x="10" y="22" {FONT} font-size="15" font-weight="bold">{escape(title)}</text>',
+    parts = [f'<text x="10" y="22" {TITLE_FONT}>{escape(title)}</text>',
              f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#444"/>']
     for tick in range(5):
         y = top + plot_h - plot_h * tick / 4
