@@ -133,7 +133,9 @@ public final class PostgresSource: Sendable {
         let list = tables.map(\.sql).joined(separator: ", ")
         guard let published = try await publishedTables() else {
             logger.info("creating publication", metadata: ["forager.publication": "\(publication)"])
-            try await connection.execute("CREATE PUBLICATION \(SQL.quoteIdentifier(publication)) FOR TABLE \(list)")
+            // Changes to a partition arrive as changes to the partitioned table that is mapped.
+            try await connection.execute(
+                "CREATE PUBLICATION \(SQL.quoteIdentifier(publication)) FOR TABLE \(list) WITH (publish_via_partition_root = true)")
             return
         }
         let missing = tables.filter { !published.contains($0) }
