@@ -4,7 +4,7 @@ import Yams
 /// The mapping files that `mappings` names, and the tables in them.
 extension ConfigurationReader {
     static let mappingFileKeys = ["tables"]
-    static let tableKeys = ["source", "target"]
+    static let tableKeys = ["source", "target", "deletes"]
 
     /// One table entry, with what duplicate checks need to name it.
     struct MappingEntry {
@@ -182,8 +182,18 @@ extension ConfigurationReader {
             else { return nil }
             target = name
         }
+        var deletes = DeleteMode.hard
+        if let field = table["deletes"] {
+            let fix = "write deletes: hard (remove the row, the default) or deletes: soft (keep it with _forager_deleted = true)"
+            guard let value = text(field, file: file, expected: "hard or soft", fix: fix) else { return nil }
+            guard let mode = DeleteMode(rawValue: value) else {
+                report(.invalidValue, file, field.line, field.key, "'\(value)' is not a delete mode; " + fix)
+                return nil
+            }
+            deletes = mode
+        }
         return MappingEntry(
-            mapping: ForagerConfiguration.TableMapping(source: source, target: target, file: file, line: line ?? 1),
+            mapping: ForagerConfiguration.TableMapping(source: source, target: target, deletes: deletes, file: file, line: line ?? 1),
             key: key, sourceLine: sourceField.line, targetLine: targetLine, targetIsDefault: table["target"] == nil
         )
     }

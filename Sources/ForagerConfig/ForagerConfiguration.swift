@@ -120,14 +120,17 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public var source: TableName
         /// The warehouse table's name, as stored (case kept); defaults to the source table's name.
         public var target: String
+        /// What a source DELETE does in the warehouse (`deletes: hard | soft`; default hard).
+        public var deletes: DeleteMode
         /// The mapping file that lists the table, as shown in problems.
         public var file: String
         /// The 1-based line of the table's entry in `file`.
         public var line: Int
 
-        public init(source: TableName, target: String, file: String, line: Int) {
+        public init(source: TableName, target: String, deletes: DeleteMode = .hard, file: String, line: Int) {
             self.source = source
             self.target = target
+            self.deletes = deletes
             self.file = file
             self.line = line
         }

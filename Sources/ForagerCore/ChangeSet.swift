@@ -40,6 +40,9 @@ public struct RowState: Sendable {
     public var row: TupleData?
     /// The LSN of the change that produced this state.
     public var lsn: LSN
+    /// When the batch deleted the row after seeing its values, those values, so that a table with
+    /// soft deletes can keep the row as deleted without reading it back.
+    public var deletedRow: TupleData?
 }
 
 /// The collapsed changes of one table within one step of a batch.
@@ -80,6 +83,7 @@ public struct TableChanges: Sendable {
         let id = RowKey(key)
         if var state = states[id] {
             state.row = tuple
+            state.deletedRow = nil
             state.lsn = lsn
             states[id] = state
         } else {
@@ -102,6 +106,7 @@ public struct TableChanges: Sendable {
         }
         if var state = states[newID] {
             state.row = Self.filling(new, from: state.row)
+            state.deletedRow = nil
             state.lsn = lsn
             states[newID] = state
         } else {
@@ -117,6 +122,7 @@ public struct TableChanges: Sendable {
 
     private mutating func delete(key: [TupleColumn], id: RowKey, lsn: LSN) {
         if var state = states[id] {
+            if let row = state.row { state.deletedRow = row }
             state.row = nil
             state.lsn = lsn
             states[id] = state

@@ -18,10 +18,19 @@ public struct SourceColumn: Sendable, Equatable {
     }
 }
 
+/// What a source DELETE does to the warehouse row.
+public enum DeleteMode: String, Sendable, Equatable {
+    /// The row is removed (the default).
+    case hard
+    /// The row stays, with `_forager_deleted = true` and the LSN of the delete.
+    case soft
+}
+
 /// One source table and where it lands in the warehouse.
 public struct MappedTable: Sendable, Equatable {
     public var source: TableName
     public var target: TableName
+    public var deletes: DeleteMode = .hard
     /// The published columns in the source's order (generated columns are not sent by pgoutput in
     /// PostgreSQL 15 and are not listed).
     public var columns: [SourceColumn]
@@ -52,6 +61,8 @@ extension MappedTable {
 public enum MetadataColumn {
     /// The LSN of the change that last wrote the row (`pg_lsn`).
     public static let lsn = "_forager_lsn"
+    /// True when the source deleted the row and the table keeps deleted rows (`deletes: soft`).
+    public static let deleted = "_forager_deleted"
     /// When Forager wrote the row (`timestamptz`, the warehouse clock at the moment of writing).
     public static let syncedAt = "_forager_synced_at"
 }

@@ -16,7 +16,8 @@ public actor PostgresWarehouse: WarehouseSink {
     public nonisolated let slot: String
     let logger: Logger
     private var inTransaction = false
-    private var keyTables: [TableName: String] = [:]
+    /// A small number per warehouse table, to name its temporary staging tables.
+    private var stagingNumbers: [TableName: Int] = [:]
     private var createdKeyTables: Set<String> = []
     private var resolveColumns: (@Sendable (TableName, [String]) async throws -> [SourceColumn])?
 
@@ -61,7 +62,7 @@ public actor PostgresWarehouse: WarehouseSink {
             """)
         }
         for (index, table) in tables.enumerated() {
-            keyTables[table.target] = SQL.quoteIdentifier("_forager_keys_\(index)")
+            stagingNumbers[table.target] = index
         }
         var problems: [ForagerError] = []
         for table in tables {
@@ -94,6 +95,10 @@ public actor PostgresWarehouse: WarehouseSink {
                         .warehouse, "column \(SQL.quoteIdentifier(column.name)) of warehouse table \(table.target) has type \(type), but the source has \(column.sqlType)",
                         hint: "Change the warehouse column's type to \(column.sqlType), or drop the warehouse table so Forager recreates and reloads it."))
                 }
+            }
+            if types[MetadataColumn.deleted] == nil, types[MetadataColumn.lsn] != nil, create {
+                try await connection.execute(
+                    "ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(SQL.quoteIdentifier(MetadataColumn.deleted)) boolean NOT NULL DEFAULT false")
             }
             for metadata in [MetadataColumn.lsn, MetadataColumn.syncedAt] where types[metadata] == nil {
                 problems.append(ForagerError(
@@ -148,6 +153,7 @@ public actor PostgresWarehouse: WarehouseSink {
         }
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.lsn)) pg_lsn NOT NULL")
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) timestamptz NOT NULL DEFAULT clock_timestamp()")
+        lines.append("    \(SQL.quoteIdentifier(MetadataColumn.deleted)) boolean NOT NULL DEFAULT false")
         lines.append("    PRIMARY KEY (\(table.primaryKey.map(SQL.quoteIdentifier).joined(separator: ", ")))")
         return "CREATE TABLE \(table.target.sql) (\n\(lines.joined(separator: ",\n"))\n)"
     }
@@ -236,8 +242,17 @@ public actor PostgresWarehouse: WarehouseSink {
     private func applyRows(_ changes: TableChanges) async throws {
         var states = changes.orderedStates
         let table = changes.table
+        let soft = table.deletes == .soft
         try await fillUnchangedToast(&states, changes: changes)
-        let removals = states.filter(\.mayExist).map(\.key)
+        // With soft deletes, a deleted row whose values the batch saw is rewritten as deleted; one
+        // it did not see is flagged in place.
+        func keptAsDeleted(_ state: RowState) -> TupleData? {
+            guard soft, state.row == nil, let row = state.deletedRow, !row.columns.contains(.unchangedToast) else { return nil }
+            return row
+        }
+        let flagged = soft ? states.filter { $0.mayExist && $0.row == nil && keptAsDeleted($0) == nil } : []
+        if !flagged.isEmpty { try await flagDeleted(flagged, in: table) }
+        let removals = states.filter { $0.mayExist && ($0.row != nil || !soft || keptAsDeleted($0) != nil) }.map(\.key)
         if !removals.isEmpty {
             let keyTable = try await loadKeys(removals, for: table)
             let match = table.primaryKey.map { "t.\(SQL.quoteIdentifier($0)) = k.\(SQL.quoteIdentifier($0))" }
@@ -245,17 +260,20 @@ public actor PostgresWarehouse: WarehouseSink {
                 DELETE FROM \(table.target.sql) AS t USING pg_temp.\(keyTable) AS k WHERE \(match.joined(separator: " AND "))
                 """)
         }
-        let columns = table.columns.map { SQL.quoteIdentifier($0.name) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
+        var columns = table.columns.map { SQL.quoteIdentifier($0.name) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
+        if soft { columns.append(SQL.quoteIdentifier(MetadataColumn.deleted)) }
         var started = false
         var buffer: [UInt8] = []
         buffer.reserveCapacity(1 << 20)
         for state in states {
-            guard let row = state.row else { continue }
+            let deleted = keptAsDeleted(state)
+            guard let row = state.row ?? deleted else { continue }
             if !started {
                 try await connection.startCopyIn("COPY \(table.target.sql) (\(columns.joined(separator: ", "))) FROM STDIN")
                 started = true
             }
-            try CopyText.appendRow(row.columns, extra: [state.lsn.description], to: &buffer)
+            let extra = soft ? [state.lsn.description, deleted == nil ? "f" : "t"] : [state.lsn.description]
+            try CopyText.appendRow(row.columns, extra: extra, to: &buffer)
             if buffer.count >= 1 << 20 {
                 try await connection.putCopyData(buffer)
                 buffer.removeAll(keepingCapacity: true)
@@ -266,11 +284,42 @@ public actor PostgresWarehouse: WarehouseSink {
         try await connection.endCopyIn()
     }
 
+    /// Marks rows deleted in place (soft deletes), with the LSN of each delete.
+    private func flagDeleted(_ states: [RowState], in table: MappedTable) async throws {
+        let tombstones = try stagingTable("_forager_deleted_", for: table)
+        let keyColumns = table.primaryKey.map(SQL.quoteIdentifier).joined(separator: ", ")
+        let lsn = SQL.quoteIdentifier(MetadataColumn.lsn)
+        if !createdKeyTables.contains(tombstones) {
+            try await connection.execute("""
+                CREATE TEMP TABLE IF NOT EXISTS \(tombstones) AS SELECT \(keyColumns), \(lsn) FROM \(table.target.sql) WITH NO DATA
+                """)
+            createdKeyTables.insert(tombstones)
+        }
+        try await connection.execute("TRUNCATE pg_temp.\(tombstones)")
+        try await connection.startCopyIn("COPY pg_temp.\(tombstones) (\(keyColumns), \(lsn)) FROM STDIN")
+        var buffer: [UInt8] = []
+        for state in states { try CopyText.appendRow(state.key, extra: [state.lsn.description], to: &buffer) }
+        try await connection.putCopyData(buffer)
+        try await connection.endCopyIn()
+        let match = table.primaryKey.map { "t.\(SQL.quoteIdentifier($0)) = k.\(SQL.quoteIdentifier($0))" }
+        try await connection.execute("""
+            UPDATE \(table.target.sql) AS t SET \(SQL.quoteIdentifier(MetadataColumn.deleted)) = true, \(lsn) = k.\(lsn),
+                \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) = clock_timestamp()
+            FROM pg_temp.\(tombstones) AS k WHERE \(match.joined(separator: " AND "))
+            """)
+    }
+
+    /// The quoted name of one of a table's temporary staging tables.
+    private func stagingTable(_ prefix: String, for table: MappedTable) throws -> String {
+        guard let number = stagingNumbers[table.target] else {
+            throw ForagerError(.warehouse, "no staging tables were prepared for \(table.target)")
+        }
+        return SQL.quoteIdentifier(prefix + String(number))
+    }
+
     /// Loads keys into the table's temporary key table (emptied first) and returns its quoted name.
     private func loadKeys(_ keys: [[TupleColumn]], for table: MappedTable) async throws -> String {
-        guard let keyTable = keyTables[table.target] else {
-            throw ForagerError(.warehouse, "no key staging table was prepared for \(table.target)")
-        }
+        let keyTable = try stagingTable("_forager_keys_", for: table)
         let keyColumns = table.primaryKey.map(SQL.quoteIdentifier).joined(separator: ", ")
         if !createdKeyTables.contains(keyTable) {
             try await connection.execute("""

@@ -60,8 +60,13 @@ struct Pipeline {
         defer { source.connection.close() }
         let setupProblems = try await source.setupProblems()
         guard setupProblems.isEmpty else { throw Problems(problems: setupProblems) }
-        let (tables, tableProblems) = try await source.describe(mappings)
+        let (described, tableProblems) = try await source.describe(mappings)
         guard tableProblems.isEmpty else { throw Problems(problems: tableProblems) }
+        let tables = described.map { table in
+            var table = table
+            table.deletes = configuration.tables.first { $0.source == table.source }?.deletes ?? .hard
+            return table
+        }
 
         let warehouse = try await PostgresWarehouse.connect(
             warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)

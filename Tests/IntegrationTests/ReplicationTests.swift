@@ -304,3 +304,32 @@ struct TableShapeTests {
         #expect(try await scenario.warehouseScalar("SELECT sum(length(raw)) FROM analytics.blobs") == "58400")
     }
 }
+
+@Suite("Soft deletes")
+struct SoftDeleteTests {
+    @Test("deletes: soft keeps deleted rows flagged, whether or not the batch saw their values")
+    func softDeletesKeepRows() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE uploads (id int PRIMARY KEY, path text, handled boolean); INSERT INTO uploads SELECT g, 's3://b/' || g, false FROM generate_series(1, 20) g;",
+            tables: ["uploads"])
+        defer { Task { await scenario.cleanUp() } }
+        try "tables:\n  - source: uploads\n    deletes: soft\n".write(
+            toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        try await scenario.forager(["sync"])
+        try await scenario.onSource("""
+            DELETE FROM uploads WHERE id <= 3;
+            BEGIN; UPDATE uploads SET handled = true WHERE id = 4; DELETE FROM uploads WHERE id = 4; COMMIT;
+            BEGIN; INSERT INTO uploads VALUES (21, 's3://b/21', false); DELETE FROM uploads WHERE id = 21; COMMIT;
+            BEGIN; DELETE FROM uploads WHERE id = 5; INSERT INTO uploads VALUES (5, 's3://b/5-again', true); COMMIT;
+            """)
+        try await scenario.forager(["sync"])
+        // Live rows equal the source's.
+        let live = Scenario.digestSQL(table: "uploads", columns: ["id", "path", "handled"], key: ["id"])
+        let warehouseLive = Scenario.digestSQL(table: "(SELECT * FROM analytics.uploads WHERE NOT _forager_deleted) w", columns: ["id", "path", "handled"], key: ["id"])
+        #expect(try await scenario.sourceScalar(live) == (try await scenario.warehouseScalar(warehouseLive)))
+        #expect(try await scenario.warehouseScalar(
+            "SELECT string_agg(id || ':' || handled, ',' ORDER BY id) FROM analytics.uploads WHERE _forager_deleted") == "1:false,2:false,3:false,4:true,21:false")
+        #expect(try await scenario.warehouseScalar(
+            "SELECT count(DISTINCT _forager_lsn) FROM analytics.uploads WHERE _forager_deleted AND _forager_lsn >= (SELECT _forager_lsn FROM analytics.uploads WHERE id = 6)") == "5")
+    }
+}

@@ -1,0 +1,36 @@
+import ForagerConfig
+import ForagerCore
+import Testing
+
+@Suite("deletes: hard | soft")
+struct DeleteModeTests {
+    @Test func defaultsToHardAndReadsSoft() throws {
+        let mapping = """
+            tables:
+              - source: public.samples
+              - source: public.hives
+                deletes: soft
+              - source: public.yards
+                deletes: hard
+            """
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": mapping]) { fixture in
+            let tables = try fixture.load().tables
+            #expect(tables.map(\.deletes) == [.hard, .soft, .hard])
+        }
+    }
+
+    @Test func anUnknownModeNamesTheLineAndTheChoices() throws {
+        let mapping = """
+            tables:
+              - source: public.samples
+                deletes: archive
+            """
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": mapping]) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.line == 3)
+            #expect(problem.key == "tables[0].deletes")
+            #expect(problem.message.contains("'archive' is not a delete mode"))
+            #expect(problem.message.contains("deletes: soft"))
+        }
+    }
+}
