@@ -4,7 +4,7 @@ import Yams
 /// The mapping files that `mappings` names, and the tables in them.
 extension ConfigurationReader {
     static let mappingFileKeys = ["tables"]
-    static let tableKeys = ["source", "target", "deletes"]
+    static let tableKeys = ["source", "target", "deletes", "exclude_columns"]
 
     /// One table entry, with what duplicate checks need to name it.
     struct MappingEntry {
@@ -192,8 +192,15 @@ extension ConfigurationReader {
             }
             deletes = mode
         }
+        var excluded: [String] = []
+        if let field = table["exclude_columns"] {
+            let fix = "list the source columns to keep out of the warehouse, such as exclude_columns: [email, phone]"
+            guard let names = nameList(field, file: file, fix: fix) else { return nil }
+            excluded = names
+        }
         return MappingEntry(
-            mapping: ForagerConfiguration.TableMapping(source: source, target: target, deletes: deletes, file: file, line: line ?? 1),
+            mapping: ForagerConfiguration.TableMapping(
+                source: source, target: target, deletes: deletes, excludeColumns: excluded, file: file, line: line ?? 1),
             key: key, sourceLine: sourceField.line, targetLine: targetLine, targetIsDefault: table["target"] == nil
         )
     }

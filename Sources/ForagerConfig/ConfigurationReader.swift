@@ -161,6 +161,29 @@ struct ConfigurationReader {
         return nil
     }
 
+    /// A list of names (`[a, b]` or one `- a` per line); a single name is accepted as a list of one.
+    mutating func nameList(_ field: YAMLField, file: String, fix: String) -> [String]? {
+        let items: [Node]
+        switch field.value {
+        case .sequence(let sequence): items = Array(sequence)
+        case .scalar where !field.value.isNull: items = [field.value]
+        default:
+            report(field.value.isNull ? .missingKey : .wrongKind, file, field.line, field.key,
+                   "must be a list of column names, not \(field.value.kindDescription); \(fix)")
+            return nil
+        }
+        var names: [String] = []
+        for (index, item) in items.enumerated() {
+            guard case .scalar(let scalar) = item, !item.isNull, !scalar.string.isEmpty else {
+                report(.wrongKind, file, item.line ?? field.line, "\(field.key)[\(index)]",
+                       "must be a column name, not \(item.kindDescription); \(fix)")
+                return nil
+            }
+            names.append(scalar.string)
+        }
+        return names
+    }
+
     /// A whole number of at least 1, written plainly (`50000`, `50_000`).
     mutating func positiveInteger(_ field: YAMLField, file: String, fix: String) -> Int? {
         guard let text = text(field, file: file, expected: "a whole number", fix: fix) else { return nil }

@@ -122,15 +122,22 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public var target: String
         /// What a source DELETE does in the warehouse (`deletes: hard | soft`; default hard).
         public var deletes: DeleteMode
+        /// Source columns that are never sent (`exclude_columns`): left out of the publication's
+        /// column list, so their values never leave the source.
+        public var excludeColumns: [String]
         /// The mapping file that lists the table, as shown in problems.
         public var file: String
         /// The 1-based line of the table's entry in `file`.
         public var line: Int
 
-        public init(source: TableName, target: String, deletes: DeleteMode = .hard, file: String, line: Int) {
+        public init(
+            source: TableName, target: String, deletes: DeleteMode = .hard, excludeColumns: [String] = [],
+            file: String, line: Int
+        ) {
             self.source = source
             self.target = target
             self.deletes = deletes
+            self.excludeColumns = excludeColumns
             self.file = file
             self.line = line
         }

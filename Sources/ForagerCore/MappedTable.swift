@@ -31,6 +31,8 @@ public struct MappedTable: Sendable, Equatable {
     public var source: TableName
     public var target: TableName
     public var deletes: DeleteMode = .hard
+    /// Source columns kept out of the publication (`exclude_columns`); `columns` lists the rest.
+    public var excludedColumns: [String] = []
     /// The published columns in the source's order (generated columns are not sent by pgoutput in
     /// PostgreSQL 15 and are not listed).
     public var columns: [SourceColumn]

@@ -120,31 +120,59 @@ public final class PostgresSource: Sendable {
         return (tables, problems)
     }
 
-    /// The tables the publication currently publishes, or nil when it does not exist.
-    public func publishedTables() async throws -> Set<TableName>? {
+    /// The columns the publication currently publishes, per table, or nil when it does not exist.
+    public func publishedColumns() async throws -> [TableName: Set<String>]? {
         let exists = try await connection.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [publication])
         guard !exists.rows.isEmpty else { return nil }
-        let rows = try await connection.query("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1", [publication])
-        return Set(rows.rows.map { TableName(schema: $0[0] ?? "", name: $0[1] ?? "") })
+        let rows = try await connection.query("""
+            SELECT schemaname, tablename, column_name
+            FROM pg_publication_tables CROSS JOIN LATERAL unnest(attnames) AS column_name
+            WHERE pubname = $1
+            """, [publication])
+        var result: [TableName: Set<String>] = [:]
+        for row in rows.rows {
+            result[TableName(schema: row[0] ?? "", name: row[1] ?? ""), default: []].insert(row[2] ?? "")
+        }
+        return result
     }
 
-    /// Creates the publication for `tables`, or adds the tables it lacks.
-    public func ensurePublication(for tables: [TableName]) async throws {
-        let list = tables.map(\.sql).joined(separator: ", ")
-        guard let published = try await publishedTables() else {
+    /// The publication entries that do not publish what `tables` need: missing tables, or other
+    /// columns than the mapping asks for (all columns, or all but `exclude_columns`).
+    public func publicationMismatches(for tables: [MappedTable]) async throws -> [MappedTable] {
+        let published = try await publishedColumns() ?? [:]
+        return tables.filter { table in
+            guard let columns = published[table.source] else { return true }
+            let wanted = Set(table.columns.map(\.name))
+            return table.excludedColumns.isEmpty ? !wanted.isSubset(of: columns) : columns != wanted
+        }
+    }
+
+    /// Creates the publication for `tables`, or makes its entries for them publish what they need.
+    /// Only safe before the slot is created: changing a publication under a running slot would
+    /// leave a gap.
+    public func ensurePublication(for tables: [MappedTable]) async throws {
+        func entry(_ table: MappedTable) -> String {
+            guard !table.excludedColumns.isEmpty else { return table.source.sql }
+            return table.source.sql + " (" + table.columns.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ") + ")"
+        }
+        let name = SQL.quoteIdentifier(publication)
+        guard let published = try await publishedColumns() else {
             logger.info("creating publication", metadata: ["forager.publication": "\(publication)"])
             // Changes to a partition arrive as changes to the partitioned table that is mapped.
             try await connection.execute(
-                "CREATE PUBLICATION \(SQL.quoteIdentifier(publication)) FOR TABLE \(list) WITH (publish_via_partition_root = true)")
+                "CREATE PUBLICATION \(name) FOR TABLE \(tables.map(entry).joined(separator: ", ")) WITH (publish_via_partition_root = true)")
             return
         }
-        let missing = tables.filter { !published.contains($0) }
-        guard !missing.isEmpty else { return }
-        logger.info("adding tables to publication", metadata: [
-            "forager.publication": "\(publication)", "forager.tables": "\(missing.map(\.description))",
+        let mismatched = try await publicationMismatches(for: tables)
+        guard !mismatched.isEmpty else { return }
+        logger.info("setting publication tables", metadata: [
+            "forager.publication": "\(publication)", "forager.tables": "\(mismatched.map(\.source.description))",
         ])
-        try await connection.execute(
-            "ALTER PUBLICATION \(SQL.quoteIdentifier(publication)) ADD TABLE \(missing.map(\.sql).joined(separator: ", "))")
+        try await connection.execute("BEGIN")
+        for table in mismatched where published[table.source] != nil {
+            try await connection.execute("ALTER PUBLICATION \(name) DROP TABLE \(table.source.sql)")
+        }
+        try await connection.execute("ALTER PUBLICATION \(name) ADD TABLE \(mismatched.map(entry).joined(separator: ", ")); COMMIT")
     }
 
     /// The slot's state on the server.

@@ -60,13 +60,8 @@ struct Pipeline {
         defer { source.connection.close() }
         let setupProblems = try await source.setupProblems()
         guard setupProblems.isEmpty else { throw Problems(problems: setupProblems) }
-        let (described, tableProblems) = try await source.describe(mappings)
+        let (tables, tableProblems) = try await describeTables(source)
         guard tableProblems.isEmpty else { throw Problems(problems: tableProblems) }
-        let tables = described.map { table in
-            var table = table
-            table.deletes = configuration.tables.first { $0.source == table.source }?.deletes ?? .hard
-            return table
-        }
 
         let warehouse = try await PostgresWarehouse.connect(
             warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
@@ -116,13 +111,12 @@ struct Pipeline {
         }
         switch (slot, checkpoint) {
         case (.some, .some(let checkpoint)):
-            let published = try await source.publishedTables() ?? []
-            let missing = tables.filter { !published.contains($0.source) }
-            guard missing.isEmpty else {
+            let mismatched = try await source.publicationMismatches(for: tables)
+            guard mismatched.isEmpty else {
                 throw ForagerError(
                     .replicationState,
-                    "\(missing.map(\.source.description).joined(separator: ", ")) not in publication \(SQL.quoteIdentifier(configuration.source.publication)), but the pipeline is already streaming; their earlier changes were never captured",
-                    hint: "Forager cannot yet add a table to a running pipeline. Use a new slot and warehouse schema for the full set of tables, or remove the table from the mapping.")
+                    "publication \(SQL.quoteIdentifier(configuration.source.publication)) does not publish what the mapping asks for \(mismatched.map(\.source.description).joined(separator: ", ")) (a newly mapped table, or changed exclude_columns), but the pipeline is already streaming; those changes were never captured",
+                    hint: "Forager cannot yet change the tables or columns of a running pipeline. Use a new slot and warehouse schema for the new mapping, or undo the mapping change.")
             }
             logger.info("resuming from warehouse checkpoint", metadata: ["forager.lsn": "\(checkpoint)"])
             return checkpoint
@@ -138,7 +132,7 @@ struct Pipeline {
         case (nil, nil):
             try await requireEmpty(warehouse: warehouse, tables: tables)
         }
-        try await source.ensurePublication(for: tables.map(\.source))
+        try await source.ensurePublication(for: tables)
         return try await snapshot(source: source, warehouse: warehouse, replication: replication, tables: tables)
     }
 
@@ -213,6 +207,30 @@ struct Pipeline {
         return created.consistentPoint
     }
 
+    /// The mapped tables as the source describes them, with the mapping's options applied, and every
+    /// problem: source-side ones and mapping entries that do not fit the table (with file and line).
+    private func describeTables(_ source: PostgresSource) async throws -> (tables: [MappedTable], problems: [ForagerError]) {
+        var (tables, problems) = try await source.describe(mappings)
+        for index in tables.indices {
+            guard let mapping = configuration.tables.first(where: { $0.source == tables[index].source }) else { continue }
+            tables[index].deletes = mapping.deletes
+            let names = tables[index].columns.map(\.name)
+            for column in mapping.excludeColumns where !names.contains(column) {
+                problems.append(ForagerError(
+                    .schema, "\(mapping.file):\(mapping.line): exclude_columns names \(SQL.quoteIdentifier(column)), which \(mapping.source) does not have",
+                    hint: "Columns of \(mapping.source): \(names.joined(separator: ", ")). Fix the name (case matters) or remove it."))
+            }
+            for column in mapping.excludeColumns where tables[index].primaryKey.contains(column) {
+                problems.append(ForagerError(
+                    .schema, "\(mapping.file):\(mapping.line): exclude_columns names \(SQL.quoteIdentifier(column)), part of the primary key of \(mapping.source)",
+                    hint: "Forager needs every primary-key column to apply updates and deletes; remove it from exclude_columns."))
+            }
+            tables[index].excludedColumns = mapping.excludeColumns
+            tables[index].columns.removeAll { mapping.excludeColumns.contains($0.name) }
+        }
+        return (tables, problems)
+    }
+
     /// Everything `forager check` looks at, without creating or changing anything.
     func check() async -> [String] {
         var problems: [String] = []
@@ -221,7 +239,7 @@ struct Pipeline {
                 sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
             defer { source.connection.close() }
             problems += try await source.setupProblems().map(\.description)
-            let (tables, tableProblems) = try await source.describe(mappings)
+            let (tables, tableProblems) = try await describeTables(source)
             problems += tableProblems.map(\.description)
             if let slot = try await source.slotState() {
                 do { try checkUsable(slot) } catch { problems.append("\(error)") }

@@ -34,3 +34,38 @@ struct DeleteModeTests {
         }
     }
 }
+
+@Suite("exclude_columns")
+struct ExcludeColumnsTests {
+    @Test func readsAFlowListABlockListAndASingleName() throws {
+        let mapping = """
+            tables:
+              - source: public.customers
+                exclude_columns: [email, "Phone Number"]
+              - source: public.devices
+                exclude_columns:
+                  - serial
+              - source: public.yards
+                exclude_columns: latitude
+            """
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": mapping]) { fixture in
+            let tables = try fixture.load().tables
+            #expect(tables.map(\.excludeColumns) == [["email", "Phone Number"], ["serial"], ["latitude"]])
+        }
+    }
+
+    @Test func aMappingInsteadOfAListIsNamedWithTheFix() throws {
+        let mapping = """
+            tables:
+              - source: public.customers
+                exclude_columns: {email: true}
+            """
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": mapping]) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.line == 3)
+            #expect(problem.key == "tables[0].exclude_columns")
+            #expect(problem.message.contains("must be a list of column names, not a mapping"))
+            #expect(problem.message.contains("exclude_columns: [email, phone]"))
+        }
+    }
+}
