@@ -69,6 +69,7 @@ def machine_facts(binary, mode):
         "CPU": f"{os.cpu_count()} × {cpu} (nproc {os.cpu_count()})",
         "memory": f"{memory_kib / 1024 / 1024:.1f} GiB",
         "kernel": platform.release(),
+        "load average at start (1/5/15 min)": " / ".join(f"{load:.2f}" for load in os.getloadavg()),
         "PostgreSQL": subprocess.run([pg_tool("postgres"), "--version"], capture_output=True, text=True).stdout.strip(),
         "server settings (all three clusters)": "fsync on (default), synchronous_commit on (default), "
         "shared_buffers 256MB, max_wal_size 4GB, wal_level logical, max_replication_slots 20, max_wal_senders 20, "

@@ -4,7 +4,7 @@ import Yams
 /// The mapping files that `mappings` names, and the tables in them.
 extension ConfigurationReader {
     static let mappingFileKeys = ["tables"]
-    static let tableKeys = ["source", "target", "deletes", "exclude_columns"]
+    static let tableKeys = ["source", "target", "deletes", "exclude_columns", "rename_columns"]
 
     /// One table entry, with what duplicate checks need to name it.
     struct MappingEntry {
@@ -198,11 +198,56 @@ extension ConfigurationReader {
             guard let names = nameList(field, file: file, fix: fix) else { return nil }
             excluded = names
         }
+        var renames: [String: String] = [:]
+        if let field = table["rename_columns"] {
+            guard let pairs = renameList(field, file: file) else { return nil }
+            renames = pairs
+        }
         return MappingEntry(
             mapping: ForagerConfiguration.TableMapping(
-                source: source, target: target, deletes: deletes, excludeColumns: excluded, file: file, line: line ?? 1),
+                source: source, target: target, deletes: deletes, excludeColumns: excluded, renameColumns: renames,
+                file: file, line: line ?? 1),
             key: key, sourceLine: sourceField.line, targetLine: targetLine, targetIsDefault: table["target"] == nil
         )
+    }
+
+    /// `rename_columns: {source_column: warehouse_column, ...}`, with every warehouse name valid and
+    /// used once.
+    private mutating func renameList(_ field: YAMLField, file: String) -> [String: String]? {
+        let fix = "write rename_columns: {source_column: warehouse_column}, such as rename_columns: {temp: temperature_c}"
+        guard case .mapping(let mapping) = field.value else {
+            report(field.value.isNull ? .missingKey : .wrongKind, file, field.line, field.key,
+                   "must be a mapping of source column to warehouse column, not \(field.value.kindDescription); \(fix)")
+            return nil
+        }
+        var renames: [String: String] = [:]
+        var sourcesByTarget: [String: String] = [:]
+        var valid = true
+        for (keyNode, valueNode) in mapping {
+            guard case .scalar(let key) = keyNode, case .scalar(let value) = valueNode, !valueNode.isNull else {
+                report(.wrongKind, file, keyNode.line ?? field.line, field.key, "every entry must map a column name to a column name; \(fix)")
+                valid = false
+                continue
+            }
+            let entry = YAMLField(key: field.key + "." + key.string, line: keyNode.line ?? field.line, value: valueNode)
+            guard checkName(value.string, field: entry, file: file, what: "the warehouse column's name", fallback: "remove the entry") else {
+                valid = false
+                continue
+            }
+            if let other = sourcesByTarget[value.string] {
+                report(.duplicate, file, entry.line, entry.key,
+                       "renames \(key.string) to '\(value.string)', which \(other) is already renamed to; give each its own name")
+                valid = false
+            }
+            if value.string.hasPrefix("_forager_") {
+                report(.invalidValue, file, entry.line, entry.key,
+                       "'\(value.string)' starts with _forager_, which is kept for Forager's own columns; choose another name")
+                valid = false
+            }
+            sourcesByTarget[value.string] = key.string
+            renames[key.string] = value.string
+        }
+        return valid ? renames : nil
     }
 
     private mutating func tableName(_ text: String, field: YAMLField, file: String) -> TableName? {

@@ -125,6 +125,8 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// Source columns that are never sent (`exclude_columns`): left out of the publication's
         /// column list, so their values never leave the source.
         public var excludeColumns: [String]
+        /// Warehouse names for source columns (`rename_columns: {source: warehouse}`).
+        public var renameColumns: [String: String]
         /// The mapping file that lists the table, as shown in problems.
         public var file: String
         /// The 1-based line of the table's entry in `file`.
@@ -132,8 +134,9 @@ public struct ForagerConfiguration: Sendable, Equatable {
 
         public init(
             source: TableName, target: String, deletes: DeleteMode = .hard, excludeColumns: [String] = [],
-            file: String, line: Int
+            renameColumns: [String: String] = [:], file: String, line: Int
         ) {
+            self.renameColumns = renameColumns
             self.source = source
             self.target = target
             self.deletes = deletes

@@ -43,6 +43,9 @@ public struct RowState: Sendable {
     /// When the batch deleted the row after seeing its values, those values, so that a table with
     /// soft deletes can keep the row as deleted without reading it back.
     public var deletedRow: TupleData?
+    /// For a row that an update moved from another key and that still has unchanged-TOAST
+    /// columns, the key whose warehouse row holds those values.
+    public var movedFrom: [TupleColumn]?
 }
 
 /// The collapsed changes of one table within one step of a batch.
@@ -96,11 +99,13 @@ public struct TableChanges: Sendable {
         let newKey = try keyValues(of: new)
         let newID = RowKey(newKey)
         var previous: TupleData?
+        var movedFrom: [TupleColumn]?
         if let old {
             let oldKey = try keyValues(of: old)
             let oldID = RowKey(oldKey)
             if oldID != newID {
                 previous = states[oldID]?.row
+                movedFrom = states[oldID].map { $0.movedFrom ?? ($0.mayExist ? oldKey : nil) } ?? oldKey
                 delete(key: oldKey, id: oldID, lsn: lsn)
             }
         }
@@ -111,7 +116,10 @@ public struct TableChanges: Sendable {
             states[newID] = state
         } else {
             keys.append(newID)
-            states[newID] = RowState(key: newKey, mayExist: true, row: Self.filling(new, from: previous), lsn: lsn)
+            let row = Self.filling(new, from: previous)
+            states[newID] = RowState(
+                key: newKey, mayExist: true, row: row, lsn: lsn,
+                movedFrom: row.columns.contains(.unchangedToast) ? movedFrom : nil)
         }
     }
 

@@ -33,6 +33,14 @@ public struct MappedTable: Sendable, Equatable {
     public var deletes: DeleteMode = .hard
     /// Source columns kept out of the publication (`exclude_columns`); `columns` lists the rest.
     public var excludedColumns: [String] = []
+    /// Warehouse names of source columns that are renamed (`rename_columns`).
+    public var renames: [String: String] = [:]
+
+    /// The warehouse column that holds the source column `name`.
+    public func warehouseName(of name: String) -> String { renames[name] ?? name }
+
+    /// The primary key's warehouse column names.
+    public var warehouseKey: [String] { primaryKey.map(warehouseName(of:)) }
     /// The published columns in the source's order (generated columns are not sent by pgoutput in
     /// PostgreSQL 15 and are not listed).
     public var columns: [SourceColumn]

@@ -78,21 +78,21 @@ public actor PostgresWarehouse: WarehouseSink {
                 continue
             }
             let types = Dictionary(existing.rows.map { ($0[0] ?? "", $0[1] ?? "") }, uniquingKeysWith: { first, _ in first })
-            let missing = table.columns.filter { types[$0.name] == nil }
+            let missing = table.columns.filter { types[table.warehouseName(of: $0.name)] == nil }
             if !missing.isEmpty {
                 if create {
                     try await addColumns(missing, to: table)
                 } else {
                     problems.append(ForagerError(
-                        .warehouse, "warehouse table \(table.target) lacks \(missing.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ")), which the source table \(table.source) has",
+                        .warehouse, "warehouse table \(table.target) lacks \(missing.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) }.joined(separator: ", ")), which the source table \(table.source) has",
                         hint: "forager run and sync add them on start; nothing to do unless you want to add them by hand."))
                 }
             }
             for column in table.columns {
-                guard let type = types[column.name] else { continue }
+                guard let type = types[table.warehouseName(of: column.name)] else { continue }
                 if type != column.sqlType {
                     problems.append(ForagerError(
-                        .warehouse, "column \(SQL.quoteIdentifier(column.name)) of warehouse table \(table.target) has type \(type), but the source has \(column.sqlType)",
+                        .warehouse, "column \(SQL.quoteIdentifier(table.warehouseName(of: column.name))) of warehouse table \(table.target) has type \(type), but the source has \(column.sqlType)",
                         hint: "Change the warehouse column's type to \(column.sqlType), or drop the warehouse table so Forager recreates and reloads it."))
                 }
             }
@@ -113,7 +113,7 @@ public actor PostgresWarehouse: WarehouseSink {
     /// source's older rows read for the column (its constant default), or NULL.
     private func addColumns(_ columns: [SourceColumn], to table: MappedTable) async throws {
         for column in columns {
-            let name = SQL.quoteIdentifier(column.name)
+            let name = SQL.quoteIdentifier(table.warehouseName(of: column.name))
             let type = column.sqlType.isEmpty ? "text" : column.sqlType
             logger.notice("adding column to warehouse table, as on the source", metadata: [
                 "forager.table": "\(table.target)", "forager.column": "\(column.name)", "forager.type": "\(type)",
@@ -139,7 +139,7 @@ public actor PostgresWarehouse: WarehouseSink {
             }
             try await addColumns(definitions, to: table)
         }
-        for name in removed where !table.primaryKey.contains(name) {
+        for name in removed.map(table.warehouseName(of:)) where !table.warehouseKey.contains(name) {
             logger.notice("column no longer on the source; the warehouse keeps it, NULL from now on", metadata: [
                 "forager.table": "\(table.target)", "forager.column": "\(name)",
             ])
@@ -149,12 +149,12 @@ public actor PostgresWarehouse: WarehouseSink {
 
     static func createTableSQL(_ table: MappedTable) -> String {
         var lines = table.columns.map { column in
-            "    \(SQL.quoteIdentifier(column.name)) \(column.sqlType)\(column.notNull ? " NOT NULL" : "")"
+            "    \(SQL.quoteIdentifier(table.warehouseName(of: column.name))) \(column.sqlType)\(column.notNull ? " NOT NULL" : "")"
         }
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.lsn)) pg_lsn NOT NULL")
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) timestamptz NOT NULL DEFAULT clock_timestamp()")
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.deleted)) boolean NOT NULL DEFAULT false")
-        lines.append("    PRIMARY KEY (\(table.primaryKey.map(SQL.quoteIdentifier).joined(separator: ", ")))")
+        lines.append("    PRIMARY KEY (\(table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")))")
         return "CREATE TABLE \(table.target.sql) (\n\(lines.joined(separator: ",\n"))\n)"
     }
 
@@ -183,7 +183,7 @@ public actor PostgresWarehouse: WarehouseSink {
 
     /// Starts loading a table's snapshot rows (COPY text, the source columns then `_forager_lsn`).
     public func startLoad(_ table: MappedTable) async throws {
-        let columns = table.columns.map { SQL.quoteIdentifier($0.name) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
+        let columns = table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
         try await connection.startCopyIn("COPY \(table.target.sql) (\(columns.joined(separator: ", "))) FROM STDIN")
     }
 
@@ -255,12 +255,12 @@ public actor PostgresWarehouse: WarehouseSink {
         let removals = states.filter { $0.mayExist && ($0.row != nil || !soft || keptAsDeleted($0) != nil) }.map(\.key)
         if !removals.isEmpty {
             let keyTable = try await loadKeys(removals, for: table)
-            let match = table.primaryKey.map { "t.\(SQL.quoteIdentifier($0)) = k.\(SQL.quoteIdentifier($0))" }
+            let match = table.warehouseKey.map { "t.\(SQL.quoteIdentifier($0)) = k.\(SQL.quoteIdentifier($0))" }
             try await connection.execute("""
                 DELETE FROM \(table.target.sql) AS t USING pg_temp.\(keyTable) AS k WHERE \(match.joined(separator: " AND "))
                 """)
         }
-        var columns = table.columns.map { SQL.quoteIdentifier($0.name) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
+        var columns = table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
         if soft { columns.append(SQL.quoteIdentifier(MetadataColumn.deleted)) }
         var started = false
         var buffer: [UInt8] = []
@@ -287,7 +287,7 @@ public actor PostgresWarehouse: WarehouseSink {
     /// Marks rows deleted in place (soft deletes), with the LSN of each delete.
     private func flagDeleted(_ states: [RowState], in table: MappedTable) async throws {
         let tombstones = try stagingTable("_forager_deleted_", for: table)
-        let keyColumns = table.primaryKey.map(SQL.quoteIdentifier).joined(separator: ", ")
+        let keyColumns = table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")
         let lsn = SQL.quoteIdentifier(MetadataColumn.lsn)
         if !createdKeyTables.contains(tombstones) {
             try await connection.execute("""
@@ -301,7 +301,7 @@ public actor PostgresWarehouse: WarehouseSink {
         for state in states { try CopyText.appendRow(state.key, extra: [state.lsn.description], to: &buffer) }
         try await connection.putCopyData(buffer)
         try await connection.endCopyIn()
-        let match = table.primaryKey.map { "t.\(SQL.quoteIdentifier($0)) = k.\(SQL.quoteIdentifier($0))" }
+        let match = table.warehouseKey.map { "t.\(SQL.quoteIdentifier($0)) = k.\(SQL.quoteIdentifier($0))" }
         try await connection.execute("""
             UPDATE \(table.target.sql) AS t SET \(SQL.quoteIdentifier(MetadataColumn.deleted)) = true, \(lsn) = k.\(lsn),
                 \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) = clock_timestamp()
@@ -320,7 +320,7 @@ public actor PostgresWarehouse: WarehouseSink {
     /// Loads keys into the table's temporary key table (emptied first) and returns its quoted name.
     private func loadKeys(_ keys: [[TupleColumn]], for table: MappedTable) async throws -> String {
         let keyTable = try stagingTable("_forager_keys_", for: table)
-        let keyColumns = table.primaryKey.map(SQL.quoteIdentifier).joined(separator: ", ")
+        let keyColumns = table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")
         if !createdKeyTables.contains(keyTable) {
             try await connection.execute("""
                 CREATE TEMP TABLE IF NOT EXISTS \(keyTable) AS SELECT \(keyColumns) FROM \(table.target.sql) WITH NO DATA
@@ -356,10 +356,11 @@ public actor PostgresWarehouse: WarehouseSink {
             }
         }
         let wanted = columnIndexes.sorted()
-        let keyTable = try await loadKeys(pending.map { states[$0].key }, for: table)
-        let keyColumns = table.primaryKey.map { "t.\(SQL.quoteIdentifier($0))" }
-        let valueColumns = wanted.map { "t.\(SQL.quoteIdentifier(table.columns[$0].name))" }
-        let using = table.primaryKey.map(SQL.quoteIdentifier).joined(separator: ", ")
+        let lookup = pending.map { states[$0].movedFrom ?? states[$0].key }
+        let keyTable = try await loadKeys(lookup, for: table)
+        let keyColumns = table.warehouseKey.map { "t.\(SQL.quoteIdentifier($0))" }
+        let valueColumns = wanted.map { "t.\(SQL.quoteIdentifier(table.warehouseName(of: table.columns[$0].name)))" }
+        let using = table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")
         let rows = try await connection.query("""
             SELECT \((keyColumns + valueColumns).joined(separator: ", "))
             FROM \(table.target.sql) AS t JOIN pg_temp.\(keyTable) AS k USING (\(using))
@@ -370,8 +371,8 @@ public actor PostgresWarehouse: WarehouseSink {
             let key: [TupleColumn] = row[0..<keyCount].map { .text(ArraySlice(($0 ?? "").utf8)) }
             found[RowKey(key)] = Array(row[keyCount...])
         }
-        for index in pending {
-            guard let values = found[RowKey(states[index].key)] else {
+        for (index, key) in zip(pending, lookup) {
+            guard let values = found[RowKey(key)] else {
                 throw ForagerError(
                     .warehouse, "an update to \(table.source) left a large (TOAST) value unchanged, but the warehouse table \(table.target) has no row with that key to take it from",
                     hint: "The warehouse is missing rows; run a new snapshot into an empty warehouse schema.")

@@ -227,6 +227,18 @@ struct Pipeline {
             }
             tables[index].excludedColumns = mapping.excludeColumns
             tables[index].columns.removeAll { mapping.excludeColumns.contains($0.name) }
+            for (column, _) in mapping.renameColumns.sorted(by: { $0.key < $1.key }) where !names.contains(column) {
+                problems.append(ForagerError(
+                    .schema, "\(mapping.file):\(mapping.line): rename_columns names \(SQL.quoteIdentifier(column)), which \(mapping.source) does not have",
+                    hint: "Columns of \(mapping.source): \(names.joined(separator: ", ")). Fix the name (case matters) or remove it."))
+            }
+            tables[index].renames = mapping.renameColumns
+            let warehouseNames = tables[index].columns.map { tables[index].warehouseName(of: $0.name) }
+            for name in Set(warehouseNames) where warehouseNames.filter({ $0 == name }).count > 1 {
+                problems.append(ForagerError(
+                    .schema, "\(mapping.file):\(mapping.line): two columns of \(mapping.source) would both be called \(SQL.quoteIdentifier(name)) in the warehouse",
+                    hint: "Rename one of them to a name no other column of the table has, in rename_columns."))
+            }
         }
         return (tables, problems)
     }

@@ -69,3 +69,46 @@ struct ExcludeColumnsTests {
         }
     }
 }
+
+@Suite("rename_columns")
+struct RenameColumnsTests {
+    @Test func readsTheMapping() throws {
+        let mapping = """
+            tables:
+              - source: public.samples
+                rename_columns: {temp: temperature_c, "Hum": humidity_pct}
+            """
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": mapping]) { fixture in
+            let tables = try fixture.load().tables
+            #expect(tables[0].renameColumns == ["temp": "temperature_c", "Hum": "humidity_pct"])
+        }
+    }
+
+    @Test func twoColumnsOntoOneNameIsACollision() throws {
+        let mapping = """
+            tables:
+              - source: public.samples
+                rename_columns:
+                  temp: reading
+                  hum: reading
+            """
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": mapping]) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.line == 5)
+            #expect(problem.key == "tables[0].rename_columns.hum")
+            #expect(problem.message.contains("which temp is already renamed to"))
+        }
+    }
+
+    @Test func forageredNamesAreReserved() throws {
+        let mapping = """
+            tables:
+              - source: public.samples
+                rename_columns: {temp: _forager_lsn}
+            """
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": mapping]) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.message.contains("kept for Forager's own columns"))
+        }
+    }
+}

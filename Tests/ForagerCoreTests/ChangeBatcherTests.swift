@@ -118,6 +118,16 @@ private func label(_ state: RowState) -> String? {
         #expect(collapsed[1].row?.columns[2] == .unchangedToast)
     }
 
+    @Test func aMovedRowWithUnchangedToastIsFilledFromItsOldKey() throws {
+        var driver = Driver()
+        try driver.send(relation)
+        try driver.transaction([.update(Update(relationID: 42, oldKey: key(6), oldTuple: nil, newTuple: row(100, "moved", .unchangedToast)))])
+        guard case .commit(let changes, _) = driver.batcher.drain().actions.first else { Issue.record("no commit"); return }
+        let moved = states(changes)[1]
+        #expect(moved.key == [text("100")])
+        #expect(moved.movedFrom == [text("6")])
+    }
+
     @Test func transactionsAtOrBeforeTheCheckpointAreSkipped() throws {
         var driver = Driver(checkpoint: 0x2000)
         try driver.send(relation)

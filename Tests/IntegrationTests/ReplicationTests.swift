@@ -359,3 +359,46 @@ struct ExcludedColumnTests {
         #expect(output.contains("part of the primary key"))
     }
 }
+
+@Suite("Renamed columns")
+struct RenamedColumnTests {
+    @Test("rename_columns gives warehouse columns other names, key columns included, through every path")
+    func renamedColumnsCarryTheData() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE readings (id int PRIMARY KEY, temp real, note text, "Raw Blob" text);
+                ALTER TABLE readings ALTER COLUMN "Raw Blob" SET STORAGE EXTERNAL;
+                INSERT INTO readings SELECT g, g / 2.0, 'n' || g, repeat('r', 10000) FROM generate_series(1, 40) g;
+                """,
+            tables: ["readings"])
+        defer { Task { await scenario.cleanUp() } }
+        try """
+            tables:
+              - source: readings
+                deletes: soft
+                rename_columns: {id: reading_id, temp: temperature_c, "Raw Blob": raw_blob}
+            """.write(toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        try await scenario.forager(["sync"])
+        try await scenario.onSource("""
+            INSERT INTO readings VALUES (41, 20.5, 'new', 'small');
+            UPDATE readings SET temp = -1 WHERE id <= 5;
+            UPDATE readings SET id = 100 WHERE id = 6;
+            DELETE FROM readings WHERE id IN (7, 41);
+            """)
+        try await scenario.forager(["sync"])
+        let source = Scenario.digestSQL(table: "readings", columns: ["id", "temp", "note", "Raw Blob"], key: ["id"])
+        let warehouse = Scenario.digestSQL(
+            table: "(SELECT * FROM analytics.readings WHERE NOT _forager_deleted) w",
+            columns: ["reading_id", "temperature_c", "note", "raw_blob"], key: ["reading_id"])
+        #expect(try await scenario.sourceScalar(source) == (try await scenario.warehouseScalar(warehouse)))
+        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.readings WHERE _forager_deleted") == "3")
+
+        try """
+            tables:
+              - source: readings
+                rename_columns: {temp: note}
+            """.write(toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        let output = try await scenario.forager(["check"], expectStatus: 1)
+        #expect(output.contains("would both be called \"note\" in the warehouse"))
+    }
+}
