@@ -9,12 +9,16 @@ public struct SourceColumn: Sendable, Equatable {
     /// For a column added with a constant default, the value that rows older than the column read
     /// (`pg_attribute.attmissingval` as array text, for example `{5}`); nil otherwise.
     public var missingValue: String?
+    /// True when the source type is the warehouse type (built in, or a domain over a built-in
+    /// type), so values may travel in PostgreSQL's binary COPY format.
+    public var binaryCompatible: Bool
 
-    public init(name: String, sqlType: String, notNull: Bool, missingValue: String? = nil) {
+    public init(name: String, sqlType: String, notNull: Bool, missingValue: String? = nil, binaryCompatible: Bool = false) {
         self.name = name
         self.sqlType = sqlType
         self.notNull = notNull
         self.missingValue = missingValue
+        self.binaryCompatible = binaryCompatible
     }
 }
 

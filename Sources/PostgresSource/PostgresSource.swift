@@ -82,7 +82,8 @@ public final class PostgresSource: Sendable {
                             WHEN t.typtype = 'd' AND bn.nspname = 'pg_catalog' THEN format_type(t.typbasetype, t.typtypmod)
                             ELSE 'text' END,
                        a.attnotnull,
-                       CASE WHEN a.atthasmissing THEN a.attmissingval::text END
+                       CASE WHEN a.atthasmissing THEN a.attmissingval::text END,
+                       tn.nspname = 'pg_catalog' OR (t.typtype = 'd' AND bn.nspname = 'pg_catalog')
                 FROM pg_attribute a
                 JOIN pg_type t ON t.oid = a.atttypid
                 JOIN pg_namespace tn ON tn.oid = t.typnamespace
@@ -92,7 +93,9 @@ public final class PostgresSource: Sendable {
                 ORDER BY a.attnum
                 """, [oidText])
             let columns = columnRows.rows.map {
-                SourceColumn(name: $0[0] ?? "", sqlType: $0[1] ?? "text", notNull: $0[2] == "t", missingValue: $0[3])
+                SourceColumn(
+                    name: $0[0] ?? "", sqlType: $0[1] ?? "text", notNull: $0[2] == "t", missingValue: $0[3],
+                    binaryCompatible: $0[4] == "t")
             }
             let keyRows = try await connection.query("""
                 SELECT a.attname

@@ -181,10 +181,12 @@ public actor PostgresWarehouse: WarehouseSink {
         try await beginIfNeeded()
     }
 
-    /// Starts loading a table's snapshot rows (COPY text, the source columns then `_forager_lsn`).
-    public func startLoad(_ table: MappedTable) async throws {
+    /// Starts loading a table's snapshot rows (the source columns, then `_forager_lsn`).
+    /// `binary` selects PostgreSQL's binary COPY format, which the source must then send too.
+    public func startLoad(_ table: MappedTable, binary: Bool) async throws {
         let columns = table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
-        try await connection.startCopyIn("COPY \(table.target.sql) (\(columns.joined(separator: ", "))) FROM STDIN")
+        try await connection.startCopyIn(
+            "COPY \(table.target.sql) (\(columns.joined(separator: ", "))) FROM STDIN\(binary ? " (FORMAT binary)" : "")")
     }
 
     /// Sends COPY data for the load in progress.

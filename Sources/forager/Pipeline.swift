@@ -184,9 +184,11 @@ struct Pipeline {
         try await warehouse.beginSnapshot()
         for table in tables {
             let columns = table.columns.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ")
+            // Binary COPY passes through untouched where every type is the same on both sides.
+            let binary = table.columns.allSatisfy(\.binaryCompatible)
             try await reader.startCopyOut(
-                "COPY (SELECT \(columns), \(SQL.quoteLiteral(created.consistentPoint.description))::pg_lsn FROM \(table.source.sql)) TO STDOUT")
-            try await warehouse.startLoad(table)
+                "COPY (SELECT \(columns), \(SQL.quoteLiteral(created.consistentPoint.description))::pg_lsn FROM \(table.source.sql)) TO STDOUT\(binary ? " (FORMAT binary)" : "")")
+            try await warehouse.startLoad(table, binary: binary)
             var chunk = try await reader.readCopyChunk(maxBytes: 1 << 20)
             while let current = chunk {
                 if stop.isSet {
