@@ -1,10 +1,11 @@
 import ForagerCore
+import Foundation
 import Yams
 
 /// The mapping files that `mappings` names, and the tables in them.
 extension ConfigurationReader {
     static let mappingFileKeys = ["tables"]
-    static let tableKeys = ["source", "target", "deletes", "exclude_columns", "rename_columns"]
+    static let tableKeys = ["source", "target", "deletes", "exclude_columns", "rename_columns", "types"]
 
     /// One table entry, with what duplicate checks need to name it.
     struct MappingEntry {
@@ -203,10 +204,15 @@ extension ConfigurationReader {
             guard let pairs = renameList(field, file: file) else { return nil }
             renames = pairs
         }
+        var types: [String: String] = [:]
+        if let field = table["types"] {
+            guard let pairs = typeList(field, file: file) else { return nil }
+            types = pairs
+        }
         return MappingEntry(
             mapping: ForagerConfiguration.TableMapping(
                 source: source, target: target, deletes: deletes, excludeColumns: excluded, renameColumns: renames,
-                file: file, line: line ?? 1),
+                types: types, file: file, line: line ?? 1),
             key: key, sourceLine: sourceField.line, targetLine: targetLine, targetIsDefault: table["target"] == nil
         )
     }
@@ -248,6 +254,37 @@ extension ConfigurationReader {
             renames[key.string] = value.string
         }
         return valid ? renames : nil
+    }
+
+    /// `types: {column: sql_type, ...}`; the types themselves are checked against the warehouse by
+    /// `forager check`.
+    private mutating func typeList(_ field: YAMLField, file: String) -> [String: String]? {
+        let fix = "write types: {column: warehouse_type}, such as types: {weight_kg: double precision}"
+        guard case .mapping(let mapping) = field.value else {
+            report(field.value.isNull ? .missingKey : .wrongKind, file, field.line, field.key,
+                   "must be a mapping of column to type, not \(field.value.kindDescription); \(fix)")
+            return nil
+        }
+        var types: [String: String] = [:]
+        var valid = true
+        for (keyNode, valueNode) in mapping {
+            guard case .scalar(let key) = keyNode, case .scalar(let value) = valueNode, !valueNode.isNull,
+                  !value.string.trimmingCharacters(in: .whitespaces).isEmpty
+            else {
+                report(.wrongKind, file, keyNode.line ?? field.line, field.key, "every entry must map a column name to a type; \(fix)")
+                valid = false
+                continue
+            }
+            let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "_ ,()[]."))
+            if value.string.contains("--") || value.string.unicodeScalars.contains(where: { !allowed.contains($0) }) {
+                report(.invalidValue, file, keyNode.line ?? field.line, field.key + "." + key.string,
+                       "'\(value.string)' is not a type name; \(fix)")
+                valid = false
+                continue
+            }
+            types[key.string] = value.string
+        }
+        return valid ? types : nil
     }
 
     private mutating func tableName(_ text: String, field: YAMLField, file: String) -> TableName? {

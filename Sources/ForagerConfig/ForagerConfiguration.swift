@@ -127,6 +127,9 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public var excludeColumns: [String]
         /// Warehouse names for source columns (`rename_columns: {source: warehouse}`).
         public var renameColumns: [String: String]
+        /// Warehouse types for source columns (`types: {column: type}`), where the default (the
+        /// source's type) is not what analysts want.
+        public var types: [String: String]
         /// The mapping file that lists the table, as shown in problems.
         public var file: String
         /// The 1-based line of the table's entry in `file`.
@@ -134,9 +137,10 @@ public struct ForagerConfiguration: Sendable, Equatable {
 
         public init(
             source: TableName, target: String, deletes: DeleteMode = .hard, excludeColumns: [String] = [],
-            renameColumns: [String: String] = [:], file: String, line: Int
+            renameColumns: [String: String] = [:], types: [String: String] = [:], file: String, line: Int
         ) {
             self.renameColumns = renameColumns
+            self.types = types
             self.source = source
             self.target = target
             self.deletes = deletes

@@ -12,6 +12,8 @@ public struct SourceColumn: Sendable, Equatable {
     /// True when the source type is the warehouse type (built in, or a domain over a built-in
     /// type), so values may travel in PostgreSQL's binary COPY format.
     public var binaryCompatible: Bool
+    /// The source's type when the mapping overrides the warehouse type (`types`); nil otherwise.
+    public var overriddenType: String?
 
     public init(name: String, sqlType: String, notNull: Bool, missingValue: String? = nil, binaryCompatible: Bool = false) {
         self.name = name

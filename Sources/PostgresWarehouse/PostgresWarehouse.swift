@@ -66,6 +66,10 @@ public actor PostgresWarehouse: WarehouseSink {
         }
         var problems: [ForagerError] = []
         for table in tables {
+            problems += try await checkTypeOverrides(table)
+        }
+        guard problems.isEmpty else { return problems }
+        for table in tables {
             let existing = try await connection.query("""
                 SELECT a.attname, format_type(a.atttypid, a.atttypmod)
                 FROM pg_attribute a
@@ -89,7 +93,7 @@ public actor PostgresWarehouse: WarehouseSink {
                 }
             }
             for column in table.columns {
-                guard let type = types[table.warehouseName(of: column.name)] else { continue }
+                guard let type = types[table.warehouseName(of: column.name)], column.overriddenType == nil else { continue }
                 if type != column.sqlType {
                     problems.append(ForagerError(
                         .warehouse, "column \(SQL.quoteIdentifier(table.warehouseName(of: column.name))) of warehouse table \(table.target) has type \(type), but the source has \(column.sqlType)",
@@ -104,6 +108,29 @@ public actor PostgresWarehouse: WarehouseSink {
                 problems.append(ForagerError(
                     .warehouse, "warehouse table \(table.target) exists but has no \(metadata) column, so it was not made by Forager",
                     hint: "Map the source table to another target name, or drop the warehouse table."))
+            }
+        }
+        return problems
+    }
+
+    /// Every `types` override must name a type the warehouse knows that the source type casts to.
+    private func checkTypeOverrides(_ table: MappedTable) async throws -> [ForagerError] {
+        var problems: [ForagerError] = []
+        for column in table.columns {
+            guard let sourceType = column.overriddenType else { continue }
+            let known = try await connection.query("SELECT to_regtype($1) IS NOT NULL", [column.sqlType]).scalar == "t"
+            guard known else {
+                problems.append(ForagerError(
+                    .schema, "types gives column \(SQL.quoteIdentifier(column.name)) of \(table.source) the type '\(column.sqlType)', which the warehouse does not know",
+                    hint: "Use a type name as in CREATE TABLE, such as double precision or numeric(12,3)."))
+                continue
+            }
+            do {
+                try await connection.query("SELECT CAST(NULL::\(sourceType) AS \(column.sqlType))")
+            } catch let error as PGError {
+                problems.append(ForagerError(
+                    .schema, "types gives column \(SQL.quoteIdentifier(column.name)) of \(table.source) the type \(column.sqlType), which cannot hold its \(sourceType) values: \(error.message)",
+                    hint: "Choose a type that \(sourceType) converts to, or remove the override."))
             }
         }
         return problems

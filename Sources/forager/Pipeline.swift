@@ -235,6 +235,17 @@ struct Pipeline {
                     hint: "Columns of \(mapping.source): \(names.joined(separator: ", ")). Fix the name (case matters) or remove it."))
             }
             tables[index].renames = mapping.renameColumns
+            for (column, type) in mapping.types.sorted(by: { $0.key < $1.key }) {
+                guard let position = tables[index].columns.firstIndex(where: { $0.name == column }) else {
+                    problems.append(ForagerError(
+                        .schema, "\(mapping.file):\(mapping.line): types names \(SQL.quoteIdentifier(column)), which \(mapping.source) does not publish",
+                        hint: "Columns of \(mapping.source): \(tables[index].columns.map(\.name).joined(separator: ", "))."))
+                    continue
+                }
+                tables[index].columns[position].overriddenType = tables[index].columns[position].sqlType
+                tables[index].columns[position].sqlType = type
+                tables[index].columns[position].binaryCompatible = false
+            }
             let warehouseNames = tables[index].columns.map { tables[index].warehouseName(of: $0.name) }
             for name in Set(warehouseNames) where warehouseNames.filter({ $0 == name }).count > 1 {
                 problems.append(ForagerError(

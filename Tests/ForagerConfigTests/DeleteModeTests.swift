@@ -112,3 +112,20 @@ struct RenameColumnsTests {
         }
     }
 }
+
+@Suite("types")
+struct TypeOverrideConfigTests {
+    @Test func readsTypesAndRefusesSQLInThem() throws {
+        let good = "tables:\n  - source: public.samples\n    types: {weight_kg: double precision, at: \"timestamp(3) with time zone\"}\n"
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": good]) { fixture in
+            let tables = try fixture.load().tables
+            #expect(tables[0].types == ["weight_kg": "double precision", "at": "timestamp(3) with time zone"])
+        }
+        let bad = "tables:\n  - source: public.samples\n    types: {weight_kg: \"int; DROP TABLE x\"}\n"
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": bad]) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.key == "tables[0].types.weight_kg")
+            #expect(problem.message.contains("is not a type name"))
+        }
+    }
+}

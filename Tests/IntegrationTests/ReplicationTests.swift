@@ -402,3 +402,28 @@ struct RenamedColumnTests {
         #expect(output.contains("would both be called \"note\" in the warehouse"))
     }
 }
+
+@Suite("Type overrides")
+struct TypeOverrideTests {
+    @Test("types overrides a warehouse column's type; check refuses a type that cannot hold the data")
+    func typeOverrides() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, weight numeric(7,3), label varchar(20)); INSERT INTO hives SELECT g, g * 1.5, 'h' || g FROM generate_series(1, 10) g;",
+            tables: ["hives"])
+        defer { Task { await scenario.cleanUp() } }
+        try "tables:\n  - source: hives\n    types: {weight: double precision, label: text}\n".write(
+            toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        try await scenario.forager(["sync"])
+        try await scenario.onSource("INSERT INTO hives VALUES (11, 2.125, 'new'); UPDATE hives SET weight = 0.001 WHERE id = 1;")
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "(SELECT id, weight::double precision AS weight, label::text AS label FROM hives) s", target: "analytics.hives", columns: ["id", "weight", "label"])
+        #expect(try await scenario.warehouseScalar(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'weight'") == "double precision")
+
+        try "tables:\n  - source: hives\n    types: {weight: point, label: nosuchtype}\n".write(
+            toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        let output = try await scenario.forager(["check"], expectStatus: 1)
+        #expect(output.contains("the type point, which cannot hold its numeric(7,3) values"))
+        #expect(output.contains("the type 'nosuchtype', which the warehouse does not know"))
+    }
+}
