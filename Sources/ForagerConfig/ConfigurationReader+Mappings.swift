@@ -5,7 +5,8 @@ import Yams
 /// The mapping files that `mappings` names, and the tables in them.
 extension ConfigurationReader {
     static let mappingFileKeys = ["tables"]
-    static let tableKeys = ["source", "target", "deletes", "exclude_columns", "rename_columns", "types"]
+    static let tableKeys = ["source", "target", "deletes", "exclude_columns", "rename_columns", "types", "extract"]
+    static let extractKeys = ["column", "from", "path", "type"]
 
     /// One table entry, with what duplicate checks need to name it.
     struct MappingEntry {
@@ -209,10 +210,15 @@ extension ConfigurationReader {
             guard let pairs = typeList(field, file: file) else { return nil }
             types = pairs
         }
+        var extracts: [JSONExtract] = []
+        if let field = table["extract"] {
+            guard let list = extractList(field, file: file) else { return nil }
+            extracts = list
+        }
         return MappingEntry(
             mapping: ForagerConfiguration.TableMapping(
                 source: source, target: target, deletes: deletes, excludeColumns: excluded, renameColumns: renames,
-                types: types, file: file, line: line ?? 1),
+                types: types, extracts: extracts, file: file, line: line ?? 1),
             key: key, sourceLine: sourceField.line, targetLine: targetLine, targetIsDefault: table["target"] == nil
         )
     }
@@ -285,6 +291,58 @@ extension ConfigurationReader {
             types[key.string] = value.string
         }
         return valid ? types : nil
+    }
+
+    /// `extract: [{column, from, path, type}, ...]`.
+    private mutating func extractList(_ field: YAMLField, file: String) -> [JSONExtract]? {
+        let example = "such as - {column: temperature_c, from: payload, path: climate.temp, type: double precision}"
+        guard case .sequence(let items) = field.value else {
+            report(field.value.isNull ? .missingKey : .wrongKind, file, field.line, field.key,
+                   "must be a list of extracted columns, not \(field.value.kindDescription); write one entry per column, \(example)")
+            return nil
+        }
+        var extracts: [JSONExtract] = []
+        var valid = true
+        for (index, item) in items.enumerated() {
+            let key = "\(field.key)[\(index)]"
+            let entry = section(item, file: file, path: key, line: item.line ?? field.line, allowed: Self.extractKeys,
+                                place: "in \(key)", expected: "a mapping \(example)")
+            guard entry.isUsable else { valid = false; continue }
+            var values: [String: String] = [:]
+            for name in Self.extractKeys {
+                guard let value = entry[name] else {
+                    report(.missingKey, file, item.line ?? field.line, entry.key(name), "missing; every extracted column needs column, from, path and type, \(example)")
+                    valid = false
+                    continue
+                }
+                guard let text = text(value, file: file, expected: "text", fix: example) else { valid = false; continue }
+                values[name] = text
+            }
+            guard let column = values["column"], let from = values["from"], let pathText = values["path"], let typeText = values["type"] else { continue }
+            guard let path = JSONExtract.parsePath(pathText) else {
+                report(.invalidValue, file, entry["path"]?.line, entry.key("path"),
+                       "'\(pathText)' is not a JSON path; write keys separated by dots and array indexes in brackets, such as climate.temp or readings[0].value")
+                valid = false
+                continue
+            }
+            guard let type = JSONExtract.ValueType(rawValue: typeText.lowercased()) else {
+                let names = JSONExtract.ValueType.allCases.map(\.rawValue).joined(separator: ", ")
+                report(.invalidValue, file, entry["type"]?.line, entry.key("type"), "'\(typeText)' cannot be extracted yet; use one of: \(names)")
+                valid = false
+                continue
+            }
+            if let columnField = entry["column"], !checkName(column, field: columnField, file: file, what: "the new column's name", fallback: "remove the entry") {
+                valid = false
+                continue
+            }
+            if extracts.contains(where: { $0.column == column }) {
+                report(.duplicate, file, entry["column"]?.line, entry.key("column"), "'\(column)' is extracted twice; give each extracted column its own name")
+                valid = false
+                continue
+            }
+            extracts.append(JSONExtract(column: column, from: from, path: path, type: type))
+        }
+        return valid ? extracts : nil
     }
 
     private mutating func tableName(_ text: String, field: YAMLField, file: String) -> TableName? {

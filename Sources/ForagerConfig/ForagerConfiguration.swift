@@ -130,6 +130,8 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// Warehouse types for source columns (`types: {column: type}`), where the default (the
         /// source's type) is not what analysts want.
         public var types: [String: String]
+        /// Warehouse columns computed from fields of JSON columns (`extract`).
+        public var extracts: [JSONExtract]
         /// The mapping file that lists the table, as shown in problems.
         public var file: String
         /// The 1-based line of the table's entry in `file`.
@@ -137,8 +139,10 @@ public struct ForagerConfiguration: Sendable, Equatable {
 
         public init(
             source: TableName, target: String, deletes: DeleteMode = .hard, excludeColumns: [String] = [],
-            renameColumns: [String: String] = [:], types: [String: String] = [:], file: String, line: Int
+            renameColumns: [String: String] = [:], types: [String: String] = [:], extracts: [JSONExtract] = [],
+            file: String, line: Int
         ) {
+            self.extracts = extracts
             self.renameColumns = renameColumns
             self.types = types
             self.source = source

@@ -41,6 +41,8 @@ public struct MappedTable: Sendable, Equatable {
     public var excludedColumns: [String] = []
     /// Warehouse names of source columns that are renamed (`rename_columns`).
     public var renames: [String: String] = [:]
+    /// Warehouse columns computed from JSON fields (`extract`).
+    public var extracts: [JSONExtract] = []
 
     /// The warehouse column that holds the source column `name`.
     public func warehouseName(of name: String) -> String { renames[name] ?? name }

@@ -100,6 +100,12 @@ public actor PostgresWarehouse: WarehouseSink {
                         hint: "Change the warehouse column's type to \(column.sqlType), or drop the warehouse table so Forager recreates and reloads it."))
                 }
             }
+            for extract in table.extracts where types[extract.column] == nil {
+                if create {
+                    logger.notice("adding extracted column", metadata: ["forager.table": "\(table.target)", "forager.column": "\(extract.column)"])
+                    try await connection.execute("ALTER TABLE \(table.target.sql) ADD COLUMN \(Self.extractDefinition(extract, in: table))")
+                }
+            }
             if types[MetadataColumn.deleted] == nil, types[MetadataColumn.lsn] != nil, create {
                 try await connection.execute(
                     "ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(SQL.quoteIdentifier(MetadataColumn.deleted)) boolean NOT NULL DEFAULT false")
@@ -174,10 +180,18 @@ public actor PostgresWarehouse: WarehouseSink {
         }
     }
 
+    /// A generated column computing an extracted JSON field from the warehouse copy of its source column.
+    static func extractDefinition(_ extract: JSONExtract, in table: MappedTable) -> String {
+        let sourceType = table.columns.first { $0.name == extract.from }?.sqlType ?? "jsonb"
+        let expression = extract.expression(source: SQL.quoteIdentifier(table.warehouseName(of: extract.from)), sourceType: sourceType)
+        return "\(SQL.quoteIdentifier(extract.column)) \(extract.type.rawValue) GENERATED ALWAYS AS (\(expression)) STORED"
+    }
+
     static func createTableSQL(_ table: MappedTable) -> String {
         var lines = table.columns.map { column in
             "    \(SQL.quoteIdentifier(table.warehouseName(of: column.name))) \(column.sqlType)\(column.notNull ? " NOT NULL" : "")"
         }
+        lines += table.extracts.map { "    " + extractDefinition($0, in: table) }
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.lsn)) pg_lsn NOT NULL")
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) timestamptz NOT NULL DEFAULT clock_timestamp()")
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.deleted)) boolean NOT NULL DEFAULT false")

@@ -246,7 +246,21 @@ struct Pipeline {
                 tables[index].columns[position].sqlType = type
                 tables[index].columns[position].binaryCompatible = false
             }
-            let warehouseNames = tables[index].columns.map { tables[index].warehouseName(of: $0.name) }
+            for extract in mapping.extracts {
+                guard let from = tables[index].columns.first(where: { $0.name == extract.from }) else {
+                    problems.append(ForagerError(
+                        .schema, "\(mapping.file):\(mapping.line): extract \(SQL.quoteIdentifier(extract.column)) reads from \(SQL.quoteIdentifier(extract.from)), which \(mapping.source) does not publish",
+                        hint: "Name a json or jsonb column of \(mapping.source) in from."))
+                    continue
+                }
+                if from.sqlType != "json" && from.sqlType != "jsonb" {
+                    problems.append(ForagerError(
+                        .schema, "\(mapping.file):\(mapping.line): extract \(SQL.quoteIdentifier(extract.column)) reads from \(SQL.quoteIdentifier(extract.from)), which is \(from.sqlType), not json or jsonb",
+                        hint: "Extract only from json or jsonb columns."))
+                }
+            }
+            tables[index].extracts = mapping.extracts
+            let warehouseNames = tables[index].columns.map { tables[index].warehouseName(of: $0.name) } + mapping.extracts.map(\.column)
             for name in Set(warehouseNames) where warehouseNames.filter({ $0 == name }).count > 1 {
                 problems.append(ForagerError(
                     .schema, "\(mapping.file):\(mapping.line): two columns of \(mapping.source) would both be called \(SQL.quoteIdentifier(name)) in the warehouse",

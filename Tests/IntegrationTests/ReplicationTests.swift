@@ -427,3 +427,52 @@ struct TypeOverrideTests {
         #expect(output.contains("the type 'nosuchtype', which the warehouse does not know"))
     }
 }
+
+@Suite("JSON extraction")
+struct JSONExtractionTests {
+    @Test("extract turns JSON fields into typed columns; missing or ill-typed fields become NULL, never an error")
+    func extractedColumns() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE samples (id int PRIMARY KEY, payload jsonb, raw json);
+                INSERT INTO samples VALUES
+                  (1, '{"climate": {"temp": 34.5}, "readings": [7, 8], "ok": true, "fw": "v2", "big": 99999999999}', '{"n": 3}'),
+                  (2, '{"climate": {"temp": "hot"}, "readings": [], "ok": "yes", "fw": {"major": 2}}', '{"n": "x"}'),
+                  (3, NULL, NULL);
+                """,
+            tables: ["samples"])
+        defer { Task { await scenario.cleanUp() } }
+        try """
+            tables:
+              - source: samples
+                extract:
+                  - {column: temperature_c, from: payload, path: climate.temp, type: double precision}
+                  - {column: first_reading, from: payload, path: "readings[0]", type: integer}
+                  - {column: ok, from: payload, path: ok, type: boolean}
+                  - {column: firmware, from: payload, path: fw, type: text}
+                  - {column: big, from: payload, path: big, type: integer}
+                  - {column: n, from: raw, path: n, type: bigint}
+            """.write(toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        try await scenario.forager(["sync"])
+        try await scenario.onSource("""
+            INSERT INTO samples VALUES (4, '{"climate": {"temp": -2}, "readings": [1.5], "fw": "v3"}', '{"n": 12}');
+            UPDATE samples SET payload = jsonb_set(payload, '{climate,temp}', '36.25') WHERE id = 1;
+            """)
+        try await scenario.forager(["sync"])
+        let rows = try await scenario.warehouseScalar("""
+            SELECT string_agg(concat_ws('|', id, temperature_c, first_reading, ok, firmware, big, n), ';' ORDER BY id)
+            FROM analytics.samples
+            """)
+        #expect(rows == #"1|36.25|7|t|v2|3;2|{"major": 2};3;4|-2|v3|12"#)
+        try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "payload"])
+
+        try """
+            tables:
+              - source: samples
+                extract:
+                  - {column: t, from: id, path: x, type: text}
+            """.write(toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        let output = try await scenario.forager(["check"], expectStatus: 1)
+        #expect(output.contains("reads from \"id\", which is integer, not json or jsonb"))
+    }
+}
