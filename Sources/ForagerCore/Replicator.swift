@@ -1,5 +1,6 @@
 public import Logging
 public import PGOutput
+internal import Synchronization
 
 /// The server side of a logical replication stream, as the replicator needs it.
 public protocol ReplicationStream: Sendable {
@@ -72,6 +73,7 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
         var serverPosition = LSN.zero
         var replyRequested = false
         let syncTarget: LSN? = if case .until(let target) = self.mode { target } else { nil }
+        var queue = ApplyQueue(sink: sink, logger: logger, durable: batcher.checkpoint)
 
         while !shouldStop() {
             if let syncTarget, batcher.isIdle, batcher.checkpoint >= syncTarget { break }
@@ -91,41 +93,94 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
                     do { decoded = try PGOutputMessage.decode(data.data) } catch {
                         throw ForagerError(.protocolViolation, "could not decode the pgoutput message at \(data.walStart): \(error)")
                     }
-                    try await Self.perform(sink: sink, logger: logger, try batcher.receive(decoded, at: data.walStart, now: clock.now))
+                    try await queue.submit(try batcher.receive(decoded, at: data.walStart, now: clock.now))
                 case .keepalive(let keepalive):
                     serverPosition = max(serverPosition, keepalive.walEnd)
                     replyRequested = replyRequested || keepalive.replyRequested
                 }
             }
-            try await Self.perform(sink: sink, logger: logger, batcher.tick(now: clock.now, caughtUp: messages.count < readLimit))
+            try await queue.submit(batcher.tick(now: clock.now, caughtUp: messages.count < readLimit))
             let idleDue = syncTarget != nil || clock.now - lastIdleAdvance >= idleAdvanceInterval
             if idleDue, let advance = batcher.advanceIdle(to: serverPosition) {
                 lastIdleAdvance = clock.now
-                try await Self.perform(sink: sink, logger: logger, [advance])
+                try await queue.submit([advance])
             }
+            let durable = queue.durable
             let waitingForServer = syncTarget.map { batcher.isIdle && serverPosition < $0 } ?? false
-            if replyRequested || waitingForServer || batcher.checkpoint != acknowledged
-                || clock.now - lastStatus >= statusInterval
-            {
-                try await Self.acknowledge(stream: stream, batcher.checkpoint, requestReply: waitingForServer)
-                acknowledged = batcher.checkpoint
+            if replyRequested || waitingForServer || durable != acknowledged || clock.now - lastStatus >= statusInterval {
+                try await Self.acknowledge(stream: stream, durable, requestReply: waitingForServer)
+                acknowledged = durable
                 lastStatus = clock.now
                 replyRequested = false
             }
         }
 
+        try await queue.settle()
         let (actions, rollback) = batcher.drain()
         if rollback {
             logger.info("rolling back the unfinished part of a large transaction; it is replayed on the next start")
             try await sink.rollback()
         }
-        try await Self.perform(sink: sink, logger: logger, actions)
-        try await Self.acknowledge(stream: stream, batcher.checkpoint, requestReply: false)
+        try await queue.submit(actions)
+        try await queue.settle()
+        try await Self.acknowledge(stream: stream, queue.durable, requestReply: false)
         try await stream.end()
-        return batcher.checkpoint
+        return queue.durable
     }
 
-    private static func perform(sink: Sink, logger: Logger, _ actions: [ChangeBatcher.Action]) async throws {
+    private static func acknowledge(stream: Stream, _ lsn: LSN, requestReply: Bool) async throws {
+        let update = StandbyStatusUpdate(
+            written: lsn, flushed: lsn, applied: lsn, clientTime: .now, replyRequested: requestReply)
+        try await stream.send(update)
+    }
+}
+
+/// Applies one list of actions in the background while the replicator reads and collapses the
+/// next, so that decoding overlaps the warehouse's work. At most one list is in flight, and lists
+/// run in order; `durable` is the last checkpoint the warehouse committed, the only position that
+/// may be acknowledged.
+private struct ApplyQueue<Sink: WarehouseSink> {
+    let sink: Sink
+    let logger: Logger
+    private let committed: Position
+    private var inFlight: Task<Void, any Error>?
+
+    /// The durable position, written by the background task and read by the replicator.
+    private final class Position: Sendable {
+        let value: Mutex<LSN>
+        init(_ lsn: LSN) { value = Mutex(lsn) }
+    }
+
+    init(sink: Sink, logger: Logger, durable: LSN) {
+        self.sink = sink
+        self.logger = logger
+        self.committed = Position(durable)
+    }
+
+    var durable: LSN { committed.value.withLock { $0 } }
+
+    /// Waits for the previous list, then starts `actions`.
+    mutating func submit(_ actions: [ChangeBatcher.Action]) async throws {
+        guard !actions.isEmpty else { return }
+        try await settle()
+        let sink = self.sink, logger = self.logger, committed = self.committed
+        inFlight = Task {
+            if let through = try await Self.perform(sink: sink, logger: logger, actions) {
+                committed.value.withLock { $0 = max($0, through) }
+            }
+        }
+    }
+
+    /// Waits for the list in flight; rethrows its error.
+    mutating func settle() async throws {
+        guard let task = inFlight else { return }
+        inFlight = nil
+        try await task.value
+    }
+
+    /// Carries out actions in order; returns the last checkpoint committed, if any.
+    static func perform(sink: Sink, logger: Logger, _ actions: [ChangeBatcher.Action]) async throws -> LSN? {
+        var committed: LSN?
         for action in actions {
             switch action {
             case .apply(let changes):
@@ -134,14 +189,11 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
             case .commit(let changes, let through):
                 if !changes.isEmpty { try await sink.apply(changes) }
                 try await sink.commit(checkpoint: through)
+                committed = through
                 logger.debug("committed batch", metadata: ["forager.changes": "\(changes.changeCount)", "forager.lsn": "\(through)"])
             }
         }
+        return committed
     }
 
-    private static func acknowledge(stream: Stream, _ lsn: LSN, requestReply: Bool) async throws {
-        let update = StandbyStatusUpdate(
-            written: lsn, flushed: lsn, applied: lsn, clientTime: .now, replyRequested: requestReply)
-        try await stream.send(update)
-    }
 }
