@@ -169,6 +169,8 @@ private struct ApplyQueue<Sink: WarehouseSink> {
                 committed.value.withLock { $0 = max($0, through) }
             }
         }
+        // Pieces of one huge transaction are not overlapped: memory stays at one piece.
+        if actions.contains(where: { if case .apply = $0 { true } else { false } }) { try await settle() }
     }
 
     /// Waits for the list in flight; rethrows its error.
