@@ -66,6 +66,7 @@ class Env:
         self.log_count = 0
 
     def start(self):
+        """Starts the three clusters and puts a private copy of the forager binary next to them."""
         os.chmod(self.root, 0o711)  # the postgres user must reach its cluster directory
         for cluster in (self.source, self.warehouse, self.subscriber):
             cluster.start()
@@ -109,9 +110,11 @@ class Env:
         self.warehouse.sql("DROP SCHEMA IF EXISTS analytics CASCADE;\nDROP SCHEMA IF EXISTS copy_ref CASCADE;\n")
 
     def quiesce(self):
-        """A checkpoint on every cluster, so that no tool pays for the previous one's dirty buffers."""
+        """A checkpoint on every cluster and a sync of the page cache, so that no tool pays for the
+        previous one's dirty buffers."""
         for cluster in (self.source, self.warehouse, self.subscriber):
             cluster.sql("CHECKPOINT")
+        os.sync()
 
     def expect_copy(self, cluster, table, who):
         """Fails unless `table` on `cluster` holds the same rows as the source table (count and a

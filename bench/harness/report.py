@@ -70,6 +70,18 @@ def summary_rows(outcome):
     return rows, missed
 
 
+def noisy(outcome, tolerance=0.2):
+    """Sentences for every summary value whose runs spread by more than `tolerance` of the median."""
+    sentences = []
+    for metric in outcome.case.summary:
+        for tool, values in collect(outcome.results, metric).items():
+            median, low, high = spread(values)
+            if median and (high - low) / median > tolerance:
+                sentences.append(f"Case {outcome.case.number}: {metric} of {TOOLS[tool]} spreads "
+                                 f"{number(low)}–{number(high)} around {number(median)}; treat its ratio with care.")
+    return sentences
+
+
 def run_table(outcome):
     """Every metric of every run of one case."""
     runs = len(outcome.results)
@@ -130,6 +142,9 @@ def render(out_path, command, facts, mode, sizes, outcomes):
         rows, case_missed = summary_rows(outcome)
         lines += rows
         missed += case_missed
+    spreads = [sentence for outcome in outcomes for sentence in noisy(outcome)]
+    if spreads:
+        lines += ["", "## Noisy measurements", ""] + [f"- {sentence}" for sentence in spreads]
     failed = [o for o in outcomes if o.error]
     lines += ["", "## Goals missed", ""]
     lines += [f"- {sentence}" for sentence in missed] or ["None of the measured goals was missed."]

@@ -10,11 +10,12 @@ TITLE_FONT = 'font-family="sans-serif" font-size="15" font-weight="bold"'
 
 
 def _nice_max(value):
-    """A round axis maximum a little above value: 1, 2, 2.5 or 5 times a power of ten."""
+    """A round axis maximum a little above value: a small multiple of a power of ten."""
     if value <= 0:
         return 1.0
     magnitude = 10 ** math.floor(math.log10(value))
-    return next(magnitude * factor for factor in (1, 2, 2.5, 5, 10, 20) if magnitude * factor >= value * 1.05)
+    factors = (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 20)
+    return next(magnitude * factor for factor in factors if magnitude * factor >= value * 1.05)
 
 
 def _number(value):
