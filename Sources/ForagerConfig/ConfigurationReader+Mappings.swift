@@ -223,41 +223,55 @@ extension ConfigurationReader {
         )
     }
 
+    /// A YAML mapping of column name to a text value (`rename_columns`, `types`), each entry as a
+    /// field for messages; reports a value of the wrong shape with `fix`.
+    private mutating func columnMap(_ field: YAMLField, file: String, of what: String, fix: String) -> [(column: String, value: YAMLField)]? {
+        guard case .mapping(let mapping) = field.value else {
+            report(field.value.isNull ? .missingKey : .wrongKind, file, field.line, field.key,
+                   "must be a mapping of column to \(what), not \(field.value.kindDescription); \(fix)")
+            return nil
+        }
+        var entries: [(column: String, value: YAMLField)] = []
+        var valid = true
+        for (keyNode, valueNode) in mapping {
+            guard case .scalar(let key) = keyNode, case .scalar(let value) = valueNode, !valueNode.isNull,
+                  !value.string.trimmingCharacters(in: .whitespaces).isEmpty
+            else {
+                report(.wrongKind, file, keyNode.line ?? field.line, field.key, "every entry must map a column name to a \(what); \(fix)")
+                valid = false
+                continue
+            }
+            entries.append((key.string, YAMLField(key: field.key + "." + key.string, line: keyNode.line ?? field.line, value: valueNode)))
+        }
+        return valid ? entries : nil
+    }
+
     /// `rename_columns: {source_column: warehouse_column, ...}`, with every warehouse name valid and
     /// used once.
     private mutating func renameList(_ field: YAMLField, file: String) -> [String: String]? {
         let fix = "write rename_columns: {source_column: warehouse_column}, such as rename_columns: {temp: temperature_c}"
-        guard case .mapping(let mapping) = field.value else {
-            report(field.value.isNull ? .missingKey : .wrongKind, file, field.line, field.key,
-                   "must be a mapping of source column to warehouse column, not \(field.value.kindDescription); \(fix)")
-            return nil
-        }
+        guard let entries = columnMap(field, file: file, of: "column name", fix: fix) else { return nil }
         var renames: [String: String] = [:]
         var sourcesByTarget: [String: String] = [:]
         var valid = true
-        for (keyNode, valueNode) in mapping {
-            guard case .scalar(let key) = keyNode, case .scalar(let value) = valueNode, !valueNode.isNull else {
-                report(.wrongKind, file, keyNode.line ?? field.line, field.key, "every entry must map a column name to a column name; \(fix)")
+        for (column, entry) in entries {
+            let name = entry.value.scalar?.string ?? ""
+            guard checkName(name, field: entry, file: file, what: "the warehouse column's name", fallback: "remove the entry") else {
                 valid = false
                 continue
             }
-            let entry = YAMLField(key: field.key + "." + key.string, line: keyNode.line ?? field.line, value: valueNode)
-            guard checkName(value.string, field: entry, file: file, what: "the warehouse column's name", fallback: "remove the entry") else {
-                valid = false
-                continue
-            }
-            if let other = sourcesByTarget[value.string] {
+            if let other = sourcesByTarget[name] {
                 report(.duplicate, file, entry.line, entry.key,
-                       "renames \(key.string) to '\(value.string)', which \(other) is already renamed to; give each its own name")
+                       "renames \(column) to '\(name)', which \(other) is already renamed to; give each its own name")
                 valid = false
             }
-            if value.string.hasPrefix("_forager_") {
+            if name.hasPrefix("_forager_") {
                 report(.invalidValue, file, entry.line, entry.key,
-                       "'\(value.string)' starts with _forager_, which is kept for Forager's own columns; choose another name")
+                       "'\(name)' starts with _forager_, which is kept for Forager's own columns; choose another name")
                 valid = false
             }
-            sourcesByTarget[value.string] = key.string
-            renames[key.string] = value.string
+            sourcesByTarget[name] = column
+            renames[column] = name
         }
         return valid ? renames : nil
     }
@@ -266,29 +280,18 @@ extension ConfigurationReader {
     /// `forager check`.
     private mutating func typeList(_ field: YAMLField, file: String) -> [String: String]? {
         let fix = "write types: {column: warehouse_type}, such as types: {weight_kg: double precision}"
-        guard case .mapping(let mapping) = field.value else {
-            report(field.value.isNull ? .missingKey : .wrongKind, file, field.line, field.key,
-                   "must be a mapping of column to type, not \(field.value.kindDescription); \(fix)")
-            return nil
-        }
+        guard let entries = columnMap(field, file: file, of: "type", fix: fix) else { return nil }
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "_ ,()[]."))
         var types: [String: String] = [:]
         var valid = true
-        for (keyNode, valueNode) in mapping {
-            guard case .scalar(let key) = keyNode, case .scalar(let value) = valueNode, !valueNode.isNull,
-                  !value.string.trimmingCharacters(in: .whitespaces).isEmpty
-            else {
-                report(.wrongKind, file, keyNode.line ?? field.line, field.key, "every entry must map a column name to a type; \(fix)")
+        for (column, entry) in entries {
+            let type = entry.value.scalar?.string ?? ""
+            if type.contains("--") || type.unicodeScalars.contains(where: { !allowed.contains($0) }) {
+                report(.invalidValue, file, entry.line, entry.key, "'\(type)' is not a type name; \(fix)")
                 valid = false
                 continue
             }
-            let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "_ ,()[]."))
-            if value.string.contains("--") || value.string.unicodeScalars.contains(where: { !allowed.contains($0) }) {
-                report(.invalidValue, file, keyNode.line ?? field.line, field.key + "." + key.string,
-                       "'\(value.string)' is not a type name; \(fix)")
-                valid = false
-                continue
-            }
-            types[key.string] = value.string
+            types[column] = type
         }
         return valid ? types : nil
     }

@@ -57,23 +57,24 @@ public final class PostgresSource: Sendable {
     }
 
     /// Reads the published shape of each table: columns in order (generated columns left out, as
-    /// pgoutput leaves them out) and the primary key. Every problem is collected.
+    /// pgoutput leaves them out) and the primary key. Every problem is collected; each names the
+    /// mapping's `location` (file:line), when given, so the user knows which entry to fix.
     public func describe(
-        _ mappings: [(source: TableName, target: TableName)]
+        _ mappings: [(source: TableName, target: TableName, location: String?)]
     ) async throws -> (tables: [MappedTable], problems: [ForagerError]) {
         var tables: [MappedTable] = []
         var problems: [ForagerError] = []
         for mapping in mappings {
             let oid = try await connection.query("SELECT to_regclass($1)::oid, (SELECT relkind FROM pg_class WHERE oid = to_regclass($1)), (SELECT relreplident FROM pg_class WHERE oid = to_regclass($1))", [mapping.source.sql])
             guard let oidText = oid.scalar else {
-                problems.append(ForagerError(
+                problems.append(located(mapping.location, ForagerError(
                     .schema, "mapped table \(mapping.source) does not exist on the source",
-                    hint: "Check the name in the mapping file (schema.table, quoted where needed) and that the source role can see it."))
+                    hint: "Check the name in the mapping file (schema.table, quoted where needed) and that the source role can see it.")))
                 continue
             }
             let relkind = oid.rows[0][1]
             guard relkind == "r" || relkind == "p" else {
-                problems.append(ForagerError(.schema, "mapped relation \(mapping.source) is not a table (relkind \(relkind ?? "?")); only tables can be replicated"))
+                problems.append(located(mapping.location, ForagerError(.schema, "mapped relation \(mapping.source) is not a table (relkind \(relkind ?? "?")); only tables can be replicated")))
                 continue
             }
             let columnRows = try await connection.query("""
@@ -107,20 +108,27 @@ public final class PostgresSource: Sendable {
                 """, [oidText])
             let primaryKey = keyRows.rows.compactMap { $0[0] }
             if primaryKey.isEmpty {
-                problems.append(ForagerError(
+                problems.append(located(mapping.location, ForagerError(
                     .schema, "mapped table \(mapping.source) has no primary key; Forager needs one to apply updates and deletes exactly",
-                    hint: "Add a primary key to \(mapping.source), or remove it from the mapping."))
+                    hint: "Add a primary key to \(mapping.source), or remove it from the mapping.")))
                 continue
             }
             if oid.rows[0][2] == "n" {
-                problems.append(ForagerError(
+                problems.append(located(mapping.location, ForagerError(
                     .schema, "mapped table \(mapping.source) has REPLICA IDENTITY NOTHING, so its deletes carry no key",
-                    hint: "Run ALTER TABLE \(mapping.source.sql) REPLICA IDENTITY DEFAULT; on the source."))
+                    hint: "Run ALTER TABLE \(mapping.source.sql) REPLICA IDENTITY DEFAULT; on the source.")))
                 continue
             }
             tables.append(MappedTable(source: mapping.source, target: mapping.target, columns: columns, primaryKey: primaryKey))
         }
         return (tables, problems)
+    }
+
+    private func located(_ location: String?, _ error: ForagerError) -> ForagerError {
+        guard let location else { return error }
+        var located = error
+        located.message = "\(location): " + error.message
+        return located
     }
 
     /// The columns the publication currently publishes, per table, or nil when it does not exist.

@@ -31,8 +31,10 @@ struct Pipeline {
 
     private var sourceURL: ConnectionString { get throws { try ConnectionString(configuration.source.url) } }
     private var warehouseURL: ConnectionString { get throws { try ConnectionString(configuration.warehouse.url) } }
-    private var mappings: [(source: TableName, target: TableName)] {
-        configuration.tables.map { ($0.source, TableName(schema: configuration.warehouse.schema, name: $0.target)) }
+    private var mappings: [(source: TableName, target: TableName, location: String?)] {
+        configuration.tables.map {
+            ($0.source, TableName(schema: configuration.warehouse.schema, name: $0.target), "\($0.file):\($0.line)")
+        }
     }
 
     /// Runs until stopped, reconnecting after transient failures with exponential backoff.

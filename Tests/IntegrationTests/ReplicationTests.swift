@@ -165,7 +165,7 @@ struct ReplicationTests {
         defer { Task { await scenario.cleanUp() } }
         let output = try await scenario.forager(["check"], expectStatus: 1)
         #expect(output.contains("public.keyless has no primary key"))
-        #expect(output.contains("public.missing_table does not exist"))
+        #expect(output.contains("mappings/app.yaml:3: mapped table public.missing_table does not exist"))
         #expect(!output.contains("public.fine"))
     }
 
