@@ -33,8 +33,9 @@ extension ConfigurationReader {
         let source = readSource(top)
         let warehouse = readWarehouse(top)
         let batch = readBatch(top)
-        let tables = readTables(top)
-        return ForagerConfiguration(source: source, warehouse: warehouse, batch: batch, tables: tables, configPath: configPath)
+        let (tables, patterns) = readTables(top)
+        return ForagerConfiguration(
+            source: source, warehouse: warehouse, batch: batch, tables: tables, tablePatterns: patterns, configPath: configPath)
     }
 
     private mutating func readSource(_ top: YAMLSection) -> ForagerConfiguration.Source {

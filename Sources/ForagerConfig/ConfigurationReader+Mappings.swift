@@ -5,8 +5,21 @@ import Yams
 /// The mapping files that `mappings` names, and the tables in them.
 extension ConfigurationReader {
     static let mappingFileKeys = ["tables"]
-    static let tableKeys = ["source", "target", "deletes", "exclude_columns", "rename_columns", "types", "extract"]
+    static let tableKeys = [
+        "source", "target", "deletes", "append_only", "exclude_tables", "exclude_columns", "rename_columns", "types", "extract",
+        "clickhouse", "redshift",
+    ]
+    /// The keys that a pattern entry (`source: public.*`) takes: options that suit every table.
+    static let patternKeys: Set<String> = ["source", "deletes", "append_only", "exclude_tables"]
     static let extractKeys = ["column", "from", "path", "type"]
+    static let clickHouseKeys = ["order_by", "partition_by"]
+    static let redshiftKeys = ["sortkey", "distkey"]
+
+    /// What one entry of `tables` holds.
+    enum Entry {
+        case table(MappingEntry)
+        case pattern(ForagerConfiguration.TablePatternMapping)
+    }
 
     /// One table entry, with what duplicate checks need to name it.
     struct MappingEntry {
@@ -18,9 +31,9 @@ extension ConfigurationReader {
         var targetIsDefault: Bool
     }
 
-    /// The tables of every mapping file, in order, checked for duplicates across files.
-    mutating func readTables(_ top: YAMLSection) -> [ForagerConfiguration.TableMapping] {
-        let entries = mappingFiles(top).flatMap { file -> [MappingEntry] in
+    /// The tables and table patterns of every mapping file, in order, checked for duplicates across files.
+    mutating func readTables(_ top: YAMLSection) -> (tables: [ForagerConfiguration.TableMapping], patterns: [ForagerConfiguration.TablePatternMapping]) {
+        let all = mappingFiles(top).flatMap { file -> [Entry] in
             startReading(file.display)
             switch FilePaths.readText(atPath: file.absolute) {
             case .success(let text):
@@ -33,8 +46,10 @@ extension ConfigurationReader {
                 return []
             }
         }
+        let entries = all.compactMap { if case .table(let entry) = $0 { entry } else { nil } }
         checkDuplicates(entries)
-        return entries.map(\.mapping)
+        let patterns = all.compactMap { if case .pattern(let pattern) = $0 { pattern } else { nil } }
+        return (entries.map(\.mapping), patterns)
     }
 
     /// The files that `mappings` names: one file, or the YAML files of a directory sorted by name.
@@ -87,7 +102,7 @@ extension ConfigurationReader {
     }
 
     /// The entries of one mapping file.
-    mutating func readMappingFile(_ text: String, file: String) -> [MappingEntry] {
+    mutating func readMappingFile(_ text: String, file: String) -> [Entry] {
         let example = "tables: with one entry per source table, such as '- source: public.samples'"
         let root: Node
         switch compose(text, file: file, isMappingFile: true) {
@@ -141,7 +156,7 @@ extension ConfigurationReader {
         }
     }
 
-    private mutating func readTable(_ node: Node, index: Int, file: String, parentLine: Int?) -> MappingEntry? {
+    private mutating func readTable(_ node: Node, index: Int, file: String, parentLine: Int?) -> Entry? {
         let key = "tables[\(index)]"
         let line = node.line ?? parentLine
         if case .scalar = node, !node.isNull {
@@ -167,9 +182,32 @@ extension ConfigurationReader {
         guard
             let sourceText = text(
                 sourceField, file: file, expected: "a table name", fix: "name the source table, such as source: public.samples"
-            ),
-            let source = tableName(sourceText, field: sourceField, file: file)
+            )
         else { return nil }
+        var deletes = DeleteMode.hard
+        if let field = table["deletes"] {
+            let fix = "write deletes: hard (remove the row, the default) or deletes: soft (keep it with _forager_deleted = true)"
+            guard let value = text(field, file: file, expected: "hard or soft", fix: fix) else { return nil }
+            guard let mode = DeleteMode(rawValue: value) else {
+                report(.invalidValue, file, field.line, field.key, "'\(value)' is not a delete mode; " + fix)
+                return nil
+            }
+            deletes = mode
+        }
+        var appendOnly = false
+        if let field = table["append_only"] {
+            guard let value = boolean(field, file: file, fix: "write append_only: true to keep every insert as a new row, or remove it") else { return nil }
+            appendOnly = value
+        }
+        if TablePattern.hasWildcard(sourceText) {
+            return readPattern(table, sourceText: sourceText, sourceField: sourceField, deletes: deletes, appendOnly: appendOnly, file: file, line: line)
+        }
+        guard let source = tableName(sourceText, field: sourceField, file: file) else { return nil }
+        if let field = table["exclude_tables"] {
+            report(.invalidValue, file, field.line, field.key,
+                   "only applies to an entry whose source has a wildcard, such as source: public.*; remove it, or write a pattern in source")
+            return nil
+        }
 
         var target = source.name
         var targetLine: Int?
@@ -183,16 +221,6 @@ extension ConfigurationReader {
                 checkTarget(name, field: field, file: file)
             else { return nil }
             target = name
-        }
-        var deletes = DeleteMode.hard
-        if let field = table["deletes"] {
-            let fix = "write deletes: hard (remove the row, the default) or deletes: soft (keep it with _forager_deleted = true)"
-            guard let value = text(field, file: file, expected: "hard or soft", fix: fix) else { return nil }
-            guard let mode = DeleteMode(rawValue: value) else {
-                report(.invalidValue, file, field.line, field.key, "'\(value)' is not a delete mode; " + fix)
-                return nil
-            }
-            deletes = mode
         }
         var excluded: [String] = []
         if let field = table["exclude_columns"] {
@@ -215,12 +243,94 @@ extension ConfigurationReader {
             guard let list = extractList(field, file: file) else { return nil }
             extracts = list
         }
-        return MappingEntry(
+        var layout = PhysicalLayout()
+        if let field = table["clickhouse"] {
+            guard let options = clickHouseLayout(field, file: file) else { return nil }
+            layout.clickHouse = options
+        }
+        if let field = table["redshift"] {
+            guard let options = redshiftLayout(field, file: file) else { return nil }
+            layout.redshift = options
+        }
+        return .table(MappingEntry(
             mapping: ForagerConfiguration.TableMapping(
                 source: source, target: target, deletes: deletes, excludeColumns: excluded, renameColumns: renames,
-                types: types, extracts: extracts, file: file, line: line ?? 1),
+                types: types, extracts: extracts, appendOnly: appendOnly, layout: layout, file: file, line: line ?? 1),
             key: key, sourceLine: sourceField.line, targetLine: targetLine, targetIsDefault: table["target"] == nil
-        )
+        ))
+    }
+
+    /// An entry whose source has a wildcard: only table-wide options, plus `exclude_tables`.
+    private mutating func readPattern(
+        _ table: YAMLSection, sourceText: String, sourceField: YAMLField, deletes: DeleteMode, appendOnly: Bool,
+        file: String, line: Int?
+    ) -> Entry? {
+        let pattern: TablePattern
+        do {
+            pattern = try TablePattern(parsing: sourceText)
+        } catch {
+            report(.invalidValue, file, sourceField.line, sourceField.key,
+                   "'\(sourceText)' is not a table pattern: \(error.reason); write schema.pattern, such as public.* or sensors.reading_?")
+            return nil
+        }
+        var valid = true
+        for (name, field) in table.fields.sorted(by: { $0.key < $1.key }) where !Self.patternKeys.contains(name) {
+            report(.invalidValue, file, field.line, field.key,
+                   "cannot be used with a pattern (\(sourceText) selects many tables, each landing under its own name); map the table by its own name in another entry, which takes precedence over the pattern, and put \(name) there")
+            valid = false
+        }
+        var excludes: [TablePattern] = []
+        if let field = table["exclude_tables"] {
+            let fix = "list tables or patterns to leave out, such as exclude_tables: [public.schema_migrations, public.tmp_*]"
+            guard let names = nameList(field, file: file, fix: fix) else { return nil }
+            for name in names {
+                do {
+                    excludes.append(try TablePattern(parsing: name))
+                } catch {
+                    report(.invalidValue, file, field.line, field.key, "'\(name)' is not a table name or pattern: \(error.reason); \(fix)")
+                    valid = false
+                }
+            }
+        }
+        guard valid else { return nil }
+        return .pattern(ForagerConfiguration.TablePatternMapping(
+            pattern: pattern, excludeTables: excludes, deletes: deletes, appendOnly: appendOnly, file: file, line: line ?? 1))
+    }
+
+    /// `clickhouse: {order_by: [columns], partition_by: expression}`.
+    private mutating func clickHouseLayout(_ field: YAMLField, file: String) -> PhysicalLayout.ClickHouse? {
+        let options = section(
+            field.value, file: file, path: field.key, line: field.line, allowed: Self.clickHouseKeys, place: "in \(field.key)",
+            expected: "a mapping such as {order_by: [device_id, ts], partition_by: toYYYYMM(ts)}")
+        guard options.isUsable else { return nil }
+        var layout = PhysicalLayout.ClickHouse()
+        if let orderBy = options["order_by"] {
+            guard let names = nameList(orderBy, file: file, fix: "list warehouse columns, the primary key first, such as order_by: [id, ts]") else { return nil }
+            layout.orderBy = names
+        }
+        if let partitionBy = options["partition_by"] {
+            guard let expression = text(partitionBy, file: file, expected: "a ClickHouse expression", fix: "write one expression, such as partition_by: toYYYYMM(ts)") else { return nil }
+            layout.partitionBy = expression
+        }
+        return layout
+    }
+
+    /// `redshift: {sortkey: [columns], distkey: column}`.
+    private mutating func redshiftLayout(_ field: YAMLField, file: String) -> PhysicalLayout.Redshift? {
+        let options = section(
+            field.value, file: file, path: field.key, line: field.line, allowed: Self.redshiftKeys, place: "in \(field.key)",
+            expected: "a mapping such as {sortkey: [ts], distkey: device_id}")
+        guard options.isUsable else { return nil }
+        var layout = PhysicalLayout.Redshift()
+        if let sortKey = options["sortkey"] {
+            guard let names = nameList(sortKey, file: file, fix: "list warehouse columns, such as sortkey: [ts]") else { return nil }
+            layout.sortKey = names
+        }
+        if let distKey = options["distkey"] {
+            guard let name = text(distKey, file: file, expected: "one column name", fix: "name one warehouse column, such as distkey: device_id") else { return nil }
+            layout.distKey = name
+        }
+        return layout
     }
 
     /// A YAML mapping of column name to a text value (`rename_columns`, `types`), each entry as a

@@ -184,6 +184,18 @@ struct ConfigurationReader {
         return names
     }
 
+    /// `true` or `false` (YAML's other spellings, such as `yes`, are refused as unclear).
+    mutating func boolean(_ field: YAMLField, file: String, fix: String) -> Bool? {
+        guard let text = text(field, file: file, expected: "true or false", fix: fix) else { return nil }
+        switch text {
+        case "true": return true
+        case "false": return false
+        default:
+            report(.wrongKind, file, field.line, field.key, "must be true or false, not '\(text)'; \(fix)")
+            return nil
+        }
+    }
+
     /// A whole number of at least 1, written plainly (`50000`, `50_000`).
     mutating func positiveInteger(_ field: YAMLField, file: String, fix: String) -> Int? {
         guard let text = text(field, file: file, expected: "a whole number", fix: fix) else { return nil }

@@ -34,17 +34,24 @@ public struct ForagerConfiguration: Sendable, Equatable {
     public var warehouse: Warehouse
     /// When a batch of changes is flushed to the warehouse.
     public var batch: Batch
-    /// The mapped tables from the mapping files, in file order; the files of a directory are read
+    /// The tables the mapping files name exactly, in file order; the files of a directory are read
     /// in the order of their names.
     public var tables: [TableMapping]
+    /// The entries that select tables by wildcard (`source: public.*`), in file order; see
+    /// ``resolveTables(sourceTables:)``.
+    public var tablePatterns: [TablePatternMapping]
     /// The absolute path of the configuration file.
     public var configPath: String
 
-    public init(source: Source, warehouse: Warehouse, batch: Batch = Batch(), tables: [TableMapping], configPath: String) {
+    public init(
+        source: Source, warehouse: Warehouse, batch: Batch = Batch(), tables: [TableMapping],
+        tablePatterns: [TablePatternMapping] = [], configPath: String
+    ) {
         self.source = source
         self.warehouse = warehouse
         self.batch = batch
         self.tables = tables
+        self.tablePatterns = tablePatterns
         self.configPath = configPath
     }
 
@@ -132,6 +139,11 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public var types: [String: String]
         /// Warehouse columns computed from fields of JSON columns (`extract`).
         public var extracts: [JSONExtract]
+        /// `append_only: true`: every insert is kept as a new warehouse row; updates, deletes and
+        /// truncations are not replicated. For tables without a key, such as event logs.
+        public var appendOnly: Bool
+        /// Columnar warehouses' storage options (`clickhouse:`, `redshift:`).
+        public var layout: PhysicalLayout
         /// The mapping file that lists the table, as shown in problems.
         public var file: String
         /// The 1-based line of the table's entry in `file`.
@@ -140,9 +152,11 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public init(
             source: TableName, target: String, deletes: DeleteMode = .hard, excludeColumns: [String] = [],
             renameColumns: [String: String] = [:], types: [String: String] = [:], extracts: [JSONExtract] = [],
-            file: String, line: Int
+            appendOnly: Bool = false, layout: PhysicalLayout = PhysicalLayout(), file: String, line: Int
         ) {
             self.extracts = extracts
+            self.appendOnly = appendOnly
+            self.layout = layout
             self.renameColumns = renameColumns
             self.types = types
             self.source = source
@@ -152,6 +166,81 @@ public struct ForagerConfiguration: Sendable, Equatable {
             self.file = file
             self.line = line
         }
+    }
+
+    /// An entry that maps every source table its pattern matches (`source: public.*`), except those
+    /// `exclude_tables` matches. Each table lands under its own name; only table-wide options apply.
+    public struct TablePatternMapping: Sendable, Equatable {
+        public var pattern: TablePattern
+        /// Tables left out (`exclude_tables`), by name or pattern.
+        public var excludeTables: [TablePattern]
+        public var deletes: DeleteMode
+        public var appendOnly: Bool
+        /// The mapping file of the entry, as shown in problems.
+        public var file: String
+        /// The 1-based line of the entry in `file`.
+        public var line: Int
+
+        public init(
+            pattern: TablePattern, excludeTables: [TablePattern] = [], deletes: DeleteMode = .hard, appendOnly: Bool = false,
+            file: String, line: Int
+        ) {
+            self.pattern = pattern
+            self.excludeTables = excludeTables
+            self.deletes = deletes
+            self.appendOnly = appendOnly
+            self.file = file
+            self.line = line
+        }
+    }
+
+    /// Every mapped table: the exact entries, then the tables of `sourceTables` (the source's tables,
+    /// in any order) that a pattern entry selects and no exact entry names, in name order. Problems:
+    /// a pattern or exclusion that matches nothing, a table two patterns select, two tables that
+    /// would land on the same warehouse table; each starts with the file and line of the entry.
+    public func resolveTables(sourceTables: [TableName]) -> (tables: [TableMapping], problems: [ForagerError]) {
+        var tables = self.tables
+        var problems: [ForagerError] = []
+        var claimedBy: [TableName: TablePatternMapping] = [:]
+        let exact = Set(self.tables.map(\.source))
+        for entry in tablePatterns {
+            let location = "\(entry.file):\(entry.line)"
+            let matched = sourceTables.filter(entry.pattern.matches).sorted()
+            if matched.isEmpty {
+                problems.append(ForagerError(
+                    .schema, "\(location): \(entry.pattern) matches no table on the source",
+                    hint: "Check the pattern (unquoted letters are folded to lower case; * and ? are wildcards outside quotes) and that the source role can see the tables."))
+                continue
+            }
+            for exclusion in entry.excludeTables where !matched.contains(where: exclusion.matches) {
+                problems.append(ForagerError(
+                    .schema, "\(location): exclude_tables names \(exclusion), which is not among the tables \(entry.pattern) selects",
+                    hint: "Fix the name, or remove it from exclude_tables."))
+            }
+            for table in matched where !exact.contains(table) && !entry.excludeTables.contains(where: { $0.matches(table) }) {
+                if let first = claimedBy[table] {
+                    problems.append(ForagerError(
+                        .schema, "\(location): \(table) is selected by \(entry.pattern) and also by \(first.pattern) at \(first.file):\(first.line)",
+                        hint: "Add it to the exclude_tables of one of the two entries, or map it by its own name."))
+                    continue
+                }
+                claimedBy[table] = entry
+                tables.append(TableMapping(
+                    source: table, target: table.name, deletes: entry.deletes, appendOnly: entry.appendOnly,
+                    file: entry.file, line: entry.line))
+            }
+        }
+        var byTarget: [String: TableMapping] = [:]
+        for table in tables {
+            if let first = byTarget[table.target] {
+                problems.append(ForagerError(
+                    .schema, "\(table.file):\(table.line): \(table.source) and \(first.source) (\(first.file):\(first.line)) would both land in the warehouse table \(SQL.quoteIdentifier(table.target))",
+                    hint: "Map one of them by its own name with a different target, or exclude it with exclude_tables."))
+                continue
+            }
+            byTarget[table.target] = table
+        }
+        return (tables, problems)
     }
 
     /// The environment variable that overrides `source.url`.

@@ -43,6 +43,8 @@ public struct MappedTable: Sendable, Equatable {
     public var renames: [String: String] = [:]
     /// Warehouse columns computed from JSON fields (`extract`).
     public var extracts: [JSONExtract] = []
+    /// Columnar warehouses' storage options (`clickhouse:`, `redshift:`).
+    public var layout = PhysicalLayout()
 
     /// The warehouse column that holds the source column `name`.
     public func warehouseName(of name: String) -> String { renames[name] ?? name }

@@ -12,51 +12,12 @@ public struct TableName: Hashable, Sendable, Comparable, CustomStringConvertible
     /// double quotes where a part needs them (`public."Weird Table"`, `"a.b"."c"""`). Unquoted parts
     /// are folded to lower case, as PostgreSQL does.
     public init(parsing text: String, defaultSchema: String = "public") throws(TableNameError) {
-        var parts: [String] = []
-        var current = ""
-        var quoted = false
-        var wasQuoted = false
-        var iterator = Array(text).makeIterator()
-        var pending: Character? = iterator.next()
-        while let character = pending {
-            pending = iterator.next()
-            if quoted {
-                if character == "\"" {
-                    if pending == "\"" {
-                        current.append("\"")
-                        pending = iterator.next()
-                    } else {
-                        quoted = false
-                    }
-                } else {
-                    current.append(character)
-                }
-            } else if character == "\"" {
-                guard current.isEmpty, !wasQuoted else { throw TableNameError(text: text, reason: "a quote in the middle of a name part") }
-                quoted = true
-                wasQuoted = true
-            } else if character == "." {
-                guard !current.isEmpty else { throw TableNameError(text: text, reason: "an empty name part") }
-                parts.append(current)
-                current = ""
-                wasQuoted = false
-            } else if character.isWhitespace && !wasQuoted && current.isEmpty {
-                continue
-            } else {
-                guard !wasQuoted else { throw TableNameError(text: text, reason: "characters after a closing quote") }
-                if character.isWhitespace {
-                    throw TableNameError(text: text, reason: "a space in an unquoted name (quote it: \"\(text)\")")
-                }
-                current += character.lowercased()
-            }
+        let parts = try SQLNameParts.split(text).map { part in
+            String(part.map { $0.quoted ? $0.character : Character($0.character.lowercased()) })
         }
-        guard !quoted else { throw TableNameError(text: text, reason: "an unclosed double quote") }
-        guard !current.isEmpty else { throw TableNameError(text: text, reason: "an empty name part") }
-        parts.append(current)
         switch parts.count {
         case 1: self.init(schema: defaultSchema, name: parts[0])
-        case 2: self.init(schema: parts[0], name: parts[1])
-        default: throw TableNameError(text: text, reason: "more than two dot-separated parts; write schema.table")
+        default: self.init(schema: parts[0], name: parts[1])
         }
     }
 
@@ -82,4 +43,59 @@ public struct TableNameError: Error, Sendable, Equatable, CustomStringConvertibl
     public var text: String
     public var reason: String
     public var description: String { "invalid table name '\(text)': \(reason)" }
+}
+
+/// The parts of a name written as in SQL, each character with whether it was inside double quotes.
+enum SQLNameParts {
+    typealias Part = [(character: Character, quoted: Bool)]
+
+    /// Splits `schema.table` or `table` into one or two parts; a doubled quote inside quotes is one
+    /// quote character.
+    static func split(_ text: String) throws(TableNameError) -> [Part] {
+        var parts: [Part] = []
+        var current: Part = []
+        var quoted = false
+        var wasQuoted = false
+        var iterator = Array(text).makeIterator()
+        var pending: Character? = iterator.next()
+        while let character = pending {
+            pending = iterator.next()
+            if quoted {
+                if character == "\"" {
+                    if pending == "\"" {
+                        current.append(("\"", true))
+                        pending = iterator.next()
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    current.append((character, true))
+                }
+            } else if character == "\"" {
+                guard current.isEmpty, !wasQuoted else { throw TableNameError(text: text, reason: "a quote in the middle of a name part") }
+                quoted = true
+                wasQuoted = true
+            } else if character == "." {
+                guard !current.isEmpty else { throw TableNameError(text: text, reason: "an empty name part") }
+                parts.append(current)
+                current = []
+                wasQuoted = false
+            } else if character.isWhitespace && !wasQuoted && current.isEmpty {
+                continue
+            } else {
+                guard !wasQuoted else { throw TableNameError(text: text, reason: "characters after a closing quote") }
+                if character.isWhitespace {
+                    throw TableNameError(text: text, reason: "a space in an unquoted name (quote it: \"\(text)\")")
+                }
+                current.append((character, false))
+            }
+        }
+        guard !quoted else { throw TableNameError(text: text, reason: "an unclosed double quote") }
+        guard !current.isEmpty else { throw TableNameError(text: text, reason: "an empty name part") }
+        parts.append(current)
+        guard parts.count <= 2 else {
+            throw TableNameError(text: text, reason: "more than two dot-separated parts; write schema.table")
+        }
+        return parts
+    }
 }

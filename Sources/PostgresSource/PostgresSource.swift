@@ -124,6 +124,19 @@ public final class PostgresSource: Sendable {
         return (tables, problems)
     }
 
+    /// The tables that can be mapped: ordinary and partitioned tables outside the system schemas,
+    /// without partitions (their changes arrive as changes to the partitioned table).
+    public func tableNames() async throws -> [TableName] {
+        let rows = try await connection.query("""
+            SELECT n.nspname, c.relname
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+              AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+            ORDER BY 1, 2
+            """)
+        return rows.rows.map { TableName(schema: $0[0] ?? "", name: $0[1] ?? "") }
+    }
+
     private func located(_ location: String?, _ error: ForagerError) -> ForagerError {
         guard let location else { return error }
         var located = error

@@ -95,9 +95,9 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         let (configuration, logger) = try options.load()
-        let problems = await Pipeline(configuration: configuration, logger: logger, stop: StopSignal()).check()
+        let (tables, problems) = await Pipeline(configuration: configuration, logger: logger, stop: StopSignal()).check()
         if problems.isEmpty {
-            print("ok: source, warehouse and \(configuration.tables.count) mapped table(s) are ready")
+            print("ok: source, warehouse and \(tables) mapped table(s) are ready")
             return
         }
         print("\(problems.count) problem(s):")

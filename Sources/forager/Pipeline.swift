@@ -31,10 +31,16 @@ struct Pipeline {
 
     private var sourceURL: ConnectionString { get throws { try ConnectionString(configuration.source.url) } }
     private var warehouseURL: ConnectionString { get throws { try ConnectionString(configuration.warehouse.url) } }
-    private var mappings: [(source: TableName, target: TableName, location: String?)] {
-        configuration.tables.map {
+    private func locations(_ mapped: [ForagerConfiguration.TableMapping]) -> [(source: TableName, target: TableName, location: String?)] {
+        mapped.map {
             ($0.source, TableName(schema: configuration.warehouse.schema, name: $0.target), "\($0.file):\($0.line)")
         }
+    }
+
+    /// The mapped tables: exact entries, and the source tables that pattern entries select.
+    private func resolveMappings(_ source: PostgresSource) async throws -> (tables: [ForagerConfiguration.TableMapping], problems: [ForagerError]) {
+        guard !configuration.tablePatterns.isEmpty else { return (configuration.tables, []) }
+        return configuration.resolveTables(sourceTables: try await source.tableNames())
     }
 
     /// Runs until stopped, reconnecting after transient failures with exponential backoff.
@@ -62,13 +68,15 @@ struct Pipeline {
         defer { source.connection.close() }
         let setupProblems = try await source.setupProblems()
         guard setupProblems.isEmpty else { throw Problems(problems: setupProblems) }
-        let (tables, tableProblems) = try await describeTables(source)
+        let (mapped, mappingProblems) = try await resolveMappings(source)
+        guard mappingProblems.isEmpty else { throw Problems(problems: mappingProblems) }
+        let (tables, tableProblems) = try await describeTables(source, mapped)
         guard tableProblems.isEmpty else { throw Problems(problems: tableProblems) }
 
         let warehouse = try await PostgresWarehouse.connect(
             warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
         defer { warehouse.connection.close() }
-        let mappings = self.mappings
+        let mappings = locations(mapped)
         await warehouse.setColumnResolver { table, names in
             let described = try await source.describe(mappings.filter { $0.source == table }).tables.first
             return described?.columns.filter { names.contains($0.name) } ?? []
@@ -213,10 +221,12 @@ struct Pipeline {
 
     /// The mapped tables as the source describes them, with the mapping's options applied, and every
     /// problem: source-side ones and mapping entries that do not fit the table (with file and line).
-    private func describeTables(_ source: PostgresSource) async throws -> (tables: [MappedTable], problems: [ForagerError]) {
-        var (tables, problems) = try await source.describe(mappings)
+    private func describeTables(
+        _ source: PostgresSource, _ mapped: [ForagerConfiguration.TableMapping]
+    ) async throws -> (tables: [MappedTable], problems: [ForagerError]) {
+        var (tables, problems) = try await source.describe(locations(mapped))
         for index in tables.indices {
-            guard let mapping = configuration.tables.first(where: { $0.source == tables[index].source }) else { continue }
+            guard let mapping = mapped.first(where: { $0.source == tables[index].source }) else { continue }
             tables[index].deletes = mapping.deletes
             let names = tables[index].columns.map(\.name)
             for column in mapping.excludeColumns where !names.contains(column) {
@@ -268,19 +278,28 @@ struct Pipeline {
                     .schema, "\(mapping.file):\(mapping.line): two columns of \(mapping.source) would both be called \(SQL.quoteIdentifier(name)) in the warehouse",
                     hint: "Rename one of them to a name no other column of the table has, in rename_columns."))
             }
+            tables[index].layout = mapping.layout
+            for problem in mapping.layout.problems(columns: warehouseNames, key: tables[index].warehouseKey) {
+                problems.append(ForagerError(.schema, "\(mapping.file):\(mapping.line): \(mapping.source): \(problem)"))
+            }
         }
         return (tables, problems)
     }
 
-    /// Everything `forager check` looks at, without creating or changing anything.
-    func check() async -> [String] {
+    /// Everything `forager check` looks at, without creating or changing anything: the problems
+    /// found, and how many tables are mapped.
+    func check() async -> (tables: Int, problems: [String]) {
         var problems: [String] = []
+        var count = configuration.tables.count
         do {
             let source = try await PostgresSource.connect(
                 sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
             defer { source.connection.close() }
             problems += try await source.setupProblems().map(\.description)
-            let (tables, tableProblems) = try await describeTables(source)
+            let (mapped, mappingProblems) = try await resolveMappings(source)
+            problems += mappingProblems.map(\.description)
+            count = mapped.count
+            let (tables, tableProblems) = try await describeTables(source, mapped)
             problems += tableProblems.map(\.description)
             if let slot = try await source.slotState() {
                 do { try checkUsable(slot) } catch { problems.append("\(error)") }
@@ -296,6 +315,6 @@ struct Pipeline {
         } catch {
             problems.append("source: \(error)")
         }
-        return problems
+        return (count, problems)
     }
 }

@@ -48,6 +48,11 @@ struct Scenario {
         return scenario
     }
 
+    /// Replaces the scenario's mapping file.
+    func writeMapping(_ yaml: String) throws {
+        try yaml.write(toFile: directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+    }
+
     /// Points the config at another source URL.
     func rewriteConfig(sourceURL: String) throws {
         let original = try String(contentsOfFile: directory + "/forager.yaml.original", encoding: .utf8)

@@ -1,0 +1,65 @@
+/// How a columnar warehouse lays a table out on disk, from the mapping (`clickhouse:`, `redshift:`).
+/// Each sink reads its own part; the others are validated but otherwise ignored.
+public struct PhysicalLayout: Sendable, Equatable {
+    /// ClickHouse: `ORDER BY` columns (the primary key first, then any others) and `PARTITION BY`.
+    public struct ClickHouse: Sendable, Equatable {
+        /// Warehouse column names; empty means the primary key alone.
+        public var orderBy: [String]
+        /// A ClickHouse expression, such as `toYYYYMM(ts)`; nil for no partitioning.
+        public var partitionBy: String?
+
+        public init(orderBy: [String] = [], partitionBy: String? = nil) {
+            self.orderBy = orderBy
+            self.partitionBy = partitionBy
+        }
+    }
+
+    /// Redshift: `SORTKEY` columns and the `DISTKEY` column.
+    public struct Redshift: Sendable, Equatable {
+        public var sortKey: [String]
+        public var distKey: String?
+
+        public init(sortKey: [String] = [], distKey: String? = nil) {
+            self.sortKey = sortKey
+            self.distKey = distKey
+        }
+    }
+
+    public var clickHouse: ClickHouse?
+    public var redshift: Redshift?
+
+    public init(clickHouse: ClickHouse? = nil, redshift: Redshift? = nil) {
+        self.clickHouse = clickHouse
+        self.redshift = redshift
+    }
+
+    /// Problems with the layout for a table whose warehouse columns are `columns` and whose key is
+    /// `key` (warehouse names, in key order); each says what to change.
+    public func problems(columns: [String], key: [String]) -> [String] {
+        var problems: [String] = []
+        func unknown(_ name: String, in option: String) -> String {
+            "\(option) names \(SQL.quoteIdentifier(name)), which is not a warehouse column of the table (columns: \(columns.joined(separator: ", "))); use the warehouse name, after rename_columns"
+        }
+        if let clickHouse {
+            for name in clickHouse.orderBy where !columns.contains(name) {
+                problems.append(unknown(name, in: "clickhouse.order_by"))
+            }
+            if !clickHouse.orderBy.isEmpty, !key.isEmpty, Array(clickHouse.orderBy.prefix(key.count)) != key {
+                problems.append(
+                    "clickhouse.order_by is \(clickHouse.orderBy.joined(separator: ", ")), which does not start with the primary key (\(key.joined(separator: ", "))): ReplacingMergeTree keeps one row per sort key, so a sort key that does not begin with the primary key would merge different rows; write order_by: [\((key + clickHouse.orderBy.filter { !key.contains($0) }).joined(separator: ", "))]")
+            }
+            if let partitionBy = clickHouse.partitionBy, partitionBy.contains(";") {
+                problems.append("clickhouse.partition_by '\(partitionBy)' contains a semicolon; write one ClickHouse expression, such as toYYYYMM(ts)")
+            }
+        }
+        if let redshift {
+            for name in redshift.sortKey where !columns.contains(name) {
+                problems.append(unknown(name, in: "redshift.sortkey"))
+            }
+            if let distKey = redshift.distKey, !columns.contains(distKey) {
+                problems.append(unknown(distKey, in: "redshift.distkey"))
+            }
+        }
+        return problems
+    }
+}

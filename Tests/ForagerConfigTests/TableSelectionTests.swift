@@ -1,0 +1,145 @@
+import ForagerConfig
+import ForagerCore
+import Testing
+
+@Suite("Table patterns and exclude_tables")
+struct TableSelectionTests {
+    private let sourceTables = [
+        TableName(schema: "public", name: "samples"), TableName(schema: "public", name: "hives"),
+        TableName(schema: "public", name: "schema_migrations"), TableName(schema: "public", name: "tmp_load"),
+        TableName(schema: "sensors", name: "samples"), TableName(schema: "sensors", name: "readings"),
+    ]
+
+    private func resolve(_ mapping: String) throws -> (tables: [ForagerConfiguration.TableMapping], problems: [ForagerError]) {
+        var result: (tables: [ForagerConfiguration.TableMapping], problems: [ForagerError])?
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": mapping]) { fixture in
+            result = try fixture.load().resolveTables(sourceTables: sourceTables)
+        }
+        return try #require(result)
+    }
+
+    @Test func aPatternSelectsTablesByNameAndExactEntriesWin() throws {
+        let (tables, problems) = try resolve("""
+            tables:
+              - source: public.hives
+                target: apiaries
+              - source: public.*
+                deletes: soft
+                exclude_tables: [public.schema_migrations, public.tmp_*]
+            """)
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(tables.map(\.source.description) == ["public.hives", "public.samples"])
+        #expect(tables.map(\.target) == ["apiaries", "samples"])
+        #expect(tables.map(\.deletes) == [.hard, .soft])
+        #expect(tables[1].line == 4)
+    }
+
+    @Test func twoSchemasLandingOnOneTargetAreNamedWithTheFix() throws {
+        let (_, problems) = try resolve("""
+            tables:
+              - source: '*.samples'
+            """)
+        #expect(problems.count == 1)
+        #expect(problems[0].message.contains("sensors.samples and public.samples"))
+        #expect(problems[0].message.hasSuffix(#"would both land in the warehouse table "samples""#))
+        #expect(problems[0].hint?.contains("different target") == true)
+    }
+
+    @Test func aPatternMatchingNothingAndAnExclusionMatchingNothingAreProblems() throws {
+        let (_, problems) = try resolve("""
+            tables:
+              - source: audit.*
+              - source: sensors.*
+                exclude_tables: [sensors.nope]
+            """)
+        #expect(problems.count == 2)
+        #expect(problems.first?.message.hasSuffix("app.yaml:2: audit.* matches no table on the source") == true)
+        #expect(problems.last?.message.hasSuffix("app.yaml:3: exclude_tables names sensors.nope, which is not among the tables sensors.* selects") == true)
+    }
+
+    @Test func aTableSelectedByTwoPatternsIsAProblem() throws {
+        let (tables, problems) = try resolve("""
+            tables:
+              - source: sensors.*
+              - source: sensors.r*
+            """)
+        #expect(tables.map(\.source.description) == ["sensors.readings", "sensors.samples"])
+        #expect(problems.count == 1)
+        #expect(problems[0].message.contains("sensors.readings is selected by sensors.r* and also by sensors.* at"))
+    }
+
+    @Test func columnOptionsOnAPatternAreRefusedWithTheFix() throws {
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": """
+            tables:
+              - source: public.*
+                target: everything
+                exclude_columns: [email]
+            """]) { fixture in
+            let problems = fixture.problems()
+            #expect(problems.map(\.key) == ["tables[0].target", "tables[0].exclude_columns"])
+            #expect(problems.allSatisfy { $0.message.contains("cannot be used with a pattern") })
+            #expect(problems.allSatisfy { $0.message.contains("map the table by its own name") })
+        }
+    }
+
+    @Test func excludeTablesOnAnExactEntryIsRefused() throws {
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": """
+            tables:
+              - source: public.samples
+                exclude_tables: [public.x]
+            """]) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.key == "tables[0].exclude_tables")
+            #expect(problem.message.contains("only applies to an entry whose source has a wildcard"))
+        }
+    }
+}
+
+@Suite("append_only and physical layout options")
+struct LayoutOptionTests {
+    @Test func readsAppendOnlyAndBothLayouts() throws {
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": """
+            tables:
+              - source: public.samples
+                append_only: true
+                clickhouse:
+                  order_by: [id, ts]
+                  partition_by: toYYYYMM(ts)
+                redshift: {sortkey: [ts], distkey: device_id}
+            """]) { fixture in
+            let table = try #require(try fixture.load().tables.first)
+            #expect(table.appendOnly)
+            #expect(table.layout.clickHouse == PhysicalLayout.ClickHouse(orderBy: ["id", "ts"], partitionBy: "toYYYYMM(ts)"))
+            #expect(table.layout.redshift == PhysicalLayout.Redshift(sortKey: ["ts"], distKey: "device_id"))
+        }
+    }
+
+    @Test func unclearBooleansAndUnknownLayoutKeysAreNamed() throws {
+        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": """
+            tables:
+              - source: public.samples
+                append_only: yes
+              - source: public.hives
+                clickhouse: {order: [id]}
+            """]) { fixture in
+            let problems = fixture.problems()
+            #expect(problems.map(\.key) == ["tables[0].append_only", "tables[1].clickhouse.order"])
+            #expect(problems[0].message.contains("must be true or false, not 'yes'"))
+            #expect(problems[1].message.contains("order_by"))
+        }
+    }
+
+    @Test func layoutProblemsNameTheColumnAndTheFix() {
+        let layout = PhysicalLayout(
+            clickHouse: .init(orderBy: ["ts", "id", "nope"], partitionBy: "toYYYYMM(ts); DROP"),
+            redshift: .init(sortKey: ["ts"], distKey: "device"))
+        let problems = layout.problems(columns: ["id", "ts", "device_id"], key: ["id"])
+        #expect(problems.count == 4)
+        #expect(problems[0].hasPrefix(#"clickhouse.order_by names "nope", which is not a warehouse column"#))
+        #expect(problems[1].contains("does not start with the primary key (id)"))
+        #expect(problems[1].hasSuffix("write order_by: [id, ts, nope]"))
+        #expect(problems[2].contains("semicolon"))
+        #expect(problems[3].hasPrefix(#"redshift.distkey names "device""#))
+        #expect(PhysicalLayout(clickHouse: .init(orderBy: ["id", "ts"])).problems(columns: ["id", "ts"], key: ["id"]).isEmpty)
+    }
+}

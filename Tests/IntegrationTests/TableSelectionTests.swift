@@ -1,0 +1,69 @@
+import Testing
+
+@Suite("Table selection by pattern")
+struct TableSelectionIntegrationTests {
+    @Test("public.* with exclude_tables maps every other table under its own name; an exact entry wins")
+    func patternSelectsTables() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE apiaries (id int PRIMARY KEY, name text);
+                CREATE TABLE hives (id int PRIMARY KEY, apiary_id int);
+                CREATE TABLE "Weird Table" ("Id" int PRIMARY KEY, "Value" text);
+                CREATE TABLE audit_log (id bigint PRIMARY KEY, entry text);
+                CREATE TABLE measurements (id int, ts date, PRIMARY KEY (id, ts)) PARTITION BY RANGE (ts);
+                CREATE TABLE measurements_2024 PARTITION OF measurements FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+                CREATE SCHEMA other; CREATE TABLE other.apiaries (id int PRIMARY KEY);
+                INSERT INTO apiaries SELECT g, 'yard ' || g FROM generate_series(1, 10) g;
+                INSERT INTO hives SELECT g, 1 + g % 10 FROM generate_series(1, 50) g;
+                INSERT INTO "Weird Table" VALUES (1, 'one');
+                INSERT INTO audit_log VALUES (1, 'secret');
+                INSERT INTO measurements VALUES (1, '2024-03-01');
+                """,
+            tables: [])
+        defer { Task { await scenario.cleanUp() } }
+        try scenario.writeMapping("""
+            tables:
+              - source: public.hives
+                target: colonies
+              - source: public.*
+                deletes: soft
+                exclude_tables: [public.audit_*]
+            """)
+        let check = try await scenario.forager(["check"])
+        #expect(check.contains("ok: source, warehouse and 4 mapped table(s) are ready"))
+        try await scenario.forager(["sync"])
+        try await scenario.onSource("""
+            INSERT INTO apiaries VALUES (11, 'new yard'); DELETE FROM apiaries WHERE id = 1;
+            INSERT INTO hives VALUES (51, 11); INSERT INTO audit_log VALUES (2, 'also secret');
+            INSERT INTO measurements VALUES (2, '2024-04-01');
+            """)
+        try await scenario.forager(["sync"])
+        let tables = try await scenario.warehouseScalar(
+            "SELECT string_agg(tablename, ',' ORDER BY tablename COLLATE \"C\") FROM pg_tables WHERE schemaname = 'analytics'")
+        #expect(tables == "Weird Table,_forager_state,apiaries,colonies,measurements")
+        try await scenario.expectSameContent(source: "hives", target: "analytics.colonies", columns: ["id", "apiary_id"])
+        try await scenario.expectSameContent(source: "\"Weird Table\"", target: "analytics.\"Weird Table\"", columns: ["Id", "Value"], key: ["Id"])
+        try await scenario.expectSameContent(source: "measurements", target: "analytics.measurements", columns: ["id", "ts"])
+        #expect(try await scenario.warehouseScalar("SELECT count(*) FILTER (WHERE _forager_deleted) || '/' || count(*) FROM analytics.apiaries") == "1/11")
+        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.colonies WHERE _forager_deleted") == "0")
+    }
+
+    @Test("check names a pattern that matches nothing and layout options that do not fit the table, with file and line")
+    func checkReportsSelectionAndLayoutProblems() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE samples (id bigint PRIMARY KEY, ts timestamptz, device_id int);", tables: [])
+        defer { Task { await scenario.cleanUp() } }
+        try scenario.writeMapping("""
+            tables:
+              - source: audit.*
+              - source: samples
+                rename_columns: {device_id: device}
+                clickhouse: {order_by: [ts, id], partition_by: toYYYYMM(ts)}
+                redshift: {sortkey: [ts], distkey: device_id}
+            """)
+        let output = try await scenario.forager(["check"], expectStatus: 1)
+        #expect(output.contains("app.yaml:2: audit.* matches no table on the source"))
+        #expect(output.contains("app.yaml:3: public.samples: clickhouse.order_by is ts, id, which does not start with the primary key (id)"))
+        #expect(output.contains(#"app.yaml:3: public.samples: redshift.distkey names "device_id", which is not a warehouse column"#))
+    }
+}
