@@ -83,20 +83,20 @@ public struct ChangeBatcher: Sendable {
             guard let binding = try binding(for: insert.relationID) else { return [] }
             return try add(.insert(binding, insert.newTuple, lsn))
         case .update(let update):
-            guard let binding = try binding(for: update.relationID) else { return [] }
+            guard let binding = try binding(for: update.relationID), binding.table.identity != .appendOnly else { return [] }
             return try add(.update(binding, old: update.oldKey ?? update.oldTuple, new: update.newTuple, lsn))
         case .delete(let delete):
-            guard let binding = try binding(for: delete.relationID) else { return [] }
+            guard let binding = try binding(for: delete.relationID), binding.table.identity != .appendOnly else { return [] }
             guard let old = delete.oldKey ?? delete.oldTuple else {
                 throw ForagerError(
                     .schema, "a DELETE on \(binding.table.source) carries no key",
-                    hint: "Set REPLICA IDENTITY DEFAULT (with a primary key) or FULL on the source table.")
+                    hint: "Give \(binding.table.source) a primary key (REPLICA IDENTITY DEFAULT) or set REPLICA IDENTITY FULL on it.")
             }
             return try add(.delete(binding, old: old, lsn))
         case .truncate(let truncate):
             var tables: [MappedTable] = []
             for id in truncate.relationIDs {
-                if let table = try binding(for: id)?.table { tables.append(table) }
+                if let table = try binding(for: id)?.table, table.identity != .appendOnly { tables.append(table) }
             }
             guard !tables.isEmpty else { return [] }
             return try add(.truncate(tables))
@@ -196,7 +196,7 @@ public struct ChangeBatcher: Sendable {
                     "columns of \(name) were renamed, or dropped and added, on the source (no longer published: \(removed.map(SQL.quoteIdentifier).joined(separator: ", ")); new: \(added.map(SQL.quoteIdentifier).joined(separator: ", "))); Forager cannot tell which, so it stops rather than guess",
                     hint: "Resync: stop Forager, drop the warehouse tables of this pipeline, DELETE its row from _forager_state, drop the slot (SELECT pg_drop_replication_slot('<slot>') on the source), and run Forager again to take a new snapshot.")
             }
-            if let key = table.primaryKey.first(where: removed.contains) {
+            if let key = table.keyColumns.first(where: removed.contains) {
                 throw ForagerError(
                     .schema, "primary-key column \(SQL.quoteIdentifier(key)) of \(name) is no longer published (dropped or renamed on the source)",
                     hint: "Forager cannot follow a change of the primary key. Resync the table: drop the warehouse table \(table.target) and its checkpoint, then restart.")
@@ -209,7 +209,7 @@ public struct ChangeBatcher: Sendable {
         }
         publishedColumns[name] = names
         table = table.reshaped(to: relation)
-        let keyIndexes = try table.primaryKey.map { key throws(ForagerError) in
+        let keyIndexes = try table.keyColumns.map { key throws(ForagerError) in
             guard let index = names.firstIndex(of: key) else {
                 throw ForagerError(.schema, "primary-key column \(SQL.quoteIdentifier(key)) of \(name) is not in the replication stream")
             }

@@ -48,14 +48,29 @@ public struct RowState: Sendable {
     public var movedFrom: [TupleColumn]?
 }
 
+/// The net change in the number of copies of one whole row, for tables without a key.
+public struct RowDelta: Sendable {
+    /// The row's values, complete (no unchanged-TOAST markers).
+    public var row: TupleData
+    /// Copies to add (positive) or to remove (negative); zero when the batch's changes cancel out.
+    public var count: Int
+    /// The LSN of the last change that touched this row value.
+    public var lsn: LSN
+}
+
 /// The collapsed changes of one table within one step of a batch.
 public struct TableChanges: Sendable {
     public let table: MappedTable
-    /// Tuple position of each primary-key column.
+    /// Tuple position of each key column.
     public let keyIndexes: [Int]
-    /// Keys in the order they were first touched.
+    /// Keys in the order they were first touched (tables with `.key` identity).
     public private(set) var keys: [RowKey] = []
     public private(set) var states: [RowKey: RowState] = [:]
+    /// For tables without a key (`.fullRow` and `.appendOnly` identity): row values in the order
+    /// they were first touched, with how many copies to add or remove. An append-only table gets
+    /// one entry per insert.
+    public private(set) var deltas: [RowDelta] = []
+    private var deltaPositions: [RowKey: Int] = [:]
 
     init(table: MappedTable, keyIndexes: [Int]) {
         self.table = table
@@ -75,13 +90,18 @@ public struct TableChanges: Sendable {
             case .text, .binary: return value
             case .null, .unchangedToast:
                 throw ForagerError(
-                    .schema, "a change to \(table.source) has no value for key column \(SQL.quoteIdentifier(table.primaryKey[keyIndexes.firstIndex(of: index) ?? 0]))",
+                    .schema, "a change to \(table.source) has no value for key column \(SQL.quoteIdentifier(table.keyColumns[keyIndexes.firstIndex(of: index) ?? 0]))",
                     hint: "Forager needs the primary key in every change; check the table's REPLICA IDENTITY.")
             }
         }
     }
 
     mutating func insert(_ tuple: TupleData, lsn: LSN) throws(ForagerError) {
+        switch table.identity {
+        case .key: break
+        case .fullRow: return try count(tuple, by: 1, lsn: lsn)
+        case .appendOnly: return deltas.append(RowDelta(row: tuple, count: 1, lsn: lsn))
+        }
         let key = try keyValues(of: tuple)
         let id = RowKey(key)
         if var state = states[id] {
@@ -96,6 +116,18 @@ public struct TableChanges: Sendable {
     }
 
     mutating func update(old: TupleData?, new: TupleData, lsn: LSN) throws(ForagerError) {
+        switch table.identity {
+        case .key: break
+        case .fullRow:
+            guard let old else {
+                throw ForagerError(
+                    .schema, "an UPDATE of \(table.source), which has no key, arrived without the old row",
+                    hint: "Set REPLICA IDENTITY FULL on \(table.source) (ALTER TABLE \(table.source.sql) REPLICA IDENTITY FULL), or give it a primary key, then resync the table.")
+            }
+            try count(old, by: -1, lsn: lsn)
+            return try count(Self.filling(new, from: old), by: 1, lsn: lsn)
+        case .appendOnly: return
+        }
         let newKey = try keyValues(of: new)
         let newID = RowKey(newKey)
         var previous: TupleData?
@@ -124,6 +156,11 @@ public struct TableChanges: Sendable {
     }
 
     mutating func delete(old: TupleData, lsn: LSN) throws(ForagerError) {
+        switch table.identity {
+        case .key: break
+        case .fullRow: return try count(old, by: -1, lsn: lsn)
+        case .appendOnly: return
+        }
         let key = try keyValues(of: old)
         delete(key: key, id: RowKey(key), lsn: lsn)
     }
@@ -137,6 +174,23 @@ public struct TableChanges: Sendable {
         } else {
             keys.append(id)
             states[id] = RowState(key: key, mayExist: true, row: nil, lsn: lsn)
+        }
+    }
+
+    /// Adds `change` copies of a whole row (tables without a key).
+    private mutating func count(_ row: TupleData, by change: Int, lsn: LSN) throws(ForagerError) {
+        guard !row.columns.contains(.unchangedToast) else {
+            throw ForagerError(
+                .protocolViolation, "a change to \(table.source), which has no key, lacks the value of a large (TOAST) column",
+                hint: "Forager needs REPLICA IDENTITY FULL on tables without a key, so that every change carries the whole old row.")
+        }
+        let id = RowKey(row.columns)
+        if let position = deltaPositions[id] {
+            deltas[position].count += change
+            deltas[position].lsn = lsn
+        } else {
+            deltaPositions[id] = deltas.count
+            deltas.append(RowDelta(row: row, count: change, lsn: lsn))
         }
     }
 

@@ -32,6 +32,18 @@ public enum DeleteMode: String, Sendable, Equatable {
     case soft
 }
 
+/// How the changes of a table find their warehouse rows.
+public enum RowIdentity: Sendable, Equatable {
+    /// By the key columns (the primary key, or the replica identity index): one warehouse row per key.
+    case key
+    /// By the whole row (a table without a key, with `REPLICA IDENTITY FULL`): the warehouse table
+    /// holds the same multiset of rows as the source, identical copies included.
+    case fullRow
+    /// Every insert is a new warehouse row; updates, deletes and truncations are not replicated
+    /// (`append_only: true`).
+    case appendOnly
+}
+
 /// One source table and where it lands in the warehouse.
 public struct MappedTable: Sendable, Equatable {
     public var source: TableName
@@ -49,19 +61,25 @@ public struct MappedTable: Sendable, Equatable {
     /// The warehouse column that holds the source column `name`.
     public func warehouseName(of name: String) -> String { renames[name] ?? name }
 
-    /// The primary key's warehouse column names.
-    public var warehouseKey: [String] { primaryKey.map(warehouseName(of:)) }
+    /// The key's warehouse column names.
+    public var warehouseKey: [String] { keyColumns.map(warehouseName(of:)) }
+    /// How changes find their rows; `keyColumns` is empty unless it is `.key`.
+    public var identity: RowIdentity = .key
+    /// The source table has `REPLICA IDENTITY FULL`; then its publication entry cannot have a
+    /// column list (PostgreSQL would refuse UPDATE and DELETE on the table).
+    public var replicaIdentityFull = false
     /// The published columns in the source's order (generated columns are not sent by pgoutput in
     /// PostgreSQL 15 and are not listed).
     public var columns: [SourceColumn]
-    /// The primary key's column names, in key order; never empty.
-    public var primaryKey: [String]
+    /// The columns that identify a row, in key order: the primary key, or the columns of the
+    /// replica identity index when the table has one. Empty for `.fullRow` and `.appendOnly`.
+    public var keyColumns: [String]
 
-    public init(source: TableName, target: TableName, columns: [SourceColumn], primaryKey: [String]) {
+    public init(source: TableName, target: TableName, columns: [SourceColumn], keyColumns: [String]) {
         self.source = source
         self.target = target
         self.columns = columns
-        self.primaryKey = primaryKey
+        self.keyColumns = keyColumns
     }
 }
 

@@ -56,12 +56,29 @@ public final class PostgresSource: Sendable {
         return problems
     }
 
+    /// A table to describe, as the mapping names it.
+    public struct TableRequest: Sendable {
+        public var source: TableName
+        public var target: TableName
+        /// The mapping entry's `file:line`, prefixed to problems.
+        public var location: String?
+        /// `append_only: true`: rows need no identity.
+        public var appendOnly: Bool
+
+        public init(source: TableName, target: TableName, location: String?, appendOnly: Bool) {
+            self.source = source
+            self.target = target
+            self.location = location
+            self.appendOnly = appendOnly
+        }
+    }
+
     /// Reads the published shape of each table: columns in order (generated columns left out, as
-    /// pgoutput leaves them out) and the primary key. Every problem is collected; each names the
-    /// mapping's `location` (file:line), when given, so the user knows which entry to fix.
-    public func describe(
-        _ mappings: [(source: TableName, target: TableName, location: String?)]
-    ) async throws -> (tables: [MappedTable], problems: [ForagerError]) {
+    /// pgoutput leaves them out) and how its rows are identified: the primary key, the replica
+    /// identity index, or the whole row (`REPLICA IDENTITY FULL` without a key). Every problem is
+    /// collected; each names the mapping's `location` (file:line), when given, so the user knows
+    /// which entry to fix.
+    public func describe(_ mappings: [TableRequest]) async throws -> (tables: [MappedTable], problems: [ForagerError]) {
         var tables: [MappedTable] = []
         var problems: [ForagerError] = []
         for mapping in mappings {
@@ -98,28 +115,30 @@ public final class PostgresSource: Sendable {
                     name: $0[0] ?? "", sqlType: $0[1] ?? "text", notNull: $0[2] == "t", missingValue: $0[3],
                     binaryCompatible: $0[4] == "t")
             }
+            let identity = oid.rows[0][2] ?? "d"
             let keyRows = try await connection.query("""
                 SELECT a.attname
                 FROM pg_index i
                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position)
                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                WHERE i.indrelid = $1::oid AND i.indisprimary
+                WHERE i.indrelid = $1::oid AND CASE WHEN $2 = 'i' THEN i.indisreplident ELSE i.indisprimary END
                 ORDER BY k.position
-                """, [oidText])
-            let primaryKey = keyRows.rows.compactMap { $0[0] }
-            if primaryKey.isEmpty {
+                """, [oidText, identity])
+            var table = MappedTable(source: mapping.source, target: mapping.target, columns: columns, keyColumns: keyRows.rows.compactMap { $0[0] })
+            table.replicaIdentityFull = identity == "f"
+            if mapping.appendOnly {
+                table.identity = .appendOnly
+                table.keyColumns = []
+            } else if identity == "n" || table.keyColumns.isEmpty && identity != "f" {
+                let what = identity == "n" ? "has REPLICA IDENTITY NOTHING" : "has no primary key and no replica identity"
                 problems.append(located(mapping.location, ForagerError(
-                    .schema, "mapped table \(mapping.source) has no primary key; Forager needs one to apply updates and deletes exactly",
-                    hint: "Add a primary key to \(mapping.source), or remove it from the mapping.")))
+                    .schema, "mapped table \(mapping.source) \(what), so its updates and deletes cannot be matched to warehouse rows (and while it is published, UPDATE and DELETE on it fail on the source)",
+                    hint: "Give it a primary key; or run ALTER TABLE \(mapping.source.sql) REPLICA IDENTITY FULL on the source (updates and deletes then carry the whole old row, and the warehouse matches rows by all their values); or set append_only: true in the mapping to keep every insert and not replicate updates and deletes.")))
                 continue
+            } else if table.keyColumns.isEmpty {
+                table.identity = .fullRow
             }
-            if oid.rows[0][2] == "n" {
-                problems.append(located(mapping.location, ForagerError(
-                    .schema, "mapped table \(mapping.source) has REPLICA IDENTITY NOTHING, so its deletes carry no key",
-                    hint: "Run ALTER TABLE \(mapping.source.sql) REPLICA IDENTITY DEFAULT; on the source.")))
-                continue
-            }
-            tables.append(MappedTable(source: mapping.source, target: mapping.target, columns: columns, primaryKey: primaryKey))
+            tables.append(table)
         }
         return (tables, problems)
     }
@@ -144,15 +163,25 @@ public final class PostgresSource: Sendable {
         return located
     }
 
-    /// The columns the publication currently publishes, per table, or nil when it does not exist.
-    public func publishedColumns() async throws -> [TableName: Set<String>]? {
-        let exists = try await connection.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [publication])
+    /// The publication for append-only tables (`append_only: true`): it publishes inserts only, so
+    /// that a table without a replica identity can be published without making UPDATE and DELETE
+    /// on it fail on the source.
+    public var appendPublication: String { publication + "_append" }
+
+    /// The publications that stream `tables`.
+    public func publications(for tables: [MappedTable]) -> [String] {
+        tables.contains { $0.identity == .appendOnly } ? [publication, appendPublication] : [publication]
+    }
+
+    /// The columns a publication currently publishes, per table, or nil when it does not exist.
+    public func publishedColumns(in name: String) async throws -> [TableName: Set<String>]? {
+        let exists = try await connection.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [name])
         guard !exists.rows.isEmpty else { return nil }
         let rows = try await connection.query("""
             SELECT schemaname, tablename, column_name
             FROM pg_publication_tables CROSS JOIN LATERAL unnest(attnames) AS column_name
             WHERE pubname = $1
-            """, [publication])
+            """, [name])
         var result: [TableName: Set<String>] = [:]
         for row in rows.rows {
             result[TableName(schema: row[0] ?? "", name: row[1] ?? ""), default: []].insert(row[2] ?? "")
@@ -160,43 +189,57 @@ public final class PostgresSource: Sendable {
         return result
     }
 
-    /// The publication entries that do not publish what `tables` need: missing tables, or other
-    /// columns than the mapping asks for (all columns, or all but `exclude_columns`).
+    /// The tables whose publication entries do not publish what they need: missing, in the other
+    /// publication, or with other columns than the mapping asks for (all columns, or all but
+    /// `exclude_columns`).
     public func publicationMismatches(for tables: [MappedTable]) async throws -> [MappedTable] {
-        let published = try await publishedColumns() ?? [:]
+        let main = try await publishedColumns(in: publication) ?? [:]
+        let append = try await publishedColumns(in: appendPublication) ?? [:]
         return tables.filter { table in
-            guard let columns = published[table.source] else { return true }
-            let wanted = Set(table.columns.map(\.name))
-            return table.excludedColumns.isEmpty ? !wanted.isSubset(of: columns) : columns != wanted
+            let (wanted, other) = table.identity == .appendOnly ? (append, main) : (main, append)
+            guard other[table.source] == nil, let columns = wanted[table.source] else { return true }
+            let names = Set(table.columns.map(\.name))
+            return table.excludedColumns.isEmpty ? !names.isSubset(of: columns) : columns != names
         }
     }
 
-    /// Creates the publication for `tables`, or makes its entries for them publish what they need.
+    /// Creates the publications for `tables`, or makes their entries publish what the tables need.
     /// Only safe before the slot is created: changing a publication under a running slot would
     /// leave a gap.
     public func ensurePublication(for tables: [MappedTable]) async throws {
+        guard appendPublication.utf8.count <= 63 || !tables.contains(where: { $0.identity == .appendOnly }) else {
+            throw ForagerError(
+                .sourceSetup, "append-only tables go into a second publication named after source.publication plus _append, which would be longer than 63 bytes",
+                hint: "Shorten source.publication to at most 56 bytes.")
+        }
         func entry(_ table: MappedTable) -> String {
             guard !table.excludedColumns.isEmpty else { return table.source.sql }
             return table.source.sql + " (" + table.columns.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ") + ")"
         }
-        let name = SQL.quoteIdentifier(publication)
-        guard let published = try await publishedColumns() else {
-            logger.info("creating publication", metadata: ["forager.publication": "\(publication)"])
-            // Changes to a partition arrive as changes to the partitioned table that is mapped.
-            try await connection.execute(
-                "CREATE PUBLICATION \(name) FOR TABLE \(tables.map(entry).joined(separator: ", ")) WITH (publish_via_partition_root = true)")
-            return
-        }
         let mismatched = try await publicationMismatches(for: tables)
-        guard !mismatched.isEmpty else { return }
-        logger.info("setting publication tables", metadata: [
-            "forager.publication": "\(publication)", "forager.tables": "\(mismatched.map(\.source.description))",
-        ])
+        let targets: [(name: String, publish: String, tables: [MappedTable], mismatched: [MappedTable])] = [
+            (publication, "insert, update, delete, truncate", tables.filter { $0.identity != .appendOnly }, mismatched.filter { $0.identity != .appendOnly }),
+            (appendPublication, "insert", tables.filter { $0.identity == .appendOnly }, mismatched.filter { $0.identity == .appendOnly }),
+        ]
         try await connection.execute("BEGIN")
-        for table in mismatched where published[table.source] != nil {
-            try await connection.execute("ALTER PUBLICATION \(name) DROP TABLE \(table.source.sql)")
+        for target in targets {
+            let name = SQL.quoteIdentifier(target.name)
+            let published = try await publishedColumns(in: target.name)
+            if published == nil, target.name == publication || !target.tables.isEmpty {
+                logger.info("creating publication", metadata: ["forager.publication": "\(target.name)", "forager.publish": "\(target.publish)"])
+                // Changes to a partition arrive as changes to the partitioned table that is mapped.
+                try await connection.execute("CREATE PUBLICATION \(name) WITH (publish = \(SQL.quoteLiteral(target.publish)), publish_via_partition_root = true)")
+            }
+            for other in mismatched where (published ?? [:])[other.source] != nil {
+                try await connection.execute("ALTER PUBLICATION \(name) DROP TABLE \(other.source.sql)")
+            }
+            guard !target.mismatched.isEmpty else { continue }
+            logger.info("setting publication tables", metadata: [
+                "forager.publication": "\(target.name)", "forager.tables": "\(target.mismatched.map(\.source.description))",
+            ])
+            try await connection.execute("ALTER PUBLICATION \(name) ADD TABLE \(target.mismatched.map(entry).joined(separator: ", "))")
         }
-        try await connection.execute("ALTER PUBLICATION \(name) ADD TABLE \(mismatched.map(entry).joined(separator: ", ")); COMMIT")
+        try await connection.execute("COMMIT")
     }
 
     /// The slot's state on the server.

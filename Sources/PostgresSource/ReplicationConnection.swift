@@ -33,9 +33,9 @@ public struct ReplicationConnection: ReplicationStream {
         return CreatedSlot(consistentPoint: lsn, snapshotName: snapshot)
     }
 
-    /// Starts streaming pgoutput protocol 1 changes for `publication` from `lsn`.
-    public func startStreaming(slot: String, publication: String, from lsn: LSN) async throws {
-        let publicationList = SQL.quoteLiteral(SQL.quoteIdentifier(publication))
+    /// Starts streaming pgoutput protocol 1 changes for `publications` from `lsn`.
+    public func startStreaming(slot: String, publications: [String], from lsn: LSN) async throws {
+        let publicationList = SQL.quoteLiteral(publications.map(SQL.quoteIdentifier).joined(separator: ","))
         try await connection.startReplication(
             "START_REPLICATION SLOT \(SQL.quoteIdentifier(slot)) LOGICAL \(lsn) (proto_version '1', publication_names \(publicationList))")
     }

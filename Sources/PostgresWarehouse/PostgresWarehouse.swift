@@ -195,7 +195,9 @@ public actor PostgresWarehouse: WarehouseSink {
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.lsn)) pg_lsn NOT NULL")
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) timestamptz NOT NULL DEFAULT clock_timestamp()")
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.deleted)) boolean NOT NULL DEFAULT false")
-        lines.append("    PRIMARY KEY (\(table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")))")
+        if !table.warehouseKey.isEmpty {
+            lines.append("    PRIMARY KEY (\(table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")))")
+        }
         return "CREATE TABLE \(table.target.sql) (\n\(lines.joined(separator: ",\n"))\n)"
     }
 
@@ -283,6 +285,7 @@ public actor PostgresWarehouse: WarehouseSink {
     }
 
     private func applyRows(_ changes: TableChanges) async throws {
+        guard changes.table.identity == .key else { return try await applyDeltas(changes) }
         var states = changes.orderedStates
         let table = changes.table
         let soft = table.deletes == .soft
@@ -325,6 +328,78 @@ public actor PostgresWarehouse: WarehouseSink {
         guard started else { return }
         if !buffer.isEmpty { try await connection.putCopyData(buffer) }
         try await connection.endCopyIn()
+    }
+
+    /// Applies the changes of a table without a key: removes (or, with soft deletes, flags) as many
+    /// identical copies of each row as the batch removed, then adds the copies it added.
+    private func applyDeltas(_ changes: TableChanges) async throws {
+        let table = changes.table
+        let soft = table.deletes == .soft
+        let removed = changes.deltas.filter { $0.count < 0 }
+        if !removed.isEmpty { try await removeCopies(removed, from: table, soft: soft) }
+        var columns = table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
+        var buffer: [UInt8] = []
+        var started = false
+        for delta in changes.deltas where delta.count > 0 {
+            if !started {
+                if soft { columns.append(SQL.quoteIdentifier(MetadataColumn.deleted)) }
+                try await connection.startCopyIn("COPY \(table.target.sql) (\(columns.joined(separator: ", "))) FROM STDIN")
+                started = true
+            }
+            for _ in 0..<delta.count {
+                try CopyText.appendRow(delta.row.columns, extra: soft ? [delta.lsn.description, "f"] : [delta.lsn.description], to: &buffer)
+            }
+            if buffer.count >= 1 << 20 {
+                try await connection.putCopyData(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        guard started else { return }
+        if !buffer.isEmpty { try await connection.putCopyData(buffer) }
+        try await connection.endCopyIn()
+    }
+
+    /// Deletes (or flags as deleted) exactly `-count` copies of each row. Rows are matched on the
+    /// text of every column, read through the warehouse type, so that a NULL matches only a NULL.
+    private func removeCopies(_ deltas: [RowDelta], from table: MappedTable, soft: Bool) async throws {
+        let staging = try stagingTable("_forager_rows_", for: table)
+        let values = table.columns.indices.map { "c\($0)" }
+        if !createdKeyTables.contains(staging) {
+            try await connection.execute("""
+                CREATE TEMP TABLE IF NOT EXISTS \(staging) (i int, n int, lsn pg_lsn\(values.map { ", \($0) text" }.joined()))
+                """)
+            createdKeyTables.insert(staging)
+        }
+        try await connection.execute("TRUNCATE pg_temp.\(staging)")
+        try await connection.startCopyIn("COPY pg_temp.\(staging) (i, n, lsn, \(values.joined(separator: ", "))) FROM STDIN")
+        var buffer: [UInt8] = []
+        for (index, delta) in deltas.enumerated() {
+            buffer.append(contentsOf: "\(index)\t\(-delta.count)\t\(delta.lsn)\t".utf8)
+            try CopyText.appendRow(delta.row.columns, extra: [], to: &buffer)
+        }
+        try await connection.putCopyData(buffer)
+        try await connection.endCopyIn()
+        let stored = table.columns.map { "t.\(SQL.quoteIdentifier(table.warehouseName(of: $0.name)))::text" }
+        let sent = zip(table.columns, values).map { column, value in
+            column.sqlType.isEmpty ? "k.\(value)" : "k.\(value)::\(column.sqlType)::text"
+        }
+        let live = soft ? " WHERE NOT t.\(SQL.quoteIdentifier(MetadataColumn.deleted))" : ""
+        let chosen = """
+            SELECT ctid, lsn FROM (
+                SELECT t.ctid, k.n, k.lsn, row_number() OVER (PARTITION BY k.i ORDER BY t.ctid) AS copy
+                FROM \(table.target.sql) AS t JOIN pg_temp.\(staging) AS k
+                  ON ROW(\(stored.joined(separator: ", ")))::text = ROW(\(sent.joined(separator: ", ")))::text\(live)
+            ) AS matched WHERE copy <= n
+            """
+        if soft {
+            try await connection.execute("""
+                UPDATE \(table.target.sql) AS t SET \(SQL.quoteIdentifier(MetadataColumn.deleted)) = true,
+                    \(SQL.quoteIdentifier(MetadataColumn.lsn)) = c.lsn, \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) = clock_timestamp()
+                FROM (\(chosen)) AS c WHERE t.ctid = c.ctid
+                """)
+        } else {
+            try await connection.execute("DELETE FROM \(table.target.sql) AS t USING (\(chosen)) AS c WHERE t.ctid = c.ctid")
+        }
     }
 
     /// Marks rows deleted in place (soft deletes), with the LSN of each delete.
@@ -409,7 +484,7 @@ public actor PostgresWarehouse: WarehouseSink {
             FROM \(table.target.sql) AS t JOIN pg_temp.\(keyTable) AS k USING (\(using))
             """)
         var found: [RowKey: [String?]] = [:]
-        let keyCount = table.primaryKey.count
+        let keyCount = table.keyColumns.count
         for row in rows.rows {
             let key: [TupleColumn] = row[0..<keyCount].map { .text(ArraySlice(($0 ?? "").utf8)) }
             found[RowKey(key)] = Array(row[keyCount...])

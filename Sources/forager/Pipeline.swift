@@ -31,9 +31,11 @@ struct Pipeline {
 
     private var sourceURL: ConnectionString { get throws { try ConnectionString(configuration.source.url) } }
     private var warehouseURL: ConnectionString { get throws { try ConnectionString(configuration.warehouse.url) } }
-    private func locations(_ mapped: [ForagerConfiguration.TableMapping]) -> [(source: TableName, target: TableName, location: String?)] {
+    private func requests(_ mapped: [ForagerConfiguration.TableMapping]) -> [PostgresSource.TableRequest] {
         mapped.map {
-            ($0.source, TableName(schema: configuration.warehouse.schema, name: $0.target), "\($0.file):\($0.line)")
+            PostgresSource.TableRequest(
+                source: $0.source, target: TableName(schema: configuration.warehouse.schema, name: $0.target),
+                location: "\($0.file):\($0.line)", appendOnly: $0.appendOnly)
         }
     }
 
@@ -76,7 +78,7 @@ struct Pipeline {
         let warehouse = try await PostgresWarehouse.connect(
             warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
         defer { warehouse.connection.close() }
-        let mappings = locations(mapped)
+        let mappings = requests(mapped)
         await warehouse.setColumnResolver { table, names in
             let described = try await source.describe(mappings.filter { $0.source == table }).tables.first
             return described?.columns.filter { names.contains($0.name) } ?? []
@@ -95,7 +97,7 @@ struct Pipeline {
             "forager.until": "\(target.map(\.description) ?? "stopped")",
         ])
         try await replication.startStreaming(
-            slot: configuration.source.slot, publication: configuration.source.publication, from: start)
+            slot: configuration.source.slot, publications: source.publications(for: tables), from: start)
         let limits = ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxAge: configuration.batch.maxAge)
         let stop = self.stop
         let replicator = Replicator(
@@ -224,7 +226,7 @@ struct Pipeline {
     private func describeTables(
         _ source: PostgresSource, _ mapped: [ForagerConfiguration.TableMapping]
     ) async throws -> (tables: [MappedTable], problems: [ForagerError]) {
-        var (tables, problems) = try await source.describe(locations(mapped))
+        var (tables, problems) = try await source.describe(requests(mapped))
         for index in tables.indices {
             guard let mapping = mapped.first(where: { $0.source == tables[index].source }) else { continue }
             tables[index].deletes = mapping.deletes
@@ -234,10 +236,15 @@ struct Pipeline {
                     .schema, "\(mapping.file):\(mapping.line): exclude_columns names \(SQL.quoteIdentifier(column)), which \(mapping.source) does not have",
                     hint: "Columns of \(mapping.source): \(names.joined(separator: ", ")). Fix the name (case matters) or remove it."))
             }
-            for column in mapping.excludeColumns where tables[index].primaryKey.contains(column) {
+            for column in mapping.excludeColumns where tables[index].keyColumns.contains(column) {
                 problems.append(ForagerError(
                     .schema, "\(mapping.file):\(mapping.line): exclude_columns names \(SQL.quoteIdentifier(column)), part of the primary key of \(mapping.source)",
                     hint: "Forager needs every primary-key column to apply updates and deletes; remove it from exclude_columns."))
+            }
+            if tables[index].replicaIdentityFull, tables[index].identity != .appendOnly, !mapping.excludeColumns.isEmpty {
+                problems.append(ForagerError(
+                    .schema, "\(mapping.file):\(mapping.line): \(mapping.source) has REPLICA IDENTITY FULL, so its publication must send every column, but exclude_columns leaves some out (PostgreSQL would then refuse UPDATE and DELETE on the table)",
+                    hint: "Give the table a primary key and set REPLICA IDENTITY DEFAULT, or remove exclude_columns."))
             }
             tables[index].excludedColumns = mapping.excludeColumns
             tables[index].columns.removeAll { mapping.excludeColumns.contains($0.name) }

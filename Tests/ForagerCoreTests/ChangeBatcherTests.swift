@@ -10,7 +10,7 @@ private let table = MappedTable(
         SourceColumn(name: "label", sqlType: "text", notNull: false),
         SourceColumn(name: "body", sqlType: "text", notNull: false),
     ],
-    primaryKey: ["id"])
+    keyColumns: ["id"])
 
 private let relation = PGOutputMessage.relation(Relation(
     id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
@@ -33,7 +33,7 @@ private struct Driver {
     var lsn: UInt64 = 0x1000
     var actions: [ChangeBatcher.Action] = []
 
-    init(maxRows: Int = 1000, maxAge: Duration = .seconds(1), checkpoint: UInt64 = 0) {
+    init(maxRows: Int = 1000, maxAge: Duration = .seconds(1), checkpoint: UInt64 = 0, table: MappedTable = table) {
         batcher = ChangeBatcher(tables: [table], limits: .init(maxRows: maxRows, maxAge: maxAge), checkpoint: LSN(checkpoint))
     }
 
@@ -309,5 +309,75 @@ private func label(_ state: RowState) -> String? {
         try driver.send(.relation(Relation(id: 7, namespace: "public", name: "other", replicaIdentity: .default, columns: [])))
         try driver.transaction([.insert(Insert(relationID: 7, newTuple: TupleData(columns: [])))])
         #expect(driver.batcher.unmappedRelations[7] == TableName(schema: "public", name: "other"))
+    }
+}
+
+@Suite("Tables without a key")
+struct KeylessTableTests {
+    private func keyless(_ identity: RowIdentity) -> MappedTable {
+        var keyless = table
+        keyless.keyColumns = []
+        keyless.identity = identity
+        return keyless
+    }
+
+    private func deltas(_ actions: [ChangeBatcher.Action]) -> [(String, Int)] {
+        actions.flatMap { action -> [(String, Int)] in
+            guard case .commit(let changes, _) = action else { return [] }
+            return changes.allSteps.flatMap { step -> [(String, Int)] in
+                guard case .rows(let tables) = step else { return [] }
+                return tables.flatMap(\.deltas).map { delta in
+                    let values = delta.row.columns.map { column -> String in
+                        if case .text(let bytes) = column { return String(decoding: bytes, as: UTF8.self) }
+                        return "NULL"
+                    }
+                    return (values.joined(separator: "|"), delta.count)
+                }
+            }
+        }
+    }
+
+    @Test func fullRowIdentityCountsCopiesAndFillsUnchangedValuesFromTheOldRow() throws {
+        var driver = Driver(table: keyless(.fullRow))
+        try driver.send(relation)
+        try driver.transaction([
+            .insert(Insert(relationID: 42, newTuple: row(1, "a"))),
+            .insert(Insert(relationID: 42, newTuple: row(1, "a"))),
+            .insert(Insert(relationID: 42, newTuple: row(2, "b"))),
+            .delete(Delete(relationID: 42, oldKey: nil, oldTuple: row(1, "a"))),
+            .update(Update(relationID: 42, oldKey: nil, oldTuple: row(2, "b"), newTuple: row(2, "c", .unchangedToast))),
+            .delete(Delete(relationID: 42, oldKey: nil, oldTuple: row(9, nil))),
+        ])
+        driver.actions += driver.batcher.drain().actions
+        let result = deltas(driver.actions)
+        #expect(result.map(\.0) == ["1|a|b1", "2|b|b2", "2|c|b2", "9|NULL|b9"])
+        #expect(result.map(\.1) == [1, 0, 1, -1])
+    }
+
+    @Test func fullRowIdentityNeedsTheOldRow() throws {
+        var driver = Driver(table: keyless(.fullRow))
+        try driver.send(relation)
+        #expect(throws: ForagerError.self) {
+            try driver.transaction([.update(Update(relationID: 42, oldKey: nil, oldTuple: nil, newTuple: row(1, "a")))])
+        }
+    }
+
+    @Test func appendOnlyKeepsEveryInsertAndIgnoresEverythingElse() throws {
+        var driver = Driver(table: keyless(.appendOnly))
+        try driver.send(relation)
+        try driver.transaction([
+            .insert(Insert(relationID: 42, newTuple: row(1, "a"))),
+            .insert(Insert(relationID: 42, newTuple: row(1, "a"))),
+            .update(Update(relationID: 42, oldKey: nil, oldTuple: nil, newTuple: row(1, "b"))),
+            .delete(Delete(relationID: 42, oldKey: nil, oldTuple: nil)),
+            .truncate(Truncate(relationIDs: [42], cascade: false, restartIdentity: false)),
+        ])
+        driver.actions += driver.batcher.drain().actions
+        #expect(deltas(driver.actions).map(\.0) == ["1|a|b1", "1|a|b1"])
+        let steps = driver.actions.flatMap { action -> [ChangeStep] in
+            if case .commit(let changes, _) = action { return changes.allSteps }
+            return []
+        }
+        #expect(steps.count == 1)
     }
 }
