@@ -44,8 +44,13 @@ public struct ChangeBatcher: Sendable {
     public private(set) var checkpoint: LSN
     private let tablesBySource: [TableName: MappedTable]
     private var relations: [UInt32: RelationBinding] = [:]
-    /// The column names each table's stream last described, to notice schema changes.
-    private var publishedColumns: [TableName: [String]] = [:]
+    /// The columns each table's stream last described, to notice schema changes.
+    private var publishedColumns: [TableName: [SourceColumn]] = [:]
+    /// Per table, the position its latest copy was taken at: changes of transactions that commit
+    /// before it are in the copy already.
+    private let syncPoints: [TableName: LSN]
+    /// Tables that were stopped: their changes are ignored.
+    public private(set) var stoppedTables: Set<TableName>
     /// Relation ids of published tables that are not mapped; their changes are ignored.
     public private(set) var unmappedRelations: [UInt32: TableName] = [:]
     private var transaction: Transaction?
@@ -53,9 +58,17 @@ public struct ChangeBatcher: Sendable {
     private var completedThrough: LSN?
     private var oldestWaiting: ContinuousClock.Instant?
 
-    public init(tables: [MappedTable], limits: Limits, checkpoint: LSN) {
+    /// - Parameters:
+    ///   - syncPoints: per source table, the position its copy in the warehouse was taken at, when
+    ///     that is after `checkpoint`; its changes in transactions committing before it are skipped.
+    ///   - stopped: source tables whose changes are ignored until they are resynced.
+    public init(
+        tables: [MappedTable], limits: Limits, checkpoint: LSN, syncPoints: [TableName: LSN] = [:], stopped: Set<TableName> = []
+    ) {
         self.limits = limits
         self.checkpoint = checkpoint
+        self.syncPoints = syncPoints
+        self.stoppedTables = stopped
         self.tablesBySource = Dictionary(tables.map { ($0.source, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -180,46 +193,89 @@ public struct ChangeBatcher: Sendable {
 
     private mutating func bind(_ relation: Relation) throws(ForagerError) {
         let name = TableName(schema: relation.namespace, name: relation.name)
-        guard var table = tablesBySource[name] else {
+        guard var table = tablesBySource[name], !stoppedTables.contains(name) else {
             unmappedRelations[relation.id] = name
             relations[relation.id] = nil
             return
         }
-        let names = relation.columns.map(\.name)
-        let previous = publishedColumns[name] ?? table.columns.map(\.name)
-        if names != previous {
-            let added = names.filter { !previous.contains($0) }
-            let removed = previous.filter { !names.contains($0) }
-            if !added.isEmpty && !removed.isEmpty {
-                throw ForagerError(
-                    .schema,
-                    "columns of \(name) were renamed, or dropped and added, on the source (no longer published: \(removed.map(SQL.quoteIdentifier).joined(separator: ", ")); new: \(added.map(SQL.quoteIdentifier).joined(separator: ", "))); Forager cannot tell which, so it stops rather than guess",
-                    hint: "Resync: stop Forager, drop the warehouse tables of this pipeline, DELETE its row from _forager_state, drop the slot (SELECT pg_drop_replication_slot('<slot>') on the source), and run Forager again to take a new snapshot.")
-            }
-            if let key = table.keyColumns.first(where: removed.contains) {
-                throw ForagerError(
-                    .schema, "primary-key column \(SQL.quoteIdentifier(key)) of \(name) is no longer published (dropped or renamed on the source)",
-                    hint: "Forager cannot follow a change of the primary key. Resync the table: drop the warehouse table \(table.target) and its checkpoint, then restart.")
-            }
-            if var current = transaction, !current.skipping {
-                transaction = nil
-                current.changes.append(.schemaChange(table.reshaped(to: relation), added: added, removed: removed))
-                transaction = current
-            }
+        if let point = syncPoints[name], let transaction, transaction.finalLSN < point {
+            // The transaction is in the table's copy, which has the shape the table had when copied:
+            // nothing to follow, and its changes are skipped.
+            table = table.reshaped(to: relation)
+            let keyIndexes = table.keyColumns.compactMap { key in relation.columns.firstIndex { $0.name == key } }
+            relations[relation.id] = RelationBinding(relation: relation, table: table, keyIndexes: keyIndexes)
+            return
         }
-        publishedColumns[name] = names
+        let previous = publishedColumns[name] ?? table.columns
+        table.columns = previous
         table = table.reshaped(to: relation)
+        let names = table.columns.map(\.name)
+        let previousNames = previous.map(\.name)
+        let added = names.filter { !previousNames.contains($0) }
+        let removed = previousNames.filter { !names.contains($0) }
+        let retyped = relation.columns.compactMap { column -> String? in
+            guard let old = previous.first(where: { $0.name == column.name })?.sourceType,
+                  old != (column.typeOID, column.typeModifier) else { return nil }
+            return column.name
+        }
+        publishedColumns[name] = table.columns
+        if !added.isEmpty || !removed.isEmpty || !retyped.isEmpty {
+            if let error = Self.unfollowable(table, added: added, removed: removed) {
+                stop(table, relationID: relation.id, error)
+                return
+            }
+            appendToTransaction(.schemaChange(SchemaChange(table: table, added: added, removed: removed, retyped: retyped)))
+        }
         let keyIndexes = try table.keyColumns.map { key throws(ForagerError) in
             guard let index = names.firstIndex(of: key) else {
-                throw ForagerError(.schema, "primary-key column \(SQL.quoteIdentifier(key)) of \(name) is not in the replication stream")
+                throw ForagerError(.schema, "key column \(SQL.quoteIdentifier(key)) of \(name) is not in the replication stream")
             }
             return index
         }
         relations[relation.id] = RelationBinding(relation: relation, table: table, keyIndexes: keyIndexes)
     }
 
+    /// Why a change of columns cannot be followed, or nil when it can.
+    private static func unfollowable(_ table: MappedTable, added: [String], removed: [String]) -> ForagerError? {
+        let name = table.source
+        if !added.isEmpty && !removed.isEmpty {
+            return ForagerError(
+                .schema,
+                "columns of \(name) were renamed, or dropped and added, on the source (no longer published: \(removed.map(SQL.quoteIdentifier).joined(separator: ", ")); new: \(added.map(SQL.quoteIdentifier).joined(separator: ", "))); Forager cannot tell which, so it stopped this table rather than guess",
+                hint: "Resync the table: forager resync --table \(name) (it copies the table again while the others keep streaming).")
+        }
+        if let key = table.keyColumns.first(where: removed.contains) {
+            return ForagerError(
+                .schema, "key column \(SQL.quoteIdentifier(key)) of \(name) is no longer published (dropped or renamed on the source), so its changes cannot be matched; the table was stopped",
+                hint: "Resync the table: forager resync --table \(name).")
+        }
+        return nil
+    }
+
+    /// Stops a table inside the current transaction: the step records it, and its changes are
+    /// ignored from here on. Outside a transaction being applied (a replayed one), it was recorded
+    /// when first applied.
+    private mutating func stop(_ table: MappedTable, relationID: UInt32, _ error: ForagerError) {
+        stoppedTables.insert(table.source)
+        unmappedRelations[relationID] = table.source
+        relations[relationID] = nil
+        appendToTransaction(.stopTable(table, error))
+    }
+
+    private mutating func appendToTransaction(_ change: SourceChange) {
+        guard var current = transaction, !current.skipping else { return }
+        transaction = nil
+        current.changes.append(change)
+        transaction = current
+    }
+
+    /// The binding of a relation, or nil when its changes are ignored: not mapped, stopped, or
+    /// already in the table's copy (the transaction commits before the copy's position).
     private func binding(for id: UInt32) throws(ForagerError) -> RelationBinding? {
-        if let binding = relations[id] { return binding }
+        if let binding = relations[id] {
+            if let point = syncPoints[binding.table.source], let transaction, transaction.finalLSN < point { return nil }
+            return binding
+        }
         if unmappedRelations[id] != nil { return nil }
         throw ForagerError(.protocolViolation, "a change refers to relation id \(id), which the stream never described")
     }

@@ -205,14 +205,35 @@ public struct TableChanges: Sendable {
     }
 }
 
-/// One ordered step of a batch. Truncations and schema changes are barriers: rows before one are
-/// applied before it.
+/// A change of a source table's published columns, seen in the stream.
+public struct SchemaChange: Sendable {
+    /// The table with its new shape; new columns have an empty `sqlType` for the sink to look up.
+    public var table: MappedTable
+    /// Source columns that are new: the warehouse gains them.
+    public var added: [String]
+    /// Source columns no longer published: the warehouse keeps them, NULL from now on.
+    public var removed: [String]
+    /// Source columns whose type changed: the warehouse widens them, or stops the table.
+    public var retyped: [String]
+
+    public init(table: MappedTable, added: [String] = [], removed: [String] = [], retyped: [String] = []) {
+        self.table = table
+        self.added = added
+        self.removed = removed
+        self.retyped = retyped
+    }
+}
+
+/// One ordered step of a batch. Truncations, schema changes and stops are barriers: rows before
+/// one are applied before it.
 public enum ChangeStep: Sendable {
     case rows([TableChanges])
     case truncate([MappedTable])
-    /// The source table's published columns changed: `table` has the new shape. The warehouse
-    /// gains the `added` columns; `removed` ones stay, and get NULL from now on.
-    case schemaChange(MappedTable, added: [String], removed: [String])
+    case schemaChange(SchemaChange)
+    /// The table can no longer be followed (a change Forager cannot apply): the sink records it as
+    /// stopped, with `error`, and applies none of its later changes until it is resynced. Other
+    /// tables keep flowing.
+    case stopTable(MappedTable, ForagerError)
 }
 
 /// A collapsed batch of whole (or, for one huge transaction, partial) source transactions.
@@ -244,9 +265,12 @@ public struct ChangeSet: Sendable {
         case .truncate(let tables):
             closeOpenStep()
             steps.append(.truncate(tables))
-        case .schemaChange(let table, let added, let removed):
+        case .schemaChange(let change):
             closeOpenStep()
-            steps.append(.schemaChange(table, added: added, removed: removed))
+            steps.append(.schemaChange(change))
+        case .stopTable(let table, let error):
+            closeOpenStep()
+            steps.append(.stopTable(table, error))
         }
     }
 
@@ -285,5 +309,6 @@ enum SourceChange: Sendable {
     case update(RelationBinding, old: TupleData?, new: TupleData, LSN)
     case delete(RelationBinding, old: TupleData, LSN)
     case truncate([MappedTable])
-    case schemaChange(MappedTable, added: [String], removed: [String])
+    case schemaChange(SchemaChange)
+    case stopTable(MappedTable, ForagerError)
 }

@@ -2,6 +2,12 @@ public import PGOutput
 
 /// A source column as the catalog describes it.
 public struct SourceColumn: Sendable, Equatable {
+    public static func == (lhs: SourceColumn, rhs: SourceColumn) -> Bool {
+        lhs.name == rhs.name && lhs.sqlType == rhs.sqlType && lhs.notNull == rhs.notNull && lhs.missingValue == rhs.missingValue
+            && lhs.binaryCompatible == rhs.binaryCompatible && lhs.overriddenType == rhs.overriddenType
+            && lhs.sourceType?.oid == rhs.sourceType?.oid && lhs.sourceType?.modifier == rhs.sourceType?.modifier
+    }
+
     public var name: String
     /// The type as `format_type` prints it, for example `numeric(10,2)` or `timestamp with time zone`.
     public var sqlType: String
@@ -14,8 +20,15 @@ public struct SourceColumn: Sendable, Equatable {
     public var binaryCompatible: Bool
     /// The source's type when the mapping overrides the warehouse type (`types`); nil otherwise.
     public var overriddenType: String?
+    /// The source type's OID and modifier, as Relation messages carry them, to notice type changes;
+    /// nil when not known.
+    public var sourceType: (oid: UInt32, modifier: Int32)?
 
-    public init(name: String, sqlType: String, notNull: Bool, missingValue: String? = nil, binaryCompatible: Bool = false) {
+    public init(
+        name: String, sqlType: String, notNull: Bool, missingValue: String? = nil, binaryCompatible: Bool = false,
+        sourceType: (oid: UInt32, modifier: Int32)? = nil
+    ) {
+        self.sourceType = sourceType
         self.name = name
         self.sqlType = sqlType
         self.notNull = notNull
@@ -89,7 +102,14 @@ extension MappedTable {
     func reshaped(to relation: Relation) -> MappedTable {
         var copy = self
         copy.columns = relation.columns.map { column in
-            columns.first { $0.name == column.name } ?? SourceColumn(name: column.name, sqlType: "", notNull: false)
+            var known = columns.first { $0.name == column.name } ?? SourceColumn(name: column.name, sqlType: "", notNull: false)
+            if let type = known.sourceType, type != (column.typeOID, column.typeModifier) {
+                // The type changed: the sink looks the new one up.
+                known.sqlType = ""
+                known.binaryCompatible = false
+            }
+            known.sourceType = (column.typeOID, column.typeModifier)
+            return known
         }
         return copy
     }

@@ -45,6 +45,10 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
     public var logger: Logger
     /// Polled between reads; when it returns true the replicator commits what it has and returns.
     public var shouldStop: @Sendable () -> Bool
+    /// Polled every `interruptionInterval`; when it returns true the replicator commits what it
+    /// has and returns, so that the caller can do something between two runs (a table resync).
+    public var interruption: (@Sendable () async throws -> Bool)?
+    public var interruptionInterval: Duration = .seconds(5)
 
     public init(
         stream: Stream, sink: Sink, batcher: ChangeBatcher, mode: Mode, logger: Logger,
@@ -65,11 +69,13 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
         var batcher = self.batcher
         let stream = self.stream, sink = self.sink, logger = self.logger, shouldStop = self.shouldStop
         let statusInterval = self.statusInterval, idleAdvanceInterval = self.idleAdvanceInterval
+        let interruption = self.interruption, interruptionInterval = self.interruptionInterval
         let clock = ContinuousClock()
         let readLimit = 2048
         var acknowledged = LSN.zero
         var lastStatus = clock.now
         var lastIdleAdvance = clock.now - idleAdvanceInterval
+        var lastInterruptionCheck = clock.now
         var serverPosition = LSN.zero
         var replyRequested = false
         let syncTarget: LSN? = if case .until(let target) = self.mode { target } else { nil }
@@ -77,6 +83,10 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
 
         while !shouldStop() {
             if let syncTarget, batcher.isIdle, batcher.checkpoint >= syncTarget { break }
+            if let interruption, clock.now - lastInterruptionCheck >= interruptionInterval {
+                lastInterruptionCheck = clock.now
+                if try await interruption() { break }
+            }
             guard let messages = try await stream.read(maxMessages: readLimit, timeout: .milliseconds(100)) else {
                 throw ForagerError(
                     .replicationState, "the source server ended the replication stream",

@@ -101,7 +101,8 @@ public final class PostgresSource: Sendable {
                             ELSE 'text' END,
                        a.attnotnull,
                        CASE WHEN a.atthasmissing THEN a.attmissingval::text END,
-                       tn.nspname = 'pg_catalog' OR (t.typtype = 'd' AND bn.nspname = 'pg_catalog')
+                       tn.nspname = 'pg_catalog' OR (t.typtype = 'd' AND bn.nspname = 'pg_catalog'),
+                       a.atttypid, a.atttypmod
                 FROM pg_attribute a
                 JOIN pg_type t ON t.oid = a.atttypid
                 JOIN pg_namespace tn ON tn.oid = t.typnamespace
@@ -110,10 +111,11 @@ public final class PostgresSource: Sendable {
                 WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
                 ORDER BY a.attnum
                 """, [oidText])
-            let columns = columnRows.rows.map {
-                SourceColumn(
-                    name: $0[0] ?? "", sqlType: $0[1] ?? "text", notNull: $0[2] == "t", missingValue: $0[3],
-                    binaryCompatible: $0[4] == "t")
+            let columns = columnRows.rows.map { row -> SourceColumn in
+                let oid = row[5].flatMap { UInt32($0) }, modifier = row[6].flatMap { Int32($0) }
+                return SourceColumn(
+                    name: row[0] ?? "", sqlType: row[1] ?? "text", notNull: row[2] == "t", missingValue: row[3],
+                    binaryCompatible: row[4] == "t", sourceType: oid.flatMap { oid in modifier.map { (oid, $0) } })
             }
             let identity = oid.rows[0][2] ?? "d"
             let keyRows = try await connection.query("""

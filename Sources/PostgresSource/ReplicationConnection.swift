@@ -21,10 +21,11 @@ public struct ReplicationConnection: ReplicationStream {
         public var snapshotName: String
     }
 
-    /// Creates the logical slot with the `pgoutput` plugin and exports its snapshot.
-    public func createSlot(named slot: String) async throws -> CreatedSlot {
+    /// Creates a logical slot with the `pgoutput` plugin and exports its snapshot. A `temporary`
+    /// slot goes away with this connection; it serves to copy tables at a known position.
+    public func createSlot(named slot: String, temporary: Bool = false) async throws -> CreatedSlot {
         let rows = try await connection.execute(
-            "CREATE_REPLICATION_SLOT \(SQL.quoteIdentifier(slot)) LOGICAL pgoutput EXPORT_SNAPSHOT")
+            "CREATE_REPLICATION_SLOT \(SQL.quoteIdentifier(slot))\(temporary ? " TEMPORARY" : "") LOGICAL pgoutput EXPORT_SNAPSHOT")
         guard let lsnText = rows[0, "consistent_point"], let lsn = LSN(string: lsnText),
               let snapshot = rows[0, "snapshot_name"]
         else {

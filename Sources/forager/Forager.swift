@@ -8,7 +8,7 @@ struct Forager: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forager",
         abstract: "Replicates PostgreSQL tables into a warehouse through logical replication.",
-        subcommands: [Run.self, Sync.self, Check.self, Demo.self, Migrate.self]
+        subcommands: [Run.self, Sync.self, Check.self, Resync.self, Demo.self, Migrate.self]
     )
 }
 
@@ -103,6 +103,32 @@ struct Check: AsyncParsableCommand {
         print("\(problems.count) problem(s):")
         for problem in problems { print("- \(problem)") }
         throw ExitCode(1)
+    }
+}
+
+struct Resync: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy mapped tables again (after a stop, or to start them afresh) while the others keep their place.",
+        discussion: """
+            Replaces each table's warehouse copy with a new copy of the source table. A running \
+            `forager run` picks the request up within seconds (the other tables pause while it \
+            copies); otherwise the next `forager run` or `forager sync` does.
+            """)
+
+    @OptionGroup var options: PipelineOptions
+
+    @Option(name: .customLong("table"), help: "A mapped source table, as in SQL (schema.table); repeat for more.")
+    var tables: [String]
+
+    func validate() throws {
+        guard !tables.isEmpty else { throw ValidationError("name at least one table with --table schema.table") }
+    }
+
+    func run() async throws {
+        try await options.runPipeline { pipeline, _ in
+            let requested = try await pipeline.requestResync(tables)
+            print("resync requested for \(requested.map(\.description).joined(separator: ", ")); a running forager run copies it within seconds, otherwise the next run or sync does")
+        }
     }
 }
 

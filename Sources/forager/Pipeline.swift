@@ -29,7 +29,7 @@ struct Pipeline {
     let logger: Logger
     let stop: StopSignal
 
-    private var sourceURL: ConnectionString { get throws { try ConnectionString(configuration.source.url) } }
+    var sourceURL: ConnectionString { get throws { try ConnectionString(configuration.source.url) } }
     private var warehouseURL: ConnectionString { get throws { try ConnectionString(configuration.warehouse.url) } }
     private func requests(_ mapped: [ForagerConfiguration.TableMapping]) -> [PostgresSource.TableRequest] {
         mapped.map {
@@ -50,8 +50,12 @@ struct Pipeline {
         var delay: Duration = .seconds(1)
         while !stop.isSet {
             do {
-                _ = try await runOnce(mode: .continuous)
-                return
+                let resync = ResyncRequest()
+                _ = try await runOnce(mode: .continuous, resync: resync)
+                guard resync.isRequested else { return }
+                logger.notice("a table resync was requested; restarting the stream to copy it")
+                delay = .seconds(1)
+                continue
             } catch let error as PGError where error.isConnectionFailure {
                 logger.warning("connection failed; retrying", metadata: [
                     "forager.error": "\(error)", "forager.retry_in": "\(delay)",
@@ -63,8 +67,10 @@ struct Pipeline {
         }
     }
 
-    /// One pass: preflight, snapshot or resume, stream. Returns the final acknowledged checkpoint.
-    func runOnce(mode: Mode) async throws -> LSN {
+    /// One pass: preflight, snapshot or resume (copying tables that are new or asked to be
+    /// resynced), stream. Returns the final acknowledged checkpoint. With `resync`, the stream also
+    /// ends (and `resync` is set) when `forager resync` asks for a table's copy.
+    func runOnce(mode: Mode, resync: ResyncRequest? = nil) async throws -> LSN {
         let source = try await PostgresSource.connect(
             sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
         defer { source.connection.close() }
@@ -91,6 +97,15 @@ struct Pipeline {
         defer { replication.connection.close() }
         let start = try await startingPoint(source: source, warehouse: warehouse, replication: replication, tables: tables)
         guard !stop.isSet else { return start }
+        let states = try await warehouse.tableStates()
+        let stopped = Set(states.filter { $0.value.phase == .stopped }.keys)
+        for table in tables where stopped.contains(table.source) {
+            logger.warning("table is stopped; its changes are not applied until it is resynced", metadata: [
+                "forager.table": "\(table.source)", "forager.reason": "\(states[table.source]?.reason ?? "")",
+                "forager.fix": "forager resync --table \(table.source)",
+            ])
+        }
+        await warehouse.setStopped(stopped)
 
         logger.info("streaming", metadata: [
             "forager.slot": "\(configuration.source.slot)", "forager.lsn": "\(start)",
@@ -100,11 +115,20 @@ struct Pipeline {
             slot: configuration.source.slot, publications: source.publications(for: tables), from: start)
         let limits = ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxAge: configuration.batch.maxAge)
         let stop = self.stop
-        let replicator = Replicator(
+        var replicator = Replicator(
             stream: replication, sink: warehouse,
-            batcher: ChangeBatcher(tables: tables, limits: limits, checkpoint: start),
+            batcher: ChangeBatcher(
+                tables: tables, limits: limits, checkpoint: start,
+                syncPoints: states.compactMapValues { $0.syncedAt }, stopped: stopped),
             mode: target.map { .until($0) } ?? .continuous, logger: logger,
             shouldStop: { stop.isSet })
+        if let resync {
+            replicator.interruption = {
+                guard try await warehouse.hasResyncRequests() else { return false }
+                resync.set()
+                return true
+            }
+        }
         let final = try await replicator.run()
         logger.info("stopped; warehouse checkpoint acknowledged", metadata: ["forager.lsn": "\(final)"])
         return final
@@ -123,14 +147,29 @@ struct Pipeline {
         }
         switch (slot, checkpoint) {
         case (.some, .some(let checkpoint)):
-            let mismatched = try await source.publicationMismatches(for: tables)
-            guard mismatched.isEmpty else {
+            var states = try await warehouse.tableStates()
+            let mismatched = Set(try await source.publicationMismatches(for: tables).map(\.source))
+            if states.isEmpty {
+                // A pipeline from before the table registry: every table it published was copied.
+                for table in tables where !mismatched.contains(table.source) {
+                    let state = TableState(phase: .streaming)
+                    try await warehouse.record(table.source, state)
+                    states[table.source] = state
+                }
+            }
+            let pending = tables.filter { states[$0.source].map { $0.phase == .resync } ?? true }
+            let changed = tables.filter { mismatched.contains($0.source) && states[$0.source]?.phase == .streaming }
+            guard changed.isEmpty else {
+                let names = changed.map(\.source.description).joined(separator: ", ")
                 throw ForagerError(
                     .replicationState,
-                    "publication \(SQL.quoteIdentifier(configuration.source.publication)) does not publish what the mapping asks for \(mismatched.map(\.source.description).joined(separator: ", ")) (a newly mapped table, or changed exclude_columns), but the pipeline is already streaming; those changes were never captured",
-                    hint: "Forager cannot yet change the tables or columns of a running pipeline. Use a new slot and warehouse schema for the new mapping, or undo the mapping change.")
+                    "publication \(SQL.quoteIdentifier(configuration.source.publication)) does not publish the columns the mapping asks for \(names) (exclude_columns or append_only changed); the pipeline has been streaming them as they were",
+                    hint: "Resync those tables to apply the new mapping: forager resync --table \(changed.map(\.source.description).joined(separator: " --table ")). Or undo the mapping change.")
             }
             logger.info("resuming from warehouse checkpoint", metadata: ["forager.lsn": "\(checkpoint)"])
+            if !pending.isEmpty {
+                try await copyTables(pending, states: states, source: source, warehouse: warehouse, all: tables, checkpoint: checkpoint)
+            }
             return checkpoint
         case (nil, .some(let checkpoint)):
             throw ForagerError(
@@ -167,7 +206,7 @@ struct Pipeline {
         }
     }
 
-    private func requireEmpty(warehouse: PostgresWarehouse, tables: [MappedTable]) async throws {
+    func requireEmpty(warehouse: PostgresWarehouse, tables: [MappedTable]) async throws {
         let filled = try await warehouse.nonEmptyTables(tables)
         guard filled.isEmpty else {
             throw ForagerError(
@@ -175,50 +214,6 @@ struct Pipeline {
                 "warehouse tables \(filled.map(\.description).joined(separator: ", ")) already hold rows, but there is no checkpoint for slot \(SQL.quoteIdentifier(configuration.source.slot)); loading a snapshot on top would double them",
                 hint: "Empty those tables (or use another warehouse.schema) and run Forager again.")
         }
-    }
-
-    /// Creates the slot, copies every table inside its exported snapshot, and commits the copy with
-    /// the slot's consistent point as the checkpoint, all in one warehouse transaction.
-    private func snapshot(
-        source: PostgresSource, warehouse: PostgresWarehouse, replication: ReplicationConnection, tables: [MappedTable]
-    ) async throws -> LSN {
-        let created = try await replication.createSlot(named: configuration.source.slot)
-        let reader = try await PGConnection.connect(sourceURL, serverSettings: SQL.canonicalTextSettings)
-        defer { reader.close() }
-        try await reader.execute("""
-            BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
-            SET TRANSACTION SNAPSHOT \(SQL.quoteLiteral(created.snapshotName))
-            """)
-        logger.info("taking initial snapshot", metadata: [
-            "forager.slot": "\(configuration.source.slot)", "forager.lsn": "\(created.consistentPoint)",
-            "forager.tables": "\(tables.count)",
-        ])
-        try await warehouse.beginSnapshot()
-        for table in tables {
-            let columns = table.columns.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ")
-            // Binary COPY passes through untouched where every type is the same on both sides.
-            let binary = table.columns.allSatisfy(\.binaryCompatible)
-            try await reader.startCopyOut(
-                "COPY (SELECT \(columns), \(SQL.quoteLiteral(created.consistentPoint.description))::pg_lsn FROM \(table.source.sql)) TO STDOUT\(binary ? " (FORMAT binary)" : "")")
-            try await warehouse.startLoad(table, binary: binary)
-            var chunk = try await reader.readCopyChunk(maxBytes: 1 << 20)
-            while let current = chunk {
-                if stop.isSet {
-                    try await warehouse.rollback()
-                    logger.notice("stopped during the snapshot; it starts again on the next run")
-                    return created.consistentPoint
-                }
-                async let next = reader.readCopyChunk(maxBytes: 1 << 20)
-                try await warehouse.load(current)
-                chunk = try await next
-            }
-            let rows = try await warehouse.endLoad()
-            logger.info("copied table", metadata: ["forager.table": "\(table.source)", "forager.rows": "\(rows)"])
-        }
-        try await warehouse.commit(checkpoint: created.consistentPoint)
-        try await reader.execute("COMMIT")
-        logger.info("snapshot committed", metadata: ["forager.lsn": "\(created.consistentPoint)"])
-        return created.consistentPoint
     }
 
     /// The mapped tables as the source describes them, with the mapping's options applied, and every
@@ -293,6 +288,40 @@ struct Pipeline {
         return (tables, problems)
     }
 
+    /// Marks mapped tables for a new copy (`forager resync`); returns their names. A running
+    /// pipeline takes the request within seconds; otherwise the next start does.
+    func requestResync(_ names: [String]) async throws -> [TableName] {
+        var requested: [TableName] = []
+        for name in names {
+            do {
+                requested.append(try TableName(parsing: name))
+            } catch {
+                throw ForagerError(.schema, "--table \(name): \(error)", hint: "Write the source table as in SQL: schema.table, quoted where needed.")
+            }
+        }
+        let source = try await PostgresSource.connect(
+            sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+        defer { source.connection.close() }
+        let (mapped, problems) = try await resolveMappings(source)
+        guard problems.isEmpty else { throw Problems(problems: problems) }
+        let known = Set(mapped.map(\.source))
+        for table in requested where !known.contains(table) {
+            throw ForagerError(
+                .schema, "\(table) is not a mapped table, so there is nothing to resync",
+                hint: "Mapped tables: \(mapped.map(\.source.description).sorted().joined(separator: ", ")). To add a table, add it to a mapping file: the next start copies it.")
+        }
+        let warehouse = try await PostgresWarehouse.connect(
+            warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
+        defer { warehouse.connection.close() }
+        guard try await warehouse.checkpoint() != nil else {
+            throw ForagerError(
+                .replicationState, "the warehouse has no checkpoint for slot \(SQL.quoteIdentifier(configuration.source.slot)): nothing was copied yet",
+                hint: "Run forager run or forager sync: the first start copies every mapped table.")
+        }
+        try await warehouse.requestResync(requested)
+        return requested
+    }
+
     /// Everything `forager check` looks at, without creating or changing anything: the problems
     /// found, and how many tables are mapped.
     func check() async -> (tables: Int, problems: [String]) {
@@ -316,6 +345,11 @@ struct Pipeline {
                     warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
                 defer { warehouse.connection.close() }
                 problems += try await warehouse.prepare(tables: tables, create: false).map(\.description)
+                let states = try await warehouse.tableStates()
+                for table in tables {
+                    guard let state = states[table.source], state.phase == .stopped else { continue }
+                    problems.append("table \(table.source) is stopped: \(state.reason ?? "no reason recorded")\nFIX: forager resync --table \(table.source)")
+                }
             } catch {
                 problems.append("warehouse: \(error)")
             }

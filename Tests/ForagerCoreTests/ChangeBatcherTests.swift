@@ -215,6 +215,7 @@ private func label(_ state: RowState) -> String? {
             case .rows(let tables): "rows:" + tables.flatMap(\.orderedStates).compactMap(label).joined(separator: ",")
             case .truncate(let tables): "truncate:" + tables.map(\.target.name).joined()
             case .schemaChange: "schema"
+            case .stopTable: "stop"
             }
         }
         #expect(kinds == ["rows:before", "truncate:hives", "rows:after"])
@@ -265,8 +266,9 @@ private func label(_ state: RowState) -> String? {
             switch step {
             case .rows(let tables): "rows:" + tables.map { $0.table.columns.map(\.name).joined(separator: ",") }.joined()
             case .truncate: "truncate"
-            case .schemaChange(let table, let added, let removed):
-                "schema:\(table.columns.map(\.name).joined(separator: ",")) +\(added.joined()) -\(removed.joined())"
+            case .schemaChange(let change):
+                "schema:\(change.table.columns.map(\.name).joined(separator: ",")) +\(change.added.joined()) -\(change.removed.joined())"
+            case .stopTable: "stop"
             }
         }
         #expect(steps == [
@@ -275,7 +277,7 @@ private func label(_ state: RowState) -> String? {
         ])
     }
 
-    @Test func aRenameStopsRatherThanGuess() throws {
+    @Test func aRenameStopsTheTableRatherThanGuessAndItsLaterChangesAreIgnored() throws {
         var driver = Driver()
         try driver.send(relation)
         let renamed = PGOutputMessage.relation(Relation(
@@ -285,23 +287,75 @@ private func label(_ state: RowState) -> String? {
                 .init(isKey: false, name: "name", typeOID: 25, typeModifier: -1),
                 .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
             ]))
-        #expect {
-            try driver.send(renamed)
-        } throws: { error in
-            "\(error)".contains("\"label\"") && "\(error)".contains("\"name\"") && "\(error)".contains("Resync")
+        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "before"))), renamed, .insert(Insert(relationID: 42, newTuple: row(2, "after")))])
+        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(3, "later")))])
+        let steps = driver.batcher.drain().actions.flatMap { action -> [ChangeStep] in
+            if case .commit(let changes, _) = action { return changes.allSteps }
+            return []
         }
+        #expect(steps.count == 2)
+        guard case .rows(let tables) = steps.first, case .stopTable(let table, let error) = steps.last else {
+            Issue.record("expected the rows before the rename, then a stop: \(steps)")
+            return
+        }
+        #expect(tables.flatMap(\.orderedStates).compactMap(label) == ["before"])
+        #expect(table.source.description == "public.hives")
+        #expect("\(error)".contains("\"label\"") && "\(error)".contains("\"name\"") && "\(error)".contains("forager resync --table public.hives"))
+        #expect(driver.batcher.stoppedTables == [TableName(schema: "public", name: "hives")])
     }
 
-    @Test func losingAKeyColumnStopsWithAnErrorNamingIt() throws {
+    @Test func losingAKeyColumnStopsTheTableNamingTheColumn() throws {
         var driver = Driver()
+        try driver.send(relation)
         let keyless = PGOutputMessage.relation(Relation(
             id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-            columns: [.init(isKey: false, name: "label", typeOID: 25, typeModifier: -1)]))
-        #expect {
-            try driver.send(keyless)
-        } throws: { error in
-            "\(error)".contains("\"id\"") && "\(error)".contains("public.hives")
+            columns: [.init(isKey: false, name: "label", typeOID: 25, typeModifier: -1), .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1)]))
+        try driver.transaction([keyless, .insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("x"), text("y")])))])
+        guard case .commit(let changes, _) = driver.batcher.drain().actions.first, case .stopTable(_, let error) = changes.allSteps.first else {
+            Issue.record("expected a stop")
+            return
         }
+        #expect("\(error)".contains("\"id\"") && "\(error)".contains("public.hives"))
+        #expect(changes.allSteps.count == 1)
+    }
+
+    @Test func aChangedColumnTypeIsAStepNamingTheColumn() throws {
+        var driver = Driver()
+        try driver.send(relation)
+        let widened = PGOutputMessage.relation(Relation(
+            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+            columns: [
+                .init(isKey: true, name: "id", typeOID: 20, typeModifier: -1),
+                .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
+                .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+            ]))
+        try driver.transaction([widened, .insert(Insert(relationID: 42, newTuple: row(1, "a")))])
+        try driver.transaction([widened, .insert(Insert(relationID: 42, newTuple: row(2, "b")))])
+        let steps = driver.batcher.drain().actions.flatMap { action -> [ChangeStep] in
+            if case .commit(let changes, _) = action { return changes.allSteps }
+            return []
+        }
+        let retyped = steps.compactMap { step -> [String]? in if case .schemaChange(let change) = step { change.retyped } else { nil } }
+        #expect(retyped == [["id"]])
+    }
+
+    @Test func changesInsideATablesCopyAreSkippedWithoutFollowingItsOldShape() throws {
+        var driver = Driver(checkpoint: 0x100)
+        driver.batcher = ChangeBatcher(
+            tables: [table], limits: .init(maxRows: 1000, maxAge: .seconds(1)), checkpoint: LSN(0x100),
+            syncPoints: [table.source: LSN(0x1050)])
+        let oldShape = PGOutputMessage.relation(Relation(
+            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+            columns: [.init(isKey: true, name: "id", typeOID: 23, typeModifier: -1), .init(isKey: false, name: "old", typeOID: 25, typeModifier: -1)]))
+        try driver.transaction([oldShape, .insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("1"), text("in the copy")])))])
+        try driver.transaction([relation, .insert(Insert(relationID: 42, newTuple: row(2, "after the copy")))])
+        let steps = driver.batcher.drain().actions.flatMap { action -> [ChangeStep] in
+            if case .commit(let changes, _) = action { return changes.allSteps }
+            return []
+        }
+        #expect(steps.count == 1)
+        guard case .rows(let tables) = steps.first else { Issue.record("expected rows"); return }
+        #expect(tables.flatMap(\.orderedStates).compactMap(label) == ["after the copy"])
     }
 
     @Test func unmappedRelationsAreIgnored() throws {

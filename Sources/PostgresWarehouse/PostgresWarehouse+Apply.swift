@@ -1,0 +1,223 @@
+import ForagerCore
+import LibPQ
+import PGOutput
+
+/// Applying row changes: set-based removal through staging tables, then `COPY`.
+extension PostgresWarehouse {
+    func applyRows(_ changes: TableChanges) async throws {
+        guard changes.table.identity == .key else { return try await applyDeltas(changes) }
+        var states = changes.orderedStates
+        let table = changes.table
+        let soft = table.deletes == .soft
+        try await fillUnchangedToast(&states, changes: changes)
+        // With soft deletes, a deleted row whose values the batch saw is rewritten as deleted; one
+        // it did not see is flagged in place.
+        func keptAsDeleted(_ state: RowState) -> TupleData? {
+            guard soft, state.row == nil, let row = state.deletedRow, !row.columns.contains(.unchangedToast) else { return nil }
+            return row
+        }
+        let flagged = soft ? states.filter { $0.mayExist && $0.row == nil && keptAsDeleted($0) == nil } : []
+        if !flagged.isEmpty { try await flagDeleted(flagged, in: table) }
+        let removals = states.filter { $0.mayExist && ($0.row != nil || !soft || keptAsDeleted($0) != nil) }.map(\.key)
+        if !removals.isEmpty {
+            let keyTable = try await loadKeys(removals, for: table)
+            let match = table.warehouseKey.map { "t.\(SQL.quoteIdentifier($0)) = k.\(SQL.quoteIdentifier($0))" }
+            try await connection.execute("""
+                DELETE FROM \(table.target.sql) AS t USING pg_temp.\(keyTable) AS k WHERE \(match.joined(separator: " AND "))
+                """)
+        }
+        var columns = table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
+        if soft { columns.append(SQL.quoteIdentifier(MetadataColumn.deleted)) }
+        var started = false
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 20)
+        for state in states {
+            let deleted = keptAsDeleted(state)
+            guard let row = state.row ?? deleted else { continue }
+            if !started {
+                try await connection.startCopyIn("COPY \(table.target.sql) (\(columns.joined(separator: ", "))) FROM STDIN")
+                started = true
+            }
+            let extra = soft ? [state.lsn.description, deleted == nil ? "f" : "t"] : [state.lsn.description]
+            try CopyText.appendRow(row.columns, extra: extra, to: &buffer)
+            if buffer.count >= 1 << 20 {
+                try await connection.putCopyData(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        guard started else { return }
+        if !buffer.isEmpty { try await connection.putCopyData(buffer) }
+        try await connection.endCopyIn()
+    }
+
+    /// Applies the changes of a table without a key: removes (or, with soft deletes, flags) as many
+    /// identical copies of each row as the batch removed, then adds the copies it added.
+    private func applyDeltas(_ changes: TableChanges) async throws {
+        let table = changes.table
+        let soft = table.deletes == .soft
+        let removed = changes.deltas.filter { $0.count < 0 }
+        if !removed.isEmpty { try await removeCopies(removed, from: table, soft: soft) }
+        var columns = table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
+        var buffer: [UInt8] = []
+        var started = false
+        for delta in changes.deltas where delta.count > 0 {
+            if !started {
+                if soft { columns.append(SQL.quoteIdentifier(MetadataColumn.deleted)) }
+                try await connection.startCopyIn("COPY \(table.target.sql) (\(columns.joined(separator: ", "))) FROM STDIN")
+                started = true
+            }
+            for _ in 0..<delta.count {
+                try CopyText.appendRow(delta.row.columns, extra: soft ? [delta.lsn.description, "f"] : [delta.lsn.description], to: &buffer)
+            }
+            if buffer.count >= 1 << 20 {
+                try await connection.putCopyData(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        guard started else { return }
+        if !buffer.isEmpty { try await connection.putCopyData(buffer) }
+        try await connection.endCopyIn()
+    }
+
+    /// Deletes (or flags as deleted) exactly `-count` copies of each row. Rows are matched on the
+    /// text of every column, read through the warehouse type, so that a NULL matches only a NULL.
+    private func removeCopies(_ deltas: [RowDelta], from table: MappedTable, soft: Bool) async throws {
+        let staging = try stagingTable("_forager_rows_", for: table)
+        let values = table.columns.indices.map { "c\($0)" }
+        if !createdKeyTables.contains(staging) {
+            try await connection.execute("""
+                CREATE TEMP TABLE IF NOT EXISTS \(staging) (i int, n int, lsn pg_lsn\(values.map { ", \($0) text" }.joined()))
+                """)
+            createdKeyTables.insert(staging)
+        }
+        try await connection.execute("TRUNCATE pg_temp.\(staging)")
+        try await connection.startCopyIn("COPY pg_temp.\(staging) (i, n, lsn, \(values.joined(separator: ", "))) FROM STDIN")
+        var buffer: [UInt8] = []
+        for (index, delta) in deltas.enumerated() {
+            buffer.append(contentsOf: "\(index)\t\(-delta.count)\t\(delta.lsn)\t".utf8)
+            try CopyText.appendRow(delta.row.columns, extra: [], to: &buffer)
+        }
+        try await connection.putCopyData(buffer)
+        try await connection.endCopyIn()
+        let stored = table.columns.map { "t.\(SQL.quoteIdentifier(table.warehouseName(of: $0.name)))::text" }
+        let sent = zip(table.columns, values).map { column, value in
+            column.sqlType.isEmpty ? "k.\(value)" : "k.\(value)::\(column.sqlType)::text"
+        }
+        let live = soft ? " WHERE NOT t.\(SQL.quoteIdentifier(MetadataColumn.deleted))" : ""
+        let chosen = """
+            SELECT ctid, lsn FROM (
+                SELECT t.ctid, k.n, k.lsn, row_number() OVER (PARTITION BY k.i ORDER BY t.ctid) AS copy
+                FROM \(table.target.sql) AS t JOIN pg_temp.\(staging) AS k
+                  ON ROW(\(stored.joined(separator: ", ")))::text = ROW(\(sent.joined(separator: ", ")))::text\(live)
+            ) AS matched WHERE copy <= n
+            """
+        if soft {
+            try await connection.execute("""
+                UPDATE \(table.target.sql) AS t SET \(SQL.quoteIdentifier(MetadataColumn.deleted)) = true,
+                    \(SQL.quoteIdentifier(MetadataColumn.lsn)) = c.lsn, \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) = clock_timestamp()
+                FROM (\(chosen)) AS c WHERE t.ctid = c.ctid
+                """)
+        } else {
+            try await connection.execute("DELETE FROM \(table.target.sql) AS t USING (\(chosen)) AS c WHERE t.ctid = c.ctid")
+        }
+    }
+
+    /// Marks rows deleted in place (soft deletes), with the LSN of each delete.
+    private func flagDeleted(_ states: [RowState], in table: MappedTable) async throws {
+        let tombstones = try stagingTable("_forager_deleted_", for: table)
+        let keyColumns = table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")
+        let lsn = SQL.quoteIdentifier(MetadataColumn.lsn)
+        if !createdKeyTables.contains(tombstones) {
+            try await connection.execute("""
+                CREATE TEMP TABLE IF NOT EXISTS \(tombstones) AS SELECT \(keyColumns), \(lsn) FROM \(table.target.sql) WITH NO DATA
+                """)
+            createdKeyTables.insert(tombstones)
+        }
+        try await connection.execute("TRUNCATE pg_temp.\(tombstones)")
+        try await connection.startCopyIn("COPY pg_temp.\(tombstones) (\(keyColumns), \(lsn)) FROM STDIN")
+        var buffer: [UInt8] = []
+        for state in states { try CopyText.appendRow(state.key, extra: [state.lsn.description], to: &buffer) }
+        try await connection.putCopyData(buffer)
+        try await connection.endCopyIn()
+        let match = table.warehouseKey.map { "t.\(SQL.quoteIdentifier($0)) = k.\(SQL.quoteIdentifier($0))" }
+        try await connection.execute("""
+            UPDATE \(table.target.sql) AS t SET \(SQL.quoteIdentifier(MetadataColumn.deleted)) = true, \(lsn) = k.\(lsn),
+                \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) = clock_timestamp()
+            FROM pg_temp.\(tombstones) AS k WHERE \(match.joined(separator: " AND "))
+            """)
+    }
+
+    /// The quoted name of one of a table's temporary staging tables.
+    private func stagingTable(_ prefix: String, for table: MappedTable) throws -> String {
+        guard let number = stagingNumbers[table.target] else {
+            throw ForagerError(.warehouse, "no staging tables were prepared for \(table.target)")
+        }
+        return SQL.quoteIdentifier(prefix + String(number))
+    }
+
+    /// Loads keys into the table's temporary key table (emptied first) and returns its quoted name.
+    private func loadKeys(_ keys: [[TupleColumn]], for table: MappedTable) async throws -> String {
+        let keyTable = try stagingTable("_forager_keys_", for: table)
+        let keyColumns = table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")
+        if !createdKeyTables.contains(keyTable) {
+            try await connection.execute("""
+                CREATE TEMP TABLE IF NOT EXISTS \(keyTable) AS SELECT \(keyColumns) FROM \(table.target.sql) WITH NO DATA
+                """)
+            createdKeyTables.insert(keyTable)
+        }
+        try await connection.execute("TRUNCATE pg_temp.\(keyTable)")
+        try await connection.startCopyIn("COPY pg_temp.\(keyTable) (\(keyColumns)) FROM STDIN")
+        var buffer: [UInt8] = []
+        for key in keys {
+            try CopyText.appendRow(key, extra: [], to: &buffer)
+            if buffer.count >= 1 << 20 {
+                try await connection.putCopyData(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        if !buffer.isEmpty { try await connection.putCopyData(buffer) }
+        try await connection.endCopyIn()
+        return keyTable
+    }
+
+    /// Replaces unchanged-TOAST markers with the values the warehouse holds for those rows. The
+    /// source did not send them because they did not change; the warehouse has them from an
+    /// earlier change or the snapshot.
+    private func fillUnchangedToast(_ states: inout [RowState], changes: TableChanges) async throws {
+        let pending = states.indices.filter { states[$0].row?.columns.contains(.unchangedToast) ?? false }
+        guard !pending.isEmpty else { return }
+        let table = changes.table
+        var columnIndexes = Set<Int>()
+        for index in pending {
+            for (column, value) in states[index].row!.columns.enumerated() where value == .unchangedToast {
+                columnIndexes.insert(column)
+            }
+        }
+        let wanted = columnIndexes.sorted()
+        let lookup = pending.map { states[$0].movedFrom ?? states[$0].key }
+        let keyTable = try await loadKeys(lookup, for: table)
+        let keyColumns = table.warehouseKey.map { "t.\(SQL.quoteIdentifier($0))" }
+        let valueColumns = wanted.map { "t.\(SQL.quoteIdentifier(table.warehouseName(of: table.columns[$0].name)))" }
+        let using = table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")
+        let rows = try await connection.query("""
+            SELECT \((keyColumns + valueColumns).joined(separator: ", "))
+            FROM \(table.target.sql) AS t JOIN pg_temp.\(keyTable) AS k USING (\(using))
+            """)
+        var found: [RowKey: [String?]] = [:]
+        let keyCount = table.keyColumns.count
+        for row in rows.rows {
+            let key: [TupleColumn] = row[0..<keyCount].map { .text(ArraySlice(($0 ?? "").utf8)) }
+            found[RowKey(key)] = Array(row[keyCount...])
+        }
+        for (index, key) in zip(pending, lookup) {
+            guard let values = found[RowKey(key)] else {
+                throw ForagerError(
+                    .warehouse, "an update to \(table.source) left a large (TOAST) value unchanged, but the warehouse table \(table.target) has no row with that key to take it from",
+                    hint: "The warehouse is missing rows; run a new snapshot into an empty warehouse schema.")
+            }
+            for (position, column) in wanted.enumerated() where states[index].row!.columns[column] == .unchangedToast {
+                states[index].row!.columns[column] = values[position].map { .text(ArraySlice($0.utf8)) } ?? .null
+            }
+        }
+    }
+}

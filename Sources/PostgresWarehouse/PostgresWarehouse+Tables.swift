@@ -1,0 +1,161 @@
+public import ForagerCore
+public import PGOutput
+
+/// What the warehouse records about one mapped table, beside the pipeline's checkpoint.
+public struct TableState: Sendable, Equatable {
+    public enum Phase: String, Sendable {
+        /// Copied, and following the stream.
+        case streaming
+        /// A change could not be followed; nothing more is applied until a resync.
+        case stopped
+        /// `forager resync` asked for a new copy.
+        case resync
+    }
+
+    public var phase: Phase
+    /// The source position the table's copy was taken at: changes of transactions that commit
+    /// before it are in the copy.
+    public var syncedAt: LSN?
+    /// Why the table stopped.
+    public var reason: String?
+
+    public init(phase: Phase, syncedAt: LSN? = nil, reason: String? = nil) {
+        self.phase = phase
+        self.syncedAt = syncedAt
+        self.reason = reason
+    }
+}
+
+/// The table registry (`_forager_tables`): which mapped tables were copied and from where, which
+/// stopped and why, and which wait for a resync.
+extension PostgresWarehouse {
+    /// The quoted name of the registry table.
+    public nonisolated var tablesTable: String { SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier("_forager_tables") }
+
+    func createRegistry() async throws {
+        try await connection.execute("""
+            CREATE TABLE IF NOT EXISTS \(tablesTable) (
+                slot text NOT NULL,
+                source_schema text NOT NULL,
+                source_table text NOT NULL,
+                state text NOT NULL CHECK (state IN ('streaming', 'stopped', 'resync')),
+                synced_lsn pg_lsn,
+                reason text,
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (slot, source_schema, source_table)
+            )
+            """)
+    }
+
+    /// The recorded state of every table of this slot; empty when nothing is recorded.
+    public func tableStates() async throws -> [TableName: TableState] {
+        guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [tablesTable]).scalar == "t" else { return [:] }
+        let rows = try await connection.query(
+            "SELECT source_schema, source_table, state, synced_lsn::text, reason FROM \(tablesTable) WHERE slot = $1", [slot])
+        var states: [TableName: TableState] = [:]
+        for row in rows.rows {
+            guard let phase = TableState.Phase(rawValue: row[2] ?? "") else { continue }
+            states[TableName(schema: row[0] ?? "", name: row[1] ?? "")] = TableState(
+                phase: phase, syncedAt: row[3].flatMap { LSN(string: $0) }, reason: row[4])
+        }
+        return states
+    }
+
+    /// Records a table's state, in the open transaction if there is one.
+    public func record(_ table: TableName, _ state: TableState) async throws {
+        try await connection.query("""
+            INSERT INTO \(tablesTable) AS t (slot, source_schema, source_table, state, synced_lsn, reason)
+            VALUES ($1, $2, $3, $4, $5::pg_lsn, $6)
+            ON CONFLICT (slot, source_schema, source_table) DO UPDATE
+            SET state = EXCLUDED.state, synced_lsn = EXCLUDED.synced_lsn, reason = EXCLUDED.reason, updated_at = now()
+            """, [slot, table.schema, table.name, state.phase.rawValue, state.syncedAt?.description, state.reason])
+    }
+
+    /// Marks tables for a new copy, which the running pipeline (or the next start) takes.
+    public func requestResync(_ tables: [TableName]) async throws {
+        try await createRegistry()
+        for table in tables {
+            try await connection.query("""
+                INSERT INTO \(tablesTable) AS t (slot, source_schema, source_table, state) VALUES ($1, $2, $3, 'resync')
+                ON CONFLICT (slot, source_schema, source_table) DO UPDATE SET state = 'resync', updated_at = now()
+                """, [slot, table.schema, table.name])
+        }
+    }
+
+    /// True when some table waits for a resync.
+    public func hasResyncRequests() async throws -> Bool {
+        try await connection.query(
+            "SELECT EXISTS (SELECT 1 FROM \(tablesTable) WHERE slot = $1 AND state = 'resync')", [slot]).scalar == "t"
+    }
+
+    /// Treats these source tables as stopped: none of their changes is applied.
+    public func setStopped(_ tables: Set<TableName>) {
+        stoppedTables = tables
+    }
+
+    /// Stops a table inside the open transaction: records why, and applies none of its changes
+    /// from here on. Other tables keep flowing.
+    func stop(_ table: MappedTable, _ error: ForagerError) async throws {
+        logger.error("table stopped; the other tables keep flowing", metadata: [
+            "forager.table": "\(table.source)", "forager.error": "\(error)",
+        ])
+        stoppedTables.insert(table.source)
+        try await record(table.source, TableState(phase: .stopped, reason: error.description))
+    }
+
+    /// Drops and recreates a table's warehouse copy from its current definition, inside the open
+    /// transaction, for a resync.
+    public func replaceTable(_ table: MappedTable) async throws {
+        logger.notice("replacing the warehouse table for a resync", metadata: ["forager.table": "\(table.target)"])
+        try await connection.execute("DROP TABLE IF EXISTS \(table.target.sql)")
+        try await connection.execute(Self.createTableSQL(table))
+    }
+
+    /// Follows a change of the source table's published columns inside the open transaction: adds
+    /// new columns, keeps removed ones (nullable from now on), widens retyped ones where every old
+    /// value still fits, and stops the table otherwise.
+    func applySchemaChange(_ change: SchemaChange) async throws {
+        let table = change.table
+        let changed = change.added + change.retyped
+        var definitions = table.columns.filter { changed.contains($0.name) }
+        if !changed.isEmpty, let resolveColumns {
+            let resolved = try await resolveColumns(table.source, changed)
+            definitions = definitions.map { column in resolved.first { $0.name == column.name } ?? column }
+        }
+        if !change.retyped.isEmpty {
+            let current = try await warehouseTypes(of: table)
+            for column in definitions where change.retyped.contains(column.name) {
+                let name = table.warehouseName(of: column.name)
+                guard let old = current[name], column.overriddenType == nil, old != column.sqlType else { continue }
+                guard TypeWidening.allows(from: old, to: column.sqlType) else {
+                    return try await stop(table, ForagerError(
+                        .schema, "column \(SQL.quoteIdentifier(column.name)) of \(table.source) changed type on the source, from \(old) to \(column.sqlType), which is not a widening: existing warehouse values might not fit or might change meaning",
+                        hint: "Resync the table to copy it again with the new type: forager resync --table \(table.source). Or map the column to a type that holds both, with types in the mapping, and resync."))
+                }
+                logger.notice("widening warehouse column, as on the source", metadata: [
+                    "forager.table": "\(table.target)", "forager.column": "\(name)", "forager.from": "\(old)", "forager.to": "\(column.sqlType)",
+                ])
+                try await connection.execute("ALTER TABLE \(table.target.sql) ALTER COLUMN \(SQL.quoteIdentifier(name)) TYPE \(column.sqlType)")
+            }
+        }
+        if !change.added.isEmpty {
+            try await addColumns(definitions.filter { change.added.contains($0.name) }, to: table)
+        }
+        for name in change.removed.map(table.warehouseName(of:)) where !table.warehouseKey.contains(name) {
+            logger.notice("column no longer on the source; the warehouse keeps it, NULL from now on", metadata: [
+                "forager.table": "\(table.target)", "forager.column": "\(name)",
+            ])
+            try await connection.execute("ALTER TABLE \(table.target.sql) ALTER COLUMN \(SQL.quoteIdentifier(name)) DROP NOT NULL")
+        }
+    }
+
+    /// The warehouse table's column types, by column name, as `format_type` prints them.
+    func warehouseTypes(of table: MappedTable) async throws -> [String: String] {
+        let rows = try await connection.query("""
+            SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+            FROM pg_attribute a
+            WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+            """, [table.target.sql])
+        return Dictionary(rows.rows.map { ($0[0] ?? "", $0[1] ?? "") }, uniquingKeysWith: { first, _ in first })
+    }
+}
