@@ -7,6 +7,7 @@ extension ConfigurationReader {
     static let mappingFileKeys = ["tables"]
     static let tableKeys = [
         "source", "target", "deletes", "append_only", "exclude_tables", "exclude_columns", "rename_columns", "types", "extract",
+        "keep_json",
         "clickhouse", "redshift",
     ]
     /// The keys that a pattern entry (`source: public.*`) takes: options that suit every table.
@@ -243,6 +244,16 @@ extension ConfigurationReader {
             guard let list = extractList(field, file: file) else { return nil }
             extracts = list
         }
+        var keepJSON = true
+        if let field = table["keep_json"] {
+            let fix = "write keep_json: false to store only the extracted columns, or remove it to keep the json columns too"
+            guard let value = boolean(field, file: file, fix: fix) else { return nil }
+            if !value && extracts.isEmpty {
+                report(.invalidValue, file, field.line, field.key, "only applies with extract, which this entry does not have; remove keep_json")
+                return nil
+            }
+            keepJSON = value
+        }
         var layout = PhysicalLayout()
         if let field = table["clickhouse"] {
             guard let options = clickHouseLayout(field, file: file) else { return nil }
@@ -255,7 +266,7 @@ extension ConfigurationReader {
         return .table(MappingEntry(
             mapping: ForagerConfiguration.TableMapping(
                 source: source, target: target, deletes: deletes, excludeColumns: excluded, renameColumns: renames,
-                types: types, extracts: extracts, appendOnly: appendOnly, layout: layout, file: file, line: line ?? 1),
+                types: types, extracts: extracts, keepJSON: keepJSON, appendOnly: appendOnly, layout: layout, file: file, line: line ?? 1),
             key: key, sourceLine: sourceField.line, targetLine: targetLine, targetIsDefault: table["target"] == nil
         ))
     }

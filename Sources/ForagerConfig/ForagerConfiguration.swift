@@ -139,6 +139,9 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public var types: [String: String]
         /// Warehouse columns computed from fields of JSON columns (`extract`).
         public var extracts: [JSONExtract]
+        /// `keep_json: false`: the json columns that `extract` reads from are not stored in the
+        /// warehouse, only the extracted columns are. Default true.
+        public var keepJSON: Bool
         /// `append_only: true`: every insert is kept as a new warehouse row; updates, deletes and
         /// truncations are not replicated. For tables without a key, such as event logs.
         public var appendOnly: Bool
@@ -152,9 +155,10 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public init(
             source: TableName, target: String, deletes: DeleteMode = .hard, excludeColumns: [String] = [],
             renameColumns: [String: String] = [:], types: [String: String] = [:], extracts: [JSONExtract] = [],
-            appendOnly: Bool = false, layout: PhysicalLayout = PhysicalLayout(), file: String, line: Int
+            keepJSON: Bool = true, appendOnly: Bool = false, layout: PhysicalLayout = PhysicalLayout(), file: String, line: Int
         ) {
             self.extracts = extracts
+            self.keepJSON = keepJSON
             self.appendOnly = appendOnly
             self.layout = layout
             self.renameColumns = renameColumns

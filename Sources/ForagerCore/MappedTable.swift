@@ -68,11 +68,19 @@ public struct MappedTable: Sendable, Equatable {
     public var renames: [String: String] = [:]
     /// Warehouse columns computed from JSON fields (`extract`).
     public var extracts: [JSONExtract] = []
+    /// Whether the warehouse stores the json columns that `extracts` read from (`keep_json`).
+    public var keepJSON = true
     /// Columnar warehouses' storage options (`clickhouse:`, `redshift:`).
     public var layout = PhysicalLayout()
 
     /// The warehouse column that holds the source column `name`.
     public func warehouseName(of name: String) -> String { renames[name] ?? name }
+
+    /// The source columns the warehouse table stores: all of `columns`, except the json columns
+    /// that extracts read from when `keepJSON` is false.
+    public var storedColumns: [SourceColumn] {
+        keepJSON ? columns : columns.filter { column in !extracts.contains { $0.from == column.name } }
+    }
 
     /// The key's warehouse column names.
     public var warehouseKey: [String] { keyColumns.map(warehouseName(of:)) }

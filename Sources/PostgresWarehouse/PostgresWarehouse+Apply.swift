@@ -9,7 +9,7 @@ extension PostgresWarehouse {
         var states = changes.orderedStates
         let table = changes.table
         let soft = table.deletes == .soft
-        try await fillUnchangedToast(&states, changes: changes)
+        let kept = try await fillUnchangedToast(&states, changes: changes)
         // With soft deletes, a deleted row whose values the batch saw is rewritten as deleted; one
         // it did not see is flagged in place.
         func keptAsDeleted(_ state: RowState) -> TupleData? {
@@ -26,28 +26,15 @@ extension PostgresWarehouse {
                 DELETE FROM \(table.target.sql) AS t USING pg_temp.\(keyTable) AS k WHERE \(match.joined(separator: " AND "))
                 """)
         }
-        var columns = table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
-        if soft { columns.append(SQL.quoteIdentifier(MetadataColumn.deleted)) }
-        var started = false
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(1 << 20)
-        for state in states {
+        var writer: RowWriter?
+        for (index, state) in states.enumerated() {
             let deleted = keptAsDeleted(state)
             guard let row = state.row ?? deleted else { continue }
-            if !started {
-                try await connection.startCopyIn("COPY \(table.target.sql) (\(columns.joined(separator: ", "))) FROM STDIN")
-                started = true
-            }
-            let extra = soft ? [state.lsn.description, deleted == nil ? "f" : "t"] : [state.lsn.description]
-            try CopyText.appendRow(row.columns, extra: extra, to: &buffer)
-            if buffer.count >= 1 << 20 {
-                try await connection.putCopyData(buffer)
-                buffer.removeAll(keepingCapacity: true)
-            }
+            if writer == nil { writer = try await openRows(for: table, withDeleted: soft) }
+            try writer!.append(row.columns, lsn: state.lsn, deleted: deleted != nil, kept: kept[index] ?? [:])
+            try await flushIfFull(&writer!)
         }
-        guard started else { return }
-        if !buffer.isEmpty { try await connection.putCopyData(buffer) }
-        try await connection.endCopyIn()
+        if let writer { try await closeRows(writer) }
     }
 
     /// Applies the changes of a table without a key: removes (or, with soft deletes, flags) as many
@@ -57,26 +44,15 @@ extension PostgresWarehouse {
         let soft = table.deletes == .soft
         let removed = changes.deltas.filter { $0.count < 0 }
         if !removed.isEmpty { try await removeCopies(removed, from: table, soft: soft) }
-        var columns = table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
-        var buffer: [UInt8] = []
-        var started = false
+        var writer: RowWriter?
         for delta in changes.deltas where delta.count > 0 {
-            if !started {
-                if soft { columns.append(SQL.quoteIdentifier(MetadataColumn.deleted)) }
-                try await connection.startCopyIn("COPY \(table.target.sql) (\(columns.joined(separator: ", "))) FROM STDIN")
-                started = true
-            }
+            if writer == nil { writer = try await openRows(for: table, withDeleted: soft) }
             for _ in 0..<delta.count {
-                try CopyText.appendRow(delta.row.columns, extra: soft ? [delta.lsn.description, "f"] : [delta.lsn.description], to: &buffer)
+                try writer!.append(delta.row.columns, lsn: delta.lsn, deleted: false)
             }
-            if buffer.count >= 1 << 20 {
-                try await connection.putCopyData(buffer)
-                buffer.removeAll(keepingCapacity: true)
-            }
+            try await flushIfFull(&writer!)
         }
-        guard started else { return }
-        if !buffer.isEmpty { try await connection.putCopyData(buffer) }
-        try await connection.endCopyIn()
+        if let writer { try await closeRows(writer) }
     }
 
     /// Deletes (or flags as deleted) exactly `-count` copies of each row. Rows are matched on the
@@ -85,9 +61,8 @@ extension PostgresWarehouse {
         let staging = try stagingTable("_forager_rows_", for: table)
         let values = table.columns.indices.map { "c\($0)" }
         if !createdKeyTables.contains(staging) {
-            try await connection.execute("""
-                CREATE TEMP TABLE IF NOT EXISTS \(staging) (i int, n int, lsn pg_lsn\(values.map { ", \($0) text" }.joined()))
-                """)
+            try await connection.execute("DROP TABLE IF EXISTS pg_temp.\(staging)")
+            try await connection.execute("CREATE TEMP TABLE \(staging) (i int, n int, lsn pg_lsn\(values.map { ", \($0) text" }.joined()))")
             createdKeyTables.insert(staging)
         }
         try await connection.execute("TRUNCATE pg_temp.\(staging)")
@@ -148,7 +123,7 @@ extension PostgresWarehouse {
     }
 
     /// The quoted name of one of a table's temporary staging tables.
-    private func stagingTable(_ prefix: String, for table: MappedTable) throws -> String {
+    func stagingTable(_ prefix: String, for table: MappedTable) throws -> String {
         guard let number = stagingNumbers[table.target] else {
             throw ForagerError(.warehouse, "no staging tables were prepared for \(table.target)")
         }
@@ -182,22 +157,28 @@ extension PostgresWarehouse {
 
     /// Replaces unchanged-TOAST markers with the values the warehouse holds for those rows. The
     /// source did not send them because they did not change; the warehouse has them from an
-    /// earlier change or the snapshot.
-    private func fillUnchangedToast(_ states: inout [RowState], changes: TableChanges) async throws {
+    /// earlier change or the snapshot. A json column the warehouse does not keep (`keep_json:
+    /// false`) becomes NULL, and the values extracted from it are kept instead: returned by state
+    /// index, then by extract index.
+    private func fillUnchangedToast(_ states: inout [RowState], changes: TableChanges) async throws -> [Int: [Int: String?]] {
         let pending = states.indices.filter { states[$0].row?.columns.contains(.unchangedToast) ?? false }
-        guard !pending.isEmpty else { return }
+        guard !pending.isEmpty else { return [:] }
         let table = changes.table
+        let stored = Set(table.storedColumns.map(\.name))
         var columnIndexes = Set<Int>()
         for index in pending {
             for (column, value) in states[index].row!.columns.enumerated() where value == .unchangedToast {
                 columnIndexes.insert(column)
             }
         }
-        let wanted = columnIndexes.sorted()
+        let wanted = columnIndexes.sorted().filter { stored.contains(table.columns[$0].name) }
+        let dropped = columnIndexes.sorted().filter { !stored.contains(table.columns[$0].name) }
+        let extracts = table.extracts.indices.filter { index in dropped.contains { table.columns[$0].name == table.extracts[index].from } }
         let lookup = pending.map { states[$0].movedFrom ?? states[$0].key }
         let keyTable = try await loadKeys(lookup, for: table)
         let keyColumns = table.warehouseKey.map { "t.\(SQL.quoteIdentifier($0))" }
         let valueColumns = wanted.map { "t.\(SQL.quoteIdentifier(table.warehouseName(of: table.columns[$0].name)))" }
+            + extracts.map { "t.\(SQL.quoteIdentifier(table.extracts[$0].column))" }
         let using = table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")
         let rows = try await connection.query("""
             SELECT \((keyColumns + valueColumns).joined(separator: ", "))
@@ -209,15 +190,23 @@ extension PostgresWarehouse {
             let key: [TupleColumn] = row[0..<keyCount].map { .text(ArraySlice(($0 ?? "").utf8)) }
             found[RowKey(key)] = Array(row[keyCount...])
         }
+        var kept: [Int: [Int: String?]] = [:]
         for (index, key) in zip(pending, lookup) {
             guard let values = found[RowKey(key)] else {
                 throw ForagerError(
                     .warehouse, "an update to \(table.source) left a large (TOAST) value unchanged, but the warehouse table \(table.target) has no row with that key to take it from",
-                    hint: "The warehouse is missing rows; run a new snapshot into an empty warehouse schema.")
+                    hint: "The warehouse is missing rows; resync the table: forager resync --table \(table.source).")
             }
             for (position, column) in wanted.enumerated() where states[index].row!.columns[column] == .unchangedToast {
                 states[index].row!.columns[column] = values[position].map { .text(ArraySlice($0.utf8)) } ?? .null
             }
+            for column in dropped where states[index].row!.columns[column] == .unchangedToast {
+                states[index].row!.columns[column] = .null
+                for (position, extract) in extracts.enumerated() where table.extracts[extract].from == table.columns[column].name {
+                    kept[index, default: [:]][extract] = values[wanted.count + position]
+                }
+            }
         }
+        return kept
     }
 }

@@ -124,7 +124,7 @@ extension PostgresWarehouse {
         }
         if !change.retyped.isEmpty {
             let current = try await warehouseTypes(of: table)
-            for column in definitions where change.retyped.contains(column.name) {
+            for column in definitions where change.retyped.contains(column.name) && table.storedColumns.contains(where: { $0.name == column.name }) {
                 let name = table.warehouseName(of: column.name)
                 guard let old = current[name], column.overriddenType == nil, old != column.sqlType else { continue }
                 guard TypeWidening.allows(from: old, to: column.sqlType) else {
@@ -138,9 +138,11 @@ extension PostgresWarehouse {
                 try await connection.execute("ALTER TABLE \(table.target.sql) ALTER COLUMN \(SQL.quoteIdentifier(name)) TYPE \(column.sqlType)")
             }
         }
+        let stored = Set(table.storedColumns.map(\.name))
         if !change.added.isEmpty {
-            try await addColumns(definitions.filter { change.added.contains($0.name) }, to: table)
+            try await addColumns(definitions.filter { change.added.contains($0.name) && stored.contains($0.name) }, to: table)
         }
+        forgetStaging(for: table)
         for name in change.removed.map(table.warehouseName(of:)) where !table.warehouseKey.contains(name) {
             logger.notice("column no longer on the source; the warehouse keeps it, NULL from now on", metadata: [
                 "forager.table": "\(table.target)", "forager.column": "\(name)",

@@ -22,6 +22,8 @@ public actor PostgresWarehouse: WarehouseSink {
     var createdKeyTables: Set<String> = []
     /// Source tables that are stopped: none of their changes is applied.
     var stoppedTables: Set<TableName> = []
+    /// The snapshot load in progress.
+    private var loading: RowWriter?
     var resolveColumns: (@Sendable (TableName, [String]) async throws -> [SourceColumn])?
 
     /// Sets how to learn the definition (type, NOT NULL, value for older rows) of columns added on
@@ -85,7 +87,13 @@ public actor PostgresWarehouse: WarehouseSink {
                 try await connection.execute(Self.createTableSQL(table))
                 continue
             }
-            let missing = table.columns.filter { types[table.warehouseName(of: $0.name)] == nil }
+            var missing = table.storedColumns.filter { types[table.warehouseName(of: $0.name)] == nil }
+            for column in missing where table.extracts.contains(where: { $0.from == column.name }) {
+                problems.append(ForagerError(
+                    .warehouse, "warehouse table \(table.target) lacks the json column \(SQL.quoteIdentifier(table.warehouseName(of: column.name))), which the mapping now keeps (keep_json), so its rows so far would have none",
+                    hint: "Resync the table to copy it with the column: forager resync --table \(table.source). Or set keep_json: false again."))
+            }
+            missing.removeAll { column in table.extracts.contains { $0.from == column.name } }
             if !missing.isEmpty {
                 if create {
                     try await addColumns(missing, to: table)
@@ -95,7 +103,7 @@ public actor PostgresWarehouse: WarehouseSink {
                         hint: "forager run and sync add them on start; nothing to do unless you want to add them by hand."))
                 }
             }
-            let retyped = table.columns.filter { column in
+            let retyped = table.storedColumns.filter { column in
                 types[table.warehouseName(of: column.name)].map { $0 != column.sqlType } ?? false && column.overriddenType == nil
             }
             if !retyped.isEmpty {
@@ -110,12 +118,7 @@ public actor PostgresWarehouse: WarehouseSink {
                     }
                 }
             }
-            for extract in table.extracts where types[extract.column] == nil {
-                if create {
-                    logger.notice("adding extracted column", metadata: ["forager.table": "\(table.target)", "forager.column": "\(extract.column)"])
-                    try await connection.execute("ALTER TABLE \(table.target.sql) ADD COLUMN \(Self.extractDefinition(extract, in: table))")
-                }
-            }
+            problems += try await prepareExtracts(table, types: types, create: create)
             if types[MetadataColumn.deleted] == nil, types[MetadataColumn.lsn] != nil, create {
                 try await connection.execute(
                     "ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(SQL.quoteIdentifier(MetadataColumn.deleted)) boolean NOT NULL DEFAULT false")
@@ -172,18 +175,45 @@ public actor PostgresWarehouse: WarehouseSink {
         }
     }
 
-    /// A generated column computing an extracted JSON field from the warehouse copy of its source column.
-    static func extractDefinition(_ extract: JSONExtract, in table: MappedTable) -> String {
-        let sourceType = table.columns.first { $0.name == extract.from }?.sqlType ?? "jsonb"
-        let expression = extract.expression(source: SQL.quoteIdentifier(table.warehouseName(of: extract.from)), sourceType: sourceType)
-        return "\(SQL.quoteIdentifier(extract.column)) \(extract.type.rawValue) GENERATED ALWAYS AS (\(expression)) STORED"
+    /// Adds extracted columns that the table lacks, filled from the json column it keeps, and turns
+    /// extracted columns that an earlier Forager made as generated columns into plain ones.
+    private func prepareExtracts(_ table: MappedTable, types: [String: String], create: Bool) async throws -> [ForagerError] {
+        var problems: [ForagerError] = []
+        for extract in table.extracts {
+            let name = SQL.quoteIdentifier(extract.column)
+            guard types[extract.column] == nil else {
+                let generated = try await connection.query(
+                    "SELECT attgenerated <> '' FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2", [table.target.sql, extract.column])
+                if generated.scalar == "t", create {
+                    try await connection.execute("ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP EXPRESSION")
+                }
+                continue
+            }
+            guard table.storedColumns.contains(where: { $0.name == extract.from }) else {
+                problems.append(ForagerError(
+                    .warehouse, "extract \(name) is new for \(table.target), whose rows so far cannot be filled: the warehouse does not keep the json column \(SQL.quoteIdentifier(extract.from)) (keep_json: false)",
+                    hint: "Resync the table to copy it with the new column: forager resync --table \(table.source)."))
+                continue
+            }
+            guard create else { continue }
+            logger.notice("adding extracted column and filling it from the rows so far", metadata: [
+                "forager.table": "\(table.target)", "forager.column": "\(extract.column)",
+            ])
+            let json = SQL.quoteIdentifier(table.warehouseName(of: extract.from))
+            let sourceType = types[table.warehouseName(of: extract.from)] == "jsonb" ? "jsonb" : "json"
+            try await connection.execute("""
+                ALTER TABLE \(table.target.sql) ADD COLUMN \(name) \(extract.type.rawValue);
+                UPDATE \(table.target.sql) SET \(name) = \(extract.expression(source: json, sourceType: sourceType))
+                """)
+        }
+        return problems
     }
 
     static func createTableSQL(_ table: MappedTable) -> String {
-        var lines = table.columns.map { column in
+        var lines = table.storedColumns.map { column in
             "    \(SQL.quoteIdentifier(table.warehouseName(of: column.name))) \(column.sqlType)\(column.notNull ? " NOT NULL" : "")"
         }
-        lines += table.extracts.map { "    " + extractDefinition($0, in: table) }
+        lines += table.extracts.map { "    \(SQL.quoteIdentifier($0.column)) \($0.type.rawValue)" }
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.lsn)) pg_lsn NOT NULL")
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) timestamptz NOT NULL DEFAULT clock_timestamp()")
         lines.append("    \(SQL.quoteIdentifier(MetadataColumn.deleted)) boolean NOT NULL DEFAULT false")
@@ -219,9 +249,7 @@ public actor PostgresWarehouse: WarehouseSink {
     /// Starts loading a table's snapshot rows (the source columns, then `_forager_lsn`).
     /// `binary` selects PostgreSQL's binary COPY format, which the source must then send too.
     public func startLoad(_ table: MappedTable, binary: Bool) async throws {
-        let columns = table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
-        try await connection.startCopyIn(
-            "COPY \(table.target.sql) (\(columns.joined(separator: ", "))) FROM STDIN\(binary ? " (FORMAT binary)" : "")")
+        loading = try await openRows(for: table, withDeleted: false, snapshot: true, binary: binary)
     }
 
     /// Sends COPY data for the load in progress.
@@ -231,7 +259,9 @@ public actor PostgresWarehouse: WarehouseSink {
 
     /// Ends the load in progress; returns the number of rows stored.
     public func endLoad() async throws -> Int {
-        try await connection.endCopyIn()
+        guard let writer = loading else { throw ForagerError(.warehouse, "endLoad without startLoad") }
+        loading = nil
+        return try await closeRows(writer)
     }
 
     // MARK: WarehouseSink

@@ -274,6 +274,12 @@ struct Pipeline {
                 }
             }
             tables[index].extracts = mapping.extracts
+            tables[index].keepJSON = mapping.keepJSON
+            if !mapping.keepJSON, tables[index].identity == .fullRow {
+                problems.append(ForagerError(
+                    .schema, "\(mapping.file):\(mapping.line): keep_json: false needs rows with a key, but \(mapping.source) is matched by all its values",
+                    hint: "Give the table a primary key, or keep the json columns."))
+            }
             let warehouseNames = tables[index].columns.map { tables[index].warehouseName(of: $0.name) } + mapping.extracts.map(\.column)
             for name in Set(warehouseNames) where warehouseNames.filter({ $0 == name }).count > 1 {
                 problems.append(ForagerError(

@@ -581,6 +581,10 @@ struct JSONExtractionTests {
                   - {column: n, from: raw, path: n, type: bigint}
             """.write(toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
         try await scenario.forager(["sync"])
+        // An earlier Forager made extracted columns as generated columns: they become plain ones.
+        try await scenario.warehouse.execute(
+            "ALTER TABLE analytics.samples DROP COLUMN firmware; ALTER TABLE analytics.samples ADD COLUMN firmware text GENERATED ALWAYS AS (payload ->> 'fw') STORED",
+            database: scenario.warehouseDatabase)
         try await scenario.onSource("""
             INSERT INTO samples VALUES (4, '{"climate": {"temp": -2}, "readings": [1.5], "fw": "v3"}', '{"n": 12}');
             UPDATE samples SET payload = jsonb_set(payload, '{climate,temp}', '36.25') WHERE id = 1;
@@ -601,5 +605,93 @@ struct JSONExtractionTests {
             """.write(toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
         let output = try await scenario.forager(["check"], expectStatus: 1)
         #expect(output.contains("reads from \"id\", which is integer, not json or jsonb"))
+    }
+
+    @Test("dates and times extract from ISO 8601 strings only; NULLs from missing and ill-typed fields are counted in the log")
+    func datesAndCounts() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE events (id int PRIMARY KEY, body jsonb);
+                INSERT INTO events VALUES
+                  (1, '{"day": "2024-02-29", "at": "2024-06-01T10:00:00.25", "atz": "2024-06-01T10:00:00+02:00", "n": 32767}'),
+                  (2, '{"day": "2023-02-29", "at": "now", "atz": "2024-06-01 10:00", "n": -32768}'),
+                  (3, '{"day": "0000-01-01", "at": "2024-06-01T10:00:00+02:00", "atz": "2024-13-01T10:00:00Z", "n": 32768}'),
+                  (4, '{"day": 20240101, "at": "2024-06-01", "atz": "2024-06-01T25:00:00Z"}');
+                """,
+            tables: [])
+        defer { Task { await scenario.cleanUp() } }
+        try scenario.writeMapping("""
+            tables:
+              - source: events
+                extract:
+                  - {column: day, from: body, path: day, type: date}
+                  - {column: at, from: body, path: at, type: timestamp}
+                  - {column: atz, from: body, path: atz, type: timestamptz}
+                  - {column: n, from: body, path: n, type: smallint}
+            """)
+        let output = try await scenario.forager(["sync"])
+        let rows = try await scenario.warehouseScalar("""
+            SELECT string_agg(concat_ws('|', id, day, at, atz AT TIME ZONE 'UTC', n), ';' ORDER BY id) FROM analytics.events
+            """)
+        #expect(rows == "1|2024-02-29|2024-06-01 10:00:00.25|2024-06-01 08:00:00|32767;2|2024-06-01 10:00:00|-32768;3;4|2024-06-01 00:00:00")
+        #expect(output.contains("extracted fields missing or of the wrong kind were stored as NULL"))
+        #expect(output.contains(#"forager.column=day forager.missing=0 forager.table=analytics.events forager.wrong_kind=3"#))
+        #expect(output.contains(#"forager.column=n forager.missing=1 forager.table=analytics.events forager.wrong_kind=1"#))
+    }
+
+    @Test("keep_json: false stores only the extracted columns, also across updates that leave the json unchanged (TOAST); a new extract is filled")
+    func dropTheJSONColumn() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE samples (id int PRIMARY KEY, note text, payload jsonb, meta jsonb);
+                ALTER TABLE samples ALTER COLUMN payload SET STORAGE EXTERNAL;
+                INSERT INTO samples SELECT g, 'n' || g, jsonb_build_object('temp', g, 'pad', repeat('x', 10000)), jsonb_build_object('fw', 'v' || g) FROM generate_series(1, 5) g;
+                """,
+            tables: [])
+        defer { Task { await scenario.cleanUp() } }
+        try scenario.writeMapping("""
+            tables:
+              - source: samples
+                keep_json: false
+                extract:
+                  - {column: temp, from: payload, path: temp, type: integer}
+                  - {column: fw, from: meta, path: fw, type: text}
+            """)
+        try await scenario.forager(["sync"])
+        try await scenario.onSourceEach([
+            "UPDATE samples SET note = 'touched' WHERE id <= 2",
+            "UPDATE samples SET note = 'moved', id = 10 WHERE id = 3",
+            "UPDATE samples SET payload = payload || '{\"temp\": 40}' WHERE id = 4",
+            "INSERT INTO samples VALUES (6, 'new', '{\"temp\": 6}', '{}')",
+        ])
+        try await scenario.forager(["sync"])
+        #expect(try await scenario.warehouseScalar(
+            "SELECT string_agg(concat_ws('|', id, note, temp, fw), ';' ORDER BY id) FROM analytics.samples") == "1|touched|1|v1;2|touched|2|v2;4|n4|40|v4;5|n5|5|v5;6|new|6;10|moved|3|v3")
+        #expect(try await scenario.warehouseScalar(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'analytics.samples'::regclass AND attname IN ('payload', 'meta')") == "0")
+
+        try scenario.writeMapping("""
+            tables:
+              - source: samples
+                extract:
+                  - {column: temp, from: payload, path: temp, type: integer}
+                  - {column: fw, from: meta, path: fw, type: text}
+            """)
+        let check = try await scenario.forager(["sync"], expectStatus: 1)
+        #expect(check.contains("lacks the json column \"payload\", which the mapping now keeps"))
+        try await scenario.forager(["resync", "--table", "samples"])
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "note", "payload", "meta"])
+
+        try scenario.writeMapping("""
+            tables:
+              - source: samples
+                extract:
+                  - {column: temp, from: payload, path: temp, type: integer}
+                  - {column: fw, from: meta, path: fw, type: text}
+                  - {column: temp_text, from: payload, path: temp, type: text}
+            """)
+        try await scenario.forager(["sync"])
+        #expect(try await scenario.warehouseScalar("SELECT string_agg(temp_text, ',' ORDER BY id) FROM analytics.samples") == "1,2,40,5,6,3")
     }
 }
