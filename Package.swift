@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
@@ -42,7 +43,10 @@ let package = Package(
         ),
         .target(
             name: "PostgresWarehouse",
-            dependencies: ["LibPQ", "ForagerCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "LibPQ", "ForagerCore", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: upcoming
         ),
         .target(
@@ -64,7 +68,10 @@ let package = Package(
         .testTarget(name: "ForagerConfigTests", dependencies: ["ForagerConfig", "ForagerCore"], swiftSettings: upcoming),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["LibPQ", "ForagerDemo", "forager"],
+            dependencies: [
+                "LibPQ", "ForagerDemo", "forager", "ForagerCore", "PGOutput", "PostgresWarehouse",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: upcoming
         ),
     ],

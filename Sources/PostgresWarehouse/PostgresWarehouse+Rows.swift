@@ -1,5 +1,6 @@
 import ForagerCore
 import LibPQ
+import Metrics
 import PGOutput
 
 /// The COPY stream that writes complete rows of one table: straight into the warehouse table, or,
@@ -40,6 +41,10 @@ struct RowWriter {
 }
 
 extension PostgresWarehouse {
+    /// The counter of extracted values stored as NULL, by `table`, `column` and `kind` (`missing`:
+    /// no field, or a JSON null; `wrong_kind`: a value the type cannot hold).
+    public static let extractNullsMetric = "forager_extract_nulls_total"
+
     /// The staging table's columns for the keep flag and kept value of extract `index`.
     static func keepColumn(_ index: Int) -> String { SQL.quoteIdentifier("_forager_keep_\(index)") }
     static func valueColumn(_ index: Int) -> String { SQL.quoteIdentifier("_forager_value_\(index)") }
@@ -105,6 +110,11 @@ extension PostgresWarehouse {
         for (index, extract) in table.extracts.enumerated() {
             let wrongKind = Int(row[1 + 2 * index] ?? "") ?? 0, missing = Int(row[2 + 2 * index] ?? "") ?? 0
             guard wrongKind > 0 || missing > 0 else { continue }
+            for (kind, count) in [("wrong_kind", wrongKind), ("missing", missing)] where count > 0 {
+                Counter(label: Self.extractNullsMetric, dimensions: [
+                    ("table", table.target.description), ("column", extract.column), ("kind", kind),
+                ]).increment(by: count)
+            }
             logger.log(level: wrongKind > 0 ? .notice : .info, "extracted fields missing or of the wrong kind were stored as NULL", metadata: [
                 "forager.table": "\(table.target)", "forager.column": "\(extract.column)",
                 "forager.wrong_kind": "\(wrongKind)", "forager.missing": "\(missing)",
