@@ -122,9 +122,13 @@ struct Pipeline {
                 syncPoints: states.compactMapValues { $0.syncedAt }, stopped: stopped),
             mode: target.map { .until($0) } ?? .continuous, logger: logger,
             shouldStop: { stop.isSet })
-        if let resync {
+        // Polled on a connection of its own: the warehouse connection may be in the middle of a COPY.
+        let monitor = resync == nil ? nil : try await PostgresWarehouse.connect(
+            warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
+        defer { monitor?.connection.close() }
+        if let resync, let monitor {
             replicator.interruption = {
-                guard try await warehouse.hasResyncRequests() else { return false }
+                guard try await monitor.hasResyncRequests() else { return false }
                 resync.set()
                 return true
             }
