@@ -48,7 +48,10 @@ public struct ChangeBatcher: Sendable {
     private var publishedColumns: [TableName: [SourceColumn]] = [:]
     /// Per table, the position its latest copy was taken at: changes of transactions that commit
     /// before it are in the copy already.
-    private let syncPoints: [TableName: LSN]
+    private var syncPoints: [TableName: LSN]
+    /// Transactions that commit at or after this position are skipped (a stream that only fills
+    /// the gap up to a handover point).
+    private let applyBefore: LSN?
     /// Tables that were stopped: their changes are ignored.
     public private(set) var stoppedTables: Set<TableName>
     /// Relation ids of published tables that are not mapped; their changes are ignored.
@@ -62,12 +65,15 @@ public struct ChangeBatcher: Sendable {
     ///   - syncPoints: per source table, the position its copy in the warehouse was taken at, when
     ///     that is after `checkpoint`; its changes in transactions committing before it are skipped.
     ///   - stopped: source tables whose changes are ignored until they are resynced.
+    ///   - applyBefore: when set, transactions that commit at or after it are skipped.
     public init(
-        tables: [MappedTable], limits: Limits, checkpoint: LSN, syncPoints: [TableName: LSN] = [:], stopped: Set<TableName> = []
+        tables: [MappedTable], limits: Limits, checkpoint: LSN, syncPoints: [TableName: LSN] = [:], stopped: Set<TableName> = [],
+        applyBefore: LSN? = nil
     ) {
         self.limits = limits
         self.checkpoint = checkpoint
         self.syncPoints = syncPoints
+        self.applyBefore = applyBefore
         self.stoppedTables = stopped
         self.tablesBySource = Dictionary(tables.map { ($0.source, $0) }, uniquingKeysWith: { first, _ in first })
     }
@@ -85,7 +91,8 @@ public struct ChangeBatcher: Sendable {
             guard transaction == nil else {
                 throw ForagerError(.protocolViolation, "BEGIN of the transaction ending at \(begin.finalLSN) arrived inside another transaction")
             }
-            transaction = Transaction(finalLSN: begin.finalLSN, skipping: begin.finalLSN < checkpoint)
+            let beyond = applyBefore.map { begin.finalLSN >= $0 } ?? false
+            transaction = Transaction(finalLSN: begin.finalLSN, skipping: begin.finalLSN < checkpoint || beyond)
             return []
         case .commit(let commit):
             return try commitReceived(endLSN: commit.endLSN, now: now)
@@ -116,6 +123,12 @@ public struct ChangeBatcher: Sendable {
         case .origin, .type, .message:
             return []
         }
+    }
+
+    /// Sets the position a table's copy was taken at, from the next transaction on: its changes in
+    /// transactions that commit before `lsn` are skipped.
+    public mutating func setSyncPoint(_ lsn: LSN, for table: TableName) {
+        syncPoints[table] = lsn
     }
 
     /// Called after each read from the stream: commits what has waited longer than `maxAge`, or

@@ -49,6 +49,8 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
     /// has and returns, so that the caller can do something between two runs (a table resync).
     public var interruption: (@Sendable () async throws -> Bool)?
     public var interruptionInterval: Duration = .seconds(5)
+    /// Consulted before each transaction: may hold the stream, and may change table sync points.
+    public var gate: TransactionGate?
 
     public init(
         stream: Stream, sink: Sink, batcher: ChangeBatcher, mode: Mode, logger: Logger,
@@ -69,7 +71,7 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
         var batcher = self.batcher
         let stream = self.stream, sink = self.sink, logger = self.logger, shouldStop = self.shouldStop
         let statusInterval = self.statusInterval, idleAdvanceInterval = self.idleAdvanceInterval
-        let interruption = self.interruption, interruptionInterval = self.interruptionInterval
+        let interruption = self.interruption, interruptionInterval = self.interruptionInterval, gate = self.gate
         let clock = ContinuousClock()
         let readLimit = 2048
         var acknowledged = LSN.zero
@@ -81,7 +83,7 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
         let syncTarget: LSN? = if case .until(let target) = self.mode { target } else { nil }
         var queue = ApplyQueue(sink: sink, logger: logger, durable: batcher.checkpoint)
 
-        while !shouldStop() {
+        reading: while !shouldStop() {
             if let syncTarget, batcher.isIdle, batcher.checkpoint >= syncTarget { break }
             if let interruption, clock.now - lastInterruptionCheck >= interruptionInterval {
                 lastInterruptionCheck = clock.now
@@ -102,6 +104,21 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
                     let decoded: PGOutputMessage
                     do { decoded = try PGOutputMessage.decode(data.data) } catch {
                         throw ForagerError(.protocolViolation, "could not decode the pgoutput message at \(data.walStart): \(error)")
+                    }
+                    if let gate, case .begin(let begin) = decoded {
+                        var points = gate.passage(begin.finalLSN)
+                        while points == nil {
+                            // Held: keep the server's connection alive meanwhile.
+                            if clock.now - lastStatus >= statusInterval {
+                                try await Self.acknowledge(stream: stream, queue.durable, requestReply: false)
+                                acknowledged = queue.durable
+                                lastStatus = clock.now
+                            }
+                            if shouldStop() { break reading }
+                            try await Task.sleep(for: .milliseconds(5))
+                            points = gate.passage(begin.finalLSN)
+                        }
+                        for (table, lsn) in points ?? [:] { batcher.setSyncPoint(lsn, for: table) }
                     }
                     try await queue.submit(try batcher.receive(decoded, at: data.walStart, now: clock.now))
                 case .keepalive(let keepalive):

@@ -10,6 +10,8 @@ public struct TableState: Sendable, Equatable {
         case stopped
         /// `forager resync` asked for a new copy.
         case resync
+        /// Being copied beside the stream; a restart copies it again.
+        case copying
     }
 
     public var phase: Phase
@@ -38,7 +40,7 @@ extension PostgresWarehouse {
                 slot text NOT NULL,
                 source_schema text NOT NULL,
                 source_table text NOT NULL,
-                state text NOT NULL CHECK (state IN ('streaming', 'stopped', 'resync')),
+                state text NOT NULL CHECK (state IN ('streaming', 'stopped', 'resync', 'copying')),
                 synced_lsn pg_lsn,
                 reason text,
                 updated_at timestamptz NOT NULL DEFAULT now(),

@@ -299,6 +299,14 @@ public actor PostgresWarehouse: WarehouseSink {
         inTransaction = false
     }
 
+    /// Commits the open transaction without touching the checkpoint: for a stream that fills in a
+    /// table beside the main one, whose position is not the pipeline's.
+    public func commitWithoutCheckpoint() async throws {
+        guard inTransaction else { return }
+        try await connection.execute("COMMIT")
+        inTransaction = false
+    }
+
     public func rollback() async throws {
         guard inTransaction else { return }
         try await connection.execute("ROLLBACK")

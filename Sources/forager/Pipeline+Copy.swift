@@ -25,26 +25,63 @@ extension Pipeline {
         return created.consistentPoint
     }
 
-    /// Copies tables that are new to the pipeline or asked to be resynced, while the slot stays at
-    /// `checkpoint`: the tables join the publication, a temporary slot gives a snapshot and its
-    /// position, and the copies commit with that position recorded per table, so that the stream
-    /// skips their changes in transactions that commit before it (those are in the copy).
-    func copyTables(
-        _ pending: [MappedTable], states: [TableName: TableState], source: PostgresSource, warehouse: PostgresWarehouse,
-        all: [MappedTable], checkpoint: LSN
-    ) async throws {
-        let resynced = pending.filter { states[$0.source]?.phase == .resync }
-        try await requireEmpty(warehouse: warehouse, tables: pending.filter { states[$0.source] == nil })
+    /// Copies tables that are new to the pipeline, asked to be resynced, or whose copy was
+    /// interrupted, while the main stream goes on with the other tables (it skips these).
+    ///
+    /// The tables join the publication; a temporary slot gives a snapshot and its position `C`; the
+    /// copy commits (without the pipeline's checkpoint). Then the handover: `gate` holds the main
+    /// stream at its next transaction, the current WAL position `H` is read, and the main stream
+    /// goes on up to `H` with the tables' sync points set to `H`, while the temporary slot's stream
+    /// applies the tables' changes between `C` and `H`. Once it has, the tables are recorded as
+    /// streaming from `H` and the main stream passes `H`, now applying their changes.
+    func copyBesideStream(_ pending: [MappedTable], states: [TableName: TableState], all: [MappedTable], gate: TransactionGate) async throws {
+        let names = pending.map(\.source.description)
+        let source = try await PostgresSource.connect(
+            sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+        defer { source.connection.close() }
+        let warehouse = try await PostgresWarehouse.connect(
+            warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
+        defer { warehouse.connection.close() }
+        let requests = pending.map {
+            PostgresSource.TableRequest(source: $0.source, target: $0.target, location: nil, appendOnly: $0.identity == .appendOnly)
+        }
+        await warehouse.setColumnResolver { table, names in
+            let described = try await source.describe(requests.filter { $0.source == table }).tables.first
+            return described?.columns.filter { names.contains($0.name) } ?? []
+        }
+        for table in pending { try await warehouse.record(table.source, TableState(phase: .copying)) }
+        let problems = try await warehouse.prepare(tables: pending)
+        guard problems.isEmpty else { throw Problems(problems: problems) }
         try await source.ensurePublication(for: all)
         let temporary = try await ReplicationConnection.connect(sourceURL)
         defer { temporary.connection.close() }
         let created = try await temporary.createSlot(named: "forager_copy_\(getpid())", temporary: true)
-        logger.info("copying tables while the other tables wait in the slot", metadata: [
-            "forager.tables": "\(pending.map(\.source.description))", "forager.lsn": "\(created.consistentPoint)",
+        logger.info("copying tables while the others stream", metadata: [
+            "forager.tables": "\(names)", "forager.lsn": "\(created.consistentPoint)",
         ])
-        guard try await copy(pending, at: created, into: warehouse, replacing: Set(resynced.map(\.source))) else { return }
-        try await warehouse.commit(checkpoint: checkpoint)
-        logger.info("tables copied; they stream from here", metadata: ["forager.tables": "\(pending.map(\.source.description))"])
+        let replacing = Set(pending.filter { states[$0.source] != nil }.map(\.source))
+        guard try await copy(pending, at: created, into: warehouse, replacing: replacing, phase: .copying) else { return }
+        try await warehouse.commitWithoutCheckpoint()
+
+        gate.holdNext()
+        let handover = try await source.currentWALPosition()
+        gate.hold(from: handover, syncPoints: Dictionary(pending.map { ($0.source, handover) }) { first, _ in first })
+        logger.info("copied; applying the changes made meanwhile", metadata: [
+            "forager.tables": "\(names)", "forager.from": "\(created.consistentPoint)", "forager.until": "\(handover)",
+        ])
+        try await temporary.startStreaming(
+            slot: "forager_copy_\(getpid())", publications: source.publications(for: all), from: created.consistentPoint)
+        let stop = self.stop
+        let limits = ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxAge: configuration.batch.maxAge)
+        let catchUp = Replicator(
+            stream: temporary, sink: SidecarSink(warehouse: warehouse),
+            batcher: ChangeBatcher(tables: pending, limits: limits, checkpoint: created.consistentPoint, applyBefore: handover),
+            mode: .until(handover), logger: logger, shouldStop: { stop.isSet || Task.isCancelled })
+        let reached = try await catchUp.run()
+        guard reached >= handover else { return }
+        for table in pending { try await warehouse.record(table.source, TableState(phase: .streaming, syncedAt: handover)) }
+        gate.release()
+        logger.info("tables copied; they stream from here", metadata: ["forager.tables": "\(names)", "forager.lsn": "\(handover)"])
     }
 
     /// Copies `tables` as of a slot's exported snapshot into one open warehouse transaction, and
@@ -52,7 +89,7 @@ extension Pipeline {
     /// Returns false (after rolling back) when stopped.
     private func copy(
         _ tables: [MappedTable], at created: ReplicationConnection.CreatedSlot, into warehouse: PostgresWarehouse,
-        replacing: Set<TableName>
+        replacing: Set<TableName>, phase: TableState.Phase = .streaming
     ) async throws -> Bool {
         let reader = try await PGConnection.connect(sourceURL, serverSettings: SQL.canonicalTextSettings)
         defer { reader.close() }
@@ -71,7 +108,7 @@ extension Pipeline {
             try await warehouse.startLoad(table, binary: binary)
             var chunk = try await reader.readCopyChunk(maxBytes: 1 << 20)
             while let current = chunk {
-                if stop.isSet {
+                if stop.isSet || Task.isCancelled {
                     try await warehouse.rollback()
                     logger.notice("stopped while copying tables; the copy starts again on the next run")
                     return false
@@ -81,12 +118,22 @@ extension Pipeline {
                 chunk = try await next
             }
             let rows = try await warehouse.endLoad()
-            try await warehouse.record(table.source, TableState(phase: .streaming, syncedAt: created.consistentPoint))
+            try await warehouse.record(table.source, TableState(phase: phase, syncedAt: created.consistentPoint))
             logger.info("copied table", metadata: ["forager.table": "\(table.source)", "forager.rows": "\(rows)"])
         }
         try await reader.execute("COMMIT")
         return true
     }
+}
+
+/// The warehouse as the stream that fills in copied tables sees it: its commits leave the
+/// pipeline's checkpoint alone.
+struct SidecarSink: WarehouseSink {
+    let warehouse: PostgresWarehouse
+
+    func apply(_ changes: ChangeSet) async throws { try await warehouse.apply(changes) }
+    func commit(checkpoint: LSN) async throws { try await warehouse.commitWithoutCheckpoint() }
+    func rollback() async throws { try await warehouse.rollback() }
 }
 
 /// Set when the stream ended because a table resync was requested.

@@ -30,7 +30,7 @@ struct Pipeline {
     let stop: StopSignal
 
     var sourceURL: ConnectionString { get throws { try ConnectionString(configuration.source.url) } }
-    private var warehouseURL: ConnectionString { get throws { try ConnectionString(configuration.warehouse.url) } }
+    var warehouseURL: ConnectionString { get throws { try ConnectionString(configuration.warehouse.url) } }
     private func requests(_ mapped: [ForagerConfiguration.TableMapping]) -> [PostgresSource.TableRequest] {
         mapped.map {
             PostgresSource.TableRequest(
@@ -95,7 +95,7 @@ struct Pipeline {
         let target: LSN? = mode == .catchUp ? try await source.currentWALPosition() : nil
         let replication = try await ReplicationConnection.connect(sourceURL)
         defer { replication.connection.close() }
-        let start = try await startingPoint(source: source, warehouse: warehouse, replication: replication, tables: tables)
+        let (start, pending) = try await startingPoint(source: source, warehouse: warehouse, replication: replication, tables: tables)
         guard !stop.isSet else { return start }
         let states = try await warehouse.tableStates()
         let stopped = Set(states.filter { $0.value.phase == .stopped }.keys)
@@ -115,13 +115,17 @@ struct Pipeline {
             slot: configuration.source.slot, publications: source.publications(for: tables), from: start)
         let limits = ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxAge: configuration.batch.maxAge)
         let stop = self.stop
+        // Tables being copied are skipped until the copy hands them over.
+        var syncPoints = states.compactMapValues { $0.syncedAt }
+        for table in pending { syncPoints[table.source] = LSN(UInt64.max) }
+        let copyFailed = ResyncRequest()
         var replicator = Replicator(
             stream: replication, sink: warehouse,
-            batcher: ChangeBatcher(
-                tables: tables, limits: limits, checkpoint: start,
-                syncPoints: states.compactMapValues { $0.syncedAt }, stopped: stopped),
+            batcher: ChangeBatcher(tables: tables, limits: limits, checkpoint: start, syncPoints: syncPoints, stopped: stopped),
             mode: target.map { .until($0) } ?? .continuous, logger: logger,
-            shouldStop: { stop.isSet })
+            shouldStop: { stop.isSet || copyFailed.isRequested })
+        let gate = TransactionGate()
+        replicator.gate = pending.isEmpty ? nil : gate
         // Polled on a connection of its own: the warehouse connection may be in the middle of a COPY.
         let monitor = resync == nil ? nil : try await PostgresWarehouse.connect(
             warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
@@ -133,16 +137,35 @@ struct Pipeline {
                 return true
             }
         }
-        let final = try await replicator.run()
+        let copier = pending.isEmpty ? nil : Task {
+            do {
+                try await copyBesideStream(pending, states: states, all: tables, gate: gate)
+            } catch {
+                copyFailed.set()
+                gate.release()
+                throw error
+            }
+        }
+        let final: LSN
+        do {
+            final = try await replicator.run()
+        } catch {
+            copier?.cancel()
+            _ = await copier?.result
+            throw error
+        }
+        try await copier?.value
         logger.info("stopped; warehouse checkpoint acknowledged", metadata: ["forager.lsn": "\(final)"])
         return final
     }
 
     /// Decides where streaming starts: resume from the warehouse checkpoint, or create the slot and
     /// take the initial snapshot. Refuses every state in which either would lose or double rows.
+    /// Also returns the tables to copy beside the stream: newly mapped, asked to be resynced, or
+    /// whose copy a stop interrupted.
     private func startingPoint(
         source: PostgresSource, warehouse: PostgresWarehouse, replication: ReplicationConnection, tables: [MappedTable]
-    ) async throws -> LSN {
+    ) async throws -> (LSN, pending: [MappedTable]) {
         let slotName = configuration.source.slot
         let checkpoint = try await warehouse.checkpoint()
         let slot = try await source.slotState()
@@ -161,7 +184,7 @@ struct Pipeline {
                     states[table.source] = state
                 }
             }
-            let pending = tables.filter { states[$0.source].map { $0.phase == .resync } ?? true }
+            let pending = tables.filter { states[$0.source].map { $0.phase == .resync || $0.phase == .copying } ?? true }
             let changed = tables.filter { mismatched.contains($0.source) && states[$0.source]?.phase == .streaming }
             guard changed.isEmpty else {
                 let names = changed.map(\.source.description).joined(separator: ", ")
@@ -171,10 +194,8 @@ struct Pipeline {
                     hint: "Resync those tables to apply the new mapping: forager resync --table \(changed.map(\.source.description).joined(separator: " --table ")). Or undo the mapping change.")
             }
             logger.info("resuming from warehouse checkpoint", metadata: ["forager.lsn": "\(checkpoint)"])
-            if !pending.isEmpty {
-                try await copyTables(pending, states: states, source: source, warehouse: warehouse, all: tables, checkpoint: checkpoint)
-            }
-            return checkpoint
+            try await requireEmpty(warehouse: warehouse, tables: pending.filter { states[$0.source] == nil })
+            return (checkpoint, pending)
         case (nil, .some(let checkpoint)):
             throw ForagerError(
                 .replicationState,
@@ -188,7 +209,7 @@ struct Pipeline {
             try await requireEmpty(warehouse: warehouse, tables: tables)
         }
         try await source.ensurePublication(for: tables)
-        return try await snapshot(source: source, warehouse: warehouse, replication: replication, tables: tables)
+        return (try await snapshot(source: source, warehouse: warehouse, replication: replication, tables: tables), [])
     }
 
     private func checkUsable(_ slot: PostgresSource.SlotState) throws {

@@ -378,6 +378,55 @@ struct SchemaChangeTests {
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "n"])
         #expect(try await scenario.sourceScalar("SELECT count(*) > 1000 FROM visits") == "t")
     }
+
+    @Test("while a newly mapped large table is copied, the other tables keep streaming; then it streams too, none lost or doubled")
+    func otherTablesStreamDuringACopy() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, n int);
+                CREATE TABLE readings (id bigint PRIMARY KEY, hive_id int, value double precision);
+                INSERT INTO hives SELECT g, 0 FROM generate_series(1, 10) g;
+                INSERT INTO readings SELECT g, g % 10, g FROM generate_series(1, 2000000) g;
+                """,
+            tables: ["hives"])
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        try scenario.writeMapping("tables:\n  - source: hives\n  - source: readings\n")
+        let process = try scenario.launch(["run"])
+        let writer = Task {
+            let connection = try await scenario.source.connect(scenario.sourceDatabase)
+            defer { connection.close() }
+            var next = 100
+            while !Task.isCancelled {
+                try await connection.execute("""
+                    BEGIN; INSERT INTO hives VALUES (\(next), 0); UPDATE readings SET value = -value WHERE id = \(next * 7);
+                    INSERT INTO readings VALUES (\(3_000_000 + next), 1, 0); COMMIT
+                    """)
+                next += 1
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        var streamedDuringCopy = false
+        try await scenario.eventually(timeout: .seconds(120), "the copy to finish") {
+            let state = try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'readings'")
+            if state == "copying", try await scenario.warehouseScalar("SELECT count(*) > 5 FROM analytics.hives WHERE id >= 100") == "t" {
+                streamedDuringCopy = true
+            }
+            return state == "streaming"
+        }
+        #expect(streamedDuringCopy, "rows of hives should arrive while readings is being copied")
+        try await Task.sleep(for: .milliseconds(500))
+        writer.cancel()
+        _ = await writer.result
+        try await scenario.eventually(timeout: .seconds(60), "the warehouse to catch up") {
+            let source = try await scenario.sourceScalar(Scenario.digestSQL(table: "readings", columns: ["id", "hive_id", "value"], key: ["id"]))
+            let warehouse = try await scenario.warehouseScalar(Scenario.digestSQL(table: "analytics.readings", columns: ["id", "hive_id", "value"], key: ["id"]))
+            return source == warehouse
+        }
+        try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "n"])
+        process.signal(SIGTERM)
+        #expect(try await process.wait(timeout: .seconds(30)) == 0)
+    }
 }
 
 @Suite("Table shapes")
