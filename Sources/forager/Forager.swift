@@ -108,11 +108,11 @@ struct Check: AsyncParsableCommand {
 
 struct Resync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Copy mapped tables again (after a stop, or to start them afresh) while the others keep their place.",
+        abstract: "Copy mapped tables again (after a stop, or to start them afresh) while the others keep streaming.",
         discussion: """
             Replaces each table's warehouse copy with a new copy of the source table. A running \
-            `forager run` picks the request up within seconds (the other tables pause while it \
-            copies); otherwise the next `forager run` or `forager sync` does.
+            `forager run` picks the request up within seconds and copies the tables while the \
+            others keep streaming; otherwise the next `forager run` or `forager sync` does.
             """)
 
     @OptionGroup var options: PipelineOptions
