@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -50,6 +52,16 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(
+            name: "ClickHouseWarehouse",
+            dependencies: [
+                "ForagerCore", "PGOutput", .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "ForagerDemo",
             dependencies: ["LibPQ", "ForagerCore", "PGOutput", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming
@@ -57,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "forager",
             dependencies: [
-                "ForagerCore", "ForagerConfig", "ForagerDemo", "PostgresSource", "PostgresWarehouse", "LibPQ", "PGOutput",
+                "ForagerCore", "ForagerConfig", "ForagerDemo", "PostgresSource", "PostgresWarehouse", "ClickHouseWarehouse", "LibPQ", "PGOutput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -4,7 +4,7 @@ import Yams
 extension ConfigurationReader {
     static let topLevelKeys = ["source", "warehouse", "batch", "mappings"]
     static let sourceKeys = ["url", "publication", "slot"]
-    static let warehouseKeys = ["type", "url", "schema"]
+    static let warehouseKeys = ["type", "url", "schema", "database", "user", "password"]
     static let batchKeys = ["max_rows", "max_age_ms"]
 
     /// The configuration, or `nil` when the file is too broken to go on (reported). Problems may
@@ -96,6 +96,14 @@ extension ConfigurationReader {
             }
         }
 
+        if type == .clickhouse {
+            return readClickHouse(warehouse)
+        }
+        for key in ["database", "user", "password"] {
+            guard let field = warehouse[key] else { continue }
+            report(.invalidValue, file, field.line, field.key,
+                   "only applies to type: clickhouse; for a Postgres warehouse, put the user in url and the password in PGPASSWORD or ~/.pgpass\(key == "database" ? ", and use schema for the tables' schema" : "")")
+        }
         let url = connectionString(in: warehouse, variable: ForagerConfiguration.warehouseURLVariable, of: "the warehouse")
 
         let defaultSchema = ForagerConfiguration.Warehouse.defaultSchema
@@ -107,6 +115,47 @@ extension ConfigurationReader {
             schema = name
         }
         return ForagerConfiguration.Warehouse(type: type, url: url, schema: schema)
+    }
+
+    /// `warehouse:` with `type: clickhouse`: an HTTP URL, the database, and optional credentials.
+    private mutating func readClickHouse(_ warehouse: YAMLSection) -> ForagerConfiguration.Warehouse {
+        let file = configFile
+        if let field = warehouse["schema"] {
+            report(.invalidValue, file, field.line, field.key, "does not apply to ClickHouse; name the database with database: analytics")
+        }
+        let example = "url: \"http://localhost:8123\""
+        var url = environment[ForagerConfiguration.warehouseURLVariable].flatMap { $0.isEmpty ? nil : $0 } ?? ""
+        if url.isEmpty {
+            if let field = warehouse["url"] {
+                url = text(field, file: file, expected: "an HTTP URL", fix: "write the server's HTTP interface, such as \(example)") ?? ""
+            } else {
+                report(.missingKey, file, warehouse.line, warehouse.key("url"),
+                       "missing; set it to the ClickHouse server's HTTP interface, such as \(example), or set \(ForagerConfiguration.warehouseURLVariable)")
+            }
+        }
+        if !url.isEmpty, !(url.hasPrefix("http://") || url.hasPrefix("https://")) || url.contains("@") {
+            report(.invalidValue, file, warehouse["url"]?.line, warehouse.key("url"),
+                   "is not an http:// or https:// URL without credentials (the value is not shown, as it may hold a password); write \(example) and put the user and password in user and password")
+        }
+        var database = ForagerConfiguration.Warehouse.defaultDatabase
+        if let field = warehouse["database"],
+            let name = text(field, file: file, expected: "a database name", fix: "write e.g. database: analytics")
+        {
+            if name.isEmpty || name.contains("`") {
+                report(.invalidValue, file, field.line, field.key, "'\(name)' is not a usable database name; write e.g. database: analytics")
+            } else {
+                database = name
+            }
+        }
+        var user: String?
+        if let field = warehouse["user"] {
+            user = text(field, file: file, expected: "a user name", fix: "write e.g. user: forager")
+        }
+        var password = environment[ForagerConfiguration.warehousePasswordVariable].flatMap { $0.isEmpty ? nil : $0 }
+        if password == nil, let field = warehouse["password"] {
+            password = text(field, file: file, expected: "text", fix: "write the password, or set \(ForagerConfiguration.warehousePasswordVariable) instead")
+        }
+        return ForagerConfiguration.Warehouse(type: .clickhouse, url: url, schema: database, user: user, password: password)
     }
 
     private mutating func readBatch(_ top: YAMLSection) -> ForagerConfiguration.Batch {

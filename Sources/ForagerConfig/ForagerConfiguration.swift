@@ -79,19 +79,28 @@ public struct ForagerConfiguration: Sendable, Equatable {
     public struct Warehouse: Sendable, Equatable {
         /// The default schema of the warehouse tables.
         public static let defaultSchema = "public"
+        /// The default ClickHouse database.
+        public static let defaultDatabase = "default"
 
         /// The kind of warehouse; default `postgres`.
         public var type: WarehouseType
         /// A connection string for the warehouse. `FORAGER_WAREHOUSE_URL` overrides the file. It may
         /// hold a password: never log it.
         public var url: String
-        /// The schema the target tables live in (as stored, not folded); default `public`.
+        /// The schema the target tables live in (as stored, not folded); default `public`. For
+        /// ClickHouse, the database (`database`, default `default`).
         public var schema: String
+        /// ClickHouse: the user (`user`); nil for the server's default user.
+        public var user: String?
+        /// ClickHouse: the password (`password`, or `FORAGER_WAREHOUSE_PASSWORD`). Never log it.
+        public var password: String?
 
-        public init(type: WarehouseType = .postgres, url: String, schema: String = Warehouse.defaultSchema) {
+        public init(type: WarehouseType = .postgres, url: String, schema: String = Warehouse.defaultSchema, user: String? = nil, password: String? = nil) {
             self.type = type
             self.url = url
             self.schema = schema
+            self.user = user
+            self.password = password
         }
     }
 
@@ -99,6 +108,8 @@ public struct ForagerConfiguration: Sendable, Equatable {
     public enum WarehouseType: String, Sendable, CaseIterable {
         /// A PostgreSQL database.
         case postgres
+        /// A ClickHouse server, over its HTTP interface.
+        case clickhouse
     }
 
     /// Batching limits (`batch:`): a batch is flushed when it holds `maxRows` rows or its oldest
@@ -251,6 +262,8 @@ public struct ForagerConfiguration: Sendable, Equatable {
     public static let sourceURLVariable = "FORAGER_SOURCE_URL"
     /// The environment variable that overrides `warehouse.url`.
     public static let warehouseURLVariable = "FORAGER_WAREHOUSE_URL"
+    /// The environment variable that overrides `warehouse.password` (ClickHouse).
+    public static let warehousePasswordVariable = "FORAGER_WAREHOUSE_PASSWORD"
 
     /// Reads `path`, the mapping files it names, and the environment overrides. Reports every
     /// problem at once.

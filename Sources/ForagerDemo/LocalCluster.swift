@@ -94,7 +94,7 @@ public final class LocalCluster: Sendable {
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on right now.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw ChildProcessError("socket() failed: errno \(errno)") }
         defer { close(descriptor) }

@@ -1,33 +1,6 @@
 public import ForagerCore
 public import PGOutput
 
-/// What the warehouse records about one mapped table, beside the pipeline's checkpoint.
-public struct TableState: Sendable, Equatable {
-    public enum Phase: String, Sendable {
-        /// Copied, and following the stream.
-        case streaming
-        /// A change could not be followed; nothing more is applied until a resync.
-        case stopped
-        /// `forager resync` asked for a new copy.
-        case resync
-        /// Being copied beside the stream; a restart copies it again.
-        case copying
-    }
-
-    public var phase: Phase
-    /// The source position the table's copy was taken at: changes of transactions that commit
-    /// before it are in the copy.
-    public var syncedAt: LSN?
-    /// Why the table stopped.
-    public var reason: String?
-
-    public init(phase: Phase, syncedAt: LSN? = nil, reason: String? = nil) {
-        self.phase = phase
-        self.syncedAt = syncedAt
-        self.reason = reason
-    }
-}
-
 /// The table registry (`_forager_tables`): which mapped tables were copied and from where, which
 /// stopped and why, and which wait for a resync.
 extension PostgresWarehouse {

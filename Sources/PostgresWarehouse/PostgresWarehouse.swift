@@ -10,7 +10,7 @@ public import PGOutput
 /// table (`DELETE ... USING`), then every row's final version is loaded with `COPY`. The batch and
 /// the checkpoint commit in one transaction, so a batch is either wholly applied and checkpointed
 /// or not at all.
-public actor PostgresWarehouse: WarehouseSink {
+public actor PostgresWarehouse: Warehouse {
     public nonisolated let connection: PGConnection
     public nonisolated let schema: String
     public nonisolated let slot: String
@@ -34,6 +34,10 @@ public actor PostgresWarehouse: WarehouseSink {
 
     /// The checkpoint table, one row per slot.
     public nonisolated var stateTable: String { SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier("_forager_state") }
+
+    public nonisolated var checkpointLocation: String { stateTable }
+    public nonisolated var acceptsBinaryCopy: Bool { true }
+    public nonisolated func close() { connection.close() }
 
     public init(connection: PGConnection, schema: String, slot: String, logger: Logger) {
         self.connection = connection

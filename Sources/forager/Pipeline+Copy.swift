@@ -12,7 +12,7 @@ extension Pipeline {
     /// Creates the slot, copies every table inside its exported snapshot, and commits the copy with
     /// the slot's consistent point as the checkpoint, all in one warehouse transaction.
     func snapshot(
-        source: PostgresSource, warehouse: PostgresWarehouse, replication: ReplicationConnection, tables: [MappedTable]
+        source: PostgresSource, warehouse: any Warehouse, replication: ReplicationConnection, tables: [MappedTable]
     ) async throws -> LSN {
         let created = try await replication.createSlot(named: configuration.source.slot)
         logger.info("taking initial snapshot", metadata: [
@@ -39,9 +39,8 @@ extension Pipeline {
         let source = try await PostgresSource.connect(
             sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
         defer { source.connection.close() }
-        let warehouse = try await PostgresWarehouse.connect(
-            warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
-        defer { warehouse.connection.close() }
+        let warehouse = try await connectWarehouse()
+        defer { warehouse.close() }
         let requests = pending.map {
             PostgresSource.TableRequest(source: $0.source, target: $0.target, location: nil, appendOnly: $0.identity == .appendOnly)
         }
@@ -50,7 +49,7 @@ extension Pipeline {
             return described?.columns.filter { names.contains($0.name) } ?? []
         }
         for table in pending { try await warehouse.record(table.source, TableState(phase: .copying)) }
-        let problems = try await warehouse.prepare(tables: pending)
+        let problems = try await warehouse.prepare(tables: pending, create: true)
         guard problems.isEmpty else { throw Problems(problems: problems) }
         try await source.ensurePublication(for: all)
         let temporary = try await ReplicationConnection.connect(sourceURL)
@@ -74,7 +73,7 @@ extension Pipeline {
         let stop = self.stop
         let limits = ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxAge: configuration.batch.maxAge)
         let catchUp = Replicator(
-            stream: temporary, sink: SidecarSink(warehouse: warehouse),
+            stream: temporary, sink: WarehouseHandle(warehouse: warehouse, storesCheckpoint: false),
             batcher: ChangeBatcher(tables: pending, limits: limits, checkpoint: created.consistentPoint, applyBefore: handover),
             mode: .until(handover), logger: logger, shouldStop: { stop.isSet || Task.isCancelled })
         let reached = try await catchUp.run()
@@ -88,7 +87,7 @@ extension Pipeline {
     /// records each table's copy position; tables in `replacing` get a new warehouse table first.
     /// Returns false (after rolling back) when stopped.
     private func copy(
-        _ tables: [MappedTable], at created: ReplicationConnection.CreatedSlot, into warehouse: PostgresWarehouse,
+        _ tables: [MappedTable], at created: ReplicationConnection.CreatedSlot, into warehouse: any Warehouse,
         replacing: Set<TableName>, phase: TableState.Phase = .streaming
     ) async throws -> Bool {
         let reader = try await PGConnection.connect(sourceURL, serverSettings: SQL.canonicalTextSettings)
@@ -102,7 +101,7 @@ extension Pipeline {
             if replacing.contains(table.source) { try await warehouse.replaceTable(table) }
             let columns = table.columns.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ")
             // Binary COPY passes through untouched where every type is the same on both sides.
-            let binary = table.columns.allSatisfy(\.binaryCompatible)
+            let binary = warehouse.acceptsBinaryCopy && table.columns.allSatisfy(\.binaryCompatible)
             try await reader.startCopyOut(
                 "COPY (SELECT \(columns), \(SQL.quoteLiteral(created.consistentPoint.description))::pg_lsn FROM \(table.source.sql)) TO STDOUT\(binary ? " (FORMAT binary)" : "")")
             try await warehouse.startLoad(table, binary: binary)
@@ -126,13 +125,20 @@ extension Pipeline {
     }
 }
 
-/// The warehouse as the stream that fills in copied tables sees it: its commits leave the
-/// pipeline's checkpoint alone.
-struct SidecarSink: WarehouseSink {
-    let warehouse: PostgresWarehouse
+/// Any warehouse as a replicator's sink. The stream that fills in copied tables does not store
+/// its position as the pipeline's checkpoint (`storesCheckpoint` false).
+struct WarehouseHandle: WarehouseSink {
+    let warehouse: any Warehouse
+    var storesCheckpoint = true
 
     func apply(_ changes: ChangeSet) async throws { try await warehouse.apply(changes) }
-    func commit(checkpoint: LSN) async throws { try await warehouse.commitWithoutCheckpoint() }
+    func commit(checkpoint: LSN) async throws {
+        if storesCheckpoint {
+            try await warehouse.commit(checkpoint: checkpoint)
+        } else {
+            try await warehouse.commitWithoutCheckpoint()
+        }
+    }
     func rollback() async throws { try await warehouse.rollback() }
 }
 

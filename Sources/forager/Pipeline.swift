@@ -1,3 +1,4 @@
+import ClickHouseWarehouse
 import ForagerConfig
 import ForagerCore
 import LibPQ
@@ -36,6 +37,19 @@ struct Pipeline {
             PostgresSource.TableRequest(
                 source: $0.source, target: TableName(schema: configuration.warehouse.schema, name: $0.target),
                 location: "\($0.file):\($0.line)", appendOnly: $0.appendOnly)
+        }
+    }
+
+    /// Opens the configured warehouse.
+    func connectWarehouse() async throws -> any Warehouse {
+        switch configuration.warehouse.type {
+        case .postgres:
+            try await PostgresWarehouse.connect(
+                warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
+        case .clickhouse:
+            try await ClickHouseWarehouse.connect(
+                url: configuration.warehouse.url, database: configuration.warehouse.schema, user: configuration.warehouse.user,
+                password: configuration.warehouse.password, slot: configuration.source.slot, logger: logger)
         }
     }
 
@@ -81,15 +95,14 @@ struct Pipeline {
         let (tables, tableProblems) = try await describeTables(source, mapped)
         guard tableProblems.isEmpty else { throw Problems(problems: tableProblems) }
 
-        let warehouse = try await PostgresWarehouse.connect(
-            warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
-        defer { warehouse.connection.close() }
+        let warehouse = try await connectWarehouse()
+        defer { warehouse.close() }
         let mappings = requests(mapped)
         await warehouse.setColumnResolver { table, names in
             let described = try await source.describe(mappings.filter { $0.source == table }).tables.first
             return described?.columns.filter { names.contains($0.name) } ?? []
         }
-        let warehouseProblems = try await warehouse.prepare(tables: tables)
+        let warehouseProblems = try await warehouse.prepare(tables: tables, create: true)
         guard warehouseProblems.isEmpty else { throw Problems(problems: warehouseProblems) }
 
         let target: LSN? = mode == .catchUp ? try await source.currentWALPosition() : nil
@@ -120,16 +133,15 @@ struct Pipeline {
         for table in pending { syncPoints[table.source] = LSN(UInt64.max) }
         let copyFailed = ResyncRequest()
         var replicator = Replicator(
-            stream: replication, sink: warehouse,
+            stream: replication, sink: WarehouseHandle(warehouse: warehouse),
             batcher: ChangeBatcher(tables: tables, limits: limits, checkpoint: start, syncPoints: syncPoints, stopped: stopped),
             mode: target.map { .until($0) } ?? .continuous, logger: logger,
             shouldStop: { stop.isSet || copyFailed.isRequested })
         let gate = TransactionGate()
         replicator.gate = pending.isEmpty ? nil : gate
         // Polled on a connection of its own: the warehouse connection may be in the middle of a COPY.
-        let monitor = resync == nil ? nil : try await PostgresWarehouse.connect(
-            warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
-        defer { monitor?.connection.close() }
+        let monitor = resync == nil ? nil : try await connectWarehouse()
+        defer { monitor?.close() }
         if let resync, let monitor {
             replicator.interruption = {
                 guard try await monitor.hasResyncRequests() else { return false }
@@ -164,7 +176,7 @@ struct Pipeline {
     /// Also returns the tables to copy beside the stream: newly mapped, asked to be resynced, or
     /// whose copy a stop interrupted.
     private func startingPoint(
-        source: PostgresSource, warehouse: PostgresWarehouse, replication: ReplicationConnection, tables: [MappedTable]
+        source: PostgresSource, warehouse: any Warehouse, replication: ReplicationConnection, tables: [MappedTable]
     ) async throws -> (LSN, pending: [MappedTable]) {
         let slotName = configuration.source.slot
         let checkpoint = try await warehouse.checkpoint()
@@ -200,7 +212,7 @@ struct Pipeline {
             throw ForagerError(
                 .replicationState,
                 "the warehouse has a checkpoint at \(checkpoint) for slot \(SQL.quoteIdentifier(slotName)), but the source has no such slot; changes since then may be gone",
-                hint: "If the slot was dropped on purpose, start over: drop the warehouse tables and DELETE FROM \(warehouse.stateTable) WHERE slot = '\(slotName)'. Otherwise point source.url at the server that has the slot.")
+                hint: "If the slot was dropped on purpose, start over: drop the warehouse tables and remove the slot's row from \(warehouse.checkpointLocation) (slot = '\(slotName)'). Otherwise point source.url at the server that has the slot.")
         case (.some, nil):
             logger.notice("slot exists but no snapshot was completed; dropping it to start the snapshot again", metadata: ["forager.slot": "\(slotName)"])
             try await requireEmpty(warehouse: warehouse, tables: tables)
@@ -231,7 +243,7 @@ struct Pipeline {
         }
     }
 
-    func requireEmpty(warehouse: PostgresWarehouse, tables: [MappedTable]) async throws {
+    func requireEmpty(warehouse: any Warehouse, tables: [MappedTable]) async throws {
         let filled = try await warehouse.nonEmptyTables(tables)
         guard filled.isEmpty else {
             throw ForagerError(
@@ -341,9 +353,8 @@ struct Pipeline {
                 .schema, "\(table) is not a mapped table, so there is nothing to resync",
                 hint: "Mapped tables: \(mapped.map(\.source.description).sorted().joined(separator: ", ")). To add a table, add it to a mapping file: the next start copies it.")
         }
-        let warehouse = try await PostgresWarehouse.connect(
-            warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
-        defer { warehouse.connection.close() }
+        let warehouse = try await connectWarehouse()
+        defer { warehouse.close() }
         guard try await warehouse.checkpoint() != nil else {
             throw ForagerError(
                 .replicationState, "the warehouse has no checkpoint for slot \(SQL.quoteIdentifier(configuration.source.slot)): nothing was copied yet",
@@ -372,9 +383,8 @@ struct Pipeline {
                 do { try checkUsable(slot) } catch { problems.append("\(error)") }
             }
             do {
-                let warehouse = try await PostgresWarehouse.connect(
-                    warehouseURL, schema: configuration.warehouse.schema, slot: configuration.source.slot, logger: logger)
-                defer { warehouse.connection.close() }
+                let warehouse = try await connectWarehouse()
+                defer { warehouse.close() }
                 problems += try await warehouse.prepare(tables: tables, create: false).map(\.description)
                 let states = try await warehouse.tableStates()
                 for table in tables {

@@ -20,7 +20,7 @@ struct Scenario {
 
     /// Creates both databases, runs `sourceSQL` on the source, and writes a config that maps `tables`
     /// (`schema.table` as in a mapping file) into the warehouse schema `analytics`.
-    static func make(sourceSQL: String, tables: [String], batch: String = "") async throws -> Scenario {
+    static func make(sourceSQL: String, tables: [String], batch: String = "", clickHouse: ClickHouseServer? = nil) async throws -> Scenario {
         let clusters = try await SharedClusters.shared.get()
         let id = await SharedClusters.shared.nextID()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-scenario-\(getpid())-\(id)").path
@@ -29,15 +29,23 @@ struct Scenario {
         try await clusters.source.execute("CREATE DATABASE \(scenario.sourceDatabase)", database: "postgres")
         try await clusters.warehouse.execute("CREATE DATABASE \(scenario.warehouseDatabase)", database: "postgres")
         try await clusters.source.execute(sourceSQL, database: scenario.sourceDatabase)
+        let warehouse = clickHouse.map { """
+            warehouse:
+              type: clickhouse
+              url: "\($0.url)"
+              database: \(scenario.warehouseDatabase)
+            """ } ?? """
+            warehouse:
+              type: postgres
+              url: "\(scenario.warehouseURL)"
+              schema: analytics
+            """
         let config = """
             source:
               url: "\(scenario.sourceURL)"
               publication: forager_pub
               slot: \(scenario.slot)
-            warehouse:
-              type: postgres
-              url: "\(scenario.warehouseURL)"
-              schema: analytics
+            \(warehouse)
             \(batch)
             mappings: mappings
             """

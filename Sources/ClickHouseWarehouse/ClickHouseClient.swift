@@ -1,0 +1,93 @@
+import AsyncHTTPClient
+import ForagerCore
+import Foundation
+import NIOCore
+
+/// ClickHouse's HTTP interface: statements in the request body, or in the `query` parameter with
+/// the data to insert in the body. Connections are pooled by the shared HTTP client.
+struct ClickHouseClient: Sendable {
+    /// The server's HTTP interface, without a trailing slash.
+    let url: String
+    /// The default database of statements (`database` parameter).
+    var database: String
+    let user: String?
+    /// Never logged, never put in a message.
+    let password: String?
+    var timeout: Duration = .seconds(300)
+
+    /// The same server, with `system` as the default database (for statements that must work
+    /// before the pipeline's database exists).
+    var system: ClickHouseClient {
+        var copy = self
+        copy.database = "system"
+        return copy
+    }
+
+    /// Runs a statement; returns the response body (TabSeparated for a SELECT).
+    @discardableResult
+    func execute(_ sql: String) async throws -> String {
+        try await send(parameters: [], body: Array(sql.utf8), what: Self.summary(of: sql))
+    }
+
+    /// Inserts `rows` (TabSeparated, one line per row) with `statement`, an
+    /// `INSERT INTO ... FORMAT TabSeparated`.
+    func insert(_ statement: String, rows: [UInt8]) async throws {
+        try await send(parameters: [("query", statement)], body: rows, what: Self.summary(of: statement))
+    }
+
+    private func send(parameters: [(String, String)], body: [UInt8], what: String) async throws -> String {
+        var components = URLComponents(string: url + "/")
+        components?.queryItems = ([("database", database)] + parameters).map { URLQueryItem(name: $0.0, value: $0.1) }
+        guard let address = components?.url?.absoluteString else {
+            throw ForagerError(.warehouse, "warehouse.url is not a usable URL", hint: "Write the ClickHouse HTTP interface, such as http://127.0.0.1:8123.")
+        }
+        var request = HTTPClientRequest(url: address)
+        request.method = .POST
+        if let user { request.headers.add(name: "X-ClickHouse-User", value: user) }
+        if let password { request.headers.add(name: "X-ClickHouse-Key", value: password) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeout.components.seconds))
+        } catch {
+            throw ClickHouseUnreachable(url: url, reason: "\(error)")
+        }
+        let text = String(buffer: try await response.body.collect(upTo: 256 << 20))
+        guard response.status == .ok else {
+            throw ForagerError(
+                .warehouse, "ClickHouse refused \(what): \(Self.message(from: text))",
+                hint: response.status == .unauthorized || response.status == .forbidden
+                    ? "Check warehouse.user and the password (warehouse.password or FORAGER_WAREHOUSE_PASSWORD)." : nil)
+        }
+        return text
+    }
+
+    /// The server's exception text without the stack trace.
+    static func message(from body: String) -> String {
+        let firstLine = body.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? body
+        return firstLine.count > 500 ? String(firstLine.prefix(500)) + "…" : firstLine
+    }
+
+    /// The start of a statement, for messages (never the data).
+    static func summary(of sql: String) -> String {
+        let flat = sql.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        return "'" + (flat.count > 120 ? String(flat.prefix(120)) + "…" : flat) + "'"
+    }
+
+    /// An identifier quoted for ClickHouse: backquotes, with backquote and backslash escaped.
+    static func quote(_ identifier: String) -> String {
+        "`" + identifier.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "`", with: "\\`") + "`"
+    }
+
+    /// A string literal for ClickHouse: single quotes, with quote and backslash escaped.
+    static func literal(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+    }
+}
+
+/// The ClickHouse server could not be reached; a retry may help.
+struct ClickHouseUnreachable: Error, CustomStringConvertible {
+    var url: String
+    var reason: String
+    var description: String { "cannot reach the ClickHouse server at \(url): \(reason); check that it runs and warehouse.url" }
+}

@@ -1,0 +1,206 @@
+public import ForagerCore
+
+/// How one source column is stored in ClickHouse, and how PostgreSQL's text form of a value
+/// becomes ClickHouse's TabSeparated form.
+///
+/// ClickHouse 18.16 (Debian's package) has no `DateTime64`, and its `Date` and `DateTime` cover
+/// 1970 to 2105 only, so timestamps are stored exactly as microseconds since 1970-01-01 00:00 UTC
+/// (`Int64`), and a date outside `Date`'s range stops the pipeline with an error naming the column,
+/// rather than being changed.
+public struct ClickHouseColumn: Sendable, Equatable {
+    /// The conversion of a value's text.
+    public enum Conversion: Sendable, Equatable {
+        /// The same text (integers, text types, uuid, json, and types stored as `String`).
+        case verbatim
+        /// `t`/`f` to `1`/`0`.
+        case boolean
+        /// `NaN`, `Infinity`, `-Infinity` to `nan`, `inf`, `-inf`.
+        case float
+        /// The same text; `NaN`, which `Decimal` cannot hold, is an error.
+        case decimal
+        /// `YYYY-MM-DD` within 1970-01-01 … 2105-12-31.
+        case date
+        /// Microseconds since 1970-01-01 00:00 UTC; `timestamp without time zone` is read as UTC.
+        /// `infinity` and `-infinity` become the largest and smallest `Int64`.
+        case timestamp
+        /// `\x…` hex to the raw bytes.
+        case bytea
+    }
+
+    /// The warehouse column's name.
+    public var name: String
+    /// The ClickHouse type, `Nullable(…)` where the source column is nullable.
+    public var type: String
+    public var conversion: Conversion
+
+    /// The ClickHouse column for a source column of PostgreSQL type `sqlType` (as `format_type`
+    /// prints it).
+    public init(name: String, sqlType: String, nullable: Bool) {
+        let (base, conversion) = Self.mapping(sqlType)
+        self.name = name
+        self.type = nullable ? "Nullable(\(base))" : base
+        self.conversion = conversion
+    }
+
+    static func mapping(_ sqlType: String) -> (String, Conversion) {
+        if sqlType.hasSuffix("[]") { return ("String", .verbatim) }
+        switch sqlType {
+        case "smallint": return ("Int16", .verbatim)
+        case "integer": return ("Int32", .verbatim)
+        case "bigint": return ("Int64", .verbatim)
+        case "real": return ("Float32", .float)
+        case "double precision": return ("Float64", .float)
+        case "boolean": return ("UInt8", .boolean)
+        case "uuid": return ("UUID", .verbatim)
+        case "date": return ("Date", .date)
+        case "bytea": return ("String", .bytea)
+        default: break
+        }
+        if sqlType.hasPrefix("timestamp") { return ("Int64", .timestamp) }
+        if sqlType.hasPrefix("numeric("), let close = sqlType.firstIndex(of: ")") {
+            let parts = sqlType[sqlType.index(sqlType.startIndex, offsetBy: 8)..<close].split(separator: ",").compactMap { Int($0) }
+            if let precision = parts.first, precision <= 38 {
+                return ("Decimal(\(precision), \(parts.count > 1 ? parts[1] : 0))", .decimal)
+            }
+        }
+        return ("String", .verbatim)
+    }
+
+    /// Appends the TabSeparated form of a value given as PostgreSQL's text (nil for NULL).
+    /// `table` names the table in errors.
+    public func append(_ value: ArraySlice<UInt8>?, to output: inout [UInt8], table: TableName) throws(ForagerError) {
+        guard let value else {
+            output.append(contentsOf: [0x5C, UInt8(ascii: "N")])
+            return
+        }
+        switch conversion {
+        case .verbatim:
+            Self.escape(value, to: &output)
+        case .boolean:
+            output.append(value.first == UInt8(ascii: "t") ? UInt8(ascii: "1") : UInt8(ascii: "0"))
+        case .float:
+            switch String(decoding: value, as: UTF8.self) {
+            case "NaN": output.append(contentsOf: Array("nan".utf8))
+            case "Infinity": output.append(contentsOf: Array("inf".utf8))
+            case "-Infinity": output.append(contentsOf: Array("-inf".utf8))
+            default: output.append(contentsOf: value)
+            }
+        case .decimal:
+            guard value.first != UInt8(ascii: "N") else { throw refusal(value, table: table, why: "NaN, which ClickHouse's Decimal cannot hold") }
+            output.append(contentsOf: value)
+        case .date:
+            let text = String(decoding: value, as: UTF8.self)
+            guard text.utf8.count == 10, text >= "1970-01-01", text <= "2105-12-31" else {
+                throw refusal(value, table: table, why: "outside the range of ClickHouse's Date (1970-01-01 to 2105-12-31)")
+            }
+            output.append(contentsOf: value)
+        case .timestamp:
+            guard let microseconds = Self.microseconds(String(decoding: value, as: UTF8.self)) else {
+                throw refusal(value, table: table, why: "not a timestamp Forager can read")
+            }
+            output.append(contentsOf: Array(String(microseconds).utf8))
+        case .bytea:
+            guard let bytes = Self.hexBytes(value) else { throw refusal(value, table: table, why: "not bytea in hex form") }
+            Self.escape(bytes[...], to: &output)
+        }
+    }
+
+    private func refusal(_ value: ArraySlice<UInt8>, table: TableName, why: String) -> ForagerError {
+        let shown = String(decoding: value.prefix(64), as: UTF8.self)
+        return ForagerError(
+            .schema, "column \(SQL.quoteIdentifier(name)) of \(table) has the value '\(shown)', \(why)",
+            hint: "Store the column as text in ClickHouse: add types: {\(name): text} to the table's mapping, then resync the table (forager resync --table \(table)).")
+    }
+
+    /// TabSeparated escaping: backslash, tab, newline, carriage return and NUL.
+    static func escape(_ value: ArraySlice<UInt8>, to output: inout [UInt8]) {
+        guard value.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D || $0 == 0 }) else {
+            output.append(contentsOf: value)
+            return
+        }
+        for byte in value {
+            switch byte {
+            case 0x5C: output.append(contentsOf: [0x5C, 0x5C])
+            case 0x09: output.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0x0A: output.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: output.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0: output.append(contentsOf: [0x5C, UInt8(ascii: "0")])
+            default: output.append(byte)
+            }
+        }
+    }
+
+    /// `\x0aff` → [0x0a, 0xff].
+    static func hexBytes(_ text: ArraySlice<UInt8>) -> [UInt8]? {
+        guard text.count >= 2, text.first == 0x5C, text[text.startIndex + 1] == UInt8(ascii: "x"), text.count % 2 == 0 else { return nil }
+        func nibble(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.count / 2 - 1)
+        var index = text.startIndex + 2
+        while index < text.endIndex {
+            guard let high = nibble(text[index]), let low = nibble(text[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    /// Microseconds since 1970-01-01 00:00 UTC of a timestamp in PostgreSQL's ISO output
+    /// (`2024-06-01 10:00:00.25+02`, `0044-03-15 12:00:00 BC`, `infinity`); nil when unreadable.
+    static func microseconds(_ text: String) -> Int64? {
+        if text == "infinity" { return Int64.max }
+        if text == "-infinity" { return Int64.min }
+        var body = Substring(text)
+        var bc = false
+        if body.hasSuffix(" BC") {
+            bc = true
+            body = body.dropLast(3)
+        }
+        guard let dash = body.dropFirst().firstIndex(of: "-") else { return nil }
+        guard let year = Int64(body[..<dash]) else { return nil }
+        let rest = body[body.index(after: dash)...]
+        let fields = rest.split(separator: " ", maxSplits: 1)
+        let dateParts = fields[0].split(separator: "-")
+        guard dateParts.count == 2, let month = Int64(dateParts[0]), let day = Int64(dateParts[1]) else { return nil }
+        var seconds: Int64 = 0, fraction: Int64 = 0, offset: Int64 = 0
+        if fields.count == 2 {
+            var time = fields[1]
+            if let sign = time.lastIndex(where: { $0 == "+" || $0 == "-" }) {
+                let zone = time[time.index(after: sign)...].split(separator: ":").compactMap { Int64($0) }
+                guard !zone.isEmpty else { return nil }
+                let magnitude = zone[0] * 3600 + (zone.count > 1 ? zone[1] * 60 : 0) + (zone.count > 2 ? zone[2] : 0)
+                offset = time[sign] == "-" ? -magnitude : magnitude
+                time = time[..<sign]
+            }
+            let clock = time.split(separator: ":")
+            guard clock.count == 3, let hours = Int64(clock[0]), let minutes = Int64(clock[1]) else { return nil }
+            let secondParts = clock[2].split(separator: ".")
+            guard let whole = Int64(secondParts[0]) else { return nil }
+            if secondParts.count == 2 {
+                let digits = String(secondParts[1].prefix(6))
+                guard let value = Int64(digits) else { return nil }
+                fraction = value * Int64([1, 100_000, 10_000, 1000, 100, 10, 1][digits.count])
+            }
+            seconds = hours * 3600 + minutes * 60 + whole
+        }
+        let days = daysFromCivil(year: bc ? 1 - year : year, month: month, day: day)
+        return (days * 86_400 + seconds - offset) * 1_000_000 + fraction
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (year 0 is 1 BC).
+    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+}

@@ -1,0 +1,252 @@
+public import ForagerCore
+public import PGOutput
+
+/// A snapshot load: COPY text rows from the source, turned into TabSeparated rows for ClickHouse
+/// and sent in blocks, so that no table is held in memory.
+struct Load {
+    let table: MappedTable
+    let columns: [ClickHouseColumn]
+    let statement: String
+    /// The end of the last chunk that did not end a row.
+    var partial: [UInt8] = []
+    var block: [UInt8] = []
+    var rows = 0
+}
+
+extension ClickHouseWarehouse {
+    /// `INSERT INTO … (columns…, _forager_version, _forager_deleted) FORMAT TabSeparated`.
+    nonisolated func insertStatement(_ table: MappedTable, columns: [ClickHouseColumn]) -> String {
+        let names = columns.map { ClickHouseClient.quote($0.name) } + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]
+        return "INSERT INTO \(name(table.target)) (\(names.joined(separator: ", "))) FORMAT TabSeparated"
+    }
+
+    // MARK: Snapshot
+
+    public func beginSnapshot() async throws {}
+
+    public func startLoad(_ table: MappedTable, binary: Bool) async throws {
+        guard !binary else { throw ForagerError(.warehouse, "the ClickHouse warehouse reads COPY text, not binary") }
+        let columns = columns(of: table)
+        loading = Load(table: table, columns: columns, statement: insertStatement(table, columns: columns))
+    }
+
+    public func load(_ chunk: [UInt8]) async throws {
+        guard var load = loading else { throw ForagerError(.warehouse, "load without startLoad") }
+        loading = nil
+        var start = 0
+        if !load.partial.isEmpty, let end = chunk.firstIndex(of: 0x0A) {
+            let line = load.partial + chunk[..<end]
+            load.partial = []
+            try appendCopyRow(line[...], to: &load)
+            start = end + 1
+        }
+        while start < chunk.count, let end = chunk[start...].firstIndex(of: 0x0A) {
+            try appendCopyRow(chunk[start..<end], to: &load)
+            start = end + 1
+        }
+        load.partial += chunk[start...]
+        if load.block.count >= Self.blockBytes {
+            try await client.insert(load.statement, rows: load.block)
+            load.block.removeAll(keepingCapacity: true)
+        }
+        loading = load
+    }
+
+    public func endLoad() async throws -> Int {
+        guard var load = loading else { throw ForagerError(.warehouse, "endLoad without startLoad") }
+        loading = nil
+        if !load.partial.isEmpty { try appendCopyRow(load.partial[...], to: &load) }
+        if !load.block.isEmpty { try await client.insert(load.statement, rows: load.block) }
+        return load.rows
+    }
+
+    /// One COPY text row (the source columns, then the snapshot's LSN, which version 0 replaces:
+    /// every change streamed later wins over the copy).
+    private func appendCopyRow(_ line: ArraySlice<UInt8>, to load: inout Load) throws {
+        let fields = TabSeparated.fields(line)
+        guard fields.count == load.columns.count + 1 else {
+            throw ForagerError(.protocolViolation, "a COPY row of \(load.table.source) has \(fields.count) fields, expected \(load.columns.count + 1)")
+        }
+        for (index, column) in load.columns.enumerated() {
+            try column.append(fields[index].map { $0[...] }, to: &load.block, table: load.table.source)
+            load.block.append(0x09)
+        }
+        load.block.append(contentsOf: Array("0\t0\n".utf8))
+        load.rows += 1
+    }
+
+    // MARK: WarehouseSink
+
+    public func apply(_ changes: ChangeSet) async throws {
+        for step in changes.allSteps {
+            switch step {
+            case .truncate(let tables):
+                for table in tables where !stoppedTables.contains(table.source) {
+                    logger.notice("truncating ClickHouse table, as the source did", metadata: ["forager.table": "\(table.target)"])
+                    try await client.execute("TRUNCATE TABLE \(name(table.target))")
+                }
+            case .rows(let tables):
+                for table in tables where !stoppedTables.contains(table.table.source) { try await applyRows(table) }
+            case .schemaChange(let change):
+                guard !stoppedTables.contains(change.table.source) else { continue }
+                try await applySchemaChange(change)
+            case .stopTable(let table, let error):
+                guard !stoppedTables.contains(table.source) else { continue }
+                try await stop(table, error)
+            }
+        }
+    }
+
+    /// Inserts the batch's final row versions; a delete is a tombstone row (`_forager_deleted = 1`)
+    /// with the delete's version, carrying the row's last values when the table keeps deleted
+    /// rows (`deletes: soft`).
+    private func applyRows(_ changes: TableChanges) async throws {
+        let table = changes.table
+        let columns = columns(of: table)
+        var rows: [UInt8] = []
+        var tombstones: [UInt8] = []
+        if table.identity == .appendOnly {
+            for delta in changes.deltas where delta.count > 0 {
+                for _ in 0..<delta.count { try append(delta.row.columns, version: delta.lsn, deleted: false, columns: columns, table: table, to: &rows) }
+            }
+        } else {
+            var states = changes.orderedStates
+            try await fillFromWarehouse(&states, table: table, columns: columns)
+            for state in states {
+                if let row = state.row {
+                    try append(row.columns, version: state.lsn, deleted: false, columns: columns, table: table, to: &rows)
+                } else if let row = state.deletedRow, !row.columns.contains(.unchangedToast) {
+                    try append(row.columns, version: state.lsn, deleted: true, columns: columns, table: table, to: &rows)
+                } else {
+                    for (position, value) in state.key.enumerated() {
+                        let index = changes.keyIndexes[position]
+                        try columns[index].append(Self.text(value), to: &tombstones, table: table.source)
+                        tombstones.append(0x09)
+                    }
+                    tombstones.append(contentsOf: Array("\(state.lsn.value)\t1\n".utf8))
+                }
+            }
+        }
+        if !rows.isEmpty { try await client.insert(insertStatement(table, columns: columns), rows: rows) }
+        if !tombstones.isEmpty {
+            let keyColumns = changes.keyIndexes.map { columns[$0] }
+            try await client.insert(insertStatement(table, columns: keyColumns), rows: tombstones)
+        }
+    }
+
+    private func append(
+        _ values: [TupleColumn], version: LSN, deleted: Bool, columns: [ClickHouseColumn], table: MappedTable, to output: inout [UInt8]
+    ) throws {
+        for (index, column) in columns.enumerated() {
+            try column.append(index < values.count ? Self.text(values[index]) : nil, to: &output, table: table.source)
+            output.append(0x09)
+        }
+        output.append(contentsOf: Array("\(version.value)\t\(deleted ? 1 : 0)\n".utf8))
+    }
+
+    static func text(_ value: TupleColumn) -> ArraySlice<UInt8>? {
+        if case .text(let bytes) = value { return bytes }
+        return nil
+    }
+
+    /// Replaces unchanged-TOAST values (and, with soft deletes, the values of rows deleted without
+    /// the batch seeing them) with what ClickHouse holds for those keys.
+    private func fillFromWarehouse(_ states: inout [RowState], table: MappedTable, columns: [ClickHouseColumn]) async throws {
+        let soft = table.deletes == .soft
+        let pending = states.indices.filter { index in
+            if let row = states[index].row { return row.columns.contains(.unchangedToast) }
+            return soft && states[index].mayExist && (states[index].deletedRow?.columns.contains(.unchangedToast) ?? true)
+        }
+        guard !pending.isEmpty else { return }
+        let keyIndexes = table.keyColumns.compactMap { key in table.columns.firstIndex { $0.name == key } }
+        func literal(_ key: [TupleColumn]) throws -> String {
+            var parts: [String] = []
+            for (position, value) in key.enumerated() {
+                var encoded: [UInt8] = []
+                try columns[keyIndexes[position]].append(Self.text(value), to: &encoded, table: table.source)
+                let raw = TabSeparated.fields(encoded[...]).first.flatMap { $0 } ?? []
+                parts.append(ClickHouseClient.literal(String(decoding: raw, as: UTF8.self)))
+            }
+            return "(" + parts.joined(separator: ", ") + ")"
+        }
+        let lookups = pending.map { states[$0].movedFrom ?? states[$0].key }
+        let keyList = keyIndexes.map { "toString(\(ClickHouseClient.quote(columns[$0].name)))" }.joined(separator: ", ")
+        let wanted = columns.map { ClickHouseClient.quote($0.name) }.joined(separator: ", ")
+        let text = try await client.execute("""
+            SELECT \(keyList), \(wanted) FROM \(name(table.target)) FINAL
+            WHERE (\(keyList)) IN (\(try lookups.map(literal).joined(separator: ", "))) FORMAT TabSeparated
+            """)
+        var found: [[UInt8]: [[UInt8]?]] = [:]
+        for row in TabSeparated.rows(text) where row.count == keyIndexes.count + columns.count {
+            let key = row[0..<keyIndexes.count].map { $0 ?? [] }.joined(separator: [0x09])
+            found[Array(key)] = Array(row[keyIndexes.count...])
+        }
+        for (index, lookup) in zip(pending, lookups) {
+            var key: [[UInt8]] = []
+            for (position, value) in lookup.enumerated() {
+                var encoded: [UInt8] = []
+                try columns[keyIndexes[position]].append(Self.text(value), to: &encoded, table: table.source)
+                key.append(TabSeparated.fields(encoded[...]).first.flatMap { $0 } ?? [])
+            }
+            guard let values = found[Array(key.joined(separator: [0x09]))] else {
+                throw ForagerError(
+                    .warehouse, "a change to \(table.source) needs values the source did not send (a large unchanged value, or a deleted row kept by deletes: soft), but ClickHouse table \(table.target) has no row with that key",
+                    hint: "The warehouse is missing rows; resync the table: forager resync --table \(table.source).")
+            }
+            var row = states[index].row ?? states[index].deletedRow ?? TupleData(columns: Array(repeating: .unchangedToast, count: columns.count))
+            for (column, value) in row.columns.enumerated() where value == .unchangedToast {
+                row.columns[column] = try Self.sourceText(values[column], column: columns[column], table: table)
+            }
+            if states[index].row != nil { states[index].row = row } else { states[index].deletedRow = row }
+        }
+    }
+
+    /// A value ClickHouse returned, back in PostgreSQL's text form (for the types a large value
+    /// can have).
+    private static func sourceText(_ value: [UInt8]?, column: ClickHouseColumn, table: MappedTable) throws -> TupleColumn {
+        guard let value else { return .null }
+        switch column.conversion {
+        case .verbatim, .decimal: return .text(value[...])
+        case .bytea:
+            let hex = Array("0123456789abcdef".utf8)
+            var text: [UInt8] = [0x5C, UInt8(ascii: "x")]
+            for byte in value { text += [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]] }
+            return .text(text[...])
+        case .boolean: return .text(ArraySlice((value == [UInt8(ascii: "1")] ? "t" : "f").utf8))
+        case .float, .date, .timestamp:
+            throw ForagerError(.warehouse, "column \(SQL.quoteIdentifier(column.name)) of \(table.target) cannot be read back from ClickHouse to fill in a value the source did not send")
+        }
+    }
+
+    /// Follows a change of the source table's columns: added ones are added (nullable), removed
+    /// ones stay, retyped ones stop the table (ClickHouse types are not widened in place yet).
+    private func applySchemaChange(_ change: SchemaChange) async throws {
+        if !change.retyped.isEmpty {
+            return try await stop(change.table, ForagerError(
+                .schema, "columns \(change.retyped.map(SQL.quoteIdentifier).joined(separator: ", ")) of \(change.table.source) changed type on the source; the ClickHouse warehouse does not follow type changes yet",
+                hint: "Resync the table: forager resync --table \(change.table.source)."))
+        }
+        if !change.added.isEmpty {
+            try await addColumns(change.added.map(change.table.warehouseName(of:)), to: change.table)
+        }
+        for name in change.removed.map(change.table.warehouseName(of:)) {
+            logger.notice("column no longer on the source; ClickHouse keeps it", metadata: [
+                "forager.table": "\(change.table.target)", "forager.column": "\(name)",
+            ])
+        }
+    }
+
+    /// Stores the checkpoint once the batch's inserts have returned.
+    public func commit(checkpoint: LSN) async throws {
+        var row: [UInt8] = []
+        ClickHouseColumn.escape(ArraySlice(slot.utf8), to: &row)
+        row += Array("\t\(checkpoint.value)\t\(checkpoint)\n".utf8)
+        try await client.insert("INSERT INTO \(checkpointLocation) (slot, lsn, lsn_text) FORMAT TabSeparated", rows: row)
+    }
+
+    /// Nothing to undo: ClickHouse has no transactions. What was inserted is replayed, with the
+    /// same versions, from the checkpoint.
+    public func rollback() async throws {}
+
+    public func commitWithoutCheckpoint() async throws {}
+}

@@ -1,0 +1,269 @@
+public import ForagerCore
+public import Logging
+public import PGOutput
+
+/// The `clickhouse` warehouse: every mapped table is a `ReplacingMergeTree` ordered by the source
+/// key, versioned by the LSN of the change that wrote each row, with a `<table>_current` view of
+/// the live rows (`FINAL`, not deleted) for analysts.
+///
+/// ClickHouse has no multi-statement transactions: a batch is inserted, then the checkpoint row,
+/// then the source is acknowledged. A crash in between replays the batch from the checkpoint; the
+/// replayed rows carry the same versions, so the views are the same.
+public actor ClickHouseWarehouse: Warehouse {
+    let client: ClickHouseClient
+    /// The database the tables live in.
+    public nonisolated let database: String
+    public nonisolated let slot: String
+    let logger: Logger
+    var stoppedTables: Set<TableName> = []
+    var resolveColumns: (@Sendable (TableName, [String]) async throws -> [SourceColumn])?
+    /// The snapshot load in progress.
+    var loading: Load?
+    /// Versions of registry rows, increasing.
+    private var lastRegistryVersion: UInt64 = 0
+
+    /// Metadata columns.
+    static let version = "_forager_version"
+    static let deleted = "_forager_deleted"
+    static let syncedAt = "_forager_synced_at"
+    /// Rows per INSERT while loading a snapshot are sent in blocks of about this many bytes.
+    static let blockBytes = 16 << 20
+
+    init(client: ClickHouseClient, slot: String, logger: Logger) {
+        self.client = client
+        self.database = client.database
+        self.slot = slot
+        self.logger = logger
+    }
+
+    /// Connects to the server's HTTP interface and checks that it answers.
+    public static func connect(
+        url: String, database: String, user: String?, password: String?, slot: String, logger: Logger
+    ) async throws -> ClickHouseWarehouse {
+        let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
+        let client = ClickHouseClient(url: trimmed, database: database, user: user, password: password)
+        let version = try await client.system.execute("SELECT version()").trimmingCharacters(in: .whitespacesAndNewlines)
+        logger.debug("connected to ClickHouse", metadata: ["forager.version": "\(version)"])
+        return ClickHouseWarehouse(client: client, slot: slot, logger: logger)
+    }
+
+    public nonisolated var checkpointLocation: String { "\(ClickHouseClient.quote(database)).`_forager_state`" }
+    public nonisolated var acceptsBinaryCopy: Bool { false }
+    public nonisolated func close() {}
+
+    public func setColumnResolver(_ resolver: @escaping @Sendable (TableName, [String]) async throws -> [SourceColumn]) {
+        resolveColumns = resolver
+    }
+
+    // MARK: Names and columns
+
+    nonisolated func name(_ table: TableName) -> String {
+        ClickHouseClient.quote(table.schema) + "." + ClickHouseClient.quote(table.name)
+    }
+
+    nonisolated func viewName(_ table: TableName) -> String {
+        ClickHouseClient.quote(table.schema) + "." + ClickHouseClient.quote(table.name + "_current")
+    }
+
+    /// The ClickHouse columns of a table's source columns, in order. Key columns are never nullable.
+    nonisolated func columns(of table: MappedTable) -> [ClickHouseColumn] {
+        table.columns.map { column in
+            let name = table.warehouseName(of: column.name)
+            let nullable = !column.notNull && !table.keyColumns.contains(column.name)
+            return ClickHouseColumn(name: name, sqlType: column.sqlType.isEmpty ? "text" : column.sqlType, nullable: nullable)
+        }
+    }
+
+    // MARK: Schema
+
+    public func prepare(tables: [MappedTable], create: Bool) async throws -> [ForagerError] {
+        var problems: [ForagerError] = []
+        for table in tables {
+            if table.identity == .fullRow {
+                problems.append(ForagerError(
+                    .schema, "\(table.source) has no key (REPLICA IDENTITY FULL), which the ClickHouse warehouse does not support yet",
+                    hint: "Give the table a primary key, or map it with append_only: true."))
+            }
+            if !table.extracts.isEmpty {
+                problems.append(ForagerError(
+                    .schema, "\(table.source) has extract entries, which the ClickHouse warehouse does not support yet",
+                    hint: "Remove extract from the table's mapping for now; the JSON column arrives as a String."))
+            }
+        }
+        guard problems.isEmpty else { return problems }
+        if create {
+            try await client.system.execute("CREATE DATABASE IF NOT EXISTS \(ClickHouseClient.quote(database))")
+            try await client.execute("""
+                CREATE TABLE IF NOT EXISTS \(checkpointLocation) (slot String, lsn UInt64, lsn_text String, updated_at DateTime DEFAULT now())
+                ENGINE = ReplacingMergeTree(lsn) ORDER BY slot
+                """)
+            try await client.execute("""
+                CREATE TABLE IF NOT EXISTS \(registry) (
+                    slot String, source_schema String, source_table String, state String, synced_lsn String, reason String, version UInt64
+                ) ENGINE = ReplacingMergeTree(version) ORDER BY (slot, source_schema, source_table)
+                """)
+        }
+        let states = try await tableStates()
+        stoppedTables = Set(states.filter { $0.value.phase == .stopped }.keys)
+        for table in tables where states[table.source].map({ $0.phase == .streaming }) ?? true {
+            let existing = try await existingColumns(of: table.target)
+            if existing.isEmpty {
+                guard create else { continue }
+                logger.info("creating warehouse table", metadata: ["forager.table": "\(table.target)"])
+                try await createTable(table)
+                continue
+            }
+            for metadata in [Self.version, Self.deleted] where existing[metadata] == nil {
+                problems.append(ForagerError(
+                    .warehouse, "ClickHouse table \(table.target) exists but has no \(metadata) column, so it was not made by Forager",
+                    hint: "Map the source table to another target name, or drop the table."))
+            }
+            let missing = columns(of: table).filter { existing[$0.name] == nil }
+            if !missing.isEmpty, create {
+                try await addColumns(missing.map(\.name), to: table)
+            }
+            for column in columns(of: table) {
+                guard let type = existing[column.name], type != column.type else { continue }
+                problems.append(ForagerError(
+                    .warehouse, "column \(ClickHouseClient.quote(column.name)) of ClickHouse table \(table.target) has type \(type), but Forager maps the source column to \(column.type)",
+                    hint: "Resync the table to recreate it: forager resync --table \(table.source)."))
+            }
+        }
+        return problems
+    }
+
+    /// The columns a table has, with their types; empty when there is no such table.
+    func existingColumns(of table: TableName) async throws -> [String: String] {
+        let text = try await client.system.execute("""
+            SELECT name, type FROM system.columns WHERE database = \(ClickHouseClient.literal(table.schema)) AND table = \(ClickHouseClient.literal(table.name)) FORMAT TabSeparated
+            """)
+        var result: [String: String] = [:]
+        for row in TabSeparated.rows(text) where row.count == 2 {
+            result[String(decoding: row[0] ?? [], as: UTF8.self)] = String(decoding: row[1] ?? [], as: UTF8.self)
+        }
+        return result
+    }
+
+    func createTable(_ table: MappedTable) async throws {
+        var definitions = columns(of: table).map { "\(ClickHouseClient.quote($0.name)) \($0.type)" }
+        definitions += [
+            "\(ClickHouseClient.quote(Self.version)) UInt64", "\(ClickHouseClient.quote(Self.deleted)) UInt8",
+            "\(ClickHouseClient.quote(Self.syncedAt)) DateTime DEFAULT now()",
+        ]
+        let key = table.warehouseKey.isEmpty ? [Self.version] : (table.layout.clickHouse?.orderBy.isEmpty == false ? table.layout.clickHouse!.orderBy : table.warehouseKey)
+        let partition = table.layout.clickHouse?.partitionBy.map { " PARTITION BY \($0)" } ?? ""
+        try await client.execute("""
+            CREATE TABLE IF NOT EXISTS \(name(table.target)) (\(definitions.joined(separator: ", ")))
+            ENGINE = ReplacingMergeTree(\(ClickHouseClient.quote(Self.version)))\(partition) ORDER BY (\(key.map(ClickHouseClient.quote).joined(separator: ", ")))
+            """)
+        try await createView(table)
+    }
+
+    /// (Re)creates `<table>_current`: the latest version of every row that is not deleted.
+    func createView(_ table: MappedTable) async throws {
+        let existing = try await existingColumns(of: table.target)
+        let names = existing.keys.filter { ![Self.version, Self.deleted].contains($0) }.sorted()
+        let ordered = columns(of: table).map(\.name).filter(names.contains) + names.filter { name in !columns(of: table).contains { $0.name == name } }
+        try await client.execute("DROP TABLE IF EXISTS \(viewName(table.target))")
+        try await client.execute("""
+            CREATE VIEW \(viewName(table.target)) AS SELECT \(ordered.map(ClickHouseClient.quote).joined(separator: ", "))
+            FROM \(name(table.target)) FINAL WHERE \(ClickHouseClient.quote(Self.deleted)) = 0
+            """)
+    }
+
+    /// Adds source columns (nullable: rows written before have none), and refreshes the view.
+    func addColumns(_ names: [String], to table: MappedTable) async throws {
+        var definitions = columns(of: table).filter { names.contains($0.name) }
+        if let resolveColumns {
+            let resolved = try await resolveColumns(table.source, table.columns.filter { names.contains(table.warehouseName(of: $0.name)) }.map(\.name))
+            definitions = definitions.map { column in
+                guard let source = resolved.first(where: { table.warehouseName(of: $0.name) == column.name }) else { return column }
+                return ClickHouseColumn(name: column.name, sqlType: source.sqlType, nullable: true)
+            }
+        }
+        let existing = try await existingColumns(of: table.target)
+        for column in definitions where existing[column.name] == nil {
+            let type = column.type.hasPrefix("Nullable(") ? column.type : "Nullable(\(column.type))"
+            logger.notice("adding column to ClickHouse table, as on the source", metadata: [
+                "forager.table": "\(table.target)", "forager.column": "\(column.name)", "forager.type": "\(type)",
+            ])
+            try await client.execute("ALTER TABLE \(name(table.target)) ADD COLUMN \(ClickHouseClient.quote(column.name)) \(type)")
+        }
+        try await createView(table)
+    }
+
+    public func checkpoint() async throws -> LSN? {
+        guard try await client.system.execute("EXISTS TABLE \(checkpointLocation)").hasPrefix("1") else { return nil }
+        let text = try await client.execute(
+            "SELECT lsn_text FROM \(checkpointLocation) WHERE slot = \(ClickHouseClient.literal(slot)) ORDER BY lsn DESC LIMIT 1 FORMAT TabSeparated")
+        return LSN(string: text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    public func nonEmptyTables(_ tables: [MappedTable]) async throws -> [TableName] {
+        var result: [TableName] = []
+        for table in tables {
+            guard try await client.system.execute("EXISTS TABLE \(name(table.target))").hasPrefix("1") else { continue }
+            if try await client.execute("SELECT count() > 0 FROM \(name(table.target))").hasPrefix("1") { result.append(table.target) }
+        }
+        return result
+    }
+
+    // MARK: Registry
+
+    nonisolated var registry: String { "\(ClickHouseClient.quote(database)).`_forager_tables`" }
+
+    public func tableStates() async throws -> [TableName: TableState] {
+        guard try await client.system.execute("EXISTS TABLE \(registry)").hasPrefix("1") else { return [:] }
+        let text = try await client.execute("""
+            SELECT source_schema, source_table, argMax(state, version), argMax(synced_lsn, version), argMax(reason, version)
+            FROM \(registry) WHERE slot = \(ClickHouseClient.literal(slot)) GROUP BY source_schema, source_table FORMAT TabSeparated
+            """)
+        var states: [TableName: TableState] = [:]
+        for row in TabSeparated.rows(text) where row.count == 5 {
+            let field = { (index: Int) in String(decoding: row[index] ?? [], as: UTF8.self) }
+            guard let phase = TableState.Phase(rawValue: field(2)) else { continue }
+            states[TableName(schema: field(0), name: field(1))] = TableState(
+                phase: phase, syncedAt: LSN(string: field(3)), reason: field(4).isEmpty ? nil : field(4))
+        }
+        return states
+    }
+
+    public func record(_ table: TableName, _ state: TableState) async throws {
+        lastRegistryVersion = max(lastRegistryVersion + 1, UInt64(max(0, PostgresTimestamp.now.microseconds)))
+        var row: [UInt8] = []
+        for (index, field) in [slot, table.schema, table.name, state.phase.rawValue, state.syncedAt?.description ?? "", state.reason ?? "", String(lastRegistryVersion)].enumerated() {
+            if index > 0 { row.append(0x09) }
+            ClickHouseColumn.escape(ArraySlice(field.utf8), to: &row)
+        }
+        row.append(0x0A)
+        try await client.insert(
+            "INSERT INTO \(registry) (slot, source_schema, source_table, state, synced_lsn, reason, version) FORMAT TabSeparated", rows: row)
+    }
+
+    public func requestResync(_ tables: [TableName]) async throws {
+        for table in tables { try await record(table, TableState(phase: .resync)) }
+    }
+
+    public func hasResyncRequests() async throws -> Bool {
+        try await tableStates().values.contains { $0.phase == .resync }
+    }
+
+    public func setStopped(_ tables: Set<TableName>) {
+        stoppedTables = tables
+    }
+
+    func stop(_ table: MappedTable, _ error: ForagerError) async throws {
+        logger.error("table stopped; the other tables keep flowing", metadata: [
+            "forager.table": "\(table.source)", "forager.error": "\(error)",
+        ])
+        stoppedTables.insert(table.source)
+        try await record(table.source, TableState(phase: .stopped, reason: error.description))
+    }
+
+    public func replaceTable(_ table: MappedTable) async throws {
+        logger.notice("replacing the ClickHouse table for a resync", metadata: ["forager.table": "\(table.target)"])
+        try await client.execute("DROP TABLE IF EXISTS \(viewName(table.target))")
+        try await client.execute("DROP TABLE IF EXISTS \(name(table.target))")
+        try await createTable(table)
+    }
+}

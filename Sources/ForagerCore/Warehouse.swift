@@ -1,0 +1,72 @@
+public import PGOutput
+
+/// What the warehouse records about one mapped table, beside the pipeline's checkpoint.
+public struct TableState: Sendable, Equatable {
+    public enum Phase: String, Sendable {
+        /// Copied, and following the stream.
+        case streaming
+        /// A change could not be followed; nothing more is applied until a resync.
+        case stopped
+        /// `forager resync` asked for a new copy.
+        case resync
+        /// Being copied beside the stream; a restart copies it again.
+        case copying
+    }
+
+    public var phase: Phase
+    /// The source position the table's copy was taken at: changes of transactions that commit
+    /// before it are in the copy.
+    public var syncedAt: LSN?
+    /// Why the table stopped.
+    public var reason: String?
+
+    public init(phase: Phase, syncedAt: LSN? = nil, reason: String? = nil) {
+        self.phase = phase
+        self.syncedAt = syncedAt
+        self.reason = reason
+    }
+}
+
+/// A warehouse as the pipeline drives it: its tables, the checkpoint, the table registry, the
+/// initial copy and the change sink. Every kind of warehouse implements it.
+public protocol Warehouse: WarehouseSink {
+    /// Where the checkpoint lives, as a person would name it in SQL, for messages.
+    var checkpointLocation: String { get }
+    /// Whether snapshot loads may be sent in PostgreSQL's binary COPY format.
+    var acceptsBinaryCopy: Bool { get }
+
+    /// Sets how to learn the definition of columns added on the source while streaming.
+    func setColumnResolver(_ resolver: @escaping @Sendable (TableName, [String]) async throws -> [SourceColumn]) async
+    /// Creates what is missing (unless `create` is false) and checks what exists; every problem found.
+    func prepare(tables: [MappedTable], create: Bool) async throws -> [ForagerError]
+    /// The stored checkpoint, or nil when there is none.
+    func checkpoint() async throws -> LSN?
+    /// The warehouse tables among `tables` that hold rows.
+    func nonEmptyTables(_ tables: [MappedTable]) async throws -> [TableName]
+
+    /// The recorded state of every table; empty when nothing is recorded.
+    func tableStates() async throws -> [TableName: TableState]
+    /// Records a table's state (in the open transaction, where the warehouse has transactions).
+    func record(_ table: TableName, _ state: TableState) async throws
+    /// Marks tables for a new copy.
+    func requestResync(_ tables: [TableName]) async throws
+    /// True when some table waits for a resync.
+    func hasResyncRequests() async throws -> Bool
+    /// Treats these source tables as stopped: none of their changes is applied.
+    func setStopped(_ tables: Set<TableName>) async
+
+    /// Starts the unit of work the initial copy loads into.
+    func beginSnapshot() async throws
+    /// Starts loading a table's rows: the source columns, then `_forager_lsn`, in COPY format.
+    func startLoad(_ table: MappedTable, binary: Bool) async throws
+    /// Sends COPY data for the load in progress.
+    func load(_ chunk: [UInt8]) async throws
+    /// Ends the load in progress; returns the number of rows stored.
+    func endLoad() async throws -> Int
+    /// Drops and recreates a table's warehouse copy, for a resync.
+    func replaceTable(_ table: MappedTable) async throws
+    /// Ends the unit of work without storing a checkpoint.
+    func commitWithoutCheckpoint() async throws
+    /// Closes the connection.
+    func close()
+}

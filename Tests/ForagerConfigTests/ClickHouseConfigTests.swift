@@ -1,0 +1,46 @@
+import ForagerConfig
+import Testing
+
+@Suite("warehouse: type clickhouse")
+struct ClickHouseConfigTests {
+    private func config(_ warehouse: String) -> String {
+        """
+        source:
+          url: "\(sourceURL)"
+        warehouse:
+        \(warehouse)
+        mappings: mappings/app.yaml
+        """
+    }
+
+    @Test func readsURLDatabaseUserAndThePasswordFromTheEnvironment() throws {
+        try withFixture(config: config("  type: clickhouse\n  url: http://127.0.0.1:8123\n  database: analytics\n  user: forager\n  password: fromfile")) { fixture in
+            let warehouse = try fixture.load(environment: ["FORAGER_WAREHOUSE_PASSWORD": "fromenv"]).warehouse
+            #expect(warehouse.type == .clickhouse)
+            #expect(warehouse.url == "http://127.0.0.1:8123")
+            #expect(warehouse.schema == "analytics")
+            #expect(warehouse.user == "forager")
+            #expect(warehouse.password == "fromenv")
+            let fromFile = try fixture.load().warehouse.password
+            #expect(fromFile == "fromfile")
+        }
+    }
+
+    @Test func aNonHTTPURLAndPostgresKeysAreRefusedWithoutShowingTheURL() throws {
+        try withFixture(config: config("  type: clickhouse\n  url: \"postgresql://user:s3cret@127.0.0.1:5433/wh\"\n  schema: analytics")) { fixture in
+            let problems = fixture.problems()
+            #expect(problems.map(\.key) == ["warehouse.url", "warehouse.schema"])
+            #expect(problems[0].message.contains("is not an http:// or https:// URL"))
+            #expect(problems[1].message.contains("database: analytics"))
+            #expect(problems.allSatisfy { $0.hidesSecrets })
+        }
+    }
+
+    @Test func clickHouseKeysOnAPostgresWarehouseAreRefused() throws {
+        try withFixture(config: config("  url: \"\(warehouseURL)\"\n  database: analytics")) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.key == "warehouse.database")
+            #expect(problem.message.contains("only applies to type: clickhouse"))
+        }
+    }
+}

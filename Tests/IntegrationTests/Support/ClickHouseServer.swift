@@ -1,0 +1,105 @@
+import ForagerDemo
+import Foundation
+import FoundationNetworking
+import Glibc
+import Synchronization
+
+/// A private ClickHouse server for the tests: a copy of the packaged configuration with its own
+/// data directory in a temporary folder and free loopback ports, stopped when the tests end.
+final class ClickHouseServer: Sendable {
+    let directory: String
+    let httpPort: Int
+    private let process: ChildProcess
+
+    var url: String { "http://127.0.0.1:\(httpPort)" }
+
+    private init(directory: String, httpPort: Int, process: ChildProcess) {
+        self.directory = directory
+        self.httpPort = httpPort
+        self.process = process
+    }
+
+    /// The server shared by every ClickHouse test; started on first use.
+    static func shared() async throws -> ClickHouseServer {
+        try await SharedClickHouse.shared.get()
+    }
+
+    static func start() async throws -> ClickHouseServer {
+        let binary = ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let binary else {
+            throw HarnessError("clickhouse-server is not installed; run ./scripts/prerequisites (apt-get install clickhouse-server)")
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-clickhouse-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: directory)
+        for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
+            try FileManager.default.createDirectory(atPath: directory + "/" + sub, withIntermediateDirectories: true)
+        }
+        let http = try LocalCluster.freePort(), tcp = try LocalCluster.freePort(), interserver = try LocalCluster.freePort()
+        var config = try String(contentsOfFile: "/etc/clickhouse-server/config.xml", encoding: .utf8)
+        let replacements = [
+            ("<http_port>8123</http_port>", "<http_port>\(http)</http_port>"),
+            ("<tcp_port>9000</tcp_port>", "<tcp_port>\(tcp)</tcp_port>"),
+            ("<interserver_http_port>9009</interserver_http_port>", "<interserver_http_port>\(interserver)</interserver_http_port>"),
+            ("<listen_host>::1</listen_host>", ""),
+            ("<path>/var/lib/clickhouse/</path>", "<path>\(directory)/data/</path>"),
+            ("/var/lib/clickhouse/tmp/", directory + "/tmp/"),
+            ("/var/lib/clickhouse/user_files/", directory + "/user_files/"),
+            ("/var/lib/clickhouse/format_schemas/", directory + "/format_schemas/"),
+            ("/var/log/clickhouse-server/", directory + "/log/"),
+        ]
+        for (old, new) in replacements { config = config.replacingOccurrences(of: old, with: new) }
+        try config.write(toFile: directory + "/config.xml", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: "/etc/clickhouse-server/users.xml", toPath: directory + "/users.xml")
+        let process = try ChildProcess(binary, ["--config-file=\(directory)/config.xml"], outputPath: directory + "/server.out")
+        let server = ClickHouseServer(directory: directory, httpPort: http, process: process)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if (try? await server.query("SELECT 1")) == "1\n" { return server }
+            if process.poll() != nil {
+                throw HarnessError("clickhouse-server exited at start:\n\(process.output)")
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        server.stop()
+        throw HarnessError("clickhouse-server did not answer within 60 s:\n\(process.output)")
+    }
+
+    /// Runs a statement over HTTP; returns the body.
+    @discardableResult
+    func query(_ sql: String) async throws -> String {
+        var request = URLRequest(url: URL(string: url + "/")!)
+        request.httpMethod = "POST"
+        request.httpBody = Data(sql.utf8)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let body = String(decoding: data, as: UTF8.self)
+        guard (response as? HTTPURLResponse)?.statusCode == 200 else { throw HarnessError("ClickHouse: \(body)") }
+        return body
+    }
+
+    func stop() {
+        process.signal(SIGTERM)
+        for _ in 0..<100 where process.poll() == nil { usleep(100_000) }
+        if process.poll() == nil { process.signal(SIGKILL) }
+        _ = process.waitBlocking()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// Starts the shared server once and stops it when the test process exits.
+actor SharedClickHouse {
+    static let shared = SharedClickHouse()
+    private var server: ClickHouseServer?
+
+    func get() async throws -> ClickHouseServer {
+        if let server { return server }
+        let started = try await ClickHouseServer.start()
+        server = started
+        ClickHouseRegistry.server.withLock { $0 = started }
+        atexit { ClickHouseRegistry.server.withLock { $0 }?.stop() }
+        return started
+    }
+}
+
+enum ClickHouseRegistry {
+    static let server = Mutex<ClickHouseServer?>(nil)
+}
