@@ -93,4 +93,49 @@ struct ClickHouseTests {
         #expect(actual == expected)
         #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.readings_current") == (try await scenario.sourceScalar("SELECT count(*) FROM readings")))
     }
+
+    @Test("forager sync of a 1,000,000-row IoT samples table: the _current view's count and per-column aggregates equal the source's")
+    func millionSamples() async throws {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE samples (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, hive_id bigint NOT NULL, device_id bigint NOT NULL,
+                    upload_id bigint NOT NULL, sampled_at timestamptz NOT NULL, temperature_c double precision, humidity_pct real,
+                    weight_kg numeric(7,3), battery_v real, sound_db real, payload jsonb NOT NULL DEFAULT '{}',
+                    created_at timestamptz NOT NULL DEFAULT clock_timestamp());
+                INSERT INTO samples (hive_id, device_id, upload_id, sampled_at, temperature_c, humidity_pct, weight_kg, battery_v, sound_db, payload)
+                SELECT g % 50000, g % 50000, g / 6, '2026-06-01'::timestamptz + g * interval '86.4 ms',
+                    CASE WHEN g % 97 = 0 THEN NULL ELSE 20 + (g % 400) / 10.0 END, (g % 1000) / 10.0,
+                    CASE WHEN g % 89 = 0 THEN NULL ELSE (g % 90000) / 1000.0 END, 3.7, NULL,
+                    jsonb_build_object('fw', 'v' || (g % 5), 'rssi', -(g % 90))
+                FROM generate_series(1, 1000000) g;
+                """,
+            tables: ["samples"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        let source = try await scenario.sourceScalar("""
+            SELECT concat_ws(E'\t', count(*), sum(hive_id), min(id), max(id), sum(upload_id),
+                min((extract(epoch FROM sampled_at) * 1000000)::bigint), max((extract(epoch FROM sampled_at) * 1000000)::bigint),
+                sum(temperature_c), count(*) - count(temperature_c), sum(humidity_pct::float8), sum(weight_kg), count(*) - count(weight_kg),
+                sum(battery_v::float8), count(*) - count(sound_db), sum(length(payload::text)))
+            FROM samples
+            """) ?? ""
+        let warehouse = try await clickHouseRows(server, scenario, """
+            SELECT count(), sum(hive_id), min(id), max(id), sum(upload_id), min(sampled_at), max(sampled_at),
+                sum(temperature_c), countIf(isNull(temperature_c)), sum(humidity_pct), sum(weight_kg), countIf(isNull(weight_kg)),
+                sum(battery_v), countIf(isNull(sound_db)), sum(length(payload))
+            FROM $db.samples_current
+            """)
+        let expected = source.split(separator: "\t").map(String.init), actual = warehouse.split(separator: "\t").map(String.init)
+        #expect(expected.count == 15 && actual.count == 15, "\(expected) vs \(actual)")
+        for (index, (want, got)) in zip(expected, actual).enumerated() {
+            if let a = Double(want), let b = Double(got), [7, 9, 12].contains(index) {
+                // Float sums depend on the order of addition.
+                #expect(abs(a - b) <= abs(a) * 1e-9, "aggregate \(index): source \(want), ClickHouse \(got)")
+            } else {
+                #expect(want == got, "aggregate \(index): source \(want), ClickHouse \(got)")
+            }
+        }
+    }
 }
