@@ -138,4 +138,53 @@ struct ClickHouseTests {
             }
         }
     }
+
+    @Test("every type ClickHouse can hold arrives with the same value, after the snapshot and after streamed inserts and updates")
+    func typesRoundTrip() async throws {
+        let server = try await ClickHouseServer.shared()
+        let values = [
+            "1, 32767, 2147483647, 9223372036854775807, 1.5, -2.25, 12.5, '12345678901234567890.123456789', true, E'tab\\there\\nnew \\\\ back ''quote'' ü 🐝', 'abc', 'ab', '\\x00ff0a'::bytea, '2024-02-29', '2024-06-01 10:00:00.123456', '2024-06-01 10:00:00.5+02', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"a\": [1, 2]}', '{\"b\": null}', '{1,NULL,3}', '1 day 02:00:00', '192.168.0.1/24'",
+            "2, -32768, -2147483648, -9223372036854775808, 'NaN', 'Infinity', -0.001, 'NaN', false, '', '', '', '\\x'::bytea, '1970-01-01', '1900-01-01 00:00:00', 'infinity', '00000000-0000-0000-0000-000000000000', '[]', '{}', '{}', '-3 mons', '::1'",
+            "3, 0, 0, 0, '-Infinity', '-0', 0, '0.000', NULL, NULL, NULL, NULL, NULL, '2105-12-31', '4000-01-01 00:00:00', '-infinity', NULL, 'null', '[1, \"x\"]', NULL, NULL, NULL",
+        ]
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE types (id int PRIMARY KEY, s smallint, i integer, b bigint, r real, d double precision, n numeric(10,3),
+                    nu numeric, flag boolean, t text, v varchar(5), c char(4), raw bytea, day date, ts timestamp, tstz timestamptz,
+                    u uuid, j json, jb jsonb, arr int[], iv interval, net inet);
+                INSERT INTO types VALUES (\(values[0])), (\(values[1]));
+                """,
+            tables: ["types"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        let source = """
+            SELECT id, concat_ws(E'\\t', id, s, i, b,
+                CASE WHEN r = 'NaN' THEN 'nan' WHEN r = 'Infinity' THEN 'inf' WHEN r = '-Infinity' THEN '-inf' ELSE r::text END,
+                CASE WHEN d = 'NaN' THEN 'nan' WHEN d = 'Infinity' THEN 'inf' WHEN d = '-Infinity' THEN '-inf' ELSE d::text END,
+                n, upper(encode(convert_to(nu::text, 'UTF8'), 'hex')), coalesce(flag::int::text, '\\N'),
+                coalesce(upper(encode(convert_to(t, 'UTF8'), 'hex')), '\\N'), coalesce(upper(encode(convert_to(v, 'UTF8'), 'hex')), '\\N'),
+                CASE WHEN c IS NULL THEN '\\N' ELSE upper(encode(convert_to(concat(c), 'UTF8'), 'hex')) END, coalesce(upper(encode(raw, 'hex')), '\\N'), day - date '1970-01-01',
+                CASE WHEN ts = 'infinity' THEN '9223372036854775807' WHEN ts = '-infinity' THEN '-9223372036854775808'
+                     ELSE (extract(epoch FROM ts) * 1000000)::bigint::text END,
+                CASE WHEN tstz = 'infinity' THEN '9223372036854775807' WHEN tstz = '-infinity' THEN '-9223372036854775808'
+                     ELSE (extract(epoch FROM tstz) * 1000000)::bigint::text END,
+                coalesce(u::text, '\\N'), upper(encode(convert_to(j::text, 'UTF8'), 'hex')), upper(encode(convert_to(jb::text, 'UTF8'), 'hex')),
+                coalesce(upper(encode(convert_to(arr::text, 'UTF8'), 'hex')), '\\N'), coalesce(upper(encode(convert_to(iv::text, 'UTF8'), 'hex')), '\\N'),
+                CASE WHEN net IS NULL THEN '\\N' ELSE upper(encode(convert_to(concat(net), 'UTF8'), 'hex')) END) AS line FROM types
+            """
+        let view = """
+            SELECT id, s, i, b, r, d, n, hex(nu), flag, hex(t), hex(v), hex(c), hex(raw), toUInt16(day), ts, tstz, u, hex(j), hex(jb), hex(arr), hex(iv), hex(net)
+            FROM $db.types_current ORDER BY id
+            """
+        func expectEqual(_ sourceLocation: SourceLocation = #_sourceLocation) async throws {
+            let expected = try await sourceRows(scenario, source).replacingOccurrences(of: "\\N", with: "\\N")
+            let actual = try await clickHouseRows(server, scenario, view)
+            let differing = zip(actual.split(separator: "\n"), expected.split(separator: "\n")).filter { $0 != $1 }
+            #expect(actual == expected, "differences (warehouse, source): \(differing)", sourceLocation: sourceLocation)
+        }
+        try await scenario.forager(["sync"])
+        try await expectEqual()
+        try await scenario.onSource("INSERT INTO types VALUES (\(values[2])); UPDATE types SET t = t || '!', s = s - 1 WHERE id = 1;")
+        try await scenario.forager(["sync"])
+        try await expectEqual()
+    }
 }
