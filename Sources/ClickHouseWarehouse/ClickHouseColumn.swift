@@ -79,30 +79,46 @@ public struct ClickHouseColumn: Sendable, Equatable {
         case .boolean:
             output.append(value.first == UInt8(ascii: "t") ? UInt8(ascii: "1") : UInt8(ascii: "0"))
         case .float:
-            switch String(decoding: value, as: UTF8.self) {
-            case "NaN": output.append(contentsOf: Array("nan".utf8))
-            case "Infinity": output.append(contentsOf: Array("inf".utf8))
-            case "-Infinity": output.append(contentsOf: Array("-inf".utf8))
+            // PostgreSQL spells the special values NaN, Infinity and -Infinity; numbers start with
+            // a digit or a minus sign and a digit.
+            switch value.first {
+            case UInt8(ascii: "N"): output.append(contentsOf: Self.nan)
+            case UInt8(ascii: "I"): output.append(contentsOf: Self.infinity)
+            case UInt8(ascii: "-") where value.dropFirst().first == UInt8(ascii: "I"): output.append(contentsOf: Self.negativeInfinity)
             default: output.append(contentsOf: value)
             }
         case .decimal:
             guard value.first != UInt8(ascii: "N") else { throw refusal(value, table: table, why: "NaN, which ClickHouse's Decimal cannot hold") }
             output.append(contentsOf: value)
         case .date:
-            let text = String(decoding: value, as: UTF8.self)
-            guard text.utf8.count == 10, text >= "1970-01-01", text <= "2105-12-31" else {
+            guard value.count == 10, !value.lexicographicallyPrecedes(Self.firstDate), !Self.lastDate.lexicographicallyPrecedes(value) else {
                 throw refusal(value, table: table, why: "outside the range of ClickHouse's Date (1970-01-01 to 2105-12-31)")
             }
             output.append(contentsOf: value)
         case .timestamp:
-            guard let microseconds = Self.microseconds(String(decoding: value, as: UTF8.self)) else {
+            guard let microseconds = Self.microseconds(value) else {
                 throw refusal(value, table: table, why: "not a timestamp Forager can read")
             }
-            output.append(contentsOf: Array(String(microseconds).utf8))
+            Self.appendDecimal(microseconds, to: &output)
         case .bytea:
             guard let bytes = Self.hexBytes(value) else { throw refusal(value, table: table, why: "not bytea in hex form") }
             Self.escape(bytes[...], to: &output)
         }
+    }
+
+    private static let nan = Array("nan".utf8), infinity = Array("inf".utf8), negativeInfinity = Array("-inf".utf8)
+    private static let firstDate = Array("1970-01-01".utf8), lastDate = Array("2105-12-31".utf8)
+
+    /// Appends the decimal digits of `value`.
+    static func appendDecimal(_ value: Int64, to output: inout [UInt8]) {
+        if value < 0 { output.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        let start = output.count
+        repeat {
+            output.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        output[start...].reverse()
     }
 
     private func refusal(_ value: ArraySlice<UInt8>, table: TableName, why: String) -> ForagerError {
@@ -155,42 +171,43 @@ public struct ClickHouseColumn: Sendable, Equatable {
     /// Microseconds since 1970-01-01 00:00 UTC of a timestamp in PostgreSQL's ISO output
     /// (`2024-06-01 10:00:00.25+02`, `0044-03-15 12:00:00 BC`, `infinity`); nil when unreadable.
     static func microseconds(_ text: String) -> Int64? {
-        if text == "infinity" { return Int64.max }
-        if text == "-infinity" { return Int64.min }
-        var body = Substring(text)
-        var bc = false
-        if body.hasSuffix(" BC") {
-            bc = true
-            body = body.dropLast(3)
-        }
-        guard let dash = body.dropFirst().firstIndex(of: "-") else { return nil }
-        guard let year = Int64(body[..<dash]) else { return nil }
-        let rest = body[body.index(after: dash)...]
-        let fields = rest.split(separator: " ", maxSplits: 1)
-        let dateParts = fields[0].split(separator: "-")
-        guard dateParts.count == 2, let month = Int64(dateParts[0]), let day = Int64(dateParts[1]) else { return nil }
+        microseconds(Array(text.utf8)[...])
+    }
+
+    /// The same, from the bytes of the text, without allocating.
+    static func microseconds(_ text: ArraySlice<UInt8>) -> Int64? {
+        var reader = DigitReader(bytes: text)
+        if text.first == UInt8(ascii: "i") { return text.elementsEqual("infinity".utf8) ? Int64.max : nil }
+        if text.first == UInt8(ascii: "-") { return text.elementsEqual("-infinity".utf8) ? Int64.min : nil }
+        guard let year = reader.number(), reader.skip("-"), let month = reader.number(), reader.skip("-"), let day = reader.number() else { return nil }
         var seconds: Int64 = 0, fraction: Int64 = 0, offset: Int64 = 0
-        if fields.count == 2 {
-            var time = fields[1]
-            if let sign = time.lastIndex(where: { $0 == "+" || $0 == "-" }) {
-                let zone = time[time.index(after: sign)...].split(separator: ":").compactMap { Int64($0) }
-                guard !zone.isEmpty else { return nil }
-                let magnitude = zone[0] * 3600 + (zone.count > 1 ? zone[1] * 60 : 0) + (zone.count > 2 ? zone[2] : 0)
-                offset = time[sign] == "-" ? -magnitude : magnitude
-                time = time[..<sign]
-            }
-            let clock = time.split(separator: ":")
-            guard clock.count == 3, let hours = Int64(clock[0]), let minutes = Int64(clock[1]) else { return nil }
-            let secondParts = clock[2].split(separator: ".")
-            guard let whole = Int64(secondParts[0]) else { return nil }
-            if secondParts.count == 2 {
-                let digits = String(secondParts[1].prefix(6))
-                guard let value = Int64(digits) else { return nil }
-                fraction = value * Int64([1, 100_000, 10_000, 1000, 100, 10, 1][digits.count])
-            }
+        if reader.peek == UInt8(ascii: " "), reader.peekNext != UInt8(ascii: "B") {
+            reader.advance()
+            guard let hours = reader.number(), reader.skip(":"), let minutes = reader.number(), reader.skip(":"), let whole = reader.number() else { return nil }
             seconds = hours * 3600 + minutes * 60 + whole
+            if reader.skip(".") {
+                var scale: Int64 = 100_000
+                while let digit = reader.digit() {
+                    fraction += Int64(digit) * scale
+                    scale /= 10
+                }
+            }
+            if let sign = reader.peek, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
+                reader.advance()
+                guard let zoneHours = reader.number() else { return nil }
+                var magnitude = zoneHours * 3600
+                if reader.skip(":"), let zoneMinutes = reader.number() { magnitude += zoneMinutes * 60 }
+                if reader.skip(":"), let zoneSeconds = reader.number() { magnitude += zoneSeconds }
+                offset = sign == UInt8(ascii: "-") ? -magnitude : magnitude
+            }
         }
-        let days = daysFromCivil(year: bc ? 1 - year : year, month: month, day: day)
+        var astronomicalYear = year
+        if reader.skip(" ") {
+            guard reader.skip("B"), reader.skip("C") else { return nil }
+            astronomicalYear = 1 - year
+        }
+        guard reader.atEnd else { return nil }
+        let days = daysFromCivil(year: astronomicalYear, month: month, day: day)
         return (days * 86_400 + seconds - offset) * 1_000_000 + fraction
     }
 
@@ -202,5 +219,42 @@ public struct ClickHouseColumn: Sendable, Equatable {
         let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         return era * 146_097 + dayOfEra - 719_468
+    }
+}
+
+/// Reads digits and separators from bytes.
+struct DigitReader {
+    let bytes: ArraySlice<UInt8>
+    var index: Int
+
+    init(bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+        self.index = bytes.startIndex
+    }
+
+    var atEnd: Bool { index >= bytes.endIndex }
+    var peek: UInt8? { index < bytes.endIndex ? bytes[index] : nil }
+    var peekNext: UInt8? { index + 1 < bytes.endIndex ? bytes[index + 1] : nil }
+
+    mutating func advance() { index += 1 }
+
+    /// Skips `character` when it comes next.
+    mutating func skip(_ character: Unicode.Scalar) -> Bool {
+        guard peek == UInt8(ascii: character) else { return false }
+        index += 1
+        return true
+    }
+
+    mutating func digit() -> UInt8? {
+        guard let byte = peek, byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+        index += 1
+        return byte - UInt8(ascii: "0")
+    }
+
+    /// One or more digits.
+    mutating func number() -> Int64? {
+        guard var value = digit().map(Int64.init) else { return nil }
+        while let next = digit() { value = value * 10 + Int64(next) }
+        return value
     }
 }

@@ -61,19 +61,38 @@ extension ClickHouseWarehouse {
     }
 
     /// One COPY text row (the source columns, then the snapshot's LSN, which version 0 replaces:
-    /// every change streamed later wins over the copy).
+    /// every change streamed later wins over the copy). Fields are read in place; only one with
+    /// an escape is decoded, into a scratch buffer.
     private func appendCopyRow(_ line: ArraySlice<UInt8>, to load: inout Load) throws {
-        let fields = TabSeparated.fields(line)
-        guard fields.count == load.columns.count + 1 else {
-            throw ForagerError(.protocolViolation, "a COPY row of \(load.table.source) has \(fields.count) fields, expected \(load.columns.count + 1)")
-        }
-        for (index, column) in load.columns.enumerated() {
-            try column.append(fields[index].map { $0[...] }, to: &load.block, table: load.table.source)
+        var column = 0
+        var start = line.startIndex
+        var scratch: [UInt8] = []
+        while column < load.columns.count {
+            guard start <= line.endIndex else { break }
+            let end = line[start...].firstIndex(of: 0x09) ?? line.endIndex
+            let field = line[start..<end]
+            if field.count == 2, field.first == 0x5C, field.last == UInt8(ascii: "N") {
+                try load.columns[column].append(nil, to: &load.block, table: load.table.source)
+            } else if field.contains(0x5C) {
+                scratch.removeAll(keepingCapacity: true)
+                TabSeparated.unescape(field, into: &scratch)
+                try load.columns[column].append(scratch[...], to: &load.block, table: load.table.source)
+            } else {
+                try load.columns[column].append(field, to: &load.block, table: load.table.source)
+            }
             load.block.append(0x09)
+            column += 1
+            start = end + 1
         }
-        load.block.append(contentsOf: Array("0\t0\n".utf8))
+        guard column == load.columns.count, start <= line.endIndex, !line[start...].contains(0x09) else {
+            throw ForagerError(.protocolViolation, "a COPY row of \(load.table.source) does not have the \(load.columns.count + 1) fields expected")
+        }
+        load.block.append(contentsOf: Self.snapshotVersion)
         load.rows += 1
     }
+
+    /// `0\t0\n`: version 0, not deleted.
+    private static let snapshotVersion = Array("0\t0\n".utf8)
 
     // MARK: WarehouseSink
 
