@@ -1,0 +1,75 @@
+@testable import ClickHouseWarehouse
+import ForagerCore
+import Testing
+
+@Suite("ClickHouse columns and value conversion")
+struct ClickHouseColumnTests {
+    private let table = TableName(schema: "public", name: "samples")
+
+    private func converted(_ sqlType: String, _ text: String?) throws -> String {
+        var output: [UInt8] = []
+        try ClickHouseColumn(name: "c", sqlType: sqlType, nullable: true).append(text.map { Array($0.utf8)[...] }, to: &output, table: table)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    @Test(arguments: [
+        ("smallint", "Int16"), ("integer", "Int32"), ("bigint", "Int64"), ("real", "Float32"), ("double precision", "Float64"),
+        ("numeric(12,3)", "Decimal(12, 3)"), ("numeric(40,2)", "String"), ("numeric", "String"), ("boolean", "UInt8"),
+        ("uuid", "UUID"), ("date", "Date"), ("timestamp with time zone", "Int64"), ("timestamp(3) without time zone", "Int64"),
+        ("bytea", "String"), ("text", "String"), ("integer[]", "String"), ("jsonb", "String"), ("inet", "String"),
+    ])
+    func mapsTypes(sqlType: String, expected: String) {
+        #expect(ClickHouseColumn(name: "c", sqlType: sqlType, nullable: false).type == expected)
+        #expect(ClickHouseColumn(name: "c", sqlType: sqlType, nullable: true).type == "Nullable(\(expected))")
+    }
+
+    @Test func convertsValues() throws {
+        #expect(try converted("real", "NaN") == "nan")
+        #expect(try converted("double precision", "-Infinity") == "-inf")
+        #expect(try converted("double precision", "-0") == "-0")
+        #expect(try converted("boolean", "t") == "1")
+        #expect(try converted("text", "a\tb\nc\\d\r") == "a\\tb\\nc\\\\d\\r")
+        #expect(try converted("bytea", "\\x00ff0a") == "\\0\u{FF}\\n".replacingOccurrences(of: "\u{FF}", with: String(decoding: [0xFF], as: UTF8.self)))
+        #expect(try converted("integer", nil) == "\\N")
+        #expect(try converted("date", "2105-12-31") == "2105-12-31")
+        #expect(try converted("timestamp with time zone", "1970-01-01 00:00:01.5+00") == "1500000")
+    }
+
+    @Test func refusesWhatClickHouseCannotHoldNamingTheColumnAndTheFix() {
+        for (type, value) in [("date", "1969-12-31"), ("date", "infinity"), ("numeric(10,2)", "NaN"), ("bytea", "zz")] {
+            #expect(throws: ForagerError.self) { try converted(type, value) }
+        }
+        #expect {
+            try converted("date", "1900-01-01")
+        } throws: { error in
+            guard let error = error as? ForagerError else { return false }
+            return error.message.contains("\"c\" of public.samples has the value '1900-01-01'") && error.hint?.contains("types: {c: text}") == true
+        }
+    }
+
+    @Test(arguments: [
+        ("1970-01-01 00:00:00+00", Int64(0)),
+        ("2024-06-01 10:00:00.123456+02", Int64(1_717_228_800_123_456)),
+        ("2024-06-01 10:00:00-05:30", Int64(1_717_255_800_000_000)),
+        ("2024-06-01 10:00:00.5", Int64(1_717_236_000_500_000)),
+        ("1969-12-31 23:59:59", Int64(-1_000_000)),
+        ("0001-01-01 00:00:00", Int64(-62_135_596_800_000_000)),
+        ("0044-03-15 12:00:00 BC", Int64(-63_517_780_800_000_000)),
+        ("10000-01-01 00:00:00", Int64(253_402_300_800_000_000)),
+        ("infinity", Int64.max), ("-infinity", Int64.min),
+    ])
+    func readsTimestamps(text: String, expected: Int64) {
+        #expect(ClickHouseColumn.microseconds(text) == expected)
+    }
+
+    @Test func unreadableTimestampsAreNil() {
+        for text in ["", "2024-06-01 10:00", "yesterday", "2024-06-01 10:00:00 AD", "2024-06-01T10:00:00"] {
+            #expect(ClickHouseColumn.microseconds(text) == nil, "\(text)")
+        }
+    }
+
+    @Test func quotesIdentifiersAndLiterals() {
+        #expect(ClickHouseClient.quote("we`ird\\name") == "`we\\`ird\\\\name`")
+        #expect(ClickHouseClient.literal("it's \\ here") == "'it\\'s \\\\ here'")
+    }
+}
