@@ -66,6 +66,27 @@ public struct ClickHouseColumn: Sendable, Equatable {
         return ("String", .verbatim)
     }
 
+    /// True when a ClickHouse column of type `old` can become `new` in place without losing a
+    /// value: wider integers, Float32 to Float64, a Decimal with at least as many integer and
+    /// fraction digits, each possibly inside the same `Nullable`.
+    static func widens(from old: String, to new: String) -> Bool {
+        func unwrap(_ type: String) -> (String, Bool) {
+            type.hasPrefix("Nullable(") ? (String(type.dropFirst(9).dropLast()), true) : (type, false)
+        }
+        let (from, fromNullable) = unwrap(old), (to, toNullable) = unwrap(new)
+        guard fromNullable == toNullable else { return false }
+        let integers = ["Int16", "Int32", "Int64"]
+        if let a = integers.firstIndex(of: from), let b = integers.firstIndex(of: to) { return b > a }
+        if from == "Float32" && to == "Float64" { return true }
+        func decimal(_ type: String) -> (Int, Int)? {
+            guard type.hasPrefix("Decimal("), type.hasSuffix(")") else { return nil }
+            let parts = type.dropFirst(8).dropLast().split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            return parts.count == 2 ? (parts[0], parts[1]) : nil
+        }
+        if let (p1, s1) = decimal(from), let (p2, s2) = decimal(to) { return s2 >= s1 && p2 - s2 >= p1 - s1 }
+        return false
+    }
+
     /// Appends the TabSeparated form of a value given as PostgreSQL's text (nil for NULL).
     /// `table` names the table in errors.
     public func append(_ value: ArraySlice<UInt8>?, to output: inout [UInt8], table: TableName) throws(ForagerError) {

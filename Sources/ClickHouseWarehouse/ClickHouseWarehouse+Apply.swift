@@ -241,9 +241,14 @@ extension ClickHouseWarehouse {
     /// ones stay, retyped ones stop the table (ClickHouse types are not widened in place yet).
     private func applySchemaChange(_ change: SchemaChange) async throws {
         if !change.retyped.isEmpty {
-            return try await stop(change.table, ForagerError(
-                .schema, "columns \(change.retyped.map(SQL.quoteIdentifier).joined(separator: ", ")) of \(change.table.source) changed type on the source; the ClickHouse warehouse does not follow type changes yet",
-                hint: "Resync the table: forager resync --table \(change.table.source)."))
+            let table = change.table
+            let old = sourceTypes[table.target] ?? [:]
+            let new = try await resolve(change.retyped, of: table)
+            let existing = try await existingColumns(of: table.target)
+            for name in change.retyped {
+                guard let from = old[name], let to = new[name], from != to, let current = existing[table.warehouseName(of: name)] else { continue }
+                guard try await followTypeChange(table, column: name, from: from, to: to, current: current) else { return }
+            }
         }
         if !change.added.isEmpty {
             try await addColumns(change.added.map(change.table.warehouseName(of:)), to: change.table)

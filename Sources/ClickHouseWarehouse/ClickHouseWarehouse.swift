@@ -21,6 +21,9 @@ public actor ClickHouseWarehouse: Warehouse {
     var loading: Load?
     /// Versions of registry rows, increasing.
     private var lastRegistryVersion: UInt64 = 0
+    /// The PostgreSQL type of every source column, by warehouse table and source column, as last
+    /// learned: the stream only says that a type changed, and conversions depend on the type.
+    var sourceTypes: [TableName: [String: String]] = [:]
 
     /// Metadata columns.
     static let version = "_forager_version"
@@ -65,12 +68,15 @@ public actor ClickHouseWarehouse: Warehouse {
         ClickHouseClient.quote(table.schema) + "." + ClickHouseClient.quote(table.name + "_current")
     }
 
-    /// The ClickHouse columns of a table's source columns, in order. Key columns are never nullable.
-    nonisolated func columns(of table: MappedTable) -> [ClickHouseColumn] {
-        table.columns.map { column in
+    /// The ClickHouse columns of a table's source columns, in order. Key columns are never
+    /// nullable; columns added on the source while streaming always are.
+    func columns(of table: MappedTable) -> [ClickHouseColumn] {
+        let known = sourceTypes[table.target] ?? [:]
+        return table.columns.map { column in
             let name = table.warehouseName(of: column.name)
-            let nullable = !column.notNull && !table.keyColumns.contains(column.name)
-            return ClickHouseColumn(name: name, sqlType: column.sqlType.isEmpty ? "text" : column.sqlType, nullable: nullable)
+            let sqlType = column.sqlType.isEmpty ? known[column.name] ?? "text" : column.sqlType
+            let nullable = (!column.notNull || column.sqlType.isEmpty) && !table.keyColumns.contains(column.name)
+            return ClickHouseColumn(name: name, sqlType: sqlType, nullable: nullable)
         }
     }
 
@@ -105,6 +111,9 @@ public actor ClickHouseWarehouse: Warehouse {
         }
         let states = try await tableStates()
         stoppedTables = Set(states.filter { $0.value.phase == .stopped }.keys)
+        for table in tables {
+            sourceTypes[table.target] = Dictionary(table.columns.map { ($0.name, $0.sqlType) }) { first, _ in first }
+        }
         for table in tables where states[table.source].map({ $0.phase == .streaming }) ?? true {
             let existing = try await existingColumns(of: table.target)
             if existing.isEmpty {
@@ -122,11 +131,23 @@ public actor ClickHouseWarehouse: Warehouse {
             if !missing.isEmpty, create {
                 try await addColumns(missing.map(\.name), to: table)
             }
-            for column in columns(of: table) {
-                guard let type = existing[column.name], type != column.type else { continue }
-                problems.append(ForagerError(
-                    .warehouse, "column \(ClickHouseClient.quote(column.name)) of ClickHouse table \(table.target) has type \(type), but Forager maps the source column to \(column.type)",
-                    hint: "Resync the table to recreate it: forager resync --table \(table.source)."))
+            let recorded = try await existingColumnsWithSourceTypes(of: table.target)
+            for (source, column) in zip(table.columns, columns(of: table)) {
+                guard let current = recorded[column.name] else { continue }
+                if !current.sourceType.isEmpty, current.sourceType != source.sqlType {
+                    // The source type changed while Forager was stopped.
+                    if create {
+                        guard try await followTypeChange(table, column: source.name, from: current.sourceType, to: source.sqlType, current: current.type) else { break }
+                    } else if !TypeWidening.allows(from: current.sourceType, to: source.sqlType) {
+                        problems.append(ForagerError(
+                            .warehouse, "column \(ClickHouseClient.quote(column.name)) of ClickHouse table \(table.target) holds \(current.sourceType) values, but the source column is now \(source.sqlType), which is not a widening",
+                            hint: "Forager stops this table on start; resync it: forager resync --table \(table.source)."))
+                    }
+                } else if current.sourceType.isEmpty, current.type != column.type {
+                    problems.append(ForagerError(
+                        .warehouse, "column \(ClickHouseClient.quote(column.name)) of ClickHouse table \(table.target) has type \(current.type), but Forager maps the source column to \(column.type)",
+                        hint: "Resync the table to recreate it: forager resync --table \(table.source)."))
+                }
             }
         }
         return problems
@@ -134,18 +155,52 @@ public actor ClickHouseWarehouse: Warehouse {
 
     /// The columns a table has, with their types; empty when there is no such table.
     func existingColumns(of table: TableName) async throws -> [String: String] {
+        try await existingColumnsWithSourceTypes(of: table).mapValues(\.type)
+    }
+
+    /// The columns a table has, with their types and the source type recorded in each column's
+    /// comment (`COMMENT 'integer'`; empty for columns without one).
+    func existingColumnsWithSourceTypes(of table: TableName) async throws -> [String: (type: String, sourceType: String)] {
         let text = try await client.system.execute("""
-            SELECT name, type FROM system.columns WHERE database = \(ClickHouseClient.literal(table.schema)) AND table = \(ClickHouseClient.literal(table.name)) FORMAT TabSeparated
+            SELECT name, type, comment FROM system.columns WHERE database = \(ClickHouseClient.literal(table.schema)) AND table = \(ClickHouseClient.literal(table.name)) FORMAT TabSeparated
             """)
-        var result: [String: String] = [:]
-        for row in TabSeparated.rows(text) where row.count == 2 {
-            result[String(decoding: row[0] ?? [], as: UTF8.self)] = String(decoding: row[1] ?? [], as: UTF8.self)
+        var result: [String: (type: String, sourceType: String)] = [:]
+        for row in TabSeparated.rows(text) where row.count == 3 {
+            let field = { (index: Int) in String(decoding: row[index] ?? [], as: UTF8.self) }
+            result[field(0)] = (field(1), field(2))
         }
         return result
     }
 
+    /// Follows a source column's type change from `old` to `new` (PostgreSQL types) in place, where
+    /// every value stays the same: a widening whose ClickHouse type is the same or wider (not for
+    /// a key column, which ClickHouse cannot retype). Otherwise stops the table. Returns false when
+    /// it stopped the table.
+    func followTypeChange(_ table: MappedTable, column name: String, from old: String, to new: String, current: String) async throws -> Bool {
+        let warehouseName = table.warehouseName(of: name)
+        let column = ClickHouseColumn(name: warehouseName, sqlType: new, nullable: current.hasPrefix("Nullable("))
+        let isKey = table.keyColumns.contains(name)
+        guard TypeWidening.allows(from: old, to: new), current == column.type || (!isKey && ClickHouseColumn.widens(from: current, to: column.type)) else {
+            try await stop(table, ForagerError(
+                .schema, "column \(SQL.quoteIdentifier(name)) of \(table.source) changed type on the source, from \(old) to \(new), which the ClickHouse column (\(current)\(isKey ? ", part of the sort key" : "")) cannot follow in place",
+                hint: "Resync the table to recreate it with the new type: forager resync --table \(table.source)."))
+            return false
+        }
+        if current != column.type {
+            logger.notice("widening ClickHouse column, as on the source", metadata: [
+                "forager.table": "\(table.target)", "forager.column": "\(warehouseName)", "forager.to": "\(column.type)",
+            ])
+            try await client.execute("ALTER TABLE \(self.name(table.target)) MODIFY COLUMN \(ClickHouseClient.quote(warehouseName)) \(column.type)")
+        }
+        try await client.execute("ALTER TABLE \(self.name(table.target)) COMMENT COLUMN \(ClickHouseClient.quote(warehouseName)) \(ClickHouseClient.literal(new))")
+        sourceTypes[table.target, default: [:]][name] = new
+        return true
+    }
+
     func createTable(_ table: MappedTable) async throws {
-        var definitions = columns(of: table).map { "\(ClickHouseClient.quote($0.name)) \($0.type)" }
+        var definitions = zip(table.columns, columns(of: table)).map { source, column in
+            "\(ClickHouseClient.quote(column.name)) \(column.type) COMMENT \(ClickHouseClient.literal(source.sqlType.isEmpty ? sourceTypes[table.target]?[source.name] ?? "" : source.sqlType))"
+        }
         definitions += [
             "\(ClickHouseClient.quote(Self.version)) UInt64", "\(ClickHouseClient.quote(Self.deleted)) UInt8",
             "\(ClickHouseClient.quote(Self.syncedAt)) DateTime DEFAULT now()",
@@ -171,23 +226,30 @@ public actor ClickHouseWarehouse: Warehouse {
             """)
     }
 
+    /// The current source definitions of some of a table's columns (by source name), remembered
+    /// for the conversions.
+    func resolve(_ names: [String], of table: MappedTable) async throws -> [String: String] {
+        guard let resolveColumns, !names.isEmpty else { return [:] }
+        var types: [String: String] = [:]
+        for column in try await resolveColumns(table.source, names) {
+            types[column.name] = column.sqlType
+            sourceTypes[table.target, default: [:]][column.name] = column.sqlType
+        }
+        return types
+    }
+
     /// Adds source columns (nullable: rows written before have none), and refreshes the view.
     func addColumns(_ names: [String], to table: MappedTable) async throws {
-        var definitions = columns(of: table).filter { names.contains($0.name) }
-        if let resolveColumns {
-            let resolved = try await resolveColumns(table.source, table.columns.filter { names.contains(table.warehouseName(of: $0.name)) }.map(\.name))
-            definitions = definitions.map { column in
-                guard let source = resolved.first(where: { table.warehouseName(of: $0.name) == column.name }) else { return column }
-                return ClickHouseColumn(name: column.name, sqlType: source.sqlType, nullable: true)
-            }
-        }
+        _ = try await resolve(table.columns.filter { names.contains(table.warehouseName(of: $0.name)) }.map(\.name), of: table)
+        let definitions = columns(of: table).filter { names.contains($0.name) }
         let existing = try await existingColumns(of: table.target)
         for column in definitions where existing[column.name] == nil {
             let type = column.type.hasPrefix("Nullable(") ? column.type : "Nullable(\(column.type))"
             logger.notice("adding column to ClickHouse table, as on the source", metadata: [
                 "forager.table": "\(table.target)", "forager.column": "\(column.name)", "forager.type": "\(type)",
             ])
-            try await client.execute("ALTER TABLE \(name(table.target)) ADD COLUMN \(ClickHouseClient.quote(column.name)) \(type)")
+            let sourceType = table.columns.first { table.warehouseName(of: $0.name) == column.name }.flatMap { sourceTypes[table.target]?[$0.name] } ?? ""
+            try await client.execute("ALTER TABLE \(name(table.target)) ADD COLUMN \(ClickHouseClient.quote(column.name)) \(type) COMMENT \(ClickHouseClient.literal(sourceType))")
         }
         try await createView(table)
     }
