@@ -226,4 +226,23 @@ struct ClickHouseTests {
         try await scenario.forager(["sync"])
         #expect(try await clickHouseRows(server, scenario, columns) == (try await sourceRows(scenario, source)))
     }
+
+    @Test("a user with a password works; a wrong password is refused with what to check, and no password is ever printed")
+    func credentials() async throws {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives VALUES (1, 'one');",
+            tables: ["hives"], clickHouse: server,
+            clickHouseCredentials: "  user: \(ClickHouseServer.user)\n  password: \(ClickHouseServer.password)")
+        defer { Task { await scenario.cleanUp() } }
+        let output = try await scenario.forager(["sync", "--log-level", "debug"])
+        #expect(try await clickHouseRows(server, scenario, "SELECT label FROM $db.hives_current") == "one")
+        #expect(!output.contains(ClickHouseServer.password))
+
+        let config = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
+        try config.replacingOccurrences(of: ClickHouseServer.password, with: "wrong-pw-123").write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        let refused = try await scenario.forager(["check"], expectStatus: 1)
+        #expect(refused.contains("Check warehouse.user and the password"))
+        #expect(!refused.contains("wrong-pw-123") && !refused.contains(ClickHouseServer.password))
+    }
 }

@@ -12,6 +12,9 @@ final class ClickHouseServer: Sendable {
     private let process: ChildProcess
 
     var url: String { "http://127.0.0.1:\(httpPort)" }
+    /// A user that needs a password; the tests also check the password never appears in output.
+    static let user = "forager_ch"
+    static let password = "ch-s3cret-pw"
 
     private init(directory: String, httpPort: Int, process: ChildProcess) {
         self.directory = directory
@@ -25,6 +28,7 @@ final class ClickHouseServer: Sendable {
     }
 
     static func start() async throws -> ClickHouseServer {
+        let user = Self.user, password = Self.password
         let binary = ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let binary else {
             throw HarnessError("clickhouse-server is not installed; run ./scripts/prerequisites (apt-get install clickhouse-server)")
@@ -49,7 +53,12 @@ final class ClickHouseServer: Sendable {
         ]
         for (old, new) in replacements { config = config.replacingOccurrences(of: old, with: new) }
         try config.write(toFile: directory + "/config.xml", atomically: true, encoding: .utf8)
-        try FileManager.default.copyItem(atPath: "/etc/clickhouse-server/users.xml", toPath: directory + "/users.xml")
+        // A user with a password, beside the packaged passwordless default user.
+        let users = try String(contentsOfFile: "/etc/clickhouse-server/users.xml", encoding: .utf8).replacingOccurrences(of: "</users>", with: """
+            <\(user)><password>\(password)</password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></\(user)>
+            </users>
+            """)
+        try users.write(toFile: directory + "/users.xml", atomically: true, encoding: .utf8)
         let process = try ChildProcess(binary, ["--config-file=\(directory)/config.xml"], outputPath: directory + "/server.out")
         let server = ClickHouseServer(directory: directory, httpPort: http, process: process)
         let deadline = ContinuousClock.now + .seconds(60)

@@ -20,7 +20,9 @@ struct Scenario {
 
     /// Creates both databases, runs `sourceSQL` on the source, and writes a config that maps `tables`
     /// (`schema.table` as in a mapping file) into the warehouse schema `analytics`.
-    static func make(sourceSQL: String, tables: [String], batch: String = "", clickHouse: ClickHouseServer? = nil) async throws -> Scenario {
+    static func make(
+        sourceSQL: String, tables: [String], batch: String = "", clickHouse: ClickHouseServer? = nil, clickHouseCredentials: String = ""
+    ) async throws -> Scenario {
         let clusters = try await SharedClusters.shared.get()
         let id = await SharedClusters.shared.nextID()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-scenario-\(getpid())-\(id)").path
@@ -34,6 +36,7 @@ struct Scenario {
               type: clickhouse
               url: "\($0.url)"
               database: \(scenario.warehouseDatabase)
+            \(clickHouseCredentials)
             """ } ?? """
             warehouse:
               type: postgres
