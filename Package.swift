@@ -26,6 +26,11 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(name: "LibPQ", dependencies: ["CLibPQ"], swiftSettings: upcoming),
         .target(name: "PGOutput", swiftSettings: upcoming),
         .target(
@@ -54,7 +59,7 @@ let package = Package(
         .target(
             name: "ClickHouseWarehouse",
             dependencies: [
-                "ForagerCore", "PGOutput", .product(name: "Logging", package: "swift-log"),
+                "ForagerCore", "PGOutput", "CZlib", .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -77,7 +82,7 @@ let package = Package(
         ),
         .testTarget(name: "PGOutputTests", dependencies: ["PGOutput"], swiftSettings: upcoming),
         .testTarget(name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput"], swiftSettings: upcoming),
-        .testTarget(name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore"], swiftSettings: upcoming),
+        .testTarget(name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib"], swiftSettings: upcoming),
         .testTarget(name: "ForagerConfigTests", dependencies: ["ForagerConfig", "ForagerCore"], swiftSettings: upcoming),
         .testTarget(
             name: "IntegrationTests",

@@ -14,6 +14,8 @@ struct ClickHouseClient: Sendable {
     /// Never logged, never put in a message.
     let password: String?
     var timeout: Duration = .seconds(300)
+    /// Whether insert bodies are sent gzip-compressed (`Content-Encoding: gzip`).
+    var compress = true
 
     /// The same server, with `system` as the default database (for statements that must work
     /// before the pipeline's database exists).
@@ -32,10 +34,15 @@ struct ClickHouseClient: Sendable {
     /// Inserts `rows` (TabSeparated, one line per row) with `statement`, an
     /// `INSERT INTO ... FORMAT TabSeparated`.
     func insert(_ statement: String, rows: [UInt8]) async throws {
-        try await send(parameters: [("query", statement)], body: rows, what: Self.summary(of: statement))
+        if compress {
+            try await send(parameters: [("query", statement)], body: try Gzip.compress(rows), what: Self.summary(of: statement), encoding: "gzip")
+        } else {
+            try await send(parameters: [("query", statement)], body: rows, what: Self.summary(of: statement))
+        }
     }
 
-    private func send(parameters: [(String, String)], body: [UInt8], what: String) async throws -> String {
+    @discardableResult
+    private func send(parameters: [(String, String)], body: [UInt8], what: String, encoding: String? = nil) async throws -> String {
         var components = URLComponents(string: url + "/")
         components?.queryItems = ([("database", database)] + parameters).map { URLQueryItem(name: $0.0, value: $0.1) }
         guard let address = components?.url?.absoluteString else {
@@ -45,6 +52,7 @@ struct ClickHouseClient: Sendable {
         request.method = .POST
         if let user { request.headers.add(name: "X-ClickHouse-User", value: user) }
         if let password { request.headers.add(name: "X-ClickHouse-Key", value: password) }
+        if let encoding { request.headers.add(name: "Content-Encoding", value: encoding) }
         request.body = .bytes(ByteBuffer(bytes: body))
         let response: HTTPClientResponse
         do {

@@ -39,12 +39,14 @@ public actor ClickHouseWarehouse: Warehouse {
         self.logger = logger
     }
 
-    /// Connects to the server's HTTP interface and checks that it answers.
+    /// Connects to the server's HTTP interface and checks that it answers. `compress`: send
+    /// insert bodies gzip-compressed.
     public static func connect(
-        url: String, database: String, user: String?, password: String?, slot: String, logger: Logger
+        url: String, database: String, user: String?, password: String?, compress: Bool = true, slot: String, logger: Logger
     ) async throws -> ClickHouseWarehouse {
         let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
-        let client = ClickHouseClient(url: trimmed, database: database, user: user, password: password)
+        var client = ClickHouseClient(url: trimmed, database: database, user: user, password: password)
+        client.compress = compress
         let version = try await client.system.execute("SELECT version()").trimmingCharacters(in: .whitespacesAndNewlines)
         logger.debug("connected to ClickHouse", metadata: ["forager.version": "\(version)"])
         return ClickHouseWarehouse(client: client, slot: slot, logger: logger)

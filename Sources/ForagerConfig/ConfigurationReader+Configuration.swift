@@ -4,7 +4,7 @@ import Yams
 extension ConfigurationReader {
     static let topLevelKeys = ["source", "warehouse", "batch", "mappings"]
     static let sourceKeys = ["url", "publication", "slot"]
-    static let warehouseKeys = ["type", "url", "schema", "database", "user", "password"]
+    static let warehouseKeys = ["type", "url", "schema", "database", "user", "password", "compression"]
     static let batchKeys = ["max_rows", "max_age_ms"]
 
     /// The configuration, or `nil` when the file is too broken to go on (reported). Problems may
@@ -99,7 +99,7 @@ extension ConfigurationReader {
         if type == .clickhouse {
             return readClickHouse(warehouse)
         }
-        for key in ["database", "user", "password"] {
+        for key in ["database", "user", "password", "compression"] {
             guard let field = warehouse[key] else { continue }
             report(.invalidValue, file, field.line, field.key,
                    "only applies to type: clickhouse; for a Postgres warehouse, put the user in url and the password in PGPASSWORD or ~/.pgpass\(key == "database" ? ", and use schema for the tables' schema" : "")")
@@ -155,7 +155,17 @@ extension ConfigurationReader {
         if password == nil, let field = warehouse["password"] {
             password = text(field, file: file, expected: "text", fix: "write the password, or set \(ForagerConfiguration.warehousePasswordVariable) instead")
         }
-        return ForagerConfiguration.Warehouse(type: .clickhouse, url: url, schema: database, user: user, password: password)
+        var warehouseConfig = ForagerConfiguration.Warehouse(type: .clickhouse, url: url, schema: database, user: user, password: password)
+        if let field = warehouse["compression"] {
+            let fix = "write compression: gzip (the default) or compression: none"
+            switch text(field, file: file, expected: "gzip or none", fix: fix) {
+            case "gzip": warehouseConfig.compress = true
+            case "none": warehouseConfig.compress = false
+            case let other?: report(.invalidValue, file, field.line, field.key, "'\(other)' is not a compression; \(fix)")
+            case nil: break
+            }
+        }
+        return warehouseConfig
     }
 
     private mutating func readBatch(_ top: YAMLSection) -> ForagerConfiguration.Batch {

@@ -94,6 +94,8 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public var user: String?
         /// ClickHouse: the password (`password`, or `FORAGER_WAREHOUSE_PASSWORD`). Never log it.
         public var password: String?
+        /// ClickHouse: whether insert bodies are gzip-compressed (`compression: gzip | none`, default gzip).
+        public var compress = true
 
         public init(type: WarehouseType = .postgres, url: String, schema: String = Warehouse.defaultSchema, user: String? = nil, password: String? = nil) {
             self.type = type

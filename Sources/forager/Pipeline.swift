@@ -49,7 +49,8 @@ struct Pipeline {
         case .clickhouse:
             try await ClickHouseWarehouse.connect(
                 url: configuration.warehouse.url, database: configuration.warehouse.schema, user: configuration.warehouse.user,
-                password: configuration.warehouse.password, slot: configuration.source.slot, logger: logger)
+                password: configuration.warehouse.password, compress: configuration.warehouse.compress,
+                slot: configuration.source.slot, logger: logger)
         }
     }
 
