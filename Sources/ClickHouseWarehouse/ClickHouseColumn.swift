@@ -25,6 +25,9 @@ public struct ClickHouseColumn: Sendable, Equatable {
         case timestamp
         /// `\x…` hex to the raw bytes.
         case bytea
+        /// A one-dimensional PostgreSQL array (`{1,NULL,3}`) to a ClickHouse array (`[1,NULL,3]`),
+        /// each element converted as given; `quoted` elements are written as quoted strings.
+        indirect case array(Conversion, quoted: Bool)
     }
 
     /// The warehouse column's name.
@@ -36,14 +39,22 @@ public struct ClickHouseColumn: Sendable, Equatable {
     /// The ClickHouse column for a source column of PostgreSQL type `sqlType` (as `format_type`
     /// prints it).
     public init(name: String, sqlType: String, nullable: Bool) {
-        let (base, conversion) = Self.mapping(sqlType)
+        var (base, conversion) = Self.mapping(sqlType)
+        if case .array = conversion, nullable {
+            // ClickHouse has no Nullable(Array(…)): a NULL array could only become an empty one.
+            (base, conversion) = ("String", .verbatim)
+        }
         self.name = name
         self.type = nullable ? "Nullable(\(base))" : base
         self.conversion = conversion
     }
 
     static func mapping(_ sqlType: String) -> (String, Conversion) {
-        if sqlType.hasSuffix("[]") { return ("String", .verbatim) }
+        if sqlType.hasSuffix("[]") {
+            let (element, conversion) = mapping(String(sqlType.dropLast(2)))
+            if conversion == .bytea || element.hasPrefix("Array(") { return ("String", .verbatim) }
+            return ("Array(Nullable(\(element)))", .array(conversion, quoted: ["String", "UUID", "Date"].contains(element)))
+        }
         switch sqlType {
         case "smallint": return ("Int16", .verbatim)
         case "integer": return ("Int32", .verbatim)
@@ -124,9 +135,36 @@ public struct ClickHouseColumn: Sendable, Equatable {
         case .bytea:
             guard let bytes = Self.hexBytes(value) else { throw refusal(value, table: table, why: "not bytea in hex form") }
             Self.escape(bytes[...], to: &output)
+        case .array(let element, let quoted):
+            guard let elements = Self.arrayElements(value) else {
+                throw refusal(value, table: table, why: "not a one-dimensional array with default bounds, which is all a ClickHouse Array column holds")
+            }
+            let single = ClickHouseColumn(name: name, type: "", conversion: element)
+            output.append(UInt8(ascii: "["))
+            var scratch: [UInt8] = []
+            for (index, item) in elements.enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                guard let item else {
+                    output.append(contentsOf: Self.nullLiteral)
+                    continue
+                }
+                scratch.removeAll(keepingCapacity: true)
+                try single.append(item[...], to: &scratch, table: table)
+                if quoted {
+                    // The element's text is written raw (dates and uuids need no escapes) and
+                    // quoted here; strings arrive escaped for TabSeparated and are unescaped first.
+                    var raw: [UInt8] = []
+                    TabSeparated.unescape(scratch[...], into: &raw)
+                    Self.appendQuoted(raw, to: &output)
+                } else {
+                    output.append(contentsOf: scratch)
+                }
+            }
+            output.append(UInt8(ascii: "]"))
         }
     }
 
+    private static let nullLiteral = Array("NULL".utf8)
     private static let nan = Array("nan".utf8), infinity = Array("inf".utf8), negativeInfinity = Array("-inf".utf8)
     private static let firstDate = Array("1970-01-01".utf8), lastDate = Array("2105-12-31".utf8)
 
@@ -147,6 +185,66 @@ public struct ClickHouseColumn: Sendable, Equatable {
         return ForagerError(
             .schema, "column \(SQL.quoteIdentifier(name)) of \(table) has the value '\(shown)', \(why)",
             hint: "Store the column as text in ClickHouse: add types: {\(name): text} to the table's mapping, then resync the table (forager resync --table \(table)).")
+    }
+
+    init(name: String, type: String, conversion: Conversion) {
+        self.name = name
+        self.type = type
+        self.conversion = conversion
+    }
+
+    /// A quoted string inside an array: backslash, quote, tab, newline, carriage return and NUL
+    /// escaped.
+    static func appendQuoted(_ raw: [UInt8], to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "'"))
+        for byte in raw {
+            switch byte {
+            case 0x5C: output.append(contentsOf: [0x5C, 0x5C])
+            case UInt8(ascii: "'"): output.append(contentsOf: [0x5C, UInt8(ascii: "'")])
+            case 0x09: output.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0x0A: output.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: output.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0: output.append(contentsOf: [0x5C, UInt8(ascii: "0")])
+            default: output.append(byte)
+            }
+        }
+        output.append(UInt8(ascii: "'"))
+    }
+
+    /// The elements of a one-dimensional PostgreSQL array in its text form (`{1,"a b",NULL}`),
+    /// unquoted; nil for a multi-dimensional array, one with explicit bounds, or malformed text.
+    static func arrayElements(_ text: ArraySlice<UInt8>) -> [[UInt8]?]? {
+        guard text.first == UInt8(ascii: "{"), text.last == UInt8(ascii: "}") else { return nil }
+        var elements: [[UInt8]?] = []
+        var index = text.startIndex + 1
+        let end = text.endIndex - 1
+        if index == end { return [] }
+        while index <= end {
+            var element: [UInt8] = []
+            if text[index] == UInt8(ascii: "\"") {
+                index += 1
+                while index < end, text[index] != UInt8(ascii: "\"") {
+                    if text[index] == 0x5C { index += 1 }
+                    guard index < end else { return nil }
+                    element.append(text[index])
+                    index += 1
+                }
+                guard index < end else { return nil }
+                index += 1
+                elements.append(element)
+            } else {
+                while index < end, text[index] != UInt8(ascii: ",") {
+                    if text[index] == UInt8(ascii: "{") || text[index] == UInt8(ascii: "\"") { return nil }
+                    element.append(text[index])
+                    index += 1
+                }
+                elements.append(element.count == 4 && String(decoding: element, as: UTF8.self).uppercased() == "NULL" ? nil : element)
+            }
+            if index == end { break }
+            guard text[index] == UInt8(ascii: ",") else { return nil }
+            index += 1
+        }
+        return elements
     }
 
     /// TabSeparated escaping: backslash, tab, newline, carriage return and NUL.
@@ -232,6 +330,88 @@ public struct ClickHouseColumn: Sendable, Equatable {
         return (days * 86_400 + seconds - offset) * 1_000_000 + fraction
     }
 
+    /// PostgreSQL's text form of a value ClickHouse returned for a column with `conversion` (the
+    /// reverse of ``append(_:to:table:)``), for values the source did not send again; nil when
+    /// unreadable. Arrays arrive as their elements' text, hex-encoded: `V3132,N` for `['12', NULL]`.
+    static func sourceText(of value: [UInt8], conversion: Conversion) -> [UInt8]? {
+        switch conversion {
+        case .verbatim, .decimal: return value
+        case .bytea:
+            let hex = Array("0123456789abcdef".utf8)
+            var text: [UInt8] = [0x5C, UInt8(ascii: "x")]
+            for byte in value { text += [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]] }
+            return text
+        case .boolean: return Array((value == [UInt8(ascii: "1")] ? "t" : "f").utf8)
+        case .float:
+            switch String(decoding: value, as: UTF8.self) {
+            case "nan": return Array("NaN".utf8)
+            case "inf": return Array("Infinity".utf8)
+            case "-inf": return Array("-Infinity".utf8)
+            default: return value
+            }
+        case .date: return value == Array("0000-00-00".utf8) ? Array("1970-01-01".utf8) : value
+        case .timestamp:
+            guard let micros = Int64(String(decoding: value, as: UTF8.self)) else { return nil }
+            return Array(timestampText(micros).utf8)
+        case .array(let element, _):
+            var text: [UInt8] = [UInt8(ascii: "{")]
+            for (index, item) in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).enumerated() where !(value.isEmpty && index == 0) {
+                if index > 0 { text.append(UInt8(ascii: ",")) }
+                if item == [UInt8(ascii: "N")][...] {
+                    text += Array("NULL".utf8)
+                    continue
+                }
+                guard item.first == UInt8(ascii: "V"), let raw = hexDigits(item.dropFirst()),
+                      let converted = sourceText(of: raw, conversion: element) else { return nil }
+                text.append(UInt8(ascii: "\""))
+                for byte in converted {
+                    if byte == UInt8(ascii: "\"") || byte == 0x5C { text.append(0x5C) }
+                    text.append(byte)
+                }
+                text.append(UInt8(ascii: "\""))
+            }
+            text.append(UInt8(ascii: "}"))
+            return text
+        }
+    }
+
+    /// Bytes from hex digits without a prefix.
+    static func hexDigits(_ text: ArraySlice<UInt8>) -> [UInt8]? {
+        hexBytes([0x5C, UInt8(ascii: "x")] + text)
+    }
+
+    /// `2024-06-01 10:00:00.123456+00` for microseconds since 1970 UTC; `infinity` and
+    /// `-infinity` for the extremes.
+    static func timestampText(_ micros: Int64) -> String {
+        if micros == Int64.max { return "infinity" }
+        if micros == Int64.min { return "-infinity" }
+        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let fraction = micros - seconds * 1_000_000
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let time = seconds - days * 86_400
+        let (year, month, day) = civilFromDays(days)
+        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let yearText = year > 0 ? String(String(year).leftPadded(to: 4)) : String(String(1 - year).leftPadded(to: 4))
+        var text = "\(yearText)-\(two(month))-\(two(day)) \(two(time / 3600)):\(two(time % 3600 / 60)):\(two(time % 60))"
+        if fraction > 0 { text += "." + String(String(fraction).leftPadded(to: 6)) }
+        text += "+00"
+        if year <= 0 { text += " BC" }
+        return text
+    }
+
+    /// The proleptic Gregorian date of a day count since 1970-01-01 (year 0 is 1 BC).
+    static func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
     /// Days since 1970-01-01 of a proleptic Gregorian date (year 0 is 1 BC).
     static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
@@ -277,5 +457,12 @@ struct DigitReader {
         guard var value = digit().map(Int64.init) else { return nil }
         while let next = digit() { value = value * 10 + Int64(next) }
         return value
+    }
+}
+
+extension String {
+    /// The string with zeros in front, to `width` characters.
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

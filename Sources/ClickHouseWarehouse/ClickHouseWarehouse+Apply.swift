@@ -190,7 +190,11 @@ extension ClickHouseWarehouse {
         }
         let lookups = pending.map { states[$0].movedFrom ?? states[$0].key }
         let keyList = keyIndexes.map { "toString(\(ClickHouseClient.quote(columns[$0].name)))" }.joined(separator: ", ")
-        let wanted = columns.map { ClickHouseClient.quote($0.name) }.joined(separator: ", ")
+        // Arrays come back as their elements' text, hex-encoded, so that no quoting is in the way.
+        let wanted = columns.map { column in
+            guard case .array = column.conversion else { return ClickHouseClient.quote(column.name) }
+            return "arrayStringConcat(arrayMap(x -> ifNull(concat('V', hex(toString(x))), 'N'), \(ClickHouseClient.quote(column.name))), ',')"
+        }.joined(separator: ", ")
         let text = try await client.execute("""
             SELECT \(keyList), \(wanted) FROM \(name(table.target)) FINAL
             WHERE (\(keyList)) IN (\(try lookups.map(literal).joined(separator: ", "))) FORMAT TabSeparated
@@ -224,17 +228,10 @@ extension ClickHouseWarehouse {
     /// can have).
     private static func sourceText(_ value: [UInt8]?, column: ClickHouseColumn, table: MappedTable) throws -> TupleColumn {
         guard let value else { return .null }
-        switch column.conversion {
-        case .verbatim, .decimal: return .text(value[...])
-        case .bytea:
-            let hex = Array("0123456789abcdef".utf8)
-            var text: [UInt8] = [0x5C, UInt8(ascii: "x")]
-            for byte in value { text += [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]] }
-            return .text(text[...])
-        case .boolean: return .text(ArraySlice((value == [UInt8(ascii: "1")] ? "t" : "f").utf8))
-        case .float, .date, .timestamp:
-            throw ForagerError(.warehouse, "column \(SQL.quoteIdentifier(column.name)) of \(table.target) cannot be read back from ClickHouse to fill in a value the source did not send")
+        guard let text = ClickHouseColumn.sourceText(of: value, conversion: column.conversion) else {
+            throw ForagerError(.warehouse, "column \(SQL.quoteIdentifier(column.name)) of \(table.target) holds a value Forager cannot read back from ClickHouse to fill in a value the source did not send")
         }
+        return .text(text[...])
     }
 
     /// Follows a change of the source table's columns: added ones are added (nullable), removed

@@ -73,3 +73,55 @@ struct ClickHouseColumnTests {
         #expect(ClickHouseClient.literal("it's \\ here") == "'it\\'s \\\\ here'")
     }
 }
+
+@Suite("ClickHouse arrays")
+struct ClickHouseArrayTests {
+    private let table = TableName(schema: "public", name: "samples")
+
+    private func converted(_ sqlType: String, _ text: String) throws -> String {
+        var output: [UInt8] = []
+        try ClickHouseColumn(name: "c", sqlType: sqlType, nullable: false).append(Array(text.utf8)[...], to: &output, table: table)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    @Test func mapsArraysOfScalarsAndFallsBackWhereClickHouseCannot() {
+        #expect(ClickHouseColumn(name: "c", sqlType: "integer[]", nullable: false).type == "Array(Nullable(Int32))")
+        #expect(ClickHouseColumn(name: "c", sqlType: "text[]", nullable: false).type == "Array(Nullable(String))")
+        #expect(ClickHouseColumn(name: "c", sqlType: "integer[]", nullable: true).type == "Nullable(String)")
+        #expect(ClickHouseColumn(name: "c", sqlType: "bytea[]", nullable: false).type == "String")
+    }
+
+    @Test func convertsElements() throws {
+        #expect(try converted("integer[]", "{1,NULL,-3}") == "[1,NULL,-3]")
+        #expect(try converted("integer[]", "{}") == "[]")
+        #expect(try converted("text[]", #"{plain,"with space","quote\"and\\back","NULL",NULL,""}"#) == #"['plain','with space','quote"and\\back','NULL',NULL,'']"#)
+        #expect(try converted("double precision[]", "{NaN,1.5,-Infinity}") == "[nan,1.5,-inf]")
+        #expect(try converted("boolean[]", "{t,f}") == "[1,0]")
+        #expect(try converted("timestamp with time zone[]", #"{"1970-01-01 00:00:01+00"}"#) == "[1000000]")
+        #expect(try converted("text[]", "{\"tab\tnew\nline\"}") == #"['tab\tnew\nline']"#)
+    }
+
+    @Test func refusesMultidimensionalArraysAndExplicitBounds() {
+        #expect(throws: ForagerError.self) { try converted("integer[]", "{{1,2},{3,4}}") }
+        #expect(throws: ForagerError.self) { try converted("integer[]", "[0:1]={1,2}") }
+        #expect(throws: ForagerError.self) { try converted("date[]", "{1900-01-01}") }
+    }
+
+    @Test func readsValuesBackInPostgreSQLsTextForm() {
+        func back(_ value: String, _ sqlType: String) -> String? {
+            ClickHouseColumn.sourceText(of: Array(value.utf8), conversion: ClickHouseColumn(name: "c", sqlType: sqlType, nullable: false).conversion)
+                .map { String(decoding: $0, as: UTF8.self) }
+        }
+        #expect(back("V31,N,V2D33", "integer[]") == #"{"1",NULL,"-3"}"#)
+        #expect(back("", "text[]") == "{}")
+        #expect(back("V612262,V6E616E", "text[]") == #"{"a\"b","nan"}"#)
+        #expect(back("V6E616E", "double precision[]") == #"{"NaN"}"#)
+        #expect(back("0000-00-00", "date") == "1970-01-01")
+        #expect(back("nan", "real") == "NaN")
+    }
+
+    @Test(arguments: [Int64(0), 1_717_228_800_123_456, -1_000_000, -62_135_596_800_000_000, -63_517_780_800_000_000, 253_402_300_800_000_000, Int64.max, Int64.min])
+    func timestampTextRoundTrips(micros: Int64) {
+        #expect(ClickHouseColumn.microseconds(ClickHouseColumn.timestampText(micros)) == micros)
+    }
+}

@@ -151,8 +151,11 @@ struct ClickHouseTests {
             sourceSQL: """
                 CREATE TABLE types (id int PRIMARY KEY, s smallint, i integer, b bigint, r real, d double precision, n numeric(10,3),
                     nu numeric, flag boolean, t text, v varchar(5), c char(4), raw bytea, day date, ts timestamp, tstz timestamptz,
-                    u uuid, j json, jb jsonb, arr int[], iv interval, net inet);
+                    u uuid, j json, jb jsonb, arr int[], iv interval, net inet,
+                    ai int[] NOT NULL DEFAULT '{}', ats text[] NOT NULL DEFAULT '{}', big float8[] NOT NULL DEFAULT '{}');
+                ALTER TABLE types ALTER COLUMN big SET STORAGE EXTERNAL;
                 INSERT INTO types VALUES (\(values[0])), (\(values[1]));
+                UPDATE types SET ai = '{1,NULL,-3}', ats = '{plain,"with space","q\\"b\\\\",NULL,"NULL",""}', big = array_fill(1.5::float8, ARRAY[3000]) WHERE id = 1;
                 """,
             tables: ["types"], clickHouse: server)
         defer { Task { await scenario.cleanUp() } }
@@ -169,10 +172,12 @@ struct ClickHouseTests {
                      ELSE (extract(epoch FROM tstz) * 1000000)::bigint::text END,
                 coalesce(u::text, '\\N'), upper(encode(convert_to(j::text, 'UTF8'), 'hex')), upper(encode(convert_to(jb::text, 'UTF8'), 'hex')),
                 coalesce(upper(encode(convert_to(arr::text, 'UTF8'), 'hex')), '\\N'), coalesce(upper(encode(convert_to(iv::text, 'UTF8'), 'hex')), '\\N'),
-                CASE WHEN net IS NULL THEN '\\N' ELSE upper(encode(convert_to(concat(net), 'UTF8'), 'hex')) END) AS line FROM types
+                CASE WHEN net IS NULL THEN '\\N' ELSE upper(encode(convert_to(concat(net), 'UTF8'), 'hex')) END,
+                \(["ai", "ats", "big"].map { "(SELECT coalesce(string_agg(CASE WHEN e IS NULL THEN 'N' ELSE 'V' || upper(encode(convert_to(e::text, 'UTF8'), 'hex')) END, ',' ORDER BY n), '') FROM unnest(\($0)) WITH ORDINALITY AS u(e, n))" }.joined(separator: ", "))) AS line FROM types
             """
         let view = """
-            SELECT id, s, i, b, r, d, n, hex(nu), flag, hex(t), hex(v), hex(c), hex(raw), toUInt16(day), ts, tstz, u, hex(j), hex(jb), hex(arr), hex(iv), hex(net)
+            SELECT id, s, i, b, r, d, n, hex(nu), flag, hex(t), hex(v), hex(c), hex(raw), toUInt16(day), ts, tstz, u, hex(j), hex(jb), hex(arr), hex(iv), hex(net),
+                \(["ai", "ats", "big"].map { "arrayStringConcat(arrayMap(x -> ifNull(concat('V', hex(toString(x))), 'N'), \($0)), ',')" }.joined(separator: ", "))
             FROM $db.types_current ORDER BY id
             """
         func expectEqual(_ sourceLocation: SourceLocation = #_sourceLocation) async throws {
