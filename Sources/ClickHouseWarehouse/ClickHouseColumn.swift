@@ -14,8 +14,10 @@ public struct ClickHouseColumn: Sendable, Equatable {
         case verbatim
         /// `t`/`f` to `1`/`0`.
         case boolean
-        /// `NaN`, `Infinity`, `-Infinity` to `nan`, `inf`, `-inf`.
-        case float
+        /// The IEEE 754 bits of the value as an unsigned integer (`Float32` when `single`): ClickHouse
+        /// 18.16 parses some decimal floats one unit in the last place off, so floats travel as
+        /// bits through a staging table and are reinterpreted there (see ``ClickHouseWarehouse``).
+        case float(single: Bool)
         /// The same text; `NaN`, which `Decimal` cannot hold, is an error.
         case decimal
         /// `YYYY-MM-DD` within 1970-01-01 … 2105-12-31.
@@ -25,6 +27,9 @@ public struct ClickHouseColumn: Sendable, Equatable {
         case timestamp
         /// `\x…` hex to the raw bytes.
         case bytea
+        /// `DateTime64(6, 'UTC')` text, `2024-06-01 08:00:00.250000`, within 1925 … 2283 (the range
+        /// every server with the type accepts).
+        case dateTime64
         /// A one-dimensional PostgreSQL array (`{1,NULL,3}`) to a ClickHouse array (`[1,NULL,3]`),
         /// each element converted as given; `quoted` elements are written as quoted strings.
         indirect case array(Conversion, quoted: Bool)
@@ -38,8 +43,10 @@ public struct ClickHouseColumn: Sendable, Equatable {
 
     /// The ClickHouse column for a source column of PostgreSQL type `sqlType` (as `format_type`
     /// prints it).
-    public init(name: String, sqlType: String, nullable: Bool) {
-        var (base, conversion) = Self.mapping(sqlType)
+    /// `dateTime64`: the server has `DateTime64` (ClickHouse 20.1 and later), which then holds
+    /// timestamps.
+    public init(name: String, sqlType: String, nullable: Bool, dateTime64: Bool = false) {
+        var (base, conversion) = Self.mapping(sqlType, dateTime64: dateTime64)
         if case .array = conversion, nullable {
             // ClickHouse has no Nullable(Array(…)): a NULL array could only become an empty one.
             (base, conversion) = ("String", .verbatim)
@@ -49,25 +56,25 @@ public struct ClickHouseColumn: Sendable, Equatable {
         self.conversion = conversion
     }
 
-    static func mapping(_ sqlType: String) -> (String, Conversion) {
+    static func mapping(_ sqlType: String, dateTime64: Bool = false) -> (String, Conversion) {
         if sqlType.hasSuffix("[]") {
-            let (element, conversion) = mapping(String(sqlType.dropLast(2)))
+            let (element, conversion) = mapping(String(sqlType.dropLast(2)), dateTime64: dateTime64)
             if conversion == .bytea || element.hasPrefix("Array(") { return ("String", .verbatim) }
-            return ("Array(Nullable(\(element)))", .array(conversion, quoted: ["String", "UUID", "Date"].contains(element)))
+            return ("Array(Nullable(\(element)))", .array(conversion, quoted: ["String", "UUID", "Date"].contains(element) || conversion == .dateTime64))
         }
         switch sqlType {
         case "smallint": return ("Int16", .verbatim)
         case "integer": return ("Int32", .verbatim)
         case "bigint": return ("Int64", .verbatim)
-        case "real": return ("Float32", .float)
-        case "double precision": return ("Float64", .float)
+        case "real": return ("Float32", .float(single: true))
+        case "double precision": return ("Float64", .float(single: false))
         case "boolean": return ("UInt8", .boolean)
         case "uuid": return ("UUID", .verbatim)
         case "date": return ("Date", .date)
         case "bytea": return ("String", .bytea)
         default: break
         }
-        if sqlType.hasPrefix("timestamp") { return ("Int64", .timestamp) }
+        if sqlType.hasPrefix("timestamp") { return dateTime64 ? ("DateTime64(6, 'UTC')", .dateTime64) : ("Int64", .timestamp) }
         if sqlType.hasPrefix("numeric("), let close = sqlType.firstIndex(of: ")") {
             let parts = sqlType[sqlType.index(sqlType.startIndex, offsetBy: 8)..<close].split(separator: ",").compactMap { Int($0) }
             if let precision = parts.first, precision <= 38 {
@@ -110,14 +117,15 @@ public struct ClickHouseColumn: Sendable, Equatable {
             Self.escape(value, to: &output)
         case .boolean:
             output.append(value.first == UInt8(ascii: "t") ? UInt8(ascii: "1") : UInt8(ascii: "0"))
-        case .float:
-            // PostgreSQL spells the special values NaN, Infinity and -Infinity; numbers start with
-            // a digit or a minus sign and a digit.
-            switch value.first {
-            case UInt8(ascii: "N"): output.append(contentsOf: Self.nan)
-            case UInt8(ascii: "I"): output.append(contentsOf: Self.infinity)
-            case UInt8(ascii: "-") where value.dropFirst().first == UInt8(ascii: "I"): output.append(contentsOf: Self.negativeInfinity)
-            default: output.append(contentsOf: value)
+        case .float(let single):
+            // Swift reads PostgreSQL's shortest exact text (and NaN, Infinity, -Infinity) exactly.
+            let text = String(decoding: value, as: UTF8.self)
+            if single {
+                guard let number = Float(text) else { throw refusal(value, table: table, why: "not a real number") }
+                Self.appendDecimal(Int64(number.bitPattern), to: &output)
+            } else {
+                guard let number = Double(text) else { throw refusal(value, table: table, why: "not a double precision number") }
+                output.append(contentsOf: Array(String(number.bitPattern).utf8))
             }
         case .decimal:
             guard value.first != UInt8(ascii: "N") else { throw refusal(value, table: table, why: "NaN, which ClickHouse's Decimal cannot hold") }
@@ -132,6 +140,11 @@ public struct ClickHouseColumn: Sendable, Equatable {
                 throw refusal(value, table: table, why: "not a timestamp Forager can read")
             }
             Self.appendDecimal(microseconds, to: &output)
+        case .dateTime64:
+            guard let microseconds = Self.microseconds(value), Self.dateTime64Range.contains(microseconds) else {
+                throw refusal(value, table: table, why: "outside the range of ClickHouse's DateTime64 (1925 to 2283)")
+            }
+            output.append(contentsOf: Array(Self.dateTime64Text(microseconds).utf8))
         case .bytea:
             guard let bytes = Self.hexBytes(value) else { throw refusal(value, table: table, why: "not bytea in hex form") }
             Self.escape(bytes[...], to: &output)
@@ -165,7 +178,16 @@ public struct ClickHouseColumn: Sendable, Equatable {
     }
 
     private static let nullLiteral = Array("NULL".utf8)
-    private static let nan = Array("nan".utf8), infinity = Array("inf".utf8), negativeInfinity = Array("-inf".utf8)
+    /// 1925-01-01 00:00:00 to 2283-11-11 23:59:59.999999 UTC, in microseconds.
+    static let dateTime64Range: ClosedRange<Int64> = -1_420_070_400_000_000 ... 9_904_550_399_999_999
+
+    /// `2024-06-01 08:00:00.250000`: a UTC time with six fraction digits, as DateTime64(6) reads it.
+    static func dateTime64Text(_ micros: Int64) -> String {
+        var text = timestampText(micros)
+        text.removeLast(3)
+        if !text.contains(".") { text += ".000000" }
+        return text
+    }
     private static let firstDate = Array("1970-01-01".utf8), lastDate = Array("2105-12-31".utf8)
 
     /// Appends the decimal digits of `value`.
@@ -343,6 +365,7 @@ public struct ClickHouseColumn: Sendable, Equatable {
             return text
         case .boolean: return Array((value == [UInt8(ascii: "1")] ? "t" : "f").utf8)
         case .float:
+            // ClickHouse prints floats exactly, as nan, inf and -inf for the special values.
             switch String(decoding: value, as: UTF8.self) {
             case "nan": return Array("NaN".utf8)
             case "inf": return Array("Infinity".utf8)
@@ -353,6 +376,8 @@ public struct ClickHouseColumn: Sendable, Equatable {
         case .timestamp:
             guard let micros = Int64(String(decoding: value, as: UTF8.self)) else { return nil }
             return Array(timestampText(micros).utf8)
+        case .dateTime64:
+            return value + Array("+00".utf8)
         case .array(let element, _):
             var text: [UInt8] = [UInt8(ascii: "{")]
             for (index, item) in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).enumerated() where !(value.isEmpty && index == 0) {
@@ -397,6 +422,32 @@ public struct ClickHouseColumn: Sendable, Equatable {
         text += "+00"
         if year <= 0 { text += " BC" }
         return text
+    }
+
+    /// Whether values travel as float bits (see ``Conversion/float(single:)``).
+    var carriesFloatBits: Bool {
+        switch conversion {
+        case .float, .array(.float, _): true
+        default: false
+        }
+    }
+
+    /// The column's type in the staging table: floats as their bits.
+    var stagingType: String {
+        type.replacingOccurrences(of: "Float64", with: "UInt64").replacingOccurrences(of: "Float32", with: "UInt32")
+    }
+
+    /// The expression that turns the staging column back into the column's type.
+    var fromStaging: String {
+        let quoted = ClickHouseClient.quote(name)
+        guard carriesFloatBits else { return quoted }
+        let float = type.contains("Float32") ? "Float32" : "Float64"
+        func value(_ x: String, nullable: Bool) -> String {
+            nullable ? "if(isNull(\(x)), NULL, reinterpretAs\(float)(reinterpretAsString(assumeNotNull(\(x)))))"
+                : "reinterpretAs\(float)(reinterpretAsString(\(x)))"
+        }
+        if case .array = conversion { return "arrayMap(v -> \(value("v", nullable: true)), \(quoted))" }
+        return value(quoted, nullable: type.hasPrefix("Nullable("))
     }
 
     /// The proleptic Gregorian date of a day count since 1970-01-01 (year 0 is 1 BC).

@@ -6,7 +6,6 @@ public import PGOutput
 struct Load {
     let table: MappedTable
     let columns: [ClickHouseColumn]
-    let statement: String
     /// The end of the last chunk that did not end a row.
     var partial: [UInt8] = []
     var block: [UInt8] = []
@@ -20,6 +19,35 @@ extension ClickHouseWarehouse {
         return "INSERT INTO \(name(table.target)) (\(names.joined(separator: ", "))) FORMAT TabSeparated"
     }
 
+    /// Inserts TabSeparated rows of `columns` (then the version and the deleted flag). A table
+    /// with float columns takes them through its staging table (a Memory table), from which one
+    /// `INSERT ... SELECT` turns the floats' bits back into floats, exactly.
+    func insert(_ rows: [UInt8], into table: MappedTable, columns: [ClickHouseColumn]) async throws {
+        guard columns.contains(where: \.carriesFloatBits) else {
+            return try await client.insert(insertStatement(table, columns: columns), rows: rows)
+        }
+        let stage = try await prepareStage(for: table)
+        try await client.execute("TRUNCATE TABLE \(stage)")
+        let names = columns.map { ClickHouseClient.quote($0.name) } + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]
+        try await client.insert("INSERT INTO \(stage) (\(names.joined(separator: ", "))) FORMAT TabSeparated", rows: rows)
+        let values = columns.map(\.fromStaging) + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]
+        try await client.execute("INSERT INTO \(name(table.target)) (\(names.joined(separator: ", "))) SELECT \(values.joined(separator: ", ")) FROM \(stage)")
+        try await client.execute("TRUNCATE TABLE \(stage)")
+    }
+
+    /// The table's staging table, made (for the table's current shape) when missing.
+    private func prepareStage(for table: MappedTable) async throws -> String {
+        let stage = ClickHouseClient.quote(table.target.schema) + "." + ClickHouseClient.quote("_forager_stage_" + table.target.name)
+        if !stagedShapes.contains(table.target) {
+            let definitions = columns(of: table).map { "\(ClickHouseClient.quote($0.name)) \($0.stagingType)" }
+                + ["\(ClickHouseClient.quote(Self.version)) UInt64", "\(ClickHouseClient.quote(Self.deleted)) UInt8"]
+            try await client.execute("DROP TABLE IF EXISTS \(stage)")
+            try await client.execute("CREATE TABLE \(stage) (\(definitions.joined(separator: ", "))) ENGINE = Memory")
+            stagedShapes.insert(table.target)
+        }
+        return stage
+    }
+
     // MARK: Snapshot
 
     public func beginSnapshot() async throws {}
@@ -27,7 +55,7 @@ extension ClickHouseWarehouse {
     public func startLoad(_ table: MappedTable, binary: Bool) async throws {
         guard !binary else { throw ForagerError(.warehouse, "the ClickHouse warehouse reads COPY text, not binary") }
         let columns = columns(of: table)
-        loading = Load(table: table, columns: columns, statement: insertStatement(table, columns: columns))
+        loading = Load(table: table, columns: columns)
     }
 
     public func load(_ chunk: [UInt8]) async throws {
@@ -46,7 +74,7 @@ extension ClickHouseWarehouse {
         }
         load.partial += chunk[start...]
         if load.block.count >= Self.blockBytes {
-            try await client.insert(load.statement, rows: load.block)
+            try await insert(load.block, into: load.table, columns: load.columns)
             load.block.removeAll(keepingCapacity: true)
         }
         loading = load
@@ -56,7 +84,7 @@ extension ClickHouseWarehouse {
         guard var load = loading else { throw ForagerError(.warehouse, "endLoad without startLoad") }
         loading = nil
         if !load.partial.isEmpty { try appendCopyRow(load.partial[...], to: &load) }
-        if !load.block.isEmpty { try await client.insert(load.statement, rows: load.block) }
+        if !load.block.isEmpty { try await insert(load.block, into: load.table, columns: load.columns) }
         return load.rows
     }
 
@@ -146,10 +174,10 @@ extension ClickHouseWarehouse {
                 }
             }
         }
-        if !rows.isEmpty { try await client.insert(insertStatement(table, columns: columns), rows: rows) }
+        if !rows.isEmpty { try await insert(rows, into: table, columns: columns) }
         if !tombstones.isEmpty {
             let keyColumns = changes.keyIndexes.map { columns[$0] }
-            try await client.insert(insertStatement(table, columns: keyColumns), rows: tombstones)
+            try await insert(tombstones, into: table, columns: keyColumns)
         }
     }
 

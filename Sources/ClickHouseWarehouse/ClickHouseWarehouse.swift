@@ -24,6 +24,8 @@ public actor ClickHouseWarehouse: Warehouse {
     /// The PostgreSQL type of every source column, by warehouse table and source column, as last
     /// learned: the stream only says that a type changed, and conversions depend on the type.
     var sourceTypes: [TableName: [String: String]] = [:]
+    /// Tables whose staging table has been made for their current shape in this session.
+    var stagedShapes: Set<TableName> = []
 
     /// Metadata columns.
     static let version = "_forager_version"
@@ -194,6 +196,7 @@ public actor ClickHouseWarehouse: Warehouse {
             ])
             try await client.execute("ALTER TABLE \(self.name(table.target)) MODIFY COLUMN \(ClickHouseClient.quote(warehouseName)) \(column.type)")
         }
+        stagedShapes.remove(table.target)
         try await client.execute("ALTER TABLE \(self.name(table.target)) COMMENT COLUMN \(ClickHouseClient.quote(warehouseName)) \(ClickHouseClient.literal(new))")
         sourceTypes[table.target, default: [:]][name] = new
         return true
@@ -254,6 +257,7 @@ public actor ClickHouseWarehouse: Warehouse {
             try await client.execute("ALTER TABLE \(name(table.target)) ADD COLUMN \(ClickHouseClient.quote(column.name)) \(type) COMMENT \(ClickHouseClient.literal(sourceType))")
         }
         try await createView(table)
+        stagedShapes.remove(table.target)
     }
 
     public func checkpoint() async throws -> LSN? {
@@ -328,6 +332,7 @@ public actor ClickHouseWarehouse: Warehouse {
         logger.notice("replacing the ClickHouse table for a resync", metadata: ["forager.table": "\(table.target)"])
         try await client.execute("DROP TABLE IF EXISTS \(viewName(table.target))")
         try await client.execute("DROP TABLE IF EXISTS \(name(table.target))")
+        stagedShapes.remove(table.target)
         try await createTable(table)
     }
 }

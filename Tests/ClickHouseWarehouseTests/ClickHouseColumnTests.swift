@@ -16,7 +16,7 @@ struct ClickHouseColumnTests {
         ("smallint", "Int16"), ("integer", "Int32"), ("bigint", "Int64"), ("real", "Float32"), ("double precision", "Float64"),
         ("numeric(12,3)", "Decimal(12, 3)"), ("numeric(40,2)", "String"), ("numeric", "String"), ("boolean", "UInt8"),
         ("uuid", "UUID"), ("date", "Date"), ("timestamp with time zone", "Int64"), ("timestamp(3) without time zone", "Int64"),
-        ("bytea", "String"), ("text", "String"), ("integer[]", "String"), ("jsonb", "String"), ("inet", "String"),
+        ("bytea", "String"), ("text", "String"), ("jsonb", "String"), ("inet", "String"),
     ])
     func mapsTypes(sqlType: String, expected: String) {
         #expect(ClickHouseColumn(name: "c", sqlType: sqlType, nullable: false).type == expected)
@@ -24,9 +24,12 @@ struct ClickHouseColumnTests {
     }
 
     @Test func convertsValues() throws {
-        #expect(try converted("real", "NaN") == "nan")
-        #expect(try converted("double precision", "-Infinity") == "-inf")
-        #expect(try converted("double precision", "-0") == "-0")
+        // Floats travel as their bits: ClickHouse 18.16 reads 25.952 as 25.951999999999998.
+        #expect(try converted("real", "NaN") == String(Float.nan.bitPattern))
+        #expect(try converted("double precision", "-Infinity") == String((-Double.infinity).bitPattern))
+        #expect(try converted("double precision", "-0") == "9223372036854775808")
+        #expect(try converted("double precision", "25.952") == "4627998056277723841")
+        #expect(try converted("real", "1.5") == String(Float(1.5).bitPattern))
         #expect(try converted("boolean", "t") == "1")
         #expect(try converted("text", "a\tb\nc\\d\r") == "a\\tb\\nc\\\\d\\r")
         #expect(try converted("bytea", "\\x00ff0a") == "\\0\u{FF}\\n".replacingOccurrences(of: "\u{FF}", with: String(decoding: [0xFF], as: UTF8.self)))
@@ -68,6 +71,16 @@ struct ClickHouseColumnTests {
         }
     }
 
+    @Test func floatColumnsAreStagedAsBitsAndReinterpreted() {
+        let column = ClickHouseColumn(name: "t", sqlType: "double precision", nullable: true)
+        #expect(column.carriesFloatBits && column.stagingType == "Nullable(UInt64)")
+        #expect(column.fromStaging == "if(isNull(`t`), NULL, reinterpretAsFloat64(reinterpretAsString(assumeNotNull(`t`))))")
+        let array = ClickHouseColumn(name: "a", sqlType: "real[]", nullable: false)
+        #expect(array.stagingType == "Array(Nullable(UInt32))")
+        #expect(array.fromStaging.hasPrefix("arrayMap(v -> if(isNull(v), NULL, reinterpretAsFloat32("))
+        #expect(!ClickHouseColumn(name: "i", sqlType: "integer", nullable: false).carriesFloatBits)
+    }
+
     @Test func quotesIdentifiersAndLiterals() {
         #expect(ClickHouseClient.quote("we`ird\\name") == "`we\\`ird\\\\name`")
         #expect(ClickHouseClient.literal("it's \\ here") == "'it\\'s \\\\ here'")
@@ -95,7 +108,7 @@ struct ClickHouseArrayTests {
         #expect(try converted("integer[]", "{1,NULL,-3}") == "[1,NULL,-3]")
         #expect(try converted("integer[]", "{}") == "[]")
         #expect(try converted("text[]", #"{plain,"with space","quote\"and\\back","NULL",NULL,""}"#) == #"['plain','with space','quote"and\\back','NULL',NULL,'']"#)
-        #expect(try converted("double precision[]", "{NaN,1.5,-Infinity}") == "[nan,1.5,-inf]")
+        #expect(try converted("double precision[]", "{NaN,1.5,-Infinity}") == "[\(Double.nan.bitPattern),\(Double(1.5).bitPattern),\((-Double.infinity).bitPattern)]")
         #expect(try converted("boolean[]", "{t,f}") == "[1,0]")
         #expect(try converted("timestamp with time zone[]", #"{"1970-01-01 00:00:01+00"}"#) == "[1000000]")
         #expect(try converted("text[]", "{\"tab\tnew\nline\"}") == #"['tab\tnew\nline']"#)
