@@ -278,11 +278,17 @@ extension ClickHouseWarehouse {
         if !change.added.isEmpty {
             try await addColumns(change.added.map(change.table.warehouseName(of:)), to: change.table)
         }
-        for name in change.removed.map(change.table.warehouseName(of:)) {
-            logger.notice("column no longer on the source; ClickHouse keeps it", metadata: [
+        guard !change.removed.isEmpty else { return }
+        // New rows have no value for a removed column: it must hold NULL, not a type's default.
+        let existing = try await existingColumns(of: change.table.target)
+        for name in change.removed.map(change.table.warehouseName(of:)) where !change.table.warehouseKey.contains(name) {
+            logger.notice("column no longer on the source; ClickHouse keeps it, NULL from now on", metadata: [
                 "forager.table": "\(change.table.target)", "forager.column": "\(name)",
             ])
+            guard let type = existing[name], !type.hasPrefix("Nullable("), !type.hasPrefix("Array(") else { continue }
+            try await client.execute("ALTER TABLE \(self.name(change.table.target)) MODIFY COLUMN \(ClickHouseClient.quote(name)) Nullable(\(type))")
         }
+        stagedShapes.remove(change.table.target)
     }
 
     /// Stores the checkpoint once the batch's inserts have returned.

@@ -34,7 +34,11 @@ public actor ClickHouseWarehouse: Warehouse {
     /// Rows per INSERT while loading a snapshot are sent in blocks of about this many bytes.
     static let blockBytes = 16 << 20
 
-    init(client: ClickHouseClient, slot: String, logger: Logger) {
+    /// Whether the server has `DateTime64` (ClickHouse 20.1 and later), which then holds timestamps.
+    nonisolated let dateTime64: Bool
+
+    init(client: ClickHouseClient, slot: String, logger: Logger, dateTime64: Bool = false) {
+        self.dateTime64 = dateTime64
         self.client = client
         self.database = client.database
         self.slot = slot
@@ -51,7 +55,14 @@ public actor ClickHouseWarehouse: Warehouse {
         client.compress = compress
         let version = try await client.system.execute("SELECT version()").trimmingCharacters(in: .whitespacesAndNewlines)
         logger.debug("connected to ClickHouse", metadata: ["forager.version": "\(version)"])
-        return ClickHouseWarehouse(client: client, slot: slot, logger: logger)
+        return ClickHouseWarehouse(client: client, slot: slot, logger: logger, dateTime64: hasDateTime64(version: version))
+    }
+
+    /// True for server versions with `DateTime64` (20.1 and later): `18.16.1` is false.
+    static func hasDateTime64(version: String) -> Bool {
+        let parts = version.split(separator: ".").compactMap { Int($0) }
+        guard let major = parts.first else { return false }
+        return major > 20 || (major == 20 && parts.count > 1 && parts[1] >= 1)
     }
 
     public nonisolated var checkpointLocation: String { "\(ClickHouseClient.quote(database)).`_forager_state`" }
@@ -80,7 +91,7 @@ public actor ClickHouseWarehouse: Warehouse {
             let name = table.warehouseName(of: column.name)
             let sqlType = column.sqlType.isEmpty ? known[column.name] ?? "text" : column.sqlType
             let nullable = (!column.notNull || column.sqlType.isEmpty) && !table.keyColumns.contains(column.name)
-            return ClickHouseColumn(name: name, sqlType: sqlType, nullable: nullable)
+            return ClickHouseColumn(name: name, sqlType: sqlType, nullable: nullable, dateTime64: dateTime64)
         }
     }
 
@@ -134,6 +145,12 @@ public actor ClickHouseWarehouse: Warehouse {
             let missing = columns(of: table).filter { existing[$0.name] == nil }
             if !missing.isEmpty, create {
                 try await addColumns(missing.map(\.name), to: table)
+            }
+            // Columns the source dropped while Forager was stopped: new rows have no value there.
+            let current = Set(columns(of: table).map(\.name))
+            for (name, type) in existing where !current.contains(name) && !name.hasPrefix("_forager_") && create {
+                guard !type.hasPrefix("Nullable("), !type.hasPrefix("Array(") else { continue }
+                try await client.execute("ALTER TABLE \(self.name(table.target)) MODIFY COLUMN \(ClickHouseClient.quote(name)) Nullable(\(type))")
             }
             let recorded = try await existingColumnsWithSourceTypes(of: table.target)
             for (source, column) in zip(table.columns, columns(of: table)) {

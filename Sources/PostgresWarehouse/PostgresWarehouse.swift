@@ -123,6 +123,11 @@ public actor PostgresWarehouse: Warehouse {
                 }
             }
             problems += try await prepareExtracts(table, types: types, create: create)
+            // Columns the source dropped while Forager was stopped: new rows have no value there.
+            let current = Set(table.storedColumns.map { table.warehouseName(of: $0.name) } + table.extracts.map(\.column))
+            for name in types.keys where !current.contains(name) && !name.hasPrefix("_forager_") && create {
+                try await connection.execute("ALTER TABLE \(table.target.sql) ALTER COLUMN \(SQL.quoteIdentifier(name)) DROP NOT NULL")
+            }
             if types[MetadataColumn.deleted] == nil, types[MetadataColumn.lsn] != nil, create {
                 try await connection.execute(
                     "ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(SQL.quoteIdentifier(MetadataColumn.deleted)) boolean NOT NULL DEFAULT false")

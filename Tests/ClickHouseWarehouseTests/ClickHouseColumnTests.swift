@@ -81,6 +81,24 @@ struct ClickHouseColumnTests {
         #expect(!ClickHouseColumn(name: "i", sqlType: "integer", nullable: false).carriesFloatBits)
     }
 
+    @Test func dateTime64OnServersThatHaveIt() throws {
+        #expect(!ClickHouseWarehouse.hasDateTime64(version: "18.16.1"))
+        #expect(!ClickHouseWarehouse.hasDateTime64(version: "19.17.6.36"))
+        #expect(ClickHouseWarehouse.hasDateTime64(version: "20.1.2.4"))
+        #expect(ClickHouseWarehouse.hasDateTime64(version: "24.8.4.13"))
+        let column = ClickHouseColumn(name: "at", sqlType: "timestamp with time zone", nullable: false, dateTime64: true)
+        #expect(column.type == "DateTime64(6, 'UTC')")
+        var output: [UInt8] = []
+        try column.append(Array("2024-06-01 10:00:00.25+02".utf8)[...], to: &output, table: table)
+        #expect(String(decoding: output, as: UTF8.self) == "2024-06-01 08:00:00.250000")
+        #expect(throws: ForagerError.self) {
+            var ignored: [UInt8] = []
+            try column.append(Array("infinity".utf8)[...], to: &ignored, table: table)
+        }
+        #expect(ClickHouseColumn.sourceText(of: Array("2024-06-01 08:00:00.250000".utf8), conversion: .dateTime64)
+            .map { String(decoding: $0, as: UTF8.self) } == "2024-06-01 08:00:00.250000+00")
+    }
+
     @Test func quotesIdentifiersAndLiterals() {
         #expect(ClickHouseClient.quote("we`ird\\name") == "`we\\`ird\\\\name`")
         #expect(ClickHouseClient.literal("it's \\ here") == "'it\\'s \\\\ here'")

@@ -65,6 +65,14 @@ struct ClickHouseTests {
         try await scenario.forager(["sync"])
         try await expectEqual()
         #expect(try await clickHouseRows(server, scenario, "SELECT id, queen FROM $db.samples_current") == "1\t0")
+
+        try await scenario.onSourceEach([
+            "ALTER TABLE samples DROP COLUMN hive",
+            "INSERT INTO samples (id, taken_at, note, body) VALUES (7000, now(), 'after drop', 'b')",
+        ])
+        try await scenario.forager(["sync"])
+        let afterDrop = try await clickHouseRows(server, scenario, "SELECT id, hive FROM $db.samples_current ORDER BY id")
+        #expect(afterDrop == "1\t2\n7000\t\\N")
     }
 
     @Test("SIGKILL mid-stream, then a restart: the _current view equals the source, no row lost or doubled")
