@@ -258,4 +258,34 @@ struct ClickHouseTests {
         #expect(refused.contains("Check warehouse.user and the password"))
         #expect(!refused.contains("wrong-pw-123") && !refused.contains(ClickHouseServer.password))
     }
+
+    @Test("a table added to the mapping is copied beside the stream and then streamed; resync replaces a table's copy")
+    func newTableAndResync() async throws {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, n int NOT NULL);
+                CREATE TABLE visits (id int PRIMARY KEY, hive_id int NOT NULL, weight double precision);
+                INSERT INTO hives SELECT g, 0 FROM generate_series(1, 10) g;
+                INSERT INTO visits SELECT g, g % 10, g / 3.0 FROM generate_series(1, 500) g;
+                """,
+            tables: ["hives"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        try scenario.writeMapping("tables:\n  - source: hives\n  - source: visits\n")
+        try await scenario.onSource("INSERT INTO visits VALUES (501, 1, 0.1); UPDATE hives SET n = 1 WHERE id = 1;")
+        try await scenario.forager(["sync"])
+        try await scenario.onSource("UPDATE visits SET weight = weight * 2 WHERE id <= 100; DELETE FROM visits WHERE id > 490;")
+        try await scenario.forager(["sync"])
+        let source = "SELECT id, concat_ws(E'\\t', id, hive_id, weight) AS line FROM visits"
+        let view = "SELECT id, hive_id, weight FROM $db.visits_current ORDER BY id"
+        #expect(try await clickHouseRows(server, scenario, view) == (try await sourceRows(scenario, source)))
+        #expect(try await clickHouseRows(server, scenario, "SELECT n FROM $db.hives_current WHERE id = 1") == "1")
+
+        try await scenario.forager(["resync", "--table", "visits"])
+        try await scenario.onSource("INSERT INTO visits VALUES (600, 2, 6);")
+        try await scenario.forager(["sync"])
+        #expect(try await clickHouseRows(server, scenario, view) == (try await sourceRows(scenario, source)))
+        #expect(try await clickHouseRows(server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = 'visits'") == "streaming")
+    }
 }
