@@ -99,6 +99,8 @@ extension Pipeline {
         try await warehouse.beginSnapshot()
         for table in tables {
             if replacing.contains(table.source) { try await warehouse.replaceTable(table) }
+            // Where the warehouse has no transactions, this says whose rows a crash leaves behind.
+            try await warehouse.record(table.source, TableState(phase: .copying, syncedAt: created.consistentPoint))
             let columns = table.columns.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ")
             // Binary COPY passes through untouched where every type is the same on both sides.
             let binary = warehouse.acceptsBinaryCopy && table.columns.allSatisfy(\.binaryCompatible)

@@ -244,7 +244,15 @@ struct Pipeline {
         }
     }
 
+    /// Refuses to load tables that hold rows Forager did not put there. Rows of a copy that was
+    /// interrupted (recorded as `copying`: a warehouse without transactions keeps them) are
+    /// dropped with the table, which is made anew.
     func requireEmpty(warehouse: any Warehouse, tables: [MappedTable]) async throws {
+        let states = try await warehouse.tableStates()
+        for table in tables where states[table.source]?.phase == .copying {
+            logger.notice("dropping the rows of an interrupted copy", metadata: ["forager.table": "\(table.target)"])
+            try await warehouse.replaceTable(table)
+        }
         let filled = try await warehouse.nonEmptyTables(tables)
         guard filled.isEmpty else {
             throw ForagerError(

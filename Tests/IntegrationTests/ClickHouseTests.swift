@@ -288,4 +288,23 @@ struct ClickHouseTests {
         #expect(try await clickHouseRows(server, scenario, view) == (try await sourceRows(scenario, source)))
         #expect(try await clickHouseRows(server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = 'visits'") == "streaming")
     }
+
+    @Test("SIGKILL during the initial copy into ClickHouse: the next run drops the partial copy and loads it whole")
+    func interruptedSnapshotHeals() async throws {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE readings (id bigint PRIMARY KEY, note text NOT NULL); INSERT INTO readings SELECT g, repeat('x', 200) FROM generate_series(1, 400000) g;",
+            tables: ["readings"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        let process = try scenario.launch(["sync"])
+        try await scenario.eventually(timeout: .seconds(120), "part of the copy") {
+            Int(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.readings")) ?? 0 > 0
+        }
+        process.signal(SIGKILL)
+        _ = try await process.wait(timeout: .seconds(30))
+        let partial = Int(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.readings")) ?? 0
+        let output = try await scenario.forager(["sync"])
+        #expect(output.contains("dropping the rows of an interrupted copy"), "the kill landed after the copy (\(partial) rows)")
+        #expect(try await clickHouseRows(server, scenario, "SELECT count(), uniqExact(id) FROM $db.readings_current") == "400000\t400000")
+    }
 }
