@@ -191,6 +191,22 @@ extension ClickHouseWarehouse {
         output.append(contentsOf: Array("\(version.value)\t\(deleted ? 1 : 0)\n".utf8))
     }
 
+    /// A key value as ClickHouse's `toString` prints the column: the converted value, except for
+    /// floats (which are converted to their bits for inserting), whose shortest text both sides share.
+    static func keyText(_ value: TupleColumn, column: ClickHouseColumn, table: MappedTable) throws -> [UInt8] {
+        if column.carriesFloatBits, let text = Self.text(value) {
+            switch String(decoding: text, as: UTF8.self) {
+            case "NaN": return Array("nan".utf8)
+            case "Infinity": return Array("inf".utf8)
+            case "-Infinity": return Array("-inf".utf8)
+            default: return Array(text)
+            }
+        }
+        var encoded: [UInt8] = []
+        try column.append(Self.text(value), to: &encoded, table: table.source)
+        return TabSeparated.fields(encoded[...]).first.flatMap { $0 } ?? []
+    }
+
     static func text(_ value: TupleColumn) -> ArraySlice<UInt8>? {
         if case .text(let bytes) = value { return bytes }
         return nil
@@ -206,15 +222,11 @@ extension ClickHouseWarehouse {
         }
         guard !pending.isEmpty else { return }
         let keyIndexes = table.keyColumns.compactMap { key in table.columns.firstIndex { $0.name == key } }
+        func keyTexts(_ key: [TupleColumn]) throws -> [[UInt8]] {
+            try key.enumerated().map { position, value in try Self.keyText(value, column: columns[keyIndexes[position]], table: table) }
+        }
         func literal(_ key: [TupleColumn]) throws -> String {
-            var parts: [String] = []
-            for (position, value) in key.enumerated() {
-                var encoded: [UInt8] = []
-                try columns[keyIndexes[position]].append(Self.text(value), to: &encoded, table: table.source)
-                let raw = TabSeparated.fields(encoded[...]).first.flatMap { $0 } ?? []
-                parts.append(ClickHouseClient.literal(String(decoding: raw, as: UTF8.self)))
-            }
-            return "(" + parts.joined(separator: ", ") + ")"
+            "(" + (try keyTexts(key)).map { ClickHouseClient.literal(String(decoding: $0, as: UTF8.self)) }.joined(separator: ", ") + ")"
         }
         let lookups = pending.map { states[$0].movedFrom ?? states[$0].key }
         let keyList = keyIndexes.map { "toString(\(ClickHouseClient.quote(columns[$0].name)))" }.joined(separator: ", ")
@@ -233,12 +245,7 @@ extension ClickHouseWarehouse {
             found[Array(key)] = Array(row[keyIndexes.count...])
         }
         for (index, lookup) in zip(pending, lookups) {
-            var key: [[UInt8]] = []
-            for (position, value) in lookup.enumerated() {
-                var encoded: [UInt8] = []
-                try columns[keyIndexes[position]].append(Self.text(value), to: &encoded, table: table.source)
-                key.append(TabSeparated.fields(encoded[...]).first.flatMap { $0 } ?? [])
-            }
+            let key = try keyTexts(lookup)
             guard let values = found[Array(key.joined(separator: [0x09]))] else {
                 throw ForagerError(
                     .warehouse, "a change to \(table.source) needs values the source did not send (a large unchanged value, or a deleted row kept by deletes: soft), but ClickHouse table \(table.target) has no row with that key",

@@ -307,4 +307,22 @@ struct ClickHouseTests {
         #expect(output.contains("dropping the rows of an interrupted copy"), "the kill landed after the copy (\(partial) rows)")
         #expect(try await clickHouseRows(server, scenario, "SELECT count(), uniqExact(id) FROM $db.readings_current") == "400000\t400000")
     }
+
+    @Test("unchanged large values are filled in also for a table keyed by a float")
+    func floatKeyedToast() async throws {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE levels (level double precision PRIMARY KEY, label text, body text);
+                ALTER TABLE levels ALTER COLUMN body SET STORAGE EXTERNAL;
+                INSERT INTO levels VALUES (25.952, 'a', repeat('x', 20000)), ('NaN', 'b', repeat('y', 20000)), (-0.5, 'c', repeat('z', 20000));
+                """,
+            tables: ["levels"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        try await scenario.onSource("UPDATE levels SET label = label || '!'")
+        try await scenario.forager(["sync"])
+        #expect(try await clickHouseRows(server, scenario, "SELECT level, label, length(body) FROM $db.levels_current ORDER BY label")
+            == "25.952\ta!\t20000\nnan\tb!\t20000\n-0.5\tc!\t20000")
+    }
 }
