@@ -28,7 +28,9 @@ struct ClickHouseClient: Sendable {
     /// Runs a statement; returns the response body (TabSeparated for a SELECT).
     @discardableResult
     func execute(_ sql: String) async throws -> String {
-        try await send(parameters: [], body: Array(sql.utf8), what: Self.summary(of: sql))
+        // Without wait_end_of_query, an error in the middle of a result comes with status 200,
+        // appended to the rows.
+        try await send(parameters: [("wait_end_of_query", "1")], body: Array(sql.utf8), what: Self.summary(of: sql))
     }
 
     /// Inserts `rows` (TabSeparated, one line per row) with `statement`, an
