@@ -251,23 +251,41 @@ public final class PostgresSource: Sendable {
         public var confirmedFlush: LSN?
         public var database: String
         public var walStatus: String?
+        /// WAL the slot keeps on the source (current position minus the slot's restart point).
+        public var retainedBytes: Int64?
     }
 
     /// The slot's state, or nil when there is no such slot.
     public func slotState() async throws -> SlotState? {
         let rows = try await connection.query("""
-            SELECT plugin, active_pid, confirmed_flush_lsn, database, wal_status
+            SELECT plugin, active_pid, confirmed_flush_lsn, database, wal_status,
+                   pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint
             FROM pg_replication_slots WHERE slot_name = $1
             """, [slot])
         guard let row = rows.rows.first else { return nil }
         return SlotState(
             plugin: row[0] ?? "", activePID: row[1].flatMap { Int($0) },
-            confirmedFlush: row[2].flatMap { LSN(string: $0) }, database: row[3] ?? "", walStatus: row[4])
+            confirmedFlush: row[2].flatMap { LSN(string: $0) }, database: row[3] ?? "", walStatus: row[4],
+            retainedBytes: row[5].flatMap { Int64($0) })
     }
 
     /// Drops the slot (it must not be active).
     public func dropSlot() async throws {
         try await connection.query("SELECT pg_drop_replication_slot($1)", [slot])
+    }
+
+    /// The pipeline's publications that exist (the main one and the append-only one).
+    public func existingPublications() async throws -> [String] {
+        try await connection.query(
+            "SELECT pubname FROM pg_publication WHERE pubname IN ($1, $2) ORDER BY pubname", [publication, appendPublication]
+        ).rows.compactMap { $0[0] }
+    }
+
+    /// Drops the pipeline's publications, where they exist.
+    public func dropPublications() async throws {
+        for name in try await existingPublications() {
+            try await connection.execute("DROP PUBLICATION IF EXISTS \(SQL.quoteIdentifier(name))")
+        }
     }
 
     /// The server's current WAL insert position.

@@ -8,7 +8,7 @@ struct Forager: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forager",
         abstract: "Replicates PostgreSQL tables into a warehouse through logical replication.",
-        subcommands: [Run.self, Sync.self, Check.self, Resync.self, Demo.self, Migrate.self]
+        subcommands: [Run.self, Sync.self, Check.self, Resync.self, Drop.self, Demo.self, Migrate.self]
     )
 }
 
@@ -128,6 +128,25 @@ struct Resync: AsyncParsableCommand {
         try await options.runPipeline { pipeline, _ in
             let requested = try await pipeline.requestResync(tables)
             print("resync requested for \(requested.map(\.description).joined(separator: ", ")); a running forager run copies it within seconds, otherwise the next run or sync does")
+        }
+    }
+}
+
+struct Drop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove the pipeline's replication slot and publications, so the source retains no WAL for it.",
+        discussion: "The warehouse keeps its tables and checkpoint. Without --yes, only says what it would remove.")
+
+    @OptionGroup var options: PipelineOptions
+
+    @Flag(help: "Really drop them.")
+    var yes = false
+
+    func run() async throws {
+        try await options.runPipeline { pipeline, _ in
+            let (done, report) = try await pipeline.drop(confirmed: yes)
+            print(report)
+            if !done { throw ExitCode(1) }
         }
     }
 }

@@ -373,6 +373,36 @@ struct Pipeline {
         return requested
     }
 
+    /// Removes the slot and the publications (`forager drop`), so that a pipeline taken out of
+    /// service retains no WAL on the source. Without `confirmed`, only says what it would remove.
+    /// Returns what it did, for the user.
+    func drop(confirmed: Bool) async throws -> (done: Bool, report: String) {
+        let source = try await PostgresSource.connect(
+            sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+        defer { source.connection.close() }
+        let slot = try await source.slotState()
+        let publications = try await source.existingPublications()
+        let slotName = SQL.quoteIdentifier(configuration.source.slot)
+        var items: [String] = []
+        if let slot {
+            let retained = slot.retainedBytes.map { ", retaining \($0) bytes of WAL" } ?? ""
+            items.append("replication slot \(slotName)\(retained)")
+        }
+        items += publications.map { "publication \(SQL.quoteIdentifier($0))" }
+        guard !items.isEmpty else { return (true, "nothing to drop: the source has no slot \(slotName) and none of the pipeline's publications") }
+        guard confirmed else {
+            return (false, "would drop \(items.joined(separator: " and ")) on the source; the warehouse keeps its tables and checkpoint. Run again with --yes to drop them.")
+        }
+        if let pid = slot?.activePID {
+            throw ForagerError(
+                .replicationState, "slot \(slotName) is in use by a running process (pid \(pid) on the source)",
+                hint: "Stop that forager run first (SIGTERM), then drop.")
+        }
+        if slot != nil { try await source.dropSlot() }
+        try await source.dropPublications()
+        return (true, "dropped \(items.joined(separator: " and ")); the warehouse keeps its tables and checkpoint (to start over into the same place, also empty the tables and remove the slot's row from _forager_state)")
+    }
+
     /// Everything `forager check` looks at, without creating or changing anything: the problems
     /// found, and how many tables are mapped.
     func check() async -> (tables: Int, problems: [String]) {

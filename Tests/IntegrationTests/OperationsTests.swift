@@ -1,0 +1,57 @@
+import Foundation
+import Glibc
+import Testing
+
+@Suite("Operations", .serialized)
+struct OperationsTests {
+    @Test("forager drop says what it would remove, refuses while the slot is in use, and with --yes leaves no slot or publication")
+    func dropRemovesSlotAndPublications() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); CREATE TABLE events (at timestamptz, kind text); INSERT INTO hives VALUES (1);",
+            tables: [])
+        defer { Task { await scenario.cleanUp() } }
+        try scenario.writeMapping("tables:\n  - source: hives\n  - source: events\n    append_only: true\n")
+        try await scenario.forager(["sync"])
+        let dryRun = try await scenario.forager(["drop"], expectStatus: 1)
+        #expect(dryRun.contains("would drop replication slot \"\(scenario.slot)\""))
+        #expect(dryRun.contains("publication \"forager_pub\"") && dryRun.contains("publication \"forager_pub_append\"") && dryRun.contains("--yes"))
+        #expect(try await scenario.sourceScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "1")
+
+        let running = try scenario.launch(["run"])
+        try await scenario.eventually("the slot to be in use") {
+            try await scenario.sourceScalar("SELECT active FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t"
+        }
+        let refused = try await scenario.forager(["drop", "--yes"], expectStatus: 1)
+        #expect(refused.contains("is in use by a running process"))
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+
+        let dropped = try await scenario.forager(["drop", "--yes"])
+        #expect(dropped.contains("dropped replication slot"))
+        #expect(try await scenario.sourceScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "0")
+        #expect(try await scenario.sourceScalar("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'forager_pub%'") == "0")
+        #expect(try await scenario.forager(["drop", "--yes"]).contains("nothing to drop"))
+    }
+
+    @Test("with the mapped tables idle and other tables written, the slot's confirmed_flush_lsn keeps advancing")
+    func idleSlotAdvances() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); CREATE TABLE unmapped (id serial PRIMARY KEY, pad text);",
+            tables: ["hives"])
+        defer { Task { await scenario.cleanUp() } }
+        let running = try scenario.launch(["run"])
+        try await scenario.eventually("streaming") {
+            try await scenario.sourceScalar("SELECT active FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t"
+        }
+        let before = try await scenario.sourceScalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") ?? ""
+        try await scenario.onSource("INSERT INTO unmapped (pad) SELECT repeat('x', 1000) FROM generate_series(1, 20000)")
+        let written = try await scenario.sourceScalar("SELECT pg_current_wal_lsn()::text") ?? ""
+        try await scenario.eventually(timeout: .seconds(45), "the slot to pass the unmapped writes") {
+            try await scenario.sourceScalar("SELECT confirmed_flush_lsn >= '\(written)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t"
+        }
+        #expect(try await scenario.sourceScalar("SELECT '\(before)'::pg_lsn < '\(written)'::pg_lsn") == "t")
+        #expect(try await scenario.warehouseScalar("SELECT lsn >= '\(written)'::pg_lsn FROM analytics._forager_state") == "t")
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+    }
+}
