@@ -20,6 +20,9 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "Log format: text (for people) or json (one object per line, for log shippers).")
+    var logFormat: LogFormat = .text
+
     func validate() throws {
         guard FileManager.default.fileExists(atPath: config) else {
             throw ValidationError("configuration file '\(config)' does not exist")
@@ -28,7 +31,7 @@ struct PipelineOptions: ParsableArguments {
 
     /// Sets up logging and loads the configuration, printing every problem and exiting on failure.
     func load() throws -> (ForagerConfiguration, Logger) {
-        let logger = bootstrapLogging(level: logLevel)
+        let logger = bootstrapLogging(level: logLevel, format: logFormat)
         do {
             return (try ForagerConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment), logger)
         } catch {
@@ -40,12 +43,24 @@ struct PipelineOptions: ParsableArguments {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-/// Sends every log line to standard error at `level` and above; the only place logging is set up.
-func bootstrapLogging(level: Logger.Level) -> Logger {
+/// How log records are written.
+enum LogFormat: String, ExpressibleByArgument {
+    case text, json
+}
+
+/// Sends every log record to standard error at `level` and above; the only place logging is set up.
+func bootstrapLogging(level: Logger.Level, format: LogFormat = .text) -> Logger {
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
+        switch format {
+        case .text:
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        case .json:
+            var handler = JSONLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
     }
     return Logger(label: "forager")
 }

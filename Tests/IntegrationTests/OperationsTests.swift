@@ -54,4 +54,20 @@ struct OperationsTests {
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
     }
+
+    @Test("--log-format json writes one JSON object per line, with the metadata as fields")
+    func jsonLogs() async throws {
+        let scenario = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives VALUES (1);", tables: ["hives"])
+        defer { Task { await scenario.cleanUp() } }
+        let output = try await scenario.forager(["sync", "--log-format", "json"])
+        let lines = output.split(separator: "\n").filter { !$0.isEmpty }
+        #expect(!lines.isEmpty)
+        var sawLSN = false
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]
+            #expect(object?["level"] != nil && object?["message"] != nil && object?["time"] != nil, "\(line)")
+            sawLSN = sawLSN || object?["forager.lsn"] != nil
+        }
+        #expect(sawLSN)
+    }
 }
