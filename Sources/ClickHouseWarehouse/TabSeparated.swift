@@ -1,38 +1,15 @@
 /// Reading TabSeparated text: ClickHouse's responses, and PostgreSQL's COPY text rows (whose
 /// escapes are a subset of the same scheme).
 enum TabSeparated {
-    /// Splits one line (without its newline) into fields, unescaped; nil for `\N`.
+    /// Splits one line (without its newline) into fields, unescaped; nil for `\N`. A tab inside a
+    /// value is always escaped, so every tab byte separates fields.
     static func fields(_ line: ArraySlice<UInt8>) -> [[UInt8]?] {
-        var fields: [[UInt8]?] = []
-        var current: [UInt8] = []
-        var isNull = false
-        var index = line.startIndex
-        while index < line.endIndex {
-            let byte = line[index]
-            if byte == 0x09 {
-                fields.append(isNull ? nil : current)
-                current = []
-                isNull = false
-            } else if byte == 0x5C, index + 1 < line.endIndex {
-                index += 1
-                switch line[index] {
-                case UInt8(ascii: "N"): isNull = true
-                case UInt8(ascii: "t"): current.append(0x09)
-                case UInt8(ascii: "n"): current.append(0x0A)
-                case UInt8(ascii: "r"): current.append(0x0D)
-                case UInt8(ascii: "b"): current.append(0x08)
-                case UInt8(ascii: "f"): current.append(0x0C)
-                case UInt8(ascii: "v"): current.append(0x0B)
-                case UInt8(ascii: "0"): current.append(0)
-                default: current.append(line[index])
-                }
-            } else {
-                current.append(byte)
-            }
-            index += 1
+        line.split(separator: 0x09, omittingEmptySubsequences: false).map { field in
+            if field.count == 2, field.first == 0x5C, field.last == UInt8(ascii: "N") { return nil }
+            var value: [UInt8] = []
+            unescape(field, into: &value)
+            return value
         }
-        fields.append(isNull ? nil : current)
-        return fields
     }
 
     /// Appends the bytes an escaped field stands for.
