@@ -26,8 +26,8 @@ extension ClickHouseWarehouse {
         guard columns.contains(where: \.carriesFloatBits) else {
             return try await client.insert(insertStatement(table, columns: columns), rows: rows)
         }
+        // The stage is made empty at the start of each session and emptied after each use.
         let stage = try await prepareStage(for: table)
-        try await client.execute("TRUNCATE TABLE \(stage)")
         let names = columns.map { ClickHouseClient.quote($0.name) } + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]
         try await client.insert("INSERT INTO \(stage) (\(names.joined(separator: ", "))) FORMAT TabSeparated", rows: rows)
         let values = columns.map(\.fromStaging) + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]
@@ -126,19 +126,20 @@ extension ClickHouseWarehouse {
 
     public func apply(_ changes: ChangeSet) async throws {
         for step in changes.allSteps {
-            switch step {
+            // Evaluated per step: a step may stop a table for the steps after it.
+            switch step.excluding(stoppedTables) {
+            case nil:
+                continue
             case .truncate(let tables):
-                for table in tables where !stoppedTables.contains(table.source) {
+                for table in tables {
                     logger.notice("truncating ClickHouse table, as the source did", metadata: ["forager.table": "\(table.target)"])
                     try await client.execute("TRUNCATE TABLE \(name(table.target))")
                 }
             case .rows(let tables):
-                for table in tables where !stoppedTables.contains(table.table.source) { try await applyRows(table) }
+                for table in tables { try await applyRows(table) }
             case .schemaChange(let change):
-                guard !stoppedTables.contains(change.table.source) else { continue }
                 try await applySchemaChange(change)
             case .stopTable(let table, let error):
-                guard !stoppedTables.contains(table.source) else { continue }
                 try await stop(table, error)
             }
         }

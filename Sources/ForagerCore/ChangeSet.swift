@@ -236,6 +236,26 @@ public enum ChangeStep: Sendable {
     case stopTable(MappedTable, ForagerError)
 }
 
+extension ChangeStep {
+    /// The step without the tables in `stopped` (whose changes a sink no longer applies), or nil
+    /// when nothing is left of it.
+    public func excluding(_ stopped: Set<TableName>) -> ChangeStep? {
+        guard !stopped.isEmpty else { return self }
+        switch self {
+        case .rows(let tables):
+            let live = tables.filter { !stopped.contains($0.table.source) }
+            return live.isEmpty ? nil : .rows(live)
+        case .truncate(let tables):
+            let live = tables.filter { !stopped.contains($0.source) }
+            return live.isEmpty ? nil : .truncate(live)
+        case .schemaChange(let change):
+            return stopped.contains(change.table.source) ? nil : self
+        case .stopTable(let table, _):
+            return stopped.contains(table.source) ? nil : self
+        }
+    }
+}
+
 /// A collapsed batch of whole (or, for one huge transaction, partial) source transactions.
 public struct ChangeSet: Sendable {
     public private(set) var steps: [ChangeStep] = []

@@ -22,13 +22,13 @@ struct RowWriter {
     /// gives values, by extract index, to store instead of computing them (a nil value keeps NULL).
     mutating func append(_ columns: [TupleColumn], lsn: LSN, deleted: Bool, kept: [Int: String?] = [:]) throws {
         rows += 1
-        let lsnText = TupleColumn.text(ArraySlice(lsn.description.utf8))
-        let flag = TupleColumn.text(ArraySlice((deleted ? "t" : "f").utf8))
         guard staged else {
-            try CopyText.appendRow([columns, withDeleted ? [lsnText, flag] : [lsnText]].joined(), extra: [], to: &buffer)
+            // The common path, once per row: no intermediate arrays.
+            let extra = withDeleted ? [lsn.description, deleted ? "t" : "f"] : [lsn.description]
+            try CopyText.appendRow(columns, extra: extra, to: &buffer)
             return
         }
-        var extras = [lsnText, flag]
+        var extras = [TupleColumn.text(ArraySlice(lsn.description.utf8)), .text(ArraySlice((deleted ? "t" : "f").utf8))]
         for index in table.extracts.indices {
             if let value = kept[index] {
                 extras += [.text(ArraySlice("t".utf8)), value.map { .text(ArraySlice($0.utf8)) } ?? .null]

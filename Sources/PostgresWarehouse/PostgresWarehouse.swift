@@ -278,21 +278,20 @@ public actor PostgresWarehouse: Warehouse {
     public func apply(_ changes: ChangeSet) async throws {
         try await beginIfNeeded()
         for step in changes.allSteps {
-            switch step {
+            // Evaluated per step: a step may stop a table for the steps after it.
+            switch step.excluding(stoppedTables) {
+            case nil:
+                continue
             case .truncate(let tables):
-                let live = tables.filter { !stoppedTables.contains($0.source) }
-                guard !live.isEmpty else { continue }
                 logger.notice("truncating warehouse tables, as the source did", metadata: [
-                    "forager.tables": "\(live.map(\.target.description))",
+                    "forager.tables": "\(tables.map(\.target.description))",
                 ])
-                try await connection.execute("TRUNCATE \(live.map(\.target.sql).joined(separator: ", "))")
+                try await connection.execute("TRUNCATE \(tables.map(\.target.sql).joined(separator: ", "))")
             case .rows(let tables):
-                for table in tables where !stoppedTables.contains(table.table.source) { try await applyRows(table) }
+                for table in tables { try await applyRows(table) }
             case .schemaChange(let change):
-                guard !stoppedTables.contains(change.table.source) else { continue }
                 try await applySchemaChange(change)
             case .stopTable(let table, let error):
-                guard !stoppedTables.contains(table.source) else { continue }
                 try await stop(table, error)
             }
         }

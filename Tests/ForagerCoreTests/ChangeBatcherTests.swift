@@ -435,3 +435,22 @@ struct KeylessTableTests {
         #expect(steps.count == 1)
     }
 }
+
+@Suite("Steps without stopped tables")
+struct StepExclusionTests {
+    @Test func stoppedTablesDropOutOfEveryKindOfStep() {
+        var other = table
+        other.source = TableName(schema: "public", name: "yards")
+        let stopped: Set<TableName> = [table.source]
+        guard case .truncate(let kept)? = ChangeStep.truncate([table, other]).excluding(stopped) else {
+            Issue.record("the truncate of the other table should remain")
+            return
+        }
+        #expect(kept.map(\.source) == [other.source])
+        #expect(ChangeStep.truncate([table]).excluding(stopped) == nil)
+        #expect(ChangeStep.schemaChange(SchemaChange(table: table, added: ["x"])).excluding(stopped) == nil)
+        #expect(ChangeStep.stopTable(table, ForagerError(.schema, "x")).excluding(stopped) == nil)
+        #expect(ChangeStep.schemaChange(SchemaChange(table: other, added: ["x"])).excluding(stopped) != nil)
+        #expect(ChangeStep.truncate([table]).excluding([]) != nil)
+    }
+}
