@@ -60,16 +60,32 @@ struct ClickHouseClient: Sendable {
         do {
             response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeout.components.seconds))
         } catch {
-            throw ClickHouseUnreachable(url: url, reason: "\(error)")
+            throw ForagerError(
+                .warehouse, "cannot reach the ClickHouse server at \(url): \(error)",
+                hint: "Check that it runs and that warehouse.url is right; Forager keeps trying.", isTransient: true)
         }
         let text = String(buffer: try await response.body.collect(upTo: 256 << 20))
         guard response.status == .ok else {
             throw ForagerError(
                 .warehouse, "ClickHouse refused \(what): \(Self.message(from: text))",
                 hint: response.status == .unauthorized || response.status == .forbidden
-                    ? "Check warehouse.user and the password (warehouse.password or FORAGER_WAREHOUSE_PASSWORD)." : nil)
+                    ? "Check warehouse.user and the password (warehouse.password or FORAGER_WAREHOUSE_PASSWORD)." : nil,
+                isTransient: Self.isTransient(status: Int(response.status.code), body: text))
         }
         return text
+    }
+
+    /// Exception codes of a server that is busy or short of resources for now: TIMEOUT_EXCEEDED,
+    /// TOO_MANY_SIMULTANEOUS_QUERIES, SOCKET_TIMEOUT, NETWORK_ERROR, MEMORY_LIMIT_EXCEEDED,
+    /// TOO_MANY_PARTS, and the server shutting down (ABORTED, 236).
+    static let transientCodes: Set<Int> = [159, 202, 209, 210, 236, 241, 252]
+
+    /// True when a refusal may go away by itself: the server is overloaded or unavailable.
+    static func isTransient(status: Int, body: String) -> Bool {
+        if status == 503 || status == 502 || status == 504 { return true }
+        guard let range = body.range(of: "Code: ") else { return false }
+        let digits = body[range.upperBound...].prefix { $0.isNumber }
+        return Int(digits).map(transientCodes.contains) ?? false
     }
 
     /// The server's exception text without the stack trace.
@@ -93,11 +109,4 @@ struct ClickHouseClient: Sendable {
     static func literal(_ text: String) -> String {
         "'" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
     }
-}
-
-/// The ClickHouse server could not be reached; a retry may help.
-struct ClickHouseUnreachable: Error, CustomStringConvertible {
-    var url: String
-    var reason: String
-    var description: String { "cannot reach the ClickHouse server at \(url): \(reason); check that it runs and warehouse.url" }
 }

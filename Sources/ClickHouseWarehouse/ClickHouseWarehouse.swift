@@ -293,6 +293,16 @@ public actor ClickHouseWarehouse: Warehouse {
         return result
     }
 
+    public func rowCounts(_ tables: [MappedTable]) async throws -> [TableName: Int] {
+        var counts: [TableName: Int] = [:]
+        for table in tables {
+            guard try await client.system.execute("EXISTS TABLE \(viewName(table.target))").hasPrefix("1") else { continue }
+            let text = try await client.execute("SELECT count() FROM \(viewName(table.target))")
+            counts[table.source] = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return counts
+    }
+
     // MARK: Registry
 
     nonisolated var registry: String { "\(ClickHouseClient.quote(database)).`_forager_tables`" }

@@ -2,8 +2,8 @@ import Yams
 
 /// The configuration file itself: `source`, `warehouse`, `batch` and `mappings`.
 extension ConfigurationReader {
-    static let topLevelKeys = ["source", "warehouse", "batch", "mappings"]
-    static let sourceKeys = ["url", "publication", "slot"]
+    static let topLevelKeys = ["source", "warehouse", "batch", "mappings", "metrics", "alerts", "shutdown"]
+    static let sourceKeys = ["url", "publication", "slot", "heartbeat_interval_s"]
     static let warehouseKeys = ["type", "url", "schema", "database", "user", "password", "compression"]
     static let batchKeys = ["max_rows", "max_age_ms"]
 
@@ -26,7 +26,7 @@ extension ConfigurationReader {
         }
         let top = section(
             root, file: file, path: "", line: nil, allowed: Self.topLevelKeys, place: "at the top level",
-            expected: "a mapping with the keys source, warehouse, batch and mappings",
+            expected: "a mapping with the keys source, warehouse, batch, mappings, metrics, alerts and shutdown",
             hints: ["tables": "tables are listed in mapping files, not here; move them to a file and name it in mappings"]
         )
         guard top.isUsable else { return nil }
@@ -34,15 +34,19 @@ extension ConfigurationReader {
         let warehouse = readWarehouse(top)
         let batch = readBatch(top)
         let (tables, patterns) = readTables(top)
-        return ForagerConfiguration(
+        var configuration = ForagerConfiguration(
             source: source, warehouse: warehouse, batch: batch, tables: tables, tablePatterns: patterns, configPath: configPath)
+        configuration.metrics = readMetrics(top)
+        configuration.alerts = readAlerts(top)
+        configuration.shutdownGrace = readShutdown(top)
+        return configuration
     }
 
     private mutating func readSource(_ top: YAMLSection) -> ForagerConfiguration.Source {
         let file = configFile
         let source = section(
             top["source"]?.value, file: file, path: "source", line: top["source"]?.line, allowed: Self.sourceKeys,
-            place: "in source", expected: "a mapping with the keys url, publication and slot"
+            place: "in source", expected: "a mapping with the keys url, publication, slot and heartbeat_interval_s"
         )
         let url = connectionString(in: source, variable: ForagerConfiguration.sourceURLVariable, of: "the source database")
         let defaultName = ForagerConfiguration.Source.defaultName
@@ -69,7 +73,15 @@ extension ConfigurationReader {
                 )
             }
         }
-        return ForagerConfiguration.Source(url: url, publication: publication, slot: slot)
+        var result = ForagerConfiguration.Source(url: url, publication: publication, slot: slot)
+        if let field = source["heartbeat_interval_s"],
+            let seconds = positiveInteger(
+                field, file: file, fix: "write how often to write a heartbeat on the source, in seconds, e.g. heartbeat_interval_s: 10 (0 turns heartbeats off)",
+                atLeast: 0)
+        {
+            result.heartbeatInterval = seconds == 0 ? nil : .seconds(seconds)
+        }
+        return result
     }
 
     private mutating func readWarehouse(_ top: YAMLSection) -> ForagerConfiguration.Warehouse {

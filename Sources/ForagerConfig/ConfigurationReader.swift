@@ -197,7 +197,7 @@ struct ConfigurationReader {
     }
 
     /// A whole number of at least 1, written plainly (`50000`, `50_000`).
-    mutating func positiveInteger(_ field: YAMLField, file: String, fix: String) -> Int? {
+    mutating func positiveInteger(_ field: YAMLField, file: String, fix: String, atLeast minimum: Int = 1) -> Int? {
         guard let text = text(field, file: file, expected: "a whole number", fix: fix) else { return nil }
         let digits = text.filter { $0 != "_" }
         let body = digits.hasPrefix("-") || digits.hasPrefix("+") ? digits.dropFirst() : Substring(digits)
@@ -209,8 +209,8 @@ struct ConfigurationReader {
             report(.invalidValue, file, field.line, field.key, "\(text) is too large; \(fix)")
             return nil
         }
-        guard value >= 1 else {
-            report(.invalidValue, file, field.line, field.key, "must be at least 1, not \(value); \(fix)")
+        guard value >= minimum else {
+            report(.invalidValue, file, field.line, field.key, "must be at least \(minimum), not \(value); \(fix)")
             return nil
         }
         return value

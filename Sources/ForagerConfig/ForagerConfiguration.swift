@@ -42,6 +42,14 @@ public struct ForagerConfiguration: Sendable, Equatable {
     public var tablePatterns: [TablePatternMapping]
     /// The absolute path of the configuration file.
     public var configPath: String
+    /// The HTTP endpoint for metrics and health (`metrics:`).
+    public var metrics = Metrics()
+    /// When the log warns (`alerts:`).
+    public var alerts = Alerts()
+    /// How long `forager run` may take to stop after SIGTERM or SIGINT (`shutdown.grace_s`,
+    /// default 30 s); past it, the process exits at once, which is safe: the next start replays
+    /// from the warehouse checkpoint.
+    public var shutdownGrace: Duration = .seconds(30)
 
     public init(
         source: Source, warehouse: Warehouse, batch: Batch = Batch(), tables: [TableMapping],
@@ -67,6 +75,10 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public var publication: String
         /// The logical replication slot; default `forager`. Matches `[a-z0-9_]{1,63}`.
         public var slot: String
+        /// How often a heartbeat is written on the source (`heartbeat_interval_s`, default 10; 0
+        /// turns heartbeats off, nil here). Heartbeats move the slot when the mapped tables are
+        /// idle and measure the end-to-end lag.
+        public var heartbeatInterval: Duration? = .seconds(10)
 
         public init(url: String, publication: String = Source.defaultName, slot: String = Source.defaultName) {
             self.url = url
@@ -104,6 +116,40 @@ public struct ForagerConfiguration: Sendable, Equatable {
             self.user = user
             self.password = password
         }
+    }
+
+    /// The HTTP endpoint of `forager run` (`metrics:`): `/metrics`, `/healthz`, `/readyz`, `/status`.
+    public struct Metrics: Sendable, Equatable {
+        /// The default address, loopback only.
+        public static let defaultListen = "127.0.0.1:9187"
+
+        /// Host and port to listen on (`listen`, default `127.0.0.1:9187`); nil when `listen: off`.
+        public var listen: (host: String, port: Int)? {
+            get { host.map { ($0, port) } }
+            set {
+                host = newValue?.host
+                port = newValue?.port ?? 0
+            }
+        }
+        private var host: String? = "127.0.0.1"
+        private var port = 9187
+        /// `/readyz` fails while the lag is above this (`ready_max_lag_s`, default 300 s).
+        public var readyMaxLag: Duration = .seconds(300)
+
+        public init() {}
+    }
+
+    /// Thresholds for warnings in the log (`alerts:`).
+    public struct Alerts: Sendable, Equatable {
+        /// Warn when the slot retains more WAL than this (`retained_wal_mb`, default 10240 MB).
+        public var retainedWALBytes: Int64 = 10240 << 20
+        /// Warn when the end-to-end lag is above this (`lag_s`, default 300 s).
+        public var lag: Duration = .seconds(300)
+        /// Warn when no process has streamed from the slot for this long (`slot_inactive_s`,
+        /// default 300 s), since the slot then retains WAL without bound.
+        public var slotInactive: Duration = .seconds(300)
+
+        public init() {}
     }
 
     /// The kinds of warehouse Forager can write to.

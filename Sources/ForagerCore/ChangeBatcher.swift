@@ -120,9 +120,23 @@ public struct ChangeBatcher: Sendable {
             }
             guard !tables.isEmpty else { return [] }
             return try add(.truncate(tables))
-        case .origin, .type, .message:
+        case .message(let message):
+            guard !message.transactional else { return [] }
+            return passed(message.lsn, now: now)
+        case .origin, .type:
             return []
         }
+    }
+
+    /// A position the stream passed outside any transaction (a non-transactional logical message,
+    /// such as Forager's heartbeat): every commit before it has been received, so the checkpoint
+    /// may move there with the next batch, or by itself when nothing waits.
+    private mutating func passed(_ lsn: LSN, now: ContinuousClock.Instant) -> [Action] {
+        guard transaction == nil, lsn > max(checkpoint, completedThrough ?? .zero) else { return [] }
+        if let applyBefore, lsn >= applyBefore { return [] }
+        completedThrough = lsn
+        if oldestWaiting == nil { oldestWaiting = now }
+        return []
     }
 
     /// Sets the position a table's copy was taken at, from the next transaction on: its changes in

@@ -71,6 +71,8 @@ public struct TableChanges: Sendable {
     /// one entry per insert.
     public private(set) var deltas: [RowDelta] = []
     private var deltaPositions: [RowKey: Int] = [:]
+    /// How many source inserts, updates and deletes were folded in (before collapsing).
+    public private(set) var received = OperationCounts()
 
     init(table: MappedTable, keyIndexes: [Int]) {
         self.table = table
@@ -97,6 +99,7 @@ public struct TableChanges: Sendable {
     }
 
     mutating func insert(_ tuple: TupleData, lsn: LSN) throws(ForagerError) {
+        received.inserts += 1
         switch table.identity {
         case .key: break
         case .fullRow: return try count(tuple, by: 1, lsn: lsn)
@@ -116,6 +119,7 @@ public struct TableChanges: Sendable {
     }
 
     mutating func update(old: TupleData?, new: TupleData, lsn: LSN) throws(ForagerError) {
+        received.updates += 1
         switch table.identity {
         case .key: break
         case .fullRow:
@@ -156,6 +160,7 @@ public struct TableChanges: Sendable {
     }
 
     mutating func delete(old: TupleData, lsn: LSN) throws(ForagerError) {
+        received.deletes += 1
         switch table.identity {
         case .key: break
         case .fullRow: return try count(old, by: -1, lsn: lsn)
@@ -221,6 +226,19 @@ public struct SchemaChange: Sendable {
         self.added = added
         self.removed = removed
         self.retyped = retyped
+    }
+}
+
+/// Source changes of one table, by operation.
+public struct OperationCounts: Sendable, Equatable {
+    public var inserts = 0
+    public var updates = 0
+    public var deletes = 0
+
+    public init(inserts: Int = 0, updates: Int = 0, deletes: Int = 0) {
+        self.inserts = inserts
+        self.updates = updates
+        self.deletes = deletes
     }
 }
 

@@ -1,7 +1,7 @@
 /// An error Forager raises itself, saying what is wrong, where, and what to do.
 ///
-/// `isPermanent` separates errors that a retry cannot fix (bad mapping, missing slot, schema
-/// mismatch) from transient ones; the CLI exits on permanent errors.
+/// Most are permanent: a retry cannot fix a bad mapping, a missing slot or a schema mismatch, and
+/// the pipeline stops. `isTransient` marks the few a retry can (a stream the server ended).
 public struct ForagerError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private let name: String
@@ -24,11 +24,14 @@ public struct ForagerError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// What to do about it.
     public var hint: String?
+    /// True when trying again later may succeed, such as when the server ended a stream as it shut down.
+    public var isTransient: Bool
 
-    public init(_ code: Code, _ message: String, hint: String? = nil) {
+    public init(_ code: Code, _ message: String, hint: String? = nil, isTransient: Bool = false) {
         self.code = code
         self.message = message
         self.hint = hint
+        self.isTransient = isTransient
     }
 
     public var description: String {

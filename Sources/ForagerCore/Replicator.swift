@@ -51,6 +51,8 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
     public var interruptionInterval: Duration = .seconds(5)
     /// Consulted before each transaction: may hold the stream, and may change table sync points.
     public var gate: TransactionGate?
+    /// Told each new durable checkpoint, right after the warehouse committed it.
+    public var onDurable: (@Sendable (LSN) -> Void)?
 
     public init(
         stream: Stream, sink: Sink, batcher: ChangeBatcher, mode: Mode, logger: Logger,
@@ -72,6 +74,7 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
         let stream = self.stream, sink = self.sink, logger = self.logger, shouldStop = self.shouldStop
         let statusInterval = self.statusInterval, idleAdvanceInterval = self.idleAdvanceInterval
         let interruption = self.interruption, interruptionInterval = self.interruptionInterval, gate = self.gate
+        let onDurable = self.onDurable
         let clock = ContinuousClock()
         let readLimit = 2048
         var acknowledged = LSN.zero
@@ -81,7 +84,7 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
         var serverPosition = LSN.zero
         var replyRequested = false
         let syncTarget: LSN? = if case .until(let target) = self.mode { target } else { nil }
-        var queue = ApplyQueue(sink: sink, logger: logger, durable: batcher.checkpoint)
+        var queue = ApplyQueue(sink: sink, logger: logger, durable: batcher.checkpoint, onDurable: onDurable)
 
         reading: while !shouldStop() {
             if let syncTarget, batcher.isIdle, batcher.checkpoint >= syncTarget { break }
@@ -92,7 +95,7 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
             guard let messages = try await stream.read(maxMessages: readLimit, timeout: .milliseconds(100)) else {
                 throw ForagerError(
                     .replicationState, "the source server ended the replication stream",
-                    hint: "Check the source server's log; Forager resumes from its checkpoint when restarted.")
+                    hint: "Check the source server's log; Forager resumes from its checkpoint.", isTransient: true)
             }
             for bytes in messages {
                 let message: ReplicationMessage
@@ -169,6 +172,7 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
 private struct ApplyQueue<Sink: WarehouseSink> {
     let sink: Sink
     let logger: Logger
+    let onDurable: (@Sendable (LSN) -> Void)?
     private let committed: Position
     private var inFlight: Task<Void, any Error>?
 
@@ -178,9 +182,10 @@ private struct ApplyQueue<Sink: WarehouseSink> {
         init(_ lsn: LSN) { value = Mutex(lsn) }
     }
 
-    init(sink: Sink, logger: Logger, durable: LSN) {
+    init(sink: Sink, logger: Logger, durable: LSN, onDurable: (@Sendable (LSN) -> Void)?) {
         self.sink = sink
         self.logger = logger
+        self.onDurable = onDurable
         self.committed = Position(durable)
     }
 
@@ -190,10 +195,11 @@ private struct ApplyQueue<Sink: WarehouseSink> {
     mutating func submit(_ actions: [ChangeBatcher.Action]) async throws {
         guard !actions.isEmpty else { return }
         try await settle()
-        let sink = self.sink, logger = self.logger, committed = self.committed
+        let sink = self.sink, logger = self.logger, committed = self.committed, onDurable = self.onDurable
         inFlight = Task {
             if let through = try await Self.perform(sink: sink, logger: logger, actions) {
                 committed.value.withLock { $0 = max($0, through) }
+                onDurable?(through)
             }
         }
         // Pieces of one huge transaction are not overlapped: memory stays at one piece.
@@ -210,14 +216,18 @@ private struct ApplyQueue<Sink: WarehouseSink> {
     /// Carries out actions in order; returns the last checkpoint committed, if any.
     static func perform(sink: Sink, logger: Logger, _ actions: [ChangeBatcher.Action]) async throws -> LSN? {
         var committed: LSN?
+        let clock = ContinuousClock()
         for action in actions {
             switch action {
             case .apply(let changes):
                 logger.debug("applying part of a large transaction", metadata: ["forager.changes": "\(changes.changeCount)"])
                 try await sink.apply(changes)
+                ForagerMetrics.recordApplied(changes)
             case .commit(let changes, let through):
+                let started = clock.now
                 if !changes.isEmpty { try await sink.apply(changes) }
                 try await sink.commit(checkpoint: through)
+                ForagerMetrics.recordCommit(changes, through: through, duration: clock.now - started)
                 committed = through
                 logger.debug("committed batch", metadata: ["forager.changes": "\(changes.changeCount)", "forager.lsn": "\(through)"])
             }

@@ -10,3 +10,13 @@ extension PostgresTimestamp {
         return PostgresTimestamp(microseconds: microsecondsSince1970 - postgresEpochSecondsSince1970 * 1_000_000)
     }
 }
+
+/// Wall-clock time as seconds since 1970, for metrics and status.
+public enum UnixTime {
+    /// Now, in seconds since 1970-01-01 UTC.
+    public static var now: Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+}

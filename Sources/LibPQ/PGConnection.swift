@@ -112,6 +112,11 @@ public final class PGConnection: @unchecked Sendable {
         }
     }
 
+    /// The server's version as a number, such as 150004 for 15.4 (`PQserverVersion`).
+    public func serverVersion() async throws -> Int {
+        try await withHandle { Int(PQserverVersion($0)) }
+    }
+
     /// Closes the connection. Further calls throw.
     public func close() {
         queue.sync {

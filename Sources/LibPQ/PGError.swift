@@ -62,4 +62,26 @@ public struct PGError: Error, Sendable, CustomStringConvertible {
         // Class 08: connection exception; 57P01..57P03: admin shutdown, crash shutdown, cannot connect now.
         return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(sqlState)
     }
+
+    /// True when trying again later may succeed: the server is unreachable, restarting, or out of
+    /// connections or memory for now. False for what only a person can fix: authentication,
+    /// a missing database or role, missing privileges, TLS verification, bad SQL.
+    public var isTransient: Bool {
+        if let sqlState {
+            // 40001/40P01: serialization failure, deadlock; class 53: insufficient resources;
+            // 55P03: lock not available; 57014: query canceled (statement timeout, pg_cancel_backend).
+            return isConnectionFailure || ["40001", "40P01", "55P03", "57014"].contains(sqlState) || sqlState.hasPrefix("53")
+        }
+        guard kind == .connection else { return false }
+        return !Self.permanentConnectionFailures.contains { message.contains($0) }
+    }
+
+    /// What libpq reports, without an SQLSTATE, when a connection is refused for a reason a retry
+    /// does not change.
+    static let permanentConnectionFailures = [
+        "password authentication failed", "authentication failed", "no pg_hba.conf entry", "does not exist",
+        "no password supplied", "is not permitted to log in", "must be superuser or replication role",
+        "permission denied", "certificate", "invalid connection option", "invalid sslmode", "invalid URI",
+        "missing \"=\"", "does not support SSL", "SSL error: unsupported",
+    ]
 }

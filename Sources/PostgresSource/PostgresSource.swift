@@ -253,20 +253,38 @@ public final class PostgresSource: Sendable {
         public var walStatus: String?
         /// WAL the slot keeps on the source (current position minus the slot's restart point).
         public var retainedBytes: Int64?
+        /// The source's current WAL position when the state was read.
+        public var sourcePosition: LSN?
     }
 
     /// The slot's state, or nil when there is no such slot.
     public func slotState() async throws -> SlotState? {
         let rows = try await connection.query("""
             SELECT plugin, active_pid, confirmed_flush_lsn, database, wal_status,
-                   pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint
+                   pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, pg_current_wal_lsn()
             FROM pg_replication_slots WHERE slot_name = $1
             """, [slot])
         guard let row = rows.rows.first else { return nil }
         return SlotState(
             plugin: row[0] ?? "", activePID: row[1].flatMap { Int($0) },
             confirmedFlush: row[2].flatMap { LSN(string: $0) }, database: row[3] ?? "", walStatus: row[4],
-            retainedBytes: row[5].flatMap { Int64($0) })
+            retainedBytes: row[5].flatMap { Int64($0) }, sourcePosition: row[6].flatMap { LSN(string: $0) })
+    }
+
+    /// The prefix of Forager's heartbeat messages.
+    public static let heartbeatPrefix = "forager"
+
+    /// Writes a heartbeat: a non-transactional logical message in the WAL of this database, which
+    /// the slot's stream passes on (no table is written). Returns its WAL position.
+    public func emitHeartbeat() async throws -> LSN {
+        // Slot names are [a-z0-9_] only, so they need no escaping in JSON.
+        let content = "{\"slot\":\"\(slot)\",\"at\":\(Int64(UnixTime.now * 1000))}"
+        let text = try await connection.query(
+            "SELECT pg_logical_emit_message(false, $1, $2)::text", [Self.heartbeatPrefix, content]).scalar ?? ""
+        guard let lsn = LSN(string: text) else {
+            throw ForagerError(.protocolViolation, "the source returned an unreadable WAL position '\(text)' for a heartbeat")
+        }
+        return lsn
     }
 
     /// Drops the slot (it must not be active).

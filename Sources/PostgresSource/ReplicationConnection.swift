@@ -34,11 +34,13 @@ public struct ReplicationConnection: ReplicationStream {
         return CreatedSlot(consistentPoint: lsn, snapshotName: snapshot)
     }
 
-    /// Starts streaming pgoutput protocol 1 changes for `publications` from `lsn`.
+    /// Starts streaming pgoutput protocol 1 changes for `publications` from `lsn`. From PostgreSQL
+    /// 14 on, logical messages are streamed too: Forager's heartbeats move the checkpoint with them.
     public func startStreaming(slot: String, publications: [String], from lsn: LSN) async throws {
         let publicationList = SQL.quoteLiteral(publications.map(SQL.quoteIdentifier).joined(separator: ","))
+        let messages = try await connection.serverVersion() >= 140000 ? ", messages 'true'" : ""
         try await connection.startReplication(
-            "START_REPLICATION SLOT \(SQL.quoteIdentifier(slot)) LOGICAL \(lsn) (proto_version '1', publication_names \(publicationList))")
+            "START_REPLICATION SLOT \(SQL.quoteIdentifier(slot)) LOGICAL \(lsn) (proto_version '1', publication_names \(publicationList)\(messages))")
     }
 
     public func read(maxMessages: Int, timeout: Duration) async throws -> [[UInt8]]? {

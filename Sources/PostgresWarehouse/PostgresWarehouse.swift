@@ -248,6 +248,15 @@ public actor PostgresWarehouse: Warehouse {
         return result
     }
 
+    public func rowCounts(_ tables: [MappedTable]) async throws -> [TableName: Int] {
+        var counts: [TableName: Int] = [:]
+        for table in tables {
+            guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [table.target.sql]).scalar == "t" else { continue }
+            counts[table.source] = try await connection.query("SELECT count(*) FROM \(table.target.sql)").scalar.flatMap { Int($0) }
+        }
+        return counts
+    }
+
     // MARK: Snapshot
 
     /// Opens the warehouse transaction that the initial snapshot loads into.

@@ -84,7 +84,10 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var options: PipelineOptions
 
     func run() async throws {
-        try await options.runPipeline { pipeline, _ in try await pipeline.runForever() }
+        let (configuration, logger) = try options.load()
+        try await reportingErrors(logger) {
+            try await RunServices(configuration: configuration, logger: logger).run()
+        }
     }
 }
 

@@ -14,6 +14,7 @@ extension Pipeline {
     func snapshot(
         source: PostgresSource, warehouse: any Warehouse, replication: ReplicationConnection, tables: [MappedTable]
     ) async throws -> LSN {
+        status?.enter(.snapshot)
         let created = try await replication.createSlot(named: configuration.source.slot)
         logger.info("taking initial snapshot", metadata: [
             "forager.slot": "\(configuration.source.slot)", "forager.lsn": "\(created.consistentPoint)",
@@ -101,6 +102,8 @@ extension Pipeline {
             if replacing.contains(table.source) { try await warehouse.replaceTable(table) }
             // Where the warehouse has no transactions, this says whose rows a crash leaves behind.
             try await warehouse.record(table.source, TableState(phase: .copying, syncedAt: created.consistentPoint))
+            let size = try await reader.query("SELECT pg_relation_size($1::regclass)", [table.source.sql]).scalar.flatMap { Int64($0) }
+            status?.copyStarted(table.source, tableBytes: size)
             let columns = table.columns.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ")
             // Binary COPY passes through untouched where every type is the same on both sides.
             let binary = warehouse.acceptsBinaryCopy && table.columns.allSatisfy(\.binaryCompatible)
@@ -116,9 +119,11 @@ extension Pipeline {
                 }
                 async let next = reader.readCopyChunk(maxBytes: 1 << 20)
                 try await warehouse.load(current)
+                status?.copyProgress(table.source, bytes: current.count)
                 chunk = try await next
             }
             let rows = try await warehouse.endLoad()
+            status?.copyFinished(table.source, rows: rows)
             try await warehouse.record(table.source, TableState(phase: phase, syncedAt: created.consistentPoint))
             logger.info("copied table", metadata: ["forager.table": "\(table.source)", "forager.rows": "\(rows)"])
         }

@@ -3,6 +3,7 @@ import ForagerConfig
 import ForagerCore
 import LibPQ
 import Logging
+import Metrics
 import PGOutput
 import PostgresSource
 import PostgresWarehouse
@@ -29,6 +30,8 @@ struct Pipeline {
     let configuration: ForagerConfiguration
     let logger: Logger
     let stop: StopSignal
+    /// What `forager run` reports on /status and /metrics; nil for the one-shot commands.
+    var status: PipelineStatus? = nil
 
     var sourceURL: ConnectionString { get throws { try ConnectionString(configuration.source.url) } }
     var warehouseURL: ConnectionString { get throws { try ConnectionString(configuration.warehouse.url) } }
@@ -60,25 +63,64 @@ struct Pipeline {
         return configuration.resolveTables(sourceTables: try await source.tableNames())
     }
 
-    /// Runs until stopped, reconnecting after transient failures with exponential backoff.
+    /// Runs until stopped, reconnecting after transient failures with exponential backoff and
+    /// jitter, forever; permanent failures are thrown. Each attempt is logged and counted.
     func runForever() async throws {
-        var delay: Duration = .seconds(1)
+        let status = self.status
+        var backoff = Backoff(base: .seconds(1), cap: .seconds(60))
         while !stop.isSet {
             do {
                 let resync = ResyncRequest()
                 _ = try await runOnce(mode: .continuous, resync: resync)
                 guard resync.isRequested else { return }
                 logger.notice("a table resync was requested; restarting the stream to copy it")
-                delay = .seconds(1)
+                backoff.reset()
                 continue
-            } catch let error as PGError where error.isConnectionFailure {
-                logger.warning("connection failed; retrying", metadata: [
-                    "forager.error": "\(error)", "forager.retry_in": "\(delay)",
+            } catch {
+                let kind = failureKind(error)
+                Counter(label: ForagerMetrics.errors, dimensions: [("kind", kind)]).increment()
+                guard Self.isTransient(error), !stop.isSet else {
+                    status?.failed(error, kind: kind, retryIn: nil, attempt: backoff.attempt)
+                    if stop.isSet, Self.isTransient(error) { return }
+                    throw error
+                }
+                // A run that got as far as streaming starts the backoff over.
+                if status?.phase == .streaming { backoff.reset() }
+                let wait = backoff.next()
+                status?.failed(error, kind: kind, retryIn: wait, attempt: backoff.attempt)
+                Counter(label: ForagerMetrics.reconnects).increment()
+                logger.warning("\(kind) failed; retrying", metadata: [
+                    "forager.error": "\(error)", "forager.attempt": "\(backoff.attempt)",
+                    "forager.retry_in": "\(Int(wait.seconds * 1000)) ms",
                 ])
+                let deadline = ContinuousClock.now + wait
+                while !stop.isSet && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
             }
-            let deadline = ContinuousClock.now + delay
-            while !stop.isSet && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
-            delay = min(delay * 2, .seconds(30))
+        }
+    }
+
+    /// True when trying again may succeed: lost or refused connections, servers restarting or
+    /// overloaded, a stream the server ended. Everything else needs a person.
+    static func isTransient(_ error: any Error) -> Bool {
+        switch error {
+        case let error as PGError: error.isTransient
+        case let error as ForagerError: error.isTransient
+        default: false
+        }
+    }
+
+    /// Where a failure happened or what it is about, for `forager_errors_total{kind}` and the status.
+    func failureKind(_ error: any Error) -> String {
+        switch error {
+        case let error as PGError:
+            let warehouseEndpoint = configuration.warehouse.type == .postgres ? (try? warehouseURL)?.description : nil
+            return warehouseEndpoint.map { error.context.hasSuffix($0) } == true ? "warehouse" : "source"
+        case let error as ForagerError:
+            return error.code.description.replacingOccurrences(of: " ", with: "_")
+        case is Problems:
+            return "setup"
+        default:
+            return "other"
         }
     }
 
@@ -86,6 +128,7 @@ struct Pipeline {
     /// resynced), stream. Returns the final acknowledged checkpoint. With `resync`, the stream also
     /// ends (and `resync` is set) when `forager resync` asks for a table's copy.
     func runOnce(mode: Mode, resync: ResyncRequest? = nil) async throws -> LSN {
+        status?.enter(.starting)
         let source = try await PostgresSource.connect(
             sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
         defer { source.connection.close() }
@@ -111,6 +154,7 @@ struct Pipeline {
         defer { replication.connection.close() }
         let (start, pending) = try await startingPoint(source: source, warehouse: warehouse, replication: replication, tables: tables)
         guard !stop.isSet else { return start }
+        status?.committed(start)
         let states = try await warehouse.tableStates()
         let stopped = Set(states.filter { $0.value.phase == .stopped }.keys)
         for table in tables where stopped.contains(table.source) {
@@ -127,6 +171,7 @@ struct Pipeline {
         ])
         try await replication.startStreaming(
             slot: configuration.source.slot, publications: source.publications(for: tables), from: start)
+        status?.enter(.streaming)
         let limits = ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxAge: configuration.batch.maxAge)
         let stop = self.stop
         // Tables being copied are skipped until the copy hands them over.
@@ -140,6 +185,7 @@ struct Pipeline {
             shouldStop: { stop.isSet || copyFailed.isRequested })
         let gate = TransactionGate()
         replicator.gate = pending.isEmpty ? nil : gate
+        if let status { replicator.onDurable = { status.committed($0) } }
         // Polled on a connection of its own: the warehouse connection may be in the middle of a COPY.
         let monitor = resync == nil ? nil : try await connectWarehouse()
         defer { monitor?.close() }

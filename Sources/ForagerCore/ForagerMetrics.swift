@@ -1,0 +1,82 @@
+public import Metrics
+public import PGOutput
+
+/// The names of the metrics Forager exports, and the few that the replication core records.
+///
+/// Label sets are fixed: `table` (a mapped source table), `operation` (insert, update, delete,
+/// truncate) and `kind` (an error's kind). docs/operations.md says what each one means.
+public enum ForagerMetrics {
+    /// Counter: source changes applied to the warehouse, by `table` and `operation`.
+    public static let rowsApplied = "forager_rows_applied_total"
+    /// Histogram (seconds): how long applying and committing one batch took.
+    public static let batchDuration = "forager_batch_duration_seconds"
+    /// Gauge: the warehouse checkpoint, as a WAL byte position.
+    public static let checkpointLSN = "forager_checkpoint_lsn"
+    /// Gauge: when the warehouse checkpoint last moved (Unix time, seconds).
+    public static let checkpointTime = "forager_checkpoint_timestamp_seconds"
+    /// Gauge: end-to-end lag from heartbeats: source commit to warehouse commit.
+    public static let lagSeconds = "forager_replication_lag_seconds"
+    /// Gauge: the source's current WAL position minus the warehouse checkpoint.
+    public static let lagBytes = "forager_replication_lag_bytes"
+    /// Gauge: WAL the slot keeps on the source (current position minus the slot's restart_lsn).
+    public static let retainedWALBytes = "forager_slot_retained_wal_bytes"
+    /// Gauge: 1 while a process streams from the slot, else 0.
+    public static let slotActive = "forager_slot_active"
+    /// Gauge: 1 while the pipeline streams (not copying, not waiting to retry), else 0.
+    public static let streaming = "forager_streaming"
+    /// Gauge: bytes of a table's initial or resync copy read so far, by `table`.
+    public static let snapshotBytesCopied = "forager_snapshot_bytes_copied"
+    /// Gauge: the size of a table being copied (its heap on the source), by `table`.
+    public static let snapshotTableBytes = "forager_snapshot_table_bytes"
+    /// Gauge: rows of a table's last finished copy, by `table`.
+    public static let snapshotRows = "forager_snapshot_rows"
+    /// Counter: reconnections after transient failures.
+    public static let reconnects = "forager_reconnects_total"
+    /// Counter: failures, by `kind` (source, warehouse, replication state, schema, ...).
+    public static let errors = "forager_errors_total"
+    /// Counter: heartbeats written on the source.
+    public static let heartbeats = "forager_heartbeats_total"
+
+    /// Records a committed batch: its duration, its changes per table and operation, and the checkpoint.
+    static func recordCommit(_ changes: ChangeSet, through: LSN, duration: Duration) {
+        Timer(label: batchDuration).recordNanoseconds(duration.nanoseconds)
+        recordApplied(changes)
+        Gauge(label: checkpointLSN).record(Double(through.value))
+        Gauge(label: checkpointTime).record(UnixTime.now)
+    }
+
+    /// Counts the source changes of `changes` as applied.
+    static func recordApplied(_ changes: ChangeSet) {
+        for step in changes.allSteps {
+            switch step {
+            case .rows(let tables):
+                for table in tables {
+                    let name = table.table.source.description
+                    for (operation, count) in [("insert", table.received.inserts), ("update", table.received.updates), ("delete", table.received.deletes)] where count > 0 {
+                        Counter(label: rowsApplied, dimensions: [("table", name), ("operation", operation)]).increment(by: count)
+                    }
+                }
+            case .truncate(let tables):
+                for table in tables {
+                    Counter(label: rowsApplied, dimensions: [("table", table.source.description), ("operation", "truncate")]).increment()
+                }
+            case .schemaChange, .stopTable:
+                break
+            }
+        }
+    }
+}
+
+extension Duration {
+    /// The whole duration in nanoseconds (saturating).
+    public var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? (seconds < 0 ? .min : .max) : whole + attoseconds / 1_000_000_000
+    }
+
+    /// The duration in seconds, as a floating-point number.
+    public var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

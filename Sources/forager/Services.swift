@@ -1,0 +1,177 @@
+import Dispatch
+import ForagerConfig
+import ForagerCore
+import Foundation
+import Hummingbird
+import LibPQ
+import Logging
+import Metrics
+import PostgresSource
+import Prometheus
+import ServiceLifecycle
+
+/// `forager run` as a group of services: the pipeline, the monitor (heartbeats, slot facts,
+/// alerts) and the HTTP endpoint. SIGTERM and SIGINT shut them down gracefully, the pipeline
+/// first; past `shutdown.grace_s` the process exits at once.
+struct RunServices {
+    let pipeline: Pipeline
+    let status: PipelineStatus
+    let registry: PrometheusCollectorRegistry
+
+    /// Sets up the metrics registry and the status, for `configuration`.
+    init(configuration: ForagerConfiguration, logger: Logger) {
+        registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        status = PipelineStatus(
+            slotName: configuration.source.slot, heartbeatInterval: configuration.source.heartbeatInterval,
+            readyMaxLag: configuration.metrics.readyMaxLag)
+        // Signals reach the service group, which stops the pipeline through this flag.
+        var pipeline = Pipeline(configuration: configuration, logger: logger, stop: StopSignal())
+        pipeline.status = status
+        self.pipeline = pipeline
+    }
+
+    func run() async throws {
+        let configuration = pipeline.configuration
+        let logger = pipeline.logger
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let address = configuration.metrics.listen {
+            let endpoint = MetricsEndpoint(status: status, registry: registry)
+            services.append(.init(
+                service: endpoint.application(host: address.host, port: address.port, logger: logger),
+                successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
+                serviceName: "metrics endpoint on \(address.host):\(address.port)"))
+        }
+        services.append(.init(
+            service: Monitor(configuration: configuration, status: status, logger: logger),
+            successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
+            serviceName: "monitor"))
+        services.append(.init(
+            service: PipelineService(pipeline: pipeline, status: status),
+            successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
+            serviceName: "pipeline"))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace
+        try await ServiceGroup(configuration: groupConfiguration).run()
+    }
+}
+
+/// The pipeline as a service: runs until stopped; a graceful shutdown sets its stop signal, and
+/// starts the clock of `shutdown.grace_s`.
+struct PipelineService: Service {
+    let pipeline: Pipeline
+    let status: PipelineStatus
+
+    func run() async throws {
+        let stop = pipeline.stop, status = self.status, logger = pipeline.logger
+        let grace = pipeline.configuration.shutdownGrace
+        try await withGracefulShutdownHandler {
+            try await pipeline.runForever()
+        } onGracefulShutdown: {
+            logger.notice("stopping: committing what is received and closing the stream", metadata: [
+                "forager.grace": "\(Int(grace.seconds)) s",
+            ])
+            status.enter(.stopping)
+            stop.set()
+            // Exiting without a clean stop is safe (the warehouse transaction is rolled back and
+            // the stream resumes from the checkpoint), so the grace period is a hard limit.
+            DispatchQueue.global().asyncAfter(deadline: .now() + grace.seconds) {
+                logger.error("did not stop within shutdown.grace_s; exiting now. The next start resumes from the warehouse checkpoint.")
+                exit(1)
+            }
+        }
+    }
+}
+
+/// Every heartbeat interval: writes a heartbeat on the source, reads the slot's state, and logs
+/// alerts. On its own source connection, reopened after failures; failures only skip a round.
+struct Monitor: Service {
+    let configuration: ForagerConfiguration
+    let status: PipelineStatus
+    let logger: Logger
+
+    func run() async throws {
+        let interval = configuration.source.heartbeatInterval ?? .seconds(10)
+        var rules = AlertRules(thresholds: AlertRules.Thresholds(
+            retainedWALBytes: configuration.alerts.retainedWALBytes, lag: configuration.alerts.lag,
+            slotInactive: configuration.alerts.slotInactive))
+        var heartbeats = configuration.source.heartbeatInterval != nil
+        var source: PostgresSource?
+        defer { source?.connection.close() }
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let connected: PostgresSource
+                if let source { connected = source } else {
+                    connected = try await PostgresSource.connect(
+                        try ConnectionString(configuration.source.url), publication: configuration.source.publication,
+                        slot: configuration.source.slot, logger: logger)
+                    source = connected
+                }
+                if heartbeats {
+                    do {
+                        status.heartbeat(try await connected.emitHeartbeat())
+                        Counter(label: ForagerMetrics.heartbeats).increment()
+                    } catch let error as PGError where error.sqlState == "42501" {
+                        heartbeats = false
+                        logger.warning("heartbeats are off: the source role may not write logical messages", metadata: [
+                            "forager.error": "\(error.message)",
+                            "forager.fix": "GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) TO the source role, or set source.heartbeat_interval_s: 0",
+                        ])
+                    }
+                }
+                let slot = try await connected.slotState()
+                status.slotRead(slot)
+                let facts = AlertRules.Facts(
+                    slotExists: slot != nil, slotActive: slot?.activePID != nil, walStatus: slot?.walStatus,
+                    retainedWALBytes: slot?.retainedBytes, lag: status.lag)
+                for alert in rules.evaluate(facts, slot: configuration.source.slot, now: .now) {
+                    if alert.firing {
+                        logger.warning("\(alert.message)", metadata: ["forager.alert": "\(alert.kind.rawValue)", "forager.fix": "\(alert.fix)"])
+                    } else {
+                        logger.notice("\(alert.message)", metadata: ["forager.alert": "\(alert.kind.rawValue)", "forager.resolved": "true"])
+                    }
+                }
+            } catch {
+                logger.debug("monitor: could not read the source this round", metadata: ["forager.error": "\(error)"])
+                source?.connection.close()
+                source = nil
+            }
+            _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
+
+/// `/metrics`, `/healthz`, `/readyz` and `/status`.
+struct MetricsEndpoint: Sendable {
+    let status: PipelineStatus
+    let registry: PrometheusCollectorRegistry
+
+    func application(host: String, port: Int, logger: Logger) -> some Service {
+        let router = Router()
+        let status = self.status, registry = self.registry
+        router.get("/metrics") { _, _ -> Response in
+            status.refreshGauges()
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        router.get("/healthz") { _, _ -> String in "ok\n" }
+        router.get("/readyz") { _, _ -> Response in
+            let (ready, reason) = status.readiness
+            return Response(
+                status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: (ready ? "ready: " : "not ready: ") + reason + "\n")))
+        }
+        router.get("/status") { _, _ -> Response in
+            let body = (try? JSONEncoder.forager.encode(status.report())) ?? Data("{}".utf8)
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        }
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .warning)
+        return Application(
+            router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "forager"),
+            logger: quiet)
+    }
+}
