@@ -293,12 +293,12 @@ public actor ClickHouseWarehouse: Warehouse {
         return result
     }
 
-    public func rowCounts(_ tables: [MappedTable]) async throws -> [TableName: Int] {
+    public func rowCounts(_ targets: [TableName]) async throws -> [TableName: Int] {
         var counts: [TableName: Int] = [:]
-        for table in tables {
-            guard try await client.system.execute("EXISTS TABLE \(viewName(table.target))").hasPrefix("1") else { continue }
-            let text = try await client.execute("SELECT count() FROM \(viewName(table.target))")
-            counts[table.source] = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        for target in targets {
+            guard try await client.system.execute("EXISTS TABLE \(viewName(target))").hasPrefix("1") else { continue }
+            let text = try await client.execute("SELECT count() FROM \(viewName(target))")
+            counts[target] = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         return counts
     }

@@ -43,9 +43,9 @@ public protocol Warehouse: WarehouseSink {
     func checkpoint() async throws -> LSN?
     /// The warehouse tables among `tables` that hold rows.
     func nonEmptyTables(_ tables: [MappedTable]) async throws -> [TableName]
-    /// The rows analysts see in each table's warehouse copy (for ClickHouse, its `_current` view),
-    /// by source table; tables that do not exist yet are left out. Reads only.
-    func rowCounts(_ tables: [MappedTable]) async throws -> [TableName: Int]
+    /// The rows analysts see in each of the warehouse tables `targets` (for ClickHouse, a table's
+    /// `_current` view); tables that do not exist yet are left out. Reads only.
+    func rowCounts(_ targets: [TableName]) async throws -> [TableName: Int]
 
     /// The recorded state of every table; empty when nothing is recorded.
     func tableStates() async throws -> [TableName: TableState]

@@ -10,16 +10,19 @@ public final class LocalCluster: Sendable {
     public let name: String
     public let directory: String
     public let port: Int
+    /// The server options it was started with, to start it again after `pause()`.
+    private let options: String
 
     /// The superuser URL for `database`.
     public func url(_ database: String = "postgres") -> String {
         "postgresql://postgres@127.0.0.1:\(port)/\(database)"
     }
 
-    private init(name: String, directory: String, port: Int) {
+    private init(name: String, directory: String, port: Int, options: String) {
         self.name = name
         self.directory = directory
         self.port = port
+        self.options = options
     }
 
     /// Creates and starts a cluster with `settings` (`-c name=value`).
@@ -36,8 +39,20 @@ public final class LocalCluster: Sendable {
             "-c max_connections=60",
         ]
         options += settings.sorted(by: { $0.key < $1.key }).map { "-c \($0.key)=\($0.value)" }
-        try runAsPostgres(binary("pg_ctl"), ["-D", data, "-l", directory + "/server.log", "-w", "-t", "60", "-o", options.joined(separator: " "), "start"])
-        return LocalCluster(name: name, directory: directory, port: port)
+        let cluster = LocalCluster(name: name, directory: directory, port: port, options: options.joined(separator: " "))
+        try cluster.resume()
+        return cluster
+    }
+
+    /// Shuts the server down (fast: clients are disconnected, the data stays), as a crash or
+    /// maintenance would; `resume()` starts it again on the same port.
+    public func pause() throws {
+        try Self.runAsPostgres(Self.binary("pg_ctl"), ["-D", directory + "/data", "-m", "fast", "-w", "stop"])
+    }
+
+    /// Starts the server (again).
+    public func resume() throws {
+        try Self.runAsPostgres(Self.binary("pg_ctl"), ["-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60", "-o", options, "start"])
     }
 
     /// Stops the server at once and removes its directory.

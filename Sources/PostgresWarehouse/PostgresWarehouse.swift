@@ -248,11 +248,11 @@ public actor PostgresWarehouse: Warehouse {
         return result
     }
 
-    public func rowCounts(_ tables: [MappedTable]) async throws -> [TableName: Int] {
+    public func rowCounts(_ targets: [TableName]) async throws -> [TableName: Int] {
         var counts: [TableName: Int] = [:]
-        for table in tables {
-            guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [table.target.sql]).scalar == "t" else { continue }
-            counts[table.source] = try await connection.query("SELECT count(*) FROM \(table.target.sql)").scalar.flatMap { Int($0) }
+        for target in targets {
+            guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [target.sql]).scalar == "t" else { continue }
+            counts[target] = try await connection.query("SELECT count(*) FROM \(target.sql)").scalar.flatMap { Int($0) }
         }
         return counts
     }

@@ -8,7 +8,7 @@ struct Forager: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forager",
         abstract: "Replicates PostgreSQL tables into a warehouse through logical replication.",
-        subcommands: [Run.self, Sync.self, Check.self, Resync.self, Drop.self, Demo.self, Migrate.self]
+        subcommands: [Run.self, Sync.self, Check.self, Status.self, Resync.self, Drop.self, Demo.self, Migrate.self]
     )
 }
 
@@ -33,7 +33,9 @@ struct PipelineOptions: ParsableArguments {
     func load() throws -> (ForagerConfiguration, Logger) {
         let logger = bootstrapLogging(level: logLevel, format: logFormat)
         do {
-            return (try ForagerConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment), logger)
+            let configuration = try ForagerConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment)
+            Redaction.register(configuration)
+            return (configuration, logger)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(2)
@@ -55,11 +57,11 @@ func bootstrapLogging(level: Logger.Level, format: LogFormat = .text) -> Logger 
         case .text:
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            return RedactingLogHandler(base: handler)
         case .json:
             var handler = JSONLogHandler(label: label)
             handler.logLevel = level
-            return handler
+            return RedactingLogHandler(base: handler)
         }
     }
     return Logger(label: "forager")
@@ -119,7 +121,7 @@ struct Check: AsyncParsableCommand {
             return
         }
         print("\(problems.count) problem(s):")
-        for problem in problems { print("- \(problem)") }
+        for problem in problems { print("- \(Redaction.apply(problem))") }
         throw ExitCode(1)
     }
 }
@@ -176,7 +178,7 @@ func reportingErrors(_ logger: Logger, _ body: () async throws -> Void) async th
     } catch let error as ExitCode {
         throw error
     } catch {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("error: \(Redaction.apply("\(error)"))\n".utf8))
         throw ExitCode(1)
     }
 }

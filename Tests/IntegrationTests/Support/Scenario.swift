@@ -10,6 +10,8 @@ struct Scenario {
     let warehouse: LocalCluster
     let id: Int
     let directory: String
+    /// Where `forager run` serves /metrics, /healthz, /readyz and /status.
+    let metricsPort: Int
 
     var sourceDatabase: String { "src_\(id)" }
     var warehouseDatabase: String { "wh_\(id)" }
@@ -20,14 +22,19 @@ struct Scenario {
 
     /// Creates both databases, runs `sourceSQL` on the source, and writes a config that maps `tables`
     /// (`schema.table` as in a mapping file) into the warehouse schema `analytics`.
+    /// `batch` is more top-level YAML (batch, alerts, shutdown sections); `heartbeat` is
+    /// `source.heartbeat_interval_s`; `clusters` replaces the shared clusters (for tests that stop them).
     static func make(
-        sourceSQL: String, tables: [String], batch: String = "", clickHouse: ClickHouseServer? = nil, clickHouseCredentials: String = ""
+        sourceSQL: String, tables: [String], batch: String = "", heartbeat: Int = 1, clickHouse: ClickHouseServer? = nil,
+        clickHouseCredentials: String = "", clusters: (source: LocalCluster, warehouse: LocalCluster)? = nil
     ) async throws -> Scenario {
-        let clusters = try await SharedClusters.shared.get()
+        let shared = try await SharedClusters.shared.get()
+        let clusters = clusters ?? shared
         let id = await SharedClusters.shared.nextID()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-scenario-\(getpid())-\(id)").path
         try FileManager.default.createDirectory(atPath: directory + "/mappings", withIntermediateDirectories: true)
-        let scenario = Scenario(source: clusters.source, warehouse: clusters.warehouse, id: id, directory: directory)
+        let scenario = Scenario(
+            source: clusters.source, warehouse: clusters.warehouse, id: id, directory: directory, metricsPort: try LocalCluster.freePort())
         try await clusters.source.execute("CREATE DATABASE \(scenario.sourceDatabase)", database: "postgres")
         try await clusters.warehouse.execute("CREATE DATABASE \(scenario.warehouseDatabase)", database: "postgres")
         try await clusters.source.execute(sourceSQL, database: scenario.sourceDatabase)
@@ -48,8 +55,11 @@ struct Scenario {
               url: "\(scenario.sourceURL)"
               publication: forager_pub
               slot: \(scenario.slot)
+              heartbeat_interval_s: \(heartbeat)
             \(warehouse)
             \(batch)
+            metrics:
+              listen: "127.0.0.1:\(scenario.metricsPort)"
             mappings: mappings
             """
         try config.write(toFile: scenario.configPath, atomically: true, encoding: .utf8)

@@ -1,0 +1,190 @@
+import ArgumentParser
+import AsyncHTTPClient
+import ForagerConfig
+import ForagerCore
+import Foundation
+import LibPQ
+import NIOCore
+import PGOutput
+import PostgresSource
+
+/// What `forager status` prints: the slot as the source sees it, the warehouse's checkpoint and
+/// tables, and what the running `forager run` reports about itself, if one answers.
+struct StatusOutput: Codable, Sendable {
+    struct Table: Codable, Sendable {
+        var source: String
+        var target: String
+        /// streaming, stopped, resync, copying, or not_copied (the warehouse has no record yet).
+        var state: String
+        var rows: Int?
+        var syncedAt: String?
+        var reason: String?
+    }
+    var slot: PipelineStatus.Report.Slot?
+    var sourceLsn: String?
+    var sourceError: String?
+    var checkpointLsn: String?
+    var warehouseError: String?
+    var lagBytes: Int64?
+    /// From the running process (heartbeats); nil when none answers or heartbeats are off.
+    var lagSeconds: Double?
+    var tables: [Table]
+    /// Where the running process was asked, and its answer.
+    var processEndpoint: String?
+    var process: PipelineStatus.Report?
+    var lastError: PipelineStatus.Report.Failure?
+    /// What needs a person, one line each; empty when all is well.
+    var attention: [String]
+}
+
+extension Pipeline {
+    /// Reads the state of the pipeline without changing anything: no slot is created, no table
+    /// touched; a running `forager run` is asked over its HTTP endpoint.
+    func statusReport() async -> StatusOutput {
+        var output = StatusOutput(tables: [], attention: [])
+        var mapped = configuration.tables.map { (source: $0.source, target: $0.target) }
+        var slot: PostgresSource.SlotState?
+        do {
+            let source = try await PostgresSource.connect(
+                sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+            defer { source.connection.close() }
+            slot = try await source.slotState()
+            output.sourceLsn = try await source.currentWALPosition().description
+            if !configuration.tablePatterns.isEmpty {
+                mapped = configuration.resolveTables(sourceTables: try await source.tableNames()).tables.map { ($0.source, $0.target) }
+            }
+            output.slot = PipelineStatus.Report.Slot(
+                name: configuration.source.slot, exists: slot != nil, active: slot.map { $0.activePID != nil },
+                activePid: slot?.activePID, walStatus: slot?.walStatus, retainedWalBytes: slot?.retainedBytes,
+                confirmedFlushLsn: slot?.confirmedFlush?.description, readAt: UnixTime.now)
+        } catch {
+            output.sourceError = Redaction.apply("\(error)")
+            output.attention.append("cannot read the source: \(output.sourceError ?? "")")
+        }
+        var checkpoint: LSN?
+        do {
+            let warehouse = try await connectWarehouse()
+            defer { warehouse.close() }
+            checkpoint = try await warehouse.checkpoint()
+            output.checkpointLsn = checkpoint?.description
+            let states = try await warehouse.tableStates()
+            let targets = mapped.map { TableName(schema: configuration.warehouse.schema, name: $0.target) }
+            let counts = try await warehouse.rowCounts(targets)
+            for (table, target) in zip(mapped, targets) {
+                let state = states[table.source]
+                output.tables.append(StatusOutput.Table(
+                    source: table.source.description, target: target.description, state: state?.phase.rawValue ?? "not_copied",
+                    rows: counts[target], syncedAt: state?.syncedAt?.description, reason: state?.reason))
+                if state?.phase == .stopped {
+                    output.attention.append("table \(table.source) is stopped: \(state?.reason ?? "no reason recorded"); run forager resync --table \(table.source)")
+                }
+            }
+        } catch {
+            output.warehouseError = Redaction.apply("\(error)")
+            output.attention.append("cannot read the warehouse: \(output.warehouseError ?? "")")
+        }
+        output.lagBytes = PipelineStatus.lagBytes(source: output.sourceLsn.flatMap { LSN(string: $0) }, checkpoint: checkpoint)
+        if output.sourceError == nil {
+            if slot == nil {
+                output.attention.append("the source has no slot \(configuration.source.slot): nothing is retained for this pipeline; the next forager run creates it and copies every table")
+            } else if slot?.walStatus == "lost" {
+                output.attention.append("slot \(configuration.source.slot) was invalidated (wal_status = lost); see docs/operations.md, 'Slot lost'")
+            }
+        }
+        if let address = configuration.metrics.listen {
+            output.processEndpoint = "\(address.host):\(address.port)"
+            output.process = await Self.fetchProcessReport(host: address.host, port: address.port)
+            output.lagSeconds = output.process?.lagSeconds
+            output.lastError = output.process?.lastError
+        }
+        return output
+    }
+
+    /// The running process's `/status`, or nil when nothing answers there.
+    static func fetchProcessReport(host: String, port: Int) async -> PipelineStatus.Report? {
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        var request = HTTPClientRequest(url: "http://\(hostPart):\(port)/status")
+        request.method = .GET
+        guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(3)), response.status == .ok,
+              let body = try? await response.body.collect(upTo: 4 << 20)
+        else { return nil }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try? decoder.decode(PipelineStatus.Report.self, from: Data(buffer: body))
+    }
+}
+
+extension StatusOutput {
+    /// The report for people.
+    var text: String {
+        var lines: [String] = []
+        if let slot {
+            if slot.exists {
+                let active = slot.active == true ? "active (pid \(slot.activePid.map(String.init) ?? "?") on the source)" : "inactive"
+                lines.append("slot \(slot.name): \(active), wal_status \(slot.walStatus ?? "unknown"), retains \(Self.bytes(slot.retainedWalBytes)) of WAL, confirmed flush \(slot.confirmedFlushLsn ?? "none")")
+            } else {
+                lines.append("slot \(slot.name): does not exist")
+            }
+        }
+        if let sourceError { lines.append("source: unreadable: \(sourceError)") }
+        if let sourceLsn { lines.append("source WAL position: \(sourceLsn)") }
+        if let warehouseError { lines.append("warehouse: unreadable: \(warehouseError)") }
+        lines.append("warehouse checkpoint: \(checkpointLsn ?? "none")")
+        let lagSeconds = self.lagSeconds.map { String(format: "%.1f s", $0) } ?? "unknown (no running process answered, or heartbeats are off)"
+        lines.append("lag: \(Self.bytes(lagBytes)) of WAL, \(lagSeconds)")
+        if let processEndpoint {
+            if let process {
+                lines.append("process at \(processEndpoint): \(process.phase.rawValue), \(process.ready ? "ready" : "not ready (\(process.readyReason))")")
+            } else {
+                lines.append("process at \(processEndpoint): no answer (not running, or running elsewhere)")
+            }
+        }
+        if let lastError {
+            lines.append("last error (\(lastError.kind), \(lastError.transient ? "retrying" : "stopped")): \(lastError.message)")
+        }
+        lines.append("tables:")
+        for table in tables {
+            lines.append("  \(table.source) -> \(table.target): \(table.state), \(table.rows.map { "\($0) rows" } ?? "no table yet")\(table.reason.map { " (\($0))" } ?? "")")
+        }
+        if !attention.isEmpty {
+            lines.append("needs attention:")
+            lines += attention.map { "  - \($0)" }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func bytes(_ value: Int64?) -> String {
+        guard let value else { return "unknown" }
+        if value >= 1 << 30 { return String(format: "%.1f GiB", Double(value) / Double(1 << 30)) }
+        if value >= 1 << 20 { return String(format: "%.1f MiB", Double(value) / Double(1 << 20)) }
+        if value >= 1 << 10 { return String(format: "%.1f KiB", Double(value) / Double(1 << 10)) }
+        return "\(value) bytes"
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the slot, the warehouse checkpoint, lag, tables and the running process's state.",
+        discussion: """
+            Reads only: it never creates, changes or locks anything, so it is safe beside a running \
+            forager run (whose own report it fetches from metrics.listen). Exits 1 when something \
+            needs attention (listed at the end), 0 otherwise.
+            """)
+
+    @OptionGroup var options: PipelineOptions
+
+    @Flag(help: "Print JSON (snake_case keys) instead of text.")
+    var json = false
+
+    func run() async throws {
+        let (configuration, logger) = try options.load()
+        let output = await Pipeline(configuration: configuration, logger: logger, stop: StopSignal()).statusReport()
+        if json {
+            let data = try JSONEncoder.forager.encode(output)
+            print(Redaction.apply(String(decoding: data, as: UTF8.self)))
+        } else {
+            print(Redaction.apply(output.text))
+        }
+        if !output.attention.isEmpty { throw ExitCode(1) }
+    }
+}
