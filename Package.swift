@@ -99,6 +99,7 @@ let package = Package(
             dependencies: [
                 "LibPQ", "ForagerDemo", "forager", "ForagerCore", "PGOutput", "PostgresWarehouse",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: upcoming
         ),

@@ -1,0 +1,121 @@
+import ForagerDemo
+import Foundation
+import Glibc
+import Testing
+
+/// `forager run` as ops see it: heartbeats, /metrics, health, status, and faults that heal.
+@Suite("Service", .serialized)
+struct ServiceTests {
+    private func slotConfirmed(_ scenario: Scenario) async throws -> String {
+        try await scenario.sourceScalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") ?? ""
+    }
+
+    private func metrics(_ scenario: Scenario) async throws -> PrometheusText {
+        guard let (status, body) = await httpGet(port: scenario.metricsPort, "/metrics") else { throw HarnessError("/metrics did not answer") }
+        #expect(status == 200)
+        return try PrometheusText(body)
+    }
+
+    private func statusJSON(_ scenario: Scenario) async throws -> [String: Any] {
+        guard let (_, body) = await httpGet(port: scenario.metricsPort, "/status") else { throw HarnessError("/status did not answer") }
+        return try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] ?? [:]
+    }
+
+    @Test("heartbeats move an idle slot and measure lag; /metrics parses; health, readiness and status answer")
+    func heartbeatsMetricsAndStatus() async throws {
+        let scenario = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text);", tables: ["hives"])
+        defer { Task { await scenario.cleanUp() } }
+        let running = try scenario.launch(["run"])
+        try await scenario.eventually("ready") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+        #expect(await httpGet(port: scenario.metricsPort, "/healthz")?.status == 200)
+
+        // Nothing at all is written on the source: only heartbeats move the slot.
+        let before = try await slotConfirmed(scenario)
+        try await scenario.eventually(timeout: .seconds(30), "the slot to move past its position without any write") {
+            try await scenario.sourceScalar("SELECT confirmed_flush_lsn > '\(before)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t"
+        }
+        try await scenario.eventually("a lag measured from heartbeats") { try await statusJSON(scenario)["lag_seconds"] is Double }
+        let lag = try await statusJSON(scenario)["lag_seconds"] as? Double ?? -1
+        #expect(lag >= 0 && lag < 5, "lag \(lag)")
+
+        try await scenario.onSource("INSERT INTO hives SELECT g, 'hive ' || g FROM generate_series(1, 100) g; UPDATE hives SET name = 'renamed' WHERE id <= 10; DELETE FROM hives WHERE id > 95;")
+        try await scenario.eventually("the changes in the warehouse") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "95" }
+        try await scenario.eventually("the counters") { try await metrics(scenario)[#"forager_rows_applied_total{table="public.hives",operation="delete"}"#] == 5 }
+        let exported = try await metrics(scenario)
+        #expect(exported[#"forager_rows_applied_total{table="public.hives",operation="insert"}"#] == 100)
+        #expect(exported[#"forager_rows_applied_total{table="public.hives",operation="update"}"#] == 10)
+        #expect(exported.types["forager_batch_duration_seconds"] == "histogram")
+        #expect((exported.first("forager_batch_duration_seconds_count") ?? 0) >= 1)
+        #expect((exported["forager_heartbeats_total"] ?? 0) >= 1)
+        #expect(exported["forager_streaming"] == 1)
+        #expect(exported["forager_slot_active"] == 1)
+        #expect((exported["forager_slot_retained_wal_bytes"] ?? -1) >= 0)
+        #expect(exported["forager_replication_lag_seconds"] != nil && exported["forager_replication_lag_bytes"] != nil)
+        #expect((exported["forager_checkpoint_lsn"] ?? 0) > 0 && (exported["forager_checkpoint_timestamp_seconds"] ?? 0) > 1_700_000_000)
+        #expect(exported[#"forager_snapshot_rows{table="public.hives"}"#] == 0)
+
+        let status = try await statusJSON(scenario)
+        #expect(status["phase"] as? String == "streaming" && status["ready"] as? Bool == true)
+
+        let cli = try await scenario.forager(["status", "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(cli.utf8)) as? [String: Any] ?? [:]
+        let slot = object["slot"] as? [String: Any] ?? [:]
+        #expect(slot["active"] as? Bool == true && slot["exists"] as? Bool == true)
+        let tables = object["tables"] as? [[String: Any]] ?? []
+        #expect(tables.count == 1 && tables.first?["rows"] as? Int == 95 && tables.first?["state"] as? String == "streaming")
+        #expect((object["process"] as? [String: Any])?["phase"] as? String == "streaming")
+        #expect(object["checkpoint_lsn"] is String && object["lag_bytes"] is Int)
+        let text = try await scenario.forager(["status"])
+        #expect(text.contains("slot \(scenario.slot): active") && text.contains("public.hives -> analytics.hives: streaming, 95 rows"), "\(text)")
+
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        // Stopped: status says the slot waits, still exit 0 (nothing needs attention yet).
+        let stopped = try await scenario.forager(["status"])
+        #expect(stopped.contains("inactive") && stopped.contains("no answer"), "\(stopped)")
+    }
+
+    @Test("while the warehouse is down, lag rises, nothing is acknowledged, the process waits; once back, it catches up with nothing lost")
+    func warehouseOutage() async throws {
+        let warehouse = try LocalCluster.startForTests(name: "outage-warehouse", settings: [:])
+        defer { warehouse.stop() }
+        let shared = try await SharedClusters.shared.get()
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v float8);", tables: ["samples"],
+            clusters: (shared.source, warehouse))
+        defer { Task { await scenario.cleanUp() } }
+        let running = try scenario.launch(["run"])
+        try await scenario.onSource("INSERT INTO samples SELECT g, g * 0.5 FROM generate_series(1, 1000) g")
+        try await scenario.eventually("the first rows") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == "1000" }
+        try await scenario.eventually("lag measured") { (try await metrics(scenario)["forager_replication_lag_seconds"] ?? 99) < 3 }
+
+        try warehouse.pause()
+        try await scenario.onSource("INSERT INTO samples SELECT g, g * 0.5 FROM generate_series(1001, 3000) g; UPDATE samples SET v = -1 WHERE id <= 100;")
+        let written = try await scenario.sourceScalar("SELECT pg_current_wal_lsn()::text") ?? ""
+        try await scenario.eventually(timeout: .seconds(40), "lag above 5 s while the warehouse is down") {
+            (try await metrics(scenario)["forager_replication_lag_seconds"] ?? 0) > 5
+        }
+        let status = try await statusJSON(scenario)
+        #expect(status["phase"] as? String == "retrying", "\(status)")
+        #expect((status["last_error"] as? [String: Any])?["kind"] as? String == "warehouse", "\(status)")
+        #expect(await httpGet(port: scenario.metricsPort, "/readyz")?.status == 503)
+        #expect(running.poll() == nil, "forager exited while the warehouse was down:\n\(running.output)")
+        #expect((try await metrics(scenario)[#"forager_errors_total{kind="warehouse"}"#] ?? 0) >= 1)
+        // Nothing of the second batch was acknowledged.
+        #expect(try await scenario.sourceScalar("SELECT confirmed_flush_lsn < '\(written)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t")
+
+        try warehouse.resume()
+        try await scenario.eventually(timeout: .seconds(90), "catching up") {
+            try await scenario.warehouseScalar("SELECT count(*) FILTER (WHERE v = -1) || '/' || count(*) FROM analytics.samples") == "100/3000"
+        }
+        try await scenario.eventually(timeout: .seconds(30), "lag back under 3 s") {
+            (try await metrics(scenario)["forager_replication_lag_seconds"] ?? 99) < 3
+        }
+        #expect(await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200)
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "v"])
+        let log = running.output
+        #expect(log.contains("warehouse failed; retrying") && log.contains("forager.attempt"), "\(log)")
+    }
+}
