@@ -119,3 +119,157 @@ struct ServiceTests {
         #expect(log.contains("warehouse failed; retrying") && log.contains("forager.attempt"), "\(log)")
     }
 }
+
+@Suite("Service faults", .serialized)
+struct ServiceFaultTests {
+    @Test("the source server restarted mid-stream: forager reconnects and the warehouse equals the source")
+    func sourceRestart() async throws {
+        let source = try LocalCluster.startForTests(name: "restart-source", settings: [
+            "wal_level": "logical", "max_replication_slots": "10", "max_wal_senders": "10",
+        ])
+        defer { source.stop() }
+        let shared = try await SharedClusters.shared.get()
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v text);", tables: ["samples"], clusters: (source, shared.warehouse))
+        defer { Task { await scenario.cleanUp() } }
+        let running = try scenario.launch(["run"])
+        try await scenario.onSource("INSERT INTO samples SELECT g, 'a' FROM generate_series(1, 500) g")
+        try await scenario.eventually("the first rows") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == "500" }
+        try source.pause()
+        try await Task.sleep(for: .seconds(2))
+        try source.resume()
+        try await scenario.onSource("INSERT INTO samples SELECT g, 'b' FROM generate_series(501, 1500) g; UPDATE samples SET v = 'c' WHERE id % 7 = 0; DELETE FROM samples WHERE id % 11 = 0;")
+        let expected = try await scenario.sourceScalar("SELECT count(*) FROM samples") ?? ""
+        try await scenario.eventually(timeout: .seconds(90), "catching up after the restart") {
+            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == expected
+        }
+        try await scenario.eventually(timeout: .seconds(30), "the updates") {
+            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples WHERE v = 'c'") == scenario.sourceScalar("SELECT count(*) FROM samples WHERE v = 'c'")
+        }
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "v"])
+        #expect(running.output.contains("source failed; retrying"), "\(running.output)")
+    }
+
+    /// Sends SIGTERM and expects exit 0 within `grace`.
+    private func terminate(_ process: ChildProcess, within grace: Duration) async throws {
+        let sent = ContinuousClock.now
+        process.signal(SIGTERM)
+        let status = try await process.wait(timeout: grace + .seconds(5))
+        #expect(status == 0, "exit \(status):\n\(process.output)")
+        #expect(ContinuousClock.now - sent < grace, "took \(ContinuousClock.now - sent) to stop")
+    }
+
+    @Test("SIGTERM during the snapshot exits 0 within the grace period and leaves no checkpoint; the next sync copies everything")
+    func sigtermInSnapshot() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE big (id int PRIMARY KEY, pad text); INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 1500000) g;",
+            tables: ["big"], batch: "shutdown:\n  grace_s: 20\n")
+        defer { Task { await scenario.cleanUp() } }
+        let running = try scenario.launch(["run"])
+        try await scenario.eventually("the snapshot to be under way") {
+            guard let (_, body) = await httpGet(port: scenario.metricsPort, "/status"),
+                  let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+                  let copy = (object["snapshot"] as? [String: Any])?["public.big"] as? [String: Any]
+            else { return false }
+            return object["phase"] as? String == "snapshot" && (copy["bytes_copied"] as? Int ?? 0) > 0 && copy["done"] as? Bool == false
+        }
+        try await terminate(running, within: .seconds(20))
+        #expect(try await scenario.checkpoint() == nil)
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "big", target: "analytics.big", columns: ["id", "pad"])
+    }
+
+    @Test("SIGTERM while streaming under writes exits 0 within the grace period, with the slot acknowledged exactly at the warehouse checkpoint")
+    func sigtermWhileStreaming() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE samples (id serial PRIMARY KEY, v int);", tables: ["samples"], batch: "shutdown:\n  grace_s: 10\n")
+        defer { Task { await scenario.cleanUp() } }
+        let running = try scenario.launch(["run"])
+        try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+        let writer = Task {
+            let connection = try await scenario.source.connect(scenario.sourceDatabase)
+            defer { connection.close() }
+            while !Task.isCancelled { try await connection.execute("INSERT INTO samples (v) SELECT g FROM generate_series(1, 50) g") }
+        }
+        try await Task.sleep(for: .seconds(2))
+        try await terminate(running, within: .seconds(10))
+        writer.cancel()
+        _ = await writer.result
+        let checkpoint = try await scenario.checkpoint() ?? ""
+        let confirmed = try await scenario.sourceScalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'")
+        #expect(confirmed == checkpoint)
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "v"])
+    }
+
+    @Test("SIGTERM while waiting to retry (warehouse down) exits 0 at once; a permanent error exits 1 without retrying")
+    func sigtermWhileRetrying() async throws {
+        let warehouse = try LocalCluster.startForTests(name: "retry-warehouse", settings: [:])
+        defer { warehouse.stop() }
+        let shared = try await SharedClusters.shared.get()
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives VALUES (1), (2);", tables: ["hives"],
+            batch: "shutdown:\n  grace_s: 5\n", clusters: (shared.source, warehouse))
+        defer { Task { await scenario.cleanUp() } }
+        try warehouse.pause()
+        let running = try scenario.launch(["run"])
+        try await scenario.eventually("retrying") {
+            guard let (_, body) = await httpGet(port: scenario.metricsPort, "/status") else { return false }
+            return body.contains("\"phase\" : \"retrying\"")
+        }
+        try await terminate(running, within: .seconds(5))
+        try warehouse.resume()
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id"])
+
+        // A permanent error (a mapped table that does not exist) stops at once with exit 1.
+        try scenario.writeMapping("tables:\n  - source: hives\n  - source: no_such_table\n")
+        let started = ContinuousClock.now
+        let output = try await scenario.forager(["run"], expectStatus: 1, timeout: .seconds(60))
+        #expect(ContinuousClock.now - started < .seconds(30))
+        #expect(output.contains("no_such_table") && !output.contains("retrying"), "\(output)")
+    }
+
+    @Test("no secret appears in any output: logs of run, sync and failures, status, /status and /metrics")
+    func secretsNeverShown() async throws {
+        let scenario = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives VALUES (1);", tables: ["hives"])
+        defer { Task { await scenario.cleanUp() } }
+        let sourceSecret = "Src-S3cret-Pw-\(UInt32.random(in: 1000...9999))"
+        let warehouseSecret = "Wh-S3cret-Pw-\(UInt32.random(in: 1000...9999))"
+        // The test clusters trust every connection, so the passwords are accepted and ignored.
+        let withSecrets = { (config: String) in
+            config
+                .replacingOccurrences(of: "postgresql://postgres@127.0.0.1:\(scenario.source.port)/", with: "postgresql://postgres:\(sourceSecret)@127.0.0.1:\(scenario.source.port)/")
+                .replacingOccurrences(of: "postgresql://postgres@127.0.0.1:\(scenario.warehouse.port)/", with: "postgresql://postgres:\(warehouseSecret)@127.0.0.1:\(scenario.warehouse.port)/")
+        }
+        let original = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
+        try withSecrets(original).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        #expect(try String(contentsOfFile: scenario.configPath, encoding: .utf8).contains(sourceSecret))
+
+        var outputs: [String] = []
+        outputs.append(try await scenario.forager(["sync", "--log-level", "trace"]))
+        outputs.append(try await scenario.forager(["check", "--log-level", "trace"]))
+        let running = try scenario.launch(["run", "--log-level", "trace"])
+        try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+        outputs.append(await httpGet(port: scenario.metricsPort, "/status")?.body ?? "")
+        outputs.append(await httpGet(port: scenario.metricsPort, "/metrics")?.body ?? "")
+        outputs.append(try await scenario.forager(["status", "--json"]))
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        outputs.append(running.output)
+        // Failures: a database that does not exist, on both sides.
+        try withSecrets(original).replacingOccurrences(of: "/\(scenario.sourceDatabase)\"", with: "/no_such_db\"")
+            .replacingOccurrences(of: "/\(scenario.warehouseDatabase)\"", with: "/no_such_wh\"")
+            .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        outputs.append(try await scenario.forager(["sync"], expectStatus: 1))
+        outputs.append(try await scenario.forager(["run"], expectStatus: 1))
+        outputs.append(try await scenario.forager(["status"], expectStatus: 1))
+        outputs.append(try await scenario.forager(["check"], expectStatus: 1))
+        #expect(outputs.last?.contains("no_such_db") == true, "\(outputs.last ?? "")")
+        for (index, output) in outputs.enumerated() {
+            #expect(!output.contains(sourceSecret) && !output.contains(warehouseSecret), "output \(index) shows a secret:\n\(output)")
+        }
+    }
+}
