@@ -43,7 +43,7 @@ struct ConfigurationErrorTests {
             #expect(problem.file == fixture.configPath)
             #expect(problem.line == 1)
             #expect(problem.key == "")
-            #expect(problem.message == "the top level must be a mapping with the keys source, warehouse, batch and mappings; found a list")
+            #expect(problem.message == "the top level must be a mapping with the keys source, warehouse, batch, mappings, metrics, alerts and shutdown; found a list")
         }
     }
 
@@ -96,7 +96,7 @@ struct ConfigurationErrorTests {
             let problems = fixture.problems()
             #expect(problems.map(\.line) == [6, 7])
             #expect(problems.map(\.key) == ["logging", "sorce"])
-            #expect(problems[0].message == "unknown key 'logging' at the top level; remove it, or use one of the valid keys: 'source', 'warehouse', 'batch', 'mappings'")
+            #expect(problems[0].message == "unknown key 'logging' at the top level; remove it, or use one of the valid keys: 'source', 'warehouse', 'batch', 'mappings', 'metrics', 'alerts', 'shutdown'")
             #expect(problems[1].message == "unknown key 'sorce' at the top level; did you mean 'source'?")
         }
     }
@@ -184,7 +184,7 @@ struct ConfigurationErrorTests {
             #expect(problems.map(\.code) == [.wrongKind, .wrongKind])
             #expect(problems.map(\.line) == [1, 4])
             #expect(problems.map(\.key) == ["source", "batch"])
-            #expect(problems[0].message == "source must be a mapping with the keys url, publication and slot; found text")
+            #expect(problems[0].message == "source must be a mapping with the keys url, publication, slot and heartbeat_interval_s; found text")
             #expect(problems[1].message == "batch must be a mapping with the keys max_rows and max_age_ms; found a list")
             #expect(problems.allSatisfy { $0.hidesSecrets })
         }

@@ -454,3 +454,33 @@ struct StepExclusionTests {
         #expect(ChangeStep.truncate([table]).excluding([]) != nil)
     }
 }
+
+@Suite struct HeartbeatMessageTests {
+    private func message(_ lsn: UInt64, transactional: Bool = false) -> PGOutputMessage {
+        .message(LogicalMessage(transactional: transactional, lsn: LSN(lsn), prefix: "forager", content: []))
+    }
+
+    @Test func aMessageOutsideTransactionsMovesTheCheckpointWhenNothingWaits() throws {
+        var driver = Driver(checkpoint: 0x100)
+        try driver.send(relation)
+        try driver.send(message(0x5000))
+        #expect(driver.actions.isEmpty)
+        let actions = driver.batcher.tick(now: driver.now, caughtUp: true)
+        guard case .commit(let changes, let through)? = actions.first else { Issue.record("no commit: \(actions)"); return }
+        #expect(changes.isEmpty && through == LSN(0x5000))
+        #expect(driver.batcher.checkpoint == LSN(0x5000))
+    }
+
+    @Test func aMessageAfterABatchExtendsItsCheckpointAndOldOrTransactionalOnesAreIgnored() throws {
+        var driver = Driver(checkpoint: 0x100)
+        try driver.send(relation)
+        let end = try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "a")))])
+        try driver.send(message(0x50))
+        try driver.send(message(0x9000, transactional: true))
+        try driver.send(message(end.value + 0x100))
+        let actions = driver.batcher.tick(now: driver.now, caughtUp: true)
+        guard case .commit(let changes, let through)? = actions.first else { Issue.record("no commit: \(actions)"); return }
+        #expect(changes.changeCount == 1 && through == LSN(end.value + 0x100))
+        #expect(changes.allSteps.count == 1)
+    }
+}

@@ -41,6 +41,8 @@ struct ServiceTests {
         try await scenario.onSource("INSERT INTO hives SELECT g, 'hive ' || g FROM generate_series(1, 100) g; UPDATE hives SET name = 'renamed' WHERE id <= 10; DELETE FROM hives WHERE id > 95;")
         try await scenario.eventually("the changes in the warehouse") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "95" }
         try await scenario.eventually("the counters") { try await metrics(scenario)[#"forager_rows_applied_total{table="public.hives",operation="delete"}"#] == 5 }
+        // The monitor reads the slot once per heartbeat interval.
+        try await scenario.eventually("the slot read while streaming") { try await metrics(scenario)["forager_slot_active"] == 1 }
         let exported = try await metrics(scenario)
         #expect(exported[#"forager_rows_applied_total{table="public.hives",operation="insert"}"#] == 100)
         #expect(exported[#"forager_rows_applied_total{table="public.hives",operation="update"}"#] == 10)
