@@ -112,11 +112,12 @@ struct Monitor: Service {
                     do {
                         status.heartbeat(try await connected.emitHeartbeat())
                         Counter(label: ForagerMetrics.heartbeats).increment()
-                    } catch let error as PGError where error.sqlState == "42501" {
+                    } catch let error as PGError where error.sqlState == "42501" || error.sqlState == "25006" {
+                        // 42501: EXECUTE revoked; 25006: a read-only session (default_transaction_read_only, a standby).
                         heartbeats = false
-                        logger.warning("heartbeats are off: the source role may not write logical messages", metadata: [
+                        logger.warning("heartbeats are off: the source role cannot write logical messages here", metadata: [
                             "forager.error": "\(error.message)",
-                            "forager.fix": "GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) TO the source role, or set source.heartbeat_interval_s: 0",
+                            "forager.fix": "Let the source role run pg_logical_emit_message (GRANT EXECUTE, and a read-write session), or set source.heartbeat_interval_s: 0 to silence this",
                         ])
                     }
                 }
