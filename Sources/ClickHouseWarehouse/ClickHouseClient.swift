@@ -17,6 +17,16 @@ struct ClickHouseClient: Sendable {
     /// Whether insert bodies are sent gzip-compressed (`Content-Encoding: gzip`).
     var compress = true
 
+    /// The process's HTTP client for ClickHouse. A server that cannot be reached fails a request
+    /// within 5 s (the shared client's browser-like settings would wait 90 s, or until the request's
+    /// deadline), so that the pipeline's own retry with backoff takes over; no read timeout, since
+    /// with `wait_end_of_query` the server is silent until a statement is done (the request's
+    /// deadline bounds it). Lives as long as the process.
+    static let http = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: HTTPClient.Configuration(
+            timeout: HTTPClient.Configuration.Timeout(connect: .seconds(5)), connectionPool: HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60))))
+
     /// The same server, with `system` as the default database (for statements that must work
     /// before the pipeline's database exists).
     var system: ClickHouseClient {
@@ -58,7 +68,7 @@ struct ClickHouseClient: Sendable {
         request.body = .bytes(ByteBuffer(bytes: body))
         let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeout.components.seconds))
+            response = try await Self.http.execute(request, timeout: .seconds(timeout.components.seconds))
         } catch {
             throw ForagerError(
                 .warehouse, "cannot reach the ClickHouse server at \(url): \(error)",

@@ -84,7 +84,7 @@ struct ServiceTests {
         let shared = try await SharedClusters.shared.get()
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v float8);", tables: ["samples"],
-            clusters: (shared.source, warehouse))
+            batch: "alerts:\n  lag_s: 3\n", clusters: (shared.source, warehouse))
         defer { Task { await scenario.cleanUp() } }
         let running = try scenario.launch(["run"])
         try await scenario.onSource("INSERT INTO samples SELECT g, g * 0.5 FROM generate_series(1, 1000) g")
@@ -119,6 +119,8 @@ struct ServiceTests {
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "v"])
         let log = running.output
         #expect(log.contains("warehouse failed; retrying") && log.contains("forager.attempt"), "\(log)")
+        #expect(log.contains("replication lag is") && log.contains("forager.alert=lag"), "\(log)")
+        #expect(log.contains("replication lag is back under alerts.lag_s"), "\(log)")
     }
 }
 
@@ -273,5 +275,44 @@ struct ServiceFaultTests {
         for (index, output) in outputs.enumerated() {
             #expect(!output.contains(sourceSecret) && !output.contains(warehouseSecret), "output \(index) shows a secret:\n\(output)")
         }
+    }
+}
+
+@Suite("Service faults, ClickHouse", .serialized)
+struct ClickHouseFaultTests {
+    @Test("the ClickHouse server stopped mid-stream: forager retries, acknowledges nothing meanwhile, and catches up once it is back")
+    func clickHouseOutage() async throws {
+        let server = try await ClickHouseServer.start(name: "outage")
+        defer { server.stop() }
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE readings (id bigint PRIMARY KEY, value int); INSERT INTO readings SELECT g, g FROM generate_series(1, 100) g;",
+            tables: ["readings"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        let database = scenario.warehouseDatabase
+        let running = try scenario.launch(["run"])
+        try await scenario.eventually("the snapshot") { try await server.query("SELECT count() FROM \(database).readings_current") == "100\n" }
+        server.pause()
+        #expect((try? await server.query("SELECT 1")) == nil, "the server still answers after pause()")
+        try await scenario.onSource("INSERT INTO readings SELECT g, g FROM generate_series(101, 600) g; UPDATE readings SET value = -value WHERE id <= 50; DELETE FROM readings WHERE id > 590;")
+        let written = try await scenario.sourceScalar("SELECT pg_current_wal_lsn()::text") ?? ""
+        do {
+            try await scenario.eventually(timeout: .seconds(30), "a retry") {
+                guard let (_, body) = await httpGet(port: scenario.metricsPort, "/status") else { return false }
+                return body.contains("\"phase\" : \"retrying\"")
+            }
+        } catch {
+            Issue.record("\(error); log:\n\(running.output)")
+            throw error
+        }
+        try await Task.sleep(for: .seconds(2))
+        #expect(running.poll() == nil, "forager exited while ClickHouse was down:\n\(running.output)")
+        #expect(try await scenario.sourceScalar("SELECT confirmed_flush_lsn < '\(written)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t")
+        try await server.resume()
+        try await scenario.eventually(timeout: .seconds(90), "catching up") {
+            try await server.query("SELECT count(), countIf(value < 0) FROM \(database).readings_current") == "590\t50\n"
+        }
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        #expect(running.output.contains("warehouse failed; retrying"), "\(running.output)")
     }
 }

@@ -9,17 +9,19 @@ import Synchronization
 final class ClickHouseServer: Sendable {
     let directory: String
     let httpPort: Int
-    private let process: ChildProcess
+    private let binary: String
+    private let process: Mutex<ChildProcess>
 
     var url: String { "http://127.0.0.1:\(httpPort)" }
     /// A user that needs a password; the tests also check the password never appears in output.
     static let user = "forager_ch"
     static let password = "ch-s3cret-pw"
 
-    private init(directory: String, httpPort: Int, process: ChildProcess) {
+    private init(directory: String, httpPort: Int, binary: String, process: ChildProcess) {
         self.directory = directory
         self.httpPort = httpPort
-        self.process = process
+        self.binary = binary
+        self.process = Mutex(process)
     }
 
     /// The server shared by every ClickHouse test; started on first use.
@@ -27,13 +29,14 @@ final class ClickHouseServer: Sendable {
         try await SharedClickHouse.shared.get()
     }
 
-    static func start() async throws -> ClickHouseServer {
+    /// Starts a server; `name` tells apart servers of one test process.
+    static func start(name: String = "shared") async throws -> ClickHouseServer {
         let user = Self.user, password = Self.password
         let binary = ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let binary else {
             throw HarnessError("clickhouse-server is not installed; run ./scripts/prerequisites (apt-get install clickhouse-server)")
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-clickhouse-\(getpid())").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-clickhouse-\(name)-\(getpid())").path
         try? FileManager.default.removeItem(atPath: directory)
         for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
             try FileManager.default.createDirectory(atPath: directory + "/" + sub, withIntermediateDirectories: true)
@@ -60,17 +63,43 @@ final class ClickHouseServer: Sendable {
             """)
         try users.write(toFile: directory + "/users.xml", atomically: true, encoding: .utf8)
         let process = try ChildProcess(binary, ["--config-file=\(directory)/config.xml"], outputPath: directory + "/server.out")
-        let server = ClickHouseServer(directory: directory, httpPort: http, process: process)
+        let server = ClickHouseServer(directory: directory, httpPort: http, binary: binary, process: process)
+        do {
+            try await server.waitUntilAnswering()
+        } catch {
+            server.stop()
+            throw error
+        }
+        return server
+    }
+
+    private func waitUntilAnswering() async throws {
+        let process = self.process.withLock { $0 }
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
-            if (try? await server.query("SELECT 1")) == "1\n" { return server }
+            if (try? await query("SELECT 1")) == "1\n" { return }
             if process.poll() != nil {
                 throw HarnessError("clickhouse-server exited at start:\n\(process.output)")
             }
             try await Task.sleep(for: .milliseconds(200))
         }
-        server.stop()
         throw HarnessError("clickhouse-server did not answer within 60 s:\n\(process.output)")
+    }
+
+    /// Stops the server, keeping its data, as an outage would.
+    func pause() {
+        let process = self.process.withLock { $0 }
+        process.signal(SIGTERM)
+        for _ in 0..<100 where process.poll() == nil { usleep(100_000) }
+        if process.poll() == nil { process.signal(SIGKILL) }
+        _ = process.waitBlocking()
+    }
+
+    /// Starts the server again after `pause()`, on the same ports and data.
+    func resume() async throws {
+        let process = try ChildProcess(binary, ["--config-file=\(directory)/config.xml"], outputPath: directory + "/server.out")
+        self.process.withLock { $0 = process }
+        try await waitUntilAnswering()
     }
 
     /// Runs a statement over HTTP; returns the body.
@@ -86,10 +115,7 @@ final class ClickHouseServer: Sendable {
     }
 
     func stop() {
-        process.signal(SIGTERM)
-        for _ in 0..<100 where process.poll() == nil { usleep(100_000) }
-        if process.poll() == nil { process.signal(SIGKILL) }
-        _ = process.waitBlocking()
+        pause()
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

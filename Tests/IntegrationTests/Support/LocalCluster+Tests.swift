@@ -38,6 +38,28 @@ enum ClusterRegistry {
     }
 }
 
+/// Kills every forager process a test started and left running (a test that failed before
+/// stopping it) when the test process exits, so that none outlives the run.
+enum ChildRegistry {
+    private static let children = Mutex<(list: [ChildProcess], hooked: Bool)>(([], false))
+
+    static func register(_ child: ChildProcess) {
+        let first = children.withLock { state in
+            state.list.removeAll { $0.poll() != nil }
+            state.list.append(child)
+            defer { state.hooked = true }
+            return !state.hooked
+        }
+        if first { atexit { ChildRegistry.killAll() } }
+    }
+
+    static func killAll() {
+        for child in children.withLock({ $0.list }) where child.poll() == nil {
+            child.signal(SIGKILL)
+            _ = child.waitBlocking()
+        }
+    }
+}
 
 /// The source and warehouse clusters shared by the integration tests; each test works in databases
 /// and slots of its own.

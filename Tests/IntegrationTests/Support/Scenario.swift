@@ -117,7 +117,9 @@ struct Scenario {
     func launch(_ arguments: [String]) throws -> ChildProcess {
         let log = directory + "/forager-\(UInt32.random(in: 0...UInt32.max)).log"
         let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FORAGER_") }
-        return try ChildProcess(Self.foragerBinary, arguments + ["--config", configPath], outputPath: log, environment: environment)
+        let process = try ChildProcess(Self.foragerBinary, arguments + ["--config", configPath], outputPath: log, environment: environment)
+        ChildRegistry.register(process)
+        return process
     }
 
     /// Polls `condition` until it holds or `timeout` passes; an error (say, a table that does not
