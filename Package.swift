@@ -91,6 +91,7 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(name: "PGOutputTests", dependencies: ["PGOutput"], swiftSettings: upcoming),
+        .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], swiftSettings: upcoming),
         .testTarget(name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput"], swiftSettings: upcoming),
         .testTarget(name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib"], swiftSettings: upcoming),
         .testTarget(name: "ForagerConfigTests", dependencies: ["ForagerConfig", "ForagerCore"], swiftSettings: upcoming),
