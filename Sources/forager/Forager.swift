@@ -8,7 +8,7 @@ struct Forager: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forager",
         abstract: "Replicates PostgreSQL tables into a warehouse through logical replication.",
-        subcommands: [Run.self, Sync.self, Check.self, Status.self, Resync.self, Drop.self, Demo.self, Migrate.self]
+        subcommands: [Run.self, Sync.self, Check.self, Status.self, Validate.self, Resync.self, Drop.self, Demo.self, Migrate.self]
     )
 }
 

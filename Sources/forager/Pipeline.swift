@@ -310,7 +310,7 @@ struct Pipeline {
 
     /// The mapped tables as the source describes them, with the mapping's options applied, and every
     /// problem: source-side ones and mapping entries that do not fit the table (with file and line).
-    private func describeTables(
+    func describeTables(
         _ source: PostgresSource, _ mapped: [ForagerConfiguration.TableMapping]
     ) async throws -> (tables: [MappedTable], problems: [ForagerError]) {
         var (tables, problems) = try await source.describe(requests(mapped))

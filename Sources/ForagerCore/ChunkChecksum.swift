@@ -1,0 +1,113 @@
+/// The SQL that `forager validate` runs on the source and on a Postgres warehouse to compare a
+/// table chunk by chunk: row count and an order-independent checksum of the rows, over key ranges
+/// that both sides select identically.
+///
+/// A row's hash is the first 60 bits of the md5 of its text form (the mapped columns, in source
+/// order, as `ROW(...)::text`); a chunk's checksum is the sum of its rows' hashes as `numeric`,
+/// so it never overflows and any changed, missing or extra row changes it (bar a 2⁻⁶⁰ chance).
+/// Both sides print values with the same settings (`SQL.canonicalTextSettings`, time zone UTC),
+/// so equal rows print equally. Key ranges are half-open, `(after, through]`, in the key's order.
+public struct ChunkChecksum: Sendable {
+    public let table: MappedTable
+    /// Collation forced on text key columns, on both sides, when the two databases sort text
+    /// differently; nil to use each column's own.
+    public let keyCollation: String?
+
+    public init(table: MappedTable, keyCollation: String? = nil) {
+        self.table = table
+        self.keyCollation = keyCollation
+    }
+
+    /// The source columns the warehouse stores, compared (extracted columns are derived, and are
+    /// not compared).
+    public var comparedColumns: [SourceColumn] { table.storedColumns }
+
+    private var keyColumns: [SourceColumn] {
+        table.keyColumns.compactMap { name in table.columns.first { $0.name == name } }
+    }
+
+    /// Text-like types that a collation orders.
+    static let collatableTypes: Set<String> = ["text", "character varying", "varchar", "character", "bpchar", "name", "citext"]
+
+    /// ` COLLATE "x"` for a text-like column when a collation is forced, else nothing.
+    private func collation(_ column: SourceColumn) -> String {
+        let base = column.sqlType.split(separator: "(").first.map(String.init) ?? column.sqlType
+        guard let keyCollation, Self.collatableTypes.contains(base) else { return "" }
+        return " COLLATE \(SQL.quoteIdentifier(keyCollation))"
+    }
+
+    private func keyExpression(_ column: SourceColumn, warehouse: Bool) -> String {
+        SQL.quoteIdentifier(warehouse ? table.warehouseName(of: column.name) : column.name) + collation(column)
+    }
+
+    private func keyTuple(warehouse: Bool) -> String {
+        "(" + keyColumns.map { keyExpression($0, warehouse: warehouse) }.joined(separator: ", ") + ")"
+    }
+
+    /// The key as parameters `$first, $first+1, ...`, each cast to its column's type.
+    private func parameterTuple(from first: Int) -> String {
+        "(" + keyColumns.enumerated().map { index, column in
+            "$\(first + index)::\(column.sqlType)" + collation(column)
+        }.joined(separator: ", ") + ")"
+    }
+
+    /// The range condition for a chunk with the given bounds present; parameters are the `after`
+    /// key's values, then the `through` key's.
+    private func rangeCondition(after: Bool, through: Bool, warehouse: Bool) -> String {
+        var conditions: [String] = []
+        if after { conditions.append("\(keyTuple(warehouse: warehouse)) > \(parameterTuple(from: 1))") }
+        if through { conditions.append("\(keyTuple(warehouse: warehouse)) <= \(parameterTuple(from: after ? keyColumns.count + 1 : 1))") }
+        return conditions.isEmpty ? "true" : conditions.joined(separator: " AND ")
+    }
+
+    /// Source: the last key of the chunk of `size` rows after `after` (parameters: its values),
+    /// each key column as text; no row when fewer than `size` rows remain.
+    public func boundaryQuery(after: Bool, size: Int) -> String {
+        // Aliased, so that ORDER BY sorts by the columns, not by their text (an output column's
+        // name wins over a table column's in ORDER BY).
+        let keys = keyColumns.enumerated().map { SQL.quoteIdentifier($1.name) + "::text AS _forager_key\($0)" }.joined(separator: ", ")
+        let order = keyColumns.map { keyExpression($0, warehouse: false) }.joined(separator: ", ")
+        return "SELECT \(keys) FROM \(table.source.sql) WHERE \(rangeCondition(after: after, through: false, warehouse: false)) ORDER BY \(order) OFFSET \(size - 1) LIMIT 1"
+    }
+
+    /// The row text a hash is taken of: the compared columns, cast to the warehouse type where the
+    /// mapping overrides it.
+    private func rowText(warehouse: Bool) -> String {
+        let columns = comparedColumns.map { column -> String in
+            let name = SQL.quoteIdentifier(warehouse ? table.warehouseName(of: column.name) : column.name)
+            return !warehouse && column.overriddenType != nil ? "\(name)::\(column.sqlType)" : name
+        }
+        return "ROW(" + columns.joined(separator: ", ") + ")::text"
+    }
+
+    /// Count and checksum of the rows in `(after, through]` (bounds as parameters, `after` first);
+    /// on the warehouse, soft-deleted rows do not count. Returns one row: count, checksum.
+    public func aggregateQuery(after: Bool, through: Bool, warehouse: Bool) -> String {
+        var condition = keyColumns.isEmpty ? "true" : rangeCondition(after: after, through: through, warehouse: warehouse)
+        if warehouse, table.deletes == .soft { condition += " AND NOT \(SQL.quoteIdentifier(MetadataColumn.deleted))" }
+        let name = warehouse ? table.target.sql : table.source.sql
+        return """
+            SELECT count(*)::text, coalesce(sum(('x' || substr(md5(\(rowText(warehouse: warehouse))), 1, 15))::bit(60)::bigint::numeric), 0)::text \
+            FROM \(name) WHERE \(condition)
+            """
+    }
+
+    /// The rows of `(after, through]` one by one: each key column as text, then the md5 of the row
+    /// text; on the warehouse also the LSN of the change that last wrote the row (text) and, for
+    /// soft deletes, whether it is deleted. Drills into a chunk whose checksums differ.
+    public func rowsQuery(after: Bool, through: Bool, warehouse: Bool) -> String {
+        let keys = keyColumns.enumerated().map { index, column in
+            SQL.quoteIdentifier(warehouse ? table.warehouseName(of: column.name) : column.name) + "::text AS _forager_key\(index)"
+        }.joined(separator: ", ")
+        var extra = ""
+        if warehouse {
+            extra = ", \(SQL.quoteIdentifier(MetadataColumn.lsn))::text"
+            extra += table.deletes == .soft ? ", \(SQL.quoteIdentifier(MetadataColumn.deleted))" : ", false"
+        }
+        let name = warehouse ? table.target.sql : table.source.sql
+        return "SELECT \(keys), md5(\(rowText(warehouse: warehouse)))\(extra) FROM \(name) WHERE \(rangeCondition(after: after, through: through, warehouse: warehouse))"
+    }
+
+    /// True when chunks are by key; tables without one are compared whole.
+    public var isChunked: Bool { !keyColumns.isEmpty && table.identity == .key }
+}

@@ -1,0 +1,313 @@
+import ArgumentParser
+import ForagerConfig
+import ForagerCore
+import Foundation
+import LibPQ
+import PGOutput
+import PostgresSource
+
+/// What `forager validate` found for one table.
+struct TableValidation: Sendable {
+    /// A key range whose rows differ.
+    struct Difference: Sendable {
+        /// The range, as `(after, through]` in key order; nil bounds are open.
+        var after: [String]?
+        var through: [String]?
+        var sourceRows: Int
+        var warehouseRows: Int
+        /// Set when the warehouse never reached the source position the chunk was read at.
+        var behind: String?
+        /// How many rows differ, and some of them (key, and how), when known.
+        var differingRows: Int?
+        var samples: [(key: String, how: String)] = []
+    }
+    var table: TableName
+    var rows = 0
+    var chunks = 0
+    var differences: [Difference] = []
+    /// Why the table was not compared, when it was not.
+    var skipped: String?
+    /// Rows that changed during every comparison round, so could not be compared.
+    var unverified = 0
+
+    var line: String {
+        if let skipped { return "\(table): not compared: \(skipped)" }
+        let note = unverified == 0 ? "" : "; \(unverified) row\(unverified == 1 ? "" : "s") kept changing and could not be compared, validate again"
+        if differences.isEmpty { return "\(table): equal (\(rows) rows in \(chunks) chunk\(chunks == 1 ? "" : "s")\(note))" }
+        var lines = ["\(table): DIFFERS in \(differences.count) of \(chunks) chunk\(chunks == 1 ? "" : "s"):"]
+        for difference in differences {
+            let range = "keys (\(Self.key(difference.after) ?? "start"), \(Self.key(difference.through) ?? "end")]"
+            let counts = difference.sourceRows == difference.warehouseRows
+                ? "\(difference.sourceRows) rows on both sides, different content"
+                : "source \(difference.sourceRows) rows, warehouse \(difference.warehouseRows)"
+            let rows = difference.differingRows.map { "; \($0) row\($0 == 1 ? "" : "s") differ" } ?? ""
+            let samples = difference.samples.isEmpty ? "" : ": " + difference.samples.map { "\($0.key) \($0.how)" }.joined(separator: ", ")
+                + (difference.samples.count < (difference.differingRows ?? 0) ? ", ..." : "")
+            lines.append("  \(range): \(counts)\(rows)\(samples)\(difference.behind.map { " (\($0))" } ?? "")")
+        }
+        return lines.joined(separator: "\n") + note
+    }
+
+    static func key(_ values: [String]?) -> String? {
+        guard let values else { return nil }
+        return values.count == 1 ? values[0] : "(" + values.joined(separator: ", ") + ")"
+    }
+}
+
+extension Pipeline {
+    /// Compares the mapped tables (or `only`) between source and warehouse, chunk by chunk.
+    func validate(only: [String], chunkRows: Int, wait: Duration) async throws -> [TableValidation] {
+        guard configuration.warehouse.type == .postgres else {
+            throw ForagerError(
+                .warehouse, "forager validate compares a Postgres warehouse; comparing ClickHouse is not built yet",
+                hint: "Compare counts by hand meanwhile: SELECT count() FROM <table>_current on ClickHouse against the source.")
+        }
+        let source = try await PostgresSource.connect(
+            sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+        defer { source.connection.close() }
+        let (mapped, mappingProblems) = configuration.tablePatterns.isEmpty
+            ? (configuration.tables, []) : configuration.resolveTables(sourceTables: try await source.tableNames())
+        guard mappingProblems.isEmpty else { throw Problems(problems: mappingProblems) }
+        var selected = mapped
+        if !only.isEmpty {
+            let names = try only.map { name in
+                do { return try TableName(parsing: name) } catch {
+                    throw ForagerError(.schema, "--table \(name): \(error)", hint: "Write the source table as in SQL: schema.table.")
+                }
+            }
+            for name in names where !mapped.contains(where: { $0.source == name }) {
+                throw ForagerError(.schema, "\(name) is not a mapped table", hint: "Mapped tables: \(mapped.map(\.source.description).sorted().joined(separator: ", ")).")
+            }
+            selected = mapped.filter { names.contains($0.source) }
+        }
+        let (tables, problems) = try await describeTables(source, selected)
+        guard problems.isEmpty else { throw Problems(problems: problems) }
+        let settings = SQL.canonicalTextSettings + [("timezone", "UTC")]
+        let reader = try await PGConnection.connect(sourceURL, serverSettings: settings)
+        defer { reader.close() }
+        let target = try await PGConnection.connect(warehouseURL, serverSettings: settings)
+        defer { target.close() }
+        let warehouse = try await connectWarehouse()
+        defer { warehouse.close() }
+        let collationQuery = "SELECT datcollate FROM pg_database WHERE datname = current_database()"
+        let sameCollation = try await reader.query(collationQuery).scalar == target.query(collationQuery).scalar
+        var results: [TableValidation] = []
+        for table in tables {
+            let validator = ChunkValidator(
+                checksum: ChunkChecksum(table: table, keyCollation: sameCollation ? nil : "C"), source: reader, target: target,
+                warehouse: warehouse, chunkRows: chunkRows, wait: wait)
+            let result = try await validator.run()
+            logger.info("validated table", metadata: ["forager.table": "\(table.source)", "forager.result": "\(result.line)"])
+            results.append(result)
+        }
+        return results
+    }
+}
+
+/// Walks one table's key ranges, comparing each chunk; a chunk that differs is compared again once
+/// the warehouse has passed the source position it was read at, and with fresh reads, before it
+/// counts as different: so rows written meanwhile raise no false alarm.
+struct ChunkValidator {
+    let checksum: ChunkChecksum
+    let source: PGConnection
+    let target: PGConnection
+    let warehouse: any Warehouse
+    let chunkRows: Int
+    let wait: Duration
+    /// Rounds of comparing a differing chunk before it is reported.
+    static let rounds = 5
+
+    private struct Aggregate: Equatable {
+        var rows: Int
+        var sum: String
+    }
+
+    func run() async throws -> TableValidation {
+        var result = TableValidation(table: checksum.table.source)
+        if checksum.table.identity == .appendOnly {
+            result.skipped = "append_only keeps every insert, including rows the source has since deleted"
+            return result
+        }
+        var after: [String]?
+        repeat {
+            let (through, aggregate, position) = try await readSource(after: after)
+            result.rows += aggregate.rows
+            let (difference, unverified) = try await compare(after: after, through: through, source: aggregate, position: position)
+            result.unverified += unverified
+            // The range past the last key is empty on the source; it counts only when the
+            // warehouse has rows there.
+            if aggregate.rows > 0 || difference != nil { result.chunks += 1 }
+            if let difference { result.differences.append(difference) }
+            after = through
+        } while after != nil && checksum.isChunked
+        return result
+    }
+
+    /// The chunk after `after`: its last key (nil when it runs to the end), its aggregate, and
+    /// the source position at which it was read.
+    private func readSource(after: [String]?) async throws -> ([String]?, Aggregate, LSN) {
+        try await inSourceSnapshot { position in
+            var through: [String]?
+            if checksum.isChunked {
+                let row = try await source.query(checksum.boundaryQuery(after: after != nil, size: chunkRows), after ?? []).rows.first
+                through = row.map { $0.map { $0 ?? "" } }
+            }
+            let aggregate = try await Self.aggregate(
+                on: source, checksum.aggregateQuery(after: after != nil, through: through != nil, warehouse: false), (after ?? []) + (through ?? []))
+            return (through, aggregate, position)
+        }
+    }
+
+    /// Runs `body` in a read-only snapshot of the source, with the WAL position read as the
+    /// snapshot's first statement: every commit the snapshot sees lies before it.
+    private func inSourceSnapshot<T>(_ body: (LSN) async throws -> T) async throws -> T {
+        try await source.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        do {
+            let position = LSN(string: try await source.query("SELECT pg_current_wal_lsn()::text").scalar ?? "") ?? .zero
+            let value = try await body(position)
+            try await source.execute("COMMIT")
+            return value
+        } catch {
+            _ = try? await source.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func readWarehouse(after: [String]?, through: [String]?) async throws -> Aggregate {
+        try await Self.aggregate(
+            on: target, checksum.aggregateQuery(after: after != nil, through: through != nil, warehouse: true), (after ?? []) + (through ?? []))
+    }
+
+    private static func aggregate(on connection: PGConnection, _ sql: String, _ parameters: [String]) async throws -> Aggregate {
+        let row = try await connection.query(sql, parameters).rows.first
+        return Aggregate(rows: row?[0].flatMap { Int($0) } ?? 0, sum: row?[1] ?? "")
+    }
+
+    /// Nil when the chunk is equal, possibly after waiting for the warehouse and reading again;
+    /// also how many rows could not be compared because they kept changing.
+    private func compare(after: [String]?, through: [String]?, source: Aggregate, position: LSN) async throws -> (TableValidation.Difference?, Int) {
+        var warehouseAggregate = try await readWarehouse(after: after, through: through)
+        if source == warehouseAggregate { return (nil, 0) }
+        let behind = try await waitForWarehouse(past: position)
+        warehouseAggregate = try await readWarehouse(after: after, through: through)
+        if source == warehouseAggregate { return (nil, 0) }
+        var difference = TableValidation.Difference(
+            after: after, through: through, sourceRows: source.rows, warehouseRows: warehouseAggregate.rows, behind: behind)
+        guard behind == nil else { return (difference, 0) }
+        guard checksum.isChunked else {
+            // Without a key, rows cannot be told apart: compare the whole table again, fresh.
+            for _ in 0..<Self.rounds {
+                let (_, fresh, freshPosition) = try await readSource(after: nil)
+                difference.behind = try await waitForWarehouse(past: freshPosition)
+                let again = try await readWarehouse(after: nil, through: nil)
+                if fresh == again { return (nil, 0) }
+                (difference.sourceRows, difference.warehouseRows) = (fresh.rows, again.rows)
+                if difference.behind != nil { break }
+            }
+            return (difference, 0)
+        }
+        return try await drillDown(difference)
+    }
+
+    /// Compares a differing chunk row by row, in rounds: each reads the source in a snapshot at
+    /// position P, waits for the warehouse to pass P, and compares the rows the warehouse last
+    /// wrote at or before P (a row written after P is newer than the snapshot and waits for the
+    /// next round). Rows that differ in every round are reported.
+    private func drillDown(_ start: TableValidation.Difference) async throws -> (TableValidation.Difference?, Int) {
+        var difference = start
+        let parameters = (start.after ?? []) + (start.through ?? [])
+        let hasAfter = start.after != nil, hasThrough = start.through != nil
+        var suspects: Set<[String]>?
+        var differing: [[String]: String] = [:]
+        var deferred: Set<[String]> = []
+        for round in 0..<Self.rounds {
+            if round > 0 { try await Task.sleep(for: .milliseconds(200)) }
+            let (sourceRows, position) = try await inSourceSnapshot { position in
+                (try await source.query(checksum.rowsQuery(after: hasAfter, through: hasThrough, warehouse: false), parameters).rows, position)
+            }
+            if let behind = try await waitForWarehouse(past: position) {
+                difference.behind = behind
+                return (difference, 0)
+            }
+            let warehouseRows = try await target.query(checksum.rowsQuery(after: hasAfter, through: hasThrough, warehouse: true), parameters).rows
+            let width = checksum.table.keyColumns.count
+            var sourceHashes: [[String]: String] = [:]
+            for row in sourceRows { sourceHashes[row[0..<width].map { $0 ?? "" }] = row[width] ?? "" }
+            var warehouseState: [[String]: (hash: String?, lsn: LSN)] = [:]
+            for row in warehouseRows {
+                let deleted = row[width + 2] == "t"
+                warehouseState[row[0..<width].map { $0 ?? "" }] = (deleted ? nil : row[width] ?? "", LSN(string: row[width + 1] ?? "") ?? .zero)
+            }
+            let candidates = suspects ?? Set(sourceHashes.keys).union(warehouseState.keys)
+            differing = [:]
+            deferred = []
+            for key in candidates {
+                let warehouse = warehouseState[key]
+                if let warehouse, warehouse.lsn > position {
+                    deferred.insert(key)
+                    continue
+                }
+                let sourceHash = sourceHashes[key], warehouseHash = warehouse?.hash
+                guard sourceHash != warehouseHash else { continue }
+                differing[key] = sourceHash == nil ? "extra in the warehouse" : warehouseHash == nil ? "missing in the warehouse" : "different"
+            }
+            if differing.isEmpty && deferred.isEmpty { return (nil, 0) }
+            suspects = Set(differing.keys).union(deferred)
+        }
+        if differing.isEmpty { return (nil, deferred.count) }
+        difference.differingRows = differing.count
+        difference.samples = differing.sorted { $0.key.lexicographicallyPrecedes($1.key) }.prefix(5).map {
+            (TableValidation.key($0.key) ?? "", $0.value)
+        }
+        return (difference, deferred.count)
+    }
+
+    /// Waits until the warehouse checkpoint reaches `position`; says why not when it does not
+    /// within `wait`.
+    private func waitForWarehouse(past position: LSN) async throws -> String? {
+        let deadline = ContinuousClock.now + wait
+        while true {
+            let checkpoint = try await warehouse.checkpoint()
+            if let checkpoint, checkpoint >= position { return nil }
+            if ContinuousClock.now >= deadline {
+                return "the warehouse checkpoint \(checkpoint?.description ?? "none") did not reach the source position \(position) it was read at within \(Int(wait.seconds)) s: is forager run running?"
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+}
+
+struct Validate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare source and warehouse, table by table and key range by key range.",
+        discussion: """
+            Counts and checksums the mapped columns in chunks of the primary key, in bounded memory. \
+            A chunk that differs is compared again once the warehouse has passed the source position \
+            it was read at, so rows written meanwhile raise no false alarm. Exits 0 when every \
+            compared table is equal, 1 with the differing key ranges otherwise.
+            """)
+
+    @OptionGroup var options: PipelineOptions
+
+    @Option(name: .customLong("table"), help: "A mapped source table (schema.table); repeat for more. Default: all.")
+    var tables: [String] = []
+
+    @Option(help: "Rows per chunk.")
+    var chunkRows = 10_000
+
+    @Option(help: "Seconds to wait for the warehouse to pass the source position of a differing chunk.")
+    var wait = 60
+
+    func validate() throws {
+        guard chunkRows >= 1 else { throw ValidationError("--chunk-rows must be at least 1") }
+        guard wait >= 0 else { throw ValidationError("--wait must be 0 or more seconds") }
+    }
+
+    func run() async throws {
+        try await options.runPipeline { pipeline, _ in
+            let results = try await pipeline.validate(only: tables, chunkRows: chunkRows, wait: .seconds(wait))
+            for result in results { print(result.line) }
+            if results.contains(where: { !$0.differences.isEmpty }) { throw ExitCode(1) }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import ForagerCore
+import Testing
+
+@Suite struct ChunkChecksumTests {
+    private func table(key: [String] = ["hive", "at"]) -> MappedTable {
+        var table = MappedTable(
+            source: TableName(schema: "public", name: "Readings"), target: TableName(schema: "analytics", name: "readings"),
+            columns: [
+                SourceColumn(name: "hive", sqlType: "text", notNull: true),
+                SourceColumn(name: "at", sqlType: "timestamp with time zone", notNull: true),
+                SourceColumn(name: "value", sqlType: "numeric", notNull: false),
+            ],
+            keyColumns: key)
+        table.renames = ["value": "reading"]
+        return table
+    }
+
+    @Test func boundariesFollowTheKeyOrderAndRangesAreHalfOpenOnBothSides() {
+        let checksum = ChunkChecksum(table: table())
+        #expect(checksum.boundaryQuery(after: false, size: 100) == #"SELECT "hive"::text AS _forager_key0, "at"::text AS _forager_key1 FROM "public"."Readings" WHERE true ORDER BY "hive", "at" OFFSET 99 LIMIT 1"#)
+        #expect(checksum.boundaryQuery(after: true, size: 100).contains(#"WHERE ("hive", "at") > ($1::text, $2::timestamp with time zone) ORDER BY"#))
+        let source = checksum.aggregateQuery(after: true, through: true, warehouse: false)
+        #expect(source.contains(#"md5(ROW("hive", "at", "value")::text)"#))
+        #expect(source.hasSuffix(#"FROM "public"."Readings" WHERE ("hive", "at") > ($1::text, $2::timestamp with time zone) AND ("hive", "at") <= ($3::text, $4::timestamp with time zone)"#))
+        let warehouse = checksum.aggregateQuery(after: false, through: true, warehouse: true)
+        #expect(warehouse.contains(#"md5(ROW("hive", "at", "reading")::text)"#))
+        #expect(warehouse.hasSuffix(#"FROM "analytics"."readings" WHERE ("hive", "at") <= ($1::text, $2::timestamp with time zone)"#))
+    }
+
+    @Test func softDeletedRowsDoNotCountAndTypeOverridesAreCastOnTheSource() {
+        var mapped = table()
+        mapped.deletes = .soft
+        mapped.columns[2].overriddenType = "numeric"
+        mapped.columns[2].sqlType = "double precision"
+        let checksum = ChunkChecksum(table: mapped)
+        #expect(checksum.aggregateQuery(after: false, through: false, warehouse: true).hasSuffix(#"WHERE true AND NOT "_forager_deleted""#))
+        #expect(checksum.aggregateQuery(after: false, through: false, warehouse: false).contains(#""value"::double precision"#))
+    }
+
+    @Test func aForcedCollationAppliesToTextKeysOnly() {
+        let checksum = ChunkChecksum(table: table(), keyCollation: "C")
+        #expect(checksum.boundaryQuery(after: true, size: 10).contains(#"("hive" COLLATE "C", "at") > ($1::text COLLATE "C", $2::timestamp with time zone)"#))
+    }
+
+    @Test func keylessTablesAreComparedWhole() {
+        var keyless = table(key: [])
+        keyless.identity = .fullRow
+        let checksum = ChunkChecksum(table: keyless)
+        #expect(!checksum.isChunked)
+        #expect(checksum.aggregateQuery(after: false, through: false, warehouse: false).hasSuffix("WHERE true"))
+    }
+}

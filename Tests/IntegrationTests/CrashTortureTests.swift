@@ -1,0 +1,110 @@
+import ForagerDemo
+import Foundation
+import Glibc
+import Testing
+
+/// Reproducible random numbers (SplitMix64) for the torture schedule.
+private struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("Crash torture", .serialized)
+struct CrashTortureTests {
+    /// FORAGER_TORTURE_SEED replays a failed run's schedule.
+    static var seed: UInt64 {
+        ProcessInfo.processInfo.environment["FORAGER_TORTURE_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64(UInt32.max))
+    }
+
+    @Test("SIGKILL at 24 random moments under a mixed workload: validate reports equality, nothing lost or doubled")
+    func killsUnderMixedWorkload() async throws {
+        let seed = Self.seed
+        print("crash torture seed: \(seed) (FORAGER_TORTURE_SEED=\(seed) replays the schedule)")
+        var random = SplitMix(state: seed)
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, weight int, notes text);
+                ALTER TABLE hives ALTER COLUMN notes SET STORAGE EXTERNAL;
+                INSERT INTO hives SELECT g, g, repeat('n', 3000) || g FROM generate_series(1, 2000) g;
+                CREATE TABLE samples (id bigint PRIMARY KEY, hive int, value numeric);
+                INSERT INTO samples SELECT g, g % 2000, g * 1.5 FROM generate_series(1, 200000) g;
+                CREATE TABLE alerts (key text PRIMARY KEY, payload jsonb);
+                """,
+            tables: ["hives", "samples", "alerts"], batch: "batch:\n  max_rows: 5000\n")
+        defer { Task { await scenario.cleanUp() } }
+
+        let workload = Task {
+            var random = SplitMix(state: seed ^ 0xABCDEF)
+            let connection = try await scenario.source.connect(scenario.sourceDatabase)
+            defer { connection.close() }
+            var next: Int64 = 1_000_000
+            var step = 0
+            while !Task.isCancelled {
+                step += 1
+                switch step {
+                case 40:
+                    try await connection.execute("ALTER TABLE samples ADD COLUMN quality int DEFAULT 0")
+                case 80:
+                    // One large transaction: more rows than a batch, applied in pieces.
+                    try await connection.execute("INSERT INTO samples (id, hive, value) SELECT \(next) + g, g % 2000, g FROM generate_series(1, 60000) g")
+                    next += 60000
+                case let n where n % 55 == 0:
+                    try await connection.execute("TRUNCATE alerts")
+                default:
+                    switch Int.random(in: 0..<6, using: &random) {
+                    case 0:
+                        try await connection.execute("INSERT INTO samples (id, hive, value) SELECT \(next) + g, g % 2000, g FROM generate_series(1, 200) g")
+                        next += 200
+                    case 1:
+                        // TOAST-unchanged: notes is not touched.
+                        try await connection.execute("UPDATE hives SET weight = weight + 1 WHERE id % 97 = \(Int.random(in: 0..<97, using: &random))")
+                    case 2:
+                        try await connection.execute("DELETE FROM samples WHERE id IN (SELECT id FROM samples WHERE hive = \(Int.random(in: 0..<2000, using: &random)) LIMIT 20)")
+                    case 3:
+                        try await connection.execute("""
+                            BEGIN;
+                            INSERT INTO alerts VALUES ('a\(step)', '{"step": \(step)}') ON CONFLICT (key) DO UPDATE SET payload = excluded.payload;
+                            UPDATE samples SET value = value + 1 WHERE hive = \(Int.random(in: 0..<2000, using: &random));
+                            UPDATE hives SET notes = repeat('m', 2500) || \(step) WHERE id = \(Int.random(in: 1...2000, using: &random));
+                            COMMIT;
+                            """)
+                    case 4:
+                        try await connection.execute("UPDATE samples SET id = id + 10000000 WHERE id = (SELECT min(id) FROM samples)")
+                    default:
+                        try await connection.execute("DELETE FROM alerts WHERE key IN (SELECT key FROM alerts ORDER BY key LIMIT 3)")
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(15))
+            }
+        }
+
+        var kills = 0
+        while kills < 24 {
+            let process = try scenario.launch(["run"])
+            let life = Duration.milliseconds(Int.random(in: 300...2500, using: &random))
+            try await Task.sleep(for: life)
+            process.signal(SIGKILL)
+            let status = try await process.wait(timeout: .seconds(30))
+            #expect(status == 128 + SIGKILL, "seed \(seed): forager ended with \(status) before the kill:\n\(process.output)")
+            kills += 1
+        }
+        workload.cancel()
+        _ = await workload.result
+        let extra = try await scenario.sourceScalar("SELECT count(*) FROM information_schema.columns WHERE table_name = 'samples' AND column_name = 'quality'")
+        #expect(extra == "1", "seed \(seed): the workload did not reach the ADD COLUMN")
+
+        try await scenario.forager(["sync"])
+        let validation = try await scenario.forager(["validate", "--chunk-rows", "20000", "--wait", "5"])
+        #expect(validation.contains("public.hives: equal") && validation.contains("public.samples: equal") && validation.contains("public.alerts: equal"),
+                "seed \(seed):\n\(validation)")
+        try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "weight", "notes"])
+        try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "hive", "value", "quality"])
+        try await scenario.expectSameContent(source: "alerts", target: "analytics.alerts", columns: ["key", "payload"], key: ["key"])
+    }
+}

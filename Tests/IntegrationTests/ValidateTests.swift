@@ -1,0 +1,100 @@
+import Foundation
+import Glibc
+import Testing
+
+@Suite("forager validate", .serialized)
+struct ValidateTests {
+    @Test("an exact answer on a quiet source: equal, then the tampered key ranges named, for keyed, composite-key, keyless and mapped tables")
+    func quietSource() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE samples (id int PRIMARY KEY, v float8, note text, secret text);
+                INSERT INTO samples SELECT g, g / 3.0, 'n' || g, 's' FROM generate_series(1, 1050) g;
+                CREATE TABLE readings (hive text, at timestamptz, value numeric, PRIMARY KEY (hive, at));
+                INSERT INTO readings SELECT 'hive-' || (g % 7), timestamptz '2026-01-01' + g * interval '1 minute', g FROM generate_series(1, 500) g;
+                CREATE TABLE log (at timestamptz, line text); ALTER TABLE log REPLICA IDENTITY FULL;
+                INSERT INTO log SELECT timestamptz '2026-01-01' + g * interval '1 s', 'same' FROM generate_series(1, 30) g;
+                CREATE TABLE events (at timestamptz, kind text); INSERT INTO events VALUES (now(), 'x');
+                """,
+            tables: [])
+        defer { Task { await scenario.cleanUp() } }
+        try scenario.writeMapping("""
+            tables:
+              - source: samples
+                deletes: soft
+                exclude_columns: [secret]
+                rename_columns: {note: remark}
+              - source: readings
+              - source: log
+              - source: events
+                append_only: true
+            """)
+        try await scenario.forager(["sync"])
+        try await scenario.onSource("DELETE FROM samples WHERE id = 7; UPDATE samples SET note = 'changed' WHERE id = 8;")
+        try await scenario.forager(["sync"])
+        let equal = try await scenario.forager(["validate", "--chunk-rows", "100"])
+        #expect(equal.contains("public.samples: equal (1049 rows in 11 chunks)"), "\(equal)")
+        #expect(equal.contains("public.readings: equal (500 rows in 5 chunks)"), "\(equal)")
+        #expect(equal.contains("public.log: equal (30 rows in 1 chunk)"), "\(equal)")
+        #expect(equal.contains("public.events: not compared: append_only"), "\(equal)")
+
+        try await scenario.warehouse.execute("""
+            DELETE FROM analytics.samples WHERE id = 150;
+            UPDATE analytics.samples SET v = v + 1e-9 WHERE id = 1020;
+            UPDATE analytics.readings SET value = value + 1 WHERE hive = 'hive-3' AND value = 10;
+            DELETE FROM analytics.log WHERE ctid = (SELECT ctid FROM analytics.log LIMIT 1);
+            """, database: scenario.warehouseDatabase)
+        let differs = try await scenario.forager(["validate", "--chunk-rows", "100", "--wait", "1"], expectStatus: 1)
+        #expect(differs.contains("public.samples: DIFFERS in 2 of 11 chunks"), "\(differs)")
+        #expect(differs.contains("keys (101, 201]: source 100 rows, warehouse 99"), "\(differs)")
+        #expect(differs.contains("keys (1001, end]: 49 rows on both sides, different content"), "\(differs)")
+        #expect(differs.contains("public.readings: DIFFERS in 1 of 5 chunks"), "\(differs)")
+        #expect(differs.contains("public.log: DIFFERS in 1 of 1 chunk"), "\(differs)")
+        let one = try await scenario.forager(["validate", "--table", "public.readings", "--wait", "0"], expectStatus: 1)
+        #expect(one.contains("public.readings") && !one.contains("public.samples"), "\(one)")
+        _ = try await scenario.forager(["validate", "--table", "public.nope"], expectStatus: 1)
+    }
+
+    @Test("no false alarm while the source is being written and forager run streams")
+    func underWrites() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v int); INSERT INTO samples SELECT g, 0 FROM generate_series(1, 50000) g;",
+            tables: ["samples"])
+        defer { Task { await scenario.cleanUp() } }
+        let running = try scenario.launch(["run"])
+        defer { running.signal(SIGKILL) }
+        try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+        let writer = Task {
+            let connection = try await scenario.source.connect(scenario.sourceDatabase)
+            defer { connection.close() }
+            var round = 0
+            while !Task.isCancelled {
+                round += 1
+                try await connection.execute("""
+                    UPDATE samples SET v = v + 1 WHERE id % 500 = \(round % 500);
+                    INSERT INTO samples SELECT 50000 + \(round) * 10 + g, \(round) FROM generate_series(1, 10) g;
+                    DELETE FROM samples WHERE id = \(round * 13 % 50000 + 1);
+                    """)
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        let added = { try await scenario.sourceScalar("SELECT count(*) FROM samples WHERE id > 50000").flatMap { Int($0) } ?? 0 }
+        try await scenario.eventually("the writer under way") { try await added() >= 50 }
+        let before = try await added()
+        let output = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"])
+        let during = try await added() - before
+        writer.cancel()
+        _ = await writer.result
+        #expect(output.contains("public.samples: equal"), "\(output)")
+        #expect(during >= 30, "only \(during) rows were written while validating")
+
+        // Rows changed behind Forager's back are found and named, row by row.
+        try await scenario.warehouse.execute(
+            "DELETE FROM analytics.samples WHERE id = 2; UPDATE analytics.samples SET v = -99 WHERE id = 3;", database: scenario.warehouseDatabase)
+        let tampered = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 1)
+        #expect(tampered.contains("DIFFERS in 1 of"), "\(tampered)")
+        #expect(tampered.contains("]: source 1000 rows, warehouse 999; 2 rows differ: 2 missing in the warehouse, 3 different"), "\(tampered)")
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+    }
+}
