@@ -56,6 +56,15 @@ public final class PostgresSource: Sendable {
         return problems
     }
 
+    /// What works but should not be so: a superuser as the source role. Empty when all is well.
+    public func setupWarnings() async throws -> [String] {
+        let row = try await connection.query("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").rows.first
+        guard let row, row[1] == "t" else { return [] }
+        return [
+            "the source role \(SQL.quoteIdentifier(row[0] ?? "?")) is a superuser; Forager needs only REPLICATION and SELECT on the mapped tables. Use a role with just those (docs/operations.md, 'The source role'), so that a leaked password cannot do more.",
+        ]
+    }
+
     /// A table to describe, as the mapping names it.
     public struct TableRequest: Sendable {
         public var source: TableName

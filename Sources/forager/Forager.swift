@@ -115,7 +115,8 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         let (configuration, logger) = try options.load()
-        let (tables, problems) = await Pipeline(configuration: configuration, logger: logger, stop: StopSignal()).check()
+        let (tables, problems, warnings) = await Pipeline(configuration: configuration, logger: logger, stop: StopSignal()).check()
+        for warning in warnings { print("warning: \(Redaction.apply(warning))") }
         if problems.isEmpty {
             print("ok: source, warehouse and \(tables) mapped table(s) are ready")
             return

@@ -450,15 +450,17 @@ struct Pipeline {
     }
 
     /// Everything `forager check` looks at, without creating or changing anything: the problems
-    /// found, and how many tables are mapped.
-    func check() async -> (tables: Int, problems: [String]) {
+    /// found, warnings (which do not fail the check), and how many tables are mapped.
+    func check() async -> (tables: Int, problems: [String], warnings: [String]) {
         var problems: [String] = []
+        var warnings: [String] = []
         var count = configuration.tables.count
         do {
             let source = try await PostgresSource.connect(
                 sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
             defer { source.connection.close() }
             problems += try await source.setupProblems().map(\.description)
+            warnings += try await source.setupWarnings()
             let (mapped, mappingProblems) = try await resolveMappings(source)
             problems += mappingProblems.map(\.description)
             count = mapped.count
@@ -482,6 +484,6 @@ struct Pipeline {
         } catch {
             problems.append("source: \(error)")
         }
-        return (count, problems)
+        return (count, problems, warnings)
     }
 }

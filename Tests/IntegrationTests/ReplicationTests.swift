@@ -216,6 +216,19 @@ struct ReplicationTests {
 
 @Suite("Source preflight")
 struct SourcePreflightTests {
+    @Test("forager check warns when the source role is a superuser, and not for a role with only REPLICATION and SELECT")
+    func superuserWarning() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE fine (id int PRIMARY KEY); CREATE ROLE least_priv LOGIN REPLICATION; GRANT SELECT ON fine TO least_priv;",
+            tables: ["fine"])
+        defer { Task { await scenario.cleanUp() } }
+        let superuser = try await scenario.forager(["check"])
+        #expect(superuser.contains("warning: the source role \"postgres\" is a superuser") && superuser.contains("ok: "), "\(superuser)")
+        try scenario.rewriteConfig(sourceURL: "postgresql://least_priv@127.0.0.1:\(scenario.source.port)/\(scenario.sourceDatabase)")
+        let least = try await scenario.forager(["check"])
+        #expect(!least.contains("warning") && least.contains("ok: "), "\(least)")
+    }
+
     @Test("a role without REPLICATION and a server without wal_level=logical each get a clear error")
     func setupProblemsAreNamed() async throws {
         let scenario = try await Scenario.make(
