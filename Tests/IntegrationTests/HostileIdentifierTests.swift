@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+@Suite("Hostile identifiers")
+struct HostileIdentifierTests {
+    @Test("tables and columns named with quotes, semicolons, reserved words, 63 bytes and Unicode replicate, and nothing they spell is run")
+    func hostileNames() async throws {
+        let long = String(repeating: "h", count: 63)
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE y (id int PRIMARY KEY); INSERT INTO y VALUES (1);
+                CREATE TABLE "x""; DROP TABLE y; --" ("id"";--" int PRIMARY KEY, "select" text, "Mixed Case" int, "'; DELETE FROM y; --" text);
+                INSERT INTO "x""; DROP TABLE y; --" VALUES (1, 'a', 1, 'q''uote'), (2, 'b', 2, E'back\\\\slash');
+                CREATE TABLE "order" ("from" int PRIMARY KEY, "group" text);
+                INSERT INTO "order" VALUES (1, 'g');
+                CREATE TABLE "\(long)" ("\(long)" int PRIMARY KEY, "ruche_été_日本" text);
+                INSERT INTO "\(long)" VALUES (1, 'été');
+                """,
+            tables: [])
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.warehouse.execute("CREATE SCHEMA analytics; CREATE TABLE analytics.y (id int); INSERT INTO analytics.y VALUES (1);", database: scenario.warehouseDatabase)
+        try scenario.writeMapping("""
+            tables:
+              - source: 'public."x""; DROP TABLE y; --"'
+              - source: 'public."order"'
+                rename_columns: {group: 'a "quoted" name; --'}
+              - source: 'public."\(long)"'
+            """)
+        try await scenario.forager(["sync"])
+        try await scenario.onSource("""
+            INSERT INTO "x""; DROP TABLE y; --" VALUES (3, 'c', 3, ';');
+            UPDATE "x""; DROP TABLE y; --" SET "select" = 'changed' WHERE "id"";--" = 1;
+            DELETE FROM "x""; DROP TABLE y; --" WHERE "id"";--" = 2;
+            UPDATE "order" SET "group" = 'h';
+            INSERT INTO "\(long)" VALUES (2, '日本');
+            """)
+        try await scenario.forager(["sync"])
+        #expect(try await scenario.sourceScalar("SELECT count(*) FROM y") == "1")
+        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.y") == "1")
+        try await scenario.expectSameContent(
+            source: #""x""; DROP TABLE y; --""#, target: #"analytics."x""; DROP TABLE y; --""#,
+            columns: [#"id"";--"#, "select", "Mixed Case", "'; DELETE FROM y; --"], key: [#"id"";--"#])
+        #expect(try await scenario.warehouseScalar(#"SELECT "a ""quoted"" name; --" FROM analytics."order""#) == "h")
+        try await scenario.expectSameContent(
+            source: "\"\(long)\"", target: "analytics.\"\(long)\"", columns: [long, "ruche_été_日本"], key: [long])
+        let validation = try await scenario.forager(["validate", "--wait", "0"])
+        #expect(validation.contains(#"public."x""; DROP TABLE y; --": equal (2 rows"#), "\(validation)")
+    }
+}
