@@ -1,0 +1,86 @@
+import ForagerDemo
+import Foundation
+import Glibc
+import Testing
+
+/// A throwaway certificate authority and a server certificate for `localhost`, made with openssl.
+struct TestCertificates {
+    let directory: String
+    var caFile: String { directory + "/ca.crt" }
+    var serverCertificate: String { directory + "/server.crt" }
+    var serverKey: String { directory + "/server.key" }
+
+    static func make(name: String) throws -> TestCertificates {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-tls-\(name)-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let certificates = TestCertificates(directory: directory)
+        try certificates.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Forager Test CA",
+                                  "-keyout", directory + "/ca.key", "-out", certificates.caFile])
+        try certificates.openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                                  "-keyout", certificates.serverKey, "-out", directory + "/server.csr"])
+        try "subjectAltName=DNS:localhost\n".write(toFile: directory + "/san.ext", atomically: true, encoding: .utf8)
+        try certificates.openssl(["x509", "-req", "-in", directory + "/server.csr", "-CA", certificates.caFile, "-CAkey", directory + "/ca.key",
+                                  "-CAcreateserial", "-days", "2", "-extfile", directory + "/san.ext", "-out", certificates.serverCertificate])
+        chmod(certificates.serverKey, 0o600)
+        if getuid() == 0 {
+            let chown = try ChildProcess("/bin/chown", ["-R", "postgres:postgres", directory], outputPath: directory + "/chown.out")
+            guard chown.waitBlocking() == 0 else { throw HarnessError("chown failed: \(chown.output)") }
+        }
+        return certificates
+    }
+
+    private func openssl(_ arguments: [String]) throws {
+        let process = try ChildProcess("/usr/bin/openssl", arguments, outputPath: directory + "/openssl.out")
+        guard process.waitBlocking() == 0 else { throw HarnessError("openssl \(arguments.first ?? "") failed:\n\(process.output)") }
+    }
+}
+
+@Suite("TLS", .serialized)
+struct TLSTests {
+    @Test("sslmode=verify-full with the source's CA works end to end over TLS; a wrong host name or an unknown CA is refused, naming the problem")
+    func verifyFull() async throws {
+        let certificates = try TestCertificates.make(name: "source")
+        defer { try? FileManager.default.removeItem(atPath: certificates.directory) }
+        let source = try LocalCluster.startForTests(name: "tls-source", settings: [
+            "wal_level": "logical", "max_replication_slots": "10", "max_wal_senders": "10",
+            "ssl": "on", "ssl_cert_file": "'\(certificates.serverCertificate)'", "ssl_key_file": "'\(certificates.serverKey)'",
+        ])
+        defer { source.stop() }
+        let shared = try await SharedClusters.shared.get()
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); INSERT INTO hives VALUES (1, 'a'), (2, 'b');",
+            tables: ["hives"], clusters: (source, shared.warehouse))
+        defer { Task { await scenario.cleanUp() } }
+        let database = scenario.sourceDatabase
+        let verified = "postgresql://postgres@localhost:\(source.port)/\(database)?sslmode=verify-full&sslrootcert=\(certificates.caFile)"
+        try scenario.rewriteConfig(sourceURL: verified)
+        try await scenario.forager(["sync"])
+        let running = try scenario.launch(["run"])
+        defer { running.signal(SIGKILL) }
+        try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+        try await scenario.onSource("INSERT INTO hives VALUES (3, 'c')")
+        try await scenario.eventually("the insert") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "3" }
+        // Every connection Forager holds, the replication stream included, is encrypted.
+        let connections = try await source.scalar("""
+            SELECT count(*) FILTER (WHERE s.ssl) || '/' || count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+            WHERE a.application_name = 'forager'
+            """, database: "postgres")
+        let parts = connections?.split(separator: "/") ?? []
+        #expect(parts.count == 2 && parts[0] == parts[1] && (Int(parts[1]) ?? 0) >= 2, "encrypted/all: \(connections ?? "none")")
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+
+        try scenario.rewriteConfig(sourceURL: "postgresql://postgres@127.0.0.1:\(source.port)/\(database)?sslmode=verify-full&sslrootcert=\(certificates.caFile)")
+        let wrongHost = try await scenario.forager(["sync"], expectStatus: 1)
+        #expect(wrongHost.contains("does not match host name"), "\(wrongHost)")
+        let stopped = try await scenario.forager(["run"], expectStatus: 1, timeout: .seconds(60))
+        #expect(!stopped.contains("retrying"), "a certificate problem is permanent:\n\(stopped)")
+
+        let other = try TestCertificates.make(name: "other")
+        defer { try? FileManager.default.removeItem(atPath: other.directory) }
+        try scenario.rewriteConfig(sourceURL: "postgresql://postgres@localhost:\(source.port)/\(database)?sslmode=verify-full&sslrootcert=\(other.caFile)")
+        let unknownCA = try await scenario.forager(["sync"], expectStatus: 1)
+        #expect(unknownCA.contains("certificate verify failed"), "\(unknownCA)")
+    }
+}
