@@ -62,9 +62,24 @@ public actor PostgresWarehouse: Warehouse {
     /// changed is widened, or its table stopped (see ``applySchemaChange(_:)``). Tables that are
     /// stopped or wait for a resync are not checked. Returns every problem found.
     public func prepare(tables: [MappedTable], create: Bool = true) async throws -> [ForagerError] {
+        do {
+            return try await prepareTables(tables, create: create)
+        } catch let error as PGError where error.sqlState == "42501" {
+            let row = try await connection.query("SELECT current_user, current_database()").rows.first
+            let role = SQL.quoteIdentifier(row?[0] ?? "?"), database = SQL.quoteIdentifier(row?[1] ?? "?")
+            let name = SQL.quoteIdentifier(schema)
+            throw ForagerError(
+                .warehouse, "the warehouse role \(role) may not create what Forager needs in schema \(name): \(error.message)",
+                hint: "As the database owner or a superuser, run CREATE SCHEMA IF NOT EXISTS \(name) AUTHORIZATION \(role); (or, for a schema owned by another role, GRANT USAGE, CREATE ON SCHEMA \(name) TO \(role); and GRANT CREATE ON DATABASE \(database) TO \(role);).")
+        }
+    }
+
+    private func prepareTables(_ tables: [MappedTable], create: Bool) async throws -> [ForagerError] {
         if create {
+            // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists.
+            let exists = try await connection.query("SELECT to_regnamespace($1) IS NOT NULL", [SQL.quoteIdentifier(schema)]).scalar == "t"
+            if !exists { try await connection.execute("CREATE SCHEMA \(SQL.quoteIdentifier(schema))") }
             try await connection.execute("""
-            CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier(schema));
             CREATE TABLE IF NOT EXISTS \(stateTable) (
                 slot text PRIMARY KEY,
                 lsn pg_lsn NOT NULL,
@@ -99,6 +114,19 @@ public actor PostgresWarehouse: Warehouse {
             }
             missing.removeAll { column in table.extracts.contains { $0.from == column.name } }
             if !missing.isEmpty {
+                let names = missing.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) }.joined(separator: ", ")
+                if try await hasDroppedColumns(table.target) {
+                    // Forager never drops a warehouse column: someone did, and its values are gone.
+                    let error = ForagerError(
+                        .warehouse, "warehouse table \(table.target) lacks \(names), and a column was dropped from it by hand (Forager never drops one); adding it back would leave its existing rows without values",
+                        hint: "Resync the table to copy it again: forager resync --table \(table.source).")
+                    if create {
+                        try await stop(table, error)
+                    } else {
+                        problems.append(error)
+                    }
+                    continue
+                }
                 if create {
                     try await addColumns(missing, to: table)
                 } else {
@@ -139,6 +167,13 @@ public actor PostgresWarehouse: Warehouse {
             }
         }
         return problems
+    }
+
+    /// True when a column of the table was dropped (PostgreSQL keeps a dropped column's slot).
+    private func hasDroppedColumns(_ table: TableName) async throws -> Bool {
+        try await connection.query(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attisdropped)", [table.sql]
+        ).scalar == "t"
     }
 
     /// Every `types` override must name a type the warehouse knows that the source type casts to.

@@ -103,8 +103,10 @@ struct Scenario {
 
     /// Runs `forager <arguments> --config <config>` to completion.
     @discardableResult
-    func forager(_ arguments: [String], expectStatus: Int32 = 0, timeout: Duration = .seconds(300)) async throws -> String {
-        let process = try launch(arguments)
+    func forager(
+        _ arguments: [String], expectStatus: Int32 = 0, timeout: Duration = .seconds(300), environment: [String: String] = [:]
+    ) async throws -> String {
+        let process = try launch(arguments, environment: environment)
         let status = try await process.wait(timeout: timeout)
         let output = process.output
         if status != expectStatus {
@@ -114,9 +116,9 @@ struct Scenario {
     }
 
     /// Starts `forager <arguments> --config <config>` in the background; its output goes to a log file.
-    func launch(_ arguments: [String]) throws -> ChildProcess {
+    func launch(_ arguments: [String], environment extra: [String: String] = [:]) throws -> ChildProcess {
         let log = directory + "/forager-\(UInt32.random(in: 0...UInt32.max)).log"
-        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FORAGER_") }
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FORAGER_") }.merging(extra) { $1 }
         let process = try ChildProcess(Self.foragerBinary, arguments + ["--config", configPath], outputPath: log, environment: environment)
         ChildRegistry.register(process)
         return process
