@@ -50,6 +50,12 @@ public final class LocalCluster: Sendable {
         try Self.runAsPostgres(Self.binary("pg_ctl"), ["-D", directory + "/data", "-m", "fast", "-w", "stop"])
     }
 
+    /// Kills the server as a crash would (`immediate`: no checkpoint, recovery on the next start);
+    /// `resume()` starts it again.
+    public func crash() throws {
+        try Self.runAsPostgres(Self.binary("pg_ctl"), ["-D", directory + "/data", "-m", "immediate", "-w", "stop"])
+    }
+
     /// Starts the server (again).
     public func resume() throws {
         try Self.runAsPostgres(Self.binary("pg_ctl"), ["-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60", "-o", options, "start"])

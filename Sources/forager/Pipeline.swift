@@ -67,7 +67,7 @@ struct Pipeline {
     /// jitter, forever; permanent failures are thrown. Each attempt is logged and counted.
     func runForever() async throws {
         let status = self.status
-        var backoff = Backoff(base: .seconds(1), cap: .seconds(60))
+        var backoff = Backoff(base: .seconds(1), cap: .seconds(30))
         while !stop.isSet {
             do {
                 let resync = ResyncRequest()

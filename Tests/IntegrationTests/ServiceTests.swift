@@ -318,3 +318,57 @@ struct ClickHouseFaultTests {
         #expect(running.output.contains("warehouse failed; retrying"), "\(running.output)")
     }
 }
+
+@Suite("Service faults, long outages", .serialized)
+struct LongOutageTests {
+    @Test("the warehouse crashed in the middle of a large batch, then each server unreachable for 30 s: all heal, validate reports equality")
+    func crashesAndLongOutages() async throws {
+        let source = try LocalCluster.startForTests(name: "outage-source", settings: [
+            "wal_level": "logical", "max_replication_slots": "10", "max_wal_senders": "10",
+        ])
+        defer { source.stop() }
+        let warehouse = try LocalCluster.startForTests(name: "outage-warehouse-2", settings: [:])
+        defer { warehouse.stop() }
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE samples (id bigint PRIMARY KEY, hive int, value float8);",
+            tables: ["samples"], batch: "batch:\n  max_rows: 20000\n", clusters: (source, warehouse))
+        defer { Task { await scenario.cleanUp() } }
+        let running = try scenario.launch(["run"])
+        defer { running.signal(SIGKILL) }
+        try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+
+        // A transaction of 300,000 rows is applied in pieces; the warehouse dies while they land.
+        try await scenario.onSource("INSERT INTO samples SELECT g, g % 500, g * 0.25 FROM generate_series(1, 300000) g")
+        try await Task.sleep(for: .milliseconds(500))
+        try await scenario.eventually(timeout: .seconds(60), "a warehouse transaction of forager's writing") {
+            try await scenario.warehouse.scalar(
+                "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'forager' AND backend_xid IS NOT NULL", database: "postgres") == "t"
+        }
+        try warehouse.crash()
+        try await Task.sleep(for: .seconds(2))
+        try warehouse.resume()
+        try await scenario.eventually(timeout: .seconds(120), "the large transaction applied once") {
+            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == "300000"
+        }
+
+        // Each server away for 30 s while the other side keeps going.
+        try warehouse.pause()
+        try await scenario.onSource("UPDATE samples SET value = -value WHERE hive = 7; DELETE FROM samples WHERE id % 1000 = 0;")
+        try await Task.sleep(for: .seconds(30))
+        try warehouse.resume()
+        try source.pause()
+        try await Task.sleep(for: .seconds(30))
+        try source.resume()
+        try await scenario.onSource("INSERT INTO samples SELECT g, 1, 1 FROM generate_series(300001, 301000) g")
+        let expected = try await scenario.sourceScalar("SELECT count(*) FROM samples") ?? ""
+        try await scenario.eventually(timeout: .seconds(120), "catching up after the outages") {
+            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == expected
+        }
+        #expect(running.poll() == nil, "forager exited during the outages:\n\(running.output)")
+        let validation = try await scenario.forager(["validate", "--wait", "30"])
+        #expect(validation.contains("public.samples: equal (\(expected) rows"), "\(validation)")
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "hive", "value"])
+    }
+}

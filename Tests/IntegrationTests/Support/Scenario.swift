@@ -112,7 +112,18 @@ struct Scenario {
         if status != expectStatus {
             Issue.record("forager \(arguments.joined(separator: " ")) exited \(status), expected \(expectStatus):\n\(output)")
         }
+        Self.expectNoSecret(in: output, of: arguments)
         return output
+    }
+
+    /// The passwords the tests give Forager; no output of any forager command may show one.
+    static let testSecrets = [ClickHouseServer.password, "the-password", "not-the-password", "Src-S3cret-Pw-", "Wh-S3cret-Pw-"]
+
+    /// Records an issue when `output` shows a test password.
+    static func expectNoSecret(in output: String, of arguments: [String]) {
+        for secret in testSecrets where output.contains(secret) {
+            Issue.record("forager \(arguments.joined(separator: " ")) printed the test secret \(secret.debugDescription):\n\(output)")
+        }
     }
 
     /// Starts `forager <arguments> --config <config>` in the background; its output goes to a log file.
