@@ -2,6 +2,8 @@ import AsyncHTTPClient
 import ForagerCore
 import Foundation
 import NIOCore
+import NIOSSL
+import Synchronization
 
 /// ClickHouse's HTTP interface: statements in the request body, or in the `query` parameter with
 /// the data to insert in the body. Connections are pooled by the shared HTTP client.
@@ -16,16 +18,39 @@ struct ClickHouseClient: Sendable {
     var timeout: Duration = .seconds(300)
     /// Whether insert bodies are sent gzip-compressed (`Content-Encoding: gzip`).
     var compress = true
+    /// A PEM file of the certificate authorities that an https server's certificate must chain
+    /// to, instead of the system's; nil for the system's.
+    var caFile: String?
 
-    /// The process's HTTP client for ClickHouse. A server that cannot be reached fails a request
-    /// within 5 s (the shared client's browser-like settings would wait 90 s, or until the request's
-    /// deadline), so that the pipeline's own retry with backoff takes over; no read timeout, since
-    /// with `wait_end_of_query` the server is silent until a statement is done (the request's
-    /// deadline bounds it). Lives as long as the process.
-    static let http = HTTPClient(
-        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-        configuration: HTTPClient.Configuration(
-            timeout: HTTPClient.Configuration.Timeout(connect: .seconds(5)), connectionPool: HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60))))
+    /// The process's HTTP clients for ClickHouse, one per set of trusted certificate authorities.
+    /// A server that cannot be reached fails a request within 5 s (the shared client's
+    /// browser-like settings would wait 90 s, or until the request's deadline), so that the
+    /// pipeline's own retry with backoff takes over; no read timeout, since with
+    /// `wait_end_of_query` the server is silent until a statement is done (the request's deadline
+    /// bounds it). https verifies the certificate and the host name. They live as long as the process.
+    private static let clients = Mutex<[String: HTTPClient]>([:])
+
+    static func http(trusting caFile: String?) throws -> HTTPClient {
+        try clients.withLock { clients in
+            if let client = clients[caFile ?? ""] { return client }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let caFile {
+                guard FileManager.default.isReadableFile(atPath: caFile) else {
+                    throw ForagerError(
+                        .warehouse, "warehouse.ca_file \(caFile) cannot be read",
+                        hint: "Give the path of a PEM file with the certificate authority that signed the ClickHouse server's certificate.")
+                }
+                tls.trustRoots = .file(caFile)
+            }
+            let client = HTTPClient(
+                eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+                configuration: HTTPClient.Configuration(
+                    tlsConfiguration: tls, timeout: HTTPClient.Configuration.Timeout(connect: .seconds(5)),
+                    connectionPool: HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60))))
+            clients[caFile ?? ""] = client
+            return client
+        }
+    }
 
     /// The same server, with `system` as the default database (for statements that must work
     /// before the pipeline's database exists).
@@ -68,7 +93,15 @@ struct ClickHouseClient: Sendable {
         request.body = .bytes(ByteBuffer(bytes: body))
         let response: HTTPClientResponse
         do {
-            response = try await Self.http.execute(request, timeout: .seconds(timeout.components.seconds))
+            response = try await Self.http(trusting: caFile).execute(request, timeout: .seconds(timeout.components.seconds))
+        } catch let error as ForagerError {
+            throw error
+        } catch let error as NIOSSLError {
+            throw Self.tlsFailure(url: url, "\(error)")
+        } catch let error as BoringSSLError {
+            throw Self.tlsFailure(url: url, "\(error)")
+        } catch let error as NIOSSLExtraError {
+            throw Self.tlsFailure(url: url, "\(error)")
         } catch {
             throw ForagerError(
                 .warehouse, "cannot reach the ClickHouse server at \(url): \(error)",
@@ -83,6 +116,13 @@ struct ClickHouseClient: Sendable {
                 isTransient: Self.isTransient(status: Int(response.status.code), body: text))
         }
         return text
+    }
+
+    /// A certificate that does not verify: permanent, with what to check.
+    static func tlsFailure(url: String, _ reason: String) -> ForagerError {
+        ForagerError(
+            .warehouse, "the ClickHouse server at \(url) did not pass TLS verification: \(reason)",
+            hint: "Check that warehouse.url names the host its certificate was made for, and set warehouse.ca_file to the PEM file of the authority that signed it.")
     }
 
     /// Exception codes of a server that is busy or short of resources for now: TIMEOUT_EXCEEDED,

@@ -48,11 +48,13 @@ public actor ClickHouseWarehouse: Warehouse {
     /// Connects to the server's HTTP interface and checks that it answers. `compress`: send
     /// insert bodies gzip-compressed.
     public static func connect(
-        url: String, database: String, user: String?, password: String?, compress: Bool = true, slot: String, logger: Logger
+        url: String, database: String, user: String?, password: String?, compress: Bool = true, caFile: String? = nil,
+        slot: String, logger: Logger
     ) async throws -> ClickHouseWarehouse {
         let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
         var client = ClickHouseClient(url: trimmed, database: database, user: user, password: password)
         client.compress = compress
+        client.caFile = caFile
         let version = try await client.system.execute("SELECT version()").trimmingCharacters(in: .whitespacesAndNewlines)
         logger.debug("connected to ClickHouse", metadata: ["forager.version": "\(version)"])
         return ClickHouseWarehouse(client: client, slot: slot, logger: logger, dateTime64: hasDateTime64(version: version))

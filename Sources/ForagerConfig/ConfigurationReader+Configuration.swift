@@ -4,7 +4,7 @@ import Yams
 extension ConfigurationReader {
     static let topLevelKeys = ["source", "warehouse", "batch", "mappings", "metrics", "alerts", "shutdown"]
     static let sourceKeys = ["url", "publication", "slot", "heartbeat_interval_s"]
-    static let warehouseKeys = ["type", "url", "schema", "database", "user", "password", "compression"]
+    static let warehouseKeys = ["type", "url", "schema", "database", "user", "password", "compression", "ca_file"]
     static let batchKeys = ["max_rows", "max_age_ms"]
 
     /// The configuration, or `nil` when the file is too broken to go on (reported). Problems may
@@ -111,10 +111,10 @@ extension ConfigurationReader {
         if type == .clickhouse {
             return readClickHouse(warehouse)
         }
-        for key in ["database", "user", "password", "compression"] {
+        for key in ["database", "user", "password", "compression", "ca_file"] {
             guard let field = warehouse[key] else { continue }
             report(.invalidValue, file, field.line, field.key,
-                   "only applies to type: clickhouse; for a Postgres warehouse, put the user in url and the password in PGPASSWORD or ~/.pgpass\(key == "database" ? ", and use schema for the tables' schema" : "")")
+                   "only applies to type: clickhouse; for a Postgres warehouse, put the user in url and the password in PGPASSWORD or ~/.pgpass\(key == "database" ? ", and use schema for the tables' schema" : "")\(key == "ca_file" ? ", and TLS settings in url (sslmode=verify-full&sslrootcert=...)" : "")")
         }
         let url = connectionString(in: warehouse, variable: ForagerConfiguration.warehouseURLVariable, of: "the warehouse")
 
@@ -175,6 +175,14 @@ extension ConfigurationReader {
             case "none": warehouseConfig.compress = false
             case let other?: report(.invalidValue, file, field.line, field.key, "'\(other)' is not a compression; \(fix)")
             case nil: break
+            }
+        }
+        if let field = warehouse["ca_file"],
+            let path = text(field, file: file, expected: "a file path", fix: "write the path of the PEM file with the certificate authority, e.g. ca_file: certs/clickhouse-ca.pem")
+        {
+            warehouseConfig.caFile = FilePaths.join(FilePaths.directory(of: configPath), path)
+            if !url.hasPrefix("https://") {
+                report(.invalidValue, file, field.line, field.key, "applies only to an https:// url; use https:// in warehouse.url, or remove ca_file")
             }
         }
         return warehouseConfig

@@ -108,6 +108,10 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public var password: String?
         /// ClickHouse: whether insert bodies are gzip-compressed (`compression: gzip | none`, default gzip).
         public var compress = true
+        /// ClickHouse over https: the PEM file of the certificate authorities the server's
+        /// certificate must chain to (`ca_file`, resolved against the configuration file's
+        /// directory); nil for the system's.
+        public var caFile: String?
 
         public init(type: WarehouseType = .postgres, url: String, schema: String = Warehouse.defaultSchema, user: String? = nil, password: String? = nil) {
             self.type = type

@@ -53,7 +53,7 @@ struct Pipeline {
             try await ClickHouseWarehouse.connect(
                 url: configuration.warehouse.url, database: configuration.warehouse.schema, user: configuration.warehouse.user,
                 password: configuration.warehouse.password, compress: configuration.warehouse.compress,
-                slot: configuration.source.slot, logger: logger)
+                caFile: configuration.warehouse.caFile, slot: configuration.source.slot, logger: logger)
         }
     }
 

@@ -44,3 +44,27 @@ struct ClickHouseConfigTests {
         }
     }
 }
+
+@Suite("warehouse: ca_file")
+struct ClickHouseCAFileTests {
+    @Test func caFileIsResolvedAgainstTheConfigurationDirectoryAndNeedsHTTPS() throws {
+        let config = { (url: String) in
+            "source:\n  url: \"\(sourceURL)\"\nwarehouse:\n  type: clickhouse\n  url: \(url)\n  ca_file: certs/ca.pem\nmappings: mappings/app.yaml\n"
+        }
+        try withFixture(config: config("https://ch.example:8443")) { fixture in
+            let caFile = try fixture.load().warehouse.caFile
+            #expect(caFile == fixture.path("certs/ca.pem"))
+        }
+        try withFixture(config: config("http://ch.example:8123")) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.key == "warehouse.ca_file" && problem.message.contains("https://"))
+        }
+    }
+
+    @Test func caFileOnAPostgresWarehousePointsToSSLSettings() throws {
+        try withFixture(config: "source:\n  url: \"\(sourceURL)\"\nwarehouse:\n  url: \"\(warehouseURL)\"\n  ca_file: ca.pem\nmappings: mappings/app.yaml\n") { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.key == "warehouse.ca_file" && problem.message.contains("sslrootcert"))
+        }
+    }
+}

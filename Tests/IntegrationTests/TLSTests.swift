@@ -84,3 +84,34 @@ struct TLSTests {
         #expect(unknownCA.contains("certificate verify failed"), "\(unknownCA)")
     }
 }
+
+@Suite("TLS, ClickHouse", .serialized)
+struct ClickHouseTLSTests {
+    @Test("https to ClickHouse verifies the server against warehouse.ca_file; an unknown authority or a wrong host name is refused")
+    func httpsWithCA() async throws {
+        let certificates = try TestCertificates.make(name: "clickhouse")
+        defer { try? FileManager.default.removeItem(atPath: certificates.directory) }
+        let server = try await ClickHouseServer.start(name: "tls", certificates: certificates)
+        defer { server.stop() }
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); INSERT INTO hives VALUES (1, 'a'), (2, 'b');",
+            tables: ["hives"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        let plain = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
+        let verified = plain.replacingOccurrences(of: "url: \"\(server.url)\"", with: "url: \"https://localhost:\(server.httpsPort)\"\n  ca_file: \"\(certificates.caFile)\"")
+        #expect(verified != plain)
+        try verified.write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        try await scenario.forager(["sync"])
+        #expect(try await server.query("SELECT count() FROM \(scenario.warehouseDatabase).hives_current") == "2\n")
+
+        try verified.replacingOccurrences(of: "  ca_file: \"\(certificates.caFile)\"", with: "")
+            .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        let unknown = try await scenario.forager(["sync"], expectStatus: 1)
+        #expect(unknown.contains("did not pass TLS verification") && unknown.contains("warehouse.ca_file"), "\(unknown)")
+
+        try verified.replacingOccurrences(of: "https://localhost:", with: "https://127.0.0.1:")
+            .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        let wrongHost = try await scenario.forager(["sync"], expectStatus: 1)
+        #expect(wrongHost.contains("did not pass TLS verification"), "\(wrongHost)")
+    }
+}

@@ -9,6 +9,8 @@ import Synchronization
 final class ClickHouseServer: Sendable {
     let directory: String
     let httpPort: Int
+    /// The https port, when started with certificates (else 0).
+    let httpsPort: Int
     private let binary: String
     private let process: Mutex<ChildProcess>
 
@@ -17,9 +19,10 @@ final class ClickHouseServer: Sendable {
     static let user = "forager_ch"
     static let password = "ch-s3cret-pw"
 
-    private init(directory: String, httpPort: Int, binary: String, process: ChildProcess) {
+    private init(directory: String, httpPort: Int, httpsPort: Int, binary: String, process: ChildProcess) {
         self.directory = directory
         self.httpPort = httpPort
+        self.httpsPort = httpsPort
         self.binary = binary
         self.process = Mutex(process)
     }
@@ -30,7 +33,7 @@ final class ClickHouseServer: Sendable {
     }
 
     /// Starts a server; `name` tells apart servers of one test process.
-    static func start(name: String = "shared") async throws -> ClickHouseServer {
+    static func start(name: String = "shared", certificates: TestCertificates? = nil) async throws -> ClickHouseServer {
         let user = Self.user, password = Self.password
         let binary = ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let binary else {
@@ -42,9 +45,13 @@ final class ClickHouseServer: Sendable {
             try FileManager.default.createDirectory(atPath: directory + "/" + sub, withIntermediateDirectories: true)
         }
         let http = try LocalCluster.freePort(), tcp = try LocalCluster.freePort(), interserver = try LocalCluster.freePort()
+        let https = certificates == nil ? 0 : try LocalCluster.freePort()
         var config = try String(contentsOfFile: "/etc/clickhouse-server/config.xml", encoding: .utf8)
         let replacements = [
-            ("<http_port>8123</http_port>", "<http_port>\(http)</http_port>"),
+            ("<http_port>8123</http_port>", "<http_port>\(http)</http_port>" + (certificates == nil ? "" : "<https_port>\(https)</https_port>")),
+            ("/etc/clickhouse-server/server.crt", certificates?.serverCertificate ?? "/etc/clickhouse-server/server.crt"),
+            ("/etc/clickhouse-server/server.key", certificates?.serverKey ?? "/etc/clickhouse-server/server.key"),
+            ("<dhParamsFile>/etc/clickhouse-server/dhparam.pem</dhParamsFile>", ""),
             ("<tcp_port>9000</tcp_port>", "<tcp_port>\(tcp)</tcp_port>"),
             ("<interserver_http_port>9009</interserver_http_port>", "<interserver_http_port>\(interserver)</interserver_http_port>"),
             ("<listen_host>::1</listen_host>", ""),
@@ -63,7 +70,7 @@ final class ClickHouseServer: Sendable {
             """)
         try users.write(toFile: directory + "/users.xml", atomically: true, encoding: .utf8)
         let process = try ChildProcess(binary, ["--config-file=\(directory)/config.xml"], outputPath: directory + "/server.out")
-        let server = ClickHouseServer(directory: directory, httpPort: http, binary: binary, process: process)
+        let server = ClickHouseServer(directory: directory, httpPort: http, httpsPort: https, binary: binary, process: process)
         do {
             try await server.waitUntilAnswering()
         } catch {
