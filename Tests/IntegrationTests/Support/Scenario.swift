@@ -128,7 +128,9 @@ struct Scenario {
 
     /// Starts `forager <arguments> --config <config>` in the background; its output goes to a log file.
     func launch(_ arguments: [String], environment extra: [String: String] = [:]) throws -> ChildProcess {
-        let log = directory + "/forager-\(UInt32.random(in: 0...UInt32.max)).log"
+        // Kept after the test under FORAGER_TEST_LOGS, where scripts/test checks them for passwords.
+        let logDirectory = ProcessInfo.processInfo.environment["FORAGER_TEST_LOGS"] ?? directory
+        let log = logDirectory + "/forager-\(id)-\(arguments.first ?? "")-\(UInt32.random(in: 0...UInt32.max)).log"
         let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FORAGER_") }.merging(extra) { $1 }
         let process = try ChildProcess(Self.foragerBinary, arguments + ["--config", configPath], outputPath: log, environment: environment)
         ChildRegistry.register(process)
