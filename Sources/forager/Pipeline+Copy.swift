@@ -10,7 +10,8 @@ import PostgresWarehouse
 /// mapped, or resynced) while the slot keeps its place.
 extension Pipeline {
     /// Creates the slot, copies every table inside its exported snapshot, and commits the copy with
-    /// the slot's consistent point as the checkpoint, all in one warehouse transaction.
+    /// the slot's consistent point as the checkpoint, in one warehouse transaction where the
+    /// warehouse has them; then records the tables as streaming.
     func snapshot(
         source: PostgresSource, warehouse: any Warehouse, replication: ReplicationConnection, tables: [MappedTable]
     ) async throws -> LSN {
@@ -20,8 +21,13 @@ extension Pipeline {
             "forager.slot": "\(configuration.source.slot)", "forager.lsn": "\(created.consistentPoint)",
             "forager.tables": "\(tables.count)",
         ])
-        guard try await copy(tables, at: created, into: warehouse, replacing: []) else { return created.consistentPoint }
+        // Tables stay `copying` until the checkpoint is stored: a warehouse without transactions
+        // keeps the rows of tables copied before a crash, and the next start drops them.
+        guard try await copy(tables, at: created, into: warehouse, replacing: [], phase: .copying) else { return created.consistentPoint }
         try await warehouse.commit(checkpoint: created.consistentPoint)
+        for table in tables {
+            try await warehouse.record(table.source, TableState(phase: .streaming, syncedAt: created.consistentPoint))
+        }
         logger.info("snapshot committed", metadata: ["forager.lsn": "\(created.consistentPoint)"])
         return created.consistentPoint
     }

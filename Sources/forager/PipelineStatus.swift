@@ -158,6 +158,8 @@ final class PipelineStatus: Sendable {
             var confirmedFlushLsn: String?
             var readAt: Double?
         }
+        /// The slot of the pipeline this process runs: tells pipelines that share a host apart.
+        var pipelineSlot: String
         var phase: Phase
         var phaseSince: Double
         var ready: Bool
@@ -182,7 +184,7 @@ final class PipelineStatus: Sendable {
         return state.withLock { state in
             let source = state.slot?.sourcePosition
             return Report(
-                phase: state.phase, phaseSince: state.phaseSince, ready: readiness.ready, readyReason: readiness.reason,
+                pipelineSlot: slotName, phase: state.phase, phaseSince: state.phaseSince, ready: readiness.ready, readyReason: readiness.reason,
                 checkpointLsn: state.checkpoint?.description, checkpointAt: state.checkpointAt,
                 sourceLsn: source?.description, lagSeconds: lag?.seconds,
                 lagBytes: Self.lagBytes(source: source, checkpoint: state.checkpoint),

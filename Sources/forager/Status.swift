@@ -93,9 +93,14 @@ extension Pipeline {
         }
         if let address = configuration.metrics.listen {
             output.processEndpoint = "\(address.host):\(address.port)"
-            output.process = await Self.fetchProcessReport(host: address.host, port: address.port)
-            output.lagSeconds = output.process?.lagSeconds
-            output.lastError = output.process?.lastError
+            let report = await Self.fetchProcessReport(host: address.host, port: address.port)
+            if let report, report.pipelineSlot != configuration.source.slot {
+                output.attention.append("the process answering at \(address.host):\(address.port) runs the pipeline of slot \(report.pipelineSlot), not \(configuration.source.slot): give each pipeline its own metrics.listen")
+            } else {
+                output.process = report
+                output.lagSeconds = report?.lagSeconds
+                output.lastError = report?.lastError
+            }
         }
         return output
     }

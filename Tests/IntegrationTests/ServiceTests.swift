@@ -337,8 +337,8 @@ struct LongOutageTests {
         defer { running.signal(SIGKILL) }
         try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
 
-        // A transaction of 300,000 rows is applied in pieces; the warehouse dies while they land.
-        try await scenario.onSource("INSERT INTO samples SELECT g, g % 500, g * 0.25 FROM generate_series(1, 300000) g")
+        // A transaction of 150,000 rows is applied in pieces; the warehouse dies while they land.
+        try await scenario.onSource("INSERT INTO samples SELECT g, g % 500, g * 0.25 FROM generate_series(1, 150000) g")
         try await Task.sleep(for: .milliseconds(500))
         try await scenario.eventually(timeout: .seconds(60), "a warehouse transaction of forager's writing") {
             try await scenario.warehouse.scalar(
@@ -347,8 +347,13 @@ struct LongOutageTests {
         try warehouse.crash()
         try await Task.sleep(for: .seconds(2))
         try warehouse.resume()
-        try await scenario.eventually(timeout: .seconds(120), "the large transaction applied once") {
-            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == "300000"
+        do {
+            try await scenario.eventually(timeout: .seconds(240), "the large transaction applied once") {
+                try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == "150000"
+            }
+        } catch {
+            Issue.record("\(error); log:\n\(running.output)")
+            throw error
         }
 
         // Each server away for 30 s while the other side keeps going.
@@ -359,7 +364,7 @@ struct LongOutageTests {
         try source.pause()
         try await Task.sleep(for: .seconds(30))
         try source.resume()
-        try await scenario.onSource("INSERT INTO samples SELECT g, 1, 1 FROM generate_series(300001, 301000) g")
+        try await scenario.onSource("INSERT INTO samples SELECT g, 1, 1 FROM generate_series(150001, 151000) g")
         let expected = try await scenario.sourceScalar("SELECT count(*) FROM samples") ?? ""
         try await scenario.eventually(timeout: .seconds(120), "catching up after the outages") {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == expected
