@@ -96,6 +96,7 @@ public actor PostgresWarehouse: Warehouse {
         var problems: [ForagerError] = []
         for table in tables {
             problems += try await checkTypeOverrides(table)
+            problems += try await checkTypesExist(table)
         }
         guard problems.isEmpty else { return problems }
         for table in tables where states[table.source].map({ $0.phase == .streaming }) ?? true {
@@ -176,6 +177,23 @@ public actor PostgresWarehouse: Warehouse {
         ).scalar == "t"
     }
 
+    /// Every source type a warehouse column takes must exist in the warehouse: an enum, domain or
+    /// extension type of the source may not.
+    private func checkTypesExist(_ table: MappedTable) async throws -> [ForagerError] {
+        var problems: [ForagerError] = []
+        var known: [String: Bool] = [:]
+        for column in table.storedColumns where column.overriddenType == nil && !column.sqlType.isEmpty {
+            if known[column.sqlType] == nil {
+                known[column.sqlType] = try await connection.query("SELECT to_regtype($1) IS NOT NULL", [column.sqlType]).scalar == "t"
+            }
+            guard known[column.sqlType] == false else { continue }
+            problems.append(ForagerError(
+                .schema, "column \(SQL.quoteIdentifier(column.name)) of \(table.source) has the type \(column.sqlType), which the warehouse does not have",
+                hint: "Create the type in the warehouse as on the source (CREATE TYPE ...; CREATE EXTENSION ...), or give the column a type the warehouse has in the mapping: types: {\(column.name): text}."))
+        }
+        return problems
+    }
+
     /// Every `types` override must name a type the warehouse knows that the source type casts to.
     private func checkTypeOverrides(_ table: MappedTable) async throws -> [ForagerError] {
         var problems: [ForagerError] = []
@@ -188,6 +206,8 @@ public actor PostgresWarehouse: Warehouse {
                     hint: "Use a type name as in CREATE TABLE, such as double precision or numeric(12,3)."))
                 continue
             }
+            // A type only the source has arrives as text, which the override type parses.
+            guard try await connection.query("SELECT to_regtype($1) IS NOT NULL", [sourceType]).scalar == "t" else { continue }
             do {
                 try await connection.query("SELECT CAST(NULL::\(sourceType) AS \(column.sqlType))")
             } catch let error as PGError {

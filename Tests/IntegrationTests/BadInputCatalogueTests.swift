@@ -159,6 +159,13 @@ let badInputs: [BadInput] = [
              sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text, doc jsonb); CREATE TABLE keyless (a int, b text);",
              mapping: "tables:\n  - source: hives\n  - source: keyless\n",
              expect: ["public.keyless has no primary key", "REPLICA IDENTITY FULL", "append_only"]),
+    BadInput(name: "column of a type only the source has (an enum) arrives as text",
+             sourceSQL: "CREATE TYPE mood AS ENUM ('calm', 'angry'); CREATE TABLE hives (id int PRIMARY KEY, name text, doc jsonb, temper mood); INSERT INTO hives VALUES (1, 'a', NULL, 'angry');",
+             status: 0, expect: ["copied table"], goodSyncFirst: false,
+             verify: { scenario in
+                 let value = try await scenario.warehouseScalar("SELECT temper || ':' || pg_typeof(temper) FROM analytics.hives")
+                 #expect(value == "angry:text")
+             }),
     BadInput(name: "rename collision", mapping: "tables:\n  - source: hives\n    rename_columns: {name: id}\n",
              expect: ["would both be called \"id\"", "Rename one of them"]),
     BadInput(name: "type override to an unknown type", mapping: "tables:\n  - source: hives\n    types: {name: not_a_type}\n",
