@@ -108,6 +108,20 @@ public struct ChunkChecksum: Sendable {
         return "SELECT \(keys), md5(\(rowText(warehouse: warehouse)))\(extra) FROM \(name) WHERE \(rangeCondition(after: after, through: through, warehouse: warehouse))"
     }
 
+    /// `COPY ... TO STDOUT` of the rows in `(after, through]` in key order, as a snapshot copies them:
+    /// every column, then `position` (COPY takes no parameters, so the bounds are quoted literals).
+    public func copyQuery(after: [String]?, through: [String]?, position: String) -> String {
+        func tuple(_ values: [String]) -> String {
+            "(" + zip(keyColumns, values).map { column, value in "\(SQL.quoteLiteral(value))::\(column.sqlType)\(collation(column))" }.joined(separator: ", ") + ")"
+        }
+        var conditions: [String] = []
+        if let after { conditions.append("\(keyTuple(warehouse: false)) > \(tuple(after))") }
+        if let through { conditions.append("\(keyTuple(warehouse: false)) <= \(tuple(through))") }
+        let columns = table.columns.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ")
+        let order = keyColumns.map { keyExpression($0, warehouse: false) }.joined(separator: ", ")
+        return "COPY (SELECT \(columns), \(SQL.quoteLiteral(position))::pg_lsn FROM \(table.source.sql) WHERE \(conditions.isEmpty ? "true" : conditions.joined(separator: " AND ")) ORDER BY \(order)) TO STDOUT"
+    }
+
     /// True when chunks are by key; tables without one are compared whole.
     public var isChunked: Bool { !keyColumns.isEmpty && table.identity == .key }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClickHouseWarehouse
 import ForagerConfig
 import ForagerCore
 import Foundation
@@ -57,11 +58,6 @@ struct TableValidation: Sendable {
 extension Pipeline {
     /// Compares the mapped tables (or `only`) between source and warehouse, chunk by chunk.
     func validate(only: [String], chunkRows: Int, wait: Duration) async throws -> [TableValidation] {
-        guard configuration.warehouse.type == .postgres else {
-            throw ForagerError(
-                .warehouse, "forager validate compares a Postgres warehouse; comparing ClickHouse is not built yet",
-                hint: "Compare counts by hand meanwhile: SELECT count() FROM <table>_current on ClickHouse against the source.")
-        }
         let source = try await PostgresSource.connect(
             sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
         defer { source.connection.close() }
@@ -85,10 +81,24 @@ extension Pipeline {
         let settings = SQL.canonicalTextSettings + [("timezone", "UTC")]
         let reader = try await PGConnection.connect(sourceURL, serverSettings: settings)
         defer { reader.close() }
-        let target = try await PGConnection.connect(warehouseURL, serverSettings: settings)
-        defer { target.close() }
         let warehouse = try await connectWarehouse()
         defer { warehouse.close() }
+        if let clickHouse = warehouse as? ClickHouseWarehouse {
+            let collation = try await reader.query("SELECT datcollate FROM pg_database WHERE datname = current_database()").scalar
+            let bytewise = collation == "C" || collation == "POSIX"
+            var results: [TableValidation] = []
+            for table in tables {
+                let result = try await ClickHouseChunkValidator(
+                    checksum: ChunkChecksum(table: table), source: reader, warehouse: clickHouse, chunkRows: chunkRows, wait: wait,
+                    textKeysOrderedAlike: bytewise
+                ).run()
+                logger.info("validated table", metadata: ["forager.table": "\(table.source)", "forager.result": "\(result.line)"])
+                results.append(result)
+            }
+            return results
+        }
+        let target = try await PGConnection.connect(warehouseURL, serverSettings: settings)
+        defer { target.close() }
         let collationQuery = "SELECT datcollate FROM pg_database WHERE datname = current_database()"
         let sameCollation = try await reader.query(collationQuery).scalar == target.query(collationQuery).scalar
         var results: [TableValidation] = []
@@ -264,6 +274,166 @@ struct ChunkValidator {
 
     /// Waits until the warehouse checkpoint reaches `position`; says why not when it does not
     /// within `wait`.
+    private func waitForWarehouse(past position: LSN) async throws -> String? {
+        let deadline = ContinuousClock.now + wait
+        while true {
+            let checkpoint = try await warehouse.checkpoint()
+            if let checkpoint, checkpoint >= position { return nil }
+            if ContinuousClock.now >= deadline {
+                return "the warehouse checkpoint \(checkpoint?.description ?? "none") did not reach the source position \(position) it was read at within \(Int(wait.seconds)) s: is forager run running?"
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+}
+
+/// Walks one table's key ranges against ClickHouse: each chunk of source rows is loaded into a
+/// twin of the warehouse table and compared there, row by row, with the table's `_current` view
+/// (see ``ClickHouseWarehouse/beginComparison(_:)``). Differing chunks get the same second looks as
+/// on Postgres: after the warehouse passes the source position, then fresh reads in which a row
+/// the warehouse wrote after that position waits for the next round.
+struct ClickHouseChunkValidator {
+    let checksum: ChunkChecksum
+    let source: PGConnection
+    let warehouse: ClickHouseWarehouse
+    let chunkRows: Int
+    let wait: Duration
+    /// The source database orders text by bytes (collation C), as ClickHouse does.
+    let textKeysOrderedAlike: Bool
+    static let rounds = 5
+    /// Key types that PostgreSQL and ClickHouse order alike, so that chunks can be bounded by key.
+    static let orderedAlike: Set<String> = [
+        "smallint", "integer", "bigint", "date", "timestamp without time zone", "timestamp with time zone",
+    ]
+
+    private var table: MappedTable { checksum.table }
+
+    func run() async throws -> TableValidation {
+        var result = TableValidation(table: table.source)
+        guard table.identity == .key else {
+            result.skipped = "the ClickHouse warehouse holds only tables with a key"
+            return result
+        }
+        let keyTypes = table.keyColumns.compactMap { key in table.columns.first { $0.name == key }?.sqlType }
+        // Other keys (uuid, numeric, floats, text under a linguistic collation) sort differently on
+        // the two sides, so the table is compared in one piece.
+        let alike = keyTypes.allSatisfy { Self.orderedAlike.contains($0) || (textKeysOrderedAlike && $0 == "text") }
+        let size = alike ? chunkRows : Int.max
+        try await warehouse.beginComparison(table)
+        do {
+            var after: [String]?
+            var first = true
+            repeat {
+                let (through, position) = try await loadChunk(after: after, size: size)
+                let (sourceLines, warehouseLines) = try await warehouse.comparisonRows(table, first: first, last: through == nil)
+                result.rows += sourceLines.count
+                let (difference, unverified) = try await compare(
+                    after: after, through: through, first: first, source: sourceLines, warehouse: warehouseLines, position: position)
+                result.unverified += unverified
+                if !sourceLines.isEmpty || difference != nil { result.chunks += 1 }
+                if let difference { result.differences.append(difference) }
+                try await warehouse.advanceComparison(table)
+                after = through
+                first = false
+            } while after != nil
+            try await warehouse.endComparison(table)
+        } catch {
+            try? await warehouse.endComparison(table)
+            throw error
+        }
+        return result
+    }
+
+    /// Loads the rows after `after` (the next `size`, or through `fixed`) into the twin; returns
+    /// the chunk's last key (nil at the end) and the source position it was read at.
+    private func loadChunk(after: [String]?, size: Int, through fixed: [String]?? = nil) async throws -> ([String]?, LSN) {
+        try await source.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        do {
+            let position = LSN(string: try await source.query("SELECT pg_current_wal_lsn()::text").scalar ?? "") ?? .zero
+            var through: [String]?
+            if let fixed {
+                through = fixed
+            } else if size != Int.max {
+                through = try await source.query(checksum.boundaryQuery(after: after != nil, size: size), after ?? []).rows.first.map { $0.map { $0 ?? "" } }
+            }
+            try await source.startCopyOut(checksum.copyQuery(after: after, through: through, position: position.description))
+            var chunks: [[UInt8]] = []
+            while let chunk = try await source.readCopyChunk(maxBytes: 1 << 20) { chunks.append(chunk) }
+            try await source.execute("COMMIT")
+            try await warehouse.loadComparisonChunk(table, chunks)
+            return (through, position)
+        } catch {
+            _ = try? await source.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Key fields, content, and version of each line.
+    private func index(_ lines: [String]) -> [[String]: (content: String, version: UInt64)] {
+        let width = table.keyColumns.count
+        var rows: [[String]: (content: String, version: UInt64)] = [:]
+        for line in lines {
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count > width else { continue }
+            rows[Array(fields[0..<width])] = (fields.dropLast().joined(separator: "\t"), UInt64(fields.last ?? "") ?? 0)
+        }
+        return rows
+    }
+
+    private func compare(
+        after: [String]?, through: [String]?, first: Bool, source: [String], warehouse warehouseLines: [String], position: LSN
+    ) async throws -> (TableValidation.Difference?, Int) {
+        /// A line without its last field (the version).
+        func content(_ line: String) -> Substring { line.lastIndex(of: "\t").map { line[..<$0] } ?? line[...] }
+        func same(_ a: [String], _ b: [String]) -> Bool {
+            a.count == b.count && zip(a, b).allSatisfy { content($0.0) == content($0.1) }
+        }
+        if same(source, warehouseLines) { return (nil, 0) }
+        var difference = TableValidation.Difference(after: after, through: through, sourceRows: source.count, warehouseRows: warehouseLines.count)
+        if let behind = try await waitForWarehouse(past: position) {
+            difference.behind = behind
+            return (difference, 0)
+        }
+        var position = position
+        var suspects: Set<[String]>?
+        var differing: [[String]: String] = [:]
+        var deferred: Set<[String]> = []
+        for round in 0..<Self.rounds {
+            if round > 0 {
+                try await Task.sleep(for: .milliseconds(200))
+                (_, position) = try await loadChunk(after: after, size: chunkRows, through: .some(through))
+                if let behind = try await waitForWarehouse(past: position) {
+                    difference.behind = behind
+                    return (difference, 0)
+                }
+            }
+            let lines = try await warehouse.comparisonRows(table, first: first, last: through == nil)
+            if same(lines.source, lines.warehouse) { return (nil, 0) }
+            let sourceRows = index(lines.source), warehouseRows = index(lines.warehouse)
+            (difference.sourceRows, difference.warehouseRows) = (lines.source.count, lines.warehouse.count)
+            differing = [:]
+            deferred = []
+            for key in suspects ?? Set(sourceRows.keys).union(warehouseRows.keys) {
+                let row = warehouseRows[key]
+                if let row, row.version > position.value {
+                    deferred.insert(key)
+                    continue
+                }
+                let expected = sourceRows[key]?.content, actual = row?.content
+                guard expected != actual else { continue }
+                differing[key] = expected == nil ? "extra in the warehouse" : actual == nil ? "missing in the warehouse" : "different"
+            }
+            if differing.isEmpty && deferred.isEmpty { return (nil, 0) }
+            suspects = Set(differing.keys).union(deferred)
+        }
+        if differing.isEmpty { return (nil, deferred.count) }
+        difference.differingRows = differing.count
+        difference.samples = differing.sorted { $0.key.lexicographicallyPrecedes($1.key) }.prefix(5).map {
+            (TableValidation.key($0.key) ?? "", $0.value)
+        }
+        return (difference, deferred.count)
+    }
+
     private func waitForWarehouse(past position: LSN) async throws -> String? {
         let deadline = ContinuousClock.now + wait
         while true {

@@ -108,6 +108,9 @@ struct CrashTortureTests {
         try await scenario.forager(["sync"])
         if let server {
             try await Self.expectSameInClickHouse(server, scenario, seed: seed)
+            let validation = try await scenario.forager(["validate", "--chunk-rows", "20000", "--wait", "5"])
+            #expect(validation.contains("public.hives: equal") && validation.contains("public.samples: equal") && validation.contains("public.alerts: equal"),
+                    "seed \(seed):\n\(validation)")
             return
         }
         let validation = try await scenario.forager(["validate", "--chunk-rows", "20000", "--wait", "5"])

@@ -98,3 +98,38 @@ struct ValidateTests {
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
     }
 }
+
+@Suite("forager validate, ClickHouse", .serialized)
+struct ClickHouseValidateTests {
+    @Test("validate compares the _current view chunk by chunk: equal after sync, and the rows changed behind Forager's back named")
+    func clickHouseValidate() async throws {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE readings (id bigint PRIMARY KEY, value float8, note text, at timestamptz, n numeric(10,2), tags text[]);
+                INSERT INTO readings SELECT g, g / 7.0, CASE WHEN g % 5 = 0 THEN NULL ELSE 'r' || g END,
+                    timestamptz '2026-01-01' + g * interval '1 s', g * 1.25, ARRAY['a', 'b' || g] FROM generate_series(1, 2500) g;
+                """,
+            tables: ["readings"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        let equal = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "0"])
+        #expect(equal.contains("public.readings: equal (2500 rows in 3 chunks)"), "\(equal)")
+
+        let running = try scenario.launch(["run"])
+        defer { running.signal(SIGKILL) }
+        try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+        try await scenario.onSource("UPDATE readings SET note = 'changed' WHERE id = 2000; DELETE FROM readings WHERE id = 2001;")
+        let database = "`\(scenario.warehouseDatabase)`"
+        try await scenario.eventually("the changes") { try await server.query("SELECT count() FROM \(database).readings_current") == "2499\n" }
+        // Versions above the copy's 0 but below any stream position: rows written behind Forager's back.
+        try await server.query("INSERT INTO \(database).readings SELECT id, value, 'tampered', at, n, tags, 1, 0, _forager_synced_at FROM \(database).readings_current WHERE id = 10")
+        try await server.query("INSERT INTO \(database).readings SELECT id, value, note, at, n, tags, 1, 1, _forager_synced_at FROM \(database).readings_current WHERE id = 1500")
+        let differs = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 1)
+        #expect(differs.contains("public.readings: DIFFERS in 2 of 3 chunks"), "\(differs)")
+        #expect(differs.contains("1 row differ: 10 different"), "\(differs)")
+        #expect(differs.contains("1 row differ: 1500 missing in the warehouse"), "\(differs)")
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+    }
+}
