@@ -198,7 +198,7 @@ struct ChunkValidator {
     private func compare(after: [String]?, through: [String]?, source: Aggregate, position: LSN) async throws -> (TableValidation.Difference?, Int) {
         var warehouseAggregate = try await readWarehouse(after: after, through: through)
         if source == warehouseAggregate { return (nil, 0) }
-        let behind = try await waitForWarehouse(past: position)
+        let behind = try await waitForWarehouse(warehouse, past: position, wait: wait)
         warehouseAggregate = try await readWarehouse(after: after, through: through)
         if source == warehouseAggregate { return (nil, 0) }
         var difference = TableValidation.Difference(
@@ -208,7 +208,7 @@ struct ChunkValidator {
             // Without a key, rows cannot be told apart: compare the whole table again, fresh.
             for _ in 0..<Self.rounds {
                 let (_, fresh, freshPosition) = try await readSource(after: nil)
-                difference.behind = try await waitForWarehouse(past: freshPosition)
+                difference.behind = try await waitForWarehouse(warehouse, past: freshPosition, wait: wait)
                 let again = try await readWarehouse(after: nil, through: nil)
                 if fresh == again { return (nil, 0) }
                 (difference.sourceRows, difference.warehouseRows) = (fresh.rows, again.rows)
@@ -227,15 +227,13 @@ struct ChunkValidator {
         var difference = start
         let parameters = (start.after ?? []) + (start.through ?? [])
         let hasAfter = start.after != nil, hasThrough = start.through != nil
-        var suspects: Set<[String]>?
-        var differing: [[String]: String] = [:]
-        var deferred: Set<[String]> = []
+        var comparison = RowComparison()
         for round in 0..<Self.rounds {
             if round > 0 { try await Task.sleep(for: .milliseconds(200)) }
             let (sourceRows, position) = try await inSourceSnapshot { position in
                 (try await source.query(checksum.rowsQuery(after: hasAfter, through: hasThrough, warehouse: false), parameters).rows, position)
             }
-            if let behind = try await waitForWarehouse(past: position) {
+            if let behind = try await waitForWarehouse(warehouse, past: position, wait: wait) {
                 difference.behind = behind
                 return (difference, 0)
             }
@@ -243,48 +241,16 @@ struct ChunkValidator {
             let width = checksum.table.keyColumns.count
             var sourceHashes: [[String]: String] = [:]
             for row in sourceRows { sourceHashes[row[0..<width].map { $0 ?? "" }] = row[width] ?? "" }
-            var warehouseState: [[String]: (hash: String?, lsn: LSN)] = [:]
+            var warehouseState: [[String]: RowComparison.Written] = [:]
             for row in warehouseRows {
                 let deleted = row[width + 2] == "t"
-                warehouseState[row[0..<width].map { $0 ?? "" }] = (deleted ? nil : row[width] ?? "", LSN(string: row[width + 1] ?? "") ?? .zero)
+                warehouseState[row[0..<width].map { $0 ?? "" }] = (deleted ? nil : row[width] ?? "", (LSN(string: row[width + 1] ?? "") ?? .zero).value)
             }
-            let candidates = suspects ?? Set(sourceHashes.keys).union(warehouseState.keys)
-            differing = [:]
-            deferred = []
-            for key in candidates {
-                let warehouse = warehouseState[key]
-                if let warehouse, warehouse.lsn > position {
-                    deferred.insert(key)
-                    continue
-                }
-                let sourceHash = sourceHashes[key], warehouseHash = warehouse?.hash
-                guard sourceHash != warehouseHash else { continue }
-                differing[key] = sourceHash == nil ? "extra in the warehouse" : warehouseHash == nil ? "missing in the warehouse" : "different"
-            }
-            if differing.isEmpty && deferred.isEmpty { return (nil, 0) }
-            suspects = Set(differing.keys).union(deferred)
+            if comparison.round(source: sourceHashes, warehouse: warehouseState, position: position) { return (nil, 0) }
         }
-        if differing.isEmpty { return (nil, deferred.count) }
-        difference.differingRows = differing.count
-        difference.samples = differing.sorted { $0.key.lexicographicallyPrecedes($1.key) }.prefix(5).map {
-            (TableValidation.key($0.key) ?? "", $0.value)
-        }
-        return (difference, deferred.count)
+        return comparison.finish(difference)
     }
 
-    /// Waits until the warehouse checkpoint reaches `position`; says why not when it does not
-    /// within `wait`.
-    private func waitForWarehouse(past position: LSN) async throws -> String? {
-        let deadline = ContinuousClock.now + wait
-        while true {
-            let checkpoint = try await warehouse.checkpoint()
-            if let checkpoint, checkpoint >= position { return nil }
-            if ContinuousClock.now >= deadline {
-                return "the warehouse checkpoint \(checkpoint?.description ?? "none") did not reach the source position \(position) it was read at within \(Int(wait.seconds)) s: is forager run running?"
-            }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-    }
 }
 
 /// Walks one table's key ranges against ClickHouse: each chunk of source rows is loaded into a
@@ -390,60 +356,87 @@ struct ClickHouseChunkValidator {
         }
         if same(source, warehouseLines) { return (nil, 0) }
         var difference = TableValidation.Difference(after: after, through: through, sourceRows: source.count, warehouseRows: warehouseLines.count)
-        if let behind = try await waitForWarehouse(past: position) {
+        if let behind = try await waitForWarehouse(warehouse, past: position, wait: wait) {
             difference.behind = behind
             return (difference, 0)
         }
         var position = position
-        var suspects: Set<[String]>?
-        var differing: [[String]: String] = [:]
-        var deferred: Set<[String]> = []
+        var comparison = RowComparison()
         for round in 0..<Self.rounds {
             if round > 0 {
                 try await Task.sleep(for: .milliseconds(200))
                 (_, position) = try await loadChunk(after: after, size: chunkRows, through: .some(through))
-                if let behind = try await waitForWarehouse(past: position) {
+                if let behind = try await waitForWarehouse(warehouse, past: position, wait: wait) {
                     difference.behind = behind
                     return (difference, 0)
                 }
             }
             let lines = try await warehouse.comparisonRows(table, first: first, last: through == nil)
             if same(lines.source, lines.warehouse) { return (nil, 0) }
-            let sourceRows = index(lines.source), warehouseRows = index(lines.warehouse)
             (difference.sourceRows, difference.warehouseRows) = (lines.source.count, lines.warehouse.count)
-            differing = [:]
-            deferred = []
-            for key in suspects ?? Set(sourceRows.keys).union(warehouseRows.keys) {
-                let row = warehouseRows[key]
-                if let row, row.version > position.value {
-                    deferred.insert(key)
-                    continue
-                }
-                let expected = sourceRows[key]?.content, actual = row?.content
-                guard expected != actual else { continue }
-                differing[key] = expected == nil ? "extra in the warehouse" : actual == nil ? "missing in the warehouse" : "different"
+            let sourceRows = index(lines.source).mapValues(\.content)
+            if comparison.round(source: sourceRows, warehouse: index(lines.warehouse).mapValues { ($0.content, $0.version) }, position: position) {
+                return (nil, 0)
             }
-            if differing.isEmpty && deferred.isEmpty { return (nil, 0) }
-            suspects = Set(differing.keys).union(deferred)
         }
-        if differing.isEmpty { return (nil, deferred.count) }
+        return comparison.finish(difference)
+    }
+
+}
+
+/// Waits until the warehouse checkpoint reaches `position`; says why not when it does not
+/// within `wait`.
+func waitForWarehouse(_ warehouse: any Warehouse, past position: LSN, wait: Duration) async throws -> String? {
+    let deadline = ContinuousClock.now + wait
+    while true {
+        let checkpoint = try await warehouse.checkpoint()
+        if let checkpoint, checkpoint >= position { return nil }
+        if ContinuousClock.now >= deadline {
+            return "the warehouse checkpoint \(checkpoint?.description ?? "none") did not reach the source position \(position) it was read at within \(Int(wait.seconds)) s: is forager run running?"
+        }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+}
+
+/// The rounds of comparing a chunk row by row. Each round compares the rows as the source had
+/// them at position P with the warehouse's rows, except those the warehouse last wrote after P
+/// (newer than the source's snapshot: deferred to the next round); after the first round only the
+/// rows that differed or were deferred are looked at.
+struct RowComparison {
+    /// A warehouse row's content (nil when it is deleted) and the position that last wrote it.
+    typealias Written = (content: String?, written: UInt64)
+    private var suspects: Set<[String]>?
+    private var differing: [[String]: String] = [:]
+    private var deferred: Set<[String]> = []
+
+    /// One round; true when nothing differs or waits.
+    mutating func round(source: [[String]: String], warehouse: [[String]: Written], position: LSN) -> Bool {
+        differing = [:]
+        deferred = []
+        for key in suspects ?? Set(source.keys).union(warehouse.keys) {
+            let row = warehouse[key]
+            if let row, row.written > position.value {
+                deferred.insert(key)
+                continue
+            }
+            let expected = source[key], actual = row?.content
+            guard expected != actual else { continue }
+            differing[key] = expected == nil ? "extra in the warehouse" : actual == nil ? "missing in the warehouse" : "different"
+        }
+        suspects = Set(differing.keys).union(deferred)
+        return differing.isEmpty && deferred.isEmpty
+    }
+
+    /// After the last round: the difference with the rows that differed (nil when only deferred
+    /// rows remain), and how many rows kept changing.
+    func finish(_ start: TableValidation.Difference) -> (TableValidation.Difference?, Int) {
+        guard !differing.isEmpty else { return (nil, deferred.count) }
+        var difference = start
         difference.differingRows = differing.count
         difference.samples = differing.sorted { $0.key.lexicographicallyPrecedes($1.key) }.prefix(5).map {
             (TableValidation.key($0.key) ?? "", $0.value)
         }
         return (difference, deferred.count)
-    }
-
-    private func waitForWarehouse(past position: LSN) async throws -> String? {
-        let deadline = ContinuousClock.now + wait
-        while true {
-            let checkpoint = try await warehouse.checkpoint()
-            if let checkpoint, checkpoint >= position { return nil }
-            if ContinuousClock.now >= deadline {
-                return "the warehouse checkpoint \(checkpoint?.description ?? "none") did not reach the source position \(position) it was read at within \(Int(wait.seconds)) s: is forager run running?"
-            }
-            try await Task.sleep(for: .milliseconds(200))
-        }
     }
 }
 
