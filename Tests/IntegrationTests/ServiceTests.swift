@@ -377,3 +377,55 @@ struct LongOutageTests {
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "hive", "value"])
     }
 }
+
+@Suite("Service faults, ClickHouse long outages", .serialized)
+struct ClickHouseLongOutageTests {
+    @Test("ClickHouse killed in the middle of a large batch, then ClickHouse and the source each away for 30 s: all heal, validate reports equality")
+    func clickHouseCrashesAndLongOutages() async throws {
+        let server = try await ClickHouseServer.start(name: "long-outage")
+        defer { server.stop() }
+        let source = try LocalCluster.startForTests(name: "ch-outage-source", settings: [
+            "wal_level": "logical", "max_replication_slots": "10", "max_wal_senders": "10",
+        ])
+        defer { source.stop() }
+        let shared = try await SharedClusters.shared.get()
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE samples (id bigint PRIMARY KEY, hive int, value float8);",
+            tables: ["samples"], batch: "batch:\n  max_rows: 20000\n", clickHouse: server, clusters: (source, shared.warehouse))
+        defer { Task { await scenario.cleanUp() } }
+        let database = "`\(scenario.warehouseDatabase)`"
+        let running = try scenario.launch(["run"])
+        defer { running.signal(SIGKILL) }
+        try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+
+        try await scenario.onSource("INSERT INTO samples SELECT g, g % 500, g * 0.25 FROM generate_series(1, 150000) g")
+        try await scenario.eventually(timeout: .seconds(60), "the first pieces in ClickHouse") {
+            let count = Int(try await server.query("SELECT count() FROM \(database).samples").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            return count > 0
+        }
+        server.kill()
+        try await Task.sleep(for: .seconds(2))
+        try await server.resume()
+        try await scenario.eventually(timeout: .seconds(240), "the large transaction, once") {
+            try await server.query("SELECT count() FROM \(database).samples_current") == "150000\n"
+        }
+
+        server.pause()
+        try await scenario.onSource("UPDATE samples SET value = -value WHERE hive = 7; DELETE FROM samples WHERE id % 1000 = 0;")
+        try await Task.sleep(for: .seconds(30))
+        try await server.resume()
+        try source.pause()
+        try await Task.sleep(for: .seconds(30))
+        try source.resume()
+        try await scenario.onSource("INSERT INTO samples SELECT g, 1, 1 FROM generate_series(150001, 151000) g")
+        let expected = try await scenario.sourceScalar("SELECT count(*) FROM samples") ?? ""
+        try await scenario.eventually(timeout: .seconds(120), "catching up after the outages") {
+            try await server.query("SELECT count() FROM \(database).samples_current") == expected + "\n"
+        }
+        #expect(running.poll() == nil, "forager exited during the outages:\n\(running.output)")
+        let validation = try await scenario.forager(["validate", "--wait", "30"])
+        #expect(validation.contains("public.samples: equal (\(expected) rows"), "\(validation)")
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+    }
+}

@@ -102,7 +102,14 @@ final class ClickHouseServer: Sendable {
         _ = process.waitBlocking()
     }
 
-    /// Starts the server again after `pause()`, on the same ports and data.
+    /// Kills the server (SIGKILL), as a crash would, keeping its data.
+    func kill() {
+        let process = self.process.withLock { $0 }
+        process.signal(SIGKILL)
+        _ = process.waitBlocking()
+    }
+
+    /// Starts the server again after `pause()` or `kill()`, on the same ports and data.
     func resume() async throws {
         let process = try ChildProcess(binary, ["--config-file=\(directory)/config.xml"], outputPath: directory + "/server.out")
         self.process.withLock { $0 = process }
