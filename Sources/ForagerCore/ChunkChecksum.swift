@@ -44,11 +44,20 @@ public struct ChunkChecksum: Sendable {
         "(" + keyColumns.map { keyExpression($0, warehouse: warehouse) }.joined(separator: ", ") + ")"
     }
 
-    /// The key as parameters `$first, $first+1, ...`, each cast to its column's type.
-    private func parameterTuple(from first: Int) -> String {
-        "(" + keyColumns.enumerated().map { index, column in
-            "$\(first + index)::\(column.sqlType)" + collation(column)
-        }.joined(separator: ", ") + ")"
+    /// A key bound: each value (from `value(index)`) cast to its column's type.
+    private func boundTuple(_ value: (Int) -> String) -> String {
+        "(" + keyColumns.enumerated().map { index, column in "\(value(index))::\(column.sqlType)\(collation(column))" }.joined(separator: ", ") + ")"
+    }
+
+    /// The key as parameters `$first, $first+1, ...`.
+    private func parameterTuple(from first: Int) -> String { boundTuple { "$\(first + $0)" } }
+
+    /// The key columns as text, aliased so that an ORDER BY sorts by the columns, not by their
+    /// text (an output column's name wins over a table column's in ORDER BY).
+    private func keyText(warehouse: Bool) -> String {
+        keyColumns.enumerated().map { index, column in
+            SQL.quoteIdentifier(warehouse ? table.warehouseName(of: column.name) : column.name) + "::text AS _forager_key\(index)"
+        }.joined(separator: ", ")
     }
 
     /// The range condition for a chunk with the given bounds present; parameters are the `after`
@@ -63,11 +72,8 @@ public struct ChunkChecksum: Sendable {
     /// Source: the last key of the chunk of `size` rows after `after` (parameters: its values),
     /// each key column as text; no row when fewer than `size` rows remain.
     public func boundaryQuery(after: Bool, size: Int) -> String {
-        // Aliased, so that ORDER BY sorts by the columns, not by their text (an output column's
-        // name wins over a table column's in ORDER BY).
-        let keys = keyColumns.enumerated().map { SQL.quoteIdentifier($1.name) + "::text AS _forager_key\($0)" }.joined(separator: ", ")
         let order = keyColumns.map { keyExpression($0, warehouse: false) }.joined(separator: ", ")
-        return "SELECT \(keys) FROM \(table.source.sql) WHERE \(rangeCondition(after: after, through: false, warehouse: false)) ORDER BY \(order) OFFSET \(size - 1) LIMIT 1"
+        return "SELECT \(keyText(warehouse: false)) FROM \(table.source.sql) WHERE \(rangeCondition(after: after, through: false, warehouse: false)) ORDER BY \(order) OFFSET \(size - 1) LIMIT 1"
     }
 
     /// The row text a hash is taken of: the compared columns, cast to the warehouse type where the
@@ -96,24 +102,19 @@ public struct ChunkChecksum: Sendable {
     /// text; on the warehouse also the LSN of the change that last wrote the row (text) and, for
     /// soft deletes, whether it is deleted. Drills into a chunk whose checksums differ.
     public func rowsQuery(after: Bool, through: Bool, warehouse: Bool) -> String {
-        let keys = keyColumns.enumerated().map { index, column in
-            SQL.quoteIdentifier(warehouse ? table.warehouseName(of: column.name) : column.name) + "::text AS _forager_key\(index)"
-        }.joined(separator: ", ")
         var extra = ""
         if warehouse {
             extra = ", \(SQL.quoteIdentifier(MetadataColumn.lsn))::text"
             extra += table.deletes == .soft ? ", \(SQL.quoteIdentifier(MetadataColumn.deleted))" : ", false"
         }
         let name = warehouse ? table.target.sql : table.source.sql
-        return "SELECT \(keys), md5(\(rowText(warehouse: warehouse)))\(extra) FROM \(name) WHERE \(rangeCondition(after: after, through: through, warehouse: warehouse))"
+        return "SELECT \(keyText(warehouse: warehouse)), md5(\(rowText(warehouse: warehouse)))\(extra) FROM \(name) WHERE \(rangeCondition(after: after, through: through, warehouse: warehouse))"
     }
 
     /// `COPY ... TO STDOUT` of the rows in `(after, through]` in key order, as a snapshot copies them:
     /// every column, then `position` (COPY takes no parameters, so the bounds are quoted literals).
     public func copyQuery(after: [String]?, through: [String]?, position: String) -> String {
-        func tuple(_ values: [String]) -> String {
-            "(" + zip(keyColumns, values).map { column, value in "\(SQL.quoteLiteral(value))::\(column.sqlType)\(collation(column))" }.joined(separator: ", ") + ")"
-        }
+        func tuple(_ values: [String]) -> String { boundTuple { SQL.quoteLiteral(values[$0]) } }
         var conditions: [String] = []
         if let after { conditions.append("\(keyTuple(warehouse: false)) > \(tuple(after))") }
         if let through { conditions.append("\(keyTuple(warehouse: false)) <= \(tuple(through))") }

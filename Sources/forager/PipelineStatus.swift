@@ -157,6 +157,18 @@ final class PipelineStatus: Sendable {
             var retainedWalBytes: Int64?
             var confirmedFlushLsn: String?
             var readAt: Double?
+
+            /// The slot `name` as read at `readAt`; `state` is nil when the source has no such slot.
+            init(name: String, state: PostgresSource.SlotState?, readAt: Double) {
+                self.name = name
+                exists = state != nil
+                active = state.map { $0.activePID != nil }
+                activePid = state?.activePID
+                walStatus = state?.walStatus
+                retainedWalBytes = state?.retainedBytes
+                confirmedFlushLsn = state?.confirmedFlush?.description
+                self.readAt = readAt
+            }
         }
         /// The slot of the pipeline this process runs: tells pipelines that share a host apart.
         var pipelineSlot: String
@@ -190,11 +202,7 @@ final class PipelineStatus: Sendable {
                 lagBytes: Self.lagBytes(source: source, checkpoint: state.checkpoint),
                 heartbeatIntervalSeconds: heartbeatInterval?.seconds,
                 lastHeartbeatLsn: state.lastHeartbeat?.lsn.description, lastHeartbeatAt: state.lastHeartbeat?.at,
-                slot: state.slotReadAt == nil ? nil : Report.Slot(
-                    name: slotName, exists: state.slot != nil, active: state.slot.map { $0.activePID != nil },
-                    activePid: state.slot?.activePID, walStatus: state.slot?.walStatus,
-                    retainedWalBytes: state.slot?.retainedBytes, confirmedFlushLsn: state.slot?.confirmedFlush?.description,
-                    readAt: state.slotReadAt),
+                slot: state.slotReadAt.map { Report.Slot(name: slotName, state: state.slot, readAt: $0) },
                 lastError: state.lastError, retry: state.retry, snapshot: state.snapshot)
         }
     }

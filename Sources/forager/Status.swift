@@ -53,10 +53,7 @@ extension Pipeline {
             if !configuration.tablePatterns.isEmpty {
                 mapped = configuration.resolveTables(sourceTables: try await source.tableNames()).tables.map { ($0.source, $0.target) }
             }
-            output.slot = PipelineStatus.Report.Slot(
-                name: configuration.source.slot, exists: slot != nil, active: slot.map { $0.activePID != nil },
-                activePid: slot?.activePID, walStatus: slot?.walStatus, retainedWalBytes: slot?.retainedBytes,
-                confirmedFlushLsn: slot?.confirmedFlush?.description, readAt: UnixTime.now)
+            output.slot = PipelineStatus.Report.Slot(name: configuration.source.slot, state: slot, readAt: UnixTime.now)
         } catch {
             output.sourceError = Redaction.apply("\(error)")
             output.attention.append("cannot read the source: \(output.sourceError ?? "")")

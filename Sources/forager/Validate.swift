@@ -156,30 +156,11 @@ struct ChunkValidator {
     /// The chunk after `after`: its last key (nil when it runs to the end), its aggregate, and
     /// the source position at which it was read.
     private func readSource(after: [String]?) async throws -> ([String]?, Aggregate, LSN) {
-        try await inSourceSnapshot { position in
-            var through: [String]?
-            if checksum.isChunked {
-                let row = try await source.query(checksum.boundaryQuery(after: after != nil, size: chunkRows), after ?? []).rows.first
-                through = row.map { $0.map { $0 ?? "" } }
-            }
+        try await source.inReadOnlySnapshot { position in
+            let through = checksum.isChunked ? try await source.chunkBoundary(checksum, after: after, size: chunkRows) : nil
             let aggregate = try await Self.aggregate(
                 on: source, checksum.aggregateQuery(after: after != nil, through: through != nil, warehouse: false), (after ?? []) + (through ?? []))
             return (through, aggregate, position)
-        }
-    }
-
-    /// Runs `body` in a read-only snapshot of the source, with the WAL position read as the
-    /// snapshot's first statement: every commit the snapshot sees lies before it.
-    private func inSourceSnapshot<T>(_ body: (LSN) async throws -> T) async throws -> T {
-        try await source.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        do {
-            let position = LSN(string: try await source.query("SELECT pg_current_wal_lsn()::text").scalar ?? "") ?? .zero
-            let value = try await body(position)
-            try await source.execute("COMMIT")
-            return value
-        } catch {
-            _ = try? await source.execute("ROLLBACK")
-            throw error
         }
     }
 
@@ -230,7 +211,7 @@ struct ChunkValidator {
         var comparison = RowComparison()
         for round in 0..<Self.rounds {
             if round > 0 { try await Task.sleep(for: .milliseconds(200)) }
-            let (sourceRows, position) = try await inSourceSnapshot { position in
+            let (sourceRows, position) = try await source.inReadOnlySnapshot { position in
                 (try await source.query(checksum.rowsQuery(after: hasAfter, through: hasThrough, warehouse: false), parameters).rows, position)
             }
             if let behind = try await waitForWarehouse(warehouse, past: position, wait: wait) {
@@ -313,25 +294,20 @@ struct ClickHouseChunkValidator {
     /// Loads the rows after `after` (the next `size`, or through `fixed`) into the twin; returns
     /// the chunk's last key (nil at the end) and the source position it was read at.
     private func loadChunk(after: [String]?, size: Int, through fixed: [String]?? = nil) async throws -> ([String]?, LSN) {
-        try await source.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        do {
-            let position = LSN(string: try await source.query("SELECT pg_current_wal_lsn()::text").scalar ?? "") ?? .zero
+        let (through, chunks, position) = try await source.inReadOnlySnapshot { position in
             var through: [String]?
             if let fixed {
                 through = fixed
             } else if size != Int.max {
-                through = try await source.query(checksum.boundaryQuery(after: after != nil, size: size), after ?? []).rows.first.map { $0.map { $0 ?? "" } }
+                through = try await source.chunkBoundary(checksum, after: after, size: size)
             }
             try await source.startCopyOut(checksum.copyQuery(after: after, through: through, position: position.description))
             var chunks: [[UInt8]] = []
             while let chunk = try await source.readCopyChunk(maxBytes: 1 << 20) { chunks.append(chunk) }
-            try await source.execute("COMMIT")
-            try await warehouse.loadComparisonChunk(table, chunks)
-            return (through, position)
-        } catch {
-            _ = try? await source.execute("ROLLBACK")
-            throw error
+            return (through, chunks, position)
         }
+        try await warehouse.loadComparisonChunk(table, chunks)
+        return (through, position)
     }
 
     /// Key fields, content, and version of each line.
@@ -382,6 +358,28 @@ struct ClickHouseChunkValidator {
         return comparison.finish(difference)
     }
 
+}
+
+extension PGConnection {
+    /// Runs `body` in a read-only snapshot, with the WAL position read as the snapshot's first
+    /// statement: every commit the snapshot sees lies before it.
+    func inReadOnlySnapshot<T>(_ body: (LSN) async throws -> T) async throws -> T {
+        try await execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        do {
+            let position = LSN(string: try await query("SELECT pg_current_wal_lsn()::text").scalar ?? "") ?? .zero
+            let value = try await body(position)
+            try await execute("COMMIT")
+            return value
+        } catch {
+            _ = try? await execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// The last key of the `size` rows after `after`, as text; nil when fewer remain.
+    func chunkBoundary(_ checksum: ChunkChecksum, after: [String]?, size: Int) async throws -> [String]? {
+        try await query(checksum.boundaryQuery(after: after != nil, size: size), after ?? []).rows.first.map { $0.map { $0 ?? "" } }
+    }
 }
 
 /// Waits until the warehouse checkpoint reaches `position`; says why not when it does not

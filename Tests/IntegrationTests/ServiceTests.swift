@@ -25,8 +25,7 @@ struct ServiceTests {
     func heartbeatsMetricsAndStatus() async throws {
         let scenario = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text);", tables: ["hives"])
         defer { Task { await scenario.cleanUp() } }
-        let running = try scenario.launch(["run"])
-        try await scenario.eventually("ready") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+        let running = try await scenario.launchStreaming()
         #expect(await httpGet(port: scenario.metricsPort, "/healthz")?.status == 200)
 
         // Nothing at all is written on the source: only heartbeats move the slot.
@@ -130,9 +129,7 @@ struct ServiceTests {
 struct ServiceFaultTests {
     @Test("the source server restarted mid-stream: forager reconnects and the warehouse equals the source")
     func sourceRestart() async throws {
-        let source = try LocalCluster.startForTests(name: "restart-source", settings: [
-            "wal_level": "logical", "max_replication_slots": "10", "max_wal_senders": "10",
-        ])
+        let source = try LocalCluster.startSourceForTests(name: "restart-source")
         defer { source.stop() }
         let shared = try await SharedClusters.shared.get()
         let scenario = try await Scenario.make(
@@ -192,13 +189,8 @@ struct ServiceFaultTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id serial PRIMARY KEY, v int);", tables: ["samples"], batch: "shutdown:\n  grace_s: 10\n")
         defer { Task { await scenario.cleanUp() } }
-        let running = try scenario.launch(["run"])
-        try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
-        let writer = Task {
-            let connection = try await scenario.source.connect(scenario.sourceDatabase)
-            defer { connection.close() }
-            while !Task.isCancelled { try await connection.execute("INSERT INTO samples (v) SELECT g FROM generate_series(1, 50) g") }
-        }
+        let running = try await scenario.launchStreaming()
+        let writer = scenario.writeContinuously(pause: .zero) { _ in "INSERT INTO samples (v) SELECT g FROM generate_series(1, 50) g" }
         try await Task.sleep(for: .seconds(2))
         try await terminate(running, within: .seconds(10))
         writer.cancel()
@@ -257,8 +249,7 @@ struct ServiceFaultTests {
         var outputs: [String] = []
         outputs.append(try await scenario.forager(["sync", "--log-level", "trace"]))
         outputs.append(try await scenario.forager(["check", "--log-level", "trace"]))
-        let running = try scenario.launch(["run", "--log-level", "trace"])
-        try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+        let running = try await scenario.launchStreaming(["run", "--log-level", "trace"])
         outputs.append(await httpGet(port: scenario.metricsPort, "/status")?.body ?? "")
         outputs.append(await httpGet(port: scenario.metricsPort, "/metrics")?.body ?? "")
         outputs.append(try await scenario.forager(["status", "--json"]))
@@ -323,9 +314,7 @@ struct ClickHouseFaultTests {
 struct LongOutageTests {
     @Test("the warehouse crashed in the middle of a large batch, then each server unreachable for 30 s: all heal, validate reports equality")
     func crashesAndLongOutages() async throws {
-        let source = try LocalCluster.startForTests(name: "outage-source", settings: [
-            "wal_level": "logical", "max_replication_slots": "10", "max_wal_senders": "10",
-        ])
+        let source = try LocalCluster.startSourceForTests(name: "outage-source")
         defer { source.stop() }
         let warehouse = try LocalCluster.startForTests(name: "outage-warehouse-2", settings: [:])
         defer { warehouse.stop() }
@@ -333,9 +322,8 @@ struct LongOutageTests {
             sourceSQL: "CREATE TABLE samples (id bigint PRIMARY KEY, hive int, value float8);",
             tables: ["samples"], batch: "batch:\n  max_rows: 20000\n", clusters: (source, warehouse))
         defer { Task { await scenario.cleanUp() } }
-        let running = try scenario.launch(["run"])
+        let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
-        try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
 
         // A transaction of 150,000 rows is applied in pieces; the warehouse dies while they land.
         try await scenario.onSource("INSERT INTO samples SELECT g, g % 500, g * 0.25 FROM generate_series(1, 150000) g")
@@ -384,9 +372,7 @@ struct ClickHouseLongOutageTests {
     func clickHouseCrashesAndLongOutages() async throws {
         let server = try await ClickHouseServer.start(name: "long-outage")
         defer { server.stop() }
-        let source = try LocalCluster.startForTests(name: "ch-outage-source", settings: [
-            "wal_level": "logical", "max_replication_slots": "10", "max_wal_senders": "10",
-        ])
+        let source = try LocalCluster.startSourceForTests(name: "ch-outage-source")
         defer { source.stop() }
         let shared = try await SharedClusters.shared.get()
         let scenario = try await Scenario.make(
@@ -394,9 +380,8 @@ struct ClickHouseLongOutageTests {
             tables: ["samples"], batch: "batch:\n  max_rows: 20000\n", clickHouse: server, clusters: (source, shared.warehouse))
         defer { Task { await scenario.cleanUp() } }
         let database = "`\(scenario.warehouseDatabase)`"
-        let running = try scenario.launch(["run"])
+        let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
-        try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
 
         try await scenario.onSource("INSERT INTO samples SELECT g, g % 500, g * 0.25 FROM generate_series(1, 150000) g")
         try await scenario.eventually(timeout: .seconds(60), "the first pieces in ClickHouse") {

@@ -42,8 +42,7 @@ struct TLSTests {
     func verifyFull() async throws {
         let certificates = try TestCertificates.make(name: "source")
         defer { try? FileManager.default.removeItem(atPath: certificates.directory) }
-        let source = try LocalCluster.startForTests(name: "tls-source", settings: [
-            "wal_level": "logical", "max_replication_slots": "10", "max_wal_senders": "10",
+        let source = try LocalCluster.startSourceForTests(name: "tls-source", settings: [
             "ssl": "on", "ssl_cert_file": "'\(certificates.serverCertificate)'", "ssl_key_file": "'\(certificates.serverKey)'",
         ])
         defer { source.stop() }
@@ -56,9 +55,8 @@ struct TLSTests {
         let verified = "postgresql://postgres@localhost:\(source.port)/\(database)?sslmode=verify-full&sslrootcert=\(certificates.caFile)"
         try scenario.rewriteConfig(sourceURL: verified)
         try await scenario.forager(["sync"])
-        let running = try scenario.launch(["run"])
+        let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
-        try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
         try await scenario.onSource("INSERT INTO hives VALUES (3, 'c')")
         try await scenario.eventually("the insert") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "3" }
         // Every connection Forager holds, the replication stream included, is encrypted.

@@ -61,22 +61,14 @@ struct ValidateTests {
             sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v int); INSERT INTO samples SELECT g, 0 FROM generate_series(1, 50000) g;",
             tables: ["samples"])
         defer { Task { await scenario.cleanUp() } }
-        let running = try scenario.launch(["run"])
+        let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
-        try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
-        let writer = Task {
-            let connection = try await scenario.source.connect(scenario.sourceDatabase)
-            defer { connection.close() }
-            var round = 0
-            while !Task.isCancelled {
-                round += 1
-                try await connection.execute("""
-                    UPDATE samples SET v = v + 1 WHERE id % 500 = \(round % 500);
-                    INSERT INTO samples SELECT 50000 + \(round) * 10 + g, \(round) FROM generate_series(1, 10) g;
-                    DELETE FROM samples WHERE id = \(round * 13 % 50000 + 1);
-                    """)
-                try await Task.sleep(for: .milliseconds(20))
-            }
+        let writer = scenario.writeContinuously { round in
+            """
+            UPDATE samples SET v = v + 1 WHERE id % 500 = \(round % 500);
+            INSERT INTO samples SELECT 50000 + \(round) * 10 + g, \(round) FROM generate_series(1, 10) g;
+            DELETE FROM samples WHERE id = \(round * 13 % 50000 + 1);
+            """
         }
         let added = { try await scenario.sourceScalar("SELECT count(*) FROM samples WHERE id > 50000").flatMap { Int($0) } ?? 0 }
         try await scenario.eventually("the writer under way") { try await added() >= 50 }
@@ -116,25 +108,17 @@ struct ClickHouseValidateTests {
         let equal = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "0"])
         #expect(equal.contains("public.readings: equal (2500 rows in 3 chunks)"), "\(equal)")
 
-        let running = try scenario.launch(["run"])
+        let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
-        try await scenario.eventually("streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
         try await scenario.onSource("UPDATE readings SET note = 'changed' WHERE id = 2000; DELETE FROM readings WHERE id = 2001;")
         let database = "`\(scenario.warehouseDatabase)`"
         try await scenario.eventually("the changes") { try await server.query("SELECT count() FROM \(database).readings_current") == "2499\n" }
         // While the source is written, in every chunk, validate raises no false alarm.
-        let writer = Task {
-            let connection = try await scenario.source.connect(scenario.sourceDatabase)
-            defer { connection.close() }
-            var round = 0
-            while !Task.isCancelled {
-                round += 1
-                try await connection.execute("""
-                    UPDATE readings SET value = value + 1 WHERE id % 100 = \(round % 100) AND id NOT IN (10, 1500);
-                    INSERT INTO readings SELECT 10000 + \(round) * 5 + g, 1, 'w', now(), 1, NULL FROM generate_series(1, 5) g;
-                    """)
-                try await Task.sleep(for: .milliseconds(20))
-            }
+        let writer = scenario.writeContinuously { round in
+            """
+            UPDATE readings SET value = value + 1 WHERE id % 100 = \(round % 100) AND id NOT IN (10, 1500);
+            INSERT INTO readings SELECT 10000 + \(round) * 5 + g, 1, 'w', now(), 1, NULL FROM generate_series(1, 5) g;
+            """
         }
         try await Task.sleep(for: .seconds(1))
         let underWrites = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"])

@@ -12,6 +12,13 @@ extension LocalCluster {
     }
 }
 
+extension LocalCluster {
+    /// A private source cluster (wal_level logical), for tests that stop or restart it.
+    static func startSourceForTests(name: String, settings: [String: String] = [:]) throws -> LocalCluster {
+        try startForTests(name: name, settings: ["wal_level": "logical", "max_replication_slots": "10", "max_wal_senders": "10"].merging(settings) { $1 })
+    }
+}
+
 struct HarnessError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }

@@ -137,6 +137,28 @@ struct Scenario {
         return process
     }
 
+    /// Starts `forager <arguments>` (a run) and waits until it answers ready on its endpoint.
+    func launchStreaming(_ arguments: [String] = ["run"]) async throws -> ChildProcess {
+        let process = try launch(arguments)
+        try await eventually("streaming") { await httpGet(port: metricsPort, "/readyz")?.status == 200 }
+        return process
+    }
+
+    /// Runs `statements(round)` on the source over and over, pausing `pause` between rounds,
+    /// until the returned task is cancelled.
+    func writeContinuously(pause: Duration = .milliseconds(20), _ statements: @escaping @Sendable (Int) -> String) -> Task<Void, any Error> {
+        Task {
+            let connection = try await source.connect(sourceDatabase)
+            defer { connection.close() }
+            var round = 0
+            while !Task.isCancelled {
+                round += 1
+                try await connection.execute(statements(round))
+                try await Task.sleep(for: pause)
+            }
+        }
+    }
+
     /// Polls `condition` until it holds or `timeout` passes; an error (say, a table that does not
     /// exist yet) counts as not yet.
     func eventually(timeout: Duration = .seconds(60), _ what: String, _ condition: () async throws -> Bool) async throws {
