@@ -16,6 +16,8 @@ public struct ForagerError: Error, Sendable, CustomStringConvertible {
         public static let protocolViolation = Code("protocol")
         /// The warehouse is not in the state Forager expects.
         public static let warehouse = Code("warehouse")
+        /// A setting this machine cannot honour (an address in use, a file that cannot be read).
+        public static let configuration = Code("configuration")
         public var description: String { name }
     }
 

@@ -38,7 +38,8 @@ struct RunServices {
         if let address = configuration.metrics.listen {
             let endpoint = MetricsEndpoint(status: status, registry: registry)
             services.append(.init(
-                service: endpoint.application(host: address.host, port: address.port, logger: logger),
+                service: EndpointService(
+                    application: endpoint.application(host: address.host, port: address.port, logger: logger), address: "\(address.host):\(address.port)"),
                 successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
                 serviceName: "metrics endpoint on \(address.host):\(address.port)"))
         }
@@ -139,6 +140,22 @@ struct Monitor: Service {
                 source = nil
             }
             _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
+
+/// The HTTP endpoint as a service whose failure (an address in use, say) names the setting to change.
+struct EndpointService<Application: Service>: Service {
+    let application: Application
+    let address: String
+
+    func run() async throws {
+        do {
+            try await application.run()
+        } catch {
+            throw ForagerError(
+                .configuration, "the metrics endpoint cannot listen on \(address): \(error)",
+                hint: "Set metrics.listen to a free host:port (another forager may use this one), or metrics.listen: off.")
         }
     }
 }

@@ -84,6 +84,11 @@ let badInputs: [BadInput] = [
     BadInput(name: "FORAGER_SOURCE_URL that is not a connection string", environment: { _ in ["FORAGER_SOURCE_URL": "nonsense"] }, status: 2,
              expect: ["FORAGER_SOURCE_URL is neither a postgresql:// URI nor key=value"]),
 
+    BadInput(name: "metrics address already in use",
+             config: { scenario, config in config.replacingOccurrences(of: "127.0.0.1:\(scenario.metricsPort)", with: "127.0.0.1:\(scenario.source.port)") },
+             command: ["run"],
+             expect: ["the metrics endpoint cannot listen on 127.0.0.1:", "Set metrics.listen to a free host:port"], changesWarehouse: true),
+
     // Servers that cannot be reached or refuse: exit 1.
     BadInput(name: "source port with nothing listening", environment: { scenario in
                  ["FORAGER_SOURCE_URL": "postgresql://postgres@127.0.0.1:\(try LocalCluster.freePort())/\(scenario.sourceDatabase)"] },
