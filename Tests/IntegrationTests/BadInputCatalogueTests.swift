@@ -246,7 +246,7 @@ let badInputs: [BadInput] = [
                    (4, 1.7976931348623157e308, 3.4028235e38, '2024-02-29', '2024-06-01 10:00:00.123456+05:30', '2024-06-01 10:00:00.5', '[1, 2.50, "x", {"a": [true, false, null]}]', repeat('x', 100000), 123456789012345678901234567890.123456789);
                  INSERT INTO edge (id, j) SELECT 5, jsonb_build_object('big', repeat('z', 10 * 1024 * 1024));
                  """,
-             mapping: "tables:\n  - source: hives\n  - source: edge\n", status: 0, expect: ["copied table"],
+             mapping: "tables:\n  - source: hives\n  - source: edge\n", status: 0, expect: ["copied table"], changesWarehouse: true,
              verify: { scenario in
                  try await scenario.onSource("""
                      INSERT INTO edge SELECT id + 100, f, r, d, ts, t, j, s, n FROM edge WHERE id <= 5;
