@@ -111,13 +111,26 @@ public struct ChunkChecksum: Sendable {
         return "SELECT \(keyText(warehouse: warehouse)), md5(\(rowText(warehouse: warehouse)))\(extra) FROM \(name) WHERE \(rangeCondition(after: after, through: through, warehouse: warehouse))"
     }
 
-    /// `COPY ... TO STDOUT` of the rows in `(after, through]` in key order, as a snapshot copies them:
-    /// every column, then `position` (COPY takes no parameters, so the bounds are quoted literals).
-    public func copyQuery(after: [String]?, through: [String]?, position: String) -> String {
+    /// Which rows ``copyQuery(_:position:)`` copies.
+    public enum CopiedRows: Sendable {
+        /// The rows in `(after, through]`; nil bounds are open.
+        case range(after: [String]?, through: [String]?)
+        /// The rows with these keys (each key as text, one value per key column).
+        case keys([[String]])
+    }
+
+    /// `COPY ... TO STDOUT` of some rows in key order, as a snapshot copies them: every column,
+    /// then `position` (COPY takes no parameters, so keys are quoted literals cast to their types).
+    public func copyQuery(_ rows: CopiedRows, position: String) -> String {
         func tuple(_ values: [String]) -> String { boundTuple { SQL.quoteLiteral(values[$0]) } }
         var conditions: [String] = []
-        if let after { conditions.append("\(keyTuple(warehouse: false)) > \(tuple(after))") }
-        if let through { conditions.append("\(keyTuple(warehouse: false)) <= \(tuple(through))") }
+        switch rows {
+        case .range(let after, let through):
+            if let after { conditions.append("\(keyTuple(warehouse: false)) > \(tuple(after))") }
+            if let through { conditions.append("\(keyTuple(warehouse: false)) <= \(tuple(through))") }
+        case .keys(let keys):
+            conditions.append("\(keyTuple(warehouse: false)) IN (\(keys.isEmpty ? "NULL" : keys.map(tuple).joined(separator: ", ")))")
+        }
         let columns = table.columns.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ")
         let order = keyColumns.map { keyExpression($0, warehouse: false) }.joined(separator: ", ")
         return "COPY (SELECT \(columns), \(SQL.quoteLiteral(position))::pg_lsn FROM \(table.source.sql) WHERE \(conditions.isEmpty ? "true" : conditions.joined(separator: " AND ")) ORDER BY \(order)) TO STDOUT"

@@ -14,8 +14,10 @@ struct TableValidation: Sendable {
         /// The range, as `(after, through]` in key order; nil bounds are open.
         var after: [String]?
         var through: [String]?
-        var sourceRows: Int
-        var warehouseRows: Int
+        var sourceRows = 0
+        var warehouseRows = 0
+        /// Set for warehouse keys that no source chunk had (keys the two sides order differently).
+        var unmatched = false
         /// Set when the warehouse never reached the source position the chunk was read at.
         var behind: String?
         /// How many rows differ, and some of them (key, and how), when known.
@@ -37,7 +39,8 @@ struct TableValidation: Sendable {
         if differences.isEmpty { return "\(table): equal (\(rows) rows in \(chunks) chunk\(chunks == 1 ? "" : "s")\(note))" }
         var lines = ["\(table): DIFFERS in \(differences.count) of \(chunks) chunk\(chunks == 1 ? "" : "s"):"]
         for difference in differences {
-            let range = "keys (\(Self.key(difference.after) ?? "start"), \(Self.key(difference.through) ?? "end")]"
+            let range = difference.unmatched ? "warehouse keys outside every source chunk"
+                : "keys (\(Self.key(difference.after) ?? "start"), \(Self.key(difference.through) ?? "end")]"
             let counts = difference.sourceRows == difference.warehouseRows
                 ? "\(difference.sourceRows) rows on both sides, different content"
                 : "source \(difference.sourceRows) rows, warehouse \(difference.warehouseRows)"
@@ -141,13 +144,8 @@ struct ChunkValidator {
         var after: [String]?
         repeat {
             let (through, aggregate, position) = try await readSource(after: after)
-            result.rows += aggregate.rows
             let (difference, unverified) = try await compare(after: after, through: through, source: aggregate, position: position)
-            result.unverified += unverified
-            // The range past the last key is empty on the source; it counts only when the
-            // warehouse has rows there.
-            if aggregate.rows > 0 || difference != nil { result.chunks += 1 }
-            if let difference { result.differences.append(difference) }
+            result.add(ComparedChunk(rows: aggregate.rows, difference: difference, unverified: unverified))
             after = through
         } while after != nil && checksum.isChunked
         return result
@@ -263,26 +261,37 @@ struct ClickHouseChunkValidator {
         }
         let keyTypes = table.keyColumns.compactMap { key in table.columns.first { $0.name == key }?.sqlType }
         // Other keys (uuid, numeric, floats, text under a linguistic collation) sort differently on
-        // the two sides, so the table is compared in one piece.
+        // the two sides: their chunks are compared by set, and the warehouse keys no chunk had are
+        // looked for at the end.
         let alike = keyTypes.allSatisfy { Self.orderedAlike.contains($0) || (textKeysOrderedAlike && $0 == "text") }
-        let size = alike ? chunkRows : Int.max
         try await warehouse.beginComparison(table)
         do {
             var after: [String]?
             var first = true
             repeat {
-                let (through, position) = try await loadChunk(after: after, size: size)
-                let (sourceLines, warehouseLines) = try await warehouse.comparisonRows(table, first: first, last: through == nil)
-                result.rows += sourceLines.count
-                let (difference, unverified) = try await compare(
-                    after: after, through: through, first: first, source: sourceLines, warehouse: warehouseLines, position: position)
-                result.unverified += unverified
-                if !sourceLines.isEmpty || difference != nil { result.chunks += 1 }
-                if let difference { result.differences.append(difference) }
+                let (through, position) = try await loadChunk(after: after, size: chunkRows)
+                let scope: ClickHouseWarehouse.ComparisonScope = alike ? .range(first: first, last: through == nil) : .twinKeys
+                let outcome = try await compare(scope, TableValidation.Difference(after: after, through: through), position: position) { [after] in
+                    try await loadChunk(after: after, size: chunkRows, through: .some(through)).1
+                }
+                result.add(outcome)
+                if !alike { try await warehouse.recordSeenKeys(table) }
                 try await warehouse.advanceComparison(table)
                 after = through
                 first = false
             } while after != nil
+            if !alike {
+                // Warehouse rows written after this position reflect source changes made after
+                // every chunk was read: the next validate looks at them.
+                let end = try await source.inReadOnlySnapshot { $0 }
+                var after: [String]?
+                while let page = try await warehouse.nextUnseenKeys(table, after: after, size: chunkRows, writtenThrough: end) {
+                    after = page.last
+                    guard !page.keys.isEmpty else { continue }
+                    let load = { try await loadRows(.keys(page.keys)) }
+                    result.add(try await compare(.unseenKeys, TableValidation.Difference(unmatched: true), position: try await load(), reload: load))
+                }
+            }
             try await warehouse.endComparison(table)
         } catch {
             try? await warehouse.endComparison(table)
@@ -294,20 +303,28 @@ struct ClickHouseChunkValidator {
     /// Loads the rows after `after` (the next `size`, or through `fixed`) into the twin; returns
     /// the chunk's last key (nil at the end) and the source position it was read at.
     private func loadChunk(after: [String]?, size: Int, through fixed: [String]?? = nil) async throws -> ([String]?, LSN) {
-        let (through, chunks, position) = try await source.inReadOnlySnapshot { position in
+        try await source.inReadOnlySnapshot { position in
             var through: [String]?
-            if let fixed {
-                through = fixed
-            } else if size != Int.max {
-                through = try await source.chunkBoundary(checksum, after: after, size: size)
-            }
-            try await source.startCopyOut(checksum.copyQuery(after: after, through: through, position: position.description))
-            var chunks: [[UInt8]] = []
-            while let chunk = try await source.readCopyChunk(maxBytes: 1 << 20) { chunks.append(chunk) }
-            return (through, chunks, position)
+            if let fixed { through = fixed } else { through = try await source.chunkBoundary(checksum, after: after, size: size) }
+            try await loadRows(.range(after: after, through: through), position: position)
+            return (through, position)
         }
+    }
+
+    /// Loads the source rows `rows` into the twin, in a snapshot of its own; returns its position.
+    private func loadRows(_ rows: ChunkChecksum.CopiedRows) async throws -> LSN {
+        try await source.inReadOnlySnapshot { position in
+            try await loadRows(rows, position: position)
+            return position
+        }
+    }
+
+    /// Loads the source rows `rows` into the twin, in the snapshot open at `position`.
+    private func loadRows(_ rows: ChunkChecksum.CopiedRows, position: LSN) async throws {
+        try await source.startCopyOut(checksum.copyQuery(rows, position: position.description))
+        var chunks: [[UInt8]] = []
+        while let chunk = try await source.readCopyChunk(maxBytes: 1 << 20) { chunks.append(chunk) }
         try await warehouse.loadComparisonChunk(table, chunks)
-        return (through, position)
     }
 
     /// Key fields, content, and version of each line.
@@ -322,42 +339,69 @@ struct ClickHouseChunkValidator {
         return rows
     }
 
+    /// Compares the twin, loaded at `position`, with the warehouse rows in `scope`; when they
+    /// differ, waits for the warehouse to pass the position, then compares row by row in rounds,
+    /// each after `reload` loads the twin afresh (returning the new position). Returns the
+    /// difference (nil when equal), the rows that kept changing, and the source rows compared.
     private func compare(
-        after: [String]?, through: [String]?, first: Bool, source: [String], warehouse warehouseLines: [String], position: LSN
-    ) async throws -> (TableValidation.Difference?, Int) {
+        _ scope: ClickHouseWarehouse.ComparisonScope, _ start: TableValidation.Difference, position: LSN,
+        reload: () async throws -> LSN
+    ) async throws -> ComparedChunk {
         /// A line without its last field (the version).
         func content(_ line: String) -> Substring { line.lastIndex(of: "\t").map { line[..<$0] } ?? line[...] }
         func same(_ a: [String], _ b: [String]) -> Bool {
             a.count == b.count && zip(a, b).allSatisfy { content($0.0) == content($0.1) }
         }
-        if same(source, warehouseLines) { return (nil, 0) }
-        var difference = TableValidation.Difference(after: after, through: through, sourceRows: source.count, warehouseRows: warehouseLines.count)
+        var lines = try await warehouse.comparisonRows(table, scope: scope)
+        let sourceRows = lines.source.count
+        if same(lines.source, lines.warehouse) { return ComparedChunk(rows: sourceRows) }
+        var difference = start
+        (difference.sourceRows, difference.warehouseRows) = (lines.source.count, lines.warehouse.count)
         if let behind = try await waitForWarehouse(warehouse, past: position, wait: wait) {
             difference.behind = behind
-            return (difference, 0)
+            return ComparedChunk(rows: sourceRows, difference: difference)
         }
         var position = position
         var comparison = RowComparison()
         for round in 0..<Self.rounds {
             if round > 0 {
                 try await Task.sleep(for: .milliseconds(200))
-                (_, position) = try await loadChunk(after: after, size: chunkRows, through: .some(through))
+                position = try await reload()
                 if let behind = try await waitForWarehouse(warehouse, past: position, wait: wait) {
                     difference.behind = behind
-                    return (difference, 0)
+                    return ComparedChunk(rows: sourceRows, difference: difference)
                 }
             }
-            let lines = try await warehouse.comparisonRows(table, first: first, last: through == nil)
-            if same(lines.source, lines.warehouse) { return (nil, 0) }
+            lines = try await warehouse.comparisonRows(table, scope: scope)
+            if same(lines.source, lines.warehouse) { return ComparedChunk(rows: sourceRows) }
             (difference.sourceRows, difference.warehouseRows) = (lines.source.count, lines.warehouse.count)
-            let sourceRows = index(lines.source).mapValues(\.content)
-            if comparison.round(source: sourceRows, warehouse: index(lines.warehouse).mapValues { ($0.content, $0.version) }, position: position) {
-                return (nil, 0)
+            let indexed = index(lines.source).mapValues(\.content)
+            if comparison.round(source: indexed, warehouse: index(lines.warehouse).mapValues { ($0.content, $0.version) }, position: position) {
+                return ComparedChunk(rows: sourceRows)
             }
         }
-        return comparison.finish(difference)
+        let (found, unverified) = comparison.finish(difference)
+        return ComparedChunk(rows: sourceRows, difference: found, unverified: unverified)
     }
+}
 
+/// What comparing one chunk found.
+struct ComparedChunk {
+    /// Source rows in the chunk.
+    var rows: Int
+    var difference: TableValidation.Difference?
+    /// Rows that kept changing, so could not be compared.
+    var unverified = 0
+}
+
+extension TableValidation {
+    mutating func add(_ chunk: ComparedChunk) {
+        rows += chunk.rows
+        unverified += chunk.unverified
+        // A range past the last key, or keys no source chunk had, count only when they differ.
+        if chunk.rows > 0 || chunk.difference != nil { chunks += 1 }
+        if let difference = chunk.difference { differences.append(difference) }
+    }
 }
 
 extension PGConnection {

@@ -49,4 +49,13 @@ import Testing
         #expect(!checksum.isChunked)
         #expect(checksum.aggregateQuery(after: false, through: false, warehouse: false).hasSuffix("WHERE true"))
     }
+
+    @Test func copiesARangeOrAListOfKeysAsQuotedLiteralsCastToTheKeyTypes() {
+        let checksum = ChunkChecksum(table: table())
+        let range = checksum.copyQuery(.range(after: ["a'b", "2024-01-01 00:00:00+00"], through: nil), position: "0/10")
+        #expect(range == #"COPY (SELECT "hive", "at", "value", '0/10'::pg_lsn FROM "public"."Readings" WHERE ("hive", "at") > ('a''b'::text, '2024-01-01 00:00:00+00'::timestamp with time zone) ORDER BY "hive", "at") TO STDOUT"#)
+        let keys = checksum.copyQuery(.keys([["x", "infinity"], [#"y\z"#, "-infinity"]]), position: "0/10")
+        #expect(keys.contains(#"WHERE ("hive", "at") IN (('x'::text, 'infinity'::timestamp with time zone), ('y\z'::text, '-infinity'::timestamp with time zone)) ORDER BY"#))
+        #expect(checksum.copyQuery(.keys([]), position: "0/10").contains("IN (NULL)"))
+    }
 }
