@@ -3,7 +3,7 @@ import Yams
 /// The configuration file itself: `source`, `warehouse`, `batch` and `mappings`.
 extension ConfigurationReader {
     static let topLevelKeys = ["source", "warehouse", "batch", "mappings", "metrics", "alerts", "shutdown"]
-    static let sourceKeys = ["url", "publication", "slot", "heartbeat_interval_s"]
+    static let sourceKeys = ["url", "publication", "slot", "heartbeat_interval_s", "spill_dir"]
     static let warehouseKeys = ["type", "url", "schema", "database", "user", "password", "compression", "ca_file"]
     static let batchKeys = ["max_rows", "max_age_ms"]
 
@@ -46,7 +46,7 @@ extension ConfigurationReader {
         let file = configFile
         let source = section(
             top["source"]?.value, file: file, path: "source", line: top["source"]?.line, allowed: Self.sourceKeys,
-            place: "in source", expected: "a mapping with the keys url, publication, slot and heartbeat_interval_s"
+            place: "in source", expected: "a mapping with the keys url, publication, slot, heartbeat_interval_s and spill_dir"
         )
         let url = connectionString(in: source, variable: ForagerConfiguration.sourceURLVariable, of: "the source database")
         let defaultName = ForagerConfiguration.Source.defaultName
@@ -80,6 +80,11 @@ extension ConfigurationReader {
                 atLeast: 0)
         {
             result.heartbeatInterval = seconds == 0 ? nil : .seconds(seconds)
+        }
+        if let field = source["spill_dir"],
+            let path = text(field, file: file, expected: "a directory", fix: "write e.g. spill_dir: /var/lib/forager/spill")
+        {
+            result.spillDirectory = FilePaths.join(FilePaths.directory(of: configPath), path)
         }
         return result
     }

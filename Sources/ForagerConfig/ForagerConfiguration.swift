@@ -1,4 +1,5 @@
 public import ForagerCore
+import Foundation
 
 /// The whole configuration of one Forager pipeline, loaded from YAML.
 ///
@@ -79,6 +80,10 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// turns heartbeats off, nil here). Heartbeats move the slot when the mapped tables are
         /// idle and measure the end-to-end lag.
         public var heartbeatInterval: Duration? = .seconds(10)
+        /// Where the changes of large transactions that the source streams before they commit wait
+        /// for their commit (`spill_dir`, relative to the configuration file; default
+        /// `forager-spill` in the system's temporary directory). One subdirectory per slot.
+        public var spillDirectory: String = FileManager.default.temporaryDirectory.appendingPathComponent("forager-spill").path
 
         public init(url: String, publication: String = Source.defaultName, slot: String = Source.defaultName) {
             self.url = url

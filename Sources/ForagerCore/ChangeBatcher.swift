@@ -125,6 +125,8 @@ public struct ChangeBatcher: Sendable {
             return passed(message.lsn, now: now)
         case .origin, .type:
             return []
+        case .streamStart, .streamStop, .streamCommit, .streamAbort, .streamed:
+            throw ForagerError(.protocolViolation, "a streaming message reached the batcher; streamed transactions are replayed as whole ones")
         }
     }
 

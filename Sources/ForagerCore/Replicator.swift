@@ -53,6 +53,9 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
     public var gate: TransactionGate?
     /// Told each new durable checkpoint, right after the warehouse committed it.
     public var onDurable: (@Sendable (LSN) -> Void)?
+    /// Where transactions streamed before they commit (protocol 2) wait for their commit; nil when
+    /// the stream does not stream them.
+    public var spill: StreamSpill?
 
     public init(
         stream: Stream, sink: Sink, batcher: ChangeBatcher, mode: Mode, logger: Logger,
@@ -75,6 +78,9 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
         let statusInterval = self.statusInterval, idleAdvanceInterval = self.idleAdvanceInterval
         let interruption = self.interruption, interruptionInterval = self.interruptionInterval, gate = self.gate
         let onDurable = self.onDurable
+        var spill = self.spill
+        defer { spill?.closeAll() }
+        var inStreamBlock = false
         let clock = ContinuousClock()
         let readLimit = 2048
         var acknowledged = LSN.zero
@@ -85,6 +91,56 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
         var replyRequested = false
         let syncTarget: LSN? = if case .until(let target) = self.mode { target } else { nil }
         var queue = ApplyQueue(sink: sink, logger: logger, durable: batcher.checkpoint, onDurable: onDurable)
+
+        /// Hands one message of a whole transaction to the batcher, after the gate lets its
+        /// transaction pass; false when asked to stop while the gate held it.
+        func deliver(_ decoded: PGOutputMessage, at lsn: LSN) async throws -> Bool {
+            if let gate, case .begin(let begin) = decoded {
+                var points = gate.passage(begin.finalLSN)
+                while points == nil {
+                    // Held: keep the server's connection alive meanwhile.
+                    if clock.now - lastStatus >= statusInterval {
+                        try await Self.acknowledge(stream: stream, queue.durable, requestReply: false)
+                        acknowledged = queue.durable
+                        lastStatus = clock.now
+                    }
+                    if shouldStop() { return false }
+                    try await Task.sleep(for: .milliseconds(5))
+                    points = gate.passage(begin.finalLSN)
+                }
+                for (table, lsn) in points ?? [:] { batcher.setSyncPoint(lsn, for: table) }
+            }
+            try await queue.submit(try batcher.receive(decoded, at: lsn, now: clock.now))
+            return true
+        }
+
+        /// Runs `body` on the spill; a protocol error when the stream was not asked to stream.
+        func spilling(_ body: (inout StreamSpill) throws(ForagerError) -> Void) throws(ForagerError) {
+            guard spill != nil else {
+                throw ForagerError(.protocolViolation, "the source streamed an uncommitted transaction, which this stream did not ask for")
+            }
+            try body(&spill!)
+        }
+
+        /// Replays a streamed transaction that committed, as a whole one, from its spill file.
+        func replay(_ commit: StreamCommit, at lsn: LSN) async throws -> Bool {
+            guard var reader = try spill?.commit(commit.xid) else {
+                throw ForagerError(.protocolViolation, "Stream Commit of transaction \(commit.xid) on a stream that does not stream transactions")
+            }
+            let begin = Begin(finalLSN: commit.commitLSN, commitTime: commit.commitTime, xid: commit.xid)
+            guard try await deliver(.begin(begin), at: lsn) else {
+                reader.discard()
+                return false
+            }
+            while let record = try reader.next() {
+                guard case .streamed(_, let change) = try Self.decode(record.message, at: record.lsn, inStreamBlock: true) else {
+                    throw ForagerError(.protocolViolation, "the spilled message at \(record.lsn) of transaction \(commit.xid) is not a streamed change")
+                }
+                _ = try await deliver(change, at: record.lsn)
+            }
+            let end = Commit(flags: commit.flags, commitLSN: commit.commitLSN, endLSN: commit.endLSN, commitTime: commit.commitTime)
+            return try await deliver(.commit(end), at: lsn)
+        }
 
         reading: while !shouldStop() {
             if let syncTarget, batcher.isIdle, batcher.checkpoint >= syncTarget { break }
@@ -104,26 +160,23 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
                 }
                 switch message {
                 case .xLogData(let data):
-                    let decoded: PGOutputMessage
-                    do { decoded = try PGOutputMessage.decode(data.data) } catch {
-                        throw ForagerError(.protocolViolation, "could not decode the pgoutput message at \(data.walStart): \(error)")
+                    let decoded = try Self.decode(data.data, at: data.walStart, inStreamBlock: inStreamBlock)
+                    switch decoded {
+                    case .streamStart(let start):
+                        try spilling { (spill: inout StreamSpill) throws(ForagerError) in try spill.start(start) }
+                        inStreamBlock = true
+                    case .streamStop:
+                        try spilling { (spill: inout StreamSpill) throws(ForagerError) in try spill.stop() }
+                        inStreamBlock = false
+                    case .streamed(let xid, _):
+                        try spilling { (spill: inout StreamSpill) throws(ForagerError) in try spill.append(subxid: xid, lsn: data.walStart, message: data.data) }
+                    case .streamAbort(let abort):
+                        try spilling { (spill: inout StreamSpill) throws(ForagerError) in try spill.abort(abort) }
+                    case .streamCommit(let commit):
+                        guard try await replay(commit, at: data.walStart) else { break reading }
+                    default:
+                        guard try await deliver(decoded, at: data.walStart) else { break reading }
                     }
-                    if let gate, case .begin(let begin) = decoded {
-                        var points = gate.passage(begin.finalLSN)
-                        while points == nil {
-                            // Held: keep the server's connection alive meanwhile.
-                            if clock.now - lastStatus >= statusInterval {
-                                try await Self.acknowledge(stream: stream, queue.durable, requestReply: false)
-                                acknowledged = queue.durable
-                                lastStatus = clock.now
-                            }
-                            if shouldStop() { break reading }
-                            try await Task.sleep(for: .milliseconds(5))
-                            points = gate.passage(begin.finalLSN)
-                        }
-                        for (table, lsn) in points ?? [:] { batcher.setSyncPoint(lsn, for: table) }
-                    }
-                    try await queue.submit(try batcher.receive(decoded, at: data.walStart, now: clock.now))
                 case .keepalive(let keepalive):
                     serverPosition = max(serverPosition, keepalive.walEnd)
                     replyRequested = replyRequested || keepalive.replyRequested
@@ -156,6 +209,12 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
         try await Self.acknowledge(stream: stream, queue.durable, requestReply: false)
         try await stream.end()
         return queue.durable
+    }
+
+    private static func decode(_ bytes: ArraySlice<UInt8>, at lsn: LSN, inStreamBlock: Bool) throws(ForagerError) -> PGOutputMessage {
+        do { return try PGOutputMessage.decode(bytes, inStreamBlock: inStreamBlock) } catch {
+            throw ForagerError(.protocolViolation, "could not decode the pgoutput message at \(lsn): \(error)")
+        }
     }
 
     private static func acknowledge(stream: Stream, _ lsn: LSN, requestReply: Bool) async throws {

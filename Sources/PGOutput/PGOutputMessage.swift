@@ -1,8 +1,9 @@
-/// One message of the `pgoutput` logical decoding plugin, protocol version 1
-/// (binary tuple columns, `'b'`, are accepted as well).
+/// One message of the `pgoutput` logical decoding plugin, protocol versions 1 and 2 (binary tuple
+/// columns, `'b'`, are accepted as well).
 ///
-/// Streaming (`'S'`, `'E'`, `'c'`, `'A'`) and two-phase messages of later protocol versions are
-/// rejected as unknown message types.
+/// Protocol 2 with `streaming 'on'` sends a large transaction in blocks before it commits: Stream
+/// Start, its changes (each with the id of its (sub)transaction), Stream Stop; then Stream Commit or
+/// Stream Abort. Two-phase messages of later protocol versions are rejected as unknown message types.
 ///
 /// See [Logical Replication Message Formats](https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html).
 public enum PGOutputMessage: Sendable, Equatable {
@@ -27,16 +28,29 @@ public enum PGOutputMessage: Sendable, Equatable {
     case truncate(Truncate)
     /// `'M'`: a logical decoding message (`pg_logical_emit_message`).
     case message(LogicalMessage)
+    /// `'S'`: a block of an uncommitted transaction's changes follows.
+    case streamStart(StreamStart)
+    /// `'E'`: the block of streamed changes ends.
+    case streamStop
+    /// `'c'`: a streamed transaction committed.
+    case streamCommit(StreamCommit)
+    /// `'A'`: a streamed transaction, or one of its subtransactions, aborted.
+    case streamAbort(StreamAbort)
+    /// A message inside a stream block (relation, type, row change, truncate or logical message),
+    /// with the id of the transaction or subtransaction it belongs to.
+    indirect case streamed(xid: UInt32, PGOutputMessage)
 
     /// Decodes one pgoutput message (the `data` of an `XLogData`). Throws unless every byte is consumed.
+    /// `inStreamBlock` is true between Stream Start and Stream Stop, where changes carry a
+    /// transaction id and decode as ``streamed(xid:_:)``.
     ///
     /// Byte payloads in the result (`TupleColumn.text`, `.binary`, `LogicalMessage.content`) are
     /// slices of `bytes`, not copies.
-    public static func decode(_ bytes: ArraySlice<UInt8>) throws(PGOutputDecodingError) -> PGOutputMessage {
+    public static func decode(_ bytes: ArraySlice<UInt8>, inStreamBlock: Bool = false) throws(PGOutputDecodingError) -> PGOutputMessage {
         var reader = ByteReader(bytes)
         do throws(DecodeFailure) {
             guard !bytes.isEmpty else { throw DecodeFailure.empty }
-            let message = try decode(from: &reader)
+            let message = try decode(from: &reader, inStreamBlock: inStreamBlock)
             guard reader.remaining == 0 else { throw DecodeFailure.trailingBytes(reader.remaining) }
             return message
         } catch {
@@ -44,8 +58,19 @@ public enum PGOutputMessage: Sendable, Equatable {
         }
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> PGOutputMessage {
+    /// Message types that carry a transaction id inside a stream block.
+    private static let streamedTypes: Set<UInt8> = Set("RYIUDTM".utf8)
+
+    static func decode(from reader: inout ByteReader, inStreamBlock: Bool) throws(DecodeFailure) -> PGOutputMessage {
         let type = try reader.readUInt8()
+        if inStreamBlock, streamedTypes.contains(type) {
+            let xid = try reader.readUInt32()
+            return .streamed(xid: xid, try decode(type, from: &reader))
+        }
+        return try decode(type, from: &reader)
+    }
+
+    private static func decode(_ type: UInt8, from reader: inout ByteReader) throws(DecodeFailure) -> PGOutputMessage {
         switch type {
         case UInt8(ascii: "B"): return .begin(try Begin.decode(from: &reader))
         case UInt8(ascii: "C"): return .commit(try Commit.decode(from: &reader))
@@ -57,6 +82,10 @@ public enum PGOutputMessage: Sendable, Equatable {
         case UInt8(ascii: "D"): return .delete(try Delete.decode(from: &reader))
         case UInt8(ascii: "T"): return .truncate(try Truncate.decode(from: &reader))
         case UInt8(ascii: "M"): return .message(try LogicalMessage.decode(from: &reader))
+        case UInt8(ascii: "S"): return .streamStart(try StreamStart.decode(from: &reader))
+        case UInt8(ascii: "E"): return .streamStop
+        case UInt8(ascii: "c"): return .streamCommit(try StreamCommit.decode(from: &reader))
+        case UInt8(ascii: "A"): return .streamAbort(try StreamAbort.decode(from: &reader))
         default: throw .unknownMessageType(type)
         }
     }

@@ -34,13 +34,21 @@ public struct ReplicationConnection: ReplicationStream {
         return CreatedSlot(consistentPoint: lsn, snapshotName: snapshot)
     }
 
-    /// Starts streaming pgoutput protocol 1 changes for `publications` from `lsn`. From PostgreSQL
-    /// 14 on, logical messages are streamed too: Forager's heartbeats move the checkpoint with them.
-    public func startStreaming(slot: String, publications: [String], from lsn: LSN) async throws {
+    /// Starts streaming pgoutput changes for `publications` from `lsn`. From PostgreSQL 14 on,
+    /// logical messages are streamed too (Forager's heartbeats move the checkpoint with them), and
+    /// with `streamTransactions` protocol 2 streams large transactions before they commit (Stream
+    /// Start, Stop, Commit, Abort). Returns whether transactions are streamed.
+    public func startStreaming(slot: String, publications: [String], from lsn: LSN, streamTransactions: Bool = false) async throws -> Bool {
         let publicationList = SQL.quoteLiteral(publications.map(SQL.quoteIdentifier).joined(separator: ","))
-        let messages = try await connection.serverVersion() >= 140000 ? ", messages 'true'" : ""
+        let modern = try await connection.serverVersion() >= 140000
+        let streaming = modern && streamTransactions
+        let options = [
+            "proto_version '\(streaming ? 2 : 1)'", "publication_names \(publicationList)",
+            modern ? "messages 'true'" : nil, streaming ? "streaming 'on'" : nil,
+        ].compactMap { $0 }
         try await connection.startReplication(
-            "START_REPLICATION SLOT \(SQL.quoteIdentifier(slot)) LOGICAL \(lsn) (proto_version '1', publication_names \(publicationList)\(messages))")
+            "START_REPLICATION SLOT \(SQL.quoteIdentifier(slot)) LOGICAL \(lsn) (\(options.joined(separator: ", ")))")
+        return streaming
     }
 
     public func read(maxMessages: Int, timeout: Duration) async throws -> [[UInt8]]? {

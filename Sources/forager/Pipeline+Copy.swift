@@ -75,14 +75,16 @@ extension Pipeline {
         logger.info("copied; applying the changes made meanwhile", metadata: [
             "forager.tables": "\(names)", "forager.from": "\(created.consistentPoint)", "forager.until": "\(handover)",
         ])
-        try await temporary.startStreaming(
-            slot: "forager_copy_\(getpid())", publications: source.publications(for: all), from: created.consistentPoint)
+        let copySlot = "forager_copy_\(getpid())"
+        let streamsTransactions = try await temporary.startStreaming(
+            slot: copySlot, publications: source.publications(for: all), from: created.consistentPoint, streamTransactions: true)
         let stop = self.stop
         let limits = ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxAge: configuration.batch.maxAge)
-        let catchUp = Replicator(
+        var catchUp = Replicator(
             stream: temporary, sink: WarehouseHandle(warehouse: warehouse, storesCheckpoint: false),
             batcher: ChangeBatcher(tables: pending, limits: limits, checkpoint: created.consistentPoint, applyBefore: handover),
             mode: .until(handover), logger: logger, shouldStop: { stop.isSet || Task.isCancelled })
+        if streamsTransactions { catchUp.spill = try spill(for: copySlot) }
         let reached = try await catchUp.run()
         guard reached >= handover else { return }
         for table in pending { try await warehouse.record(table.source, TableState(phase: .streaming, syncedAt: handover)) }

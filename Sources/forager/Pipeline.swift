@@ -44,6 +44,12 @@ struct Pipeline {
     }
 
     /// Opens the configured warehouse.
+    /// The spill for the transactions a stream on `slot` streams before they commit, in its own
+    /// subdirectory of `source.spill_dir` (emptied: the source streams them again).
+    func spill(for slot: String) throws -> StreamSpill {
+        try StreamSpill(directory: configuration.source.spillDirectory + "/" + slot)
+    }
+
     func connectWarehouse() async throws -> any Warehouse {
         switch configuration.warehouse.type {
         case .postgres:
@@ -169,8 +175,8 @@ struct Pipeline {
             "forager.slot": "\(configuration.source.slot)", "forager.lsn": "\(start)",
             "forager.until": "\(target.map(\.description) ?? "stopped")",
         ])
-        try await replication.startStreaming(
-            slot: configuration.source.slot, publications: source.publications(for: tables), from: start)
+        let streamsTransactions = try await replication.startStreaming(
+            slot: configuration.source.slot, publications: source.publications(for: tables), from: start, streamTransactions: true)
         status?.enter(.streaming)
         let limits = ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxAge: configuration.batch.maxAge)
         let stop = self.stop
@@ -183,6 +189,7 @@ struct Pipeline {
             batcher: ChangeBatcher(tables: tables, limits: limits, checkpoint: start, syncPoints: syncPoints, stopped: stopped),
             mode: target.map { .until($0) } ?? .continuous, logger: logger,
             shouldStop: { stop.isSet || copyFailed.isRequested })
+        if streamsTransactions { replicator.spill = try spill(for: configuration.source.slot) }
         let gate = TransactionGate()
         replicator.gate = pending.isEmpty ? nil : gate
         if let status { replicator.onDurable = { status.committed($0) } }

@@ -23,10 +23,10 @@ struct DecodingErrorTests {
         #expect(error?.bytes == bytes)
     }
 
-    @Test("unknown message type, including streaming messages of protocol 2")
+    @Test("unknown message type, including two-phase messages of protocol 3")
     func unknownMessageType() {
         #expect(decodeError([0x5A])?.reason == "unknown message type 'Z'")
-        #expect(decodeError([0x53, 0, 0, 0, 1, 1])?.reason == "unknown message type 'S'")
+        #expect(decodeError([0x62, 0, 0, 0, 1, 1])?.reason == "unknown message type 'b'")
         #expect(decodeError([0x05])?.reason == "unknown message type 0x05")
         #expect(decodeError([])?.messageType == 0)
         #expect(decodeError([])?.reason == "empty message")

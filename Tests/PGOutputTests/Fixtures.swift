@@ -13,6 +13,16 @@ struct Fixture: Sendable, CustomTestStringConvertible {
 func slice(_ string: String) -> ArraySlice<UInt8> { Array(string.utf8)[...] }
 
 enum Fixtures {
+    /// The messages that may appear inside a stream block, with a transaction id.
+    static var streamable: [Fixture] {
+        all.filter {
+            switch $0.message {
+            case .relation, .type, .insert, .update, .delete, .truncate, .message: true
+            default: false
+            }
+        }
+    }
+
     static let time = PostgresTimestamp(microseconds: 784_111_777_123_456)
     static let allBytes: ArraySlice<UInt8> = Array(0...255)[...]
     static let invalidUTF8: ArraySlice<UInt8> = [0xC3, 0x28, 0xFF, 0xFE, 0x00, 0x80]
@@ -65,6 +75,12 @@ enum Fixtures {
         Fixture(name: "message transactional", message: .message(LogicalMessage(transactional: true, lsn: LSN(0x16_B374_D848), prefix: "forager", content: slice("{\"k\":1}")))),
         Fixture(name: "message non-transactional binary", message: .message(LogicalMessage(transactional: false, lsn: LSN(9), prefix: "präfix", content: allBytes))),
         Fixture(name: "message empty", message: .message(LogicalMessage(transactional: false, lsn: .zero, prefix: "", content: []))),
+        Fixture(name: "stream start", message: .streamStart(StreamStart(xid: 74_711, firstSegment: true))),
+        Fixture(name: "stream start, later segment", message: .streamStart(StreamStart(xid: .max, firstSegment: false))),
+        Fixture(name: "stream stop", message: .streamStop),
+        Fixture(name: "stream commit", message: .streamCommit(StreamCommit(
+            xid: 74_711, flags: 0, commitLSN: LSN(0x16_B374_D848), endLSN: LSN(0x16_B374_D878), commitTime: time))),
+        Fixture(name: "stream abort of a subtransaction", message: .streamAbort(StreamAbort(xid: 74_711, subxid: 74_712))),
     ]
 
     /// Framed stream messages; XLogData carries a pgoutput message.

@@ -123,6 +123,30 @@ struct PGOutputEncoder {
             lsn(message.lsn)
             cString(message.prefix)
             lengthPrefixed(message.content)
+        case .streamStart(let start):
+            char("S")
+            uint32(start.xid)
+            uint8(start.firstSegment ? 1 : 0)
+        case .streamStop:
+            char("E")
+        case .streamCommit(let commit):
+            char("c")
+            uint32(commit.xid)
+            uint8(commit.flags)
+            lsn(commit.commitLSN)
+            lsn(commit.endLSN)
+            timestamp(commit.commitTime)
+        case .streamAbort(let abort):
+            char("A")
+            uint32(abort.xid)
+            uint32(abort.subxid)
+        case .streamed(let xid, let inner):
+            // The type byte, then the transaction id, then the rest of the inner message.
+            var body = PGOutputEncoder()
+            body.message(inner)
+            bytes.append(body.bytes[0])
+            uint32(xid)
+            raw(body.bytes.dropFirst())
         }
     }
 

@@ -31,9 +31,41 @@ struct PGOutputMessageTests {
             case .delete: seen.insert("D")
             case .truncate: seen.insert("T")
             case .message: seen.insert("M")
+            case .streamStart: seen.insert("S")
+            case .streamStop: seen.insert("E")
+            case .streamCommit: seen.insert("c")
+            case .streamAbort: seen.insert("A")
+            case .streamed: break  // decoded only inside a stream block: see streamedChanges
             }
         }
-        #expect(seen.count == 10)
+        #expect(seen.count == 14)
+    }
+
+    @Test("inside a stream block, changes carry a transaction id; outside, the same bytes are not a change", arguments: Fixtures.streamable)
+    func streamedChanges(_ fixture: Fixture) throws {
+        let xid: UInt32 = 0x0102_0304
+        let bytes = PGOutputEncoder.encode(.streamed(xid: xid, fixture.message))
+        #expect(bytes[1...4] == [0x01, 0x02, 0x03, 0x04])
+        #expect(try PGOutputMessage.decode(bytes[...], inStreamBlock: true) == .streamed(xid: xid, fixture.message))
+        #expect(try PGOutputMessage.decode(fixture.bytes[...], inStreamBlock: false) == fixture.message)
+    }
+
+    @Test("Stream Commit decodes from hand-written bytes")
+    func streamCommitFromLiteralBytes() throws {
+        let bytes: [UInt8] = [
+            0x63,  // 'c'
+            0x00, 0x00, 0x03, 0x09,  // xid 777
+            0x00,  // flags
+            0x00, 0x00, 0x00, 0x16, 0xB3, 0x74, 0xD8, 0x48,  // commit LSN 16/B374D848
+            0x00, 0x00, 0x00, 0x16, 0xB3, 0x74, 0xD8, 0x78,  // end LSN 16/B374D878
+            0x00, 0x02, 0xC9, 0x0B, 0x6D, 0x0E, 0x4A, 0x40,  // commit time
+        ]
+        let expected = StreamCommit(
+            xid: 777, flags: 0, commitLSN: LSN(string: "16/B374D848")!, endLSN: LSN(string: "16/B374D878")!,
+            commitTime: PostgresTimestamp(microseconds: 0x0002_C90B_6D0E_4A40))
+        #expect(try PGOutputMessage.decode(bytes[...]) == .streamCommit(expected))
+        #expect(try PGOutputMessage.decode([0x41, 0, 0, 3, 9, 0, 0, 3, 10][...]) == .streamAbort(StreamAbort(xid: 777, subxid: 778)))
+        #expect(try PGOutputMessage.decode([0x53, 0, 0, 3, 9, 1][...]) == .streamStart(StreamStart(xid: 777, firstSegment: true)))
     }
 
     @Test("Begin decodes from hand-written bytes")

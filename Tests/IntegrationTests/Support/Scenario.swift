@@ -56,6 +56,7 @@ struct Scenario {
               publication: forager_pub
               slot: \(scenario.slot)
               heartbeat_interval_s: \(heartbeat)
+              spill_dir: spill
             \(warehouse)
             \(batch)
             metrics:

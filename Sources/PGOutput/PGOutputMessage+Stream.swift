@@ -1,0 +1,76 @@
+/// The `'S'` Stream Start message: a block of an uncommitted transaction's changes follows
+/// (protocol 2, `streaming 'on'`).
+///
+/// See [Logical Replication Message Formats](https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html).
+public struct StreamStart: Sendable, Equatable {
+    /// The id of the top-level transaction.
+    public var xid: UInt32
+    /// True for the transaction's first block.
+    public var firstSegment: Bool
+
+    public init(xid: UInt32, firstSegment: Bool) {
+        self.xid = xid
+        self.firstSegment = firstSegment
+    }
+
+    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> StreamStart {
+        let xid = try reader.readUInt32()
+        let first = try reader.readUInt8()
+        return StreamStart(xid: xid, firstSegment: first == 1)
+    }
+}
+
+/// The `'c'` Stream Commit message: a streamed transaction committed.
+///
+/// See [Logical Replication Message Formats](https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html).
+public struct StreamCommit: Sendable, Equatable {
+    /// The id of the top-level transaction.
+    public var xid: UInt32
+    /// Flags; currently unused by PostgreSQL (0), kept as sent.
+    public var flags: UInt8
+    /// The LSN of the commit record.
+    public var commitLSN: LSN
+    /// The end LSN of the transaction; the position to confirm once it is durable.
+    public var endLSN: LSN
+    /// The commit timestamp of the transaction.
+    public var commitTime: PostgresTimestamp
+
+    public init(xid: UInt32, flags: UInt8, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp) {
+        self.xid = xid
+        self.flags = flags
+        self.commitLSN = commitLSN
+        self.endLSN = endLSN
+        self.commitTime = commitTime
+    }
+
+    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> StreamCommit {
+        let xid = try reader.readUInt32()
+        let flags = try reader.readUInt8()
+        let commitLSN = try reader.readLSN()
+        let endLSN = try reader.readLSN()
+        let commitTime = try reader.readTimestamp()
+        return StreamCommit(xid: xid, flags: flags, commitLSN: commitLSN, endLSN: endLSN, commitTime: commitTime)
+    }
+}
+
+/// The `'A'` Stream Abort message: a streamed transaction (`subxid == xid`) or one of its
+/// subtransactions aborted; the changes streamed for it are void.
+///
+/// See [Logical Replication Message Formats](https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html).
+public struct StreamAbort: Sendable, Equatable {
+    /// The id of the top-level transaction.
+    public var xid: UInt32
+    /// The id of the aborted subtransaction; equal to `xid` when the whole transaction aborted.
+    public var subxid: UInt32
+
+    public init(xid: UInt32, subxid: UInt32) {
+        self.xid = xid
+        self.subxid = subxid
+    }
+
+    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> StreamAbort {
+        let xid = try reader.readUInt32()
+        let subxid = try reader.readUInt32()
+        return StreamAbort(xid: xid, subxid: subxid)
+    }
+}
