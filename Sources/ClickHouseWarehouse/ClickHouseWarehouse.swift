@@ -69,6 +69,8 @@ public actor ClickHouseWarehouse: Warehouse {
 
     public nonisolated var checkpointLocation: String { "\(ClickHouseClient.quote(database)).`_forager_state`" }
     public nonisolated var acceptsBinaryCopy: Bool { false }
+    /// Tables with floats load through one staging table per table: one connection per table.
+    public nonisolated var loadsPartsOfATableAtOnce: Bool { false }
     public nonisolated func close() {}
 
     public func setColumnResolver(_ resolver: @escaping @Sendable (TableName, [String]) async throws -> [SourceColumn]) {

@@ -2,7 +2,7 @@ import Yams
 
 /// The configuration file itself: `source`, `warehouse`, `batch` and `mappings`.
 extension ConfigurationReader {
-    static let topLevelKeys = ["source", "warehouse", "batch", "mappings", "metrics", "alerts", "shutdown"]
+    static let topLevelKeys = ["source", "warehouse", "batch", "mappings", "metrics", "alerts", "shutdown", "snapshot"]
     static let sourceKeys = ["url", "publication", "slot", "heartbeat_interval_s", "spill_dir"]
     static let warehouseKeys = ["type", "url", "schema", "database", "user", "password", "compression", "ca_file"]
     static let batchKeys = ["max_rows", "max_age_ms"]
@@ -39,6 +39,7 @@ extension ConfigurationReader {
         configuration.metrics = readMetrics(top)
         configuration.alerts = readAlerts(top)
         configuration.shutdownGrace = readShutdown(top)
+        configuration.snapshotParallelism = readSnapshotParallelism(top)
         return configuration
     }
 

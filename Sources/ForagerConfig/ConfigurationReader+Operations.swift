@@ -1,8 +1,10 @@
-/// The operational sections of the configuration file: `metrics`, `alerts` and `shutdown`.
+/// The operational sections of the configuration file: `metrics`, `alerts`, `shutdown` and
+/// `snapshot`.
 extension ConfigurationReader {
     static let metricsKeys = ["listen", "ready_max_lag_s"]
     static let alertKeys = ["retained_wal_mb", "lag_s", "slot_inactive_s"]
     static let shutdownKeys = ["grace_s"]
+    static let snapshotKeys = ["parallelism"]
 
     mutating func readMetrics(_ top: YAMLSection) -> ForagerConfiguration.Metrics {
         let file = configFile
@@ -64,6 +66,18 @@ extension ConfigurationReader {
             let seconds = positiveInteger(field, file: file, fix: "write how long a stop may take, in seconds, e.g. grace_s: 30")
         else { return .seconds(30) }
         return .seconds(seconds)
+    }
+
+    mutating func readSnapshotParallelism(_ top: YAMLSection) -> Int {
+        let file = configFile
+        let snapshot = section(
+            top["snapshot"]?.value, file: file, path: "snapshot", line: top["snapshot"]?.line, allowed: Self.snapshotKeys,
+            place: "in snapshot", expected: "a mapping with the key parallelism"
+        )
+        guard let field = snapshot["parallelism"],
+            let count = positiveInteger(field, file: file, fix: "write how many connections copy tables at once, e.g. parallelism: 4", atLeast: 1)
+        else { return ForagerConfiguration.defaultSnapshotParallelism }
+        return count
     }
 
     /// `host:port` or `[v6 address]:port`, with a port from 1 to 65535.

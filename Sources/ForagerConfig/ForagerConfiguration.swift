@@ -51,6 +51,13 @@ public struct ForagerConfiguration: Sendable, Equatable {
     /// default 30 s); past it, the process exits at once, which is safe: the next start replays
     /// from the warehouse checkpoint.
     public var shutdownGrace: Duration = .seconds(30)
+    /// How many source and warehouse connections copy tables at once in the initial snapshot
+    /// (`snapshot.parallelism`, default the number of cores, at most 8): large tables are split
+    /// into ranges of pages, and several tables are in flight at once.
+    public var snapshotParallelism = ForagerConfiguration.defaultSnapshotParallelism
+
+    /// The number of cores, at most 8.
+    public static var defaultSnapshotParallelism: Int { min(8, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
 
     public init(
         source: Source, warehouse: Warehouse, batch: Batch = Batch(), tables: [TableMapping],

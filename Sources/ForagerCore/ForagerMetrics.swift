@@ -4,7 +4,7 @@ public import PGOutput
 /// The names of the metrics Forager exports, and the few that the replication core records.
 ///
 /// Label sets are fixed: `table` (a mapped source table), `operation` (insert, update, delete,
-/// truncate) and `kind` (an error's kind). docs/operations.md says what each one means.
+/// truncate), `kind` (an error's kind) and `outcome` (committed, aborted). docs/operations.md says what each one means.
 public enum ForagerMetrics {
     /// Counter: source changes applied to the warehouse, by `table` and `operation`.
     public static let rowsApplied = "forager_rows_applied_total"
@@ -36,6 +36,19 @@ public enum ForagerMetrics {
     public static let errors = "forager_errors_total"
     /// Counter: heartbeats written on the source.
     public static let heartbeats = "forager_heartbeats_total"
+    /// Gauge: bytes of large open transactions kept in `source.spill_dir` until they commit.
+    public static let spillBytes = "forager_spill_bytes"
+    /// Gauge: large open transactions streamed by the source and kept in `source.spill_dir`.
+    public static let spillTransactions = "forager_spill_transactions"
+    /// Counter: transactions the source streamed before they committed, by how they ended
+    /// (`outcome`: committed, aborted).
+    public static let streamedTransactions = "forager_streamed_transactions_total"
+
+    /// Records the spill's size after a change.
+    static func recordSpill(_ spill: StreamSpill) {
+        Gauge(label: spillBytes).record(Double(spill.bytes))
+        Gauge(label: spillTransactions).record(Double(spill.transactions))
+    }
 
     /// Records a committed batch: its duration, its changes per table and operation, and the checkpoint.
     static func recordCommit(_ changes: ChangeSet, through: LSN, duration: Duration) {

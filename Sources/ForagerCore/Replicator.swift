@@ -1,4 +1,5 @@
 public import Logging
+import Metrics
 public import PGOutput
 internal import Synchronization
 
@@ -168,12 +169,19 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink>: Sendab
                     case .streamStop:
                         try spilling { (spill: inout StreamSpill) throws(ForagerError) in try spill.stop() }
                         inStreamBlock = false
+                        if let spill { ForagerMetrics.recordSpill(spill) }
                     case .streamed(let xid, _):
                         try spilling { (spill: inout StreamSpill) throws(ForagerError) in try spill.append(subxid: xid, lsn: data.walStart, message: data.data) }
                     case .streamAbort(let abort):
                         try spilling { (spill: inout StreamSpill) throws(ForagerError) in try spill.abort(abort) }
+                        if abort.xid == abort.subxid {
+                            Counter(label: ForagerMetrics.streamedTransactions, dimensions: [("outcome", "aborted")]).increment()
+                        }
+                        if let spill { ForagerMetrics.recordSpill(spill) }
                     case .streamCommit(let commit):
                         guard try await replay(commit, at: data.walStart) else { break reading }
+                        Counter(label: ForagerMetrics.streamedTransactions, dimensions: [("outcome", "committed")]).increment()
+                        if let spill { ForagerMetrics.recordSpill(spill) }
                     default:
                         guard try await deliver(decoded, at: data.walStart) else { break reading }
                     }

@@ -34,6 +34,8 @@ public protocol Warehouse: WarehouseSink {
     var checkpointLocation: String { get }
     /// Whether snapshot loads may be sent in PostgreSQL's binary COPY format.
     var acceptsBinaryCopy: Bool { get }
+    /// Whether several connections may load parts of one table at the same time.
+    var loadsPartsOfATableAtOnce: Bool { get }
 
     /// Sets how to learn the definition of columns added on the source while streaming.
     func setColumnResolver(_ resolver: @escaping @Sendable (TableName, [String]) async throws -> [SourceColumn]) async

@@ -37,6 +37,8 @@ public actor PostgresWarehouse: Warehouse {
 
     public nonisolated var checkpointLocation: String { stateTable }
     public nonisolated var acceptsBinaryCopy: Bool { true }
+    /// Each connection loads into its own session's staging tables: parts of one table load at once.
+    public nonisolated var loadsPartsOfATableAtOnce: Bool { true }
     public nonisolated func close() { connection.close() }
 
     public init(connection: PGConnection, schema: String, slot: String, logger: Logger) {

@@ -23,7 +23,10 @@ extension Pipeline {
         ])
         // Tables stay `copying` until the checkpoint is stored: a warehouse without transactions
         // keeps the rows of tables copied before a crash, and the next start drops them.
-        guard try await copy(tables, at: created, into: warehouse, replacing: [], phase: .copying) else { return created.consistentPoint }
+        let copied = configuration.snapshotParallelism > 1
+            ? try await copyInParallel(tables, at: created, into: warehouse)
+            : try await copy(tables, at: created, into: warehouse, replacing: [], phase: .copying)
+        guard copied else { return created.consistentPoint }
         try await warehouse.commit(checkpoint: created.consistentPoint)
         for table in tables {
             try await warehouse.record(table.source, TableState(phase: .streaming, syncedAt: created.consistentPoint))
@@ -99,12 +102,8 @@ extension Pipeline {
         _ tables: [MappedTable], at created: ReplicationConnection.CreatedSlot, into warehouse: any Warehouse,
         replacing: Set<TableName>, phase: TableState.Phase = .streaming
     ) async throws -> Bool {
-        let reader = try await PGConnection.connect(sourceURL, serverSettings: SQL.canonicalTextSettings)
+        let reader = try await snapshotReader(created)
         defer { reader.close() }
-        try await reader.execute("""
-            BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
-            SET TRANSACTION SNAPSHOT \(SQL.quoteLiteral(created.snapshotName))
-            """)
         try await warehouse.beginSnapshot()
         for table in tables {
             if replacing.contains(table.source) { try await warehouse.replaceTable(table) }
@@ -112,31 +111,168 @@ extension Pipeline {
             try await warehouse.record(table.source, TableState(phase: .copying, syncedAt: created.consistentPoint))
             let size = try await reader.query("SELECT pg_relation_size($1::regclass)", [table.source.sql]).scalar.flatMap { Int64($0) }
             status?.copyStarted(table.source, tableBytes: size)
-            let columns = table.columns.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ")
-            // Binary COPY passes through untouched where every type is the same on both sides.
-            let binary = warehouse.acceptsBinaryCopy && table.columns.allSatisfy(\.binaryCompatible)
-            try await reader.startCopyOut(
-                "COPY (SELECT \(columns), \(SQL.quoteLiteral(created.consistentPoint.description))::pg_lsn FROM \(table.source.sql)) TO STDOUT\(binary ? " (FORMAT binary)" : "")")
-            try await warehouse.startLoad(table, binary: binary)
-            var chunk = try await reader.readCopyChunk(maxBytes: 1 << 20)
-            while let current = chunk {
-                if stop.isSet || Task.isCancelled {
-                    try await warehouse.rollback()
-                    logger.notice("stopped while copying tables; the copy starts again on the next run")
-                    return false
-                }
-                async let next = reader.readCopyChunk(maxBytes: 1 << 20)
-                try await warehouse.load(current)
-                status?.copyProgress(table.source, bytes: current.count)
-                chunk = try await next
+            guard let rows = try await load(CopyPiece(table: table.source), of: table, from: reader, into: warehouse, at: created) else {
+                try await warehouse.rollback()
+                logger.notice("stopped while copying tables; the copy starts again on the next run")
+                return false
             }
-            let rows = try await warehouse.endLoad()
             status?.copyFinished(table.source, rows: rows)
             try await warehouse.record(table.source, TableState(phase: phase, syncedAt: created.consistentPoint))
             logger.info("copied table", metadata: ["forager.table": "\(table.source)", "forager.rows": "\(rows)"])
         }
         try await reader.execute("COMMIT")
         return true
+    }
+
+    /// Copies `tables` over `snapshot.parallelism` pairs of connections that share the slot's
+    /// exported snapshot: several tables at once, large ones in ranges of pages where the
+    /// warehouse can load parts of a table at once. The tables are recorded as `copying` and
+    /// committed before any row, and each connection commits its own rows: a crash leaves tables
+    /// marked `copying`, which the next start empties before copying them again. Returns false
+    /// (after rolling back what is not committed) when stopped.
+    private func copyInParallel(
+        _ tables: [MappedTable], at created: ReplicationConnection.CreatedSlot, into warehouse: any Warehouse
+    ) async throws -> Bool {
+        try await warehouse.beginSnapshot()
+        for table in tables { try await warehouse.record(table.source, TableState(phase: .copying, syncedAt: created.consistentPoint)) }
+        try await warehouse.commitWithoutCheckpoint()
+        let reader = try await snapshotReader(created)
+        defer { reader.close() }
+        let blockSize = try await reader.query("SELECT current_setting('block_size')").scalar.flatMap { Int64($0) } ?? 8192
+        var sizes: [(name: TableName, pages: Int64)] = []
+        for table in tables {
+            let size = try await reader.query("SELECT pg_relation_size($1::regclass)", [table.source.sql]).scalar.flatMap { Int64($0) } ?? 0
+            status?.copyStarted(table.source, tableBytes: size)
+            sizes.append((table.source, (size + blockSize - 1) / blockSize))
+        }
+        try await reader.execute("COMMIT")
+        let pieces = SnapshotPlan.pieces(
+            tables: sizes, parallelism: configuration.snapshotParallelism, splitTables: warehouse.loadsPartsOfATableAtOnce)
+        let work = CopyWork(tables: tables, pieces: pieces)
+        let connections = min(configuration.snapshotParallelism, pieces.count)
+        logger.info("copying in parallel", metadata: ["forager.connections": "\(connections)", "forager.pieces": "\(pieces.count)"])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<connections {
+                group.addTask { try await self.copyPieces(work, at: created) }
+            }
+            try await group.waitForAll()
+        }
+        guard !work.stopped else {
+            logger.notice("stopped while copying tables; the copy starts again on the next run")
+            return false
+        }
+        return true
+    }
+
+    /// One connection pair of a parallel copy: takes pieces until none is left, then commits.
+    private func copyPieces(_ work: CopyWork, at created: ReplicationConnection.CreatedSlot) async throws {
+        let reader = try await snapshotReader(created)
+        defer { reader.close() }
+        let warehouse = try await connectWarehouse()
+        defer { warehouse.close() }
+        let problems = try await warehouse.prepare(tables: work.tables, create: false)
+        guard problems.isEmpty else { throw Problems(problems: problems) }
+        try await warehouse.beginSnapshot()
+        while let (piece, table) = work.next() {
+            guard let rows = try await load(piece, of: table, from: reader, into: warehouse, at: created) else {
+                work.stop()
+                try await warehouse.rollback()
+                return
+            }
+            guard let (total, count) = work.finished(piece, rows: rows) else { continue }
+            status?.copyFinished(table.source, rows: total)
+            logger.info("copied table", metadata: ["forager.table": "\(table.source)", "forager.rows": "\(total)", "forager.pieces": "\(count)"])
+        }
+        try await warehouse.commitWithoutCheckpoint()
+        try await reader.execute("COMMIT")
+    }
+
+    /// A source connection in a read-only transaction on the slot's exported snapshot.
+    private func snapshotReader(_ created: ReplicationConnection.CreatedSlot) async throws -> PGConnection {
+        let reader = try await PGConnection.connect(sourceURL, serverSettings: SQL.canonicalTextSettings)
+        do {
+            try await reader.execute("""
+                BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+                SET TRANSACTION SNAPSHOT \(SQL.quoteLiteral(created.snapshotName))
+                """)
+        } catch {
+            reader.close()
+            throw error
+        }
+        return reader
+    }
+
+    /// Streams one piece of a table from the source into the warehouse; returns the rows stored,
+    /// or nil when asked to stop (the caller rolls back).
+    private func load(
+        _ piece: CopyPiece, of table: MappedTable, from reader: PGConnection, into warehouse: any Warehouse,
+        at created: ReplicationConnection.CreatedSlot
+    ) async throws -> Int? {
+        let columns = table.columns.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ")
+        // Binary COPY passes through untouched where every type is the same on both sides.
+        let binary = warehouse.acceptsBinaryCopy && table.columns.allSatisfy(\.binaryCompatible)
+        let condition = piece.condition.map { " WHERE \($0)" } ?? ""
+        try await reader.startCopyOut(
+            "COPY (SELECT \(columns), \(SQL.quoteLiteral(created.consistentPoint.description))::pg_lsn FROM \(table.source.sql)\(condition)) TO STDOUT\(binary ? " (FORMAT binary)" : "")")
+        try await warehouse.startLoad(table, binary: binary)
+        var chunk = try await reader.readCopyChunk(maxBytes: 1 << 20)
+        while let current = chunk {
+            if stop.isSet || Task.isCancelled { return nil }
+            async let next = reader.readCopyChunk(maxBytes: 1 << 20)
+            try await warehouse.load(current)
+            status?.copyProgress(table.source, bytes: current.count)
+            chunk = try await next
+        }
+        return try await warehouse.endLoad()
+    }
+}
+
+/// The pieces of a parallel copy still to take, and what the finished ones stored per table.
+final class CopyWork: Sendable {
+    let tables: [MappedTable]
+    private struct State {
+        var queue: [CopyPiece]
+        var next = 0
+        var remaining: [TableName: Int] = [:]
+        var pieces: [TableName: Int] = [:]
+        var rows: [TableName: Int] = [:]
+        var stopped = false
+    }
+    private let state: Mutex<State>
+
+    init(tables: [MappedTable], pieces: [CopyPiece]) {
+        self.tables = tables
+        var state = State(queue: pieces)
+        for piece in pieces { state.remaining[piece.table, default: 0] += 1 }
+        state.pieces = state.remaining
+        self.state = Mutex(state)
+    }
+
+    /// True when a connection was asked to stop.
+    var stopped: Bool { state.withLock { $0.stopped } }
+
+    func stop() { state.withLock { $0.stopped = true } }
+
+    /// The next piece and its table; nil when none is left or the copy stops.
+    func next() -> (CopyPiece, MappedTable)? {
+        state.withLock { state in
+            while !state.stopped, state.next < state.queue.count {
+                let piece = state.queue[state.next]
+                state.next += 1
+                if let table = tables.first(where: { $0.source == piece.table }) { return (piece, table) }
+            }
+            return nil
+        }
+    }
+
+    /// Counts a finished piece; when it was its table's last, the table's rows and pieces.
+    func finished(_ piece: CopyPiece, rows: Int) -> (rows: Int, pieces: Int)? {
+        state.withLock { state in
+            state.rows[piece.table, default: 0] += rows
+            state.remaining[piece.table, default: 1] -= 1
+            guard state.remaining[piece.table] == 0 else { return nil }
+            return (state.rows[piece.table] ?? 0, state.pieces[piece.table] ?? 1)
+        }
     }
 }
 

@@ -24,6 +24,16 @@ struct OperationsConfigTests {
             #expect(configuration.shutdownGrace == .seconds(30))
             #expect(configuration.alerts == ForagerConfiguration.Alerts())
             #expect(configuration.alerts.retainedWALBytes == 10 << 30)
+            #expect(configuration.source.spillDirectory.hasSuffix("/forager-spill"))
+        }
+    }
+
+    @Test func aRelativeSpillDirectoryIsUnderTheConfigurationFilesDirectory() throws {
+        try withFixture(config: config("", source: "  spill_dir: state/spill")) { fixture in
+            let configuration = try fixture.load()
+            #expect(configuration.source.spillDirectory.hasSuffix("/state/spill"))
+            #expect(configuration.source.spillDirectory.hasPrefix("/"))
+            #expect(configuration.source.spillDirectory != "state/spill")
         }
     }
 

@@ -82,6 +82,10 @@ struct StreamingTests {
         let streamed = try await scenario.sourceScalar("SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = '\(scenario.slot)'")
         #expect((streamed.flatMap { Int($0) } ?? 0) >= 2, "the source streamed \(streamed ?? "no") transactions")
         #expect(spillFiles(scenario).isEmpty, "spill files left: \(spillFiles(scenario))")
+        let metrics = await httpGet(port: scenario.metricsPort, "/metrics")?.body ?? ""
+        #expect(metrics.contains(#"forager_streamed_transactions_total{outcome="committed"}"#), "\(metrics)")
+        #expect(metrics.contains(#"forager_streamed_transactions_total{outcome="aborted"}"#), "\(metrics)")
+        #expect(metrics.contains("forager_spill_transactions 0"), "\(metrics)")
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
     }

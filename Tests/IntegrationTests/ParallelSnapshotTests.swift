@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+@Suite("Parallel initial snapshot", .serialized)
+struct ParallelSnapshotTests {
+    enum Sink: String, CustomTestStringConvertible, CaseIterable, Sendable {
+        case postgres, clickhouse
+        var testDescription: String { rawValue }
+    }
+
+    /// The `forager.pieces` of the "copied table" line of `table` in `output`.
+    private func pieces(of table: String, in output: String) -> Int? {
+        let line = output.split(separator: "\n").first { $0.contains("copied table") && $0.contains("forager.table=\(table)") }
+        guard let line, let range = line.range(of: "forager.pieces=") else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    @Test("a parallel snapshot of tables written meanwhile is exact: the large one in ranges of pages (Postgres), several tables at once", arguments: Sink.allCases)
+    func parallelSnapshot(_ sink: Sink) async throws {
+        let server = sink == .clickhouse ? try await ClickHouseServer.shared() : nil
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE samples (id bigint PRIMARY KEY, hive int, value float8, note text);
+                INSERT INTO samples SELECT g, g % 500, g / 3.0, repeat('n', 40) FROM generate_series(1, 150000) g;
+                CREATE TABLE hives (id int PRIMARY KEY, name text);
+                INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 500) g;
+                """,
+            tables: ["samples", "hives"], batch: "snapshot:\n  parallelism: 3\n", clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        let writer = scenario.writeContinuously { round in
+            """
+            UPDATE samples SET value = value + 1 WHERE id % 1000 = \(round % 1000);
+            INSERT INTO samples VALUES (200000 + \(round), 1, 1, 'w');
+            DELETE FROM samples WHERE id = \(round * 7 + 1);
+            UPDATE hives SET name = name || '.' WHERE id = \(round % 500 + 1);
+            """
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let output = try await scenario.forager(["sync"])
+        writer.cancel()
+        _ = await writer.result
+        #expect(output.contains("copying in parallel"), "\(output)")
+        #expect(pieces(of: "public.hives", in: output) == 1, "\(output)")
+        let samplePieces = pieces(of: "public.samples", in: output) ?? 0
+        #expect(sink == .postgres ? samplePieces > 3 : samplePieces == 1, "\(output)")
+        try await scenario.forager(["sync"])
+        if sink == .postgres {
+            try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "hive", "value", "note"])
+            try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "name"])
+        } else {
+            let validation = try await scenario.forager(["validate", "--wait", "30"])
+            #expect(validation.contains("public.samples: equal") && validation.contains("public.hives: equal"), "\(validation)")
+        }
+    }
+}
