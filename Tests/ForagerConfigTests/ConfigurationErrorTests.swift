@@ -96,7 +96,7 @@ struct ConfigurationErrorTests {
             let problems = fixture.problems()
             #expect(problems.map(\.line) == [6, 7])
             #expect(problems.map(\.key) == ["logging", "sorce"])
-            #expect(problems[0].message == "unknown key 'logging' at the top level; remove it, or use one of the valid keys: 'source', 'warehouse', 'batch', 'mappings', 'metrics', 'alerts', 'shutdown'")
+            #expect(problems[0].message == "unknown key 'logging' at the top level; remove it, or use one of the valid keys: 'source', 'warehouse', 'batch', 'mappings', 'metrics', 'alerts', 'shutdown', 'snapshot'")
             #expect(problems[1].message == "unknown key 'sorce' at the top level; did you mean 'source'?")
         }
     }
