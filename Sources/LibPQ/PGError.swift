@@ -58,7 +58,7 @@ public struct PGError: Error, Sendable, CustomStringConvertible {
     /// so that a new connection may succeed.
     public var isConnectionFailure: Bool {
         if kind == .connection { return true }
-        guard let sqlState else { return false }
+        guard let sqlState else { return Self.lostConnectionMessages.contains { message.contains($0) } }
         // Class 08: connection exception; 57P01..57P03: admin shutdown, crash shutdown, cannot connect now.
         return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(sqlState)
     }
@@ -72,9 +72,16 @@ public struct PGError: Error, Sendable, CustomStringConvertible {
             // 55P03: lock not available; 57014: query canceled (statement timeout, pg_cancel_backend).
             return isConnectionFailure || ["40001", "40P01", "55P03", "57014"].contains(sqlState) || sqlState.hasPrefix("53")
         }
-        guard kind == .connection else { return false }
+        guard isConnectionFailure else { return false }
         return !Self.permanentConnectionFailures.contains { message.contains($0) }
     }
+
+    /// What libpq reports, without an SQLSTATE, when the server went away in the middle of a
+    /// command: a result can carry it while the connection still looks open.
+    static let lostConnectionMessages = [
+        "server closed the connection unexpectedly", "no connection to the server", "could not receive data from server",
+        "could not send data to server", "connection to server was lost", "SSL SYSCALL error", "SSL connection has been closed unexpectedly",
+    ]
 
     /// What libpq reports, without an SQLSTATE, when a connection is refused for a reason a retry
     /// does not change.

@@ -32,6 +32,12 @@ import Testing
         #expect(!connecting(message).isTransient)
     }
 
+    @Test func aServerGoneMidCommandIsTransientWhateverTheResultKind() {
+        let lost = PGError(kind: .server, context: "COPY FROM STDIN on postgresql://w/db", message: "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally")
+        #expect(lost.isConnectionFailure && lost.isTransient)
+        #expect(!PGError(kind: .server, context: "query", message: "syntax error at or near \"x\"").isTransient)
+    }
+
     @Test func serverErrorsByState() {
         func server(_ state: String) -> PGError { PGError(kind: .server, context: "query", message: "m", sqlState: state) }
         for state in ["57P01", "57P03", "08006", "40001", "40P01", "53300", "53100", "55P03", "57014"] {
