@@ -101,6 +101,10 @@ struct Sync: AsyncParsableCommand {
 
     func run() async throws {
         try await options.runPipeline { pipeline, logger in
+            var pipeline = pipeline
+            // Only for the copy's progress on a terminal: sync serves no endpoint.
+            pipeline.status = PipelineStatus(
+                slotName: pipeline.configuration.source.slot, heartbeatInterval: nil, readyMaxLag: pipeline.configuration.metrics.readyMaxLag)
             let lsn = try await pipeline.runOnce(mode: .catchUp)
             logger.info("caught up", metadata: ["forager.lsn": "\(lsn)"])
         }

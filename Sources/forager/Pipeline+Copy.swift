@@ -23,9 +23,13 @@ extension Pipeline {
         ])
         // Tables stay `copying` until the checkpoint is stored: a warehouse without transactions
         // keeps the rows of tables copied before a crash, and the next start drops them.
+        let drawing = drawCopyProgress()
+        defer { drawing?.cancel() }
         let copied = configuration.snapshotParallelism > 1
             ? try await copyInParallel(tables, at: created, into: warehouse)
             : try await copy(tables, at: created, into: warehouse, replacing: [], phase: .copying)
+        drawing?.cancel()
+        await drawing?.value
         guard copied else { return created.consistentPoint }
         try await warehouse.commit(checkpoint: created.consistentPoint)
         for table in tables {
@@ -185,6 +189,26 @@ extension Pipeline {
         }
         try await warehouse.commitWithoutCheckpoint()
         try await reader.execute("COMMIT")
+    }
+
+    /// On a terminal, redraws the copy's progress on one line of stderr twice a second until
+    /// cancelled (the metrics and /status carry the same numbers otherwise).
+    private func drawCopyProgress() -> Task<Void, Never>? {
+        guard isatty(STDERR_FILENO) == 1, let status else { return nil }
+        return Task {
+            var drawn = false
+            while !Task.isCancelled {
+                Self.writeToTerminal("\r\u{1B}[K" + CopyProgressLine.render(status.copyProgress))
+                drawn = true
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+            if drawn { Self.writeToTerminal("\r\u{1B}[K" + CopyProgressLine.render(status.copyProgress) + "\n") }
+        }
+    }
+
+    private static func writeToTerminal(_ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
     /// A source connection in a read-only transaction on the slot's exported snapshot.

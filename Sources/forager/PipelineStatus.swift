@@ -107,6 +107,13 @@ final class PipelineStatus: Sendable {
         state.withLock { $0.snapshot[table.description]?.bytesCopied += Int64(bytes) }
     }
 
+    /// The copy's progress, for a terminal.
+    var copyProgress: [CopyProgressLine.Table] {
+        state.withLock { state in
+            state.snapshot.map { CopyProgressLine.Table(name: $0.key, copied: $0.value.bytesCopied, size: $0.value.tableBytes, done: $0.value.done) }
+        }
+    }
+
     func copyFinished(_ table: TableName, rows: Int) {
         state.withLock {
             $0.snapshot[table.description]?.rows = rows

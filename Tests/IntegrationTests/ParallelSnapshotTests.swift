@@ -1,3 +1,4 @@
+import ForagerDemo
 import Foundation
 import Testing
 
@@ -51,5 +52,30 @@ struct ParallelSnapshotTests {
             let validation = try await scenario.forager(["validate", "--wait", "30"])
             #expect(validation.contains("public.samples: equal") && validation.contains("public.hives: equal"), "\(validation)")
         }
+    }
+
+    @Test("on a terminal, the copy's progress is drawn on one line and ends with every table done")
+    func progressOnATerminal() async throws {
+        let piped = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives SELECT generate_series(1, 10);", tables: ["hives"])
+        defer { Task { await piped.cleanUp() } }
+        let log = try await piped.forager(["sync"])
+        #expect(log.contains("copied table") && !log.contains("copying: "), "\(log)")
+
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE samples (id bigint PRIMARY KEY, note text);
+                INSERT INTO samples SELECT g, repeat('n', 40) FROM generate_series(1, 20000) g;
+                CREATE TABLE hives (id int PRIMARY KEY);
+                INSERT INTO hives SELECT generate_series(1, 10);
+                """,
+            tables: ["samples", "hives"])
+        defer { Task { await scenario.cleanUp() } }
+        // script(1) gives forager a terminal; its output is what the terminal showed.
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FORAGER_") }
+        let terminal = try ChildProcess(
+            "/usr/bin/script", ["-qec", "\(Scenario.foragerBinary) sync --config \(scenario.configPath)", "/dev/null"],
+            outputPath: scenario.directory + "/terminal.log", environment: environment)
+        #expect(try await terminal.wait(timeout: .seconds(120)) == 0, "\(terminal.output)")
+        #expect(terminal.output.contains("\u{1B}[Kcopying: 2 of 2 tables done"), "\(terminal.output)")
     }
 }
