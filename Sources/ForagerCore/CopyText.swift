@@ -29,6 +29,43 @@ public enum CopyText {
     /// The NULL marker `\N`.
     public static let null: [UInt8] = [0x5C, UInt8(ascii: "N")]
 
+    /// Appends a row of tuple columns, then `lsn` as `_forager_lsn` and, when given, `deleted` as
+    /// `_forager_deleted`, then a newline: the apply's path for every row, with no intermediate
+    /// strings or arrays.
+    public static func appendRow(_ columns: [TupleColumn], lsn: LSN, deleted: Bool?, to output: inout [UInt8]) throws(ForagerError) {
+        for index in columns.indices {
+            switch columns[index] {
+            case .null: output.append(contentsOf: null)
+            case .text(let bytes): append(bytes, to: &output)
+            case .binary:
+                throw ForagerError(.protocolViolation, "received a binary column value, but Forager asked for text")
+            case .unchangedToast:
+                throw ForagerError(.protocolViolation, "an unchanged TOAST value reached the COPY encoder unresolved")
+            }
+            output.append(0x09)
+        }
+        appendHex(lsn.value >> 32, to: &output)
+        output.append(UInt8(ascii: "/"))
+        appendHex(lsn.value & 0xFFFF_FFFF, to: &output)
+        if let deleted {
+            output.append(0x09)
+            output.append(deleted ? UInt8(ascii: "t") : UInt8(ascii: "f"))
+        }
+        output.append(0x0A)
+    }
+
+    /// Appends `value` in upper-case hexadecimal, without leading zeros (as `LSN.description`).
+    static func appendHex(_ value: UInt64, to output: inout [UInt8]) {
+        let digits: StaticString = "0123456789ABCDEF"
+        var shift = max(0, (UInt64.bitWidth - value.leadingZeroBitCount + 3) / 4 * 4 - 4)
+        while true {
+            let nibble = Int((value >> UInt64(shift)) & 0xF)
+            output.append(digits.utf8Start[nibble])
+            if shift == 0 { break }
+            shift -= 4
+        }
+    }
+
     /// Appends a whole row of tuple columns followed by `extra` text fields and a newline.
     /// An unchanged-TOAST column here is a bug in the caller, which must resolve it first.
     public static func appendRow(

@@ -23,9 +23,8 @@ struct RowWriter {
     mutating func append(_ columns: [TupleColumn], lsn: LSN, deleted: Bool, kept: [Int: String?] = [:]) throws {
         rows += 1
         guard staged else {
-            // The common path, once per row: no intermediate arrays.
-            let extra = withDeleted ? [lsn.description, deleted ? "t" : "f"] : [lsn.description]
-            try CopyText.appendRow(columns, extra: extra, to: &buffer)
+            // The common path, once per row: no intermediate strings or arrays.
+            try CopyText.appendRow(columns, lsn: lsn, deleted: withDeleted ? deleted : nil, to: &buffer)
             return
         }
         var extras = [TupleColumn.text(ArraySlice(lsn.description.utf8)), .text(ArraySlice((deleted ? "t" : "f").utf8))]

@@ -16,6 +16,21 @@ import Testing
         #expect(String(decoding: output, as: UTF8.self) == "héllo wörld\n")
     }
 
+    @Test(arguments: [UInt64(0), 0x16_B374_D848, 0x1_0000_0000, 0xF, UInt64.max])
+    func theRowWithItsPositionIsWhatTheGeneralEncoderWrites(_ lsn: UInt64) throws {
+        let columns: [TupleColumn] = [.text(ArraySlice("a\tb".utf8)), .null, .text([])]
+        for deleted in [nil, true, false] as [Bool?] {
+            var fast: [UInt8] = [], general: [UInt8] = []
+            try CopyText.appendRow(columns, lsn: LSN(lsn), deleted: deleted, to: &fast)
+            let extra = [LSN(lsn).description] + (deleted.map { [$0 ? "t" : "f"] } ?? [])
+            try CopyText.appendRow(columns[...], extra: extra, to: &general)
+            #expect(fast == general, "\(String(decoding: fast, as: UTF8.self))")
+        }
+        var empty: [UInt8] = []
+        try CopyText.appendRow([], lsn: LSN(lsn), deleted: nil, to: &empty)
+        #expect(String(decoding: empty, as: UTF8.self) == LSN(lsn).description + "\n")
+    }
+
     @Test func anUnresolvedToastMarkerIsRefused() {
         var output: [UInt8] = []
         #expect(throws: ForagerError.self) { try CopyText.appendRow([.unchangedToast], extra: [], to: &output) }
