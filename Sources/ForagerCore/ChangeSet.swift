@@ -279,8 +279,13 @@ public struct ChangeSet: Sendable {
     public private(set) var steps: [ChangeStep] = []
     /// The number of source changes folded in (before collapsing).
     public private(set) var changeCount = 0
-    private var open: [TableName: TableChanges] = [:]
-    private var openOrder: [TableName] = []
+    /// The tables changed since the last truncation or schema step, in the order of their first
+    /// change, and where each one is.
+    private var open: [TableChanges] = []
+    private var openIndex: [TableName: Int] = [:]
+    /// The binding of the previous change and its table's place: consecutive changes of one table
+    /// skip the lookup by name.
+    private var lastBinding: (binding: RelationBinding, index: Int)?
 
     public init() {}
 
@@ -288,7 +293,7 @@ public struct ChangeSet: Sendable {
 
     /// Steps including the rows not yet closed by a truncation.
     public var allSteps: [ChangeStep] {
-        openOrder.isEmpty ? steps : steps + [.rows(openOrder.compactMap { open[$0] })]
+        open.isEmpty ? steps : steps + [.rows(open)]
     }
 
     mutating func fold(_ change: SourceChange) throws(ForagerError) {
@@ -315,30 +320,44 @@ public struct ChangeSet: Sendable {
     private mutating func withTable(
         _ binding: RelationBinding, _ body: (inout TableChanges) throws(ForagerError) -> Void
     ) throws(ForagerError) {
-        let name = binding.table.source
-        // Taken out of the dictionary while it changes, so that it is uniquely referenced and
-        // mutated in place rather than copied.
-        var changes = open.removeValue(forKey: name) ?? {
-            openOrder.append(name)
-            return TableChanges(table: binding.table, keyIndexes: binding.keyIndexes)
-        }()
-        defer { open[name] = changes }
-        try body(&changes)
+        let index: Int
+        if let last = lastBinding, last.binding === binding {
+            index = last.index
+        } else if let found = openIndex[binding.table.source] {
+            index = found
+        } else {
+            index = open.count
+            open.append(TableChanges(table: binding.table, keyIndexes: binding.keyIndexes))
+            openIndex[binding.table.source] = index
+        }
+        lastBinding = (binding, index)
+        // Mutated in place through the array element: no copy of the table's changes.
+        try body(&open[index])
     }
 
     private mutating func closeOpenStep() {
-        guard !openOrder.isEmpty else { return }
-        steps.append(.rows(openOrder.compactMap { open[$0] }))
-        open = [:]
-        openOrder = []
+        guard !open.isEmpty else { return }
+        steps.append(.rows(open))
+        open = []
+        openIndex = [:]
+        lastBinding = nil
     }
 }
 
 /// A relation from the stream, bound to its mapping.
-public struct RelationBinding: Sendable {
-    public var relation: Relation
-    public var table: MappedTable
-    public var keyIndexes: [Int]
+///
+/// A class: every change refers to its table's binding, and sharing one reference costs one retain
+/// where copying the description cost one per field (the profile of a catch-up showed it).
+public final class RelationBinding: Sendable {
+    public let relation: Relation
+    public let table: MappedTable
+    public let keyIndexes: [Int]
+
+    public init(relation: Relation, table: MappedTable, keyIndexes: [Int]) {
+        self.relation = relation
+        self.table = table
+        self.keyIndexes = keyIndexes
+    }
 }
 
 /// One decoded row change, before collapsing.
