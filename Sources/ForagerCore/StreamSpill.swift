@@ -130,10 +130,12 @@ public struct StreamSpill: Sendable {
         return try SpillReader(path: path(xid))
     }
 
-    /// Removes every file (on shutdown: the source streams unfinished transactions again).
+    /// Removes every file, and the directory when nothing else is in it (on shutdown: the source
+    /// streams unfinished transactions again).
     public mutating func closeAll() {
         for xid in Array(open.keys) { close(xid) }
         current = nil
+        rmdir(directory)
     }
 
     private mutating func close(_ xid: UInt32) {

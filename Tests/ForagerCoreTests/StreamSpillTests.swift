@@ -81,6 +81,7 @@ import Testing
         #expect(files(path).isEmpty)
         spill.closeAll()
         #expect(spill.transactions == 0)
+        #expect(!FileManager.default.fileExists(atPath: path))
     }
 
     @Test func messagesOutOfPlaceAreProtocolErrors() throws {
