@@ -89,7 +89,7 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public var heartbeatInterval: Duration? = .seconds(10)
         /// Where the changes of large transactions that the source streams before they commit wait
         /// for their commit (`spill_dir`, relative to the configuration file; default
-        /// `forager-spill` in the system's temporary directory). One subdirectory per slot.
+        /// `forager-spill` in the system's temporary directory). One subdirectory per slot and source.
         public var spillDirectory: String = FileManager.default.temporaryDirectory.appendingPathComponent("forager-spill").path
 
         public init(url: String, publication: String = Source.defaultName, slot: String = Source.defaultName) {

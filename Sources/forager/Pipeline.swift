@@ -45,9 +45,15 @@ struct Pipeline {
 
     /// Opens the configured warehouse.
     /// The spill for the transactions a stream on `slot` streams before they commit, in its own
-    /// subdirectory of `source.spill_dir` (emptied: the source streams them again).
+    /// subdirectory of `source.spill_dir` (emptied: the source streams them again), named after the
+    /// slot and the source server and database: two pipelines on one host may use one slot name
+    /// against different sources.
     func spill(for slot: String) throws -> StreamSpill {
-        try StreamSpill(directory: configuration.source.spillDirectory + "/" + slot)
+        let url = try sourceURL
+        let source = ["host", "hostaddr", "port", "dbname"].map { url[$0] ?? "" }.joined(separator: "|")
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in source.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        return try StreamSpill(directory: configuration.source.spillDirectory + "/" + slot + "-" + String(hash >> 32, radix: 16))
     }
 
     func connectWarehouse() async throws -> any Warehouse {

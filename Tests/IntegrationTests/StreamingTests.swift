@@ -42,9 +42,13 @@ struct StreamingTests {
         return try await scenario.warehouseScalar("SELECT count(*) FROM analytics.items WHERE id = \(id)") == "1"
     }
 
+    /// The spill files of the scenario's slot (in `spill/<slot>-<source>`).
     private func spillFiles(_ scenario: Scenario) -> [String] {
-        let directory = scenario.directory + "/spill/" + scenario.slot
-        return ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".spill") }
+        let root = scenario.directory + "/spill"
+        let directories = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { $0.hasPrefix(scenario.slot + "-") }
+        return directories.flatMap { directory in
+            ((try? FileManager.default.contentsOfDirectory(atPath: root + "/" + directory)) ?? []).filter { $0.hasSuffix(".spill") }
+        }
     }
 
     @Test("a streamed transaction applies whole, in commit order with the small ones committed meanwhile; a rolled-back savepoint and an aborted streamed transaction leave no trace", arguments: Sink.allCases)
