@@ -197,9 +197,11 @@ public struct SpillReader: Sendable {
         var length = 0
         for byte in buffer[position + 8..<position + 12] { length = length << 8 | Int(byte) }
         guard try fill(12 + length) else { throw ForagerError(.protocolViolation, "\(path) ends inside a record") }
-        let message = buffer[position + 12..<position + 12 + length]
+        // A copy of its own, as a message read from the stream is: the decoded rows refer to it,
+        // and must not keep the read buffer (or its copies on the next refill) alive.
+        let message = Array(buffer[position + 12..<position + 12 + length])
         position += 12 + length
-        return (LSN(lsn), message)
+        return (LSN(lsn), message[...])
     }
 
     /// Makes `count` bytes available from `position`; false at a clean end of file.
