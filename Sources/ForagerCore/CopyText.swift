@@ -34,14 +34,7 @@ public enum CopyText {
     /// strings or arrays.
     public static func appendRow(_ columns: [TupleColumn], lsn: LSN, deleted: Bool?, to output: inout [UInt8]) throws(ForagerError) {
         for index in columns.indices {
-            switch columns[index] {
-            case .null: output.append(contentsOf: null)
-            case .text(let bytes): append(bytes, to: &output)
-            case .binary:
-                throw ForagerError(.protocolViolation, "received a binary column value, but Forager asked for text")
-            case .unchangedToast:
-                throw ForagerError(.protocolViolation, "an unchanged TOAST value reached the COPY encoder unresolved")
-            }
+            try append(columns[index], to: &output)
             output.append(0x09)
         }
         appendHex(lsn.value >> 32, to: &output)
@@ -52,6 +45,20 @@ public enum CopyText {
             output.append(deleted ? UInt8(ascii: "t") : UInt8(ascii: "f"))
         }
         output.append(0x0A)
+    }
+
+    /// Appends one column's value; an unchanged-TOAST column here is a bug in the caller, which
+    /// must resolve it first.
+    @inline(__always)
+    static func append(_ column: TupleColumn, to output: inout [UInt8]) throws(ForagerError) {
+        switch column {
+        case .null: output.append(contentsOf: null)
+        case .text(let bytes): append(bytes, to: &output)
+        case .binary:
+            throw ForagerError(.protocolViolation, "received a binary column value, but Forager asked for text")
+        case .unchangedToast:
+            throw ForagerError(.protocolViolation, "an unchanged TOAST value reached the COPY encoder unresolved")
+        }
     }
 
     /// Appends `value` in upper-case hexadecimal, without leading zeros (as `LSN.description`).
@@ -67,7 +74,6 @@ public enum CopyText {
     }
 
     /// Appends a whole row of tuple columns followed by `extra` text fields and a newline.
-    /// An unchanged-TOAST column here is a bug in the caller, which must resolve it first.
     public static func appendRow(
         _ columns: some Sequence<TupleColumn>, extra: [String], to output: inout [UInt8]
     ) throws(ForagerError) {
@@ -75,14 +81,7 @@ public enum CopyText {
         for column in columns {
             if !first { output.append(0x09) }
             first = false
-            switch column {
-            case .null: output.append(contentsOf: null)
-            case .text(let bytes): append(bytes, to: &output)
-            case .binary:
-                throw ForagerError(.protocolViolation, "received a binary column value, but Forager asked for text")
-            case .unchangedToast:
-                throw ForagerError(.protocolViolation, "an unchanged TOAST value reached the COPY encoder unresolved")
-            }
+            try append(column, to: &output)
         }
         for field in extra {
             if !first { output.append(0x09) }
