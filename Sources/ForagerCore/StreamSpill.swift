@@ -86,11 +86,9 @@ public struct StreamSpill: Sendable {
         if subxid != xid, !open[xid]!.subtransactions.contains(where: { $0.xid == subxid }) {
             open[xid]!.subtransactions.append((subxid, open[xid]!.size))
         }
-        var header: [UInt8] = []
-        header.reserveCapacity(12)
-        for shift in stride(from: 56, through: 0, by: -8) { header.append(UInt8(truncatingIfNeeded: lsn.value >> UInt64(shift))) }
-        for shift in stride(from: 24, through: 0, by: -8) { header.append(UInt8(truncatingIfNeeded: UInt32(message.count) >> UInt32(shift))) }
-        open[xid]!.buffer.append(contentsOf: header)
+        // The header straight into the buffer: no allocation per change.
+        for shift in stride(from: 56, through: 0, by: -8) { open[xid]!.buffer.append(UInt8(truncatingIfNeeded: lsn.value >> UInt64(shift))) }
+        for shift in stride(from: 24, through: 0, by: -8) { open[xid]!.buffer.append(UInt8(truncatingIfNeeded: UInt32(message.count) >> UInt32(shift))) }
         open[xid]!.buffer.append(contentsOf: message)
         if open[xid]!.buffer.count >= Self.bufferLimit { try flush(xid) }
     }

@@ -275,8 +275,11 @@ struct ClickHouseChunkValidator {
                     try await loadChunk(after: after, size: chunkRows, through: .some(through)).1
                 }
                 result.add(outcome)
-                if !alike { try await warehouse.recordSeenKeys(table) }
-                try await warehouse.advanceComparison(table)
+                if alike {
+                    try await warehouse.advanceComparison(table)
+                } else {
+                    try await warehouse.recordSeenKeys(table)
+                }
                 after = through
                 first = false
             } while after != nil
