@@ -424,6 +424,40 @@ public struct ClickHouseColumn: Sendable, Equatable {
         return text
     }
 
+    /// The `DEFAULT` expression that gives rows written before the column was added the value
+    /// PostgreSQL's older rows read for it: `missing` is `pg_attribute.attmissingval`, the array
+    /// text of one value (`{5}`). ClickHouse reads it for parts that lack the column, as
+    /// PostgreSQL does for rows written before its `ADD COLUMN … DEFAULT`.
+    public func missingDefault(_ missing: String, table: TableName) throws(ForagerError) -> String {
+        guard let elements = Self.arrayElements(Array(missing.utf8)[...]), elements.count == 1 else {
+            throw ForagerError(
+                .schema, "column \(SQL.quoteIdentifier(name)) of \(table) has a value for rows older than the column that Forager cannot read: \(missing)",
+                hint: "Resync the table (forager resync --table \(table)) so that its rows are copied with the column's values.")
+        }
+        guard let value = elements[0] else { return "NULL" }
+        var staged: [UInt8] = []
+        try append(value[...], to: &staged, table: table)
+        var raw: [UInt8] = []
+        if case .array = conversion { raw = staged } else { TabSeparated.unescape(staged[...], into: &raw) }
+        return fromStaging("CAST(\(Self.byteLiteral(raw)) AS \(stagingType))")
+    }
+
+    /// A string literal of any bytes: quote and backslash escaped, other bytes outside printable
+    /// ASCII as `\xHH`.
+    static func byteLiteral(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789ABCDEF".utf8)
+        var literal: [UInt8] = [UInt8(ascii: "'")]
+        for byte in bytes {
+            switch byte {
+            case 0x5C, UInt8(ascii: "'"): literal += [0x5C, byte]
+            case 0x20..<0x7F: literal.append(byte)
+            default: literal += [0x5C, UInt8(ascii: "x"), digits[Int(byte >> 4)], digits[Int(byte & 0xF)]]
+            }
+        }
+        literal.append(UInt8(ascii: "'"))
+        return String(decoding: literal, as: UTF8.self)
+    }
+
     /// Whether values travel as float bits (see ``Conversion/float(single:)``).
     var carriesFloatBits: Bool {
         switch conversion {
@@ -438,8 +472,10 @@ public struct ClickHouseColumn: Sendable, Equatable {
     }
 
     /// The expression that turns the staging column back into the column's type.
-    var fromStaging: String {
-        let quoted = ClickHouseClient.quote(name)
+    var fromStaging: String { fromStaging(ClickHouseClient.quote(name)) }
+
+    /// The expression that turns `quoted`, a value of the staging type, into the column's type.
+    func fromStaging(_ quoted: String) -> String {
         guard carriesFloatBits else { return quoted }
         let float = type.contains("Float32") ? "Float32" : "Float64"
         func value(_ x: String, nullable: Bool) -> String {

@@ -289,12 +289,14 @@ extension ClickHouseWarehouse {
         guard !change.removed.isEmpty else { return }
         // New rows have no value for a removed column: it must hold NULL, not a type's default.
         let existing = try await existingColumns(of: change.table.target)
+        var from = change.lsn
+        if from == nil { from = try await checkpoint().map { LSN($0.value + 1) } }
         for name in change.removed.map(change.table.warehouseName(of:)) where !change.table.warehouseKey.contains(name) {
             logger.notice("column no longer on the source; ClickHouse keeps it, NULL from now on", metadata: [
-                "forager.table": "\(change.table.target)", "forager.column": "\(name)",
+                "forager.table": "\(change.table.target)", "forager.column": "\(name)", "forager.lsn": "\(from ?? .zero)",
             ])
-            guard let type = existing[name], !type.hasPrefix("Nullable("), !type.hasPrefix("Array(") else { continue }
-            try await client.execute("ALTER TABLE \(self.name(change.table.target)) MODIFY COLUMN \(ClickHouseClient.quote(name)) Nullable(\(type))")
+            guard let type = existing[name] else { continue }
+            try await retireColumn(name, of: change.table.target, type: type, from: from ?? .zero)
         }
         stagedShapes.remove(change.table.target)
     }

@@ -150,11 +150,12 @@ public actor ClickHouseWarehouse: Warehouse {
             if !missing.isEmpty, create {
                 try await addColumns(missing.map(\.name), to: table)
             }
-            // Columns the source dropped while Forager was stopped: new rows have no value there.
+            // Columns the source dropped while Forager was stopped: rows applied after the
+            // checkpoint have no value there.
             let current = Set(columns(of: table).map(\.name))
+            let after = try await checkpoint().map { LSN($0.value + 1) } ?? .zero
             for (name, type) in existing where !current.contains(name) && !name.hasPrefix("_forager_") && create {
-                guard !type.hasPrefix("Nullable("), !type.hasPrefix("Array(") else { continue }
-                try await client.execute("ALTER TABLE \(self.name(table.target)) MODIFY COLUMN \(ClickHouseClient.quote(name)) Nullable(\(type))")
+                try await retireColumn(name, of: table.target, type: type, from: after)
             }
             let recorded = try await existingColumnsWithSourceTypes(of: table.target)
             for (source, column) in zip(table.columns, columns(of: table)) {
@@ -215,7 +216,7 @@ public actor ClickHouseWarehouse: Warehouse {
             logger.notice("widening ClickHouse column, as on the source", metadata: [
                 "forager.table": "\(table.target)", "forager.column": "\(warehouseName)", "forager.to": "\(column.type)",
             ])
-            try await client.execute("ALTER TABLE \(self.name(table.target)) MODIFY COLUMN \(ClickHouseClient.quote(warehouseName)) \(column.type)")
+            try await modifyColumn(warehouseName, of: table.target, to: column.type)
         }
         stagedShapes.remove(table.target)
         try await client.execute("ALTER TABLE \(self.name(table.target)) COMMENT COLUMN \(ClickHouseClient.quote(warehouseName)) \(ClickHouseClient.literal(new))")
@@ -255,30 +256,83 @@ public actor ClickHouseWarehouse: Warehouse {
     /// The current source definitions of some of a table's columns (by source name), remembered
     /// for the conversions.
     func resolve(_ names: [String], of table: MappedTable) async throws -> [String: String] {
-        guard let resolveColumns, !names.isEmpty else { return [:] }
-        var types: [String: String] = [:]
-        for column in try await resolveColumns(table.source, names) {
-            types[column.name] = column.sqlType
-            sourceTypes[table.target, default: [:]][column.name] = column.sqlType
-        }
-        return types
+        try await resolveColumns(names, of: table).mapValues(\.sqlType)
     }
 
-    /// Adds source columns (nullable: rows written before have none), and refreshes the view.
+    /// The source's columns `names` of `table`, read from its catalogue; their types are
+    /// remembered.
+    private func resolveColumns(_ names: [String], of table: MappedTable) async throws -> [String: SourceColumn] {
+        guard let resolveColumns, !names.isEmpty else { return [:] }
+        var columns: [String: SourceColumn] = [:]
+        for column in try await resolveColumns(table.source, names) {
+            columns[column.name] = column
+            sourceTypes[table.target, default: [:]][column.name] = column.sqlType
+        }
+        return columns
+    }
+
+    /// Adds source columns, and refreshes the view. Rows written before read the value the
+    /// source's older rows read (its constant default), as the column's `DEFAULT`.
     func addColumns(_ names: [String], to table: MappedTable) async throws {
-        _ = try await resolve(table.columns.filter { names.contains(table.warehouseName(of: $0.name)) }.map(\.name), of: table)
+        let added = table.columns.filter { names.contains(table.warehouseName(of: $0.name)) }
+        let resolved = try await resolveColumns(added.map(\.name), of: table)
         let definitions = columns(of: table).filter { names.contains($0.name) }
         let existing = try await existingColumns(of: table.target)
         for column in definitions where existing[column.name] == nil {
-            let type = column.type.hasPrefix("Nullable(") ? column.type : "Nullable(\(column.type))"
+            // Nullable: rows written after a drop have no value; arrays cannot be (they hold []).
+            let type = column.type.hasPrefix("Nullable(") || column.type.hasPrefix("Array(") ? column.type : "Nullable(\(column.type))"
             logger.notice("adding column to ClickHouse table, as on the source", metadata: [
                 "forager.table": "\(table.target)", "forager.column": "\(column.name)", "forager.type": "\(type)",
             ])
-            let sourceType = table.columns.first { table.warehouseName(of: $0.name) == column.name }.flatMap { sourceTypes[table.target]?[$0.name] } ?? ""
-            try await client.execute("ALTER TABLE \(name(table.target)) ADD COLUMN \(ClickHouseClient.quote(column.name)) \(type) COMMENT \(ClickHouseClient.literal(sourceType))")
+            let source = added.first { table.warehouseName(of: $0.name) == column.name }
+            let sourceType = source.flatMap { sourceTypes[table.target]?[$0.name] } ?? ""
+            let missing = source.flatMap { resolved[$0.name]?.missingValue ?? $0.missingValue }
+            let nullable = ClickHouseColumn(name: column.name, type: type, conversion: column.conversion)
+            let fill = try missing.map { " DEFAULT \(try nullable.missingDefault($0, table: table.source))" } ?? ""
+            try await client.execute("ALTER TABLE \(name(table.target)) ADD COLUMN \(ClickHouseClient.quote(column.name)) \(type)\(fill)")
+            // A separate statement: ClickHouse 18.16 ignores COMMENT in ADD COLUMN.
+            try await client.execute("ALTER TABLE \(name(table.target)) COMMENT COLUMN \(ClickHouseClient.quote(column.name)) \(ClickHouseClient.literal(sourceType))")
         }
         try await createView(table)
         stagedShapes.remove(table.target)
+    }
+
+    /// The `DEFAULT` expression of a column (see ``ClickHouseColumn/missingDefault(_:table:)``),
+    /// nil when it has none.
+    private func defaultExpression(of column: String, in table: TableName) async throws -> String? {
+        let text = try await client.system.execute("""
+            SELECT default_kind, default_expression FROM system.columns WHERE database = \(ClickHouseClient.literal(table.schema)) AND table = \(ClickHouseClient.literal(table.name)) AND name = \(ClickHouseClient.literal(column)) FORMAT TabSeparated
+            """)
+        let row = TabSeparated.rows(text).first.map { $0.map { String(decoding: $0 ?? [], as: UTF8.self) } } ?? []
+        return row.count == 2 && row[0] == "DEFAULT" && !row[1].isEmpty ? row[1] : nil
+    }
+
+    /// Changes a column's type, keeping its `DEFAULT` (cast to the new type): ClickHouse forgets
+    /// the default on `MODIFY COLUMN`, and parts written before the column was added read their
+    /// value from it.
+    func modifyColumn(_ column: String, of table: TableName, to type: String) async throws {
+        let keep = try await defaultExpression(of: column, in: table).map { " DEFAULT CAST(\($0) AS \(type))" } ?? ""
+        try await client.execute("ALTER TABLE \(name(table)) MODIFY COLUMN \(ClickHouseClient.quote(column)) \(type)\(keep)")
+    }
+
+    /// Prepares a column the source no longer has for rows written without it from stream
+    /// position `lsn` on: they hold NULL (an empty array for an array column), so the column is
+    /// made Nullable, and its `DEFAULT` (the value of rows older than the column) is limited to
+    /// rows before `lsn`. Nothing is done for a column that is ready.
+    func retireColumn(_ column: String, of table: TableName, type current: String, from lsn: LSN) async throws {
+        let type = current.hasPrefix("Nullable(") || current.hasPrefix("Array(") ? current : "Nullable(\(current))"
+        let kept = try await defaultExpression(of: column, in: table)
+        var fill = ""
+        if let kept, !kept.contains(Self.version) {
+            // multiIf: ClickHouse 18.16's if() fails on a Nullable branch and NULL.
+            let none = type.hasPrefix("Array(") ? "CAST([] AS \(type))" : "NULL"
+            fill = " DEFAULT multiIf(\(ClickHouseClient.quote(Self.version)) < \(lsn.value), CAST(\(kept) AS \(type)), \(none))"
+        } else if type == current {
+            return
+        } else if let kept {
+            fill = " DEFAULT CAST(\(kept) AS \(type))"
+        }
+        try await client.execute("ALTER TABLE \(name(table)) MODIFY COLUMN \(ClickHouseClient.quote(column)) \(type)\(fill)")
     }
 
     public func checkpoint() async throws -> LSN? {

@@ -37,6 +37,20 @@ public struct ChangeBatcher: Sendable {
         var changes: [SourceChange] = []
         /// Pieces of this transaction were applied into the open warehouse transaction.
         var appliedPieces = false
+        /// Indexes in `changes` of schema changes whose position is not known yet: a relation
+        /// message has none (the server sends it at position 0), so a schema change takes the
+        /// position of the change that follows it, or of the commit.
+        var unplacedSchemaChanges: [Int] = []
+
+        /// Gives the schema changes that wait for a position the position `lsn`.
+        mutating func placeSchemaChanges(at lsn: LSN) {
+            for index in unplacedSchemaChanges {
+                guard case .schemaChange(var change) = changes[index] else { continue }
+                change.lsn = lsn
+                changes[index] = .schemaChange(change)
+            }
+            unplacedSchemaChanges.removeAll()
+        }
     }
 
     public let limits: Limits
@@ -101,10 +115,10 @@ public struct ChangeBatcher: Sendable {
             return []
         case .insert(let insert):
             guard let binding = try binding(for: insert.relationID) else { return [] }
-            return try add(.insert(binding, insert.newTuple, lsn))
+            return try add(.insert(binding, insert.newTuple, lsn), at: lsn)
         case .update(let update):
             guard let binding = try binding(for: update.relationID), binding.table.identity != .appendOnly else { return [] }
-            return try add(.update(binding, old: update.oldKey ?? update.oldTuple, new: update.newTuple, lsn))
+            return try add(.update(binding, old: update.oldKey ?? update.oldTuple, new: update.newTuple, lsn), at: lsn)
         case .delete(let delete):
             guard let binding = try binding(for: delete.relationID), binding.table.identity != .appendOnly else { return [] }
             guard let old = delete.oldKey ?? delete.oldTuple else {
@@ -112,14 +126,14 @@ public struct ChangeBatcher: Sendable {
                     .schema, "a DELETE on \(binding.table.source) carries no key",
                     hint: "Give \(binding.table.source) a primary key (REPLICA IDENTITY DEFAULT) or set REPLICA IDENTITY FULL on it.")
             }
-            return try add(.delete(binding, old: old, lsn))
+            return try add(.delete(binding, old: old, lsn), at: lsn)
         case .truncate(let truncate):
             var tables: [MappedTable] = []
             for id in truncate.relationIDs {
                 if let table = try binding(for: id)?.table, table.identity != .appendOnly { tables.append(table) }
             }
             guard !tables.isEmpty else { return [] }
-            return try add(.truncate(tables))
+            return try add(.truncate(tables), at: lsn)
         case .message(let message):
             guard !message.transactional else { return [] }
             return passed(message.lsn, now: now)
@@ -177,11 +191,12 @@ public struct ChangeBatcher: Sendable {
     }
 
     private mutating func commitReceived(endLSN: LSN, now: ContinuousClock.Instant) throws(ForagerError) -> [Action] {
-        guard let current = transaction else {
+        guard var current = transaction else {
             throw ForagerError(.protocolViolation, "COMMIT ending at \(endLSN) arrived outside a transaction")
         }
         transaction = nil
         if current.skipping { return [] }
+        if !current.unplacedSchemaChanges.isEmpty { current.placeSchemaChanges(at: current.finalLSN) }
         for change in current.changes { try completed.fold(change) }
         completedThrough = endLSN
         if oldestWaiting == nil { oldestWaiting = now }
@@ -191,13 +206,14 @@ public struct ChangeBatcher: Sendable {
         return [action]
     }
 
-    private mutating func add(_ change: SourceChange) throws(ForagerError) -> [Action] {
+    private mutating func add(_ change: SourceChange, at lsn: LSN) throws(ForagerError) -> [Action] {
         // Mutated in place through the optional: copying `transaction` out would copy its change
         // array on every append.
         guard transaction != nil else {
             throw ForagerError(.protocolViolation, "a row change arrived outside a transaction")
         }
         if transaction!.skipping { return [] }
+        if !transaction!.unplacedSchemaChanges.isEmpty { transaction!.placeSchemaChanges(at: lsn) }
         transaction!.changes.append(change)
         guard transaction!.changes.count >= limits.maxRows else { return [] }
         var actions: [Action] = []
@@ -294,6 +310,7 @@ public struct ChangeBatcher: Sendable {
     private mutating func appendToTransaction(_ change: SourceChange) {
         guard var current = transaction, !current.skipping else { return }
         transaction = nil
+        if case .schemaChange = change { current.unplacedSchemaChanges.append(current.changes.count) }
         current.changes.append(change)
         transaction = current
     }

@@ -220,12 +220,16 @@ public struct SchemaChange: Sendable {
     public var removed: [String]
     /// Source columns whose type changed: the warehouse widens them, or stops the table.
     public var retyped: [String]
+    /// The stream position of the relation message that showed the change: changes before it
+    /// have the old shape, changes after it the new one. Nil for a change found at start.
+    public var lsn: LSN?
 
-    public init(table: MappedTable, added: [String] = [], removed: [String] = [], retyped: [String] = []) {
+    public init(table: MappedTable, added: [String] = [], removed: [String] = [], retyped: [String] = [], lsn: LSN? = nil) {
         self.table = table
         self.added = added
         self.removed = removed
         self.retyped = retyped
+        self.lsn = lsn
     }
 }
 

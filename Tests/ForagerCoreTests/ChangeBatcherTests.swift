@@ -260,6 +260,7 @@ private func label(_ state: RowState) -> String? {
         try driver.send(.insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("2"), text("a"), text("b"), text("x")]))))
         try driver.send(dropped)
         try driver.send(.insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("3"), text("b"), text("x")]))))
+        try driver.send(altered)
         try driver.send(.commit(Commit(flags: 0, commitLSN: LSN(0x5000), endLSN: LSN(0x5008), commitTime: .init(microseconds: 0))))
         guard case .commit(let changes, _) = driver.batcher.drain().actions.first else { Issue.record("no commit"); return }
         let steps = changes.allSteps.map { step -> String in
@@ -267,13 +268,15 @@ private func label(_ state: RowState) -> String? {
             case .rows(let tables): "rows:" + tables.map { $0.table.columns.map(\.name).joined(separator: ",") }.joined()
             case .truncate: "truncate"
             case .schemaChange(let change):
-                "schema:\(change.table.columns.map(\.name).joined(separator: ",")) +\(change.added.joined()) -\(change.removed.joined())"
+                "schema:\(change.table.columns.map(\.name).joined(separator: ",")) +\(change.added.joined()) -\(change.removed.joined()) @\(change.lsn.map(\.description) ?? "none")"
             case .stopTable: "stop"
             }
         }
+        // A relation message has no position: a schema change takes the next change's, or the
+        // commit's.
         #expect(steps == [
-            "rows:id,label,body", "schema:id,label,body,extra +extra -", "rows:id,label,body,extra",
-            "schema:id,body,extra + -label", "rows:id,body,extra",
+            "rows:id,label,body", "schema:id,label,body,extra +extra - @0/1050", "rows:id,label,body,extra",
+            "schema:id,body,extra + -label @0/1070", "rows:id,body,extra", "schema:id,label,body,extra +label - @0/5000",
         ])
     }
 

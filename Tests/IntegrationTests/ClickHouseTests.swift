@@ -240,6 +240,69 @@ struct ClickHouseTests {
         #expect(try await clickHouseRows(server, scenario, columns) == (try await sourceRows(scenario, source)))
     }
 
+    @Test("ADD COLUMN with a default gives the rows already in ClickHouse the source's value, streamed or found at start, and after a widening or a drop")
+    func addedColumnsKeepTheirDefaults() async throws {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, name text);
+                INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 50) g;
+                """,
+            tables: ["hives"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+
+        // Added while forager streams: the schema change arrives with the next change.
+        let running = try await scenario.launchStreaming()
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives ADD COLUMN frames int DEFAULT 7, ADD COLUMN label text DEFAULT E'it''s a\\ttab \\\\ é', ADD COLUMN ratio double precision DEFAULT 0.1",
+            "INSERT INTO hives (id, name, frames, label, ratio) VALUES (100, 'new', NULL, 'x', NULL)",
+        ])
+        try await scenario.eventually("the row after ADD COLUMN") {
+            try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 100") == "1"
+        }
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+
+        // Added while forager is stopped: found by comparing the catalogue at start.
+        try await scenario.onSource("""
+            ALTER TABLE hives ADD COLUMN tags text[] NOT NULL DEFAULT '{a,"b c"}', ADD COLUMN checked_at timestamptz DEFAULT '2026-05-01 10:00:00.25+00',
+                ADD COLUMN queen boolean DEFAULT true, ADD COLUMN raw bytea DEFAULT '\\x00ff41'
+            """)
+        try await scenario.forager(["sync"])
+        let columns = "SELECT id, frames, label, ratio, tags, checked_at, queen FROM $db.hives_current ORDER BY id"
+        let source = """
+            SELECT id, concat_ws(E'\\t', id, coalesce(frames::text, '\\N'), coalesce(replace(replace(replace(label, '\\', '\\\\'), E'\\t', '\\t'), '''', '\\'''), '\\N'),
+                coalesce(ratio::text, '\\N'), replace(array_to_json(tags)::text, '"', ''''),
+                (extract(epoch FROM checked_at) * 1000000)::bigint, queen::int) AS line FROM hives
+            """
+        let (actual, expected) = (try await clickHouseRows(server, scenario, columns), try await sourceRows(scenario, source))
+        let differing = zip(actual.split(separator: "\n"), expected.split(separator: "\n")).filter { $0 != $1 }.prefix(3)
+        #expect(actual == expected, "first differences (warehouse, source): \(Array(differing))")
+        #expect(try await clickHouseRows(server, scenario, "SELECT DISTINCT hex(raw) FROM $db.hives_current") == "00FF41")
+
+        // A widening and a drop while forager streams, a drop while it is stopped: the ClickHouse
+        // columns are retyped, older rows keep their value, newer ones have none.
+        let streaming = try await scenario.launchStreaming()
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives ALTER COLUMN frames TYPE bigint",
+            "ALTER TABLE hives DROP COLUMN queen",
+            "INSERT INTO hives (id, name) VALUES (101, 'after')",
+        ])
+        try await scenario.eventually("the row after DROP COLUMN") {
+            try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 101") == "1"
+        }
+        streaming.signal(SIGTERM)
+        #expect(try await streaming.wait(timeout: .seconds(30)) == 0)
+        try await scenario.onSourceEach(["ALTER TABLE hives DROP COLUMN label", "INSERT INTO hives (id, name) VALUES (102, 'stopped')"])
+        try await scenario.forager(["sync"])
+        let retired = try await clickHouseRows(server, scenario, "SELECT DISTINCT frames, queen, label FROM $db.hives_current WHERE id <= 50 OR id >= 101 ORDER BY id")
+        let defaults = try await clickHouseRows(server, scenario, "SELECT name, default_expression FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'hives'")
+        #expect(retired == "7\t1\tit\\'s a\\ttab \\\\ é\n7\t\\N\tit\\'s a\\ttab \\\\ é\n7\t\\N\t\\N", "\(retired)\n\(defaults)")
+        let validation = try await scenario.forager(["validate"])
+        #expect(validation.contains("public.hives: equal"), "\(validation)")
+    }
+
     @Test("a user with a password works; a wrong password is refused with what to check, and no password is ever printed")
     func credentials() async throws {
         let server = try await ClickHouseServer.shared()
