@@ -2,7 +2,7 @@
 """Forager's benchmarks: starts throwaway source, warehouse and subscriber clusters, runs the cases
 against Forager and its references, and writes a markdown page with SVG charts.
 
-    python3 bench/run.py [--runs N] [--smoke] [--scale F] [--cases 1,3,5] [--binary PATH] [--out FILE]
+    python3 bench/run.py [--runs N] [--smoke] [--scale F] [--cases 1,3,5] [--binary PATH] [--values text|binary] [--out FILE]
 """
 
 import argparse
@@ -32,6 +32,8 @@ def parse_args(argv):
     parser.add_argument("--scale", type=float, default=1.0, help="row counts times this factor (full mode)")
     parser.add_argument("--cases", default=",".join(str(c.number) for c in CASES), help="e.g. 1,3,5")
     parser.add_argument("--binary", help="a forager binary to use instead of building one")
+    parser.add_argument("--values", choices=["binary", "text"], default="binary",
+                        help="how Forager receives column values (source.binary; default binary, as Forager's default)")
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "benchmarks.md"), help="the markdown page")
     args = parser.parse_args(argv)
     args.runs = args.runs or (1 if args.smoke else 3)
@@ -55,7 +57,7 @@ def forager_binary(args):
     return os.path.join(REPO, ".build-bench", "release", "forager")
 
 
-def machine_facts(binary, mode):
+def machine_facts(binary, mode, values):
     """What the page says about the machine and the software measured."""
     with open("/proc/meminfo") as meminfo:
         memory_kib = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
@@ -75,7 +77,7 @@ def machine_facts(binary, mode):
         "shared_buffers 256MB, max_wal_size 4GB, wal_level logical, max_replication_slots 20, max_wal_senders 20, "
         "wal_retrieve_retry_interval 100ms",
         "Forager": f"`{os.path.relpath(binary, REPO)}`, built from the work tree at `git describe --dirty` {commit}; "
-        "batch max_rows 50000, max_age_ms 500",
+        f"batch max_rows 50000, max_age_ms 500, column values in {values} (source.binary: {str(values == 'binary').lower()})",
     }
 
 
@@ -107,10 +109,10 @@ def main(argv):
     sizes = SMOKE if args.smoke else FULL.scaled(args.scale)
     mode = "smoke (tiny sizes)" if args.smoke else f"full, scale {args.scale:g}, {args.runs} run(s) per case"
     binary = forager_binary(args)
-    facts = machine_facts(binary, mode)  # now, while the commit is the one the binary was built from
+    facts = machine_facts(binary, mode, args.values)  # now, while the commit is the one the binary was built from
     signal.signal(signal.SIGTERM, interrupt)
     root = tempfile.mkdtemp(prefix="forager-bench-")
-    env = Env(root, binary)
+    env = Env(root, binary, binary_values=args.values == "binary")
     try:
         env.start()
         outcomes = [run_case(case, env, sizes, args.runs) for case in CASES if case.number in args.cases]

@@ -291,7 +291,10 @@ extension ClickHouseWarehouse {
         let existing = try await existingColumns(of: change.table.target)
         var from = change.lsn
         if from == nil { from = try await checkpoint().map { LSN($0.value + 1) } }
-        for name in change.removed.map(change.table.warehouseName(of:)) where !change.table.warehouseKey.contains(name) {
+        // A column the stream no longer shows but the source has now was added while Forager was
+        // stopped, and these changes are older: their rows read the column's default.
+        let current = try await resolveColumns(change.removed, of: change.table)
+        for name in change.removed.filter({ current[$0] == nil }).map(change.table.warehouseName(of:)) where !change.table.warehouseKey.contains(name) {
             logger.notice("column no longer on the source; ClickHouse keeps it, NULL from now on", metadata: [
                 "forager.table": "\(change.table.target)", "forager.column": "\(name)", "forager.lsn": "\(from ?? .zero)",
             ])

@@ -73,6 +73,11 @@ public actor ClickHouseWarehouse: Warehouse {
     public nonisolated var loadsPartsOfATableAtOnce: Bool { false }
     public nonisolated func close() {}
 
+    /// No: every value is converted from PostgreSQL's text to ClickHouse's.
+    public func acceptsBinaryValues(for tables: [MappedTable]) async throws -> Bool { false }
+    /// Values are always text here (see ``acceptsBinaryValues(for:)``).
+    public func setBinaryValues(_ binary: Bool) async {}
+
     public func setColumnResolver(_ resolver: @escaping @Sendable (TableName, [String]) async throws -> [SourceColumn]) {
         resolveColumns = resolver
     }
@@ -261,7 +266,7 @@ public actor ClickHouseWarehouse: Warehouse {
 
     /// The source's columns `names` of `table`, read from its catalogue; their types are
     /// remembered.
-    private func resolveColumns(_ names: [String], of table: MappedTable) async throws -> [String: SourceColumn] {
+    func resolveColumns(_ names: [String], of table: MappedTable) async throws -> [String: SourceColumn] {
         guard let resolveColumns, !names.isEmpty else { return [:] }
         var columns: [String: SourceColumn] = [:]
         for column in try await resolveColumns(table.source, names) {

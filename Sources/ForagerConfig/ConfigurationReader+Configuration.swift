@@ -3,7 +3,7 @@ import Yams
 /// The configuration file itself: `source`, `warehouse`, `batch` and `mappings`.
 extension ConfigurationReader {
     static let topLevelKeys = ["source", "warehouse", "batch", "mappings", "metrics", "alerts", "shutdown", "snapshot"]
-    static let sourceKeys = ["url", "publication", "slot", "heartbeat_interval_s", "spill_dir"]
+    static let sourceKeys = ["url", "publication", "slot", "heartbeat_interval_s", "spill_dir", "binary"]
     static let warehouseKeys = ["type", "url", "schema", "database", "user", "password", "compression", "ca_file"]
     static let batchKeys = ["max_rows", "max_age_ms"]
 
@@ -47,7 +47,7 @@ extension ConfigurationReader {
         let file = configFile
         let source = section(
             top["source"]?.value, file: file, path: "source", line: top["source"]?.line, allowed: Self.sourceKeys,
-            place: "in source", expected: "a mapping with the keys url, publication, slot, heartbeat_interval_s and spill_dir"
+            place: "in source", expected: "a mapping with the keys url, publication, slot, heartbeat_interval_s, spill_dir and binary"
         )
         let url = connectionString(in: source, variable: ForagerConfiguration.sourceURLVariable, of: "the source database")
         let defaultName = ForagerConfiguration.Source.defaultName
@@ -86,6 +86,11 @@ extension ConfigurationReader {
             let path = text(field, file: file, expected: "a directory", fix: "write e.g. spill_dir: /var/lib/forager/spill")
         {
             result.spillDirectory = FilePaths.join(FilePaths.directory(of: configPath), path)
+        }
+        if let field = source["binary"],
+            let binary = boolean(field, file: file, fix: "write binary: true to receive values in binary where the pipeline allows it, or binary: false for text")
+        {
+            result.binary = binary
         }
         return result
     }

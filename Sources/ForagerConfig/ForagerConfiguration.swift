@@ -91,6 +91,11 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// for their commit (`spill_dir`, relative to the configuration file; default
         /// `forager-spill` in the system's temporary directory). One subdirectory per slot and source.
         public var spillDirectory: String = FileManager.default.temporaryDirectory.appendingPathComponent("forager-spill").path
+        /// Whether column values are received in PostgreSQL's binary format (`binary`, default
+        /// true) where the whole pipeline passes them through: PostgreSQL 14 or later, a Postgres
+        /// warehouse, and mapped tables with keys, no extracts, and built-in column types without
+        /// `types` overrides. Text otherwise.
+        public var binary = true
 
         public init(url: String, publication: String = Source.defaultName, slot: String = Source.defaultName) {
             self.url = url

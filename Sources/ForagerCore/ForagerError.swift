@@ -18,6 +18,9 @@ public struct ForagerError: Error, Sendable, CustomStringConvertible {
         public static let warehouse = Code("warehouse")
         /// A setting this machine cannot honour (an address in use, a file that cannot be read).
         public static let configuration = Code("configuration")
+        /// Column values arrived in binary that the warehouse cannot store as received (a type
+        /// changed in the stream): the stream starts again with values in text.
+        public static let binaryValues = Code("binary values")
         public var description: String { name }
     }
 

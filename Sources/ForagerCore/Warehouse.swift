@@ -37,6 +37,11 @@ public protocol Warehouse: WarehouseSink {
     /// Whether several connections may load parts of one table at the same time.
     var loadsPartsOfATableAtOnce: Bool { get }
 
+    /// Whether the stream's column values of every table in `tables` may arrive in PostgreSQL's
+    /// binary format, to be stored as they are, with no conversion.
+    func acceptsBinaryValues(for tables: [MappedTable]) async throws -> Bool
+    /// Sets whether the stream's column values arrive in binary (`binary 'true'`) or as text.
+    func setBinaryValues(_ binary: Bool) async
     /// Sets how to learn the definition of columns added on the source while streaming.
     func setColumnResolver(_ resolver: @escaping @Sendable (TableName, [String]) async throws -> [SourceColumn]) async
     /// Creates what is missing (unless `create` is false) and checks what exists; every problem found.

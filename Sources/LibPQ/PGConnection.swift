@@ -139,6 +139,30 @@ public final class PGConnection: @unchecked Sendable {
         }
     }
 
+    /// Runs one statement and returns its rows with every value in its type's binary send format
+    /// (nil for NULL), as `binary 'true'` logical replication sends them.
+    public func binaryRows(_ sql: String) async throws -> [[[UInt8]?]] {
+        let endpoint = self.endpoint
+        return try await withHandle { handle in
+            guard let result = PQexecParams(handle, sql, 0, nil, nil, nil, nil, 1) else {
+                throw Self.connectionError(handle, context: "query on \(endpoint)")
+            }
+            defer { PQclear(result) }
+            let status = PQresultStatus(result)
+            guard status == PGRES_TUPLES_OK else {
+                throw Self.resultError(result, handle: handle, context: "query on \(endpoint)", status: status)
+            }
+            return (0..<PQntuples(result)).map { row in
+                (0..<PQnfields(result)).map { column -> [UInt8]? in
+                    guard PQgetisnull(result, row, column) == 0, let value = PQgetvalue(result, row, column) else { return nil }
+                    return value.withMemoryRebound(to: UInt8.self, capacity: Int(PQgetlength(result, row, column))) {
+                        Array(UnsafeBufferPointer(start: $0, count: Int(PQgetlength(result, row, column))))
+                    }
+                }
+            }
+        }
+    }
+
     /// Runs one or more statements without parameters (`PQexec`, the simple query protocol), for
     /// DDL, transaction control and replication commands. Returns the last statement's rows.
     @discardableResult

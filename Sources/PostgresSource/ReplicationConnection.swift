@@ -34,21 +34,33 @@ public struct ReplicationConnection: ReplicationStream {
         return CreatedSlot(consistentPoint: lsn, snapshotName: snapshot)
     }
 
+    /// What a stream was started with: the options the server supports of those asked for.
+    public struct StreamFormat: Sendable, Equatable {
+        /// Large transactions are streamed before they commit (protocol 2).
+        public var streamsTransactions: Bool
+        /// Column values arrive in their types' binary send format.
+        public var binaryValues: Bool
+    }
+
     /// Starts streaming pgoutput changes for `publications` from `lsn`. From PostgreSQL 14 on,
-    /// logical messages are streamed too (Forager's heartbeats move the checkpoint with them), and
+    /// logical messages are streamed too (Forager's heartbeats move the checkpoint with them);
     /// with `streamTransactions` protocol 2 streams large transactions before they commit (Stream
-    /// Start, Stop, Commit, Abort). Returns whether transactions are streamed.
-    public func startStreaming(slot: String, publications: [String], from lsn: LSN, streamTransactions: Bool = false) async throws -> Bool {
+    /// Start, Stop, Commit, Abort), and with `binary` column values arrive in binary. Older
+    /// servers get protocol 1 and text.
+    public func startStreaming(
+        slot: String, publications: [String], from lsn: LSN, streamTransactions: Bool = false, binary: Bool = false
+    ) async throws -> StreamFormat {
         let publicationList = SQL.quoteLiteral(publications.map(SQL.quoteIdentifier).joined(separator: ","))
         let modern = try await connection.serverVersion() >= 140000
-        let streaming = modern && streamTransactions
+        let format = StreamFormat(streamsTransactions: modern && streamTransactions, binaryValues: modern && binary)
         let options = [
-            "proto_version '\(streaming ? 2 : 1)'", "publication_names \(publicationList)",
-            modern ? "messages 'true'" : nil, streaming ? "streaming 'on'" : nil,
+            "proto_version '\(format.streamsTransactions ? 2 : 1)'", "publication_names \(publicationList)",
+            modern ? "messages 'true'" : nil, format.streamsTransactions ? "streaming 'on'" : nil,
+            format.binaryValues ? "binary 'true'" : nil,
         ].compactMap { $0 }
         try await connection.startReplication(
             "START_REPLICATION SLOT \(SQL.quoteIdentifier(slot)) LOGICAL \(lsn) (\(options.joined(separator: ", ")))")
-        return streaming
+        return format
     }
 
     public func read(maxMessages: Int, timeout: Duration) async throws -> [[UInt8]]? {

@@ -5,6 +5,7 @@ import PGOutput
 /// Applying row changes: set-based removal through staging tables, then `COPY`.
 extension PostgresWarehouse {
     func applyRows(_ changes: TableChanges) async throws {
+        if binaryValues { try checkBinaryTypes(of: changes.table) }
         guard changes.table.identity == .key else { return try await applyDeltas(changes) }
         var states = changes.orderedStates
         let table = changes.table
@@ -109,9 +110,16 @@ extension PostgresWarehouse {
             createdKeyTables.insert(tombstones)
         }
         try await connection.execute("TRUNCATE pg_temp.\(tombstones)")
-        try await connection.startCopyIn("COPY pg_temp.\(tombstones) (\(keyColumns), \(lsn)) FROM STDIN")
-        var buffer: [UInt8] = []
-        for state in states { try CopyText.appendRow(state.key, extra: [state.lsn.description], to: &buffer) }
+        try await connection.startCopyIn("COPY pg_temp.\(tombstones) (\(keyColumns), \(lsn)) FROM STDIN\(binaryValues ? " (FORMAT binary)" : "")")
+        var buffer: [UInt8] = binaryValues ? CopyBinary.header : []
+        for state in states {
+            if binaryValues {
+                try CopyBinary.appendRow(state.key, lsn: state.lsn, deleted: nil, to: &buffer)
+            } else {
+                try CopyText.appendRow(state.key, extra: [state.lsn.description], to: &buffer)
+            }
+        }
+        if binaryValues { buffer.append(contentsOf: CopyBinary.trailer) }
         try await connection.putCopyData(buffer)
         try await connection.endCopyIn()
         let match = table.warehouseKey.map { "t.\(SQL.quoteIdentifier($0)) = k.\(SQL.quoteIdentifier($0))" }
@@ -141,15 +149,20 @@ extension PostgresWarehouse {
             createdKeyTables.insert(keyTable)
         }
         try await connection.execute("TRUNCATE pg_temp.\(keyTable)")
-        try await connection.startCopyIn("COPY pg_temp.\(keyTable) (\(keyColumns)) FROM STDIN")
-        var buffer: [UInt8] = []
+        try await connection.startCopyIn("COPY pg_temp.\(keyTable) (\(keyColumns)) FROM STDIN\(binaryValues ? " (FORMAT binary)" : "")")
+        var buffer: [UInt8] = binaryValues ? CopyBinary.header : []
         for key in keys {
-            try CopyText.appendRow(key, extra: [], to: &buffer)
+            if binaryValues {
+                try CopyBinary.appendRow(key, lsn: nil, deleted: nil, to: &buffer)
+            } else {
+                try CopyText.appendRow(key, extra: [], to: &buffer)
+            }
             if buffer.count >= 1 << 20 {
                 try await connection.putCopyData(buffer)
                 buffer.removeAll(keepingCapacity: true)
             }
         }
+        if binaryValues { buffer.append(contentsOf: CopyBinary.trailer) }
         if !buffer.isEmpty { try await connection.putCopyData(buffer) }
         try await connection.endCopyIn()
         return keyTable
@@ -180,15 +193,18 @@ extension PostgresWarehouse {
         let valueColumns = wanted.map { "t.\(SQL.quoteIdentifier(table.warehouseName(of: table.columns[$0].name)))" }
             + extracts.map { "t.\(SQL.quoteIdentifier(table.extracts[$0].column))" }
         let using = table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")
-        let rows = try await connection.query("""
+        let select = """
             SELECT \((keyColumns + valueColumns).joined(separator: ", "))
             FROM \(table.target.sql) AS t JOIN pg_temp.\(keyTable) AS k USING (\(using))
-            """)
-        var found: [RowKey: [String?]] = [:]
+            """
+        // The values in the stream's format: keys compare byte for byte with the stream's.
+        let rows: [[TupleColumn]] = binaryValues
+            ? try await connection.binaryRows(select).map { $0.map { $0.map { .binary($0[...]) } ?? .null } }
+            : try await connection.query(select).rows.map { $0.map { $0.map { .text(ArraySlice($0.utf8)) } ?? .null } }
+        var found: [RowKey: [TupleColumn]] = [:]
         let keyCount = table.keyColumns.count
-        for row in rows.rows {
-            let key: [TupleColumn] = row[0..<keyCount].map { .text(ArraySlice(($0 ?? "").utf8)) }
-            found[RowKey(key)] = Array(row[keyCount...])
+        for row in rows {
+            found[RowKey(Array(row[0..<keyCount]))] = Array(row[keyCount...])
         }
         var kept: [Int: [Int: String?]] = [:]
         for (index, key) in zip(pending, lookup) {
@@ -198,12 +214,17 @@ extension PostgresWarehouse {
                     hint: "The warehouse is missing rows; resync the table: forager resync --table \(table.source).")
             }
             for (position, column) in wanted.enumerated() where states[index].row!.columns[column] == .unchangedToast {
-                states[index].row!.columns[column] = values[position].map { .text(ArraySlice($0.utf8)) } ?? .null
+                states[index].row!.columns[column] = values[position]
             }
             for column in dropped where states[index].row!.columns[column] == .unchangedToast {
                 states[index].row!.columns[column] = .null
                 for (position, extract) in extracts.enumerated() where table.extracts[extract].from == table.columns[column].name {
-                    kept[index, default: [:]][extract] = values[wanted.count + position]
+                    // Extracts are text: tables with extracts never receive binary values.
+                    guard case .text(let value) = values[wanted.count + position] else {
+                        kept[index, default: [:]][extract] = .some(nil)
+                        continue
+                    }
+                    kept[index, default: [:]][extract] = String(decoding: value, as: UTF8.self)
                 }
             }
         }

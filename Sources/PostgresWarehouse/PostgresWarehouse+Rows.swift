@@ -14,6 +14,9 @@ struct RowWriter {
     let stage: String?
     /// Whether rows carry `_forager_deleted` (always, when staged).
     let withDeleted: Bool
+    /// Rows are written in binary COPY format, their values as received (see
+    /// ``PostgresWarehouse/acceptsBinaryValues(for:)``).
+    let binary: Bool
     var buffer: [UInt8] = []
     var rows = 0
 
@@ -24,7 +27,11 @@ struct RowWriter {
         rows += 1
         guard staged else {
             // The common path, once per row: no intermediate strings or arrays.
-            try CopyText.appendRow(columns, lsn: lsn, deleted: withDeleted ? deleted : nil, to: &buffer)
+            if binary {
+                try CopyBinary.appendRow(columns, lsn: lsn, deleted: withDeleted ? deleted : nil, to: &buffer)
+            } else {
+                try CopyText.appendRow(columns, lsn: lsn, deleted: withDeleted ? deleted : nil, to: &buffer)
+            }
             return
         }
         var extras = [TupleColumn.text(ArraySlice(lsn.description.utf8)), .text(ArraySlice((deleted ? "t" : "f").utf8))]
@@ -48,16 +55,21 @@ extension PostgresWarehouse {
     static func keepColumn(_ index: Int) -> String { SQL.quoteIdentifier("_forager_keep_\(index)") }
     static func valueColumn(_ index: Int) -> String { SQL.quoteIdentifier("_forager_value_\(index)") }
 
-    /// Starts writing rows of `table`. `withDeleted`: rows carry `_forager_deleted`. `binary` and
-    /// `snapshot`: the caller sends raw COPY data of the source columns plus `_forager_lsn`.
+    /// Starts writing rows of `table`. `withDeleted`: rows carry `_forager_deleted`. `snapshot`:
+    /// the caller sends raw COPY data of the source columns plus `_forager_lsn`, in binary when
+    /// `binary`. Otherwise rows are changes, in binary when the stream's values are (never for a
+    /// table with extracts: see ``acceptsBinaryValues(for:)``).
     func openRows(for table: MappedTable, withDeleted: Bool, snapshot: Bool = false, binary: Bool = false) async throws -> RowWriter {
         let lsn = SQL.quoteIdentifier(MetadataColumn.lsn), deleted = SQL.quoteIdentifier(MetadataColumn.deleted)
-        let format = binary ? " (FORMAT binary)" : ""
+        let changesInBinary = !snapshot && binaryValues && table.extracts.isEmpty
+        let format = (snapshot ? binary : changesInBinary) ? " (FORMAT binary)" : ""
         guard !table.extracts.isEmpty else {
             var columns = table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [lsn]
             if withDeleted && !snapshot { columns.append(deleted) }
             try await connection.startCopyIn("COPY \(table.target.sql) (\(columns.joined(separator: ", "))) FROM STDIN\(format)")
-            return RowWriter(table: table, staged: false, stage: nil, withDeleted: withDeleted && !snapshot)
+            return RowWriter(
+                table: table, staged: false, stage: nil, withDeleted: withDeleted && !snapshot, binary: changesInBinary,
+                buffer: changesInBinary ? CopyBinary.header : [])
         }
         let stage = try await prepareStage(for: table)
         var columns = table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [lsn]
@@ -66,7 +78,7 @@ extension PostgresWarehouse {
             for index in table.extracts.indices { columns += [Self.keepColumn(index), Self.valueColumn(index)] }
         }
         try await connection.startCopyIn("COPY pg_temp.\(stage) (\(columns.joined(separator: ", "))) FROM STDIN\(format)")
-        return RowWriter(table: table, staged: true, stage: stage, withDeleted: true)
+        return RowWriter(table: table, staged: true, stage: stage, withDeleted: true, binary: false)
     }
 
     /// Sends the writer's buffer once it holds a megabyte.
@@ -80,6 +92,8 @@ extension PostgresWarehouse {
     /// and logs the fields that gave NULL. Returns the number of rows written.
     @discardableResult
     func closeRows(_ writer: RowWriter) async throws -> Int {
+        var writer = writer
+        if writer.binary { writer.buffer.append(contentsOf: CopyBinary.trailer) }
         if !writer.buffer.isEmpty { try await connection.putCopyData(writer.buffer) }
         let copied = try await connection.endCopyIn()
         guard writer.staged, let stage = writer.stage else { return copied }

@@ -97,6 +97,11 @@ extension PostgresWarehouse {
             let resolved = try await resolveColumns(table.source, changed)
             definitions = definitions.map { column in resolved.first { $0.name == column.name } ?? column }
         }
+        if binaryValues, let column = definitions.first(where: { !$0.binaryCompatible }) {
+            throw ForagerError(
+                .binaryValues, "column \(SQL.quoteIdentifier(column.name)) of \(table.source) now has a type that is not built in (\(column.sqlType.isEmpty ? "unknown" : column.sqlType)), whose binary values the warehouse cannot store as received",
+                hint: "Nothing is lost: Forager starts the stream again from its checkpoint with values in text.")
+        }
         if !change.retyped.isEmpty {
             let current = try await warehouseTypes(of: table)
             for column in definitions where change.retyped.contains(column.name) && table.storedColumns.contains(where: { $0.name == column.name }) {
@@ -118,11 +123,30 @@ extension PostgresWarehouse {
             try await addColumns(definitions.filter { change.added.contains($0.name) && stored.contains($0.name) }, to: table)
         }
         forgetStaging(for: table)
-        for name in change.removed.map(table.warehouseName(of:)) where !table.warehouseKey.contains(name) {
+        // A column the stream no longer shows but the source has now was added while Forager was
+        // stopped, and these changes are older: their rows read its value for older rows.
+        let current = change.removed.isEmpty ? [] : try await resolveColumns?(table.source, change.removed) ?? []
+        for column in change.removed where !table.warehouseKey.contains(table.warehouseName(of: column)) {
+            let name = SQL.quoteIdentifier(table.warehouseName(of: column))
+            if let later = current.first(where: { $0.name == column }) {
+                logger.notice("column not in this older part of the stream; its rows take the source's value for rows older than the column", metadata: [
+                    "forager.table": "\(table.target)", "forager.column": "\(column)",
+                ])
+                let fill = later.missingValue.map { "SET DEFAULT (\(SQL.quoteLiteral($0))::\(later.sqlType)[])[1]" } ?? "DROP DEFAULT"
+                try await connection.execute("ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP NOT NULL, ALTER COLUMN \(name) \(fill)")
+                continue
+            }
             logger.notice("column no longer on the source; the warehouse keeps it, NULL from now on", metadata: [
-                "forager.table": "\(table.target)", "forager.column": "\(name)",
+                "forager.table": "\(table.target)", "forager.column": "\(column)",
             ])
-            try await connection.execute("ALTER TABLE \(table.target.sql) ALTER COLUMN \(SQL.quoteIdentifier(name)) DROP NOT NULL")
+            try await connection.execute("ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP NOT NULL, ALTER COLUMN \(name) DROP DEFAULT")
+        }
+        // Added and widened columns take the stream's binary values as they are when the type
+        // they were given (the source's now) is the one the values arrive in.
+        for column in table.columns where changed.contains(column.name) {
+            guard let arriving = column.sourceType?.0 else { continue }
+            let given = definitions.first { $0.name == column.name }?.sourceType?.0
+            binaryTypes[table.source, default: [:]][column.name] = given == arriving ? arriving : nil
         }
     }
 

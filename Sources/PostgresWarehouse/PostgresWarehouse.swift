@@ -25,6 +25,58 @@ public actor PostgresWarehouse: Warehouse {
     /// The snapshot load in progress.
     private var loading: RowWriter?
     var resolveColumns: (@Sendable (TableName, [String]) async throws -> [SourceColumn])?
+    /// The stream's column values arrive in binary: rows and keys are written with binary COPY.
+    var binaryValues = false
+    /// Per source table and column, the source type (by OID) whose binary values the warehouse
+    /// column takes as they are: the type when ``acceptsBinaryValues(for:)`` compared them, or
+    /// the one a followed schema change gave the column.
+    var binaryTypes: [TableName: [String: UInt32]] = [:]
+
+    /// Yes when every table's values can be stored as received: a table with a key or append-only
+    /// (rows of a table without one are matched by their text), without extracts (computed from
+    /// json text), whose columns have built-in types, no `types` override, and the source's type
+    /// in the warehouse (binary COPY reads each type's own format). Says which table and column
+    /// keep values in text otherwise.
+    public func acceptsBinaryValues(for tables: [MappedTable]) async throws -> Bool {
+        for table in tables {
+            var reason: String?
+            if table.identity == .fullRow {
+                reason = "it has no key, and its rows are matched by their text"
+            } else if !table.extracts.isEmpty {
+                reason = "extracts are computed from json text"
+            } else if let column = table.columns.first(where: { !$0.binaryCompatible || $0.overriddenType != nil }) {
+                reason = "column \(SQL.quoteIdentifier(column.name)) has a type that is not built in, or a types override"
+            } else {
+                let types = try await warehouseTypes(of: table)
+                if let column = table.columns.first(where: { column in types[table.warehouseName(of: column.name)].map { $0 != column.sqlType } ?? false }) {
+                    reason = "column \(SQL.quoteIdentifier(column.name)) has another type in the warehouse than on the source"
+                }
+            }
+            if let reason {
+                logger.info("column values arrive as text", metadata: ["forager.table": "\(table.source)", "forager.reason": "\(reason)"])
+                return false
+            }
+        }
+        for table in tables {
+            binaryTypes[table.source] = Dictionary(table.columns.compactMap { column in column.sourceType.map { (column.name, $0.0) } }) { first, _ in first }
+        }
+        return true
+    }
+
+    /// Throws when a table's values, arriving in binary with the types of the stream's relation
+    /// message, are not of the types the warehouse columns take as they are: a type changed while
+    /// Forager was stopped, and changes from before it still arrive in the old type.
+    func checkBinaryTypes(of table: MappedTable) throws {
+        let known = binaryTypes[table.source] ?? [:]
+        guard let column = table.columns.first(where: { column in column.sourceType.map { known[column.name] != $0.0 } ?? true }) else { return }
+        throw ForagerError(
+            .binaryValues, "column \(SQL.quoteIdentifier(column.name)) of \(table.source) arrives in binary with a type the warehouse column \(table.target) does not take as it is (its type changed on the source)",
+            hint: "Nothing is lost: Forager starts the stream again from its checkpoint with values in text.")
+    }
+
+    public func setBinaryValues(_ binary: Bool) {
+        binaryValues = binary
+    }
 
     /// Sets how to learn the definition (type, NOT NULL, value for older rows) of columns added on
     /// the source while streaming; without it, added columns are created as `text`.

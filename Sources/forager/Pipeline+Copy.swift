@@ -83,15 +83,17 @@ extension Pipeline {
             "forager.tables": "\(names)", "forager.from": "\(created.consistentPoint)", "forager.until": "\(handover)",
         ])
         let copySlot = "forager_copy_\(getpid())"
-        let streamsTransactions = try await temporary.startStreaming(
-            slot: copySlot, publications: source.publications(for: all), from: created.consistentPoint, streamTransactions: true)
+        let format = try await temporary.startStreaming(
+            slot: copySlot, publications: source.publications(for: all), from: created.consistentPoint, streamTransactions: true,
+            binary: try await binaryValues(pending, warehouse: warehouse))
+        await warehouse.setBinaryValues(format.binaryValues)
         let stop = self.stop
         let limits = ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxAge: configuration.batch.maxAge)
         var catchUp = Replicator(
             stream: temporary, sink: WarehouseHandle(warehouse: warehouse, storesCheckpoint: false),
             batcher: ChangeBatcher(tables: pending, limits: limits, checkpoint: created.consistentPoint, applyBefore: handover),
             mode: .until(handover), logger: logger, shouldStop: { stop.isSet || Task.isCancelled })
-        if streamsTransactions { catchUp.spill = try spill(for: copySlot) }
+        if format.streamsTransactions { catchUp.spill = try spill(for: copySlot) }
         let reached = try await catchUp.run()
         guard reached >= handover else { return }
         for table in pending { try await warehouse.record(table.source, TableState(phase: .streaming, syncedAt: handover)) }

@@ -32,6 +32,8 @@ struct Pipeline {
     let stop: StopSignal
     /// What `forager run` reports on /status and /metrics; nil for the one-shot commands.
     var status: PipelineStatus? = nil
+    /// Values arrive as text whatever `source.binary` says: binary values failed in this pass.
+    var textValues = false
 
     var sourceURL: ConnectionString { get throws { try ConnectionString(configuration.source.url) } }
     var warehouseURL: ConnectionString { get throws { try ConnectionString(configuration.warehouse.url) } }
@@ -43,7 +45,6 @@ struct Pipeline {
         }
     }
 
-    /// Opens the configured warehouse.
     /// The spill for the transactions a stream on `slot` streams before they commit, in its own
     /// subdirectory of `source.spill_dir` (emptied: the source streams them again), named after the
     /// slot and the source server and database: two pipelines on one host may use one slot name
@@ -56,6 +57,14 @@ struct Pipeline {
         return try StreamSpill(directory: configuration.source.spillDirectory + "/" + slot + "-" + String(hash >> 32, radix: 16))
     }
 
+    /// Whether to ask for the values of `tables` in binary: `source.binary`, not turned off for
+    /// this pass, and a warehouse that stores them as they are.
+    func binaryValues(_ tables: [MappedTable], warehouse: any Warehouse) async throws -> Bool {
+        guard configuration.source.binary, !textValues else { return false }
+        return try await warehouse.acceptsBinaryValues(for: tables)
+    }
+
+    /// Opens the configured warehouse.
     func connectWarehouse() async throws -> any Warehouse {
         switch configuration.warehouse.type {
         case .postgres:
@@ -140,6 +149,18 @@ struct Pipeline {
     /// resynced), stream. Returns the final acknowledged checkpoint. With `resync`, the stream also
     /// ends (and `resync` is set) when `forager resync` asks for a table's copy.
     func runOnce(mode: Mode, resync: ResyncRequest? = nil) async throws -> LSN {
+        do {
+            return try await attempt(mode: mode, resync: resync)
+        } catch let error as ForagerError where error.code == .binaryValues && !textValues {
+            // Nothing of the failed batch was committed or acknowledged: start again in text.
+            logger.notice("starting the stream again with column values in text", metadata: ["forager.reason": "\(error.message)"])
+            var text = self
+            text.textValues = true
+            return try await text.attempt(mode: mode, resync: resync)
+        }
+    }
+
+    private func attempt(mode: Mode, resync: ResyncRequest?) async throws -> LSN {
         status?.enter(.starting)
         let source = try await PostgresSource.connect(
             sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
@@ -181,8 +202,15 @@ struct Pipeline {
             "forager.slot": "\(configuration.source.slot)", "forager.lsn": "\(start)",
             "forager.until": "\(target.map(\.description) ?? "stopped")",
         ])
-        let streamsTransactions = try await replication.startStreaming(
-            slot: configuration.source.slot, publications: source.publications(for: tables), from: start, streamTransactions: true)
+        let binary = try await binaryValues(tables, warehouse: warehouse)
+        let format = try await replication.startStreaming(
+            slot: configuration.source.slot, publications: source.publications(for: tables), from: start, streamTransactions: true, binary: binary)
+        await warehouse.setBinaryValues(format.binaryValues)
+        if format.binaryValues {
+            logger.info("column values arrive in binary and are stored as received")
+        } else if binary {
+            logger.info("column values arrive as text: the source is older than PostgreSQL 14")
+        }
         status?.enter(.streaming)
         let limits = ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxAge: configuration.batch.maxAge)
         let stop = self.stop
@@ -195,7 +223,7 @@ struct Pipeline {
             batcher: ChangeBatcher(tables: tables, limits: limits, checkpoint: start, syncPoints: syncPoints, stopped: stopped),
             mode: target.map { .until($0) } ?? .continuous, logger: logger,
             shouldStop: { stop.isSet || copyFailed.isRequested })
-        if streamsTransactions { replicator.spill = try spill(for: configuration.source.slot) }
+        if format.streamsTransactions { replicator.spill = try spill(for: configuration.source.slot) }
         let gate = TransactionGate()
         replicator.gate = pending.isEmpty ? nil : gate
         if let status { replicator.onDurable = { status.committed($0) } }

@@ -49,7 +49,7 @@ struct OperationsConfigTests {
             shutdown:
               grace_s: 5
             """
-        try withFixture(config: config(extra, source: "  heartbeat_interval_s: 0")) { fixture in
+        try withFixture(config: config(extra, source: "  heartbeat_interval_s: 0\n  binary: false")) { fixture in
             let configuration = try fixture.load()
             #expect(configuration.metrics.listen?.host == "::1" && configuration.metrics.listen?.port == 9300)
             #expect(configuration.metrics.readyMaxLag == .seconds(20))
@@ -58,6 +58,7 @@ struct OperationsConfigTests {
             #expect(configuration.alerts.slotInactive == .seconds(120))
             #expect(configuration.shutdownGrace == .seconds(5))
             #expect(configuration.source.heartbeatInterval == nil)
+            #expect(configuration.source.binary == false)
         }
     }
 
@@ -78,10 +79,11 @@ struct OperationsConfigTests {
             shutdown:
               grace_s: soon
             """
-        try withFixture(config: config(extra, source: "  heartbeat_interval_s: -5")) { fixture in
+        try withFixture(config: config(extra, source: "  heartbeat_interval_s: -5\n  binary: yes please")) { fixture in
             let problems = fixture.problems()
             let byKey = Dictionary(problems.map { ($0.key, $0.message) }, uniquingKeysWith: { first, _ in first })
             #expect(byKey["source.heartbeat_interval_s"]?.contains("at least 0") == true, "\(problems)")
+            #expect(byKey["source.binary"]?.contains("binary: false") == true, "\(problems)")
             #expect(byKey["metrics.listen"]?.contains("host:port") == true, "\(problems)")
             #expect(byKey["metrics.ready_max_lag"]?.contains("ready_max_lag_s") == true, "\(problems)")
             #expect(byKey["alerts.lag_s"]?.contains("at least 1") == true, "\(problems)")

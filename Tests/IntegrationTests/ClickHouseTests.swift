@@ -264,7 +264,9 @@ struct ClickHouseTests {
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
 
-        // Added while forager is stopped: found by comparing the catalogue at start.
+        // Added while forager is stopped: found by comparing the catalogue at start; a row written
+        // before the columns, still in the stream, reads their defaults too.
+        try await scenario.onSource("INSERT INTO hives (id, name, frames, label, ratio) VALUES (60, 'before', 1, 'b', 2)")
         try await scenario.onSource("""
             ALTER TABLE hives ADD COLUMN tags text[] NOT NULL DEFAULT '{a,"b c"}', ADD COLUMN checked_at timestamptz DEFAULT '2026-05-01 10:00:00.25+00',
                 ADD COLUMN queen boolean DEFAULT true, ADD COLUMN raw bytea DEFAULT '\\x00ff41'

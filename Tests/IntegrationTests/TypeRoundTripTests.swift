@@ -54,7 +54,9 @@ struct TypeRoundTripTests {
     func everyTypeRoundTrips() async throws {
         let scenario = try await Scenario.make(sourceSQL: typesSchema, tables: [#"public."All Types""#])
         defer { Task { await scenario.cleanUp() } }
-        try await scenario.forager(["sync"])
+        let output = try await scenario.forager(["sync"])
+        // The enum and the composite type have no built-in binary form: values arrive as text.
+        #expect(output.contains("column values arrive as text") && output.contains("c_mood"), "\(output)")
         try await scenario.expectSameContent(source: #""All Types""#, target: #"analytics."All Types""#, columns: columns)
 
         try await scenario.onSource(#"""
@@ -71,5 +73,43 @@ struct TypeRoundTripTests {
         // Floats keep their exact bits: NaN, -0 and the smallest normal values.
         #expect(try await scenario.warehouseScalar(#"SELECT c_double::text FROM analytics."All Types" WHERE id = 102"#) == "0")
         #expect(try await scenario.warehouseScalar(#"SELECT c_double::text FROM analytics."All Types" WHERE id = 2"#) == "-0")
+    }
+}
+
+/// The listed types that are built in (all but the enum and the composite type; the domain's base
+/// type is built in), for binary values.
+private let builtInColumns = columns.filter { $0 != "c_mood" && $0 != "c_reading" }
+
+@Suite("Binary values", .serialized)
+struct BinaryValueTests {
+    @Test("binary mode stores every built-in type of the list as received, TOAST-unchanged values and composite keys included")
+    func binaryValuesRoundTrip() async throws {
+        let schema = typesSchema + #"""
+            CREATE TABLE "Built In" AS SELECT \#(builtInColumns.map { "\"\($0)\"" }.joined(separator: ", ")) FROM "All Types";
+            ALTER TABLE "Built In" ADD PRIMARY KEY (id);
+            CREATE TABLE readings (sensor uuid, at timestamptz, n int, big text, PRIMARY KEY (sensor, at));
+            ALTER TABLE readings ALTER COLUMN big SET STORAGE EXTERNAL;
+            INSERT INTO readings SELECT md5(g::text)::uuid, '2026-01-01'::timestamptz + g * interval '1 s', g, repeat(md5(g::text), 300)
+            FROM generate_series(1, 200) g;
+            """#
+        let scenario = try await Scenario.make(sourceSQL: schema, tables: [#"public."Built In""#, "public.readings"])
+        defer { Task { await scenario.cleanUp() } }
+        let first = try await scenario.forager(["sync"])
+        #expect(first.contains("column values arrive in binary"), "\(first)")
+        try await scenario.onSource(#"""
+            INSERT INTO "Built In" SELECT id + 100, \#(builtInColumns.dropFirst().map { "\"\($0)\"" }.joined(separator: ", ")) FROM "Built In";
+            UPDATE "Built In" SET c_text = c_text || ' (updated)', c_double = -c_double, c_timestamptz = '-infinity' WHERE id IN (1, 102);
+            UPDATE "Built In" SET id = id + 1000 WHERE id = 2;
+            DELETE FROM "Built In" WHERE id = 3;
+            UPDATE readings SET n = n + 1 WHERE n % 3 = 0;
+            UPDATE readings SET at = at + interval '1 day' WHERE n % 7 = 0;
+            DELETE FROM readings WHERE n % 11 = 0;
+            """#)
+        let second = try await scenario.forager(["sync"])
+        #expect(second.contains("column values arrive in binary"), "\(second)")
+        try await scenario.expectSameContent(source: #""Built In""#, target: #"analytics."Built In""#, columns: builtInColumns)
+        try await scenario.expectSameContent(source: "readings", target: "analytics.readings", columns: ["sensor", "at", "n", "big"], key: ["sensor", "at"])
+        #expect(try await scenario.warehouseScalar(#"SELECT c_double::text FROM analytics."Built In" WHERE id = 102"#) == "0")
+
     }
 }

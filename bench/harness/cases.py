@@ -55,8 +55,9 @@ class Result:
 class Env:
     """The three clusters, the Forager under test, and the operations every case shares."""
 
-    def __init__(self, root, binary):
+    def __init__(self, root, binary, binary_values=True):
         self.root = root
+        self.binary_values = binary_values
         self.source = Cluster("source", root)
         self.warehouse = Cluster("warehouse", root)
         self.subscriber = Cluster("subscriber", root)
@@ -74,7 +75,7 @@ class Env:
         os.makedirs(directory)
         # A private copy: a concurrent rebuild must neither change nor lock the binary under test.
         binary = shutil.copy2(self.binary, os.path.join(directory, "forager"))
-        self.forager = Forager(binary, directory, self.source, self.warehouse)
+        self.forager = Forager(binary, directory, self.source, self.warehouse, self.binary_values)
 
     def stop(self):
         kill_live()

@@ -69,7 +69,7 @@ def timed(argv, log_path, **kwargs):
 class Forager:
     """The forager binary with a config for one source table, written into `directory`."""
 
-    def __init__(self, binary, directory, source, warehouse):
+    def __init__(self, binary, directory, source, warehouse, binary_values=True):
         self.binary = binary
         self.directory = directory
         self.runs = 0
@@ -78,7 +78,7 @@ class Forager:
             mapping.write("tables:\n  - source: public.samples\n")
         with open(self.config, "w") as config:
             config.write(
-                f'source: {{url: "{source.url()}", publication: forager, slot: forager}}\n'
+                f'source: {{url: "{source.url()}", publication: forager, slot: forager, binary: {str(binary_values).lower()}}}\n'
                 f'warehouse: {{type: postgres, url: "{warehouse.url()}", schema: analytics}}\n'
                 "batch: {max_rows: 50000, max_age_ms: 500}\n"
                 "mappings: mappings\n")

@@ -1,0 +1,37 @@
+import ForagerCore
+import PGOutput
+import Testing
+
+@Suite struct CopyBinaryTests {
+    @Test func theHeaderAndTrailerAreTheFormatsSignatureAndEnd() {
+        #expect(CopyBinary.header == [0x50, 0x47, 0x43, 0x4F, 0x50, 0x59, 0x0A, 0xFF, 0x0D, 0x0A, 0x00, 0, 0, 0, 0, 0, 0, 0, 0])
+        #expect(CopyBinary.trailer == [0xFF, 0xFF])
+    }
+
+    @Test func aRowIsItsFieldCountThenLengthPrefixedValuesAsReceived() throws {
+        var output: [UInt8] = []
+        try CopyBinary.appendRow([.binary([0, 0, 0, 42]), .null, .binary([])], lsn: LSN(0x16_B374_D848), deleted: true, to: &output)
+        #expect(output == [
+            0, 5,
+            0, 0, 0, 4, 0, 0, 0, 42,
+            0xFF, 0xFF, 0xFF, 0xFF,
+            0, 0, 0, 0,
+            0, 0, 0, 8, 0, 0, 0, 0x16, 0xB3, 0x74, 0xD8, 0x48,
+            0, 0, 0, 1, 1,
+        ])
+        var key: [UInt8] = []
+        try CopyBinary.appendRow([.binary([7])], lsn: nil, deleted: nil, to: &key)
+        #expect(key == [0, 1, 0, 0, 0, 1, 7])
+    }
+
+    @Test func textAndUnresolvedValuesAreRefused() {
+        var output: [UInt8] = []
+        do {
+            try CopyBinary.appendRow([.text(ArraySlice("1".utf8))], lsn: nil, deleted: nil, to: &output)
+            Issue.record("a text value was written into binary COPY")
+        } catch {
+            #expect(error.isTransient, "a type without binary output restarts the stream in text")
+        }
+        #expect(throws: ForagerError.self) { try CopyBinary.appendRow([.unchangedToast], lsn: nil, deleted: nil, to: &output) }
+    }
+}
