@@ -348,7 +348,10 @@ struct SchemaChangeTests {
             "ALTER TABLE hives ALTER COLUMN weight TYPE numeric(12,4)",
             "UPDATE hives SET weight = 12345678.1234 WHERE id = 1",
         ])
-        try await scenario.forager(["sync"])
+        let widened = try await scenario.forager(["sync"])
+        // The warehouse was widened at start, but the stream still sends row 21 as an integer: binary
+        // values cannot go in as they are, so the pass starts again in text.
+        #expect(widened.contains("starting the stream again with column values in text"), "\(widened)")
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "weight", "frames"])
         #expect(try await scenario.warehouseScalar(
             "SELECT string_agg(format_type(atttypid, atttypmod), ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attnum BETWEEN 1 AND 4") == "bigint,character varying(40),numeric(12,4),integer")
