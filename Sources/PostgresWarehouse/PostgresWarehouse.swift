@@ -70,7 +70,7 @@ public actor PostgresWarehouse: Warehouse {
         let known = binaryTypes[table.source] ?? [:]
         guard let column = table.columns.first(where: { column in column.sourceType.map { known[column.name] != $0.0 } ?? true }) else { return }
         throw ForagerError(
-            .binaryValues, "column \(SQL.quoteIdentifier(column.name)) of \(table.source) arrives in binary with a type the warehouse column \(table.target) does not take as it is (its type changed on the source)",
+            .binaryValues, "column \(SQL.quoteIdentifier(column.name)) of \(table.source) arrives in binary with a type that its column in \(table.target) does not take as it is (the type changed on the source)",
             hint: "Nothing is lost: Forager starts the stream again from its checkpoint with values in text.")
     }
 

@@ -173,9 +173,11 @@ def compare_catch_up(env, changes, last_change_lsn, end_lsn, decode_limit):
     seconds = {"forager": forager.seconds}
     if decode_limit:
         env.quiesce()
+        # The values in the format Forager asks for: the decode limit of the same work.
+        values = ["-o", "binary=true"] if env.binary_values else []
         seconds["pg_recvlogical"] = recvlogical(
             env.source, "bench_recv", "--start", "--no-loop", "-f", "/dev/null", f"--endpos={end_lsn}",
-            "-o", "proto_version=1", "-o", "publication_names=bench_recv", log_path=env.log("recvlogical")).seconds
+            "-o", "proto_version=1", "-o", "publication_names=bench_recv", *values, log_path=env.log("recvlogical")).seconds
     env.quiesce()
     seconds["native"] = native_catch_up(env, last_change_lsn)
     env.expect_copy(env.subscriber, "samples", "the subscriber's")
