@@ -51,6 +51,9 @@ extension ClickHouseWarehouse {
     // MARK: Snapshot
 
     public func beginSnapshot() async throws {}
+    /// Nothing to drop: a MergeTree sorts each inserted block by itself.
+    public func beginBulkLoad(_ tables: [MappedTable]) async throws {}
+    public func endBulkLoad(_ tables: [MappedTable]) async throws {}
 
     public func startLoad(_ table: MappedTable, binary: Bool) async throws {
         guard !binary else { throw ForagerError(.warehouse, "the ClickHouse warehouse reads COPY text, not binary") }

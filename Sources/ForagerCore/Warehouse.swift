@@ -65,6 +65,13 @@ public protocol Warehouse: WarehouseSink {
     /// Treats these source tables as stopped: none of their changes is applied.
     func setStopped(_ tables: Set<TableName>) async
 
+    /// Before the initial copy loads the empty `tables` over several connections: drops what the
+    /// load would maintain row by row and is built faster once at the end (a Postgres warehouse's
+    /// primary keys), in the open unit of work.
+    func beginBulkLoad(_ tables: [MappedTable]) async throws
+    /// After that load, in the unit of work that stores its checkpoint: builds what
+    /// ``beginBulkLoad(_:)`` dropped (where it is missing).
+    func endBulkLoad(_ tables: [MappedTable]) async throws
     /// Starts the unit of work the initial copy loads into.
     func beginSnapshot() async throws
     /// Starts loading a table's rows: the source columns, then `_forager_lsn`, in COPY format.

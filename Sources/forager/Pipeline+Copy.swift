@@ -133,14 +133,16 @@ extension Pipeline {
     /// Copies `tables` over `snapshot.parallelism` pairs of connections that share the slot's
     /// exported snapshot: several tables at once, large ones in ranges of pages where the
     /// warehouse can load parts of a table at once. The tables are recorded as `copying` and
-    /// committed before any row, and each connection commits its own rows: a crash leaves tables
-    /// marked `copying`, which the next start empties before copying them again. Returns false
-    /// (after rolling back what is not committed) when stopped.
+    /// committed before any row (their primary keys dropped, to be built after the load in the
+    /// transaction that stores the checkpoint), and each connection commits its own rows: a crash
+    /// leaves tables marked `copying`, which the next start copies again into new tables. Returns
+    /// false (after rolling back what is not committed) when stopped.
     private func copyInParallel(
         _ tables: [MappedTable], at created: ReplicationConnection.CreatedSlot, into warehouse: any Warehouse
     ) async throws -> Bool {
         try await warehouse.beginSnapshot()
         for table in tables { try await warehouse.record(table.source, TableState(phase: .copying, syncedAt: created.consistentPoint)) }
+        try await warehouse.beginBulkLoad(tables)
         try await warehouse.commitWithoutCheckpoint()
         let reader = try await snapshotReader(created)
         defer { reader.close() }
@@ -167,6 +169,7 @@ extension Pipeline {
             logger.notice("stopped while copying tables; the copy starts again on the next run")
             return false
         }
+        try await warehouse.endBulkLoad(tables)
         return true
     }
 

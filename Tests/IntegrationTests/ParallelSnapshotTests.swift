@@ -48,6 +48,12 @@ struct ParallelSnapshotTests {
         if sink == .postgres {
             try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "hive", "value", "note"])
             try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "name"])
+            // The primary keys were dropped for the load and built after it.
+            #expect(output.contains("building the primary key after the load"), "\(output)")
+            #expect(try await scenario.warehouseScalar("""
+                SELECT string_agg(conrelid::regclass::text || ':' || pg_get_constraintdef(oid), ' ' ORDER BY conrelid::regclass::text)
+                FROM pg_constraint WHERE contype = 'p' AND conrelid IN ('analytics.samples'::regclass, 'analytics.hives'::regclass)
+                """) == "analytics.hives:PRIMARY KEY (id) analytics.samples:PRIMARY KEY (id)")
         } else {
             let validation = try await scenario.forager(["validate", "--wait", "30"])
             #expect(validation.contains("public.samples: equal") && validation.contains("public.hives: equal"), "\(validation)")
