@@ -5,7 +5,7 @@ extension ConfigurationReader {
     static let topLevelKeys = ["source", "warehouse", "batch", "mappings", "metrics", "alerts", "shutdown", "snapshot"]
     static let sourceKeys = ["url", "publication", "slot", "heartbeat_interval_s", "spill_dir", "binary"]
     static let warehouseKeys = ["type", "url", "schema", "database", "user", "password", "compression", "ca_file"]
-    static let batchKeys = ["max_rows", "max_age_ms"]
+    static let batchKeys = ["max_rows", "max_mb", "max_age_ms"]
 
     /// The configuration, or `nil` when the file is too broken to go on (reported). Problems may
     /// have been reported even when a configuration is returned.
@@ -203,13 +203,18 @@ extension ConfigurationReader {
         let file = configFile
         let batch = section(
             top["batch"]?.value, file: file, path: "batch", line: top["batch"]?.line, allowed: Self.batchKeys,
-            place: "in batch", expected: "a mapping with the keys max_rows and max_age_ms"
+            place: "in batch", expected: "a mapping with the keys max_rows, max_mb and max_age_ms"
         )
         var result = ForagerConfiguration.Batch()
         if let field = batch["max_rows"],
             let rows = positiveInteger(field, file: file, fix: "write the most rows in one batch, e.g. max_rows: 50000")
         {
             result.maxRows = rows
+        }
+        if let field = batch["max_mb"],
+            let megabytes = positiveInteger(field, file: file, fix: "write the most MiB of values one batch holds, e.g. max_mb: 64")
+        {
+            result.maxBytes = megabytes << 20
         }
         if let field = batch["max_age_ms"],
             let milliseconds = positiveInteger(

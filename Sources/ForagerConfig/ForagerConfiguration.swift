@@ -17,6 +17,7 @@ import Foundation
 ///   schema: analytics                            # default public
 /// batch:                                         # optional
 ///   max_rows: 50000                              # default 50000
+///   max_mb: 64                                   # default 64: the values a batch holds, in MiB
 ///   max_age_ms: 500                              # default 500
 /// mappings: mappings/app.yaml                    # a file, or a directory of *.yaml / *.yml files
 /// ```
@@ -181,21 +182,27 @@ public struct ForagerConfiguration: Sendable, Equatable {
         case clickhouse
     }
 
-    /// Batching limits (`batch:`): a batch is flushed when it holds `maxRows` rows or its oldest
-    /// change is `maxAge` old, whichever comes first.
+    /// Batching limits (`batch:`): a batch is flushed when it holds `maxRows` rows, when its
+    /// values take `maxBytes`, or when its oldest change is `maxAge` old, whichever comes first.
     public struct Batch: Sendable, Equatable {
         /// The default for `max_rows`.
         public static let defaultMaxRows = 50_000
+        /// The default for `max_mb`, in bytes.
+        public static let defaultMaxBytes = 64 << 20
         /// The default for `max_age_ms`.
         public static let defaultMaxAge: Duration = .milliseconds(500)
 
         /// `max_rows`, at least 1; default 50000.
         public var maxRows: Int
+        /// `max_mb` in bytes, at least 1 MiB; default 64 MiB. Bounds the memory of wide rows,
+        /// which `max_rows` alone does not.
+        public var maxBytes: Int
         /// `max_age_ms`, at least 1 ms; default 500 ms.
         public var maxAge: Duration
 
-        public init(maxRows: Int = Batch.defaultMaxRows, maxAge: Duration = Batch.defaultMaxAge) {
+        public init(maxRows: Int = Batch.defaultMaxRows, maxBytes: Int = Batch.defaultMaxBytes, maxAge: Duration = Batch.defaultMaxAge) {
             self.maxRows = maxRows
+            self.maxBytes = maxBytes
             self.maxAge = maxAge
         }
     }

@@ -1,11 +1,11 @@
 public import PGOutput
 
 /// Turns the pgoutput message stream into warehouse batches: whole transactions, collapsed by key,
-/// flushed by row count or age, in commit order.
+/// flushed by row count, size or age, in commit order.
 ///
 /// A value-type state machine with no IO: the caller feeds it messages and the time, and carries out
 /// the actions it returns. Transactions that end at or before `checkpoint` (already in the warehouse)
-/// are skipped. A transaction larger than `maxRows` is applied in pieces inside one open warehouse
+/// are skipped. A transaction larger than `maxRows` or `maxBytes` is applied in pieces inside one open warehouse
 /// transaction that commits only with the source transaction, so memory stays bounded and no
 /// partial transaction is ever visible or checkpointed.
 public struct ChangeBatcher: Sendable {
@@ -13,11 +13,15 @@ public struct ChangeBatcher: Sendable {
     public struct Limits: Sendable {
         /// Apply once this many changes are waiting (and, inside one transaction, apply a piece).
         public var maxRows: Int
+        /// Apply once the waiting changes' values take this many bytes (and, inside one
+        /// transaction, apply a piece): the memory budget of a batch, whatever its rows' width.
+        public var maxBytes: Int
         /// Apply committed changes once the oldest has waited this long.
         public var maxAge: Duration
 
-        public init(maxRows: Int = 50_000, maxAge: Duration = .milliseconds(500)) {
+        public init(maxRows: Int = 50_000, maxBytes: Int = 64 << 20, maxAge: Duration = .milliseconds(500)) {
             self.maxRows = max(1, maxRows)
+            self.maxBytes = max(1, maxBytes)
             self.maxAge = maxAge
         }
     }
@@ -37,6 +41,8 @@ public struct ChangeBatcher: Sendable {
         var changes: [SourceChange] = []
         /// Pieces of this transaction were applied into the open warehouse transaction.
         var appliedPieces = false
+        /// The bytes of the values in `changes`.
+        var bytes = 0
         /// Indexes in `changes` of schema changes whose position is not known yet: a relation
         /// message has none (the server sends it at position 0), so a schema change takes the
         /// position of the change that follows it, or of the commit.
@@ -72,6 +78,8 @@ public struct ChangeBatcher: Sendable {
     public private(set) var unmappedRelations: [UInt32: TableName] = [:]
     private var transaction: Transaction?
     private var completed = ChangeSet()
+    /// The bytes of the values of the changes in `completed`, as received.
+    private var completedBytes = 0
     private var completedThrough: LSN?
     private var oldestWaiting: ContinuousClock.Instant?
 
@@ -115,10 +123,11 @@ public struct ChangeBatcher: Sendable {
             return []
         case .insert(let insert):
             guard let binding = try binding(for: insert.relationID) else { return [] }
-            return try add(.insert(binding, insert.newTuple, lsn), at: lsn)
+            return try add(.insert(binding, insert.newTuple, lsn), at: lsn, bytes: Self.size(insert.newTuple))
         case .update(let update):
             guard let binding = try binding(for: update.relationID), binding.table.identity != .appendOnly else { return [] }
-            return try add(.update(binding, old: update.oldKey ?? update.oldTuple, new: update.newTuple, lsn), at: lsn)
+            let old = update.oldKey ?? update.oldTuple
+            return try add(.update(binding, old: old, new: update.newTuple, lsn), at: lsn, bytes: Self.size(old) + Self.size(update.newTuple))
         case .delete(let delete):
             guard let binding = try binding(for: delete.relationID), binding.table.identity != .appendOnly else { return [] }
             guard let old = delete.oldKey ?? delete.oldTuple else {
@@ -126,14 +135,14 @@ public struct ChangeBatcher: Sendable {
                     .schema, "a DELETE on \(binding.table.source) carries no key",
                     hint: "Give \(binding.table.source) a primary key (REPLICA IDENTITY DEFAULT) or set REPLICA IDENTITY FULL on it.")
             }
-            return try add(.delete(binding, old: old, lsn), at: lsn)
+            return try add(.delete(binding, old: old, lsn), at: lsn, bytes: Self.size(old))
         case .truncate(let truncate):
             var tables: [MappedTable] = []
             for id in truncate.relationIDs {
                 if let table = try binding(for: id)?.table, table.identity != .appendOnly { tables.append(table) }
             }
             guard !tables.isEmpty else { return [] }
-            return try add(.truncate(tables), at: lsn)
+            return try add(.truncate(tables), at: lsn, bytes: 0)
         case .message(let message):
             guard !message.transactional else { return [] }
             return passed(message.lsn, now: now)
@@ -198,15 +207,30 @@ public struct ChangeBatcher: Sendable {
         if current.skipping { return [] }
         if !current.unplacedSchemaChanges.isEmpty { current.placeSchemaChanges(at: current.finalLSN) }
         for change in current.changes { try completed.fold(change) }
+        completedBytes += current.bytes
         completedThrough = endLSN
         if oldestWaiting == nil { oldestWaiting = now }
-        let due = current.appliedPieces || completed.changeCount >= limits.maxRows
+        let due = current.appliedPieces || completed.changeCount >= limits.maxRows || completedBytes >= limits.maxBytes
             || now - (oldestWaiting ?? now) >= limits.maxAge
         guard due, let action = takeCompleted() else { return [] }
         return [action]
     }
 
-    private mutating func add(_ change: SourceChange, at lsn: LSN) throws(ForagerError) -> [Action] {
+    /// The bytes of a tuple's values, which the change holds on to until it is applied.
+    @inline(__always)
+    private static func size(_ tuple: TupleData?) -> Int {
+        guard let tuple else { return 0 }
+        var total = 0
+        for column in tuple.columns {
+            switch column {
+            case .text(let value), .binary(let value): total += value.count
+            case .null, .unchangedToast: break
+            }
+        }
+        return total
+    }
+
+    private mutating func add(_ change: SourceChange, at lsn: LSN, bytes: Int) throws(ForagerError) -> [Action] {
         // Mutated in place through the optional: copying `transaction` out would copy its change
         // array on every append.
         guard transaction != nil else {
@@ -215,12 +239,14 @@ public struct ChangeBatcher: Sendable {
         if transaction!.skipping { return [] }
         if !transaction!.unplacedSchemaChanges.isEmpty { transaction!.placeSchemaChanges(at: lsn) }
         transaction!.changes.append(change)
-        guard transaction!.changes.count >= limits.maxRows else { return [] }
+        transaction!.bytes += bytes
+        guard transaction!.changes.count >= limits.maxRows || transaction!.bytes >= limits.maxBytes else { return [] }
         var actions: [Action] = []
         if let earlier = takeCompleted() { actions.append(earlier) }
         var piece = ChangeSet()
         for change in transaction!.changes { try piece.fold(change) }
         transaction!.changes.removeAll(keepingCapacity: true)
+        transaction!.bytes = 0
         transaction!.appliedPieces = true
         actions.append(.apply(piece))
         return actions
@@ -230,6 +256,7 @@ public struct ChangeBatcher: Sendable {
         guard let through = completedThrough else { return nil }
         let batch = completed
         completed = ChangeSet()
+        completedBytes = 0
         completedThrough = nil
         oldestWaiting = nil
         checkpoint = max(checkpoint, through)

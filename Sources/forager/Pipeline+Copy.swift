@@ -88,7 +88,8 @@ extension Pipeline {
             binary: try await binaryValues(pending, warehouse: warehouse))
         await warehouse.setBinaryValues(format.binaryValues)
         let stop = self.stop
-        let limits = ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxAge: configuration.batch.maxAge)
+        let limits = ChangeBatcher.Limits(
+            maxRows: configuration.batch.maxRows, maxBytes: configuration.batch.maxBytes, maxAge: configuration.batch.maxAge)
         var catchUp = Replicator(
             stream: temporary, sink: WarehouseHandle(warehouse: warehouse, storesCheckpoint: false),
             batcher: ChangeBatcher(tables: pending, limits: limits, checkpoint: created.consistentPoint, applyBefore: handover),

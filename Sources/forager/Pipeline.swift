@@ -212,7 +212,8 @@ struct Pipeline {
             logger.info("column values arrive as text: the source is older than PostgreSQL 14")
         }
         status?.enter(.streaming)
-        let limits = ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxAge: configuration.batch.maxAge)
+        let limits = ChangeBatcher.Limits(
+            maxRows: configuration.batch.maxRows, maxBytes: configuration.batch.maxBytes, maxAge: configuration.batch.maxAge)
         let stop = self.stop
         // Tables being copied are skipped until the copy hands them over.
         var syncPoints = states.compactMapValues { $0.syncedAt }

@@ -185,7 +185,7 @@ struct ConfigurationErrorTests {
             #expect(problems.map(\.line) == [1, 4])
             #expect(problems.map(\.key) == ["source", "batch"])
             #expect(problems[0].message == "source must be a mapping with the keys url, publication, slot, heartbeat_interval_s, spill_dir and binary; found text")
-            #expect(problems[1].message == "batch must be a mapping with the keys max_rows and max_age_ms; found a list")
+            #expect(problems[1].message == "batch must be a mapping with the keys max_rows, max_mb and max_age_ms; found a list")
             #expect(problems.allSatisfy { $0.hidesSecrets })
         }
     }

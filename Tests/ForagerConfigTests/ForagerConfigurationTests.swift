@@ -33,6 +33,7 @@ struct ForagerConfigurationTests {
               schema: analytics
             batch:
               max_rows: 1_000
+              max_mb: 16
               max_age_ms: 250
             mappings: ./maps/tables.yml
             """
@@ -47,7 +48,7 @@ struct ForagerConfigurationTests {
             let configuration = try fixture.load()
             #expect(configuration.source == .init(url: sourceURL, publication: "app_pub", slot: "app_slot_1"))
             #expect(configuration.warehouse == .init(type: .postgres, url: "host=127.0.0.1 port=5433 dbname=wh", schema: "analytics"))
-            #expect(configuration.batch == .init(maxRows: 1000, maxAge: .milliseconds(250)))
+            #expect(configuration.batch == .init(maxRows: 1000, maxBytes: 16 << 20, maxAge: .milliseconds(250)))
             let file = fixture.path("./maps/tables.yml")
             #expect(configuration.tables == [
                 .init(source: TableName(schema: "public", name: "samples"), target: "samples_v2", file: file, line: 2),

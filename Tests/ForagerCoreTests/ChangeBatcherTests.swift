@@ -33,8 +33,8 @@ private struct Driver {
     var lsn: UInt64 = 0x1000
     var actions: [ChangeBatcher.Action] = []
 
-    init(maxRows: Int = 1000, maxAge: Duration = .seconds(1), checkpoint: UInt64 = 0, table: MappedTable = table) {
-        batcher = ChangeBatcher(tables: [table], limits: .init(maxRows: maxRows, maxAge: maxAge), checkpoint: LSN(checkpoint))
+    init(maxRows: Int = 1000, maxBytes: Int = 64 << 20, maxAge: Duration = .seconds(1), checkpoint: UInt64 = 0, table: MappedTable = table) {
+        batcher = ChangeBatcher(tables: [table], limits: .init(maxRows: maxRows, maxBytes: maxBytes, maxAge: maxAge), checkpoint: LSN(checkpoint))
     }
 
     mutating func send(_ message: PGOutputMessage) throws {
@@ -199,6 +199,32 @@ private func label(_ state: RowState) -> String? {
         try driver.send(.commit(Commit(flags: 0, commitLSN: final, endLSN: LSN(0x9008), commitTime: .init(microseconds: 0))))
         guard case .commit(let rest, let end) = driver.actions.last else { Issue.record("no final commit"); return }
         #expect(rest.changeCount == 1 && end == LSN(0x9008))
+    }
+
+    @Test func wideRowsAreBatchedByTheirBytesNotOnlyTheirCount() throws {
+        // Each row's values take 1 + 1000 bytes: three of them pass a 2,500-byte budget.
+        var driver = Driver(maxRows: 1000, maxBytes: 2500, maxAge: .seconds(60))
+        try driver.send(relation)
+        let wide = String(repeating: "w", count: 1000)
+        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, wide)))])
+        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(2, wide)))])
+        #expect(driver.actions.isEmpty, "two rows are under the budget: they wait for more")
+        let third = try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(3, wide)))])
+        guard driver.actions.count == 1, case .commit(let batch, let through) = driver.actions[0] else {
+            Issue.record("expected one commit once the budget is passed: \(driver.actions)")
+            return
+        }
+        #expect(batch.changeCount == 3 && through == third)
+
+        // Inside one transaction, the budget cuts pieces.
+        driver.actions = []
+        try driver.send(.begin(Begin(finalLSN: LSN(0x9000), commitTime: .init(microseconds: 0), xid: 3)))
+        for id in 10...16 { try driver.send(.insert(Insert(relationID: 42, newTuple: row(id, wide)))) }
+        let pieces = driver.actions.compactMap { action -> Int? in
+            if case .apply(let piece) = action { return piece.changeCount }
+            return nil
+        }
+        #expect(pieces == [3, 3])
     }
 
     @Test func truncateSplitsTheBatchIntoOrderedSteps() throws {
