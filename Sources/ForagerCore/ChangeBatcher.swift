@@ -5,9 +5,9 @@ public import PGOutput
 ///
 /// A value-type state machine with no IO: the caller feeds it messages and the time, and carries out
 /// the actions it returns. Transactions that end at or before `checkpoint` (already in the warehouse)
-/// are skipped. A transaction larger than `maxRows` or `maxBytes` is applied in pieces inside one open warehouse
-/// transaction that commits only with the source transaction, so memory stays bounded and no
-/// partial transaction is ever visible or checkpointed.
+/// are skipped. A transaction larger than `maxRows` or `maxBytes` is applied in pieces inside one
+/// open warehouse transaction that commits only with the source transaction, so memory stays
+/// bounded and no partial transaction is ever visible or checkpointed.
 public struct ChangeBatcher: Sendable {
     /// Flush limits.
     public struct Limits: Sendable {

@@ -39,8 +39,8 @@ public enum CopyBinary {
             output.append(contentsOf: bytes)
         case .text:
             throw ForagerError(
-                .protocolViolation, "a value arrived as text in a stream of binary values (its type has no binary send function)",
-                hint: "Forager restarts and receives text; if this repeats, set source.binary: false.", isTransient: true)
+                .binaryValues, "a value arrived as text in a stream of binary values (its type has no binary send function)",
+                hint: "Nothing is lost: Forager starts the stream again from its checkpoint with values in text.")
         case .unchangedToast:
             throw ForagerError(.protocolViolation, "an unchanged TOAST value reached the COPY encoder unresolved")
         }

@@ -110,16 +110,10 @@ extension PostgresWarehouse {
             createdKeyTables.insert(tombstones)
         }
         try await connection.execute("TRUNCATE pg_temp.\(tombstones)")
-        try await connection.startCopyIn("COPY pg_temp.\(tombstones) (\(keyColumns), \(lsn)) FROM STDIN\(binaryValues ? " (FORMAT binary)" : "")")
-        var buffer: [UInt8] = binaryValues ? CopyBinary.header : []
-        for state in states {
-            if binaryValues {
-                try CopyBinary.appendRow(state.key, lsn: state.lsn, deleted: nil, to: &buffer)
-            } else {
-                try CopyText.appendRow(state.key, extra: [state.lsn.description], to: &buffer)
-            }
-        }
-        if binaryValues { buffer.append(contentsOf: CopyBinary.trailer) }
+        try await connection.startCopyIn("COPY pg_temp.\(tombstones) (\(keyColumns), \(lsn)) FROM STDIN\(valueFormat.option)")
+        var buffer = valueFormat.header
+        for state in states { try valueFormat.appendRow(state.key, lsn: state.lsn, deleted: nil, to: &buffer) }
+        buffer += valueFormat.trailer
         try await connection.putCopyData(buffer)
         try await connection.endCopyIn()
         let match = table.warehouseKey.map { "t.\(SQL.quoteIdentifier($0)) = k.\(SQL.quoteIdentifier($0))" }
@@ -149,20 +143,16 @@ extension PostgresWarehouse {
             createdKeyTables.insert(keyTable)
         }
         try await connection.execute("TRUNCATE pg_temp.\(keyTable)")
-        try await connection.startCopyIn("COPY pg_temp.\(keyTable) (\(keyColumns)) FROM STDIN\(binaryValues ? " (FORMAT binary)" : "")")
-        var buffer: [UInt8] = binaryValues ? CopyBinary.header : []
+        try await connection.startCopyIn("COPY pg_temp.\(keyTable) (\(keyColumns)) FROM STDIN\(valueFormat.option)")
+        var buffer = valueFormat.header
         for key in keys {
-            if binaryValues {
-                try CopyBinary.appendRow(key, lsn: nil, deleted: nil, to: &buffer)
-            } else {
-                try CopyText.appendRow(key, extra: [], to: &buffer)
-            }
+            try valueFormat.appendRow(key, lsn: nil, deleted: nil, to: &buffer)
             if buffer.count >= 1 << 20 {
                 try await connection.putCopyData(buffer)
                 buffer.removeAll(keepingCapacity: true)
             }
         }
-        if binaryValues { buffer.append(contentsOf: CopyBinary.trailer) }
+        buffer += valueFormat.trailer
         if !buffer.isEmpty { try await connection.putCopyData(buffer) }
         try await connection.endCopyIn()
         return keyTable

@@ -3,6 +3,32 @@ import LibPQ
 import Metrics
 import PGOutput
 
+/// How received values are written into a COPY: as text, or in binary as they arrived (see
+/// ``PostgresWarehouse/acceptsBinaryValues(for:)``).
+enum ValueFormat {
+    case text, binary
+
+    /// The COPY option that selects the format.
+    var option: String { self == .binary ? " (FORMAT binary)" : "" }
+    /// The bytes that open the COPY data.
+    var header: [UInt8] { self == .binary ? CopyBinary.header : [] }
+    /// The bytes that end it.
+    var trailer: [UInt8] { self == .binary ? CopyBinary.trailer : [] }
+
+    /// Appends a row of `columns`, then, when given, `lsn` as `_forager_lsn` and `deleted` as
+    /// `_forager_deleted`.
+    @inline(__always)
+    func appendRow(_ columns: [TupleColumn], lsn: LSN?, deleted: Bool?, to buffer: inout [UInt8]) throws(ForagerError) {
+        switch self {
+        case .binary:
+            try CopyBinary.appendRow(columns, lsn: lsn, deleted: deleted, to: &buffer)
+        case .text:
+            guard let lsn else { return try CopyText.appendRow(columns, extra: deleted.map { [$0 ? "t" : "f"] } ?? [], to: &buffer) }
+            try CopyText.appendRow(columns, lsn: lsn, deleted: deleted, to: &buffer)
+        }
+    }
+}
+
 /// The COPY stream that writes complete rows of one table: straight into the warehouse table, or,
 /// for a table with extracted JSON columns, into a staging table from which one `INSERT ... SELECT`
 /// computes the extracted values and counts the fields that were missing or of the wrong kind.
@@ -14,9 +40,8 @@ struct RowWriter {
     let stage: String?
     /// Whether rows carry `_forager_deleted` (always, when staged).
     let withDeleted: Bool
-    /// Rows are written in binary COPY format, their values as received (see
-    /// ``PostgresWarehouse/acceptsBinaryValues(for:)``).
-    let binary: Bool
+    /// How the values of changes are written (text when staged).
+    let format: ValueFormat
     var buffer: [UInt8] = []
     var rows = 0
 
@@ -27,11 +52,7 @@ struct RowWriter {
         rows += 1
         guard staged else {
             // The common path, once per row: no intermediate strings or arrays.
-            if binary {
-                try CopyBinary.appendRow(columns, lsn: lsn, deleted: withDeleted ? deleted : nil, to: &buffer)
-            } else {
-                try CopyText.appendRow(columns, lsn: lsn, deleted: withDeleted ? deleted : nil, to: &buffer)
-            }
+            try format.appendRow(columns, lsn: lsn, deleted: withDeleted ? deleted : nil, to: &buffer)
             return
         }
         var extras = [TupleColumn.text(ArraySlice(lsn.description.utf8)), .text(ArraySlice((deleted ? "t" : "f").utf8))]
@@ -61,15 +82,14 @@ extension PostgresWarehouse {
     /// table with extracts: see ``acceptsBinaryValues(for:)``).
     func openRows(for table: MappedTable, withDeleted: Bool, snapshot: Bool = false, binary: Bool = false) async throws -> RowWriter {
         let lsn = SQL.quoteIdentifier(MetadataColumn.lsn), deleted = SQL.quoteIdentifier(MetadataColumn.deleted)
-        let changesInBinary = !snapshot && binaryValues && table.extracts.isEmpty
-        let format = (snapshot ? binary : changesInBinary) ? " (FORMAT binary)" : ""
+        let values: ValueFormat = !snapshot && table.extracts.isEmpty ? valueFormat : .text
+        let format = snapshot ? (binary ? ValueFormat.binary.option : "") : values.option
         guard !table.extracts.isEmpty else {
             var columns = table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [lsn]
             if withDeleted && !snapshot { columns.append(deleted) }
             try await connection.startCopyIn("COPY \(table.target.sql) (\(columns.joined(separator: ", "))) FROM STDIN\(format)")
             return RowWriter(
-                table: table, staged: false, stage: nil, withDeleted: withDeleted && !snapshot, binary: changesInBinary,
-                buffer: changesInBinary ? CopyBinary.header : [])
+                table: table, staged: false, stage: nil, withDeleted: withDeleted && !snapshot, format: values, buffer: values.header)
         }
         let stage = try await prepareStage(for: table)
         var columns = table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [lsn]
@@ -78,7 +98,7 @@ extension PostgresWarehouse {
             for index in table.extracts.indices { columns += [Self.keepColumn(index), Self.valueColumn(index)] }
         }
         try await connection.startCopyIn("COPY pg_temp.\(stage) (\(columns.joined(separator: ", "))) FROM STDIN\(format)")
-        return RowWriter(table: table, staged: true, stage: stage, withDeleted: true, binary: false)
+        return RowWriter(table: table, staged: true, stage: stage, withDeleted: true, format: .text)
     }
 
     /// Sends the writer's buffer once it holds a megabyte.
@@ -93,7 +113,7 @@ extension PostgresWarehouse {
     @discardableResult
     func closeRows(_ writer: RowWriter) async throws -> Int {
         var writer = writer
-        if writer.binary { writer.buffer.append(contentsOf: CopyBinary.trailer) }
+        writer.buffer += writer.format.trailer
         if !writer.buffer.isEmpty { try await connection.putCopyData(writer.buffer) }
         let copied = try await connection.endCopyIn()
         guard writer.staged, let stage = writer.stage else { return copied }

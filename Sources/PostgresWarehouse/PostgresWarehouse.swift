@@ -27,6 +27,8 @@ public actor PostgresWarehouse: Warehouse {
     var resolveColumns: (@Sendable (TableName, [String]) async throws -> [SourceColumn])?
     /// The stream's column values arrive in binary: rows and keys are written with binary COPY.
     var binaryValues = false
+    /// How rows and keys of changes are written into COPY.
+    var valueFormat: ValueFormat { binaryValues ? .binary : .text }
     /// Per source table and column, the source type (by OID) whose binary values the warehouse
     /// column takes as they are: the type when ``acceptsBinaryValues(for:)`` compared them, or
     /// the one a followed schema change gave the column.

@@ -88,11 +88,9 @@ extension Pipeline {
             binary: try await binaryValues(pending, warehouse: warehouse))
         await warehouse.setBinaryValues(format.binaryValues)
         let stop = self.stop
-        let limits = ChangeBatcher.Limits(
-            maxRows: configuration.batch.maxRows, maxBytes: configuration.batch.maxBytes, maxAge: configuration.batch.maxAge)
         var catchUp = Replicator(
             stream: temporary, sink: WarehouseHandle(warehouse: warehouse, storesCheckpoint: false),
-            batcher: ChangeBatcher(tables: pending, limits: limits, checkpoint: created.consistentPoint, applyBefore: handover),
+            batcher: ChangeBatcher(tables: pending, limits: batchLimits, checkpoint: created.consistentPoint, applyBefore: handover),
             mode: .until(handover), logger: logger, shouldStop: { stop.isSet || Task.isCancelled })
         if format.streamsTransactions { catchUp.spill = try spill(for: copySlot) }
         let reached = try await catchUp.run()

@@ -64,6 +64,11 @@ struct Pipeline {
         return try await warehouse.acceptsBinaryValues(for: tables)
     }
 
+    /// The batcher's limits, from `batch:`.
+    var batchLimits: ChangeBatcher.Limits {
+        ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxBytes: configuration.batch.maxBytes, maxAge: configuration.batch.maxAge)
+    }
+
     /// Opens the configured warehouse.
     func connectWarehouse() async throws -> any Warehouse {
         switch configuration.warehouse.type {
@@ -212,8 +217,6 @@ struct Pipeline {
             logger.info("column values arrive as text: the source is older than PostgreSQL 14")
         }
         status?.enter(.streaming)
-        let limits = ChangeBatcher.Limits(
-            maxRows: configuration.batch.maxRows, maxBytes: configuration.batch.maxBytes, maxAge: configuration.batch.maxAge)
         let stop = self.stop
         // Tables being copied are skipped until the copy hands them over.
         var syncPoints = states.compactMapValues { $0.syncedAt }
@@ -221,7 +224,7 @@ struct Pipeline {
         let copyFailed = ResyncRequest()
         var replicator = Replicator(
             stream: replication, sink: WarehouseHandle(warehouse: warehouse),
-            batcher: ChangeBatcher(tables: tables, limits: limits, checkpoint: start, syncPoints: syncPoints, stopped: stopped),
+            batcher: ChangeBatcher(tables: tables, limits: batchLimits, checkpoint: start, syncPoints: syncPoints, stopped: stopped),
             mode: target.map { .until($0) } ?? .continuous, logger: logger,
             shouldStop: { stop.isSet || copyFailed.isRequested })
         if format.streamsTransactions { replicator.spill = try spill(for: configuration.source.slot) }
