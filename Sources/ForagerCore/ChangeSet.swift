@@ -1,30 +1,63 @@
 public import PGOutput
 
-/// The identity of a row inside a batch: the key columns' text values, length-prefixed.
+/// The identity of a row inside a batch: its key's values.
+///
+/// A one-column key (the common case) is the value itself, a slice of the received message: no
+/// copy and no allocation per row. A longer key is its values, each length-prefixed, in one array.
 public struct RowKey: Hashable, Sendable {
-    public let bytes: [UInt8]
+    private enum Storage: Sendable {
+        case one(ArraySlice<UInt8>)
+        case encoded([UInt8])
+    }
+
+    private let storage: Storage
 
     public init(_ values: [TupleColumn]) {
+        if values.count == 1, case .text(let slice) = values[0] {
+            storage = .one(slice)
+            return
+        }
+        if values.count == 1, case .binary(let slice) = values[0] {
+            storage = .one(slice)
+            return
+        }
+        var capacity = 0
+        for value in values {
+            switch value {
+            case .text(let slice), .binary(let slice): capacity += 4 + slice.count
+            case .null, .unchangedToast: capacity += 4
+            }
+        }
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(capacity)
         for value in values {
             switch value {
             case .text(let slice), .binary(let slice):
-                let count = UInt32(truncatingIfNeeded: slice.count)
-                bytes.append(contentsOf: [UInt8(count >> 24), UInt8((count >> 16) & 0xFF), UInt8((count >> 8) & 0xFF), UInt8(count & 0xFF)])
+                withUnsafeBytes(of: UInt32(truncatingIfNeeded: slice.count).bigEndian) { bytes.append(contentsOf: $0) }
                 bytes.append(contentsOf: slice)
             case .null, .unchangedToast:
-                bytes.append(contentsOf: [0xFF, 0xFF, 0xFF, 0xFF])
+                bytes.append(contentsOf: repeatElement(0xFF, count: 4))
             }
         }
-        self.bytes = bytes
+        storage = .encoded(bytes)
     }
 
     /// Hashes the bytes in one pass (the synthesized conformance would feed them one at a time).
     public func hash(into hasher: inout Hasher) {
-        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        switch storage {
+        case .one(let slice): slice.withUnsafeBytes { hasher.combine(bytes: $0) }
+        case .encoded(let bytes): bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
     }
 
-    public static func == (lhs: RowKey, rhs: RowKey) -> Bool { lhs.bytes == rhs.bytes }
+    public static func == (lhs: RowKey, rhs: RowKey) -> Bool {
+        switch (lhs.storage, rhs.storage) {
+        case (.one(let left), .one(let right)):
+            left.count == right.count && left.withUnsafeBytes { left in right.withUnsafeBytes { right in left.elementsEqual(right) } }
+        case (.encoded(let left), .encoded(let right)): left == right
+        default: false
+        }
+    }
 }
 
 /// The net effect of a batch's changes on one row.
@@ -63,9 +96,11 @@ public struct TableChanges: Sendable {
     public let table: MappedTable
     /// Tuple position of each key column.
     public let keyIndexes: [Int]
-    /// Keys in the order they were first touched (tables with `.key` identity).
-    public private(set) var keys: [RowKey] = []
-    public private(set) var states: [RowKey: RowState] = [:]
+    /// The net state of each row, in the order its key was first touched (tables with `.key`
+    /// identity). An array with an index beside it, rather than a dictionary of states: the sink
+    /// reads the states in order without a lookup per row, and the index holds only positions.
+    public private(set) var orderedStates: [RowState] = []
+    private var positions: [RowKey: Int] = [:]
     /// For tables without a key (`.fullRow` and `.appendOnly` identity): row values in the order
     /// they were first touched, with how many copies to add or remove. An append-only table gets
     /// one entry per insert.
@@ -78,9 +113,6 @@ public struct TableChanges: Sendable {
         self.table = table
         self.keyIndexes = keyIndexes
     }
-
-    /// States in first-touch order.
-    public var orderedStates: [RowState] { keys.compactMap { states[$0] } }
 
     func keyValues(of tuple: TupleData) throws(ForagerError) -> [TupleColumn] {
         try keyIndexes.map { index throws(ForagerError) in
@@ -107,14 +139,12 @@ public struct TableChanges: Sendable {
         }
         let key = try keyValues(of: tuple)
         let id = RowKey(key)
-        if var state = states[id] {
-            state.row = tuple
-            state.deletedRow = nil
-            state.lsn = lsn
-            states[id] = state
+        if let position = claim(id) {
+            orderedStates[position].row = tuple
+            orderedStates[position].deletedRow = nil
+            orderedStates[position].lsn = lsn
         } else {
-            keys.append(id)
-            states[id] = RowState(key: key, mayExist: false, row: tuple, lsn: lsn)
+            orderedStates.append(RowState(key: key, mayExist: false, row: tuple, lsn: lsn))
         }
     }
 
@@ -140,22 +170,20 @@ public struct TableChanges: Sendable {
             let oldKey = try keyValues(of: old)
             let oldID = RowKey(oldKey)
             if oldID != newID {
-                previous = states[oldID]?.row
-                movedFrom = states[oldID].map { $0.movedFrom ?? ($0.mayExist ? oldKey : nil) } ?? oldKey
+                let earlier = positions[oldID].map { orderedStates[$0] }
+                previous = earlier?.row
+                movedFrom = earlier.map { $0.movedFrom ?? ($0.mayExist ? oldKey : nil) } ?? oldKey
                 delete(key: oldKey, id: oldID, lsn: lsn)
             }
         }
-        if var state = states[newID] {
-            state.row = Self.filling(new, from: state.row)
-            state.deletedRow = nil
-            state.lsn = lsn
-            states[newID] = state
+        if let position = claim(newID) {
+            orderedStates[position].row = Self.filling(new, from: orderedStates[position].row)
+            orderedStates[position].deletedRow = nil
+            orderedStates[position].lsn = lsn
         } else {
-            keys.append(newID)
             let row = Self.filling(new, from: previous)
-            states[newID] = RowState(
-                key: newKey, mayExist: true, row: row, lsn: lsn,
-                movedFrom: row.columns.contains(.unchangedToast) ? movedFrom : nil)
+            orderedStates.append(
+                RowState(key: newKey, mayExist: true, row: row, lsn: lsn, movedFrom: row.columns.contains(.unchangedToast) ? movedFrom : nil))
         }
     }
 
@@ -171,15 +199,24 @@ public struct TableChanges: Sendable {
     }
 
     private mutating func delete(key: [TupleColumn], id: RowKey, lsn: LSN) {
-        if var state = states[id] {
-            if let row = state.row { state.deletedRow = row }
-            state.row = nil
-            state.lsn = lsn
-            states[id] = state
+        if let position = claim(id) {
+            if let row = orderedStates[position].row { orderedStates[position].deletedRow = row }
+            orderedStates[position].row = nil
+            orderedStates[position].lsn = lsn
         } else {
-            keys.append(id)
-            states[id] = RowState(key: key, mayExist: true, row: nil, lsn: lsn)
+            orderedStates.append(RowState(key: key, mayExist: true, row: nil, lsn: lsn))
         }
+    }
+
+    /// The position of the state of `id`; or, when the batch has none yet, nil, with the next
+    /// position recorded for it, so that the caller appends its state next (one hash either way).
+    private mutating func claim(_ id: RowKey) -> Int? {
+        func take(_ slot: inout Int, next: Int) -> Int? {
+            guard slot < 0 else { return slot }
+            slot = next
+            return nil
+        }
+        return take(&positions[id, default: -1], next: orderedStates.count)
     }
 
     /// Adds `change` copies of a whole row (tables without a key).
