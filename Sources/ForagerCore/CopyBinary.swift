@@ -11,12 +11,33 @@ public enum CopyBinary {
     /// The field count -1 that ends the data.
     public static let trailer: [UInt8] = [0xFF, 0xFF]
 
+    /// A value left out of the COPY data being built: it belongs right after the data's first
+    /// `offset` bytes, and is sent from the message it arrived in, with no copy in between.
+    public struct DeferredValue: Sendable {
+        public let offset: Int
+        public let bytes: ArraySlice<UInt8>
+    }
+
     /// Appends a row of tuple columns, then, when given, `lsn` as `_forager_lsn` (pg_lsn's send
     /// format is its 64-bit value) and `deleted` as `_forager_deleted` (one byte).
     public static func appendRow(_ columns: [TupleColumn], lsn: LSN?, deleted: Bool?, to output: inout [UInt8]) throws(ForagerError) {
+        var none: [DeferredValue] = []
+        try appendRow(columns, lsn: lsn, deleted: deleted, to: &output, deferring: &none, atLeast: .max)
+    }
+
+    /// Appends a row like ``appendRow(_:lsn:deleted:to:)``, except that a value of `atLeast` bytes
+    /// or more is not copied: only its length goes into `output`, and the value into `deferred`.
+    public static func appendRow(
+        _ columns: [TupleColumn], lsn: LSN?, deleted: Bool?, to output: inout [UInt8], deferring deferred: inout [DeferredValue], atLeast size: Int
+    ) throws(ForagerError) {
         let count = columns.count + (lsn == nil ? 0 : 1) + (deleted == nil ? 0 : 1)
         appendInteger(UInt16(truncatingIfNeeded: count), to: &output)
         for index in columns.indices {
+            if case .binary(let bytes) = columns[index], bytes.count >= size {
+                appendInteger(UInt32(truncatingIfNeeded: bytes.count), to: &output)
+                deferred.append(DeferredValue(offset: output.count, bytes: bytes))
+                continue
+            }
             try append(columns[index], to: &output)
         }
         if let lsn {

@@ -48,6 +48,13 @@ extension PGConnection {
 
     /// Sends bytes of COPY data; rows may span calls.
     public func putCopyData(_ bytes: [UInt8]) async throws {
+        try await putCopyData(bytes[...])
+    }
+
+    /// Sends bytes of COPY data from wherever they are (a slice of a received message, say),
+    /// without copying them first; rows may span calls.
+    public func putCopyData(_ bytes: ArraySlice<UInt8>) async throws {
+        guard !bytes.isEmpty else { return }
         let endpoint = self.endpoint
         try await withHandle { handle in
             try Self.put(handle, bytes, context: "COPY FROM STDIN on \(endpoint)")
@@ -72,7 +79,7 @@ extension PGConnection {
         guard actual == status else { throw resultError(result, handle: handle, context: context, status: actual) }
     }
 
-    static func put(_ handle: OpaquePointer, _ bytes: [UInt8], context: String) throws {
+    static func put(_ handle: OpaquePointer, _ bytes: ArraySlice<UInt8>, context: String) throws {
         let sent = bytes.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) {
                 PQputCopyData(handle, $0.baseAddress, Int32(buffer.count))

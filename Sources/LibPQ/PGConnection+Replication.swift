@@ -64,7 +64,7 @@ extension PGConnection {
         let endpoint = self.endpoint
         try await withHandle { handle in
             let context = "replication stream to \(endpoint)"
-            try Self.put(handle, bytes, context: context)
+            try Self.put(handle, bytes[...], context: context)
             guard PQflush(handle) == 0 else { throw Self.connectionError(handle, context: context) }
         }
     }

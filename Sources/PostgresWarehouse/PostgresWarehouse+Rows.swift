@@ -15,13 +15,27 @@ enum ValueFormat {
     /// The bytes that end it.
     var trailer: [UInt8] { self == .binary ? CopyBinary.trailer : [] }
 
+    /// Binary values of at least this many bytes are sent from the message they arrived in rather
+    /// than copied into the COPY buffer: a 10 MB jsonb value is not held twice.
+    static let deferredValueSize = 256 << 10
+
     /// Appends a row of `columns`, then, when given, `lsn` as `_forager_lsn` and `deleted` as
     /// `_forager_deleted`.
     @inline(__always)
     func appendRow(_ columns: [TupleColumn], lsn: LSN?, deleted: Bool?, to buffer: inout [UInt8]) throws(ForagerError) {
+        var none: [CopyBinary.DeferredValue] = []
+        try appendRow(columns, lsn: lsn, deleted: deleted, to: &buffer, deferring: &none)
+    }
+
+    /// Appends a row like ``appendRow(_:lsn:deleted:to:)``; in binary, values of
+    /// ``deferredValueSize`` bytes or more go into `deferred` instead of `buffer`.
+    @inline(__always)
+    func appendRow(
+        _ columns: [TupleColumn], lsn: LSN?, deleted: Bool?, to buffer: inout [UInt8], deferring deferred: inout [CopyBinary.DeferredValue]
+    ) throws(ForagerError) {
         switch self {
         case .binary:
-            try CopyBinary.appendRow(columns, lsn: lsn, deleted: deleted, to: &buffer)
+            try CopyBinary.appendRow(columns, lsn: lsn, deleted: deleted, to: &buffer, deferring: &deferred, atLeast: Self.deferredValueSize)
         case .text:
             guard let lsn else { return try CopyText.appendRow(columns, extra: deleted.map { [$0 ? "t" : "f"] } ?? [], to: &buffer) }
             try CopyText.appendRow(columns, lsn: lsn, deleted: deleted, to: &buffer)
@@ -43,6 +57,8 @@ struct RowWriter {
     /// How the values of changes are written (text when staged).
     let format: ValueFormat
     var buffer: [UInt8] = []
+    /// Large values that belong inside `buffer`, sent from where they arrived.
+    var deferred: [CopyBinary.DeferredValue] = []
     var rows = 0
 
     /// Appends a row: the source's columns, in order (json columns that the warehouse does not
@@ -52,7 +68,7 @@ struct RowWriter {
         rows += 1
         guard staged else {
             // The common path, once per row: no intermediate strings or arrays.
-            try format.appendRow(columns, lsn: lsn, deleted: withDeleted ? deleted : nil, to: &buffer)
+            try format.appendRow(columns, lsn: lsn, deleted: withDeleted ? deleted : nil, to: &buffer, deferring: &deferred)
             return
         }
         var extras = [TupleColumn.text(ArraySlice(lsn.description.utf8)), .text(ArraySlice((deleted ? "t" : "f").utf8))]
@@ -101,11 +117,23 @@ extension PostgresWarehouse {
         return RowWriter(table: table, staged: true, stage: stage, withDeleted: true, format: .text)
     }
 
-    /// Sends the writer's buffer once it holds a megabyte.
+    /// Sends the writer's buffer once it holds a megabyte, or a large value waits.
     func flushIfFull(_ writer: inout RowWriter) async throws {
-        guard writer.buffer.count >= 1 << 20 else { return }
-        try await connection.putCopyData(writer.buffer)
+        guard writer.buffer.count >= 1 << 20 || !writer.deferred.isEmpty else { return }
+        try await send(&writer)
+    }
+
+    /// Sends the writer's buffer with its deferred values in their places, and empties both.
+    private func send(_ writer: inout RowWriter) async throws {
+        var start = 0
+        for value in writer.deferred {
+            try await connection.putCopyData(writer.buffer[start..<value.offset])
+            try await connection.putCopyData(value.bytes)
+            start = value.offset
+        }
+        try await connection.putCopyData(writer.buffer[start...])
         writer.buffer.removeAll(keepingCapacity: true)
+        writer.deferred.removeAll()
     }
 
     /// Ends the rows; for a staged table computes the extracted columns into the warehouse table,
@@ -114,7 +142,7 @@ extension PostgresWarehouse {
     func closeRows(_ writer: RowWriter) async throws -> Int {
         var writer = writer
         writer.buffer += writer.format.trailer
-        if !writer.buffer.isEmpty { try await connection.putCopyData(writer.buffer) }
+        try await send(&writer)
         let copied = try await connection.endCopyIn()
         guard writer.staged, let stage = writer.stage else { return copied }
         let table = writer.table

@@ -24,6 +24,26 @@ import Testing
         #expect(key == [0, 1, 0, 0, 0, 1, 7])
     }
 
+    @Test func aLargeValueIsLeftWhereItArrivedWithItsPlaceRecorded() throws {
+        let message: [UInt8] = [9, 9] + Array(repeating: 7, count: 8)
+        let large = message[2...]
+        var output: [UInt8] = []
+        var deferred: [CopyBinary.DeferredValue] = []
+        try CopyBinary.appendRow([.binary([1]), .binary(large), .null], lsn: nil, deleted: nil, to: &output, deferring: &deferred, atLeast: 8)
+        #expect(output == [0, 3, 0, 0, 0, 1, 1, 0, 0, 0, 8, 0xFF, 0xFF, 0xFF, 0xFF])
+        #expect(deferred.map(\.offset) == [11])
+        #expect(deferred.first?.bytes == large)
+        // The value is the received bytes themselves, not a copy.
+        let sameStorage = deferred.first?.bytes.withUnsafeBufferPointer { kept in
+            large.withUnsafeBufferPointer { kept.baseAddress == $0.baseAddress }
+        }
+        #expect(sameStorage == true)
+        let spliced = Array(output[..<11]) + large + output[11...]
+        var whole: [UInt8] = []
+        try CopyBinary.appendRow([.binary([1]), .binary(large), .null], lsn: nil, deleted: nil, to: &whole)
+        #expect(spliced == whole)
+    }
+
     @Test func textAndUnresolvedValuesAreRefused() {
         var output: [UInt8] = []
         do {

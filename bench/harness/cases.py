@@ -1,4 +1,4 @@
-"""The six benchmark cases: what each sets up, what it times, and the goals it is judged by."""
+"""The seven benchmark cases: what each sets up, what it times, and the goals it is judged by."""
 
 import dataclasses
 import os
@@ -27,6 +27,7 @@ class Sizes:
     steady_transactions_per_second: int
     big_transaction_rows: int
     overhead_seconds: int
+    wide_value_mib: int
 
     def scaled(self, scale):
         """Row counts times `scale`; transaction counts and durations stay."""
@@ -40,8 +41,8 @@ class Sizes:
             big_transaction_rows=rows(self.big_transaction_rows))
 
 
-FULL = Sizes(100, 10_000, 100, 10_000, 5_000_000, 60, 100, 5_000_000, 30)
-SMOKE = Sizes(4, 500, 4, 500, 5_000, 3, 20, 5_000, 2)
+FULL = Sizes(100, 10_000, 100, 10_000, 5_000_000, 60, 100, 5_000_000, 30, 10)
+SMOKE = Sizes(4, 500, 4, 500, 5_000, 3, 20, 5_000, 2, 1)
 
 
 @dataclass
@@ -313,6 +314,27 @@ def big_transaction(env, sizes):
     })
 
 
+def wide_value(env, sizes):
+    """Case 7: one row with a jsonb value of `wide_value_mib` MiB, applied by forager sync; the
+    copies of it Forager holds at once (its peak RSS above that of a sync of one ordinary row,
+    divided by the value's size)."""
+    env.reset()
+    env.forager.sync()
+    env.source.sql(workload.insert_rows(1, 1))
+    env.quiesce()
+    ordinary = env.forager.sync()
+    env.source.sql(workload.insert_wide_row(2, sizes.wide_value_mib))
+    env.quiesce()
+    wide = env.forager.sync()
+    env.expect_copy(env.warehouse, "analytics.samples", "Forager's")
+    size = float(env.source.scalar("SELECT octet_length(payload::text) FROM samples WHERE id = 2")) / (1 << 20)
+    return Result({
+        "copies held at once": {"forager": (wide.peak_rss_mib - ordinary.peak_rss_mib) / size},
+        "peak RSS (MiB)": {"forager": wide.peak_rss_mib},
+        "apply seconds": {"forager": wide.seconds},
+    })
+
+
 def source_overhead(env, sizes):
     """Case 6: unthrottled pgbench inserts alone, then while forager run streams them."""
     script = env.script("insert.sql", workload.pgbench_insert(ROWS_PER_PGBENCH_TRANSACTION))
@@ -404,6 +426,12 @@ CASES = [
          "`forager run` streams the same table (each on a freshly created table).",
          source_overhead, ("insert rows/s",),
          (Goal("insert rows/s", "alone", 0.95),)),
+    Case(7, "One wide value",
+         "One row whose jsonb value is {wide_mib} MiB of text, committed while Forager was stopped and applied by "
+         "`forager sync`. Copies held at once: Forager's peak RSS above that of a sync of one ordinary row, divided "
+         "by the value's size; receiving, collapsing and writing the value each hold it, so the ideal is one copy "
+         "in Forager's own memory, plus libpq's receive and send buffers.",
+         wide_value, ("copies held at once", "peak RSS (MiB)", "apply seconds")),
 ]
 
 
@@ -417,4 +445,4 @@ def describe(case, sizes):
         snapshot=f"{sizes.snapshot_rows:,}", steady_tps=sizes.steady_transactions_per_second,
         steady_s=sizes.steady_seconds,
         steady_rows=f"{sizes.steady_transactions_per_second * ROWS_PER_PGBENCH_TRANSACTION:,}",
-        big=f"{sizes.big_transaction_rows:,}", overhead_s=sizes.overhead_seconds)
+        big=f"{sizes.big_transaction_rows:,}", overhead_s=sizes.overhead_seconds, wide_mib=sizes.wide_value_mib)

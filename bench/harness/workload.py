@@ -36,6 +36,15 @@ def insert_rows(first, count):
             f"SELECT {SAMPLE_VALUES}\nFROM generate_series({first}, {first + count - 1}) g;\n")
 
 
+def insert_wide_row(row_id, mebibytes):
+    """One INSERT of a sample whose payload holds `mebibytes` MiB of hex text (not compressible
+    to nothing, as a real blob of readings)."""
+    values = SAMPLE_VALUES.rsplit(",\n", 1)[0]
+    blob = f"(SELECT string_agg(md5(i::text), '') FROM generate_series(1, {mebibytes} * 32768) i)"
+    return (f"INSERT INTO samples ({INSERT_COLUMNS})\n"
+            f"SELECT {values},\n    jsonb_build_object('blob', {blob})\nFROM generate_series({row_id}, {row_id}) g;\n")
+
+
 def transactions_script(bodies):
     """Commits each body in its own transaction. Before the last COMMIT it prints the WAL insert
     position (every change of the workload lies before it, its commit record after it), after it the
