@@ -74,8 +74,10 @@ public actor ClickHouseWarehouse: Warehouse {
     public nonisolated func close() {}
 
     /// No: every value is converted from PostgreSQL's text to ClickHouse's.
-    public func acceptsBinaryValues(for tables: [MappedTable]) async throws -> Bool { false }
-    /// Values are always text here (see ``acceptsBinaryValues(for:)``).
+    public func binaryValuesObstacle(for tables: [MappedTable]) async throws -> String? {
+        "the ClickHouse warehouse reads values as text"
+    }
+    /// Values are always text here (see ``binaryValuesObstacle(for:)``).
     public func setBinaryValues(_ binary: Bool) async {}
 
     public func setColumnResolver(_ resolver: @escaping @Sendable (TableName, [String]) async throws -> [SourceColumn]) {

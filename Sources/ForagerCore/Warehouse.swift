@@ -37,9 +37,10 @@ public protocol Warehouse: WarehouseSink {
     /// Whether several connections may load parts of one table at the same time.
     var loadsPartsOfATableAtOnce: Bool { get }
 
-    /// Whether the stream's column values of every table in `tables` may arrive in PostgreSQL's
-    /// binary format, to be stored as they are, with no conversion.
-    func acceptsBinaryValues(for tables: [MappedTable]) async throws -> Bool
+    /// Why the stream's column values of `tables` must arrive as text, naming the table and
+    /// column that decide it; nil when they may all arrive in PostgreSQL's binary format, to be
+    /// stored as they are, with no conversion.
+    func binaryValuesObstacle(for tables: [MappedTable]) async throws -> String?
     /// Sets whether the stream's column values arrive in binary (`binary 'true'`) or as text.
     func setBinaryValues(_ binary: Bool) async
     /// Sets how to learn the definition of columns added on the source while streaming.

@@ -4,7 +4,7 @@ import Metrics
 import PGOutput
 
 /// How received values are written into a COPY: as text, or in binary as they arrived (see
-/// ``PostgresWarehouse/acceptsBinaryValues(for:)``).
+/// ``PostgresWarehouse/binaryValuesObstacle(for:)``).
 enum ValueFormat {
     case text, binary
 
@@ -95,7 +95,7 @@ extension PostgresWarehouse {
     /// Starts writing rows of `table`. `withDeleted`: rows carry `_forager_deleted`. `snapshot`:
     /// the caller sends raw COPY data of the source columns plus `_forager_lsn`, in binary when
     /// `binary`. Otherwise rows are changes, in binary when the stream's values are (never for a
-    /// table with extracts: see ``acceptsBinaryValues(for:)``).
+    /// table with extracts: see ``binaryValuesObstacle(for:)``).
     func openRows(for table: MappedTable, withDeleted: Bool, snapshot: Bool = false, binary: Bool = false) async throws -> RowWriter {
         let lsn = SQL.quoteIdentifier(MetadataColumn.lsn), deleted = SQL.quoteIdentifier(MetadataColumn.deleted)
         let values: ValueFormat = !snapshot && table.extracts.isEmpty ? valueFormat : .text

@@ -30,16 +30,16 @@ public actor PostgresWarehouse: Warehouse {
     /// How rows and keys of changes are written into COPY.
     var valueFormat: ValueFormat { binaryValues ? .binary : .text }
     /// Per source table and column, the source type (by OID) whose binary values the warehouse
-    /// column takes as they are: the type when ``acceptsBinaryValues(for:)`` compared them, or
+    /// column takes as they are: the type when ``binaryValuesObstacle(for:)`` compared them, or
     /// the one a followed schema change gave the column.
     var binaryTypes: [TableName: [String: UInt32]] = [:]
 
-    /// Yes when every table's values can be stored as received: a table with a key or append-only
+    /// Nil when every table's values can be stored as received: a table with a key or append-only
     /// (rows of a table without one are matched by their text), without extracts (computed from
     /// json text), whose columns have built-in types, no `types` override, and the source's type
-    /// in the warehouse (binary COPY reads each type's own format). Says which table and column
-    /// keep values in text otherwise.
-    public func acceptsBinaryValues(for tables: [MappedTable]) async throws -> Bool {
+    /// in the warehouse (binary COPY reads each type's own format). Otherwise which table and
+    /// column keep values in text, and why.
+    public func binaryValuesObstacle(for tables: [MappedTable]) async throws -> String? {
         for table in tables {
             var reason: String?
             if table.identity == .fullRow {
@@ -54,15 +54,12 @@ public actor PostgresWarehouse: Warehouse {
                     reason = "column \(SQL.quoteIdentifier(column.name)) has another type in the warehouse than on the source"
                 }
             }
-            if let reason {
-                logger.info("column values arrive as text", metadata: ["forager.table": "\(table.source)", "forager.reason": "\(reason)"])
-                return false
-            }
+            if let reason { return "\(table.source): \(reason)" }
         }
         for table in tables {
             binaryTypes[table.source] = Dictionary(table.columns.compactMap { column in column.sourceType.map { (column.name, $0.0) } }) { first, _ in first }
         }
-        return true
+        return nil
     }
 
     /// Throws when a table's values, arriving in binary with the types of the stream's relation

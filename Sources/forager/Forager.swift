@@ -119,7 +119,8 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         let (configuration, logger) = try options.load()
-        let (tables, problems, warnings) = await Pipeline(configuration: configuration, logger: logger, stop: StopSignal()).check()
+        let (tables, problems, warnings, notes) = await Pipeline(configuration: configuration, logger: logger, stop: StopSignal()).check()
+        for note in notes { print("note: \(Redaction.apply(note))") }
         for warning in warnings { print("warning: \(Redaction.apply(warning))") }
         if problems.isEmpty {
             print("ok: source, warehouse and \(tables) mapped table(s) are ready")

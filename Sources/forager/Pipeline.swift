@@ -58,10 +58,12 @@ struct Pipeline {
     }
 
     /// Whether to ask for the values of `tables` in binary: `source.binary`, not turned off for
-    /// this pass, and a warehouse that stores them as they are.
+    /// this pass, and a warehouse that stores them as they are. Logs why not, when not.
     func binaryValues(_ tables: [MappedTable], warehouse: any Warehouse) async throws -> Bool {
         guard configuration.source.binary, !textValues else { return false }
-        return try await warehouse.acceptsBinaryValues(for: tables)
+        guard let obstacle = try await warehouse.binaryValuesObstacle(for: tables) else { return true }
+        logger.info("column values arrive as text", metadata: ["forager.reason": "\(obstacle)"])
+        return false
     }
 
     /// The batcher's limits, from `batch:`.
@@ -495,10 +497,12 @@ struct Pipeline {
     }
 
     /// Everything `forager check` looks at, without creating or changing anything: the problems
-    /// found, warnings (which do not fail the check), and how many tables are mapped.
-    func check() async -> (tables: Int, problems: [String], warnings: [String]) {
+    /// found, warnings (which do not fail the check), notes on how Forager will work, and how many
+    /// tables are mapped.
+    func check() async -> (tables: Int, problems: [String], warnings: [String], notes: [String]) {
         var problems: [String] = []
         var warnings: [String] = []
+        var notes: [String] = []
         var count = configuration.tables.count
         do {
             let source = try await PostgresSource.connect(
@@ -518,6 +522,7 @@ struct Pipeline {
                 let warehouse = try await connectWarehouse()
                 defer { warehouse.close() }
                 problems += try await warehouse.prepare(tables: tables, create: false).map(\.description)
+                notes.append(try await valuesNote(tables, source: source, warehouse: warehouse))
                 let states = try await warehouse.tableStates()
                 for table in tables {
                     guard let state = states[table.source], state.phase == .stopped else { continue }
@@ -529,6 +534,18 @@ struct Pipeline {
         } catch {
             problems.append("source: \(error)")
         }
-        return (count, problems, warnings)
+        return (count, problems, warnings, notes)
+    }
+
+    /// How column values will arrive, and why when in text.
+    private func valuesNote(_ tables: [MappedTable], source: PostgresSource, warehouse: any Warehouse) async throws -> String {
+        guard configuration.source.binary else { return "column values will arrive as text (source.binary is false)" }
+        guard try await source.connection.serverVersion() >= 140000 else {
+            return "column values will arrive as text: the source is older than PostgreSQL 14"
+        }
+        if let obstacle = try await warehouse.binaryValuesObstacle(for: tables) {
+            return "column values will arrive as text, because \(obstacle)"
+        }
+        return "column values will arrive in binary and be stored as received"
     }
 }
