@@ -60,6 +60,27 @@ struct ParallelSnapshotTests {
         }
     }
 
+    @Test("a source with fewer free connections than snapshot.parallelism gets a copy over fewer, with a notice that says so")
+    func fewerFreeConnections() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE samples (id bigint PRIMARY KEY, note text);
+                INSERT INTO samples SELECT g, repeat('n', 40) FROM generate_series(1, 30000) g;
+                DO $$ BEGIN CREATE ROLE copier_limited LOGIN REPLICATION CONNECTION LIMIT 4;
+                  EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+                ALTER TABLE samples OWNER TO copier_limited;
+                DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO copier_limited', current_database()); END $$;
+                """,
+            tables: ["samples"], batch: "snapshot:\n  parallelism: 3\n")
+        defer { Task { await scenario.cleanUp() } }
+        try scenario.rewriteConfig(sourceURL: "postgresql://copier_limited@127.0.0.1:\(scenario.source.port)/\(scenario.sourceDatabase)")
+        // Its session, its walsender and the snapshot's reader take three of the role's four.
+        let output = try await scenario.forager(["sync"])
+        #expect(output.contains("the source has fewer free connections than snapshot.parallelism") && output.contains("forager.free_connections=1"), "\(output)")
+        #expect(output.contains("forager.connections=1"), "\(output)")
+        try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "note"])
+    }
+
     @Test("on a terminal, the copy's progress is drawn on one line and ends with every table done")
     func progressOnATerminal() async throws {
         let piped = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives SELECT generate_series(1, 10);", tables: ["hives"])
