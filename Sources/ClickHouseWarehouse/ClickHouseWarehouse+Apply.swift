@@ -51,6 +51,8 @@ extension ClickHouseWarehouse {
     // MARK: Snapshot
 
     public func beginSnapshot() async throws {}
+    /// Requests over HTTP hold no session: not counted.
+    public func freeConnections() async throws -> Int { Int.max }
     /// Nothing to drop: a MergeTree sorts each inserted block by itself.
     public func beginBulkLoad(_ tables: [MappedTable]) async throws {}
     public func endBulkLoad(_ tables: [MappedTable]) async throws {}

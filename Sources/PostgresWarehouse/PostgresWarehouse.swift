@@ -383,6 +383,10 @@ public actor PostgresWarehouse: Warehouse {
         }
     }
 
+    public func freeConnections() async throws -> Int {
+        try await connection.query(SQL.freeConnectionsQuery).scalar.flatMap { Int($0) } ?? Int.max
+    }
+
     /// Builds the primary keys of the loaded tables that have none (a sort of the whole table, in
     /// parallel where the server allows), in the transaction that stores the checkpoint.
     public func endBulkLoad(_ tables: [MappedTable]) async throws {

@@ -152,18 +152,20 @@ extension Pipeline {
             status?.copyStarted(table.source, tableBytes: size)
             sizes.append((table.source, (size + blockSize - 1) / blockSize))
         }
-        let free = try await Self.freeConnections(reader)
+        let sourceFree = try await reader.query(SQL.freeConnectionsQuery).scalar.flatMap { Int($0) } ?? Int.max
+        let warehouseFree = try await warehouse.freeConnections()
         try await reader.execute("COMMIT")
         let pieces = SnapshotPlan.pieces(
             tables: sizes, parallelism: configuration.snapshotParallelism, splitTables: warehouse.loadsPartsOfATableAtOnce)
         let work = CopyWork(tables: tables, pieces: pieces)
         var connections = min(configuration.snapshotParallelism, pieces.count)
-        if free < connections {
-            logger.notice("the source has fewer free connections than snapshot.parallelism; the copy uses fewer", metadata: [
-                "forager.parallelism": "\(configuration.snapshotParallelism)", "forager.free_connections": "\(free)",
-                "forager.hint": "Raise max_connections or the role's CONNECTION LIMIT on the source, or lower snapshot.parallelism.",
+        if min(sourceFree, warehouseFree) < connections {
+            logger.notice("the source or the warehouse has fewer free connections than snapshot.parallelism; the copy uses fewer", metadata: [
+                "forager.parallelism": "\(configuration.snapshotParallelism)",
+                "forager.source_free_connections": "\(sourceFree)", "forager.warehouse_free_connections": "\(warehouseFree)",
+                "forager.hint": "Raise max_connections or the role's CONNECTION LIMIT on that server, or lower snapshot.parallelism.",
             ])
-            connections = max(1, free)
+            connections = max(1, min(sourceFree, warehouseFree))
         }
         logger.info("copying in parallel", metadata: ["forager.connections": "\(connections)", "forager.pieces": "\(pieces.count)"])
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -178,21 +180,6 @@ extension Pipeline {
         }
         try await warehouse.endBulkLoad(tables)
         return true
-    }
-
-    /// How many more connections the source takes from Forager's role: what `max_connections`
-    /// leaves after the reserved ones and the open sessions, and what the role's `CONNECTION LIMIT`
-    /// leaves after its own sessions (walsenders included).
-    private static func freeConnections(_ connection: PGConnection) async throws -> Int {
-        let free = try await connection.query("""
-            SELECT least(
-                current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
-                    - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int,
-                (SELECT CASE WHEN r.rolconnlimit < 0 OR r.rolsuper THEN 2147483647
-                        ELSE r.rolconnlimit - (SELECT count(*) FROM pg_stat_activity WHERE usename = current_user)::int END
-                 FROM pg_roles AS r WHERE r.rolname = current_user))
-            """).scalar
-        return free.flatMap { Int($0) } ?? Int.max
     }
 
     /// One connection pair of a parallel copy: takes pieces until none is left, then commits.

@@ -60,7 +60,7 @@ struct ParallelSnapshotTests {
         }
     }
 
-    @Test("a source with fewer free connections than snapshot.parallelism gets a copy over fewer, with a notice that says so")
+    @Test("a source, or a warehouse, with fewer free connections than snapshot.parallelism gets a copy over fewer, with a notice that says so")
     func fewerFreeConnections() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: """
@@ -76,9 +76,26 @@ struct ParallelSnapshotTests {
         try scenario.rewriteConfig(sourceURL: "postgresql://copier_limited@127.0.0.1:\(scenario.source.port)/\(scenario.sourceDatabase)")
         // Its session, its walsender and the snapshot's reader take three of the role's four.
         let output = try await scenario.forager(["sync"])
-        #expect(output.contains("the source has fewer free connections than snapshot.parallelism") && output.contains("forager.free_connections=1"), "\(output)")
+        #expect(output.contains("fewer free connections than snapshot.parallelism") && output.contains("forager.source_free_connections=1"), "\(output)")
         #expect(output.contains("forager.connections=1"), "\(output)")
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "note"])
+
+        let limited = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE samples (id bigint PRIMARY KEY, note text);
+                INSERT INTO samples SELECT g, repeat('n', 40) FROM generate_series(1, 30000) g;
+                """,
+            tables: ["samples"], batch: "snapshot:\n  parallelism: 3\n")
+        defer { Task { await limited.cleanUp() } }
+        try await limited.warehouse.execute("""
+            DO $$ BEGIN CREATE ROLE loader_limited LOGIN CONNECTION LIMIT 2; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+            GRANT CREATE ON DATABASE \(limited.warehouseDatabase) TO loader_limited;
+            """, database: "postgres")
+        try limited.rewriteConfig(warehouseURL: "postgresql://loader_limited@127.0.0.1:\(limited.warehouse.port)/\(limited.warehouseDatabase)")
+        // Its session takes one of the role's two.
+        let loaded = try await limited.forager(["sync"])
+        #expect(loaded.contains("forager.warehouse_free_connections=1") && loaded.contains("forager.connections=1"), "\(loaded)")
+        try await limited.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "note"])
     }
 
     @Test("on a terminal, the copy's progress is drawn on one line and ends with every table done")

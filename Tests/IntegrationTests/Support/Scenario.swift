@@ -76,9 +76,10 @@ struct Scenario {
     }
 
     /// Points the config at another source URL.
-    func rewriteConfig(sourceURL: String) throws {
+    func rewriteConfig(sourceURL: String? = nil, warehouseURL: String? = nil) throws {
         let original = try String(contentsOfFile: directory + "/forager.yaml.original", encoding: .utf8)
-        try original.replacingOccurrences(of: self.sourceURL, with: sourceURL)
+        try original.replacingOccurrences(of: self.sourceURL, with: sourceURL ?? self.sourceURL)
+            .replacingOccurrences(of: self.warehouseURL, with: warehouseURL ?? self.warehouseURL)
             .write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
