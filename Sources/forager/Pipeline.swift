@@ -523,6 +523,7 @@ struct Pipeline {
                 defer { warehouse.close() }
                 problems += try await warehouse.prepare(tables: tables, create: false).map(\.description)
                 notes.append(try await valuesNote(tables, source: source, warehouse: warehouse))
+                warnings += try await snapshotConnectionsWarning(source: source, warehouse: warehouse)
                 let states = try await warehouse.tableStates()
                 for table in tables {
                     guard let state = states[table.source], state.phase == .stopped else { continue }
@@ -535,6 +536,22 @@ struct Pipeline {
             problems.append("source: \(error)")
         }
         return (count, problems, warnings, notes)
+    }
+
+    /// A warning when the initial snapshot would copy over fewer connections than
+    /// `snapshot.parallelism`, because the source or the warehouse has fewer free for Forager's role.
+    private func snapshotConnectionsWarning(source: PostgresSource, warehouse: any Warehouse) async throws -> [String] {
+        let parallelism = configuration.snapshotParallelism
+        // A snapshot also holds the replication connection and a reader on the source.
+        let sourceFree = (try await source.connection.query(SQL.freeConnectionsQuery).scalar.flatMap { Int($0) } ?? Int.max) - 2
+        let warehouseFree = try await warehouse.freeConnections()
+        let free = min(sourceFree, warehouseFree)
+        guard free < parallelism else { return [] }
+        let server = sourceFree <= warehouseFree ? "source" : "warehouse"
+        return ["""
+            a snapshot would copy over \(max(1, free)) connection(s), not snapshot.parallelism \(parallelism): the \(server) has only \(max(0, free)) free for Forager's role
+            FIX: raise max_connections or the role's CONNECTION LIMIT on the \(server), or set snapshot.parallelism to \(max(1, free))
+            """]
     }
 
     /// How column values will arrive, and why when in text.

@@ -60,7 +60,7 @@ struct ParallelSnapshotTests {
         }
     }
 
-    @Test("a source, or a warehouse, with fewer free connections than snapshot.parallelism gets a copy over fewer, with a notice that says so")
+    @Test("a source, or a warehouse, with fewer free connections than snapshot.parallelism gets a copy over fewer, with a notice that says so; check warns beforehand")
     func fewerFreeConnections() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: """
@@ -74,6 +74,8 @@ struct ParallelSnapshotTests {
             tables: ["samples"], batch: "snapshot:\n  parallelism: 3\n")
         defer { Task { await scenario.cleanUp() } }
         try scenario.rewriteConfig(sourceURL: "postgresql://copier_limited@127.0.0.1:\(scenario.source.port)/\(scenario.sourceDatabase)")
+        let check = try await scenario.forager(["check"])
+        #expect(check.contains("warning: a snapshot would copy over 1 connection(s), not snapshot.parallelism 3: the source has only 1 free") && check.contains("ok: "), "\(check)")
         // Its session, its walsender and the snapshot's reader take three of the role's four.
         let output = try await scenario.forager(["sync"])
         #expect(output.contains("fewer free connections than snapshot.parallelism") && output.contains("forager.source_free_connections=1"), "\(output)")
@@ -92,6 +94,8 @@ struct ParallelSnapshotTests {
             GRANT CREATE ON DATABASE \(limited.warehouseDatabase) TO loader_limited;
             """, database: "postgres")
         try limited.rewriteConfig(warehouseURL: "postgresql://loader_limited@127.0.0.1:\(limited.warehouse.port)/\(limited.warehouseDatabase)")
+        let checked = try await limited.forager(["check"])
+        #expect(checked.contains("not snapshot.parallelism 3: the warehouse has only 1 free"), "\(checked)")
         // Its session takes one of the role's two.
         let loaded = try await limited.forager(["sync"])
         #expect(loaded.contains("forager.warehouse_free_connections=1") && loaded.contains("forager.connections=1"), "\(loaded)")
