@@ -13,13 +13,13 @@ public struct RowKey: Hashable, Sendable {
     private let storage: Storage
 
     public init(_ values: [TupleColumn]) {
-        if values.count == 1, case .text(let slice) = values[0] {
-            storage = .one(slice)
-            return
-        }
-        if values.count == 1, case .binary(let slice) = values[0] {
-            storage = .one(slice)
-            return
+        if values.count == 1 {
+            switch values[0] {
+            case .text(let slice), .binary(let slice):
+                storage = .one(slice)
+                return
+            case .null, .unchangedToast: break
+            }
         }
         var capacity = 0
         for value in values {

@@ -33,12 +33,7 @@ public enum CopyBinary {
         let count = columns.count + (lsn == nil ? 0 : 1) + (deleted == nil ? 0 : 1)
         appendInteger(UInt16(truncatingIfNeeded: count), to: &output)
         for index in columns.indices {
-            if case .binary(let bytes) = columns[index], bytes.count >= size {
-                appendInteger(UInt32(truncatingIfNeeded: bytes.count), to: &output)
-                deferred.append(DeferredValue(offset: output.count, bytes: bytes))
-                continue
-            }
-            try append(columns[index], to: &output)
+            try append(columns[index], to: &output, deferring: &deferred, atLeast: size)
         }
         if let lsn {
             appendInteger(UInt32(8), to: &output)
@@ -51,13 +46,19 @@ public enum CopyBinary {
     }
 
     @inline(__always)
-    static func append(_ column: TupleColumn, to output: inout [UInt8]) throws(ForagerError) {
+    static func append(
+        _ column: TupleColumn, to output: inout [UInt8], deferring deferred: inout [DeferredValue], atLeast size: Int
+    ) throws(ForagerError) {
         switch column {
         case .null:
             appendInteger(UInt32.max, to: &output)
         case .binary(let bytes):
             appendInteger(UInt32(truncatingIfNeeded: bytes.count), to: &output)
-            output.append(contentsOf: bytes)
+            if bytes.count >= size {
+                deferred.append(DeferredValue(offset: output.count, bytes: bytes))
+            } else {
+                output.append(contentsOf: bytes)
+            }
         case .text:
             throw ForagerError(
                 .binaryValues, "a value arrived as text in a stream of binary values (its type has no binary send function)",
