@@ -34,17 +34,4 @@ extension SQL {
         ("bytea_output", "hex"),
         ("client_encoding", "UTF8"),
     ]
-
-    /// One value: how many more connections the server takes from the current role, the least of
-    /// what `max_connections` leaves after the reserved and the open client sessions, and what the
-    /// role's `CONNECTION LIMIT` leaves after its own sessions (walsenders included; none for a
-    /// superuser or a role without a limit).
-    public static let freeConnectionsQuery = """
-        SELECT least(
-            current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
-                - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int,
-            (SELECT CASE WHEN r.rolconnlimit < 0 OR r.rolsuper THEN 2147483647
-                    ELSE r.rolconnlimit - (SELECT count(*) FROM pg_stat_activity WHERE usename = current_user)::int END
-             FROM pg_roles AS r WHERE r.rolname = current_user))
-        """
 }

@@ -67,7 +67,8 @@ public protocol Warehouse: WarehouseSink {
     func setStopped(_ tables: Set<TableName>) async
 
     /// How many more connections the warehouse takes from Forager's role (`Int.max` where it does
-    /// not count them): the parallel snapshot opens no more than that.
+    /// not count them; see `PGConnection.freeConnections()`): the parallel snapshot opens no more
+    /// than that.
     func freeConnections() async throws -> Int
     /// Before the initial copy loads the empty `tables` over several connections: drops what the
     /// load would maintain row by row and is built faster once at the end (a Postgres warehouse's

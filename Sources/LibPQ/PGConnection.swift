@@ -117,6 +117,22 @@ public final class PGConnection: @unchecked Sendable {
         try await withHandle { Int(PQserverVersion($0)) }
     }
 
+    /// How many more connections the server takes from this connection's role: the least of what
+    /// `max_connections` leaves after the reserved and the open client sessions, and what the
+    /// role's `CONNECTION LIMIT` leaves after its own sessions (walsenders included; no limit for a
+    /// superuser or a role without one).
+    public func freeConnections() async throws -> Int {
+        let free = try await query("""
+            SELECT least(
+                current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+                    - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int,
+                (SELECT CASE WHEN r.rolconnlimit < 0 OR r.rolsuper THEN 2147483647
+                        ELSE r.rolconnlimit - (SELECT count(*) FROM pg_stat_activity WHERE usename = current_user)::int END
+                 FROM pg_roles AS r WHERE r.rolname = current_user))
+            """).scalar
+        return free.flatMap { Int($0) } ?? Int.max
+    }
+
     /// Closes the connection. Further calls throw.
     public func close() {
         queue.sync {

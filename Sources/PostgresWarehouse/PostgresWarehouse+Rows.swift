@@ -19,23 +19,24 @@ enum ValueFormat {
     /// than copied into the COPY buffer: a 10 MB jsonb value is not held twice.
     static let deferredValueSize = 256 << 10
 
-    /// Appends a row of `columns`, then, when given, `lsn` as `_forager_lsn` and `deleted` as
-    /// `_forager_deleted`.
+    /// Appends a row of `columns`, every value into `buffer`, then, when given, `lsn` as
+    /// `_forager_lsn` and `deleted` as `_forager_deleted`.
     @inline(__always)
     func appendRow(_ columns: [TupleColumn], lsn: LSN?, deleted: Bool?, to buffer: inout [UInt8]) throws(ForagerError) {
         var none: [CopyBinary.DeferredValue] = []
-        try appendRow(columns, lsn: lsn, deleted: deleted, to: &buffer, deferring: &none)
+        try appendRow(columns, lsn: lsn, deleted: deleted, to: &buffer, deferring: &none, atLeast: .max)
     }
 
-    /// Appends a row like ``appendRow(_:lsn:deleted:to:)``; in binary, values of
-    /// ``deferredValueSize`` bytes or more go into `deferred` instead of `buffer`.
+    /// Appends a row like ``appendRow(_:lsn:deleted:to:)``, except that in binary, values of
+    /// `size` bytes or more (by default ``deferredValueSize``) go into `deferred` instead of `buffer`.
     @inline(__always)
     func appendRow(
-        _ columns: [TupleColumn], lsn: LSN?, deleted: Bool?, to buffer: inout [UInt8], deferring deferred: inout [CopyBinary.DeferredValue]
+        _ columns: [TupleColumn], lsn: LSN?, deleted: Bool?, to buffer: inout [UInt8], deferring deferred: inout [CopyBinary.DeferredValue],
+        atLeast size: Int = deferredValueSize
     ) throws(ForagerError) {
         switch self {
         case .binary:
-            try CopyBinary.appendRow(columns, lsn: lsn, deleted: deleted, to: &buffer, deferring: &deferred, atLeast: Self.deferredValueSize)
+            try CopyBinary.appendRow(columns, lsn: lsn, deleted: deleted, to: &buffer, deferring: &deferred, atLeast: size)
         case .text:
             guard let lsn else { return try CopyText.appendRow(columns, extra: deleted.map { [$0 ? "t" : "f"] } ?? [], to: &buffer) }
             try CopyText.appendRow(columns, lsn: lsn, deleted: deleted, to: &buffer)

@@ -37,8 +37,9 @@ public actor PostgresWarehouse: Warehouse {
     /// Nil when every table's values can be stored as received: a table with a key or append-only
     /// (rows of a table without one are matched by their text), without extracts (computed from
     /// json text), whose columns have built-in types, no `types` override, and the source's type
-    /// in the warehouse (binary COPY reads each type's own format). Otherwise which table and
-    /// column keep values in text, and why.
+    /// in the warehouse (binary COPY reads each type's own format); it then records the source
+    /// types it compared, against which ``checkBinaryTypes(of:)`` checks the stream. Otherwise
+    /// which table and column keep values in text, and why.
     public func binaryValuesObstacle(for tables: [MappedTable]) async throws -> String? {
         for table in tables {
             var reason: String?
@@ -384,7 +385,7 @@ public actor PostgresWarehouse: Warehouse {
     }
 
     public func freeConnections() async throws -> Int {
-        try await connection.query(SQL.freeConnectionsQuery).scalar.flatMap { Int($0) } ?? Int.max
+        try await connection.freeConnections()
     }
 
     /// Builds the primary keys of the loaded tables that have none (a sort of the whole table, in

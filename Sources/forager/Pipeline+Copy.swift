@@ -152,7 +152,7 @@ extension Pipeline {
             status?.copyStarted(table.source, tableBytes: size)
             sizes.append((table.source, (size + blockSize - 1) / blockSize))
         }
-        let sourceFree = try await reader.query(SQL.freeConnectionsQuery).scalar.flatMap { Int($0) } ?? Int.max
+        let sourceFree = try await reader.freeConnections()
         let warehouseFree = try await warehouse.freeConnections()
         try await reader.execute("COMMIT")
         let pieces = SnapshotPlan.pieces(

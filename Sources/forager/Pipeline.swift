@@ -543,7 +543,7 @@ struct Pipeline {
     private func snapshotConnectionsWarning(source: PostgresSource, warehouse: any Warehouse) async throws -> [String] {
         let parallelism = configuration.snapshotParallelism
         // A snapshot also holds the replication connection and a reader on the source.
-        let sourceFree = (try await source.connection.query(SQL.freeConnectionsQuery).scalar.flatMap { Int($0) } ?? Int.max) - 2
+        let sourceFree = try await source.connection.freeConnections() - 2
         let warehouseFree = try await warehouse.freeConnections()
         let free = min(sourceFree, warehouseFree)
         guard free < parallelism else { return [] }
