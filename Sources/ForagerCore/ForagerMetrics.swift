@@ -12,7 +12,7 @@ public enum ForagerMetrics {
     public static let batchDuration = "forager_batch_duration_seconds"
     /// Gauge: the warehouse checkpoint, as a WAL byte position.
     public static let checkpointLSN = "forager_checkpoint_lsn"
-    /// Gauge: when the warehouse checkpoint last moved (Unix time, seconds).
+    /// Gauge: when the warehouse checkpoint last moved, or was read at the start of a run (Unix time, seconds).
     public static let checkpointTime = "forager_checkpoint_timestamp_seconds"
     /// Gauge: end-to-end lag from heartbeats: source commit to warehouse commit.
     public static let lagSeconds = "forager_replication_lag_seconds"
@@ -30,7 +30,7 @@ public enum ForagerMetrics {
     public static let snapshotTableBytes = "forager_snapshot_table_bytes"
     /// Gauge: rows of a table's last finished copy, by `table`.
     public static let snapshotRows = "forager_snapshot_rows"
-    /// Counter: reconnections after transient failures.
+    /// Counter: reconnections after transient failures, by `kind` (as `errors`).
     public static let reconnects = "forager_reconnects_total"
     /// Counter: failures, by `kind` (source, warehouse, replication state, schema, ...).
     public static let errors = "forager_errors_total"
@@ -54,7 +54,12 @@ public enum ForagerMetrics {
     static func recordCommit(_ changes: ChangeSet, through: LSN, duration: Duration) {
         Timer(label: batchDuration).recordNanoseconds(duration.nanoseconds)
         recordApplied(changes)
-        Gauge(label: checkpointLSN).record(Double(through.value))
+        recordCheckpoint(through)
+    }
+
+    /// Records the warehouse checkpoint: the one a run starts from, and each one after a commit.
+    public static func recordCheckpoint(_ lsn: LSN) {
+        Gauge(label: checkpointLSN).record(Double(lsn.value))
         Gauge(label: checkpointTime).record(UnixTime.now)
     }
 

@@ -358,10 +358,18 @@ public actor PostgresWarehouse: Warehouse {
     }
 
     public func rowCounts(_ targets: [TableName]) async throws -> [TableName: Int] {
+        // A count waits behind a lock held by another session (an ALTER, a LOCK TABLE) no longer than this.
+        try await connection.execute("SET lock_timeout = '2s'")
         var counts: [TableName: Int] = [:]
         for target in targets {
             guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [target.sql]).scalar == "t" else { continue }
-            counts[target] = try await connection.query("SELECT count(*) FROM \(target.sql)").scalar.flatMap { Int($0) }
+            do {
+                counts[target] = try await connection.query("SELECT count(*) FROM \(target.sql)").scalar.flatMap { Int($0) }
+            } catch let error as PGError where error.sqlState == "55P03" {
+                throw ForagerError(
+                    .warehouse, "cannot count the rows of \(target): another session has held a lock on it for over 2 s",
+                    hint: "See pg_locks on the warehouse for the session, and ask again once it ends.")
+            }
         }
         return counts
     }

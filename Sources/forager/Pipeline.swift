@@ -45,16 +45,27 @@ struct Pipeline {
         }
     }
 
-    /// The spill for the transactions a stream on `slot` streams before they commit, in its own
-    /// subdirectory of `source.spill_dir` (emptied: the source streams them again), named after the
-    /// slot and the source server and database: two pipelines on one host may use one slot name
+    /// The path in `source.spill_dir` of what belongs to a stream on `slot`, named after the slot
+    /// and the source server and database: two pipelines on one host may use one slot name
     /// against different sources.
-    func spill(for slot: String) throws -> StreamSpill {
+    func localPath(for slot: String) throws -> String {
         let url = try sourceURL
         let source = ["host", "hostaddr", "port", "dbname"].map { url[$0] ?? "" }.joined(separator: "|")
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in source.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        return try StreamSpill(directory: configuration.source.spillDirectory + "/" + slot + "-" + String(hash >> 32, radix: 16))
+        return configuration.source.spillDirectory + "/" + slot + "-" + String(hash >> 32, radix: 16)
+    }
+
+    /// The spill for the transactions a stream on `slot` streams before they commit, in its own
+    /// subdirectory of `source.spill_dir` (emptied: the source streams them again).
+    func spill(for slot: String) throws -> StreamSpill {
+        try StreamSpill(directory: try localPath(for: slot))
+    }
+
+    /// Where `forager run` records its start and its end, for `forager status` to read after the
+    /// process is gone.
+    var lastRun: LastRunRecord {
+        get throws { LastRunRecord(path: try localPath(for: configuration.source.slot) + ".last-run.json") }
     }
 
     /// Whether to ask for the values of `tables` in binary: `source.binary`, not turned off for
@@ -116,7 +127,7 @@ struct Pipeline {
                 if status?.phase == .streaming { backoff.reset() }
                 let wait = backoff.next()
                 status?.failed(error, kind: kind, retryIn: wait, attempt: backoff.attempt)
-                Counter(label: ForagerMetrics.reconnects).increment()
+                Counter(label: ForagerMetrics.reconnects, dimensions: [("kind", kind)]).increment()
                 logger.warning("\(kind) failed; retrying", metadata: [
                     "forager.error": "\(error)", "forager.attempt": "\(backoff.attempt)",
                     "forager.retry_in": "\(Int(wait.seconds * 1000)) ms",
@@ -195,6 +206,7 @@ struct Pipeline {
         let (start, pending) = try await startingPoint(source: source, warehouse: warehouse, replication: replication, tables: tables)
         guard !stop.isSet else { return start }
         status?.committed(start)
+        ForagerMetrics.recordCheckpoint(start)
         let states = try await warehouse.tableStates()
         let stopped = Set(states.filter { $0.value.phase == .stopped }.keys)
         for table in tables where stopped.contains(table.source) {

@@ -195,6 +195,9 @@ final class PipelineStatus: Sendable {
         var lastError: Failure?
         var retry: Retry?
         var snapshot: [String: TableCopy]
+        /// The warehouse's checkpoint and tables (states, row counts), read on request at most
+        /// every ``WarehouseReadings/maxAge``; nil where it is not read (the pipeline's own report).
+        var warehouse: WarehouseReading?
     }
 
     func report() -> Report {

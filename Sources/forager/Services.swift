@@ -36,7 +36,9 @@ struct RunServices {
         let logger = pipeline.logger
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let address = configuration.metrics.listen {
-            let endpoint = MetricsEndpoint(status: status, registry: registry)
+            let pipeline = self.pipeline
+            let endpoint = MetricsEndpoint(
+                status: status, registry: registry, warehouse: WarehouseReadings { await pipeline.readWarehouseForStatus() })
             services.append(.init(
                 service: EndpointService(
                     application: endpoint.application(host: address.host, port: address.port, logger: logger), address: "\(address.host):\(address.port)"),
@@ -54,7 +56,33 @@ struct RunServices {
         var groupConfiguration = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace
-        try await ServiceGroup(configuration: groupConfiguration).run()
+        let record = try? pipeline.lastRun
+        var run = LastRunRecord.Run(pid: getpid(), startedAt: UnixTime.now)
+        writeRecord(run, to: record)
+        do {
+            try await ServiceGroup(configuration: groupConfiguration).run()
+            run.endedAt = UnixTime.now
+            writeRecord(run, to: record)
+        } catch {
+            run.endedAt = UnixTime.now
+            run.error = status.report().lastError
+                ?? PipelineStatus.Report.Failure(message: Redaction.apply("\(error)"), kind: pipeline.failureKind(error), at: UnixTime.now, transient: false)
+            writeRecord(run, to: record)
+            throw error
+        }
+    }
+
+    /// Records the run for `forager status`; a record that cannot be written is logged, not fatal.
+    private func writeRecord(_ run: LastRunRecord.Run, to record: LastRunRecord?) {
+        guard let record else { return }
+        do {
+            try record.write(run)
+        } catch {
+            pipeline.logger.warning("cannot record this run for forager status", metadata: [
+                "forager.path": "\(record.path)", "forager.error": "\(error)",
+                "forager.fix": "Make source.spill_dir writable by forager",
+            ])
+        }
     }
 }
 
@@ -160,14 +188,54 @@ struct EndpointService<Application: Service>: Service {
     }
 }
 
+/// The warehouse readings `/status` shows: one read at a time, reused for ``maxAge``, so that
+/// polling `/status` costs the warehouse at most one count of each table per ``maxAge``.
+actor WarehouseReadings {
+    /// How long a reading is shown before the next request reads again.
+    static let maxAge = Duration.seconds(30)
+    /// How long a request waits for a reading in progress before it shows the previous one.
+    static let wait = Duration.seconds(2)
+
+    private let read: @Sendable () async -> WarehouseReading
+    private var latest: (reading: WarehouseReading, at: ContinuousClock.Instant)?
+    private var reading = false
+
+    init(read: @escaping @Sendable () async -> WarehouseReading) {
+        self.read = read
+    }
+
+    /// A reading at most ``maxAge`` old if one can be had within ``wait``, else the latest one
+    /// (nil before the first finishes).
+    func current() async -> WarehouseReading? {
+        let now = ContinuousClock.now
+        if let latest, now - latest.at < Self.maxAge { return latest.reading }
+        if !reading {
+            reading = true
+            let read = self.read
+            Task { self.store(await read()) }
+        }
+        let deadline = now + Self.wait
+        while reading && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return latest?.reading
+    }
+
+    private func store(_ reading: WarehouseReading) {
+        latest = (reading, .now)
+        self.reading = false
+    }
+}
+
 /// `/metrics`, `/healthz`, `/readyz` and `/status`.
 struct MetricsEndpoint: Sendable {
     let status: PipelineStatus
     let registry: PrometheusCollectorRegistry
+    let warehouse: WarehouseReadings
 
     func application(host: String, port: Int, logger: Logger) -> some Service {
         let router = Router()
-        let status = self.status, registry = self.registry
+        let status = self.status, registry = self.registry, warehouse = self.warehouse
         router.get("/metrics") { _, _ -> Response in
             status.refreshGauges()
             return Response(
@@ -182,7 +250,9 @@ struct MetricsEndpoint: Sendable {
                 body: ResponseBody(byteBuffer: ByteBuffer(string: (ready ? "ready: " : "not ready: ") + reason + "\n")))
         }
         router.get("/status") { _, _ -> Response in
-            let body = (try? JSONEncoder.forager.encode(status.report())) ?? Data("{}".utf8)
+            var report = status.report()
+            report.warehouse = await warehouse.current()
+            let body = (try? JSONEncoder.forager.encode(report)) ?? Data("{}".utf8)
             return Response(
                 status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
         }

@@ -8,9 +8,9 @@ import NIOCore
 import PGOutput
 import PostgresSource
 
-/// What `forager status` prints: the slot as the source sees it, the warehouse's checkpoint and
-/// tables, and what the running `forager run` reports about itself, if one answers.
-struct StatusOutput: Codable, Sendable {
+/// The warehouse's checkpoint and the mapped tables as the warehouse records them, read at `readAt`
+/// (Unix time); `error` when the warehouse could not be read.
+struct WarehouseReading: Codable, Sendable {
     struct Table: Codable, Sendable {
         var source: String
         var target: String
@@ -20,6 +20,15 @@ struct StatusOutput: Codable, Sendable {
         var syncedAt: String?
         var reason: String?
     }
+    var checkpointLsn: String?
+    var tables: [Table]
+    var error: String?
+    var readAt: Double
+}
+
+/// What `forager status` prints: the slot as the source sees it, the warehouse's checkpoint and
+/// tables, and what the running `forager run` reports about itself, if one answers.
+struct StatusOutput: Codable, Sendable {
     var slot: PipelineStatus.Report.Slot?
     var sourceLsn: String?
     var sourceError: String?
@@ -28,11 +37,13 @@ struct StatusOutput: Codable, Sendable {
     var lagBytes: Int64?
     /// From the running process (heartbeats); nil when none answers or heartbeats are off.
     var lagSeconds: Double?
-    var tables: [Table]
+    var tables: [WarehouseReading.Table]
     /// Where the running process was asked, and its answer.
     var processEndpoint: String?
     var process: PipelineStatus.Report?
     var lastError: PipelineStatus.Report.Failure?
+    /// What the last `forager run` recorded, when no running process answered.
+    var lastRun: LastRunRecord.Run?
     /// What needs a person, one line each; empty when all is well.
     var attention: [String]
 }
@@ -58,28 +69,17 @@ extension Pipeline {
             output.sourceError = Redaction.apply("\(error)")
             output.attention.append("cannot read the source: \(output.sourceError ?? "")")
         }
-        var checkpoint: LSN?
-        do {
-            let warehouse = try await connectWarehouse()
-            defer { warehouse.close() }
-            checkpoint = try await warehouse.checkpoint()
-            output.checkpointLsn = checkpoint?.description
-            let states = try await warehouse.tableStates()
-            let targets = mapped.map { TableName(schema: configuration.warehouse.schema, name: $0.target) }
-            let counts = try await warehouse.rowCounts(targets)
-            for (table, target) in zip(mapped, targets) {
-                let state = states[table.source]
-                output.tables.append(StatusOutput.Table(
-                    source: table.source.description, target: target.description, state: state?.phase.rawValue ?? "not_copied",
-                    rows: counts[target], syncedAt: state?.syncedAt?.description, reason: state?.reason))
-                if state?.phase == .stopped {
-                    output.attention.append("table \(table.source) is stopped: \(state?.reason ?? "no reason recorded"); run forager resync --table \(table.source)")
-                }
-            }
-        } catch {
-            output.warehouseError = Redaction.apply("\(error)")
-            output.attention.append("cannot read the warehouse: \(output.warehouseError ?? "")")
+        let warehouse = await readWarehouse(mapped: mapped)
+        output.checkpointLsn = warehouse.checkpointLsn
+        output.tables = warehouse.tables
+        output.warehouseError = warehouse.error
+        if let error = warehouse.error {
+            output.attention.append("cannot read the warehouse: \(error)")
         }
+        for table in warehouse.tables where table.state == TableState.Phase.stopped.rawValue {
+            output.attention.append("table \(table.source) is stopped: \(table.reason ?? "no reason recorded"); run forager resync --table \(table.source)")
+        }
+        let checkpoint = warehouse.checkpointLsn.flatMap { LSN(string: $0) }
         output.lagBytes = PipelineStatus.lagBytes(source: output.sourceLsn.flatMap { LSN(string: $0) }, checkpoint: checkpoint)
         if output.sourceError == nil {
             if slot == nil {
@@ -99,7 +99,57 @@ extension Pipeline {
                 output.lastError = report?.lastError
             }
         }
+        if output.process == nil, let run = (try? lastRun)?.read() {
+            output.lastRun = run
+            output.lastError = run.error
+            if run.endedAt == nil {
+                output.attention.append("the last forager run (pid \(run.pid)) recorded no end: it was killed, or runs without metrics.listen; look at its log")
+            } else if run.error != nil {
+                output.attention.append("the last forager run stopped with an error (below); fix it and start forager run again")
+            }
+        }
         return output
+    }
+
+    /// The warehouse's side of the status: its checkpoint, and each mapped table's recorded state
+    /// and row count. Reads only.
+    func readWarehouse(mapped: [(source: TableName, target: String)]) async -> WarehouseReading {
+        var reading = WarehouseReading(tables: [], readAt: UnixTime.now)
+        do {
+            let warehouse = try await connectWarehouse()
+            defer { warehouse.close() }
+            reading.checkpointLsn = try await warehouse.checkpoint()?.description
+            let states = try await warehouse.tableStates()
+            let targets = mapped.map { TableName(schema: configuration.warehouse.schema, name: $0.target) }
+            let counts = try await warehouse.rowCounts(targets)
+            for (table, target) in zip(mapped, targets) {
+                let state = states[table.source]
+                reading.tables.append(WarehouseReading.Table(
+                    source: table.source.description, target: target.description, state: state?.phase.rawValue ?? "not_copied",
+                    rows: counts[target], syncedAt: state?.syncedAt?.description, reason: state?.reason))
+            }
+        } catch {
+            reading.error = Redaction.apply("\(error)")
+        }
+        reading.readAt = UnixTime.now
+        return reading
+    }
+
+    /// ``readWarehouse(mapped:)`` for the running process's `/status`: the mapping's tables, with
+    /// patterns resolved on the source.
+    func readWarehouseForStatus() async -> WarehouseReading {
+        var mapped = configuration.tables.map { (source: $0.source, target: $0.target) }
+        if !configuration.tablePatterns.isEmpty {
+            do {
+                let source = try await PostgresSource.connect(
+                    sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+                defer { source.connection.close() }
+                mapped = configuration.resolveTables(sourceTables: try await source.tableNames()).tables.map { ($0.source, $0.target) }
+            } catch {
+                return WarehouseReading(tables: [], error: "cannot resolve the mapping's table patterns on the source: \(Redaction.apply("\(error)"))", readAt: UnixTime.now)
+            }
+        }
+        return await readWarehouse(mapped: mapped)
     }
 
     /// The running process's `/status`, or nil when nothing answers there.
@@ -141,6 +191,10 @@ extension StatusOutput {
                 lines.append("process at \(processEndpoint): no answer (not running, or running elsewhere)")
             }
         }
+        if let lastRun {
+            let ended = lastRun.endedAt.map { "ended \(Self.time($0))" } ?? "recorded no end"
+            lines.append("last run: pid \(lastRun.pid), started \(Self.time(lastRun.startedAt)), \(ended)")
+        }
         if let lastError {
             lines.append("last error (\(lastError.kind), \(lastError.transient ? "retrying" : "stopped")): \(lastError.message)")
         }
@@ -153,6 +207,11 @@ extension StatusOutput {
             lines += attention.map { "  - \($0)" }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// A Unix time as ISO 8601, UTC.
+    static func time(_ seconds: Double) -> String {
+        Date(timeIntervalSince1970: seconds).formatted(.iso8601)
     }
 
     static func bytes(_ value: Int64?) -> String {

@@ -16,6 +16,15 @@ struct ServiceTests {
         return try PrometheusText(body)
     }
 
+    /// The most memory `process` has held so far (VmHWM), in MiB.
+    private func peakResidentMiB(_ process: ChildProcess) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8)
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { throw HarnessError("no VmHWM in /proc/\(process.pid)/status") }
+        return kib / 1024
+    }
+
     private func statusJSON(_ scenario: Scenario) async throws -> [String: Any] {
         guard let (_, body) = await httpGet(port: scenario.metricsPort, "/status") else { throw HarnessError("/status did not answer") }
         return try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] ?? [:]
@@ -57,11 +66,25 @@ struct ServiceTests {
 
         let status = try await statusJSON(scenario)
         #expect(status["phase"] as? String == "streaming" && status["ready"] as? Bool == true)
+        // The warehouse's tables are read again at most every 30 s.
+        try await scenario.eventually(timeout: .seconds(45), "/status with the warehouse's rows") {
+            let reading = try await statusJSON(scenario)["warehouse"] as? [String: Any] ?? [:]
+            let served = reading["tables"] as? [[String: Any]] ?? []
+            return served.count == 1 && served.first?["rows"] as? Int == 95 && served.first?["state"] as? String == "streaming"
+                && reading["checkpoint_lsn"] is String && reading["read_at"] is Double
+        }
+        try await scenario.eventually("the lag in bytes measured against a slot read after the changes") {
+            let lagBytes = try await metrics(scenario)["forager_replication_lag_bytes"] ?? -1
+            return lagBytes >= 0 && lagBytes < 1_048_576
+        }
 
         let cli = try await scenario.forager(["status", "--json"])
         let object = try JSONSerialization.jsonObject(with: Data(cli.utf8)) as? [String: Any] ?? [:]
         let slot = object["slot"] as? [String: Any] ?? [:]
         #expect(slot["active"] as? Bool == true && slot["exists"] as? Bool == true)
+        #expect((slot["retained_wal_bytes"] as? Int ?? -1) >= 0 && slot["wal_status"] is String, "\(slot)")
+        let confirmedFlush = slot["confirmed_flush_lsn"] as? String ?? ""
+        #expect(try await scenario.sourceScalar("SELECT '\(confirmedFlush)'::pg_lsn <= pg_current_wal_lsn()") == "t", "\(slot)")
         let tables = object["tables"] as? [[String: Any]] ?? []
         #expect(tables.count == 1 && tables.first?["rows"] as? Int == 95 && tables.first?["state"] as? String == "streaming")
         #expect((object["process"] as? [String: Any])?["phase"] as? String == "streaming")
@@ -101,18 +124,30 @@ struct ServiceTests {
         #expect((status["last_error"] as? [String: Any])?["kind"] as? String == "warehouse", "\(status)")
         #expect(await httpGet(port: scenario.metricsPort, "/readyz")?.status == 503)
         #expect(running.poll() == nil, "forager exited while the warehouse was down:\n\(running.output)")
+        // Memory stays bounded while the warehouse is away: nothing is read that cannot be applied.
+        try await scenario.onSource("INSERT INTO samples SELECT g, 0 FROM generate_series(3001, 60000) g")
+        try await Task.sleep(for: .seconds(3))
+        let peak = try peakResidentMiB(running)
+        #expect(peak < 200, "peak RSS \(peak) MiB while the warehouse is down")
         #expect((try await metrics(scenario)[#"forager_errors_total{kind="warehouse"}"#] ?? 0) >= 1)
+        #expect((try await metrics(scenario)[#"forager_reconnects_total{kind="warehouse"}"#] ?? 0) >= 1)
+        try await scenario.eventually("the lag in bytes at least the WAL written while the warehouse is down") {
+            (try await metrics(scenario)["forager_replication_lag_bytes"] ?? 0) > 100_000
+        }
         // Nothing of the second batch was acknowledged.
         #expect(try await scenario.sourceScalar("SELECT confirmed_flush_lsn < '\(written)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t")
 
         try warehouse.resume()
         try await scenario.eventually(timeout: .seconds(90), "catching up") {
-            try await scenario.warehouseScalar("SELECT count(*) FILTER (WHERE v = -1) || '/' || count(*) FROM analytics.samples") == "100/3000"
+            try await scenario.warehouseScalar("SELECT count(*) FILTER (WHERE v = -1) || '/' || count(*) FROM analytics.samples") == "100/60000"
         }
         try await scenario.eventually(timeout: .seconds(30), "lag back under 3 s") {
             (try await metrics(scenario)["forager_replication_lag_seconds"] ?? 99) < 3
         }
         #expect(await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200)
+        try await scenario.eventually("the lag in bytes back down") {
+            (try await metrics(scenario)["forager_replication_lag_bytes"] ?? .infinity) < 100_000
+        }
         try await scenario.eventually(timeout: .seconds(10), "the lag alert resolved in the log") {
             running.output.contains("replication lag is back under alerts.lag_s")
         }
@@ -122,6 +157,39 @@ struct ServiceTests {
         let log = running.output
         #expect(log.contains("warehouse failed; retrying") && log.contains("forager.attempt"), "\(log)")
         #expect(log.contains("replication lag is") && log.contains("forager.alert=lag"), "\(log)")
+    }
+
+    @Test("/readyz answers 503 while the lag is above metrics.ready_max_lag_s though streaming goes on, and 200 once it is back under")
+    func readinessFollowsLag() async throws {
+        let scenario = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY);", tables: ["hives"], readyMaxLag: 2)
+        defer { Task { await scenario.cleanUp() } }
+        let running = try await scenario.launchStreaming()
+        try await scenario.eventually("ready") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+
+        // A warehouse session holds the table: the batch waits for it, the stream stays up, the lag grows.
+        let blocker = try await scenario.warehouse.connect(scenario.warehouseDatabase)
+        defer { blocker.close() }
+        try await blocker.execute("BEGIN")
+        try await blocker.execute("LOCK TABLE analytics.hives IN ACCESS EXCLUSIVE MODE")
+        try await scenario.onSource("INSERT INTO hives SELECT generate_series(1, 10)")
+        try await scenario.eventually(timeout: .seconds(20), "not ready because of the lag") {
+            guard let (code, body) = await httpGet(port: scenario.metricsPort, "/readyz") else { return false }
+            return code == 503 && body.contains("above metrics.ready_max_lag_s")
+        }
+        let status = try await statusJSON(scenario)
+        #expect(status["phase"] as? String == "streaming")
+        #expect(await httpGet(port: scenario.metricsPort, "/healthz")?.status == 200)
+        // The warehouse reading of /status does not wait behind the lock.
+        try await scenario.eventually(timeout: .seconds(20), "/status to say the table is locked") {
+            let reading = try await statusJSON(scenario)["warehouse"] as? [String: Any] ?? [:]
+            return (reading["error"] as? String)?.contains("another session has held a lock on it") == true
+        }
+
+        try await blocker.execute("COMMIT")
+        try await scenario.eventually(timeout: .seconds(20), "ready again") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "10")
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
     }
 }
 
@@ -138,7 +206,11 @@ struct ServiceFaultTests {
         let running = try scenario.launch(["run"])
         try await scenario.onSource("INSERT INTO samples SELECT g, 'a' FROM generate_series(1, 500) g")
         try await scenario.eventually("the first rows") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == "500" }
+        // Writes in flight when the source stops: the writer's connection dies with the server.
+        let writer = scenario.writeContinuously(pause: .milliseconds(5)) { round in "INSERT INTO samples VALUES (\(100_000 + round), 'w')" }
+        try await scenario.eventually("writes in flight") { try await scenario.sourceScalar("SELECT count(*) > 20 FROM samples WHERE v = 'w'") == "t" }
         try source.pause()
+        _ = await writer.result
         try await Task.sleep(for: .seconds(2))
         try source.resume()
         try await scenario.onSource("INSERT INTO samples SELECT g, 'b' FROM generate_series(501, 1500) g; UPDATE samples SET v = 'c' WHERE id % 7 = 0; DELETE FROM samples WHERE id % 11 = 0;")
@@ -225,12 +297,38 @@ struct ServiceFaultTests {
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id"])
 
+        // Streaming, then the warehouse goes away with changes in flight: SIGTERM while waiting to
+        // retry leaves the slot acknowledged at the warehouse checkpoint, not past it.
+        let streaming = try await scenario.launchStreaming()
+        try await scenario.onSource("INSERT INTO hives SELECT generate_series(3, 100)")
+        try await scenario.eventually("the rows") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "100" }
+        try warehouse.pause()
+        try await scenario.onSource("INSERT INTO hives SELECT generate_series(101, 300); DELETE FROM hives WHERE id <= 50")
+        try await scenario.eventually("retrying after streaming") {
+            guard let (_, body) = await httpGet(port: scenario.metricsPort, "/status") else { return false }
+            return body.contains("\"phase\" : \"retrying\"")
+        }
+        try await terminate(streaming, within: .seconds(5))
+        try warehouse.resume()
+        let checkpoint = try await scenario.checkpoint() ?? ""
+        let confirmed = try await scenario.sourceScalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'")
+        #expect(confirmed == checkpoint)
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id"])
+        let cleanEnd = try await scenario.forager(["status", "--json"])
+        let cleanRun = (try JSONSerialization.jsonObject(with: Data(cleanEnd.utf8)) as? [String: Any])?["last_run"] as? [String: Any]
+        #expect(cleanRun?["ended_at"] is Double && cleanRun?["error"] == nil, "\(cleanEnd)")
+
         // A permanent error (a mapped table that does not exist) stops at once with exit 1.
         try scenario.writeMapping("tables:\n  - source: hives\n  - source: no_such_table\n")
         let started = ContinuousClock.now
         let output = try await scenario.forager(["run"], expectStatus: 1, timeout: .seconds(60))
         #expect(ContinuousClock.now - started < .seconds(30))
         #expect(output.contains("no_such_table") && !output.contains("retrying"), "\(output)")
+        // The process is gone; forager status still says why it stopped.
+        let report = try await scenario.forager(["status"], expectStatus: 1)
+        #expect(report.contains("last run: pid") && report.contains("stopped): ") && report.contains("no_such_table"), "\(report)")
+        #expect(report.contains("the last forager run stopped with an error"), "\(report)")
     }
 
     @Test("no secret appears in any output: logs of run, sync and failures, status, /status and /metrics")

@@ -26,7 +26,7 @@ struct Scenario {
     /// `source.heartbeat_interval_s`; `clusters` replaces the shared clusters (for tests that stop them).
     static func make(
         sourceSQL: String, tables: [String], batch: String = "", heartbeat: Int = 1, clickHouse: ClickHouseServer? = nil,
-        clickHouseCredentials: String = "", clusters: (source: LocalCluster, warehouse: LocalCluster)? = nil
+        clickHouseCredentials: String = "", clusters: (source: LocalCluster, warehouse: LocalCluster)? = nil, readyMaxLag: Int? = nil
     ) async throws -> Scenario {
         let shared = try await SharedClusters.shared.get()
         let clusters = clusters ?? shared
@@ -61,6 +61,7 @@ struct Scenario {
             \(batch)
             metrics:
               listen: "127.0.0.1:\(scenario.metricsPort)"
+            \(readyMaxLag.map { "  ready_max_lag_s: \($0)" } ?? "")
             mappings: mappings
             """
         try config.write(toFile: scenario.configPath, atomically: true, encoding: .utf8)

@@ -1,0 +1,32 @@
+import ForagerCore
+import Foundation
+
+/// The file in which `forager run` records when it started and how it ended, so that
+/// `forager status` can say why a pipeline is not running after its process is gone.
+struct LastRunRecord: Sendable {
+    /// One run: started, and ended (cleanly, or with `error`) unless it was killed.
+    struct Run: Codable, Sendable {
+        var pid: Int32
+        var startedAt: Double
+        var endedAt: Double?
+        /// Why the run ended, when it ended with an error (secrets masked).
+        var error: PipelineStatus.Report.Failure?
+    }
+
+    let path: String
+
+    /// The last run recorded, or nil when none is (or the file cannot be read).
+    func read() -> Run? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try? decoder.decode(Run.self, from: data)
+    }
+
+    /// Replaces the record with `run`, atomically.
+    func write(_ run: Run) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try JSONEncoder.forager.encode(run).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
