@@ -83,7 +83,7 @@ extension PostgresWarehouse {
     public func replaceTable(_ table: MappedTable) async throws {
         logger.notice("replacing the warehouse table for a resync", metadata: ["forager.table": "\(table.target)"])
         try await connection.execute("DROP TABLE IF EXISTS \(table.target.sql)")
-        try await connection.execute(Self.createTableSQL(table))
+        try await connection.execute(Self.createTableSQL(table) + ";\n" + recordColumnsSQL(table.target))
     }
 
     /// Follows a change of the source table's published columns inside the open transaction: adds
@@ -104,6 +104,10 @@ extension PostgresWarehouse {
         }
         if !change.retyped.isEmpty {
             let current = try await warehouseTypes(of: table)
+            let retyped = definitions.filter { change.retyped.contains($0.name) }
+            if let error = handChangedColumns(table, retyped, types: current, recorded: try await recordedTypes(of: table.target)) {
+                return try await stop(table, error)
+            }
             for column in definitions where change.retyped.contains(column.name) && table.storedColumns.contains(where: { $0.name == column.name }) {
                 let name = table.warehouseName(of: column.name)
                 guard let old = current[name], column.overriddenType == nil, old != column.sqlType else { continue }
@@ -115,7 +119,9 @@ extension PostgresWarehouse {
                 logger.notice("widening warehouse column, as on the source", metadata: [
                     "forager.table": "\(table.target)", "forager.column": "\(name)", "forager.from": "\(old)", "forager.to": "\(column.sqlType)",
                 ])
-                try await connection.execute("ALTER TABLE \(table.target.sql) ALTER COLUMN \(SQL.quoteIdentifier(name)) TYPE \(column.sqlType)")
+                try await connection.execute(
+                    "ALTER TABLE \(table.target.sql) ALTER COLUMN \(SQL.quoteIdentifier(name)) TYPE \(column.sqlType);\n"
+                        + recordColumnsSQL(table.target, columns: [name]))
             }
         }
         let stored = Set(table.storedColumns.map(\.name))

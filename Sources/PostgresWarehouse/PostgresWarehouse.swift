@@ -141,6 +141,7 @@ public actor PostgresWarehouse: Warehouse {
             )
             """)
             try await createRegistry()
+            try await createColumnRegistry()
         }
         let states = try await tableStates()
         stoppedTables = Set(states.filter { $0.value.phase == .stopped }.keys)
@@ -158,7 +159,20 @@ public actor PostgresWarehouse: Warehouse {
             if types.isEmpty {
                 guard create else { continue }
                 logger.info("creating warehouse table", metadata: ["forager.table": "\(table.target)"])
-                try await connection.execute(Self.createTableSQL(table))
+                try await connection.execute(Self.createTableSQL(table) + ";\n" + recordColumnsSQL(table.target))
+                continue
+            }
+            let recorded = try await recordedTypes(of: table.target)
+            if recorded.isEmpty, create {
+                // Made before Forager recorded its columns: taken as Forager made it.
+                try await connection.execute(recordColumnsSQL(table.target))
+            }
+            if let error = handChangedColumns(table, table.storedColumns, types: types, recorded: recorded) {
+                if create {
+                    try await stop(table, error)
+                } else {
+                    problems.append(error)
+                }
                 continue
             }
             var missing = table.storedColumns.filter { types[table.warehouseName(of: $0.name)] == nil }
@@ -282,13 +296,15 @@ public actor PostgresWarehouse: Warehouse {
             logger.notice("adding column to warehouse table, as on the source", metadata: [
                 "forager.table": "\(table.target)", "forager.column": "\(column.name)", "forager.type": "\(type)",
             ])
+            let record = recordColumnsSQL(table.target, columns: [table.warehouseName(of: column.name)])
             if let missing = column.missingValue {
                 try await connection.execute("""
                     ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(name) \(type) DEFAULT (\(SQL.quoteLiteral(missing))::\(type)[])[1];
-                    ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP DEFAULT
+                    ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP DEFAULT;
+                    \(record)
                     """)
             } else {
-                try await connection.execute("ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(name) \(type)")
+                try await connection.execute("ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(name) \(type);\n" + record)
             }
         }
     }

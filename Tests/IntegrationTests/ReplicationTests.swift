@@ -377,6 +377,44 @@ struct SchemaChangeTests {
         #expect(unknown.contains("public.nope is not a mapped table"))
     }
 
+    @Test("a warehouse column changed by hand stops only its table, saying so (not as a source change), and is never widened back; source widenings raise no false alarm")
+    func warehouseColumnChangedByHand() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, label text, weight int);
+                CREATE TABLE yards (id int PRIMARY KEY, name text);
+                INSERT INTO hives SELECT g, 'hive number ' || g, g FROM generate_series(1, 20) g;
+                """,
+            tables: ["hives", "yards"])
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        // The source widens a column while Forager is stopped: followed, and recorded, so later starts agree.
+        try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN weight TYPE bigint", "INSERT INTO hives VALUES (21, 'big', 5000000000)"])
+        try await scenario.forager(["sync"])
+        try await scenario.forager(["sync"])
+        #expect(try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "streaming")
+        try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "weight"])
+
+        // Someone shortens a column in the warehouse, cutting its values; text would be a widening of it.
+        try await scenario.warehouse.execute("ALTER TABLE analytics.hives ALTER COLUMN label TYPE varchar(3) USING left(label, 3)", database: scenario.warehouseDatabase)
+        try await scenario.onSource("INSERT INTO hives VALUES (22, 'after the hand change', 1); INSERT INTO yards VALUES (1, 'still flowing');")
+        let check = try await scenario.forager(["check"], expectStatus: 1)
+        #expect(check.contains("warehouse table analytics.hives was changed by hand: \"label\" is character varying(3) where Forager made it text (the source has text)"), "\(check)")
+        #expect(check.contains("forager resync --table public.hives"), "\(check)")
+        try await scenario.forager(["sync"])
+        let reason = try await scenario.warehouseScalar("SELECT state || ': ' || reason FROM analytics._forager_tables WHERE source_table = 'hives'") ?? ""
+        #expect(reason.hasPrefix("stopped: warehouse table analytics.hives was changed by hand"), "\(reason)")
+        #expect(!reason.contains("changed type on the source"), "\(reason)")
+        #expect(try await scenario.warehouseScalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'label'") == "character varying(3)")
+        #expect(try await scenario.warehouseScalar("SELECT name FROM analytics.yards") == "still flowing")
+        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 22") == "0")
+
+        try await scenario.forager(["resync", "--table", "public.hives"])
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "weight"])
+        #expect(try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "streaming")
+    }
+
     @Test("a table added to the mapping is copied and then streamed, with writes running throughout; none lost or doubled")
     func newlyMappedTableJoins() async throws {
         let scenario = try await Scenario.make(
