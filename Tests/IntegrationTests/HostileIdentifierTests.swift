@@ -46,4 +46,45 @@ struct HostileIdentifierTests {
         let validation = try await scenario.forager(["validate", "--wait", "0"])
         #expect(validation.contains(#"public."x""; DROP TABLE y; --": equal (2 rows"#), "\(validation)")
     }
+
+    @Test("the same hostile names replicate into ClickHouse and validate equal; nothing they spell is run there")
+    func hostileNamesInClickHouse() async throws {
+        let server = try await ClickHouseServer.shared()
+        let long = String(repeating: "h", count: 63)
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE y (id int PRIMARY KEY); INSERT INTO y VALUES (1);
+                CREATE TABLE "x""; DROP TABLE y; --" ("id"";--" int PRIMARY KEY, "select" text, "Mixed Case" int, "'; DELETE FROM y; --" text);
+                INSERT INTO "x""; DROP TABLE y; --" VALUES (1, 'a', 1, 'q''uote'), (2, 'b', 2, E'back\\\\slash'), (4, 'tick`', 4, '`; DROP TABLE y; --');
+                CREATE TABLE "\(long)" ("\(long)" int PRIMARY KEY, "ruche_été_日本" text);
+                INSERT INTO "\(long)" VALUES (1, 'été');
+                """,
+            tables: [], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        _ = try await server.query("CREATE DATABASE IF NOT EXISTS `\(scenario.warehouseDatabase)`")
+        _ = try await server.query("CREATE TABLE `\(scenario.warehouseDatabase)`.y (id UInt8) ENGINE = Memory")
+        _ = try await server.query("INSERT INTO `\(scenario.warehouseDatabase)`.y VALUES (1)")
+        try scenario.writeMapping("""
+            tables:
+              - source: 'public."x""; DROP TABLE y; --"'
+                rename_columns: {select: 'a `back-ticked` name; --'}
+              - source: 'public."\(long)"'
+            """)
+        try await scenario.forager(["sync"])
+        try await scenario.onSource("""
+            INSERT INTO "x""; DROP TABLE y; --" VALUES (3, 'c', 3, ';');
+            UPDATE "x""; DROP TABLE y; --" SET "select" = 'changed' WHERE "id"";--" = 1;
+            DELETE FROM "x""; DROP TABLE y; --" WHERE "id"";--" = 2;
+            INSERT INTO "\(long)" VALUES (2, '日本');
+            """)
+        try await scenario.forager(["sync"])
+        #expect(try await scenario.sourceScalar("SELECT count(*) FROM y") == "1")
+        #expect(try await server.query("SELECT count() FROM `\(scenario.warehouseDatabase)`.y").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        let renamed = try await server.query(
+            "SELECT `a \\`back-ticked\\` name; --` FROM `\(scenario.warehouseDatabase)`.`x\"; DROP TABLE y; --_current` ORDER BY `id\";--` FORMAT TabSeparated")
+        #expect(renamed == "changed\nc\ntick`\n", "\(renamed)")
+        let validation = try await scenario.forager(["validate", "--wait", "0"])
+        #expect(validation.contains(#"public."x""; DROP TABLE y; --": equal (3 rows"#), "\(validation)")
+        #expect(validation.contains("public.\(long): equal (2 rows"), "\(validation)")
+    }
 }
