@@ -18,6 +18,12 @@ final class ClickHouseServer: Sendable {
     /// A user that needs a password; the tests also check the password never appears in output.
     static let user = "forager_ch"
     static let password = "ch-s3cret-pw"
+    /// The one database the least-privilege users may use.
+    static let leastPrivilegeDatabase = "least_privilege"
+    /// Forager's user as docs/clickhouse.md sets it up: its own database only.
+    static let leastPrivilegeUser = "forager_lp"
+    /// A read-only analyst of that database, as docs/clickhouse.md sets it up.
+    static let analyst = "analyst"
 
     private init(directory: String, httpPort: Int, httpsPort: Int, binary: String, process: ChildProcess) {
         self.directory = directory
@@ -66,6 +72,10 @@ final class ClickHouseServer: Sendable {
         // A user with a password, beside the packaged passwordless default user.
         let users = try String(contentsOfFile: "/etc/clickhouse-server/users.xml", encoding: .utf8).replacingOccurrences(of: "</users>", with: """
             <\(user)><password>\(password)</password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></\(user)>
+            <\(leastPrivilegeUser)><password>\(password)</password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota>
+                <allow_databases><database>\(leastPrivilegeDatabase)</database></allow_databases></\(leastPrivilegeUser)>
+            <\(analyst)><password>\(password)</password><networks><ip>::/0</ip></networks><profile>readonly</profile><quota>default</quota>
+                <allow_databases><database>\(leastPrivilegeDatabase)</database></allow_databases></\(analyst)>
             </users>
             """)
         try users.write(toFile: directory + "/users.xml", atomically: true, encoding: .utf8)
@@ -118,10 +128,14 @@ final class ClickHouseServer: Sendable {
 
     /// Runs a statement over HTTP; returns the body.
     @discardableResult
-    func query(_ sql: String) async throws -> String {
+    func query(_ sql: String, user: String? = nil) async throws -> String {
         var request = URLRequest(url: URL(string: url + "/")!)
         request.httpMethod = "POST"
         request.httpBody = Data(sql.utf8)
+        if let user {
+            request.setValue(user, forHTTPHeaderField: "X-ClickHouse-User")
+            request.setValue(Self.password, forHTTPHeaderField: "X-ClickHouse-Key")
+        }
         let (data, response) = try await URLSession.shared.data(for: request)
         let body = String(decoding: data, as: UTF8.self)
         guard (response as? HTTPURLResponse)?.statusCode == 200 else { throw HarnessError("ClickHouse: \(body)") }
