@@ -345,7 +345,7 @@ struct Pipeline {
         if slot.walStatus == "lost" {
             throw ForagerError(
                 .replicationState, "slot \(name) has been invalidated (wal_status = lost): the WAL it needed was removed",
-                hint: "The warehouse can no longer be caught up. Drop the slot and the warehouse tables and start again.")
+                hint: "The warehouse can no longer be caught up from this slot; start over as docs/operations.md, 'Slot lost', says: forager drop --yes, empty the warehouse tables (or use a new warehouse.schema), delete the slot's row from _forager_state, and run again. Raise max_slot_wal_keep_size on the source so that it does not happen again.")
         }
     }
 

@@ -105,7 +105,7 @@ extension Pipeline {
             if run.endedAt == nil {
                 output.attention.append("the last forager run (pid \(run.pid)) recorded no end: it was killed, or runs without metrics.listen; look at its log")
             } else if run.error != nil {
-                output.attention.append("the last forager run stopped with an error (below); fix it and start forager run again")
+                output.attention.append("the last forager run stopped with the error shown as its last error; fix its cause and start forager run again")
             }
         }
         return output

@@ -106,7 +106,7 @@ struct ServiceTests {
         let shared = try await SharedClusters.shared.get()
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v float8);", tables: ["samples"],
-            batch: "alerts:\n  lag_s: 3\n", clusters: (shared.source, warehouse))
+            batch: "alerts:\n  lag_s: 3\n  slot_inactive_s: 2\n  retained_wal_mb: 1\n", clusters: (shared.source, warehouse))
         defer { Task { await scenario.cleanUp() } }
         let running = try scenario.launch(["run"])
         try await scenario.onSource("INSERT INTO samples SELECT g, g * 0.5 FROM generate_series(1, 1000) g")
@@ -157,6 +157,9 @@ struct ServiceTests {
         let log = running.output
         #expect(log.contains("warehouse failed; retrying") && log.contains("forager.attempt"), "\(log)")
         #expect(log.contains("replication lag is") && log.contains("forager.alert=lag"), "\(log)")
+        // No process read the slot while the warehouse was away, and it kept the WAL written meanwhile.
+        #expect(log.contains("forager.alert=slot_inactive") && log.contains("slot \(scenario.slot) is being read again"), "\(log)")
+        #expect(log.contains("forager.alert=retained_wal"), "\(log)")
     }
 
     @Test("/readyz answers 503 while the lag is above metrics.ready_max_lag_s though streaming goes on, and 200 once it is back under")
@@ -225,6 +228,35 @@ struct ServiceFaultTests {
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "v"])
         #expect(running.output.contains("source failed; retrying"), "\(running.output)")
+    }
+
+    @Test("a slot the source invalidated (wal_status = lost): status says so, run refuses with the way out, and says it again after exiting")
+    func slotLost() async throws {
+        let source = try LocalCluster.startSourceForTests(name: "lost-slot", settings: ["max_slot_wal_keep_size": "1MB"])
+        defer { source.stop() }
+        let shared = try await SharedClusters.shared.get()
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, pad text); INSERT INTO samples VALUES (1, 'a');", tables: ["samples"],
+            clusters: (source, shared.warehouse))
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        // Forager is stopped while the source writes more WAL than the slot may keep.
+        var round = 0
+        try await scenario.eventually(timeout: .seconds(60), "the slot invalidated") {
+            round += 1
+            try await scenario.onSource("INSERT INTO samples SELECT g, repeat('x', 500) FROM generate_series(\(round * 10_000), \(round * 10_000 + 9_999)) g")
+            try await scenario.onSource("SELECT pg_switch_wal()")
+            try await scenario.onSource("CHECKPOINT")
+            return try await scenario.sourceScalar("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "lost"
+        }
+        let status = try await scenario.forager(["status"], expectStatus: 1)
+        #expect(status.contains("wal_status lost") && status.contains("was invalidated (wal_status = lost); see docs/operations.md, 'Slot lost'"), "\(status)")
+        let started = ContinuousClock.now
+        let refused = try await scenario.forager(["run"], expectStatus: 1, timeout: .seconds(60))
+        #expect(ContinuousClock.now - started < .seconds(30))
+        #expect(refused.contains("has been invalidated (wal_status = lost)") && refused.contains("forager drop --yes") && !refused.contains("retrying"), "\(refused)")
+        let after = try await scenario.forager(["status"], expectStatus: 1)
+        #expect(after.contains("last error (replication_state, stopped): slot \"\(scenario.slot)\" has been invalidated"), "\(after)")
     }
 
     /// Sends SIGTERM and expects exit 0 within `grace`.
@@ -328,7 +360,7 @@ struct ServiceFaultTests {
         // The process is gone; forager status still says why it stopped.
         let report = try await scenario.forager(["status"], expectStatus: 1)
         #expect(report.contains("last run: pid") && report.contains("stopped): ") && report.contains("no_such_table"), "\(report)")
-        #expect(report.contains("the last forager run stopped with an error"), "\(report)")
+        #expect(report.contains("the last forager run stopped with the error shown as its last error"), "\(report)")
     }
 
     @Test("no secret appears in any output: logs of run, sync and failures, status, /status and /metrics")
