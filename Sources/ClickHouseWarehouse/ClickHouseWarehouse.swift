@@ -134,6 +134,7 @@ public actor ClickHouseWarehouse: Warehouse {
                     slot String, source_schema String, source_table String, state String, synced_lsn String, reason String, version UInt64
                 ) ENGINE = ReplacingMergeTree(version) ORDER BY (slot, source_schema, source_table)
                 """)
+            try await createColumnRegistry()
         }
         let states = try await tableStates()
         stoppedTables = Set(states.filter { $0.value.phase == .stopped }.keys)
@@ -148,10 +149,26 @@ public actor ClickHouseWarehouse: Warehouse {
                 try await createTable(table)
                 continue
             }
-            for metadata in [Self.version, Self.deleted] where existing[metadata] == nil {
+            let foreign = [Self.version, Self.deleted].filter { existing[$0] == nil }
+            if let metadata = foreign.first {
+                // Not Forager's table: nothing about it is changed or recorded.
                 problems.append(ForagerError(
                     .warehouse, "ClickHouse table \(table.target) exists but has no \(metadata) column, so it was not made by Forager",
                     hint: "Map the source table to another target name, or drop the table."))
+                continue
+            }
+            let made = try await recordedColumns(of: table.target)
+            if let made, let error = handChanges(table, existing: existing, recorded: made) {
+                if create {
+                    try await stop(table, error)
+                } else {
+                    problems.append(error)
+                }
+                continue
+            }
+            if made == nil, create {
+                // Made before Forager recorded its columns: taken as Forager made it.
+                try await recordColumns(of: table.target, existing)
             }
             let missing = columns(of: table).filter { existing[$0.name] == nil }
             if !missing.isEmpty, create {
@@ -176,14 +193,30 @@ public actor ClickHouseWarehouse: Warehouse {
                             .warehouse, "column \(ClickHouseClient.quote(column.name)) of ClickHouse table \(table.target) holds \(current.sourceType) values, but the source column is now \(source.sqlType), which is not a widening",
                             hint: "Forager stops this table on start; resync it: forager resync --table \(table.source)."))
                     }
-                } else if current.sourceType.isEmpty, current.type != column.type {
+                } else if current.sourceType.isEmpty, [column.type, "Nullable(\(column.type))"].contains(current.type) {
+                    // An ADD COLUMN interrupted before its comment: the column is as Forager makes it.
+                    if create {
+                        try await client.execute("ALTER TABLE \(name(table.target)) COMMENT COLUMN \(ClickHouseClient.quote(column.name)) \(ClickHouseClient.literal(source.sqlType))")
+                    }
+                } else if current.sourceType.isEmpty {
                     problems.append(ForagerError(
                         .warehouse, "column \(ClickHouseClient.quote(column.name)) of ClickHouse table \(table.target) has type \(current.type), but Forager maps the source column to \(column.type)",
                         hint: "Resync the table to recreate it: forager resync --table \(table.source)."))
                 }
             }
+            if create, !stoppedTables.contains(table.source) { try await refreshViewIfStale(table) }
         }
         return problems
+    }
+
+    /// Makes `<table>_current` again when its columns are not the table's: an ADD COLUMN
+    /// interrupted before the view was made again leaves the view without the column.
+    func refreshViewIfStale(_ table: MappedTable) async throws {
+        let columns = Set(try await existingColumns(of: table.target).keys).subtracting([Self.version, Self.deleted])
+        let view = TableName(schema: table.target.schema, name: table.target.name + "_current")
+        guard Set(try await existingColumns(of: view).keys) != columns else { return }
+        logger.notice("making the _current view again: its columns are not the table's", metadata: ["forager.table": "\(table.target)"])
+        try await createView(table)
     }
 
     /// The columns a table has, with their types; empty when there is no such table.
@@ -245,6 +278,7 @@ public actor ClickHouseWarehouse: Warehouse {
             CREATE TABLE IF NOT EXISTS \(name(table.target)) (\(definitions.joined(separator: ", ")))
             ENGINE = ReplacingMergeTree(\(ClickHouseClient.quote(Self.version)))\(partition) ORDER BY (\(key.map(ClickHouseClient.quote).joined(separator: ", ")))
             """)
+        try await recordColumns(of: table.target, try await existingColumns(of: table.target))
         try await createView(table)
     }
 
@@ -300,6 +334,7 @@ public actor ClickHouseWarehouse: Warehouse {
             // A separate statement: ClickHouse 18.16 ignores COMMENT in ADD COLUMN.
             try await client.execute("ALTER TABLE \(name(table.target)) COMMENT COLUMN \(ClickHouseClient.quote(column.name)) \(ClickHouseClient.literal(sourceType))")
         }
+        try await recordColumns(definitions.map(\.name), of: table.target)
         try await createView(table)
         stagedShapes.remove(table.target)
     }
@@ -320,6 +355,7 @@ public actor ClickHouseWarehouse: Warehouse {
     func modifyColumn(_ column: String, of table: TableName, to type: String) async throws {
         let keep = try await defaultExpression(of: column, in: table).map { " DEFAULT CAST(\($0) AS \(type))" } ?? ""
         try await client.execute("ALTER TABLE \(name(table)) MODIFY COLUMN \(ClickHouseClient.quote(column)) \(type)\(keep)")
+        try await recordColumns([column], of: table)
     }
 
     /// Prepares a column the source no longer has for rows written without it from stream
@@ -340,6 +376,7 @@ public actor ClickHouseWarehouse: Warehouse {
             fill = " DEFAULT CAST(\(kept) AS \(type))"
         }
         try await client.execute("ALTER TABLE \(name(table)) MODIFY COLUMN \(ClickHouseClient.quote(column)) \(type)\(fill)")
+        try await recordColumns([column], of: table)
     }
 
     public func checkpoint() async throws -> LSN? {

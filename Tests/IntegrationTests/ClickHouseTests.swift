@@ -240,6 +240,78 @@ struct ClickHouseTests {
         #expect(try await clickHouseRows(server, scenario, columns) == (try await sourceRows(scenario, source)))
     }
 
+    @Test("a ClickHouse column dropped or retyped by hand stops only its table, saying so, instead of being re-added; source changes raise no false alarm")
+    func handChangesStopTheTable() async throws {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, label text, frames smallint);
+                CREATE TABLE yards (id int PRIMARY KEY, name text, area int);
+                INSERT INTO hives SELECT g, 'h' || g, 10 FROM generate_series(1, 20) g;
+                INSERT INTO yards SELECT g, 'y' || g, g FROM generate_series(1, 5) g;
+                """,
+            tables: ["hives", "yards"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        let database = scenario.warehouseDatabase
+        let state = { (table: String) in
+            try await clickHouseRows(server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = '\(table)'")
+        }
+        try await scenario.forager(["sync"])
+        // The source adds, widens and drops columns, streamed and while Forager is stopped: all followed, none taken for a hand change.
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives ADD COLUMN queen text", "INSERT INTO hives VALUES (21, 'new', 8, 'q')",
+            "ALTER TABLE yards DROP COLUMN area", "INSERT INTO yards VALUES (6, 'y6')",
+        ])
+        try await scenario.forager(["sync"])
+        try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN frames TYPE integer", "UPDATE hives SET frames = 100000 WHERE id = 1"])
+        try await scenario.forager(["sync"])
+        try await scenario.forager(["sync"])
+        #expect(try await state("hives") == "streaming")
+        #expect(try await state("yards") == "streaming")
+
+        // By hand: a column dropped from one table, a column retyped in the other.
+        _ = try await server.query("ALTER TABLE `\(database)`.hives DROP COLUMN label")
+        _ = try await server.query("ALTER TABLE `\(database)`.yards MODIFY COLUMN name Nullable(FixedString(2))")
+        let check = try await scenario.forager(["check"], expectStatus: 1)
+        #expect(check.contains("ClickHouse table \(database).hives was changed by hand: `label` dropped"), "\(check)")
+        #expect(check.contains("ClickHouse table \(database).yards was changed by hand: `name` is Nullable(FixedString(2)) where Forager made it"), "\(check)")
+        #expect(check.contains("forager resync --table public.hives"), "\(check)")
+        try await scenario.onSource("INSERT INTO hives VALUES (22, 'after', 1); INSERT INTO yards VALUES (7, 'y7');")
+        try await scenario.forager(["sync"])
+        #expect(try await state("hives") == "stopped")
+        #expect(try await state("yards") == "stopped")
+        #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM system.columns WHERE database = '\(database)' AND table = 'hives' AND name = 'label'") == "0")
+        #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 22") == "0")
+
+        try await scenario.forager(["resync", "--table", "hives"])
+        try await scenario.forager(["resync", "--table", "yards"])
+        try await scenario.forager(["sync"])
+        #expect(try await state("hives") == "streaming")
+        #expect(try await state("yards") == "streaming")
+        let validation = try await scenario.forager(["validate", "--wait", "0"])
+        #expect(validation.contains("public.hives: equal (22 rows") && validation.contains("public.yards: equal (7 rows"), "\(validation)")
+    }
+
+    @Test("an ADD COLUMN interrupted after the column was added (no comment, no view) heals at the next start")
+    func interruptedAddColumnHeals() async throws {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 5) g;",
+            tables: ["hives"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        let database = scenario.warehouseDatabase
+        try await scenario.forager(["sync"])
+        try await scenario.onSourceEach(["ALTER TABLE hives ADD COLUMN frames int", "INSERT INTO hives VALUES (6, 'h6', 12)"])
+        // What a kill right after Forager's ADD COLUMN leaves: the column, without its comment, and the old view.
+        _ = try await server.query("ALTER TABLE `\(database)`.hives ADD COLUMN frames Nullable(Int32)")
+        try await scenario.forager(["sync"])
+        #expect(try await clickHouseRows(server, scenario, "SELECT id, frames FROM $db.hives_current ORDER BY id") == "1\t\\N\n2\t\\N\n3\t\\N\n4\t\\N\n5\t\\N\n6\t12")
+        #expect(try await clickHouseRows(server, scenario, "SELECT comment FROM system.columns WHERE database = '\(database)' AND table = 'hives' AND name = 'frames'") == "integer")
+        try await scenario.forager(["sync"])
+        let validation = try await scenario.forager(["validate", "--wait", "0"])
+        #expect(validation.contains("public.hives: equal (6 rows"), "\(validation)")
+    }
+
     @Test("ADD COLUMN with a default gives the rows already in ClickHouse the source's value, streamed or found at start, and after a widening or a drop")
     func addedColumnsKeepTheirDefaults() async throws {
         let server = try await ClickHouseServer.shared()
