@@ -84,6 +84,10 @@ public final class PGConnection: @unchecked Sendable {
     }
 
     private static func hintForConnectionFailure(_ message: String) -> String? {
+        if message.contains("could not translate host name") || message.contains("Name or service not known")
+            || message.contains("Temporary failure in name resolution") {
+            return "Check the host part of the connection URL (postgresql://user@HOST:port/database) and that DNS resolves it from this machine."
+        }
         if message.contains("password authentication failed") {
             return "Check the user and password (in the URL, PGPASSWORD or ~/.pgpass)."
         }

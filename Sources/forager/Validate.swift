@@ -7,57 +7,6 @@ import LibPQ
 import PGOutput
 import PostgresSource
 
-/// What `forager validate` found for one table.
-struct TableValidation: Sendable {
-    /// A key range whose rows differ.
-    struct Difference: Sendable {
-        /// The range, as `(after, through]` in key order; nil bounds are open.
-        var after: [String]?
-        var through: [String]?
-        var sourceRows = 0
-        var warehouseRows = 0
-        /// Set for warehouse keys that no source chunk had (keys the two sides order differently).
-        var unmatched = false
-        /// Set when the warehouse never reached the source position the chunk was read at.
-        var behind: String?
-        /// How many rows differ, and some of them (key, and how), when known.
-        var differingRows: Int?
-        var samples: [(key: String, how: String)] = []
-    }
-    var table: TableName
-    var rows = 0
-    var chunks = 0
-    var differences: [Difference] = []
-    /// Why the table was not compared, when it was not.
-    var skipped: String?
-    /// Rows that changed during every comparison round, so could not be compared.
-    var unverified = 0
-
-    var line: String {
-        if let skipped { return "\(table): not compared: \(skipped)" }
-        let note = unverified == 0 ? "" : "; \(unverified) row\(unverified == 1 ? "" : "s") kept changing and could not be compared, validate again"
-        if differences.isEmpty { return "\(table): equal (\(rows) rows in \(chunks) chunk\(chunks == 1 ? "" : "s")\(note))" }
-        var lines = ["\(table): DIFFERS in \(differences.count) of \(chunks) chunk\(chunks == 1 ? "" : "s"):"]
-        for difference in differences {
-            let range = difference.unmatched ? "warehouse keys outside every source chunk"
-                : "keys (\(Self.key(difference.after) ?? "start"), \(Self.key(difference.through) ?? "end")]"
-            let counts = difference.sourceRows == difference.warehouseRows
-                ? "\(difference.sourceRows) rows on both sides, different content"
-                : "source \(difference.sourceRows) rows, warehouse \(difference.warehouseRows)"
-            let rows = difference.differingRows.map { "; \($0) row\($0 == 1 ? "" : "s") differ" } ?? ""
-            let samples = difference.samples.isEmpty ? "" : ": " + difference.samples.map { "\($0.key) \($0.how)" }.joined(separator: ", ")
-                + (difference.samples.count < (difference.differingRows ?? 0) ? ", ..." : "")
-            lines.append("  \(range): \(counts)\(rows)\(samples)\(difference.behind.map { " (\($0))" } ?? "")")
-        }
-        return lines.joined(separator: "\n") + note
-    }
-
-    static func key(_ values: [String]?) -> String? {
-        guard let values else { return nil }
-        return values.count == 1 ? values[0] : "(" + values.joined(separator: ", ") + ")"
-    }
-}
-
 extension Pipeline {
     /// Compares the mapped tables (or `only`) between source and warehouse, chunk by chunk.
     func validate(only: [String], chunkRows: Int, wait: Duration) async throws -> [TableValidation] {
@@ -144,8 +93,8 @@ struct ChunkValidator {
         var after: [String]?
         repeat {
             let (through, aggregate, position) = try await readSource(after: after)
-            let (difference, unverified) = try await compare(after: after, through: through, source: aggregate, position: position)
-            result.add(ComparedChunk(rows: aggregate.rows, difference: difference, unverified: unverified))
+            let (difference, undecided) = try await compare(after: after, through: through, source: aggregate, position: position)
+            result.add(ComparedChunk(rows: aggregate.rows, difference: difference, undecided: undecided))
             after = through
         } while after != nil && checksum.isChunked
         return result
@@ -173,27 +122,29 @@ struct ChunkValidator {
     }
 
     /// Nil when the chunk is equal, possibly after waiting for the warehouse and reading again;
-    /// also how many rows could not be compared because they kept changing.
-    private func compare(after: [String]?, through: [String]?, source: Aggregate, position: LSN) async throws -> (TableValidation.Difference?, Int) {
+    /// also the rows that could not be compared because they kept changing.
+    private func compare(
+        after: [String]?, through: [String]?, source: Aggregate, position: LSN
+    ) async throws -> (TableValidation.Difference?, TableValidation.Undecided?) {
         var warehouseAggregate = try await readWarehouse(after: after, through: through)
-        if source == warehouseAggregate { return (nil, 0) }
+        if source == warehouseAggregate { return (nil, nil) }
         let behind = try await waitForWarehouse(warehouse, past: position, wait: wait)
         warehouseAggregate = try await readWarehouse(after: after, through: through)
-        if source == warehouseAggregate { return (nil, 0) }
+        if source == warehouseAggregate { return (nil, nil) }
         var difference = TableValidation.Difference(
             after: after, through: through, sourceRows: source.rows, warehouseRows: warehouseAggregate.rows, behind: behind)
-        guard behind == nil else { return (difference, 0) }
+        guard behind == nil else { return (difference, nil) }
         guard checksum.isChunked else {
             // Without a key, rows cannot be told apart: compare the whole table again, fresh.
             for _ in 0..<Self.rounds {
                 let (_, fresh, freshPosition) = try await readSource(after: nil)
                 difference.behind = try await waitForWarehouse(warehouse, past: freshPosition, wait: wait)
                 let again = try await readWarehouse(after: nil, through: nil)
-                if fresh == again { return (nil, 0) }
+                if fresh == again { return (nil, nil) }
                 (difference.sourceRows, difference.warehouseRows) = (fresh.rows, again.rows)
                 if difference.behind != nil { break }
             }
-            return (difference, 0)
+            return (difference, nil)
         }
         return try await drillDown(difference)
     }
@@ -202,7 +153,7 @@ struct ChunkValidator {
     /// position P, waits for the warehouse to pass P, and compares the rows the warehouse last
     /// wrote at or before P (a row written after P is newer than the snapshot and waits for the
     /// next round). Rows that differ in every round are reported.
-    private func drillDown(_ start: TableValidation.Difference) async throws -> (TableValidation.Difference?, Int) {
+    private func drillDown(_ start: TableValidation.Difference) async throws -> (TableValidation.Difference?, TableValidation.Undecided?) {
         var difference = start
         let parameters = (start.after ?? []) + (start.through ?? [])
         let hasAfter = start.after != nil, hasThrough = start.through != nil
@@ -214,7 +165,7 @@ struct ChunkValidator {
             }
             if let behind = try await waitForWarehouse(warehouse, past: position, wait: wait) {
                 difference.behind = behind
-                return (difference, 0)
+                return (difference, nil)
             }
             let warehouseRows = try await target.query(checksum.rowsQuery(after: hasAfter, through: hasThrough, warehouse: true), parameters).rows
             let width = checksum.table.keyColumns.count
@@ -225,7 +176,7 @@ struct ChunkValidator {
                 let deleted = row[width + 2] == "t"
                 warehouseState[row[0..<width].map { $0 ?? "" }] = (deleted ? nil : row[width] ?? "", (LSN(string: row[width + 1] ?? "") ?? .zero).value)
             }
-            if comparison.round(source: sourceHashes, warehouse: warehouseState, position: position) { return (nil, 0) }
+            if comparison.round(source: sourceHashes, warehouse: warehouseState, position: position) { return (nil, nil) }
         }
         return comparison.finish(difference)
     }
@@ -383,27 +334,8 @@ struct ClickHouseChunkValidator {
                 return ComparedChunk(rows: sourceRows)
             }
         }
-        let (found, unverified) = comparison.finish(difference)
-        return ComparedChunk(rows: sourceRows, difference: found, unverified: unverified)
-    }
-}
-
-/// What comparing one chunk found.
-struct ComparedChunk {
-    /// Source rows in the chunk.
-    var rows: Int
-    var difference: TableValidation.Difference?
-    /// Rows that kept changing, so could not be compared.
-    var unverified = 0
-}
-
-extension TableValidation {
-    mutating func add(_ chunk: ComparedChunk) {
-        rows += chunk.rows
-        unverified += chunk.unverified
-        // A range past the last key, or keys no source chunk had, count only when they differ.
-        if chunk.rows > 0 || chunk.difference != nil { chunks += 1 }
-        if let difference = chunk.difference { differences.append(difference) }
+        let (found, undecided) = comparison.finish(difference)
+        return ComparedChunk(rows: sourceRows, difference: found, undecided: undecided)
     }
 }
 
@@ -443,48 +375,6 @@ func waitForWarehouse(_ warehouse: any Warehouse, past position: LSN, wait: Dura
     }
 }
 
-/// The rounds of comparing a chunk row by row. Each round compares the rows as the source had
-/// them at position P with the warehouse's rows, except those the warehouse last wrote after P
-/// (newer than the source's snapshot: deferred to the next round); after the first round only the
-/// rows that differed or were deferred are looked at.
-struct RowComparison {
-    /// A warehouse row's content (nil when it is deleted) and the position that last wrote it.
-    typealias Written = (content: String?, written: UInt64)
-    private var suspects: Set<[String]>?
-    private var differing: [[String]: String] = [:]
-    private var deferred: Set<[String]> = []
-
-    /// One round; true when nothing differs or waits.
-    mutating func round(source: [[String]: String], warehouse: [[String]: Written], position: LSN) -> Bool {
-        differing = [:]
-        deferred = []
-        for key in suspects ?? Set(source.keys).union(warehouse.keys) {
-            let row = warehouse[key]
-            if let row, row.written > position.value {
-                deferred.insert(key)
-                continue
-            }
-            let expected = source[key], actual = row?.content
-            guard expected != actual else { continue }
-            differing[key] = expected == nil ? "extra in the warehouse" : actual == nil ? "missing in the warehouse" : "different"
-        }
-        suspects = Set(differing.keys).union(deferred)
-        return differing.isEmpty && deferred.isEmpty
-    }
-
-    /// After the last round: the difference with the rows that differed (nil when only deferred
-    /// rows remain), and how many rows kept changing.
-    func finish(_ start: TableValidation.Difference) -> (TableValidation.Difference?, Int) {
-        guard !differing.isEmpty else { return (nil, deferred.count) }
-        var difference = start
-        difference.differingRows = differing.count
-        difference.samples = differing.sorted { $0.key.lexicographicallyPrecedes($1.key) }.prefix(5).map {
-            (TableValidation.key($0.key) ?? "", $0.value)
-        }
-        return (difference, deferred.count)
-    }
-}
-
 struct Validate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare source and warehouse, table by table and key range by key range.",
@@ -492,7 +382,9 @@ struct Validate: AsyncParsableCommand {
             Counts and checksums the mapped columns in chunks of the primary key, in bounded memory. \
             A chunk that differs is compared again once the warehouse has passed the source position \
             it was read at, so rows written meanwhile raise no false alarm. Exits 0 when every \
-            compared table is equal, 1 with the differing key ranges otherwise.
+            compared table is equal, 1 with the differing key ranges (or on an error), and 2 when \
+            nothing differs but some rows kept changing in every round of comparing them, with \
+            their key ranges: validate those tables again when writes to them are quieter.
             """)
 
     @OptionGroup var options: PipelineOptions
@@ -515,7 +407,8 @@ struct Validate: AsyncParsableCommand {
         try await options.runPipeline { pipeline, _ in
             let results = try await pipeline.validate(only: tables, chunkRows: chunkRows, wait: .seconds(wait))
             for result in results { print(result.line) }
-            if results.contains(where: { !$0.differences.isEmpty }) { throw ExitCode(1) }
+            let verdict = ValidationVerdict(results)
+            if verdict != .equal { throw ExitCode(verdict.rawValue) }
         }
     }
 }

@@ -3,12 +3,74 @@ import Foundation
 import Glibc
 import Testing
 
+/// The source table every case maps, as the good sync copies it.
+let cataloguedHives = "CREATE TABLE hives (id int PRIMARY KEY, name text, doc jsonb); INSERT INTO hives VALUES (1, 'a', '{\"w\": 1}'), (2, '', NULL);"
+
+/// A change to `hives` written on the source after the good sync and before the failing command,
+/// in one transaction: the command must apply it whole or not at all.
+let pendingHivesChange = """
+    BEGIN;
+    INSERT INTO hives VALUES (3, 'pending', '{"w": 3}');
+    UPDATE hives SET name = 'changed', doc = '{"w": 10}' WHERE id = 1;
+    DELETE FROM hives WHERE id = 2;
+    COMMIT;
+    """
+
+/// How the harness undoes a case's breakage, the way the command's output says to, before the
+/// good sync that must bring the pending change over whole.
+struct Repair: Sendable {
+    /// Where the good sync then puts `hives`.
+    var target = "analytics.hives"
+    var steps: @Sendable (Scenario) async throws -> Void
+
+    /// The good configuration and mapping back (the failing command's environment is not used again).
+    static let goodConfiguration = Repair { scenario in try restoreGoodConfiguration(scenario) }
+
+    /// The good configuration back, then the `forager` commands the output names.
+    static func running(_ commands: [String]...) -> Repair {
+        Repair { scenario in
+            try restoreGoodConfiguration(scenario)
+            for command in commands { try await scenario.forager(command) }
+        }
+    }
+
+    /// The good configuration back, then `sql` on the warehouse database.
+    static func onWarehouse(_ sql: @escaping @Sendable (Scenario) -> String) -> Repair {
+        Repair { scenario in
+            try restoreGoodConfiguration(scenario)
+            try await scenario.warehouse.execute(sql(scenario), database: scenario.warehouseDatabase)
+        }
+    }
+}
+
+/// Puts back forager.yaml as `Scenario.make` wrote it, and the mapping of `hives` alone.
+func restoreGoodConfiguration(_ scenario: Scenario) throws {
+    let original = try String(contentsOfFile: scenario.directory + "/forager.yaml.original", encoding: .utf8)
+    try original.write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+    try scenario.writeMapping("tables:\n  - source: hives\n")
+}
+
 /// One bad input: what is broken, the command run, its exit status, and what its output must say
-/// (the offending thing, and what to do). Unless `changesWarehouse`, the warehouse must be exactly
-/// as the good sync before left it: nothing lost, nothing half-applied.
+/// (the offending thing, and what to do); then what the command left in the warehouse while a
+/// source change was pending, and the repair after which a good sync brings the source over whole.
 struct BadInput: Sendable, CustomTestStringConvertible {
+    /// What the warehouse holds after the command.
+    enum Aftermath: Sendable {
+        /// Nothing new: the checkpoint and the rows of `analytics.hives` are as before the command,
+        /// the pending change not applied even in part; after `repair`, a good sync brings it over.
+        case untouched(repair: Repair = .goodConfiguration)
+        /// The command stopped the table (and may move the checkpoint past changes the table no
+        /// longer takes): its rows are as before; after `repair`, a good sync brings it over.
+        case tableStopped(repair: Repair)
+        /// A `forager run` that `prepare` started streams beside the command: the pending change
+        /// is in the warehouse whole or not at all; after `repair`, a good sync brings it over.
+        case wholeOrNothing(repair: Repair = .goodConfiguration)
+        /// The command is a sync that succeeds: `analytics.hives` equals the source.
+        case synced
+    }
+
     var name: String
-    var sourceSQL = "CREATE TABLE hives (id int PRIMARY KEY, name text, doc jsonb); INSERT INTO hives VALUES (1, 'a', '{\"w\": 1}'), (2, '', NULL);"
+    var sourceSQL = cataloguedHives
     /// The mapping file for the failing command (the good sync maps `hives` only).
     var mapping = "tables:\n  - source: hives\n"
     /// Rewrites forager.yaml for the failing command.
@@ -22,8 +84,10 @@ struct BadInput: Sendable, CustomTestStringConvertible {
     /// What the output must not show (a password).
     var reject: [String] = []
     var goodSyncFirst = true
-    var changesWarehouse = false
-    /// More checks after the command.
+    var aftermath = Aftermath.untouched()
+    /// The columns of `analytics.hives` whose rows must be as before (`prepare` may drop one).
+    var columns = ["id", "name", "doc"]
+    /// More checks after the command, before the repair.
     var verify: @Sendable (Scenario) async throws -> Void = { _ in }
 
     var testDescription: String { name }
@@ -49,6 +113,9 @@ private func sourceURL(_ scenario: Scenario, user: String = "postgres", password
     "postgresql://\(user)\(password.map { ":\($0)" } ?? "")@127.0.0.1:\(scenario.source.port)/\(database ?? scenario.sourceDatabase)"
 }
 
+/// A warehouse table name of exactly 63 bytes in UTF-8 (34 characters).
+let unicodeTarget = "ruche_🐝_" + String(repeating: "é", count: 26)
+
 let badInputs: [BadInput] = [
     // The configuration file: exit 2, nothing touched.
     BadInput(name: "malformed YAML", config: replacing("mappings: mappings", "mappings: [mappings"), status: 2,
@@ -60,7 +127,7 @@ let badInputs: [BadInput] = [
     BadInput(name: "missing source.url", config: { scenario, config in config.replacingOccurrences(of: "url: \"\(scenario.sourceURL)\"", with: "") }, status: 2,
              expect: ["source.url", "missing", "FORAGER_SOURCE_URL"]),
     BadInput(name: "missing mappings", config: replacing("mappings: mappings", ""), status: 2,
-             expect: ["mappings", "missing"]),
+             expect: ["mappings", "missing", "set mappings to a mapping file or a directory of them"]),
     BadInput(name: "invalid slot name", config: { scenario, config in config.replacingOccurrences(of: "slot: \(scenario.slot)", with: "slot: My-Slot") }, status: 2,
              expect: ["'My-Slot' is not a valid replication slot name", "my_slot"]),
     BadInput(name: "unknown warehouse type", config: replacing("type: postgres", "type: postgress"), status: 2,
@@ -72,9 +139,9 @@ let badInputs: [BadInput] = [
     BadInput(name: "negative heartbeat interval", config: replacing("heartbeat_interval_s: 1", "heartbeat_interval_s: -3"), status: 2,
              expect: ["source.heartbeat_interval_s", "at least 0"]),
     BadInput(name: "mappings directory missing", config: replacing("mappings: mappings", "mappings: no_such_dir"), status: 2,
-             expect: ["no_such_dir"]),
+             expect: ["'no_such_dir' does not exist", "create it, or correct the path"]),
     BadInput(name: "mapping entry without source", mapping: "tables:\n  - target: x\n", status: 2,
-             expect: ["app.yaml:2", "source"]),
+             expect: ["app.yaml:2", "source", "name the source table as schema.table"]),
     BadInput(name: "unknown mapping key", mapping: "tables:\n  - source: hives\n    exclude_column: [name]\n", status: 2,
              expect: ["unknown key 'exclude_column'", "did you mean 'exclude_columns'"]),
     BadInput(name: "same table mapped twice", mapping: "tables:\n  - source: hives\n  - source: public.hives\n", status: 2,
@@ -87,7 +154,7 @@ let badInputs: [BadInput] = [
     BadInput(name: "metrics address already in use",
              config: { scenario, config in config.replacingOccurrences(of: "127.0.0.1:\(scenario.metricsPort)", with: "127.0.0.1:\(scenario.source.port)") },
              command: ["run"],
-             expect: ["the metrics endpoint cannot listen on 127.0.0.1:", "Set metrics.listen to a free host:port"], changesWarehouse: true),
+             expect: ["the metrics endpoint cannot listen on 127.0.0.1:", "Set metrics.listen to a free host:port"], aftermath: .wholeOrNothing()),
 
     // Servers that cannot be reached or refuse: exit 1.
     BadInput(name: "source port with nothing listening", environment: { scenario in
@@ -95,7 +162,7 @@ let badInputs: [BadInput] = [
              expect: ["Connection refused", "Check that the server is running"]),
     BadInput(name: "source host that does not resolve", environment: { scenario in
                  ["FORAGER_SOURCE_URL": "postgresql://postgres@no-such-host.invalid:5432/\(scenario.sourceDatabase)"] },
-             expect: ["no-such-host.invalid"]),
+             expect: ["no-such-host.invalid", "Check the host part of the connection URL", "DNS resolves it"]),
     BadInput(name: "warehouse port with nothing listening", environment: { scenario in
                  ["FORAGER_WAREHOUSE_URL": "postgresql://postgres@127.0.0.1:\(try LocalCluster.freePort())/\(scenario.warehouseDatabase)"] },
              expect: ["Connection refused", "Check that the server is running"]),
@@ -131,29 +198,34 @@ let badInputs: [BadInput] = [
                  }
                  return running
              },
-             expect: ["is in use by another process", "Stop the other Forager"], changesWarehouse: true),
+             expect: ["is in use by another process", "Stop the other Forager"], aftermath: .wholeOrNothing()),
     BadInput(name: "slot of another plugin",
              prepare: { scenario in
                  try await scenario.onSource("SELECT pg_create_logical_replication_slot('\(scenario.slot)', 'test_decoding')")
                  return nil
              },
-             expect: ["uses the plugin test_decoding, not pgoutput", "Choose another slot name"], goodSyncFirst: false),
+             expect: ["uses the plugin test_decoding, not pgoutput", "Choose another slot name"], goodSyncFirst: false,
+             aftermath: .untouched(repair: Repair { scenario in
+                 try restoreGoodConfiguration(scenario)
+                 try await scenario.onSource("SELECT pg_drop_replication_slot('\(scenario.slot)')")
+             })),
     BadInput(name: "slot dropped while the warehouse has a checkpoint",
              prepare: { scenario in
                  try await scenario.onSource("SELECT pg_drop_replication_slot('\(scenario.slot)')")
                  return nil
              },
-             expect: ["has a checkpoint", "but the source has no such slot", "start over"]),
+             expect: ["has a checkpoint", "but the source has no such slot", "start over: drop the warehouse tables and remove the slot's row"],
+             aftermath: .untouched(repair: .onWarehouse { scenario in "DROP TABLE analytics.hives; DELETE FROM analytics._forager_state WHERE slot = '\(scenario.slot)'" })),
     BadInput(name: "publication that lost a mapped table",
              prepare: { scenario in
                  try await scenario.onSource("ALTER PUBLICATION forager_pub DROP TABLE hives")
                  return nil
              },
-             expect: ["public.hives", "forager resync --table public.hives"]),
+             expect: ["public.hives", "forager resync --table public.hives"], aftermath: .untouched(repair: .running(["resync", "--table", "public.hives"]))),
 
     // Mappings that do not fit the source.
     BadInput(name: "mapped table absent", mapping: "tables:\n  - source: hives\n  - source: no_such_table\n",
-             expect: ["app.yaml:3", "public.no_such_table does not exist"]),
+             expect: ["app.yaml:3", "public.no_such_table does not exist", "Check the name in the mapping file"]),
     BadInput(name: "excluded column absent", mapping: "tables:\n  - source: hives\n    exclude_columns: [nope]\n",
              expect: ["exclude_columns names \"nope\"", "Columns of public.hives: id, name, doc"]),
     BadInput(name: "renamed column absent", mapping: "tables:\n  - source: hives\n    rename_columns: {nope: x}\n",
@@ -161,12 +233,12 @@ let badInputs: [BadInput] = [
     BadInput(name: "excluded key column", mapping: "tables:\n  - source: hives\n    exclude_columns: [id]\n",
              expect: ["part of the primary key", "remove it from exclude_columns"]),
     BadInput(name: "table without key or identity",
-             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text, doc jsonb); CREATE TABLE keyless (a int, b text);",
+             sourceSQL: cataloguedHives + " CREATE TABLE keyless (a int, b text);",
              mapping: "tables:\n  - source: hives\n  - source: keyless\n",
              expect: ["public.keyless has no primary key", "REPLICA IDENTITY FULL", "append_only"]),
     BadInput(name: "column of a type only the source has (an enum) arrives as text",
              sourceSQL: "CREATE TYPE mood AS ENUM ('calm', 'angry'); CREATE TABLE hives (id int PRIMARY KEY, name text, doc jsonb, temper mood); INSERT INTO hives VALUES (1, 'a', NULL, 'angry');",
-             status: 0, expect: ["copied table"], goodSyncFirst: false,
+             status: 0, expect: ["copied table"], goodSyncFirst: false, aftermath: .synced,
              verify: { scenario in
                  let value = try await scenario.warehouseScalar("SELECT temper || ':' || pg_typeof(temper) FROM analytics.hives")
                  #expect(value == "angry:text")
@@ -181,7 +253,32 @@ let badInputs: [BadInput] = [
              mapping: "tables:\n  - source: hives\n    extract:\n      - {column: w, from: name, path: w, type: integer}\n",
              expect: ["reads from \"name\", which is text, not json or jsonb", "Extract only from json or jsonb columns"]),
     BadInput(name: "hostile table name that does not exist", mapping: "tables:\n  - source: hives\n  - source: 'public.\"x\"\"; DROP TABLE hives; --\"'\n",
-             expect: ["public.\"x\"\"; DROP TABLE hives; --\" does not exist"]),
+             expect: ["public.\"x\"\"; DROP TABLE hives; --\" does not exist", "Check the name in the mapping file"]),
+    BadInput(name: "target name of 64 bytes (32 characters)", mapping: "tables:\n  - source: hives\n    target: \(String(repeating: "é", count: 32))\n", status: 2,
+             expect: ["app.yaml:3", "tables[0].target", "is 64 bytes long, but PostgreSQL names are at most 63 bytes (UTF-8); shorten it"]),
+    BadInput(name: "reserved words as table and column names replicate",
+             sourceSQL: cataloguedHives + #" CREATE TABLE "order" ("from" int PRIMARY KEY, "group" text); INSERT INTO "order" VALUES (1, 'a'), (2, 'b');"#,
+             mapping: "tables:\n  - source: hives\n  - source: 'public.\"order\"'\n    target: select\n    rename_columns: {group: table}\n",
+             status: 0, expect: ["copied table"], aftermath: .synced,
+             verify: { scenario in
+                 try await scenario.onSource(#"UPDATE "order" SET "group" = 'changed' WHERE "from" = 1; DELETE FROM "order" WHERE "from" = 2; INSERT INTO "order" VALUES (3, 'new');"#)
+                 try await scenario.forager(["sync"])
+                 try await scenario.expectSameContent(
+                     source: #""order""#, target: #"analytics."select""#, columns: ["from", "group"], key: ["from"], targetColumns: ["from", "table"])
+                 #expect(try await scenario.warehouseScalar(#"SELECT string_agg("table", ',' ORDER BY "from") FROM analytics."select""#) == "changed,new")
+             }),
+    BadInput(name: "Unicode table, column and 63-byte target names replicate",
+             sourceSQL: cataloguedHives + #" CREATE TABLE "ruche_été_日本" ("clé" int PRIMARY KEY, "poids_🐝" numeric); INSERT INTO "ruche_été_日本" VALUES (1, 1.5), (2, 2.5);"#,
+             mapping: "tables:\n  - source: hives\n  - source: 'public.\"ruche_été_日本\"'\n    target: \(unicodeTarget)\n    rename_columns: {poids_🐝: 重さ}\n",
+             status: 0, expect: ["copied table"], aftermath: .synced,
+             verify: { scenario in
+                 #expect(unicodeTarget.utf8.count == 63)
+                 try await scenario.onSource(#"UPDATE "ruche_été_日本" SET "poids_🐝" = 9.75 WHERE "clé" = 1; DELETE FROM "ruche_été_日本" WHERE "clé" = 2; INSERT INTO "ruche_été_日本" VALUES (3, 0);"#)
+                 try await scenario.forager(["sync"])
+                 try await scenario.expectSameContent(
+                     source: #""ruche_été_日本""#, target: "analytics.\"\(unicodeTarget)\"", columns: ["clé", "poids_🐝"], key: ["clé"], targetColumns: ["clé", "重さ"])
+                 #expect(try await scenario.warehouseScalar("SELECT string_agg(\"重さ\"::text, ',' ORDER BY \"clé\") FROM analytics.\"\(unicodeTarget)\"") == "9.75,0")
+             }),
     BadInput(name: "pattern that matches nothing", mapping: "tables:\n  - source: hives\n  - source: 'public.zz*'\n",
              expect: ["public.zz* matches no table", "Check the pattern"]),
 
@@ -192,7 +289,8 @@ let badInputs: [BadInput] = [
                  return nil
              },
              command: ["sync"], status: 0,
-             expect: ["lacks \"name\", and a column was dropped from it by hand", "forager resync --table public.hives"], changesWarehouse: true,
+             expect: ["lacks \"name\", and a column was dropped from it by hand", "forager resync --table public.hives"],
+             aftermath: .tableStopped(repair: .running(["resync", "--table", "public.hives"])), columns: ["id", "doc"],
              verify: { scenario in
                  let check = try await scenario.forager(["check"], expectStatus: 1)
                  #expect(check.contains("table public.hives is stopped"), "\(check)")
@@ -202,22 +300,32 @@ let badInputs: [BadInput] = [
                  try await scenario.warehouse.execute("ALTER TABLE analytics.hives ALTER COLUMN name TYPE integer USING length(name)", database: scenario.warehouseDatabase)
                  return nil
              },
-             command: ["check"],
-             expect: ["column \"name\" of warehouse table analytics.hives has type integer", "forager resync --table public.hives"], changesWarehouse: true),
+             command: ["sync"], status: 0,
+             expect: ["warehouse table analytics.hives was changed by hand: \"name\" is integer where Forager made it text (the source has text)", "forager resync --table public.hives"],
+             aftermath: .tableStopped(repair: .running(["resync", "--table", "public.hives"])), columns: ["id", "doc"],
+             verify: { scenario in
+                 let check = try await scenario.forager(["check"], expectStatus: 1)
+                 #expect(check.contains("table public.hives is stopped: warehouse table analytics.hives was changed by hand"), "\(check)")
+             }),
     BadInput(name: "warehouse table not made by Forager",
              prepare: { scenario in
                  try await scenario.warehouse.execute("CREATE SCHEMA analytics; CREATE TABLE analytics.hives (id int PRIMARY KEY, name text, doc jsonb)", database: scenario.warehouseDatabase)
                  return nil
              },
              expect: ["warehouse table analytics.hives exists but has no _forager_lsn column", "Map the source table to another target name"],
-             goodSyncFirst: false, changesWarehouse: true),
+             goodSyncFirst: false,
+             aftermath: .untouched(repair: Repair(target: "analytics.hives_forager") { scenario in
+                 try restoreGoodConfiguration(scenario)
+                 try scenario.writeMapping("tables:\n  - source: hives\n    target: hives_forager\n")
+             })),
     BadInput(name: "warehouse rows without a checkpoint",
              prepare: { scenario in
                  try await scenario.warehouse.execute("DELETE FROM analytics._forager_state", database: scenario.warehouseDatabase)
                  try await scenario.onSource("SELECT pg_drop_replication_slot('\(scenario.slot)')")
                  return nil
              },
-             expect: ["already hold rows, but there is no checkpoint", "Empty those tables"], changesWarehouse: true),
+             expect: ["already hold rows, but there is no checkpoint", "Empty those tables"],
+             aftermath: .untouched(repair: .onWarehouse { _ in "TRUNCATE analytics.hives" })),
     BadInput(name: "warehouse schema owned by another role",
              environment: { scenario in ["FORAGER_WAREHOUSE_URL": "postgresql://catalogue_limited@127.0.0.1:\(scenario.warehouse.port)/\(scenario.warehouseDatabase)"] },
              prepare: { scenario in
@@ -237,7 +345,7 @@ let badInputs: [BadInput] = [
     // Values at the edges arrive exactly.
     BadInput(name: "values at the edges",
              sourceSQL: """
-                 CREATE TABLE hives (id int PRIMARY KEY, name text, doc jsonb);
+                 \(cataloguedHives)
                  CREATE TABLE edge (id int PRIMARY KEY, f float8, r real, d date, ts timestamptz, t timestamp, j jsonb, s text, n numeric);
                  INSERT INTO edge VALUES
                    (1, 'NaN', 'NaN', 'infinity', 'infinity', '-infinity', '{}', '', 'NaN'),
@@ -246,7 +354,7 @@ let badInputs: [BadInput] = [
                    (4, 1.7976931348623157e308, 3.4028235e38, '2024-02-29', '2024-06-01 10:00:00.123456+05:30', '2024-06-01 10:00:00.5', '[1, 2.50, "x", {"a": [true, false, null]}]', repeat('x', 100000), 123456789012345678901234567890.123456789);
                  INSERT INTO edge (id, j) SELECT 5, jsonb_build_object('big', repeat('z', 10 * 1024 * 1024));
                  """,
-             mapping: "tables:\n  - source: hives\n  - source: edge\n", status: 0, expect: ["copied table"], changesWarehouse: true,
+             mapping: "tables:\n  - source: hives\n  - source: edge\n", status: 0, expect: ["copied table"], aftermath: .synced,
              verify: { scenario in
                  try await scenario.onSource("""
                      INSERT INTO edge SELECT id + 100, f, r, d, ts, t, j, s, n FROM edge WHERE id <= 5;
@@ -278,19 +386,24 @@ struct BadInputCatalogueTests {
     @Test("the catalogue has at least 40 cases")
     func size() { #expect(badInputs.count >= 40) }
 
-    @Test("each bad input gets its exit code, an error naming the thing and the fix, and leaves the data as it was", arguments: badInputs)
+    @Test("each bad input gets its exit code, an error naming the thing and the fix, and leaves no change half-applied", arguments: badInputs)
     func badInput(_ input: BadInput) async throws {
         let scenario = try await Scenario.make(sourceSQL: input.sourceSQL, tables: ["hives"])
         defer { Task { await scenario.cleanUp() } }
-        var before: (checkpoint: String?, digest: String?) = (nil, nil)
+        let allColumns = ["id", "name", "doc"]
+        var synced: WarehouseState?
         if input.goodSyncFirst {
             try await scenario.forager(["sync"])
-            before = (try await scenario.checkpoint(), try await scenario.warehouseScalar(Scenario.digestSQL(table: "analytics.hives", columns: ["id", "name", "doc"], key: ["id"])))
+            synced = try await WarehouseState.read(scenario, columns: allColumns)
+            try await scenario.onSource(pendingHivesChange)
+            let source = try await scenario.sourceScalar(Scenario.digestSQL(table: "hives", columns: allColumns, key: ["id"]))
+            #expect(source != synced?.digest, "\(input.name): the pending change changes nothing the check could see")
         }
         try scenario.writeMapping(input.mapping)
         let config = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
         try input.config(scenario, config).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
         let running = try await input.prepare(scenario)
+        let before = try await WarehouseState.read(scenario, columns: input.columns)
         let output = try await scenario.forager(input.command, expectStatus: input.status, timeout: .seconds(120), environment: try input.environment(scenario))
         if let running {
             running.signal(SIGKILL)
@@ -302,11 +415,205 @@ struct BadInputCatalogueTests {
         for rejected in input.reject {
             #expect(!output.contains(rejected), "\(input.name): the output shows \(rejected.debugDescription):\n\(output)")
         }
-        if input.goodSyncFirst && !input.changesWarehouse {
-            #expect(try await scenario.checkpoint() == before.checkpoint, "\(input.name): the checkpoint moved")
-            #expect(try await scenario.warehouseScalar(Scenario.digestSQL(table: "analytics.hives", columns: ["id", "name", "doc"], key: ["id"])) == before.digest,
-                    "\(input.name): the warehouse rows changed")
+        let after = try await WarehouseState.read(scenario, columns: input.columns)
+        let repair: Repair
+        switch input.aftermath {
+        case .untouched(let then):
+            #expect(after.checkpoint == before.checkpoint, "\(input.name): the checkpoint moved from \(before.checkpoint ?? "none") to \(after.checkpoint ?? "none")")
+            #expect(after.digest == before.digest, "\(input.name): the rows of analytics.hives changed: \(before.digest) before, \(after.digest) after")
+            repair = then
+        case .tableStopped(let then):
+            #expect(after.digest == before.digest, "\(input.name): the rows of the stopped table changed: \(before.digest) before, \(after.digest) after")
+            repair = then
+        case .wholeOrNothing(let then):
+            let whole = try await scenario.sourceScalar(Scenario.digestSQL(table: "hives", columns: input.columns, key: ["id"]))
+            #expect(after.digest == synced?.digest || after.digest == whole, "\(input.name): the pending change is half-applied: \(after.digest)")
+            repair = then
+        case .synced:
+            try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: allColumns)
+            try await input.verify(scenario)
+            return
         }
         try await input.verify(scenario)
+        try await repair.steps(scenario)
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "hives", target: repair.target, columns: allColumns)
+    }
+}
+
+/// The warehouse checkpoint and a digest of the rows of `analytics.hives`; a table that is not
+/// there reads as empty.
+struct WarehouseState {
+    var checkpoint: String?
+    var digest: String
+
+    static func read(_ scenario: Scenario, columns: [String]) async throws -> WarehouseState {
+        func exists(_ table: String) async throws -> Bool {
+            try await scenario.warehouseScalar("SELECT to_regclass('\(table)') IS NOT NULL") == "t"
+        }
+        let checkpoint = try await exists("analytics._forager_state") ? try await scenario.checkpoint() : nil
+        let digest = try await exists("analytics.hives")
+            ? try await scenario.warehouseScalar(Scenario.digestSQL(table: "analytics.hives", columns: columns, key: ["id"])) ?? "" : "0:"
+        return WarehouseState(checkpoint: checkpoint, digest: digest)
+    }
+}
+
+/// One bad input with a ClickHouse warehouse: what is broken, and what the failing `forager sync`
+/// must say; a change to `hives` is pending on the source (with `badChange`, in one transaction),
+/// and must be in ClickHouse whole after the repair and not at all before.
+struct ClickHouseBadInput: Sendable, CustomTestStringConvertible {
+    var name: String
+    /// Rewrites forager.yaml for the failing command.
+    var config: @Sendable (Scenario, String) -> String = { $1 }
+    /// Breaks something before the command.
+    var prepare: @Sendable (Scenario, ClickHouseServer) async throws -> Void = { _, _ in }
+    /// SQL in the pending transaction that writes a value ClickHouse cannot hold.
+    var badChange = ""
+    var expect: [String]
+    /// The mapping the output says to write, when the fix is a mapping change (the harness then
+    /// also runs the `forager resync --table public.hives` it names); nil when the good
+    /// configuration is the fix.
+    var fixedMapping: String?
+    /// A query of the repaired warehouse (`$db` for its database) and what it must return.
+    var arrived: (sql: String, value: String)?
+    /// More checks after the command, before the repair.
+    var verify: @Sendable (Scenario, ClickHouseServer) async throws -> Void = { _, _ in }
+
+    var testDescription: String { name }
+}
+
+/// A database of another application on the ClickHouse server, with a table named like a mapped one.
+let otherApplicationDatabase = "catalogue_other_app"
+
+let clickHouseBadInputs: [ClickHouseBadInput] = [
+    ClickHouseBadInput(name: "ClickHouse port with nothing listening",
+                       config: { _, config in
+                           config.replacingOccurrences(
+                               of: #"url: "http://127\.0\.0\.1:[0-9]+""#, with: #"url: "http://127.0.0.1:\#((try? LocalCluster.freePort()) ?? 9)""#,
+                               options: .regularExpression)
+                       },
+                       expect: ["cannot reach the ClickHouse server at http://127.0.0.1:", "Check that it runs and that warehouse.url is right"]),
+    ClickHouseBadInput(name: "ClickHouse database of another application, with a table of the mapped name",
+                       config: { scenario, config in config.replacingOccurrences(of: "database: \(scenario.warehouseDatabase)", with: "database: \(otherApplicationDatabase)") },
+                       prepare: { _, server in
+                           try await server.query("CREATE DATABASE IF NOT EXISTS \(otherApplicationDatabase)")
+                           try await server.query("DROP TABLE IF EXISTS \(otherApplicationDatabase).hives")
+                           try await server.query("CREATE TABLE \(otherApplicationDatabase).hives (id Int32, name String) ENGINE = MergeTree ORDER BY id")
+                           try await server.query("INSERT INTO \(otherApplicationDatabase).hives VALUES (7, 'theirs')")
+                       },
+                       expect: [
+                           "ClickHouse table \(otherApplicationDatabase).hives exists but has no _forager_version column, so it was not made by Forager",
+                           "Map the source table to another target name, or drop the table",
+                       ],
+                       verify: { _, server in
+                           let rows = try await server.query("SELECT id, name FROM \(otherApplicationDatabase).hives FORMAT TabSeparated")
+                           #expect(rows == "7\ttheirs\n")
+                           let columns = try await server.query(
+                               "SELECT name FROM system.columns WHERE database = '\(otherApplicationDatabase)' AND table = 'hives' ORDER BY name FORMAT TabSeparated")
+                           #expect(columns == "id\nname\n", "Forager changed the other application's table")
+                       }),
+    ClickHouseBadInput(name: "ClickHouse ca_file that does not exist",
+                       config: { _, config in
+                           config.replacingOccurrences(of: "  type: clickhouse\n", with: "  type: clickhouse\n  ca_file: /nonexistent/forager-ca.pem\n")
+                               .replacingOccurrences(of: #"url: "http://"#, with: #"url: "https://"#)
+                       },
+                       expect: ["warehouse.ca_file /nonexistent/forager-ca.pem cannot be read", "Give the path of a PEM file with the certificate authority"]),
+    ClickHouseBadInput(name: "NaN in a numeric column that ClickHouse keeps as Decimal",
+                       badChange: "UPDATE hives SET weight = 'NaN' WHERE id = 3;",
+                       expect: [
+                           "column \"weight\" of public.hives has the value 'NaN', NaN, which ClickHouse's Decimal cannot hold",
+                           "add types: {weight: text} to the table's mapping, then resync the table (forager resync --table public.hives)",
+                       ],
+                       fixedMapping: "tables:\n  - source: hives\n    types: {weight: text}\n",
+                       arrived: ("SELECT weight FROM $db.hives_current WHERE id = 3", "NaN")),
+    ClickHouseBadInput(name: "date before ClickHouse's Date range",
+                       badChange: "INSERT INTO hives VALUES (4, 'moon', 4, '1969-07-20', '{}');",
+                       expect: [
+                           "column \"day\" of public.hives has the value '1969-07-20', outside the range of ClickHouse's Date (1970-01-01 to 2105-12-31)",
+                           "add types: {day: text} to the table's mapping, then resync the table (forager resync --table public.hives)",
+                       ],
+                       fixedMapping: "tables:\n  - source: hives\n    types: {day: text}\n",
+                       arrived: ("SELECT day FROM $db.hives_current WHERE id = 4", "1969-07-20")),
+    ClickHouseBadInput(name: "two-dimensional array",
+                       badChange: "INSERT INTO hives VALUES (5, 'grid', 5, '2024-05-01', '{{1,2},{3,4}}');",
+                       expect: [
+                           "column \"frames\" of public.hives has the value '{{1,2},{3,4}}', not a one-dimensional array",
+                           "add types: {frames: text} to the table's mapping, then resync the table (forager resync --table public.hives)",
+                       ],
+                       fixedMapping: "tables:\n  - source: hives\n    types: {frames: text}\n",
+                       arrived: ("SELECT frames FROM $db.hives_current WHERE id = 5", "{{1,2},{3,4}}")),
+]
+
+/// What ClickHouse holds for the scenario: its checkpoint, and the rows of `hives_current`.
+struct ClickHouseState: Equatable {
+    var checkpoint: String
+    var rows: String
+
+    static func read(_ server: ClickHouseServer, _ scenario: Scenario) async throws -> ClickHouseState {
+        let database = "`\(scenario.warehouseDatabase)`"
+        return ClickHouseState(
+            checkpoint: try await server.query("SELECT argMax(lsn_text, lsn) FROM \(database)._forager_state WHERE slot = '\(scenario.slot)' FORMAT TabSeparated"),
+            rows: try await server.query("SELECT id, name, weight, day, frames FROM \(database).hives_current ORDER BY id FORMAT TabSeparated"))
+    }
+
+    /// Each row's key and name, as `rows` would show them were ClickHouse equal to the source.
+    static func sourceKeysAndNames(_ scenario: Scenario) async throws -> String {
+        try await scenario.sourceScalar("SELECT coalesce(string_agg(id || E'\\t' || name, E'\\n' ORDER BY id), '') FROM hives") ?? ""
+    }
+
+    var keysAndNames: String {
+        rows.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).prefix(2).joined(separator: "\t") }.joined(separator: "\n")
+    }
+}
+
+@Suite("Bad-input catalogue, ClickHouse", .serialized)
+struct ClickHouseBadInputCatalogueTests {
+    @Test("each bad input to a ClickHouse warehouse gets exit 1, an error naming the thing and the fix, and leaves no change half-applied", arguments: clickHouseBadInputs)
+    func badInput(_ input: ClickHouseBadInput) async throws {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, name text, weight numeric(8,3), day date, frames int[] NOT NULL DEFAULT '{}');
+                INSERT INTO hives VALUES (1, 'a', 1.5, '2024-01-01', '{1,2}'), (2, 'b', 2.25, '2024-01-02', '{3}');
+                """,
+            tables: ["hives"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        let synced = try await ClickHouseState.read(server, scenario)
+        try await scenario.onSource("""
+            BEGIN;
+            INSERT INTO hives VALUES (3, 'pending', 3.125, '2024-03-01', '{4,NULL}');
+            UPDATE hives SET name = 'changed', frames = '{}' WHERE id = 1;
+            DELETE FROM hives WHERE id = 2;
+            \(input.badChange)
+            COMMIT;
+            """)
+        #expect(try await ClickHouseState.sourceKeysAndNames(scenario) != synced.keysAndNames, "\(input.name): the pending change changes nothing the check could see")
+        let config = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
+        try input.config(scenario, config).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        try await input.prepare(scenario, server)
+        let output = try await scenario.forager(["sync"], expectStatus: 1, timeout: .seconds(120))
+        for expected in input.expect {
+            #expect(output.contains(expected), "\(input.name): expected \(expected.debugDescription) in:\n\(output)")
+        }
+        let after = try await ClickHouseState.read(server, scenario)
+        #expect(after.checkpoint == synced.checkpoint, "\(input.name): the checkpoint moved from \(synced.checkpoint) to \(after.checkpoint)")
+        #expect(after.rows == synced.rows, "\(input.name): the rows of hives_current changed:\n\(synced.rows)\nbefore, after:\n\(after.rows)")
+        try await input.verify(scenario, server)
+
+        try restoreGoodConfiguration(scenario)
+        if let fixedMapping = input.fixedMapping {
+            try scenario.writeMapping(fixedMapping)
+            try await scenario.forager(["resync", "--table", "public.hives"])
+        }
+        try await scenario.forager(["sync"])
+        let repaired = try await ClickHouseState.read(server, scenario)
+        #expect(repaired.keysAndNames == (try await ClickHouseState.sourceKeysAndNames(scenario)), "\(input.name): after the repair:\n\(repaired.rows)")
+        if let arrived = input.arrived {
+            let value = try await server.query(arrived.sql.replacingOccurrences(of: "$db", with: "`\(scenario.warehouseDatabase)`") + " FORMAT TabSeparated")
+            #expect(value == arrived.value + "\n", "\(input.name): \(arrived.sql)")
+        }
+        let validation = try await scenario.forager(["validate", "--wait", "5"])
+        #expect(validation.contains("public.hives: equal"), "\(input.name): \(validation)")
     }
 }

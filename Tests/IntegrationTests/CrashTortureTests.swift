@@ -27,6 +27,18 @@ struct CrashTortureTests {
         var testDescription: String { rawValue }
     }
 
+    /// The kinds of statement the workload runs; it counts each one that succeeded.
+    enum Statement: String, CaseIterable, Sendable {
+        case insert = "insert of 200 rows"
+        case toastUnchangedUpdate = "update leaving a TOASTed column unchanged"
+        case delete
+        case multiTableTransaction = "multi-table transaction"
+        case keyUpdate = "update of a primary key"
+        case truncate = "TRUNCATE"
+        case addColumn = "ADD COLUMN"
+        case largeTransaction = "large transaction (60,000 rows)"
+    }
+
     @Test("SIGKILL at 24 random moments under a mixed workload: the warehouse equals the source, nothing lost or doubled", arguments: Sink.allCases)
     func killsUnderMixedWorkload(_ sink: Sink) async throws {
         let seed = Self.seed
@@ -45,35 +57,40 @@ struct CrashTortureTests {
             tables: ["hives", "samples", "alerts"], batch: "batch:\n  max_rows: 5000\n", clickHouse: server)
         defer { Task { await scenario.cleanUp() } }
 
-        let workload = Task {
+        let workload = Task { () throws -> [Statement: Int] in
             var random = SplitMix(state: seed ^ 0xABCDEF)
             let connection = try await scenario.source.connect(scenario.sourceDatabase)
             defer { connection.close() }
+            var ran: [Statement: Int] = [:]
+            func run(_ kind: Statement, _ sql: String) async throws {
+                try await connection.execute(sql)
+                ran[kind, default: 0] += 1
+            }
             var next: Int64 = 1_000_000
             var step = 0
             while !Task.isCancelled {
                 step += 1
                 switch step {
                 case 40:
-                    try await connection.execute("ALTER TABLE samples ADD COLUMN quality int DEFAULT 0")
+                    try await run(.addColumn, "ALTER TABLE samples ADD COLUMN quality int DEFAULT 0")
                 case 80:
                     // One large transaction: more rows than a batch, applied in pieces.
-                    try await connection.execute("INSERT INTO samples (id, hive, value) SELECT \(next) + g, g % 2000, g FROM generate_series(1, 60000) g")
+                    try await run(.largeTransaction, "INSERT INTO samples (id, hive, value) SELECT \(next) + g, g % 2000, g FROM generate_series(1, 60000) g")
                     next += 60000
                 case let n where n % 55 == 0:
-                    try await connection.execute("TRUNCATE alerts")
+                    try await run(.truncate, "TRUNCATE alerts")
                 default:
                     switch Int.random(in: 0..<6, using: &random) {
                     case 0:
-                        try await connection.execute("INSERT INTO samples (id, hive, value) SELECT \(next) + g, g % 2000, g FROM generate_series(1, 200) g")
+                        try await run(.insert, "INSERT INTO samples (id, hive, value) SELECT \(next) + g, g % 2000, g FROM generate_series(1, 200) g")
                         next += 200
                     case 1:
                         // TOAST-unchanged: notes is not touched.
-                        try await connection.execute("UPDATE hives SET weight = weight + 1 WHERE id % 97 = \(Int.random(in: 0..<97, using: &random))")
+                        try await run(.toastUnchangedUpdate, "UPDATE hives SET weight = weight + 1 WHERE id % 97 = \(Int.random(in: 0..<97, using: &random))")
                     case 2:
-                        try await connection.execute("DELETE FROM samples WHERE id IN (SELECT id FROM samples WHERE hive = \(Int.random(in: 0..<2000, using: &random)) LIMIT 20)")
+                        try await run(.delete, "DELETE FROM samples WHERE id IN (SELECT id FROM samples WHERE hive = \(Int.random(in: 0..<2000, using: &random)) LIMIT 20)")
                     case 3:
-                        try await connection.execute("""
+                        try await run(.multiTableTransaction, """
                             BEGIN;
                             INSERT INTO alerts VALUES ('a\(step)', '{"step": \(step)}') ON CONFLICT (key) DO UPDATE SET payload = excluded.payload;
                             UPDATE samples SET value = value + 1 WHERE hive = \(Int.random(in: 0..<2000, using: &random));
@@ -81,13 +98,18 @@ struct CrashTortureTests {
                             COMMIT;
                             """)
                     case 4:
-                        try await connection.execute("UPDATE samples SET id = id + 10000000 WHERE id = (SELECT min(id) FROM samples)")
+                        try await run(.keyUpdate, "UPDATE samples SET id = id + 10000000 WHERE id = (SELECT min(id) FROM samples)")
                     default:
-                        try await connection.execute("DELETE FROM alerts WHERE key IN (SELECT key FROM alerts ORDER BY key LIMIT 3)")
+                        try await run(.delete, "DELETE FROM alerts WHERE key IN (SELECT key FROM alerts ORDER BY key LIMIT 3)")
                     }
                 }
-                try await Task.sleep(for: .milliseconds(15))
+                do {
+                    try await Task.sleep(for: .milliseconds(15))
+                } catch is CancellationError {
+                    break
+                }
             }
+            return ran
         }
 
         var kills = 0
@@ -101,7 +123,17 @@ struct CrashTortureTests {
             kills += 1
         }
         workload.cancel()
-        _ = await workload.result
+        let ran: [Statement: Int]
+        do {
+            ran = try await workload.value
+        } catch {
+            throw HarnessError("seed \(seed): the workload failed: \(error)")
+        }
+        let counts = Statement.allCases.map { "\($0.rawValue) \(ran[$0] ?? 0)" }.joined(separator: ", ")
+        for kind in Statement.allCases {
+            #expect(ran[kind] ?? 0 >= 1, "seed \(seed): the workload never ran \(kind.rawValue) (ran: \(counts))")
+        }
+        #expect(ran[.largeTransaction] == 1 && ran[.addColumn] == 1, "seed \(seed): ran: \(counts)")
         let extra = try await scenario.sourceScalar("SELECT count(*) FROM information_schema.columns WHERE table_name = 'samples' AND column_name = 'quality'")
         #expect(extra == "1", "seed \(seed): the workload did not reach the ADD COLUMN")
 

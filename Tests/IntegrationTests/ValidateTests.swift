@@ -89,6 +89,34 @@ struct ValidateTests {
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
     }
+
+    @Test("rows the warehouse wrote anew in every round of comparing are undecided: exit 2, with their key range and what to do; a difference beside them is exit 1")
+    func undecidedRows() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v int); INSERT INTO samples SELECT g, 0 FROM generate_series(1, 3000) g;",
+            tables: ["samples"])
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        let running = try await scenario.launchStreaming()
+        defer { running.signal(SIGKILL) }
+        // The warehouse records row 1500's last write at a position past every source position a
+        // round reads at, as for a row the source updates without pause.
+        try await scenario.warehouse.execute(
+            "UPDATE analytics.samples SET v = -1, _forager_lsn = 'FFFFFFFF/FFFFFFFF' WHERE id = 1500", database: scenario.warehouseDatabase)
+        let undecided = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 2)
+        #expect(undecided.contains("""
+            public.samples: UNDECIDED: 1 row kept changing in every round of comparing, so could not be compared (3000 rows in 3 chunks; the rest equal):
+              keys (1000, 2000]: 1 row: 1500
+              Validate public.samples again when writes to it are quieter: forager validate --table public.samples
+            """), "\(undecided)")
+
+        try await scenario.warehouse.execute("DELETE FROM analytics.samples WHERE id = 10", database: scenario.warehouseDatabase)
+        let differs = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 1)
+        #expect(differs.contains("public.samples: DIFFERS in 1 of 3 chunks:\n  keys (start, 1000]: source 1000 rows, warehouse 999; 1 row differ: 10 missing in the warehouse"), "\(differs)")
+        #expect(differs.contains("  and 1 row kept changing in every round of comparing, so could not be compared:\n  keys (1000, 2000]: 1 row: 1500"), "\(differs)")
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+    }
 }
 
 @Suite("forager validate, ClickHouse", .serialized)

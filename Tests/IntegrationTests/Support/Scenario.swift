@@ -120,7 +120,7 @@ struct Scenario {
     }
 
     /// The passwords the tests give Forager; no output of any forager command may show one.
-    static let testSecrets = [ClickHouseServer.password, "the-password", "not-the-password", "Src-S3cret-Pw-", "Wh-S3cret-Pw-"]
+    static let testSecrets = [ClickHouseServer.password, "the-password", "not-the-password", "wrong-pw-123", "Src-S3cret-Pw-", "Wh-S3cret-Pw-"]
 
     /// Records an issue when `output` shows a test password.
     static func expectNoSecret(in output: String, of arguments: [String]) {
@@ -180,10 +180,14 @@ struct Scenario {
         return "SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY \(order))), '') FROM (SELECT \(list) FROM \(table)) x"
     }
 
-    /// Expects the warehouse copy of `sourceTable` to equal the source, row for row.
-    func expectSameContent(source sourceTable: String, target: String, columns: [String], key: [String] = ["id"], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    /// Expects the warehouse copy of `sourceTable` to equal the source, row for row; `targetColumns`
+    /// names the warehouse's columns where the mapping renames them (the key keeps its names).
+    func expectSameContent(
+        source sourceTable: String, target: String, columns: [String], key: [String] = ["id"], targetColumns: [String]? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
         let sourceDigest = try await sourceScalar(Self.digestSQL(table: sourceTable, columns: columns, key: key))
-        let warehouseDigest = try await warehouseScalar(Self.digestSQL(table: target, columns: columns, key: key))
+        let warehouseDigest = try await warehouseScalar(Self.digestSQL(table: target, columns: targetColumns ?? columns, key: key))
         #expect(sourceDigest == warehouseDigest, "content of \(sourceTable) differs from \(target)", sourceLocation: sourceLocation)
     }
 
