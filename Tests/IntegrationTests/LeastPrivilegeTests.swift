@@ -94,4 +94,45 @@ struct LeastPrivilegeTests {
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: Self.sampleColumns, sourceLocation: sourceLocation)
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "name", "doc"], sourceLocation: sourceLocation)
     }
+
+    @Test("the warehouse roles of docs/operations.md: Forager owns its schema and nothing else; an analyst reads every table, later ones included, and can change nothing")
+    func warehouseRoles() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); CREATE TABLE yards (id int PRIMARY KEY); INSERT INTO hives VALUES (1, 'a'); INSERT INTO yards VALUES (1);",
+            tables: ["hives"])
+        defer { Task { await scenario.cleanUp() } }
+        let owner = "forager_wh_\(scenario.id)", analyst = "analyst_\(scenario.id)"
+        // docs/operations.md, "Roles on the warehouse", as written.
+        try await scenario.warehouse.execute("""
+            CREATE ROLE \(owner) LOGIN PASSWORD 'Wh-S3cret-Pw-lp';
+            CREATE SCHEMA analytics AUTHORIZATION \(owner);
+            CREATE ROLE \(analyst) LOGIN PASSWORD 'Wh-S3cret-Pw-lp';
+            GRANT USAGE ON SCHEMA analytics TO \(analyst);
+            GRANT SELECT ON ALL TABLES IN SCHEMA analytics TO \(analyst);
+            ALTER DEFAULT PRIVILEGES FOR ROLE \(owner) IN SCHEMA analytics GRANT SELECT ON TABLES TO \(analyst);
+            """, database: scenario.warehouseDatabase)
+        try scenario.rewriteConfig(warehouseURL: scenario.warehouseURL.replacingOccurrences(of: "postgresql://postgres@", with: "postgresql://\(owner)@"))
+        try await scenario.forager(["sync"])
+        #expect(try await scenario.warehouseScalar("SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'analytics'") == owner)
+
+        // A table mapped later, and a resync that replaces a table: the analyst reads both.
+        try scenario.writeMapping("tables:\n  - source: hives\n  - source: yards\n")
+        try await scenario.forager(["resync", "--table", "public.hives"])
+        try await scenario.onSource("INSERT INTO hives VALUES (2, 'b')")
+        try await scenario.forager(["sync"])
+
+        let session = try await scenario.warehouse.connect(scenario.warehouseDatabase)
+        defer { session.close() }
+        try await session.execute("SET ROLE \(analyst)")
+        #expect(try await session.query("SELECT (SELECT count(*) FROM analytics.hives) || '/' || (SELECT count(*) FROM analytics.yards)").scalar == "2/1")
+        for statement in [
+            "INSERT INTO analytics.hives (id, name) VALUES (3, 'c')", "UPDATE analytics._forager_state SET lsn = '0/0'",
+            "DELETE FROM analytics._forager_tables", "DELETE FROM analytics._forager_columns", "DROP TABLE analytics.yards",
+            "CREATE TABLE analytics.scratch (x int)",
+        ] {
+            await #expect(throws: (any Error).self, "the analyst ran: \(statement)") { try await session.execute(statement) }
+        }
+        try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "name"])
+    }
 }
+

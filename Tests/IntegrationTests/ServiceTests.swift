@@ -16,15 +16,6 @@ struct ServiceTests {
         return try PrometheusText(body)
     }
 
-    /// The most memory `process` has held so far (VmHWM), in MiB.
-    private func peakResidentMiB(_ process: ChildProcess) throws -> Int {
-        let status = try String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8)
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-        else { throw HarnessError("no VmHWM in /proc/\(process.pid)/status") }
-        return kib / 1024
-    }
-
     private func statusJSON(_ scenario: Scenario) async throws -> [String: Any] {
         guard let (_, body) = await httpGet(port: scenario.metricsPort, "/status") else { throw HarnessError("/status did not answer") }
         return try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] ?? [:]
@@ -127,7 +118,7 @@ struct ServiceTests {
         // Memory stays bounded while the warehouse is away: nothing is read that cannot be applied.
         try await scenario.onSource("INSERT INTO samples SELECT g, 0 FROM generate_series(3001, 60000) g")
         try await Task.sleep(for: .seconds(3))
-        let peak = try peakResidentMiB(running)
+        let peak = try running.peakResidentMiB()
         #expect(peak < 200, "peak RSS \(peak) MiB while the warehouse is down")
         #expect((try await metrics(scenario)[#"forager_errors_total{kind="warehouse"}"#] ?? 0) >= 1)
         #expect((try await metrics(scenario)[#"forager_reconnects_total{kind="warehouse"}"#] ?? 0) >= 1)

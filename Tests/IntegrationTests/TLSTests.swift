@@ -38,7 +38,7 @@ struct TestCertificates {
 
 @Suite("TLS", .serialized)
 struct TLSTests {
-    @Test("sslmode=verify-full with the source's CA works end to end over TLS; a wrong host name or an unknown CA is refused, naming the problem")
+    @Test("sslmode=verify-full with the server's CA works end to end over TLS, source and warehouse; a wrong host name or an unknown CA is refused, naming the problem")
     func verifyFull() async throws {
         let certificates = try TestCertificates.make(name: "source")
         defer { try? FileManager.default.removeItem(atPath: certificates.directory) }
@@ -46,28 +46,33 @@ struct TLSTests {
             "ssl": "on", "ssl_cert_file": "'\(certificates.serverCertificate)'", "ssl_key_file": "'\(certificates.serverKey)'",
         ])
         defer { source.stop() }
-        let shared = try await SharedClusters.shared.get()
+        // The one TLS server holds the warehouse database too.
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); INSERT INTO hives VALUES (1, 'a'), (2, 'b');",
-            tables: ["hives"], clusters: (source, shared.warehouse))
+            tables: ["hives"], clusters: (source, source))
         defer { Task { await scenario.cleanUp() } }
         let database = scenario.sourceDatabase
         let verified = "postgresql://postgres@localhost:\(source.port)/\(database)?sslmode=verify-full&sslrootcert=\(certificates.caFile)"
-        try scenario.rewriteConfig(sourceURL: verified)
+        let verifiedWarehouse = "postgresql://postgres@localhost:\(source.port)/\(scenario.warehouseDatabase)?sslmode=verify-full&sslrootcert=\(certificates.caFile)"
+        try scenario.rewriteConfig(sourceURL: verified, warehouseURL: verifiedWarehouse)
         try await scenario.forager(["sync"])
         let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
         try await scenario.onSource("INSERT INTO hives VALUES (3, 'c')")
         try await scenario.eventually("the insert") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "3" }
-        // Every connection Forager holds, the replication stream included, is encrypted.
+        // Every connection Forager holds, the replication stream and the warehouse's included, is encrypted.
         let connections = try await source.scalar("""
-            SELECT count(*) FILTER (WHERE s.ssl) || '/' || count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+            SELECT count(*) FILTER (WHERE s.ssl) || '/' || count(*) || '/' || count(*) FILTER (WHERE a.datname = '\(scenario.warehouseDatabase)') || '/' || string_agg(DISTINCT coalesce(a.datname, '-'), ',') FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
             WHERE a.application_name = 'forager'
             """, database: "postgres")
         let parts = connections?.split(separator: "/") ?? []
-        #expect(parts.count == 2 && parts[0] == parts[1] && (Int(parts[1]) ?? 0) >= 2, "encrypted/all: \(connections ?? "none")")
+        #expect(parts.count == 4 && parts[0] == parts[1] && (Int(parts[1]) ?? 0) >= 3 && (Int(parts[2]) ?? 0) >= 1, "encrypted/all/warehouse/databases: \(connections ?? "none")")
+
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try scenario.rewriteConfig(sourceURL: verified, warehouseURL: "postgresql://postgres@127.0.0.1:\(source.port)/\(scenario.warehouseDatabase)?sslmode=verify-full&sslrootcert=\(certificates.caFile)")
+        let wrongWarehouseHost = try await scenario.forager(["sync"], expectStatus: 1)
+        #expect(wrongWarehouseHost.contains("does not match host name"), "\(wrongWarehouseHost)")
 
         try scenario.rewriteConfig(sourceURL: "postgresql://postgres@127.0.0.1:\(source.port)/\(database)?sslmode=verify-full&sslrootcert=\(certificates.caFile)")
         let wrongHost = try await scenario.forager(["sync"], expectStatus: 1)

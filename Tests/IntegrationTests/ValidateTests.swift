@@ -55,6 +55,35 @@ struct ValidateTests {
         _ = try await scenario.forager(["validate", "--table", "public.nope"], expectStatus: 1)
     }
 
+    @Test("validate holds one chunk at a time: its peak memory is the same for 100,000 rows and for 1,000,000")
+    func boundedMemory() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE small (id int PRIMARY KEY, v text); INSERT INTO small SELECT g, md5(g::text) FROM generate_series(1, 100000) g;
+                CREATE TABLE big (id int PRIMARY KEY, v text); INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 1000000) g;
+                """,
+            tables: ["small", "big"])
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        func validate(_ table: String) async throws -> (peak: Int, output: String) {
+            let process = try scenario.launch(["validate", "--table", "public.\(table)", "--wait", "0"])
+            var peak = 0
+            while true {
+                if let now = try? process.peakResidentMiB() { peak = max(peak, now) }
+                if let status = process.poll() {
+                    #expect(status == 0, "\(process.output)")
+                    return (peak, process.output)
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        let small = try await validate("small")
+        let big = try await validate("big")
+        #expect(small.output.contains("public.small: equal (100000 rows in 10 chunks)"), "\(small.output)")
+        #expect(big.output.contains("public.big: equal (1000000 rows in 100 chunks)"), "\(big.output)")
+        #expect(small.peak > 0 && big.peak - small.peak < 16, "peak RSS \(small.peak) MiB for 100,000 rows, \(big.peak) MiB for 1,000,000")
+    }
+
     @Test("no false alarm while the source is being written and forager run streams")
     func underWrites() async throws {
         let scenario = try await Scenario.make(
