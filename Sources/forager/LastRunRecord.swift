@@ -11,6 +11,9 @@ struct LastRunRecord: Sendable {
         var endedAt: Double?
         /// Why the run ended, when it ended with an error (secrets masked).
         var error: PipelineStatus.Report.Failure?
+
+        /// True while a process with the run's pid exists on this machine.
+        var isAlive: Bool { kill(pid, 0) == 0 || errno == EPERM }
     }
 
     let path: String

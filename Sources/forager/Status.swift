@@ -44,6 +44,8 @@ struct StatusOutput: Codable, Sendable {
     var lastError: PipelineStatus.Report.Failure?
     /// What the last `forager run` recorded, when no running process answered.
     var lastRun: LastRunRecord.Run?
+    /// Whether the process of `lastRun` still runs on this machine (nil when it recorded its end).
+    var lastRunAlive: Bool?
     /// What needs a person, one line each; empty when all is well.
     var attention: [String]
 }
@@ -103,7 +105,10 @@ extension Pipeline {
             output.lastRun = run
             output.lastError = run.error
             if run.endedAt == nil {
-                output.attention.append("the last forager run (pid \(run.pid)) recorded no end: it was killed, or runs without metrics.listen; look at its log")
+                output.lastRunAlive = run.isAlive
+                if !run.isAlive {
+                    output.attention.append("the last forager run (pid \(run.pid)) recorded no end: it was killed; look at its log, then start forager run again")
+                }
             } else if run.error != nil {
                 output.attention.append("the last forager run stopped with the error shown as its last error; fix its cause and start forager run again")
             }
@@ -192,7 +197,8 @@ extension StatusOutput {
             }
         }
         if let lastRun {
-            let ended = lastRun.endedAt.map { "ended \(Self.time($0))" } ?? "recorded no end"
+            let ended = lastRun.endedAt.map { "ended \(Self.time($0))" }
+                ?? (lastRunAlive == true ? "still running (set metrics.listen to see its state)" : "recorded no end (killed)")
             lines.append("last run: pid \(lastRun.pid), started \(Self.time(lastRun.startedAt)), \(ended)")
         }
         if let lastError {

@@ -298,6 +298,16 @@ struct ServiceFaultTests {
         #expect(confirmed == checkpoint)
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "v"])
+        let ended = try await scenario.forager(["status"])
+        #expect(ended.contains("last run: pid \(running.pid)") && ended.contains(", ended "), "\(ended)")
+
+        // A run killed outright records no end, and status says so.
+        let killed = try await scenario.launchStreaming()
+        killed.signal(SIGKILL)
+        _ = try await killed.wait(timeout: .seconds(10))
+        let report = try await scenario.forager(["status"], expectStatus: 1)
+        #expect(report.contains("last run: pid \(killed.pid)") && report.contains("recorded no end (killed)"), "\(report)")
+        #expect(report.contains("recorded no end: it was killed; look at its log"), "\(report)")
     }
 
     @Test("SIGTERM while waiting to retry (warehouse down) exits 0 at once; a permanent error exits 1 without retrying")
