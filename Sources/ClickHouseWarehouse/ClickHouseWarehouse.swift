@@ -379,6 +379,22 @@ public actor ClickHouseWarehouse: Warehouse {
         try await recordColumns([column], of: table)
     }
 
+    /// Deletes the slot's checkpoint rows (a mutation, which ClickHouse applies in the background)
+    /// and waits until they no longer read.
+    public func forgetCheckpoint() async throws {
+        guard try await client.system.execute("EXISTS TABLE \(checkpointLocation)").hasPrefix("1") else { return }
+        try await client.execute("ALTER TABLE \(checkpointLocation) DELETE WHERE slot = \(ClickHouseClient.literal(slot))")
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try await checkpoint() != nil {
+            guard ContinuousClock.now < deadline else {
+                throw ForagerError(
+                    .warehouse, "ClickHouse has not deleted the checkpoint of slot \(slot) from \(checkpointLocation) within 60 s",
+                    hint: "See system.mutations for the DELETE on that table; once it is done, run forager reset --yes again.")
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
     public func checkpoint() async throws -> LSN? {
         guard try await client.system.execute("EXISTS TABLE \(checkpointLocation)").hasPrefix("1") else { return nil }
         let text = try await client.execute(

@@ -49,6 +49,9 @@ public protocol Warehouse: WarehouseSink {
     func prepare(tables: [MappedTable], create: Bool) async throws -> [ForagerError]
     /// The stored checkpoint, or nil when there is none.
     func checkpoint() async throws -> LSN?
+    /// Removes this slot's checkpoint, for starting over (`forager reset`): the next run takes
+    /// a new snapshot. Returns once the checkpoint no longer reads.
+    func forgetCheckpoint() async throws
     /// The warehouse tables among `tables` that hold rows.
     func nonEmptyTables(_ tables: [MappedTable]) async throws -> [TableName]
     /// The rows analysts see in each of the warehouse tables `targets` (for ClickHouse, a table's

@@ -364,6 +364,11 @@ public actor PostgresWarehouse: Warehouse {
         return text.flatMap { LSN(string: $0) }
     }
 
+    public func forgetCheckpoint() async throws {
+        guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [stateTable]).scalar == "t" else { return }
+        try await connection.query("DELETE FROM \(stateTable) WHERE slot = $1", [slot])
+    }
+
     /// The warehouse tables among `tables` that hold rows.
     public func nonEmptyTables(_ tables: [MappedTable]) async throws -> [TableName] {
         var result: [TableName] = []

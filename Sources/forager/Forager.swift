@@ -8,7 +8,7 @@ struct Forager: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forager",
         abstract: "Replicates PostgreSQL tables into a warehouse through logical replication.",
-        subcommands: [Run.self, Sync.self, Check.self, Status.self, Validate.self, Resync.self, Drop.self, Demo.self, Migrate.self]
+        subcommands: [Run.self, Sync.self, Check.self, Status.self, Validate.self, Resync.self, Drop.self, Reset.self, Demo.self, Migrate.self]
     )
 }
 
@@ -171,6 +171,30 @@ struct Drop: AsyncParsableCommand {
     func run() async throws {
         try await options.runPipeline { pipeline, _ in
             let (done, report) = try await pipeline.drop(confirmed: yes)
+            print(report)
+            if !done { throw ExitCode(1) }
+        }
+    }
+}
+
+struct Reset: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start the pipeline over into the same warehouse tables (after a lost slot or a source failover).",
+        discussion: """
+            Drops the slot and publications on the source (as forager drop does), forgets the \
+            warehouse checkpoint, and marks every mapped table for a new copy: the next forager run \
+            or sync takes a new snapshot and replaces each table's rows. Without --yes, only says \
+            what it would do. Refuses while a forager run reads the slot.
+            """)
+
+    @OptionGroup var options: PipelineOptions
+
+    @Flag(help: "Really do it.")
+    var yes = false
+
+    func run() async throws {
+        try await options.runPipeline { pipeline, _ in
+            let (done, report) = try await pipeline.reset(confirmed: yes)
             print(report)
             if !done { throw ExitCode(1) }
         }

@@ -26,6 +26,12 @@ struct LastRunRecord: Sendable {
         return try? decoder.decode(Run.self, from: data)
     }
 
+    /// Forgets the last run (after `forager reset`, its error is history).
+    func remove() throws {
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        try FileManager.default.removeItem(atPath: path)
+    }
+
     /// Replaces the record with `run`, atomically.
     func write(_ run: Run) throws {
         let directory = (path as NSString).deletingLastPathComponent

@@ -318,7 +318,7 @@ struct Pipeline {
             throw ForagerError(
                 .replicationState,
                 "the warehouse has a checkpoint at \(checkpoint) for slot \(SQL.quoteIdentifier(slotName)), but the source has no such slot; changes since then may be gone",
-                hint: "If the slot was dropped on purpose, start over: drop the warehouse tables and remove the slot's row from \(warehouse.checkpointLocation) (slot = '\(slotName)'). Otherwise point source.url at the server that has the slot.")
+                hint: "If the slot was dropped on purpose, or the source failed over to a server without it, start over into the same tables: forager reset --yes, then forager run. Otherwise point source.url at the server that has the slot.")
         case (.some, nil):
             logger.notice("slot exists but no snapshot was completed; dropping it to start the snapshot again", metadata: ["forager.slot": "\(slotName)"])
             try await requireEmpty(warehouse: warehouse, tables: tables)
@@ -345,7 +345,7 @@ struct Pipeline {
         if slot.walStatus == "lost" {
             throw ForagerError(
                 .replicationState, "slot \(name) has been invalidated (wal_status = lost): the WAL it needed was removed",
-                hint: "The warehouse can no longer be caught up from this slot; start over as docs/operations.md, 'Slot lost', says: forager drop --yes, empty the warehouse tables (or use a new warehouse.schema), delete the slot's row from _forager_state, and run again. Raise max_slot_wal_keep_size on the source so that it does not happen again.")
+                hint: "The warehouse can no longer be caught up from this slot. Start over into the same tables: forager reset --yes, then forager run (docs/operations.md, 'Slot lost'). Raise max_slot_wal_keep_size on the source so that it does not happen again.")
         }
     }
 
@@ -478,10 +478,52 @@ struct Pipeline {
         return requested
     }
 
-    /// Removes the slot and the publications (`forager drop`), so that a pipeline taken out of
-    /// service retains no WAL on the source. Without `confirmed`, only says what it would remove.
-    /// Returns what it did, for the user.
+    /// `forager drop`: removes the slot and the pipeline's publications from the source, so that
+    /// it retains no WAL for the pipeline; only says what it would remove unless `confirmed`.
     func drop(confirmed: Bool) async throws -> (done: Bool, report: String) {
+        let (items, dropped) = try await dropOnSource(confirmed: confirmed)
+        guard !items.isEmpty else { return (true, "nothing to drop: the source has no slot \(SQL.quoteIdentifier(configuration.source.slot)) and none of the pipeline's publications") }
+        guard dropped else {
+            return (false, "would drop \(items.joined(separator: " and ")) on the source; the warehouse keeps its tables and checkpoint. Run again with --yes to drop them.")
+        }
+        return (true, "dropped \(items.joined(separator: " and ")); the warehouse keeps its tables and checkpoint (to start over into the same place, use forager reset instead)")
+    }
+
+    /// `forager reset`: starts the pipeline over into the same warehouse tables, after a lost slot
+    /// or a source failover. Drops the slot and publications like ``drop(confirmed:)``, forgets the
+    /// warehouse checkpoint and marks every mapped table for a new copy: the next run or sync
+    /// copies them afresh, replacing their rows. Only says what it would do unless `confirmed`.
+    func reset(confirmed: Bool) async throws -> (done: Bool, report: String) {
+        let source = try await PostgresSource.connect(
+            sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+        let mapped: [TableName]
+        do {
+            defer { source.connection.close() }
+            mapped = try await resolveMappings(source).tables.map(\.source)
+        }
+        let warehouse = try await connectWarehouse()
+        defer { warehouse.close() }
+        let checkpoint = try await warehouse.checkpoint()
+        let names = mapped.map(\.description).joined(separator: ", ")
+        let forget = checkpoint.map { "the warehouse checkpoint \($0) in \(warehouse.checkpointLocation)" } ?? "no warehouse checkpoint (there is none)"
+        let (items, dropped) = try await dropOnSource(confirmed: confirmed)
+        let onSource = items.isEmpty ? "nothing on the source (no slot or publication left)" : items.joined(separator: " and ") + " on the source"
+        guard dropped || (confirmed && items.isEmpty) else {
+            return (false, "would drop \(onSource), forget \(forget), and mark \(names) for a new copy, which the next forager run or sync makes, replacing their rows. Run again with --yes to do it.")
+        }
+        try await warehouse.forgetCheckpoint()
+        // A warehouse that never held this pipeline's tables has no registry to mark them in.
+        let states = try await warehouse.tableStates()
+        if checkpoint != nil || !states.isEmpty {
+            for table in mapped { try await warehouse.record(table, TableState(phase: .copying)) }
+        }
+        try lastRun.remove()
+        return (true, "dropped \(onSource), forgot \(forget), and marked \(names) for a new copy: start forager run (or sync) to copy them afresh")
+    }
+
+    /// Drops the slot and the pipeline's publications when `confirmed` (refusing while a process
+    /// reads the slot); what there is to drop, and whether it was dropped.
+    private func dropOnSource(confirmed: Bool) async throws -> (items: [String], dropped: Bool) {
         let source = try await PostgresSource.connect(
             sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
         defer { source.connection.close() }
@@ -494,18 +536,15 @@ struct Pipeline {
             items.append("replication slot \(slotName)\(retained)")
         }
         items += publications.map { "publication \(SQL.quoteIdentifier($0))" }
-        guard !items.isEmpty else { return (true, "nothing to drop: the source has no slot \(slotName) and none of the pipeline's publications") }
-        guard confirmed else {
-            return (false, "would drop \(items.joined(separator: " and ")) on the source; the warehouse keeps its tables and checkpoint. Run again with --yes to drop them.")
-        }
+        guard confirmed, !items.isEmpty else { return (items, false) }
         if let pid = slot?.activePID {
             throw ForagerError(
                 .replicationState, "slot \(slotName) is in use by a running process (pid \(pid) on the source)",
-                hint: "Stop that forager run first (SIGTERM), then drop.")
+                hint: "Stop that forager run first (SIGTERM), then try again.")
         }
         if slot != nil { try await source.dropSlot() }
         try await source.dropPublications()
-        return (true, "dropped \(items.joined(separator: " and ")); the warehouse keeps its tables and checkpoint (to start over into the same place, also empty the tables and remove the slot's row from _forager_state)")
+        return (items, true)
     }
 
     /// Everything `forager check` looks at, without creating or changing anything: the problems

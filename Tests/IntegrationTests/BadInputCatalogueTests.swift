@@ -214,8 +214,8 @@ let badInputs: [BadInput] = [
                  try await scenario.onSource("SELECT pg_drop_replication_slot('\(scenario.slot)')")
                  return nil
              },
-             expect: ["has a checkpoint", "but the source has no such slot", "start over: drop the warehouse tables and remove the slot's row"],
-             aftermath: .untouched(repair: .onWarehouse { scenario in "DROP TABLE analytics.hives; DELETE FROM analytics._forager_state WHERE slot = '\(scenario.slot)'" })),
+             expect: ["has a checkpoint", "but the source has no such slot", "start over into the same tables: forager reset --yes, then forager run"],
+             aftermath: .untouched(repair: .running(["reset", "--yes"]))),
     BadInput(name: "publication that lost a mapped table",
              prepare: { scenario in
                  try await scenario.onSource("ALTER PUBLICATION forager_pub DROP TABLE hives")

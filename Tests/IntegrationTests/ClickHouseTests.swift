@@ -75,6 +75,24 @@ struct ClickHouseTests {
         #expect(afterDrop == "1\t2\n7000\t\\N")
     }
 
+    @Test("forager reset starts over into the same ClickHouse tables: the checkpoint forgotten, a new snapshot, no row doubled")
+    func resetStartsOver() async throws {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 100) g;",
+            tables: ["hives"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        let done = try await scenario.forager(["reset", "--yes"])
+        #expect(done.contains("forgot the warehouse checkpoint") && done.contains("marked public.hives for a new copy"), "\(done)")
+        try await scenario.onSource("UPDATE hives SET name = 'changed' WHERE id <= 10; DELETE FROM hives WHERE id > 90;")
+        try await scenario.forager(["sync"])
+        #expect(try await clickHouseRows(server, scenario, "SELECT count(), countIf(name = 'changed') FROM $db.hives_current") == "90\t10")
+        #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives FINAL") == "90")
+        let validation = try await scenario.forager(["validate", "--wait", "0"])
+        #expect(validation.contains("public.hives: equal (90 rows"), "\(validation)")
+    }
+
     @Test("SIGKILL mid-stream, then a restart: the _current view equals the source, no row lost or doubled")
     func replayAfterKill() async throws {
         let server = try await ClickHouseServer.shared()

@@ -33,6 +33,34 @@ struct OperationsTests {
         #expect(try await scenario.forager(["drop", "--yes"]).contains("nothing to drop"))
     }
 
+    @Test("forager reset says what it would do, then starts over into the same tables: a new slot and snapshot, no row doubled")
+    func resetStartsOver() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); CREATE TABLE yards (id int PRIMARY KEY); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 100) g; INSERT INTO yards VALUES (1);",
+            tables: ["hives", "yards"])
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        let before = try await scenario.checkpoint() ?? ""
+        let dryRun = try await scenario.forager(["reset"], expectStatus: 1)
+        #expect(dryRun.contains("would drop replication slot \"\(scenario.slot)\"") && dryRun.contains("forget the warehouse checkpoint \(before)"), "\(dryRun)")
+        #expect(dryRun.contains("mark public.hives, public.yards for a new copy") && dryRun.contains("--yes"), "\(dryRun)")
+        #expect(try await scenario.checkpoint() == before)
+
+        let done = try await scenario.forager(["reset", "--yes"])
+        #expect(done.contains("dropped replication slot") && done.contains("forgot the warehouse checkpoint"), "\(done)")
+        #expect(try await scenario.checkpoint() == nil)
+        #expect(try await scenario.sourceScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "0")
+        // Changes made while the pipeline has no slot are in the new snapshot.
+        try await scenario.onSource("UPDATE hives SET name = 'changed' WHERE id <= 10; DELETE FROM hives WHERE id > 90; INSERT INTO yards VALUES (2);")
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "name"])
+        try await scenario.expectSameContent(source: "yards", target: "analytics.yards", columns: ["id"])
+        #expect(try await scenario.warehouseScalar("SELECT string_agg(state, ',') FROM analytics._forager_tables") == "streaming,streaming")
+        try await scenario.onSource("INSERT INTO yards VALUES (3)")
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "yards", target: "analytics.yards", columns: ["id"])
+    }
+
     @Test("with the mapped tables idle and other tables written, the slot's confirmed_flush_lsn keeps advancing")
     func idleSlotAdvances() async throws {
         let scenario = try await Scenario.make(

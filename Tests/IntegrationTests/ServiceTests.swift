@@ -245,9 +245,16 @@ struct ServiceFaultTests {
         let started = ContinuousClock.now
         let refused = try await scenario.forager(["run"], expectStatus: 1, timeout: .seconds(60))
         #expect(ContinuousClock.now - started < .seconds(30))
-        #expect(refused.contains("has been invalidated (wal_status = lost)") && refused.contains("forager drop --yes") && !refused.contains("retrying"), "\(refused)")
+        #expect(refused.contains("has been invalidated (wal_status = lost)") && refused.contains("forager reset --yes") && !refused.contains("retrying"), "\(refused)")
         let after = try await scenario.forager(["status"], expectStatus: 1)
         #expect(after.contains("last error (replication_state, stopped): slot \"\(scenario.slot)\" has been invalidated"), "\(after)")
+
+        // The way out: start over into the same tables.
+        try await scenario.forager(["reset", "--yes"])
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "pad"])
+        let healthy = try await scenario.forager(["status"])
+        #expect(healthy.contains("wal_status reserved"), "\(healthy)")
     }
 
     /// Sends SIGTERM and expects exit 0 within `grace`.
