@@ -315,6 +315,19 @@ struct ServiceFaultTests {
         let report = try await scenario.forager(["status"], expectStatus: 1)
         #expect(report.contains("last run: pid \(killed.pid)") && report.contains("recorded no end (killed)"), "\(report)")
         #expect(report.contains("recorded no end: it was killed; look at its log"), "\(report)")
+
+        // A run without an endpoint: status knows it runs (its pid is alive), needs no attention.
+        let config = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
+        try config.replacingOccurrences(of: "listen: \"127.0.0.1:\(scenario.metricsPort)\"", with: "listen: off")
+            .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        let quiet = try scenario.launch(["run"])
+        try await scenario.eventually("the slot in use") {
+            try await scenario.sourceScalar("SELECT active FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t"
+        }
+        let alive = try await scenario.forager(["status"])
+        #expect(alive.contains("last run: pid \(quiet.pid)") && alive.contains("still running (set metrics.listen to see its state)"), "\(alive)")
+        quiet.signal(SIGTERM)
+        #expect(try await quiet.wait(timeout: .seconds(30)) == 0)
     }
 
     @Test("SIGTERM while waiting to retry (warehouse down) exits 0 at once; a permanent error exits 1 without retrying")
