@@ -379,20 +379,27 @@ public actor PostgresWarehouse: Warehouse {
     }
 
     public func rowCounts(_ targets: [TableName]) async throws -> [TableName: Int] {
-        // A count waits behind a lock held by another session (an ALTER, a LOCK TABLE) no longer than this.
+        // A count waits behind another session's lock (an ALTER, a LOCK TABLE) no longer than this;
+        // the connection's setting is restored afterwards.
         try await connection.execute("SET lock_timeout = '2s'")
-        var counts: [TableName: Int] = [:]
-        for target in targets {
-            guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [target.sql]).scalar == "t" else { continue }
-            do {
-                counts[target] = try await connection.query("SELECT count(*) FROM \(target.sql)").scalar.flatMap { Int($0) }
-            } catch let error as PGError where error.sqlState == "55P03" {
-                throw ForagerError(
-                    .warehouse, "cannot count the rows of \(target): another session has held a lock on it for over 2 s",
-                    hint: "See pg_locks on the warehouse for the session, and ask again once it ends.")
+        do {
+            var counts: [TableName: Int] = [:]
+            for target in targets {
+                guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [target.sql]).scalar == "t" else { continue }
+                do {
+                    counts[target] = try await connection.query("SELECT count(*) FROM \(target.sql)").scalar.flatMap { Int($0) }
+                } catch let error as PGError where error.sqlState == "55P03" {
+                    throw ForagerError(
+                        .warehouse, "cannot count the rows of \(target): another session has held a lock on it for over 2 s",
+                        hint: "See pg_locks on the warehouse for the session, and ask again once it ends.")
+                }
             }
+            try await connection.execute("RESET lock_timeout")
+            return counts
+        } catch {
+            _ = try? await connection.execute("RESET lock_timeout")
+            throw error
         }
-        return counts
     }
 
     // MARK: Snapshot

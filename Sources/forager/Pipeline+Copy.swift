@@ -50,8 +50,7 @@ extension Pipeline {
     /// streaming from `H` and the main stream passes `H`, now applying their changes.
     func copyBesideStream(_ pending: [MappedTable], states: [TableName: TableState], all: [MappedTable], gate: TransactionGate) async throws {
         let names = pending.map(\.source.description)
-        let source = try await PostgresSource.connect(
-            sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+        let source = try await connectSource()
         defer { source.connection.close() }
         let warehouse = try await connectWarehouse()
         defer { warehouse.close() }

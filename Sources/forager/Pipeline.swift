@@ -82,6 +82,12 @@ struct Pipeline {
         ChangeBatcher.Limits(maxRows: configuration.batch.maxRows, maxBytes: configuration.batch.maxBytes, maxAge: configuration.batch.maxAge)
     }
 
+    /// Opens the source for queries (not for replication).
+    func connectSource() async throws -> PostgresSource {
+        try await PostgresSource.connect(
+            sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+    }
+
     /// Opens the configured warehouse.
     func connectWarehouse() async throws -> any Warehouse {
         switch configuration.warehouse.type {
@@ -180,8 +186,7 @@ struct Pipeline {
 
     private func attempt(mode: Mode, resync: ResyncRequest?) async throws -> LSN {
         status?.enter(.starting)
-        let source = try await PostgresSource.connect(
-            sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+        let source = try await connectSource()
         defer { source.connection.close() }
         let setupProblems = try await source.setupProblems()
         guard setupProblems.isEmpty else { throw Problems(problems: setupProblems) }
@@ -456,8 +461,7 @@ struct Pipeline {
                 throw ForagerError(.schema, "--table \(name): \(error)", hint: "Write the source table as in SQL: schema.table, quoted where needed.")
             }
         }
-        let source = try await PostgresSource.connect(
-            sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+        let source = try await connectSource()
         defer { source.connection.close() }
         let (mapped, problems) = try await resolveMappings(source)
         guard problems.isEmpty else { throw Problems(problems: problems) }
@@ -481,7 +485,9 @@ struct Pipeline {
     /// `forager drop`: removes the slot and the pipeline's publications from the source, so that
     /// it retains no WAL for the pipeline; only says what it would remove unless `confirmed`.
     func drop(confirmed: Bool) async throws -> (done: Bool, report: String) {
-        let (items, dropped) = try await dropOnSource(confirmed: confirmed)
+        let source = try await connectSource()
+        defer { source.connection.close() }
+        let (items, dropped) = try await dropOnSource(source, confirmed: confirmed)
         guard !items.isEmpty else { return (true, "nothing to drop: the source has no slot \(SQL.quoteIdentifier(configuration.source.slot)) and none of the pipeline's publications") }
         guard dropped else {
             return (false, "would drop \(items.joined(separator: " and ")) on the source; the warehouse keeps its tables and checkpoint. Run again with --yes to drop them.")
@@ -494,19 +500,15 @@ struct Pipeline {
     /// warehouse checkpoint and marks every mapped table for a new copy: the next run or sync
     /// copies them afresh, replacing their rows. Only says what it would do unless `confirmed`.
     func reset(confirmed: Bool) async throws -> (done: Bool, report: String) {
-        let source = try await PostgresSource.connect(
-            sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
-        let mapped: [TableName]
-        do {
-            defer { source.connection.close() }
-            mapped = try await resolveMappings(source).tables.map(\.source)
-        }
+        let source = try await connectSource()
+        defer { source.connection.close() }
+        let mapped = try await resolveMappings(source).tables.map(\.source)
         let warehouse = try await connectWarehouse()
         defer { warehouse.close() }
         let checkpoint = try await warehouse.checkpoint()
         let names = mapped.map(\.description).joined(separator: ", ")
         let forget = checkpoint.map { "the warehouse checkpoint \($0) in \(warehouse.checkpointLocation)" } ?? "no warehouse checkpoint (there is none)"
-        let (items, dropped) = try await dropOnSource(confirmed: confirmed)
+        let (items, dropped) = try await dropOnSource(source, confirmed: confirmed)
         let onSource = items.isEmpty ? "nothing on the source (no slot or publication left)" : items.joined(separator: " and ") + " on the source"
         guard dropped || (confirmed && items.isEmpty) else {
             return (false, "would drop \(onSource), forget \(forget), and mark \(names) for a new copy, which the next forager run or sync makes, replacing their rows. Run again with --yes to do it.")
@@ -523,10 +525,7 @@ struct Pipeline {
 
     /// Drops the slot and the pipeline's publications when `confirmed` (refusing while a process
     /// reads the slot); what there is to drop, and whether it was dropped.
-    private func dropOnSource(confirmed: Bool) async throws -> (items: [String], dropped: Bool) {
-        let source = try await PostgresSource.connect(
-            sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
-        defer { source.connection.close() }
+    private func dropOnSource(_ source: PostgresSource, confirmed: Bool) async throws -> (items: [String], dropped: Bool) {
         let slot = try await source.slotState()
         let publications = try await source.existingPublications()
         let slotName = SQL.quoteIdentifier(configuration.source.slot)
@@ -556,8 +555,7 @@ struct Pipeline {
         var notes: [String] = []
         var count = configuration.tables.count
         do {
-            let source = try await PostgresSource.connect(
-                sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+            let source = try await connectSource()
             defer { source.connection.close() }
             problems += try await source.setupProblems().map(\.description)
             warnings += try await source.setupWarnings()

@@ -58,8 +58,7 @@ extension Pipeline {
         var mapped = configuration.tables.map { (source: $0.source, target: $0.target) }
         var slot: PostgresSource.SlotState?
         do {
-            let source = try await PostgresSource.connect(
-                sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+            let source = try await connectSource()
             defer { source.connection.close() }
             slot = try await source.slotState()
             output.sourceLsn = try await source.currentWALPosition().description
@@ -146,8 +145,7 @@ extension Pipeline {
         var mapped = configuration.tables.map { (source: $0.source, target: $0.target) }
         if !configuration.tablePatterns.isEmpty {
             do {
-                let source = try await PostgresSource.connect(
-                    sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+                let source = try await connectSource()
                 defer { source.connection.close() }
                 mapped = configuration.resolveTables(sourceTables: try await source.tableNames()).tables.map { ($0.source, $0.target) }
             } catch {

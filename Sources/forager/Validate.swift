@@ -10,8 +10,7 @@ import PostgresSource
 extension Pipeline {
     /// Compares the mapped tables (or `only`) between source and warehouse, chunk by chunk.
     func validate(only: [String], chunkRows: Int, wait: Duration) async throws -> [TableValidation] {
-        let source = try await PostgresSource.connect(
-            sourceURL, publication: configuration.source.publication, slot: configuration.source.slot, logger: logger)
+        let source = try await connectSource()
         defer { source.connection.close() }
         let (mapped, mappingProblems) = configuration.tablePatterns.isEmpty
             ? (configuration.tables, []) : configuration.resolveTables(sourceTables: try await source.tableNames())
