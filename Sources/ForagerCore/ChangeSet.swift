@@ -270,6 +270,18 @@ public struct SchemaChange: Sendable {
     }
 }
 
+extension SchemaChange {
+    /// Why a table stops when a column the stream adds is already in the warehouse with a type
+    /// that cannot hold the new column's values: the source dropped the column and added another
+    /// of the same name, and the warehouse column still holds the dropped one's values.
+    public static func addedAgain(_ table: MappedTable, column: String, sourceType: String, warehouseType: String) -> ForagerError {
+        let name = SQL.quoteIdentifier(column)
+        return ForagerError(
+            .schema, "column \(name) of \(table.source) was dropped and added again on the source, now as \(sourceType), while the warehouse column \(SQL.quoteIdentifier(table.warehouseName(of: column))) of \(table.target) (\(warehouseType)) holds the dropped column's values; Forager stopped this table rather than mix the two",
+            hint: "Resync the table to copy it with the new column: forager resync --table \(table.source). The copy holds what the source has, so save the old values first if you still need them.")
+    }
+}
+
 /// Source changes of one table, by operation.
 public struct OperationCounts: Sendable, Equatable {
     public var inserts = 0

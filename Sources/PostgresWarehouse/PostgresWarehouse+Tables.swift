@@ -102,8 +102,8 @@ extension PostgresWarehouse {
                 .binaryValues, "column \(SQL.quoteIdentifier(column.name)) of \(table.source) now has a type that is not built in (\(column.sqlType.isEmpty ? "unknown" : column.sqlType)), whose binary values the warehouse cannot store as received",
                 hint: "Nothing is lost: Forager starts the stream again from its checkpoint with values in text.")
         }
+        let current = changed.isEmpty && change.removed.isEmpty ? [:] : try await warehouseTypes(of: table)
         if !change.retyped.isEmpty {
-            let current = try await warehouseTypes(of: table)
             let retyped = definitions.filter { change.retyped.contains($0.name) }
             if let error = handChangedColumns(table, retyped, types: current, recorded: try await recordedTypes(of: table.target)) {
                 return try await stop(table, error)
@@ -125,16 +125,24 @@ extension PostgresWarehouse {
             }
         }
         let stored = Set(table.storedColumns.map(\.name))
+        for column in definitions where change.added.contains(column.name) && column.overriddenType == nil && !column.sqlType.isEmpty {
+            // A column still in the warehouse whose type cannot hold the new one's values is not
+            // the column the source added now: it was dropped, and another of its name added.
+            guard let old = current[table.warehouseName(of: column.name)], old != column.sqlType,
+                  !TypeWidening.allows(from: column.sqlType, to: old) else { continue }
+            return try await stop(table, SchemaChange.addedAgain(table, column: column.name, sourceType: column.sqlType, warehouseType: old))
+        }
         if !change.added.isEmpty {
             try await addColumns(definitions.filter { change.added.contains($0.name) && stored.contains($0.name) }, to: table)
         }
         forgetStaging(for: table)
         // A column the stream no longer shows but the source has now was added while Forager was
         // stopped, and these changes are older: their rows read its value for older rows.
-        let current = change.removed.isEmpty ? [] : try await resolveColumns?(table.source, change.removed) ?? []
+        let later = change.removed.isEmpty ? [] : try await resolveColumns?(table.source, change.removed) ?? []
         for column in change.removed where !table.warehouseKey.contains(table.warehouseName(of: column)) {
             let name = SQL.quoteIdentifier(table.warehouseName(of: column))
-            if let later = current.first(where: { $0.name == column }) {
+            // One of another type is a column added after this one was dropped, not this one.
+            if let later = later.first(where: { $0.name == column && $0.sqlType == current[table.warehouseName(of: column)] }) {
                 logger.notice("column not in this older part of the stream; its rows take the source's value for rows older than the column", metadata: [
                     "forager.table": "\(table.target)", "forager.column": "\(column)",
                 ])

@@ -377,6 +377,76 @@ struct SchemaChangeTests {
         #expect(unknown.contains("public.nope is not a mapped table"))
     }
 
+    @Test("a column dropped and added again under its name with another type, while Forager streams, stops only its table (never a value of one read as the other) and keeps the old values; a resync repairs it")
+    func columnDroppedAndAddedAgain() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, label text, code int);
+                CREATE TABLE yards (id int PRIMARY KEY, name text);
+                CREATE TABLE boxes (id int PRIMARY KEY, code int);
+                INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;
+                INSERT INTO boxes SELECT g, g FROM generate_series(1, 5) g;
+                """,
+            tables: ["hives", "yards", "boxes"])
+        defer { Task { await scenario.cleanUp() } }
+        let process = try await scenario.launchStreaming()
+        try await scenario.onSourceEach(["ALTER TABLE hives DROP COLUMN code", "INSERT INTO hives VALUES (6, 'after the drop')"])
+        try await scenario.eventually("the row after the drop") {
+            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 6") == "1"
+        }
+        // Four bytes of text would read as an integer in binary.
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives ADD COLUMN code text",
+            "INSERT INTO hives VALUES (7, 'text code', 'abcd')",
+            "INSERT INTO yards VALUES (1, 'still flowing')",
+        ])
+        try await scenario.eventually("the table to stop") {
+            try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "stopped"
+        }
+        try await scenario.eventually("the other table") {
+            try await scenario.warehouseScalar("SELECT name FROM analytics.yards WHERE id = 1") == "still flowing"
+        }
+        let reason = try await scenario.warehouseScalar("SELECT reason FROM analytics._forager_tables WHERE source_table = 'hives'") ?? ""
+        #expect(reason.contains("column \"code\" of public.hives was dropped and added again on the source, now as text"), "\(reason)")
+        #expect(reason.contains("integer"), "\(reason)")
+        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 7") == "0")
+        #expect(try await scenario.warehouseScalar("SELECT string_agg(coalesce(code::text, 'NULL'), ',' ORDER BY id) FROM analytics.hives") == "1,2,3,4,5,NULL")
+        #expect(try await scenario.warehouseScalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'code'") == "integer")
+
+        // Forager sees the drop only once the new column (with a default) exists: a warehouse lock
+        // holds the change before it until then.
+        let blocker = try await scenario.warehouse.connect(scenario.warehouseDatabase)
+        defer { blocker.close() }
+        try await blocker.execute("BEGIN")
+        try await blocker.execute("LOCK TABLE analytics.yards IN ACCESS EXCLUSIVE MODE")
+        try await scenario.onSourceEach([
+            "INSERT INTO yards VALUES (2, 'held')",
+            "ALTER TABLE boxes DROP COLUMN code",
+            "INSERT INTO boxes VALUES (6)",
+            "ALTER TABLE boxes ADD COLUMN code text DEFAULT 'none'",
+            "INSERT INTO boxes VALUES (7, 'abcd')",
+        ])
+        try await blocker.execute("COMMIT")
+        try await scenario.eventually("the second table to stop") {
+            try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'boxes'") == "stopped"
+        }
+        let second = try await scenario.warehouseScalar("SELECT reason FROM analytics._forager_tables WHERE source_table = 'boxes'") ?? ""
+        #expect(second.contains("column \"code\" of public.boxes was dropped and added again on the source, now as text"), "\(second)")
+        #expect(try await scenario.warehouseScalar("SELECT string_agg(coalesce(code::text, 'NULL'), ',' ORDER BY id) FROM analytics.boxes") == "1,2,3,4,5,NULL")
+        #expect(try await scenario.warehouseScalar("SELECT name FROM analytics.yards WHERE id = 2") == "held")
+
+        for table in ["hives", "boxes"] {
+            try await scenario.forager(["resync", "--table", table])
+            try await scenario.eventually("the resync of \(table)") {
+                try await scenario.warehouseScalar("SELECT code FROM analytics.\(table) WHERE id = 7") == "abcd"
+            }
+        }
+        try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "code"])
+        try await scenario.expectSameContent(source: "boxes", target: "analytics.boxes", columns: ["id", "code"])
+        process.signal(SIGTERM)
+        #expect(try await process.wait(timeout: .seconds(30)) == 0)
+    }
+
     @Test("a warehouse column changed by hand stops only its table, saying so (not as a source change), and is never widened back; source widenings raise no false alarm")
     func warehouseColumnChangedByHand() async throws {
         let scenario = try await Scenario.make(
