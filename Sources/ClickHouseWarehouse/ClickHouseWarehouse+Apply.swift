@@ -289,6 +289,7 @@ extension ClickHouseWarehouse {
             }
         }
         if !change.added.isEmpty {
+            if let error = try await addedAgain(change.added, to: change.table) { return try await stop(change.table, error) }
             try await addColumns(change.added.map(change.table.warehouseName(of:)), to: change.table)
         }
         guard !change.removed.isEmpty else { return }
@@ -307,6 +308,28 @@ extension ClickHouseWarehouse {
             try await retireColumn(name, of: change.table.target, type: type, from: from ?? .zero)
         }
         stagedShapes.remove(change.table.target)
+    }
+
+    /// Why `table` must stop when one of the source columns `added` is still in ClickHouse with a
+    /// type that cannot hold the new column's values (the source dropped that column and added
+    /// another of its name), or nil.
+    private func addedAgain(_ added: [String], to table: MappedTable) async throws -> ForagerError? {
+        let existing = try await existingColumns(of: table.target)
+        let kept = added.filter { name in
+            existing[table.warehouseName(of: name)] != nil && table.columns.contains { $0.name == name && $0.overriddenType == nil }
+        }
+        guard !kept.isEmpty else { return nil }
+        let resolved = try await resolveColumns(kept, of: table)
+        let definitions = columns(of: table)
+        func nullable(_ type: String) -> String { type.hasPrefix("Nullable(") ? type : "Nullable(\(type))" }
+        for name in kept {
+            guard let current = existing[table.warehouseName(of: name)],
+                  let column = definitions.first(where: { $0.name == table.warehouseName(of: name) }) else { continue }
+            let new = nullable(column.type), old = nullable(current)
+            guard new != old, !ClickHouseColumn.widens(from: new, to: old) else { continue }
+            return SchemaChange.addedAgain(table, column: name, sourceType: resolved[name]?.sqlType ?? column.type, warehouseType: current)
+        }
+        return nil
     }
 
     /// Stores the checkpoint once the batch's inserts have returned.

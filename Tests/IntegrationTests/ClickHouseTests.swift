@@ -310,6 +310,51 @@ struct ClickHouseTests {
         #expect(validation.contains("public.hives: equal (22 rows") && validation.contains("public.yards: equal (7 rows"), "\(validation)")
     }
 
+    @Test("a column dropped and added again under its name with another type, while Forager streams, stops only its table and keeps the old values; a resync repairs it")
+    func columnDroppedAndAddedAgain() async throws {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, label text, code int);
+                CREATE TABLE yards (id int PRIMARY KEY, name text);
+                INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;
+                """,
+            tables: ["hives", "yards"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        let running = try await scenario.launchStreaming()
+        try await scenario.onSourceEach(["ALTER TABLE hives DROP COLUMN code", "INSERT INTO hives VALUES (6, 'after the drop')"])
+        try await scenario.eventually("the row after the drop") {
+            try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 6") == "1"
+        }
+        // Text that parses as the old column's type would go in unnoticed.
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives ADD COLUMN code text",
+            "INSERT INTO hives VALUES (7, 'text code', '42')",
+            "INSERT INTO yards VALUES (1, 'still flowing')",
+        ])
+        try await scenario.eventually("the table to stop") {
+            try await clickHouseRows(server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = 'hives'") == "stopped"
+        }
+        try await scenario.eventually("the other table") {
+            try await clickHouseRows(server, scenario, "SELECT name FROM $db.yards_current WHERE id = 1") == "still flowing"
+        }
+        let reason = try await clickHouseRows(server, scenario, "SELECT argMax(reason, version) FROM $db._forager_tables WHERE source_table = 'hives'")
+        #expect(reason.contains("column \"code\" of public.hives was dropped and added again on the source, now as text"), "\(reason)")
+        #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 7") == "0")
+        #expect(try await clickHouseRows(server, scenario, "SELECT arrayStringConcat(groupArray(ifNull(toString(code), 'NULL')), ',') FROM (SELECT code FROM $db.hives_current ORDER BY id)") == "1,2,3,4,5,NULL")
+
+        try await scenario.forager(["resync", "--table", "hives"])
+        try await scenario.eventually("the resync") {
+            try await clickHouseRows(server, scenario, "SELECT code FROM $db.hives_current WHERE id = 7") == "42"
+        }
+        let columns = "SELECT id, label, code FROM $db.hives_current ORDER BY id"
+        let source = "SELECT id, concat_ws(E'\\t', id, label, coalesce(code, '\\N')) AS line FROM hives"
+        #expect(try await clickHouseRows(server, scenario, columns) == (try await sourceRows(scenario, source)))
+        #expect(try await clickHouseRows(server, scenario, "SELECT type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'hives' AND name = 'code'") == "Nullable(String)")
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+    }
+
     @Test("an ADD COLUMN interrupted after the column was added (no comment, no view) heals at the next start")
     func interruptedAddColumnHeals() async throws {
         let server = try await ClickHouseServer.shared()
