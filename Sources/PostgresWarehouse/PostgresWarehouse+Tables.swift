@@ -1,5 +1,6 @@
 public import ForagerCore
 public import PGOutput
+internal import LibPQ
 
 /// The table registry (`_forager_tables`): which mapped tables were copied and from where, which
 /// stopped and why, and which wait for a resync.
@@ -78,12 +79,53 @@ extension PostgresWarehouse {
         try await record(table.source, TableState(phase: .stopped, reason: error.description))
     }
 
-    /// Drops and recreates a table's warehouse copy from its current definition, inside the open
-    /// transaction, for a resync.
+    /// Readies a table's warehouse copy for a new copy of its rows, inside the open transaction:
+    /// a table that already has the mapping's columns and key is emptied, so that what was built on
+    /// it (views, indexes, grants) stays; any other is dropped and made anew from the mapping, unless
+    /// something depends on it, which Forager does not drop.
     public func replaceTable(_ table: MappedTable) async throws {
-        logger.notice("replacing the warehouse table for a resync", metadata: ["forager.table": "\(table.target)"])
-        try await connection.execute("DROP TABLE IF EXISTS \(table.target.sql)")
+        let present = try await shape(of: table.target.sql)
+        var differences: [String] = []
+        if !present.columns.isEmpty {
+            var wanted = table
+            wanted.target = TableName(schema: "pg_temp", name: "_forager_shape")
+            try await connection.execute("DROP TABLE IF EXISTS pg_temp._forager_shape;\n" + Self.createTableSQL(wanted))
+            let shape = try await self.shape(of: "pg_temp._forager_shape")
+            try await connection.execute("DROP TABLE pg_temp._forager_shape")
+            differences = present.differences(from: shape)
+            if differences.isEmpty {
+                logger.notice("emptying the warehouse table for a new copy; views, indexes and grants on it stay", metadata: ["forager.table": "\(table.target)"])
+                let key = shape.key.isEmpty || !present.key.isEmpty ? "" : ";\nALTER TABLE \(table.target.sql) ADD PRIMARY KEY (\(shape.key.map(SQL.quoteIdentifier).joined(separator: ", ")))"
+                try await connection.execute("TRUNCATE \(table.target.sql)\(key);\n" + recordColumnsSQL(table.target))
+                return
+            }
+        }
+        logger.notice("replacing the warehouse table for a new copy", metadata: ["forager.table": "\(table.target)"])
+        do {
+            try await connection.execute("DROP TABLE IF EXISTS \(table.target.sql)")
+        } catch let error as PGError where error.sqlState == "2BP01" {
+            throw ForagerError(
+                .warehouse, "warehouse table \(table.target) must be made anew for a new copy (\(differences.joined(separator: "; "))), but other objects depend on it: \(error.detail ?? error.message)",
+                hint: "Forager drops nothing it did not make. Drop those objects (DROP VIEW ... for a view), run Forager again, and create them again once the copy is done.")
+        }
         try await connection.execute(Self.createTableSQL(table) + ";\n" + recordColumnsSQL(table.target))
+    }
+
+    /// The columns (type and NOT NULL, by name) and primary key columns of a table, by its
+    /// quoted name; no columns when it does not exist.
+    private func shape(of table: String) async throws -> TableShape {
+        let columns = try await connection.query("""
+            SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute
+            WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped
+            """, [table])
+        let key = try await connection.query("""
+            SELECT a.attname FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY AS k(number, position), pg_attribute a
+            WHERE i.indrelid = to_regclass($1) AND i.indisprimary AND a.attrelid = i.indrelid AND a.attnum = k.number
+            ORDER BY k.position
+            """, [table])
+        return TableShape(
+            columns: Dictionary(columns.rows.map { ($0[0] ?? "", (type: $0[1] ?? "", notNull: $0[2] == "t")) }, uniquingKeysWith: { first, _ in first }),
+            key: key.rows.compactMap { $0[0] })
     }
 
     /// Follows a change of the source table's published columns inside the open transaction: adds
@@ -172,5 +214,32 @@ extension PostgresWarehouse {
             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
             """, [table.target.sql])
         return Dictionary(rows.rows.map { ($0[0] ?? "", $0[1] ?? "") }, uniquingKeysWith: { first, _ in first })
+    }
+}
+
+/// A warehouse table's columns and primary key, as the catalogue has them.
+struct TableShape {
+    var columns: [String: (type: String, notNull: Bool)]
+    var key: [String]
+
+    /// What keeps a table of this shape from taking the rows of a table of shape `wanted` as it
+    /// is; none when every wanted column is here with the same type, every other column here
+    /// takes NULL, and the primary key is the wanted one (or there is none yet, to be added).
+    func differences(from wanted: TableShape) -> [String] {
+        var found: [String] = []
+        for (name, column) in wanted.columns.sorted(by: { $0.key < $1.key }) {
+            if let type = columns[name]?.type {
+                if type != column.type { found.append("\(SQL.quoteIdentifier(name)) is \(type), the copy's is \(column.type)") }
+            } else {
+                found.append("it lacks \(SQL.quoteIdentifier(name))")
+            }
+        }
+        for (name, column) in columns.sorted(by: { $0.key < $1.key }) where column.notNull && wanted.columns[name] == nil {
+            found.append("\(SQL.quoteIdentifier(name)) is NOT NULL but not in the copy")
+        }
+        if key != wanted.key, !key.isEmpty {
+            found.append("its primary key is (\(key.map(SQL.quoteIdentifier).joined(separator: ", "))), the copy's (\(wanted.key.map(SQL.quoteIdentifier).joined(separator: ", ")))")
+        }
+        return found
     }
 }
