@@ -336,7 +336,8 @@ def wide_value(env, sizes):
 
 
 def source_overhead(env, sizes):
-    """Case 6: unthrottled pgbench inserts alone, then while forager run streams them."""
+    """Case 6: unthrottled pgbench inserts alone, then while forager run streams them, then while a
+    native subscription streams them (the overhead any logical replication costs the source)."""
     script = env.script("insert.sql", workload.pgbench_insert(ROWS_PER_PGBENCH_TRANSACTION))
     env.reset()
     env.quiesce()
@@ -346,8 +347,16 @@ def source_overhead(env, sizes):
     env.quiesce()
     streaming = pgbench(env.source, script, sizes.overhead_seconds, 2, env.log("pgbench-streaming"))
     running.terminate()
+    env.reset()
+    env.source.sql("CREATE PUBLICATION bench_native FOR TABLE samples;\n")
+    env.subscriber.sql(workload.create_table())
+    create_subscription(env, copy_data=False, enabled=True)
+    env.wait_slot_active("bench_sub")
+    env.quiesce()
+    native = pgbench(env.source, script, sizes.overhead_seconds, 2, env.log("pgbench-native"))
     return Result({"insert rows/s": {"forager": streaming * ROWS_PER_PGBENCH_TRANSACTION,
-                                     "alone": alone * ROWS_PER_PGBENCH_TRANSACTION}})
+                                     "alone": alone * ROWS_PER_PGBENCH_TRANSACTION,
+                                     "native": native * ROWS_PER_PGBENCH_TRANSACTION}})
 
 
 # --- the catalogue ---------------------------------------------------------------------------------
@@ -423,7 +432,8 @@ CASES = [
          (Goal("peak RSS (MiB)", None, 200),)),
     Case(6, "Source overhead",
          "Unthrottled `pgbench -n -T {overhead_s} -c 2` with the 100-row insert script, first alone, then while "
-         "`forager run` streams the same table (each on a freshly created table).",
+         "`forager run` streams the same table, then while a native subscription streams it (each on a freshly "
+         "created table): the native figure is what any logical replication of the table costs the source.",
          source_overhead, ("insert rows/s",),
          (Goal("insert rows/s", "alone", 0.95),)),
     Case(7, "One wide value",
