@@ -137,14 +137,16 @@ public struct ComparedChunk: Sendable {
 }
 
 /// How `forager validate` ends, as its exit status: a difference outweighs rows that could not be
-/// decided, which outweigh equality.
+/// decided, which outweigh equality. Statuses 1 (validate could not run) and 2 (the configuration
+/// cannot be read) keep the meaning they have for every command, so a script tells a difference
+/// from a failure to compare.
 public enum ValidationVerdict: Int32, Sendable {
     /// Every compared table is equal.
     case equal = 0
     /// Some key range differs.
-    case differs = 1
+    case differs = 3
     /// Nothing differs, but some rows kept changing while they were compared.
-    case undecided = 2
+    case undecided = 4
 
     public init(_ results: [TableValidation]) {
         if results.contains(where: { !$0.differences.isEmpty }) {

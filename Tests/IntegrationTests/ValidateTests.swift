@@ -44,13 +44,13 @@ struct ValidateTests {
             UPDATE analytics.readings SET value = value + 1 WHERE hive = 'hive-3' AND value = 10;
             DELETE FROM analytics.log WHERE ctid = (SELECT ctid FROM analytics.log LIMIT 1);
             """, database: scenario.warehouseDatabase)
-        let differs = try await scenario.forager(["validate", "--chunk-rows", "100", "--wait", "1"], expectStatus: 1)
+        let differs = try await scenario.forager(["validate", "--chunk-rows", "100", "--wait", "1"], expectStatus: 3)
         #expect(differs.contains("public.samples: DIFFERS in 2 of 11 chunks"), "\(differs)")
         #expect(differs.contains("keys (101, 201]: source 100 rows, warehouse 99"), "\(differs)")
         #expect(differs.contains("keys (1001, end]: 49 rows on both sides, different content"), "\(differs)")
         #expect(differs.contains("public.readings: DIFFERS in 1 of 5 chunks"), "\(differs)")
         #expect(differs.contains("public.log: DIFFERS in 1 of 1 chunk"), "\(differs)")
-        let one = try await scenario.forager(["validate", "--table", "public.readings", "--wait", "0"], expectStatus: 1)
+        let one = try await scenario.forager(["validate", "--table", "public.readings", "--wait", "0"], expectStatus: 3)
         #expect(one.contains("public.readings") && !one.contains("public.samples"), "\(one)")
         _ = try await scenario.forager(["validate", "--table", "public.nope"], expectStatus: 1)
     }
@@ -112,7 +112,7 @@ struct ValidateTests {
         // Rows changed behind Forager's back are found and named, row by row.
         try await scenario.warehouse.execute(
             "DELETE FROM analytics.samples WHERE id = 2; UPDATE analytics.samples SET v = -99 WHERE id = 3;", database: scenario.warehouseDatabase)
-        let tampered = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 1)
+        let tampered = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 3)
         #expect(tampered.contains("DIFFERS in 1 of"), "\(tampered)")
         #expect(tampered.contains("]: source 1000 rows, warehouse 999; 2 rows differ: 2 missing in the warehouse, 3 different"), "\(tampered)")
         running.signal(SIGTERM)
@@ -132,7 +132,7 @@ struct ValidateTests {
         // round reads at, as for a row the source updates without pause.
         try await scenario.warehouse.execute(
             "UPDATE analytics.samples SET v = -1, _forager_lsn = 'FFFFFFFF/FFFFFFFF' WHERE id = 1500", database: scenario.warehouseDatabase)
-        let undecided = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 2)
+        let undecided = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 4)
         #expect(undecided.contains("""
             public.samples: UNDECIDED: 1 row kept changing in every round of comparing, so could not be compared (3000 rows in 3 chunks; the rest equal):
               keys (1000, 2000]: 1 row: 1500
@@ -140,7 +140,7 @@ struct ValidateTests {
             """), "\(undecided)")
 
         try await scenario.warehouse.execute("DELETE FROM analytics.samples WHERE id = 10", database: scenario.warehouseDatabase)
-        let differs = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 1)
+        let differs = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 3)
         #expect(differs.contains("public.samples: DIFFERS in 1 of 3 chunks:\n  keys (start, 1000]: source 1000 rows, warehouse 999; 1 row differ: 10 missing in the warehouse"), "\(differs)")
         #expect(differs.contains("  and 1 row kept changing in every round of comparing, so could not be compared:\n  keys (1000, 2000]: 1 row: 1500"), "\(differs)")
         running.signal(SIGTERM)
@@ -186,7 +186,7 @@ struct ClickHouseValidateTests {
         // Versions above the copy's 0 but below any stream position: rows written behind Forager's back.
         try await server.query("INSERT INTO \(database).readings SELECT id, value, 'tampered', at, n, tags, 1, 0, _forager_synced_at FROM \(database).readings_current WHERE id = 10")
         try await server.query("INSERT INTO \(database).readings SELECT id, value, note, at, n, tags, 1, 1, _forager_synced_at FROM \(database).readings_current WHERE id = 1500")
-        let differs = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 1)
+        let differs = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 3)
         #expect(differs.contains("public.readings: DIFFERS in 2 of"), "\(differs)")
         #expect(differs.contains("1 row differ: 10 different"), "\(differs)")
         #expect(differs.contains("1 row differ: 1500 missing in the warehouse"), "\(differs)")
@@ -240,7 +240,7 @@ struct ClickHouseValidateTests {
         try await server.query("INSERT INTO \(database).tagged SELECT toUUID('00000000-0000-0000-0000-0000000000ee'), toInt64(1700000000123456), 1, 'extra', 1, 0, now()")
         try await server.query("INSERT INTO \(database).priced SELECT code, label, 1, 1, _forager_synced_at FROM \(database).priced_current WHERE code = '3750.0'")
         try await server.query("INSERT INTO \(database).priced SELECT '99999.5', 'extra', 1, 0, now()")
-        let differs = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 1)
+        let differs = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 3)
         #expect(differs.contains("public.tagged: DIFFERS in 2 of"), "\(differs)")
         #expect(differs.contains("1 row differ: \(changed) different"), "\(differs)")
         #expect(differs.contains("warehouse keys outside every source chunk: source 0 rows, warehouse 1; 1 row differ: (00000000-0000-0000-0000-0000000000ee, 1700000000123456) extra in the warehouse"), "\(differs)")
