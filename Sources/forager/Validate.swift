@@ -381,9 +381,10 @@ struct Validate: AsyncParsableCommand {
             Counts and checksums the mapped columns in chunks of the primary key, in bounded memory. \
             A chunk that differs is compared again once the warehouse has passed the source position \
             it was read at, so rows written meanwhile raise no false alarm. Exits 0 when every \
-            compared table is equal, 1 with the differing key ranges (or on an error), and 2 when \
-            nothing differs but some rows kept changing in every round of comparing them, with \
-            their key ranges: validate those tables again when writes to them are quieter.
+            compared table is equal, 3 with the differing key ranges, and 4 when nothing differs \
+            but some rows kept changing in every round of comparing them, with their key ranges: \
+            validate those tables again when writes to them are quieter. 1 is an error that kept \
+            it from comparing, 2 a configuration it cannot read.
             """)
 
     @OptionGroup var options: PipelineOptions
