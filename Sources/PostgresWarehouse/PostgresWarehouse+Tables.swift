@@ -96,13 +96,13 @@ extension PostgresWarehouse {
             if differences.isEmpty {
                 logger.notice("emptying the warehouse table for a new copy; views, indexes and grants on it stay", metadata: ["forager.table": "\(table.target)"])
                 let key = shape.key.isEmpty || !present.key.isEmpty ? "" : ";\nALTER TABLE \(table.target.sql) ADD PRIMARY KEY (\(shape.key.map(SQL.quoteIdentifier).joined(separator: ", ")))"
-                try await connection.execute("TRUNCATE \(table.target.sql)\(key);\n" + recordColumnsSQL(table.target))
+                try await exclusively("TRUNCATE \(table.target.sql)\(key);\n" + recordColumnsSQL(table.target), on: [table.target], purpose: "emptying it for a new copy")
                 return
             }
         }
         logger.notice("replacing the warehouse table for a new copy", metadata: ["forager.table": "\(table.target)"])
         do {
-            try await connection.execute("DROP TABLE IF EXISTS \(table.target.sql)")
+            try await exclusively("DROP TABLE IF EXISTS \(table.target.sql)", on: [table.target], purpose: "making it anew for a new copy")
         } catch let error as PGError where error.sqlState == "2BP01" {
             throw ForagerError(
                 .warehouse, "warehouse table \(table.target) must be made anew for a new copy (\(differences.joined(separator: "; "))), but other objects depend on it: \(error.detail ?? error.message)",
@@ -161,9 +161,9 @@ extension PostgresWarehouse {
                 logger.notice("widening warehouse column, as on the source", metadata: [
                     "forager.table": "\(table.target)", "forager.column": "\(name)", "forager.from": "\(old)", "forager.to": "\(column.sqlType)",
                 ])
-                try await connection.execute(
+                try await exclusively(
                     "ALTER TABLE \(table.target.sql) ALTER COLUMN \(SQL.quoteIdentifier(name)) TYPE \(column.sqlType);\n"
-                        + recordColumnsSQL(table.target, columns: [name]))
+                        + recordColumnsSQL(table.target, columns: [name]), on: [table.target], purpose: "widening a column, as on the source")
             }
         }
         let stored = Set(table.storedColumns.map(\.name))
@@ -189,13 +189,13 @@ extension PostgresWarehouse {
                     "forager.table": "\(table.target)", "forager.column": "\(column)",
                 ])
                 let fill = later.missingValue.map { "SET DEFAULT (\(SQL.quoteLiteral($0))::\(later.sqlType)[])[1]" } ?? "DROP DEFAULT"
-                try await connection.execute("ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP NOT NULL, ALTER COLUMN \(name) \(fill)")
+                try await exclusively("ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP NOT NULL, ALTER COLUMN \(name) \(fill)", on: [table.target], purpose: "a column older changes lack")
                 continue
             }
             logger.notice("column no longer on the source; the warehouse keeps it, NULL from now on", metadata: [
                 "forager.table": "\(table.target)", "forager.column": "\(column)",
             ])
-            try await connection.execute("ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP NOT NULL, ALTER COLUMN \(name) DROP DEFAULT")
+            try await exclusively("ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP NOT NULL, ALTER COLUMN \(name) DROP DEFAULT", on: [table.target], purpose: "a column the source dropped")
         }
         // Added and widened columns take the stream's binary values as they are when the type
         // they were given (the source's now) is the one the values arrive in.

@@ -15,7 +15,8 @@ public actor PostgresWarehouse: Warehouse {
     public nonisolated let schema: String
     public nonisolated let slot: String
     let logger: Logger
-    private var inTransaction = false
+    /// A warehouse transaction is open (a batch, a copy).
+    var inTransaction = false
     /// A small number per warehouse table, to name its temporary staging tables.
     var stagingNumbers: [TableName: Int] = [:]
     /// The staging tables created in this session.
@@ -298,13 +299,13 @@ public actor PostgresWarehouse: Warehouse {
             ])
             let record = recordColumnsSQL(table.target, columns: [table.warehouseName(of: column.name)])
             if let missing = column.missingValue {
-                try await connection.execute("""
+                try await exclusively("""
                     ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(name) \(type) DEFAULT (\(SQL.quoteLiteral(missing))::\(type)[])[1];
                     ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP DEFAULT;
                     \(record)
-                    """)
+                    """, on: [table.target], purpose: "ADD COLUMN, as on the source")
             } else {
-                try await connection.execute("ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(name) \(type);\n" + record)
+                try await exclusively("ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(name) \(type);\n" + record, on: [table.target], purpose: "ADD COLUMN, as on the source")
             }
         }
     }
@@ -473,7 +474,7 @@ public actor PostgresWarehouse: Warehouse {
                 logger.notice("truncating warehouse tables, as the source did", metadata: [
                     "forager.tables": "\(tables.map(\.target.description))",
                 ])
-                try await connection.execute("TRUNCATE \(tables.map(\.target.sql).joined(separator: ", "))")
+                try await exclusively("TRUNCATE \(tables.map(\.target.sql).joined(separator: ", "))", on: tables.map(\.target), purpose: "TRUNCATE, as the source did")
             case .rows(let tables):
                 for table in tables { try await applyRows(table) }
             case .schemaChange(let change):

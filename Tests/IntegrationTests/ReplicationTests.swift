@@ -377,6 +377,45 @@ struct SchemaChangeTests {
         #expect(unknown.contains("public.nope is not a mapped table"))
     }
 
+    @Test("a schema change waits for a long warehouse report a second at a time, so the table's other readers are not held up behind it; the log names the report's session")
+    func schemaChangeLetsReadersIn() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 10) g;",
+            tables: ["hives"])
+        defer { Task { await scenario.cleanUp() } }
+        let process = try await scenario.launchStreaming()
+        let report = try await scenario.warehouse.connect(scenario.warehouseDatabase)
+        defer { report.close() }
+        try await report.execute("SET application_name = 'long_report'")
+        try await report.execute("BEGIN")
+        try await report.execute("SELECT count(*) FROM analytics.hives")
+        try await scenario.onSourceEach(["ALTER TABLE hives ADD COLUMN frames int", "INSERT INTO hives VALUES (11, 'new', 8)"])
+
+        // PostgreSQL would queue these behind an ALTER TABLE waiting for the report.
+        let reader = try await scenario.warehouse.connect(scenario.warehouseDatabase)
+        defer { reader.close() }
+        try await reader.execute("SET statement_timeout = '3s'")
+        let until = ContinuousClock.now + .seconds(8)
+        var reads = 0
+        while ContinuousClock.now < until {
+            #expect(try await reader.query("SELECT count(*) FROM analytics.hives").scalar == "10")
+            reads += 1
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(reads >= 10)
+        try await scenario.eventually(timeout: .seconds(20), "the warning naming the report") {
+            process.output.contains("waiting for other sessions to let go of warehouse tables") && process.output.contains("long_report")
+        }
+
+        try await report.execute("COMMIT")
+        try await scenario.eventually("the change after the report") {
+            try await scenario.warehouseScalar("SELECT frames FROM analytics.hives WHERE id = 11") == "8"
+        }
+        try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "frames"])
+        process.signal(SIGTERM)
+        #expect(try await process.wait(timeout: .seconds(30)) == 0)
+    }
+
     @Test("a resync keeps what was built on the warehouse table (a view, an index, a grant) while its shape holds; where its shape changes, views on it are named and nothing is dropped")
     func resyncKeepsWhatWasBuiltOnTheTable() async throws {
         let scenario = try await Scenario.make(
