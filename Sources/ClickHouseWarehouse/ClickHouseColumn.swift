@@ -109,6 +109,9 @@ public struct ClickHouseColumn: Sendable, Equatable {
     /// `table` names the table in errors.
     public func append(_ value: ArraySlice<UInt8>?, to output: inout [UInt8], table: TableName) throws(ForagerError) {
         guard let value else {
+            // ClickHouse would store a type's default (0, '', []) for NULL in a column that is not
+            // Nullable: the source made the column nullable since the column was made.
+            guard type.hasPrefix("Nullable(") else { throw nullRefusal(table: table) }
             output.append(contentsOf: [0x5C, UInt8(ascii: "N")])
             return
         }
@@ -200,6 +203,19 @@ public struct ClickHouseColumn: Sendable, Equatable {
             magnitude /= 10
         } while magnitude > 0
         output[start...].reverse()
+    }
+
+    private func nullRefusal(table: TableName) -> ForagerError {
+        let what = "column \(SQL.quoteIdentifier(name)) of \(table) has a NULL, which its ClickHouse column (\(type)) cannot hold: the source made the column nullable"
+        guard case .array = conversion else {
+            return ForagerError(
+                .warehouse, what,
+                hint: "Nothing is lost: Forager starts the stream again from its checkpoint and makes the ClickHouse column Nullable first.",
+                isTransient: true)
+        }
+        return ForagerError(
+            .schema, what + " (a nullable array is stored as String, which an Array column cannot become in place)",
+            hint: "Resync the table to recreate it: forager resync --table \(table), then start Forager again.")
     }
 
     private func refusal(_ value: ArraySlice<UInt8>, table: TableName, why: String) -> ForagerError {

@@ -181,6 +181,15 @@ public actor ClickHouseWarehouse: Warehouse {
             for (name, type) in existing where !current.contains(name) && !name.hasPrefix("_forager_") && create {
                 try await retireColumn(name, of: table.target, type: type, from: after)
             }
+            // Columns the source made nullable while Forager was stopped (or that a row with a
+            // NULL stopped the stream at) take NULL from now on.
+            for (source, column) in zip(table.columns, columns(of: table)) where create && !source.notNull {
+                guard let type = existing[column.name], !type.hasPrefix("Nullable("), !type.hasPrefix("Array("), column.type.hasPrefix("Nullable(") else { continue }
+                logger.notice("ClickHouse column takes NULL from now on, as the source's", metadata: [
+                    "forager.table": "\(table.target)", "forager.column": "\(column.name)",
+                ])
+                try await modifyColumn(column.name, of: table.target, to: "Nullable(\(type))")
+            }
             let recorded = try await existingColumnsWithSourceTypes(of: table.target)
             for (source, column) in zip(table.columns, columns(of: table)) {
                 guard let current = recorded[column.name] else { continue }

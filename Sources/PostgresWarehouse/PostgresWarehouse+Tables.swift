@@ -113,7 +113,7 @@ extension PostgresWarehouse {
 
     /// The columns (type and NOT NULL, by name) and primary key columns of a table, by its
     /// quoted name; no columns when it does not exist.
-    private func shape(of table: String) async throws -> TableShape {
+    func shape(of table: String) async throws -> TableShape {
         let columns = try await connection.query("""
             SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute
             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped

@@ -221,10 +221,20 @@ public actor PostgresWarehouse: Warehouse {
                 }
             }
             problems += try await prepareExtracts(table, types: types, create: create)
-            // Columns the source dropped while Forager was stopped: new rows have no value there.
+            // Columns the source dropped, or made nullable, while Forager was stopped (or that a
+            // row with a NULL stopped the stream at): new rows may have no value there.
+            let nullable = Set(table.storedColumns.filter { !$0.notNull }.map { table.warehouseName(of: $0.name) } + table.extracts.map(\.column))
             let current = Set(table.storedColumns.map { table.warehouseName(of: $0.name) } + table.extracts.map(\.column))
-            for name in types.keys where !current.contains(name) && !name.hasPrefix("_forager_") && create {
-                try await connection.execute("ALTER TABLE \(table.target.sql) ALTER COLUMN \(SQL.quoteIdentifier(name)) DROP NOT NULL")
+            let loosen = try await shape(of: table.target.sql).columns.filter { name, column in
+                column.notNull && !name.hasPrefix("_forager_") && !table.warehouseKey.contains(name) && (!current.contains(name) || nullable.contains(name))
+            }.keys.sorted()
+            if !loosen.isEmpty, create {
+                logger.notice("warehouse columns take NULL from now on, as the source's", metadata: [
+                    "forager.table": "\(table.target)", "forager.columns": "\(loosen)",
+                ])
+                try await exclusively(
+                    "ALTER TABLE \(table.target.sql) " + loosen.map { "ALTER COLUMN \(SQL.quoteIdentifier($0)) DROP NOT NULL" }.joined(separator: ", "),
+                    on: [table.target], purpose: "columns the source made nullable or dropped")
             }
             if types[MetadataColumn.deleted] == nil, types[MetadataColumn.lsn] != nil, create {
                 try await connection.execute(
@@ -476,7 +486,17 @@ public actor PostgresWarehouse: Warehouse {
                 ])
                 try await exclusively("TRUNCATE \(tables.map(\.target.sql).joined(separator: ", "))", on: tables.map(\.target), purpose: "TRUNCATE, as the source did")
             case .rows(let tables):
-                for table in tables { try await applyRows(table) }
+                for table in tables {
+                    do {
+                        try await applyRows(table)
+                    } catch let error as PGError where error.sqlState == "23502" {
+                        // The source enforces NOT NULL: a NULL arrives only once it no longer does.
+                        throw ForagerError(
+                            .warehouse, "a change to \(table.table.source) has a NULL that warehouse table \(table.table.target) does not take (\(error.message)): the source made the column nullable",
+                            hint: "Nothing is lost: Forager starts the stream again from its checkpoint and makes the warehouse column nullable first.",
+                            isTransient: true)
+                    }
+                }
             case .schemaChange(let change):
                 try await applySchemaChange(change)
             case .stopTable(let table, let error):

@@ -38,6 +38,25 @@ struct ClickHouseColumnTests {
         #expect(try converted("timestamp with time zone", "1970-01-01 00:00:01.5+00") == "1500000")
     }
 
+    @Test func refusesNullWhereTheColumnIsNotNullableInsteadOfStoringADefault() throws {
+        var output: [UInt8] = []
+        #expect {
+            try ClickHouseColumn(name: "c", sqlType: "integer", nullable: false).append(nil, to: &output, table: table)
+        } throws: { error in
+            guard let error = error as? ForagerError else { return false }
+            return error.isTransient && error.message.contains("\"c\" of public.samples has a NULL, which its ClickHouse column (Int32) cannot hold")
+        }
+        #expect {
+            try ClickHouseColumn(name: "c", sqlType: "integer[]", nullable: false).append(nil, to: &output, table: table)
+        } throws: { error in
+            guard let error = error as? ForagerError else { return false }
+            return !error.isTransient && error.hint?.contains("forager resync --table public.samples") == true
+        }
+        #expect(output.isEmpty)
+        try ClickHouseColumn(name: "c", sqlType: "integer", nullable: true).append(nil, to: &output, table: table)
+        #expect(String(decoding: output, as: UTF8.self) == "\\N")
+    }
+
     @Test func refusesWhatClickHouseCannotHoldNamingTheColumnAndTheFix() {
         for (type, value) in [("date", "1969-12-31"), ("date", "infinity"), ("numeric(10,2)", "NaN"), ("bytea", "zz")] {
             #expect(throws: ForagerError.self) { try converted(type, value) }

@@ -310,6 +310,28 @@ struct ClickHouseTests {
         #expect(validation.contains("public.hives: equal (22 rows") && validation.contains("public.yards: equal (7 rows"), "\(validation)")
     }
 
+    @Test("a column the source makes nullable (DROP NOT NULL), while Forager streams or while it is stopped, takes NULLs in ClickHouse, never a type's default")
+    func columnMadeNullable() async throws {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
+            tables: ["hives"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        let running = try await scenario.launchStreaming()
+        try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)"])
+        try await scenario.eventually("the row with a NULL") {
+            try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 6 AND isNull(label)") == "1"
+        }
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+
+        try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN frames DROP NOT NULL", "INSERT INTO hives VALUES (7, 'seven', NULL)"])
+        try await scenario.forager(["sync"])
+        let columns = "SELECT id, label, frames FROM $db.hives_current ORDER BY id"
+        let source = "SELECT id, concat_ws(E'\\t', id, coalesce(label, '\\N'), coalesce(frames::text, '\\N')) AS line FROM hives"
+        #expect(try await clickHouseRows(server, scenario, columns) == (try await sourceRows(scenario, source)))
+    }
+
     @Test("a column dropped and added again under its name with another type, while Forager streams, stops only its table and keeps the old values; a resync repairs it")
     func columnDroppedAndAddedAgain() async throws {
         let server = try await ClickHouseServer.shared()

@@ -377,6 +377,27 @@ struct SchemaChangeTests {
         #expect(unknown.contains("public.nope is not a mapped table"))
     }
 
+    @Test("a column the source makes nullable (DROP NOT NULL), while Forager streams or while it is stopped, takes NULLs in the warehouse")
+    func columnMadeNullable() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
+            tables: ["hives"])
+        defer { Task { await scenario.cleanUp() } }
+        let process = try await scenario.launchStreaming()
+        try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)"])
+        try await scenario.eventually("the row with a NULL") {
+            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 6 AND label IS NULL") == "1"
+        }
+        process.signal(SIGTERM)
+        #expect(try await process.wait(timeout: .seconds(30)) == 0)
+        #expect(process.output.contains("the source made the column nullable"), "\(process.output)")
+
+        try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN frames DROP NOT NULL", "INSERT INTO hives VALUES (7, 'seven', NULL)"])
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "frames"])
+        #expect(try await scenario.warehouseScalar("SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attnotnull AND attnum > 0") == "id,_forager_lsn,_forager_synced_at,_forager_deleted")
+    }
+
     @Test("a schema change waits for a long warehouse report a second at a time, so the table's other readers are not held up behind it; the log names the report's session")
     func schemaChangeLetsReadersIn() async throws {
         let scenario = try await Scenario.make(
