@@ -298,6 +298,10 @@ public struct ChangeBatcher: Sendable {
             }
             appendToTransaction(.schemaChange(SchemaChange(table: table, added: added, removed: removed, retyped: retyped)))
         }
+        if let error = Self.identityChanged(table, relation) {
+            stop(table, relationID: relation.id, error)
+            return
+        }
         let keyIndexes = try table.keyColumns.map { key throws(ForagerError) in
             guard let index = names.firstIndex(of: key) else {
                 throw ForagerError(.schema, "key column \(SQL.quoteIdentifier(key)) of \(name) is not in the replication stream")
@@ -322,6 +326,22 @@ public struct ChangeBatcher: Sendable {
                 hint: "Resync the table: forager resync --table \(name).")
         }
         return nil
+    }
+
+    /// Why a table must stop when the source identifies its rows in updates and deletes by other
+    /// columns than the ones Forager matches warehouse rows by (a primary key or replica identity
+    /// changed): deletes would miss their rows, or rows the source now tells apart would merge.
+    /// Nil while the identity still serves: the same key, every column (`REPLICA IDENTITY FULL`),
+    /// or none (`NOTHING`, under which the source refuses updates and deletes of published tables).
+    private static func identityChanged(_ table: MappedTable, _ relation: Relation) -> ForagerError? {
+        guard relation.replicaIdentity != .nothing, relation.replicaIdentity != .full, table.identity != .appendOnly else { return nil }
+        let flagged = relation.columns.filter(\.isKey).map(\.name)
+        guard table.identity == .fullRow || Set(flagged) != Set(table.keyColumns) else { return nil }
+        func list(_ names: [String]) -> String { "(" + names.map(SQL.quoteIdentifier).joined(separator: ", ") + ")" }
+        let matched = table.identity == .fullRow ? "the whole row (REPLICA IDENTITY FULL)" : list(table.keyColumns)
+        return ForagerError(
+            .schema, "the replica identity of \(table.source) changed on the source: its updates and deletes now name rows by \(list(flagged)), where Forager matches warehouse rows by \(matched); Forager stopped this table rather than miss deletes or merge rows",
+            hint: "Resync the table to copy it with its new key: forager resync --table \(table.source).")
     }
 
     /// Stops a table inside the current transaction: the step records it, and its changes are

@@ -168,7 +168,8 @@ public actor PostgresWarehouse: Warehouse {
                 // Made before Forager recorded its columns: taken as Forager made it.
                 try await connection.execute(recordColumnsSQL(table.target))
             }
-            if let error = handChangedColumns(table, table.storedColumns, types: types, recorded: recorded) {
+            let shape = try await shape(of: table.target.sql)
+            if let error = handChangedColumns(table, table.storedColumns, types: types, recorded: recorded) ?? keyChanged(table, warehouseKey: shape.key) {
                 if create {
                     try await stop(table, error)
                 } else {
@@ -225,7 +226,7 @@ public actor PostgresWarehouse: Warehouse {
             // row with a NULL stopped the stream at): new rows may have no value there.
             let nullable = Set(table.storedColumns.filter { !$0.notNull }.map { table.warehouseName(of: $0.name) } + table.extracts.map(\.column))
             let current = Set(table.storedColumns.map { table.warehouseName(of: $0.name) } + table.extracts.map(\.column))
-            let loosen = try await shape(of: table.target.sql).columns.filter { name, column in
+            let loosen = shape.columns.filter { name, column in
                 column.notNull && !name.hasPrefix("_forager_") && !table.warehouseKey.contains(name) && (!current.contains(name) || nullable.contains(name))
             }.keys.sorted()
             if !loosen.isEmpty, create {
@@ -247,6 +248,16 @@ public actor PostgresWarehouse: Warehouse {
             }
         }
         return problems
+    }
+
+    /// Why a table must stop when the source's key is no longer the warehouse table's primary key
+    /// (changed while Forager was stopped), or nil.
+    private func keyChanged(_ table: MappedTable, warehouseKey: [String]) -> ForagerError? {
+        guard table.identity == .key, !warehouseKey.isEmpty, warehouseKey != table.warehouseKey else { return nil }
+        func list(_ names: [String]) -> String { "(" + names.map(SQL.quoteIdentifier).joined(separator: ", ") + ")" }
+        return ForagerError(
+            .schema, "the key of \(table.source) changed on the source while Forager was stopped: its rows are now named by \(list(table.warehouseKey)), but warehouse table \(table.target) is keyed by \(list(warehouseKey)); Forager stopped this table rather than miss deletes or merge rows",
+            hint: "Resync the table to copy it with its new key: forager resync --table \(table.source).")
     }
 
     /// True when a column of the table was dropped (PostgreSQL keeps a dropped column's slot).

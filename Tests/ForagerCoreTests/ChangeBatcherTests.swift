@@ -20,6 +20,15 @@ private let relation = PGOutputMessage.relation(Relation(
         .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
     ]))
 
+/// The relation as a table without a key sends it: REPLICA IDENTITY FULL, every column flagged.
+private let fullRelation = PGOutputMessage.relation(Relation(
+    id: 42, namespace: "public", name: "hives", replicaIdentity: .full,
+    columns: [
+        .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+        .init(isKey: true, name: "label", typeOID: 25, typeModifier: -1),
+        .init(isKey: true, name: "body", typeOID: 25, typeModifier: -1),
+    ]))
+
 private func text(_ value: String) -> TupleColumn { .text(ArraySlice(value.utf8)) }
 private func row(_ id: Int, _ label: String?, _ body: TupleColumn? = nil) -> TupleData {
     TupleData(columns: [text(String(id)), label.map(text) ?? .null, body ?? text("b\(id)")])
@@ -333,6 +342,41 @@ private func label(_ state: RowState) -> String? {
         #expect(driver.batcher.stoppedTables == [TableName(schema: "public", name: "hives")])
     }
 
+    @Test func aChangedReplicaIdentityStopsTheTableButFullAndNothingDoNot() throws {
+        func relation(_ identity: ReplicaIdentity, keys: Set<String>) -> PGOutputMessage {
+            .relation(Relation(
+                id: 42, namespace: "public", name: "hives", replicaIdentity: identity,
+                columns: [
+                    .init(isKey: keys.contains("id"), name: "id", typeOID: 23, typeModifier: -1),
+                    .init(isKey: keys.contains("label"), name: "label", typeOID: 25, typeModifier: -1),
+                    .init(isKey: keys.contains("body"), name: "body", typeOID: 25, typeModifier: -1),
+                ]))
+        }
+        func stops(_ messages: [PGOutputMessage], table: MappedTable = table) throws -> String? {
+            var driver = Driver(table: table)
+            for message in messages { try driver.transaction([message, .insert(Insert(relationID: 42, newTuple: row(1, "x")))]) }
+            for action in driver.batcher.drain().actions {
+                guard case .commit(let changes, _) = action else { continue }
+                for step in changes.allSteps { if case .stopTable(_, let error) = step { return "\(error)" } }
+            }
+            return nil
+        }
+        #expect(try stops([relation(.default, keys: ["id"]), relation(.full, keys: ["id", "label", "body"]), relation(.nothing, keys: [])]) == nil)
+        let changed = try stops([relation(.default, keys: ["id"]), relation(.default, keys: ["label"])]) ?? ""
+        #expect(changed.contains("the replica identity of public.hives changed on the source: its updates and deletes now name rows by (\"label\"), where Forager matches warehouse rows by (\"id\")"), "\(changed)")
+        #expect(changed.contains("forager resync --table public.hives"))
+        #expect(try stops([relation(.default, keys: ["id", "label"])]) != nil)
+        var keyless = table
+        keyless.identity = .fullRow
+        keyless.keyColumns = []
+        #expect(try stops([relation(.full, keys: ["id", "label", "body"])], table: keyless) == nil)
+        #expect(try stops([relation(.default, keys: ["id"])], table: keyless)?.contains("the whole row (REPLICA IDENTITY FULL)") == true)
+        var appendOnly = table
+        appendOnly.identity = .appendOnly
+        appendOnly.keyColumns = []
+        #expect(try stops([relation(.default, keys: ["label"])], table: appendOnly) == nil)
+    }
+
     @Test func losingAKeyColumnStopsTheTableNamingTheColumn() throws {
         var driver = Driver()
         try driver.send(relation)
@@ -422,7 +466,7 @@ struct KeylessTableTests {
 
     @Test func fullRowIdentityCountsCopiesAndFillsUnchangedValuesFromTheOldRow() throws {
         var driver = Driver(table: keyless(.fullRow))
-        try driver.send(relation)
+        try driver.send(fullRelation)
         try driver.transaction([
             .insert(Insert(relationID: 42, newTuple: row(1, "a"))),
             .insert(Insert(relationID: 42, newTuple: row(1, "a"))),
@@ -439,7 +483,7 @@ struct KeylessTableTests {
 
     @Test func fullRowIdentityNeedsTheOldRow() throws {
         var driver = Driver(table: keyless(.fullRow))
-        try driver.send(relation)
+        try driver.send(fullRelation)
         #expect(throws: ForagerError.self) {
             try driver.transaction([.update(Update(relationID: 42, oldKey: nil, oldTuple: nil, newTuple: row(1, "a")))])
         }

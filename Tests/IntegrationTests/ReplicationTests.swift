@@ -377,6 +377,52 @@ struct SchemaChangeTests {
         #expect(unknown.contains("public.nope is not a mapped table"))
     }
 
+    @Test("a primary key changed on the source, while Forager streams or while it is stopped, stops only that table instead of missing its deletes; a resync copies it with the new key")
+    func keyChangedOnTheSource() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, tag text NOT NULL UNIQUE, label text);
+                CREATE TABLE boxes (id int PRIMARY KEY, tag text NOT NULL UNIQUE);
+                CREATE TABLE yards (id int PRIMARY KEY, name text);
+                INSERT INTO hives SELECT g, 't' || g, 'h' || g FROM generate_series(1, 5) g;
+                INSERT INTO boxes SELECT g, 'b' || g FROM generate_series(1, 5) g;
+                """,
+            tables: ["hives", "boxes", "yards"])
+        defer { Task { await scenario.cleanUp() } }
+        let state = { (table: String) in
+            try await scenario.warehouseScalar("SELECT state || ': ' || coalesce(reason, '') FROM analytics._forager_tables WHERE source_table = '\(table)'") ?? ""
+        }
+        let process = try await scenario.launchStreaming()
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives DROP CONSTRAINT hives_pkey, ADD PRIMARY KEY (tag)",
+            "DELETE FROM hives WHERE id = 3",
+            "INSERT INTO yards VALUES (1, 'still flowing')",
+        ])
+        try await scenario.eventually("the table to stop") { try await state("hives").hasPrefix("stopped") }
+        #expect(try await state("hives").contains("the replica identity of public.hives changed on the source: its updates and deletes now name rows by (\"tag\"), where Forager matches warehouse rows by (\"id\")"))
+        try await scenario.eventually("the other table") {
+            try await scenario.warehouseScalar("SELECT name FROM analytics.yards WHERE id = 1") == "still flowing"
+        }
+        process.signal(SIGTERM)
+        #expect(try await process.wait(timeout: .seconds(30)) == 0)
+
+        // While Forager is stopped.
+        try await scenario.onSourceEach(["ALTER TABLE boxes DROP CONSTRAINT boxes_pkey, ADD PRIMARY KEY (tag)", "DELETE FROM boxes WHERE id = 2"])
+        let check = try await scenario.forager(["check"], expectStatus: 1)
+        #expect(check.contains("the key of public.boxes changed on the source while Forager was stopped"), "\(check)")
+        try await scenario.forager(["sync"])
+        #expect(try await state("boxes").contains("warehouse table analytics.boxes is keyed by (\"id\")"))
+
+        for table in ["hives", "boxes"] { try await scenario.forager(["resync", "--table", table]) }
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "tag", "label"])
+        try await scenario.expectSameContent(source: "boxes", target: "analytics.boxes", columns: ["id", "tag"])
+        for table in ["hives", "boxes"] {
+            #expect(try await state(table) == "streaming: ")
+            #expect(try await scenario.warehouseScalar("SELECT string_agg(a.attname, ',') FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'analytics.\(table)'::regclass AND i.indisprimary") == "tag")
+        }
+    }
+
     @Test("a column the source makes nullable (DROP NOT NULL), while Forager streams or while it is stopped, takes NULLs in the warehouse")
     func columnMadeNullable() async throws {
         let scenario = try await Scenario.make(
