@@ -158,7 +158,9 @@ public actor ClickHouseWarehouse: Warehouse {
                 continue
             }
             let made = try await recordedColumns(of: table.target)
-            if let made, let error = handChanges(table, existing: existing, recorded: made) {
+            var refusal = made.flatMap { handChanges(table, existing: existing, recorded: $0) }
+            if refusal == nil { refusal = try await keyChanged(table) }
+            if let error = refusal {
                 if create {
                     try await stop(table, error)
                 } else {
@@ -273,6 +275,30 @@ public actor ClickHouseWarehouse: Warehouse {
         return true
     }
 
+    /// The columns a table's rows are sorted, and so told apart, by: the layout's `order_by`, or
+    /// the key (the version for a table without one).
+    nonisolated func sortingKey(of table: MappedTable) -> [String] {
+        if table.warehouseKey.isEmpty { return [Self.version] }
+        if let orderBy = table.layout.clickHouse?.orderBy, !orderBy.isEmpty { return orderBy }
+        return table.warehouseKey
+    }
+
+    /// Why a table must stop when its ClickHouse rows are told apart by other columns than the
+    /// mapping's key now (the source's primary key changed while Forager was stopped), or nil.
+    private func keyChanged(_ table: MappedTable) async throws -> ForagerError? {
+        guard table.identity == .key else { return nil }
+        let text = try await client.system.execute("""
+            SELECT name FROM system.columns WHERE database = \(ClickHouseClient.literal(table.target.schema)) AND table = \(ClickHouseClient.literal(table.target.name)) AND is_in_primary_key = 1 FORMAT TabSeparated
+            """)
+        let present = TabSeparated.rows(text).compactMap { $0.first.flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } }
+        let wanted = sortingKey(of: table)
+        guard !present.isEmpty, Set(present) != Set(wanted) else { return nil }
+        func list(_ names: [String]) -> String { "(" + names.map(ClickHouseClient.quote).joined(separator: ", ") + ")" }
+        return ForagerError(
+            .schema, "ClickHouse table \(table.target) tells rows apart by \(list(present)), but the mapping of \(table.source) now sorts them by \(list(wanted)) (its primary key changed on the source while Forager was stopped, or order_by changed); Forager stopped this table rather than miss deletes or merge rows",
+            hint: "Resync the table to recreate it with its new key: forager resync --table \(table.source).")
+    }
+
     func createTable(_ table: MappedTable) async throws {
         var definitions = zip(table.columns, columns(of: table)).map { source, column in
             "\(ClickHouseClient.quote(column.name)) \(column.type) COMMENT \(ClickHouseClient.literal(source.sqlType.isEmpty ? sourceTypes[table.target]?[source.name] ?? "" : source.sqlType))"
@@ -281,7 +307,7 @@ public actor ClickHouseWarehouse: Warehouse {
             "\(ClickHouseClient.quote(Self.version)) UInt64", "\(ClickHouseClient.quote(Self.deleted)) UInt8",
             "\(ClickHouseClient.quote(Self.syncedAt)) DateTime DEFAULT now()",
         ]
-        let key = table.warehouseKey.isEmpty ? [Self.version] : (table.layout.clickHouse?.orderBy.isEmpty == false ? table.layout.clickHouse!.orderBy : table.warehouseKey)
+        let key = sortingKey(of: table)
         let partition = table.layout.clickHouse?.partitionBy.map { " PARTITION BY \($0)" } ?? ""
         try await client.execute("""
             CREATE TABLE IF NOT EXISTS \(name(table.target)) (\(definitions.joined(separator: ", ")))

@@ -310,6 +310,51 @@ struct ClickHouseTests {
         #expect(validation.contains("public.hives: equal (22 rows") && validation.contains("public.yards: equal (7 rows"), "\(validation)")
     }
 
+    @Test("a primary key changed on the source, while Forager streams or while it is stopped, stops only that table instead of missing its deletes; a resync recreates it with the new key")
+    func keyChangedOnTheSource() async throws {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, tag text NOT NULL UNIQUE);
+                CREATE TABLE boxes (id int PRIMARY KEY, tag text NOT NULL UNIQUE);
+                CREATE TABLE yards (id int PRIMARY KEY, name text);
+                INSERT INTO hives SELECT g, 't' || g FROM generate_series(1, 5) g;
+                INSERT INTO boxes SELECT g, 'b' || g FROM generate_series(1, 5) g;
+                """,
+            tables: ["hives", "boxes", "yards"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        let state = { (table: String) in
+            try await clickHouseRows(server, scenario, "SELECT concat(argMax(state, version), ': ', argMax(reason, version)) FROM $db._forager_tables WHERE source_table = '\(table)'")
+        }
+        let running = try await scenario.launchStreaming()
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives DROP CONSTRAINT hives_pkey, ADD PRIMARY KEY (tag)",
+            "DELETE FROM hives WHERE id = 3",
+            "INSERT INTO yards VALUES (1, 'still flowing')",
+        ])
+        try await scenario.eventually("the table to stop") { try await state("hives").hasPrefix("stopped") }
+        #expect(try await state("hives").contains("the replica identity of public.hives changed on the source"))
+        try await scenario.eventually("the other table") {
+            try await clickHouseRows(server, scenario, "SELECT name FROM $db.yards_current WHERE id = 1") == "still flowing"
+        }
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+
+        try await scenario.onSourceEach(["ALTER TABLE boxes DROP CONSTRAINT boxes_pkey, ADD PRIMARY KEY (tag)", "DELETE FROM boxes WHERE id = 2"])
+        let check = try await scenario.forager(["check"], expectStatus: 1)
+        #expect(check.contains("ClickHouse table \(scenario.warehouseDatabase).boxes tells rows apart by (`id`), but the mapping of public.boxes now sorts them by (`tag`)"), "\(check)")
+        try await scenario.forager(["sync"])
+        #expect(try await state("boxes").hasPrefix("stopped"))
+
+        for table in ["hives", "boxes"] { try await scenario.forager(["resync", "--table", table]) }
+        try await scenario.forager(["sync"])
+        for table in ["hives", "boxes"] {
+            let source = "SELECT id, concat_ws(E'\\t', id, tag) AS line FROM \(table)"
+            #expect(try await clickHouseRows(server, scenario, "SELECT id, tag FROM $db.\(table)_current ORDER BY id") == (try await sourceRows(scenario, source)), "\(table)")
+            #expect(try await state(table).hasPrefix("streaming"))
+        }
+    }
+
     @Test("a column the source makes nullable (DROP NOT NULL), while Forager streams or while it is stopped, takes NULLs in ClickHouse, never a type's default")
     func columnMadeNullable() async throws {
         let server = try await ClickHouseServer.shared()
