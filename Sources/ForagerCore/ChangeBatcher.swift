@@ -63,6 +63,9 @@ public struct ChangeBatcher: Sendable {
     /// The last LSN handed out in a `.commit` action: everything before it is in the warehouse.
     public private(set) var checkpoint: LSN
     private let tablesBySource: [TableName: MappedTable]
+    /// The mapped tables whose OID is known, by it: a Relation message under another name is the
+    /// same table renamed.
+    private let tablesByRelationID: [UInt32: MappedTable]
     private var relations: [UInt32: RelationBinding] = [:]
     /// The columns each table's stream last described, to notice schema changes.
     private var publishedColumns: [TableName: [SourceColumn]] = [:]
@@ -98,6 +101,7 @@ public struct ChangeBatcher: Sendable {
         self.applyBefore = applyBefore
         self.stoppedTables = stopped
         self.tablesBySource = Dictionary(tables.map { ($0.source, $0) }, uniquingKeysWith: { first, _ in first })
+        self.tablesByRelationID = Dictionary(tables.compactMap { table in table.relationID.map { ($0, table) } }, uniquingKeysWith: { first, _ in first })
     }
 
     /// True when nothing is buffered and no warehouse transaction is open: the stream is caught up
@@ -265,6 +269,12 @@ public struct ChangeBatcher: Sendable {
 
     private mutating func bind(_ relation: Relation) throws(ForagerError) {
         let name = TableName(schema: relation.namespace, name: relation.name)
+        if let bound = relations[relation.id]?.table ?? tablesByRelationID[relation.id], bound.source != name, !stoppedTables.contains(bound.source) {
+            // The same table under another name: renamed, or moved to another schema.
+            return stop(bound, relationID: relation.id, ForagerError(
+                .schema, "mapped table \(bound.source) was renamed on the source, to \(name): the mapping no longer names it, so Forager stopped this table rather than drop its changes",
+                hint: "Map the table by its new name (source: \(name), target: \(bound.target.name), to keep filling the same warehouse table), then resync it: forager resync --table \(name)."))
+        }
         guard var table = tablesBySource[name], !stoppedTables.contains(name) else {
             unmappedRelations[relation.id] = name
             relations[relation.id] = nil

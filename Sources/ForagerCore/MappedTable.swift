@@ -72,6 +72,9 @@ public struct MappedTable: Sendable, Equatable {
     public var keepJSON = true
     /// Columnar warehouses' storage options (`clickhouse:`, `redshift:`).
     public var layout = PhysicalLayout()
+    /// The source table's OID, which Relation messages name it by under any later name; nil when
+    /// not known.
+    public var relationID: UInt32?
 
     /// The warehouse column that holds the source column `name`.
     public func warehouseName(of name: String) -> String { renames[name] ?? name }

@@ -137,6 +137,7 @@ public final class PostgresSource: Sendable {
                 """, [oidText, identity])
             var table = MappedTable(source: mapping.source, target: mapping.target, columns: columns, keyColumns: keyRows.rows.compactMap { $0[0] })
             table.replicaIdentityFull = identity == "f"
+            table.relationID = UInt32(oidText)
             if mapping.appendOnly {
                 table.identity = .appendOnly
                 table.keyColumns = []

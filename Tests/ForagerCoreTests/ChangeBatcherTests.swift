@@ -342,6 +342,31 @@ private func label(_ state: RowState) -> String? {
         #expect(driver.batcher.stoppedTables == [TableName(schema: "public", name: "hives")])
     }
 
+    @Test func aMappedTableRenamedOnTheSourceStopsInsteadOfLosingItsChanges() throws {
+        var driver = Driver()
+        try driver.send(relation)
+        let renamed = PGOutputMessage.relation(Relation(
+            id: 42, namespace: "archive", name: "old_hives", replicaIdentity: .default,
+            columns: [
+                .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
+                .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+            ]))
+        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "before"))), renamed, .insert(Insert(relationID: 42, newTuple: row(2, "after")))])
+        let steps = driver.batcher.drain().actions.flatMap { action -> [ChangeStep] in
+            if case .commit(let changes, _) = action { return changes.allSteps }
+            return []
+        }
+        guard case .stopTable(let stopped, let error) = steps.last else {
+            Issue.record("expected a stop: \(steps)")
+            return
+        }
+        #expect(stopped.source.description == "public.hives")
+        #expect("\(error)".contains("mapped table public.hives was renamed on the source, to archive.old_hives"))
+        #expect("\(error)".contains("source: archive.old_hives, target: hives"))
+        #expect(driver.batcher.stoppedTables == [TableName(schema: "public", name: "hives")])
+    }
+
     @Test func aChangedReplicaIdentityStopsTheTableButFullAndNothingDoNot() throws {
         func relation(_ identity: ReplicaIdentity, keys: Set<String>) -> PGOutputMessage {
             .relation(Relation(

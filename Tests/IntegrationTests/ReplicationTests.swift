@@ -377,6 +377,42 @@ struct SchemaChangeTests {
         #expect(unknown.contains("public.nope is not a mapped table"))
     }
 
+    @Test("a mapped table renamed on the source while Forager streams stops, instead of its changes being dropped; mapped by its new name and resynced, it fills the same warehouse table")
+    func tableRenamedOnTheSource() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, label text);
+                CREATE TABLE yards (id int PRIMARY KEY, name text);
+                INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 5) g;
+                """,
+            tables: ["hives", "yards"])
+        defer { Task { await scenario.cleanUp() } }
+        let process = try await scenario.launchStreaming()
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives RENAME TO old_hives",
+            "INSERT INTO old_hives VALUES (6, 'after the rename')",
+            "INSERT INTO yards VALUES (1, 'still flowing')",
+        ])
+        try await scenario.eventually("the table to stop") {
+            try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "stopped"
+        }
+        let reason = try await scenario.warehouseScalar("SELECT reason FROM analytics._forager_tables WHERE source_table = 'hives'") ?? ""
+        #expect(reason.contains("mapped table public.hives was renamed on the source, to public.old_hives"), "\(reason)")
+        try await scenario.eventually("the other table") {
+            try await scenario.warehouseScalar("SELECT name FROM analytics.yards WHERE id = 1") == "still flowing"
+        }
+        process.signal(SIGTERM)
+        #expect(try await process.wait(timeout: .seconds(30)) == 0)
+
+        // What the hint says: map it by its new name, into the same warehouse table, and resync.
+        try scenario.writeMapping("tables:\n  - source: old_hives\n    target: hives\n  - source: yards\n")
+        try await scenario.forager(["resync", "--table", "old_hives"])
+        try await scenario.onSource("INSERT INTO old_hives VALUES (7, 'later')")
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "old_hives", target: "analytics.hives", columns: ["id", "label"])
+        #expect(try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'old_hives'") == "streaming")
+    }
+
     @Test("a primary key changed on the source, while Forager streams or while it is stopped, stops only that table instead of missing its deletes; a resync copies it with the new key")
     func keyChangedOnTheSource() async throws {
         let scenario = try await Scenario.make(
