@@ -365,6 +365,13 @@ private func label(_ state: RowState) -> String? {
         #expect("\(error)".contains("mapped table public.hives was renamed on the source, to archive.old_hives"))
         #expect("\(error)".contains("source: archive.old_hives, target: hives"))
         #expect(driver.batcher.stoppedTables == [TableName(schema: "public", name: "hives")])
+
+        // Renamed before its first change of the stream: known by its OID.
+        var known = table
+        known.relationID = 42
+        var fresh = Driver(table: known)
+        try fresh.transaction([renamed, .insert(Insert(relationID: 42, newTuple: row(3, "after")))])
+        #expect(fresh.batcher.stoppedTables == [TableName(schema: "public", name: "hives")])
     }
 
     @Test func aChangedReplicaIdentityStopsTheTableButFullAndNothingDoNot() throws {
