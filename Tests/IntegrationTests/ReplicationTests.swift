@@ -783,6 +783,14 @@ struct TableShapeTests {
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "readings", target: "analytics.readings", columns: ["id", "taken_on", "value"], key: ["id", "taken_on"])
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.readings") == "401")
+
+        // A partition truncated on its own (a retention job): PostgreSQL sends nothing for it when it
+        // publishes through the partitioned table, so the warehouse keeps its rows, and only them.
+        let kept = try await scenario.sourceScalar("SELECT count(*) FROM readings_2024")
+        try await scenario.onSource("TRUNCATE readings_2024; INSERT INTO readings VALUES (2000, '2025-05-05', 3);")
+        try await scenario.forager(["sync"])
+        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.readings WHERE taken_on < '2025-01-01'") == kept)
+        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.readings") == "402")
     }
 
     @Test("large values in text, jsonb and bytea survive updates that leave them unchanged, per row and per column")
