@@ -496,6 +496,8 @@ public actor ClickHouseWarehouse: Warehouse {
         try await tableStates().values.contains { $0.phase == .resync }
     }
 
+    public func stoppedTableNames() -> Set<TableName> { stoppedTables }
+
     public func setStopped(_ tables: Set<TableName>) {
         stoppedTables = tables
     }

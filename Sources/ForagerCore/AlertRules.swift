@@ -1,4 +1,4 @@
-/// Decides when the log warns about the slot and the lag: when a threshold is crossed, again every
+/// Decides when the log warns about the slot, the lag and stopped tables: when a threshold is crossed, again every
 /// `repeatEvery` while it stays crossed, and once more when it is back under (resolved).
 ///
 /// A value type fed with facts read periodically; it says what to log, not how.
@@ -25,13 +25,16 @@ public struct AlertRules: Sendable {
         public var retainedWALBytes: Int64?
         /// End-to-end lag, when measured.
         public var lag: Duration?
+        /// The mapped tables that are stopped, by source name.
+        public var stoppedTables: [String]
 
-        public init(slotExists: Bool, slotActive: Bool, walStatus: String?, retainedWALBytes: Int64?, lag: Duration?) {
+        public init(slotExists: Bool, slotActive: Bool, walStatus: String?, retainedWALBytes: Int64?, lag: Duration?, stoppedTables: [String] = []) {
             self.slotExists = slotExists
             self.slotActive = slotActive
             self.walStatus = walStatus
             self.retainedWALBytes = retainedWALBytes
             self.lag = lag
+            self.stoppedTables = stoppedTables
         }
     }
 
@@ -41,6 +44,7 @@ public struct AlertRules: Sendable {
         case slotInactive = "slot_inactive"
         case slotLost = "slot_lost"
         case slotUnreserved = "slot_unreserved"
+        case tableStopped = "table_stopped"
     }
 
     /// One line to log.
@@ -95,6 +99,11 @@ public struct AlertRules: Sendable {
                 "slot \(slot) is about to lose WAL it needs (wal_status = unreserved: retained WAL is past max_slot_wal_keep_size)",
                 "Get forager run streaming now, or raise max_slot_wal_keep_size on the source; once the WAL is removed the slot is lost.")
         }
+        if !facts.stoppedTables.isEmpty {
+            conditions[.tableStopped] = (
+                "\(facts.stoppedTables.count == 1 ? "table" : "tables") \(facts.stoppedTables.joined(separator: ", ")) \(facts.stoppedTables.count == 1 ? "is" : "are") stopped: nothing more is applied to \(facts.stoppedTables.count == 1 ? "it" : "them"), while the other tables flow",
+                "forager status (or forager check) says why for each; fix the cause, then forager resync --table for each (docs/operations.md, 'Resync a table').")
+        }
         var alerts: [Alert] = []
         for kind in Kind.allCases {
             if let condition = conditions[kind] {
@@ -114,6 +123,7 @@ public struct AlertRules: Sendable {
         case .lag: "replication lag is back under alerts.lag_s"
         case .slotInactive: "slot \(slot) is being read again"
         case .slotLost, .slotUnreserved: "slot \(slot) keeps the WAL it needs again"
+        case .tableStopped: "no mapped table is stopped any more"
         }
     }
 

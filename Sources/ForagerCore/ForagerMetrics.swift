@@ -34,6 +34,8 @@ public enum ForagerMetrics {
     public static let reconnects = "forager_reconnects_total"
     /// Counter: failures, by `kind` (source, warehouse, replication state, schema, ...).
     public static let errors = "forager_errors_total"
+    /// Gauge: mapped tables that are stopped (nothing more is applied to them until a resync).
+    public static let tablesStopped = "forager_tables_stopped"
     /// Counter: heartbeats written on the source.
     public static let heartbeats = "forager_heartbeats_total"
     /// Gauge: bytes of large open transactions kept in `source.spill_dir` until they commit.

@@ -68,6 +68,8 @@ public protocol Warehouse: WarehouseSink {
     func hasResyncRequests() async throws -> Bool
     /// Treats these source tables as stopped: none of their changes is applied.
     func setStopped(_ tables: Set<TableName>) async
+    /// The source tables that are stopped now: those set, and those a change stopped since.
+    func stoppedTableNames() async -> Set<TableName>
 
     /// How many more connections the warehouse takes from Forager's role (`Int.max` where it does
     /// not count them; see `PGConnection.freeConnections()`): the parallel snapshot opens no more

@@ -65,6 +65,8 @@ extension PostgresWarehouse {
     }
 
     /// Treats these source tables as stopped: none of their changes is applied.
+    public func stoppedTableNames() -> Set<TableName> { stoppedTables }
+
     public func setStopped(_ tables: Set<TableName>) {
         stoppedTables = tables
     }

@@ -318,6 +318,8 @@ final class CopyWork: Sendable {
 struct WarehouseHandle: WarehouseSink {
     let warehouse: any Warehouse
     var storesCheckpoint = true
+    /// Told which tables are stopped after each commit.
+    var status: PipelineStatus?
 
     func apply(_ changes: ChangeSet) async throws { try await warehouse.apply(changes) }
     func commit(checkpoint: LSN) async throws {
@@ -326,6 +328,7 @@ struct WarehouseHandle: WarehouseSink {
         } else {
             try await warehouse.commitWithoutCheckpoint()
         }
+        status?.tablesStopped(await warehouse.stoppedTableNames())
     }
     func rollback() async throws { try await warehouse.rollback() }
 }

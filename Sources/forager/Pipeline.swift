@@ -221,6 +221,7 @@ struct Pipeline {
             ])
         }
         await warehouse.setStopped(stopped)
+        status?.tablesStopped(stopped)
 
         logger.info("streaming", metadata: [
             "forager.slot": "\(configuration.source.slot)", "forager.lsn": "\(start)",
@@ -242,7 +243,7 @@ struct Pipeline {
         for table in pending { syncPoints[table.source] = LSN(UInt64.max) }
         let copyFailed = ResyncRequest()
         var replicator = Replicator(
-            stream: replication, sink: WarehouseHandle(warehouse: warehouse),
+            stream: replication, sink: WarehouseHandle(warehouse: warehouse, status: status),
             batcher: ChangeBatcher(tables: tables, limits: batchLimits, checkpoint: start, syncPoints: syncPoints, stopped: stopped),
             mode: target.map { .until($0) } ?? .continuous, logger: logger,
             shouldStop: { stop.isSet || copyFailed.isRequested })

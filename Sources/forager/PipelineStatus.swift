@@ -34,6 +34,7 @@ final class PipelineStatus: Sendable {
         var retry: Report.Retry?
         var snapshot: [String: Report.TableCopy] = [:]
         var lastHeartbeat: (lsn: LSN, at: Double)?
+        var stoppedTables: [String] = []
     }
 
     let slotName: String
@@ -79,6 +80,15 @@ final class PipelineStatus: Sendable {
             $0.lastHeartbeat = (lsn, UnixTime.now)
         }
     }
+
+    /// The mapped tables that are stopped now.
+    func tablesStopped(_ tables: Set<TableName>) {
+        let names = tables.map(\.description).sorted()
+        state.withLock { $0.stoppedTables = names }
+    }
+
+    /// The mapped tables that are stopped, as last told.
+    var stoppedTables: [String] { state.withLock { $0.stoppedTables } }
 
     func slotRead(_ slot: PostgresSource.SlotState?) {
         state.withLock {
@@ -195,6 +205,8 @@ final class PipelineStatus: Sendable {
         var lastError: Failure?
         var retry: Retry?
         var snapshot: [String: TableCopy]
+        /// The mapped tables that are stopped (nothing more is applied to them until a resync).
+        var stoppedTables: [String]?
         /// The warehouse's checkpoint and tables (states, row counts), read on request at most
         /// every ``WarehouseReadings/maxAge``; nil where it is not read (the pipeline's own report).
         var warehouse: WarehouseReading?
@@ -213,7 +225,7 @@ final class PipelineStatus: Sendable {
                 heartbeatIntervalSeconds: heartbeatInterval?.seconds,
                 lastHeartbeatLsn: state.lastHeartbeat?.lsn.description, lastHeartbeatAt: state.lastHeartbeat?.at,
                 slot: state.slotReadAt.map { Report.Slot(name: slotName, state: state.slot, readAt: $0) },
-                lastError: state.lastError, retry: state.retry, snapshot: state.snapshot)
+                lastError: state.lastError, retry: state.retry, snapshot: state.snapshot, stoppedTables: state.stoppedTables)
         }
     }
 
@@ -232,6 +244,7 @@ final class PipelineStatus: Sendable {
             Gauge(label: ForagerMetrics.slotActive).record(slot.active == true ? 1 : 0)
         }
         Gauge(label: ForagerMetrics.streaming).record(report.phase == .streaming ? 1 : 0)
+        Gauge(label: ForagerMetrics.tablesStopped).record(Double(report.stoppedTables?.count ?? 0))
         for (table, copy) in report.snapshot {
             Gauge(label: ForagerMetrics.snapshotBytesCopied, dimensions: [("table", table)]).record(Double(copy.bytesCopied))
             if let size = copy.tableBytes {

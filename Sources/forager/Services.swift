@@ -154,7 +154,7 @@ struct Monitor: Service {
                 status.slotRead(slot)
                 let facts = AlertRules.Facts(
                     slotExists: slot != nil, slotActive: slot?.activePID != nil, walStatus: slot?.walStatus,
-                    retainedWALBytes: slot?.retainedBytes, lag: status.lag)
+                    retainedWALBytes: slot?.retainedBytes, lag: status.lag, stoppedTables: status.stoppedTables)
                 for alert in rules.evaluate(facts, slot: configuration.source.slot, now: .now) {
                     if alert.firing {
                         logger.warning("\(alert.message)", metadata: ["forager.alert": "\(alert.kind.rawValue)", "forager.fix": "\(alert.fix)"])

@@ -111,4 +111,16 @@ private struct SeededGenerator: RandomNumberGenerator {
         #expect(lost.map(\.kind) == [.slotLost] && lost[0].fix.contains("start again"))
         #expect(rules.evaluate(facts(walStatus: "unreserved"), slot: "s", now: start + .seconds(304)).map(\.kind) == [.slotInactive, .slotLost, .slotUnreserved])
     }
+
+    @Test func stoppedTablesWarnNamingThemUntilNoneIs() {
+        var rules = AlertRules(thresholds: thresholds)
+        var stopped = facts()
+        stopped.stoppedTables = ["public.hives", "public.yards"]
+        let first = rules.evaluate(stopped, slot: "s", now: start)
+        #expect(first.map(\.kind) == [.tableStopped] && first[0].firing)
+        #expect(first[0].message.contains("tables public.hives, public.yards are stopped") && first[0].fix.contains("forager resync --table"))
+        #expect(rules.evaluate(stopped, slot: "s", now: start + .seconds(10)).isEmpty)
+        let resolved = rules.evaluate(facts(), slot: "s", now: start + .seconds(20))
+        #expect(resolved.map(\.kind) == [.tableStopped] && !resolved[0].firing)
+    }
 }

@@ -599,6 +599,13 @@ struct SchemaChangeTests {
         #expect(reason.contains("integer"), "\(reason)")
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 7") == "0")
         #expect(try await scenario.warehouseScalar("SELECT string_agg(coalesce(code::text, 'NULL'), ',' ORDER BY id) FROM analytics.hives") == "1,2,3,4,5,NULL")
+        // Ops see it without reading the log: a gauge, /status, and an alert naming the table.
+        try await scenario.eventually("the stopped-table gauge, status and alert") {
+            let metrics = try PrometheusText(await httpGet(port: scenario.metricsPort, "/metrics")?.body ?? "")
+            let status = try JSONSerialization.jsonObject(with: Data((await httpGet(port: scenario.metricsPort, "/status")?.body ?? "{}").utf8)) as? [String: Any]
+            return metrics["forager_tables_stopped"] == 1 && status?["stopped_tables"] as? [String] == ["public.hives"]
+                && process.output.contains("forager.alert=table_stopped")
+        }
         #expect(try await scenario.warehouseScalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'code'") == "integer")
 
         // Forager sees the drop only once the new column (with a default) exists: a warehouse lock
@@ -628,6 +635,10 @@ struct SchemaChangeTests {
             try await scenario.eventually("the resync of \(table)") {
                 try await scenario.warehouseScalar("SELECT code FROM analytics.\(table) WHERE id = 7") == "abcd"
             }
+        }
+        try await scenario.eventually("the gauge back at 0 and the alert resolved") {
+            let metrics = try PrometheusText(await httpGet(port: scenario.metricsPort, "/metrics")?.body ?? "")
+            return metrics["forager_tables_stopped"] == 0 && process.output.contains("no mapped table is stopped any more")
         }
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "code"])
         try await scenario.expectSameContent(source: "boxes", target: "analytics.boxes", columns: ["id", "code"])
