@@ -11,9 +11,10 @@ extension PostgresWarehouse {
     static let lockAttempt = "1s"
     /// The pause between attempts, in which queued readers get the table.
     static let lockPause = Duration.seconds(1)
-    /// How long Forager waits before it names the sessions it waits for, and then how often.
-    static let lockWarningEvery = Duration.seconds(30)
+    /// How long Forager waits before it names the sessions it waits for.
     static let lockFirstWarning = Duration.seconds(5)
+    /// How often it names them again while it still waits.
+    static let lockWarningEvery = Duration.seconds(30)
 
     /// Runs `sql`, which locks `tables` exclusively, in attempts of at most ``lockAttempt`` each
     /// until one gets the lock; inside the open transaction a failed attempt is undone to a

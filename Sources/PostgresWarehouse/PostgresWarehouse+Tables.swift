@@ -64,9 +64,9 @@ extension PostgresWarehouse {
             "SELECT EXISTS (SELECT 1 FROM \(tablesTable) WHERE slot = $1 AND state = 'resync')", [slot]).scalar == "t"
     }
 
-    /// Treats these source tables as stopped: none of their changes is applied.
     public func stoppedTableNames() -> Set<TableName> { stoppedTables }
 
+    /// Treats these source tables as stopped: none of their changes is applied.
     public func setStopped(_ tables: Set<TableName>) {
         stoppedTables = tables
     }
@@ -210,12 +210,7 @@ extension PostgresWarehouse {
 
     /// The warehouse table's column types, by column name, as `format_type` prints them.
     func warehouseTypes(of table: MappedTable) async throws -> [String: String] {
-        let rows = try await connection.query("""
-            SELECT a.attname, format_type(a.atttypid, a.atttypmod)
-            FROM pg_attribute a
-            WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-            """, [table.target.sql])
-        return Dictionary(rows.rows.map { ($0[0] ?? "", $0[1] ?? "") }, uniquingKeysWith: { first, _ in first })
+        try await shape(of: table.target.sql).columns.mapValues(\.type)
     }
 }
 

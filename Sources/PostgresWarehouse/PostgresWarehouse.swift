@@ -156,7 +156,8 @@ public actor PostgresWarehouse: Warehouse {
         }
         guard problems.isEmpty else { return problems }
         for table in tables where states[table.source].map({ $0.phase == .streaming }) ?? true {
-            let types = try await warehouseTypes(of: table)
+            let shape = try await shape(of: table.target.sql)
+            let types = shape.columns.mapValues(\.type)
             if types.isEmpty {
                 guard create else { continue }
                 logger.info("creating warehouse table", metadata: ["forager.table": "\(table.target)"])
@@ -168,7 +169,6 @@ public actor PostgresWarehouse: Warehouse {
                 // Made before Forager recorded its columns: taken as Forager made it.
                 try await connection.execute(recordColumnsSQL(table.target))
             }
-            let shape = try await shape(of: table.target.sql)
             if let error = handChangedColumns(table, table.storedColumns, types: types, recorded: recorded) ?? keyChanged(table, warehouseKey: shape.key) {
                 if create {
                     try await stop(table, error)
