@@ -104,8 +104,10 @@ extension PostgresWarehouse {
         let keyColumns = table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")
         let lsn = SQL.quoteIdentifier(MetadataColumn.lsn)
         if !createdKeyTables.contains(tombstones) {
+            // Made anew once per shape: a key column's type may have changed since.
+            try await connection.execute("DROP TABLE IF EXISTS pg_temp.\(tombstones)")
             try await connection.execute("""
-                CREATE TEMP TABLE IF NOT EXISTS \(tombstones) AS SELECT \(keyColumns), \(lsn) FROM \(table.target.sql) WITH NO DATA
+                CREATE TEMP TABLE \(tombstones) AS SELECT \(keyColumns), \(lsn) FROM \(table.target.sql) WITH NO DATA
                 """)
             createdKeyTables.insert(tombstones)
         }
@@ -137,8 +139,10 @@ extension PostgresWarehouse {
         let keyTable = try stagingTable("_forager_keys_", for: table)
         let keyColumns = table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")
         if !createdKeyTables.contains(keyTable) {
+            // Made anew once per shape: a key column's type may have changed since.
+            try await connection.execute("DROP TABLE IF EXISTS pg_temp.\(keyTable)")
             try await connection.execute("""
-                CREATE TEMP TABLE IF NOT EXISTS \(keyTable) AS SELECT \(keyColumns) FROM \(table.target.sql) WITH NO DATA
+                CREATE TEMP TABLE \(keyTable) AS SELECT \(keyColumns) FROM \(table.target.sql) WITH NO DATA
                 """)
             createdKeyTables.insert(keyTable)
         }

@@ -216,7 +216,7 @@ extension PostgresWarehouse {
     /// Forgets a table's staging tables after its shape changed, so they are made again.
     func forgetStaging(for table: MappedTable) {
         guard let number = stagingNumbers[table.target] else { return }
-        for prefix in ["_forager_stage_", "_forager_rows_"] {
+        for prefix in ["_forager_stage_", "_forager_rows_", "_forager_keys_", "_forager_deleted_"] {
             createdKeyTables.remove(SQL.quoteIdentifier(prefix + String(number)))
         }
     }

@@ -1,0 +1,62 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Scenarios modelled on PostgreSQL's own logical replication tests (`src/test/subscription`), run
+/// against both warehouses: changes replayed across schema changes arrive exactly.
+@Suite("Replayed changes, both warehouses", .serialized)
+struct ReplayedChangeTests {
+    /// A scenario for `warehouse` ("postgres" or "clickhouse").
+    private func scenario(_ warehouse: String, sourceSQL: String, tables: [String]) async throws -> Scenario {
+        let server = warehouse == "clickhouse" ? try await ClickHouseServer.shared() : nil
+        return try await Scenario.make(sourceSQL: sourceSQL, tables: tables, clickHouse: server)
+    }
+
+    /// A value as the warehouse holds it: from the `_current` view on ClickHouse.
+    private func warehouseValue(_ scenario: Scenario, _ warehouse: String, _ column: String, table: String, id: Int) async throws -> String? {
+        if warehouse == "clickhouse" {
+            let server = try await ClickHouseServer.shared()
+            return try await server.query("SELECT \(column) FROM `\(scenario.warehouseDatabase)`.\(table)_current WHERE id = \(id) FORMAT TabSeparated")
+                .trimmingCharacters(in: .newlines)
+        }
+        return try await scenario.warehouseScalar("SELECT \(column)::text FROM analytics.\(table) WHERE id = \(id)")
+    }
+
+    @Test("a key widened while streaming, after an update of the table, keeps the run going (ClickHouse: stops only that table, until a resync)", arguments: ["postgres", "clickhouse"])
+    func keyWidenedWhileStreaming(warehouse: String) async throws {
+        let scenario = try await scenario(warehouse, sourceSQL: """
+            CREATE TABLE t (id int PRIMARY KEY, b text);
+            INSERT INTO t SELECT g, 'b' || g FROM generate_series(1, 5) g;
+            """, tables: ["t"])
+        defer { Task { await scenario.cleanUp() } }
+        let running = try await scenario.launchStreaming()
+        try await scenario.onSourceEach([
+            "UPDATE t SET b = 'u' WHERE id = 1",
+            "ALTER TABLE t ALTER COLUMN id TYPE bigint",
+            "UPDATE t SET b = 'v' WHERE id = 2",
+            "INSERT INTO t VALUES (5000000000, 'wide')",
+            "DELETE FROM t WHERE id = 3",
+        ])
+        if warehouse == "clickhouse" {
+            // A sort key column cannot change type in place: the table stops, the run goes on.
+            let server = try await ClickHouseServer.shared()
+            try await scenario.eventually("the table to stop") {
+                try await server.query("SELECT argMax(state, version) FROM `\(scenario.warehouseDatabase)`._forager_tables WHERE source_table = 't' FORMAT TabSeparated")
+                    .hasPrefix("stopped")
+            }
+            running.signal(SIGTERM)
+            #expect(try await running.wait(timeout: .seconds(30)) == 0)
+            try await scenario.forager(["resync", "--table", "t"])
+            try await scenario.forager(["sync"])
+        } else {
+            try await scenario.eventually("the changes after the widening") {
+                try await warehouseValue(scenario, warehouse, "b", table: "t", id: 5_000_000_000) == "wide"
+            }
+            running.signal(SIGTERM)
+            #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        }
+        #expect(try await warehouseValue(scenario, warehouse, "b", table: "t", id: 2) == "v")
+        let validation = try await scenario.forager(["validate"])
+        #expect(validation.contains("public.t: equal"), "\(validation)")
+    }
+}
