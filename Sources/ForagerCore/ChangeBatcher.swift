@@ -288,6 +288,9 @@ public struct ChangeBatcher: Sendable {
             relations[relation.id] = RelationBinding(relation: relation, table: table, keyIndexes: keyIndexes)
             return
         }
+        // The first Relation message of a table in this stream may be older than the catalogue
+        // the table was described from: changes made while Forager was stopped still follow.
+        let olderThanCatalogue = publishedColumns[name] == nil
         let previous = publishedColumns[name] ?? table.columns
         table.columns = previous
         table = table.reshaped(to: relation)
@@ -302,7 +305,11 @@ public struct ChangeBatcher: Sendable {
         }
         publishedColumns[name] = table.columns
         if !added.isEmpty || !removed.isEmpty || !retyped.isEmpty {
-            if let error = Self.unfollowable(table, added: added, removed: removed) {
+            // Columns that older changes name and the catalogue lacks were dropped since, and ones
+            // the catalogue has that they lack were added since: the changes keep their own shape.
+            // A rename is told apart where the table has fewer dropped columns than that.
+            let ownShape = olderThanCatalogue && added.count <= table.droppedColumnCount
+            if let error = Self.unfollowable(table, added: added, removed: removed, ownShape: ownShape) {
                 stop(table, relationID: relation.id, error)
                 return
             }
@@ -321,10 +328,11 @@ public struct ChangeBatcher: Sendable {
         relations[relation.id] = RelationBinding(relation: relation, table: table, keyIndexes: keyIndexes)
     }
 
-    /// Why a change of columns cannot be followed, or nil when it can.
-    private static func unfollowable(_ table: MappedTable, added: [String], removed: [String]) -> ForagerError? {
+    /// Why a change of columns cannot be followed, or nil when it can. `ownShape`: the columns are
+    /// those of changes older than the catalogue the table was described from, compared with it.
+    private static func unfollowable(_ table: MappedTable, added: [String], removed: [String], ownShape: Bool) -> ForagerError? {
         let name = table.source
-        if !added.isEmpty && !removed.isEmpty {
+        if !added.isEmpty && !removed.isEmpty && !ownShape {
             return ForagerError(
                 .schema,
                 "columns of \(name) were renamed, or dropped and added, on the source (no longer published: \(removed.map(SQL.quoteIdentifier).joined(separator: ", ")); new: \(added.map(SQL.quoteIdentifier).joined(separator: ", "))); Forager cannot tell which, so it stopped this table rather than guess",

@@ -75,6 +75,10 @@ public struct MappedTable: Sendable, Equatable {
     /// The source table's OID, which Relation messages name it by under any later name; nil when
     /// not known.
     public var relationID: UInt32?
+    /// How many columns the source table has had dropped over its life (PostgreSQL keeps a dropped
+    /// column in its catalogue): a column that older changes in the stream name and the table no
+    /// longer has may have been dropped only if there are at least as many.
+    public var droppedColumnCount = 0
 
     /// The warehouse column that holds the source column `name`.
     public func warehouseName(of name: String) -> String { renames[name] ?? name }

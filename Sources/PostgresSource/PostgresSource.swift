@@ -138,6 +138,8 @@ public final class PostgresSource: Sendable {
             var table = MappedTable(source: mapping.source, target: mapping.target, columns: columns, keyColumns: keyRows.rows.compactMap { $0[0] })
             table.replicaIdentityFull = identity == "f"
             table.relationID = UInt32(oidText)
+            table.droppedColumnCount = Int(try await connection.query(
+                "SELECT count(*) FROM pg_attribute WHERE attrelid = $1::oid AND attisdropped", [oidText]).scalar ?? "") ?? 0
             if mapping.appendOnly {
                 table.identity = .appendOnly
                 table.keyColumns = []

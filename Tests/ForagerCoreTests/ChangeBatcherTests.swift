@@ -342,6 +342,52 @@ private func label(_ state: RowState) -> String? {
         #expect(driver.batcher.stoppedTables == [TableName(schema: "public", name: "hives")])
     }
 
+    @Test func changesOlderThanTheCatalogueKeepTheirOwnShapeWhereColumnsWereDropped() throws {
+        // The catalogue at start: label dropped, extra added while Forager was stopped.
+        var now = table
+        now.columns = [table.columns[0], table.columns[2], SourceColumn(name: "extra", sqlType: "text", notNull: false)]
+        let current = PGOutputMessage.relation(Relation(
+            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+            columns: [
+                .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+                .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
+            ]))
+        let added = PGOutputMessage.relation(Relation(
+            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+            columns: [
+                .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
+                .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+                .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
+            ]))
+        func steps(droppedColumns: Int) throws -> [String] {
+            var described = now
+            described.droppedColumnCount = droppedColumns
+            var driver = Driver(table: described)
+            try driver.transaction([relation, .insert(Insert(relationID: 42, newTuple: row(1, "old shape")))])
+            try driver.transaction([added, .insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("2"), text("a"), text("b"), text("x")])))])
+            try driver.transaction([current, .insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("3"), text("b"), text("x")])))])
+            return driver.batcher.drain().actions.flatMap { action -> [String] in
+                guard case .commit(let changes, _) = action else { return [] }
+                return changes.allSteps.map { step in
+                    switch step {
+                    case .rows(let tables): "rows:" + tables.map { $0.table.columns.map(\.name).joined(separator: ",") }.joined()
+                    case .truncate: "truncate"
+                    case .schemaChange(let change): "schema:+\(change.added.joined(separator: ","))-\(change.removed.joined(separator: ","))"
+                    case .stopTable: "stop"
+                    }
+                }
+            }
+        }
+        let followed = try steps(droppedColumns: 1)
+        #expect(followed == [
+            "schema:+label-extra", "rows:id,label,body", "schema:+extra-", "rows:id,label,body,extra", "schema:+-label", "rows:id,body,extra",
+        ], "\(followed)")
+        // No column was ever dropped: label can only have been renamed.
+        #expect(try steps(droppedColumns: 0) == ["stop"])
+    }
+
     @Test func aMappedTableRenamedOnTheSourceStopsInsteadOfLosingItsChanges() throws {
         var driver = Driver()
         try driver.send(relation)
