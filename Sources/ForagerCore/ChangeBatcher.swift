@@ -127,11 +127,12 @@ public struct ChangeBatcher: Sendable {
             return []
         case .insert(let insert):
             guard let binding = try binding(for: insert.relationID) else { return [] }
-            return try add(.insert(binding, insert.newTuple, lsn), at: lsn, bytes: Self.size(insert.newTuple))
+            return try add(.insert(binding, try binding.widened(insert.newTuple), lsn), at: lsn, bytes: Self.size(insert.newTuple))
         case .update(let update):
             guard let binding = try binding(for: update.relationID), binding.table.identity != .appendOnly else { return [] }
-            let old = update.oldKey ?? update.oldTuple
-            return try add(.update(binding, old: old, new: update.newTuple, lsn), at: lsn, bytes: Self.size(old) + Self.size(update.newTuple))
+            let old = try (update.oldKey ?? update.oldTuple).map { tuple throws(ForagerError) in try binding.widened(tuple) }
+            return try add(
+                .update(binding, old: old, new: try binding.widened(update.newTuple), lsn), at: lsn, bytes: Self.size(old) + Self.size(update.newTuple))
         case .delete(let delete):
             guard let binding = try binding(for: delete.relationID), binding.table.identity != .appendOnly else { return [] }
             guard let old = delete.oldKey ?? delete.oldTuple else {
@@ -139,7 +140,7 @@ public struct ChangeBatcher: Sendable {
                     .schema, "a DELETE on \(binding.table.source) carries no key",
                     hint: "Give \(binding.table.source) a primary key (REPLICA IDENTITY DEFAULT) or set REPLICA IDENTITY FULL on it.")
             }
-            return try add(.delete(binding, old: old, lsn), at: lsn, bytes: Self.size(old))
+            return try add(.delete(binding, old: try binding.widened(old), lsn), at: lsn, bytes: Self.size(old))
         case .truncate(let truncate):
             var tables: [MappedTable] = []
             for id in truncate.relationIDs {
@@ -325,7 +326,21 @@ public struct ChangeBatcher: Sendable {
             }
             return index
         }
-        relations[relation.id] = RelationBinding(relation: relation, table: table, keyIndexes: keyIndexes)
+        relations[relation.id] = RelationBinding(
+            relation: relation, table: table, keyIndexes: keyIndexes, widenedReals: Self.widenedReals(relation, catalogue: tablesBySource[name]?.columns ?? []))
+    }
+
+    /// The columns of `relation` that arrive as `real` or `real[]` where the catalogue the warehouse
+    /// was shaped from (at start) has `double precision`: changes older than the widening.
+    private static func widenedReals(_ relation: Relation, catalogue: [SourceColumn]) -> [(index: Int, isArray: Bool)] {
+        relation.columns.enumerated().compactMap { index, column in
+            guard let now = catalogue.first(where: { $0.name == column.name }), now.overriddenType == nil, let type = now.sourceType?.oid else { return nil }
+            switch (column.typeOID, type) {
+            case (700, 701): return (index, false)
+            case (1021, 1022): return (index, true)
+            default: return nil
+            }
+        }
     }
 
     /// Why a change of columns cannot be followed, or nil when it can. `ownShape`: the columns are

@@ -405,11 +405,30 @@ public final class RelationBinding: Sendable {
     public let relation: Relation
     public let table: MappedTable
     public let keyIndexes: [Int]
+    /// Columns whose values arrive as `real` (or `real[]`) from before the source widened them to
+    /// `double precision`, as the warehouse column already is: converted as the source's cast did.
+    let widenedReals: [(index: Int, isArray: Bool)]
 
-    public init(relation: Relation, table: MappedTable, keyIndexes: [Int]) {
+    public init(relation: Relation, table: MappedTable, keyIndexes: [Int], widenedReals: [(index: Int, isArray: Bool)] = []) {
         self.relation = relation
         self.table = table
         self.keyIndexes = keyIndexes
+        self.widenedReals = widenedReals
+    }
+
+    /// `tuple` with the values of `widenedReals` as the source's cast to `double precision` gives them.
+    func widened(_ tuple: TupleData) throws(ForagerError) -> TupleData {
+        guard !widenedReals.isEmpty else { return tuple }
+        var tuple = tuple
+        for (index, isArray) in widenedReals where index < tuple.columns.count {
+            guard case .text(let text) = tuple.columns[index] else { continue }
+            guard let value = isArray ? TypeWidening.realArrayAsDoubleArray(text) : TypeWidening.realAsDouble(text) else {
+                throw ForagerError(
+                    .protocolViolation, "column \(SQL.quoteIdentifier(relation.columns[index].name)) of \(table.source) arrived as real, but '\(String(decoding: text, as: UTF8.self))' does not read as one")
+            }
+            tuple.columns[index] = .text(value[...])
+        }
+        return tuple
     }
 }
 

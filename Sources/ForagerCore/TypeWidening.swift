@@ -44,6 +44,49 @@ public enum TypeWidening {
         }
     }
 
+    /// A `real` value in PostgreSQL's text output as the source's cast to `double precision`
+    /// stores it (`0.1` becomes `0.10000000149011612`), for a change older than the widening of its
+    /// column; nil when the text is not a `real`. Every other widening keeps a value's text.
+    public static func realAsDouble(_ text: ArraySlice<UInt8>) -> [UInt8]? {
+        guard let value = Float(String(decoding: text, as: UTF8.self)) else { return nil }
+        let widened = Double(value)
+        let printed: String = switch widened {
+        case .infinity: "Infinity"
+        case -.infinity: "-Infinity"
+        default: widened.isNaN ? "NaN" : widened.description.droppingSuffix(".0")
+        }
+        return Array(printed.utf8)
+    }
+
+    /// A `real[]` value in PostgreSQL's text output (any dimensions) with each element as
+    /// ``realAsDouble(_:)`` turns it; nil when an element is not a `real`.
+    public static func realArrayAsDoubleArray(_ text: ArraySlice<UInt8>) -> [UInt8]? {
+        var result: [UInt8] = []
+        result.reserveCapacity(text.count * 2)
+        var element: [UInt8] = []
+        func flush() -> Bool {
+            defer { element.removeAll(keepingCapacity: true) }
+            guard !element.isEmpty else { return true }
+            if element == Array("NULL".utf8) {
+                result += element
+                return true
+            }
+            guard let widened = realAsDouble(element[...]) else { return false }
+            result += widened
+            return true
+        }
+        for byte in text {
+            switch byte {
+            case UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: ","):
+                guard flush() else { return nil }
+                result.append(byte)
+            default:
+                element.append(byte)
+            }
+        }
+        return flush() ? result : nil
+    }
+
     private static let integerRank = ["smallint": 0, "integer": 1, "bigint": 2]
     /// The decimal digits each integer type needs, by rank.
     private static let integerDigits = [5, 10, 19]
@@ -62,5 +105,12 @@ public enum TypeWidening {
         let modifiers = type[type.index(after: open)..<close].split(separator: ",").compactMap { Int($0.filter { $0 != " " }) }
         let base = (type[..<open] + type[type.index(after: close)...]).split(separator: " ").joined(separator: " ")
         return (base, modifiers)
+    }
+}
+
+extension String {
+    /// The string without `suffix` at its end (PostgreSQL prints `1`, not Swift's `1.0`).
+    fileprivate func droppingSuffix(_ suffix: String) -> String {
+        hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
     }
 }

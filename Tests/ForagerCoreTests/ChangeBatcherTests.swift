@@ -388,6 +388,28 @@ private func label(_ state: RowState) -> String? {
         #expect(try steps(droppedColumns: 0) == ["stop"])
     }
 
+    @Test func realValuesOlderThanAWideningArriveAsTheSourcesCastStoresThem() throws {
+        func stored(catalogue: UInt32) throws -> String? {
+            var described = table
+            described.columns[1] = SourceColumn(name: "label", sqlType: "", notNull: false, sourceType: (catalogue, -1))
+            var driver = Driver(table: described)
+            let older = PGOutputMessage.relation(Relation(
+                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+                columns: [
+                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                    .init(isKey: false, name: "label", typeOID: 700, typeModifier: -1),
+                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+                ]))
+            try driver.transaction([older, .insert(Insert(relationID: 42, newTuple: row(1, "0.1")))])
+            guard case .commit(let changes, _) = driver.batcher.drain().actions.last else { return nil }
+            return states(changes).first.flatMap(label)
+        }
+        // The catalogue (and so the warehouse column) is double precision now.
+        #expect(try stored(catalogue: 701) == "0.10000000149011612")
+        // Still real: the value goes into a real column as it is.
+        #expect(try stored(catalogue: 700) == "0.1")
+    }
+
     @Test func aMappedTableRenamedOnTheSourceStopsInsteadOfLosingItsChanges() throws {
         var driver = Driver()
         try driver.send(relation)

@@ -26,4 +26,19 @@ struct TypeWideningTests {
     func refuses(from old: String, to new: String) {
         #expect(!TypeWidening.allows(from: old, to: new))
     }
+
+    @Test(arguments: [
+        ("0.1", "0.10000000149011612"), ("1", "1"), ("-2.5", "-2.5"), ("3.4028235e+38", "3.4028234663852886e+38"),
+        ("1e-05", "9.999999747378752e-06"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity"), ("NaN", "NaN"),
+    ])
+    func realValuesWidenAsTheSourceCastsThem(real: String, double: String) {
+        #expect(TypeWidening.realAsDouble(ArraySlice(real.utf8)).map { String(decoding: $0, as: UTF8.self) } == double)
+    }
+
+    @Test func realArraysWidenElementByElement() {
+        let widened = TypeWidening.realArrayAsDoubleArray(ArraySlice("{{0.1,NULL},{Infinity,2}}".utf8))
+        #expect(widened.map { String(decoding: $0, as: UTF8.self) } == "{{0.10000000149011612,NULL},{Infinity,2}}")
+        #expect(TypeWidening.realAsDouble(ArraySlice("abc".utf8)) == nil)
+        #expect(TypeWidening.realArrayAsDoubleArray(ArraySlice("{1,x}".utf8)) == nil)
+    }
 }

@@ -91,4 +91,26 @@ struct ReplayedChangeTests {
         let validation = try await scenario.forager(["validate"])
         #expect(validation.contains("public.ddl_tab2: equal"), "\(validation)")
     }
+
+    @Test("a real value older than the widening of its column to double precision is stored as the source's cast stores it", arguments: ["postgres", "clickhouse"])
+    func realWidenedAfterAnUpdate(warehouse: String) async throws {
+        let scenario = try await scenario(warehouse, sourceSQL: """
+            CREATE TABLE t (id int PRIMARY KEY, f real);
+            INSERT INTO t SELECT g, g / 3.0 FROM generate_series(1, 10) g;
+            """, tables: ["t"])
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        try await scenario.onSourceEach([
+            "UPDATE t SET f = 0.1 WHERE id = 4",
+            "INSERT INTO t VALUES (11, 1e30), (12, 'Infinity')",
+            "ALTER TABLE t ALTER COLUMN f TYPE float8",
+            "INSERT INTO t VALUES (13, 0.1)",
+        ])
+        try await scenario.forager(["sync"])
+        #expect(try await scenario.sourceScalar("SELECT f::text FROM t WHERE id = 4") == "0.10000000149011612")
+        #expect(try await warehouseValue(scenario, warehouse, "f", table: "t", id: 4) == "0.10000000149011612")
+        #expect(try await warehouseValue(scenario, warehouse, "f", table: "t", id: 13) == "0.1")
+        let validation = try await scenario.forager(["validate"])
+        #expect(validation.contains("public.t: equal"), "\(validation)")
+    }
 }
