@@ -4,7 +4,47 @@ import PGOutput
 
 /// Applying row changes: set-based removal through staging tables, then `COPY`.
 extension PostgresWarehouse {
-    func applyRows(_ changes: TableChanges) async throws {
+    /// Applies one table's rows behind a savepoint, so that what concerns that table alone stops
+    /// only it: rows inserted again under keys the warehouse still holds (a partition truncated or
+    /// detached on its own, then filled again) replace the rows kept; a constraint or a value the
+    /// warehouse table refuses (a CHECK added by hand, a `types` override too narrow) stops the
+    /// table with the row and the way out, and the other tables keep flowing.
+    func applyTableRows(_ changes: TableChanges) async throws {
+        try await connection.execute(rowsSavepoint ? "RELEASE SAVEPOINT forager_rows; SAVEPOINT forager_rows" : "SAVEPOINT forager_rows")
+        rowsSavepoint = true
+        do {
+            do {
+                try await applyRows(changes)
+            } catch let error as PGError where error.sqlState == "23505" && changes.table.identity == .key {
+                try await undoTableRows(changes.table)
+                logger.notice("rows inserted on the source have keys the warehouse table still holds; the newer rows replace them", metadata: [
+                    "forager.table": "\(changes.table.target)", "forager.detail": "\(error.detail ?? error.message)",
+                    "forager.reason": "the source removed them without a change the stream carries (a partition truncated, detached or dropped on its own)",
+                ])
+                try await applyRows(changes, replacing: true)
+            }
+        } catch let error as PGError where error.sqlState == "23502" {
+            // The source enforces NOT NULL: a NULL arrives only once it no longer does.
+            throw ForagerError(
+                .warehouse, "a change to \(changes.table.source) has a NULL that warehouse table \(changes.table.target) does not take (\(error.message)): the source made the column nullable",
+                hint: "Nothing is lost: Forager starts the stream again from its checkpoint and makes the warehouse column nullable first.",
+                isTransient: true)
+        } catch let error as PGError where ["22", "23"].contains(error.sqlState?.prefix(2)) {
+            try await undoTableRows(changes.table)
+            try await stop(changes.table, ForagerError(
+                .warehouse, "warehouse table \(changes.table.target) refuses a change to \(changes.table.source): \(error.message) (SQLSTATE \(error.sqlState ?? ""))\(error.detail.map { "; \($0)" } ?? "")",
+                hint: "None of the table's changes from here on were applied; the other tables keep flowing. If a constraint, index or type was added to the warehouse table by hand, drop it or make it hold what the source holds, then copy the table again: forager resync --table \(changes.table.source)."))
+        }
+    }
+
+    /// Undoes what a table's rows did since its savepoint; its staging tables are made anew.
+    private func undoTableRows(_ table: MappedTable) async throws {
+        try await connection.execute("ROLLBACK TO SAVEPOINT forager_rows")
+        forgetStaging(for: table)
+    }
+
+    /// Applies a table's rows; `replacing`: inserted rows replace warehouse rows of their key.
+    func applyRows(_ changes: TableChanges, replacing: Bool = false) async throws {
         if binaryValues { try checkBinaryTypes(of: changes.table) }
         guard changes.table.identity == .key else { return try await applyDeltas(changes) }
         var states = changes.orderedStates
@@ -19,7 +59,7 @@ extension PostgresWarehouse {
         }
         let flagged = soft ? states.filter { $0.mayExist && $0.row == nil && keptAsDeleted($0) == nil } : []
         if !flagged.isEmpty { try await flagDeleted(flagged, in: table) }
-        let removals = states.filter { $0.mayExist && ($0.row != nil || !soft || keptAsDeleted($0) != nil) }.map(\.key)
+        let removals = states.filter { ($0.mayExist || replacing && $0.row != nil) && ($0.row != nil || !soft || keptAsDeleted($0) != nil) }.map(\.key)
         if !removals.isEmpty {
             let keyTable = try await loadKeys(removals, for: table)
             let match = table.warehouseKey.map { "t.\(SQL.quoteIdentifier($0)) = k.\(SQL.quoteIdentifier($0))" }

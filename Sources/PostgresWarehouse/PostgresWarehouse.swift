@@ -17,6 +17,8 @@ public actor PostgresWarehouse: Warehouse {
     let logger: Logger
     /// A warehouse transaction is open (a batch, a copy).
     var inTransaction = false
+    /// The open transaction has the savepoint a table's rows are applied behind.
+    var rowsSavepoint = false
     /// A small number per warehouse table, to name its temporary staging tables.
     var stagingNumbers: [TableName: Int] = [:]
     /// The staging tables created in this session.
@@ -497,17 +499,7 @@ public actor PostgresWarehouse: Warehouse {
                 ])
                 try await exclusively("TRUNCATE \(tables.map(\.target.sql).joined(separator: ", "))", on: tables.map(\.target), purpose: "TRUNCATE, as the source did")
             case .rows(let tables):
-                for table in tables {
-                    do {
-                        try await applyRows(table)
-                    } catch let error as PGError where error.sqlState == "23502" {
-                        // The source enforces NOT NULL: a NULL arrives only once it no longer does.
-                        throw ForagerError(
-                            .warehouse, "a change to \(table.table.source) has a NULL that warehouse table \(table.table.target) does not take (\(error.message)): the source made the column nullable",
-                            hint: "Nothing is lost: Forager starts the stream again from its checkpoint and makes the warehouse column nullable first.",
-                            isTransient: true)
-                    }
-                }
+                for table in tables { try await applyTableRows(table) }
             case .schemaChange(let change):
                 try await applySchemaChange(change)
             case .stopTable(let table, let error):
@@ -545,5 +537,6 @@ public actor PostgresWarehouse: Warehouse {
         guard !inTransaction else { return }
         try await connection.execute("BEGIN")
         inTransaction = true
+        rowsSavepoint = false
     }
 }

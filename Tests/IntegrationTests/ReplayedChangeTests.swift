@@ -113,4 +113,47 @@ struct ReplayedChangeTests {
         let validation = try await scenario.forager(["validate"])
         #expect(validation.contains("public.t: equal"), "\(validation)")
     }
+
+    @Test("a conflict that concerns one Postgres warehouse table stops only it: keys reloaded into a partition truncated on its own replace the kept rows; a CHECK added by hand stops that table with the row and the way out")
+    func oneTablesConflictStopsOnlyIt() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE daily (day date, id int, v text, PRIMARY KEY (day, id)) PARTITION BY RANGE (day);
+                CREATE TABLE daily_2025 PARTITION OF daily FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+                CREATE TABLE daily_2026 PARTITION OF daily FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+                INSERT INTO daily SELECT date '2025-06-01' + g, g, 'first' FROM generate_series(1, 100) g;
+                CREATE TABLE other (id int PRIMARY KEY, n int);
+                """,
+            tables: ["daily", "other"])
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        try await scenario.onSourceEach([
+            "TRUNCATE daily_2025",
+            "INSERT INTO daily SELECT date '2025-06-01' + g, g, 'reloaded' FROM generate_series(1, 50) g",
+            "INSERT INTO other VALUES (1, 1)",
+        ])
+        let replaced = try await scenario.forager(["sync"])
+        #expect(replaced.contains("the newer rows replace them"), "\(replaced)")
+        #expect(try await scenario.warehouseScalar("SELECT string_agg(v || ':' || n, ',' ORDER BY v) FROM (SELECT v, count(*) AS n FROM analytics.daily GROUP BY v) x") == "first:50,reloaded:50")
+        #expect(try await scenario.warehouseScalar("SELECT n FROM analytics.other WHERE id = 1") == "1")
+
+        try await scenario.warehouse.execute("ALTER TABLE analytics.other ADD CONSTRAINT positive CHECK (n > 0)", database: scenario.warehouseDatabase)
+        try await scenario.onSourceEach([
+            "INSERT INTO other VALUES (2, -1)",
+            "INSERT INTO daily VALUES ('2026-02-02', 1, 'after')",
+        ])
+        try await scenario.forager(["sync"])
+        #expect(try await scenario.warehouseScalar("SELECT v FROM analytics.daily WHERE day = '2026-02-02'") == "after")
+        let reason = try await scenario.warehouseScalar("SELECT state || ': ' || reason FROM analytics._forager_tables WHERE source_table = 'other'") ?? ""
+        #expect(reason.hasPrefix("stopped: warehouse table analytics.other refuses a change to public.other"), "\(reason)")
+        #expect(reason.contains("\"positive\"") && reason.contains("(2, -1") && reason.contains("forager resync --table public.other"), "\(reason)")
+        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.other") == "1")
+
+        // The way out the message gives: drop the constraint, copy the table again.
+        try await scenario.warehouse.execute("ALTER TABLE analytics.other DROP CONSTRAINT positive", database: scenario.warehouseDatabase)
+        try await scenario.forager(["resync", "--table", "other"])
+        try await scenario.forager(["sync"])
+        try await scenario.expectSameContent(source: "other", target: "analytics.other", columns: ["id", "n"])
+        #expect(try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'other'") == "streaming")
+    }
 }
