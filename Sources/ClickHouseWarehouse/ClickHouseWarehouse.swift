@@ -372,6 +372,12 @@ public actor ClickHouseWarehouse: Warehouse {
         try await recordColumns(definitions.map(\.name), of: table.target)
         try await createView(table)
         stagedShapes.remove(table.target)
+        let unknown = added.filter { (resolved[$0.name] ?? $0).olderRowsNeedTheSource }.map(\.name)
+        if !unknown.isEmpty, try await client.execute("SELECT count() FROM \(name(table.target)) FORMAT TabSeparated").hasPrefix("0") == false {
+            let reason = SchemaChange.olderRowsNeedTheSource(table, columns: unknown)
+            logger.notice("copying the table again: \(reason)", metadata: ["forager.table": "\(table.source)", "forager.columns": "\(unknown)"])
+            try await record(table.source, TableState(phase: .resync, reason: reason))
+        }
     }
 
     /// The `DEFAULT` expression of a column (see ``ClickHouseColumn/missingDefault(_:table:)``),

@@ -280,6 +280,13 @@ extension SchemaChange {
             .schema, "column \(name) of \(table.source) was dropped and added again on the source, now as \(sourceType), while the warehouse column \(SQL.quoteIdentifier(table.warehouseName(of: column))) of \(table.target) (\(warehouseType)) holds the dropped column's values; Forager stopped this table rather than mix the two",
             hint: "Resync the table to copy it with the new column: forager resync --table \(table.source). The copy holds what the source has, so save the old values first if you still need them.")
     }
+
+    /// Why a table is copied again after columns were added to the rows the warehouse holds: the
+    /// source's catalogue does not tell what those older rows hold there (a table rewrite after
+    /// `ADD COLUMN ... DEFAULT`, or a volatile default), and the stream never carries it.
+    public static func olderRowsNeedTheSource(_ table: MappedTable, columns: [String]) -> String {
+        "the rows of \(table.source) older than its columns \(columns.map(SQL.quoteIdentifier).joined(separator: ", ")) hold values for them that only the source's rows tell (the table was rewritten after ADD COLUMN ... DEFAULT, or the default is volatile)"
+    }
 }
 
 /// Source changes of one table, by operation.

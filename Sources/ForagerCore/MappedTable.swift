@@ -8,6 +8,10 @@ public struct SourceColumn: Sendable, Equatable {
             && lhs.sourceType?.oid == rhs.sourceType?.oid && lhs.sourceType?.modifier == rhs.sourceType?.modifier
     }
 
+    /// The rows older than this column may hold values that only the source's rows tell (see
+    /// `hasDefault`): a warehouse that adds the column to rows it holds copies the table again.
+    public var olderRowsNeedTheSource: Bool { missingValue == nil && (hasDefault || notNull) }
+
     public var name: String
     /// The type as `format_type` prints it, for example `numeric(10,2)` or `timestamp with time zone`.
     public var sqlType: String
@@ -20,6 +24,10 @@ public struct SourceColumn: Sendable, Equatable {
     public var binaryCompatible: Bool
     /// The source's type when the mapping overrides the warehouse type (`types`); nil otherwise.
     public var overriddenType: String?
+    /// The column has a default (`pg_attribute.atthasdef`). With no `missingValue`, the rows that
+    /// are older than the column may hold values the catalogue no longer tells: a volatile default
+    /// filled them, or a table rewrite moved the missing value into them.
+    public var hasDefault = false
     /// The source type's OID and modifier, as Relation messages carry them, to notice type changes;
     /// nil when not known.
     public var sourceType: (oid: UInt32, modifier: Int32)?

@@ -111,7 +111,7 @@ public final class PostgresSource: Sendable {
                        a.attnotnull,
                        CASE WHEN a.atthasmissing THEN a.attmissingval::text END,
                        tn.nspname = 'pg_catalog' OR (t.typtype = 'd' AND bn.nspname = 'pg_catalog'),
-                       a.atttypid, a.atttypmod
+                       a.atttypid, a.atttypmod, a.atthasdef
                 FROM pg_attribute a
                 JOIN pg_type t ON t.oid = a.atttypid
                 JOIN pg_namespace tn ON tn.oid = t.typnamespace
@@ -122,9 +122,11 @@ public final class PostgresSource: Sendable {
                 """, [oidText])
             let columns = columnRows.rows.map { row -> SourceColumn in
                 let oid = row[5].flatMap { UInt32($0) }, modifier = row[6].flatMap { Int32($0) }
-                return SourceColumn(
+                var column = SourceColumn(
                     name: row[0] ?? "", sqlType: row[1] ?? "text", notNull: row[2] == "t", missingValue: row[3],
                     binaryCompatible: row[4] == "t", sourceType: oid.flatMap { oid in modifier.map { (oid, $0) } })
+                column.hasDefault = row[7] == "t"
+                return column
             }
             let identity = oid.rows[0][2] ?? "d"
             let keyRows = try await connection.query("""

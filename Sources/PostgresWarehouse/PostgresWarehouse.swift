@@ -331,6 +331,10 @@ public actor PostgresWarehouse: Warehouse {
                 try await exclusively("ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(name) \(type);\n" + record, on: [table.target], purpose: "ADD COLUMN, as on the source")
             }
         }
+        let unknown = columns.filter(\.olderRowsNeedTheSource).map(\.name)
+        if !unknown.isEmpty, try await connection.query("SELECT EXISTS (SELECT 1 FROM \(table.target.sql))").scalar == "t" {
+            try await copyAgain(table, for: unknown)
+        }
     }
 
     /// Adds extracted columns that the table lacks, filled from the json column it keeps, and turns

@@ -105,7 +105,7 @@ struct Sync: AsyncParsableCommand {
             // Only for the copy's progress on a terminal: sync serves no endpoint.
             pipeline.status = PipelineStatus(
                 slotName: pipeline.configuration.source.slot, heartbeatInterval: nil, readyMaxLag: pipeline.configuration.metrics.readyMaxLag)
-            let lsn = try await pipeline.runOnce(mode: .catchUp)
+            let lsn = try await pipeline.syncUntilCaughtUp()
             logger.info("caught up", metadata: ["forager.lsn": "\(lsn)"])
         }
     }

@@ -144,6 +144,30 @@ struct Pipeline {
         }
     }
 
+    /// Catches up with the source's WAL position at the start of each pass and returns the final
+    /// checkpoint. A table marked for a new copy meanwhile (by `forager resync`, or because rows
+    /// older than a column added on the source need the source's values) is copied, and the
+    /// catch-up runs again.
+    func syncUntilCaughtUp() async throws -> LSN {
+        var passes = 1
+        while true {
+            let resync = ResyncRequest()
+            let lsn = try await runOnce(mode: .catchUp, resync: resync)
+            guard !stop.isSet, passes < Self.syncPasses else { return lsn }
+            if !resync.isRequested {
+                // Marked in the last batch, after the stream last looked.
+                let warehouse = try await connectWarehouse()
+                defer { warehouse.close() }
+                guard try await warehouse.hasResyncRequests() else { return lsn }
+            }
+            passes += 1
+            logger.notice("a table resync was requested; copying it and catching up again")
+        }
+    }
+
+    /// The most passes one `forager sync` makes: a copy asked for in every pass would never end.
+    static let syncPasses = 4
+
     /// True when trying again may succeed: lost or refused connections, servers restarting or
     /// overloaded, a stream the server ended. Everything else needs a person.
     static func isTransient(_ error: any Error) -> Bool {

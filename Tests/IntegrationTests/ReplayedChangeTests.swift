@@ -156,4 +156,37 @@ struct ReplayedChangeTests {
         try await scenario.expectSameContent(source: "other", target: "analytics.other", columns: ["id", "n"])
         #expect(try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'other'") == "streaming")
     }
+
+    @Test("ADD COLUMN ... DEFAULT followed by a table rewrite (VACUUM FULL, a rewriting ALTER ... TYPE): older rows get the source's value, caught up and streaming", arguments: ["postgres", "clickhouse"])
+    func addedDefaultSurvivesARewrite(warehouse: String) async throws {
+        let scenario = try await scenario(warehouse, sourceSQL: """
+            CREATE TABLE t (id int PRIMARY KEY, name text, m int);
+            INSERT INTO t SELECT g, 'n' || g, g FROM generate_series(1, 100) g;
+            """, tables: ["t"])
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        try await scenario.onSourceEach([
+            "ALTER TABLE t ADD COLUMN w int DEFAULT 42",
+            "VACUUM FULL t",
+            "INSERT INTO t VALUES (101, 'after', 101, 7)",
+        ])
+        try await scenario.forager(["sync"])
+        #expect(try await warehouseValue(scenario, warehouse, "w", table: "t", id: 1) == "42")
+        #expect(try await warehouseValue(scenario, warehouse, "w", table: "t", id: 101) == "7")
+
+        let running = try await scenario.launchStreaming()
+        try await scenario.onSourceEach([
+            "ALTER TABLE t ADD COLUMN extra int DEFAULT 5",
+            "ALTER TABLE t ALTER COLUMN m TYPE bigint",
+            "INSERT INTO t VALUES (102, 'streamed', 102, 8, 9)",
+        ])
+        try await scenario.eventually("the older rows' value of the added column") {
+            try await warehouseValue(scenario, warehouse, "extra", table: "t", id: 1) == "5"
+        }
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        #expect(try await warehouseValue(scenario, warehouse, "extra", table: "t", id: 102) == "9")
+        let validation = try await scenario.forager(["validate"])
+        #expect(validation.contains("public.t: equal"), "\(validation)")
+    }
 }
