@@ -205,7 +205,7 @@ struct Pipeline {
         let warehouseProblems = try await warehouse.prepare(tables: tables, create: true)
         guard warehouseProblems.isEmpty else { throw Problems(problems: warehouseProblems) }
 
-        let target: LSN? = mode == .catchUp ? try await source.currentWALPosition() : nil
+        let target: LSN? = mode == .catchUp ? try await source.committedWALPosition() : nil
         let replication = try await ReplicationConnection.connect(sourceURL)
         defer { replication.connection.close() }
         let (start, pending) = try await startingPoint(source: source, warehouse: warehouse, replication: replication, tables: tables)
