@@ -192,11 +192,12 @@ struct Pipeline {
         guard setupProblems.isEmpty else { throw Problems(problems: setupProblems) }
         let (mapped, mappingProblems) = try await resolveMappings(source)
         guard mappingProblems.isEmpty else { throw Problems(problems: mappingProblems) }
-        let (tables, tableProblems) = try await describeTables(source, mapped)
+        let (described, tableProblems) = try await describeTables(source, mapped)
         guard tableProblems.isEmpty else { throw Problems(problems: tableProblems) }
 
         let warehouse = try await connectWarehouse()
         defer { warehouse.close() }
+        let tables = try await leavingOutUnpublishedColumns(described, source: source, established: try await establishedTables(warehouse))
         let mappings = requests(mapped)
         await warehouse.setColumnResolver { table, names in
             let described = try await source.describe(mappings.filter { $0.source == table }).tables.first
