@@ -5,13 +5,14 @@ import PostgresSource
 /// list: PostgreSQL does not publish them, so Forager neither creates nor compares them.
 extension Pipeline {
     /// `tables` without the columns their publication's column list does not publish, for the
-    /// tables in `established` (copied and streaming from that list); other tables keep every
-    /// column, and their copy sets the list anew. Logs each table that has such columns, with the
-    /// way to bring them in.
+    /// tables `established` returns (copied and streaming from that list; asked only when a table
+    /// has `exclude_columns`); other tables keep every column, and their copy sets the list anew.
+    /// Logs each table that has such columns, with the way to bring them in.
     func leavingOutUnpublishedColumns(
-        _ tables: [MappedTable], source: PostgresSource, established: Set<TableName>
+        _ tables: [MappedTable], source: PostgresSource, established: () async throws -> Set<TableName>
     ) async throws -> [MappedTable] {
-        guard tables.contains(where: { !$0.excludedColumns.isEmpty && established.contains($0.source) }) else { return tables }
+        guard tables.contains(where: { !$0.excludedColumns.isEmpty }) else { return tables }
+        let established = try await established()
         let main = try await source.publishedColumns(in: source.publication) ?? [:]
         let append = try await source.publishedColumns(in: source.appendPublication) ?? [:]
         return tables.map { table in

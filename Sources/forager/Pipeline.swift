@@ -197,7 +197,7 @@ struct Pipeline {
 
         let warehouse = try await connectWarehouse()
         defer { warehouse.close() }
-        let tables = try await leavingOutUnpublishedColumns(described, source: source, established: try await establishedTables(warehouse))
+        let tables = try await leavingOutUnpublishedColumns(described, source: source, established: { try await establishedTables(warehouse) })
         let mappings = requests(mapped)
         await warehouse.setColumnResolver { table, names in
             let described = try await source.describe(mappings.filter { $0.source == table }).tables.first

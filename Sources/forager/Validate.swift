@@ -29,7 +29,7 @@ extension Pipeline {
         }
         let (described, problems) = try await describeTables(source, selected)
         guard problems.isEmpty else { throw Problems(problems: problems) }
-        let tables = try await leavingOutUnpublishedColumns(described, source: source, established: Set(described.map(\.source)))
+        let tables = try await leavingOutUnpublishedColumns(described, source: source, established: { Set(described.map(\.source)) })
         let settings = SQL.canonicalTextSettings + [("timezone", "UTC")]
         let reader = try await PGConnection.connect(sourceURL, serverSettings: settings)
         defer { reader.close() }
