@@ -3,7 +3,8 @@
 /// that both sides select identically.
 ///
 /// A row's hash is the first 60 bits of the md5 of its text form (the mapped columns, in source
-/// order, as `ROW(...)::text`); a chunk's checksum is the sum of its rows' hashes as `numeric`,
+/// order, as `ROW(...)::text`) in UTF-8, whatever the database's encoding: a LATIN1 source and a
+/// UTF-8 warehouse hold the same text in different bytes. A chunk's checksum is the sum of its rows' hashes as `numeric`,
 /// so it never overflows and any changed, missing or extra row changes it (bar a 2⁻⁶⁰ chance).
 /// Both sides print values with the same settings (`SQL.canonicalTextSettings`, time zone UTC),
 /// so equal rows print equally. Key ranges are half-open, `(after, through]`, in the key's order.
@@ -76,14 +77,14 @@ public struct ChunkChecksum: Sendable {
         return "SELECT \(keyText(warehouse: false)) FROM \(table.source.sql) WHERE \(rangeCondition(after: after, through: false, warehouse: false)) ORDER BY \(order) OFFSET \(size - 1) LIMIT 1"
     }
 
-    /// The row text a hash is taken of: the compared columns, cast to the warehouse type where the
-    /// mapping overrides it.
+    /// The row text a hash is taken of, as UTF-8 bytes: the compared columns, cast to the
+    /// warehouse type where the mapping overrides it.
     private func rowText(warehouse: Bool) -> String {
         let columns = comparedColumns.map { column -> String in
             let name = SQL.quoteIdentifier(warehouse ? table.warehouseName(of: column.name) : column.name)
             return !warehouse && column.overriddenType != nil ? "\(name)::\(column.sqlType)" : name
         }
-        return "ROW(" + columns.joined(separator: ", ") + ")::text"
+        return "convert_to(ROW(" + columns.joined(separator: ", ") + ")::text, 'UTF8')"
     }
 
     /// Count and checksum of the rows in `(after, through]` (bounds as parameters, `after` first);

@@ -97,6 +97,19 @@ public struct MappedTable: Sendable, Equatable {
         keepJSON ? columns : columns.filter { column in !extracts.contains { $0.from == column.name } }
     }
 
+    /// Leaves out the columns that the table's publication entry, a column list made for
+    /// `exclude_columns`, does not publish: PostgreSQL does not add a column added to the source
+    /// table later to the list, so it never arrives. A key column, and one the mapping names
+    /// (`rename_columns`, `extract`), stays: the mapping asks for it. Returns the names left out;
+    /// a table without `exclude_columns` (no column list) keeps every column.
+    public mutating func leaveOutUnpublished(published: Set<String>) -> [String] {
+        guard !excludedColumns.isEmpty else { return [] }
+        let named = Set(keyColumns + renames.keys + extracts.map(\.from))
+        let left = columns.map(\.name).filter { !published.contains($0) && !named.contains($0) }
+        columns.removeAll { left.contains($0.name) }
+        return left
+    }
+
     /// The key's warehouse column names.
     public var warehouseKey: [String] { keyColumns.map(warehouseName(of:)) }
     /// How changes find their rows; `keyColumns` is empty unless it is `.key`.

@@ -320,11 +320,48 @@ public final class PostgresSource: Sendable {
         }
     }
 
-    /// The server's current WAL insert position.
-    public func currentWALPosition() async throws -> LSN {
-        let text = try await connection.query("SELECT pg_current_wal_lsn()").scalar ?? ""
-        guard let lsn = LSN(string: text) else {
-            throw ForagerError(.protocolViolation, "the source returned an unreadable WAL position '\(text)'")
+    /// The server's WAL write position (`pg_current_wal_lsn()`): cheap, for reports. A transaction
+    /// committed with `synchronous_commit = off` may end past it, so it is no target to stream to.
+    public func currentWALWritePosition() async throws -> LSN {
+        try readLSN(try await connection.query("SELECT pg_current_wal_lsn()").scalar)
+    }
+
+    /// A WAL position at or after the end of every transaction committed before the call, whatever
+    /// the source's `synchronous_commit`, and one the stream is certain to reach.
+    ///
+    /// The insert position lies past every commit record already inserted. The walsender sends
+    /// only flushed WAL, and the WAL writer may leave a partial page unflushed, so a transaction
+    /// then writes a transactional logical message (an xid and WAL) and commits synchronously,
+    /// which flushes past that position; the batcher ignores the message. Where the role may not
+    /// write messages, a bare xid commits instead: the WAL writer flushes that commit within
+    /// `wal_writer_delay`.
+    public func committedWALPosition() async throws -> LSN {
+        do {
+            return try await readInsertPosition(thenCommit: "SELECT pg_logical_emit_message(true, '\(Self.heartbeatPrefix)', 'sync target')")
+        } catch let error as PGError where error.sqlState == "42501" {
+            return try await readInsertPosition(thenCommit: "SELECT txid_current()")
+        }
+    }
+
+    /// Reads the insert position in a read-write transaction that runs `statement` after it and
+    /// commits synchronously.
+    private func readInsertPosition(thenCommit statement: String) async throws -> LSN {
+        try await connection.execute("BEGIN READ WRITE")
+        do {
+            try await connection.execute("SET LOCAL synchronous_commit = on")
+            let lsn = try readLSN(try await connection.query("SELECT pg_current_wal_insert_lsn()").scalar)
+            try await connection.query(statement)
+            try await connection.execute("COMMIT")
+            return lsn
+        } catch {
+            _ = try? await connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func readLSN(_ text: String?) throws -> LSN {
+        guard let text, let lsn = LSN(string: text) else {
+            throw ForagerError(.protocolViolation, "the source returned an unreadable WAL position '\(text ?? "NULL")'")
         }
         return lsn
     }

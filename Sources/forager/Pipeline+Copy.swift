@@ -44,7 +44,8 @@ extension Pipeline {
     ///
     /// The tables join the publication; a temporary slot gives a snapshot and its position `C`; the
     /// copy commits (without the pipeline's checkpoint). Then the handover: `gate` holds the main
-    /// stream at its next transaction, the current WAL position `H` is read, and the main stream
+    /// stream at its next transaction, a WAL position `H` past every commit so far and flushed
+    /// (`committedWALPosition()`, so both streams reach it) is read, and the main stream
     /// goes on up to `H` with the tables' sync points set to `H`, while the temporary slot's stream
     /// applies the tables' changes between `C` and `H`. Once it has, the tables are recorded as
     /// streaming from `H` and the main stream passes `H`, now applying their changes.
@@ -76,7 +77,7 @@ extension Pipeline {
         try await warehouse.commitWithoutCheckpoint()
 
         gate.holdNext()
-        let handover = try await source.currentWALPosition()
+        let handover = try await source.committedWALPosition()
         gate.hold(from: handover, syncPoints: Dictionary(pending.map { ($0.source, handover) }) { first, _ in first })
         logger.info("copied; applying the changes made meanwhile", metadata: [
             "forager.tables": "\(names)", "forager.from": "\(created.consistentPoint)", "forager.until": "\(handover)",

@@ -216,11 +216,12 @@ struct Pipeline {
         guard setupProblems.isEmpty else { throw Problems(problems: setupProblems) }
         let (mapped, mappingProblems) = try await resolveMappings(source)
         guard mappingProblems.isEmpty else { throw Problems(problems: mappingProblems) }
-        let (tables, tableProblems) = try await describeTables(source, mapped)
+        let (described, tableProblems) = try await describeTables(source, mapped)
         guard tableProblems.isEmpty else { throw Problems(problems: tableProblems) }
 
         let warehouse = try await connectWarehouse()
         defer { warehouse.close() }
+        let tables = try await leavingOutUnpublishedColumns(described, source: source, established: { try await establishedTables(warehouse) })
         let mappings = requests(mapped)
         await warehouse.setColumnResolver { table, names in
             let described = try await source.describe(mappings.filter { $0.source == table }).tables.first
@@ -229,7 +230,7 @@ struct Pipeline {
         let warehouseProblems = try await warehouse.prepare(tables: tables, create: true)
         guard warehouseProblems.isEmpty else { throw Problems(problems: warehouseProblems) }
 
-        let target: LSN? = mode == .catchUp ? try await source.currentWALPosition() : nil
+        let target: LSN? = mode == .catchUp ? try await source.committedWALPosition() : nil
         let replication = try await ReplicationConnection.connect(sourceURL)
         defer { replication.connection.close() }
         let (start, pending) = try await startingPoint(source: source, warehouse: warehouse, replication: replication, tables: tables)

@@ -61,7 +61,7 @@ extension Pipeline {
             let source = try await connectSource()
             defer { source.connection.close() }
             slot = try await source.slotState()
-            output.sourceLsn = try await source.currentWALPosition().description
+            output.sourceLsn = try await source.currentWALWritePosition().description
             if !configuration.tablePatterns.isEmpty {
                 mapped = configuration.resolveTables(sourceTables: try await source.tableNames()).tables.map { ($0.source, $0.target) }
             }

@@ -27,8 +27,9 @@ extension Pipeline {
             }
             selected = mapped.filter { names.contains($0.source) }
         }
-        let (tables, problems) = try await describeTables(source, selected)
+        let (described, problems) = try await describeTables(source, selected)
         guard problems.isEmpty else { throw Problems(problems: problems) }
+        let tables = try await leavingOutUnpublishedColumns(described, source: source, established: { Set(described.map(\.source)) })
         let settings = SQL.canonicalTextSettings + [("timezone", "UTC")]
         let reader = try await PGConnection.connect(sourceURL, serverSettings: settings)
         defer { reader.close() }

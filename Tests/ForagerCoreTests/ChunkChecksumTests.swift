@@ -20,11 +20,26 @@ import Testing
         #expect(checksum.boundaryQuery(after: false, size: 100) == #"SELECT "hive"::text AS _forager_key0, "at"::text AS _forager_key1 FROM "public"."Readings" WHERE true ORDER BY "hive", "at" OFFSET 99 LIMIT 1"#)
         #expect(checksum.boundaryQuery(after: true, size: 100).contains(#"WHERE ("hive", "at") > ($1::text, $2::timestamp with time zone) ORDER BY"#))
         let source = checksum.aggregateQuery(after: true, through: true, warehouse: false)
-        #expect(source.contains(#"md5(ROW("hive", "at", "value")::text)"#))
+        #expect(source.contains(#"md5(convert_to(ROW("hive", "at", "value")::text, 'UTF8'))"#))
         #expect(source.hasSuffix(#"FROM "public"."Readings" WHERE ("hive", "at") > ($1::text, $2::timestamp with time zone) AND ("hive", "at") <= ($3::text, $4::timestamp with time zone)"#))
         let warehouse = checksum.aggregateQuery(after: false, through: true, warehouse: true)
-        #expect(warehouse.contains(#"md5(ROW("hive", "at", "reading")::text)"#))
+        #expect(warehouse.contains(#"md5(convert_to(ROW("hive", "at", "reading")::text, 'UTF8'))"#))
         #expect(warehouse.hasSuffix(#"FROM "analytics"."readings" WHERE ("hive", "at") <= ($1::text, $2::timestamp with time zone)"#))
+    }
+
+    @Test("both sides hash a row's text as UTF-8, in chunk checksums and row by row, so that a LATIN1 source and a UTF-8 warehouse agree")
+    func rowsAreHashedInUTF8OnBothSides() {
+        let checksum = ChunkChecksum(table: table())
+        for warehouse in [false, true] {
+            let hashes = [
+                checksum.aggregateQuery(after: false, through: false, warehouse: warehouse),
+                checksum.rowsQuery(after: false, through: false, warehouse: warehouse),
+            ]
+            for query in hashes {
+                #expect(query.contains("md5(convert_to(ROW("), "\(query)")
+                #expect(query.contains(")::text, 'UTF8'))"), "\(query)")
+            }
+        }
     }
 
     @Test func softDeletedRowsDoNotCountAndTypeOverridesAreCastOnTheSource() {

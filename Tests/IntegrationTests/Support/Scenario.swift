@@ -23,10 +23,12 @@ struct Scenario {
     /// Creates both databases, runs `sourceSQL` on the source, and writes a config that maps `tables`
     /// (`schema.table` as in a mapping file) into the warehouse schema `analytics`.
     /// `batch` is more top-level YAML (batch, alerts, shutdown sections); `heartbeat` is
-    /// `source.heartbeat_interval_s`; `clusters` replaces the shared clusters (for tests that stop them).
+    /// `source.heartbeat_interval_s`; `clusters` replaces the shared clusters (for tests that stop them);
+    /// `sourceDatabaseOptions` follows `CREATE DATABASE` for the source (`ENCODING 'LATIN1' ...`).
     static func make(
         sourceSQL: String, tables: [String], batch: String = "", heartbeat: Int = 1, clickHouse: ClickHouseServer? = nil,
-        clickHouseCredentials: String = "", clusters: (source: LocalCluster, warehouse: LocalCluster)? = nil, readyMaxLag: Int? = nil
+        clickHouseCredentials: String = "", clusters: (source: LocalCluster, warehouse: LocalCluster)? = nil, readyMaxLag: Int? = nil,
+        sourceDatabaseOptions: String = ""
     ) async throws -> Scenario {
         let shared = try await SharedClusters.shared.get()
         let clusters = clusters ?? shared
@@ -35,7 +37,7 @@ struct Scenario {
         try FileManager.default.createDirectory(atPath: directory + "/mappings", withIntermediateDirectories: true)
         let scenario = Scenario(
             source: clusters.source, warehouse: clusters.warehouse, id: id, directory: directory, metricsPort: try LocalCluster.freePort())
-        try await clusters.source.execute("CREATE DATABASE \(scenario.sourceDatabase)", database: "postgres")
+        try await clusters.source.execute("CREATE DATABASE \(scenario.sourceDatabase) \(sourceDatabaseOptions)", database: "postgres")
         try await clusters.warehouse.execute("CREATE DATABASE \(scenario.warehouseDatabase)", database: "postgres")
         try await clusters.source.execute(sourceSQL, database: scenario.sourceDatabase)
         let warehouse = clickHouse.map { """
