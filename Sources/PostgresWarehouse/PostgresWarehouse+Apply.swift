@@ -17,9 +17,11 @@ extension PostgresWarehouse {
                 try await applyRows(changes)
             } catch let error as PGError where error.sqlState == "23505" && changes.table.identity == .key {
                 try await undoTableRows(changes.table)
+                let reason = changes.table.deletes == .soft
+                    ? "rows kept as deleted (deletes: soft), or removed on the source without a change the stream carries"
+                    : "the source removed them without a change the stream carries (a partition truncated, detached or dropped on its own)"
                 logger.notice("rows inserted on the source have keys the warehouse table still holds; the newer rows replace them", metadata: [
-                    "forager.table": "\(changes.table.target)", "forager.detail": "\(error.detail ?? error.message)",
-                    "forager.reason": "the source removed them without a change the stream carries (a partition truncated, detached or dropped on its own)",
+                    "forager.table": "\(changes.table.target)", "forager.detail": "\(error.detail ?? error.message)", "forager.reason": "\(reason)",
                 ])
                 try await applyRows(changes, replacing: true)
             }

@@ -52,6 +52,8 @@ struct EncodingValidateTests {
         try await server.query("INSERT INTO \(database).words SELECT id, 'Grüsse 10', note, 1, 0, _forager_synced_at FROM \(database).words_current WHERE id = 10")
         let differs = try await scenario.forager(["validate", "--chunk-rows", "50", "--wait", "1"], expectStatus: 3)
         #expect(differs.contains("public.words: DIFFERS in 1 of"), "\(differs)")
-        #expect(differs.contains("1 row differ: 10 different"), "\(differs)")
+        // The rows are named only once the warehouse checkpoint reaches the source's position, which
+        // other databases of the shared source cluster may keep moving: the chunk is what is certain.
+        #expect(differs.contains("keys (start, 50]"), "\(differs)")
     }
 }

@@ -189,4 +189,24 @@ struct ReplayedChangeTests {
         let validation = try await scenario.forager(["validate"])
         #expect(validation.contains("public.t: equal"), "\(validation)")
     }
+
+    @Test("a key deleted with deletes: soft and inserted again in a later batch replaces the row kept as deleted", arguments: ["postgres", "clickhouse"])
+    func softDeletedKeyInsertedAgain(warehouse: String) async throws {
+        let scenario = try await scenario(warehouse, sourceSQL: """
+            CREATE TABLE t (id int PRIMARY KEY, v text);
+            INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g;
+            """, tables: [])
+        defer { Task { await scenario.cleanUp() } }
+        try scenario.writeMapping("tables:\n  - source: t\n    deletes: soft\n")
+        try await scenario.forager(["sync"])
+        try await scenario.onSource("DELETE FROM t WHERE id <= 3")
+        try await scenario.forager(["sync"])
+        try await scenario.onSource("INSERT INTO t VALUES (1, 'again'), (2, 'again')")
+        try await scenario.forager(["sync"])
+        #expect(try await warehouseValue(scenario, warehouse, "v", table: "t", id: 1) == "again")
+        let deleted = warehouse == "clickhouse"
+            ? try await ClickHouseServer.shared().query("SELECT id, _forager_deleted FROM `\(scenario.warehouseDatabase)`.t FINAL WHERE id <= 3 ORDER BY id FORMAT TabSeparated")
+            : try await scenario.warehouseScalar("SELECT string_agg(id || '\t' || _forager_deleted::int, E'\\n' ORDER BY id) FROM analytics.t WHERE id <= 3").map { $0 + "\n" } ?? ""
+        #expect(deleted == "1\t0\n2\t0\n3\t1\n", "\(deleted)")
+    }
 }
