@@ -308,6 +308,7 @@ extension ClickHouseWarehouse {
             try await retireColumn(name, of: change.table.target, type: type, from: from ?? .zero)
         }
         stagedShapes.remove(change.table.target)
+        try await refreshViewIfStale(change.table)
     }
 
     /// Why `table` must stop when one of the source columns `added` is still in ClickHouse with a

@@ -220,12 +220,14 @@ public actor ClickHouseWarehouse: Warehouse {
         return problems
     }
 
-    /// Makes `<table>_current` again when its columns are not the table's: an ADD COLUMN
-    /// interrupted before the view was made again leaves the view without the column.
+    /// Makes `<table>_current` again when its columns or their types are not the table's: an ADD
+    /// COLUMN interrupted before the view was made again leaves the view without the column, and
+    /// servers from 20.x on store a view's column types and cast to them, so a column widened or
+    /// made Nullable since would read wrapped numbers or fail on NULL through the old view.
     func refreshViewIfStale(_ table: MappedTable) async throws {
-        let columns = Set(try await existingColumns(of: table.target).keys).subtracting([Self.version, Self.deleted])
+        let columns = try await existingColumns(of: table.target).filter { ![Self.version, Self.deleted].contains($0.key) }
         let view = TableName(schema: table.target.schema, name: table.target.name + "_current")
-        guard Set(try await existingColumns(of: view).keys) != columns else { return }
+        guard try await existingColumns(of: view) != columns else { return }
         logger.notice("making the _current view again: its columns are not the table's", metadata: ["forager.table": "\(table.target)"])
         try await createView(table)
     }
@@ -268,6 +270,7 @@ public actor ClickHouseWarehouse: Warehouse {
                 "forager.table": "\(table.target)", "forager.column": "\(warehouseName)", "forager.to": "\(column.type)",
             ])
             try await modifyColumn(warehouseName, of: table.target, to: column.type)
+            try await createView(table)
         }
         stagedShapes.remove(table.target)
         try await client.execute("ALTER TABLE \(self.name(table.target)) COMMENT COLUMN \(ClickHouseClient.quote(warehouseName)) \(ClickHouseClient.literal(new))")
