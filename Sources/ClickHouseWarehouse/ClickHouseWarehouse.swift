@@ -378,6 +378,9 @@ public actor ClickHouseWarehouse: Warehouse {
         let unknown = added.filter { (resolved[$0.name] ?? $0).olderRowsNeedTheSource }.map(\.name)
         if !unknown.isEmpty, try await client.execute("SELECT count() FROM \(name(table.target)) FORMAT TabSeparated").hasPrefix("0") == false {
             let reason = SchemaChange.olderRowsNeedTheSource(table, columns: unknown)
+            guard table.copyLosesNothing else {
+                return logger.warning("\(reason)", metadata: ["forager.table": "\(table.source)", "forager.fix": "\(SchemaChange.olderRowsKeptAsHistory(table))"])
+            }
             logger.notice("copying the table again: \(reason)", metadata: ["forager.table": "\(table.source)", "forager.columns": "\(unknown)"])
             try await record(table.source, TableState(phase: .resync, reason: reason))
         }

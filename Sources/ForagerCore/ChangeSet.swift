@@ -287,6 +287,18 @@ extension SchemaChange {
     public static func olderRowsNeedTheSource(_ table: MappedTable, columns: [String]) -> String {
         "the rows of \(table.source) older than its columns \(columns.map(SQL.quoteIdentifier).joined(separator: ", ")) hold values for them that only the source's rows tell (the table was rewritten after ADD COLUMN ... DEFAULT, or the default is volatile)"
     }
+
+    /// The hint for such a table whose warehouse rows are history the source no longer has
+    /// (`deletes: soft`, `append_only`), which a copy would drop: it is not copied again.
+    public static func olderRowsKeptAsHistory(_ table: MappedTable) -> String {
+        "The warehouse keeps rows the source no longer has (\(table.identity == .appendOnly ? "append_only" : "deletes: soft")), which a copy would drop, so Forager does not copy \(table.source) again by itself: the older rows read NULL there. Fill them from the source by hand, or resync the table (forager resync --table \(table.source)) if those rows may go."
+    }
+}
+
+extension MappedTable {
+    /// A new copy of the table loses nothing: its warehouse rows are only what the source has
+    /// (not `deletes: soft` or `append_only`, which keep rows the source no longer has).
+    public var copyLosesNothing: Bool { deletes == .hard && identity != .appendOnly }
 }
 
 /// Source changes of one table, by operation.

@@ -209,4 +209,25 @@ struct ReplayedChangeTests {
             : try await scenario.warehouseScalar("SELECT string_agg(id || '\t' || _forager_deleted::int, E'\\n' ORDER BY id) FROM analytics.t WHERE id <= 3").map { $0 + "\n" } ?? ""
         #expect(deleted == "1\t0\n2\t0\n3\t1\n", "\(deleted)")
     }
+
+    @Test("a table with deletes: soft is not copied again after a rewrite hides an added column's older values: its deleted rows stay, and the log says how to fill the column", arguments: ["postgres", "clickhouse"])
+    func rowsKeptAsHistoryAreNotCopiedAway(warehouse: String) async throws {
+        let scenario = try await scenario(warehouse, sourceSQL: """
+            CREATE TABLE h (id int PRIMARY KEY, v text);
+            INSERT INTO h SELECT g, 'v' || g FROM generate_series(1, 5) g;
+            """, tables: [])
+        defer { Task { await scenario.cleanUp() } }
+        try scenario.writeMapping("tables:\n  - source: h\n    deletes: soft\n")
+        try await scenario.forager(["sync"])
+        try await scenario.onSource("DELETE FROM h WHERE id = 1")
+        try await scenario.forager(["sync"])
+        try await scenario.onSourceEach(["ALTER TABLE h ADD COLUMN w int DEFAULT 42", "VACUUM FULL h", "INSERT INTO h VALUES (6, 'new', 7)"])
+        let output = try await scenario.forager(["sync"])
+        #expect(output.contains("which a copy would drop"), "\(output)")
+        let kept = warehouse == "clickhouse"
+            ? try await ClickHouseServer.shared().query("SELECT count(), sum(_forager_deleted) FROM `\(scenario.warehouseDatabase)`.h FINAL FORMAT TabSeparated")
+            : try await scenario.warehouseScalar("SELECT count(*) || E'\\t' || count(*) FILTER (WHERE _forager_deleted) FROM analytics.h").map { $0 + "\n" } ?? ""
+        #expect(kept == "6\t1\n", "\(kept)")
+        #expect(try await warehouseValue(scenario, warehouse, "w", table: "h", id: 6) == "7")
+    }
 }
