@@ -504,10 +504,6 @@ public actor ClickHouseWarehouse: Warehouse {
         for table in tables { try await record(table, TableState(phase: .resync)) }
     }
 
-    public func hasResyncRequests() async throws -> Bool {
-        try await tableStates().values.contains { $0.phase == .resync }
-    }
-
     public func stoppedTableNames() -> Set<TableName> { stoppedTables }
 
     public func setStopped(_ tables: Set<TableName>) {

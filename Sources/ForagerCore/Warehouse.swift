@@ -64,8 +64,6 @@ public protocol Warehouse: WarehouseSink {
     func record(_ table: TableName, _ state: TableState) async throws
     /// Marks tables for a new copy.
     func requestResync(_ tables: [TableName]) async throws
-    /// True when some table waits for a resync.
-    func hasResyncRequests() async throws -> Bool
     /// Treats these source tables as stopped: none of their changes is applied.
     func setStopped(_ tables: Set<TableName>) async
     /// The source tables that are stopped now: those set, and those a change stopped since.
@@ -96,4 +94,13 @@ public protocol Warehouse: WarehouseSink {
     func commitWithoutCheckpoint() async throws
     /// Closes the connection.
     func close()
+}
+
+extension Warehouse {
+    /// True when one of `tables` waits for a resync. A table no longer mapped may still be
+    /// recorded as waiting: it is not copied, so it must not count.
+    public func hasResyncRequests(among tables: [MappedTable]) async throws -> Bool {
+        let mapped = Set(tables.map(\.source))
+        return try await tableStates().contains { mapped.contains($0.key) && $0.value.phase == .resync }
+    }
 }

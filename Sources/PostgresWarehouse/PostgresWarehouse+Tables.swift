@@ -58,12 +58,6 @@ extension PostgresWarehouse {
         }
     }
 
-    /// True when some table waits for a resync.
-    public func hasResyncRequests() async throws -> Bool {
-        try await connection.query(
-            "SELECT EXISTS (SELECT 1 FROM \(tablesTable) WHERE slot = $1 AND state = 'resync')", [slot]).scalar == "t"
-    }
-
     public func stoppedTableNames() -> Set<TableName> { stoppedTables }
 
     /// Treats these source tables as stopped: none of their changes is applied.

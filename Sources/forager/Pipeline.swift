@@ -153,13 +153,7 @@ struct Pipeline {
         while true {
             let resync = ResyncRequest()
             let lsn = try await runOnce(mode: .catchUp, resync: resync)
-            guard !stop.isSet, passes < Self.syncPasses else { return lsn }
-            if !resync.isRequested {
-                // Marked in the last batch, after the stream last looked.
-                let warehouse = try await connectWarehouse()
-                defer { warehouse.close() }
-                guard try await warehouse.hasResyncRequests() else { return lsn }
-            }
+            guard !stop.isSet, passes < Self.syncPasses, resync.isRequested else { return lsn }
             passes += 1
             logger.notice("a table resync was requested; copying it and catching up again")
         }
@@ -281,7 +275,7 @@ struct Pipeline {
         defer { monitor?.close() }
         if let resync, let monitor {
             replicator.interruption = {
-                guard try await monitor.hasResyncRequests() else { return false }
+                guard try await monitor.hasResyncRequests(among: tables) else { return false }
                 resync.set()
                 return true
             }
@@ -304,6 +298,10 @@ struct Pipeline {
             throw error
         }
         try await copier?.value
+        if mode == .catchUp, let resync, !resync.isRequested, try await warehouse.hasResyncRequests(among: tables) {
+            // Marked in the last batch, after the stream last looked.
+            resync.set()
+        }
         logger.info("stopped; warehouse checkpoint acknowledged", metadata: ["forager.lsn": "\(final)"])
         return final
     }

@@ -230,4 +230,24 @@ struct ReplayedChangeTests {
         #expect(kept == "6\t1\n", "\(kept)")
         #expect(try await warehouseValue(scenario, warehouse, "w", table: "h", id: 6) == "7")
     }
+
+    @Test("a resync asked for a table that is no longer mapped restarts neither run nor sync")
+    func resyncOfAnUnmappedTableIsIgnored() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY); INSERT INTO a VALUES (1);",
+            tables: ["a", "b"])
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        try await scenario.forager(["resync", "--table", "b"])
+        try scenario.writeMapping("tables:\n  - source: a\n")
+        let synced = try await scenario.forager(["sync"])
+        #expect(!synced.contains("a table resync was requested"), "\(synced)")
+        let running = try await scenario.launchStreaming()
+        try await scenario.onSource("INSERT INTO a VALUES (2)")
+        try await Task.sleep(for: .seconds(7))
+        running.signal(SIGTERM)
+        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        #expect(!running.output.contains("a table resync was requested"), "\(running.output)")
+        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.a") == "2")
+    }
 }
