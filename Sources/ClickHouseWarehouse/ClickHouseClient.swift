@@ -21,6 +21,8 @@ struct ClickHouseClient: Sendable {
     /// A PEM file of the certificate authorities that an https server's certificate must chain
     /// to, instead of the system's; nil for the system's.
     var caFile: String?
+    /// Settings sent with every insert (see ``ClickHouseServerVersion/insertSettings``).
+    var insertSettings: [(String, String)] = []
 
     /// The process's HTTP clients for ClickHouse, one per set of trusted certificate authorities.
     /// A server that cannot be reached fails a request within 5 s (the shared client's
@@ -71,10 +73,11 @@ struct ClickHouseClient: Sendable {
     /// Inserts `rows` (TabSeparated, one line per row) with `statement`, an
     /// `INSERT INTO ... FORMAT TabSeparated`.
     func insert(_ statement: String, rows: [UInt8]) async throws {
+        let parameters = [("query", statement)] + insertSettings
         if compress {
-            try await send(parameters: [("query", statement)], body: try Gzip.compress(rows), what: Self.summary(of: statement), encoding: "gzip")
+            try await send(parameters: parameters, body: try Gzip.compress(rows), what: Self.summary(of: statement), encoding: "gzip")
         } else {
-            try await send(parameters: [("query", statement)], body: rows, what: Self.summary(of: statement))
+            try await send(parameters: parameters, body: rows, what: Self.summary(of: statement))
         }
     }
 

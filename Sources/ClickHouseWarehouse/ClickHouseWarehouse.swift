@@ -55,16 +55,11 @@ public actor ClickHouseWarehouse: Warehouse {
         var client = ClickHouseClient(url: trimmed, database: database, user: user, password: password)
         client.compress = compress
         client.caFile = caFile
-        let version = try await client.system.execute("SELECT version()").trimmingCharacters(in: .whitespacesAndNewlines)
-        logger.debug("connected to ClickHouse", metadata: ["forager.version": "\(version)"])
-        return ClickHouseWarehouse(client: client, slot: slot, logger: logger, dateTime64: hasDateTime64(version: version))
-    }
-
-    /// True for server versions with `DateTime64` (20.1 and later): `18.16.1` is false.
-    static func hasDateTime64(version: String) -> Bool {
-        let parts = version.split(separator: ".").compactMap { Int($0) }
-        guard let major = parts.first else { return false }
-        return major > 20 || (major == 20 && parts.count > 1 && parts[1] >= 1)
+        let text = try await client.system.execute("SELECT version()").trimmingCharacters(in: .whitespacesAndNewlines)
+        logger.debug("connected to ClickHouse", metadata: ["forager.version": "\(text)"])
+        let version = ClickHouseServerVersion(text)
+        client.insertSettings = version.insertSettings
+        return ClickHouseWarehouse(client: client, slot: slot, logger: logger, dateTime64: version.hasDateTime64)
     }
 
     public nonisolated var checkpointLocation: String { "\(ClickHouseClient.quote(database)).`_forager_state`" }

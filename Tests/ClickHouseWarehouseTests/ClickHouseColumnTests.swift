@@ -100,11 +100,19 @@ struct ClickHouseColumnTests {
         #expect(!ClickHouseColumn(name: "i", sqlType: "integer", nullable: false).carriesFloatBits)
     }
 
+    @Test func asyncInsertIsTurnedOffWhereTheServerKnowsTheSetting() {
+        #expect(ClickHouseServerVersion("18.16.1").insertSettings.isEmpty)
+        #expect(ClickHouseServerVersion("21.10.6.2").insertSettings.isEmpty)
+        #expect(ClickHouseServerVersion("21.11.1").insertSettings.map { "\($0.0)=\($0.1)" } == ["async_insert=0"])
+        #expect(ClickHouseServerVersion("26.9.1.1").insertSettings.map { "\($0.0)=\($0.1)" } == ["async_insert=0"])
+    }
+
     @Test func dateTime64OnServersThatHaveIt() throws {
-        #expect(!ClickHouseWarehouse.hasDateTime64(version: "18.16.1"))
-        #expect(!ClickHouseWarehouse.hasDateTime64(version: "19.17.6.36"))
-        #expect(ClickHouseWarehouse.hasDateTime64(version: "20.1.2.4"))
-        #expect(ClickHouseWarehouse.hasDateTime64(version: "24.8.4.13"))
+        #expect(!ClickHouseServerVersion("18.16.1").hasDateTime64)
+        #expect(!ClickHouseServerVersion("19.17.6.36").hasDateTime64)
+        #expect(ClickHouseServerVersion("20.1.2.4").hasDateTime64)
+        #expect(ClickHouseServerVersion("24.8.4.13").hasDateTime64)
+        #expect(!ClickHouseServerVersion("not a version").hasDateTime64)
         let column = ClickHouseColumn(name: "at", sqlType: "timestamp with time zone", nullable: false, dateTime64: true)
         #expect(column.type == "DateTime64(6, 'UTC')")
         var output: [UInt8] = []

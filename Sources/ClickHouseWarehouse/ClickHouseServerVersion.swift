@@ -1,0 +1,33 @@
+/// A ClickHouse server's version as `SELECT version()` prints it (`18.16.1`, `26.9.1.1`), and the
+/// features Forager uses that came with a version.
+struct ClickHouseServerVersion: Sendable, Comparable {
+    let major: Int
+    let minor: Int
+
+    init(major: Int, minor: Int) {
+        self.major = major
+        self.minor = minor
+    }
+
+    /// The version in `text`; 0.0 when it does not read as one (no feature is taken for granted).
+    init(_ text: String) {
+        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").map { Int($0) ?? 0 }
+        self.init(major: parts.first ?? 0, minor: parts.count > 1 ? parts[1] : 0)
+    }
+
+    static func < (lhs: ClickHouseServerVersion, rhs: ClickHouseServerVersion) -> Bool {
+        (lhs.major, lhs.minor) < (rhs.major, rhs.minor)
+    }
+
+    /// `DateTime64` (20.1 and later), which then holds timestamps.
+    var hasDateTime64: Bool { self >= Self(major: 20, minor: 1) }
+
+    /// The `async_insert` setting (21.11 and later; on by default from 26.2). Forager turns it off
+    /// on every insert: an asynchronous insert delays each batch until the server's buffer is
+    /// flushed, or, where a profile sets `wait_for_async_insert = 0`, returns before the rows are
+    /// stored, and the checkpoint must never pass rows that are not.
+    var hasAsyncInsert: Bool { self >= Self(major: 21, minor: 11) }
+
+    /// The settings Forager sends with every insert on this server.
+    var insertSettings: [(String, String)] { hasAsyncInsert ? [("async_insert", "0")] : [] }
+}
