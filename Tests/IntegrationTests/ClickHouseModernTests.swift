@@ -19,9 +19,10 @@ struct ClickHouseModernTests {
         ).trimmingCharacters(in: .newlines)
     }
 
-    @Test("the front answers as ClickHouse's HTTP interface: version, database parameter, error code and status")
+    @Test("the front answers as ClickHouse's HTTP interface: version, error code and text; kill and resume keep the data")
     func frontAnswersAsClickHouse() async throws {
-        let server = try await ClickHouseServer.sharedModern()
+        let server = try await ClickHouseServer.startModern(name: "front")
+        defer { server.stop() }
         #expect(server.kind == .modern)
         let version = try await server.query("SELECT version()")
         #expect(version.hasPrefix("26."), "\(version)")
@@ -31,6 +32,14 @@ struct ClickHouseModernTests {
         } catch {
             #expect("\(error)".contains("Code: 60. DB::Exception:") && "\(error)".contains("(UNKNOWN_TABLE) (version 26."), "\(error)")
         }
+        try await server.query("CREATE TABLE kept (id UInt32) ENGINE = MergeTree ORDER BY id")
+        try await server.query("INSERT INTO kept VALUES (1), (2)")
+        server.kill()
+        try await server.resume()
+        #expect(try await server.query("SELECT sum(id) FROM kept") == "3\n")
+        server.pause()
+        try await server.resume()
+        #expect(try await server.query("SELECT count() FROM kept") == "2\n")
     }
 
     @Test("snapshot, inserts, updates, deletes, TOAST-unchanged updates, TRUNCATE and ADD COLUMN reach the _current view")
