@@ -104,6 +104,8 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
+            // The modern ClickHouse engine's HTTP front, run by ClickHouseServer from the sources.
+            exclude: ["Support/chdb_front.py"],
             swiftSettings: upcoming
         ),
     ],

@@ -4,14 +4,28 @@ import FoundationNetworking
 import Glibc
 import Synchronization
 
-/// A private ClickHouse server for the tests: a copy of the packaged configuration with its own
-/// data directory in a temporary folder and free loopback ports, stopped when the tests end.
+/// A private ClickHouse server for the tests, with its own data directory in a temporary folder and
+/// free loopback ports, stopped when the tests end: Debian's clickhouse-server 18.16 (a copy of the
+/// packaged configuration), or a modern engine (chdb, ClickHouse 26.9, behind the HTTP front in
+/// `chdb_front.py`). Both answer `url` and `query(_:)` alike.
 final class ClickHouseServer: Sendable {
+    enum Kind: String, Sendable, CustomStringConvertible {
+        /// Debian's clickhouse-server 18.16 package, with users and passwords.
+        case debian18
+        /// ClickHouse 26.9 through chdb from PyPI, in `.build-venv/chdb` (made by
+        /// scripts/prerequisites). No access control: any user and password are accepted.
+        case modern
+
+        var description: String { rawValue }
+    }
+
+    let kind: Kind
     let directory: String
     let httpPort: Int
     /// The https port, when started with certificates (else 0).
     let httpsPort: Int
     private let binary: String
+    private let arguments: [String]
     private let process: Mutex<ChildProcess>
 
     var url: String { "http://127.0.0.1:\(httpPort)" }
@@ -25,17 +39,60 @@ final class ClickHouseServer: Sendable {
     /// A read-only analyst of that database, as docs/clickhouse.md sets it up.
     static let analyst = "analyst"
 
-    private init(directory: String, httpPort: Int, httpsPort: Int, binary: String, process: ChildProcess) {
+    private init(kind: Kind, directory: String, httpPort: Int, httpsPort: Int, binary: String, arguments: [String], process: ChildProcess) {
+        self.kind = kind
         self.directory = directory
         self.httpPort = httpPort
         self.httpsPort = httpsPort
         self.binary = binary
+        self.arguments = arguments
         self.process = Mutex(process)
     }
 
-    /// The server shared by every ClickHouse test; started on first use.
+    /// The 18.16 server shared by every ClickHouse test; started on first use.
     static func shared() async throws -> ClickHouseServer {
-        try await SharedClickHouse.shared.get()
+        try await SharedClickHouse.shared.get(.debian18)
+    }
+
+    /// The modern engine shared by the tests that use it; started on first use.
+    static func sharedModern() async throws -> ClickHouseServer {
+        try await SharedClickHouse.shared.get(.modern)
+    }
+
+    /// The shared server of `kind`.
+    static func shared(_ kind: Kind) async throws -> ClickHouseServer {
+        try await SharedClickHouse.shared.get(kind)
+    }
+
+    /// The repository's root, from this file's place in it.
+    private static var repositoryRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+    }
+
+    /// Starts the modern engine: chdb_front.py on a free loopback port, its data in a temporary
+    /// folder; `name` tells apart servers of one test process.
+    static func startModern(name: String = "shared") async throws -> ClickHouseServer {
+        let root = repositoryRoot
+        let python = ProcessInfo.processInfo.environment["FORAGER_CHDB_PYTHON"] ?? root + "/.build-venv/chdb/bin/python"
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw HarnessError("\(python) is missing: run ./scripts/prerequisites (it makes .build-venv/chdb with chdb from PyPI)")
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-chdb-\(name)-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+        let http = try LocalCluster.freePort()
+        let arguments = [root + "/Tests/IntegrationTests/Support/chdb_front.py", "--port", "\(http)", "--path", directory + "/data"]
+        let process = try ChildProcess(python, arguments, outputPath: directory + "/server.out")
+        let server = ClickHouseServer(
+            kind: .modern, directory: directory, httpPort: http, httpsPort: 0, binary: python, arguments: arguments, process: process)
+        do {
+            try await server.waitUntilAnswering()
+        } catch {
+            server.stop()
+            throw error
+        }
+        return server
     }
 
     /// Starts a server; `name` tells apart servers of one test process.
@@ -79,8 +136,10 @@ final class ClickHouseServer: Sendable {
             </users>
             """)
         try users.write(toFile: directory + "/users.xml", atomically: true, encoding: .utf8)
-        let process = try ChildProcess(binary, ["--config-file=\(directory)/config.xml"], outputPath: directory + "/server.out")
-        let server = ClickHouseServer(directory: directory, httpPort: http, httpsPort: https, binary: binary, process: process)
+        let arguments = ["--config-file=\(directory)/config.xml"]
+        let process = try ChildProcess(binary, arguments, outputPath: directory + "/server.out")
+        let server = ClickHouseServer(
+            kind: .debian18, directory: directory, httpPort: http, httpsPort: https, binary: binary, arguments: arguments, process: process)
         do {
             try await server.waitUntilAnswering()
         } catch {
@@ -96,11 +155,18 @@ final class ClickHouseServer: Sendable {
         while ContinuousClock.now < deadline {
             if (try? await query("SELECT 1")) == "1\n" { return }
             if process.poll() != nil {
-                throw HarnessError("clickhouse-server exited at start:\n\(process.output)")
+                throw HarnessError("\(what) exited at start:\n\(process.output)")
             }
             try await Task.sleep(for: .milliseconds(200))
         }
-        throw HarnessError("clickhouse-server did not answer within 60 s:\n\(process.output)")
+        throw HarnessError("\(what) did not answer within 60 s:\n\(process.output)")
+    }
+
+    private var what: String {
+        switch kind {
+        case .debian18: "clickhouse-server"
+        case .modern: "chdb_front.py (the modern ClickHouse engine)"
+        }
     }
 
     /// Stops the server, keeping its data, as an outage would.
@@ -121,7 +187,7 @@ final class ClickHouseServer: Sendable {
 
     /// Starts the server again after `pause()` or `kill()`, on the same ports and data.
     func resume() async throws {
-        let process = try ChildProcess(binary, ["--config-file=\(directory)/config.xml"], outputPath: directory + "/server.out")
+        let process = try ChildProcess(binary, arguments, outputPath: directory + "/server.out")
         self.process.withLock { $0 = process }
         try await waitUntilAnswering()
     }
@@ -148,21 +214,27 @@ final class ClickHouseServer: Sendable {
     }
 }
 
-/// Starts the shared server once and stops it when the test process exits.
+/// Starts each kind's shared server once and stops them when the test process exits.
 actor SharedClickHouse {
     static let shared = SharedClickHouse()
-    private var server: ClickHouseServer?
+    private var servers: [ClickHouseServer.Kind: ClickHouseServer] = [:]
 
-    func get() async throws -> ClickHouseServer {
-        if let server { return server }
-        let started = try await ClickHouseServer.start()
-        server = started
-        ClickHouseRegistry.server.withLock { $0 = started }
-        atexit { ClickHouseRegistry.server.withLock { $0 }?.stop() }
+    func get(_ kind: ClickHouseServer.Kind = .debian18) async throws -> ClickHouseServer {
+        if let server = servers[kind] { return server }
+        let started = switch kind {
+        case .debian18: try await ClickHouseServer.start()
+        case .modern: try await ClickHouseServer.startModern()
+        }
+        servers[kind] = started
+        let first = ClickHouseRegistry.servers.withLock { servers in
+            servers.append(started)
+            return servers.count == 1
+        }
+        if first { atexit { for server in ClickHouseRegistry.servers.withLock({ $0 }) { server.stop() } } }
         return started
     }
 }
 
 enum ClickHouseRegistry {
-    static let server = Mutex<ClickHouseServer?>(nil)
+    static let servers = Mutex<[ClickHouseServer]>([])
 }
