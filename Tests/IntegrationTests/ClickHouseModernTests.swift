@@ -109,13 +109,33 @@ struct ClickHouseModernTests {
         // The dropped column is kept, made Nullable (MODIFY COLUMN), and the new row has NULL in it.
         let table = try await clickHouseRows(server, scenario, "SELECT id, hive FROM $db.samples FINAL WHERE _forager_deleted = 0 ORDER BY id")
         #expect(table == "1\t2\n7000\t\\N")
-        // Issue 17, bug 1: a modern server's view keeps the column types it was made with and casts
-        // to them; MODIFY COLUMN does not recreate the view, so reading it fails with
-        // "Code: 349. DB::Exception: Cannot convert NULL value to non-Nullable type: while converting
-        // source column hive to destination column hive". 18.16 does not store view types.
-        await withKnownIssue("issue 17, bug 1: the _current view keeps hive Int32 after MODIFY COLUMN to Nullable(Int32)") {
-            let afterDrop = try await clickHouseRows(server, scenario, "SELECT id, hive FROM $db.samples_current ORDER BY id")
-            #expect(afterDrop == "1\t2\n7000\t\\N")
-        }
+        // A modern server's view keeps the column types it was made with and casts to them: the view
+        // is made again after the column became Nullable (issue 17, bug 1: this read failed with
+        // "Code: 349 ... Cannot convert NULL value to non-Nullable type").
+        let afterDrop = try await clickHouseRows(server, scenario, "SELECT id, hive FROM $db.samples_current ORDER BY id")
+        #expect(afterDrop == "1\t2\n7000\t\\N")
+    }
+
+    @Test("a column widened or made nullable on the source reads its new values through the _current view (issue 17, bug 1: 100000 read as -31072)")
+    func widenedColumnsReadThroughTheView() async throws {
+        let server = try await ClickHouseServer.sharedModern()
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, frames smallint, weight numeric(6,2), label text NOT NULL);
+                INSERT INTO hives SELECT g, g, g, 'h' || g FROM generate_series(1, 5) g;
+                """,
+            tables: ["hives"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives ALTER COLUMN frames TYPE integer, ALTER COLUMN weight TYPE numeric(12,4), ALTER COLUMN label DROP NOT NULL",
+            "UPDATE hives SET frames = 100000, weight = 12345678.1234, label = NULL WHERE id = 1",
+        ])
+        try await scenario.forager(["sync"])
+        let row = try await clickHouseRows(
+            server, scenario, "SELECT frames, toString(weight), label FROM $db.hives_current WHERE id = 1 SETTINGS output_format_decimal_trailing_zeros = 1")
+        #expect(row == "100000\t12345678.1234\t\\N", "\(row)")
+        let validation = try await scenario.forager(["validate"])
+        #expect(validation.contains("public.hives: equal"), "\(validation)")
     }
 }
