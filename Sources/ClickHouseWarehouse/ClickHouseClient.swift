@@ -136,9 +136,24 @@ struct ClickHouseClient: Sendable {
     /// True when a refusal may go away by itself: the server is overloaded or unavailable.
     static func isTransient(status: Int, body: String) -> Bool {
         if status == 503 || status == 502 || status == 504 { return true }
-        guard let range = body.range(of: "Code: ") else { return false }
-        let digits = body[range.upperBound...].prefix { $0.isNumber }
-        return Int(digits).map(transientCodes.contains) ?? false
+        return exceptionCode(in: body).map(transientCodes.contains) ?? false
+    }
+
+    /// Exception codes of a table that refuses the rows sent to it: VIOLATED_CONSTRAINT (a CHECK
+    /// constraint added by hand), and values its column types cannot parse (CANNOT_PARSE_TEXT,
+    /// CANNOT_PARSE_ESCAPE_SEQUENCE, CANNOT_PARSE_INPUT_ASSERTION_FAILED, CANNOT_PARSE_DATE,
+    /// CANNOT_PARSE_DATETIME, CANNOT_PARSE_NUMBER).
+    static let tableRefusalCodes: Set<Int> = [469, 6, 26, 27, 38, 41, 72]
+
+    /// True when the server's refusal in `text` concerns the rows of the one table they were for.
+    static func isTableRefusal(_ text: String) -> Bool {
+        exceptionCode(in: text).map(tableRefusalCodes.contains) ?? false
+    }
+
+    /// The number after the first `Code: ` of a ClickHouse exception text.
+    static func exceptionCode(in text: String) -> Int? {
+        guard let range = text.range(of: "Code: ") else { return nil }
+        return Int(text[range.upperBound...].prefix { $0.isNumber })
     }
 
     /// The server's exception text without the stack trace.

@@ -141,12 +141,25 @@ extension ClickHouseWarehouse {
                     try await client.execute("TRUNCATE TABLE \(name(table.target))")
                 }
             case .rows(let tables):
-                for table in tables { try await applyRows(table) }
+                for table in tables { try await applyTableRows(table) }
             case .schemaChange(let change):
                 try await applySchemaChange(change)
             case .stopTable(let table, let error):
                 try await stop(table, error)
             }
+        }
+    }
+
+    /// Inserts a table's rows; a refusal that concerns that table alone (a CHECK constraint added
+    /// by hand, a value its column cannot parse) stops only it, with the server's message and the
+    /// way out, and the other tables keep flowing.
+    private func applyTableRows(_ changes: TableChanges) async throws {
+        do {
+            try await applyRows(changes)
+        } catch let error as ForagerError where error.code == .warehouse && ClickHouseClient.isTableRefusal(error.message) {
+            try await stop(changes.table, ForagerError(
+                .warehouse, "ClickHouse table \(changes.table.target) refuses a change to \(changes.table.source): \(error.message)",
+                hint: "None of the table's changes from here on were applied; the other tables keep flowing. If a constraint or type was changed on the ClickHouse table by hand, undo it, then copy the table again: forager resync --table \(changes.table.source)."))
         }
     }
 

@@ -12,4 +12,12 @@ import Testing
         #expect(!ClickHouseClient.isTransient(status: 404, body: "Code: 60, e.displayText() = DB::Exception: Table wh.x doesn't exist"))
         #expect(!ClickHouseClient.isTransient(status: 500, body: "no code at all"))
     }
+
+    @Test func constraintAndParseRefusalsConcernOneTableOthersDoNot() {
+        #expect(ClickHouseClient.isTableRefusal("ClickHouse refused 'INSERT INTO ...': Code: 469. DB::Exception: Constraint `positive` for table db.other is violated. (VIOLATED_CONSTRAINT)"))
+        #expect(ClickHouseClient.isTableRefusal("Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected \\t before: abc"))
+        #expect(!ClickHouseClient.isTableRefusal("Code: 60, e.displayText() = DB::Exception: Table wh.x doesn't exist"))
+        #expect(!ClickHouseClient.isTableRefusal("Code: 241, e.displayText() = DB::Exception: Memory limit (for query) exceeded"))
+        #expect(!ClickHouseClient.isTableRefusal("cannot reach the ClickHouse server"))
+    }
 }

@@ -138,4 +138,27 @@ struct ClickHouseModernTests {
         let validation = try await scenario.forager(["validate"])
         #expect(validation.contains("public.hives: equal"), "\(validation)")
     }
+
+    @Test("a CHECK constraint added by hand to a ClickHouse table and violated by new rows stops only that table, with the server's message and the way out")
+    func constraintAddedByHandStopsOnlyItsTable() async throws {
+        let server = try await ClickHouseServer.sharedModern()
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE other (id int PRIMARY KEY, n int); CREATE TABLE daily (id int PRIMARY KEY, v text); INSERT INTO other VALUES (1, 1);",
+            tables: ["other", "daily"], clickHouse: server)
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+        try await server.query("ALTER TABLE `\(scenario.warehouseDatabase)`.other ADD CONSTRAINT positive CHECK n > 0")
+        try await scenario.onSourceEach(["INSERT INTO other VALUES (2, -1)", "INSERT INTO daily VALUES (1, 'after')"])
+        try await scenario.forager(["sync"])
+        #expect(try await clickHouseRows(server, scenario, "SELECT v FROM $db.daily_current WHERE id = 1") == "after")
+        let reason = try await clickHouseRows(server, scenario, "SELECT argMax(concat(state, ': ', reason), version) FROM $db._forager_tables WHERE source_table = 'other'")
+        #expect(reason.hasPrefix("stopped: ClickHouse table") && reason.contains("positive") && reason.contains("forager resync --table public.other"), "\(reason)")
+
+        try await server.query("ALTER TABLE `\(scenario.warehouseDatabase)`.other DROP CONSTRAINT positive")
+        try await scenario.forager(["resync", "--table", "other"])
+        try await scenario.forager(["sync"])
+        #expect(try await clickHouseRows(server, scenario, "SELECT n FROM $db.other_current ORDER BY id") == "1\n-1")
+        let validation = try await scenario.forager(["validate"])
+        #expect(validation.contains("public.other: equal"), "\(validation)")
+    }
 }
