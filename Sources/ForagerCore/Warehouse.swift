@@ -1,4 +1,5 @@
 public import PGOutput
+public import Logging
 
 /// What the warehouse records about one mapped table, beside the pipeline's checkpoint.
 public struct TableState: Sendable, Equatable {
@@ -102,5 +103,17 @@ extension Warehouse {
     public func hasResyncRequests(among tables: [MappedTable]) async throws -> Bool {
         let mapped = Set(tables.map(\.source))
         return try await tableStates().contains { mapped.contains($0.key) && $0.value.phase == .resync }
+    }
+
+    /// Marks `table` for a new copy (in the open transaction, where the warehouse has
+    /// transactions) because the rows it holds are older than `columns`, whose values for them only
+    /// the source's rows tell. Where a copy would drop rows kept as history, says so instead.
+    public func copyAgain(_ table: MappedTable, for columns: [String], logger: Logger) async throws {
+        let reason = SchemaChange.olderRowsNeedTheSource(table, columns: columns)
+        guard table.copyLosesNothing else {
+            return logger.warning("\(reason)", metadata: ["forager.table": "\(table.source)", "forager.fix": "\(SchemaChange.olderRowsKeptAsHistory(table))"])
+        }
+        logger.notice("copying the table again: \(reason)", metadata: ["forager.table": "\(table.source)", "forager.columns": "\(columns)"])
+        try await record(table.source, TableState(phase: .resync, reason: reason))
     }
 }

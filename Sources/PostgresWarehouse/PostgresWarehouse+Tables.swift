@@ -75,18 +75,6 @@ extension PostgresWarehouse {
         try await record(table.source, TableState(phase: .stopped, reason: error.description))
     }
 
-    /// Marks a table for a new copy, which the running pipeline (or the next start) takes, because
-    /// the rows it holds are older than `columns`, whose values for them only the source's rows tell.
-    /// Where a copy would drop rows kept as history, it says so instead.
-    func copyAgain(_ table: MappedTable, for columns: [String]) async throws {
-        let reason = SchemaChange.olderRowsNeedTheSource(table, columns: columns)
-        guard table.copyLosesNothing else {
-            return logger.warning("\(reason)", metadata: ["forager.table": "\(table.source)", "forager.fix": "\(SchemaChange.olderRowsKeptAsHistory(table))"])
-        }
-        logger.notice("copying the table again: \(reason)", metadata: ["forager.table": "\(table.source)", "forager.columns": "\(columns)"])
-        try await record(table.source, TableState(phase: .resync, reason: reason))
-    }
-
     /// Readies a table's warehouse copy for a new copy of its rows, inside the open transaction:
     /// a table that already has the mapping's columns and key is emptied, so that what was built on
     /// it (views, indexes, grants) stays; any other is dropped and made anew from the mapping, unless
