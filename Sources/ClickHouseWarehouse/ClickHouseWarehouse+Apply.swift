@@ -159,7 +159,7 @@ extension ClickHouseWarehouse {
         } catch let error as ForagerError where error.code == .warehouse && ClickHouseClient.isTableRefusal(error.message) {
             try await stop(changes.table, ForagerError(
                 .warehouse, "ClickHouse table \(changes.table.target) refuses a change to \(changes.table.source): \(error.message)",
-                hint: "None of the table's changes from here on were applied; the other tables keep flowing. If a constraint or type was changed on the ClickHouse table by hand, undo it, then copy the table again: forager resync --table \(changes.table.source)."))
+                hint: "From this change on, none of the table's changes are applied; the other tables keep flowing. If a constraint or type was changed on the ClickHouse table by hand, undo it, then copy the table again: forager resync --table \(changes.table.source)."))
         }
     }
 

@@ -91,7 +91,11 @@ public final class PostgresSource: Sendable {
         var tables: [MappedTable] = []
         var problems: [ForagerError] = []
         for mapping in mappings {
-            let oid = try await connection.query("SELECT to_regclass($1)::oid, (SELECT relkind FROM pg_class WHERE oid = to_regclass($1)), (SELECT relreplident FROM pg_class WHERE oid = to_regclass($1))", [mapping.source.sql])
+            let oid = try await connection.query("""
+                SELECT to_regclass($1)::oid, (SELECT relkind FROM pg_class WHERE oid = to_regclass($1)),
+                       (SELECT relreplident FROM pg_class WHERE oid = to_regclass($1)),
+                       (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1) AND attisdropped)
+                """, [mapping.source.sql])
             guard let oidText = oid.scalar else {
                 problems.append(located(mapping.location, ForagerError(
                     .schema, "mapped table \(mapping.source) does not exist on the source",
@@ -140,8 +144,7 @@ public final class PostgresSource: Sendable {
             var table = MappedTable(source: mapping.source, target: mapping.target, columns: columns, keyColumns: keyRows.rows.compactMap { $0[0] })
             table.replicaIdentityFull = identity == "f"
             table.relationID = UInt32(oidText)
-            table.droppedColumnCount = Int(try await connection.query(
-                "SELECT count(*) FROM pg_attribute WHERE attrelid = $1::oid AND attisdropped", [oidText]).scalar ?? "") ?? 0
+            table.droppedColumnCount = oid.rows[0][3].flatMap { Int($0) } ?? 0
             if mapping.appendOnly {
                 table.identity = .appendOnly
                 table.keyColumns = []
