@@ -317,7 +317,8 @@ struct ClickHouseTests {
         #expect(try await state("hives") == "stopped")
         #expect(try await state("yards") == "stopped")
         #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM system.columns WHERE database = '\(database)' AND table = 'hives' AND name = 'label'") == "0")
-        #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 22") == "0")
+        // The table, not the view: a modern server's view fails on the column dropped by hand (Code 47).
+        #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives FINAL WHERE id = 22 AND _forager_deleted = 0") == "0")
 
         try await scenario.forager(["resync", "--table", "hives"])
         try await scenario.forager(["resync", "--table", "yards"])
