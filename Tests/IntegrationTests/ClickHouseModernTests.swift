@@ -6,7 +6,7 @@ import Testing
 /// ClickHouseTests run every other scenario on both it and Debian's 18.16. Where the output
 /// differs between the versions, the queries ask for the 18.16 form: timestamps (DateTime64(6,
 /// 'UTC') on a modern server) as microseconds since 1970, decimals with their trailing zeros.
-@Suite("ClickHouse warehouse on a modern engine", .serialized)
+@Suite("ClickHouse warehouse on a modern engine", .serialized, .cleansUpScenarios)
 struct ClickHouseModernTests {
     private func sourceRows(_ scenario: Scenario, _ select: String) async throws -> String {
         try await scenario.sourceScalar("SELECT coalesce(string_agg(line, E'\\n' ORDER BY id), '') FROM (\(select)) AS x") ?? ""
@@ -49,7 +49,6 @@ struct ClickHouseModernTests {
                 INSERT INTO hives SELECT g, g, g, 'h' || g FROM generate_series(1, 5) g;
                 """,
             tables: ["hives"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach([
             "ALTER TABLE hives ALTER COLUMN frames TYPE integer, ALTER COLUMN weight TYPE numeric(12,4), ALTER COLUMN label DROP NOT NULL",
@@ -69,7 +68,6 @@ struct ClickHouseModernTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE other (id int PRIMARY KEY, n int); CREATE TABLE daily (id int PRIMARY KEY, v text); INSERT INTO other VALUES (1, 1);",
             tables: ["other", "daily"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await server.query("ALTER TABLE `\(scenario.warehouseDatabase)`.other ADD CONSTRAINT positive CHECK n > 0")
         try await scenario.onSourceEach(["INSERT INTO other VALUES (2, -1)", "INSERT INTO daily VALUES (1, 'after')"])
@@ -98,7 +96,6 @@ struct ClickHouseModernTests {
                     ARRAY['2026-01-01 10:00:00'::timestamp + g * interval '1 s'], repeat(md5(g::text), 400), g % 2 = 0 FROM generate_series(1, 20) g;
                 """,
             tables: ["visits"], clickHouse: older)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         older.pause()
         let upgraded = try await ClickHouseServer.startModern(name: "upgraded", upgrading: older)
