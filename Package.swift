@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "PostgresWarehouse",
             dependencies: [
-                "LibPQ", "ForagerCore", .product(name: "Logging", package: "swift-log"),
+                "LibPQ", "ForagerCore", "PGOutput", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: upcoming
@@ -101,6 +101,7 @@ let package = Package(
         .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], swiftSettings: upcoming),
         .testTarget(name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput"], swiftSettings: upcoming),
         .testTarget(name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib"], swiftSettings: upcoming),
+        .testTarget(name: "PostgresWarehouseTests", dependencies: ["PostgresWarehouse", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
         .testTarget(name: "ForagerPipelineTests", dependencies: ["ForagerPipeline", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
         .testTarget(name: "ForagerConfigTests", dependencies: ["ForagerConfig", "ForagerCore"], swiftSettings: upcoming),
         .testTarget(
