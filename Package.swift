@@ -37,6 +37,8 @@ let package = Package(
         ),
         .target(name: "LibPQ", dependencies: ["CLibPQ"], swiftSettings: upcoming),
         .target(name: "PGOutput", swiftSettings: upcoming),
+        // Test doubles shared by test targets: an encoder of pgoutput and replication messages.
+        .target(name: "PGOutputTestSupport", dependencies: ["PGOutput"], swiftSettings: upcoming),
         .target(
             name: "ForagerCore",
             dependencies: [
@@ -97,9 +99,9 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "PGOutputTests", dependencies: ["PGOutput"], swiftSettings: upcoming),
+        .testTarget(name: "PGOutputTests", dependencies: ["PGOutput", "PGOutputTestSupport"], swiftSettings: upcoming),
         .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], swiftSettings: upcoming),
-        .testTarget(name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput"], swiftSettings: upcoming),
+        .testTarget(name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport"], swiftSettings: upcoming),
         .testTarget(name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib"], swiftSettings: upcoming),
         .testTarget(name: "PostgresWarehouseTests", dependencies: ["PostgresWarehouse", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
         .testTarget(name: "ForagerPipelineTests", dependencies: ["ForagerPipeline", "ForagerCore", "PGOutput"], swiftSettings: upcoming),

@@ -1,4 +1,5 @@
 import PGOutput
+import PGOutputTestSupport
 import Testing
 
 /// xorshift64*: tiny, deterministic, good enough to pick mutations.
