@@ -119,6 +119,9 @@ def main(argv):
     finally:
         env.stop()
         shutil.rmtree(root, ignore_errors=True)
+    if env.clickhouse_version:
+        facts["ClickHouse"] = f"clickhouse-server {env.clickhouse_version} (Debian's package), a private server " \
+            "with the packaged configuration on free loopback ports"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     render(args.out, command, facts, mode, sizes, outcomes)
     print(f"wrote {args.out}")
