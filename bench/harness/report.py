@@ -176,10 +176,12 @@ def earlier_cases(out_path, measured):
     command = re.search(r"^```sh\n(.*?)\n```", text, re.M | re.S)
     started = re.search(r"^- started: (.*)$", text, re.M)
     commit = re.search(r"`git describe --dirty` ([^;\s]+)", text)
+    cpu = re.search(r"^- CPU: (.*)$", text, re.M)
     provenance = (f"{KEPT}: `{command.group(1) if command else 'unknown command'}`, started "
                   f"{started.group(1) if started else 'at an unknown time'}, Forager "
-                  f"{commit.group(1) if commit else 'of an unknown commit'}; the machine section above describes "
-                  "the latest run, not that one._")
+                  f"{commit.group(1) if commit else 'of an unknown commit'}, CPU {cpu.group(1) if cpu else 'unknown'}; "
+                  "the machine section above describes the latest run, not that one: compare its numbers only "
+                  "with runs on that machine._")
     kept = {}
     parts = sections(text)
     for heading, lines in parts.items():
