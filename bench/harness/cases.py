@@ -437,7 +437,7 @@ CLICKHOUSE_COLUMNS = ("id, hive_id, device_id, taken_at, temperature_c, humidity
                       "payload, created_at")
 
 
-def clickhouse(env, sizes):
+def into_clickhouse(env, sizes):
     """Case 8: case 1's insert backlog caught up into ClickHouse by forager sync, against pg_recvlogical
     decoding it with the options Forager uses for ClickHouse (text values); then case 3's table copied
     into ClickHouse by forager sync and by a psql COPY to clickhouse-client pipe."""
@@ -577,7 +577,7 @@ CASES = [
          "timestamps converted to microseconds in the SELECT. Every copy is checked against the source: the row "
          "count and per-column sums through Forager's `samples_current` view (FINAL, deleted rows left out). "
          "ClickHouse's background merges are waited out before every timed step.",
-         clickhouse, ("changes/s", "snapshot rows/s"),
+         into_clickhouse, ("changes/s", "snapshot rows/s"),
          (Goal("changes/s", "pg_recvlogical", 0.9),)),
 ]
 
