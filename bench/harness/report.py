@@ -122,6 +122,7 @@ def _save(directory, name, text):
 
 
 KEPT = "_Kept from an earlier run"
+EARLIER = "(earlier run)"
 
 
 @dataclass
@@ -240,8 +241,8 @@ def render(out_path, command, facts, mode, sizes, outcomes):
                 failures.append(f"- Case {number} ({outcome.case.title}) failed after {len(outcome.results)} run(s):"
                                 f"\n\n  ```\n  {outcome.error.strip().replace(chr(10), chr(10) + '  ')}\n  ```")
         else:
-            lines += kept[number].summary
-            missed += kept[number].missed
+            lines += [re.sub(r"^\| (\d+) \|", rf"| \1 {EARLIER} |", row) for row in kept[number].summary]
+            missed += [item if item.endswith(EARLIER) else f"{item} {EARLIER}" for item in kept[number].missed]
             spreads += kept[number].noisy
             failures += kept[number].failures
     if spreads:
