@@ -10,60 +10,12 @@ POST's, from sending to the server's reply.
 
 import argparse
 import json
-import os
 import shutil
-import signal
-import socket
 import struct
-import subprocess
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(directory):
-    http, tcp, inter = free_port(), free_port(), free_port()
-    config = open("/etc/clickhouse-server/config.xml").read()
-    for old, new in [
-        ("<http_port>8123</http_port>", f"<http_port>{http}</http_port>"),
-        ("<tcp_port>9000</tcp_port>", f"<tcp_port>{tcp}</tcp_port>"),
-        ("<interserver_http_port>9009</interserver_http_port>", f"<interserver_http_port>{inter}</interserver_http_port>"),
-        ("<listen_host>::1</listen_host>", ""),
-        ("<path>/var/lib/clickhouse/</path>", f"<path>{directory}/data/</path>"),
-        ("/var/lib/clickhouse/tmp/", f"{directory}/tmp/"),
-        ("/var/lib/clickhouse/user_files/", f"{directory}/user_files/"),
-        ("/var/lib/clickhouse/format_schemas/", f"{directory}/format_schemas/"),
-        ("/var/log/clickhouse-server/", f"{directory}/log/"),
-    ]:
-        config = config.replace(old, new)
-    for sub in ("data", "tmp", "user_files", "format_schemas", "log"):
-        os.makedirs(os.path.join(directory, sub), exist_ok=True)
-    with open(os.path.join(directory, "config.xml"), "w") as f:
-        f.write(config)
-    shutil.copy("/etc/clickhouse-server/users.xml", os.path.join(directory, "users.xml"))
-    process = subprocess.Popen(["/usr/sbin/clickhouse-server", f"--config-file={directory}/config.xml"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{http}/"
-    for _ in range(300):
-        try:
-            if urllib.request.urlopen(url + "ping", timeout=1).read() == b"Ok.\n":
-                return process, url
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("clickhouse-server did not start")
-
-
-def post(url, query, body=b""):
-    request = urllib.request.Request(url + "?" + urllib.parse.urlencode({"query": query}), data=body, method="POST")
-    return urllib.request.urlopen(request, timeout=600).read()
+from harness.clickhouse import ClickHouse
 
 
 def rows(count):
@@ -121,22 +73,23 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     directory = tempfile.mkdtemp(prefix="forager-ch-formats-")
-    process, url = start_server(directory)
+    server = ClickHouse(directory)
     try:
-        version = post(url, "SELECT version()").decode().strip()
+        server.start()
+        version = server.version()
         results = {}
         for name, make in [("TabSeparated", tab_separated), ("RowBinary", row_binary), ("JSONEachRow", json_each_row)]:
             body = make(args.rows)
             times = []
             for run in range(args.runs):
-                post(url, "DROP TABLE IF EXISTS default.samples")
-                post(url, "CREATE TABLE default.samples (id Int64, hive_id Int64, sampled_at Int64, temperature_c Nullable(Float64), "
-                          "weight_kg Nullable(Decimal(7, 3)), payload String, _forager_version UInt64 DEFAULT 0, "
-                          "_forager_deleted UInt8 DEFAULT 0) ENGINE = ReplacingMergeTree(_forager_version) ORDER BY id")
+                server.query("DROP TABLE IF EXISTS default.samples")
+                server.query("CREATE TABLE default.samples (id Int64, hive_id Int64, sampled_at Int64, temperature_c Nullable(Float64), "
+                             "weight_kg Nullable(Decimal(7, 3)), payload String, _forager_version UInt64 DEFAULT 0, "
+                             "_forager_deleted UInt8 DEFAULT 0) ENGINE = ReplacingMergeTree(_forager_version) ORDER BY id")
                 started = time.perf_counter()
-                post(url, f"INSERT INTO default.samples (id, hive_id, sampled_at, temperature_c, weight_kg, payload) FORMAT {name}", body)
+                server.query(f"INSERT INTO default.samples (id, hive_id, sampled_at, temperature_c, weight_kg, payload) FORMAT {name}", body)
                 times.append(time.perf_counter() - started)
-                count = int(post(url, "SELECT count() FROM default.samples").decode())
+                count = int(server.scalar("SELECT count() FROM default.samples"))
                 assert count == args.rows, (name, count)
             results[name] = (len(body), sorted(times)[len(times) // 2])
         print(f"ClickHouse {version}, {args.rows:,} rows, median of {args.runs} runs")
@@ -145,10 +98,8 @@ def main():
         for name, (size, seconds) in results.items():
             print(f"| {name} | {size / 2**20:.1f} | {seconds:.2f} | {args.rows / seconds:,.0f} |")
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        server.stop()
         shutil.rmtree(directory, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()

@@ -34,6 +34,8 @@ def parse_args(argv):
     parser.add_argument("--binary", help="a forager binary to use instead of building one")
     parser.add_argument("--values", choices=["binary", "text"], default="binary",
                         help="how Forager receives column values (source.binary; default binary, as Forager's default)")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a sentence for the page's machine section (e.g. that the machine was shared); repeatable")
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "benchmarks.md"), help="the markdown page")
     args = parser.parse_args(argv)
     args.runs = args.runs or (1 if args.smoke else 3)
@@ -119,6 +121,17 @@ def main(argv):
     finally:
         env.stop()
         shutil.rmtree(root, ignore_errors=True)
+    ordered = {}
+    for key, value in facts.items():  # the load at the end next to the load at the start
+        ordered[key] = value
+        if key.startswith("load average at start"):
+            ordered["load average at end (1/5/15 min)"] = " / ".join(f"{load:.2f}" for load in os.getloadavg())
+    facts = ordered
+    if env.clickhouse_version:
+        facts["ClickHouse"] = f"clickhouse-server {env.clickhouse_version} (Debian's package), a private server " \
+            "with the packaged configuration on free loopback ports"
+    for note in args.note:
+        facts["note"] = note if "note" not in facts else facts["note"] + " " + note
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     render(args.out, command, facts, mode, sizes, outcomes)
     print(f"wrote {args.out}")

@@ -1,4 +1,4 @@
-"""The seven benchmark cases: what each sets up, what it times, and the goals it is judged by."""
+"""The eight benchmark cases: what each sets up, what it times, and the goals it is judged by."""
 
 import dataclasses
 import os
@@ -7,8 +7,9 @@ import time
 from dataclasses import dataclass, field
 
 from . import workload
+from .clickhouse import ClickHouse
 from .cluster import BenchError, Cluster, wait_until
-from .tools import Forager, copy_pipe, kill_live, pgbench, recvlogical
+from .tools import Forager, copy_pipe, copy_to_clickhouse, kill_live, pgbench, recvlogical
 
 ROWS_PER_PGBENCH_TRANSACTION = 100
 LONG = 3600  # seconds any single wait may take before the case fails
@@ -64,6 +65,9 @@ class Env:
         self.subscriber = Cluster("subscriber", root)
         self.binary = binary
         self.forager = None
+        self.clickhouse = None  # started by the first case that needs it (case 8)
+        self.clickhouse_forager = None
+        self.clickhouse_version = None
         self.source_holds = None
         self.log_count = 0
 
@@ -78,8 +82,21 @@ class Env:
         binary = shutil.copy2(self.binary, os.path.join(directory, "forager"))
         self.forager = Forager(binary, directory, self.source, self.warehouse, self.binary_values)
 
+    def start_clickhouse(self):
+        """Starts the ClickHouse server and a second Forager configured for it, once."""
+        if self.clickhouse:
+            return
+        self.clickhouse = ClickHouse(self.root)
+        self.clickhouse.start()
+        self.clickhouse_version = self.clickhouse.version()
+        self.clickhouse_forager = Forager(
+            self.forager.binary, os.path.join(self.root, "forager-clickhouse"), self.source, None, self.binary_values,
+            warehouse_config=f'{{type: clickhouse, url: "{self.clickhouse.url}", database: analytics}}')
+
     def stop(self):
         kill_live()
+        if self.clickhouse:
+            self.clickhouse.stop()
         for cluster in (self.subscriber, self.warehouse, self.source):
             cluster.stop()
 
@@ -110,12 +127,19 @@ class Env:
             self.source.sql("DROP TABLE IF EXISTS samples;\n" + workload.create_table())
             self.source_holds = None
         self.warehouse.sql("DROP SCHEMA IF EXISTS analytics CASCADE;\nDROP SCHEMA IF EXISTS copy_ref CASCADE;\n")
+        if self.clickhouse:
+            self.clickhouse.query("DROP DATABASE IF EXISTS analytics")
+            self.clickhouse.query("DROP DATABASE IF EXISTS copy_ref")
 
     def quiesce(self):
         """A checkpoint on every cluster and a sync of the page cache, so that no tool pays for the
         previous one's dirty buffers."""
         for cluster in (self.source, self.warehouse, self.subscriber):
             cluster.sql("CHECKPOINT")
+        if self.clickhouse:
+            # Background merges of parts just inserted must not run during the next timed step.
+            wait_until(lambda: self.clickhouse.scalar("SELECT count() FROM system.merges") == "0", timeout=LONG,
+                       interval=0.1, what="ClickHouse merges to finish")
         os.sync()
 
     def expect_copy(self, cluster, table, who):
@@ -127,6 +151,40 @@ class Env:
         actual = cluster.scalar(query.format(table))
         if actual != expected:
             raise BenchError(f"{who} copy differs from the source: rows / checksum {actual}, expected {expected}")
+
+    def expect_clickhouse_copy(self, table, who):
+        """Fails unless `table` in ClickHouse (a `_current` view: the FINAL rows that are not deleted)
+        holds the source table's rows: the count and, per column, a sum both servers compute exactly
+        (integers; timestamps as microseconds; floats through floor(x * 1e6) of their exact double;
+        the numeric as thousandths; payload's byte length and the first 32 bits of its MD5), each
+        term reduced modulo a prime so that no sum overflows ClickHouse's Int64."""
+        prime = 1_000_000_007
+        database, name = table.split(".")
+        types = dict(line.split("\t") for line in self.clickhouse.query(
+            f"SELECT name, type FROM system.columns WHERE database = '{database}' AND table = '{name}' "
+            "AND name IN ('taken_at', 'created_at')").splitlines())
+        # Int64 microseconds on 18.16; DateTime64(6) from 20.1 on.
+        micros = {c: f"toUnixTimestamp64Micro({c})" if "DateTime64" in types.get(c, "") else c
+                  for c in ("taken_at", "created_at")}
+        clickhouse_terms = [
+            "count()", "sum(id)", "sum(hive_id)", "sum(device_id)",
+            *(f"sum({micros[c]} % {prime})" for c in ("taken_at", "created_at")),
+            *(f"sum(toInt64(floor(toFloat64({c}) * 1000000)))" for c in ("temperature_c", "humidity_pct", "battery_v", "sound_db")),
+            "sum(toInt64(weight_kg * 1000))", "sum(length(payload))",
+            "sum(reinterpretAsUInt32(reverse(unhex(substring(hex(MD5(payload)), 1, 8)))))"]
+        source_terms = [
+            "count(*)", "sum(id)", "sum(hive_id)", "sum(device_id)",
+            *(f"sum((extract(epoch FROM {c}) * 1000000)::bigint % {prime})" for c in ("taken_at", "created_at")),
+            *(f"sum(floor({c}::float8 * 1000000)::bigint)" for c in ("temperature_c", "humidity_pct", "battery_v", "sound_db")),
+            "sum((weight_kg * 1000)::bigint)", "sum(octet_length(payload::text))",
+            "sum(('x' || left(md5(payload::text), 8))::bit(32)::bigint)"]
+        expected = self.source.scalar("SELECT concat_ws(' / ', " + ", ".join(
+            f"coalesce({t}, 0)" for t in source_terms) + ") FROM samples")
+        actual = self.clickhouse.scalar("SELECT concat(" + ", ' / ', ".join(
+            f"ifNull(toString({t}), '0')" for t in clickhouse_terms) + f") FROM {table}")
+        if actual != expected:
+            raise BenchError(f"{who} copy in ClickHouse differs from the source: count / sums {actual}, "
+                             f"expected {expected}")
 
     def wait_slot_active(self, slot, active=True):
         """Waits until the slot is (or is no longer) held by a walsender."""
@@ -359,6 +417,70 @@ def source_overhead(env, sizes):
                                      "native": native * ROWS_PER_PGBENCH_TRANSACTION}})
 
 
+def clickhouse_select(env):
+    """The source columns as ClickHouse's TabSeparated reads them into Forager's column types:
+    timestamps as Int64 microseconds on 18.16 (or DateTime64 text from 20.1 on), the rest as
+    PostgreSQL's text COPY writes them."""
+    types = dict(line.split("\t") for line in env.clickhouse.query(
+        "SELECT name, type FROM system.columns WHERE database = 'copy_ref' AND table = 'samples'").splitlines())
+
+    def timestamp(column):
+        if "DateTime64" in types[column]:
+            return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+        return f"(extract(epoch FROM {column}) * 1000000)::bigint"
+    columns = ["id", "hive_id", "device_id", timestamp("taken_at"), "temperature_c", "humidity_pct", "weight_kg",
+               "battery_v", "sound_db", "payload", timestamp("created_at")]
+    return "SELECT " + ", ".join(columns) + " FROM samples"
+
+
+CLICKHOUSE_COLUMNS = ("id, hive_id, device_id, taken_at, temperature_c, humidity_pct, weight_kg, battery_v, sound_db, "
+                      "payload, created_at")
+
+
+def into_clickhouse(env, sizes):
+    """Case 8: case 1's insert backlog caught up into ClickHouse by forager sync, against pg_recvlogical
+    decoding it with the options Forager uses for ClickHouse (text values); then case 3's table copied
+    into ClickHouse by forager sync and by a psql COPY to clickhouse-client pipe."""
+    env.start_clickhouse()
+    ch, forager = env.clickhouse, env.clickhouse_forager
+    env.reset()
+    env.source.sql("CREATE PUBLICATION bench_recv FOR TABLE samples;\n")
+    forager.sync()
+    recvlogical(env.source, "bench_recv", "--create-slot", "--plugin", "pgoutput", log_path=env.log("create-slot"))
+    bodies = workload.backlog(sizes.backlog_transactions, sizes.backlog_rows_per_transaction)
+    _, end = env.source.sql(workload.transactions_script(bodies))
+    changes = sizes.backlog_transactions * sizes.backlog_rows_per_transaction
+    env.quiesce()
+    catch_up = forager.sync()
+    env.expect_clickhouse_copy("analytics.samples_current", "Forager's")
+    env.quiesce()
+    # ClickHouse takes text values: Forager asks for text whatever source.binary says, and so does this.
+    decode = recvlogical(
+        env.source, "bench_recv", "--start", "--no-loop", "-f", "/dev/null", f"--endpos={end}",
+        "-o", "proto_version=1", "-o", "publication_names=bench_recv", log_path=env.log("recvlogical"))
+
+    rows = sizes.snapshot_rows
+    fill_snapshot_source(env, rows)
+    env.quiesce()
+    snapshot = forager.sync()
+    env.expect_clickhouse_copy("analytics.samples_current", "Forager's")
+    ch.query("CREATE DATABASE copy_ref")
+    ch.query("CREATE TABLE copy_ref.samples AS analytics.samples")
+    ch.query("DROP DATABASE analytics")
+    env.quiesce()
+    pipe = copy_to_clickhouse(env.source, clickhouse_select(env), ch,
+                              f"copy_ref.samples ({CLICKHOUSE_COLUMNS})", env.log("copy-clickhouse"))
+    env.expect_clickhouse_copy("copy_ref.samples", "the COPY to clickhouse-client pipe's")
+    ch.query("DROP DATABASE copy_ref")
+    return Result({
+        "changes/s": {"forager": changes / catch_up.seconds, "pg_recvlogical": changes / decode.seconds},
+        "snapshot rows/s": {"forager": rows / snapshot.seconds, "clickhouse_pipe": rows / pipe.seconds},
+        "catch-up seconds": {"forager": catch_up.seconds, "pg_recvlogical": decode.seconds},
+        "snapshot seconds": {"forager": snapshot.seconds, "clickhouse_pipe": pipe.seconds},
+        "Forager peak RSS (MiB)": {"forager": max(catch_up.peak_rss_mib, snapshot.peak_rss_mib)},
+    })
+
+
 # --- the catalogue ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -396,6 +518,7 @@ TOOLS = {
     "copy": "binary COPY pipe (psql to psql)",
     "load": "pgbench (the load)",
     "alone": "pgbench without Forager",
+    "clickhouse_pipe": "text COPY pipe (psql to clickhouse-client)",
 }
 
 CASES = [
@@ -442,6 +565,20 @@ CASES = [
          "by the value's size; receiving, collapsing and writing the value each hold it, so the ideal is one copy "
          "in Forager's own memory, plus libpq's receive and send buffers.",
          wide_value, ("copies held at once", "peak RSS (MiB)", "apply seconds")),
+    Case(8, "ClickHouse: CDC catch-up and initial snapshot",
+         "Into a private `clickhouse-server` (its version is under Machine; Forager's `warehouse.type: clickhouse`, gzip bodies "
+         "as by default). Catch-up: case 1's backlog of {backlog} rows ({backlog_tx} transactions), created while "
+         "Forager was stopped, caught up by `forager sync`, against `pg_recvlogical` decoding the same backlog "
+         "into /dev/null on its own slot with the options Forager uses for ClickHouse (pgoutput, text values: "
+         "ClickHouse takes text, so Forager never asks for binary there), the decode limit. Snapshot: case 3's "
+         "{snapshot}-row table copied into an empty ClickHouse database by `forager sync`, and by "
+         "`psql -c \"COPY (SELECT ...) TO STDOUT\" | clickhouse-client --query \"INSERT INTO copy_ref.samples "
+         "FORMAT TabSeparated\"` into a table made like Forager's (`CREATE TABLE ... AS analytics.samples`), "
+         "timestamps converted to microseconds in the SELECT. Every copy is checked against the source: the row "
+         "count and per-column sums through Forager's `samples_current` view (FINAL, deleted rows left out). "
+         "ClickHouse's background merges are waited out before every timed step.",
+         into_clickhouse, ("changes/s", "snapshot rows/s"),
+         (Goal("changes/s", "pg_recvlogical", 0.9),)),
 ]
 
 

@@ -1,6 +1,7 @@
 """The markdown page: summary table with goals, machine facts, per-case details and SVG charts."""
 
 import os
+import re
 import statistics
 from dataclasses import dataclass, field
 
@@ -120,15 +121,106 @@ def _save(directory, name, text):
     return name
 
 
+KEPT = "_Kept from an earlier run"
+EARLIER = "(earlier run)"
+
+
+@dataclass
+class Kept:
+    """What an earlier page holds for one case that this run did not measure."""
+
+    summary: list = field(default_factory=list)
+    noisy: list = field(default_factory=list)
+    missed: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+    section: list = field(default_factory=list)
+
+
+def sections(text):
+    """The page's `## ` sections: heading -> its lines (without the heading)."""
+    found, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = line[3:]
+            found[current] = []
+        elif current is not None:
+            found[current].append(line)
+    return found
+
+
+def items(lines):
+    """A section's `- ` list items, each with its continuation lines, as text."""
+    found = []
+    for line in lines:
+        if line.startswith("- "):
+            found.append(line)
+        elif found and (line.startswith("  ") or not line):
+            found[-1] += "\n" + line
+    return [item.rstrip("\n") for item in found]
+
+
+def case_of(item):
+    """The case number an item (`- Case 3 (...)`, `- Case 3: ...`) or summary row (`| 3 | ...`) is about."""
+    match = re.match(r"(?:- Case |\| )(\d+)\b", item)
+    return int(match.group(1)) if match else None
+
+
+def earlier_cases(out_path, measured):
+    """The cases of the existing page at `out_path` that are not in `measured`, with a line naming the
+    run that measured them; {} when there is no page or it is a smoke page."""
+    if not os.path.exists(out_path):
+        return {}
+    with open(out_path) as page:
+        text = page.read()
+    if "**Smoke run:**" in text:
+        return {}
+    command = re.search(r"^```sh\n(.*?)\n```", text, re.M | re.S)
+    started = re.search(r"^- started: (.*)$", text, re.M)
+    commit = re.search(r"`git describe --dirty` ([^;\s]+)", text)
+    cpu = re.search(r"^- CPU: (.*)$", text, re.M)
+    provenance = (f"{KEPT}: `{command.group(1) if command else 'unknown command'}`, started "
+                  f"{started.group(1) if started else 'at an unknown time'}, Forager "
+                  f"{commit.group(1) if commit else 'of an unknown commit'}, CPU {cpu.group(1) if cpu else 'unknown'}; "
+                  "the machine section above describes the latest run, not that one: compare its numbers only "
+                  "with runs on that machine._")
+    kept = {}
+    parts = sections(text)
+    for heading, lines in parts.items():
+        match = re.match(r"Case (\d+): ", heading)
+        if match and int(match.group(1)) not in measured:
+            body = lines[:]
+            while body and not body[-1]:
+                body.pop()
+            if not any(line.startswith(KEPT) for line in body):
+                body = ["", provenance] + body[(1 if body and not body[0] else 0):]
+            kept.setdefault(int(match.group(1)), Kept()).section = [f"## {heading}"] + body
+    for number, entry in kept.items():
+        entry.summary = [line for line in parts.get("Summary", []) if case_of(line) == number]
+        entry.noisy = [item for item in items(parts.get("Noisy measurements", [])) if case_of(item) == number]
+        entry.missed = [item for item in items(parts.get("Goals missed", [])) if case_of(item) == number]
+        entry.failures = [item for item in items(parts.get("Failures", [])) if case_of(item) == number]
+    return kept
+
+
 def render(out_path, command, facts, mode, sizes, outcomes):
-    """Writes the page and its charts next to it (docs/benchmarks.md -> docs/benchmarks/)."""
+    """Writes the page and its charts next to it (docs/benchmarks.md -> docs/benchmarks/). Cases this
+    run did not measure keep their sections, summary rows and goal lines from the existing page (unless
+    either page is a smoke page), each section naming the run it came from."""
     chart_dir = os.path.splitext(out_path)[0]
     link_dir = os.path.basename(chart_dir)
+    measured = {outcome.case.number: outcome for outcome in outcomes}
+    kept = {} if sizes == SMOKE else earlier_cases(out_path, measured)
+    order = sorted(set(measured) | set(kept))
     lines = ["# Benchmarks", "",
              f"Produced by `bench/run.py` ({mode}); see [bench/README.md](../bench/README.md) for what each case "
-             "measures and how. Every reference was measured in the same run, on the same three servers, "
+             "measures and how. Every reference was measured in the same run, on the same servers, "
              "right after Forager. Values are medians over the runs with (min–max).", "",
              "```sh", command, "```", ""]
+    if kept:
+        lines += [f"This command measured case{'s' if len(measured) > 1 else ''} "
+                  f"{', '.join(str(n) for n in sorted(measured))}; case{'s' if len(kept) > 1 else ''} "
+                  f"{', '.join(str(n) for n in sorted(kept))} {'are' if len(kept) > 1 else 'is'} kept from "
+                  "earlier runs, each section naming the command and commit that measured it.", ""]
     if sizes == SMOKE:
         lines += ["**Smoke run:** the sizes are far too small for these numbers to mean anything (fixed start-up "
                   "costs dominate); the page only shows that the harness works end to end.", ""]
@@ -137,24 +229,35 @@ def render(out_path, command, facts, mode, sizes, outcomes):
     lines += ["", "## Summary", "",
               "| case | metric | Forager | reference | reference value | Forager ÷ reference | goal | met |",
               "|---|---|---|---|---|---|---|---|"]
-    missed = []
-    for outcome in outcomes:
-        rows, case_missed = summary_rows(outcome)
-        lines += rows
-        missed += case_missed
-    spreads = [sentence for outcome in outcomes for sentence in noisy(outcome)]
+    missed, spreads, failures = [], [], []
+    for number in order:
+        if number in measured:
+            outcome = measured[number]
+            rows, case_missed = summary_rows(outcome)
+            lines += rows
+            missed += [f"- {sentence}" for sentence in case_missed]
+            spreads += [f"- {sentence}" for sentence in noisy(outcome)]
+            if outcome.error:
+                failures.append(f"- Case {number} ({outcome.case.title}) failed after {len(outcome.results)} run(s):"
+                                f"\n\n  ```\n  {outcome.error.strip().replace(chr(10), chr(10) + '  ')}\n  ```")
+        else:
+            lines += [re.sub(r"^\| (\d+) \|", rf"| \1 {EARLIER} |", row) for row in kept[number].summary]
+            missed += [item if item.endswith(EARLIER) else f"{item} {EARLIER}" for item in kept[number].missed]
+            spreads += kept[number].noisy
+            failures += kept[number].failures
     if spreads:
-        lines += ["", "## Noisy measurements", ""] + [f"- {sentence}" for sentence in spreads]
-    failed = [o for o in outcomes if o.error]
+        lines += ["", "## Noisy measurements", ""] + spreads
     lines += ["", "## Goals missed", ""]
-    lines += [f"- {sentence}" for sentence in missed] or ["None of the measured goals was missed."]
-    if failed:
-        lines += ["", "## Failures", ""]
-        lines += [f"- Case {o.case.number} ({o.case.title}) failed after {len(o.results)} run(s):\n\n"
-                  f"  ```\n  {o.error.strip().replace(chr(10), chr(10) + '  ')}\n  ```" for o in failed]
-    for outcome in outcomes:
-        lines += ["", f"## Case {outcome.case.number}: {outcome.case.title}", "", describe(outcome.case, sizes), ""]
-        lines += [f"![case {outcome.case.number}]({link_dir}/{name})" for name in write_charts(outcome, chart_dir)]
+    lines += missed or ["None of the measured goals was missed."]
+    if failures:
+        lines += ["", "## Failures", ""] + failures
+    for number in order:
+        if number not in measured:
+            lines += [""] + kept[number].section
+            continue
+        outcome = measured[number]
+        lines += ["", f"## Case {number}: {outcome.case.title}", "", describe(outcome.case, sizes), ""]
+        lines += [f"![case {number}]({link_dir}/{name})" for name in write_charts(outcome, chart_dir)]
         if outcome.results:
             lines += [""] + run_table(outcome)
     with open(out_path, "w") as page:

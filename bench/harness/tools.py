@@ -69,7 +69,11 @@ def timed(argv, log_path, **kwargs):
 class Forager:
     """The forager binary with a config for one source table, written into `directory`."""
 
-    def __init__(self, binary, directory, source, warehouse, binary_values=True):
+    def __init__(self, binary, directory, source, warehouse, binary_values=True, warehouse_config=None):
+        """`warehouse_config` is the `warehouse:` mapping as YAML flow text; by default the Postgres
+        `warehouse` cluster, schema analytics."""
+        if warehouse_config is None:
+            warehouse_config = f'{{type: postgres, url: "{warehouse.url()}", schema: analytics}}'
         self.binary = binary
         self.directory = directory
         self.runs = 0
@@ -79,7 +83,7 @@ class Forager:
         with open(self.config, "w") as config:
             config.write(
                 f'source: {{url: "{source.url()}", publication: forager, slot: forager, binary: {str(binary_values).lower()}}}\n'
-                f'warehouse: {{type: postgres, url: "{warehouse.url()}", schema: analytics}}\n'
+                f'warehouse: {warehouse_config}\n'
                 "batch: {max_rows: 50000, max_age_ms: 500}\n"
                 "mappings: mappings\n")
 
@@ -125,5 +129,15 @@ def copy_pipe(source, target, table, log_path):
     """`psql -c COPY ... TO STDOUT (binary) | psql -c COPY ... FROM STDIN (binary)`; returns Timed."""
     dump = source.psql_argv() + ["-c", "COPY samples TO STDOUT (FORMAT binary)"]
     load = target.psql_argv() + ["-c", f"COPY {table} FROM STDIN (FORMAT binary)"]
+    pipeline = f"set -o pipefail; {shlex.join(dump)} | {shlex.join(load)}"
+    return timed(["bash", "-c", pipeline], log_path)
+
+
+def copy_to_clickhouse(source, select, clickhouse, table, log_path):
+    """`psql -c "COPY (select) TO STDOUT" | clickhouse-client --query "INSERT INTO table FORMAT
+    TabSeparated"`: PostgreSQL's text COPY format is ClickHouse's TabSeparated for the values the
+    select produces. Returns Timed."""
+    dump = source.psql_argv() + ["-c", f"COPY ({select}) TO STDOUT"]
+    load = clickhouse.client_argv(f"INSERT INTO {table} FORMAT TabSeparated")
     pipeline = f"set -o pipefail; {shlex.join(dump)} | {shlex.join(load)}"
     return timed(["bash", "-c", pipeline], log_path)
