@@ -1,0 +1,96 @@
+import Foundation
+import Glibc
+import Testing
+
+/// The ClickHouse warehouse on a cluster (`warehouse.cluster`): two 18.16 replicas of one shard and
+/// a ZooKeeper, started by the test (``ClickHouseReplicas``).
+@Suite("ClickHouse cluster", .serialized)
+struct ClickHouseClusterTests {
+    private static let columns = "id, value, amount, note, extra"
+
+    /// The source rows as ClickHouse prints them in TabSeparated, one line per row.
+    private func sourceRows(_ scenario: Scenario) async throws -> String {
+        try await scenario.sourceScalar("""
+            SELECT coalesce(string_agg(concat_ws(E'\\t', id, value, amount, coalesce(note, '\\N'), coalesce(extra::text, '\\N')), E'\\n' ORDER BY id), '')
+            FROM readings
+            """) ?? ""
+    }
+
+    private func rows(on replica: ClickHouseServer, _ scenario: Scenario, _ sql: String) async throws -> String {
+        try await replica.query(sql.replacingOccurrences(of: "$db", with: "`\(scenario.warehouseDatabase)`") + " FORMAT TabSeparated")
+            .trimmingCharacters(in: .newlines)
+    }
+
+    @Test("a pipeline into a two-replica cluster: every table replicated ON CLUSTER; a replica killed mid-stream returns and both hold exactly the source's rows")
+    func replicaKilledMidStream() async throws {
+        let cluster = try await ClickHouseReplicas.start()
+        defer { cluster.stop() }
+        let (first, second) = (cluster.replicas[0], cluster.replicas[1])
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE readings (id bigint PRIMARY KEY, value double precision, amount numeric(10,2), note text);
+                INSERT INTO readings SELECT g, g / 8.0, g / 4.0, 'r' || g FROM generate_series(1, 1000) g;
+                """,
+            tables: ["readings"], batch: "batch:\n  max_rows: 500", clickHouse: first, clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)")
+        defer { Task { await scenario.cleanUp() } }
+        try await scenario.forager(["sync"])
+
+        // Every table is on both replicas, replicated; the view is on both.
+        let engines = "SELECT name, engine FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' ORDER BY name"
+        let expectedEngines = [
+            "_forager_columns", "_forager_source_types", "_forager_state", "_forager_tables", "readings",
+        ].map { "\($0)\tReplicatedReplacingMergeTree" } + ["readings_current\tView"]
+        for replica in cluster.replicas {
+            #expect(try await rows(on: replica, scenario, engines) == expectedEngines.joined(separator: "\n"), "\(replica.url)")
+        }
+        // A column added on the source reaches both replicas, with its source type recorded.
+        try await scenario.onSource("ALTER TABLE readings ADD COLUMN extra integer; UPDATE readings SET extra = id % 7 WHERE id % 100 = 0;")
+        try await scenario.forager(["sync"])
+        _ = try await second.query("SYSTEM SYNC REPLICA `\(scenario.warehouseDatabase)`.readings")
+        #expect(try await rows(on: second, scenario, "SELECT type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'readings_current' AND name = 'extra'") == "Nullable(Int32)")
+        #expect(try await rows(on: second, scenario, "SELECT source_type FROM $db._forager_source_types FINAL WHERE table_name = 'readings' AND column_name = 'extra'") == "integer")
+
+        try await scenario.onSource("""
+            DO $$ BEGIN FOR i IN 1..150 LOOP
+              INSERT INTO readings SELECT 100000 * i + g, g / 3.0, g, 'n', i FROM generate_series(1, 400) g;
+              UPDATE readings SET value = value + i, amount = amount + 1 WHERE id % 150 = i;
+              DELETE FROM readings WHERE id = i * 3;
+              COMMIT;
+            END LOOP; END $$;
+            """)
+        let process = try scenario.launch(["sync"])
+        try await Task.sleep(for: .milliseconds(700))
+        second.kill()
+        let status = try await process.wait(timeout: .seconds(300))
+        #expect(status == 0, "forager sync exited \(status) while a replica was down:\n\(process.output)")
+        try await second.resume()
+        for replica in cluster.replicas {
+            _ = try await replica.query("SYSTEM SYNC REPLICA `\(scenario.warehouseDatabase)`.readings")
+            _ = try await replica.query("SYSTEM SYNC REPLICA `\(scenario.warehouseDatabase)`._forager_state")
+        }
+        let expected = try await sourceRows(scenario)
+        #expect(expected.split(separator: "\n").count == 60_850, "the source's changes ran")
+        for replica in cluster.replicas {
+            let actual = try await rows(on: replica, scenario, "SELECT \(Self.columns) FROM $db.readings_current ORDER BY id")
+            #expect(actual == expected, "rows differ on \(replica.url)")
+        }
+        let checkpoints = try await cluster.replicas.asyncMap { replica in
+            try await rows(on: replica, scenario, "SELECT max(lsn) FROM $db._forager_state")
+        }
+        #expect(checkpoints[0] == checkpoints[1] && checkpoints[0] != "0", "\(checkpoints)")
+
+        // validate keeps its helper tables on the one replica the url reaches.
+        let validation = try await scenario.forager(["validate", "--wait", "0"])
+        #expect(validation.contains("public.readings: equal"), "\(validation)")
+        let leftovers = "SELECT count() FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' AND name LIKE '\\\\_forager\\\\_validate%'"
+        for replica in cluster.replicas { #expect(try await rows(on: replica, scenario, leftovers) == "0") }
+    }
+}
+
+extension Array {
+    fileprivate func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}
