@@ -41,7 +41,8 @@ struct ClickHouseClusterConfigTests {
             #expect(problem.key == "warehouse.insert_quorum" && problem.message.contains("whole number"))
         }
         try withFixture(config: config("  cluster: c\n  insert_quorum: 0\n")) { fixture in
-            #expect(try fixture.load().warehouse.insertQuorum == 0)
+            let quorum = try fixture.load().warehouse.insertQuorum
+            #expect(quorum == 0)
         }
     }
 
