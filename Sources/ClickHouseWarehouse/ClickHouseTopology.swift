@@ -70,7 +70,7 @@ struct ClickHouseTopology: Sendable, Equatable {
             }
             let bits = precision <= 9 ? 32 : precision <= 18 ? 64 : 128
             result += "Decimal\(bits)(\(scale))"
-            rest = rest[start.upperBound...].dropFirst(arguments.count)
+            rest = rest[start.upperBound...].dropFirst(arguments.count + 1)
         }
         return result + rest
     }
