@@ -60,9 +60,13 @@ struct ClickHouseClusterTests {
             """)
         let process = try scenario.launch(["sync"])
         try await Task.sleep(for: .milliseconds(700))
+        #expect(process.poll() == nil, "forager sync ended before the replica was killed")
         second.kill()
+        let atKill = try await rows(on: first, scenario, "SELECT max(lsn) FROM $db._forager_state")
         let status = try await process.wait(timeout: .seconds(300))
         #expect(status == 0, "forager sync exited \(status) while a replica was down:\n\(process.output)")
+        let afterwards = try await rows(on: first, scenario, "SELECT max(lsn) FROM $db._forager_state")
+        #expect(UInt64(afterwards) ?? 0 > UInt64(atKill) ?? 0, "no batch was written while the replica was down")
         try await second.resume()
         for replica in cluster.replicas {
             _ = try await replica.query("SYSTEM SYNC REPLICA `\(scenario.warehouseDatabase)`.readings")
