@@ -89,6 +89,48 @@ struct ClickHouseClusterTests {
         let leftovers = "SELECT count() FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' AND name LIKE '\\\\_forager\\\\_validate%'"
         for replica in cluster.replicas { #expect(try await rows(on: replica, scenario, leftovers) == "0") }
     }
+
+    @Test("insert_quorum: 2 — with a replica down, forager run stores no checkpoint past the batches both replicas hold; after it returns the stream goes on and both hold exactly the source's rows")
+    func quorumHoldsTheCheckpoint() async throws {
+        let cluster = try await ClickHouseReplicas.start(name: "quorum")
+        defer { cluster.stop() }
+        let (first, second) = (cluster.replicas[0], cluster.replicas[1])
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE readings (id bigint PRIMARY KEY, value double precision, amount numeric(10,2), note text, extra integer);
+                INSERT INTO readings SELECT g, g / 8.0, g / 4.0, 'r' || g, NULL FROM generate_series(1, 1000) g;
+                """,
+            tables: ["readings"], clickHouse: first,
+            clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)\n  insert_quorum: 2")
+        defer { Task { await scenario.cleanUp() } }
+        let checkpoint = { try await rows(on: first, scenario, "SELECT max(lsn) FROM $db._forager_state") }
+        let running = try await scenario.launchStreaming()
+        try await scenario.onSource("UPDATE readings SET note = 'before' WHERE id <= 10")
+        try await scenario.eventually("the update before the kill") {
+            try await rows(on: first, scenario, "SELECT count() FROM $db.readings_current WHERE note = 'before'") == "10"
+        }
+        second.kill()
+        try await Task.sleep(for: .seconds(2))
+        let atKill = try await checkpoint()
+        try await scenario.onSource("INSERT INTO readings SELECT g, g / 3.0, g, 'during', g FROM generate_series(2000, 2999) g")
+        try await Task.sleep(for: .seconds(10))
+        #expect(running.poll() == nil, "forager run stopped while a replica was down:\n\(running.output)")
+        #expect(try await checkpoint() == atKill, "a checkpoint was stored past rows that only one replica held")
+        try await second.resume()
+        let end = try await scenario.sourceScalar("SELECT (pg_current_wal_lsn() - '0/0')::bigint") ?? ""
+        try await scenario.eventually(timeout: .seconds(180), "the checkpoint passing the rows written while the replica was down") {
+            (UInt64(try await checkpoint()) ?? 0) >= (UInt64(end) ?? .max)
+        }
+        running.signal(SIGTERM)
+        _ = try await running.wait(timeout: .seconds(60))
+        let expected = try await sourceRows(scenario)
+        #expect(expected.split(separator: "\n").count == 2000)
+        for replica in cluster.replicas {
+            _ = try await replica.query("SYSTEM SYNC REPLICA `\(scenario.warehouseDatabase)`.readings")
+            let actual = try await rows(on: replica, scenario, "SELECT \(Self.columns) FROM $db.readings_current ORDER BY id")
+            #expect(actual == expected, "rows differ on \(replica.url)")
+        }
+    }
 }
 
 extension Array {
