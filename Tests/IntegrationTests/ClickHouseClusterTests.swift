@@ -113,7 +113,9 @@ struct ClickHouseClusterTests {
         try await Task.sleep(for: .seconds(2))
         let atKill = try await checkpoint()
         try await scenario.onSource("INSERT INTO readings SELECT g, g / 3.0, g, 'during', g FROM generate_series(2000, 2999) g")
-        try await Task.sleep(for: .seconds(10))
+        // Longer than insert_quorum_timeout (60 s): the waiting insert fails, and so do the next
+        // ones (too few live replicas), as transient failures that forager run retries.
+        try await Task.sleep(for: .seconds(80))
         #expect(running.poll() == nil, "forager run stopped while a replica was down:\n\(running.output)")
         #expect(try await checkpoint() == atKill, "a checkpoint was stored past rows that only one replica held")
         try await second.resume()
