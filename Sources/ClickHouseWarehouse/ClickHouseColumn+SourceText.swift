@@ -26,7 +26,10 @@ extension ClickHouseColumn {
         case .timestamp:
             guard let micros = Int64(String(decoding: value, as: UTF8.self)) else { return nil }
             return Array(timestampText(micros).utf8)
-        case .dateTime64:
+        case .dateTime64(let wide):
+            let range = wide ? wideDateTime64Range : dateTime64Range
+            if value == Array(dateTime64Text(range.upperBound).utf8) { return Array("infinity".utf8) }
+            if value == Array(dateTime64Text(range.lowerBound).utf8) { return Array("-infinity".utf8) }
             return value + Array("+00".utf8)
         case .array(let element, _):
             var text: [UInt8] = [UInt8(ascii: "{")]
@@ -48,6 +51,25 @@ extension ClickHouseColumn {
             text.append(UInt8(ascii: "}"))
             return text
         }
+    }
+
+    /// The expression that prints a key column's values the same on every server version, for
+    /// finding rows by key: `toString`, except that decimals lose their trailing zeros (18.16 prints
+    /// `Decimal(10,2)` 1.5 as `1.50`, servers from 21.9 on as `1.5`).
+    var keyText: String {
+        let text = "toString(\(ClickHouseClient.quote(name)))"
+        guard conversion == .decimal else { return text }
+        return "replaceRegexpOne(\(text), '(\\\\.[0-9]*[1-9])0+$|\\\\.0+$', '\\\\1')"
+    }
+
+    /// A decimal's text without the trailing zeros of its fraction (and without the point when
+    /// nothing is left of it), as ``keyText`` prints it: `1.50` -> `1.5`, `2.00` -> `2`, `100` -> `100`.
+    static func withoutTrailingZeros(_ text: [UInt8]) -> [UInt8] {
+        guard text.contains(UInt8(ascii: ".")) else { return text }
+        var trimmed = text[...]
+        while trimmed.last == UInt8(ascii: "0") { trimmed = trimmed.dropLast() }
+        if trimmed.last == UInt8(ascii: ".") { trimmed = trimmed.dropLast() }
+        return Array(trimmed)
     }
 
     /// Bytes from hex digits without a prefix.

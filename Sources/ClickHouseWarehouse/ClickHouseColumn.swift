@@ -4,9 +4,10 @@ public import ForagerCore
 /// becomes ClickHouse's TabSeparated form.
 ///
 /// ClickHouse 18.16 (Debian's package) has no `DateTime64`, and its `Date` and `DateTime` cover
-/// 1970 to 2105 only, so timestamps are stored exactly as microseconds since 1970-01-01 00:00 UTC
-/// (`Int64`), and a date outside `Date`'s range stops the pipeline with an error naming the column,
-/// rather than being changed.
+/// 1970 to 2105 only, so there timestamps are stored exactly as microseconds since 1970-01-01 00:00
+/// UTC (`Int64`); newer servers get `DateTime64(6, 'UTC')` and, from 22.8, `Date32` (see
+/// ``ClickHouseDateTypes``). A value outside its type's range stops the table with an error naming
+/// the column, rather than being changed.
 public struct ClickHouseColumn: Sendable, Equatable {
     /// The conversion of a value's text.
     public enum Conversion: Sendable, Equatable {
@@ -20,16 +21,18 @@ public struct ClickHouseColumn: Sendable, Equatable {
         case float(single: Bool)
         /// The same text; `NaN`, which `Decimal` cannot hold, is an error.
         case decimal
-        /// `YYYY-MM-DD` within 1970-01-01 … 2105-12-31.
-        case date
+        /// `YYYY-MM-DD` within 1970-01-01 … 2105-12-31 (`Date`), or 1900-01-01 … 2299-12-31 when
+        /// `wide` (`Date32`).
+        case date(wide: Bool)
         /// Microseconds since 1970-01-01 00:00 UTC; `timestamp without time zone` is read as UTC.
         /// `infinity` and `-infinity` become the largest and smallest `Int64`.
         case timestamp
         /// `\x…` hex to the raw bytes.
         case bytea
-        /// `DateTime64(6, 'UTC')` text, `2024-06-01 08:00:00.250000`, within 1925 … 2283 (the range
-        /// every server with the type accepts).
-        case dateTime64
+        /// `DateTime64(6, 'UTC')` text, `2024-06-01 08:00:00.250000`, within 1925 … 2283, or 1900 …
+        /// 2299 when `wide` (servers from 22.8 on). `infinity` and `-infinity` become the range's
+        /// ends.
+        case dateTime64(wide: Bool)
         /// A one-dimensional PostgreSQL array (`{1,NULL,3}`) to a ClickHouse array (`[1,NULL,3]`),
         /// each element converted as given; `quoted` elements are written as quoted strings.
         indirect case array(Conversion, quoted: Bool)
@@ -42,11 +45,9 @@ public struct ClickHouseColumn: Sendable, Equatable {
     public var conversion: Conversion
 
     /// The ClickHouse column for a source column of PostgreSQL type `sqlType` (as `format_type`
-    /// prints it).
-    /// `dateTime64`: the server has `DateTime64` (ClickHouse 20.1 and later), which then holds
-    /// timestamps.
-    public init(name: String, sqlType: String, nullable: Bool, dateTime64: Bool = false) {
-        var (base, conversion) = Self.mapping(sqlType, dateTime64: dateTime64)
+    /// prints it), with the date and time types `dates`.
+    public init(name: String, sqlType: String, nullable: Bool, dates: ClickHouseDateTypes = .classic) {
+        var (base, conversion) = Self.mapping(sqlType, dates: dates)
         if case .array = conversion, nullable {
             // ClickHouse has no Nullable(Array(…)): a NULL array could only become an empty one.
             (base, conversion) = ("String", .verbatim)
@@ -56,11 +57,11 @@ public struct ClickHouseColumn: Sendable, Equatable {
         self.conversion = conversion
     }
 
-    static func mapping(_ sqlType: String, dateTime64: Bool = false) -> (String, Conversion) {
+    static func mapping(_ sqlType: String, dates: ClickHouseDateTypes = .classic) -> (String, Conversion) {
         if sqlType.hasSuffix("[]") {
-            let (element, conversion) = mapping(String(sqlType.dropLast(2)), dateTime64: dateTime64)
+            let (element, conversion) = mapping(String(sqlType.dropLast(2)), dates: dates)
             if conversion == .bytea || element.hasPrefix("Array(") { return ("String", .verbatim) }
-            return ("Array(Nullable(\(element)))", .array(conversion, quoted: ["String", "UUID", "Date"].contains(element) || conversion == .dateTime64))
+            return ("Array(Nullable(\(element)))", .array(conversion, quoted: ["String", "UUID", "Date", "Date32"].contains(element) || element.hasPrefix("DateTime64")))
         }
         switch sqlType {
         case "smallint": return ("Int16", .verbatim)
@@ -70,11 +71,13 @@ public struct ClickHouseColumn: Sendable, Equatable {
         case "double precision": return ("Float64", .float(single: false))
         case "boolean": return ("UInt8", .boolean)
         case "uuid": return ("UUID", .verbatim)
-        case "date": return ("Date", .date)
+        case "date": return dates == .wide ? ("Date32", .date(wide: true)) : ("Date", .date(wide: false))
         case "bytea": return ("String", .bytea)
         default: break
         }
-        if sqlType.hasPrefix("timestamp") { return dateTime64 ? ("DateTime64(6, 'UTC')", .dateTime64) : ("Int64", .timestamp) }
+        if sqlType.hasPrefix("timestamp") {
+            return dates == .classic ? ("Int64", .timestamp) : ("DateTime64(6, 'UTC')", .dateTime64(wide: dates == .wide))
+        }
         if sqlType.hasPrefix("numeric("), let close = sqlType.firstIndex(of: ")") {
             let parts = sqlType[sqlType.index(sqlType.startIndex, offsetBy: 8)..<close].split(separator: ",").compactMap { Int($0) }
             if let precision = parts.first, precision <= 38 {
@@ -82,6 +85,11 @@ public struct ClickHouseColumn: Sendable, Equatable {
             }
         }
         return ("String", .verbatim)
+    }
+
+    /// `type` without its `Nullable(…)`.
+    static func withoutNullable(_ type: String) -> String {
+        type.hasPrefix("Nullable(") ? String(type.dropFirst(9).dropLast()) : type
     }
 
     /// True when a ClickHouse column of type `old` can become `new` in place without losing a
@@ -133,9 +141,11 @@ public struct ClickHouseColumn: Sendable, Equatable {
         case .decimal:
             guard value.first != UInt8(ascii: "N") else { throw refusal(value, table: table, why: "NaN, which ClickHouse's Decimal cannot hold") }
             output.append(contentsOf: value)
-        case .date:
-            guard value.count == 10, !value.lexicographicallyPrecedes(Self.firstDate), !Self.lastDate.lexicographicallyPrecedes(value) else {
-                throw refusal(value, table: table, why: "outside the range of ClickHouse's Date (1970-01-01 to 2105-12-31)")
+        case .date(let wide):
+            let (first, last) = wide ? (Self.firstDate32, Self.lastDate32) : (Self.firstDate, Self.lastDate)
+            guard value.count == 10, !value.lexicographicallyPrecedes(first), !last.lexicographicallyPrecedes(value) else {
+                let range = "\(String(decoding: first, as: UTF8.self)) to \(String(decoding: last, as: UTF8.self))"
+                throw refusal(value, table: table, why: "outside the range of ClickHouse's \(wide ? "Date32" : "Date") (\(range))")
             }
             output.append(contentsOf: value)
         case .timestamp:
@@ -143,9 +153,13 @@ public struct ClickHouseColumn: Sendable, Equatable {
                 throw refusal(value, table: table, why: "not a timestamp Forager can read")
             }
             Self.appendDecimal(microseconds, to: &output)
-        case .dateTime64:
-            guard let microseconds = Self.microseconds(value), Self.dateTime64Range.contains(microseconds) else {
-                throw refusal(value, table: table, why: "outside the range of ClickHouse's DateTime64 (1925 to 2283)")
+        case .dateTime64(let wide):
+            let range = wide ? Self.wideDateTime64Range : Self.dateTime64Range
+            guard let read = Self.microseconds(value) else { throw refusal(value, table: table, why: "not a timestamp Forager can read") }
+            // infinity and -infinity, as the range's ends.
+            let microseconds = read == .max ? range.upperBound : read == .min ? range.lowerBound : read
+            guard range.contains(microseconds) else {
+                throw refusal(value, table: table, why: "outside the range of ClickHouse's DateTime64 (\(wide ? "1900 to 2299" : "1925 to 2283"))")
             }
             output.append(contentsOf: Array(Self.dateTime64Text(microseconds).utf8))
         case .bytea:
@@ -183,6 +197,8 @@ public struct ClickHouseColumn: Sendable, Equatable {
     private static let nullLiteral = Array("NULL".utf8)
     /// 1925-01-01 00:00:00 to 2283-11-11 23:59:59.999999 UTC, in microseconds.
     static let dateTime64Range: ClosedRange<Int64> = -1_420_070_400_000_000 ... 9_904_550_399_999_999
+    /// 1900-01-01 00:00:00 to 2299-12-31 23:59:59.999999 UTC, in microseconds (servers from 22.8 on).
+    static let wideDateTime64Range: ClosedRange<Int64> = -2_208_988_800_000_000 ... 10_413_791_999_999_999
 
     /// `2024-06-01 08:00:00.250000`: a UTC time with six fraction digits, as DateTime64(6) reads it.
     static func dateTime64Text(_ micros: Int64) -> String {
@@ -192,6 +208,7 @@ public struct ClickHouseColumn: Sendable, Equatable {
         return text
     }
     private static let firstDate = Array("1970-01-01".utf8), lastDate = Array("2105-12-31".utf8)
+    private static let firstDate32 = Array("1900-01-01".utf8), lastDate32 = Array("2299-12-31".utf8)
 
     /// Appends the decimal digits of `value`.
     static func appendDecimal(_ value: Int64, to output: inout [UInt8]) {

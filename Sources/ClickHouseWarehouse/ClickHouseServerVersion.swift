@@ -22,6 +22,12 @@ struct ClickHouseServerVersion: Sendable, Comparable {
     /// `DateTime64` (20.1 and later), which then holds timestamps.
     var hasDateTime64: Bool { self >= Self(major: 20, minor: 1) }
 
+    /// The date and time types Forager makes on this server.
+    var dateTypes: ClickHouseDateTypes {
+        if self >= Self(major: 22, minor: 8) { return .wide }
+        return hasDateTime64 ? .dateTime64 : .classic
+    }
+
     /// The `async_insert` setting (21.11 and later; on by default from 26.2). Forager turns it off
     /// on every insert: an asynchronous insert delays each batch until the server's buffer is
     /// flushed, or, where a profile sets `wait_for_async_insert = 0`, returns before the rows are
@@ -30,4 +36,18 @@ struct ClickHouseServerVersion: Sendable, Comparable {
 
     /// The settings Forager sends with every insert on this server.
     var insertSettings: [(String, String)] { hasAsyncInsert ? [("async_insert", "0")] : [] }
+}
+
+/// The date and time types a server offers, in the order servers gained them. A table keeps the
+/// types it was made with when the server is upgraded (see ``ClickHouseWarehouse``).
+public enum ClickHouseDateTypes: Int, Sendable, Comparable, CaseIterable {
+    /// Servers before 20.1 (Debian's 18.16): `Date` (1970 to 2105), timestamps as `Int64`
+    /// microseconds since 1970 (any timestamp PostgreSQL has).
+    case classic
+    /// 20.1 to 22.7: timestamps as `DateTime64(6, 'UTC')`, 1925 to 2283; dates as `Date`.
+    case dateTime64
+    /// 22.8 and later: `Date32` and `DateTime64(6, 'UTC')`, both 1900 to 2299.
+    case wide
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 }

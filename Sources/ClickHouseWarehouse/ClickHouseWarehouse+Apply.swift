@@ -211,8 +211,9 @@ extension ClickHouseWarehouse {
         output.append(contentsOf: Array("\(version.value)\t\(deleted ? 1 : 0)\n".utf8))
     }
 
-    /// A key value as ClickHouse's `toString` prints the column: the converted value, except for
-    /// floats (which are converted to their bits for inserting), whose shortest text both sides share.
+    /// A key value as ``ClickHouseColumn/keyText`` prints the column: the converted value, except
+    /// for floats (which are converted to their bits for inserting), whose shortest text both sides
+    /// share, and decimals, without trailing zeros.
     static func keyText(_ value: TupleColumn, column: ClickHouseColumn, table: MappedTable) throws -> [UInt8] {
         if column.carriesFloatBits, let text = Self.text(value) {
             switch String(decoding: text, as: UTF8.self) {
@@ -224,7 +225,8 @@ extension ClickHouseWarehouse {
         }
         var encoded: [UInt8] = []
         try column.append(Self.text(value), to: &encoded, table: table.source)
-        return TabSeparated.fields(encoded[...]).first.flatMap { $0 } ?? []
+        let text = TabSeparated.fields(encoded[...]).first.flatMap { $0 } ?? []
+        return column.conversion == .decimal ? ClickHouseColumn.withoutTrailingZeros(text) : text
     }
 
     static func text(_ value: TupleColumn) -> ArraySlice<UInt8>? {
@@ -249,7 +251,7 @@ extension ClickHouseWarehouse {
             "(" + (try keyTexts(key)).map { ClickHouseClient.literal(String(decoding: $0, as: UTF8.self)) }.joined(separator: ", ") + ")"
         }
         let lookups = pending.map { states[$0].movedFrom ?? states[$0].key }
-        let keyList = keyIndexes.map { "toString(\(ClickHouseClient.quote(columns[$0].name)))" }.joined(separator: ", ")
+        let keyList = keyIndexes.map { columns[$0].keyText }.joined(separator: ", ")
         // Arrays come back as their elements' text, hex-encoded, so that no quoting is in the way.
         let wanted = columns.map { column in
             guard case .array = column.conversion else { return ClickHouseClient.quote(column.name) }

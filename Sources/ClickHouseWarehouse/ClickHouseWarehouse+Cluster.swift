@@ -45,9 +45,11 @@ extension ClickHouseWarehouse {
         try await client.execute("CREATE TABLE IF NOT EXISTS \(qualified)\(topology.onCluster) (\(columns)) ENGINE = \(engine) ORDER BY \(orderBy)")
     }
 
-    /// The engine of a table made now (see ``ClickHouseTopology/replacingMergeTree(version:database:table:stamp:)``).
-    nonisolated func replacingEngine(version: String, table: TableName) -> String {
-        topology.replacingMergeTree(version: version, database: table.schema, table: table.name, stamp: UInt64(Date().timeIntervalSince1970 * 1_000_000))
+    /// The engine of a table made now on `topology` (this warehouse's when nil; see
+    /// ``ClickHouseTopology/replacingMergeTree(version:database:table:stamp:)``).
+    nonisolated func replacingEngine(version: String, table: TableName, on topology: ClickHouseTopology? = nil) -> String {
+        let stamp = UInt64(Date().timeIntervalSince1970 * 1_000_000)
+        return (topology ?? self.topology).replacingMergeTree(version: version, database: table.schema, table: table.name, stamp: stamp)
     }
 
     func createSourceTypeRegistry() async throws {
@@ -55,6 +57,14 @@ extension ClickHouseWarehouse {
         try await createBookkeepingTable(
             "_forager_source_types", columns: "table_name String, column_name String, source_type String, version UInt64",
             version: "version", orderBy: "(table_name, column_name)")
+    }
+
+    /// The source (PostgreSQL) type of each of `table`'s columns, by warehouse name.
+    func columnSourceTypes(of table: MappedTable) -> [String: String] {
+        let pairs = zip(table.columns, columns(of: table)).map { source, column in
+            (column.name, source.sqlType.isEmpty ? sourceTypes[table.target]?[source.name] ?? "" : source.sqlType)
+        }
+        return Dictionary(pairs) { first, _ in first }
     }
 
     /// Records the source (PostgreSQL) type of a column: as its comment on one server, in

@@ -34,8 +34,11 @@ public actor ClickHouseWarehouse: Warehouse {
     /// Rows per INSERT while loading a snapshot are sent in blocks of about this many bytes.
     static let blockBytes = 16 << 20
 
-    /// Whether the server has `DateTime64` (ClickHouse 20.1 and later), which then holds timestamps.
-    nonisolated let dateTime64: Bool
+    /// The date and time types the server offers, which new columns get.
+    nonisolated let dates: ClickHouseDateTypes
+    /// Columns (warehouse names, by table) made by an older server with older date and time types
+    /// than ``dates``, with those types: they keep them.
+    var olderDateTypes: [TableName: [String: ClickHouseDateTypes]] = [:]
     /// One server, or a cluster's replicas.
     nonisolated let topology: ClickHouseTopology
     /// Ends the names of this process's validate helper tables: on a cluster, a random suffix, so
@@ -43,8 +46,11 @@ public actor ClickHouseWarehouse: Warehouse {
     /// read another run's table there; empty on one server.
     nonisolated let helperSuffix: String
 
-    init(client: ClickHouseClient, slot: String, logger: Logger, dateTime64: Bool = false, topology: ClickHouseTopology = ClickHouseTopology(cluster: nil)) {
-        self.dateTime64 = dateTime64
+    init(
+        client: ClickHouseClient, slot: String, logger: Logger, dates: ClickHouseDateTypes = .classic,
+        topology: ClickHouseTopology = ClickHouseTopology(cluster: nil)
+    ) {
+        self.dates = dates
         self.topology = topology
         self.helperSuffix = topology.isCluster ? "_" + String(UInt64.random(in: 0...UInt64.max), radix: 16) : ""
         self.client = client
@@ -73,7 +79,7 @@ public actor ClickHouseWarehouse: Warehouse {
             client.settings = ClickHouseTopology.quorumSettings(insertQuorum)
         }
         return ClickHouseWarehouse(
-            client: client, slot: slot, logger: logger, dateTime64: version.hasDateTime64, topology: ClickHouseTopology(cluster: cluster))
+            client: client, slot: slot, logger: logger, dates: version.dateTypes, topology: ClickHouseTopology(cluster: cluster))
     }
 
     public nonisolated var checkpointLocation: String { "\(ClickHouseClient.quote(database)).`_forager_state`" }
@@ -111,8 +117,35 @@ public actor ClickHouseWarehouse: Warehouse {
             let name = table.warehouseName(of: column.name)
             let sqlType = column.sqlType.isEmpty ? known[column.name] ?? "text" : column.sqlType
             let nullable = (!column.notNull || column.sqlType.isEmpty) && !table.keyColumns.contains(column.name)
-            return ClickHouseColumn(name: name, sqlType: sqlType, nullable: nullable, dateTime64: dateTime64)
+            return self.column(name, sqlType: sqlType, nullable: nullable, in: table.target)
         }
+    }
+
+    /// The ClickHouse column `name` of `table` for a source column of type `sqlType`, with the
+    /// server's date and time types, or the older ones the column was made with (see
+    /// ``olderDateTypes``).
+    func column(_ name: String, sqlType: String, nullable: Bool, in table: TableName) -> ClickHouseColumn {
+        ClickHouseColumn(name: name, sqlType: sqlType, nullable: nullable, dates: olderDateTypes[table]?[name] ?? dates)
+    }
+
+    /// Learns which of a table's columns an older server made with older date and time types
+    /// (timestamps as `Int64` microseconds, dates as `Date`), from the types the table has
+    /// (`existing`, by column name), so that an upgraded server keeps reading and writing them
+    /// as they are.
+    func learnOlderDateTypes(of table: MappedTable, existing: [String: String]) {
+        let known = sourceTypes[table.target] ?? [:]
+        var older: [String: ClickHouseDateTypes] = [:]
+        for source in table.columns {
+            let name = table.warehouseName(of: source.name)
+            let sqlType = source.sqlType.isEmpty ? known[source.name] ?? "text" : source.sqlType
+            guard let stored = existing[name].map(ClickHouseColumn.withoutNullable) else { continue }
+            func made(_ candidate: ClickHouseDateTypes) -> String {
+                ClickHouseColumn.withoutNullable(ClickHouseColumn(name: name, sqlType: sqlType, nullable: false, dates: candidate).type)
+            }
+            guard made(dates) != stored, let types = ClickHouseDateTypes.allCases.reversed().first(where: { $0 < dates && made($0) == stored }) else { continue }
+            older[name] = types
+        }
+        olderDateTypes[table.target] = older.isEmpty ? nil : older
     }
 
     // MARK: Schema
@@ -151,10 +184,18 @@ public actor ClickHouseWarehouse: Warehouse {
         }
         for table in tables where states[table.source].map({ $0.phase == .streaming }) ?? true {
             let existing = try await existingColumns(of: table.target)
+            learnOlderDateTypes(of: table, existing: existing)
             if existing.isEmpty {
-                guard create else { continue }
+                guard create else {
+                    if let problem = try await layoutProblem(table) { problems.append(problem) }
+                    continue
+                }
                 logger.info("creating warehouse table", metadata: ["forager.table": "\(table.target)"])
-                try await createTable(table)
+                do {
+                    try await createTable(table)
+                } catch let error as ForagerError where error.code == .schema {
+                    problems.append(error)
+                }
                 continue
             }
             let foreign = [Self.version, Self.deleted].filter { existing[$0] == nil }
@@ -265,7 +306,7 @@ public actor ClickHouseWarehouse: Warehouse {
     /// it stopped the table.
     func followTypeChange(_ table: MappedTable, column name: String, from old: String, to new: String, current: String) async throws -> Bool {
         let warehouseName = table.warehouseName(of: name)
-        let column = ClickHouseColumn(name: warehouseName, sqlType: new, nullable: current.hasPrefix("Nullable("))
+        let column = self.column(warehouseName, sqlType: new, nullable: current.hasPrefix("Nullable("), in: table.target)
         let isKey = table.keyColumns.contains(name)
         guard TypeWidening.allows(from: old, to: new), current == column.type || (!isKey && ClickHouseColumn.widens(from: current, to: column.type)) else {
             try await stop(table, ForagerError(
@@ -311,12 +352,24 @@ public actor ClickHouseWarehouse: Warehouse {
     }
 
     func createTable(_ table: MappedTable) async throws {
-        let sourceTypes = zip(table.columns, columns(of: table)).map { source, column in
-            (column.name, source.sqlType.isEmpty ? self.sourceTypes[table.target]?[source.name] ?? "" : source.sqlType)
+        olderDateTypes[table.target] = nil
+        do {
+            try await client.execute(try await createStatement(table, named: name(table.target), on: topology))
+        } catch let error as ForagerError where !error.isTransient && Self.hasLayout(table) {
+            throw layoutRefusal(table, error)
         }
+        try await recordSourceTypes(columnSourceTypes(of: table), of: table.target)
+        try await recordColumns(of: table.target, try await existingColumns(of: table.target))
+        try await createView(table)
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` for `table`'s ClickHouse table under `name` (quoted), on one
+    /// server or on a cluster (see ``ClickHouseTopology``).
+    func createStatement(_ table: MappedTable, named name: String, on topology: ClickHouseTopology) async throws -> String {
+        let sourceTypes = columnSourceTypes(of: table)
         // On a cluster the source types are recorded apart: 18.16's replicated tables refuse comments.
-        var definitions = zip(columns(of: table), sourceTypes).map { column, source in
-            "\(ClickHouseClient.quote(column.name)) \(column.type)" + (topology.isCluster ? "" : " COMMENT \(ClickHouseClient.literal(source.1))")
+        var definitions = columns(of: table).map { column in
+            "\(ClickHouseClient.quote(column.name)) \(column.type)" + (topology.isCluster ? "" : " COMMENT \(ClickHouseClient.literal(sourceTypes[column.name] ?? ""))")
         }
         definitions += [
             "\(ClickHouseClient.quote(Self.version)) UInt64", "\(ClickHouseClient.quote(Self.deleted)) UInt8",
@@ -324,13 +377,58 @@ public actor ClickHouseWarehouse: Warehouse {
         ]
         let key = sortingKey(of: table)
         let partition = table.layout.clickHouse?.partitionBy.map { " PARTITION BY \($0)" } ?? ""
-        try await client.execute("""
-            CREATE TABLE IF NOT EXISTS \(name(table.target))\(topology.onCluster) (\(definitions.joined(separator: ", ")))
-            ENGINE = \(replacingEngine(version: ClickHouseClient.quote(Self.version), table: table.target))\(partition) ORDER BY (\(key.map(ClickHouseClient.quote).joined(separator: ", ")))
-            """)
-        try await recordSourceTypes(Dictionary(sourceTypes) { first, _ in first }, of: table.target)
-        try await recordColumns(of: table.target, try await existingColumns(of: table.target))
-        try await createView(table)
+        // A layout over nullable columns: servers that can sort and partition by them (20.x on) are told so.
+        var settings = ""
+        if Self.hasLayout(table), try await hasMergeTreeSetting("allow_nullable_key") { settings = " SETTINGS allow_nullable_key = 1" }
+        let engine = replacingEngine(version: ClickHouseClient.quote(Self.version), table: table.target, on: topology)
+        return """
+            CREATE TABLE IF NOT EXISTS \(name)\(topology.onCluster) (\(definitions.joined(separator: ", ")))
+            ENGINE = \(engine)\(partition) ORDER BY (\(key.map(ClickHouseClient.quote).joined(separator: ", ")))\(settings)
+            """
+    }
+
+    /// Whether the mapping gives `table` a ClickHouse layout (`partition_by`, `order_by`).
+    static func hasLayout(_ table: MappedTable) -> Bool {
+        guard let layout = table.layout.clickHouse else { return false }
+        return layout.partitionBy != nil || !layout.orderBy.isEmpty
+    }
+
+    /// Whether the server knows the MergeTree setting `name`.
+    func hasMergeTreeSetting(_ name: String) async throws -> Bool {
+        let text = try await client.system.execute("SELECT count() FROM system.merge_tree_settings WHERE name = \(ClickHouseClient.literal(name)) FORMAT TabSeparated")
+        return !text.hasPrefix("0")
+    }
+
+    /// Why the server would refuse to make `table` with its mapping's layout, or nil: for
+    /// `forager check`, the table is made under a scratch name (`_forager_check_<table>`) and
+    /// dropped again.
+    func layoutProblem(_ table: MappedTable) async throws -> ForagerError? {
+        guard Self.hasLayout(table) else { return nil }
+        let databases = try await client.system.execute("SELECT count() FROM system.databases WHERE name = \(ClickHouseClient.literal(table.target.schema)) FORMAT TabSeparated")
+        guard !databases.hasPrefix("0") else { return nil }
+        let scratch = ClickHouseClient.quote(table.target.schema) + "." + ClickHouseClient.quote("_forager_check_" + table.target.name)
+        try await client.execute("DROP TABLE IF EXISTS \(scratch)")
+        do {
+            // A plain table on this server: the layout is what is checked.
+            try await client.execute(try await createStatement(table, named: scratch, on: ClickHouseTopology(cluster: nil)))
+        } catch let error as ForagerError where !error.isTransient {
+            return layoutRefusal(table, error)
+        }
+        try await client.execute("DROP TABLE IF EXISTS \(scratch)")
+        return nil
+    }
+
+    /// The server's refusal of the table `table`'s layout, with what the mapping says and the way out.
+    func layoutRefusal(_ table: MappedTable, _ error: ForagerError) -> ForagerError {
+        let layout = table.layout.clickHouse
+        let given = [layout?.partitionBy.map { "partition_by: \($0)" }, layout.flatMap { $0.orderBy.isEmpty ? nil : "order_by: [\($0.orderBy.joined(separator: ", "))]" }]
+            .compactMap { $0 }.joined(separator: ", ")
+        let timestamps = dates == .classic
+            ? " This server stores timestamps as Int64 microseconds since 1970: partition by toYYYYMM(toDateTime(intDiv(ts, 1000000))), not toYYYYMM(ts)."
+            : ""
+        return ForagerError(
+            .schema, "ClickHouse refuses to make table \(table.target) with the mapping's layout of \(table.source) (clickhouse: {\(given)}): \(error.message)",
+            hint: "Change the table's clickhouse: entry in the mapping: partition and sort by columns that are NOT NULL on the source (servers before 20.x cannot sort or partition by nullable columns).\(timestamps) Check it with forager check.")
     }
 
     /// (Re)creates `<table>_current`: the latest version of every row that is not deleted.

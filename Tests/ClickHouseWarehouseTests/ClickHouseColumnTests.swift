@@ -107,23 +107,65 @@ struct ClickHouseColumnTests {
         #expect(ClickHouseServerVersion("26.9.1.1").insertSettings.map { "\($0.0)=\($0.1)" } == ["async_insert=0"])
     }
 
-    @Test func dateTime64OnServersThatHaveIt() throws {
+    @Test func dateTypesFollowTheServerVersion() throws {
         #expect(!ClickHouseServerVersion("18.16.1").hasDateTime64)
         #expect(!ClickHouseServerVersion("19.17.6.36").hasDateTime64)
         #expect(ClickHouseServerVersion("20.1.2.4").hasDateTime64)
-        #expect(ClickHouseServerVersion("24.8.4.13").hasDateTime64)
         #expect(!ClickHouseServerVersion("not a version").hasDateTime64)
-        let column = ClickHouseColumn(name: "at", sqlType: "timestamp with time zone", nullable: false, dateTime64: true)
-        #expect(column.type == "DateTime64(6, 'UTC')")
+        #expect(ClickHouseServerVersion("18.16.1").dateTypes == .classic)
+        #expect(ClickHouseServerVersion("22.7.1").dateTypes == .dateTime64)
+        #expect(ClickHouseServerVersion("22.8.4.7").dateTypes == .wide)
+        #expect(ClickHouseServerVersion("26.9.1.1").dateTypes == .wide)
+        #expect(ClickHouseColumn(name: "d", sqlType: "date", nullable: true, dates: .dateTime64).type == "Nullable(Date)")
+        #expect(ClickHouseColumn(name: "d", sqlType: "date[]", nullable: false, dates: .wide).type == "Array(Nullable(Date32))")
+        #expect(ClickHouseColumn(name: "t", sqlType: "timestamp without time zone", nullable: false, dates: .classic).type == "Int64")
+    }
+
+    private func converted(_ column: ClickHouseColumn, _ value: String) throws -> String {
         var output: [UInt8] = []
-        try column.append(Array("2024-06-01 10:00:00.25+02".utf8)[...], to: &output, table: table)
-        #expect(String(decoding: output, as: UTF8.self) == "2024-06-01 08:00:00.250000")
-        #expect(throws: ForagerError.self) {
-            var ignored: [UInt8] = []
-            try column.append(Array("infinity".utf8)[...], to: &ignored, table: table)
+        try column.append(Array(value.utf8)[...], to: &output, table: table)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    @Test func dateTime64WithinTheServersRange() throws {
+        let column = ClickHouseColumn(name: "at", sqlType: "timestamp with time zone", nullable: false, dates: .dateTime64)
+        #expect(column.type == "DateTime64(6, 'UTC')")
+        #expect(try converted(column, "2024-06-01 10:00:00.25+02") == "2024-06-01 08:00:00.250000")
+        #expect(throws: ForagerError.self) { try converted(column, "1900-01-01 00:00:00+00") }
+        // infinity and -infinity are the range's ends, and read back as themselves.
+        #expect(try converted(column, "infinity") == "2283-11-11 23:59:59.999999")
+        #expect(try converted(column, "-infinity") == "1925-01-01 00:00:00.000000")
+        let wide = ClickHouseColumn(name: "at", sqlType: "timestamp with time zone", nullable: false, dates: .wide)
+        #expect(try converted(wide, "1900-01-01 00:00:00+00") == "1900-01-01 00:00:00.000000")
+        #expect(try converted(wide, "infinity") == "2299-12-31 23:59:59.999999")
+        #expect(throws: ForagerError.self) { try converted(wide, "1899-12-31 23:59:59+00") }
+        #expect(throws: ForagerError.self) { try converted(wide, "2300-01-01 00:00:00+00") }
+        func back(_ text: String, wide: Bool) -> String? {
+            ClickHouseColumn.sourceText(of: Array(text.utf8), conversion: .dateTime64(wide: wide)).map { String(decoding: $0, as: UTF8.self) }
         }
-        #expect(ClickHouseColumn.sourceText(of: Array("2024-06-01 08:00:00.250000".utf8), conversion: .dateTime64)
-            .map { String(decoding: $0, as: UTF8.self) } == "2024-06-01 08:00:00.250000+00")
+        #expect(back("2024-06-01 08:00:00.250000", wide: false) == "2024-06-01 08:00:00.250000+00")
+        #expect(back("2283-11-11 23:59:59.999999", wide: false) == "infinity")
+        #expect(back("2299-12-31 23:59:59.999999", wide: true) == "infinity")
+        #expect(back("1900-01-01 00:00:00.000000", wide: true) == "-infinity")
+    }
+
+    @Test func date32HoldsDatesBefore1970() throws {
+        let date = ClickHouseColumn(name: "d", sqlType: "date", nullable: false, dates: .dateTime64)
+        #expect(throws: ForagerError.self) { try converted(date, "1969-12-31") }
+        let date32 = ClickHouseColumn(name: "d", sqlType: "date", nullable: false, dates: .wide)
+        #expect(try converted(date32, "1900-01-01") == "1900-01-01")
+        #expect(try converted(date32, "2299-12-31") == "2299-12-31")
+        #expect(throws: ForagerError.self) { try converted(date32, "2300-01-01") }
+    }
+
+    @Test func decimalKeysMatchWhateverTheServerPrints() throws {
+        #expect(ClickHouseColumn.withoutTrailingZeros(Array("1.50".utf8)) == Array("1.5".utf8))
+        #expect(ClickHouseColumn.withoutTrailingZeros(Array("2.00".utf8)) == Array("2".utf8))
+        #expect(ClickHouseColumn.withoutTrailingZeros(Array("100".utf8)) == Array("100".utf8))
+        #expect(ClickHouseColumn.withoutTrailingZeros(Array("-0.250".utf8)) == Array("-0.25".utf8))
+        let amount = ClickHouseColumn(name: "amount", sqlType: "numeric(10,2)", nullable: false)
+        #expect(amount.keyText == "replaceRegexpOne(toString(`amount`), '(\\\\.[0-9]*[1-9])0+$|\\\\.0+$', '\\\\1')")
+        #expect(ClickHouseColumn(name: "sku", sqlType: "text", nullable: false).keyText == "toString(`sku`)")
     }
 
     @Test func quotesIdentifiersAndLiterals() {

@@ -9,7 +9,7 @@ import Synchronization
 /// packaged configuration), or a modern engine (chdb, ClickHouse 26.9, behind the HTTP front in
 /// `chdb_front.py`). Both answer `url` and `query(_:)` alike.
 final class ClickHouseServer: Sendable {
-    enum Kind: String, Sendable, CustomStringConvertible {
+    enum Kind: String, Sendable, CustomStringConvertible, CaseIterable {
         /// Debian's clickhouse-server 18.16 package, with users and passwords.
         case debian18
         /// ClickHouse 26.9 through chdb from PyPI, in `.build-venv/chdb` (made by
@@ -71,8 +71,9 @@ final class ClickHouseServer: Sendable {
     }
 
     /// Starts the modern engine: chdb_front.py on a free loopback port, its data in a temporary
-    /// folder; `name` tells apart servers of one test process.
-    static func startModern(name: String = "shared") async throws -> ClickHouseServer {
+    /// folder; `name` tells apart servers of one test process. `upgrading`: a stopped 18.16
+    /// server whose data the new server starts from, as an upgrade in place would.
+    static func startModern(name: String = "shared", upgrading older: ClickHouseServer? = nil) async throws -> ClickHouseServer {
         let root = repositoryRoot
         let python = ProcessInfo.processInfo.environment["FORAGER_CHDB_PYTHON"] ?? root + "/.build-venv/chdb/bin/python"
         guard FileManager.default.isExecutableFile(atPath: python) else {
@@ -80,7 +81,12 @@ final class ClickHouseServer: Sendable {
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-chdb-\(name)-\(getpid())").path
         try? FileManager.default.removeItem(atPath: directory)
-        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+        if let older {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: older.directory + "/data", toPath: directory + "/data")
+        } else {
+            try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+        }
         let http = try LocalCluster.freePort()
         let arguments = [root + "/Tests/IntegrationTests/Support/chdb_front.py", "--port", "\(http)", "--path", directory + "/data"]
         let process = try ChildProcess(python, arguments, outputPath: directory + "/server.out")
@@ -194,6 +200,16 @@ final class ClickHouseServer: Sendable {
         let process = try ChildProcess(binary, arguments, outputPath: directory + "/server.out")
         self.process.withLock { $0 = process }
         try await waitUntilAnswering()
+    }
+
+    /// `sql` asking for 18.16's output on this server: `$us(column)` is a timestamp column as
+    /// microseconds since 1970 (`Int64` on 18.16, `DateTime64` on a modern server), and decimals
+    /// keep their trailing zeros (a modern server drops them). For a SELECT without SETTINGS or
+    /// FORMAT (FORMAT may follow).
+    func inClassicForm(_ sql: String) -> String {
+        let micros = kind == .modern ? "toUnixTimestamp64Micro($1)" : "$1"
+        let query = sql.replacingOccurrences(of: #"\$us\(([^()]*)\)"#, with: micros, options: .regularExpression)
+        return kind == .modern ? query + " SETTINGS output_format_decimal_trailing_zeros = 1" : query
     }
 
     /// Runs a statement over HTTP; returns the body.
