@@ -133,6 +133,45 @@ struct ClickHouseClusterTests {
             #expect(actual == expected, "rows differ on \(replica.url)")
         }
     }
+
+    @Test("the replica forager run writes to is killed mid-stream: forager retries until it returns, then both replicas hold exactly the source's rows")
+    func writtenReplicaKilledMidStream() async throws {
+        let cluster = try await ClickHouseReplicas.start(name: "written")
+        defer { cluster.stop() }
+        let first = cluster.replicas[0]
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE readings (id bigint PRIMARY KEY, value double precision, amount numeric(10,2), note text, extra integer);
+                INSERT INTO readings SELECT g, g / 8.0, g / 4.0, 'r' || g, NULL FROM generate_series(1, 1000) g;
+                """,
+            tables: ["readings"], clickHouse: first, clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)")
+        defer { Task { await scenario.cleanUp() } }
+        let running = try await scenario.launchStreaming()
+        let writer = scenario.writeContinuously { round in
+            "INSERT INTO readings VALUES (\(10_000 + round), \(round) / 7.0, \(round), 'w', \(round)); UPDATE readings SET extra = \(round) WHERE id = \(round % 1000 + 1)"
+        }
+        try await Task.sleep(for: .seconds(2))
+        first.kill()
+        try await Task.sleep(for: .seconds(5))
+        #expect(running.poll() == nil, "forager run stopped while the replica it writes to was down:\n\(running.output)")
+        try await first.resume()
+        try await Task.sleep(for: .seconds(2))
+        writer.cancel()
+        _ = try? await writer.value
+        let end = try await scenario.sourceScalar("SELECT (pg_current_wal_lsn() - '0/0')::bigint") ?? ""
+        try await scenario.eventually(timeout: .seconds(120), "the checkpoint passing the last write") {
+            (UInt64(try await rows(on: first, scenario, "SELECT max(lsn) FROM $db._forager_state")) ?? 0) >= (UInt64(end) ?? .max)
+        }
+        running.signal(SIGTERM)
+        _ = try await running.wait(timeout: .seconds(60))
+        let expected = try await sourceRows(scenario)
+        #expect(expected.split(separator: "\n").count > 1010, "the writer ran while the replica was down")
+        for replica in cluster.replicas {
+            _ = try await replica.query("SYSTEM SYNC REPLICA `\(scenario.warehouseDatabase)`.readings")
+            let actual = try await rows(on: replica, scenario, "SELECT \(Self.columns) FROM $db.readings_current ORDER BY id")
+            #expect(actual == expected, "rows differ on \(replica.url)")
+        }
+    }
 }
 
 extension Array {
