@@ -1,3 +1,4 @@
+import ForagerDemo
 import Foundation
 import Glibc
 import Testing
@@ -19,6 +20,16 @@ struct ClickHouseClusterTests {
     private func rows(on replica: ClickHouseServer, _ scenario: Scenario, _ sql: String) async throws -> String {
         try await replica.query(sql.replacingOccurrences(of: "$db", with: "`\(scenario.warehouseDatabase)`") + " FORMAT TabSeparated")
             .trimmingCharacters(in: .newlines)
+    }
+
+    /// `forager run`, once ready: a quorum insert waits for the other replica's fetch, so the
+    /// snapshot may take longer than `launchStreaming` waits on a busy machine.
+    private func streaming(_ scenario: Scenario) async throws -> ChildProcess {
+        let process = try scenario.launch(["run"])
+        try await scenario.eventually(timeout: .seconds(240), "streaming") {
+            await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200
+        }
+        return process
     }
 
     @Test("a pipeline into a two-replica cluster: every table replicated ON CLUSTER; a replica killed mid-stream returns and both hold exactly the source's rows")
@@ -104,9 +115,9 @@ struct ClickHouseClusterTests {
             clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)\n  insert_quorum: 2")
         defer { Task { await scenario.cleanUp() } }
         let checkpoint = { try await rows(on: first, scenario, "SELECT max(lsn) FROM $db._forager_state") }
-        let running = try await scenario.launchStreaming()
+        let running = try await streaming(scenario)
         try await scenario.onSource("UPDATE readings SET note = 'before' WHERE id <= 10")
-        try await scenario.eventually("the update before the kill") {
+        try await scenario.eventually(timeout: .seconds(120), "the update before the kill") {
             try await rows(on: first, scenario, "SELECT count() FROM $db.readings_current WHERE note = 'before'") == "10"
         }
         second.kill()
@@ -146,7 +157,7 @@ struct ClickHouseClusterTests {
                 """,
             tables: ["readings"], clickHouse: first, clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)")
         defer { Task { await scenario.cleanUp() } }
-        let running = try await scenario.launchStreaming()
+        let running = try await streaming(scenario)
         let writer = scenario.writeContinuously { round in
             "INSERT INTO readings VALUES (\(10_000 + round), \(round) / 7.0, \(round), 'w', \(round)); UPDATE readings SET extra = \(round) WHERE id = \(round % 1000 + 1)"
         }
