@@ -37,6 +37,8 @@ let package = Package(
         ),
         .target(name: "LibPQ", dependencies: ["CLibPQ"], swiftSettings: upcoming),
         .target(name: "PGOutput", swiftSettings: upcoming),
+        // Test doubles shared by test targets: an encoder of pgoutput and replication messages.
+        .target(name: "PGOutputTestSupport", dependencies: ["PGOutput"], swiftSettings: upcoming),
         .target(
             name: "ForagerCore",
             dependencies: [
@@ -57,7 +59,7 @@ let package = Package(
         .target(
             name: "PostgresWarehouse",
             dependencies: [
-                "LibPQ", "ForagerCore", .product(name: "Logging", package: "swift-log"),
+                "LibPQ", "ForagerCore", "PGOutput", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: upcoming
@@ -78,10 +80,15 @@ let package = Package(
             dependencies: ["LibPQ", "ForagerCore", "PGOutput", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming
         ),
+        .target(
+            name: "ForagerPipeline",
+            dependencies: ["ForagerCore", "PGOutput"],
+            swiftSettings: upcoming
+        ),
         .executableTarget(
             name: "forager",
             dependencies: [
-                "ForagerCore", "ForagerConfig", "ForagerDemo", "PostgresSource", "PostgresWarehouse", "ClickHouseWarehouse", "LibPQ", "PGOutput",
+                "ForagerCore", "ForagerPipeline", "ForagerConfig", "ForagerDemo", "PostgresSource", "PostgresWarehouse", "ClickHouseWarehouse", "LibPQ", "PGOutput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -92,10 +99,12 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "PGOutputTests", dependencies: ["PGOutput"], swiftSettings: upcoming),
+        .testTarget(name: "PGOutputTests", dependencies: ["PGOutput", "PGOutputTestSupport"], swiftSettings: upcoming),
         .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], swiftSettings: upcoming),
-        .testTarget(name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput"], swiftSettings: upcoming),
+        .testTarget(name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport"], swiftSettings: upcoming),
         .testTarget(name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib"], swiftSettings: upcoming),
+        .testTarget(name: "PostgresWarehouseTests", dependencies: ["PostgresWarehouse", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
+        .testTarget(name: "ForagerPipelineTests", dependencies: ["ForagerPipeline", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
         .testTarget(name: "ForagerConfigTests", dependencies: ["ForagerConfig", "ForagerCore"], swiftSettings: upcoming),
         .testTarget(
             name: "IntegrationTests",

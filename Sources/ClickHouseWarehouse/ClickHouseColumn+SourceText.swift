@@ -13,7 +13,7 @@ extension ClickHouseColumn {
             var text: [UInt8] = [0x5C, UInt8(ascii: "x")]
             for byte in value { text += [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]] }
             return text
-        case .boolean: return Array((value == [UInt8(ascii: "1")] ? "t" : "f").utf8)
+        case .boolean: return Array((value == [UInt8(ascii: "1")] || value == Array("true".utf8) ? "t" : "f").utf8)
         case .float:
             // ClickHouse prints floats exactly, as nan, inf and -inf for the special values.
             switch String(decoding: value, as: UTF8.self) {

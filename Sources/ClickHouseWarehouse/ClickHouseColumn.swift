@@ -6,14 +6,14 @@ public import ForagerCore
 /// ClickHouse 18.16 (Debian's package) has no `DateTime64`, and its `Date` and `DateTime` cover
 /// 1970 to 2105 only, so there timestamps are stored exactly as microseconds since 1970-01-01 00:00
 /// UTC (`Int64`); newer servers get `DateTime64(6, 'UTC')` and, from 22.8, `Date32` (see
-/// ``ClickHouseDateTypes``). A value outside its type's range stops the table with an error naming
+/// ``ClickHouseTypeGeneration``). A value outside its type's range stops the table with an error naming
 /// the column, rather than being changed.
 public struct ClickHouseColumn: Sendable, Equatable {
     /// The conversion of a value's text.
     public enum Conversion: Sendable, Equatable {
         /// The same text (integers, text types, uuid, json, and types stored as `String`).
         case verbatim
-        /// `t`/`f` to `1`/`0`.
+        /// `t`/`f` to `1`/`0` (which `Bool` reads too).
         case boolean
         /// The IEEE 754 bits of the value as an unsigned integer (`Float32` when `single`): ClickHouse
         /// 18.16 parses some decimal floats one unit in the last place off, so floats travel as
@@ -45,9 +45,9 @@ public struct ClickHouseColumn: Sendable, Equatable {
     public var conversion: Conversion
 
     /// The ClickHouse column for a source column of PostgreSQL type `sqlType` (as `format_type`
-    /// prints it), with the date and time types `dates`.
-    public init(name: String, sqlType: String, nullable: Bool, dates: ClickHouseDateTypes = .classic) {
-        var (base, conversion) = Self.mapping(sqlType, dates: dates)
+    /// prints it), with the types of generation `types`.
+    public init(name: String, sqlType: String, nullable: Bool, types: ClickHouseTypeGeneration = .classic) {
+        var (base, conversion) = Self.mapping(sqlType, types: types)
         if case .array = conversion, nullable {
             // ClickHouse has no Nullable(Array(…)): a NULL array could only become an empty one.
             (base, conversion) = ("String", .verbatim)
@@ -57,9 +57,9 @@ public struct ClickHouseColumn: Sendable, Equatable {
         self.conversion = conversion
     }
 
-    static func mapping(_ sqlType: String, dates: ClickHouseDateTypes = .classic) -> (String, Conversion) {
+    static func mapping(_ sqlType: String, types: ClickHouseTypeGeneration = .classic) -> (String, Conversion) {
         if sqlType.hasSuffix("[]") {
-            let (element, conversion) = mapping(String(sqlType.dropLast(2)), dates: dates)
+            let (element, conversion) = mapping(String(sqlType.dropLast(2)), types: types)
             if conversion == .bytea || element.hasPrefix("Array(") { return ("String", .verbatim) }
             return ("Array(Nullable(\(element)))", .array(conversion, quoted: ["String", "UUID", "Date", "Date32"].contains(element) || element.hasPrefix("DateTime64")))
         }
@@ -69,14 +69,14 @@ public struct ClickHouseColumn: Sendable, Equatable {
         case "bigint": return ("Int64", .verbatim)
         case "real": return ("Float32", .float(single: true))
         case "double precision": return ("Float64", .float(single: false))
-        case "boolean": return ("UInt8", .boolean)
+        case "boolean": return (types == .modern ? "Bool" : "UInt8", .boolean)
         case "uuid": return ("UUID", .verbatim)
-        case "date": return dates == .wide ? ("Date32", .date(wide: true)) : ("Date", .date(wide: false))
+        case "date": return types == .modern ? ("Date32", .date(wide: true)) : ("Date", .date(wide: false))
         case "bytea": return ("String", .bytea)
         default: break
         }
         if sqlType.hasPrefix("timestamp") {
-            return dates == .classic ? ("Int64", .timestamp) : ("DateTime64(6, 'UTC')", .dateTime64(wide: dates == .wide))
+            return types == .classic ? ("Int64", .timestamp) : ("DateTime64(6, 'UTC')", .dateTime64(wide: types == .modern))
         }
         if sqlType.hasPrefix("numeric("), let close = sqlType.firstIndex(of: ")") {
             let parts = sqlType[sqlType.index(sqlType.startIndex, offsetBy: 8)..<close].split(separator: ",").compactMap { Int($0) }

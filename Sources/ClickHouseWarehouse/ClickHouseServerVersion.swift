@@ -22,11 +22,18 @@ struct ClickHouseServerVersion: Sendable, Comparable {
     /// `DateTime64` (20.1 and later), which then holds timestamps.
     var hasDateTime64: Bool { self >= Self(major: 20, minor: 1) }
 
-    /// The date and time types Forager makes on this server.
-    var dateTypes: ClickHouseDateTypes {
-        if self >= Self(major: 22, minor: 8) { return .wide }
+    /// The types Forager makes on this server.
+    var typeGeneration: ClickHouseTypeGeneration {
+        if self >= Self(major: 22, minor: 8) { return .modern }
         return hasDateTime64 ? .dateTime64 : .classic
     }
+
+    /// `ReplacingMergeTree(version, is_deleted)`, whose FINAL leaves out rows whose last version
+    /// is deleted (from 23.2; taken from 23.8, the first long-term release with it).
+    var hasIsDeleted: Bool { self >= Self(major: 23, minor: 8) }
+
+    /// Lightweight `DELETE FROM` (from 22.8 behind a setting, generally available in 23.3).
+    var hasLightweightDelete: Bool { self >= Self(major: 23, minor: 3) }
 
     /// The `async_insert` setting (21.11 and later; on by default from 26.2). Forager turns it off
     /// on every insert: an asynchronous insert delays each batch until the server's buffer is
@@ -38,16 +45,18 @@ struct ClickHouseServerVersion: Sendable, Comparable {
     var insertSettings: [(String, String)] { hasAsyncInsert ? [("async_insert", "0")] : [] }
 }
 
-/// The date and time types a server offers, in the order servers gained them. A table keeps the
-/// types it was made with when the server is upgraded (see ``ClickHouseWarehouse``).
-public enum ClickHouseDateTypes: Int, Sendable, Comparable, CaseIterable {
+/// The types Forager makes on a server, in the order servers gained them: dates, timestamps and
+/// booleans. A table keeps the types it was made with when the server is upgraded (see
+/// ``ClickHouseWarehouse``).
+public enum ClickHouseTypeGeneration: Int, Sendable, Comparable, CaseIterable {
     /// Servers before 20.1 (Debian's 18.16): `Date` (1970 to 2105), timestamps as `Int64`
-    /// microseconds since 1970 (any timestamp PostgreSQL has).
+    /// microseconds since 1970 (any timestamp PostgreSQL has), booleans as `UInt8`.
     case classic
-    /// 20.1 to 22.7: timestamps as `DateTime64(6, 'UTC')`, 1925 to 2283; dates as `Date`.
+    /// 20.1 to 22.7: timestamps as `DateTime64(6, 'UTC')`, 1925 to 2283; dates as `Date`,
+    /// booleans as `UInt8`.
     case dateTime64
-    /// 22.8 and later: `Date32` and `DateTime64(6, 'UTC')`, both 1900 to 2299.
-    case wide
+    /// 22.8 and later: `Date32` and `DateTime64(6, 'UTC')`, both 1900 to 2299, and `Bool`.
+    case modern
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 }

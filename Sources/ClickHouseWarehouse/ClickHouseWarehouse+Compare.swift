@@ -47,8 +47,8 @@ extension ClickHouseWarehouse {
         let twinTable = twin(table), twinName = name(twinTable.target)
         // The twin takes the table's types, older date and time types included.
         let existing = try await existingColumns(of: table.target)
-        learnOlderDateTypes(of: table, existing: existing)
-        learnOlderDateTypes(of: twinTable, existing: existing)
+        learnOlderTypes(of: table, existing: existing)
+        learnOlderTypes(of: twinTable, existing: existing)
         try await client.execute("DROP TABLE IF EXISTS \(twinName)")
         try await client.execute("CREATE TABLE \(twinName) AS \(name(table.target)) ENGINE = Memory")
         let keyDefinitions = columns(of: table).filter { table.warehouseKey.contains($0.name) }

@@ -34,11 +34,13 @@ public actor ClickHouseWarehouse: Warehouse {
     /// Rows per INSERT while loading a snapshot are sent in blocks of about this many bytes.
     static let blockBytes = 16 << 20
 
-    /// The date and time types the server offers, which new columns get.
-    nonisolated let dates: ClickHouseDateTypes
-    /// Columns (warehouse names, by table) made by an older server with older date and time types
-    /// than ``dates``, with those types: they keep them.
-    var olderDateTypes: [TableName: [String: ClickHouseDateTypes]] = [:]
+    /// The server's version, which decides the types, engines and statements Forager uses.
+    nonisolated let server: ClickHouseServerVersion
+    /// The types Forager makes on the server, which new columns get.
+    nonisolated var types: ClickHouseTypeGeneration { server.typeGeneration }
+    /// Columns (warehouse names, by table) made by an older server with older types than
+    /// ``types``, with those types: they keep them.
+    var olderTypes: [TableName: [String: ClickHouseTypeGeneration]] = [:]
     /// One server, or a cluster's replicas.
     nonisolated let topology: ClickHouseTopology
     /// Ends the names of this process's validate helper tables: on a cluster, a random suffix, so
@@ -47,10 +49,10 @@ public actor ClickHouseWarehouse: Warehouse {
     nonisolated let helperSuffix: String
 
     init(
-        client: ClickHouseClient, slot: String, logger: Logger, dates: ClickHouseDateTypes = .classic,
+        client: ClickHouseClient, slot: String, logger: Logger, server: ClickHouseServerVersion,
         topology: ClickHouseTopology = ClickHouseTopology(cluster: nil)
     ) {
-        self.dates = dates
+        self.server = server
         self.topology = topology
         self.helperSuffix = topology.isCluster ? "_" + String(UInt64.random(in: 0...UInt64.max), radix: 16) : ""
         self.client = client
@@ -78,8 +80,7 @@ public actor ClickHouseWarehouse: Warehouse {
             try await checkCluster(cluster, client: client)
             client.settings = ClickHouseTopology.quorumSettings(insertQuorum)
         }
-        return ClickHouseWarehouse(
-            client: client, slot: slot, logger: logger, dates: version.dateTypes, topology: ClickHouseTopology(cluster: cluster))
+        return ClickHouseWarehouse(client: client, slot: slot, logger: logger, server: version, topology: ClickHouseTopology(cluster: cluster))
     }
 
     public nonisolated var checkpointLocation: String { "\(ClickHouseClient.quote(database)).`_forager_state`" }
@@ -122,30 +123,30 @@ public actor ClickHouseWarehouse: Warehouse {
     }
 
     /// The ClickHouse column `name` of `table` for a source column of type `sqlType`, with the
-    /// server's date and time types, or the older ones the column was made with (see
-    /// ``olderDateTypes``).
+    /// server's types, or the older ones the column was made with (see
+    /// ``olderTypes``).
     func column(_ name: String, sqlType: String, nullable: Bool, in table: TableName) -> ClickHouseColumn {
-        ClickHouseColumn(name: name, sqlType: sqlType, nullable: nullable, dates: olderDateTypes[table]?[name] ?? dates)
+        ClickHouseColumn(name: name, sqlType: sqlType, nullable: nullable, types: olderTypes[table]?[name] ?? types)
     }
 
-    /// Learns which of a table's columns an older server made with older date and time types
-    /// (timestamps as `Int64` microseconds, dates as `Date`), from the types the table has
+    /// Learns which of a table's columns an older server made with older types (timestamps as
+    /// `Int64` microseconds, dates as `Date`, booleans as `UInt8`), from the types the table has
     /// (`existing`, by column name), so that an upgraded server keeps reading and writing them
     /// as they are.
-    func learnOlderDateTypes(of table: MappedTable, existing: [String: String]) {
+    func learnOlderTypes(of table: MappedTable, existing: [String: String]) {
         let known = sourceTypes[table.target] ?? [:]
-        var older: [String: ClickHouseDateTypes] = [:]
+        var older: [String: ClickHouseTypeGeneration] = [:]
         for source in table.columns {
             let name = table.warehouseName(of: source.name)
             let sqlType = source.sqlType.isEmpty ? known[source.name] ?? "text" : source.sqlType
             guard let stored = existing[name].map(ClickHouseColumn.withoutNullable) else { continue }
-            func made(_ candidate: ClickHouseDateTypes) -> String {
-                ClickHouseColumn.withoutNullable(ClickHouseColumn(name: name, sqlType: sqlType, nullable: false, dates: candidate).type)
+            func made(_ candidate: ClickHouseTypeGeneration) -> String {
+                ClickHouseColumn.withoutNullable(ClickHouseColumn(name: name, sqlType: sqlType, nullable: false, types: candidate).type)
             }
-            guard made(dates) != stored, let types = ClickHouseDateTypes.allCases.reversed().first(where: { $0 < dates && made($0) == stored }) else { continue }
-            older[name] = types
+            guard made(types) != stored, let generation = ClickHouseTypeGeneration.allCases.reversed().first(where: { $0 < types && made($0) == stored }) else { continue }
+            older[name] = generation
         }
-        olderDateTypes[table.target] = older.isEmpty ? nil : older
+        olderTypes[table.target] = older.isEmpty ? nil : older
     }
 
     // MARK: Schema
@@ -184,7 +185,7 @@ public actor ClickHouseWarehouse: Warehouse {
         }
         for table in tables where states[table.source].map({ $0.phase == .streaming }) ?? true {
             let existing = try await existingColumns(of: table.target)
-            learnOlderDateTypes(of: table, existing: existing)
+            learnOlderTypes(of: table, existing: existing)
             if existing.isEmpty {
                 guard create else {
                     if let problem = try await layoutProblem(table) { problems.append(problem) }
@@ -352,7 +353,7 @@ public actor ClickHouseWarehouse: Warehouse {
     }
 
     func createTable(_ table: MappedTable) async throws {
-        olderDateTypes[table.target] = nil
+        olderTypes[table.target] = nil
         do {
             try await client.execute(try await createStatement(table, named: name(table.target), on: topology))
         } catch let error as ForagerError where !error.isTransient && Self.hasLayout(table) {
@@ -380,7 +381,11 @@ public actor ClickHouseWarehouse: Warehouse {
         // A layout over nullable columns: servers that can sort and partition by them (20.x on) are told so.
         var settings = ""
         if Self.hasLayout(table), try await hasMergeTreeSetting("allow_nullable_key") { settings = " SETTINGS allow_nullable_key = 1" }
-        let engine = replacingEngine(version: ClickHouseClient.quote(Self.version), table: table.target, on: topology)
+        // Where the server has it, tombstones mark themselves, so that FINAL hides deleted rows
+        // (not with deletes: soft, whose deleted rows FINAL shows with their values).
+        var versions = ClickHouseClient.quote(Self.version)
+        if server.hasIsDeleted, table.deletes != .soft, !table.warehouseKey.isEmpty { versions += ", " + ClickHouseClient.quote(Self.deleted) }
+        let engine = replacingEngine(version: versions, table: table.target, on: topology)
         return """
             CREATE TABLE IF NOT EXISTS \(name)\(topology.onCluster) (\(definitions.joined(separator: ", ")))
             ENGINE = \(engine)\(partition) ORDER BY (\(key.map(ClickHouseClient.quote).joined(separator: ", ")))\(settings)
@@ -423,7 +428,7 @@ public actor ClickHouseWarehouse: Warehouse {
         let layout = table.layout.clickHouse
         let given = [layout?.partitionBy.map { "partition_by: \($0)" }, layout.flatMap { $0.orderBy.isEmpty ? nil : "order_by: [\($0.orderBy.joined(separator: ", "))]" }]
             .compactMap { $0 }.joined(separator: ", ")
-        let timestamps = dates == .classic
+        let timestamps = types == .classic
             ? " This server stores timestamps as Int64 microseconds since 1970: partition by toYYYYMM(toDateTime(intDiv(ts, 1000000))), not toYYYYMM(ts)."
             : ""
         return ForagerError(
@@ -461,11 +466,12 @@ public actor ClickHouseWarehouse: Warehouse {
         return columns
     }
 
-    /// Deletes the slot's checkpoint rows (a mutation, which ClickHouse applies in the background)
-    /// and waits until they no longer read.
+    /// Deletes the slot's checkpoint rows (a lightweight `DELETE` where the server has it, else a
+    /// mutation, which ClickHouse applies in the background) and waits until they no longer read.
     public func forgetCheckpoint() async throws {
         guard try await client.system.execute("EXISTS TABLE \(checkpointLocation)").hasPrefix("1") else { return }
-        try await client.execute("ALTER TABLE \(checkpointLocation) DELETE WHERE slot = \(ClickHouseClient.literal(slot))")
+        let delete = server.hasLightweightDelete ? "DELETE FROM \(checkpointLocation)" : "ALTER TABLE \(checkpointLocation) DELETE"
+        try await client.execute("\(delete) WHERE slot = \(ClickHouseClient.literal(slot))")
         let deadline = ContinuousClock.now + .seconds(60)
         while try await checkpoint() != nil {
             guard ContinuousClock.now < deadline else {

@@ -38,12 +38,9 @@ public final class TransactionGate: Sendable {
         }
     }
 
-    /// Lets everything pass, with `syncPoints` applied first.
-    public func release(syncPoints: [TableName: LSN] = [:]) {
-        state.withLock {
-            $0.hold = .none
-            $0.syncPoints.merge(syncPoints) { $1 }
-        }
+    /// Lets everything pass (the sync points already given still apply first).
+    public func release() {
+        state.withLock { $0.hold = .none }
     }
 
     /// For the stream, before the transaction that commits at `finalLSN`: nil while it must wait,

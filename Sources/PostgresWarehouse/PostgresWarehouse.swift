@@ -109,9 +109,6 @@ public actor PostgresWarehouse: Warehouse {
         return PostgresWarehouse(connection: connection, schema: schema, slot: slot, logger: logger)
     }
 
-    /// The warehouse table for a mapped source table name.
-    public nonisolated func target(named name: String) -> TableName { TableName(schema: schema, name: name) }
-
     // MARK: Schema
 
     /// Creates the schema, the state table and every missing warehouse table (unless `create` is

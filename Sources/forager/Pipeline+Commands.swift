@@ -1,6 +1,7 @@
 import ClickHouseWarehouse
 import ForagerConfig
 import ForagerCore
+import ForagerPipeline
 import LibPQ
 import Logging
 import PGOutput
@@ -124,7 +125,7 @@ extension Pipeline {
             let (tables, tableProblems) = try await describeTables(source, mapped)
             problems += tableProblems.map(\.description)
             if let slot = try await source.slotState() {
-                do { try checkUsable(slot) } catch { problems.append("\(error)") }
+                do { try StartDecision.checkUsable(Self.facts(slot), named: configuration.source.slot) } catch { problems.append("\(error)") }
             }
             do {
                 let warehouse = try await connectWarehouse()

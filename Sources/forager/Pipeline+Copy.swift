@@ -1,4 +1,5 @@
 import ForagerCore
+import ForagerPipeline
 import Glibc
 import Synchronization
 import LibPQ

@@ -1,6 +1,7 @@
 import ClickHouseWarehouse
 import ForagerConfig
 import ForagerCore
+import ForagerPipeline
 import LibPQ
 import Logging
 import Metrics
@@ -307,76 +308,42 @@ struct Pipeline {
         return final
     }
 
-    /// Decides where streaming starts: resume from the warehouse checkpoint, or create the slot and
-    /// take the initial snapshot. Refuses every state in which either would lose or double rows.
-    /// Also returns the tables to copy beside the stream: newly mapped, asked to be resynced, or
-    /// whose copy a stop interrupted.
+    /// Carries out the start decision (``StartDecision``): resume from the warehouse checkpoint, or
+    /// create the slot and take the initial snapshot. Also returns the tables to copy beside the
+    /// stream.
     private func startingPoint(
         source: PostgresSource, warehouse: any Warehouse, replication: ReplicationConnection, tables: [MappedTable]
     ) async throws -> (LSN, pending: [MappedTable]) {
-        let slotName = configuration.source.slot
         let checkpoint = try await warehouse.checkpoint()
         let slot = try await source.slotState()
-        if let slot {
-            try checkUsable(slot)
+        var facts = StartFacts(
+            slotName: configuration.source.slot, publication: configuration.source.publication, slot: slot.map(Self.facts),
+            checkpoint: checkpoint, tables: tables.map(\.source))
+        if slot != nil, checkpoint != nil {
+            facts.states = try await warehouse.tableStates()
+            facts.publicationMismatches = Set(try await source.publicationMismatches(for: tables).map(\.source))
         }
-        switch (slot, checkpoint) {
-        case (.some, .some(let checkpoint)):
-            var states = try await warehouse.tableStates()
-            let mismatched = Set(try await source.publicationMismatches(for: tables).map(\.source))
-            if states.isEmpty {
-                // A pipeline from before the table registry: every table it published was copied.
-                for table in tables where !mismatched.contains(table.source) {
-                    let state = TableState(phase: .streaming)
-                    try await warehouse.record(table.source, state)
-                    states[table.source] = state
-                }
-            }
-            let pending = tables.filter { states[$0.source].map { $0.phase == .resync || $0.phase == .copying } ?? true }
-            let changed = tables.filter { mismatched.contains($0.source) && states[$0.source]?.phase == .streaming }
-            guard changed.isEmpty else {
-                let names = changed.map(\.source.description).joined(separator: ", ")
-                throw ForagerError(
-                    .replicationState,
-                    "publication \(SQL.quoteIdentifier(configuration.source.publication)) does not publish the columns the mapping asks for \(names) (exclude_columns or append_only changed); the pipeline has been streaming them as they were",
-                    hint: "Resync those tables to apply the new mapping: forager resync --table \(changed.map(\.source.description).joined(separator: " --table ")). Or undo the mapping change.")
-            }
+        let mapped = { (names: [TableName]) in tables.filter { names.contains($0.source) } }
+        switch try StartDecision.decide(facts) {
+        case .resume(let checkpoint, let register, let pending, let mustBeEmpty):
+            for table in register { try await warehouse.record(table, TableState(phase: .streaming)) }
             logger.info("resuming from warehouse checkpoint", metadata: ["forager.lsn": "\(checkpoint)"])
-            try await requireEmpty(warehouse: warehouse, tables: pending.filter { states[$0.source] == nil })
-            return (checkpoint, pending)
-        case (nil, .some(let checkpoint)):
-            throw ForagerError(
-                .replicationState,
-                "the warehouse has a checkpoint at \(checkpoint) for slot \(SQL.quoteIdentifier(slotName)), but the source has no such slot; changes since then may be gone",
-                hint: "If the slot was dropped on purpose, or the source failed over to a server without it, start over into the same tables: forager reset --yes, then forager run. Otherwise point source.url at the server that has the slot.")
-        case (.some, nil):
-            logger.notice("slot exists but no snapshot was completed; dropping it to start the snapshot again", metadata: ["forager.slot": "\(slotName)"])
+            try await requireEmpty(warehouse: warehouse, tables: mapped(mustBeEmpty))
+            return (checkpoint, mapped(pending))
+        case .snapshot(let dropSlot):
+            if dropSlot {
+                logger.notice("slot exists but no snapshot was completed; dropping it to start the snapshot again", metadata: ["forager.slot": "\(configuration.source.slot)"])
+            }
             try await requireEmpty(warehouse: warehouse, tables: tables)
-            try await source.dropSlot()
-        case (nil, nil):
-            try await requireEmpty(warehouse: warehouse, tables: tables)
+            if dropSlot { try await source.dropSlot() }
         }
         try await source.ensurePublication(for: tables)
         return (try await snapshot(source: source, warehouse: warehouse, replication: replication, tables: tables), [])
     }
 
-    func checkUsable(_ slot: PostgresSource.SlotState) throws {
-        let name = SQL.quoteIdentifier(configuration.source.slot)
-        guard slot.plugin == "pgoutput" else {
-            throw ForagerError(
-                .replicationState, "slot \(name) uses the plugin \(slot.plugin), not pgoutput",
-                hint: "Choose another slot name in source.slot, or drop that slot if nothing else uses it.")
-        }
-        if let pid = slot.activePID {
-            throw ForagerError(
-                .replicationState, "slot \(name) is in use by another process (pid \(pid) on the source)",
-                hint: "Stop the other Forager (or consumer) first; only one reader per slot is possible.")
-        }
-        if slot.walStatus == "lost" {
-            throw ForagerError(
-                .replicationState, "slot \(name) has been invalidated (wal_status = lost): the WAL it needed was removed",
-                hint: "The warehouse can no longer be caught up from this slot. Start over into the same tables: forager reset --yes, then forager run (docs/operations.md, 'Slot lost'). Raise max_slot_wal_keep_size on the source so that it does not happen again.")
-        }
+    /// What the start decision needs of a slot.
+    static func facts(_ slot: PostgresSource.SlotState) -> StartFacts.Slot {
+        StartFacts.Slot(plugin: slot.plugin, activePID: slot.activePID, walStatus: slot.walStatus)
     }
 
     /// Refuses to load tables that hold rows Forager did not put there. Rows of a copy that was

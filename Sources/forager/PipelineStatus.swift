@@ -1,4 +1,5 @@
 import ForagerCore
+import ForagerPipeline
 import Foundation
 import Metrics
 import PGOutput

@@ -2,6 +2,7 @@ import ArgumentParser
 import ClickHouseWarehouse
 import ForagerConfig
 import ForagerCore
+import ForagerPipeline
 import Foundation
 import LibPQ
 import PGOutput

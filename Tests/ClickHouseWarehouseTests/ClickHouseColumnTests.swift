@@ -107,18 +107,22 @@ struct ClickHouseColumnTests {
         #expect(ClickHouseServerVersion("26.9.1.1").insertSettings.map { "\($0.0)=\($0.1)" } == ["async_insert=0"])
     }
 
-    @Test func dateTypesFollowTheServerVersion() throws {
+    @Test func typeGenerationFollowTheServerVersion() throws {
         #expect(!ClickHouseServerVersion("18.16.1").hasDateTime64)
         #expect(!ClickHouseServerVersion("19.17.6.36").hasDateTime64)
         #expect(ClickHouseServerVersion("20.1.2.4").hasDateTime64)
         #expect(!ClickHouseServerVersion("not a version").hasDateTime64)
-        #expect(ClickHouseServerVersion("18.16.1").dateTypes == .classic)
-        #expect(ClickHouseServerVersion("22.7.1").dateTypes == .dateTime64)
-        #expect(ClickHouseServerVersion("22.8.4.7").dateTypes == .wide)
-        #expect(ClickHouseServerVersion("26.9.1.1").dateTypes == .wide)
-        #expect(ClickHouseColumn(name: "d", sqlType: "date", nullable: true, dates: .dateTime64).type == "Nullable(Date)")
-        #expect(ClickHouseColumn(name: "d", sqlType: "date[]", nullable: false, dates: .wide).type == "Array(Nullable(Date32))")
-        #expect(ClickHouseColumn(name: "t", sqlType: "timestamp without time zone", nullable: false, dates: .classic).type == "Int64")
+        #expect(ClickHouseServerVersion("18.16.1").typeGeneration == .classic)
+        #expect(ClickHouseServerVersion("22.7.1").typeGeneration == .dateTime64)
+        #expect(ClickHouseServerVersion("22.8.4.7").typeGeneration == .modern)
+        #expect(ClickHouseServerVersion("26.9.1.1").typeGeneration == .modern)
+        #expect(ClickHouseColumn(name: "d", sqlType: "date", nullable: true, types: .dateTime64).type == "Nullable(Date)")
+        #expect(ClickHouseColumn(name: "d", sqlType: "date[]", nullable: false, types: .modern).type == "Array(Nullable(Date32))")
+        #expect(ClickHouseColumn(name: "t", sqlType: "timestamp without time zone", nullable: false, types: .classic).type == "Int64")
+        #expect(ClickHouseColumn(name: "b", sqlType: "boolean", nullable: true, types: .modern).type == "Nullable(Bool)")
+        #expect(ClickHouseColumn(name: "b", sqlType: "boolean", nullable: true, types: .dateTime64).type == "Nullable(UInt8)")
+        #expect(ClickHouseColumn.sourceText(of: Array("true".utf8), conversion: .boolean) == Array("t".utf8))
+        #expect(ClickHouseColumn.sourceText(of: Array("0".utf8), conversion: .boolean) == Array("f".utf8))
     }
 
     private func converted(_ column: ClickHouseColumn, _ value: String) throws -> String {
@@ -128,14 +132,14 @@ struct ClickHouseColumnTests {
     }
 
     @Test func dateTime64WithinTheServersRange() throws {
-        let column = ClickHouseColumn(name: "at", sqlType: "timestamp with time zone", nullable: false, dates: .dateTime64)
+        let column = ClickHouseColumn(name: "at", sqlType: "timestamp with time zone", nullable: false, types: .dateTime64)
         #expect(column.type == "DateTime64(6, 'UTC')")
         #expect(try converted(column, "2024-06-01 10:00:00.25+02") == "2024-06-01 08:00:00.250000")
         #expect(throws: ForagerError.self) { try converted(column, "1900-01-01 00:00:00+00") }
         // infinity and -infinity are the range's ends, and read back as themselves.
         #expect(try converted(column, "infinity") == "2283-11-11 23:59:59.999999")
         #expect(try converted(column, "-infinity") == "1925-01-01 00:00:00.000000")
-        let wide = ClickHouseColumn(name: "at", sqlType: "timestamp with time zone", nullable: false, dates: .wide)
+        let wide = ClickHouseColumn(name: "at", sqlType: "timestamp with time zone", nullable: false, types: .modern)
         #expect(try converted(wide, "1900-01-01 00:00:00+00") == "1900-01-01 00:00:00.000000")
         #expect(try converted(wide, "infinity") == "2299-12-31 23:59:59.999999")
         #expect(throws: ForagerError.self) { try converted(wide, "1899-12-31 23:59:59+00") }
@@ -150,9 +154,9 @@ struct ClickHouseColumnTests {
     }
 
     @Test func date32HoldsDatesBefore1970() throws {
-        let date = ClickHouseColumn(name: "d", sqlType: "date", nullable: false, dates: .dateTime64)
+        let date = ClickHouseColumn(name: "d", sqlType: "date", nullable: false, types: .dateTime64)
         #expect(throws: ForagerError.self) { try converted(date, "1969-12-31") }
-        let date32 = ClickHouseColumn(name: "d", sqlType: "date", nullable: false, dates: .wide)
+        let date32 = ClickHouseColumn(name: "d", sqlType: "date", nullable: false, types: .modern)
         #expect(try converted(date32, "1900-01-01") == "1900-01-01")
         #expect(try converted(date32, "2299-12-31") == "2299-12-31")
         #expect(throws: ForagerError.self) { try converted(date32, "2300-01-01") }

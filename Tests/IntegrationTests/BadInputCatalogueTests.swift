@@ -381,7 +381,7 @@ enum PasswordRole {
     }
 }
 
-@Suite("Bad-input catalogue", .serialized)
+@Suite("Bad-input catalogue", .serialized, .cleansUpScenarios)
 struct BadInputCatalogueTests {
     @Test("the catalogue has at least 40 cases")
     func size() { #expect(badInputs.count >= 40) }
@@ -389,7 +389,6 @@ struct BadInputCatalogueTests {
     @Test("each bad input gets its exit code, an error naming the thing and the fix, and leaves no change half-applied", arguments: badInputs)
     func badInput(_ input: BadInput) async throws {
         let scenario = try await Scenario.make(sourceSQL: input.sourceSQL, tables: ["hives"])
-        defer { Task { await scenario.cleanUp() } }
         let allColumns = ["id", "name", "doc"]
         var synced: WarehouseState?
         if input.goodSyncFirst {
@@ -566,7 +565,7 @@ struct ClickHouseState: Equatable {
     }
 }
 
-@Suite("Bad-input catalogue, ClickHouse", .serialized)
+@Suite("Bad-input catalogue, ClickHouse", .serialized, .cleansUpScenarios)
 struct ClickHouseBadInputCatalogueTests {
     @Test("each bad input to a ClickHouse warehouse gets exit 1, an error naming the thing and the fix, and leaves no change half-applied", arguments: clickHouseBadInputs)
     func badInput(_ input: ClickHouseBadInput) async throws {
@@ -577,7 +576,6 @@ struct ClickHouseBadInputCatalogueTests {
                 INSERT INTO hives VALUES (1, 'a', 1.5, '2024-01-01', '{1,2}'), (2, 'b', 2.25, '2024-01-02', '{3}');
                 """,
             tables: ["hives"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         let synced = try await ClickHouseState.read(server, scenario)
         try await scenario.onSource("""

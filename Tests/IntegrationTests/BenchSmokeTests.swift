@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("Benchmark harness")
+@Suite("Benchmark harness", .cleansUpScenarios)
 struct BenchSmokeTests {
     @Test("bench/run.py --smoke runs every case end to end on tiny sizes and writes its page")
     func smokeRun() async throws {

@@ -5,7 +5,7 @@ import Testing
 
 /// The ClickHouse warehouse on a cluster (`warehouse.cluster`): two 18.16 replicas of one shard and
 /// a ZooKeeper, started by the test (``ClickHouseReplicas``).
-@Suite("ClickHouse cluster", .serialized)
+@Suite("ClickHouse cluster", .serialized, .cleansUpScenarios)
 struct ClickHouseClusterTests {
     private static let columns = "id, value, amount, note, extra"
 
@@ -43,7 +43,6 @@ struct ClickHouseClusterTests {
                 INSERT INTO readings SELECT g, g / 8.0, g / 4.0, 'r' || g FROM generate_series(1, 1000) g;
                 """,
             tables: ["readings"], batch: "batch:\n  max_rows: 500", clickHouse: first, clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)")
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
 
         // Every table is on both replicas, replicated; the view is on both.
@@ -113,7 +112,6 @@ struct ClickHouseClusterTests {
                 """,
             tables: ["readings"], clickHouse: first,
             clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)\n  insert_quorum: 2")
-        defer { Task { await scenario.cleanUp() } }
         let checkpoint = { try await rows(on: first, scenario, "SELECT max(lsn) FROM $db._forager_state") }
         let running = try await streaming(scenario)
         try await scenario.onSource("UPDATE readings SET note = 'before' WHERE id <= 10")
@@ -156,7 +154,6 @@ struct ClickHouseClusterTests {
                 INSERT INTO readings SELECT g, g / 8.0, g / 4.0, 'r' || g, NULL FROM generate_series(1, 1000) g;
                 """,
             tables: ["readings"], clickHouse: first, clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)")
-        defer { Task { await scenario.cleanUp() } }
         let running = try await streaming(scenario)
         let writer = scenario.writeContinuously { round in
             "INSERT INTO readings VALUES (\(10_000 + round), \(round) / 7.0, \(round), 'w', \(round)); UPDATE readings SET extra = \(round) WHERE id = \(round % 1000 + 1)"

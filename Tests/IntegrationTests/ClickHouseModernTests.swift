@@ -6,17 +6,15 @@ import Testing
 /// ClickHouseTests run every other scenario on both it and Debian's 18.16. Where the output
 /// differs between the versions, the queries ask for the 18.16 form: timestamps (DateTime64(6,
 /// 'UTC') on a modern server) as microseconds since 1970, decimals with their trailing zeros.
-@Suite("ClickHouse warehouse on a modern engine", .serialized)
+@Suite("ClickHouse warehouse on a modern engine", .serialized, .cleansUpScenarios)
 struct ClickHouseModernTests {
     private func sourceRows(_ scenario: Scenario, _ select: String) async throws -> String {
         try await scenario.sourceScalar("SELECT coalesce(string_agg(line, E'\\n' ORDER BY id), '') FROM (\(select)) AS x") ?? ""
     }
 
     private func clickHouseRows(_ server: ClickHouseServer, _ scenario: Scenario, _ sql: String) async throws -> String {
-        try await server.query(
-            sql.replacingOccurrences(of: "$db", with: "`\(scenario.warehouseDatabase)`")
-                + " SETTINGS output_format_decimal_trailing_zeros = 1 FORMAT TabSeparated"
-        ).trimmingCharacters(in: .newlines)
+        try await server.query(server.inClassicForm(sql.replacingOccurrences(of: "$db", with: "`\(scenario.warehouseDatabase)`")) + " FORMAT TabSeparated")
+            .trimmingCharacters(in: .newlines)
     }
 
     @Test("the front answers as ClickHouse's HTTP interface: version, error code and text; kill and resume keep the data")
@@ -51,7 +49,6 @@ struct ClickHouseModernTests {
                 INSERT INTO hives SELECT g, g, g, 'h' || g FROM generate_series(1, 5) g;
                 """,
             tables: ["hives"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach([
             "ALTER TABLE hives ALTER COLUMN frames TYPE integer, ALTER COLUMN weight TYPE numeric(12,4), ALTER COLUMN label DROP NOT NULL",
@@ -71,7 +68,6 @@ struct ClickHouseModernTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE other (id int PRIMARY KEY, n int); CREATE TABLE daily (id int PRIMARY KEY, v text); INSERT INTO other VALUES (1, 1);",
             tables: ["other", "daily"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await server.query("ALTER TABLE `\(scenario.warehouseDatabase)`.other ADD CONSTRAINT positive CHECK n > 0")
         try await scenario.onSourceEach(["INSERT INTO other VALUES (2, -1)", "INSERT INTO daily VALUES (1, 'after')"])
@@ -94,13 +90,12 @@ struct ClickHouseModernTests {
         defer { older.stop() }
         let scenario = try await Scenario.make(
             sourceSQL: """
-                CREATE TABLE visits (id int PRIMARY KEY, seen_at timestamptz, day date, times timestamp[] NOT NULL, note text);
+                CREATE TABLE visits (id int PRIMARY KEY, seen_at timestamptz, day date, times timestamp[] NOT NULL, note text, ok boolean);
                 ALTER TABLE visits ALTER COLUMN note SET STORAGE EXTERNAL;
                 INSERT INTO visits SELECT g, '2026-01-01 00:00:00.25+00'::timestamptz + g * interval '1 hour', '2026-01-01'::date + g,
-                    ARRAY['2026-01-01 10:00:00'::timestamp + g * interval '1 s'], repeat(md5(g::text), 400) FROM generate_series(1, 20) g;
+                    ARRAY['2026-01-01 10:00:00'::timestamp + g * interval '1 s'], repeat(md5(g::text), 400), g % 2 = 0 FROM generate_series(1, 20) g;
                 """,
             tables: ["visits"], clickHouse: older)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         older.pause()
         let upgraded = try await ClickHouseServer.startModern(name: "upgraded", upgrading: older)
@@ -108,25 +103,26 @@ struct ClickHouseModernTests {
         let config = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
         try config.replacingOccurrences(of: older.url, with: upgraded.url).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
         try await scenario.onSourceEach([
-            "INSERT INTO visits VALUES (100, '2026-06-01 12:00:00.5+00', '2026-06-01', ARRAY['2026-06-01 12:00:00'::timestamp], 'new')",
+            "INSERT INTO visits VALUES (100, '2026-06-01 12:00:00.5+00', '2026-06-01', ARRAY['2026-06-01 12:00:00'::timestamp], 'new', true)",
             "UPDATE visits SET seen_at = seen_at + interval '1 day' WHERE id <= 5",
-            "ALTER TABLE visits ADD COLUMN checked_at timestamptz",
+            "ALTER TABLE visits ADD COLUMN checked_at timestamptz, ADD COLUMN done boolean",
+            "UPDATE visits SET done = NOT ok WHERE id <= 3",
             "UPDATE visits SET checked_at = '2026-07-01 00:00:00+00' WHERE id = 7",
         ])
         try await scenario.forager(["sync"])
         let types = try await upgraded.query("""
             SELECT name, type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'visits'
-                AND name IN ('seen_at', 'day', 'times', 'checked_at') ORDER BY name FORMAT TabSeparated
+                AND name IN ('seen_at', 'day', 'times', 'checked_at', 'ok', 'done') ORDER BY name FORMAT TabSeparated
             """)
         // TabSeparated escapes the quotes.
-        #expect(types == "checked_at\tNullable(DateTime64(6, \\'UTC\\'))\nday\tNullable(Date)\nseen_at\tNullable(Int64)\ntimes\tArray(Nullable(Int64))\n", "\(types)")
+        #expect(types == "checked_at\tNullable(DateTime64(6, \\'UTC\\'))\nday\tNullable(Date)\ndone\tNullable(Bool)\nok\tNullable(UInt8)\nseen_at\tNullable(Int64)\ntimes\tArray(Nullable(Int64))\n", "\(types)")
         let source = """
             SELECT id, concat_ws(E'\\t', id, (extract(epoch FROM seen_at) * 1000000)::bigint, day - date '1970-01-01',
-                coalesce((extract(epoch FROM checked_at) * 1000000)::bigint::text, '\\N'), md5(note),
+                coalesce((extract(epoch FROM checked_at) * 1000000)::bigint::text, '\\N'), md5(note), ok::int, coalesce(done::int::text, '\\N'),
                 (SELECT string_agg((extract(epoch FROM t) * 1000000)::bigint::text, ',') FROM unnest(times) AS t)) AS line FROM visits
             """
         let view = """
-            SELECT id, seen_at, toInt32(day), toUnixTimestamp64Micro(checked_at), lower(hex(MD5(note))), arrayStringConcat(arrayMap(x -> toString(x), times), ',')
+            SELECT id, seen_at, toInt32(day), toUnixTimestamp64Micro(checked_at), lower(hex(MD5(note))), ok, toUInt8(done), arrayStringConcat(arrayMap(x -> toString(x), times), ',')
             FROM `\(scenario.warehouseDatabase)`.visits_current ORDER BY id FORMAT TabSeparated
             """
         #expect(try await upgraded.query(view).trimmingCharacters(in: .newlines) == (try await sourceRows(scenario, source)))

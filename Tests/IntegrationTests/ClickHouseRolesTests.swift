@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The ClickHouse users docs/clickhouse.md describes, set up as it says, doing what it says.
-@Suite("ClickHouse users", .serialized)
+@Suite("ClickHouse users", .serialized, .cleansUpScenarios)
 struct ClickHouseRolesTests {
     @Test("Forager runs as a user limited to its database; a read-only analyst reads the _current views and can change nothing")
     func leastPrivilege() async throws {
@@ -13,7 +13,6 @@ struct ClickHouseRolesTests {
             sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, hive int, v float8); INSERT INTO samples SELECT g, g % 10, g * 0.25 FROM generate_series(1, 1000) g;",
             tables: ["samples"], clickHouse: server,
             clickHouseCredentials: "  user: \(ClickHouseServer.leastPrivilegeUser)\n  password: \(ClickHouseServer.password)")
-        defer { Task { await scenario.cleanUp() } }
         let config = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
         try config.replacingOccurrences(of: "database: \(scenario.warehouseDatabase)", with: "database: \(database)")
             .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)

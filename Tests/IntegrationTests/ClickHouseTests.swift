@@ -17,7 +17,7 @@ private func clickHouseRows(_ server: ClickHouseServer, _ scenario: Scenario, _ 
 }
 
 /// Every scenario runs on Debian's 18.16 and on a modern engine (ClickHouse 26.9 through chdb).
-@Suite("ClickHouse warehouse", .serialized)
+@Suite("ClickHouse warehouse", .serialized, .cleansUpScenarios)
 struct ClickHouseTests {
     @Test("snapshot, inserts, updates, deletes, TOAST-unchanged updates, TRUNCATE and ADD COLUMN reach the _current view", arguments: ClickHouseServer.Kind.allCases)
     func replicatesIntoClickHouse(_ kind: ClickHouseServer.Kind) async throws {
@@ -33,7 +33,6 @@ struct ClickHouseTests {
                 CREATE TABLE events (at timestamptz, kind text);
                 """,
             tables: ["samples"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try scenario.writeMapping("tables:\n  - source: samples\n  - source: events\n    append_only: true\n")
         try await scenario.forager(["sync"])
         let select = """
@@ -53,8 +52,8 @@ struct ClickHouseTests {
                 AND name IN ('taken_at', 'weight', 'ok') ORDER BY name
             """)
         // TabSeparated escapes the quotes.
-        let timestamps = kind == .modern ? "DateTime64(6, \\'UTC\\')" : "Int64"
-        #expect(types == "ok\tNullable(UInt8)\ntaken_at\t\(timestamps)\nweight\tNullable(Decimal(8, 3))", "\(types)")
+        let (booleans, timestamps) = kind == .modern ? ("Bool", "DateTime64(6, \\'UTC\\')") : ("UInt8", "Int64")
+        #expect(types == "ok\tNullable(\(booleans))\ntaken_at\t\(timestamps)\nweight\tNullable(Decimal(8, 3))", "\(types)")
 
         try await scenario.onSourceEach([
             "UPDATE samples SET note = 'touched' WHERE id <= 10",
@@ -67,6 +66,12 @@ struct ClickHouseTests {
         try await scenario.forager(["sync"])
         try await expectEqual()
         #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.events_current") == "2")
+        if kind == .modern {
+            // Tombstones mark themselves: FINAL alone leaves deleted rows out.
+            let engine = try await clickHouseRows(server, scenario, "SELECT engine_full FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' AND name = 'samples'")
+            #expect(engine.hasPrefix("ReplacingMergeTree(_forager_version, _forager_deleted)"), "\(engine)")
+            #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.samples FINAL") == (try await scenario.sourceScalar("SELECT count(*) FROM samples")))
+        }
 
         try await scenario.onSourceEach([
             "ALTER TABLE samples ADD COLUMN queen boolean",
@@ -95,7 +100,6 @@ struct ClickHouseTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 100) g;",
             tables: ["hives"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         let done = try await scenario.forager(["reset", "--yes"])
         #expect(done.contains("forgot the warehouse checkpoint") && done.contains("marked public.hives for a new copy"), "\(done)")
@@ -113,7 +117,6 @@ struct ClickHouseTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE readings (id bigint PRIMARY KEY, value double precision, note text); INSERT INTO readings SELECT g, g, 'r' || g FROM generate_series(1, 1000) g;",
             tables: ["readings"], batch: "batch:\n  max_rows: 500", clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSource("""
             DO $$ BEGIN FOR i IN 1..150 LOOP
@@ -152,7 +155,6 @@ struct ClickHouseTests {
                 FROM generate_series(1, 1000000) g;
                 """,
             tables: ["samples"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         let source = try await scenario.sourceScalar("""
             SELECT concat_ws(E'\t', count(*), sum(hive_id), min(id), max(id), sum(upload_id),
@@ -202,7 +204,6 @@ struct ClickHouseTests {
                 UPDATE types SET ai = '{1,NULL,-3}', ats = '{plain,"with space","q\\"b\\\\",NULL,"NULL",""}', big = array_fill(1.5::float8, ARRAY[3000]) WHERE id = 1;
                 """,
             tables: ["types"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         let source = """
             SELECT id, concat_ws(E'\\t', id, s, i, b,
                 CASE WHEN r = 'NaN' THEN 'nan' WHEN r = 'Infinity' THEN 'inf' WHEN r = '-Infinity' THEN '-inf' ELSE r::text END,
@@ -247,7 +248,6 @@ struct ClickHouseTests {
                 INSERT INTO hives SELECT g, 'h' || g, g, g / 2.0, 10 FROM generate_series(1, 20) g;
                 """,
             tables: [], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try scenario.writeMapping("tables:\n  - source: hives\n  - source: yards\n    deletes: soft\n")
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach([
@@ -287,7 +287,6 @@ struct ClickHouseTests {
                 INSERT INTO yards SELECT g, 'y' || g, g FROM generate_series(1, 5) g;
                 """,
             tables: ["hives", "yards"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         let database = scenario.warehouseDatabase
         let state = { (table: String) in
             try await clickHouseRows(server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = '\(table)'")
@@ -341,7 +340,6 @@ struct ClickHouseTests {
                 INSERT INTO boxes SELECT g, 'b' || g FROM generate_series(1, 5) g;
                 """,
             tables: [], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         // A table sorted by order_by, beyond its key, is not taken for one whose key changed.
         try scenario.writeMapping("tables:\n  - source: hives\n  - source: boxes\n  - source: yards\n    clickhouse: {order_by: [id, region]}\n")
         let state = { (table: String) in
@@ -384,7 +382,6 @@ struct ClickHouseTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
             tables: ["hives"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         let running = try await scenario.launchStreaming()
         try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)"])
         try await scenario.eventually("the row with a NULL") {
@@ -410,7 +407,6 @@ struct ClickHouseTests {
                 INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;
                 """,
             tables: ["hives", "yards"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         let running = try await scenario.launchStreaming()
         try await scenario.onSourceEach(["ALTER TABLE hives DROP COLUMN code", "INSERT INTO hives VALUES (6, 'after the drop')"])
         try await scenario.eventually("the row after the drop") {
@@ -451,7 +447,6 @@ struct ClickHouseTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 5) g;",
             tables: ["hives"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         let database = scenario.warehouseDatabase
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach(["ALTER TABLE hives ADD COLUMN frames int", "INSERT INTO hives VALUES (6, 'h6', 12)"])
@@ -474,7 +469,6 @@ struct ClickHouseTests {
                 INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 50) g;
                 """,
             tables: ["hives"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
 
         // Added while forager streams: the schema change arrives with the next change.
@@ -537,7 +531,6 @@ struct ClickHouseTests {
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives VALUES (1, 'one');",
             tables: ["hives"], clickHouse: server,
             clickHouseCredentials: "  user: \(ClickHouseServer.user)\n  password: \(ClickHouseServer.password)")
-        defer { Task { await scenario.cleanUp() } }
         let output = try await scenario.forager(["sync", "--log-level", "debug"])
         #expect(try await clickHouseRows(server, scenario, "SELECT label FROM $db.hives_current") == "one")
         #expect(!output.contains(ClickHouseServer.password))
@@ -560,7 +553,6 @@ struct ClickHouseTests {
                 INSERT INTO visits SELECT g, g % 10, g / 3.0 FROM generate_series(1, 500) g;
                 """,
             tables: ["hives"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try scenario.writeMapping("tables:\n  - source: hives\n  - source: visits\n")
         try await scenario.onSource("INSERT INTO visits VALUES (501, 1, 0.1); UPDATE hives SET n = 1 WHERE id = 1;")
@@ -585,7 +577,6 @@ struct ClickHouseTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE readings (id bigint PRIMARY KEY, note text NOT NULL); INSERT INTO readings SELECT g, repeat('x', 200) FROM generate_series(1, 400000) g;",
             tables: ["readings"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         let process = try scenario.launch(["sync"])
         try await scenario.eventually(timeout: .seconds(120), "part of the copy") {
             Int(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.readings")) ?? 0 > 0
@@ -612,7 +603,6 @@ struct ClickHouseTests {
                     ('d', -0.25, 'd', repeat('w', 20000));
                 """,
             tables: ["levels", "prices"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSource("UPDATE levels SET label = label || '!'; UPDATE prices SET label = label || '!';")
         try await scenario.forager(["sync"])
@@ -632,7 +622,6 @@ struct ClickHouseTests {
                     CASE WHEN g % 5 = 0 THEN NULL ELSE '2026-01-01'::timestamptz + g * interval '9 days' END FROM generate_series(1, 40) g;
                 """,
             tables: [], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try scenario.writeMapping("tables:\n  - source: visits\n    clickhouse: {order_by: [id, region], partition_by: toYYYYMM(seen_at)}\n")
         _ = try await server.query("CREATE DATABASE IF NOT EXISTS `\(scenario.warehouseDatabase)`")
         guard kind == .modern else {

@@ -15,7 +15,7 @@ private struct SplitMix: RandomNumberGenerator {
     }
 }
 
-@Suite("Crash torture", .serialized)
+@Suite("Crash torture", .serialized, .cleansUpScenarios)
 struct CrashTortureTests {
     /// FORAGER_TORTURE_SEED replays a failed run's schedule.
     static var seed: UInt64 {
@@ -55,7 +55,6 @@ struct CrashTortureTests {
                 CREATE TABLE alerts (key text PRIMARY KEY, payload jsonb);
                 """,
             tables: ["hives", "samples", "alerts"], batch: "batch:\n  max_rows: 5000\n", clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
 
         let workload = Task { () throws -> [Statement: Int] in
             var random = SplitMix(state: seed ^ 0xABCDEF)

@@ -4,7 +4,7 @@ import LibPQ
 import Logging
 import Testing
 
-@Suite("IoT schema, fleet load and the demo", .serialized)
+@Suite("IoT schema, fleet load and the demo", .serialized, .cleansUpScenarios)
 struct DemoTests {
     private static var repositoryRoot: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path

@@ -19,12 +19,11 @@ private func latin1Scenario(clickHouse: ClickHouseServer? = nil) async throws ->
     return scenario
 }
 
-@Suite("forager validate on a LATIN1 source", .serialized)
+@Suite("forager validate on a LATIN1 source", .serialized, .cleansUpScenarios)
 struct EncodingValidateTests {
     @Test("a LATIN1 source replicated into a UTF-8 Postgres warehouse validates equal; a changed non-ASCII row is found")
     func latin1SourceIntoPostgres() async throws {
         let scenario = try await latin1Scenario()
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         #expect(try await scenario.warehouseScalar("SELECT word FROM analytics.words WHERE id = 5") == "Grüße 5")
         let equal = try await scenario.forager(["validate", "--chunk-rows", "50", "--wait", "0"])
@@ -41,7 +40,6 @@ struct EncodingValidateTests {
     func latin1SourceIntoClickHouse() async throws {
         let server = try await ClickHouseServer.shared()
         let scenario = try await latin1Scenario(clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         let database = "`\(scenario.warehouseDatabase)`"
         #expect(try await server.query("SELECT word FROM \(database).words_current WHERE id = 5") == "Grüße 5\n")

@@ -23,12 +23,11 @@ private func expectNewExclusionRefused(_ scenario: Scenario, sourceLocation: Sou
     try scenario.writeMapping(mapping)
 }
 
-@Suite("Excluded columns and columns added later", .serialized)
+@Suite("Excluded columns and columns added later", .serialized, .cleansUpScenarios)
 struct ExcludedColumnListTests {
     @Test("with exclude_columns, a column added later is not published, not created and not compared, in sync and run (Postgres warehouse)")
     func addedColumnStaysOutOfPostgres() async throws {
         let scenario = try await Scenario.make(sourceSQL: sourceSQL, tables: [])
-        defer { Task { await scenario.cleanUp() } }
         try scenario.writeMapping(mapping)
         try await scenario.forager(["sync"])
 
@@ -67,7 +66,6 @@ struct ExcludedColumnListTests {
     func addedColumnStaysOutOfClickHouse() async throws {
         let server = try await ClickHouseServer.shared()
         let scenario = try await Scenario.make(sourceSQL: sourceSQL, tables: [], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try scenario.writeMapping(mapping)
         try await scenario.forager(["sync"])
         let columns = """

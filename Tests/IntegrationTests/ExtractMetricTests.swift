@@ -14,7 +14,7 @@ private let metrics: TestMetrics = {
     return metrics
 }()
 
-@Suite("Extract metrics")
+@Suite("Extract metrics", .cleansUpScenarios)
 struct ExtractMetricTests {
     @Test("NULLs from missing and ill-typed fields are counted per table, column and kind")
     func nullsAreCounted() async throws {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite("Hostile identifiers")
+@Suite("Hostile identifiers", .cleansUpScenarios)
 struct HostileIdentifierTests {
     @Test("tables and columns named with quotes, semicolons, reserved words, 63 bytes and Unicode replicate, and nothing they spell is run")
     func hostileNames() async throws {
@@ -17,7 +17,6 @@ struct HostileIdentifierTests {
                 INSERT INTO "\(long)" VALUES (1, 'été');
                 """,
             tables: [])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.warehouse.execute("CREATE SCHEMA analytics; CREATE TABLE analytics.y (id int); INSERT INTO analytics.y VALUES (1);", database: scenario.warehouseDatabase)
         try scenario.writeMapping("""
             tables:
@@ -60,7 +59,6 @@ struct HostileIdentifierTests {
                 INSERT INTO "\(long)" VALUES (1, 'été');
                 """,
             tables: [], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         _ = try await server.query("CREATE DATABASE IF NOT EXISTS `\(scenario.warehouseDatabase)`")
         _ = try await server.query("CREATE TABLE `\(scenario.warehouseDatabase)`.y (id UInt8) ENGINE = Memory")
         _ = try await server.query("INSERT INTO `\(scenario.warehouseDatabase)`.y VALUES (1)")

@@ -1,6 +1,6 @@
 import Testing
 
-@Suite("Tables without a primary key")
+@Suite("Tables without a primary key", .cleansUpScenarios)
 struct KeylessTableTests {
     @Test("REPLICA IDENTITY FULL keeps the same multiset of rows; a replica identity index is a key; append_only keeps every insert")
     func keylessTablesReplicateExactly() async throws {
@@ -20,7 +20,6 @@ struct KeylessTableTests {
                 INSERT INTO events SELECT '2026-01-01'::timestamptz + g * interval '1 s', 'boot', '{"n": 1}' FROM generate_series(1, 10) g;
                 """,
             tables: [])
-        defer { Task { await scenario.cleanUp() } }
         try scenario.writeMapping("""
             tables:
               - source: readings
@@ -66,7 +65,6 @@ struct KeylessTableTests {
                 INSERT INTO twins VALUES (1, 'x'), (1, 'x'), (2, NULL);
                 """,
             tables: ["loose"])
-        defer { Task { await scenario.cleanUp() } }
         let output = try await scenario.forager(["check"], expectStatus: 1)
         #expect(output.contains("app.yaml:2: mapped table public.loose has no primary key and no replica identity"))
         #expect(output.contains("REPLICA IDENTITY FULL"))

@@ -2,12 +2,11 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("Least privilege", .serialized)
+@Suite("Least privilege", .serialized, .cleansUpScenarios)
 struct LeastPrivilegeTests {
     @Test("set up as docs/operations.md says (a role with LOGIN REPLICATION and SELECT on the mapped tables, a publication the tables' owner made), sync and run replicate inserts, updates and deletes exactly")
     func leastPrivilegeSource() async throws {
         let scenario = try await Scenario.make(sourceSQL: "SELECT 1", tables: ["public.samples", "public.hives"])
-        defer { Task { await scenario.cleanUp() } }
         let owner = "lp_owner_\(scenario.id)", role = "lp_forager_\(scenario.id)", password = "Src-S3cret-Pw-lp"
 
         // The application's tables, owned by a role of their own.
@@ -100,7 +99,6 @@ struct LeastPrivilegeTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); CREATE TABLE yards (id int PRIMARY KEY); INSERT INTO hives VALUES (1, 'a'); INSERT INTO yards VALUES (1);",
             tables: ["hives"])
-        defer { Task { await scenario.cleanUp() } }
         let owner = "forager_wh_\(scenario.id)", analyst = "analyst_\(scenario.id)"
         // docs/operations.md, "Roles on the warehouse", as written.
         try await scenario.warehouse.execute("""

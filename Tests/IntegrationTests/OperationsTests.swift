@@ -2,14 +2,13 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("Operations", .serialized)
+@Suite("Operations", .serialized, .cleansUpScenarios)
 struct OperationsTests {
     @Test("forager drop says what it would remove, refuses while the slot is in use, and with --yes leaves no slot or publication")
     func dropRemovesSlotAndPublications() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); CREATE TABLE events (at timestamptz, kind text); INSERT INTO hives VALUES (1);",
             tables: [])
-        defer { Task { await scenario.cleanUp() } }
         try scenario.writeMapping("tables:\n  - source: hives\n  - source: events\n    append_only: true\n")
         try await scenario.forager(["sync"])
         let dryRun = try await scenario.forager(["drop"], expectStatus: 1)
@@ -38,7 +37,6 @@ struct OperationsTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); CREATE TABLE yards (id int PRIMARY KEY); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 100) g; INSERT INTO yards VALUES (1);",
             tables: ["hives", "yards"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         let before = try await scenario.checkpoint() ?? ""
         let dryRun = try await scenario.forager(["reset"], expectStatus: 1)
@@ -66,7 +64,6 @@ struct OperationsTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); CREATE TABLE unmapped (id serial PRIMARY KEY, pad text);",
             tables: ["hives"])
-        defer { Task { await scenario.cleanUp() } }
         let running = try scenario.launch(["run"])
         try await scenario.eventually("streaming") {
             try await scenario.sourceScalar("SELECT active FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t"
@@ -86,7 +83,6 @@ struct OperationsTests {
     @Test("--log-format json writes one JSON object per line, with the metadata as fields")
     func jsonLogs() async throws {
         let scenario = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives VALUES (1);", tables: ["hives"])
-        defer { Task { await scenario.cleanUp() } }
         let output = try await scenario.forager(["sync", "--log-format", "json"])
         let lines = output.split(separator: "\n").filter { !$0.isEmpty }
         #expect(!lines.isEmpty)

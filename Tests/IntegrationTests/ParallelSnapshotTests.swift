@@ -2,7 +2,7 @@ import ForagerDemo
 import Foundation
 import Testing
 
-@Suite("Parallel initial snapshot", .serialized)
+@Suite("Parallel initial snapshot", .serialized, .cleansUpScenarios)
 struct ParallelSnapshotTests {
     enum Sink: String, CustomTestStringConvertible, CaseIterable, Sendable {
         case postgres, clickhouse
@@ -27,7 +27,6 @@ struct ParallelSnapshotTests {
                 INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 500) g;
                 """,
             tables: ["samples", "hives"], batch: "snapshot:\n  parallelism: 3\n", clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         let writer = scenario.writeContinuously { round in
             """
             UPDATE samples SET value = value + 1 WHERE id % 1000 = \(round % 1000);
@@ -72,7 +71,6 @@ struct ParallelSnapshotTests {
                 DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO copier_limited', current_database()); END $$;
                 """,
             tables: ["samples"], batch: "snapshot:\n  parallelism: 3\n")
-        defer { Task { await scenario.cleanUp() } }
         try scenario.rewriteConfig(sourceURL: "postgresql://copier_limited@127.0.0.1:\(scenario.source.port)/\(scenario.sourceDatabase)")
         let check = try await scenario.forager(["check"])
         #expect(check.contains("warning: a snapshot would copy over 1 connection(s), not snapshot.parallelism 3: the source has only 1 free") && check.contains("ok: "), "\(check)")
@@ -88,7 +86,6 @@ struct ParallelSnapshotTests {
                 INSERT INTO samples SELECT g, repeat('n', 40) FROM generate_series(1, 30000) g;
                 """,
             tables: ["samples"], batch: "snapshot:\n  parallelism: 3\n")
-        defer { Task { await limited.cleanUp() } }
         try await limited.warehouse.execute("""
             DO $$ BEGIN CREATE ROLE loader_limited LOGIN CONNECTION LIMIT 2; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
             GRANT CREATE ON DATABASE \(limited.warehouseDatabase) TO loader_limited;
@@ -105,7 +102,6 @@ struct ParallelSnapshotTests {
     @Test("on a terminal, the copy's progress is drawn on one line and ends with every table done")
     func progressOnATerminal() async throws {
         let piped = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives SELECT generate_series(1, 10);", tables: ["hives"])
-        defer { Task { await piped.cleanUp() } }
         let log = try await piped.forager(["sync"])
         #expect(log.contains("copied table") && !log.contains("copying: "), "\(log)")
 
@@ -117,7 +113,6 @@ struct ParallelSnapshotTests {
                 INSERT INTO hives SELECT generate_series(1, 10);
                 """,
             tables: ["samples", "hives"])
-        defer { Task { await scenario.cleanUp() } }
         // script(1) gives forager a terminal; its output is what the terminal showed.
         let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FORAGER_") }
         let terminal = try ChildProcess(

@@ -4,7 +4,7 @@ import Testing
 
 /// Scenarios modelled on PostgreSQL's own logical replication tests (`src/test/subscription`), run
 /// against both warehouses: changes replayed across schema changes arrive exactly.
-@Suite("Replayed changes, both warehouses", .serialized)
+@Suite("Replayed changes, both warehouses", .serialized, .cleansUpScenarios)
 struct ReplayedChangeTests {
     /// A scenario for `warehouse` ("postgres" or "clickhouse").
     private func scenario(_ warehouse: String, sourceSQL: String, tables: [String]) async throws -> Scenario {
@@ -28,7 +28,6 @@ struct ReplayedChangeTests {
             CREATE TABLE t (id int PRIMARY KEY, b text);
             INSERT INTO t SELECT g, 'b' || g FROM generate_series(1, 5) g;
             """, tables: ["t"])
-        defer { Task { await scenario.cleanUp() } }
         let running = try await scenario.launchStreaming()
         try await scenario.onSourceEach([
             "UPDATE t SET b = 'u' WHERE id = 1",
@@ -66,7 +65,6 @@ struct ReplayedChangeTests {
             CREATE TABLE ddl_tab2 (id int PRIMARY KEY, b text);
             INSERT INTO ddl_tab2 SELECT g, 'b' || g FROM generate_series(1, 1000) g;
             """, tables: ["ddl_tab2"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSource("""
             BEGIN;
@@ -98,7 +96,6 @@ struct ReplayedChangeTests {
             CREATE TABLE t (id int PRIMARY KEY, f real);
             INSERT INTO t SELECT g, g / 3.0 FROM generate_series(1, 10) g;
             """, tables: ["t"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach([
             "UPDATE t SET f = 0.1 WHERE id = 4",
@@ -125,7 +122,6 @@ struct ReplayedChangeTests {
                 CREATE TABLE other (id int PRIMARY KEY, n int);
                 """,
             tables: ["daily", "other"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach([
             "TRUNCATE daily_2025",
@@ -163,7 +159,6 @@ struct ReplayedChangeTests {
             CREATE TABLE t (id int PRIMARY KEY, name text, m int);
             INSERT INTO t SELECT g, 'n' || g, g FROM generate_series(1, 100) g;
             """, tables: ["t"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach([
             "ALTER TABLE t ADD COLUMN w int DEFAULT 42",
@@ -196,7 +191,6 @@ struct ReplayedChangeTests {
             CREATE TABLE t (id int PRIMARY KEY, v text);
             INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g;
             """, tables: [])
-        defer { Task { await scenario.cleanUp() } }
         try scenario.writeMapping("tables:\n  - source: t\n    deletes: soft\n")
         try await scenario.forager(["sync"])
         try await scenario.onSource("DELETE FROM t WHERE id <= 3")
@@ -216,7 +210,6 @@ struct ReplayedChangeTests {
             CREATE TABLE h (id int PRIMARY KEY, v text);
             INSERT INTO h SELECT g, 'v' || g FROM generate_series(1, 5) g;
             """, tables: [])
-        defer { Task { await scenario.cleanUp() } }
         try scenario.writeMapping("tables:\n  - source: h\n    deletes: soft\n")
         try await scenario.forager(["sync"])
         try await scenario.onSource("DELETE FROM h WHERE id = 1")
@@ -236,7 +229,6 @@ struct ReplayedChangeTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY); INSERT INTO a VALUES (1);",
             tables: ["a", "b"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.forager(["resync", "--table", "b"])
         try scenario.writeMapping("tables:\n  - source: a\n")

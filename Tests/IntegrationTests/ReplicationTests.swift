@@ -20,12 +20,11 @@ private func expectAllEqual(_ scenario: Scenario, sourceLocation: SourceLocation
     try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["hive_id", "taken_at", "temperature", "payload"], key: ["hive_id", "taken_at"], sourceLocation: sourceLocation)
 }
 
-@Suite("Replication into a Postgres warehouse", .serialized)
+@Suite("Replication into a Postgres warehouse", .serialized, .cleansUpScenarios)
 struct ReplicationTests {
     @Test("snapshot, then two syncs with inserts, updates, deletes and multi-table transactions between")
     func snapshotThenSyncs() async throws {
         let scenario = try await Scenario.make(sourceSQL: appSchema, tables: appTables)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await expectAllEqual(scenario)
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == "5000")
@@ -71,7 +70,6 @@ struct ReplicationTests {
                 INSERT INTO docs SELECT g, 'doc ' || g, repeat(md5(g::text), 2000) FROM generate_series(1, 20) g;
                 """,
             tables: ["docs"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSource("""
             UPDATE docs SET title = 'retitled ' || id WHERE id <= 10;
@@ -88,7 +86,6 @@ struct ReplicationTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE events (id int PRIMARY KEY, what text); INSERT INTO events SELECT g, 'e' || g FROM generate_series(1, 100) g;",
             tables: ["events"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSource("""
             BEGIN; INSERT INTO events VALUES (101, 'before'); TRUNCATE events; INSERT INTO events VALUES (1, 'after'); COMMIT;
@@ -113,7 +110,6 @@ struct ReplicationTests {
                 INSERT INTO scratch VALUES (1);
                 """,
             tables: ["yards", "hives", "notes"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach([
             "BEGIN; INSERT INTO notes VALUES (6, 'before'); TRUNCATE notes, scratch; INSERT INTO notes VALUES (1, 'after'); COMMIT",
@@ -130,7 +126,6 @@ struct ReplicationTests {
     @Test("a graceful stop leaves the slot's confirmed_flush_lsn equal to the warehouse checkpoint")
     func gracefulStopAcknowledgesCheckpoint() async throws {
         let scenario = try await Scenario.make(sourceSQL: appSchema, tables: appTables)
-        defer { Task { await scenario.cleanUp() } }
         let process = try scenario.launch(["run"])
         try await scenario.eventually("the snapshot") {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics._forager_state WHERE slot = '\(scenario.slot)'") == "1"
@@ -159,7 +154,6 @@ struct ReplicationTests {
         let scenario = try await Scenario.make(
             sourceSQL: appSchema, tables: appTables,
             batch: "batch:\n  max_rows: 5000\n  max_age_ms: 200")
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         var statements: [String] = []
         for round in 0..<40 {
@@ -190,7 +184,6 @@ struct ReplicationTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE keyless (a int, b text); CREATE TABLE fine (id int PRIMARY KEY);",
             tables: ["keyless", "missing_table", "fine"])
-        defer { Task { await scenario.cleanUp() } }
         let output = try await scenario.forager(["check"], expectStatus: 1)
         #expect(output.contains("public.keyless has no primary key"))
         #expect(output.contains("mappings/app.yaml:3: mapped table public.missing_table does not exist"))
@@ -205,7 +198,6 @@ struct ReplicationTests {
                 INSERT INTO readings SELECT g, g % 5000, '2024-01-01'::timestamptz + g * interval '1 second', sin(g), CASE WHEN g % 11 = 0 THEN NULL ELSE 'n' || g END FROM generate_series(1, 1000000) g;
                 """,
             tables: ["readings"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "readings", target: "analytics.readings", columns: ["id", "device", "at", "value", "note"])
         try await scenario.onSource("UPDATE readings SET value = -value WHERE id % 100 = 0; DELETE FROM readings WHERE id % 1000 = 1; INSERT INTO readings SELECT g, 1, now(), 0, NULL FROM generate_series(1000001, 1100000) g;")
@@ -214,14 +206,13 @@ struct ReplicationTests {
     }
 }
 
-@Suite("Source preflight")
+@Suite("Source preflight", .cleansUpScenarios)
 struct SourcePreflightTests {
     @Test("forager check warns when the source role is a superuser, and not for a role with only REPLICATION and SELECT")
     func superuserWarning() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE fine (id int PRIMARY KEY); CREATE ROLE least_priv LOGIN REPLICATION; GRANT SELECT ON fine TO least_priv;",
             tables: ["fine"])
-        defer { Task { await scenario.cleanUp() } }
         let superuser = try await scenario.forager(["check"])
         #expect(superuser.contains("warning: the source role \"postgres\" is a superuser") && superuser.contains("ok: "), "\(superuser)")
         try scenario.rewriteConfig(sourceURL: "postgresql://least_priv@127.0.0.1:\(scenario.source.port)/\(scenario.sourceDatabase)")
@@ -234,7 +225,6 @@ struct SourcePreflightTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE fine (id int PRIMARY KEY); CREATE ROLE plain LOGIN; GRANT SELECT ON fine TO plain;",
             tables: ["fine"])
-        defer { Task { await scenario.cleanUp() } }
         let plainURL = "postgresql://plain@127.0.0.1:\(scenario.source.port)/\(scenario.sourceDatabase)"
         try scenario.rewriteConfig(sourceURL: plainURL)
         let output = try await scenario.forager(["check"], expectStatus: 1)
@@ -251,14 +241,13 @@ struct SourcePreflightTests {
     }
 }
 
-@Suite("Schema changes while streaming")
+@Suite("Schema changes while streaming", .cleansUpScenarios)
 struct SchemaChangeTests {
     @Test("a column added with a default while forager is stopped: rows written before it, still in the stream, read the default, and a later drop leaves newer rows NULL")
     func columnAddedWhileStopped() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 20) g;",
             tables: ["hives"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach([
             "INSERT INTO hives VALUES (21, 'before the column')",
@@ -278,7 +267,6 @@ struct SchemaChangeTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, weight numeric(6,2)); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 50) g;",
             tables: ["hives"])
-        defer { Task { await scenario.cleanUp() } }
         let process = try scenario.launch(["run"])
         try await scenario.eventually("the snapshot") {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "50"
@@ -339,7 +327,6 @@ struct SchemaChangeTests {
                 INSERT INTO hives SELECT g, 'h' || g, g, 10 FROM generate_series(1, 20) g;
                 """,
             tables: ["hives", "yards"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach([
             "INSERT INTO hives VALUES (21, 'before', 1.5, 8)",
@@ -386,7 +373,6 @@ struct SchemaChangeTests {
                 INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 5) g;
                 """,
             tables: ["hives", "yards"])
-        defer { Task { await scenario.cleanUp() } }
         let process = try await scenario.launchStreaming()
         try await scenario.onSourceEach([
             "ALTER TABLE hives RENAME TO old_hives",
@@ -424,7 +410,6 @@ struct SchemaChangeTests {
                 INSERT INTO boxes SELECT g, 'b' || g FROM generate_series(1, 5) g;
                 """,
             tables: ["hives", "boxes", "yards"])
-        defer { Task { await scenario.cleanUp() } }
         let state = { (table: String) in
             try await scenario.warehouseScalar("SELECT state || ': ' || coalesce(reason, '') FROM analytics._forager_tables WHERE source_table = '\(table)'") ?? ""
         }
@@ -464,7 +449,6 @@ struct SchemaChangeTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
             tables: ["hives"])
-        defer { Task { await scenario.cleanUp() } }
         let process = try await scenario.launchStreaming()
         try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)"])
         try await scenario.eventually("the row with a NULL") {
@@ -485,7 +469,6 @@ struct SchemaChangeTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 10) g;",
             tables: ["hives"])
-        defer { Task { await scenario.cleanUp() } }
         let process = try await scenario.launchStreaming()
         let report = try await scenario.warehouse.connect(scenario.warehouseDatabase)
         defer { report.close() }
@@ -528,7 +511,6 @@ struct SchemaChangeTests {
                 INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 20) g;
                 """,
             tables: ["hives", "yards"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         let reader = "reader_\(scenario.id)"
         try await scenario.warehouse.execute("""
@@ -576,7 +558,6 @@ struct SchemaChangeTests {
                 INSERT INTO boxes SELECT g, g FROM generate_series(1, 5) g;
                 """,
             tables: ["hives", "yards", "boxes"])
-        defer { Task { await scenario.cleanUp() } }
         let process = try await scenario.launchStreaming()
         try await scenario.onSourceEach(["ALTER TABLE hives DROP COLUMN code", "INSERT INTO hives VALUES (6, 'after the drop')"])
         try await scenario.eventually("the row after the drop") {
@@ -655,7 +636,6 @@ struct SchemaChangeTests {
                 INSERT INTO hives SELECT g, 'hive number ' || g, g FROM generate_series(1, 20) g;
                 """,
             tables: ["hives", "yards"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         // The source widens a column while Forager is stopped: followed, and recorded, so later starts agree.
         try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN weight TYPE bigint", "INSERT INTO hives VALUES (21, 'big', 5000000000)"])
@@ -694,7 +674,6 @@ struct SchemaChangeTests {
                 INSERT INTO visits SELECT g, g % 100, 0 FROM generate_series(1, 1000) g;
                 """,
             tables: ["hives"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         let writer = Task {
             let connection = try await scenario.source.connect(scenario.sourceDatabase)
@@ -732,7 +711,6 @@ struct SchemaChangeTests {
                 INSERT INTO readings SELECT g, g % 10, g FROM generate_series(1, 2000000) g;
                 """,
             tables: ["hives"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try scenario.writeMapping("tables:\n  - source: hives\n  - source: readings\n")
         let process = try scenario.launch(["run"])
@@ -772,7 +750,7 @@ struct SchemaChangeTests {
     }
 }
 
-@Suite("Table shapes")
+@Suite("Table shapes", .cleansUpScenarios)
 struct TableShapeTests {
     @Test("a partitioned source table arrives in one warehouse table, across partitions and row moves")
     func partitionedTableArrivesWhole() async throws {
@@ -784,7 +762,6 @@ struct TableShapeTests {
                 INSERT INTO readings SELECT g, date '2024-06-01' + g, g FROM generate_series(1, 400) g;
                 """,
             tables: ["readings"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSource("""
             INSERT INTO readings VALUES (1000, '2025-03-01', 1), (1001, '2024-03-01', 2);
@@ -813,7 +790,6 @@ struct TableShapeTests {
                     decode(repeat(md5(g::text), 400), 'hex'), 0 FROM generate_series(1, 6) g;
                 """,
             tables: ["blobs"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await scenario.onSource("""
             BEGIN;
@@ -832,16 +808,14 @@ struct TableShapeTests {
     }
 }
 
-@Suite("Soft deletes")
+@Suite("Soft deletes", .cleansUpScenarios)
 struct SoftDeleteTests {
     @Test("deletes: soft keeps deleted rows flagged, whether or not the batch saw their values")
     func softDeletesKeepRows() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE uploads (id int PRIMARY KEY, path text, handled boolean); INSERT INTO uploads SELECT g, 's3://b/' || g, false FROM generate_series(1, 20) g;",
             tables: ["uploads"])
-        defer { Task { await scenario.cleanUp() } }
-        try "tables:\n  - source: uploads\n    deletes: soft\n".write(
-            toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        try scenario.writeMapping("tables:\n  - source: uploads\n    deletes: soft\n")
         try await scenario.forager(["sync"])
         try await scenario.onSource("""
             DELETE FROM uploads WHERE id <= 3;
@@ -861,16 +835,14 @@ struct SoftDeleteTests {
     }
 }
 
-@Suite("Excluded columns")
+@Suite("Excluded columns", .cleansUpScenarios)
 struct ExcludedColumnTests {
     @Test("exclude_columns keeps personal data on the source: not published, not in the warehouse")
     func excludedColumnsNeverLeave() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE customers (id int PRIMARY KEY, name text, email text, phone text); INSERT INTO customers SELECT g, 'c' || g, g || '@example.org', '555-' || g FROM generate_series(1, 30) g;",
             tables: ["customers"])
-        defer { Task { await scenario.cleanUp() } }
-        try "tables:\n  - source: customers\n    exclude_columns: [email, phone]\n".write(
-            toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        try scenario.writeMapping("tables:\n  - source: customers\n    exclude_columns: [email, phone]\n")
         try await scenario.forager(["sync"])
         try await scenario.onSource("INSERT INTO customers VALUES (31, 'new', 'secret@example.org', '555-0'); UPDATE customers SET email = 'x@example.org', name = 'renamed' WHERE id = 1;")
         try await scenario.forager(["sync"])
@@ -879,15 +851,14 @@ struct ExcludedColumnTests {
             "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'analytics.customers'::regclass AND attnum > 0 AND NOT attisdropped AND attname NOT LIKE '\\_forager%'") == "id,name")
         #expect(try await scenario.sourceScalar("SELECT array_to_string(attnames, ',') FROM pg_publication_tables WHERE pubname = 'forager_pub'") == "id,name")
 
-        try "tables:\n  - source: customers\n    exclude_columns: [emial, id]\n".write(
-            toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        try scenario.writeMapping("tables:\n  - source: customers\n    exclude_columns: [emial, id]\n")
         let output = try await scenario.forager(["check"], expectStatus: 1)
         #expect(output.contains("app.yaml:2: exclude_columns names \"emial\", which public.customers does not have"))
         #expect(output.contains("part of the primary key"))
     }
 }
 
-@Suite("Renamed columns")
+@Suite("Renamed columns", .cleansUpScenarios)
 struct RenamedColumnTests {
     @Test("rename_columns gives warehouse columns other names, key columns included, through every path")
     func renamedColumnsCarryTheData() async throws {
@@ -898,13 +869,12 @@ struct RenamedColumnTests {
                 INSERT INTO readings SELECT g, g / 2.0, 'n' || g, repeat('r', 10000) FROM generate_series(1, 40) g;
                 """,
             tables: ["readings"])
-        defer { Task { await scenario.cleanUp() } }
-        try """
+        try scenario.writeMapping("""
             tables:
               - source: readings
                 deletes: soft
                 rename_columns: {id: reading_id, temp: temperature_c, "Raw Blob": raw_blob}
-            """.write(toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+            """)
         try await scenario.forager(["sync"])
         try await scenario.onSource("""
             INSERT INTO readings VALUES (41, 20.5, 'new', 'small');
@@ -920,26 +890,24 @@ struct RenamedColumnTests {
         #expect(try await scenario.sourceScalar(source) == (try await scenario.warehouseScalar(warehouse)))
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.readings WHERE _forager_deleted") == "3")
 
-        try """
+        try scenario.writeMapping("""
             tables:
               - source: readings
                 rename_columns: {temp: note}
-            """.write(toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+            """)
         let output = try await scenario.forager(["check"], expectStatus: 1)
         #expect(output.contains("would both be called \"note\" in the warehouse"))
     }
 }
 
-@Suite("Type overrides")
+@Suite("Type overrides", .cleansUpScenarios)
 struct TypeOverrideTests {
     @Test("types overrides a warehouse column's type; check refuses a type that cannot hold the data")
     func typeOverrides() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, weight numeric(7,3), label varchar(20)); INSERT INTO hives SELECT g, g * 1.5, 'h' || g FROM generate_series(1, 10) g;",
             tables: ["hives"])
-        defer { Task { await scenario.cleanUp() } }
-        try "tables:\n  - source: hives\n    types: {weight: double precision, label: text}\n".write(
-            toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        try scenario.writeMapping("tables:\n  - source: hives\n    types: {weight: double precision, label: text}\n")
         try await scenario.forager(["sync"])
         try await scenario.onSource("INSERT INTO hives VALUES (11, 2.125, 'new'); UPDATE hives SET weight = 0.001 WHERE id = 1;")
         try await scenario.forager(["sync"])
@@ -947,15 +915,14 @@ struct TypeOverrideTests {
         #expect(try await scenario.warehouseScalar(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'weight'") == "double precision")
 
-        try "tables:\n  - source: hives\n    types: {weight: point, label: nosuchtype}\n".write(
-            toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        try scenario.writeMapping("tables:\n  - source: hives\n    types: {weight: point, label: nosuchtype}\n")
         let output = try await scenario.forager(["check"], expectStatus: 1)
         #expect(output.contains("the type point, which cannot hold its numeric(7,3) values"))
         #expect(output.contains("the type 'nosuchtype', which the warehouse does not know"))
     }
 }
 
-@Suite("JSON extraction")
+@Suite("JSON extraction", .cleansUpScenarios)
 struct JSONExtractionTests {
     @Test("extract turns JSON fields into typed columns; missing or ill-typed fields become NULL, never an error")
     func extractedColumns() async throws {
@@ -968,8 +935,7 @@ struct JSONExtractionTests {
                   (3, NULL, NULL);
                 """,
             tables: ["samples"])
-        defer { Task { await scenario.cleanUp() } }
-        try """
+        try scenario.writeMapping("""
             tables:
               - source: samples
                 extract:
@@ -979,7 +945,7 @@ struct JSONExtractionTests {
                   - {column: firmware, from: payload, path: fw, type: text}
                   - {column: big, from: payload, path: big, type: integer}
                   - {column: n, from: raw, path: n, type: bigint}
-            """.write(toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+            """)
         try await scenario.forager(["sync"])
         // An earlier Forager made extracted columns as generated columns: they become plain ones.
         try await scenario.warehouse.execute(
@@ -997,12 +963,12 @@ struct JSONExtractionTests {
         #expect(rows == #"1|36.25|7|t|v2|3;2|{"major": 2};3;4|-2|v3|12"#)
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "payload"])
 
-        try """
+        try scenario.writeMapping("""
             tables:
               - source: samples
                 extract:
                   - {column: t, from: id, path: x, type: text}
-            """.write(toFile: scenario.directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+            """)
         let output = try await scenario.forager(["check"], expectStatus: 1)
         #expect(output.contains("reads from \"id\", which is integer, not json or jsonb"))
     }
@@ -1019,7 +985,6 @@ struct JSONExtractionTests {
                   (4, '{"day": 20240101, "at": "2024-06-01", "atz": "2024-06-01T25:00:00Z"}');
                 """,
             tables: [])
-        defer { Task { await scenario.cleanUp() } }
         try scenario.writeMapping("""
             tables:
               - source: events
@@ -1048,7 +1013,6 @@ struct JSONExtractionTests {
                 INSERT INTO samples SELECT g, 'n' || g, jsonb_build_object('temp', g, 'pad', repeat('x', 10000)), jsonb_build_object('fw', 'v' || g) FROM generate_series(1, 5) g;
                 """,
             tables: [])
-        defer { Task { await scenario.cleanUp() } }
         try scenario.writeMapping("""
             tables:
               - source: samples

@@ -4,7 +4,7 @@ import Glibc
 import Testing
 
 /// `forager run` as ops see it: heartbeats, /metrics, health, status, and faults that heal.
-@Suite("Service", .serialized)
+@Suite("Service", .serialized, .cleansUpScenarios)
 struct ServiceTests {
     private func slotConfirmed(_ scenario: Scenario) async throws -> String {
         try await scenario.sourceScalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") ?? ""
@@ -24,7 +24,6 @@ struct ServiceTests {
     @Test("heartbeats move an idle slot and measure lag; /metrics parses; health, readiness and status answer")
     func heartbeatsMetricsAndStatus() async throws {
         let scenario = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text);", tables: ["hives"])
-        defer { Task { await scenario.cleanUp() } }
         let running = try await scenario.launchStreaming()
         #expect(await httpGet(port: scenario.metricsPort, "/healthz")?.status == 200)
 
@@ -98,7 +97,6 @@ struct ServiceTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v float8);", tables: ["samples"],
             batch: "alerts:\n  lag_s: 3\n  slot_inactive_s: 2\n  retained_wal_mb: 1\n", clusters: (shared.source, warehouse))
-        defer { Task { await scenario.cleanUp() } }
         let running = try scenario.launch(["run"])
         try await scenario.onSource("INSERT INTO samples SELECT g, g * 0.5 FROM generate_series(1, 1000) g")
         try await scenario.eventually("the first rows") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == "1000" }
@@ -156,7 +154,6 @@ struct ServiceTests {
     @Test("/readyz answers 503 while the lag is above metrics.ready_max_lag_s though streaming goes on, and 200 once it is back under")
     func readinessFollowsLag() async throws {
         let scenario = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY);", tables: ["hives"], readyMaxLag: 2)
-        defer { Task { await scenario.cleanUp() } }
         let running = try await scenario.launchStreaming()
         try await scenario.eventually("ready") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
 
@@ -187,7 +184,7 @@ struct ServiceTests {
     }
 }
 
-@Suite("Service faults", .serialized)
+@Suite("Service faults", .serialized, .cleansUpScenarios)
 struct ServiceFaultTests {
     @Test("the source server restarted mid-stream: forager reconnects and the warehouse equals the source")
     func sourceRestart() async throws {
@@ -196,7 +193,6 @@ struct ServiceFaultTests {
         let shared = try await SharedClusters.shared.get()
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v text);", tables: ["samples"], clusters: (source, shared.warehouse))
-        defer { Task { await scenario.cleanUp() } }
         let running = try scenario.launch(["run"])
         try await scenario.onSource("INSERT INTO samples SELECT g, 'a' FROM generate_series(1, 500) g")
         try await scenario.eventually("the first rows") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == "500" }
@@ -229,7 +225,6 @@ struct ServiceFaultTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, pad text); INSERT INTO samples VALUES (1, 'a');", tables: ["samples"],
             clusters: (source, shared.warehouse))
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         // Forager is stopped while the source writes more WAL than the slot may keep.
         var round = 0
@@ -271,7 +266,6 @@ struct ServiceFaultTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE big (id int PRIMARY KEY, pad text); INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 1500000) g;",
             tables: ["big"], batch: "shutdown:\n  grace_s: 20\n")
-        defer { Task { await scenario.cleanUp() } }
         let running = try scenario.launch(["run"])
         try await scenario.eventually("the snapshot to be under way") {
             guard let (_, body) = await httpGet(port: scenario.metricsPort, "/status"),
@@ -293,7 +287,6 @@ struct ServiceFaultTests {
     func sigtermWhileStreaming() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id serial PRIMARY KEY, v int);", tables: ["samples"], batch: "shutdown:\n  grace_s: 10\n")
-        defer { Task { await scenario.cleanUp() } }
         let running = try await scenario.launchStreaming()
         let writer = scenario.writeContinuously(pause: .zero) { _ in "INSERT INTO samples (v) SELECT g FROM generate_series(1, 50) g" }
         try await Task.sleep(for: .seconds(2))
@@ -338,7 +331,6 @@ struct ServiceFaultTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives VALUES (1), (2);", tables: ["hives"],
             batch: "shutdown:\n  grace_s: 5\n", clusters: (shared.source, warehouse))
-        defer { Task { await scenario.cleanUp() } }
         try warehouse.pause()
         let running = try scenario.launch(["run"])
         try await scenario.eventually("retrying") {
@@ -387,7 +379,6 @@ struct ServiceFaultTests {
     @Test("no secret appears in any output: logs of run, sync and failures, status, /status and /metrics")
     func secretsNeverShown() async throws {
         let scenario = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives VALUES (1);", tables: ["hives"])
-        defer { Task { await scenario.cleanUp() } }
         let sourceSecret = "Src-S3cret-Pw-\(UInt32.random(in: 1000...9999))"
         let warehouseSecret = "Wh-S3cret-Pw-\(UInt32.random(in: 1000...9999))"
         // The test clusters trust every connection, so the passwords are accepted and ignored.
@@ -425,7 +416,7 @@ struct ServiceFaultTests {
     }
 }
 
-@Suite("Service faults, ClickHouse", .serialized)
+@Suite("Service faults, ClickHouse", .serialized, .cleansUpScenarios)
 struct ClickHouseFaultTests {
     @Test("the ClickHouse server stopped mid-stream: forager retries, acknowledges nothing meanwhile, and catches up once it is back")
     func clickHouseOutage() async throws {
@@ -434,7 +425,6 @@ struct ClickHouseFaultTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE readings (id bigint PRIMARY KEY, value int); INSERT INTO readings SELECT g, g FROM generate_series(1, 100) g;",
             tables: ["readings"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         let database = scenario.warehouseDatabase
         let running = try scenario.launch(["run"])
         try await scenario.eventually("the snapshot") { try await server.query("SELECT count() FROM \(database).readings_current") == "100\n" }
@@ -464,7 +454,7 @@ struct ClickHouseFaultTests {
     }
 }
 
-@Suite("Service faults, long outages", .serialized)
+@Suite("Service faults, long outages", .serialized, .cleansUpScenarios)
 struct LongOutageTests {
     @Test("the warehouse crashed in the middle of a large batch, then each server unreachable for 30 s: all heal, validate reports equality")
     func crashesAndLongOutages() async throws {
@@ -475,7 +465,6 @@ struct LongOutageTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id bigint PRIMARY KEY, hive int, value float8);",
             tables: ["samples"], batch: "batch:\n  max_rows: 20000\n", clusters: (source, warehouse))
-        defer { Task { await scenario.cleanUp() } }
         let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
 
@@ -520,7 +509,7 @@ struct LongOutageTests {
     }
 }
 
-@Suite("Service faults, ClickHouse long outages", .serialized)
+@Suite("Service faults, ClickHouse long outages", .serialized, .cleansUpScenarios)
 struct ClickHouseLongOutageTests {
     @Test("ClickHouse killed in the middle of a large batch, then ClickHouse and the source each away for 30 s: all heal, validate reports equality")
     func clickHouseCrashesAndLongOutages() async throws {
@@ -532,7 +521,6 @@ struct ClickHouseLongOutageTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id bigint PRIMARY KEY, hive int, value float8);",
             tables: ["samples"], batch: "batch:\n  max_rows: 20000\n", clickHouse: server, clusters: (source, shared.warehouse))
-        defer { Task { await scenario.cleanUp() } }
         let database = "`\(scenario.warehouseDatabase)`"
         let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }

@@ -4,7 +4,7 @@ import Testing
 
 /// Protocol 2 streaming: with `logical_decoding_work_mem` at its minimum (set in the source URL's
 /// options), every transaction over 64 kB reaches Forager in blocks before it commits.
-@Suite("Large transactions streamed before they commit", .serialized)
+@Suite("Large transactions streamed before they commit", .serialized, .cleansUpScenarios)
 struct StreamingTests {
 
     enum Sink: String, CustomTestStringConvertible, CaseIterable, Sendable {
@@ -54,7 +54,6 @@ struct StreamingTests {
     @Test("a streamed transaction applies whole, in commit order with the small ones committed meanwhile; a rolled-back savepoint and an aborted streamed transaction leave no trace", arguments: Sink.allCases)
     func streamedTransactions(_ sink: Sink) async throws {
         let (scenario, server) = try await Self.make(sink)
-        defer { Task { await scenario.cleanUp() } }
         let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
         let big = try await scenario.source.connect(scenario.sourceDatabase)
@@ -97,7 +96,6 @@ struct StreamingTests {
     @Test("SIGKILL while a streamed transaction is half received: the next run streams it again from the start and applies it once", arguments: Sink.allCases)
     func killedMidStream(_ sink: Sink) async throws {
         let (scenario, server) = try await Self.make(sink)
-        defer { Task { await scenario.cleanUp() } }
         var running = try await scenario.launchStreaming()
         let big = try await scenario.source.connect(scenario.sourceDatabase)
         defer { big.close() }

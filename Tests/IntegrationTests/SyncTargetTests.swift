@@ -47,12 +47,11 @@ private func expectPromptSync(_ scenario: Scenario, sourceLocation: SourceLocati
     #expect(elapsed < .seconds(7), "sync took \(elapsed): it waited for the WAL writer", sourceLocation: sourceLocation)
 }
 
-@Suite("The sync target", .serialized)
+@Suite("The sync target", .serialized, .cleansUpScenarios)
 struct SyncTargetTests {
     @Test("sync contains transactions committed with synchronous_commit = off just before it started (Postgres warehouse)")
     func asynchronousCommitsIntoPostgres() async throws {
         let scenario = try await Scenario.make(sourceSQL: sourceSQL, tables: ["readings"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await withSlowWALWriter(scenario) {
             try await replaceRowsAsynchronously(scenario)
@@ -66,7 +65,6 @@ struct SyncTargetTests {
     func asynchronousCommitsIntoClickHouse() async throws {
         let server = try await ClickHouseServer.shared()
         let scenario = try await Scenario.make(sourceSQL: sourceSQL, tables: ["readings"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         try await withSlowWALWriter(scenario) {
             try await replaceRowsAsynchronously(scenario)

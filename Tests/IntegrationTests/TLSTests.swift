@@ -36,7 +36,7 @@ struct TestCertificates {
     }
 }
 
-@Suite("TLS", .serialized)
+@Suite("TLS", .serialized, .cleansUpScenarios)
 struct TLSTests {
     @Test("sslmode=verify-full with the server's CA works end to end over TLS, source and warehouse; a wrong host name or an unknown CA is refused, naming the problem")
     func verifyFull() async throws {
@@ -50,7 +50,6 @@ struct TLSTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); INSERT INTO hives VALUES (1, 'a'), (2, 'b');",
             tables: ["hives"], clusters: (source, source))
-        defer { Task { await scenario.cleanUp() } }
         let database = scenario.sourceDatabase
         let verified = "postgresql://postgres@localhost:\(source.port)/\(database)?sslmode=verify-full&sslrootcert=\(certificates.caFile)"
         let verifiedWarehouse = "postgresql://postgres@localhost:\(source.port)/\(scenario.warehouseDatabase)?sslmode=verify-full&sslrootcert=\(certificates.caFile)"
@@ -88,7 +87,7 @@ struct TLSTests {
     }
 }
 
-@Suite("TLS, ClickHouse", .serialized)
+@Suite("TLS, ClickHouse", .serialized, .cleansUpScenarios)
 struct ClickHouseTLSTests {
     @Test("https to ClickHouse verifies the server against warehouse.ca_file; an unknown authority or a wrong host name is refused")
     func httpsWithCA() async throws {
@@ -99,7 +98,6 @@ struct ClickHouseTLSTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); INSERT INTO hives VALUES (1, 'a'), (2, 'b');",
             tables: ["hives"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         let plain = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
         let verified = plain.replacingOccurrences(of: "url: \"\(server.url)\"", with: "url: \"https://localhost:\(server.httpsPort)\"\n  ca_file: \"\(certificates.caFile)\"")
         #expect(verified != plain)

@@ -1,6 +1,6 @@
 import Testing
 
-@Suite("Table selection by pattern")
+@Suite("Table selection by pattern", .cleansUpScenarios)
 struct TableSelectionIntegrationTests {
     @Test("public.* with exclude_tables maps every other table under its own name; an exact entry wins")
     func patternSelectsTables() async throws {
@@ -20,7 +20,6 @@ struct TableSelectionIntegrationTests {
                 INSERT INTO measurements VALUES (1, '2024-03-01');
                 """,
             tables: [])
-        defer { Task { await scenario.cleanUp() } }
         try scenario.writeMapping("""
             tables:
               - source: public.hives
@@ -53,7 +52,6 @@ struct TableSelectionIntegrationTests {
     func checkReportsSelectionAndLayoutProblems() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id bigint PRIMARY KEY, ts timestamptz, device_id int);", tables: [])
-        defer { Task { await scenario.cleanUp() } }
         try scenario.writeMapping("""
             tables:
               - source: audit.*

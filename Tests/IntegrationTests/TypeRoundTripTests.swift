@@ -48,12 +48,11 @@ private let columns = [
     "c_range", "c_tsrange", "c_tsvector", "Mixed Case", "with space", "quote\"\"d", "select", "ünïcödé",
 ]
 
-@Suite("Values of every type arrive exactly", .serialized)
+@Suite("Values of every type arrive exactly", .serialized, .cleansUpScenarios)
 struct TypeRoundTripTests {
     @Test("every listed type and hostile identifiers survive the snapshot and streamed inserts and updates")
     func everyTypeRoundTrips() async throws {
         let scenario = try await Scenario.make(sourceSQL: typesSchema, tables: [#"public."All Types""#])
-        defer { Task { await scenario.cleanUp() } }
         let check = try await scenario.forager(["check"])
         #expect(check.contains("note: column values will arrive as text, because public.\"All Types\": column \"c_mood\""), "\(check)")
         let output = try await scenario.forager(["sync"])
@@ -82,7 +81,7 @@ struct TypeRoundTripTests {
 /// type is built in), for binary values.
 private let builtInColumns = columns.filter { $0 != "c_mood" && $0 != "c_reading" }
 
-@Suite("Binary values", .serialized)
+@Suite("Binary values", .serialized, .cleansUpScenarios)
 struct BinaryValueTests {
     @Test("binary mode stores every built-in type of the list as received, TOAST-unchanged values and composite keys included")
     func binaryValuesRoundTrip() async throws {
@@ -95,7 +94,6 @@ struct BinaryValueTests {
             FROM generate_series(1, 200) g;
             """#
         let scenario = try await Scenario.make(sourceSQL: schema, tables: [#"public."Built In""#, "public.readings"])
-        defer { Task { await scenario.cleanUp() } }
         let first = try await scenario.forager(["sync"])
         #expect(first.contains("column values arrive in binary"), "\(first)")
         try await scenario.onSource(#"""

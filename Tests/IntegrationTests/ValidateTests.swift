@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("forager validate", .serialized)
+@Suite("forager validate", .serialized, .cleansUpScenarios)
 struct ValidateTests {
     @Test("an exact answer on a quiet source: equal, then the tampered key ranges named, for keyed, composite-key, keyless and mapped tables")
     func quietSource() async throws {
@@ -17,7 +17,6 @@ struct ValidateTests {
                 CREATE TABLE events (at timestamptz, kind text); INSERT INTO events VALUES (now(), 'x');
                 """,
             tables: [])
-        defer { Task { await scenario.cleanUp() } }
         try scenario.writeMapping("""
             tables:
               - source: samples
@@ -63,7 +62,6 @@ struct ValidateTests {
                 CREATE TABLE big (id int PRIMARY KEY, v text); INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 1000000) g;
                 """,
             tables: ["small", "big"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         func validate(_ table: String) async throws -> (peak: Int, output: String) {
             let process = try scenario.launch(["validate", "--table", "public.\(table)", "--wait", "0"])
@@ -89,7 +87,6 @@ struct ValidateTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v int); INSERT INTO samples SELECT g, 0 FROM generate_series(1, 50000) g;",
             tables: ["samples"])
-        defer { Task { await scenario.cleanUp() } }
         let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
         let writer = scenario.writeContinuously { round in
@@ -124,7 +121,6 @@ struct ValidateTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v int); INSERT INTO samples SELECT g, 0 FROM generate_series(1, 3000) g;",
             tables: ["samples"])
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
@@ -148,7 +144,7 @@ struct ValidateTests {
     }
 }
 
-@Suite("forager validate, ClickHouse", .serialized)
+@Suite("forager validate, ClickHouse", .serialized, .cleansUpScenarios)
 struct ClickHouseValidateTests {
     @Test("validate compares the _current view chunk by chunk: equal after sync, no false alarm under writes, and the rows changed behind Forager's back named")
     func clickHouseValidate() async throws {
@@ -160,7 +156,6 @@ struct ClickHouseValidateTests {
                     timestamptz '2026-01-01' + g * interval '1 s', g * 1.25, ARRAY['a', 'b' || g] FROM generate_series(1, 2500) g;
                 """,
             tables: ["readings"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         let equal = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "0"])
         #expect(equal.contains("public.readings: equal (2500 rows in 3 chunks)"), "\(equal)")
@@ -205,7 +200,6 @@ struct ClickHouseValidateTests {
                 INSERT INTO priced SELECT g * 1.5, 'p' || g FROM generate_series(1, 2500) g;
                 """,
             tables: ["tagged", "priced"], clickHouse: server)
-        defer { Task { await scenario.cleanUp() } }
         try await scenario.forager(["sync"])
         let equal = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "0"])
         #expect(equal.contains("public.tagged: equal (2500 rows in 3 chunks)"), "\(equal)")

@@ -1,4 +1,5 @@
 import PGOutput
+import PGOutputTestSupport
 import Testing
 
 /// Feeds every strict prefix of each fixture (as a streaming decoder would see it arrive),

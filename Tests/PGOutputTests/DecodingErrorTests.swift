@@ -1,4 +1,5 @@
 import PGOutput
+import PGOutputTestSupport
 import Testing
 
 @Suite("decoding errors")

@@ -1,4 +1,5 @@
 import PGOutput
+import PGOutputTestSupport
 import Testing
 
 /// A named pgoutput message value; its wire form comes from `PGOutputEncoder`.

@@ -203,13 +203,14 @@ final class ClickHouseServer: Sendable {
     }
 
     /// `sql` asking for 18.16's output on this server: `$us(column)` is a timestamp column as
-    /// microseconds since 1970 (`Int64` on 18.16, `DateTime64` on a modern server), and decimals
-    /// keep their trailing zeros (a modern server drops them). For a SELECT without SETTINGS or
+    /// microseconds since 1970 (`Int64` on 18.16, `DateTime64` on a modern server), decimals
+    /// keep their trailing zeros (a modern server drops them), and `Bool` values print as 1 and 0. For a SELECT without SETTINGS or
     /// FORMAT (FORMAT may follow).
     func inClassicForm(_ sql: String) -> String {
         let micros = kind == .modern ? "toUnixTimestamp64Micro($1)" : "$1"
         let query = sql.replacingOccurrences(of: #"\$us\(([^()]*)\)"#, with: micros, options: .regularExpression)
-        return kind == .modern ? query + " SETTINGS output_format_decimal_trailing_zeros = 1" : query
+        guard kind == .modern else { return query }
+        return query + " SETTINGS output_format_decimal_trailing_zeros = 1, bool_true_representation = '1', bool_false_representation = '0'"
     }
 
     /// Runs a statement over HTTP; returns the body.

@@ -70,6 +70,11 @@ struct Scenario {
         try config.write(toFile: scenario.directory + "/forager.yaml.original", atomically: true, encoding: .utf8)
         let mapping = "tables:\n" + tables.map { "  - source: '\($0)'\n" }.joined()
         try mapping.write(toFile: directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        if let cleanup = ScenarioCleanup.current {
+            cleanup.add(scenario)
+        } else {
+            Issue.record("a scenario made outside a suite with the .cleansUpScenarios trait would never be cleaned up")
+        }
         return scenario
     }
 
@@ -199,6 +204,7 @@ struct Scenario {
     }
 
     /// Drops the slot so the cluster does not keep WAL for a finished test.
+    /// Drops the scenario's slot and removes its files; run by ``ScenarioCleanup`` after the test.
     func cleanUp() async {
         try? await source.execute("SELECT pg_drop_replication_slot('\(slot)') FROM pg_replication_slots WHERE slot_name = '\(slot)' AND NOT active", database: "postgres")
         try? FileManager.default.removeItem(atPath: directory)

@@ -1,3 +1,5 @@
+public import ForagerCore
+
 /// The SQL that `forager validate` runs on the source and on a Postgres warehouse to compare a
 /// table chunk by chunk: row count and an order-independent checksum of the rows, over key ranges
 /// that both sides select identically.

@@ -1,4 +1,5 @@
 import ForagerCore
+import PostgresWarehouse
 import PGOutput
 import Testing
 

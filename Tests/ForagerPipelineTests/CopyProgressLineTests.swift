@@ -1,4 +1,5 @@
 import ForagerCore
+import ForagerPipeline
 import Testing
 
 @Suite struct CopyProgressLineTests {

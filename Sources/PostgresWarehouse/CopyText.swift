@@ -1,3 +1,4 @@
+public import ForagerCore
 public import PGOutput
 
 /// Encoding of values into PostgreSQL's COPY text format: tab-separated, `\N` for NULL, with

@@ -1,3 +1,4 @@
+public import ForagerCore
 public import PGOutput
 
 /// Encoding of rows into PostgreSQL's binary COPY format, for values that arrived in binary

@@ -1,30 +1,32 @@
-import PGOutput
+public import PGOutput
 
-/// Test-only encoder producing the wire form of every message the decoder understands,
+/// Test-only encoder (shared by the test targets) producing the wire form of every message the decoder understands,
 /// so fixtures are built from values rather than hand-typed hex.
-struct PGOutputEncoder {
-    private(set) var bytes: [UInt8] = []
+public struct PGOutputEncoder {
+    public private(set) var bytes: [UInt8] = []
 
-    mutating func uint8(_ value: UInt8) { bytes.append(value) }
-    mutating func char(_ value: Unicode.Scalar) { bytes.append(UInt8(ascii: value)) }
-    mutating func int16(_ value: Int16) { bigEndian(UInt16(bitPattern: value)) }
-    mutating func uint32(_ value: UInt32) { bigEndian(value) }
-    mutating func int32(_ value: Int32) { bigEndian(UInt32(bitPattern: value)) }
-    mutating func uint64(_ value: UInt64) { bigEndian(value) }
-    mutating func lsn(_ value: LSN) { bigEndian(value.value) }
-    mutating func timestamp(_ value: PostgresTimestamp) { bigEndian(UInt64(bitPattern: value.microseconds)) }
+    public init() {}
 
-    mutating func cString(_ value: String) {
+    public mutating func uint8(_ value: UInt8) { bytes.append(value) }
+    public mutating func char(_ value: Unicode.Scalar) { bytes.append(UInt8(ascii: value)) }
+    public mutating func int16(_ value: Int16) { bigEndian(UInt16(bitPattern: value)) }
+    public mutating func uint32(_ value: UInt32) { bigEndian(value) }
+    public mutating func int32(_ value: Int32) { bigEndian(UInt32(bitPattern: value)) }
+    public mutating func uint64(_ value: UInt64) { bigEndian(value) }
+    public mutating func lsn(_ value: LSN) { bigEndian(value.value) }
+    public mutating func timestamp(_ value: PostgresTimestamp) { bigEndian(UInt64(bitPattern: value.microseconds)) }
+
+    public mutating func cString(_ value: String) {
         bytes.append(contentsOf: value.utf8)
         bytes.append(0)
     }
 
-    mutating func lengthPrefixed<C: Collection<UInt8>>(_ value: C) {
+    public mutating func lengthPrefixed<C: Collection<UInt8>>(_ value: C) {
         int32(Int32(value.count))
         bytes.append(contentsOf: value)
     }
 
-    mutating func raw<C: Collection<UInt8>>(_ value: C) { bytes.append(contentsOf: value) }
+    public mutating func raw<C: Collection<UInt8>>(_ value: C) { bytes.append(contentsOf: value) }
 
     private mutating func bigEndian<T: FixedWidthInteger>(_ value: T) {
         var shift = T.bitWidth - 8
@@ -34,7 +36,7 @@ struct PGOutputEncoder {
         }
     }
 
-    mutating func tuple(_ tuple: TupleData) {
+    public mutating func tuple(_ tuple: TupleData) {
         int16(Int16(tuple.columns.count))
         for column in tuple.columns {
             switch column {
@@ -50,7 +52,7 @@ struct PGOutputEncoder {
         }
     }
 
-    mutating func message(_ message: PGOutputMessage) {
+    public mutating func message(_ message: PGOutputMessage) {
         switch message {
         case .begin(let begin):
             char("B")
@@ -150,7 +152,7 @@ struct PGOutputEncoder {
         }
     }
 
-    mutating func replication(_ message: ReplicationMessage) {
+    public mutating func replication(_ message: ReplicationMessage) {
         switch message {
         case .xLogData(let xLogData):
             char("w")
@@ -166,13 +168,13 @@ struct PGOutputEncoder {
         }
     }
 
-    static func encode(_ message: PGOutputMessage) -> [UInt8] {
+    public static func encode(_ message: PGOutputMessage) -> [UInt8] {
         var encoder = PGOutputEncoder()
         encoder.message(message)
         return encoder.bytes
     }
 
-    static func encode(_ message: ReplicationMessage) -> [UInt8] {
+    public static func encode(_ message: ReplicationMessage) -> [UInt8] {
         var encoder = PGOutputEncoder()
         encoder.replication(message)
         return encoder.bytes
