@@ -23,6 +23,8 @@ struct ClickHouseClient: Sendable {
     var caFile: String?
     /// Settings sent with every insert (see ``ClickHouseServerVersion/insertSettings``).
     var insertSettings: [(String, String)] = []
+    /// Settings sent with every request (see ``ClickHouseTopology``'s quorum settings).
+    var settings: [(String, String)] = []
 
     /// The process's HTTP clients for ClickHouse, one per set of trusted certificate authorities.
     /// A server that cannot be reached fails a request within 5 s (the shared client's
@@ -67,13 +69,13 @@ struct ClickHouseClient: Sendable {
     func execute(_ sql: String) async throws -> String {
         // Without wait_end_of_query, an error in the middle of a result comes with status 200,
         // appended to the rows.
-        try await send(parameters: [("wait_end_of_query", "1")], body: Array(sql.utf8), what: Self.summary(of: sql))
+        try await send(parameters: [("wait_end_of_query", "1")] + settings, body: Array(sql.utf8), what: Self.summary(of: sql))
     }
 
     /// Inserts `rows` (TabSeparated, one line per row) with `statement`, an
     /// `INSERT INTO ... FORMAT TabSeparated`.
     func insert(_ statement: String, rows: [UInt8]) async throws {
-        let parameters = [("query", statement)] + insertSettings
+        let parameters = [("query", statement)] + insertSettings + settings
         if compress {
             try await send(parameters: parameters, body: try Gzip.compress(rows), what: Self.summary(of: statement), encoding: "gzip")
         } else {
@@ -82,7 +84,7 @@ struct ClickHouseClient: Sendable {
     }
 
     @discardableResult
-    private func send(parameters: [(String, String)], body: [UInt8], what: String, encoding: String? = nil) async throws -> String {
+    func send(parameters: [(String, String)], body: [UInt8], what: String, encoding: String? = nil, contentType: String? = nil) async throws -> String {
         var components = URLComponents(string: url + "/")
         components?.queryItems = ([("database", database)] + parameters).map { URLQueryItem(name: $0.0, value: $0.1) }
         guard let address = components?.url?.absoluteString else {
@@ -93,6 +95,7 @@ struct ClickHouseClient: Sendable {
         if let user { request.headers.add(name: "X-ClickHouse-User", value: user) }
         if let password { request.headers.add(name: "X-ClickHouse-Key", value: password) }
         if let encoding { request.headers.add(name: "Content-Encoding", value: encoding) }
+        if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         request.body = .bytes(ByteBuffer(bytes: body))
         let response: HTTPClientResponse
         do {
@@ -130,8 +133,11 @@ struct ClickHouseClient: Sendable {
 
     /// Exception codes of a server that is busy or short of resources for now: TIMEOUT_EXCEEDED,
     /// TOO_MANY_SIMULTANEOUS_QUERIES, SOCKET_TIMEOUT, NETWORK_ERROR, MEMORY_LIMIT_EXCEEDED,
-    /// TOO_MANY_PARTS, and the server shutting down (ABORTED, 236).
-    static let transientCodes: Set<Int> = [159, 202, 209, 210, 236, 241, 252]
+    /// TOO_MANY_PARTS, and the server shutting down (ABORTED, 236); on a cluster, a replica that
+    /// lost ZooKeeper for now (TABLE_IS_READ_ONLY, KEEPER_EXCEPTION) and a quorum not reached yet
+    /// (TOO_FEW_LIVE_REPLICAS, UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE, REPLICA_IS_NOT_IN_QUORUM,
+    /// UNKNOWN_STATUS_OF_INSERT).
+    static let transientCodes: Set<Int> = [159, 202, 209, 210, 236, 241, 252, 242, 999, 285, 286, 289, 319]
 
     /// True when a refusal may go away by itself: the server is overloaded or unavailable.
     static func isTransient(status: Int, body: String) -> Bool {

@@ -26,6 +26,7 @@ extension ClickHouseWarehouse {
         guard columns.contains(where: \.carriesFloatBits) else {
             return try await client.insert(insertStatement(table, columns: columns), rows: rows)
         }
+        if topology.isCluster { return try await insertThroughExternalData(rows, into: table, columns: columns) }
         // The stage is made empty at the start of each session and emptied after each use.
         let stage = try await prepareStage(for: table)
         let names = columns.map { ClickHouseClient.quote($0.name) } + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]

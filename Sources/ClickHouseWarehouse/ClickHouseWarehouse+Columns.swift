@@ -9,10 +9,8 @@ extension ClickHouseWarehouse {
     nonisolated var columnRegistry: String { "\(ClickHouseClient.quote(database)).`_forager_columns`" }
 
     func createColumnRegistry() async throws {
-        try await client.execute("""
-            CREATE TABLE IF NOT EXISTS \(columnRegistry) (table_name String, names Array(String), types Array(String), version UInt64)
-            ENGINE = ReplacingMergeTree(version) ORDER BY table_name
-            """)
+        try await createBookkeepingTable(
+            "_forager_columns", columns: "table_name String, names Array(String), types Array(String), version UInt64", version: "version", orderBy: "table_name")
     }
 
     /// The columns recorded for `table`, by name; nil when none are (a table made before Forager
@@ -86,7 +84,7 @@ extension ClickHouseWarehouse {
             let fill = try missing.map { " DEFAULT \(try nullable.missingDefault($0, table: table.source))" } ?? ""
             try await client.execute("ALTER TABLE \(name(table.target)) ADD COLUMN \(ClickHouseClient.quote(column.name)) \(type)\(fill)")
             // A separate statement: ClickHouse 18.16 ignores COMMENT in ADD COLUMN.
-            try await client.execute("ALTER TABLE \(name(table.target)) COMMENT COLUMN \(ClickHouseClient.quote(column.name)) \(ClickHouseClient.literal(sourceType))")
+            try await recordSourceType(sourceType, of: column.name, in: table.target)
         }
         try await recordColumns(definitions.map(\.name), of: table.target)
         try await createView(table)

@@ -16,16 +16,16 @@ import Foundation
 extension ClickHouseWarehouse {
     private nonisolated func twin(_ table: MappedTable) -> MappedTable {
         var twin = table
-        twin.target = TableName(schema: table.target.schema, name: "_forager_validate_" + table.target.name)
+        twin.target = TableName(schema: table.target.schema, name: "_forager_validate_" + table.target.name + helperSuffix)
         return twin
     }
 
     private nonisolated func bound(_ table: MappedTable) -> String {
-        name(TableName(schema: table.target.schema, name: "_forager_validate_bound_" + table.target.name))
+        name(TableName(schema: table.target.schema, name: "_forager_validate_bound_" + table.target.name + helperSuffix))
     }
 
     private nonisolated func keyTable(_ table: MappedTable, _ role: String) -> String {
-        name(TableName(schema: table.target.schema, name: "_forager_validate_\(role)_" + table.target.name))
+        name(TableName(schema: table.target.schema, name: "_forager_validate_\(role)_" + table.target.name + helperSuffix))
     }
 
     private nonisolated func keyList(_ table: MappedTable) -> String {

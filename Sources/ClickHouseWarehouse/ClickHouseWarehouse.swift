@@ -41,9 +41,20 @@ public actor ClickHouseWarehouse: Warehouse {
     /// Columns (warehouse names, by table) made by an older server with older types than
     /// ``types``, with those types: they keep them.
     var olderTypes: [TableName: [String: ClickHouseTypeGeneration]] = [:]
+    /// One server, or a cluster's replicas.
+    nonisolated let topology: ClickHouseTopology
+    /// Ends the names of this process's validate helper tables: on a cluster, a random suffix, so
+    /// that a request landing on another replica than the one with the table fails rather than
+    /// read another run's table there; empty on one server.
+    nonisolated let helperSuffix: String
 
-    init(client: ClickHouseClient, slot: String, logger: Logger, server: ClickHouseServerVersion) {
+    init(
+        client: ClickHouseClient, slot: String, logger: Logger, server: ClickHouseServerVersion,
+        topology: ClickHouseTopology = ClickHouseTopology(cluster: nil)
+    ) {
         self.server = server
+        self.topology = topology
+        self.helperSuffix = topology.isCluster ? "_" + String(UInt64.random(in: 0...UInt64.max), radix: 16) : ""
         self.client = client
         self.database = client.database
         self.slot = slot
@@ -51,10 +62,11 @@ public actor ClickHouseWarehouse: Warehouse {
     }
 
     /// Connects to the server's HTTP interface and checks that it answers. `compress`: send
-    /// insert bodies gzip-compressed.
+    /// insert bodies gzip-compressed. `cluster`: the tables live on every replica of that cluster
+    /// (see ``ClickHouseTopology``); `insertQuorum`: the `insert_quorum` of every request there.
     public static func connect(
         url: String, database: String, user: String?, password: String?, compress: Bool = true, caFile: String? = nil,
-        slot: String, logger: Logger
+        cluster: String? = nil, insertQuorum: Int? = nil, slot: String, logger: Logger
     ) async throws -> ClickHouseWarehouse {
         let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
         var client = ClickHouseClient(url: trimmed, database: database, user: user, password: password)
@@ -64,7 +76,11 @@ public actor ClickHouseWarehouse: Warehouse {
         logger.debug("connected to ClickHouse", metadata: ["forager.version": "\(text)"])
         let version = ClickHouseServerVersion(text)
         client.insertSettings = version.insertSettings
-        return ClickHouseWarehouse(client: client, slot: slot, logger: logger, server: version)
+        if let cluster {
+            try await checkCluster(cluster, client: client)
+            client.settings = ClickHouseTopology.quorumSettings(insertQuorum)
+        }
+        return ClickHouseWarehouse(client: client, slot: slot, logger: logger, server: version, topology: ClickHouseTopology(cluster: cluster))
     }
 
     public nonisolated var checkpointLocation: String { "\(ClickHouseClient.quote(database)).`_forager_state`" }
@@ -151,17 +167,16 @@ public actor ClickHouseWarehouse: Warehouse {
         }
         guard problems.isEmpty else { return problems }
         if create {
-            try await client.system.execute("CREATE DATABASE IF NOT EXISTS \(ClickHouseClient.quote(database))")
-            try await client.execute("""
-                CREATE TABLE IF NOT EXISTS \(checkpointLocation) (slot String, lsn UInt64, lsn_text String, updated_at DateTime DEFAULT now())
-                ENGINE = ReplacingMergeTree(lsn) ORDER BY slot
-                """)
-            try await client.execute("""
-                CREATE TABLE IF NOT EXISTS \(registry) (
-                    slot String, source_schema String, source_table String, state String, synced_lsn String, reason String, version UInt64
-                ) ENGINE = ReplacingMergeTree(version) ORDER BY (slot, source_schema, source_table)
-                """)
+            try await createDatabaseIfMissing()
+            try await createBookkeepingTable(
+                "_forager_state", columns: "slot String, lsn UInt64, lsn_text String, updated_at DateTime DEFAULT now()", version: "lsn", orderBy: "slot")
+            try await createBookkeepingTable(
+                "_forager_tables",
+                columns: "slot String, source_schema String, source_table String, state String, synced_lsn String, reason String, version UInt64",
+                version: "version", orderBy: "(slot, source_schema, source_table)")
             try await createColumnRegistry()
+            try await createSourceTypeRegistry()
+            try await syncReplicas()
         }
         let states = try await tableStates()
         stoppedTables = Set(states.filter { $0.value.phase == .stopped }.keys)
@@ -242,7 +257,7 @@ public actor ClickHouseWarehouse: Warehouse {
                 } else if current.sourceType.isEmpty, [column.type, "Nullable(\(column.type))"].contains(current.type) {
                     // An ADD COLUMN interrupted before its comment: the column is as Forager makes it.
                     if create {
-                        try await client.execute("ALTER TABLE \(name(table.target)) COMMENT COLUMN \(ClickHouseClient.quote(column.name)) \(ClickHouseClient.literal(source.sqlType))")
+                        try await recordSourceType(source.sqlType, of: column.name, in: table.target)
                     }
                 } else if current.sourceType.isEmpty {
                     problems.append(ForagerError(
@@ -283,7 +298,7 @@ public actor ClickHouseWarehouse: Warehouse {
             let field = { (index: Int) in String(decoding: row[index] ?? [], as: UTF8.self) }
             result[field(0)] = (field(1), field(2))
         }
-        return result
+        return try await withRecordedSourceTypes(result, of: table)
     }
 
     /// Follows a source column's type change from `old` to `new` (PostgreSQL types) in place, where
@@ -308,7 +323,7 @@ public actor ClickHouseWarehouse: Warehouse {
             try await createView(table)
         }
         stagedShapes.remove(table.target)
-        try await client.execute("ALTER TABLE \(self.name(table.target)) COMMENT COLUMN \(ClickHouseClient.quote(warehouseName)) \(ClickHouseClient.literal(new))")
+        try await recordSourceType(new, of: warehouseName, in: table.target)
         sourceTypes[table.target, default: [:]][name] = new
         return true
     }
@@ -340,18 +355,22 @@ public actor ClickHouseWarehouse: Warehouse {
     func createTable(_ table: MappedTable) async throws {
         olderTypes[table.target] = nil
         do {
-            try await client.execute(try await createStatement(table, named: name(table.target)))
+            try await client.execute(try await createStatement(table, named: name(table.target), on: topology))
         } catch let error as ForagerError where !error.isTransient && Self.hasLayout(table) {
             throw layoutRefusal(table, error)
         }
+        try await recordSourceTypes(columnSourceTypes(of: table), of: table.target)
         try await recordColumns(of: table.target, try await existingColumns(of: table.target))
         try await createView(table)
     }
 
-    /// `CREATE TABLE IF NOT EXISTS` for `table`'s ClickHouse table under `name` (quoted).
-    func createStatement(_ table: MappedTable, named name: String) async throws -> String {
-        var definitions = zip(table.columns, columns(of: table)).map { source, column in
-            "\(ClickHouseClient.quote(column.name)) \(column.type) COMMENT \(ClickHouseClient.literal(source.sqlType.isEmpty ? sourceTypes[table.target]?[source.name] ?? "" : source.sqlType))"
+    /// `CREATE TABLE IF NOT EXISTS` for `table`'s ClickHouse table under `name` (quoted), on one
+    /// server or on a cluster (see ``ClickHouseTopology``).
+    func createStatement(_ table: MappedTable, named name: String, on topology: ClickHouseTopology) async throws -> String {
+        let sourceTypes = columnSourceTypes(of: table)
+        // On a cluster the source types are recorded apart: 18.16's replicated tables refuse comments.
+        var definitions = columns(of: table).map { column in
+            "\(ClickHouseClient.quote(column.name)) \(column.type)" + (topology.isCluster ? "" : " COMMENT \(ClickHouseClient.literal(sourceTypes[column.name] ?? ""))")
         }
         definitions += [
             "\(ClickHouseClient.quote(Self.version)) UInt64", "\(ClickHouseClient.quote(Self.deleted)) UInt8",
@@ -364,11 +383,12 @@ public actor ClickHouseWarehouse: Warehouse {
         if Self.hasLayout(table), try await hasMergeTreeSetting("allow_nullable_key") { settings = " SETTINGS allow_nullable_key = 1" }
         // Where the server has it, tombstones mark themselves, so that FINAL hides deleted rows
         // (not with deletes: soft, whose deleted rows FINAL shows with their values).
-        var engine = ClickHouseClient.quote(Self.version)
-        if server.hasIsDeleted, table.deletes != .soft, !table.warehouseKey.isEmpty { engine += ", " + ClickHouseClient.quote(Self.deleted) }
+        var versions = ClickHouseClient.quote(Self.version)
+        if server.hasIsDeleted, table.deletes != .soft, !table.warehouseKey.isEmpty { versions += ", " + ClickHouseClient.quote(Self.deleted) }
+        let engine = replacingEngine(version: versions, table: table.target, on: topology)
         return """
-            CREATE TABLE IF NOT EXISTS \(name) (\(definitions.joined(separator: ", ")))
-            ENGINE = ReplacingMergeTree(\(engine))\(partition) ORDER BY (\(key.map(ClickHouseClient.quote).joined(separator: ", ")))\(settings)
+            CREATE TABLE IF NOT EXISTS \(name)\(topology.onCluster) (\(definitions.joined(separator: ", ")))
+            ENGINE = \(engine)\(partition) ORDER BY (\(key.map(ClickHouseClient.quote).joined(separator: ", ")))\(settings)
             """
     }
 
@@ -394,7 +414,8 @@ public actor ClickHouseWarehouse: Warehouse {
         let scratch = ClickHouseClient.quote(table.target.schema) + "." + ClickHouseClient.quote("_forager_check_" + table.target.name)
         try await client.execute("DROP TABLE IF EXISTS \(scratch)")
         do {
-            try await client.execute(try await createStatement(table, named: scratch))
+            // A plain table on this server: the layout is what is checked.
+            try await client.execute(try await createStatement(table, named: scratch, on: ClickHouseTopology(cluster: nil)))
         } catch let error as ForagerError where !error.isTransient {
             return layoutRefusal(table, error)
         }
@@ -420,9 +441,9 @@ public actor ClickHouseWarehouse: Warehouse {
         let existing = try await existingColumns(of: table.target)
         let names = existing.keys.filter { ![Self.version, Self.deleted].contains($0) }.sorted()
         let ordered = columns(of: table).map(\.name).filter(names.contains) + names.filter { name in !columns(of: table).contains { $0.name == name } }
-        try await client.execute("DROP TABLE IF EXISTS \(viewName(table.target))")
+        try await client.execute("DROP TABLE IF EXISTS \(viewName(table.target))\(topology.onCluster)")
         try await client.execute("""
-            CREATE VIEW \(viewName(table.target)) AS SELECT \(ordered.map(ClickHouseClient.quote).joined(separator: ", "))
+            CREATE VIEW \(viewName(table.target))\(topology.onCluster) AS SELECT \(ordered.map(ClickHouseClient.quote).joined(separator: ", "))
             FROM \(name(table.target)) FINAL WHERE \(ClickHouseClient.quote(Self.deleted)) = 0
             """)
     }
@@ -540,8 +561,8 @@ public actor ClickHouseWarehouse: Warehouse {
 
     public func replaceTable(_ table: MappedTable) async throws {
         logger.notice("replacing the ClickHouse table for a resync", metadata: ["forager.table": "\(table.target)"])
-        try await client.execute("DROP TABLE IF EXISTS \(viewName(table.target))")
-        try await client.execute("DROP TABLE IF EXISTS \(name(table.target))")
+        try await client.execute("DROP TABLE IF EXISTS \(viewName(table.target))\(topology.onCluster)")
+        try await client.execute("DROP TABLE IF EXISTS \(name(table.target))\(topology.onCluster)")
         stagedShapes.remove(table.target)
         try await createTable(table)
     }

@@ -4,7 +4,7 @@ import Yams
 extension ConfigurationReader {
     static let topLevelKeys = ["source", "warehouse", "batch", "mappings", "metrics", "alerts", "shutdown", "snapshot"]
     static let sourceKeys = ["url", "publication", "slot", "heartbeat_interval_s", "spill_dir", "binary"]
-    static let warehouseKeys = ["type", "url", "schema", "database", "user", "password", "compression", "ca_file"]
+    static let warehouseKeys = ["type", "url", "schema", "database", "user", "password", "compression", "ca_file"] + clusterKeys
     static let batchKeys = ["max_rows", "max_mb", "max_age_ms"]
 
     /// The configuration, or `nil` when the file is too broken to go on (reported). Problems may
@@ -122,7 +122,7 @@ extension ConfigurationReader {
         if type == .clickhouse {
             return readClickHouse(warehouse)
         }
-        for key in ["database", "user", "password", "compression", "ca_file"] {
+        for key in ["database", "user", "password", "compression", "ca_file"] + Self.clusterKeys {
             guard let field = warehouse[key] else { continue }
             report(.invalidValue, file, field.line, field.key,
                    "only applies to type: clickhouse; for a Postgres warehouse, put the user in url and the password in PGPASSWORD or ~/.pgpass\(key == "database" ? ", and use schema for the tables' schema" : "")\(key == "ca_file" ? ", and TLS settings in url (sslmode=verify-full&sslrootcert=...)" : "")")
@@ -196,6 +196,7 @@ extension ConfigurationReader {
                 report(.invalidValue, file, field.line, field.key, "applies only to an https:// url; use https:// in warehouse.url, or remove ca_file")
             }
         }
+        readCluster(warehouse, into: &warehouseConfig)
         return warehouseConfig
     }
 

@@ -130,6 +130,13 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// certificate must chain to (`ca_file`, resolved against the configuration file's
         /// directory); nil for the system's.
         public var caFile: String?
+        /// ClickHouse: the cluster (`cluster`, a name from the servers' `remote_servers`) whose
+        /// replicas hold every table, created `ON CLUSTER` with replicated engines; nil for one server.
+        public var cluster: String?
+        /// ClickHouse on a cluster: how many replicas must have written an insert before it returns
+        /// (`insert_quorum`); nil sends none, so the server's setting applies (0, off, unless a
+        /// profile says otherwise).
+        public var insertQuorum: Int?
 
         public init(type: WarehouseType = .postgres, url: String, schema: String = Warehouse.defaultSchema, user: String? = nil, password: String? = nil) {
             self.type = type

@@ -99,7 +99,8 @@ struct Pipeline {
             try await ClickHouseWarehouse.connect(
                 url: configuration.warehouse.url, database: configuration.warehouse.schema, user: configuration.warehouse.user,
                 password: configuration.warehouse.password, compress: configuration.warehouse.compress,
-                caFile: configuration.warehouse.caFile, slot: configuration.source.slot, logger: logger)
+                caFile: configuration.warehouse.caFile, cluster: configuration.warehouse.cluster,
+                insertQuorum: configuration.warehouse.insertQuorum, slot: configuration.source.slot, logger: logger)
         }
     }
 

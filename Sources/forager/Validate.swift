@@ -41,10 +41,11 @@ extension Pipeline {
             let bytewise = collation == "C" || collation == "POSIX"
             var results: [TableValidation] = []
             for table in tables {
-                let result = try await ClickHouseChunkValidator(
+                let validator = ClickHouseChunkValidator(
                     checksum: ChunkChecksum(table: table), source: reader, warehouse: clickHouse, chunkRows: chunkRows, wait: wait,
-                    textKeysOrderedAlike: bytewise
-                ).run()
+                    textKeysOrderedAlike: bytewise)
+                let result: TableValidation
+                do { result = try await validator.run() } catch { throw clickHouse.explainingHelperTables(error) }
                 logger.info("validated table", metadata: ["forager.table": "\(table.source)", "forager.result": "\(result.line)"])
                 results.append(result)
             }

@@ -101,8 +101,11 @@ final class ClickHouseServer: Sendable {
         return server
     }
 
-    /// Starts a server; `name` tells apart servers of one test process.
-    static func start(name: String = "shared", certificates: TestCertificates? = nil) async throws -> ClickHouseServer {
+    /// Starts a server; `name` tells apart servers of one test process. `tcpPort` (free when nil)
+    /// and `extraConfig` (a `<yandex>` document for `config.d/`) are for a cluster's servers.
+    static func start(
+        name: String = "shared", certificates: TestCertificates? = nil, tcpPort: Int? = nil, extraConfig: String? = nil
+    ) async throws -> ClickHouseServer {
         let user = Self.user, password = Self.password
         let binary = ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let binary else {
@@ -110,10 +113,10 @@ final class ClickHouseServer: Sendable {
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-clickhouse-\(name)-\(getpid())").path
         try? FileManager.default.removeItem(atPath: directory)
-        for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
+        for sub in ["data", "tmp", "user_files", "format_schemas", "log", "config.d"] {
             try FileManager.default.createDirectory(atPath: directory + "/" + sub, withIntermediateDirectories: true)
         }
-        let http = try LocalCluster.freePort(), tcp = try LocalCluster.freePort(), interserver = try LocalCluster.freePort()
+        let http = try LocalCluster.freePort(), tcp = try tcpPort ?? LocalCluster.freePort(), interserver = try LocalCluster.freePort()
         let https = certificates == nil ? 0 : try LocalCluster.freePort()
         var config = try String(contentsOfFile: "/etc/clickhouse-server/config.xml", encoding: .utf8)
         let replacements = [
@@ -132,6 +135,7 @@ final class ClickHouseServer: Sendable {
         ]
         for (old, new) in replacements { config = config.replacingOccurrences(of: old, with: new) }
         try config.write(toFile: directory + "/config.xml", atomically: true, encoding: .utf8)
+        try extraConfig?.write(toFile: directory + "/config.d/extra.xml", atomically: true, encoding: .utf8)
         // A user with a password, beside the packaged passwordless default user.
         let users = try String(contentsOfFile: "/etc/clickhouse-server/users.xml", encoding: .utf8).replacingOccurrences(of: "</users>", with: """
             <\(user)><password>\(password)</password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></\(user)>

@@ -1,0 +1,91 @@
+import Foundation
+
+/// Where Forager's ClickHouse tables live: on one server, or on every replica of a cluster
+/// (`warehouse.cluster`). The DDL text that differs between the two is made here, without IO.
+///
+/// On a cluster, databases, tables and views are made and dropped `ON CLUSTER` (through the
+/// servers' distributed DDL queue in ZooKeeper), and every table Forager keeps data in is a
+/// `Replicated…MergeTree` under a ZooKeeper path of its own, so that each replica holds all rows.
+/// `ALTER`, `TRUNCATE` and inserts need no clause: a replicated table passes them on by itself.
+struct ClickHouseTopology: Sendable, Equatable {
+    /// The cluster, as the servers' `remote_servers` name it; nil for one server.
+    let cluster: String?
+
+    init(cluster: String?) {
+        self.cluster = cluster
+    }
+
+    var isCluster: Bool { cluster != nil }
+
+    /// ` ON CLUSTER `name`` for statements every server of the cluster runs; empty for one server.
+    var onCluster: String {
+        cluster.map { " ON CLUSTER " + ClickHouseClient.quote($0) } ?? ""
+    }
+
+    /// The engine of a table whose rows are replaced by a higher `version` (a quoted column):
+    /// `ReplacingMergeTree(version)`, or on a cluster its replicated twin under the path of
+    /// ``zooKeeperPath(database:table:stamp:)`` with the `{replica}` macro as the replica's name.
+    func replacingMergeTree(version: String, database: String, table: String, stamp: UInt64) -> String {
+        guard isCluster else { return "ReplacingMergeTree(\(version))" }
+        let path = ClickHouseClient.literal(Self.zooKeeperPath(database: database, table: table, stamp: stamp))
+        return "ReplicatedReplacingMergeTree(\(path), '{replica}', \(version))"
+    }
+
+    /// `/clickhouse/tables/{shard}/forager/<database>/<table>/<stamp>`: `{shard}` is the server's
+    /// macro, so the replicas of one shard share the path; the names are escaped (no macro, no `/`
+    /// of theirs is read as such); `stamp` (the time the table was made) sets a table made again
+    /// apart from the one it replaces, whose ZooKeeper nodes may outlive it for a while.
+    static func zooKeeperPath(database: String, table: String, stamp: UInt64) -> String {
+        "/clickhouse/tables/{shard}/forager/\(pathComponent(database))/\(pathComponent(table))/\(stamp)"
+    }
+
+    /// `name` with every byte outside `[A-Za-z0-9_-]` written as `%XX`.
+    static func pathComponent(_ name: String) -> String {
+        var result = ""
+        for byte in name.utf8 {
+            let letter = (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte | 0x20)
+            if letter || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") {
+                result.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                result += "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0xF, radix: 16, uppercase: true)
+            }
+        }
+        return result
+    }
+
+    /// A column type as the structure of external data (`<name>_structure`) takes it: 18.16 splits
+    /// that text at every space and comma, so `Decimal(P, S)` is written `Decimal32(S)`,
+    /// `Decimal64(S)` or `Decimal128(S)` (the same values), and no other type of 18.16 has either.
+    static func externalDataType(_ type: String) -> String {
+        var result = ""
+        var rest = Substring(type)
+        while let start = rest.range(of: "Decimal(") {
+            result += rest[..<start.lowerBound]
+            let arguments = rest[start.upperBound...].prefix { $0 != ")" }
+            let parts = arguments.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard parts.count == 2, let precision = parts[0], let scale = parts[1] else {
+                result += rest[start.lowerBound..<start.upperBound]
+                rest = rest[start.upperBound...]
+                continue
+            }
+            let bits = precision <= 9 ? 32 : precision <= 18 ? 64 : 128
+            result += "Decimal\(bits)(\(scale))"
+            rest = rest[start.upperBound...].dropFirst(arguments.count + 1)
+        }
+        return result + rest
+    }
+}
+
+extension ClickHouseTopology {
+    /// The settings of every request on a cluster with `warehouse.insert_quorum`: inserts return
+    /// once `quorum` replicas have written them (within 60 s, else a transient failure), and reads
+    /// refuse a replica that lacks a part written with a quorum. None when `quorum` is nil: the
+    /// server's own settings apply.
+    static func quorumSettings(_ quorum: Int?) -> [(String, String)] {
+        guard let quorum else { return [] }
+        return [
+            ("insert_quorum", "\(quorum)"), ("insert_quorum_timeout", "60000"),
+            ("select_sequential_consistency", quorum > 0 ? "1" : "0"),
+        ]
+    }
+}

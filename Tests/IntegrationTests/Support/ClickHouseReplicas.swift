@@ -1,0 +1,135 @@
+import ForagerDemo
+import Foundation
+import Glibc
+import Synchronization
+
+/// A ClickHouse cluster for the tests: one shard of two clickhouse-server 18.16 replicas and the
+/// ZooKeeper they share (Debian's `zookeeper` package, run from its jar), all on free loopback
+/// ports with their data in temporary folders, stopped by ``stop()`` or when the tests end. Each
+/// server has the cluster in `remote_servers`, the `shard` and `replica` macros, and the packaged
+/// `distributed_ddl` queue, so `ON CLUSTER` statements and replicated tables work as in production.
+final class ClickHouseReplicas: Sendable {
+    /// The cluster's name in `remote_servers`.
+    static let cluster = "forager_test"
+
+    let zooKeeper: ZooKeeperServer
+    let replicas: [ClickHouseServer]
+    private let stopped = Mutex(false)
+
+    private init(zooKeeper: ZooKeeperServer, replicas: [ClickHouseServer]) {
+        self.zooKeeper = zooKeeper
+        self.replicas = replicas
+    }
+
+    /// Starts ZooKeeper and two replicas; `name` tells apart clusters of one test process.
+    static func start(name: String = "cluster") async throws -> ClickHouseReplicas {
+        let zooKeeper = try await ZooKeeperServer.start(name: name)
+        var replicas: [ClickHouseServer] = []
+        do {
+            let ports = [try LocalCluster.freePort(), try LocalCluster.freePort()]
+            for (index, port) in ports.enumerated() {
+                let config = configuration(zooKeeperPort: zooKeeper.port, tcpPorts: ports, replica: "r\(index + 1)")
+                replicas.append(try await ClickHouseServer.start(name: "\(name)-r\(index + 1)", tcpPort: port, extraConfig: config))
+            }
+            let cluster = ClickHouseReplicas(zooKeeper: zooKeeper, replicas: replicas)
+            for replica in replicas { try await cluster.waitForZooKeeper(replica) }
+            ReplicasRegistry.register(cluster)
+            return cluster
+        } catch {
+            for replica in replicas { replica.stop() }
+            zooKeeper.stop()
+            throw error
+        }
+    }
+
+    /// The `config.d` document of one replica.
+    private static func configuration(zooKeeperPort: Int, tcpPorts: [Int], replica: String) -> String {
+        let members = tcpPorts.map { "<replica><host>127.0.0.1</host><port>\($0)</port></replica>" }.joined()
+        return """
+            <yandex>
+                <zookeeper><node><host>127.0.0.1</host><port>\(zooKeeperPort)</port></node><session_timeout_ms>6000</session_timeout_ms></zookeeper>
+                <macros><shard>01</shard><replica>\(replica)</replica></macros>
+                <interserver_http_host>127.0.0.1</interserver_http_host>
+                <remote_servers><\(cluster)><shard><internal_replication>true</internal_replication>\(members)</shard></\(cluster)></remote_servers>
+            </yandex>
+            """
+    }
+
+    /// Waits until `replica` reads ZooKeeper.
+    private func waitForZooKeeper(_ replica: ClickHouseServer) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if (try? await replica.query("SELECT count() > 0 FROM system.zookeeper WHERE path = '/'")) == "1\n" { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw HarnessError("clickhouse-server at \(replica.url) did not reach ZooKeeper on port \(zooKeeper.port) within 60 s")
+    }
+
+    /// Stops the replicas and ZooKeeper and removes their data.
+    func stop() {
+        guard !stopped.withLock({ stopped in defer { stopped = true }; return stopped }) else { return }
+        for replica in replicas { replica.stop() }
+        zooKeeper.stop()
+    }
+}
+
+/// A standalone ZooKeeper from Debian's `zookeeper` package on a free loopback port, its data in a
+/// temporary folder.
+final class ZooKeeperServer: Sendable {
+    let port: Int
+    let directory: String
+    private let process: ChildProcess
+
+    private init(port: Int, directory: String, process: ChildProcess) {
+        self.port = port
+        self.directory = directory
+        self.process = process
+    }
+
+    static func start(name: String) async throws -> ZooKeeperServer {
+        let jar = "/usr/share/java/zookeeper.jar"
+        guard FileManager.default.fileExists(atPath: jar), FileManager.default.isExecutableFile(atPath: "/usr/bin/java") else {
+            throw HarnessError("ZooKeeper is not installed; run ./scripts/prerequisites (apt-get install zookeeper)")
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-zookeeper-\(name)-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+        let port = try LocalCluster.freePort()
+        let config = "tickTime=500\ndataDir=\(directory)/data\nclientPort=\(port)\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
+        try config.write(toFile: directory + "/zoo.cfg", atomically: true, encoding: .utf8)
+        // The jar's manifest names its dependencies; without an slf4j binding ZooKeeper logs nothing.
+        let arguments = ["-Xmx256m", "-cp", jar, "org.apache.zookeeper.server.ZooKeeperServerMain", directory + "/zoo.cfg"]
+        let process = try ChildProcess("/usr/bin/java", arguments, outputPath: directory + "/zookeeper.out")
+        let server = ZooKeeperServer(port: port, directory: directory, process: process)
+        try await Task.sleep(for: .milliseconds(500))
+        if process.poll() != nil {
+            let output = (try? String(contentsOfFile: directory + "/zookeeper.out", encoding: .utf8)) ?? ""
+            server.stop()
+            throw HarnessError("ZooKeeper exited at start:\n\(output)")
+        }
+        return server
+    }
+
+    func stop() {
+        if process.poll() == nil {
+            process.signal(SIGTERM)
+            for _ in 0..<50 where process.poll() == nil { usleep(100_000) }
+            if process.poll() == nil { process.signal(SIGKILL) }
+            _ = process.waitBlocking()
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// Stops every test cluster when the test process exits (a test that fails midway included).
+enum ReplicasRegistry {
+    private static let clusters = Mutex<[ClickHouseReplicas]>([])
+
+    static func register(_ cluster: ClickHouseReplicas) {
+        let first = clusters.withLock { list in
+            list.append(cluster)
+            return list.count == 1
+        }
+        if first { atexit { for cluster in ReplicasRegistry.clusters.withLock({ $0 }) { cluster.stop() } } }
+    }
+}
