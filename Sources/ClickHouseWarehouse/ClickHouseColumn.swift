@@ -17,7 +17,7 @@ public struct ClickHouseColumn: Sendable, Equatable {
         case boolean
         /// The IEEE 754 bits of the value as an unsigned integer (`Float32` when `single`): ClickHouse
         /// 18.16 parses some decimal floats one unit in the last place off, so floats travel as
-        /// bits through a staging table and are reinterpreted there (see ``ClickHouseWarehouse``).
+        /// bits, as external data of the insert that reinterprets them (see ``ClickHouseWarehouse``).
         case float(single: Bool)
         /// The same text; `NaN`, which `Decimal` cannot hold, is an error.
         case decimal
@@ -427,15 +427,12 @@ public struct ClickHouseColumn: Sendable, Equatable {
         }
     }
 
-    /// The column's type in the staging table: floats as their bits.
+    /// The column's type in the rows sent (as external data): floats as their bits.
     var stagingType: String {
         type.replacingOccurrences(of: "Float64", with: "UInt64").replacingOccurrences(of: "Float32", with: "UInt32")
     }
 
-    /// The expression that turns the staging column back into the column's type.
-    var fromStaging: String { fromStaging(ClickHouseClient.quote(name)) }
-
-    /// The expression that turns `quoted`, a value of the staging type, into the column's type.
+    /// The expression that turns `quoted`, a value of the type the rows were sent in, into the column's type.
     func fromStaging(_ quoted: String) -> String {
         guard carriesFloatBits else { return quoted }
         let float = type.contains("Float32") ? "Float32" : "Float64"

@@ -19,34 +19,22 @@ extension ClickHouseWarehouse {
         return "INSERT INTO \(name(table.target)) (\(names.joined(separator: ", "))) FORMAT TabSeparated"
     }
 
-    /// Inserts TabSeparated rows of `columns` (then the version and the deleted flag). A table
-    /// with float columns takes them through its staging table (a Memory table), from which one
-    /// `INSERT ... SELECT` turns the floats' bits back into floats, exactly.
+    /// Inserts TabSeparated rows of `columns` (then the version and the deleted flag). The rows of
+    /// a table with float columns go as external data (a table for this one request) with the
+    /// `INSERT ... SELECT` that turns the floats' bits back into floats, exactly: no request
+    /// depends on which server took an earlier one (a cluster's replicas, ClickHouse Cloud's, or
+    /// any load balancer).
     func insert(_ rows: [UInt8], into table: MappedTable, columns: [ClickHouseColumn]) async throws {
         guard columns.contains(where: \.carriesFloatBits) else {
             return try await client.insert(insertStatement(table, columns: columns), rows: rows)
         }
-        if topology.isCluster { return try await insertThroughExternalData(rows, into: table, columns: columns) }
-        // The stage is made empty at the start of each session and emptied after each use.
-        let stage = try await prepareStage(for: table)
         let names = columns.map { ClickHouseClient.quote($0.name) } + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]
-        try await client.insert("INSERT INTO \(stage) (\(names.joined(separator: ", "))) FORMAT TabSeparated", rows: rows)
-        let values = columns.map(\.fromStaging) + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]
-        try await client.execute("INSERT INTO \(name(table.target)) (\(names.joined(separator: ", "))) SELECT \(values.joined(separator: ", ")) FROM \(stage)")
-        try await client.execute("TRUNCATE TABLE \(stage)")
-    }
-
-    /// The table's staging table, made (for the table's current shape) when missing.
-    private func prepareStage(for table: MappedTable) async throws -> String {
-        let stage = ClickHouseClient.quote(table.target.schema) + "." + ClickHouseClient.quote("_forager_stage_" + table.target.name)
-        if !stagedShapes.contains(table.target) {
-            let definitions = columns(of: table).map { "\(ClickHouseClient.quote($0.name)) \($0.stagingType)" }
-                + ["\(ClickHouseClient.quote(Self.version)) UInt64", "\(ClickHouseClient.quote(Self.deleted)) UInt8"]
-            try await client.execute("DROP TABLE IF EXISTS \(stage)")
-            try await client.execute("CREATE TABLE \(stage) (\(definitions.joined(separator: ", "))) ENGINE = Memory")
-            stagedShapes.insert(table.target)
-        }
-        return stage
+        let structure = columns.enumerated().map { (name: "c\($0.offset + 1)", type: ClickHouseTopology.externalDataType($0.element.stagingType)) }
+            + [(name: "v", type: "UInt64"), (name: "d", type: "UInt8")]
+        let values = columns.enumerated().map { $0.element.fromStaging("c\($0.offset + 1)") } + ["v", "d"]
+        try await client.insert(
+            "INSERT INTO \(name(table.target)) (\(names.joined(separator: ", "))) SELECT \(values.joined(separator: ", ")) FROM forager_rows",
+            externalTable: "forager_rows", structure: structure, rows: rows)
     }
 
     // MARK: Snapshot
@@ -323,7 +311,6 @@ extension ClickHouseWarehouse {
             guard let type = existing[name] else { continue }
             try await retireColumn(name, of: change.table.target, type: type, from: from ?? .zero)
         }
-        stagedShapes.remove(change.table.target)
         try await refreshViewIfStale(change.table)
     }
 

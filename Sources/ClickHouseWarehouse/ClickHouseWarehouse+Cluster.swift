@@ -104,19 +104,6 @@ extension ClickHouseWarehouse {
         return result
     }
 
-    /// Inserts rows of a table with float columns on a cluster: the rows go as external data in
-    /// the same request as the `INSERT ... SELECT` that turns the floats' bits back into floats,
-    /// so no request depends on which replica took an earlier one.
-    func insertThroughExternalData(_ rows: [UInt8], into table: MappedTable, columns: [ClickHouseColumn]) async throws {
-        let names = columns.map { ClickHouseClient.quote($0.name) } + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]
-        let structure = columns.enumerated().map { (name: "c\($0.offset + 1)", type: ClickHouseTopology.externalDataType($0.element.stagingType)) }
-            + [(name: "v", type: "UInt64"), (name: "d", type: "UInt8")]
-        let values = columns.enumerated().map { $0.element.fromStaging("c\($0.offset + 1)") } + ["v", "d"]
-        try await client.insert(
-            "INSERT INTO \(name(table.target)) (\(names.joined(separator: ", "))) SELECT \(values.joined(separator: ", ")) FROM forager_rows",
-            externalTable: "forager_rows", structure: structure, rows: rows)
-    }
-
     /// Waits until this server's replicas of Forager's tables have fetched every part the log
     /// names (`SYSTEM SYNC REPLICA`), so that the checkpoint read next covers no row this server
     /// lacks. Blocks while a part's only holder is down; a server that stays behind past 60 s is

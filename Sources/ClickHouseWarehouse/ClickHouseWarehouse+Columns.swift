@@ -88,7 +88,6 @@ extension ClickHouseWarehouse {
         }
         try await recordColumns(definitions.map(\.name), of: table.target)
         try await createView(table)
-        stagedShapes.remove(table.target)
         let unknown = added.filter { (resolved[$0.name] ?? $0).olderRowsNeedTheSource }.map(\.name)
         if !unknown.isEmpty, try await client.execute("SELECT count() FROM \(name(table.target)) FORMAT TabSeparated").hasPrefix("0") == false {
             try await copyAgain(table, for: unknown, logger: logger)

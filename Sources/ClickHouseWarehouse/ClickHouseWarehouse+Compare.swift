@@ -57,7 +57,6 @@ extension ClickHouseWarehouse {
             try await client.execute("DROP TABLE IF EXISTS \(keyTable)")
             try await client.execute("CREATE TABLE \(keyTable) (\(keyDefinitions)) ENGINE = \(engine)")
         }
-        stagedShapes.remove(twinTable.target)
     }
 
     /// Loads one chunk of source rows (COPY text: the columns, then a position) into the twin,
@@ -187,7 +186,6 @@ extension ClickHouseWarehouse {
     public func endComparison(_ table: MappedTable) async throws {
         try await client.execute("DROP TABLE IF EXISTS \(name(twin(table).target))")
         for (keyTable, _) in keyTables(table) { try await client.execute("DROP TABLE IF EXISTS \(keyTable)") }
-        try await client.execute("DROP TABLE IF EXISTS \(ClickHouseClient.quote(table.target.schema)).\(ClickHouseClient.quote("_forager_stage__forager_validate_" + table.target.name))")
     }
 
     private static func lines(_ text: String) -> [String] {

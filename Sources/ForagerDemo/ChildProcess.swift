@@ -76,7 +76,12 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    public func signal(_ number: Int32) { kill(pid, number) }
+    /// Sends signal `number`, unless the child has ended: its pid, once reaped, may be another
+    /// process's. (An ended child not yet reaped keeps its pid until `poll()` reaps it.)
+    public func signal(_ number: Int32) {
+        guard poll() == nil else { return }
+        kill(pid, number)
+    }
 
     /// Everything the child wrote so far.
     public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }

@@ -90,13 +90,13 @@ struct ClickHouseColumnTests {
         }
     }
 
-    @Test func floatColumnsAreStagedAsBitsAndReinterpreted() {
+    @Test func floatColumnsAreSentAsBitsAndReinterpreted() {
         let column = ClickHouseColumn(name: "t", sqlType: "double precision", nullable: true)
         #expect(column.carriesFloatBits && column.stagingType == "Nullable(UInt64)")
-        #expect(column.fromStaging == "if(isNull(`t`), NULL, reinterpretAsFloat64(reinterpretAsString(assumeNotNull(`t`))))")
+        #expect(column.fromStaging("c1") == "if(isNull(c1), NULL, reinterpretAsFloat64(reinterpretAsString(assumeNotNull(c1))))")
         let array = ClickHouseColumn(name: "a", sqlType: "real[]", nullable: false)
         #expect(array.stagingType == "Array(Nullable(UInt32))")
-        #expect(array.fromStaging.hasPrefix("arrayMap(v -> if(isNull(v), NULL, reinterpretAsFloat32("))
+        #expect(array.fromStaging("c2").hasPrefix("arrayMap(v -> if(isNull(v), NULL, reinterpretAsFloat32("))
         #expect(!ClickHouseColumn(name: "i", sqlType: "integer", nullable: false).carriesFloatBits)
     }
 

@@ -21,6 +21,10 @@ What it serves, as clickhouse-server does:
 - Errors: the status clickhouse-server gives the exception code (400, 404, 500, ...), the
   X-ClickHouse-Exception-Code header, and the text "Code: N. DB::Exception: .... (NAME)
   (version V)".
+- External data: a `multipart/form-data` body whose parts are tables for this statement only,
+  each part's structure in the `<name>_structure` parameter (`name type` pairs, comma-separated)
+  and its format in `<name>_format` (TabSeparated by default): made as temporary tables before
+  the statement and dropped after it.
 - No access control: any user and password (headers or parameters) are accepted.
 
 chdb is not safe for concurrent use within one process: statements run one at a time on one
@@ -108,13 +112,19 @@ class Engine:
         self._session = chdb_session.Session(path)
         self.version = self._session.query("SELECT version()", "TabSeparated").bytes().decode().strip()
 
-    def run(self, statement, database, settings, params, output_format):
-        """Runs `statement` (bytes) with the request's default database, settings and query
-        parameters; returns the output bytes, or raises ClickHouseError."""
+    def run(self, statement, database, settings, params, output_format, external=()):
+        """Runs `statement` (bytes) with the request's default database, settings, query
+        parameters and external tables ((name, structure, format, rows) each); returns the output
+        bytes, or raises ClickHouseError."""
         with self._lock:
             self._raw("USE " + _quote(database))
-            applied = []
+            applied, made = [], []
             try:
+                for name, structure, data_format, rows in external:
+                    self._raw(f"CREATE TEMPORARY TABLE {_quote(name)} ({structure}) ENGINE = Memory")
+                    made.append(name)
+                    if rows:
+                        self._raw(b"INSERT INTO " + _quote(name).encode() + b" FORMAT " + data_format.encode() + b"\n" + rows)
                 for name, value in settings:
                     if not _SETTING_NAME.match(name):
                         raise ClickHouseError(115, f"Code: 115. DB::Exception: Unknown setting '{name}'. (UNKNOWN_SETTING)")
@@ -122,6 +132,11 @@ class Engine:
                     applied.append(name)
                 return self._raw(statement, output_format, params)
             finally:
+                for name in made:
+                    try:
+                        self._raw(f"DROP TEMPORARY TABLE IF EXISTS {_quote(name)}")
+                    except ClickHouseError as error:
+                        print(f"chdb_front: cannot drop external table {name}: {error.text}", file=sys.stderr)
                 for name in applied:
                     try:
                         self._raw(f"SET {name} = DEFAULT")
@@ -147,6 +162,23 @@ class Engine:
     def close(self):
         with self._lock:
             self._session.close()
+
+
+def _multipart_parts(body, content_type):
+    """The (name, content) of each part of a multipart/form-data body."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not match:
+        raise ClickHouseError(1, "Code: 1. DB::Exception: multipart/form-data without a boundary. (UNSUPPORTED_METHOD)")
+    delimiter = b"--" + match.group(1).encode()
+    parts = []
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, content = chunk.partition(b"\r\n\r\n")
+        name = re.search(rb'name="([^"]*)"', head)
+        if name:
+            parts.append((name.group(1).decode(), content[:-2] if content.endswith(b"\r\n") else content))
+    return parts
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -188,10 +220,22 @@ class Handler(BaseHTTPRequestHandler):
                     continue
                 else:
                     settings.append((name, value))
+            external = []
+            content_type = self.headers.get("Content-Type", "")
+            if content_type.startswith("multipart/form-data"):
+                given = dict(parameters)
+                for name, rows in _multipart_parts(body, content_type):
+                    structure = given.get(name + "_structure")
+                    if structure is None:
+                        raise ClickHouseError(36, f"Code: 36. DB::Exception: Neither structure nor types have not been provided for external table {name}. (BAD_ARGUMENTS)")
+                    external.append((name, structure, given.get(name + "_format", "TabSeparated"), rows))
+                settings = [(n, v) for n, v in settings
+                            if not any(n in (table + "_structure", table + "_format", table + "_types") for table, *_ in external)]
+                body = b""
             statement = (query.encode() + b"\n" + body) if query and body else (query.encode() if query else body)
             if not statement.strip():
                 raise ClickHouseError(62, "Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)")
-            output = self.engine.run(statement, database, settings, params, output_format)
+            output = self.engine.run(statement, database, settings, params, output_format, external)
             content_type = "text/tab-separated-values; charset=UTF-8" if output_format.startswith("TabSeparated") else "text/plain; charset=UTF-8"
             self._send(200, output, content_type, {"X-ClickHouse-Format": output_format})
         except ClickHouseError as error:
