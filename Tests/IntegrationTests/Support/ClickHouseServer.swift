@@ -204,8 +204,8 @@ final class ClickHouseServer: Sendable {
 
     /// `sql` asking for 18.16's output on this server: `$us(column)` is a timestamp column as
     /// microseconds since 1970 (`Int64` on 18.16, `DateTime64` on a modern server), decimals
-    /// keep their trailing zeros (a modern server drops them), and `Bool` values print as 1 and 0. For a SELECT without SETTINGS or
-    /// FORMAT (FORMAT may follow).
+    /// keep their trailing zeros (a modern server drops them), and `Bool` values print as 1 and 0.
+    /// For a SELECT without SETTINGS or FORMAT (FORMAT may follow).
     func inClassicForm(_ sql: String) -> String {
         let micros = kind == .modern ? "toUnixTimestamp64Micro($1)" : "$1"
         let query = sql.replacingOccurrences(of: #"\$us\(([^()]*)\)"#, with: micros, options: .regularExpression)
@@ -223,10 +223,24 @@ final class ClickHouseServer: Sendable {
             request.setValue(user, forHTTPHeaderField: "X-ClickHouse-User")
             request.setValue(Self.password, forHTTPHeaderField: "X-ClickHouse-Key")
         }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let data: Data, response: URLResponse
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw HarnessError("\(what) at \(url) did not answer: \(error)\(diagnosis)")
+        }
         let body = String(decoding: data, as: UTF8.self)
         guard (response as? HTTPURLResponse)?.statusCode == 200 else { throw HarnessError("ClickHouse: \(body)") }
         return body
+    }
+
+    /// Whether the server still runs, and the end of its error log (18.16) or output: for a test
+    /// that finds it gone.
+    var diagnosis: String {
+        let process = self.process.withLock { $0 }
+        let status = process.poll().map { "; it exited with status \($0)" } ?? "; it still runs"
+        let log = (try? String(contentsOfFile: directory + "/log/clickhouse-server.err.log", encoding: .utf8)) ?? process.output
+        return status + "; its log ends:\n" + log.split(separator: "\n").suffix(15).joined(separator: "\n")
     }
 
     func stop() {
