@@ -156,6 +156,17 @@ struct ClickHouseClient: Sendable {
         exceptionCode(in: text).map(tableRefusalCodes.contains) ?? false
     }
 
+    /// Exception codes of a table definition whose sort or partition key the server refuses:
+    /// ILLEGAL_TYPE_OF_ARGUMENT (toYYYYMM of an Int64), ILLEGAL_COLUMN (a nullable key),
+    /// UNKNOWN_FUNCTION, UNKNOWN_IDENTIFIER, SYNTAX_ERROR, BAD_ARGUMENTS.
+    static let layoutRefusalCodes: Set<Int> = [43, 44, 46, 47, 62, 36]
+
+    /// True when the server's refusal in `text` concerns a table's sort or partition key (an
+    /// access or connection error is not one).
+    static func isLayoutRefusal(_ text: String) -> Bool {
+        exceptionCode(in: text).map(layoutRefusalCodes.contains) ?? false
+    }
+
     /// The number after the first `Code: ` of a ClickHouse exception text.
     static func exceptionCode(in text: String) -> Int? {
         guard let range = text.range(of: "Code: ") else { return nil }

@@ -7,7 +7,7 @@ extension ClickHouseWarehouse {
         olderTypes[table.target] = nil
         do {
             try await client.execute(try await createStatement(table, named: name(table.target), on: topology))
-        } catch let error as ForagerError where !error.isTransient && Self.hasLayout(table) {
+        } catch let error as ForagerError where Self.hasLayout(table) && ClickHouseClient.isLayoutRefusal(error.message) {
             throw layoutRefusal(table, error)
         }
         try await recordSourceTypes(columnSourceTypes(of: table), of: table.target)
@@ -67,7 +67,7 @@ extension ClickHouseWarehouse {
         do {
             // A plain table on this server: the layout is what is checked.
             try await client.execute(try await createStatement(table, named: scratch, on: ClickHouseTopology(cluster: nil)))
-        } catch let error as ForagerError where !error.isTransient {
+        } catch let error as ForagerError where ClickHouseClient.isLayoutRefusal(error.message) {
             return layoutRefusal(table, error)
         }
         try await client.execute("DROP TABLE IF EXISTS \(scratch)")

@@ -20,4 +20,11 @@ import Testing
         #expect(!ClickHouseClient.isTableRefusal("Code: 241, e.displayText() = DB::Exception: Memory limit (for query) exceeded"))
         #expect(!ClickHouseClient.isTableRefusal("cannot reach the ClickHouse server"))
     }
+
+    @Test func onlyKeyAndPartitionRefusalsAreTakenForTheLayouts() {
+        #expect(ClickHouseClient.isLayoutRefusal("Code: 44, e.displayText() = DB::Exception: Sorting key cannot contain nullable columns"))
+        #expect(ClickHouseClient.isLayoutRefusal("Code: 43. DB::Exception: Illegal type Int64 of argument of function toYYYYMM"))
+        #expect(!ClickHouseClient.isLayoutRefusal("Code: 497. DB::Exception: forager: Not enough privileges. (ACCESS_DENIED)"))
+        #expect(!ClickHouseClient.isLayoutRefusal("cannot reach the ClickHouse server"))
+    }
 }
