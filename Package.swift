@@ -46,6 +46,8 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // Test doubles of the replication core: a scripted stream, an in-memory warehouse, a manual clock.
+        .target(name: "ForagerTestSupport", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport"], swiftSettings: upcoming),
         .target(
             name: "ForagerConfig",
             dependencies: ["ForagerCore", .product(name: "Yams", package: "Yams")],
@@ -101,7 +103,8 @@ let package = Package(
         ),
         .testTarget(name: "PGOutputTests", dependencies: ["PGOutput", "PGOutputTestSupport"], swiftSettings: upcoming),
         .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], swiftSettings: upcoming),
-        .testTarget(name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport"], swiftSettings: upcoming),
+        .testTarget(
+            name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport", "ForagerTestSupport"], swiftSettings: upcoming),
         .testTarget(name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib"], swiftSettings: upcoming),
         .testTarget(name: "PostgresWarehouseTests", dependencies: ["PostgresWarehouse", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
         .testTarget(name: "ForagerPipelineTests", dependencies: ["ForagerPipeline", "ForagerCore", "PGOutput"], swiftSettings: upcoming),

@@ -84,7 +84,8 @@ public struct ChangeBatcher: Sendable {
     /// The bytes of the values of the changes in `completed`, as received.
     private var completedBytes = 0
     private var completedThrough: LSN?
-    private var oldestWaiting: ContinuousClock.Instant?
+    /// When the oldest change waiting to be committed arrived, on the caller's monotonic clock.
+    private var oldestWaiting: Duration?
 
     /// - Parameters:
     ///   - syncPoints: per source table, the position its copy in the warehouse was taken at, when
@@ -108,9 +109,10 @@ public struct ChangeBatcher: Sendable {
     /// with the warehouse, so a keepalive position may become the checkpoint.
     public var isIdle: Bool { transaction == nil && completedThrough == nil }
 
-    /// Feeds one pgoutput message; `lsn` is the XLogData start position of the message.
+    /// Feeds one pgoutput message; `lsn` is the XLogData start position of the message, `now` the
+    /// time it was read on the caller's monotonic clock (the time since an origin of its choosing).
     public mutating func receive(
-        _ message: PGOutputMessage, at lsn: LSN, now: ContinuousClock.Instant
+        _ message: PGOutputMessage, at lsn: LSN, now: Duration
     ) throws(ForagerError) -> [Action] {
         switch message {
         case .begin(let begin):
@@ -161,7 +163,7 @@ public struct ChangeBatcher: Sendable {
     /// A position the stream passed outside any transaction (a non-transactional logical message,
     /// such as Forager's heartbeat): every commit before it has been received, so the checkpoint
     /// may move there with the next batch, or by itself when nothing waits.
-    private mutating func passed(_ lsn: LSN, now: ContinuousClock.Instant) -> [Action] {
+    private mutating func passed(_ lsn: LSN, now: Duration) -> [Action] {
         guard transaction == nil, lsn > max(checkpoint, completedThrough ?? .zero) else { return [] }
         if let applyBefore, lsn >= applyBefore { return [] }
         completedThrough = lsn
@@ -178,7 +180,7 @@ public struct ChangeBatcher: Sendable {
     /// Called after each read from the stream: commits what has waited longer than `maxAge`, or
     /// everything whole when `caughtUp` (the server had nothing more buffered), so that a quiet
     /// stream is applied at once while a backlog still forms large batches.
-    public mutating func tick(now: ContinuousClock.Instant, caughtUp: Bool = false) -> [Action] {
+    public mutating func tick(now: Duration, caughtUp: Bool = false) -> [Action] {
         guard let oldestWaiting, caughtUp || now - oldestWaiting >= limits.maxAge else { return [] }
         if let transaction, transaction.appliedPieces { return [] }
         return takeCompleted().map { [$0] } ?? []
@@ -204,7 +206,7 @@ public struct ChangeBatcher: Sendable {
         return .commit(ChangeSet(), through: lsn)
     }
 
-    private mutating func commitReceived(endLSN: LSN, now: ContinuousClock.Instant) throws(ForagerError) -> [Action] {
+    private mutating func commitReceived(endLSN: LSN, now: Duration) throws(ForagerError) -> [Action] {
         guard var current = transaction else {
             throw ForagerError(.protocolViolation, "COMMIT ending at \(endLSN) arrived outside a transaction")
         }

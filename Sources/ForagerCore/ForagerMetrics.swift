@@ -1,4 +1,4 @@
-public import Metrics
+import Metrics
 public import PGOutput
 
 /// The names of the metrics Forager exports, and the few that the replication core records.
@@ -46,44 +46,10 @@ public enum ForagerMetrics {
     /// (`outcome`: committed, aborted).
     public static let streamedTransactions = "forager_streamed_transactions_total"
 
-    /// Records the spill's size after a change.
-    static func recordSpill(_ spill: StreamSpill) {
-        Gauge(label: spillBytes).record(Double(spill.bytes))
-        Gauge(label: spillTransactions).record(Double(spill.transactions))
-    }
-
-    /// Records a committed batch: its duration, its changes per table and operation, and the checkpoint.
-    static func recordCommit(_ changes: ChangeSet, through: LSN, duration: Duration) {
-        Timer(label: batchDuration).recordNanoseconds(duration.nanoseconds)
-        recordApplied(changes)
-        recordCheckpoint(through)
-    }
-
     /// Records the warehouse checkpoint: the one a run starts from, and each one after a commit.
     public static func recordCheckpoint(_ lsn: LSN) {
         Gauge(label: checkpointLSN).record(Double(lsn.value))
         Gauge(label: checkpointTime).record(UnixTime.now)
-    }
-
-    /// Counts the source changes of `changes` as applied.
-    static func recordApplied(_ changes: ChangeSet) {
-        for step in changes.allSteps {
-            switch step {
-            case .rows(let tables):
-                for table in tables {
-                    let name = table.table.source.description
-                    for (operation, count) in [("insert", table.received.inserts), ("update", table.received.updates), ("delete", table.received.deletes)] where count > 0 {
-                        Counter(label: rowsApplied, dimensions: [("table", name), ("operation", operation)]).increment(by: count)
-                    }
-                }
-            case .truncate(let tables):
-                for table in tables {
-                    Counter(label: rowsApplied, dimensions: [("table", table.source.description), ("operation", "truncate")]).increment()
-                }
-            case .schemaChange, .stopTable:
-                break
-            }
-        }
     }
 }
 

@@ -38,7 +38,7 @@ private func key(_ id: Int) -> TupleData { TupleData(columns: [text(String(id)),
 /// Drives a batcher with a fake clock and records its actions.
 private struct Driver {
     var batcher: ChangeBatcher
-    var now = ContinuousClock.now
+    var now = Duration.zero
     var lsn: UInt64 = 0x1000
     var actions: [ChangeBatcher.Action] = []
 

@@ -1,74 +1,65 @@
 import ForagerCore
+import ForagerTestSupport
 import Logging
 import PGOutput
-import PGOutputTestSupport
 import Synchronization
 import Testing
 
-private let hives = MappedTable(
-    source: TableName(schema: "public", name: "hives"), target: TableName(schema: "analytics", name: "hives"),
-    columns: [SourceColumn(name: "id", sqlType: "integer", notNull: true), SourceColumn(name: "label", sqlType: "text", notNull: false)],
-    keyColumns: ["id"])
+private let hives = SourceScript.table("hives", id: 42)
 
-/// A source that hands out scripted reads of CopyData payloads, then empty reads, and records
-/// every status update Forager sends.
-private final class ScriptedStream: ReplicationStream {
-    private let reads: Mutex<[[[UInt8]]]>
-    let updates = Mutex<[StandbyStatusUpdate]>([])
-
-    init(_ reads: [[[UInt8]]]) { self.reads = Mutex(reads) }
-
-    func read(maxMessages: Int, timeout: Duration) async throws -> [[UInt8]]? {
-        let next = reads.withLock { $0.isEmpty ? nil : $0.removeFirst() }
-        if next == nil { try await Task.sleep(for: .milliseconds(2)) }
-        return next ?? []
-    }
-
-    func send(_ update: StandbyStatusUpdate) async throws { updates.withLock { $0.append(update) } }
-    func end() async throws {}
-    var flushed: [LSN] { updates.withLock { $0.map(\.flushed) } }
+private func insert(_ id: Int, _ label: String? = nil) -> PGOutputMessage {
+    .insert(Insert(relationID: 42, newTuple: SourceScript.row(id, label)))
 }
 
-/// A warehouse that records what it was given, and can refuse a commit.
-private final class RecordingSink: WarehouseSink {
-    let committed = Mutex<[LSN]>([])
-    let applied = Mutex<Int>(0)
-    private let refuse: LSN?
-
-    init(refusingCommitAt refuse: LSN? = nil) { self.refuse = refuse }
-
-    func apply(_ changes: ChangeSet) async throws { applied.withLock { $0 += changes.changeCount } }
-    func commit(checkpoint: LSN) async throws {
-        if checkpoint == refuse { throw ForagerError(.warehouse, "the warehouse refused the commit") }
-        committed.withLock { $0.append(checkpoint) }
-    }
-    func rollback() async throws {}
+private func update(_ id: Int, _ label: String) -> PGOutputMessage {
+    .update(Update(relationID: 42, oldKey: nil, oldTuple: nil, newTuple: SourceScript.row(id, label)))
 }
 
-/// The payloads of one source transaction inserting `ids` into hives, committing at `commit`.
+private func delete(_ id: Int) -> PGOutputMessage {
+    .delete(Delete(relationID: 42, oldKey: SourceScript.row(id, nil), oldTuple: nil))
+}
+
+/// One transaction inserting `ids` into hives, committing at `commit` (ending at `commit + 8`).
 private func transaction(xid: UInt32, commit: UInt64, ids: [Int], relation: Bool = false) -> [[UInt8]] {
-    let start = LSN(commit - 100)
-    var messages: [PGOutputMessage] = [.begin(Begin(finalLSN: LSN(commit), commitTime: .now, xid: xid))]
-    if relation {
-        messages.append(.relation(Relation(
-            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-            columns: [.init(isKey: true, name: "id", typeOID: 23, typeModifier: -1), .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1)])))
+    SourceScript.transaction(xid: xid, commit: commit, relation: relation ? hives.relation : nil, ids.map { insert($0) })
+}
+
+private func batcher(maxRows: Int = 2, checkpoint: LSN = .zero) -> ChangeBatcher {
+    ChangeBatcher(tables: [hives.mapped], limits: .init(maxRows: maxRows, maxAge: .seconds(60)), checkpoint: checkpoint)
+}
+
+/// The labels of the warehouse's hives by id.
+private func labels(_ warehouse: InMemoryWarehouse) -> [Int: String?] {
+    var result: [Int: String?] = [:]
+    for (key, row) in warehouse.rows(hives.mapped.source) { result[Int(key[0]!)!] = row[1] }
+    return result
+}
+
+/// Polls `condition` for up to ten seconds of real time.
+private func eventually(_ condition: () -> Bool) async throws -> Bool {
+    for _ in 0..<1000 {
+        if condition() { return true }
+        try await Task.sleep(for: .milliseconds(10))
     }
-    for id in ids {
-        messages.append(.insert(Insert(relationID: 42, newTuple: TupleData(columns: [.text(ArraySlice(String(id).utf8)), .null]))))
-    }
-    messages.append(.commit(Commit(flags: 0, commitLSN: LSN(commit), endLSN: LSN(commit + 8), commitTime: .now)))
-    return messages.enumerated().map { offset, message in
-        let at = LSN(start.value + UInt64(offset))
-        return PGOutputEncoder.encode(.xLogData(XLogData(walStart: at, walEnd: at, serverTime: .now, data: PGOutputEncoder.encode(message)[...])))
-    }
+    return condition()
 }
 
 @Suite("The replicator loop")
 struct ReplicatorTests {
-    private func replicator(_ stream: ScriptedStream, _ sink: RecordingSink, until target: LSN) -> Replicator<ScriptedStream, RecordingSink> {
-        let batcher = ChangeBatcher(tables: [hives], limits: .init(maxRows: 2, maxAge: .seconds(60)), checkpoint: .zero)
-        return Replicator(stream: stream, sink: sink, batcher: batcher, mode: .until(target), logger: Logger(label: "test"), shouldStop: { false })
+    private func replicator(
+        _ stream: ScriptedStream, _ sink: InMemoryWarehouse, until target: LSN, checkpoint: LSN = .zero
+    ) -> Replicator<ScriptedStream, InMemoryWarehouse, ContinuousClock> {
+        Replicator(
+            stream: stream, sink: sink, batcher: batcher(checkpoint: checkpoint), mode: .until(target), logger: Logger(label: "test"), shouldStop: { false })
+    }
+
+    /// A continuous replicator timed by `clock` that stops once the clock reaches `stopAt`.
+    private func timed(
+        _ stream: ScriptedStream, _ sink: InMemoryWarehouse, clock: ManualClock, stopAt: Duration
+    ) -> Replicator<ScriptedStream, InMemoryWarehouse, ManualClock> {
+        Replicator(
+            stream: stream, sink: sink, batcher: batcher(), mode: .continuous, logger: Logger(label: "test"), clock: clock,
+            shouldStop: { clock.now.offset >= stopAt })
     }
 
     @Test func everyAcknowledgementIsACheckpointTheWarehouseCommittedAndSyncStopsAtItsTarget() async throws {
@@ -76,17 +67,18 @@ struct ReplicatorTests {
             transaction(xid: 1, commit: 1_000, ids: [1, 2], relation: true),
             transaction(xid: 2, commit: 2_000, ids: [3]) + transaction(xid: 3, commit: 3_000, ids: [4, 5]),
         ])
-        let sink = RecordingSink()
+        let sink = InMemoryWarehouse()
         let final = try await replicator(stream, sink, until: LSN(3_000)).run()
-        let committed = sink.committed.withLock { $0 }
+        let committed = sink.commits
         #expect(final >= LSN(3_000) && committed.last == final, "\(committed), final \(final)")
-        #expect(sink.applied.withLock { $0 } == 5)
+        #expect(labels(sink).keys.sorted() == [1, 2, 3, 4, 5])
         // Acknowledged: nothing, then only positions the warehouse had committed, never going back.
         for flushed in stream.flushed {
             #expect(flushed == .zero || committed.contains(flushed), "acknowledged \(flushed), committed \(committed)")
         }
         #expect(stream.flushed == stream.flushed.sorted())
         #expect(stream.flushed.last == final)
+        #expect(stream.endCount == 1)
     }
 
     @Test func aCommitTheWarehouseRefusedIsNeverAcknowledged() async throws {
@@ -94,10 +86,140 @@ struct ReplicatorTests {
             transaction(xid: 1, commit: 1_000, ids: [1, 2], relation: true),
             transaction(xid: 2, commit: 2_000, ids: [3, 4]),
         ])
-        let sink = RecordingSink(refusingCommitAt: LSN(2_008))
+        let sink = InMemoryWarehouse()
+        sink.failCommit(at: LSN(2_008))
         await #expect(throws: ForagerError.self) { try await replicator(stream, sink, until: LSN(2_000)).run() }
-        let committed = sink.committed.withLock { $0 }
-        #expect(!committed.isEmpty)
-        #expect(stream.flushed.allSatisfy { $0 <= (committed.last ?? .zero) }, "acknowledged \(stream.flushed), committed \(committed)")
+        #expect(sink.commits == [LSN(1_008)])
+        #expect(stream.flushed.allSatisfy { $0 <= LSN(1_008) }, "acknowledged \(stream.flushed)")
+        #expect(labels(sink).keys.sorted() == [1, 2])
+    }
+
+    @Test func aRunThatFailsMidStreamIsReplayedFromItsCheckpointWithNoRowLostOrTwice() async throws {
+        let script = [
+            SourceScript.transaction(xid: 1, commit: 1_000, relation: hives.relation, [insert(1, "a"), insert(2, "b")]),
+            SourceScript.transaction(xid: 2, commit: 2_000, [update(1, "a2"), insert(3, "c")]),
+            SourceScript.transaction(xid: 3, commit: 3_000, [delete(2)]),
+            SourceScript.transaction(xid: 4, commit: 4_000, [insert(4, "d"), update(3, "c4")]),
+            SourceScript.transaction(xid: 5, commit: 5_000, [delete(1)]),
+            SourceScript.transaction(xid: 6, commit: 6_000, [insert(2, "b6")]),
+        ]
+        let sink = InMemoryWarehouse()
+        sink.failCommit(at: LSN(4_008))
+        let first = ScriptedStream(script)
+        await #expect(throws: ForagerError.self) { try await replicator(first, sink, until: LSN(6_000)).run() }
+        #expect(sink.checkpoint == LSN(3_008))
+        #expect(first.flushed.allSatisfy { $0 <= LSN(3_008) })
+        // The source sends everything again from the slot's start; what the checkpoint covers is skipped.
+        let second = ScriptedStream(script)
+        let final = try await replicator(second, sink, until: LSN(6_000), checkpoint: sink.checkpoint).run()
+        #expect(final == LSN(6_008))
+        #expect(labels(sink) == [2: "b6", 3: "c4", 4: "d"])
+        #expect(sink.commits == [LSN(1_008), LSN(2_008), LSN(3_008), LSN(4_008), LSN(5_008), LSN(6_008)])
+    }
+
+    @Test func aQuietStreamIsToldTheCheckpointAtTheStatusInterval() async throws {
+        let clock = ManualClock()
+        let stream = ScriptedStream([], clock: clock)
+        let sink = InMemoryWarehouse()
+        let final = try await timed(stream, sink, clock: clock, stopAt: .seconds(25)).run()
+        #expect(final == .zero)
+        // At 10 s, at 20 s, and once more as the run ends: 250 reads of 100 ms, three updates.
+        #expect(stream.updates.count == 3, "\(stream.updates.count) status updates")
+        #expect(stream.emptyReadCount == 250)
+        #expect(sink.commits.isEmpty)
+    }
+
+    @Test(arguments: [(5, [LSN(1_000)]), (15, [LSN(1_000), LSN(2_000)])])
+    func anIdleStreamMovesTheCheckpointToTheServersPositionAtMostOncePerInterval(seconds: Int, expected: [LSN]) async throws {
+        let clock = ManualClock()
+        // A keepalive at once, another 2 s later: the second moves the checkpoint only at 10 s.
+        let stream = ScriptedStream([[SourceScript.keepalive(1_000)]] + Array(repeating: [], count: 20) + [[SourceScript.keepalive(2_000)]], clock: clock)
+        let sink = InMemoryWarehouse()
+        let final = try await timed(stream, sink, clock: clock, stopAt: .seconds(Int64(seconds))).run()
+        #expect(sink.commits == expected)
+        #expect(final == expected.last)
+        #expect(stream.flushed.last == expected.last)
+    }
+
+    @Test func aSyncMovesAnIdleCheckpointToTheServersPositionAtOnce() async throws {
+        let stream = ScriptedStream([[SourceScript.keepalive(1_000)], [SourceScript.keepalive(2_000)]])
+        let sink = InMemoryWarehouse()
+        let final = try await replicator(stream, sink, until: LSN(2_000)).run()
+        #expect(final == LSN(2_000))
+        #expect(sink.commits == [LSN(1_000), LSN(2_000)])
+    }
+
+    @Test func theInterruptionIsAskedAtItsIntervalAndEndsTheRunWithWhatArrivedCommitted() async throws {
+        let clock = ManualClock()
+        let stream = ScriptedStream([transaction(xid: 1, commit: 1_000, ids: [1], relation: true)], clock: clock)
+        let sink = InMemoryWarehouse()
+        let asked = Mutex<[Duration]>([])
+        var replicator = timed(stream, sink, clock: clock, stopAt: .seconds(60))
+        replicator.interruption = {
+            let count = asked.withLock { asked in
+                asked.append(clock.now.offset)
+                return asked.count
+            }
+            return count == 3
+        }
+        let final = try await replicator.run()
+        #expect(asked.withLock { $0 } == [.seconds(5), .seconds(10), .seconds(15)])
+        #expect(final == LSN(1_008))
+        #expect(labels(sink).keys.sorted() == [1])
+        #expect(stream.endCount == 1)
+    }
+
+    @Test func aTransactionTheGateHoldsIsNotAppliedUntilReleased() async throws {
+        let stream = ScriptedStream([transaction(xid: 1, commit: 1_000, ids: [1, 2], relation: true)])
+        let sink = InMemoryWarehouse()
+        let gate = TransactionGate()
+        gate.holdNext()
+        let stop = Mutex(false)
+        var replicator = Replicator(
+            stream: stream, sink: sink, batcher: batcher(), mode: .continuous, logger: Logger(label: "test"), shouldStop: { stop.withLock { $0 } })
+        replicator.gate = gate
+        let run = Task { [replicator] in try await replicator.run() }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(sink.commits.isEmpty)
+        gate.release()
+        #expect(try await eventually { sink.checkpoint == LSN(1_008) })
+        stop.withLock { $0 = true }
+        #expect(try await run.value == LSN(1_008))
+        #expect(labels(sink).keys.sorted() == [1, 2])
+    }
+
+    @Test func aStopWhileTheGateHoldsEndsTheRunWithoutTheHeldTransaction() async throws {
+        let stream = ScriptedStream([
+            transaction(xid: 1, commit: 1_000, ids: [1], relation: true), transaction(xid: 2, commit: 2_000, ids: [2]),
+        ])
+        let sink = InMemoryWarehouse()
+        let gate = TransactionGate()
+        gate.hold(from: LSN(2_000), syncPoints: [:])
+        let stop = Mutex(false)
+        var replicator = Replicator(
+            stream: stream, sink: sink, batcher: batcher(), mode: .continuous, logger: Logger(label: "test"), shouldStop: { stop.withLock { $0 } })
+        replicator.gate = gate
+        let run = Task { [replicator] in try await replicator.run() }
+        #expect(try await eventually { sink.checkpoint == LSN(1_008) })
+        stop.withLock { $0 = true }
+        #expect(try await run.value == LSN(1_008))
+        #expect(labels(sink).keys.sorted() == [1])
+        #expect(stream.flushed.last == LSN(1_008))
+    }
+
+    @Test func syncPointsTheGateGivesSkipATablesChangesCommittedBeforeThem() async throws {
+        let stream = ScriptedStream([
+            transaction(xid: 1, commit: 1_000, ids: [1], relation: true), transaction(xid: 2, commit: 2_000, ids: [2]),
+            transaction(xid: 3, commit: 3_000, ids: [3]),
+        ])
+        let sink = InMemoryWarehouse()
+        let gate = TransactionGate()
+        gate.hold(from: LSN(9_000), syncPoints: [hives.mapped.source: LSN(2_500)])
+        var replicator = replicator(stream, sink, until: LSN(3_000))
+        replicator.gate = gate
+        let final = try await replicator.run()
+        #expect(final == LSN(3_008))
+        // The table's copy holds what committed before 2,500: only the later insert is applied.
+        #expect(labels(sink).keys.sorted() == [3])
     }
 }

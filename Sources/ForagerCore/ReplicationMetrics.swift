@@ -1,0 +1,73 @@
+import Metrics
+import PGOutput
+internal import Synchronization
+
+/// The metrics the replication core records, made once (when the replicator is, after the
+/// metrics system was bootstrapped) and kept for the run: a handle is not looked up again for
+/// every batch. The names and label sets are ``ForagerMetrics``'.
+public final class ReplicationMetrics: Sendable {
+    private let batchDuration = Timer(label: ForagerMetrics.batchDuration)
+    private let checkpointLSN = Gauge(label: ForagerMetrics.checkpointLSN)
+    private let checkpointTime = Gauge(label: ForagerMetrics.checkpointTime)
+    private let spillBytes = Gauge(label: ForagerMetrics.spillBytes)
+    private let spillTransactions = Gauge(label: ForagerMetrics.spillTransactions)
+    private let streamedCommitted = Counter(label: ForagerMetrics.streamedTransactions, dimensions: [("outcome", "committed")])
+    private let streamedAborted = Counter(label: ForagerMetrics.streamedTransactions, dimensions: [("outcome", "aborted")])
+    /// `rows_applied` by table and operation, made the first time a table has changes of a kind.
+    private let rowsApplied = Mutex<[RowsKey: Counter]>([:])
+
+    private struct RowsKey: Hashable {
+        let table: TableName
+        let operation: String
+    }
+
+    public init() {}
+
+    /// Records the spill's size after a change.
+    func recordSpill(_ spill: StreamSpill) {
+        spillBytes.record(Double(spill.bytes))
+        spillTransactions.record(Double(spill.transactions))
+    }
+
+    /// Counts a transaction the source streamed before it committed, by how it ended.
+    func recordStreamed(committed: Bool) {
+        (committed ? streamedCommitted : streamedAborted).increment()
+    }
+
+    /// Records a committed batch: its duration, its changes per table and operation, and the checkpoint.
+    func recordCommit(_ changes: ChangeSet, through: LSN, duration: Duration) {
+        batchDuration.recordNanoseconds(duration.nanoseconds)
+        recordApplied(changes)
+        checkpointLSN.record(Double(through.value))
+        checkpointTime.record(UnixTime.now)
+    }
+
+    /// Counts the source changes of `changes` as applied.
+    func recordApplied(_ changes: ChangeSet) {
+        for step in changes.allSteps {
+            switch step {
+            case .rows(let tables):
+                for table in tables {
+                    let received = table.received
+                    for (operation, count) in [("insert", received.inserts), ("update", received.updates), ("delete", received.deletes)] where count > 0 {
+                        rows(table.table.source, operation).increment(by: count)
+                    }
+                }
+            case .truncate(let tables):
+                for table in tables { rows(table.source, "truncate").increment() }
+            case .schemaChange, .stopTable:
+                break
+            }
+        }
+    }
+
+    private func rows(_ table: TableName, _ operation: String) -> Counter {
+        let key = RowsKey(table: table, operation: operation)
+        return rowsApplied.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(label: ForagerMetrics.rowsApplied, dimensions: [("table", table.description), ("operation", operation)])
+            counters[key] = counter
+            return counter
+        }
+    }
+}
