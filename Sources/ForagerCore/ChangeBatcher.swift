@@ -62,13 +62,8 @@ public struct ChangeBatcher: Sendable {
     public let limits: Limits
     /// The last LSN handed out in a `.commit` action: everything before it is in the warehouse.
     public private(set) var checkpoint: LSN
-    private let tablesBySource: [TableName: MappedTable]
-    /// The mapped tables whose OID is known, by it: a Relation message under another name is the
-    /// same table renamed.
-    private let tablesByRelationID: [UInt32: MappedTable]
-    private var relations: [UInt32: RelationBinding] = [:]
-    /// The columns each table's stream last described, to notice schema changes.
-    private var publishedColumns: [TableName: [SourceColumn]] = [:]
+    /// The tables the stream describes, and which of them are stopped.
+    private var tracker: RelationTracker
     /// Per table, the position its latest copy was taken at: changes of transactions that commit
     /// before it are in the copy already.
     private var syncPoints: [TableName: LSN]
@@ -76,9 +71,7 @@ public struct ChangeBatcher: Sendable {
     /// the gap up to a handover point).
     private let applyBefore: LSN?
     /// Tables that were stopped: their changes are ignored.
-    public private(set) var stoppedTables: Set<TableName>
-    /// Relation ids of published tables that are not mapped; their changes are ignored.
-    public private(set) var unmappedRelations: [UInt32: TableName] = [:]
+    public var stoppedTables: Set<TableName> { tracker.stoppedTables }
     private var transaction: Transaction?
     private var completed = ChangeSet()
     /// The bytes of the values of the changes in `completed`, as received.
@@ -100,9 +93,7 @@ public struct ChangeBatcher: Sendable {
         self.checkpoint = checkpoint
         self.syncPoints = syncPoints
         self.applyBefore = applyBefore
-        self.stoppedTables = stopped
-        self.tablesBySource = Dictionary(tables.map { ($0.source, $0) }, uniquingKeysWith: { first, _ in first })
-        self.tablesByRelationID = Dictionary(tables.compactMap { table in table.relationID.map { ($0, table) } }, uniquingKeysWith: { first, _ in first })
+        self.tracker = RelationTracker(tables: tables, stopped: stopped)
     }
 
     /// True when nothing is buffered and no warehouse transaction is open: the stream is caught up
@@ -270,123 +261,20 @@ public struct ChangeBatcher: Sendable {
         return .commit(batch, through: through)
     }
 
+    /// Follows a Relation message; a change of shape, or a stop, goes into the current transaction
+    /// (outside one being applied, a replayed one, it was recorded when first applied).
     private mutating func bind(_ relation: Relation) throws(ForagerError) {
-        let name = TableName(schema: relation.namespace, name: relation.name)
-        if let bound = relations[relation.id]?.table ?? tablesByRelationID[relation.id], bound.source != name, !stoppedTables.contains(bound.source) {
-            // The same table under another name: renamed, or moved to another schema.
-            return stop(bound, relationID: relation.id, ForagerError(
-                .schema, "mapped table \(bound.source) was renamed on the source, to \(name): the mapping no longer names it, so Forager stopped this table rather than drop its changes",
-                hint: "Map the table by its new name (source: \(name), target: \(bound.target.name), to keep filling the same warehouse table), then resync it: forager resync --table \(name)."))
+        let finalLSN = transaction?.finalLSN
+        let outcomes = try tracker.bind(relation) { name in
+            guard let point = syncPoints[name], let finalLSN else { return false }
+            return finalLSN < point
         }
-        guard var table = tablesBySource[name], !stoppedTables.contains(name) else {
-            unmappedRelations[relation.id] = name
-            relations[relation.id] = nil
-            return
-        }
-        if let point = syncPoints[name], let transaction, transaction.finalLSN < point {
-            // The transaction is in the table's copy, which has the shape the table had when copied:
-            // nothing to follow, and its changes are skipped.
-            table = table.reshaped(to: relation)
-            let keyIndexes = table.keyColumns.compactMap { key in relation.columns.firstIndex { $0.name == key } }
-            relations[relation.id] = RelationBinding(relation: relation, table: table, keyIndexes: keyIndexes)
-            return
-        }
-        // The first Relation message of a table in this stream may be older than the catalogue
-        // the table was described from: changes made while Forager was stopped still follow.
-        let olderThanCatalogue = publishedColumns[name] == nil
-        let previous = publishedColumns[name] ?? table.columns
-        table.columns = previous
-        table = table.reshaped(to: relation)
-        let names = table.columns.map(\.name)
-        let previousNames = previous.map(\.name)
-        let added = names.filter { !previousNames.contains($0) }
-        let removed = previousNames.filter { !names.contains($0) }
-        let retyped = relation.columns.compactMap { column -> String? in
-            guard let old = previous.first(where: { $0.name == column.name })?.sourceType,
-                  old != (column.typeOID, column.typeModifier) else { return nil }
-            return column.name
-        }
-        publishedColumns[name] = table.columns
-        if !added.isEmpty || !removed.isEmpty || !retyped.isEmpty {
-            // Columns that older changes name and the catalogue lacks were dropped since, and ones
-            // the catalogue has that they lack were added since: the changes keep their own shape.
-            // A rename is told apart where the table has fewer dropped columns than that.
-            let ownShape = olderThanCatalogue && added.count <= table.droppedColumnCount
-            if let error = Self.unfollowable(table, added: added, removed: removed, ownShape: ownShape) {
-                stop(table, relationID: relation.id, error)
-                return
-            }
-            appendToTransaction(.schemaChange(SchemaChange(table: table, added: added, removed: removed, retyped: retyped)))
-        }
-        if let error = Self.identityChanged(table, relation) {
-            stop(table, relationID: relation.id, error)
-            return
-        }
-        let keyIndexes = try table.keyColumns.map { key throws(ForagerError) in
-            guard let index = names.firstIndex(of: key) else {
-                throw ForagerError(.schema, "key column \(SQL.quoteIdentifier(key)) of \(name) is not in the replication stream")
-            }
-            return index
-        }
-        relations[relation.id] = RelationBinding(
-            relation: relation, table: table, keyIndexes: keyIndexes, widenedReals: Self.widenedReals(relation, catalogue: tablesBySource[name]?.columns ?? []))
-    }
-
-    /// The columns of `relation` that arrive as `real` or `real[]` where the catalogue the warehouse
-    /// was shaped from (at start) has `double precision`: changes older than the widening.
-    private static func widenedReals(_ relation: Relation, catalogue: [SourceColumn]) -> [(index: Int, isArray: Bool)] {
-        relation.columns.enumerated().compactMap { index, column in
-            guard let now = catalogue.first(where: { $0.name == column.name }), now.overriddenType == nil, let type = now.sourceType?.oid else { return nil }
-            switch (column.typeOID, type) {
-            case (700, 701): return (index, false)
-            case (1021, 1022): return (index, true)
-            default: return nil
+        for outcome in outcomes {
+            switch outcome {
+            case .schemaChange(let change): appendToTransaction(.schemaChange(change))
+            case .stop(let table, let error): appendToTransaction(.stopTable(table, error))
             }
         }
-    }
-
-    /// Why a change of columns cannot be followed, or nil when it can. `ownShape`: the columns are
-    /// those of changes older than the catalogue the table was described from, compared with it.
-    private static func unfollowable(_ table: MappedTable, added: [String], removed: [String], ownShape: Bool) -> ForagerError? {
-        let name = table.source
-        if !added.isEmpty && !removed.isEmpty && !ownShape {
-            return ForagerError(
-                .schema,
-                "columns of \(name) were renamed, or dropped and added, on the source (no longer published: \(removed.map(SQL.quoteIdentifier).joined(separator: ", ")); new: \(added.map(SQL.quoteIdentifier).joined(separator: ", "))); Forager cannot tell which, so it stopped this table rather than guess",
-                hint: "Resync the table: forager resync --table \(name) (it copies the table again while the others keep streaming).")
-        }
-        if let key = table.keyColumns.first(where: removed.contains) {
-            return ForagerError(
-                .schema, "key column \(SQL.quoteIdentifier(key)) of \(name) is no longer published (dropped or renamed on the source), so its changes cannot be matched; the table was stopped",
-                hint: "Resync the table: forager resync --table \(name).")
-        }
-        return nil
-    }
-
-    /// Why a table must stop when the source identifies its rows in updates and deletes by other
-    /// columns than the ones Forager matches warehouse rows by (a primary key or replica identity
-    /// changed): deletes would miss their rows, or rows the source now tells apart would merge.
-    /// Nil while the identity still serves: the same key, every column (`REPLICA IDENTITY FULL`),
-    /// or none (`NOTHING`, under which the source refuses updates and deletes of published tables).
-    private static func identityChanged(_ table: MappedTable, _ relation: Relation) -> ForagerError? {
-        guard relation.replicaIdentity != .nothing, relation.replicaIdentity != .full, table.identity != .appendOnly else { return nil }
-        let flagged = relation.columns.filter(\.isKey).map(\.name)
-        guard table.identity == .fullRow || Set(flagged) != Set(table.keyColumns) else { return nil }
-        func list(_ names: [String]) -> String { "(" + names.map(SQL.quoteIdentifier).joined(separator: ", ") + ")" }
-        let matched = table.identity == .fullRow ? "the whole row (REPLICA IDENTITY FULL)" : list(table.keyColumns)
-        return ForagerError(
-            .schema, "the replica identity of \(table.source) changed on the source: its updates and deletes now name rows by \(list(flagged)), where Forager matches warehouse rows by \(matched); Forager stopped this table rather than miss deletes or merge rows",
-            hint: "Resync the table to copy it with its new key: forager resync --table \(table.source).")
-    }
-
-    /// Stops a table inside the current transaction: the step records it, and its changes are
-    /// ignored from here on. Outside a transaction being applied (a replayed one), it was recorded
-    /// when first applied.
-    private mutating func stop(_ table: MappedTable, relationID: UInt32, _ error: ForagerError) {
-        stoppedTables.insert(table.source)
-        unmappedRelations[relationID] = table.source
-        relations[relationID] = nil
-        appendToTransaction(.stopTable(table, error))
     }
 
     private mutating func appendToTransaction(_ change: SourceChange) {
@@ -400,11 +288,8 @@ public struct ChangeBatcher: Sendable {
     /// The binding of a relation, or nil when its changes are ignored: not mapped, stopped, or
     /// already in the table's copy (the transaction commits before the copy's position).
     private func binding(for id: UInt32) throws(ForagerError) -> RelationBinding? {
-        if let binding = relations[id] {
-            if let point = syncPoints[binding.table.source], let transaction, transaction.finalLSN < point { return nil }
-            return binding
-        }
-        if unmappedRelations[id] != nil { return nil }
-        throw ForagerError(.protocolViolation, "a change refers to relation id \(id), which the stream never described")
+        guard let binding = try tracker.binding(for: id) else { return nil }
+        if let point = syncPoints[binding.table.source], let transaction, transaction.finalLSN < point { return nil }
+        return binding
     }
 }

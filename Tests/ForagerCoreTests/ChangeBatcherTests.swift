@@ -535,7 +535,7 @@ private func label(_ state: RowState) -> String? {
         var driver = Driver()
         try driver.send(.relation(Relation(id: 7, namespace: "public", name: "other", replicaIdentity: .default, columns: [])))
         try driver.transaction([.insert(Insert(relationID: 7, newTuple: TupleData(columns: [])))])
-        #expect(driver.batcher.unmappedRelations[7] == TableName(schema: "public", name: "other"))
+        #expect(driver.actions.allSatisfy { action in if case .commit(let changes, _) = action { changes.isEmpty } else { false } })
     }
 }
 
