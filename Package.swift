@@ -82,7 +82,10 @@ let package = Package(
         ),
         .target(
             name: "ForagerPipeline",
-            dependencies: ["ForagerCore", "PGOutput"],
+            dependencies: [
+                "ForagerCore", "ForagerConfig", "PostgresSource", "LibPQ", "PGOutput", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: upcoming
         ),
         .executableTarget(
@@ -104,7 +107,9 @@ let package = Package(
         .testTarget(name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport"], swiftSettings: upcoming),
         .testTarget(name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib"], swiftSettings: upcoming),
         .testTarget(name: "PostgresWarehouseTests", dependencies: ["PostgresWarehouse", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
-        .testTarget(name: "ForagerPipelineTests", dependencies: ["ForagerPipeline", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
+        .testTarget(
+            name: "ForagerPipelineTests", dependencies: ["ForagerPipeline", "ForagerCore", "ForagerConfig", "LibPQ", "PGOutput", "PostgresSource"],
+            swiftSettings: upcoming),
         .testTarget(name: "ForagerConfigTests", dependencies: ["ForagerConfig", "ForagerCore"], swiftSettings: upcoming),
         .testTarget(
             name: "IntegrationTests",

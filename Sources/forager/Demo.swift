@@ -1,6 +1,7 @@
 import ArgumentParser
 import ForagerConfig
 import ForagerDemo
+import ForagerPipeline
 import Foundation
 import Glibc
 import LibPQ
@@ -38,7 +39,8 @@ struct Demo: AsyncParsableCommand {
     func run() async throws {
         let logger = bootstrapLogging(level: logLevel)
         let stop = StopSignal()
-        stop.install()
+        let route = SignalRoute(to: stop)
+        defer { withExtendedLifetime(route) {} }
         var session = DemoSession(hives: hives, rate: rate, logger: logger)
         defer { session.tearDown() }
         do {
@@ -202,91 +204,4 @@ struct DemoSession {
     }
 
     private func say(_ text: String) { print("forager demo: \(text)") }
-}
-
-/// Runs the analysts' heavy report (daily averages per yard over all samples) on the warehouse
-/// again and again, and keeps its timings.
-final class ReportRunner: Sendable {
-    let url: String
-    private let timings = Mutex<[Double]>([])
-
-    init(url: String) { self.url = url }
-
-    static let sql = """
-        SELECT h.yard_id, date_trunc('day', s.sampled_at) AS day,
-               avg(s.temperature_c), avg(s.humidity_pct), avg(s.weight_kg), count(*)
-        FROM analytics.samples s JOIN analytics.hives h ON h.id = s.hive_id
-        GROUP BY 1, 2
-        """
-
-    func loop(until done: @Sendable () -> Bool) async {
-        guard let connection = try? await PGConnection.connect(ConnectionString(url)) else { return }
-        defer { connection.close() }
-        while !done() {
-            let start = ContinuousClock.now
-            if (try? await connection.query(Self.sql)) != nil {
-                let elapsed = ContinuousClock.now - start
-                timings.withLock { $0.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) }
-            }
-            try? await Task.sleep(for: .seconds(2))
-        }
-    }
-
-    var last: Double? { timings.withLock { $0.last } }
-
-    var summary: String {
-        let values = timings.withLock { $0 }.sorted()
-        guard !values.isEmpty else { return "not run" }
-        return "\(values.count) runs, median \(Int(values[values.count / 2] * 1000)) ms, max \(Int(values.last! * 1000)) ms"
-    }
-}
-
-/// The live terminal view: one refreshed panel on a terminal, one line per second otherwise.
-struct LiveView {
-    let interactive: Bool
-    private var previousSamples = 0
-    private var previousApplied: Int?
-    private var watermark = 0
-
-    init(interactive: Bool) { self.interactive = interactive }
-
-    mutating func tick(counters: FleetLoad.Counters, warehouse: PGConnection, report: ReportRunner, target: Int, elapsed: Duration) async throws {
-        let samples = counters.samples
-        let ingested = samples - previousSamples
-        previousSamples = samples
-        let applied = Int(try await warehouse.query("SELECT n_tup_ins FROM pg_stat_user_tables WHERE schemaname = 'analytics' AND relname = 'samples'").scalar ?? "0") ?? 0
-        let appliedRate = previousApplied.map { applied - $0 } ?? 0
-        previousApplied = applied
-        let lag = try await warehouse.query("""
-            SELECT round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM _forager_synced_at - created_at)) * 1000)::numeric),
-                   round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM _forager_synced_at - created_at)) * 1000)::numeric),
-                   max(id)
-            FROM analytics.samples WHERE id > $1
-            """, [String(watermark)])
-        let row = lag.rows.first ?? []
-        if let maximum = row.last.flatMap({ $0 }).flatMap(Int.init) { watermark = max(watermark, maximum - 20_000) }
-        let p50 = row.first.flatMap { $0 } ?? "-"
-        let p99 = row.count > 1 ? row[1] ?? "-" : "-"
-        let reportTime = report.last.map { "\(Int($0 * 1000)) ms" } ?? "-"
-        let seconds = elapsed.components.seconds
-        if interactive {
-            print("\u{1B}[H\u{1B}[2J", terminator: "")
-            print("""
-                Forager demo: \(seconds) s                                  (Ctrl-C to stop)
-
-                  source ingestion      \(pad(ingested)) samples/s   (fleet bursts at \(target)/s)
-                  applied to warehouse  \(pad(appliedRate)) rows/s
-                  replication lag       p50 \(p50) ms   p99 \(p99) ms
-                  heavy analyst report  \(reportTime)   (daily averages per yard over all samples)
-                  samples so far        \(samples) posted, \(counters.failures) failed uploads
-                """)
-        } else {
-            print("t=\(seconds)s ingested=\(ingested)/s applied=\(appliedRate)/s lag_p50=\(p50)ms lag_p99=\(p99)ms report=\(reportTime) samples=\(samples)")
-        }
-    }
-
-    private func pad(_ value: Int) -> String {
-        let text = String(value)
-        return String(repeating: " ", count: max(0, 7 - text.count)) + text
-    }
 }

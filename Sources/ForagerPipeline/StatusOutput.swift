@@ -1,0 +1,64 @@
+/// The warehouse's checkpoint and the mapped tables as the warehouse records them, read at `readAt`
+/// (Unix time); `error` when the warehouse could not be read.
+public struct WarehouseReading: Codable, Sendable {
+    /// One mapped table.
+    public struct Table: Codable, Sendable {
+        public var source: String
+        public var target: String
+        /// streaming, stopped, resync, copying, or not_copied (the warehouse has no record yet).
+        public var state: String
+        public var rows: Int?
+        public var syncedAt: String?
+        public var reason: String?
+
+        public init(source: String, target: String, state: String, rows: Int?, syncedAt: String?, reason: String?) {
+            self.source = source
+            self.target = target
+            self.state = state
+            self.rows = rows
+            self.syncedAt = syncedAt
+            self.reason = reason
+        }
+    }
+    public var checkpointLsn: String?
+    public var tables: [Table]
+    public var error: String?
+    public var readAt: Double
+
+    public init(checkpointLsn: String? = nil, tables: [Table], error: String? = nil, readAt: Double) {
+        self.checkpointLsn = checkpointLsn
+        self.tables = tables
+        self.error = error
+        self.readAt = readAt
+    }
+}
+
+/// What `forager status` prints: the slot as the source sees it, the warehouse's checkpoint and
+/// tables, and what the running `forager run` reports about itself, if one answers.
+public struct StatusOutput: Codable, Sendable {
+    public var slot: PipelineStatus.Report.Slot?
+    public var sourceLsn: String?
+    public var sourceError: String?
+    public var checkpointLsn: String?
+    public var warehouseError: String?
+    public var lagBytes: Int64?
+    /// From the running process (heartbeats); nil when none answers or heartbeats are off.
+    public var lagSeconds: Double?
+    public var tables: [WarehouseReading.Table]
+    /// Where the running process was asked, and its answer.
+    public var processEndpoint: String?
+    public var process: PipelineStatus.Report?
+    public var lastError: PipelineStatus.Report.Failure?
+    /// What the last `forager run` recorded, when no running process answered.
+    public var lastRun: LastRunRecord.Run?
+    /// Whether the process of `lastRun` still runs on this machine (nil when it recorded its end).
+    public var lastRunAlive: Bool?
+    /// What needs a person, one line each; empty when all is well.
+    public var attention: [String]
+
+    /// A report with `tables` and `attention`, and nothing known yet of the rest.
+    public init(tables: [WarehouseReading.Table] = [], attention: [String] = []) {
+        self.tables = tables
+        self.attention = attention
+    }
+}
