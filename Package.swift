@@ -77,7 +77,9 @@ let package = Package(
         ),
         .target(
             name: "ForagerDemo",
-            dependencies: ["LibPQ", "ForagerCore", "PGOutput", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "LibPQ", "ForagerCore", "ForagerConfig", "ForagerPipeline", "PGOutput", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: upcoming
         ),
         .target(

@@ -4,6 +4,21 @@ public import PGOutput
 /// The ClickHouse warehouse as `forager validate`'s comparator: a twin comparison (see
 /// ClickHouseWarehouse+Compare.swift).
 extension ClickHouseWarehouse: TwinComparator {
+    /// Key types that PostgreSQL and ClickHouse order alike.
+    static let keyTypesOrderedAlike: Set<String> = [
+        "smallint", "integer", "bigint", "date", "timestamp without time zone", "timestamp with time zone",
+    ]
+
+    public nonisolated func skipReason(_ table: MappedTable) -> String? {
+        table.identity == .key ? nil : "the ClickHouse warehouse holds only tables with a key"
+    }
+
+    /// Other keys (uuid, numeric, floats, text under a linguistic collation) sort differently on
+    /// the two sides.
+    public nonisolated func ordersKeysAlike(_ keyTypes: [String], sourceTextBytewise: Bool) -> Bool {
+        keyTypes.allSatisfy { Self.keyTypesOrderedAlike.contains($0) || (sourceTextBytewise && $0 == "text") }
+    }
+
     public func comparisonRows(_ table: MappedTable, in scope: TwinComparisonScope) async throws -> (source: [String], warehouse: [String]) {
         switch scope {
         case .range(let first, let last): try await comparisonRows(table, scope: .range(first: first, last: last))

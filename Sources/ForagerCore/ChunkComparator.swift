@@ -55,6 +55,12 @@ public enum TwinComparisonScope: Sendable {
 /// A warehouse that compares in place: each chunk of source rows (COPY text: the columns, then a
 /// position) is loaded into a twin of the warehouse table, and the warehouse renders both sides.
 public protocol TwinComparator: CheckpointReader {
+    /// Why `table` is not compared (a table the warehouse does not hold as the source does); nil
+    /// when it is.
+    func skipReason(_ table: MappedTable) -> String?
+    /// Whether the warehouse orders keys of these source types as the source does, so that chunks
+    /// can be bounded by key; `sourceTextBytewise`: the source orders text by bytes (collation C).
+    func ordersKeysAlike(_ keyTypes: [String], sourceTextBytewise: Bool) -> Bool
     /// Makes the empty twin of `table`, and the tables the comparison keeps keys in.
     func beginComparison(_ table: MappedTable) async throws
     /// Loads one chunk of source rows into the twin, replacing what it held.

@@ -1,4 +1,4 @@
-public import ForagerCore
+import ForagerCore
 import LibPQ
 
 /// The label of a failure in `forager_errors_total{kind}`, the status and the last-run record:

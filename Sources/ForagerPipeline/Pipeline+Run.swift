@@ -1,4 +1,4 @@
-public import ForagerCore
+import ForagerCore
 import ForagerConfig
 import LibPQ
 import Metrics

@@ -1,4 +1,4 @@
-public import ForagerConfig
+import ForagerConfig
 public import ForagerCore
 import LibPQ
 import PostgresSource
@@ -30,7 +30,7 @@ extension Pipeline {
             for table in tables {
                 let validator = TwinChunkValidator(
                     checksum: ChunkChecksum(table: table), source: reader, warehouse: warehouse, chunkRows: chunkRows, wait: wait,
-                    textKeysOrderedAlike: collation == "C" || collation == "POSIX")
+                    sourceTextBytewise: collation == "C" || collation == "POSIX")
                 do { results.append(logged(try await validator.run())) } catch { throw warehouse.explaining(error) }
             }
         }

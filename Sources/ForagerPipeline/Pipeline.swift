@@ -1,8 +1,8 @@
 public import ForagerConfig
-public import ForagerCore
-public import LibPQ
+import ForagerCore
+import LibPQ
 public import Logging
-public import PostgresSource
+import PostgresSource
 
 /// The pipeline: decides between snapshot and resume from the slot and the warehouse checkpoint,
 /// copies tables, and drives the replicator from the source's stream into the warehouse. The
@@ -16,8 +16,11 @@ public struct Pipeline: Sendable {
         case catchUp
     }
 
+    /// The configuration and mappings it runs.
     public let configuration: ForagerConfiguration
+    /// Where it logs (metadata under `forager.`).
     public let logger: Logger
+    /// Set to make it wind down: commit what it has, acknowledge, and return.
     public let stop: StopSignal
     /// Opens the configured warehouse (and its comparator for `forager validate`).
     public let warehouses: WarehouseConnector

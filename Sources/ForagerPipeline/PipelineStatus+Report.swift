@@ -1,4 +1,4 @@
-public import ForagerCore
+import ForagerCore
 public import PostgresSource
 
 extension PipelineStatus {
@@ -16,6 +16,7 @@ extension PipelineStatus {
             /// Whether the pipeline retries.
             public var transient: Bool
 
+            /// A failure of kind `kind` at `at` (Unix time); `transient` when the pipeline retries.
             public init(message: String, kind: String, at: Double, transient: Bool) {
                 self.message = message
                 self.kind = kind

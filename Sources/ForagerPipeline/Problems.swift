@@ -2,6 +2,7 @@ public import ForagerCore
 
 /// Several problems found at once, printed one per line.
 public struct Problems: Error, CustomStringConvertible {
+    /// The problems, each saying where and what to do.
     public var problems: [ForagerError]
 
     /// The problems, in the order found.

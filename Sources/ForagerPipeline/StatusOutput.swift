@@ -11,6 +11,7 @@ public struct WarehouseReading: Codable, Sendable {
         public var syncedAt: String?
         public var reason: String?
 
+        /// A table as the warehouse records it.
         public init(source: String, target: String, state: String, rows: Int?, syncedAt: String?, reason: String?) {
             self.source = source
             self.target = target
@@ -25,6 +26,7 @@ public struct WarehouseReading: Codable, Sendable {
     public var error: String?
     public var readAt: Double
 
+    /// A reading taken at `readAt` (Unix time).
     public init(checkpointLsn: String? = nil, tables: [Table], error: String? = nil, readAt: Double) {
         self.checkpointLsn = checkpointLsn
         self.tables = tables
@@ -36,14 +38,21 @@ public struct WarehouseReading: Codable, Sendable {
 /// What `forager status` prints: the slot as the source sees it, the warehouse's checkpoint and
 /// tables, and what the running `forager run` reports about itself, if one answers.
 public struct StatusOutput: Codable, Sendable {
+    /// The slot as the source reports it; nil when the source could not be read.
     public var slot: PipelineStatus.Report.Slot?
+    /// The source's WAL write position.
     public var sourceLsn: String?
+    /// Why the source could not be read (secrets masked).
     public var sourceError: String?
+    /// The warehouse's checkpoint of the slot.
     public var checkpointLsn: String?
+    /// Why the warehouse could not be read (secrets masked).
     public var warehouseError: String?
+    /// How far the checkpoint is behind the source's WAL position, in bytes.
     public var lagBytes: Int64?
     /// From the running process (heartbeats); nil when none answers or heartbeats are off.
     public var lagSeconds: Double?
+    /// The mapped tables as the warehouse records them.
     public var tables: [WarehouseReading.Table]
     /// Where the running process was asked, and its answer.
     public var processEndpoint: String?

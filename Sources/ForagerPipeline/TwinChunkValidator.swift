@@ -3,38 +3,33 @@ import LibPQ
 import PGOutput
 import PostgresSource
 
-/// Walks one table's key ranges against ClickHouse: each chunk of source rows is loaded into a
-/// twin of the warehouse table and compared there, row by row, with the table's `_current` view
-/// (see ``TwinComparator``). Differing chunks get the same second looks as
-/// on Postgres: after the warehouse passes the source position, then fresh reads in which a row
-/// the warehouse wrote after that position waits for the next round.
+/// Walks one table's key ranges against a warehouse that compares in place (``TwinComparator``,
+/// ClickHouse): each chunk of source rows is loaded into a twin of the warehouse table and
+/// compared there, row by row, with the rows analysts see. Differing chunks get the same second
+/// looks as with checksums: after the warehouse passes the source position, then fresh reads in
+/// which a row the warehouse wrote after that position waits for the next round.
 struct TwinChunkValidator {
     let checksum: ChunkChecksum
     let source: PGConnection
     let warehouse: any TwinComparator
     let chunkRows: Int
     let wait: Duration
-    /// The source database orders text by bytes (collation C), as ClickHouse does.
-    let textKeysOrderedAlike: Bool
+    /// The source database orders text by bytes (collation C).
+    let sourceTextBytewise: Bool
     static let rounds = 5
-    /// Key types that PostgreSQL and ClickHouse order alike, so that chunks can be bounded by key.
-    static let orderedAlike: Set<String> = [
-        "smallint", "integer", "bigint", "date", "timestamp without time zone", "timestamp with time zone",
-    ]
 
     private var table: MappedTable { checksum.table }
 
     func run() async throws -> TableValidation {
         var result = TableValidation(table: table.source)
-        guard table.identity == .key else {
-            result.skipped = "the ClickHouse warehouse holds only tables with a key"
+        if let reason = warehouse.skipReason(table) {
+            result.skipped = reason
             return result
         }
         let keyTypes = table.keyColumns.compactMap { key in table.columns.first { $0.name == key }?.sqlType }
-        // Other keys (uuid, numeric, floats, text under a linguistic collation) sort differently on
-        // the two sides: their chunks are compared by set, and the warehouse keys no chunk had are
-        // looked for at the end.
-        let alike = keyTypes.allSatisfy { Self.orderedAlike.contains($0) || (textKeysOrderedAlike && $0 == "text") }
+        // Keys that sort differently on the two sides are compared by set, chunk by chunk, and the
+        // warehouse keys no chunk had are looked for at the end.
+        let alike = warehouse.ordersKeysAlike(keyTypes, sourceTextBytewise: sourceTextBytewise)
         try await warehouse.beginComparison(table)
         do {
             var after: [String]?

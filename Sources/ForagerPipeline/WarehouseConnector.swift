@@ -8,6 +8,7 @@ public struct WarehouseConnector: Sendable {
     /// Opens the warehouse's comparator for `forager validate`.
     public var connectComparator: @Sendable () async throws -> ChunkComparator
 
+    /// A connector that opens warehouses with `connect` and comparators with `connectComparator`.
     public init(
         connect: @escaping @Sendable () async throws -> any Warehouse,
         connectComparator: @escaping @Sendable () async throws -> ChunkComparator

@@ -26,18 +26,22 @@ public final class PostgresChunkComparator: ChecksumComparator {
         }
     }
 
+    /// The warehouse checkpoint of the slot.
     public func checkpoint() async throws -> LSN? {
         try await warehouse.checkpoint()
     }
 
+    /// The warehouse database's `datcollate`.
     public func collation() async throws -> String? {
         try await connection.query("SELECT datcollate FROM pg_database WHERE datname = current_database()").scalar
     }
 
+    /// The rows of `sql` on the comparison connection.
     public func rows(_ sql: String, _ parameters: [String]) async throws -> [[String?]] {
         try await connection.query(sql, parameters).rows
     }
 
+    /// Closes both connections.
     public func close() {
         connection.close()
         warehouse.close()
