@@ -93,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "forager",
             dependencies: [
-                "ForagerCore", "ForagerPipeline", "ForagerConfig", "ForagerDemo", "PostgresSource", "PostgresWarehouse", "ClickHouseWarehouse", "LibPQ", "PGOutput",
+                "ForagerCore", "ForagerPipeline", "ForagerConfig", "ForagerDemo", "PostgresWarehouse", "ClickHouseWarehouse", "LibPQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
