@@ -79,18 +79,23 @@ let package = Package(
         ),
         .target(
             name: "ForagerDemo",
-            dependencies: ["LibPQ", "ForagerCore", "PGOutput", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "LibPQ", "ForagerCore", "ForagerConfig", "ForagerPipeline", "PGOutput", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: upcoming
         ),
         .target(
             name: "ForagerPipeline",
-            dependencies: ["ForagerCore", "PGOutput"],
+            dependencies: [
+                "ForagerCore", "ForagerConfig", "PostgresSource", "LibPQ", "PGOutput", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: upcoming
         ),
         .executableTarget(
             name: "forager",
             dependencies: [
-                "ForagerCore", "ForagerPipeline", "ForagerConfig", "ForagerDemo", "PostgresSource", "PostgresWarehouse", "ClickHouseWarehouse", "LibPQ", "PGOutput",
+                "ForagerCore", "ForagerPipeline", "ForagerConfig", "ForagerDemo", "PostgresWarehouse", "ClickHouseWarehouse", "LibPQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -107,7 +112,9 @@ let package = Package(
             name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport", "ForagerTestSupport"], swiftSettings: upcoming),
         .testTarget(name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib"], swiftSettings: upcoming),
         .testTarget(name: "PostgresWarehouseTests", dependencies: ["PostgresWarehouse", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
-        .testTarget(name: "ForagerPipelineTests", dependencies: ["ForagerPipeline", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
+        .testTarget(
+            name: "ForagerPipelineTests", dependencies: ["ForagerPipeline", "ForagerCore", "ForagerConfig", "LibPQ", "PGOutput", "PostgresSource"],
+            swiftSettings: upcoming),
         .testTarget(name: "ForagerConfigTests", dependencies: ["ForagerConfig", "ForagerCore"], swiftSettings: upcoming),
         .testTarget(
             name: "IntegrationTests",

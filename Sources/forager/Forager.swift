@@ -1,5 +1,6 @@
 public import ArgumentParser
 import ForagerConfig
+import ForagerPipeline
 import Foundation
 public import Logging
 
@@ -72,7 +73,8 @@ extension PipelineOptions {
     func runPipeline(_ body: (Pipeline, Logger) async throws -> Void) async throws {
         let (configuration, logger) = try load()
         let stop = StopSignal()
-        stop.install()
+        let route = SignalRoute(to: stop)
+        defer { withExtendedLifetime(route) {} }
         try await reportingErrors(logger) {
             try await body(Pipeline(configuration: configuration, logger: logger, stop: stop), logger)
         }

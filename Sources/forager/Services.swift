@@ -1,12 +1,11 @@
 import Dispatch
 import ForagerConfig
 import ForagerCore
+import ForagerPipeline
 import Foundation
 import Hummingbird
-import LibPQ
 import Logging
 import Metrics
-import PostgresSource
 import Prometheus
 import ServiceLifecycle
 
@@ -113,60 +112,18 @@ struct PipelineService: Service {
     }
 }
 
-/// Every heartbeat interval: writes a heartbeat on the source, reads the slot's state, and logs
-/// alerts. On its own source connection, reopened after failures; failures only skip a round.
+/// Every heartbeat interval, a round of the ``PipelineMonitor``, until the group shuts down.
 struct Monitor: Service {
     let configuration: ForagerConfiguration
     let status: PipelineStatus
     let logger: Logger
 
     func run() async throws {
-        let interval = configuration.source.heartbeatInterval ?? .seconds(10)
-        var rules = AlertRules(thresholds: AlertRules.Thresholds(
-            retainedWALBytes: configuration.alerts.retainedWALBytes, lag: configuration.alerts.lag,
-            slotInactive: configuration.alerts.slotInactive))
-        var heartbeats = configuration.source.heartbeatInterval != nil
-        var source: PostgresSource?
-        defer { source?.connection.close() }
+        var monitor = PipelineMonitor(configuration: configuration, status: status, logger: logger)
+        defer { monitor.close() }
+        let interval = monitor.interval
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let connected: PostgresSource
-                if let source { connected = source } else {
-                    connected = try await PostgresSource.connect(
-                        try ConnectionString(configuration.source.url), publication: configuration.source.publication,
-                        slot: configuration.source.slot, logger: logger)
-                    source = connected
-                }
-                if heartbeats {
-                    do {
-                        status.heartbeat(try await connected.emitHeartbeat())
-                        Counter(label: ForagerMetrics.heartbeats).increment()
-                    } catch let error as PGError where error.sqlState == "42501" || error.sqlState == "25006" {
-                        // 42501: EXECUTE revoked; 25006: a read-only session (default_transaction_read_only, a standby).
-                        heartbeats = false
-                        logger.warning("heartbeats are off: the source role cannot write logical messages here", metadata: [
-                            "forager.error": "\(error.message)",
-                            "forager.fix": "Let the source role run pg_logical_emit_message (GRANT EXECUTE, and a read-write session), or set source.heartbeat_interval_s: 0 to silence this",
-                        ])
-                    }
-                }
-                let slot = try await connected.slotState()
-                status.slotRead(slot)
-                let facts = AlertRules.Facts(
-                    slotExists: slot != nil, slotActive: slot?.activePID != nil, walStatus: slot?.walStatus,
-                    retainedWALBytes: slot?.retainedBytes, lag: status.lag, stoppedTables: status.stoppedTables)
-                for alert in rules.evaluate(facts, slot: configuration.source.slot, now: .now) {
-                    if alert.firing {
-                        logger.warning("\(alert.message)", metadata: ["forager.alert": "\(alert.kind.rawValue)", "forager.fix": "\(alert.fix)"])
-                    } else {
-                        logger.notice("\(alert.message)", metadata: ["forager.alert": "\(alert.kind.rawValue)", "forager.resolved": "true"])
-                    }
-                }
-            } catch {
-                logger.debug("monitor: could not read the source this round", metadata: ["forager.error": "\(error)"])
-                source?.connection.close()
-                source = nil
-            }
+            await monitor.round()
             _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
@@ -185,45 +142,6 @@ struct EndpointService<Application: Service>: Service {
                 .configuration, "the metrics endpoint cannot listen on \(address): \(error)",
                 hint: "Set metrics.listen to a free host:port (another forager may use this one), or metrics.listen: off.")
         }
-    }
-}
-
-/// The warehouse readings `/status` shows: one read at a time, reused for ``maxAge``, so that
-/// polling `/status` costs the warehouse at most one count of each table per ``maxAge``.
-actor WarehouseReadings {
-    /// How long a reading is shown before the next request reads again.
-    static let maxAge = Duration.seconds(30)
-    /// How long a request waits for a reading in progress before it shows the previous one.
-    static let wait = Duration.seconds(2)
-
-    private let read: @Sendable () async -> WarehouseReading
-    private var latest: (reading: WarehouseReading, at: ContinuousClock.Instant)?
-    private var reading = false
-
-    init(read: @escaping @Sendable () async -> WarehouseReading) {
-        self.read = read
-    }
-
-    /// A reading at most ``maxAge`` old if one can be had within ``wait``, else the latest one
-    /// (nil before the first finishes).
-    func current() async -> WarehouseReading? {
-        let now = ContinuousClock.now
-        if let latest, now - latest.at < Self.maxAge { return latest.reading }
-        if !reading {
-            reading = true
-            let read = self.read
-            Task { self.store(await read()) }
-        }
-        let deadline = now + Self.wait
-        while reading && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return latest?.reading
-    }
-
-    private func store(_ reading: WarehouseReading) {
-        latest = (reading, .now)
-        self.reading = false
     }
 }
 

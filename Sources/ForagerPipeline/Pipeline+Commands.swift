@@ -1,18 +1,11 @@
-import ClickHouseWarehouse
-import ForagerConfig
-import ForagerCore
-import ForagerPipeline
-import LibPQ
-import Logging
-import PGOutput
+public import ForagerCore
 import PostgresSource
-import PostgresWarehouse
 
-/// The commands around the pipeline: resync requests, drop, reset and the preflight check.
+/// The commands around the pipeline: resync requests, drop and reset.
 extension Pipeline {
     /// Marks mapped tables for a new copy (`forager resync`); returns their names. A running
     /// pipeline takes the request within seconds; otherwise the next start does.
-    func requestResync(_ names: [String]) async throws -> [TableName] {
+    public func requestResync(_ names: [String]) async throws -> [TableName] {
         var requested: [TableName] = []
         for name in names {
             do {
@@ -44,7 +37,7 @@ extension Pipeline {
 
     /// `forager drop`: removes the slot and the pipeline's publications from the source, so that
     /// it retains no WAL for the pipeline; only says what it would remove unless `confirmed`.
-    func drop(confirmed: Bool) async throws -> (done: Bool, report: String) {
+    public func drop(confirmed: Bool) async throws -> (done: Bool, report: String) {
         let source = try await connectSource()
         defer { source.connection.close() }
         let (items, dropped) = try await dropOnSource(source, confirmed: confirmed)
@@ -59,7 +52,7 @@ extension Pipeline {
     /// or a source failover. Drops the slot and publications like ``drop(confirmed:)``, forgets the
     /// warehouse checkpoint and marks every mapped table for a new copy: the next run or sync
     /// copies them afresh, replacing their rows. Only says what it would do unless `confirmed`.
-    func reset(confirmed: Bool) async throws -> (done: Bool, report: String) {
+    public func reset(confirmed: Bool) async throws -> (done: Bool, report: String) {
         let source = try await connectSource()
         defer { source.connection.close() }
         let mapped = try await resolveMappings(source).tables.map(\.source)
@@ -104,74 +97,5 @@ extension Pipeline {
         if slot != nil { try await source.dropSlot() }
         try await source.dropPublications()
         return (items, true)
-    }
-
-    /// Everything `forager check` looks at, without creating or changing anything: the problems
-    /// found, warnings (which do not fail the check), notes on how Forager will work, and how many
-    /// tables are mapped.
-    func check() async -> (tables: Int, problems: [String], warnings: [String], notes: [String]) {
-        var problems: [String] = []
-        var warnings: [String] = []
-        var notes: [String] = []
-        var count = configuration.tables.count
-        do {
-            let source = try await connectSource()
-            defer { source.connection.close() }
-            problems += try await source.setupProblems().map(\.description)
-            warnings += try await source.setupWarnings()
-            let (mapped, mappingProblems) = try await resolveMappings(source)
-            problems += mappingProblems.map(\.description)
-            count = mapped.count
-            let (tables, tableProblems) = try await describeTables(source, mapped)
-            problems += tableProblems.map(\.description)
-            if let slot = try await source.slotState() {
-                do { try StartDecision.checkUsable(Self.facts(slot), named: configuration.source.slot) } catch { problems.append("\(error)") }
-            }
-            do {
-                let warehouse = try await connectWarehouse()
-                defer { warehouse.close() }
-                problems += try await warehouse.prepare(tables: tables, create: false).map(\.description)
-                notes.append(try await valuesNote(tables, source: source, warehouse: warehouse))
-                warnings += try await snapshotConnectionsWarning(source: source, warehouse: warehouse)
-                let states = try await warehouse.tableStates()
-                for table in tables {
-                    guard let state = states[table.source], state.phase == .stopped else { continue }
-                    problems.append("table \(table.source) is stopped: \(state.reason ?? "no reason recorded")\nFIX: forager resync --table \(table.source)")
-                }
-            } catch {
-                problems.append("warehouse: \(error)")
-            }
-        } catch {
-            problems.append("source: \(error)")
-        }
-        return (count, problems, warnings, notes)
-    }
-
-    /// A warning when the initial snapshot would copy over fewer connections than
-    /// `snapshot.parallelism`, because the source or the warehouse has fewer free for Forager's role.
-    private func snapshotConnectionsWarning(source: PostgresSource, warehouse: any Warehouse) async throws -> [String] {
-        let parallelism = configuration.snapshotParallelism
-        // A snapshot also holds the replication connection and a reader on the source.
-        let sourceFree = try await source.connection.freeConnections() - 2
-        let warehouseFree = try await warehouse.freeConnections()
-        let free = min(sourceFree, warehouseFree)
-        guard free < parallelism else { return [] }
-        let server = sourceFree <= warehouseFree ? "source" : "warehouse"
-        return ["""
-            a snapshot would copy over \(max(1, free)) connection(s), not snapshot.parallelism \(parallelism): the \(server) has only \(max(0, free)) free for Forager's role
-            FIX: raise max_connections or the role's CONNECTION LIMIT on the \(server), or set snapshot.parallelism to \(max(1, free))
-            """]
-    }
-
-    /// How column values will arrive, and why when in text.
-    private func valuesNote(_ tables: [MappedTable], source: PostgresSource, warehouse: any Warehouse) async throws -> String {
-        guard configuration.source.binary else { return "column values will arrive as text (source.binary is false)" }
-        guard try await source.connection.serverVersion() >= 140000 else {
-            return "column values will arrive as text: the source is older than PostgreSQL 14"
-        }
-        if let obstacle = try await warehouse.binaryValuesObstacle(for: tables) {
-            return "column values will arrive as text, because \(obstacle)"
-        }
-        return "column values will arrive in binary and be stored as received"
     }
 }

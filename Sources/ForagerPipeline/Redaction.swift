@@ -1,17 +1,17 @@
-import ForagerConfig
+public import ForagerConfig
 import LibPQ
-import Logging
 import Synchronization
 
 /// The configuration's secrets (passwords in the connection URLs, the ClickHouse password), and
 /// their removal from every text Forager writes: log records, error messages, status. Messages
 /// are built not to hold secrets in the first place; this is the second line.
-enum Redaction {
+public enum Redaction {
     private static let secrets = Mutex<[String]>([])
-    static let mask = "********"
+    /// What a secret reads as.
+    public static let mask = "********"
 
     /// Registers the secrets of `configuration`.
-    static func register(_ configuration: ForagerConfiguration) {
+    public static func register(_ configuration: ForagerConfiguration) {
         var found: [String] = []
         for url in [configuration.source.url, configuration.warehouse.url] {
             if let password = (try? ConnectionString(url))?["password"], !password.isEmpty { found.append(password) }
@@ -22,7 +22,7 @@ enum Redaction {
     }
 
     /// `text` with every registered secret masked.
-    static func apply(_ text: String) -> String {
+    public static func apply(_ text: String) -> String {
         let list = secrets.withLock { $0 }
         guard !list.isEmpty else { return text }
         var result = text
@@ -30,30 +30,5 @@ enum Redaction {
             result = result.replacingOccurrences(of: secret, with: mask)
         }
         return result
-    }
-}
-
-/// Passes log records to `base` with secrets masked in the message and the metadata.
-struct RedactingLogHandler<Base: LogHandler>: LogHandler {
-    var base: Base
-
-    var logLevel: Logger.Level {
-        get { base.logLevel }
-        set { base.logLevel = newValue }
-    }
-    var metadata: Logger.Metadata {
-        get { base.metadata }
-        set { base.metadata = newValue }
-    }
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { base[metadataKey: key] }
-        set { base[metadataKey: key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var event = event
-        event.message = "\(Redaction.apply(event.message.description))"
-        event.metadata = event.metadata?.mapValues { .string(Redaction.apply("\($0)")) }
-        base.log(event: event)
     }
 }

@@ -1,0 +1,173 @@
+public import ForagerConfig
+public import ForagerPipeline
+import Foundation
+import Glibc
+import LibPQ
+public import Logging
+import Synchronization
+
+/// The demo's moving parts and what they created, so that all of it is removed at the end.
+public struct DemoSession {
+    let hives: Int
+    let rate: Int
+    let logger: Logger
+    /// The pipeline for a configuration, which winds down once its stop signal is set.
+    let makePipeline: @Sendable (ForagerConfiguration, StopSignal) -> Pipeline
+    private var clusters: [LocalCluster] = []
+    private var directory: String?
+
+    /// A demo of a fleet of `hives` posting `rate` samples a second while awake, replicated by the
+    /// pipelines `makePipeline` makes.
+    public init(hives: Int, rate: Int, logger: Logger, makePipeline: @escaping @Sendable (ForagerConfiguration, StopSignal) -> Pipeline) {
+        self.hives = hives
+        self.rate = rate
+        self.logger = logger
+        self.makePipeline = makePipeline
+    }
+
+    /// Stops the clusters the demo started and removes its files.
+    public func tearDown() {
+        clusters.forEach { $0.stop() }
+        if let directory { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    /// Runs the demo; returns true when every sample written at the source is in the warehouse.
+    public mutating func run(until duration: Duration?, stop: StopSignal) async throws -> Bool {
+        let (sourceURL, warehouseURL) = try startServers()
+        guard let migrations = locateBundledFolder("migrations/iot"), let mapping = locateBundledFolder("mappings/iot.yaml") else {
+            throw DemoError("could not find migrations/iot and mappings/iot.yaml; run the demo from the Forager checkout")
+        }
+        say("applying the IoT schema and seeding \(hives) hives")
+        let source = try await PGConnection.connect(ConnectionString(sourceURL))
+        defer { source.close() }
+        try await MigrationRunner.apply(try MigrationRunner.load(directory: migrations), on: source, logger: logger)
+        let load = FleetLoad(shape: .init(hives: hives, burstRate: rate))
+        if try await source.query("SELECT count(*) FROM hives").scalar == "0" { try await load.seed(source) }
+
+        let configuration = try writeConfiguration(sourceURL: sourceURL, warehouseURL: warehouseURL, mapping: mapping)
+        say("starting Forager (snapshot, then streaming)")
+        let pipelineStop = StopSignal()
+        let failure = Mutex<String?>(nil)
+        let pipeline = Task { [makePipeline] in
+            do { try await makePipeline(configuration, pipelineStop).runForever() } catch {
+                failure.withLock { $0 = "\(error)" }
+            }
+        }
+        let warehouse = try await PGConnection.connect(ConnectionString(warehouseURL))
+        defer { warehouse.close() }
+        try await waitFor("the snapshot", failure: failure) {
+            let rows = try await warehouse.query("SELECT count(*) FROM analytics._forager_state")
+            return rows.scalar.map { $0 != "0" } ?? false
+        }
+
+        say("the fleet wakes up every 10 s and posts for 3 s at \(rate) samples/s; Ctrl-C ends the demo")
+        let counters = FleetLoad.Counters()
+        let loadStop = StopSignal()
+        var writers: [PGConnection] = []
+        for _ in 0..<4 { writers.append(try await PGConnection.connect(ConnectionString(sourceURL))) }
+        defer { writers.forEach { $0.close() } }
+        let fleet = Task { [writers] in await load.run(connections: writers, counters: counters, shouldStop: { loadStop.isSet }) }
+        let report = ReportRunner(url: warehouseURL)
+        let reports = Task { await report.loop(until: { loadStop.isSet }) }
+
+        var view = LiveView(interactive: isatty(STDOUT_FILENO) == 1)
+        let started = ContinuousClock.now
+        while !stop.isSet, duration.map({ ContinuousClock.now - started < $0 }) ?? true {
+            if let message = failure.withLock({ $0 }) { throw DemoError("Forager stopped: \(message)") }
+            try await Task.sleep(for: .seconds(1))
+            try await view.tick(counters: counters, warehouse: warehouse, report: report, target: rate, elapsed: ContinuousClock.now - started)
+        }
+        loadStop.set()
+        await fleet.value
+        await reports.value
+
+        say("load stopped; waiting for the warehouse to catch up")
+        let sourceCount = try await source.query("SELECT count(*) FROM samples").scalar ?? "0"
+        try await waitFor("the warehouse to catch up", timeout: .seconds(300), failure: failure) {
+            try await warehouse.query("SELECT count(*) FROM analytics.samples").scalar == sourceCount
+        }
+        pipelineStop.set()
+        await pipeline.value
+        return try await summary(counters: counters, source: source, warehouse: warehouse, report: report)
+    }
+
+    private mutating func startServers() throws -> (String, String) {
+        let environment = ProcessInfo.processInfo.environment
+        if let source = environment["FORAGER_SOURCE_URL"], let warehouse = environment["FORAGER_WAREHOUSE_URL"] {
+            say("using FORAGER_SOURCE_URL and FORAGER_WAREHOUSE_URL")
+            return (source, warehouse)
+        }
+        say("starting throwaway source and warehouse clusters")
+        let source = try LocalCluster.start(name: "demo-source", settings: ["wal_level": "logical", "max_replication_slots": "10"])
+        clusters.append(source)
+        let warehouse = try LocalCluster.start(name: "demo-warehouse", settings: [:])
+        clusters.append(warehouse)
+        return (source.url(), warehouse.url())
+    }
+
+    private mutating func writeConfiguration(sourceURL: String, warehouseURL: String, mapping: String) throws -> ForagerConfiguration {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-demo-\(getpid())").path
+        self.directory = directory
+        try FileManager.default.createDirectory(atPath: directory + "/mappings", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: mapping, toPath: directory + "/mappings/iot.yaml")
+        let config = """
+            source:
+              url: '\(sourceURL.replacingOccurrences(of: "'", with: "''"))'
+              publication: forager_demo
+              slot: forager_demo
+            warehouse:
+              type: postgres
+              url: '\(warehouseURL.replacingOccurrences(of: "'", with: "''"))'
+              schema: analytics
+            mappings: mappings
+            """
+        try config.write(toFile: directory + "/forager.yaml", atomically: true, encoding: .utf8)
+        return try ForagerConfiguration.load(path: directory + "/forager.yaml", environment: [:])
+    }
+
+    private func waitFor(
+        _ what: String, timeout: Duration = .seconds(120), failure: borrowing Mutex<String?>, _ condition: () async throws -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let message = failure.withLock({ $0 }) { throw DemoError("Forager stopped: \(message)") }
+            if (try? await condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw DemoError("timed out waiting for \(what)")
+    }
+
+    private func summary(counters: FleetLoad.Counters, source: PGConnection, warehouse: PGConnection, report: ReportRunner) async throws -> Bool {
+        let digest = "SELECT count(*) || ' rows, id digest ' || coalesce(md5(string_agg(id::text, ',' ORDER BY id)), '-') FROM "
+        let sourceDigest = try await source.query(digest + "samples").scalar ?? ""
+        let warehouseDigest = try await warehouse.query(digest + "analytics.samples").scalar ?? ""
+        let lag = try await warehouse.query("""
+            SELECT round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM _forager_synced_at - created_at)) * 1000)::numeric),
+                   round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM _forager_synced_at - created_at)) * 1000)::numeric)
+            FROM analytics.samples
+            """)
+        let equal = sourceDigest == warehouseDigest
+        print("""
+
+            Summary
+              samples posted by the fleet:  \(counters.samples) in \(counters.uploads) uploads (\(counters.failures) failed uploads)
+              samples at the source:        \(sourceDigest)
+              samples in the warehouse:     \(warehouseDigest)
+              lag (commit to warehouse):    p50 \(lag.rows.first?[0] ?? "-") ms, p99 \(lag.rows.first?[1] ?? "-") ms
+              heavy report on warehouse:    \(report.summary)
+              \(equal ? "every sample written at the source is in the warehouse" : "MISMATCH: the warehouse does not hold exactly the source's samples")
+            """)
+        return equal
+    }
+
+    private func say(_ text: String) { print("forager demo: \(text)") }
+}
+
+/// Why the demo could not go on.
+public struct DemoError: Error, CustomStringConvertible {
+    public let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}

@@ -1,0 +1,69 @@
+import ForagerCore
+import Glibc
+import PGOutput
+import PostgresSource
+
+/// Copying single tables (newly mapped, resynced, or whose copy a stop interrupted) while the
+/// main stream keeps its place and goes on with the others.
+extension Pipeline {
+    /// Copies tables that are new to the pipeline, asked to be resynced, or whose copy was
+    /// interrupted, while the main stream goes on with the other tables (it skips these).
+    ///
+    /// The tables join the publication; a temporary slot gives a snapshot and its position `C`; the
+    /// copy commits (without the pipeline's checkpoint). Then the handover: `gate` holds the main
+    /// stream at its next transaction, a WAL position `H` past every commit so far and flushed
+    /// (`committedWALPosition()`, so both streams reach it) is read, and the main stream
+    /// goes on up to `H` with the tables' sync points set to `H`, while the temporary slot's stream
+    /// applies the tables' changes between `C` and `H`. Once it has, the tables are recorded as
+    /// streaming from `H` and the main stream passes `H`, now applying their changes.
+    func copyBesideStream(_ pending: [MappedTable], states: [TableName: TableState], all: [MappedTable], gate: TransactionGate) async throws {
+        let names = pending.map(\.source.description)
+        let source = try await connectSource()
+        defer { source.connection.close() }
+        let warehouse = try await connectWarehouse()
+        defer { warehouse.close() }
+        let requests = pending.map {
+            PostgresSource.TableRequest(source: $0.source, target: $0.target, location: nil, appendOnly: $0.identity == .appendOnly)
+        }
+        await warehouse.setColumnResolver { table, names in
+            let described = try await source.describe(requests.filter { $0.source == table }).tables.first
+            return described?.columns.filter { names.contains($0.name) } ?? []
+        }
+        for table in pending { try await warehouse.record(table.source, TableState(phase: .copying)) }
+        let problems = try await warehouse.prepare(tables: pending, create: true)
+        guard problems.isEmpty else { throw Problems(problems: problems) }
+        try await source.ensurePublication(for: all)
+        let temporary = try await ReplicationConnection.connect(sourceURL)
+        defer { temporary.connection.close() }
+        let created = try await temporary.createSlot(named: "forager_copy_\(getpid())", temporary: true)
+        logger.info("copying tables while the others stream", metadata: [
+            "forager.tables": "\(names)", "forager.lsn": "\(created.consistentPoint)",
+        ])
+        let replacing = Set(pending.filter { states[$0.source] != nil }.map(\.source))
+        guard try await copy(pending, at: created, into: warehouse, replacing: replacing, phase: .copying) else { return }
+        try await warehouse.commitWithoutCheckpoint()
+
+        gate.holdNext()
+        let handover = try await source.committedWALPosition()
+        gate.hold(from: handover, syncPoints: Dictionary(pending.map { ($0.source, handover) }) { first, _ in first })
+        logger.info("copied; applying the changes made meanwhile", metadata: [
+            "forager.tables": "\(names)", "forager.from": "\(created.consistentPoint)", "forager.until": "\(handover)",
+        ])
+        let copySlot = "forager_copy_\(getpid())"
+        let format = try await temporary.startStreaming(
+            slot: copySlot, publications: source.publications(for: all), from: created.consistentPoint, streamTransactions: true,
+            binary: try await binaryValues(pending, warehouse: warehouse))
+        await warehouse.setBinaryValues(format.binaryValues)
+        let stop = self.stop
+        var catchUp = Replicator(
+            stream: temporary, sink: WarehouseHandle(warehouse: warehouse, storesCheckpoint: false),
+            batcher: ChangeBatcher(tables: pending, limits: batchLimits, checkpoint: created.consistentPoint, applyBefore: handover),
+            mode: .until(handover), logger: logger, shouldStop: { stop.isSet || Task.isCancelled })
+        if format.streamsTransactions { catchUp.spill = try spill(for: copySlot) }
+        let reached = try await catchUp.run()
+        guard reached >= handover else { return }
+        for table in pending { try await warehouse.record(table.source, TableState(phase: .streaming, syncedAt: handover)) }
+        gate.release()
+        logger.info("tables copied; they stream from here", metadata: ["forager.tables": "\(names)", "forager.lsn": "\(handover)"])
+    }
+}

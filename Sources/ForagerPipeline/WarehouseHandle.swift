@@ -1,0 +1,22 @@
+import ForagerCore
+import PGOutput
+
+/// Any warehouse as a replicator's sink. The stream that fills in copied tables does not store
+/// its position as the pipeline's checkpoint (`storesCheckpoint` false).
+struct WarehouseHandle: WarehouseSink {
+    let warehouse: any Warehouse
+    var storesCheckpoint = true
+    /// Told which tables are stopped after each commit.
+    var status: PipelineStatus?
+
+    func apply(_ changes: ChangeSet) async throws { try await warehouse.apply(changes) }
+    func commit(checkpoint: LSN) async throws {
+        if storesCheckpoint {
+            try await warehouse.commit(checkpoint: checkpoint)
+        } else {
+            try await warehouse.commitWithoutCheckpoint()
+        }
+        status?.tablesStopped(await warehouse.stoppedTableNames())
+    }
+    func rollback() async throws { try await warehouse.rollback() }
+}
