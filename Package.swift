@@ -108,6 +108,7 @@ let package = Package(
         ),
         .testTarget(name: "PGOutputTests", dependencies: ["PGOutput", "PGOutputTestSupport"], swiftSettings: upcoming),
         .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], swiftSettings: upcoming),
+        .testTarget(name: "PostgresSourceTests", dependencies: ["PostgresSource", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
         .testTarget(
             name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport", "ForagerTestSupport"], swiftSettings: upcoming),
         .testTarget(name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib"], swiftSettings: upcoming),

@@ -23,7 +23,7 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
     private let readLimit = 2048
 
     private var batcher: ChangeBatcher
-    private var spill: StreamSpill?
+    private var spill: (any TransactionSpill)?
     private var queue: ApplyQueue<Sink, C>
     private var inStreamBlock = false
     private var acknowledged = LSN.zero
@@ -106,16 +106,16 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
     private func handle(_ decoded: PGOutputMessage, data: XLogData, readAt: Duration) async throws -> Bool {
         switch decoded {
         case .streamStart(let start):
-            try spilling { (spill: inout StreamSpill) throws(ForagerError) in try spill.start(start) }
+            try spilling { (spill: inout any TransactionSpill) throws(ForagerError) in try spill.start(start) }
             inStreamBlock = true
         case .streamStop:
-            try spilling { (spill: inout StreamSpill) throws(ForagerError) in try spill.stop() }
+            try spilling { (spill: inout any TransactionSpill) throws(ForagerError) in try spill.stop() }
             inStreamBlock = false
         case .streamed(let xid, _):
-            try spilling { (spill: inout StreamSpill) throws(ForagerError) in try spill.append(subxid: xid, lsn: data.walStart, message: data.data) }
+            try spilling { (spill: inout any TransactionSpill) throws(ForagerError) in try spill.append(subxid: xid, lsn: data.walStart, message: data.data) }
             return true
         case .streamAbort(let abort):
-            try spilling { (spill: inout StreamSpill) throws(ForagerError) in try spill.abort(abort) }
+            try spilling { (spill: inout any TransactionSpill) throws(ForagerError) in try spill.abort(abort) }
             if abort.xid == abort.subxid { metrics.recordStreamed(committed: false) }
         case .streamCommit(let commit):
             guard try await replay(commit, at: data.walStart) else { return false }
@@ -159,7 +159,7 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
     }
 
     /// Runs `body` on the spill; a protocol error when the stream was not asked to stream.
-    private func spilling(_ body: (inout StreamSpill) throws(ForagerError) -> Void) throws(ForagerError) {
+    private func spilling(_ body: (inout any TransactionSpill) throws(ForagerError) -> Void) throws(ForagerError) {
         guard spill != nil else {
             throw ForagerError(.protocolViolation, "the source streamed an uncommitted transaction, which this stream did not ask for")
         }

@@ -24,7 +24,7 @@ public final class ReplicationMetrics: Sendable {
     public init() {}
 
     /// Records the spill's size after a change.
-    func recordSpill(_ spill: StreamSpill) {
+    func recordSpill(_ spill: any TransactionSpill) {
         spillBytes.record(Double(spill.bytes))
         spillTransactions.record(Double(spill.transactions))
     }

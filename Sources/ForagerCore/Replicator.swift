@@ -57,7 +57,7 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink, C: Cloc
     public var onDurable: (@Sendable (LSN) -> Void)?
     /// Where transactions streamed before they commit (protocol 2) wait for their commit; nil when
     /// the stream does not stream them.
-    public var spill: StreamSpill?
+    public var spill: (any TransactionSpill)?
     /// Where the run's metrics go.
     public var metrics: ReplicationMetrics
 

@@ -1,3 +1,4 @@
+public import ForagerCore
 import Foundation
 public import PGOutput
 
@@ -16,7 +17,7 @@ import Glibc
 ///
 /// Nothing is fsynced: after a crash the source streams every uncommitted transaction again, and
 /// the directory is emptied when a spill opens it.
-public struct StreamSpill: Sendable {
+public struct StreamSpill: TransactionSpill {
     private struct Spilled: Sendable {
         var descriptor: Int32
         /// Bytes written to the file, and bytes waiting in `buffer`.
@@ -168,7 +169,7 @@ public struct StreamSpill: Sendable {
 
 /// Reads a committed transaction's spill file record by record, in bounded memory, and removes the
 /// file at the end.
-public struct SpillReader: Sendable {
+public struct SpillReader: SpilledTransaction, Sendable {
     private let path: String
     private let descriptor: Int32
     private var buffer: [UInt8] = []

@@ -1,6 +1,7 @@
 import ForagerCore
 import Foundation
 import PGOutput
+import PostgresSource
 import Testing
 
 @Suite struct StreamSpillTests {
