@@ -23,9 +23,11 @@ struct ApplyQueue<Sink: WarehouseSink, C: Clock> where C.Duration == Duration {
     /// The task freeing the list applied before.
     private var releasing: Task<Void, Never>?
 
-    /// The durable position, written by the background task and read by the replicator.
+    /// The durable position, and whether a list is being applied, written by the background task
+    /// and read by the replicator.
     private final class Position: Sendable {
         let value: Mutex<LSN>
+        let applying = Mutex(false)
         init(_ lsn: LSN) { value = Mutex(lsn) }
     }
 
@@ -55,6 +57,10 @@ struct ApplyQueue<Sink: WarehouseSink, C: Clock> where C.Duration == Duration {
 
     var durable: LSN { committed.value.withLock { $0 } }
 
+    /// True while the warehouse is still working on the last list submitted: a list submitted now
+    /// would wait for it.
+    var isApplying: Bool { committed.applying.withLock { $0 } }
+
     /// Waits for the previous list, then starts `actions`.
     mutating func submit(_ actions: [ChangeBatcher.Action]) async throws {
         guard !actions.isEmpty else { return }
@@ -62,7 +68,9 @@ struct ApplyQueue<Sink: WarehouseSink, C: Clock> where C.Duration == Duration {
         let sink = self.sink, logger = self.logger, clock = self.clock, metrics = self.metrics
         let committed = self.committed, onDurable = self.onDurable
         let parcel = Parcel(actions)
+        committed.applying.withLock { $0 = true }
         inFlight = Task {
+            defer { committed.applying.withLock { $0 = false } }
             let actions = parcel.take()
             if let through = try await Self.perform(sink: sink, logger: logger, clock: clock, metrics: metrics, actions) {
                 committed.value.withLock { $0 = max($0, through) }

@@ -64,7 +64,7 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
         while !shouldStop() {
             if let syncTarget, batcher.isIdle, batcher.checkpoint >= syncTarget { break }
             if try await interrupted() { break }
-            guard let messages = try await stream.read(maxMessages: readLimit, timeout: .milliseconds(100)) else {
+            guard let messages = try await stream.read(maxMessages: readLimit, timeout: readTimeout) else {
                 throw ForagerError(
                     .replicationState, "the source server ended the replication stream",
                     hint: "Check the source server's log; Forager resumes from its checkpoint.", isTransient: true)
@@ -76,6 +76,12 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
             try await afterRead(caughtUp: messages.count < readLimit)
         }
         return try await finish()
+    }
+
+    /// How long a read waits for the server: briefly while whole transactions wait for the batch
+    /// being applied, so that they follow it as soon as it is committed.
+    private var readTimeout: Duration {
+        !batcher.isIdle && queue.isApplying ? .milliseconds(2) : .milliseconds(100)
     }
 
     /// True when the caller asked, at its interval, to end this run.
@@ -188,8 +194,13 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
 
     /// After each read: commits what is due, moves an idle checkpoint to the server's position,
     /// and acknowledges what is durable when it changed, when asked, or at the status interval.
+    ///
+    /// A stream that is caught up commits what it has at once, unless the previous batch is still
+    /// being applied: then it goes on reading, and the next batch takes every whole transaction
+    /// that arrived meanwhile (group commit), rather than one small batch per read each waiting
+    /// for the one before. The limits of rows, bytes and age still commit as they would.
     private func afterRead(caughtUp: Bool) async throws {
-        try await queue.submit(batcher.tick(now: now, caughtUp: caughtUp))
+        try await queue.submit(batcher.tick(now: now, caughtUp: caughtUp && !queue.isApplying))
         let idleDue = syncTarget != nil || now - lastIdleAdvance >= idleAdvanceInterval
         if idleDue, let advance = batcher.advanceIdle(to: serverPosition) {
             lastIdleAdvance = now

@@ -11,7 +11,7 @@ extension Pipeline {
         source: PostgresSource, warehouse: any Warehouse, replication: ReplicationConnection, tables: [MappedTable]
     ) async throws -> (LSN, pending: [MappedTable]) {
         let checkpoint = try await warehouse.checkpoint()
-        let slot = try await source.slotState()
+        let slot = try await slotStateOnceReleased(source)
         var facts = StartFacts(
             slotName: configuration.source.slot, publication: configuration.source.publication, slot: slot.map(Self.facts),
             checkpoint: checkpoint, tables: tables.map(\.source))
@@ -35,6 +35,25 @@ extension Pipeline {
         }
         try await source.ensurePublication(for: tables)
         return (try await snapshot(source: source, warehouse: warehouse, replication: replication, tables: tables), [])
+    }
+
+    /// The slot's state, once a process that holds it has let go, or after five seconds: a reader
+    /// that was just killed (a crash, a restart by a supervisor) holds the slot until its walsender
+    /// on the source notices, usually within moments, and a start that came too soon would be
+    /// refused. A slot still in use after that is refused by the start decision.
+    func slotStateOnceReleased(_ source: PostgresSource) async throws -> PostgresSource.SlotState? {
+        let deadline = ContinuousClock.now + .seconds(5)
+        var slot = try await source.slotState()
+        if let pid = slot?.activePID {
+            logger.info("the slot is in use; waiting up to 5 s for its reader to let go", metadata: [
+                "forager.slot": "\(configuration.source.slot)", "forager.pid": "\(pid)",
+            ])
+        }
+        while slot?.activePID != nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            slot = try await source.slotState()
+        }
+        return slot
     }
 
     /// What the start decision needs of a slot.

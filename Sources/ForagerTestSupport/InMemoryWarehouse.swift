@@ -22,12 +22,17 @@ public final class InMemoryWarehouse: WarehouseSink {
     }
 
     private let state = Mutex(State())
+    /// How long each commit takes (real time), as a warehouse's flush to disk would.
+    private let commitTime: Duration
 
-    public init() {}
+    /// - Parameter commitTime: how long each commit takes.
+    public init(commitTime: Duration = .zero) {
+        self.commitTime = commitTime
+    }
 
-    /// Makes the next commit of exactly `checkpoint` fail (once), as a warehouse that refused it
-    /// or a crash between the apply and the commit.
-    public func failCommit(at checkpoint: LSN) {
+    /// Makes the first commit whose checkpoint reaches `checkpoint` fail (once), as a warehouse
+    /// that refused it or a crash between the apply and the commit.
+    public func failCommit(reaching checkpoint: LSN) {
         state.withLock { $0.failCommitAt = checkpoint }
     }
 
@@ -47,8 +52,9 @@ public final class InMemoryWarehouse: WarehouseSink {
     }
 
     public func commit(checkpoint: LSN) async throws {
+        if commitTime > .zero { try await Task.sleep(for: commitTime) }
         try state.withLock { state in
-            if state.failCommitAt == checkpoint {
+            if let failing = state.failCommitAt, checkpoint >= failing {
                 state.failCommitAt = nil
                 state.open = nil
                 throw ForagerError(.warehouse, "the in-memory warehouse was told to fail the commit of \(checkpoint)")

@@ -1,4 +1,4 @@
-"""The eight benchmark cases: what each sets up, what it times, and the goals it is judged by."""
+"""The nine benchmark cases: what each sets up, what it times, and the goals it is judged by."""
 
 import dataclasses
 import os
@@ -29,6 +29,8 @@ class Sizes:
     big_transaction_rows: int
     overhead_seconds: int
     wide_value_mib: int
+    small_transactions: int
+    small_rows_per_transaction: int
 
     def scaled(self, scale):
         """Row counts times `scale`; transaction counts and durations stay."""
@@ -42,8 +44,8 @@ class Sizes:
             big_transaction_rows=rows(self.big_transaction_rows))
 
 
-FULL = Sizes(100, 10_000, 100, 10_000, 5_000_000, 60, 100, 5_000_000, 30, 10)
-SMOKE = Sizes(4, 500, 4, 500, 5_000, 3, 20, 5_000, 2, 1)
+FULL = Sizes(100, 10_000, 100, 10_000, 5_000_000, 60, 100, 5_000_000, 30, 10, 40_000, 6)
+SMOKE = Sizes(4, 500, 4, 500, 5_000, 3, 20, 5_000, 2, 1, 200, 6)
 
 
 @dataclass
@@ -260,6 +262,13 @@ def catch_up(env, sizes):
     last_change, end = env.source.sql(workload.transactions_script(bodies))
     changes = sizes.backlog_transactions * sizes.backlog_rows_per_transaction
     return compare_catch_up(env, changes, last_change, end, decode_limit=True)
+
+
+def small_catch_up(env, sizes):
+    """Case 9: case 1 with the sensors' shape: many transactions of a few rows each."""
+    return catch_up(env, dataclasses.replace(
+        sizes, backlog_transactions=sizes.small_transactions,
+        backlog_rows_per_transaction=sizes.small_rows_per_transaction))
 
 
 def mixed_catch_up(env, sizes):
@@ -579,6 +588,12 @@ CASES = [
          "ClickHouse's background merges are waited out before every timed step.",
          into_clickhouse, ("changes/s", "snapshot rows/s"),
          (Goal("changes/s", "pg_recvlogical", 0.9),)),
+    Case(9, "CDC catch-up of many small transactions",
+         "Case 1 with the sensors' own shape: {small_tx:,} transactions of {small_rows} rows each (one device's "
+         "upload), made while every tool was stopped, caught up by `forager sync`, by `pg_recvlogical` into "
+         "/dev/null (the decode limit) and by a native subscription, each on its own slot.",
+         small_catch_up, ("changes/s", "seconds"),
+         (Goal("changes/s", "pg_recvlogical", 0.85),)),
 ]
 
 
@@ -592,4 +607,5 @@ def describe(case, sizes):
         snapshot=f"{sizes.snapshot_rows:,}", steady_tps=sizes.steady_transactions_per_second,
         steady_s=sizes.steady_seconds,
         steady_rows=f"{sizes.steady_transactions_per_second * ROWS_PER_PGBENCH_TRANSACTION:,}",
-        big=f"{sizes.big_transaction_rows:,}", overhead_s=sizes.overhead_seconds, wide_mib=sizes.wide_value_mib)
+        big=f"{sizes.big_transaction_rows:,}", overhead_s=sizes.overhead_seconds, wide_mib=sizes.wide_value_mib,
+        small_tx=sizes.small_transactions, small_rows=sizes.small_rows_per_transaction)
