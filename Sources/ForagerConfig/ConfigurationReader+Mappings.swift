@@ -223,52 +223,65 @@ extension ConfigurationReader {
             else { return nil }
             target = name
         }
+        guard let columns = readColumnOptions(table, file: file) else { return nil }
+        return .table(MappingEntry(
+            mapping: ForagerConfiguration.TableMapping(
+                source: source, target: target, deletes: deletes, excludeColumns: columns.excluded, renameColumns: columns.renames,
+                types: columns.types, extracts: columns.extracts, keepJSON: columns.keepJSON, appendOnly: appendOnly, layout: columns.layout,
+                file: file, line: line ?? 1),
+            key: key, sourceLine: sourceField.line, targetLine: targetLine, targetIsDefault: table["target"] == nil
+        ))
+    }
+
+    /// What an entry for one table says about its columns and layout.
+    private struct ColumnOptions {
         var excluded: [String] = []
+        var renames: [String: String] = [:]
+        var types: [String: String] = [:]
+        var extracts: [JSONExtract] = []
+        var keepJSON = true
+        var layout = PhysicalLayout()
+    }
+
+    /// Reads `exclude_columns`, `rename_columns`, `types`, `extract`, `keep_json` and the
+    /// warehouses' layout options of one table's entry; nil once a problem was reported.
+    private mutating func readColumnOptions(_ table: YAMLSection, file: String) -> ColumnOptions? {
+        var options = ColumnOptions()
         if let field = table["exclude_columns"] {
             let fix = "list the source columns to keep out of the warehouse, such as exclude_columns: [email, phone]"
             guard let names = nameList(field, file: file, fix: fix) else { return nil }
-            excluded = names
+            options.excluded = names
         }
-        var renames: [String: String] = [:]
         if let field = table["rename_columns"] {
             guard let pairs = renameList(field, file: file) else { return nil }
-            renames = pairs
+            options.renames = pairs
         }
-        var types: [String: String] = [:]
         if let field = table["types"] {
             guard let pairs = typeList(field, file: file) else { return nil }
-            types = pairs
+            options.types = pairs
         }
-        var extracts: [JSONExtract] = []
         if let field = table["extract"] {
             guard let list = extractList(field, file: file) else { return nil }
-            extracts = list
+            options.extracts = list
         }
-        var keepJSON = true
         if let field = table["keep_json"] {
             let fix = "write keep_json: false to store only the extracted columns, or remove it to keep the json columns too"
             guard let value = boolean(field, file: file, fix: fix) else { return nil }
-            if !value && extracts.isEmpty {
+            if !value && options.extracts.isEmpty {
                 report(.invalidValue, file, field.line, field.key, "only applies with extract, which this entry does not have; remove keep_json")
                 return nil
             }
-            keepJSON = value
+            options.keepJSON = value
         }
-        var layout = PhysicalLayout()
         if let field = table["clickhouse"] {
-            guard let options = clickHouseLayout(field, file: file) else { return nil }
-            layout.clickHouse = options
+            guard let layoutOptions = clickHouseLayout(field, file: file) else { return nil }
+            options.layout.clickHouse = layoutOptions
         }
         if let field = table["redshift"] {
-            guard let options = redshiftLayout(field, file: file) else { return nil }
-            layout.redshift = options
+            guard let layoutOptions = redshiftLayout(field, file: file) else { return nil }
+            options.layout.redshift = layoutOptions
         }
-        return .table(MappingEntry(
-            mapping: ForagerConfiguration.TableMapping(
-                source: source, target: target, deletes: deletes, excludeColumns: excluded, renameColumns: renames,
-                types: types, extracts: extracts, keepJSON: keepJSON, appendOnly: appendOnly, layout: layout, file: file, line: line ?? 1),
-            key: key, sourceLine: sourceField.line, targetLine: targetLine, targetIsDefault: table["target"] == nil
-        ))
+        return options
     }
 
     /// An entry whose source has a wildcard: only table-wide options, plus `exclude_tables`.
