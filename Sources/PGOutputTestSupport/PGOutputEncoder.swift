@@ -52,7 +52,20 @@ public struct PGOutputEncoder {
         }
     }
 
+    /// Appends one pgoutput message, as the server encodes it.
     public mutating func message(_ message: PGOutputMessage) {
+        switch message {
+        case .begin, .commit, .origin, .relation, .type, .message:
+            transactionMessage(message)
+        case .insert, .update, .delete, .truncate:
+            change(message)
+        case .streamStart, .streamStop, .streamCommit, .streamAbort, .streamed:
+            streamMessage(message)
+        }
+    }
+
+    /// Begin, Commit, Origin, Relation, Type and logical messages.
+    private mutating func transactionMessage(_ message: PGOutputMessage) {
         switch message {
         case .begin(let begin):
             char("B")
@@ -87,6 +100,20 @@ public struct PGOutputEncoder {
             uint32(type.typeOID)
             cString(type.namespace)
             cString(type.name)
+        case .message(let message):
+            char("M")
+            uint8(message.transactional ? 1 : 0)
+            lsn(message.lsn)
+            cString(message.prefix)
+            lengthPrefixed(message.content)
+        default:
+            preconditionFailure("not a transaction message: \(message)")
+        }
+    }
+
+    /// Insert, Update, Delete and Truncate.
+    private mutating func change(_ message: PGOutputMessage) {
+        switch message {
         case .insert(let insert):
             char("I")
             uint32(insert.relationID)
@@ -95,36 +122,37 @@ public struct PGOutputEncoder {
         case .update(let update):
             char("U")
             uint32(update.relationID)
-            if let oldKey = update.oldKey {
-                char("K")
-                tuple(oldKey)
-            } else if let oldTuple = update.oldTuple {
-                char("O")
-                tuple(oldTuple)
-            }
+            oldRow(key: update.oldKey, tuple: update.oldTuple)
             char("N")
             tuple(update.newTuple)
         case .delete(let delete):
             char("D")
             uint32(delete.relationID)
-            if let oldKey = delete.oldKey {
-                char("K")
-                tuple(oldKey)
-            } else if let oldTuple = delete.oldTuple {
-                char("O")
-                tuple(oldTuple)
-            }
+            oldRow(key: delete.oldKey, tuple: delete.oldTuple)
         case .truncate(let truncate):
             char("T")
             int32(Int32(truncate.relationIDs.count))
             uint8((truncate.cascade ? 1 : 0) | (truncate.restartIdentity ? 2 : 0))
             for id in truncate.relationIDs { uint32(id) }
-        case .message(let message):
-            char("M")
-            uint8(message.transactional ? 1 : 0)
-            lsn(message.lsn)
-            cString(message.prefix)
-            lengthPrefixed(message.content)
+        default:
+            preconditionFailure("not a row change: \(message)")
+        }
+    }
+
+    /// The old key ('K') or old row ('O') of an update or delete, when it has one.
+    private mutating func oldRow(key: TupleData?, tuple old: TupleData?) {
+        if let key {
+            char("K")
+            tuple(key)
+        } else if let old {
+            char("O")
+            tuple(old)
+        }
+    }
+
+    /// The messages of transactions streamed before they commit (protocol 2).
+    private mutating func streamMessage(_ message: PGOutputMessage) {
+        switch message {
         case .streamStart(let start):
             char("S")
             uint32(start.xid)
@@ -149,6 +177,8 @@ public struct PGOutputEncoder {
             bytes.append(body.bytes[0])
             uint32(xid)
             raw(body.bytes.dropFirst())
+        default:
+            preconditionFailure("not a streaming message: \(message)")
         }
     }
 
