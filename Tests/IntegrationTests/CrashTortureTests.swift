@@ -4,7 +4,7 @@ import Glibc
 import Testing
 
 /// Reproducible random numbers (SplitMix64) for the torture schedule.
-private struct SplitMix: RandomNumberGenerator {
+struct SplitMix: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
@@ -56,71 +56,9 @@ struct CrashTortureTests {
                 """,
             tables: ["hives", "samples", "alerts"], batch: "batch:\n  max_rows: 5000\n", clickHouse: server)
 
-        let workload = Task { () throws -> [Statement: Int] in
-            var random = SplitMix(state: seed ^ 0xABCDEF)
-            let connection = try await scenario.source.connect(scenario.sourceDatabase)
-            defer { connection.close() }
-            var ran: [Statement: Int] = [:]
-            func run(_ kind: Statement, _ sql: String) async throws {
-                try await connection.execute(sql)
-                ran[kind, default: 0] += 1
-            }
-            var next: Int64 = 1_000_000
-            var step = 0
-            while !Task.isCancelled {
-                step += 1
-                switch step {
-                case 40:
-                    try await run(.addColumn, "ALTER TABLE samples ADD COLUMN quality int DEFAULT 0")
-                case 80:
-                    // One large transaction: more rows than a batch, applied in pieces.
-                    try await run(.largeTransaction, "INSERT INTO samples (id, hive, value) SELECT \(next) + g, g % 2000, g FROM generate_series(1, 60000) g")
-                    next += 60000
-                case let n where n % 55 == 0:
-                    try await run(.truncate, "TRUNCATE alerts")
-                default:
-                    switch Int.random(in: 0..<6, using: &random) {
-                    case 0:
-                        try await run(.insert, "INSERT INTO samples (id, hive, value) SELECT \(next) + g, g % 2000, g FROM generate_series(1, 200) g")
-                        next += 200
-                    case 1:
-                        // TOAST-unchanged: notes is not touched.
-                        try await run(.toastUnchangedUpdate, "UPDATE hives SET weight = weight + 1 WHERE id % 97 = \(Int.random(in: 0..<97, using: &random))")
-                    case 2:
-                        try await run(.delete, "DELETE FROM samples WHERE id IN (SELECT id FROM samples WHERE hive = \(Int.random(in: 0..<2000, using: &random)) LIMIT 20)")
-                    case 3:
-                        try await run(.multiTableTransaction, """
-                            BEGIN;
-                            INSERT INTO alerts VALUES ('a\(step)', '{"step": \(step)}') ON CONFLICT (key) DO UPDATE SET payload = excluded.payload;
-                            UPDATE samples SET value = value + 1 WHERE hive = \(Int.random(in: 0..<2000, using: &random));
-                            UPDATE hives SET notes = repeat('m', 2500) || \(step) WHERE id = \(Int.random(in: 1...2000, using: &random));
-                            COMMIT;
-                            """)
-                    case 4:
-                        try await run(.keyUpdate, "UPDATE samples SET id = id + 10000000 WHERE id = (SELECT min(id) FROM samples)")
-                    default:
-                        try await run(.delete, "DELETE FROM alerts WHERE key IN (SELECT key FROM alerts ORDER BY key LIMIT 3)")
-                    }
-                }
-                do {
-                    try await Task.sleep(for: .milliseconds(15))
-                } catch is CancellationError {
-                    break
-                }
-            }
-            return ran
-        }
+        let workload = Task { try await Self.mixedWorkload(scenario, seed: seed) }
 
-        var kills = 0
-        while kills < 24 {
-            let process = try scenario.launch(["run"])
-            let life = Duration.milliseconds(Int.random(in: 300...2500, using: &random))
-            try await Task.sleep(for: life)
-            process.signal(SIGKILL)
-            let status = try await process.wait(timeout: .seconds(30))
-            #expect(status == 128 + SIGKILL, "seed \(seed): forager ended with \(status) before the kill:\n\(process.output)")
-            kills += 1
-        }
+        try await Self.killRepeatedly(scenario, times: 24, random: &random, seed: seed)
         workload.cancel()
         let ran: [Statement: Int]
         do {
@@ -128,13 +66,7 @@ struct CrashTortureTests {
         } catch {
             throw HarnessError("seed \(seed): the workload failed: \(error)")
         }
-        let counts = Statement.allCases.map { "\($0.rawValue) \(ran[$0] ?? 0)" }.joined(separator: ", ")
-        for kind in Statement.allCases {
-            #expect(ran[kind] ?? 0 >= 1, "seed \(seed): the workload never ran \(kind.rawValue) (ran: \(counts))")
-        }
-        #expect(ran[.largeTransaction] == 1 && ran[.addColumn] == 1, "seed \(seed): ran: \(counts)")
-        let extra = try await scenario.sourceScalar("SELECT count(*) FROM information_schema.columns WHERE table_name = 'samples' AND column_name = 'quality'")
-        #expect(extra == "1", "seed \(seed): the workload did not reach the ADD COLUMN")
+        try await Self.expectWorkloadRan(ran, scenario, seed: seed)
 
         try await scenario.forager(["sync"])
         if let server {
@@ -150,6 +82,88 @@ struct CrashTortureTests {
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "weight", "notes"])
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "hive", "value", "quality"])
         try await scenario.expectSameContent(source: "alerts", target: "analytics.alerts", columns: ["key", "payload"], key: ["key"])
+    }
+
+    /// Runs the mixed workload on the source until cancelled; returns how many of each kind of
+    /// statement succeeded.
+    static func mixedWorkload(_ scenario: Scenario, seed: UInt64) async throws -> [Statement: Int] {
+        var random = SplitMix(state: seed ^ 0xABCDEF)
+        let connection = try await scenario.source.connect(scenario.sourceDatabase)
+        defer { connection.close() }
+        var ran: [Statement: Int] = [:]
+        func run(_ kind: Statement, _ sql: String) async throws {
+            try await connection.execute(sql)
+            ran[kind, default: 0] += 1
+        }
+        var next: Int64 = 1_000_000
+        var step = 0
+        while !Task.isCancelled {
+            step += 1
+            switch step {
+            case 40:
+                try await run(.addColumn, "ALTER TABLE samples ADD COLUMN quality int DEFAULT 0")
+            case 80:
+                // One large transaction: more rows than a batch, applied in pieces.
+                try await run(.largeTransaction, "INSERT INTO samples (id, hive, value) SELECT \(next) + g, g % 2000, g FROM generate_series(1, 60000) g")
+                next += 60000
+            case let n where n % 55 == 0:
+                try await run(.truncate, "TRUNCATE alerts")
+            default:
+                switch Int.random(in: 0..<6, using: &random) {
+                case 0:
+                    try await run(.insert, "INSERT INTO samples (id, hive, value) SELECT \(next) + g, g % 2000, g FROM generate_series(1, 200) g")
+                    next += 200
+                case 1:
+                    // TOAST-unchanged: notes is not touched.
+                    try await run(.toastUnchangedUpdate, "UPDATE hives SET weight = weight + 1 WHERE id % 97 = \(Int.random(in: 0..<97, using: &random))")
+                case 2:
+                    try await run(.delete, "DELETE FROM samples WHERE id IN (SELECT id FROM samples WHERE hive = \(Int.random(in: 0..<2000, using: &random)) LIMIT 20)")
+                case 3:
+                    try await run(.multiTableTransaction, """
+                        BEGIN;
+                        INSERT INTO alerts VALUES ('a\(step)', '{"step": \(step)}') ON CONFLICT (key) DO UPDATE SET payload = excluded.payload;
+                        UPDATE samples SET value = value + 1 WHERE hive = \(Int.random(in: 0..<2000, using: &random));
+                        UPDATE hives SET notes = repeat('m', 2500) || \(step) WHERE id = \(Int.random(in: 1...2000, using: &random));
+                        COMMIT;
+                        """)
+                case 4:
+                    try await run(.keyUpdate, "UPDATE samples SET id = id + 10000000 WHERE id = (SELECT min(id) FROM samples)")
+                default:
+                    try await run(.delete, "DELETE FROM alerts WHERE key IN (SELECT key FROM alerts ORDER BY key LIMIT 3)")
+                }
+            }
+            do {
+                try await Task.sleep(for: .milliseconds(15))
+            } catch is CancellationError {
+                break
+            }
+        }
+        return ran
+    }
+
+    /// Starts `forager run` and kills it (SIGKILL) after a random moment, `times` times.
+    static func killRepeatedly(_ scenario: Scenario, times: Int, random: inout SplitMix, seed: UInt64) async throws {
+        var kills = 0
+        while kills < times {
+            let process = try scenario.launch(["run"])
+            let life = Duration.milliseconds(Int.random(in: 300...2500, using: &random))
+            try await Task.sleep(for: life)
+            process.signal(SIGKILL)
+            let status = try await process.wait(timeout: .seconds(30))
+            #expect(status == 128 + SIGKILL, "seed \(seed): forager ended with \(status) before the kill:\n\(process.output)")
+            kills += 1
+        }
+    }
+
+    /// Checks the workload ran every kind of statement, the large transaction and the added column once.
+    static func expectWorkloadRan(_ ran: [Statement: Int], _ scenario: Scenario, seed: UInt64) async throws {
+        let counts = Statement.allCases.map { "\($0.rawValue) \(ran[$0] ?? 0)" }.joined(separator: ", ")
+        for kind in Statement.allCases {
+            #expect(ran[kind] ?? 0 >= 1, "seed \(seed): the workload never ran \(kind.rawValue) (ran: \(counts))")
+        }
+        #expect(ran[.largeTransaction] == 1 && ran[.addColumn] == 1, "seed \(seed): ran: \(counts)")
+        let extra = try await scenario.sourceScalar("SELECT count(*) FROM information_schema.columns WHERE table_name = 'samples' AND column_name = 'quality'")
+        #expect(extra == "1", "seed \(seed): the workload did not reach the ADD COLUMN")
     }
 
     /// Compares each table's `_current` view with the source: count, key sum, and per-column sums
