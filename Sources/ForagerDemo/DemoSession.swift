@@ -74,7 +74,8 @@ public struct DemoSession {
         let started = ContinuousClock.now
         while !stop.isSet, duration.map({ ContinuousClock.now - started < $0 }) ?? true {
             if let message = failure.withLock({ $0 }) { throw DemoError("Forager stopped: \(message)") }
-            try await Task.sleep(for: .seconds(1))
+            _ = await stop.wait(until: .now + .seconds(1))
+            try Task.checkCancellation()
             try await view.tick(counters: counters, warehouse: warehouse, report: report, target: rate, elapsed: ContinuousClock.now - started)
         }
         loadStop.set()
