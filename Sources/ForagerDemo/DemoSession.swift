@@ -68,7 +68,7 @@ public struct DemoSession {
         defer { writers.forEach { $0.close() } }
         let fleet = Task { [writers] in await load.run(connections: writers, counters: counters, shouldStop: { loadStop.isSet }) }
         let report = ReportRunner(url: warehouseURL)
-        let reports = Task { await report.loop(until: { loadStop.isSet }) }
+        let reports = Task { await report.loop(until: loadStop) }
 
         var view = LiveView(interactive: isatty(STDOUT_FILENO) == 1)
         let started = ContinuousClock.now
