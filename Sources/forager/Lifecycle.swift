@@ -17,7 +17,9 @@ func runServiceGroup(_ services: [ServiceGroupConfiguration.ServiceConfiguration
 extension ServiceGroupConfiguration.ServiceConfiguration {
     /// `service`, whose end (done or failed) shuts the whole group down gracefully.
     static func endingGroup(_ service: some Service, named name: String) -> Self {
-        .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: name)
+        .init(
+            service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
+            serviceName: name)
     }
 }
 
