@@ -1,7 +1,4 @@
-import Metrics
-public import PGOutput
-
-/// The names of the metrics Forager exports, and the few that the replication core records.
+/// The names of the metrics Forager exports.
 ///
 /// Label sets are fixed: `table` (a mapped source table), `operation` (insert, update, delete,
 /// truncate), `kind` (an error's kind) and `outcome` (committed, aborted). docs/operations.md says what each one means.
@@ -45,12 +42,6 @@ public enum ForagerMetrics {
     /// Counter: transactions the source streamed before they committed, by how they ended
     /// (`outcome`: committed, aborted).
     public static let streamedTransactions = "forager_streamed_transactions_total"
-
-    /// Records the warehouse checkpoint: the one a run starts from, and each one after a commit.
-    public static func recordCheckpoint(_ lsn: LSN) {
-        Gauge(label: checkpointLSN).record(Double(lsn.value))
-        Gauge(label: checkpointTime).record(UnixTime.now)
-    }
 }
 
 extension Duration {

@@ -68,13 +68,14 @@ public struct DemoSession {
         defer { writers.forEach { $0.close() } }
         let fleet = Task { [writers] in await load.run(connections: writers, counters: counters, shouldStop: { loadStop.isSet }) }
         let report = ReportRunner(url: warehouseURL)
-        let reports = Task { await report.loop(until: { loadStop.isSet }) }
+        let reports = Task { await report.loop(until: loadStop) }
 
         var view = LiveView(interactive: isatty(STDOUT_FILENO) == 1)
         let started = ContinuousClock.now
         while !stop.isSet, duration.map({ ContinuousClock.now - started < $0 }) ?? true {
             if let message = failure.withLock({ $0 }) { throw DemoError("Forager stopped: \(message)") }
-            try await Task.sleep(for: .seconds(1))
+            _ = await stop.wait(until: .now + .seconds(1))
+            try Task.checkCancellation()
             try await view.tick(counters: counters, warehouse: warehouse, report: report, target: rate, elapsed: ContinuousClock.now - started)
         }
         loadStop.set()

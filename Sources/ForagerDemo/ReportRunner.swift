@@ -1,3 +1,4 @@
+public import ForagerPipeline
 import LibPQ
 import Synchronization
 
@@ -19,17 +20,17 @@ public final class ReportRunner: Sendable {
         GROUP BY 1, 2
         """
 
-    /// Runs the report every 2 s until `done`.
-    public func loop(until done: @Sendable () -> Bool) async {
+    /// Runs the report every 2 s until `stop` is set; a run in progress finishes first.
+    public func loop(until stop: StopSignal) async {
         guard let connection = try? await PGConnection.connect(ConnectionString(url)) else { return }
         defer { connection.close() }
-        while !done() {
+        while !stop.isSet {
             let start = ContinuousClock.now
             if (try? await connection.query(Self.sql)) != nil {
                 let elapsed = ContinuousClock.now - start
                 timings.withLock { $0.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) }
             }
-            try? await Task.sleep(for: .seconds(2))
+            _ = await stop.wait(until: .now + .seconds(2))
         }
     }
 

@@ -20,7 +20,7 @@ extension Pipeline {
         let (start, pending) = try await startingPoint(source: source, warehouse: warehouse, replication: replication, tables: tables)
         guard !stop.isSet else { return start }
         status?.committed(start)
-        ForagerMetrics.recordCheckpoint(start)
+        metrics.recordCheckpoint(start)
         let (states, stopped) = try await applyStoppedTables(warehouse, tables)
 
         logger.info("streaming", metadata: [

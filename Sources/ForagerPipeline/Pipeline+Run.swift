@@ -1,7 +1,6 @@
 import ForagerCore
 import ForagerConfig
 import LibPQ
-import Metrics
 public import PGOutput
 
 /// Running the pipeline: forever with retries (`forager run`), or until caught up (`forager sync`).
@@ -20,8 +19,9 @@ extension Pipeline {
                 continue
             } catch {
                 guard let wait = try retryWait(after: error, backoff: &backoff) else { return }
-                let deadline = ContinuousClock.now + wait
-                while !stop.isSet && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+                // A stop during the wait ends it at once; the loop's condition then returns.
+                _ = await stop.wait(until: .now + wait)
+                try Task.checkCancellation()
             }
         }
     }
@@ -30,7 +30,7 @@ extension Pipeline {
     /// (stopped during a transient failure). Throws `error` when it needs a person.
     private func retryWait(after error: any Error, backoff: inout Backoff) throws -> Duration? {
         let kind = failureKind(error)
-        Counter(label: ForagerMetrics.errors, dimensions: [("kind", kind)]).increment()
+        metrics.error(kind: kind)
         guard Self.isTransient(error), !stop.isSet else {
             status?.failed(error, kind: kind, retryIn: nil, attempt: backoff.attempt)
             if stop.isSet, Self.isTransient(error) { return nil }
@@ -40,7 +40,7 @@ extension Pipeline {
         if status?.phase == .streaming { backoff.reset() }
         let wait = backoff.next()
         status?.failed(error, kind: kind, retryIn: wait, attempt: backoff.attempt)
-        Counter(label: ForagerMetrics.reconnects, dimensions: [("kind", kind)]).increment()
+        metrics.reconnect(kind: kind)
         logger.warning("\(kind) failed; retrying", metadata: [
             "forager.error": "\(error)", "forager.attempt": "\(backoff.attempt)",
             "forager.retry_in": "\(Int(wait.seconds * 1000)) ms",

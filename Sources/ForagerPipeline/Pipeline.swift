@@ -26,15 +26,22 @@ public struct Pipeline: Sendable {
     public let warehouses: WarehouseConnector
     /// What `forager run` reports on /status and /metrics; nil for the one-shot commands.
     public var status: PipelineStatus? = nil
+    /// The pipeline's metric handles, made with it.
+    public let metrics: PipelineMetrics
     /// Values arrive as text whatever `source.binary` says: binary values failed in this pass.
     var textValues = false
 
-    /// A pipeline for `configuration` whose warehouse `warehouses` opens; it winds down once `stop` is set.
-    public init(configuration: ForagerConfiguration, logger: Logger, stop: StopSignal, warehouses: WarehouseConnector) {
+    /// A pipeline for `configuration` whose warehouse `warehouses` opens; it winds down once `stop`
+    /// is set. It records into `metrics`, by default handles of the bootstrapped metrics system.
+    public init(
+        configuration: ForagerConfiguration, logger: Logger, stop: StopSignal, warehouses: WarehouseConnector,
+        metrics: PipelineMetrics = PipelineMetrics()
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.stop = stop
         self.warehouses = warehouses
+        self.metrics = metrics
     }
 
     var sourceURL: ConnectionString { get throws { try ConnectionString(configuration.source.url) } }

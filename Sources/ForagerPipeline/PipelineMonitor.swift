@@ -2,7 +2,6 @@ public import ForagerConfig
 import ForagerCore
 import LibPQ
 public import Logging
-import Metrics
 import PostgresSource
 
 /// What `forager run` watches beside the pipeline, a round every heartbeat interval: writes a
@@ -11,15 +10,17 @@ import PostgresSource
 public struct PipelineMonitor {
     let configuration: ForagerConfiguration
     let status: PipelineStatus
+    let metrics: PipelineMetrics
     let logger: Logger
     private var rules: AlertRules
     private var heartbeats: Bool
     private var source: PostgresSource?
 
-    /// A monitor of the pipeline of `configuration`, reporting into `status`.
-    public init(configuration: ForagerConfiguration, status: PipelineStatus, logger: Logger) {
+    /// A monitor of the pipeline of `configuration`, reporting into `status` and `metrics`.
+    public init(configuration: ForagerConfiguration, status: PipelineStatus, metrics: PipelineMetrics, logger: Logger) {
         self.configuration = configuration
         self.status = status
+        self.metrics = metrics
         self.logger = logger
         rules = AlertRules(thresholds: AlertRules.Thresholds(
             retainedWALBytes: configuration.alerts.retainedWALBytes, lag: configuration.alerts.lag,
@@ -64,7 +65,7 @@ public struct PipelineMonitor {
     private mutating func heartbeat(_ source: PostgresSource) async throws {
         do {
             status.heartbeat(try await source.emitHeartbeat())
-            Counter(label: ForagerMetrics.heartbeats).increment()
+            metrics.heartbeat()
         } catch let error as PGError where error.sqlState == "42501" || error.sqlState == "25006" {
             // 42501: EXECUTE revoked; 25006: a read-only session (default_transaction_read_only, a standby).
             heartbeats = false

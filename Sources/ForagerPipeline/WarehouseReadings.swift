@@ -3,37 +3,41 @@
 public actor WarehouseReadings {
     /// How long a reading is shown before the next request reads again.
     public static let maxAge = Duration.seconds(30)
-    /// How long a request waits for a reading in progress before it shows the previous one.
-    public static let wait = Duration.seconds(2)
 
     private let read: @Sendable () async -> WarehouseReading
+    private let wait: Duration
     private var latest: (reading: WarehouseReading, at: ContinuousClock.Instant)?
-    private var reading = false
+    /// Set when the read in progress has stored its reading; nil when none is in progress.
+    private var inProgress: StopSignal?
 
-    /// Readings that `read` takes.
-    public init(read: @escaping @Sendable () async -> WarehouseReading) {
+    /// Readings that `read` takes; a request waits up to `wait` for a read in progress before it
+    /// shows the previous reading.
+    public init(wait: Duration = .seconds(2), read: @escaping @Sendable () async -> WarehouseReading) {
+        self.wait = wait
         self.read = read
     }
 
-    /// A reading at most ``maxAge`` old if one can be had within ``wait``, else the latest one
+    /// A reading at most ``maxAge`` old if one can be had within the wait, else the latest one
     /// (nil before the first finishes).
     public func current() async -> WarehouseReading? {
         let now = ContinuousClock.now
         if let latest, now - latest.at < Self.maxAge { return latest.reading }
-        if !reading {
-            reading = true
+        let done: StopSignal
+        if let inProgress {
+            done = inProgress
+        } else {
+            done = StopSignal()
+            inProgress = done
             let read = self.read
-            Task { self.store(await read()) }
+            Task { self.store(await read(), done: done) }
         }
-        let deadline = now + Self.wait
-        while reading && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        _ = await done.wait(until: now + wait)
         return latest?.reading
     }
 
-    private func store(_ reading: WarehouseReading) {
+    private func store(_ reading: WarehouseReading, done: StopSignal) {
         latest = (reading, .now)
-        self.reading = false
+        inProgress = nil
+        done.set()
     }
 }

@@ -3,6 +3,7 @@ import ForagerDemo
 import ForagerPipeline
 import Foundation
 import Logging
+import UnixSignals
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,9 +35,12 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         let logger = bootstrapLogging(level: logLevel)
+        // Ctrl-C or SIGTERM ends the load; the demo then waits for the warehouse and summarises.
         let stop = StopSignal()
-        let route = SignalRoute(to: stop)
-        defer { withExtendedLifetime(route) {} }
+        let signals = Task {
+            for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) { stop.set() }
+        }
+        defer { signals.cancel() }
         var session = DemoSession(hives: hives, rate: rate, logger: logger) { configuration, stop in
             Pipeline(configuration: configuration, logger: logger, stop: stop)
         }

@@ -69,14 +69,14 @@ func bootstrapLogging(level: Logger.Level, format: LogFormat = .text) -> Logger 
 }
 
 extension PipelineOptions {
-    /// Loads the configuration, installs the SIGTERM/SIGINT handler and runs the pipeline.
-    func runPipeline(_ body: (Pipeline, Logger) async throws -> Void) async throws {
+    /// Loads the configuration and runs `body` on the pipeline as a service, which SIGTERM and
+    /// SIGINT stop gracefully (within `shutdown.grace_s`).
+    func runPipeline(_ body: @escaping @Sendable (Pipeline, Logger) async throws -> Void) async throws {
         let (configuration, logger) = try load()
-        let stop = StopSignal()
-        let route = SignalRoute(to: stop)
-        defer { withExtendedLifetime(route) {} }
+        let pipeline = Pipeline(configuration: configuration, logger: logger, stop: StopSignal())
+        let service = StoppableService(stop: pipeline.stop, logger: logger) { try await body(pipeline, logger) }
         try await reportingErrors(logger) {
-            try await body(Pipeline(configuration: configuration, logger: logger, stop: stop), logger)
+            try await runServiceGroup([.endingGroup(service, named: "forager")], grace: configuration.shutdownGrace, logger: logger)
         }
     }
 }
@@ -153,6 +153,7 @@ struct Resync: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let tables = self.tables
         try await options.runPipeline { pipeline, _ in
             let requested = try await pipeline.requestResync(tables)
             print("resync requested for \(requested.map(\.description).joined(separator: ", ")); a running forager run copies it within seconds, otherwise the next run or sync does")
@@ -171,6 +172,7 @@ struct Drop: AsyncParsableCommand {
     var yes = false
 
     func run() async throws {
+        let yes = self.yes
         try await options.runPipeline { pipeline, _ in
             let (done, report) = try await pipeline.drop(confirmed: yes)
             print(report)
@@ -195,6 +197,7 @@ struct Reset: AsyncParsableCommand {
     var yes = false
 
     func run() async throws {
+        let yes = self.yes
         try await options.runPipeline { pipeline, _ in
             let (done, report) = try await pipeline.reset(confirmed: yes)
             print(report)

@@ -1,4 +1,3 @@
-import Dispatch
 import ForagerConfig
 import ForagerCore
 import ForagerPipeline
@@ -11,7 +10,7 @@ import ServiceLifecycle
 
 /// `forager run` as a group of services: the pipeline, the monitor (heartbeats, slot facts,
 /// alerts) and the HTTP endpoint. SIGTERM and SIGINT shut them down gracefully, the pipeline
-/// first; past `shutdown.grace_s` the process exits at once.
+/// first; past `shutdown.grace_s`, or on a second signal, the process exits 1 at once.
 struct RunServices {
     let pipeline: Pipeline
     let status: PipelineStatus
@@ -31,35 +30,29 @@ struct RunServices {
     }
 
     func run() async throws {
+        let pipeline = self.pipeline
         let configuration = pipeline.configuration
         let logger = pipeline.logger
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let address = configuration.metrics.listen {
-            let pipeline = self.pipeline
             let endpoint = MetricsEndpoint(
-                status: status, registry: registry, warehouse: WarehouseReadings { await pipeline.readWarehouseForStatus() })
-            services.append(.init(
-                service: EndpointService(
-                    application: endpoint.application(host: address.host, port: address.port, logger: logger), address: "\(address.host):\(address.port)"),
-                successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
-                serviceName: "metrics endpoint on \(address.host):\(address.port)"))
+                status: status, metrics: pipeline.metrics, registry: registry,
+                warehouse: WarehouseReadings { await pipeline.readWarehouseForStatus() })
+            let application = endpoint.application(host: address.host, port: address.port, logger: logger)
+            services.append(.endingGroup(
+                EndpointService(application: application, address: "\(address.host):\(address.port)"),
+                named: "metrics endpoint on \(address.host):\(address.port)"))
         }
-        services.append(.init(
-            service: Monitor(configuration: configuration, status: status, logger: logger),
-            successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
-            serviceName: "monitor"))
-        services.append(.init(
-            service: PipelineService(pipeline: pipeline, status: status),
-            successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
-            serviceName: "pipeline"))
-        var groupConfiguration = ServiceGroupConfiguration(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
-        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace
+        services.append(.endingGroup(
+            Monitor(configuration: configuration, status: status, metrics: pipeline.metrics, logger: logger), named: "monitor"))
+        // Last, so that a graceful shutdown stops it first.
+        services.append(.endingGroup(
+            StoppableService(stop: pipeline.stop, logger: logger, status: status) { try await pipeline.runForever() }, named: "pipeline"))
         let record = try? pipeline.lastRun
         var run = LastRunRecord.Run(pid: getpid(), startedAt: UnixTime.now)
         writeRecord(run, to: record)
         do {
-            try await ServiceGroup(configuration: groupConfiguration).run()
+            try await runServiceGroup(services, grace: configuration.shutdownGrace, logger: logger)
             run.endedAt = UnixTime.now
             writeRecord(run, to: record)
         } catch {
@@ -85,41 +78,15 @@ struct RunServices {
     }
 }
 
-/// The pipeline as a service: runs until stopped; a graceful shutdown sets its stop signal, and
-/// starts the clock of `shutdown.grace_s`.
-struct PipelineService: Service {
-    let pipeline: Pipeline
-    let status: PipelineStatus
-
-    func run() async throws {
-        let stop = pipeline.stop, status = self.status, logger = pipeline.logger
-        let grace = pipeline.configuration.shutdownGrace
-        try await withGracefulShutdownHandler {
-            try await pipeline.runForever()
-        } onGracefulShutdown: {
-            logger.notice("stopping: committing what is received and closing the stream", metadata: [
-                "forager.grace": "\(Int(grace.seconds)) s",
-            ])
-            status.enter(.stopping)
-            stop.set()
-            // Exiting without a clean stop is safe (the warehouse transaction is rolled back and
-            // the stream resumes from the checkpoint), so the grace period is a hard limit.
-            DispatchQueue.global().asyncAfter(deadline: .now() + grace.seconds) {
-                logger.error("did not stop within shutdown.grace_s; exiting now. The next start resumes from the warehouse checkpoint.")
-                exit(1)
-            }
-        }
-    }
-}
-
 /// Every heartbeat interval, a round of the ``PipelineMonitor``, until the group shuts down.
 struct Monitor: Service {
     let configuration: ForagerConfiguration
     let status: PipelineStatus
+    let metrics: PipelineMetrics
     let logger: Logger
 
     func run() async throws {
-        var monitor = PipelineMonitor(configuration: configuration, status: status, logger: logger)
+        var monitor = PipelineMonitor(configuration: configuration, status: status, metrics: metrics, logger: logger)
         defer { monitor.close() }
         let interval = monitor.interval
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -148,14 +115,15 @@ struct EndpointService<Application: Service>: Service {
 /// `/metrics`, `/healthz`, `/readyz` and `/status`.
 struct MetricsEndpoint: Sendable {
     let status: PipelineStatus
+    let metrics: PipelineMetrics
     let registry: PrometheusCollectorRegistry
     let warehouse: WarehouseReadings
 
     func application(host: String, port: Int, logger: Logger) -> some Service {
         let router = Router()
-        let status = self.status, registry = self.registry, warehouse = self.warehouse
+        let status = self.status, metrics = self.metrics, registry = self.registry, warehouse = self.warehouse
         router.get("/metrics") { _, _ -> Response in
-            status.refreshGauges()
+            metrics.recordGauges(status.report())
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))

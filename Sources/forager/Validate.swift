@@ -32,6 +32,7 @@ struct Validate: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let tables = self.tables, chunkRows = self.chunkRows, wait = self.wait
         try await options.runPipeline { pipeline, _ in
             let results = try await pipeline.validate(only: tables, chunkRows: chunkRows, wait: .seconds(wait))
             for result in results { print(result.line) }
