@@ -100,7 +100,8 @@ struct Pipeline {
                 url: configuration.warehouse.url, database: configuration.warehouse.schema, user: configuration.warehouse.user,
                 password: configuration.warehouse.password, compress: configuration.warehouse.compress,
                 caFile: configuration.warehouse.caFile, cluster: configuration.warehouse.cluster,
-                insertQuorum: configuration.warehouse.insertQuorum, slot: configuration.source.slot, logger: logger)
+                insertQuorum: configuration.warehouse.insertQuorum, sharding: configuration.warehouse.sharding,
+                slot: configuration.source.slot, logger: logger)
         }
     }
 

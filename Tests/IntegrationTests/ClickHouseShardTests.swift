@@ -1,0 +1,110 @@
+import ForagerDemo
+import Foundation
+import Glibc
+import Testing
+
+/// The ClickHouse warehouse spread over a cluster's shards (`warehouse.sharding`): two 18.16
+/// servers, one replica of each of two shards, and a ZooKeeper, started by the test
+/// (``ClickHouseReplicas``).
+@Suite("ClickHouse shards", .serialized, .cleansUpScenarios)
+struct ClickHouseShardTests {
+    private static let columns = "id, value, amount, note, extra, lower(hex(MD5(big)))"
+
+    /// The source rows as ClickHouse prints ``columns`` in TabSeparated, one line per row.
+    private func sourceRows(_ scenario: Scenario) async throws -> String {
+        try await scenario.sourceScalar("""
+            SELECT coalesce(string_agg(concat_ws(E'\\t', id, value, amount, coalesce(note, '\\N'), coalesce(extra::text, '\\N'), md5(big)), E'\\n' ORDER BY id), '')
+            FROM readings
+            """) ?? ""
+    }
+
+    private func rows(on server: ClickHouseServer, _ scenario: Scenario, _ sql: String) async throws -> String {
+        try await server.query(sql.replacingOccurrences(of: "$db", with: "`\(scenario.warehouseDatabase)`") + " FORMAT TabSeparated")
+            .trimmingCharacters(in: .newlines)
+    }
+
+    @Test("a pipeline into a two-shard cluster: rows spread by key, Forager's tables on every server; a shard killed mid-stream holds the checkpoint back until it returns, then every server's view equals the source")
+    func shardKilledMidStream() async throws {
+        let cluster = try await ClickHouseReplicas.start(name: "shards", shards: 2)
+        defer { cluster.stop() }
+        let (first, second) = (cluster.replicas[0], cluster.replicas[1])
+        // big is stored out of line, so an update of another column sends it as unchanged TOAST.
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE readings (id bigint PRIMARY KEY, value double precision, amount numeric(10,2), note text, big text);
+                ALTER TABLE readings ALTER COLUMN big SET STORAGE EXTERNAL;
+                INSERT INTO readings SELECT g, g / 8.0, g / 4.0, 'r' || g, CASE WHEN g % 50 = 0 THEN repeat(md5(g::text), 100) ELSE 's' END
+                FROM generate_series(1, 1000) g;
+                """,
+            tables: ["readings"], clickHouse: first, clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)\n  sharding: true")
+        let checkpoint = { (server: ClickHouseServer) in try await rows(on: server, scenario, "SELECT max(lsn) FROM $db._forager_state") }
+        let running = try scenario.launch(["run"])
+        try await scenario.eventually(timeout: .seconds(120), "streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+
+        // The mapped table is a Distributed table over a local table per shard; Forager's own
+        // tables are replicated across both servers (a path without {shard}).
+        let engines = "SELECT name, engine FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' ORDER BY name"
+        let expectedEngines = ["_forager_columns", "_forager_source_types", "_forager_state", "_forager_tables"].map { "\($0)\tReplicatedReplacingMergeTree" }
+            + ["readings\tDistributed", "readings_current\tView", "readings_local\tReplicatedReplacingMergeTree"]
+        let paths = "SELECT count() FROM system.replicas WHERE database = '\(scenario.warehouseDatabase)' AND table LIKE '\\\\_forager%' AND zookeeper_path LIKE '/clickhouse/tables/all/%'"
+        for server in cluster.replicas {
+            #expect(try await rows(on: server, scenario, engines) == expectedEngines.joined(separator: "\n"), "\(server.url)")
+            #expect(try await rows(on: server, scenario, paths) == "4", "\(server.url)")
+        }
+
+        // Streamed changes: an added column (ALTER on every shard), updates (the big values
+        // unchanged TOAST), deletes, inserts, and key updates that move rows between shards.
+        try await scenario.onSource("""
+            ALTER TABLE readings ADD COLUMN extra integer;
+            UPDATE readings SET value = value + 1, extra = id % 7 WHERE id % 25 = 0;
+            DELETE FROM readings WHERE id % 40 = 3;
+            INSERT INTO readings SELECT g, g / 3.0, g, 'n', g % 5, 's' FROM generate_series(2001, 2300) g;
+            UPDATE readings SET id = id + 100000 WHERE id % 30 = 0;
+            """)
+        let streamed = try await scenario.sourceScalar("SELECT (pg_current_wal_lsn() - '0/0')::bigint") ?? ""
+        try await scenario.eventually(timeout: .seconds(60), "the checkpoint passing the streamed changes") {
+            (UInt64(try await checkpoint(first)) ?? 0) >= (UInt64(streamed) ?? .max)
+        }
+
+        // The second shard is killed: inserts through the Distributed table fail, Forager retries,
+        // and the checkpoint stays where it was until the shard returns.
+        second.kill()
+        try await Task.sleep(for: .seconds(1))
+        let atKill = try await checkpoint(first)
+        try await scenario.onSource("""
+            INSERT INTO readings SELECT g, g / 7.0, g, 'during', 1, 's' FROM generate_series(3001, 3200) g;
+            UPDATE readings SET note = 'moved', id = id + 200000 WHERE id % 30 = 2;
+            """)
+        try await Task.sleep(for: .seconds(6))
+        #expect(running.poll() == nil, "forager run stopped while a shard was down:\n\(running.output)")
+        #expect(try await checkpoint(first) == atKill, "a checkpoint was stored past rows the killed shard lacks")
+        try await second.resume()
+        let end = try await scenario.sourceScalar("SELECT (pg_current_wal_lsn() - '0/0')::bigint") ?? ""
+        try await scenario.eventually(timeout: .seconds(90), "the checkpoint passing the rows written while the shard was down") {
+            (UInt64(try await checkpoint(first)) ?? 0) >= (UInt64(end) ?? .max)
+        }
+        running.signal(SIGTERM)
+        _ = try await running.wait(timeout: .seconds(60))
+
+        let expected = try await sourceRows(scenario)
+        #expect(expected.split(separator: "\n").count == 1000 - 25 + 300 + 200, "the source's changes ran")
+        // Each shard holds some rows, no key on both, and together exactly the source's rows.
+        var union: [Substring] = []
+        for server in cluster.replicas {
+            let local = try await rows(on: server, scenario, "SELECT \(Self.columns) FROM $db.readings_local FINAL WHERE _forager_deleted = 0 ORDER BY id")
+            #expect(!local.isEmpty, "no rows on the shard of \(server.url)")
+            union += local.split(separator: "\n")
+        }
+        let byKey = union.sorted { Int($0.prefix { $0 != "\t" })! < Int($1.prefix { $0 != "\t" })! }
+        #expect(byKey.joined(separator: "\n") == expected, "the shards' rows together are not the source's")
+        for server in cluster.replicas {
+            _ = try await server.query("SYSTEM SYNC REPLICA `\(scenario.warehouseDatabase)`._forager_state")
+            let actual = try await rows(on: server, scenario, "SELECT \(Self.columns) FROM $db.readings_current ORDER BY id")
+            #expect(actual == expected, "rows differ on \(server.url)")
+        }
+        let checkpoints = [try await checkpoint(first), try await checkpoint(second)]
+        #expect(checkpoints[0] == checkpoints[1] && checkpoints[0] != "0", "\(checkpoints)")
+        let validation = try await scenario.forager(["validate", "--wait", "0"])
+        #expect(validation.contains("public.readings: equal"), "\(validation)")
+    }
+}
