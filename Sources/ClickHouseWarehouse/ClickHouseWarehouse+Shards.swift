@@ -56,7 +56,8 @@ extension ClickHouseWarehouse {
     func distributedIsStale(_ table: MappedTable) async throws -> Bool {
         guard topology.isSharded else { return false }
         let definitions = try await columnDefinitions(of: table.target)
-        return !definitions.isEmpty && definitions != (try await columnDefinitions(of: storageTable(table.target)))
+        guard !definitions.isEmpty else { return false }
+        return try await definitions != columnDefinitions(of: storageTable(table.target))
     }
 
     /// Makes `table`'s `Distributed` table again from its local table when it is stale.

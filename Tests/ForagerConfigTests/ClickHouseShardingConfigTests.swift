@@ -13,10 +13,12 @@ struct ClickHouseShardingConfigTests {
             #expect(warehouse.cluster == "analytics" && warehouse.sharding)
         }
         try withFixture(config: config("  cluster: analytics\n")) { fixture in
-            #expect(try fixture.load().warehouse.sharding == false)
+            let sharding = try fixture.load().warehouse.sharding
+            #expect(sharding == false)
         }
         try withFixture(config: config("  sharding: false\n")) { fixture in
-            #expect(try fixture.load().warehouse.sharding == false)
+            let sharding = try fixture.load().warehouse.sharding
+            #expect(sharding == false)
         }
     }
 
