@@ -58,7 +58,7 @@ struct ClickHouseShardTests {
             ALTER TABLE readings ADD COLUMN extra integer;
             UPDATE readings SET value = value + 1, extra = id % 7 WHERE id % 25 = 0;
             DELETE FROM readings WHERE id % 40 = 3;
-            INSERT INTO readings SELECT g, g / 3.0, g, 'n', g % 5, 's' FROM generate_series(2001, 2300) g;
+            INSERT INTO readings (id, value, amount, note, extra, big) SELECT g, g / 3.0, g, 'n', g % 5, 's' FROM generate_series(2001, 2300) g;
             UPDATE readings SET id = id + 100000 WHERE id % 30 = 0;
             """)
         let streamed = try await scenario.sourceScalar("SELECT (pg_current_wal_lsn() - '0/0')::bigint") ?? ""
@@ -72,7 +72,7 @@ struct ClickHouseShardTests {
         try await Task.sleep(for: .seconds(1))
         let atKill = try await checkpoint(first)
         try await scenario.onSource("""
-            INSERT INTO readings SELECT g, g / 7.0, g, 'during', 1, 's' FROM generate_series(3001, 3200) g;
+            INSERT INTO readings (id, value, amount, note, extra, big) SELECT g, g / 7.0, g, 'during', 1, 's' FROM generate_series(3001, 3200) g;
             UPDATE readings SET note = 'moved', id = id + 200000 WHERE id % 30 = 2;
             """)
         try await Task.sleep(for: .seconds(6))
