@@ -70,12 +70,18 @@ struct ClickHouseTopology: Sendable, Equatable {
         return "Distributed(\(arguments.joined(separator: ", ")))"
     }
 
-    /// The expression that picks a row's shard: a hash of the key columns (quoted), so that every
-    /// version of a row and its tombstone land on one shard, where `FINAL` sees them together;
-    /// `rand()` for a table without a key, whose rows are never replaced.
-    static func shardingKey(keyColumns: [String]) -> String {
+    /// The expression that picks a row's shard: a hash of the key columns (quoted names, with
+    /// their ClickHouse types), so that every version of a row and its tombstone land on one
+    /// shard, where `FINAL` sees them together; `rand()` for a table without a key, whose rows are
+    /// never replaced. 18.16's `cityHash64` takes no `UUID` or `Decimal`: those are hashed as
+    /// their text, which depends on nothing but the value and the column's type.
+    static func shardingKey(keyColumns: [(name: String, type: String)]) -> String {
         guard !keyColumns.isEmpty else { return "rand()" }
-        return "cityHash64(\(keyColumns.map(ClickHouseClient.quote).joined(separator: ", ")))"
+        let arguments = keyColumns.map { column in
+            let quoted = ClickHouseClient.quote(column.name)
+            return column.type.contains("UUID") || column.type.contains("Decimal") ? "toString(\(quoted))" : quoted
+        }
+        return "cityHash64(\(arguments.joined(separator: ", ")))"
     }
 
     /// `name` with every byte outside `[A-Za-z0-9_-]` written as `%XX`.

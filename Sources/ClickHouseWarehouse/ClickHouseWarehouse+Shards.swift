@@ -45,7 +45,9 @@ extension ClickHouseWarehouse {
 
     /// Makes `table`'s `Distributed` table on every server, when sharded.
     func createDistributed(_ table: MappedTable) async throws {
-        let shardingKey = ClickHouseTopology.shardingKey(keyColumns: table.warehouseKey)
+        let columns = columns(of: table)
+        let keyColumns = table.warehouseKey.compactMap { key in columns.first { $0.name == key }.map { (name: key, type: $0.type) } }
+        let shardingKey = ClickHouseTopology.shardingKey(keyColumns: keyColumns)
         let local = storageTable(table.target)
         guard let engine = topology.distributed(database: local.schema, local: local.name, shardingKey: shardingKey) else { return }
         try await client.execute("CREATE TABLE IF NOT EXISTS \(name(table.target))\(topology.onCluster) AS \(name(local)) ENGINE = \(engine)")

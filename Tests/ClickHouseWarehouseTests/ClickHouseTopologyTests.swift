@@ -59,9 +59,14 @@ import Testing
     }
 
     @Test func rowsAreShardedByAHashOfTheQuotedKeyOrAtRandomWithoutOne() {
-        #expect(ClickHouseTopology.shardingKey(keyColumns: ["id"]) == "cityHash64(`id`)")
-        #expect(ClickHouseTopology.shardingKey(keyColumns: ["tenant", "we`ird id"]) == "cityHash64(`tenant`, `we\\`ird id`)")
+        #expect(ClickHouseTopology.shardingKey(keyColumns: [("id", "Int64")]) == "cityHash64(`id`)")
+        #expect(ClickHouseTopology.shardingKey(keyColumns: [("tenant", "String"), ("we`ird id", "Int32")]) == "cityHash64(`tenant`, `we\\`ird id`)")
         #expect(ClickHouseTopology.shardingKey(keyColumns: []) == "rand()")
+    }
+
+    @Test func keysThat1816CannotHashAreHashedAsText() {
+        #expect(ClickHouseTopology.shardingKey(keyColumns: [("id", "UUID"), ("n", "Decimal(10, 2)"), ("d", "Date")])
+            == "cityHash64(toString(`id`), toString(`n`), `d`)")
     }
 
     @Test func bookkeepingTablesAreReplicatedOnEveryServerOnlyWhenSharded() {
