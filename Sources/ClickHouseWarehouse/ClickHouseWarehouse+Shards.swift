@@ -40,7 +40,7 @@ extension ClickHouseWarehouse {
                 .configuration, "warehouse.sharding is on, but cluster \(ClickHouseClient.quote(cluster)) has \(shards) shard in the remote_servers of the ClickHouse server at \(client.url)",
                 hint: "Remove warehouse.sharding (a one-shard cluster replicates every table without it), or add the other shards to remote_servers on every server.")
         }
-        logger.info("ClickHouse tables are spread over the cluster's shards", metadata: ["forager.shards": "\(shards)"])
+        logger.debug("ClickHouse tables are spread over the cluster's shards", metadata: ["forager.shards": "\(shards)"])
     }
 
     /// Makes `table`'s `Distributed` table on every server, when sharded.

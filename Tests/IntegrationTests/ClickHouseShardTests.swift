@@ -82,6 +82,7 @@ struct ClickHouseShardTests {
             """)
         try await Task.sleep(for: .seconds(6))
         #expect(running.poll() == nil, "forager run stopped while a shard was down:\n\(running.output)")
+        #expect(running.output.contains("All connection tries failed"), "no insert was refused while a shard was down:\n\(running.output.suffix(3000))")
         let whileDown = try await checkpoint(first)
         #expect((UInt64(whileDown) ?? .max) <= (UInt64(beforeWrite) ?? 0), "a checkpoint (\(whileDown)) was stored past rows the killed shard lacks (from \(beforeWrite))")
         try await second.resume()
