@@ -116,5 +116,17 @@ struct ClickHouseShardTests {
         // tags has a uuid key, compared by set: validate's subqueries over its helper tables,
         // which only the first server has, run there (GLOBAL IN).
         #expect(validation.contains("public.readings: equal") && validation.contains("public.tags: equal"), "\(validation)")
+
+        // A TRUNCATE on the source empties tags on both shards; a resync makes readings' tables
+        // again on every server and copies its rows onto both shards.
+        try await scenario.onSource("TRUNCATE tags; INSERT INTO tags SELECT md5(g::text)::uuid, 'again' FROM generate_series(1, 40) g;")
+        try await scenario.forager(["resync", "--table", "public.readings"])
+        try await scenario.forager(["sync"])
+        for server in cluster.replicas {
+            #expect(try await rows(on: server, scenario, "SELECT count(), countIf(label = 'again') FROM $db.tags_current") == "40\t40", "\(server.url)")
+            #expect(try await rows(on: server, scenario, "SELECT count() > 0 FROM $db.readings_local") == "1", "\(server.url)")
+            let actual = try await rows(on: server, scenario, "SELECT \(Self.columns) FROM $db.readings_current ORDER BY id")
+            #expect(actual == expected, "rows differ on \(server.url) after the resync")
+        }
     }
 }
