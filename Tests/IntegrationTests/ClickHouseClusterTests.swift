@@ -26,8 +26,13 @@ struct ClickHouseClusterTests {
     /// snapshot may take longer than `launchStreaming` waits on a busy machine.
     private func streaming(_ scenario: Scenario) async throws -> ChildProcess {
         let process = try scenario.launch(["run"])
-        try await scenario.eventually(timeout: .seconds(240), "streaming") {
-            await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200
+        do {
+            try await scenario.eventually(timeout: .seconds(240), "streaming") {
+                await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200
+            }
+        } catch {
+            Issue.record("forager run was not ready; its output ends:\n\(process.output.suffix(6000))")
+            throw error
         }
         return process
     }
