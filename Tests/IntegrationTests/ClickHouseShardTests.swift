@@ -119,6 +119,8 @@ struct ClickHouseShardTests {
 
         // A TRUNCATE on the source empties tags on both shards; a resync makes readings' tables
         // again on every server and copies its rows onto both shards.
+        let localPath = "SELECT zookeeper_path FROM system.replicas WHERE database = '\(scenario.warehouseDatabase)' AND table = 'readings_local'"
+        let pathsBefore = try await cluster.replicas.asyncMap { try await rows(on: $0, scenario, localPath) }
         try await scenario.onSource("TRUNCATE tags; INSERT INTO tags SELECT md5(g::text)::uuid, 'again' FROM generate_series(1, 40) g;")
         try await scenario.forager(["resync", "--table", "public.readings"])
         try await scenario.forager(["sync"])
@@ -128,5 +130,7 @@ struct ClickHouseShardTests {
             let actual = try await rows(on: server, scenario, "SELECT \(Self.columns) FROM $db.readings_current ORDER BY id")
             #expect(actual == expected, "rows differ on \(server.url) after the resync")
         }
+        let pathsAfter = try await cluster.replicas.asyncMap { try await rows(on: $0, scenario, localPath) }
+        #expect(zip(pathsBefore, pathsAfter).allSatisfy { $0 != $1 && !$1.isEmpty }, "the resync did not make the local tables again: \(pathsBefore) \(pathsAfter)")
     }
 }
