@@ -103,6 +103,13 @@ struct ClickHouseClusterTests {
         #expect(validation.contains("public.readings: equal"), "\(validation)")
         let leftovers = "SELECT count() FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' AND name LIKE '\\\\_forager\\\\_validate%'"
         for replica in cluster.replicas { #expect(try await rows(on: replica, scenario, leftovers) == "0") }
+
+        // sharding: true on this one-shard cluster is refused, by forager check too.
+        let config = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
+        try config.replacingOccurrences(of: "cluster: \(ClickHouseReplicas.cluster)", with: "cluster: \(ClickHouseReplicas.cluster)\n  sharding: true")
+            .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        let check = try await scenario.forager(["check"], expectStatus: 1)
+        #expect(check.contains("warehouse.sharding is on, but cluster `\(ClickHouseReplicas.cluster)` has 1 shard"), "\(check)")
     }
 
     @Test("insert_quorum: 2 — with a replica down, forager run stores no checkpoint past the batches both replicas hold; after it returns the stream goes on and both hold exactly the source's rows")

@@ -144,5 +144,18 @@ struct ClickHouseShardTests {
         }
         let pathsAfter = try await cluster.replicas.asyncMap { try await rows(on: $0, scenario, localPath) }
         #expect(zip(pathsBefore, pathsAfter).allSatisfy { $0 != $1 && !$1.isEmpty }, "the resync did not make the local tables again: \(pathsBefore) \(pathsAfter)")
+
+        // A database Forager filled without sharding: turning sharding on is refused, naming the
+        // table replicated within one shard, and nothing is changed.
+        let unsharded = try await Scenario.make(
+            sourceSQL: "CREATE TABLE notes (id bigint PRIMARY KEY, body text); INSERT INTO notes VALUES (1, 'a');",
+            tables: ["notes"], clickHouse: first, clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)")
+        try await unsharded.forager(["sync"])
+        let config = try String(contentsOfFile: unsharded.configPath, encoding: .utf8)
+        try config.replacingOccurrences(of: "cluster: \(ClickHouseReplicas.cluster)", with: "cluster: \(ClickHouseReplicas.cluster)\n  sharding: true")
+            .write(toFile: unsharded.configPath, atomically: true, encoding: .utf8)
+        let refused = try await unsharded.forager(["sync"], expectStatus: 1)
+        #expect(refused.contains("warehouse.sharding is on, but Forager's table") && refused.contains("_forager_state"), "\(refused)")
+        #expect(try await rows(on: first, unsharded, "SELECT engine FROM system.tables WHERE database = '\(unsharded.warehouseDatabase)' AND name = 'notes'") == "ReplicatedReplacingMergeTree")
     }
 }
