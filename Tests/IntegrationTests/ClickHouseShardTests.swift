@@ -27,7 +27,7 @@ struct ClickHouseShardTests {
     func shardKilledMidStream() async throws {
         let cluster = try await ClickHouseReplicas.start(name: "shards", shards: 2)
         defer { cluster.stop() }
-        let (first, second) = (cluster.replicas[0], cluster.replicas[1])
+        let first = cluster.replicas[0]
         // big is stored out of line, so an update of another column sends it as unchanged TOAST.
         let scenario = try await Scenario.make(
             sourceSQL: """
@@ -44,12 +44,19 @@ struct ClickHouseShardTests {
         // rows of such a table all have version 0, and FINAL keeps one of them per shard, as it
         // keeps one on a single server.)
         try scenario.writeMapping("tables:\n  - source: readings\n  - source: tags\n  - source: events\n    append_only: true\n")
-        let checkpoint = { (server: ClickHouseServer) in try await rows(on: server, scenario, "SELECT max(lsn) FROM $db._forager_state") }
         let running = try scenario.launch(["run"])
         try await scenario.eventually(timeout: .seconds(120), "streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
 
-        // The mapped table is a Distributed table over a local table per shard; Forager's own
-        // tables are replicated across both servers (a path without {shard}).
+        try await expectShardedTables(cluster, scenario)
+        try await streamThroughAShardOutage(cluster, scenario, running)
+        let expected = try await expectRowsOnEveryServer(cluster, scenario)
+        try await truncateAndResync(cluster, scenario, expected: expected)
+        try await refuseShardingOfAFilledDatabase(cluster)
+    }
+
+    /// The mapped tables are Distributed tables over a local table per shard; Forager's own
+    /// tables are replicated across both servers (a path without {shard}).
+    private func expectShardedTables(_ cluster: ClickHouseReplicas, _ scenario: Scenario) async throws {
         let engines = "SELECT name, engine FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' ORDER BY name"
         let expectedEngines = ["_forager_columns", "_forager_source_types", "_forager_state", "_forager_tables"].map { "\($0)\tReplicatedReplacingMergeTree" }
             + ["events\tDistributed", "events_current\tView", "events_local\tReplicatedReplacingMergeTree"]
@@ -60,7 +67,16 @@ struct ClickHouseShardTests {
             #expect(try await rows(on: server, scenario, engines) == expectedEngines.joined(separator: "\n"), "\(server.url)")
             #expect(try await rows(on: server, scenario, paths) == "4", "\(server.url)")
         }
+    }
 
+    private func checkpoint(on server: ClickHouseServer, _ scenario: Scenario) async throws -> String {
+        try await rows(on: server, scenario, "SELECT max(lsn) FROM $db._forager_state")
+    }
+
+    /// Streams changes, then kills the second shard while more are written, and waits until the
+    /// checkpoint passes them after it returns.
+    private func streamThroughAShardOutage(_ cluster: ClickHouseReplicas, _ scenario: Scenario, _ running: ChildProcess) async throws {
+        let (first, second) = (cluster.replicas[0], cluster.replicas[1])
         // Streamed changes: an added column (ALTER on every shard), updates (the big values
         // unchanged TOAST), deletes, inserts, and key updates that move rows between shards.
         try await scenario.onSource("""
@@ -74,7 +90,7 @@ struct ClickHouseShardTests {
             """)
         let streamed = try await scenario.sourceScalar("SELECT (pg_current_wal_lsn() - '0/0')::bigint") ?? ""
         try await scenario.eventually(timeout: .seconds(60), "the checkpoint passing the streamed changes") {
-            (UInt64(try await checkpoint(first)) ?? 0) >= (UInt64(streamed) ?? .max)
+            (UInt64(try await checkpoint(on: first, scenario)) ?? 0) >= (UInt64(streamed) ?? .max)
         }
 
         // The second shard is killed: inserts through the Distributed table fail, Forager retries,
@@ -91,20 +107,25 @@ struct ClickHouseShardTests {
         try await Task.sleep(for: .seconds(6))
         #expect(running.poll() == nil, "forager run stopped while a shard was down:\n\(running.output)")
         #expect(running.output.contains("All connection tries failed"), "no insert was refused while a shard was down:\n\(running.output.suffix(3000))")
-        let whileDown = try await checkpoint(first)
+        let whileDown = try await checkpoint(on: first, scenario)
         #expect((UInt64(whileDown) ?? .max) <= (UInt64(beforeWrite) ?? 0), "a checkpoint (\(whileDown)) was stored past rows the killed shard lacks (from \(beforeWrite))")
         try await second.resume()
         let end = try await scenario.sourceScalar("SELECT (pg_current_wal_lsn() - '0/0')::bigint") ?? ""
         try await scenario.eventually(timeout: .seconds(90), "the checkpoint passing the rows written while the shard was down") {
-            (UInt64(try await checkpoint(first)) ?? 0) >= (UInt64(end) ?? .max)
+            (UInt64(try await checkpoint(on: first, scenario)) ?? 0) >= (UInt64(end) ?? .max)
         }
         running.signal(SIGTERM)
         _ = try await running.wait(timeout: .seconds(60))
+    }
 
+    /// Each shard holds some rows, no key on both, and together exactly the source's rows; every
+    /// server's views show the source's rows, the checkpoints agree and validate finds the
+    /// tables equal. Returns the source's rows of readings.
+    private func expectRowsOnEveryServer(_ cluster: ClickHouseReplicas, _ scenario: Scenario) async throws -> String {
+        let (first, second) = (cluster.replicas[0], cluster.replicas[1])
         let expected = try await sourceRows(scenario)
         let sourceCount = expected.split(separator: "\n").count
         #expect(sourceCount == 1475, "the source's changes ran: 1000 copied, 25 deleted, 500 inserted")
-        // Each shard holds some rows, no key on both, and together exactly the source's rows.
         var union: [Substring] = []
         for server in cluster.replicas {
             let local = try await rows(on: server, scenario, "SELECT \(Self.columns) FROM $db.readings_local FINAL WHERE _forager_deleted = 0 ORDER BY id")
@@ -122,15 +143,18 @@ struct ClickHouseShardTests {
             let eventRows = try await rows(on: server, scenario, "SELECT count(), countIf(kind = 'tick') FROM $db.events_current")
             #expect(eventRows == "150\t100", "\(server.url)")
         }
-        let checkpoints = [try await checkpoint(first), try await checkpoint(second)]
+        let checkpoints = [try await checkpoint(on: first, scenario), try await checkpoint(on: second, scenario)]
         #expect(checkpoints[0] == checkpoints[1] && checkpoints[0] != "0", "\(checkpoints)")
         let validation = try await scenario.forager(["validate", "--wait", "0"])
         // tags has a uuid key, compared by set: validate's subqueries over its helper tables,
         // which only the first server has, run there (GLOBAL IN).
         #expect(validation.contains("public.readings: equal") && validation.contains("public.tags: equal"), "\(validation)")
+        return expected
+    }
 
-        // A TRUNCATE on the source empties tags on both shards; a resync makes readings' tables
-        // again on every server and copies its rows onto both shards.
+    /// A TRUNCATE on the source empties tags on both shards; a resync makes readings' tables
+    /// again on every server and copies its rows onto both shards.
+    private func truncateAndResync(_ cluster: ClickHouseReplicas, _ scenario: Scenario, expected: String) async throws {
         let localPath = "SELECT zookeeper_path FROM system.replicas WHERE database = '\(scenario.warehouseDatabase)' AND table = 'readings_local'"
         let pathsBefore = try await cluster.replicas.asyncMap { try await rows(on: $0, scenario, localPath) }
         try await scenario.onSource("TRUNCATE tags; INSERT INTO tags SELECT md5(g::text)::uuid, 'again' FROM generate_series(1, 40) g;")
@@ -144,9 +168,12 @@ struct ClickHouseShardTests {
         }
         let pathsAfter = try await cluster.replicas.asyncMap { try await rows(on: $0, scenario, localPath) }
         #expect(zip(pathsBefore, pathsAfter).allSatisfy { $0 != $1 && !$1.isEmpty }, "the resync did not make the local tables again: \(pathsBefore) \(pathsAfter)")
+    }
 
-        // A database Forager filled without sharding: turning sharding on is refused, naming the
-        // table replicated within one shard, and nothing is changed.
+    /// A database Forager filled without sharding: turning sharding on is refused, naming the
+    /// table replicated within one shard, and nothing is changed.
+    private func refuseShardingOfAFilledDatabase(_ cluster: ClickHouseReplicas) async throws {
+        let first = cluster.replicas[0]
         let unsharded = try await Scenario.make(
             sourceSQL: "CREATE TABLE notes (id bigint PRIMARY KEY, body text); INSERT INTO notes VALUES (1, 'a');",
             tables: ["notes"], clickHouse: first, clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)")
