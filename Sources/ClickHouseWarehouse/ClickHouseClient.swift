@@ -136,8 +136,9 @@ struct ClickHouseClient: Sendable {
     /// TOO_MANY_PARTS, and the server shutting down (ABORTED, 236); on a cluster, a replica that
     /// lost ZooKeeper for now (TABLE_IS_READ_ONLY, KEEPER_EXCEPTION) and a quorum not reached yet
     /// (TOO_FEW_LIVE_REPLICAS, UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE, REPLICA_IS_NOT_IN_QUORUM,
-    /// UNKNOWN_STATUS_OF_INSERT).
-    static let transientCodes: Set<Int> = [159, 202, 209, 210, 236, 241, 252, 242, 999, 285, 286, 289, 319]
+    /// UNKNOWN_STATUS_OF_INSERT); on a sharded cluster, a shard none of whose replicas answers
+    /// (ALL_CONNECTION_TRIES_FAILED).
+    static let transientCodes: Set<Int> = [159, 202, 209, 210, 236, 241, 252, 242, 279, 999, 285, 286, 289, 319]
 
     /// True when a refusal may go away by itself: the server is overloaded or unavailable.
     static func isTransient(status: Int, body: String) -> Bool {

@@ -7,12 +7,19 @@ import Foundation
 /// servers' distributed DDL queue in ZooKeeper), and every table Forager keeps data in is a
 /// `Replicated…MergeTree` under a ZooKeeper path of its own, so that each replica holds all rows.
 /// `ALTER`, `TRUNCATE` and inserts need no clause: a replicated table passes them on by itself.
+///
+/// A sharded cluster (`warehouse.sharding`) keeps each mapped table's rows in a local table per
+/// shard, replicated within the shard, under a `Distributed` table that Forager writes and reads
+/// through; its own tables are replicated across every server (see ``shardedMergeTree(version:database:table:stamp:)``).
 struct ClickHouseTopology: Sendable, Equatable {
     /// The cluster, as the servers' `remote_servers` name it; nil for one server.
     let cluster: String?
+    /// Whether mapped tables are spread over the cluster's shards.
+    let isSharded: Bool
 
-    init(cluster: String?) {
+    init(cluster: String?, sharded: Bool = false) {
         self.cluster = cluster
+        self.isSharded = cluster != nil && sharded
     }
 
     var isCluster: Bool { cluster != nil }
@@ -37,6 +44,44 @@ struct ClickHouseTopology: Sendable, Equatable {
     /// apart from the one it replaces, whose ZooKeeper nodes may outlive it for a while.
     static func zooKeeperPath(database: String, table: String, stamp: UInt64) -> String {
         "/clickhouse/tables/{shard}/forager/\(pathComponent(database))/\(pathComponent(table))/\(stamp)"
+    }
+
+    /// The engine of one of Forager's own tables (checkpoints, registries): on a sharded cluster a
+    /// replicated table whose replicas are every server of the cluster, whatever its shard, under
+    /// ``allServersPath(database:table:stamp:)`` with `{shard}-{replica}` as the replica's name
+    /// (unique cluster-wide); otherwise as ``replacingMergeTree(version:database:table:stamp:)``.
+    func bookkeepingMergeTree(version: String, database: String, table: String, stamp: UInt64) -> String {
+        guard isSharded else { return replacingMergeTree(version: version, database: database, table: table, stamp: stamp) }
+        let path = ClickHouseClient.literal(Self.allServersPath(database: database, table: table, stamp: stamp))
+        return "ReplicatedReplacingMergeTree(\(path), '{shard}-{replica}', \(version))"
+    }
+
+    /// `/clickhouse/tables/all/forager/<database>/<table>/<stamp>`: no `{shard}`, so that the
+    /// servers of every shard share it (names escaped as in ``zooKeeperPath(database:table:stamp:)``).
+    static func allServersPath(database: String, table: String, stamp: UInt64) -> String {
+        "/clickhouse/tables/all/forager/\(pathComponent(database))/\(pathComponent(table))/\(stamp)"
+    }
+
+    /// `Distributed('cluster', 'database', 'local', expression)`: the engine of a sharded mapped
+    /// table over its local tables, rows sent to the shard `expression` picks.
+    func distributed(database: String, local: String, shardingKey: String) -> String? {
+        guard let cluster, isSharded else { return nil }
+        let arguments = [cluster, database, local].map(ClickHouseClient.literal) + [shardingKey]
+        return "Distributed(\(arguments.joined(separator: ", ")))"
+    }
+
+    /// The expression that picks a row's shard: a hash of the key columns (quoted names, with
+    /// their ClickHouse types), so that every version of a row and its tombstone land on one
+    /// shard, where `FINAL` sees them together; `rand()` for a table without a key, whose rows are
+    /// never replaced. 18.16's `cityHash64` takes no `UUID` or `Decimal`: those are hashed as
+    /// their text, which depends on nothing but the value and the column's type.
+    static func shardingKey(keyColumns: [(name: String, type: String)]) -> String {
+        guard !keyColumns.isEmpty else { return "rand()" }
+        let arguments = keyColumns.map { column in
+            let quoted = ClickHouseClient.quote(column.name)
+            return column.type.contains("UUID") || column.type.contains("Decimal") ? "toString(\(quoted))" : quoted
+        }
+        return "cityHash64(\(arguments.joined(separator: ", ")))"
     }
 
     /// `name` with every byte outside `[A-Za-z0-9_-]` written as `%XX`.
@@ -87,5 +132,12 @@ extension ClickHouseTopology {
             ("insert_quorum", "\(quorum)"), ("insert_quorum_timeout", "60000"),
             ("select_sequential_consistency", quorum > 0 ? "1" : "0"),
         ]
+    }
+
+    /// The settings of every request on a sharded cluster: an insert into a `Distributed` table
+    /// returns only once every shard it sends rows to has written them (not when they are queued
+    /// on the server that took it), so the checkpoint written after it covers rows every shard holds.
+    var shardingSettings: [(String, String)] {
+        isSharded ? [("insert_distributed_sync", "1")] : []
     }
 }

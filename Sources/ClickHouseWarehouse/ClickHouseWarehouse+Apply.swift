@@ -127,7 +127,7 @@ extension ClickHouseWarehouse {
             case .truncate(let tables):
                 for table in tables {
                     logger.notice("truncating ClickHouse table, as the source did", metadata: ["forager.table": "\(table.target)"])
-                    try await client.execute("TRUNCATE TABLE \(name(table.target))")
+                    try await client.execute(truncateStatement(table.target))
                 }
             case .rows(let tables):
                 for table in tables { try await applyTableRows(table) }

@@ -37,11 +37,15 @@ extension ClickHouseWarehouse {
     }
 
     /// Creates one of Forager's bookkeeping tables of `columns`, whose rows are replaced by a
-    /// higher `version`, when this server lacks it.
+    /// higher `version`, when this server lacks it (see
+    /// ``ClickHouseTopology/bookkeepingMergeTree(version:database:table:stamp:)``).
     func createBookkeepingTable(_ table: String, columns: String, version: String, orderBy: String) async throws {
         let qualified = "\(ClickHouseClient.quote(database)).\(ClickHouseClient.quote(table))"
-        guard try await !client.system.execute("EXISTS TABLE \(qualified)").hasPrefix("1") else { return }
-        let engine = replacingEngine(version: version, table: TableName(schema: database, name: table))
+        guard try await !client.system.execute("EXISTS TABLE \(qualified)").hasPrefix("1") else {
+            return try await checkBookkeepingReplicas(table)
+        }
+        let stamp = UInt64(Date().timeIntervalSince1970 * 1_000_000)
+        let engine = topology.bookkeepingMergeTree(version: version, database: database, table: table, stamp: stamp)
         try await client.execute("CREATE TABLE IF NOT EXISTS \(qualified)\(topology.onCluster) (\(columns)) ENGINE = \(engine) ORDER BY \(orderBy)")
     }
 

@@ -40,7 +40,8 @@ extension ClickHouseWarehouse {
     /// Records the present types of the columns `names` of `table` (after Forager changed them),
     /// keeping what is recorded of the others: a hand change to another column stays visible.
     func recordColumns(_ names: [String], of table: TableName) async throws {
-        let existing = try await existingColumns(of: table)
+        // The local table: a sharded table's Distributed one is made again after the ALTER.
+        let existing = try await existingColumns(of: storageTable(table))
         var recorded = try await recordedColumns(of: table) ?? existing
         for name in names { recorded[name] = existing[name] }
         try await recordColumns(of: table, recorded)
@@ -82,7 +83,7 @@ extension ClickHouseWarehouse {
             let missing = source.flatMap { resolved[$0.name]?.missingValue ?? $0.missingValue }
             let nullable = ClickHouseColumn(name: column.name, type: type, conversion: column.conversion)
             let fill = try missing.map { " DEFAULT \(try nullable.missingDefault($0, table: table.source))" } ?? ""
-            try await client.execute("ALTER TABLE \(name(table.target)) ADD COLUMN \(ClickHouseClient.quote(column.name)) \(type)\(fill)")
+            try await client.execute(alterStatement(table.target, "ADD COLUMN \(ClickHouseClient.quote(column.name)) \(type)\(fill)"))
             // A separate statement: ClickHouse 18.16 ignores COMMENT in ADD COLUMN.
             try await recordSourceType(sourceType, of: column.name, in: table.target)
         }
@@ -95,8 +96,9 @@ extension ClickHouseWarehouse {
     }
 
     /// The `DEFAULT` expression of a column (see ``ClickHouseColumn/missingDefault(_:table:)``),
-    /// nil when it has none.
-    func defaultExpression(of column: String, in table: TableName) async throws -> String? {
+    /// nil when it has none; read from the table that holds the rows.
+    func defaultExpression(of column: String, in target: TableName) async throws -> String? {
+        let table = storageTable(target)
         let text = try await client.system.execute("""
             SELECT default_kind, default_expression FROM system.columns WHERE database = \(ClickHouseClient.literal(table.schema)) AND table = \(ClickHouseClient.literal(table.name)) AND name = \(ClickHouseClient.literal(column)) FORMAT TabSeparated
             """)
@@ -109,7 +111,7 @@ extension ClickHouseWarehouse {
     /// value from it.
     func modifyColumn(_ column: String, of table: TableName, to type: String) async throws {
         let keep = try await defaultExpression(of: column, in: table).map { " DEFAULT CAST(\($0) AS \(type))" } ?? ""
-        try await client.execute("ALTER TABLE \(name(table)) MODIFY COLUMN \(ClickHouseClient.quote(column)) \(type)\(keep)")
+        try await client.execute(alterStatement(table, "MODIFY COLUMN \(ClickHouseClient.quote(column)) \(type)\(keep)"))
         try await recordColumns([column], of: table)
     }
 
@@ -130,7 +132,7 @@ extension ClickHouseWarehouse {
         } else if let kept {
             fill = " DEFAULT CAST(\(kept) AS \(type))"
         }
-        try await client.execute("ALTER TABLE \(name(table)) MODIFY COLUMN \(ClickHouseClient.quote(column)) \(type)\(fill)")
+        try await client.execute(alterStatement(table, "MODIFY COLUMN \(ClickHouseClient.quote(column)) \(type)\(fill)"))
         try await recordColumns([column], of: table)
     }
 }

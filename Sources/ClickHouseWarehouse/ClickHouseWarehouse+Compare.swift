@@ -92,9 +92,9 @@ extension ClickHouseWarehouse {
             if !first { conditions.append("tuple(\(keys)) > (SELECT tuple(\(keys)) FROM \(bound(table)))") }
             if !last { conditions.append("tuple(\(keys)) <= (SELECT max(tuple(\(keys))) FROM \(name(twin(table).target)))") }
         case .twinKeys:
-            conditions.append("(\(keys)) IN (SELECT \(keys) FROM \(name(twin(table).target)))")
+            conditions.append("(\(keys)) \(inLocalSubquery) (SELECT \(keys) FROM \(name(twin(table).target)))")
         case .unseenKeys:
-            conditions.append("(\(keys)) IN (SELECT \(keys) FROM \(keyTable(table, "unseen")))")
+            conditions.append("(\(keys)) \(inLocalSubquery) (SELECT \(keys) FROM \(keyTable(table, "unseen")))")
         }
         let range = " WHERE " + conditions.joined(separator: " AND ")
         let source = try await client.execute("SELECT \(columns), 0 FROM \(name(twin(table).target)) ORDER BY \(keys) FORMAT TabSeparated")

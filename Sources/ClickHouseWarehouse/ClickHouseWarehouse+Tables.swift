@@ -6,10 +6,11 @@ extension ClickHouseWarehouse {
     func createTable(_ table: MappedTable) async throws {
         olderTypes[table.target] = nil
         do {
-            try await client.execute(try await createStatement(table, named: name(table.target), on: topology))
+            try await client.execute(try await createStatement(table, named: name(storageTable(table.target)), on: topology))
         } catch let error as ForagerError where Self.hasLayout(table) && ClickHouseClient.isLayoutRefusal(error.message) {
             throw layoutRefusal(table, error)
         }
+        try await createDistributed(table)
         try await recordSourceTypes(columnSourceTypes(of: table), of: table.target)
         try await recordColumns(of: table.target, try await existingColumns(of: table.target))
         try await createView(table)
@@ -87,8 +88,10 @@ extension ClickHouseWarehouse {
             hint: "Change the table's clickhouse: entry in the mapping: partition and sort by columns that are NOT NULL on the source (servers before 20.x cannot sort or partition by nullable columns).\(timestamps) Check it with forager check.")
     }
 
-    /// (Re)creates `<table>_current`: the latest version of every row that is not deleted.
+    /// (Re)creates `<table>_current`: the latest version of every row that is not deleted (after
+    /// making the `Distributed` table again when it is stale, on a sharded cluster).
     func createView(_ table: MappedTable) async throws {
+        try await refreshDistributed(table)
         let existing = try await existingColumns(of: table.target)
         let names = existing.keys.filter { ![Self.version, Self.deleted].contains($0) }.sorted()
         let ordered = columns(of: table).map(\.name).filter(names.contains) + names.filter { name in !columns(of: table).contains { $0.name == name } }

@@ -61,10 +61,11 @@ public actor ClickHouseWarehouse: Warehouse {
 
     /// Connects to the server's HTTP interface and checks that it answers. `compress`: send
     /// insert bodies gzip-compressed. `cluster`: the tables live on every replica of that cluster
-    /// (see ``ClickHouseTopology``); `insertQuorum`: the `insert_quorum` of every request there.
+    /// (see ``ClickHouseTopology``); `insertQuorum`: the `insert_quorum` of every request there;
+    /// `sharding`: mapped tables are spread over the cluster's shards.
     public static func connect(
         url: String, database: String, user: String?, password: String?, compress: Bool = true, caFile: String? = nil,
-        cluster: String? = nil, insertQuorum: Int? = nil, slot: String, logger: Logger
+        cluster: String? = nil, insertQuorum: Int? = nil, sharding: Bool = false, slot: String, logger: Logger
     ) async throws -> ClickHouseWarehouse {
         let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
         var client = ClickHouseClient(url: trimmed, database: database, user: user, password: password)
@@ -74,11 +75,13 @@ public actor ClickHouseWarehouse: Warehouse {
         logger.debug("connected to ClickHouse", metadata: ["forager.version": "\(text)"])
         let version = ClickHouseServerVersion(text)
         client.insertSettings = version.insertSettings
+        let topology = ClickHouseTopology(cluster: cluster, sharded: sharding)
         if let cluster {
             try await checkCluster(cluster, client: client)
-            client.settings = ClickHouseTopology.quorumSettings(insertQuorum)
+            if topology.isSharded { try await checkShards(cluster, client: client, logger: logger) }
+            client.settings = ClickHouseTopology.quorumSettings(insertQuorum) + topology.shardingSettings
         }
-        return ClickHouseWarehouse(client: client, slot: slot, logger: logger, server: version, topology: ClickHouseTopology(cluster: cluster))
+        return ClickHouseWarehouse(client: client, slot: slot, logger: logger, server: version, topology: topology)
     }
 
     public nonisolated var checkpointLocation: String { "\(ClickHouseClient.quote(database)).`_forager_state`" }
@@ -182,6 +185,11 @@ public actor ClickHouseWarehouse: Warehouse {
             sourceTypes[table.target] = Dictionary(table.columns.map { ($0.name, $0.sqlType) }) { first, _ in first }
         }
         for table in tables where states[table.source].map({ $0.phase == .streaming }) ?? true {
+            if let error = try await shardingMismatch(table) {
+                if create { try await stop(table, error) } else { problems.append(error) }
+                continue
+            }
+            if create { try await refreshDistributed(table) }
             let existing = try await existingColumns(of: table.target)
             learnOlderTypes(of: table, existing: existing)
             if existing.isEmpty {
@@ -273,6 +281,7 @@ public actor ClickHouseWarehouse: Warehouse {
     /// servers from 20.x on store a view's column types and cast to them, so a column widened or
     /// made Nullable since would read wrapped numbers or fail on NULL through the old view.
     func refreshViewIfStale(_ table: MappedTable) async throws {
+        if try await distributedIsStale(table) { return try await createView(table) }
         let columns = try await existingColumns(of: table.target).filter { ![Self.version, Self.deleted].contains($0.key) }
         let view = TableName(schema: table.target.schema, name: table.target.name + "_current")
         guard try await existingColumns(of: view) != columns else { return }
@@ -338,7 +347,7 @@ public actor ClickHouseWarehouse: Warehouse {
     private func keyChanged(_ table: MappedTable) async throws -> ForagerError? {
         guard table.identity == .key else { return nil }
         let text = try await client.system.execute("""
-            SELECT name FROM system.columns WHERE database = \(ClickHouseClient.literal(table.target.schema)) AND table = \(ClickHouseClient.literal(table.target.name)) AND is_in_primary_key = 1 FORMAT TabSeparated
+            SELECT name FROM system.columns WHERE database = \(ClickHouseClient.literal(table.target.schema)) AND table = \(ClickHouseClient.literal(storageTable(table.target).name)) AND is_in_primary_key = 1 FORMAT TabSeparated
             """)
         let present = TabSeparated.rows(text).compactMap { $0.first.flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } }
         let wanted = sortingKey(of: table)
@@ -464,6 +473,7 @@ public actor ClickHouseWarehouse: Warehouse {
         logger.notice("replacing the ClickHouse table for a resync", metadata: ["forager.table": "\(table.target)"])
         try await client.execute("DROP TABLE IF EXISTS \(viewName(table.target))\(topology.onCluster)")
         try await client.execute("DROP TABLE IF EXISTS \(name(table.target))\(topology.onCluster)")
+        if topology.isSharded { try await client.execute("DROP TABLE IF EXISTS \(name(storageTable(table.target)))\(topology.onCluster)") }
         try await createTable(table)
     }
 }

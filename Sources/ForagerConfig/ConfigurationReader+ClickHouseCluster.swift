@@ -1,7 +1,8 @@
-/// `warehouse.cluster` and `warehouse.insert_quorum` (type: clickhouse): the ClickHouse cluster
-/// whose replicas hold the tables, and how many of them must have each insert.
+/// `warehouse.cluster`, `warehouse.insert_quorum` and `warehouse.sharding` (type: clickhouse): the
+/// ClickHouse cluster whose replicas hold the tables, how many of them must have each insert, and
+/// whether the mapped tables are spread over its shards.
 extension ConfigurationReader {
-    static let clusterKeys = ["cluster", "insert_quorum"]
+    static let clusterKeys = ["cluster", "insert_quorum", "sharding"]
 
     /// Reads the cluster keys of a ClickHouse `warehouse:` section into `warehouse`.
     mutating func readCluster(_ section: YAMLSection, into warehouse: inout ForagerConfiguration.Warehouse) {
@@ -15,6 +16,15 @@ extension ConfigurationReader {
                 report(
                     .invalidValue, file, field.line, field.key,
                     "'\(name)' is not a ClickHouse cluster name: write the name of an element of the servers' remote_servers (letters, digits, _, - and ., starting with a letter or _), e.g. cluster: analytics")
+            }
+        }
+        if let field = section["sharding"],
+            let sharding = boolean(field, file: file, fix: "write sharding: true to spread the mapped tables over the cluster's shards, or sharding: false for one shard")
+        {
+            if section["cluster"] == nil, sharding {
+                report(.invalidValue, file, field.line, field.key, "applies only to a cluster; set warehouse.cluster to the cluster whose shards hold the tables, or remove sharding")
+            } else {
+                warehouse.sharding = sharding
             }
         }
         guard let field = section["insert_quorum"] else { return }

@@ -137,6 +137,9 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// (`insert_quorum`); nil sends none, so the server's setting applies (0, off, unless a
         /// profile says otherwise).
         public var insertQuorum: Int?
+        /// ClickHouse on a cluster: whether each mapped table is spread over the cluster's shards,
+        /// a local replicated table per shard under a `Distributed` table (`sharding`, default false).
+        public var sharding = false
 
         public init(type: WarehouseType = .postgres, url: String, schema: String = Warehouse.defaultSchema, user: String? = nil, password: String? = nil) {
             self.type = type

@@ -42,3 +42,47 @@ import Testing
         }
     }
 }
+
+@Suite struct ClickHouseShardingTopologyTests {
+    @Test func shardingNeedsACluster() {
+        #expect(!ClickHouseTopology(cluster: nil, sharded: true).isSharded)
+        #expect(ClickHouseTopology(cluster: nil, sharded: true).distributed(database: "wh", local: "t_local", shardingKey: "rand()") == nil)
+        #expect(ClickHouseTopology(cluster: "c").distributed(database: "wh", local: "t_local", shardingKey: "rand()") == nil)
+        #expect(ClickHouseTopology(cluster: "c").shardingSettings.isEmpty)
+    }
+
+    @Test func theDistributedEngineQuotesItsNamesAsLiterals() {
+        let sharded = ClickHouseTopology(cluster: "an'alytics", sharded: true)
+        #expect(sharded.distributed(database: "w\\h", local: "t'_local", shardingKey: "cityHash64(`id`)")
+            == "Distributed('an\\'alytics', 'w\\\\h', 't\\'_local', cityHash64(`id`))")
+        #expect(sharded.shardingSettings.map { "\($0.0)=\($0.1)" } == ["insert_distributed_sync=1"])
+    }
+
+    @Test func rowsAreShardedByAHashOfTheQuotedKeyOrAtRandomWithoutOne() {
+        #expect(ClickHouseTopology.shardingKey(keyColumns: [("id", "Int64")]) == "cityHash64(`id`)")
+        #expect(ClickHouseTopology.shardingKey(keyColumns: [("tenant", "String"), ("we`ird id", "Int32")]) == "cityHash64(`tenant`, `we\\`ird id`)")
+        #expect(ClickHouseTopology.shardingKey(keyColumns: []) == "rand()")
+    }
+
+    @Test func keysThat1816CannotHashAreHashedAsText() {
+        #expect(ClickHouseTopology.shardingKey(keyColumns: [("id", "UUID"), ("n", "Decimal(10, 2)"), ("d", "Date")])
+            == "cityHash64(toString(`id`), toString(`n`), `d`)")
+    }
+
+    @Test func bookkeepingTablesAreReplicatedOnEveryServerOnlyWhenSharded() {
+        let sharded = ClickHouseTopology(cluster: "c", sharded: true)
+        #expect(sharded.bookkeepingMergeTree(version: "lsn", database: "w/h", table: "_forager_state", stamp: 9)
+            == "ReplicatedReplacingMergeTree('/clickhouse/tables/all/forager/w%2Fh/_forager_state/9', '{shard}-{replica}', lsn)")
+        // Mapped tables' local tables stay replicated within their shard.
+        #expect(sharded.replacingMergeTree(version: "v", database: "wh", table: "t", stamp: 9)
+            == "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/forager/wh/t/9', '{replica}', v)")
+        // One shard, as before: the bookkeeping tables keep the path of their shard.
+        #expect(ClickHouseTopology(cluster: "c").bookkeepingMergeTree(version: "lsn", database: "wh", table: "_forager_state", stamp: 9)
+            == "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/forager/wh/_forager_state/9', '{replica}', lsn)")
+        #expect(ClickHouseTopology(cluster: nil).bookkeepingMergeTree(version: "lsn", database: "wh", table: "_forager_state", stamp: 9) == "ReplacingMergeTree(lsn)")
+    }
+
+    @Test func aShardWithNoReplicaAnsweringIsTransient() {
+        #expect(ClickHouseClient.isTransient(status: 500, body: "Code: 279, e.displayText() = DB::NetException: All connection tries failed."))
+    }
+}

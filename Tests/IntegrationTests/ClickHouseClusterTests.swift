@@ -26,8 +26,13 @@ struct ClickHouseClusterTests {
     /// snapshot may take longer than `launchStreaming` waits on a busy machine.
     private func streaming(_ scenario: Scenario) async throws -> ChildProcess {
         let process = try scenario.launch(["run"])
-        try await scenario.eventually(timeout: .seconds(240), "streaming") {
-            await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200
+        do {
+            try await scenario.eventually(timeout: .seconds(240), "streaming") {
+                await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200
+            }
+        } catch {
+            Issue.record("forager run was not ready; its output ends:\n\(process.output.suffix(6000))")
+            throw error
         }
         return process
     }
@@ -98,6 +103,13 @@ struct ClickHouseClusterTests {
         #expect(validation.contains("public.readings: equal"), "\(validation)")
         let leftovers = "SELECT count() FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' AND name LIKE '\\\\_forager\\\\_validate%'"
         for replica in cluster.replicas { #expect(try await rows(on: replica, scenario, leftovers) == "0") }
+
+        // sharding: true on this one-shard cluster is refused, by forager check too.
+        let config = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
+        try config.replacingOccurrences(of: "cluster: \(ClickHouseReplicas.cluster)", with: "cluster: \(ClickHouseReplicas.cluster)\n  sharding: true")
+            .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        let check = try await scenario.forager(["check"], expectStatus: 1)
+        #expect(check.contains("warehouse.sharding is on, but cluster `\(ClickHouseReplicas.cluster)` has 1 shard"), "\(check)")
     }
 
     @Test("insert_quorum: 2 — with a replica down, forager run stores no checkpoint past the batches both replicas hold; after it returns the stream goes on and both hold exactly the source's rows")
@@ -183,7 +195,7 @@ struct ClickHouseClusterTests {
 }
 
 extension Array {
-    fileprivate func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
         var result: [T] = []
         for element in self { result.append(try await transform(element)) }
         return result

@@ -3,8 +3,8 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// A ClickHouse cluster for the tests: one shard of two clickhouse-server 18.16 replicas and the
-/// ZooKeeper they share (Debian's `zookeeper` package, run from its jar), all on free loopback
+/// A ClickHouse cluster for the tests: one shard of two clickhouse-server 18.16 replicas, or two
+/// shards of one replica each (``start(name:shards:)``), and the ZooKeeper they share (Debian's `zookeeper` package, run from its jar), all on free loopback
 /// ports with their data in temporary folders, stopped by ``stop()`` or when the tests end. Each
 /// server has the cluster in `remote_servers`, the `shard` and `replica` macros, and the packaged
 /// `distributed_ddl` queue, so `ON CLUSTER` statements and replicated tables work as in production.
@@ -21,14 +21,15 @@ final class ClickHouseReplicas: Sendable {
         self.replicas = replicas
     }
 
-    /// Starts ZooKeeper and two replicas; `name` tells apart clusters of one test process.
-    static func start(name: String = "cluster") async throws -> ClickHouseReplicas {
+    /// Starts ZooKeeper and two servers: replicas of one shard, or with `shards: 2` one replica of
+    /// each of two shards; `name` tells apart clusters of one test process.
+    static func start(name: String = "cluster", shards: Int = 1) async throws -> ClickHouseReplicas {
         let zooKeeper = try await ZooKeeperServer.start(name: name)
         var replicas: [ClickHouseServer] = []
         do {
             let ports = [try LocalCluster.freePort(), try LocalCluster.freePort()]
             for (index, port) in ports.enumerated() {
-                let config = configuration(zooKeeperPort: zooKeeper.port, tcpPorts: ports, replica: "r\(index + 1)")
+                let config = configuration(zooKeeperPort: zooKeeper.port, tcpPorts: ports, server: index, shards: shards)
                 replicas.append(try await ClickHouseServer.start(name: "\(name)-r\(index + 1)", tcpPort: port, extraConfig: config))
             }
             let cluster = ClickHouseReplicas(zooKeeper: zooKeeper, replicas: replicas)
@@ -42,15 +43,20 @@ final class ClickHouseReplicas: Sendable {
         }
     }
 
-    /// The `config.d` document of one replica.
-    private static func configuration(zooKeeperPort: Int, tcpPorts: [Int], replica: String) -> String {
-        let members = tcpPorts.map { "<replica><host>127.0.0.1</host><port>\($0)</port></replica>" }.joined()
+    /// The `config.d` document of the server `server` (0-based) of `tcpPorts`: the servers are
+    /// spread over `shards` shards in turn (`shards: 1`, replicas of one shard).
+    private static func configuration(zooKeeperPort: Int, tcpPorts: [Int], server: Int, shards: Int) -> String {
+        func member(_ port: Int) -> String { "<replica><host>127.0.0.1</host><port>\(port)</port></replica>" }
+        let shardElements = (0..<shards).map { shard in
+            let members = tcpPorts.enumerated().filter { $0.offset % shards == shard }.map { member($0.element) }.joined()
+            return "<shard><internal_replication>true</internal_replication>\(members)</shard>"
+        }.joined()
         return """
             <yandex>
                 <zookeeper><node><host>127.0.0.1</host><port>\(zooKeeperPort)</port></node><session_timeout_ms>6000</session_timeout_ms></zookeeper>
-                <macros><shard>01</shard><replica>\(replica)</replica></macros>
+                <macros><shard>0\(server % shards + 1)</shard><replica>r\(server + 1)</replica></macros>
                 <interserver_http_host>127.0.0.1</interserver_http_host>
-                <remote_servers><\(cluster)><shard><internal_replication>true</internal_replication>\(members)</shard></\(cluster)></remote_servers>
+                <remote_servers><\(cluster)>\(shardElements)</\(cluster)></remote_servers>
             </yandex>
             """
     }
