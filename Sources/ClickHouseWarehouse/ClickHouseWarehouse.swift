@@ -160,6 +160,14 @@ public actor ClickHouseWarehouse: Warehouse {
                     .schema, "\(table.source) has no key (REPLICA IDENTITY FULL), which the ClickHouse warehouse does not support yet",
                     hint: "Give the table a primary key, or map it with append_only: true."))
             }
+            if table.identity == .appendOnly {
+                // Every row of an append_only table is told apart by its version alone, and rows
+                // that share one (the initial copy's, the rows of one COPY on the source) would
+                // be merged into one by ClickHouse's background merges.
+                problems.append(ForagerError(
+                    .schema, "\(table.source) is mapped with append_only: true, which the ClickHouse warehouse does not support yet: ClickHouse would merge rows that share a version (every row of the initial copy, the rows of one COPY on the source) into one",
+                    hint: "Remove append_only from the table's mapping (its rows are then kept by the table's key), or map the table to a Postgres warehouse. A ClickHouse table filled with append_only before may be missing rows: resync it (forager resync --table \(table.source)) after changing the mapping."))
+            }
             if !table.extracts.isEmpty {
                 problems.append(ForagerError(
                     .schema, "\(table.source) has extract entries, which the ClickHouse warehouse does not support yet",

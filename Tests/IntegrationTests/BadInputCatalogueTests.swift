@@ -533,6 +533,13 @@ let clickHouseBadInputs: [ClickHouseBadInput] = [
                        ],
                        fixedMapping: "tables:\n  - source: hives\n    types: {day: text}\n",
                        arrived: ("SELECT day FROM $db.hives_current WHERE id = 4", "1969-07-20")),
+    ClickHouseBadInput(name: "append_only table (its rows would be merged by version)",
+                       prepare: { scenario, _ in try scenario.writeMapping("tables:\n  - source: hives\n    append_only: true\n") },
+                       expect: [
+                           "public.hives is mapped with append_only: true, which the ClickHouse warehouse does not support yet",
+                           "Remove append_only from the table's mapping",
+                       ],
+                       fixedMapping: "tables:\n  - source: hives\n"),
     ClickHouseBadInput(name: "two-dimensional array",
                        badChange: "INSERT INTO hives VALUES (5, 'grid', 5, '2024-05-01', '{{1,2},{3,4}}');",
                        expect: [

@@ -37,13 +37,9 @@ struct ClickHouseShardTests {
                 FROM generate_series(1, 1000) g;
                 CREATE TABLE tags (id uuid PRIMARY KEY, label text);
                 INSERT INTO tags SELECT md5(g::text)::uuid, 't' || g FROM generate_series(1, 200) g;
-                CREATE TABLE events (at timestamptz, kind text);
                 """,
             tables: [], clickHouse: first, clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)\n  sharding: true")
-        // events has no key: append-only, its rows spread at random. (It starts empty: the copied
-        // rows of such a table all have version 0, and FINAL keeps one of them per shard, as it
-        // keeps one on a single server.)
-        try scenario.writeMapping("tables:\n  - source: readings\n  - source: tags\n  - source: events\n    append_only: true\n")
+        try scenario.writeMapping("tables:\n  - source: readings\n  - source: tags\n")
         let running = try scenario.launch(["run"])
         try await scenario.eventually(timeout: .seconds(120), "streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
 
@@ -59,7 +55,6 @@ struct ClickHouseShardTests {
     private func expectShardedTables(_ cluster: ClickHouseReplicas, _ scenario: Scenario) async throws {
         let engines = "SELECT name, engine FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' ORDER BY name"
         let expectedEngines = ["_forager_columns", "_forager_source_types", "_forager_state", "_forager_tables"].map { "\($0)\tReplicatedReplacingMergeTree" }
-            + ["events\tDistributed", "events_current\tView", "events_local\tReplicatedReplacingMergeTree"]
             + ["readings\tDistributed", "readings_current\tView", "readings_local\tReplicatedReplacingMergeTree"]
             + ["tags\tDistributed", "tags_current\tView", "tags_local\tReplicatedReplacingMergeTree"]
         let paths = "SELECT count() FROM system.replicas WHERE database = '\(scenario.warehouseDatabase)' AND table LIKE '\\\\_forager%' AND zookeeper_path LIKE '/clickhouse/tables/all/%'"
@@ -86,7 +81,6 @@ struct ClickHouseShardTests {
             INSERT INTO readings (id, value, amount, note, extra, big) SELECT g, g / 3.0, g, 'n', g % 5, 's' FROM generate_series(2001, 2300) g;
             UPDATE readings SET id = id + 100000 WHERE id % 30 = 0;
             UPDATE tags SET label = 'u' WHERE label LIKE 't1%';
-            INSERT INTO events SELECT '2026-02-01'::timestamptz + g * interval '1 s', 'tick' FROM generate_series(1, 100) g;
             """)
         let streamed = try await scenario.sourceScalar("SELECT (pg_current_wal_lsn() - '0/0')::bigint") ?? ""
         try await scenario.eventually(timeout: .seconds(60), "the checkpoint passing the streamed changes") {
@@ -101,7 +95,6 @@ struct ClickHouseShardTests {
         let beforeWrite = try await scenario.sourceScalar("SELECT (pg_current_wal_lsn() - '0/0')::bigint") ?? ""
         try await scenario.onSource("""
             INSERT INTO readings (id, value, amount, note, extra, big) SELECT g, g / 7.0, g, 'during', 1, 's' FROM generate_series(3001, 3200) g;
-            INSERT INTO events SELECT '2026-03-01'::timestamptz + g * interval '1 s', 'down' FROM generate_series(1, 50) g;
             UPDATE readings SET note = 'moved', id = id + 200000 WHERE id % 30 = 2;
             """)
         try await Task.sleep(for: .seconds(6))
@@ -132,16 +125,12 @@ struct ClickHouseShardTests {
             #expect(!local.isEmpty, "no rows on the shard of \(server.url)")
             union += local.split(separator: "\n")
         }
-        let events = try await cluster.replicas.asyncMap { try await rows(on: $0, scenario, "SELECT count() FROM $db.events_local") }
-        #expect(events.allSatisfy { $0 != "0" } && events.compactMap { Int($0) }.reduce(0, +) == 150, "events per shard: \(events)")
         let byKey = union.sorted { Int($0.prefix { $0 != "\t" })! < Int($1.prefix { $0 != "\t" })! }
         #expect(byKey.joined(separator: "\n") == expected, "the shards' rows together are not the source's")
         for server in cluster.replicas {
             _ = try await server.query("SYSTEM SYNC REPLICA `\(scenario.warehouseDatabase)`._forager_state")
             let actual = try await rows(on: server, scenario, "SELECT \(Self.columns) FROM $db.readings_current ORDER BY id")
             #expect(actual == expected, "rows differ on \(server.url)")
-            let eventRows = try await rows(on: server, scenario, "SELECT count(), countIf(kind = 'tick') FROM $db.events_current")
-            #expect(eventRows == "150\t100", "\(server.url)")
         }
         let checkpoints = [try await checkpoint(on: first, scenario), try await checkpoint(on: second, scenario)]
         #expect(checkpoints[0] == checkpoints[1] && checkpoints[0] != "0", "\(checkpoints)")
