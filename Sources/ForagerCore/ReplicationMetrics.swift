@@ -1,18 +1,19 @@
-import Metrics
-import PGOutput
+public import Metrics
+public import PGOutput
 internal import Synchronization
 
 /// The metrics the replication core records, made once (when the replicator is, after the
 /// metrics system was bootstrapped) and kept for the run: a handle is not looked up again for
 /// every batch. The names and label sets are ``ForagerMetrics``'.
 public final class ReplicationMetrics: Sendable {
-    private let batchDuration = Timer(label: ForagerMetrics.batchDuration)
-    private let checkpointLSN = Gauge(label: ForagerMetrics.checkpointLSN)
-    private let checkpointTime = Gauge(label: ForagerMetrics.checkpointTime)
-    private let spillBytes = Gauge(label: ForagerMetrics.spillBytes)
-    private let spillTransactions = Gauge(label: ForagerMetrics.spillTransactions)
-    private let streamedCommitted = Counter(label: ForagerMetrics.streamedTransactions, dimensions: [("outcome", "committed")])
-    private let streamedAborted = Counter(label: ForagerMetrics.streamedTransactions, dimensions: [("outcome", "aborted")])
+    private let factory: any MetricsFactory
+    private let batchDuration: Timer
+    private let checkpointLSN: Gauge
+    private let checkpointTime: Gauge
+    private let spillBytes: Gauge
+    private let spillTransactions: Gauge
+    private let streamedCommitted: Counter
+    private let streamedAborted: Counter
     /// `rows_applied` by table and operation, made the first time a table has changes of a kind.
     private let rowsApplied = Mutex<[RowsKey: Counter]>([:])
 
@@ -21,7 +22,18 @@ public final class ReplicationMetrics: Sendable {
         let operation: String
     }
 
-    public init() {}
+    /// Handles made by `factory`, or by the metrics system's factory (bootstrapped by now) when nil.
+    public init(factory: (any MetricsFactory)? = nil) {
+        let factory = factory ?? MetricsSystem.factory
+        self.factory = factory
+        batchDuration = Timer(label: ForagerMetrics.batchDuration, factory: factory)
+        checkpointLSN = Gauge(label: ForagerMetrics.checkpointLSN, factory: factory)
+        checkpointTime = Gauge(label: ForagerMetrics.checkpointTime, factory: factory)
+        spillBytes = Gauge(label: ForagerMetrics.spillBytes, factory: factory)
+        spillTransactions = Gauge(label: ForagerMetrics.spillTransactions, factory: factory)
+        streamedCommitted = Counter(label: ForagerMetrics.streamedTransactions, dimensions: [("outcome", "committed")], factory: factory)
+        streamedAborted = Counter(label: ForagerMetrics.streamedTransactions, dimensions: [("outcome", "aborted")], factory: factory)
+    }
 
     /// Records the spill's size after a change.
     func recordSpill(_ spill: any TransactionSpill) {
@@ -38,7 +50,12 @@ public final class ReplicationMetrics: Sendable {
     func recordCommit(_ changes: ChangeSet, through: LSN, duration: Duration) {
         batchDuration.recordNanoseconds(duration.nanoseconds)
         recordApplied(changes)
-        checkpointLSN.record(Double(through.value))
+        recordCheckpoint(through)
+    }
+
+    /// Records the warehouse checkpoint: the one a run starts from, and each one after a commit.
+    public func recordCheckpoint(_ lsn: LSN) {
+        checkpointLSN.record(Double(lsn.value))
         checkpointTime.record(UnixTime.now)
     }
 
@@ -65,7 +82,7 @@ public final class ReplicationMetrics: Sendable {
         let key = RowsKey(table: table, operation: operation)
         return rowsApplied.withLock { counters in
             if let counter = counters[key] { return counter }
-            let counter = Counter(label: ForagerMetrics.rowsApplied, dimensions: [("table", table.description), ("operation", operation)])
+            let counter = Counter(label: ForagerMetrics.rowsApplied, dimensions: [("table", table.description), ("operation", operation)], factory: factory)
             counters[key] = counter
             return counter
         }

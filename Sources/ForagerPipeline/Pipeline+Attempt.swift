@@ -120,7 +120,7 @@ extension Pipeline {
         let copyFailed = ResyncRequest()
         var replicator = Replicator(
             stream: replication, sink: WarehouseHandle(warehouse: warehouse, status: status), batcher: batcher,
-            mode: target.map { .until($0) } ?? .continuous, logger: logger,
+            mode: target.map { .until($0) } ?? .continuous, logger: logger, metrics: metrics.replication,
             shouldStop: { stop.isSet || copyFailed.isRequested })
         if format.streamsTransactions { replicator.spill = try spill(for: configuration.source.slot) }
         let gate = TransactionGate()

@@ -58,7 +58,7 @@ extension Pipeline {
         var catchUp = Replicator(
             stream: temporary, sink: WarehouseHandle(warehouse: warehouse, storesCheckpoint: false),
             batcher: ChangeBatcher(tables: pending, limits: batchLimits, checkpoint: created.consistentPoint, applyBefore: handover),
-            mode: .until(handover), logger: logger, shouldStop: { stop.isSet || Task.isCancelled })
+            mode: .until(handover), logger: logger, metrics: metrics.replication, shouldStop: { stop.isSet || Task.isCancelled })
         if format.streamsTransactions { catchUp.spill = try spill(for: copySlot) }
         let reached = try await catchUp.run()
         guard reached >= handover else { return }

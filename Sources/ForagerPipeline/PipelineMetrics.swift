@@ -1,5 +1,5 @@
 public import Metrics
-import ForagerCore
+public import ForagerCore
 public import PGOutput
 import Synchronization
 
@@ -16,8 +16,9 @@ public final class PipelineMetrics: Sendable {
     private let slotActive: Gauge
     private let streaming: Gauge
     private let tablesStopped: Gauge
-    private let checkpointLSN: Gauge
-    private let checkpointTime: Gauge
+    /// The replication core's handles, made with the same factory; every stream of the pipeline
+    /// records into them.
+    public let replication: ReplicationMetrics
     private let heartbeats: Counter
     private let errors = Mutex<[String: Counter]>([:])
     private let reconnects = Mutex<[String: Counter]>([:])
@@ -41,8 +42,7 @@ public final class PipelineMetrics: Sendable {
         slotActive = gauge(ForagerMetrics.slotActive)
         streaming = gauge(ForagerMetrics.streaming)
         tablesStopped = gauge(ForagerMetrics.tablesStopped)
-        checkpointLSN = gauge(ForagerMetrics.checkpointLSN)
-        checkpointTime = gauge(ForagerMetrics.checkpointTime)
+        replication = ReplicationMetrics(factory: factory)
         heartbeats = Counter(label: ForagerMetrics.heartbeats, factory: factory)
     }
 
@@ -63,8 +63,7 @@ public final class PipelineMetrics: Sendable {
 
     /// Records the warehouse checkpoint a run starts from (the core records those after commits).
     public func recordCheckpoint(_ lsn: LSN) {
-        checkpointLSN.record(Double(lsn.value))
-        checkpointTime.record(UnixTime.now)
+        replication.recordCheckpoint(lsn)
     }
 
     /// Sets the gauges that describe the present (lag, slot, phase, copies) from `report`.

@@ -1,3 +1,5 @@
+import ForagerCore
+
 /// The warehouse readings `/status` shows: one read at a time, reused for ``maxAge``, so that
 /// polling `/status` costs the warehouse at most one count of each table per ``maxAge``.
 public actor WarehouseReadings {
@@ -7,8 +9,8 @@ public actor WarehouseReadings {
     private let read: @Sendable () async -> WarehouseReading
     private let wait: Duration
     private var latest: (reading: WarehouseReading, at: ContinuousClock.Instant)?
-    /// Set when the read in progress has stored its reading; nil when none is in progress.
-    private var inProgress: StopSignal?
+    /// Moves when the read in progress has stored its reading; nil when none is in progress.
+    private var inProgress: ChangeSignal?
 
     /// Readings that `read` takes; a request waits up to `wait` for a read in progress before it
     /// shows the previous reading.
@@ -22,22 +24,22 @@ public actor WarehouseReadings {
     public func current() async -> WarehouseReading? {
         let now = ContinuousClock.now
         if let latest, now - latest.at < Self.maxAge { return latest.reading }
-        let done: StopSignal
+        let done: ChangeSignal
         if let inProgress {
             done = inProgress
         } else {
-            done = StopSignal()
+            done = ChangeSignal()
             inProgress = done
             let read = self.read
             Task { self.store(await read(), done: done) }
         }
-        _ = await done.wait(until: now + wait)
+        await done.wait(since: 0, until: now + wait, clock: ContinuousClock())
         return latest?.reading
     }
 
-    private func store(_ reading: WarehouseReading, done: StopSignal) {
+    private func store(_ reading: WarehouseReading, done: ChangeSignal) {
         latest = (reading, .now)
         inProgress = nil
-        done.set()
+        done.changed()
     }
 }

@@ -1,4 +1,4 @@
-public import ForagerCore
+import ForagerCore
 
 /// The column types Forager gave each warehouse table (`_forager_columns`), so that a column
 /// changed by hand in the warehouse is told apart from one the source changed while Forager was
