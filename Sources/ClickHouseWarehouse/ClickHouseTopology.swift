@@ -123,13 +123,13 @@ struct ClickHouseTopology: Sendable, Equatable {
 
 extension ClickHouseTopology {
     /// The settings of every request on a cluster with `warehouse.insert_quorum`: inserts return
-    /// once `quorum` replicas have written them (within 60 s, else a transient failure), and reads
+    /// once `quorum` replicas have written them (within `timeout`, else a transient failure), and reads
     /// refuse a replica that lacks a part written with a quorum. None when `quorum` is nil: the
     /// server's own settings apply.
-    static func quorumSettings(_ quorum: Int?) -> [(String, String)] {
+    static func quorumSettings(_ quorum: Int?, timeout: Duration = .seconds(60)) -> [(String, String)] {
         guard let quorum else { return [] }
         return [
-            ("insert_quorum", "\(quorum)"), ("insert_quorum_timeout", "60000"),
+            ("insert_quorum", "\(quorum)"), ("insert_quorum_timeout", "\(timeout.components.seconds * 1000)"),
             ("select_sequential_consistency", quorum > 0 ? "1" : "0"),
         ]
     }

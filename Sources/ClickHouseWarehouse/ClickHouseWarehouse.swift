@@ -61,11 +61,12 @@ public actor ClickHouseWarehouse: Warehouse {
 
     /// Connects to the server's HTTP interface and checks that it answers. `compress`: send
     /// insert bodies gzip-compressed. `cluster`: the tables live on every replica of that cluster
-    /// (see ``ClickHouseTopology``); `insertQuorum`: the `insert_quorum` of every request there;
-    /// `sharding`: mapped tables are spread over the cluster's shards.
+    /// (see ``ClickHouseTopology``); `insertQuorum`: the `insert_quorum` of every request there,
+    /// each insert waiting for it at most `insertQuorumTimeout`; `sharding`: mapped tables are spread over the cluster's shards.
     public static func connect(
         url: String, database: String, user: String?, password: String?, compress: Bool = true, caFile: String? = nil,
-        cluster: String? = nil, insertQuorum: Int? = nil, sharding: Bool = false, slot: String, logger: Logger
+        cluster: String? = nil, insertQuorum: Int? = nil, insertQuorumTimeout: Duration = .seconds(60), sharding: Bool = false,
+        slot: String, logger: Logger
     ) async throws -> ClickHouseWarehouse {
         let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
         var client = ClickHouseClient(url: trimmed, database: database, user: user, password: password)
@@ -79,7 +80,7 @@ public actor ClickHouseWarehouse: Warehouse {
         if let cluster {
             try await checkCluster(cluster, client: client)
             if topology.isSharded { try await checkShards(cluster, client: client, logger: logger) }
-            client.settings = ClickHouseTopology.quorumSettings(insertQuorum) + topology.shardingSettings
+            client.settings = ClickHouseTopology.quorumSettings(insertQuorum, timeout: insertQuorumTimeout) + topology.shardingSettings
         }
         return ClickHouseWarehouse(client: client, slot: slot, logger: logger, server: version, topology: topology)
     }

@@ -1,8 +1,9 @@
-/// `warehouse.cluster`, `warehouse.insert_quorum` and `warehouse.sharding` (type: clickhouse): the
-/// ClickHouse cluster whose replicas hold the tables, how many of them must have each insert, and
-/// whether the mapped tables are spread over its shards.
+/// `warehouse.cluster`, `warehouse.insert_quorum`, `warehouse.insert_quorum_timeout_s` and
+/// `warehouse.sharding` (type: clickhouse): the ClickHouse cluster whose replicas hold the tables,
+/// how many of them must have each insert and how long an insert waits for them, and whether the
+/// mapped tables are spread over its shards.
 extension ConfigurationReader {
-    static let clusterKeys = ["cluster", "insert_quorum", "sharding"]
+    static let clusterKeys = ["cluster", "insert_quorum", "insert_quorum_timeout_s", "sharding"]
 
     /// Reads the cluster keys of a ClickHouse `warehouse:` section into `warehouse`.
     mutating func readCluster(_ section: YAMLSection, into warehouse: inout ForagerConfiguration.Warehouse) {
@@ -27,6 +28,7 @@ extension ConfigurationReader {
                 warehouse.sharding = sharding
             }
         }
+        readQuorumTimeout(section, into: &warehouse)
         guard let field = section["insert_quorum"] else { return }
         let fix = "write how many replicas must have written each insert before Forager goes on, e.g. insert_quorum: 2 (0 for ClickHouse's asynchronous replication)"
         guard let quorum = positiveInteger(field, file: file, fix: fix, atLeast: 0) else { return }
@@ -34,6 +36,19 @@ extension ConfigurationReader {
             report(.invalidValue, file, field.line, field.key, "applies only to a cluster; set warehouse.cluster, or remove insert_quorum")
         } else {
             warehouse.insertQuorum = quorum
+        }
+    }
+
+    /// `insert_quorum_timeout_s`: seconds an insert waits for its quorum before it fails (and is
+    /// retried); only beside `insert_quorum`.
+    private mutating func readQuorumTimeout(_ section: YAMLSection, into warehouse: inout ForagerConfiguration.Warehouse) {
+        guard let field = section["insert_quorum_timeout_s"] else { return }
+        let fix = "write how many seconds an insert may wait for insert_quorum replicas before Forager retries it, e.g. insert_quorum_timeout_s: 60"
+        guard let seconds = positiveInteger(field, file: configFile, fix: fix, atLeast: 1) else { return }
+        if section["insert_quorum"] == nil {
+            report(.invalidValue, configFile, field.line, field.key, "applies only with insert_quorum; set warehouse.insert_quorum, or remove insert_quorum_timeout_s")
+        } else {
+            warehouse.insertQuorumTimeoutSeconds = seconds
         }
     }
 

@@ -137,6 +137,9 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// (`insert_quorum`); nil sends none, so the server's setting applies (0, off, unless a
         /// profile says otherwise).
         public var insertQuorum: Int?
+        /// ClickHouse with `insert_quorum`: how long an insert waits for its quorum before it
+        /// fails as transient and is retried (`insert_quorum_timeout_s`, default 60).
+        public var insertQuorumTimeoutSeconds = 60
         /// ClickHouse on a cluster: whether each mapped table is spread over the cluster's shards,
         /// a local replicated table per shard under a `Distributed` table (`sharding`, default false).
         public var sharding = false

@@ -32,7 +32,7 @@ extension WarehouseConnector {
                 try await ClickHouseWarehouse.connect(
                     url: warehouse.url, database: warehouse.schema, user: warehouse.user, password: warehouse.password,
                     compress: warehouse.compress, caFile: warehouse.caFile, cluster: warehouse.cluster,
-                    insertQuorum: warehouse.insertQuorum, sharding: warehouse.sharding, slot: slot, logger: logger)
+                    insertQuorum: warehouse.insertQuorum, insertQuorumTimeout: .seconds(warehouse.insertQuorumTimeoutSeconds), sharding: warehouse.sharding, slot: slot, logger: logger)
             }
             return WarehouseConnector(connect: { try await connect() }, connectComparator: { .twin(try await connect()) })
         }

@@ -34,6 +34,7 @@ import Testing
         let settings = ClickHouseTopology.quorumSettings(2).map { "\($0.0)=\($0.1)" }
         #expect(settings == ["insert_quorum=2", "insert_quorum_timeout=60000", "select_sequential_consistency=1"])
         #expect(ClickHouseTopology.quorumSettings(0).map { "\($0.0)=\($0.1)" }.contains("select_sequential_consistency=0"))
+        #expect(ClickHouseTopology.quorumSettings(2, timeout: .seconds(8)).map { "\($0.0)=\($0.1)" }.contains("insert_quorum_timeout=8000"))
     }
 
     @Test func quorumAndReplicaFailuresAreTransient() {

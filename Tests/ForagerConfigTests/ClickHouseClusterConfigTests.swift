@@ -12,6 +12,11 @@ struct ClickHouseClusterConfigTests {
             let warehouse = try fixture.load().warehouse
             #expect(warehouse.cluster == "analytics-eu.2")
             #expect(warehouse.insertQuorum == 2)
+            #expect(warehouse.insertQuorumTimeoutSeconds == 60)
+        }
+        try withFixture(config: config("  cluster: c\n  insert_quorum: 2\n  insert_quorum_timeout_s: 8\n")) { fixture in
+            let timeout = try fixture.load().warehouse.insertQuorumTimeoutSeconds
+            #expect(timeout == 8)
         }
         try withFixture(config: config("")) { fixture in
             let warehouse = try fixture.load().warehouse
@@ -43,6 +48,19 @@ struct ClickHouseClusterConfigTests {
         try withFixture(config: config("  cluster: c\n  insert_quorum: 0\n")) { fixture in
             let quorum = try fixture.load().warehouse.insertQuorum
             #expect(quorum == 0)
+        }
+    }
+
+    @Test func aQuorumTimeoutNeedsAQuorumAndWholeSeconds() throws {
+        try withFixture(config: config("  cluster: c\n  insert_quorum_timeout_s: 8\n")) { fixture in
+            let problem = try fixture.problem()
+            #expect(problem.key == "warehouse.insert_quorum_timeout_s" && problem.message.contains("set warehouse.insert_quorum"), "\(problem.message)")
+        }
+        for value in ["0", "soon"] {
+            try withFixture(config: config("  cluster: c\n  insert_quorum: 2\n  insert_quorum_timeout_s: \(value)\n")) { fixture in
+                let problem = try fixture.problem()
+                #expect(problem.key == "warehouse.insert_quorum_timeout_s" && problem.line == 8, "\(value): \(problem.message)")
+            }
         }
     }
 

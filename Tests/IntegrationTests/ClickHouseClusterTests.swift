@@ -123,7 +123,7 @@ struct ClickHouseClusterTests {
                 INSERT INTO readings SELECT g, g / 8.0, g / 4.0, 'r' || g, NULL FROM generate_series(1, 1000) g;
                 """,
             tables: ["readings"], clickHouse: first,
-            clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)\n  insert_quorum: 2")
+            clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)\n  insert_quorum: 2\n  insert_quorum_timeout_s: 8")
         let checkpoint = { try await rows(on: first, scenario, "SELECT max(lsn) FROM $db._forager_state") }
         let running = try await streaming(scenario)
         try await scenario.onSource("UPDATE readings SET note = 'before' WHERE id <= 10")
@@ -134,10 +134,11 @@ struct ClickHouseClusterTests {
         try await Task.sleep(for: .seconds(2))
         let atKill = try await checkpoint()
         try await scenario.onSource("INSERT INTO readings SELECT g, g / 3.0, g, 'during', g FROM generate_series(2000, 2999) g")
-        // Longer than insert_quorum_timeout (60 s): the waiting insert fails, and so do the next
+        // Longer than insert_quorum_timeout_s (8 s): the waiting insert fails, and so do the next
         // ones (too few live replicas), as transient failures that forager run retries.
-        try await Task.sleep(for: .seconds(80))
+        try await Task.sleep(for: .seconds(20))
         #expect(running.poll() == nil, "forager run stopped while a replica was down:\n\(running.output)")
+        #expect(running.output.contains("retrying"), "no insert failed for want of its quorum:\n\(running.output.suffix(3000))")
         #expect(try await checkpoint() == atKill, "a checkpoint was stored past rows that only one replica held")
         try await second.resume()
         let end = try await scenario.sourceScalar("SELECT (pg_current_wal_lsn() - '0/0')::bigint") ?? ""

@@ -101,19 +101,58 @@ final class ZooKeeperServer: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
         let port = try LocalCluster.freePort()
-        let config = "tickTime=500\ndataDir=\(directory)/data\nclientPort=\(port)\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
+        let config = """
+            tickTime=500
+            dataDir=\(directory)/data
+            clientPort=\(port)
+            clientPortAddress=127.0.0.1
+            admin.enableServer=false
+            4lw.commands.whitelist=srvr
+
+            """
         try config.write(toFile: directory + "/zoo.cfg", atomically: true, encoding: .utf8)
         // The jar's manifest names its dependencies; without an slf4j binding ZooKeeper logs nothing.
         let arguments = ["-Xmx256m", "-cp", jar, "org.apache.zookeeper.server.ZooKeeperServerMain", directory + "/zoo.cfg"]
         let process = try ChildProcess("/usr/bin/java", arguments, outputPath: directory + "/zookeeper.out")
         let server = ZooKeeperServer(port: port, directory: directory, process: process)
-        try await Task.sleep(for: .milliseconds(500))
-        if process.poll() != nil {
-            let output = (try? String(contentsOfFile: directory + "/zookeeper.out", encoding: .utf8)) ?? ""
-            server.stop()
-            throw HarnessError("ZooKeeper exited at start:\n\(output)")
+        // clickhouse-server 18.16 crashes (signal 11 in its DDL worker) when ZooKeeper refuses its
+        // first sessions, as it does while it listens but does not serve yet: the servers start
+        // only once ZooKeeper serves.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !server.answers() {
+            let output = { (try? String(contentsOfFile: directory + "/zookeeper.out", encoding: .utf8)) ?? "" }
+            if process.poll() != nil {
+                server.stop()
+                throw HarnessError("ZooKeeper exited at start:\n\(output())")
+            }
+            if ContinuousClock.now > deadline {
+                server.stop()
+                throw HarnessError("ZooKeeper did not answer on port \(port) within 60 s:\n\(output())")
+            }
+            try await Task.sleep(for: .milliseconds(100))
         }
         return server
+    }
+
+    /// Whether ZooKeeper serves: its `srvr` command answers with the server's statistics (before
+    /// it serves, with "not currently serving requests"; `ruok` says `imok` already then).
+    private func answers() -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0, send(descriptor, "srvr", 4, 0) == 4 else { return false }
+        let expected = Array("Zookeeper version".utf8)
+        var reply = [UInt8](repeating: 0, count: expected.count)
+        return recv(descriptor, &reply, expected.count, Int32(MSG_WAITALL)) == expected.count && reply == expected
     }
 
     func stop() {
