@@ -1,4 +1,4 @@
-public import PGOutput
+import PGOutput
 
 /// A source column as the catalog describes it.
 public struct SourceColumn: Sendable, Equatable {

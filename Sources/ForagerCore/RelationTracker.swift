@@ -1,4 +1,4 @@
-public import PGOutput
+import PGOutput
 
 /// Follows the tables a replication stream describes in Relation messages: binds each relation id
 /// to its mapped table as the stream now shapes it, notices columns added, removed or retyped, and

@@ -48,10 +48,16 @@ public struct DemoSession {
         say("starting Forager (snapshot, then streaming)")
         let pipelineStop = StopSignal()
         let failure = Mutex<String?>(nil)
+        let status = PipelineStatus(slotName: configuration.source.slot, heartbeatInterval: configuration.source.heartbeatInterval, readyMaxLag: .seconds(60))
         let pipeline = Task { [makePipeline] in
-            do { try await makePipeline(configuration, pipelineStop).runForever() } catch {
+            var pipeline = makePipeline(configuration, pipelineStop)
+            pipeline.status = status
+            do { try await pipeline.runForever() } catch {
                 failure.withLock { $0 = "\(error)" }
             }
+        }
+        let monitor = Task { [logger] in
+            await Self.monitor(configuration: configuration, status: status, logger: logger, until: pipelineStop)
         }
         let warehouse = try await PGConnection.connect(ConnectionString(warehouseURL))
         defer { warehouse.close() }
@@ -76,7 +82,8 @@ public struct DemoSession {
             if let message = failure.withLock({ $0 }) { throw DemoError("Forager stopped: \(message)") }
             _ = await stop.wait(until: .now + .seconds(1))
             try Task.checkCancellation()
-            try await view.tick(counters: counters, warehouse: warehouse, report: report, target: rate, elapsed: ContinuousClock.now - started)
+            try await view.tick(
+                counters: counters, warehouse: warehouse, report: report, foragerLag: status.lag, target: rate, elapsed: ContinuousClock.now - started)
         }
         loadStop.set()
         await fleet.value
@@ -89,7 +96,19 @@ public struct DemoSession {
         }
         pipelineStop.set()
         await pipeline.value
-        return try await summary(counters: counters, source: source, warehouse: warehouse, report: report)
+        await monitor.value
+        return try await summary(counters: counters, source: source, warehouse: warehouse, report: report, foragerLag: view.foragerLag)
+    }
+
+    /// Heartbeats on the source every `source.heartbeat_interval_s`, as `forager run` writes
+    /// them, so that `status` measures Forager's own lag; until `stop` is set.
+    private static func monitor(configuration: ForagerConfiguration, status: PipelineStatus, logger: Logger, until stop: StopSignal) async {
+        var monitor = PipelineMonitor(configuration: configuration, status: status, metrics: PipelineMetrics(), logger: logger)
+        defer { monitor.close() }
+        while !stop.isSet {
+            await monitor.round()
+            _ = await stop.wait(until: .now + monitor.interval)
+        }
     }
 
     private mutating func startServers() throws -> (String, String) {
@@ -116,6 +135,7 @@ public struct DemoSession {
               url: '\(sourceURL.replacingOccurrences(of: "'", with: "''"))'
               publication: forager_demo
               slot: forager_demo
+              heartbeat_interval_s: 1
             warehouse:
               type: postgres
               url: '\(warehouseURL.replacingOccurrences(of: "'", with: "''"))'
@@ -138,7 +158,9 @@ public struct DemoSession {
         throw DemoError("timed out waiting for \(what)")
     }
 
-    private func summary(counters: FleetLoad.Counters, source: PGConnection, warehouse: PGConnection, report: ReportRunner) async throws -> Bool {
+    private func summary(
+        counters: FleetLoad.Counters, source: PGConnection, warehouse: PGConnection, report: ReportRunner, foragerLag: LagSummary
+    ) async throws -> Bool {
         let digest = "SELECT count(*) || ' rows, id digest ' || coalesce(md5(string_agg(id::text, ',' ORDER BY id)), '-') FROM "
         let sourceDigest = try await source.query(digest + "samples").scalar ?? ""
         let warehouseDigest = try await warehouse.query(digest + "analytics.samples").scalar ?? ""
@@ -154,7 +176,8 @@ public struct DemoSession {
               samples posted by the fleet:  \(counters.samples) in \(counters.uploads) uploads (\(counters.failures) failed uploads)
               samples at the source:        \(sourceDigest)
               samples in the warehouse:     \(warehouseDigest)
-              lag (commit to warehouse):    p50 \(lag.rows.first?[0] ?? "-") ms, p99 \(lag.rows.first?[1] ?? "-") ms
+              lag (commit to warehouse):    p50 \(lag.rows.first?[0] ?? "-") ms, p99 \(lag.rows.first?[1] ?? "-") ms (samples' created_at to _forager_synced_at)
+              Forager's own lag:            \(foragerLag.text) (heartbeats, read each second)
               heavy report on warehouse:    \(report.summary)
               \(equal ? "every sample written at the source is in the warehouse" : "MISMATCH: the warehouse does not hold exactly the source's samples")
             """)

@@ -1,5 +1,5 @@
 public import ForagerCore
-public import PGOutput
+import PGOutput
 internal import LibPQ
 
 /// The table registry (`_forager_tables`): which mapped tables were copied and from where, which

@@ -57,7 +57,7 @@ struct DemoTests {
         #expect(stored.rows.first == [String(counters.samples), String(counters.uploads), "0", "0"])
     }
 
-    @Test("forager demo --duration 15 exits 0 with every sample in the warehouse")
+    @Test("forager demo --duration 15 exits 0 with every sample in the warehouse, showing Forager's own lag from heartbeats each second")
     func demoRunsEndToEnd() async throws {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("demo-\(getpid()).log").path
         defer { try? FileManager.default.removeItem(atPath: log) }
@@ -67,5 +67,7 @@ struct DemoTests {
         #expect(status == 0, "\(child.output)")
         #expect(child.output.contains("every sample written at the source is in the warehouse"), "\(child.output)")
         #expect(child.output.contains(/at the source:\s+[1-9][0-9]* rows/), "the fleet should have posted samples")
+        #expect(child.output.contains(/forager_lag=[0-9]+ms/), "no second showed Forager's own lag:\n\(child.output)")
+        #expect(child.output.contains(/Forager's own lag: +p50 [0-9]+ ms, p99 [0-9]+ ms, max [0-9]+ ms over [1-9][0-9]* readings/), "\(child.output)")
     }
 }
