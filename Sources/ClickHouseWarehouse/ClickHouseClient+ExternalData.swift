@@ -11,13 +11,16 @@ extension ClickHouseClient {
     /// ``ClickHouseTopology/externalDataType(_:)``). Sent uncompressed.
     func insert(_ statement: String, externalTable table: String, structure: [(name: String, type: String)], rows: [UInt8]) async throws {
         let boundary = "forager-" + UUID().uuidString
-        var body = Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(table)\"; filename=\"\(table)\"\r\nContent-Type: application/octet-stream\r\n\r\n".utf8)
+        var body = Array(
+            "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(table)\"; filename=\"\(table)\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                .utf8)
         body += rows
         body += Array("\r\n--\(boundary)--\r\n".utf8)
-        let parameters = [
-            ("query", statement), ("\(table)_format", "TabSeparated"),
-            ("\(table)_structure", structure.map { "\($0.name) \($0.type)" }.joined(separator: ",")),
-        ] + insertSettings + settings
+        let parameters =
+            [
+                ("query", statement), ("\(table)_format", "TabSeparated"),
+                ("\(table)_structure", structure.map { "\($0.name) \($0.type)" }.joined(separator: ",")),
+            ] + insertSettings + settings
         try await send(
             parameters: parameters, body: body, what: Self.summary(of: statement), contentType: "multipart/form-data; boundary=\(boundary)")
     }

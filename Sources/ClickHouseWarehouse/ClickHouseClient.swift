@@ -84,11 +84,15 @@ struct ClickHouseClient: Sendable {
     }
 
     @discardableResult
-    func send(parameters: [(String, String)], body: [UInt8], what: String, encoding: String? = nil, contentType: String? = nil) async throws -> String {
+    func send(parameters: [(String, String)], body: [UInt8], what: String, encoding: String? = nil, contentType: String? = nil) async throws
+        -> String
+    {
         var components = URLComponents(string: url + "/")
         components?.queryItems = ([("database", database)] + parameters).map { URLQueryItem(name: $0.0, value: $0.1) }
         guard let address = components?.url?.absoluteString else {
-            throw ForagerError(.warehouse, "warehouse.url is not a usable URL", hint: "Write the ClickHouse HTTP interface, such as http://127.0.0.1:8123.")
+            throw ForagerError(
+                .warehouse, "warehouse.url is not a usable URL", hint: "Write the ClickHouse HTTP interface, such as http://127.0.0.1:8123."
+            )
         }
         var request = HTTPClientRequest(url: address)
         request.method = .POST
@@ -128,7 +132,9 @@ struct ClickHouseClient: Sendable {
     static func tlsFailure(url: String, _ reason: String) -> ForagerError {
         ForagerError(
             .warehouse, "the ClickHouse server at \(url) did not pass TLS verification: \(reason)",
-            hint: "Check that warehouse.url names the host its certificate was made for, and set warehouse.ca_file to the PEM file of the authority that signed it.")
+            hint:
+                "Check that warehouse.url names the host its certificate was made for, and set warehouse.ca_file to the PEM file of the authority that signed it."
+        )
     }
 
     /// Exception codes of a server that is busy or short of resources for now: TIMEOUT_EXCEEDED,

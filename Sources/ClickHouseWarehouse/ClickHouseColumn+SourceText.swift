@@ -33,14 +33,16 @@ extension ClickHouseColumn {
             return value + Array("+00".utf8)
         case .array(let element, _):
             var text: [UInt8] = [UInt8(ascii: "{")]
-            for (index, item) in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).enumerated() where !(value.isEmpty && index == 0) {
+            for (index, item) in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).enumerated()
+            where !(value.isEmpty && index == 0) {
                 if index > 0 { text.append(UInt8(ascii: ",")) }
                 if item == [UInt8(ascii: "N")][...] {
                     text += Array("NULL".utf8)
                     continue
                 }
                 guard item.first == UInt8(ascii: "V"), let raw = hexDigits(item.dropFirst()),
-                      let converted = sourceText(of: raw, conversion: element) else { return nil }
+                    let converted = sourceText(of: raw, conversion: element)
+                else { return nil }
                 text.append(UInt8(ascii: "\""))
                 for byte in converted {
                     if byte == UInt8(ascii: "\"") || byte == 0x5C { text.append(0x5C) }

@@ -61,7 +61,10 @@ public struct ClickHouseColumn: Sendable, Equatable {
         if sqlType.hasSuffix("[]") {
             let (element, conversion) = mapping(String(sqlType.dropLast(2)), types: types)
             if conversion == .bytea || element.hasPrefix("Array(") { return ("String", .verbatim) }
-            return ("Array(Nullable(\(element)))", .array(conversion, quoted: ["String", "UUID", "Date", "Date32"].contains(element) || element.hasPrefix("DateTime64")))
+            return (
+                "Array(Nullable(\(element)))",
+                .array(conversion, quoted: ["String", "UUID", "Date", "Date32"].contains(element) || element.hasPrefix("DateTime64"))
+            )
         }
         switch sqlType {
         case "smallint": return ("Int16", .verbatim)
@@ -139,7 +142,9 @@ public struct ClickHouseColumn: Sendable, Equatable {
                 output.append(contentsOf: Array(String(number.bitPattern).utf8))
             }
         case .decimal:
-            guard value.first != UInt8(ascii: "N") else { throw refusal(value, table: table, why: "NaN, which ClickHouse's Decimal cannot hold") }
+            guard value.first != UInt8(ascii: "N") else {
+                throw refusal(value, table: table, why: "NaN, which ClickHouse's Decimal cannot hold")
+            }
             output.append(contentsOf: value)
         case .date(let wide):
             let (first, last) = wide ? (Self.firstDate32, Self.lastDate32) : (Self.firstDate, Self.lastDate)
@@ -159,7 +164,8 @@ public struct ClickHouseColumn: Sendable, Equatable {
             // infinity and -infinity, as the range's ends.
             let microseconds = read == .max ? range.upperBound : read == .min ? range.lowerBound : read
             guard range.contains(microseconds) else {
-                throw refusal(value, table: table, why: "outside the range of ClickHouse's DateTime64 (\(wide ? "1900 to 2299" : "1925 to 2283"))")
+                throw refusal(
+                    value, table: table, why: "outside the range of ClickHouse's DateTime64 (\(wide ? "1900 to 2299" : "1925 to 2283"))")
             }
             output.append(contentsOf: Array(Self.dateTime64Text(microseconds).utf8))
         case .bytea:
@@ -167,7 +173,9 @@ public struct ClickHouseColumn: Sendable, Equatable {
             Self.escape(bytes[...], to: &output)
         case .array(let element, let quoted):
             guard let elements = Self.arrayElements(value) else {
-                throw refusal(value, table: table, why: "not a one-dimensional array with default bounds, which is all a ClickHouse Array column holds")
+                throw refusal(
+                    value, table: table,
+                    why: "not a one-dimensional array with default bounds, which is all a ClickHouse Array column holds")
             }
             let single = ClickHouseColumn(name: name, type: "", conversion: element)
             output.append(UInt8(ascii: "["))
@@ -196,9 +204,9 @@ public struct ClickHouseColumn: Sendable, Equatable {
 
     private static let nullLiteral = Array("NULL".utf8)
     /// 1925-01-01 00:00:00 to 2283-11-11 23:59:59.999999 UTC, in microseconds.
-    static let dateTime64Range: ClosedRange<Int64> = -1_420_070_400_000_000 ... 9_904_550_399_999_999
+    static let dateTime64Range: ClosedRange<Int64> = -1_420_070_400_000_000...9_904_550_399_999_999
     /// 1900-01-01 00:00:00 to 2299-12-31 23:59:59.999999 UTC, in microseconds (servers from 22.8 on).
-    static let wideDateTime64Range: ClosedRange<Int64> = -2_208_988_800_000_000 ... 10_413_791_999_999_999
+    static let wideDateTime64Range: ClosedRange<Int64> = -2_208_988_800_000_000...10_413_791_999_999_999
 
     /// `2024-06-01 08:00:00.250000`: a UTC time with six fraction digits, as DateTime64(6) reads it.
     static func dateTime64Text(_ micros: Int64) -> String {
@@ -223,11 +231,13 @@ public struct ClickHouseColumn: Sendable, Equatable {
     }
 
     private func nullRefusal(table: TableName) -> ForagerError {
-        let what = "column \(SQL.quoteIdentifier(name)) of \(table) has a NULL, which its ClickHouse column (\(type)) cannot hold: the source made the column nullable"
+        let what =
+            "column \(SQL.quoteIdentifier(name)) of \(table) has a NULL, which its ClickHouse column (\(type)) cannot hold: the source made the column nullable"
         guard case .array = conversion else {
             return ForagerError(
                 .warehouse, what,
-                hint: "Nothing is lost: Forager starts the stream again from its checkpoint and makes the ClickHouse column Nullable first.",
+                hint:
+                    "Nothing is lost: Forager starts the stream again from its checkpoint and makes the ClickHouse column Nullable first.",
                 isTransient: true)
         }
         return ForagerError(
@@ -239,7 +249,9 @@ public struct ClickHouseColumn: Sendable, Equatable {
         let shown = String(decoding: value.prefix(64), as: UTF8.self)
         return ForagerError(
             .schema, "column \(SQL.quoteIdentifier(name)) of \(table) has the value '\(shown)', \(why)",
-            hint: "Store the column as text in ClickHouse: add types: {\(name): text} to the table's mapping, then resync the table (forager resync --table \(table)).")
+            hint:
+                "Store the column as text in ClickHouse: add types: {\(name): text} to the table's mapping, then resync the table (forager resync --table \(table))."
+        )
     }
 
     init(name: String, type: String, conversion: Conversion) {
@@ -353,11 +365,15 @@ public struct ClickHouseColumn: Sendable, Equatable {
         var reader = DigitReader(bytes: text)
         if text.first == UInt8(ascii: "i") { return text.elementsEqual("infinity".utf8) ? Int64.max : nil }
         if text.first == UInt8(ascii: "-") { return text.elementsEqual("-infinity".utf8) ? Int64.min : nil }
-        guard let year = reader.number(), reader.skip("-"), let month = reader.number(), reader.skip("-"), let day = reader.number() else { return nil }
+        guard let year = reader.number(), reader.skip("-"), let month = reader.number(), reader.skip("-"), let day = reader.number() else {
+            return nil
+        }
         var seconds: Int64 = 0, fraction: Int64 = 0, offset: Int64 = 0
         if reader.peek == UInt8(ascii: " "), reader.peekNext != UInt8(ascii: "B") {
             reader.advance()
-            guard let hours = reader.number(), reader.skip(":"), let minutes = reader.number(), reader.skip(":"), let whole = reader.number() else { return nil }
+            guard let hours = reader.number(), reader.skip(":"), let minutes = reader.number(), reader.skip(":"),
+                let whole = reader.number()
+            else { return nil }
             seconds = hours * 3600 + minutes * 60 + whole
             if reader.skip(".") {
                 var scale: Int64 = 100_000
@@ -392,7 +408,8 @@ public struct ClickHouseColumn: Sendable, Equatable {
     public func missingDefault(_ missing: String, table: TableName) throws(ForagerError) -> String {
         guard let elements = Self.arrayElements(Array(missing.utf8)[...]), elements.count == 1 else {
             throw ForagerError(
-                .schema, "column \(SQL.quoteIdentifier(name)) of \(table) has a value for rows older than the column that Forager cannot read: \(missing)",
+                .schema,
+                "column \(SQL.quoteIdentifier(name)) of \(table) has a value for rows older than the column that Forager cannot read: \(missing)",
                 hint: "Resync the table (forager resync --table \(table)) so that its rows are copied with the column's values.")
         }
         guard let value = elements[0] else { return "NULL" }
@@ -437,7 +454,8 @@ public struct ClickHouseColumn: Sendable, Equatable {
         guard carriesFloatBits else { return quoted }
         let float = type.contains("Float32") ? "Float32" : "Float64"
         func value(_ x: String, nullable: Bool) -> String {
-            nullable ? "if(isNull(\(x)), NULL, reinterpretAs\(float)(reinterpretAsString(assumeNotNull(\(x)))))"
+            nullable
+                ? "if(isNull(\(x)), NULL, reinterpretAs\(float)(reinterpretAsString(assumeNotNull(\(x)))))"
                 : "reinterpretAs\(float)(reinterpretAsString(\(x)))"
         }
         if case .array = conversion { return "arrayMap(v -> \(value("v", nullable: true)), \(quoted))" }

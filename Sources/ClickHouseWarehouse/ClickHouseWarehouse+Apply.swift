@@ -15,7 +15,8 @@ struct Load {
 extension ClickHouseWarehouse {
     /// `INSERT INTO … (columns…, _forager_version, _forager_deleted) FORMAT TabSeparated`.
     nonisolated func insertStatement(_ table: MappedTable, columns: [ClickHouseColumn]) -> String {
-        let names = columns.map { ClickHouseClient.quote($0.name) } + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]
+        let names =
+            columns.map { ClickHouseClient.quote($0.name) } + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]
         return "INSERT INTO \(name(table.target)) (\(names.joined(separator: ", "))) FORMAT TabSeparated"
     }
 
@@ -28,8 +29,10 @@ extension ClickHouseWarehouse {
         guard columns.contains(where: \.carriesFloatBits) else {
             return try await client.insert(insertStatement(table, columns: columns), rows: rows)
         }
-        let names = columns.map { ClickHouseClient.quote($0.name) } + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]
-        let structure = columns.enumerated().map { (name: "c\($0.offset + 1)", type: ClickHouseTopology.externalDataType($0.element.stagingType)) }
+        let names =
+            columns.map { ClickHouseClient.quote($0.name) } + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]
+        let structure =
+            columns.enumerated().map { (name: "c\($0.offset + 1)", type: ClickHouseTopology.externalDataType($0.element.stagingType)) }
             + [(name: "v", type: "UInt64"), (name: "d", type: "UInt8")]
         let values = columns.enumerated().map { $0.element.fromStaging("c\($0.offset + 1)") } + ["v", "d"]
         try await client.insert(
@@ -107,7 +110,8 @@ extension ClickHouseWarehouse {
             start = end + 1
         }
         guard column == load.columns.count, start <= line.endIndex, !line[start...].contains(0x09) else {
-            throw ForagerError(.protocolViolation, "a COPY row of \(load.table.source) does not have the \(load.columns.count + 1) fields expected")
+            throw ForagerError(
+                .protocolViolation, "a COPY row of \(load.table.source) does not have the \(load.columns.count + 1) fields expected")
         }
         load.block.append(contentsOf: Self.snapshotVersion)
         load.rows += 1
@@ -146,9 +150,13 @@ extension ClickHouseWarehouse {
         do {
             try await applyRows(changes)
         } catch let error as ForagerError where error.code == .warehouse && ClickHouseClient.isTableRefusal(error.message) {
-            try await stop(changes.table, ForagerError(
-                .warehouse, "ClickHouse table \(changes.table.target) refuses a change to \(changes.table.source): \(error.message)",
-                hint: "From this change on, none of the table's changes are applied; the other tables keep flowing. If a constraint or type was changed on the ClickHouse table by hand, undo it, then copy the table again: forager resync --table \(changes.table.source)."))
+            try await stop(
+                changes.table,
+                ForagerError(
+                    .warehouse, "ClickHouse table \(changes.table.target) refuses a change to \(changes.table.source): \(error.message)",
+                    hint:
+                        "From this change on, none of the table's changes are applied; the other tables keep flowing. If a constraint or type was changed on the ClickHouse table by hand, undo it, then copy the table again: forager resync --table \(changes.table.source)."
+                ))
         }
     }
 
@@ -162,7 +170,9 @@ extension ClickHouseWarehouse {
         var tombstones: [UInt8] = []
         if table.identity == .appendOnly {
             for delta in changes.deltas where delta.count > 0 {
-                for _ in 0..<delta.count { try append(delta.row.columns, version: delta.lsn, deleted: false, columns: columns, table: table, to: &rows) }
+                for _ in 0..<delta.count {
+                    try append(delta.row.columns, version: delta.lsn, deleted: false, columns: columns, table: table, to: &rows)
+                }
             }
         } else {
             var states = changes.orderedStates
@@ -243,9 +253,11 @@ extension ClickHouseWarehouse {
         // Arrays come back as their elements' text, hex-encoded, so that no quoting is in the way.
         let wanted = columns.map { column in
             guard case .array = column.conversion else { return ClickHouseClient.quote(column.name) }
-            return "arrayStringConcat(arrayMap(x -> ifNull(concat('V', hex(toString(x))), 'N'), \(ClickHouseClient.quote(column.name))), ',')"
+            return
+                "arrayStringConcat(arrayMap(x -> ifNull(concat('V', hex(toString(x))), 'N'), \(ClickHouseClient.quote(column.name))), ',')"
         }.joined(separator: ", ")
-        let text = try await client.execute("""
+        let text = try await client.execute(
+            """
             SELECT \(keyList), \(wanted) FROM \(name(table.target)) FINAL
             WHERE (\(keyList)) IN (\(try lookups.map(literal).joined(separator: ", "))) FORMAT TabSeparated
             """)
@@ -258,10 +270,12 @@ extension ClickHouseWarehouse {
             let key = try keyTexts(lookup)
             guard let values = found[Array(key.joined(separator: [0x09]))] else {
                 throw ForagerError(
-                    .warehouse, "a change to \(table.source) needs values the source did not send (a large unchanged value, or a deleted row kept by deletes: soft), but ClickHouse table \(table.target) has no row with that key",
+                    .warehouse,
+                    "a change to \(table.source) needs values the source did not send (a large unchanged value, or a deleted row kept by deletes: soft), but ClickHouse table \(table.target) has no row with that key",
                     hint: "The warehouse is missing rows; resync the table: forager resync --table \(table.source).")
             }
-            var row = states[index].row ?? states[index].deletedRow ?? TupleData(columns: Array(repeating: .unchangedToast, count: columns.count))
+            var row =
+                states[index].row ?? states[index].deletedRow ?? TupleData(columns: Array(repeating: .unchangedToast, count: columns.count))
             for (column, value) in row.columns.enumerated() where value == .unchangedToast {
                 row.columns[column] = try Self.sourceText(values[column], column: columns[column], table: table)
             }
@@ -274,7 +288,10 @@ extension ClickHouseWarehouse {
     private static func sourceText(_ value: [UInt8]?, column: ClickHouseColumn, table: MappedTable) throws -> TupleColumn {
         guard let value else { return .null }
         guard let text = ClickHouseColumn.sourceText(of: value, conversion: column.conversion) else {
-            throw ForagerError(.warehouse, "column \(SQL.quoteIdentifier(column.name)) of \(table.target) holds a value Forager cannot read back from ClickHouse to fill in a value the source did not send")
+            throw ForagerError(
+                .warehouse,
+                "column \(SQL.quoteIdentifier(column.name)) of \(table.target) holds a value Forager cannot read back from ClickHouse to fill in a value the source did not send"
+            )
         }
         return .text(text[...])
     }
@@ -288,7 +305,9 @@ extension ClickHouseWarehouse {
             let new = try await resolve(change.retyped, of: table)
             let existing = try await existingColumns(of: table.target)
             for name in change.retyped {
-                guard let from = old[name], let to = new[name], from != to, let current = existing[table.warehouseName(of: name)] else { continue }
+                guard let from = old[name], let to = new[name], from != to, let current = existing[table.warehouseName(of: name)] else {
+                    continue
+                }
                 guard try await followTypeChange(table, column: name, from: from, to: to, current: current) else { return }
             }
         }
@@ -304,10 +323,13 @@ extension ClickHouseWarehouse {
         // A column the stream no longer shows but the source has now was added while Forager was
         // stopped, and these changes are older: their rows read the column's default.
         let current = try await resolveColumns(change.removed, of: change.table)
-        for name in change.removed.filter({ current[$0] == nil }).map(change.table.warehouseName(of:)) where !change.table.warehouseKey.contains(name) {
-            logger.notice("column no longer on the source; ClickHouse keeps it, NULL from now on", metadata: [
-                "forager.table": "\(change.table.target)", "forager.column": "\(name)", "forager.lsn": "\(from ?? .zero)",
-            ])
+        for name in change.removed.filter({ current[$0] == nil }).map(change.table.warehouseName(of:))
+        where !change.table.warehouseKey.contains(name) {
+            logger.notice(
+                "column no longer on the source; ClickHouse keeps it, NULL from now on",
+                metadata: [
+                    "forager.table": "\(change.table.target)", "forager.column": "\(name)", "forager.lsn": "\(from ?? .zero)",
+                ])
             guard let type = existing[name] else { continue }
             try await retireColumn(name, of: change.table.target, type: type, from: from ?? .zero)
         }
@@ -328,7 +350,8 @@ extension ClickHouseWarehouse {
         func nullable(_ type: String) -> String { type.hasPrefix("Nullable(") ? type : "Nullable(\(type))" }
         for name in kept {
             guard let current = existing[table.warehouseName(of: name)],
-                  let column = definitions.first(where: { $0.name == table.warehouseName(of: name) }) else { continue }
+                let column = definitions.first(where: { $0.name == table.warehouseName(of: name) })
+            else { continue }
             let new = nullable(column.type), old = nullable(current)
             guard new != old, !ClickHouseColumn.widens(from: new, to: old) else { continue }
             return SchemaChange.addedAgain(table, column: name, sourceType: resolved[name]?.sqlType ?? column.type, warehouseType: current)

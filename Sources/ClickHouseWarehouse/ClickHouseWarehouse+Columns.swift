@@ -10,14 +10,16 @@ extension ClickHouseWarehouse {
 
     func createColumnRegistry() async throws {
         try await createBookkeepingTable(
-            "_forager_columns", columns: "table_name String, names Array(String), types Array(String), version UInt64", version: "version", orderBy: "table_name")
+            "_forager_columns", columns: "table_name String, names Array(String), types Array(String), version UInt64", version: "version",
+            orderBy: "table_name")
     }
 
     /// The columns recorded for `table`, by name; nil when none are (a table made before Forager
     /// recorded them, or no registry).
     func recordedColumns(of table: TableName) async throws -> [String: String]? {
         guard try await client.system.execute("EXISTS TABLE \(columnRegistry)").hasPrefix("1") else { return nil }
-        let text = try await client.execute("""
+        let text = try await client.execute(
+            """
             SELECT name, type FROM \(columnRegistry) FINAL ARRAY JOIN names AS name, types AS type
             WHERE table_name = \(ClickHouseClient.literal(table.name)) FORMAT TabSeparated
             """)
@@ -34,7 +36,8 @@ extension ClickHouseWarehouse {
         let names = sorted.map { ClickHouseClient.literal($0.key) }.joined(separator: ", ")
         let types = sorted.map { ClickHouseClient.literal($0.value) }.joined(separator: ", ")
         let version = UInt64(Date().timeIntervalSince1970 * 1_000_000_000)
-        try await client.execute("INSERT INTO \(columnRegistry) VALUES (\(ClickHouseClient.literal(table.name)), [\(names)], [\(types)], \(version))")
+        try await client.execute(
+            "INSERT INTO \(columnRegistry) VALUES (\(ClickHouseClient.literal(table.name)), [\(names)], [\(types)], \(version))")
     }
 
     /// Records the present types of the columns `names` of `table` (after Forager changed them),
@@ -54,14 +57,15 @@ extension ClickHouseWarehouse {
         let dropped = recorded.keys.filter { existing[$0] == nil }.sorted()
         let retyped = columns(of: table).compactMap { column -> String? in
             guard let now = existing[column.name], let made = recorded[column.name], now != made,
-                  now != column.type, now != "Nullable(\(column.type))"
+                now != column.type, now != "Nullable(\(column.type))"
             else { return nil }
             return "\(ClickHouseClient.quote(column.name)) is \(now) where Forager made it \(made)"
         }
         guard !dropped.isEmpty || !retyped.isEmpty else { return nil }
         let facts = (dropped.isEmpty ? [] : ["\(dropped.map(ClickHouseClient.quote).joined(separator: ", ")) dropped"]) + retyped
         return ForagerError(
-            .warehouse, "ClickHouse table \(table.target) was changed by hand: \(facts.joined(separator: "; ")); Forager applies nothing more to it, since its rows no longer hold what the source has",
+            .warehouse,
+            "ClickHouse table \(table.target) was changed by hand: \(facts.joined(separator: "; ")); Forager applies nothing more to it, since its rows no longer hold what the source has",
             hint: "Resync the table to copy it again: forager resync --table \(table.source).")
     }
 
@@ -75,9 +79,11 @@ extension ClickHouseWarehouse {
         for column in definitions where existing[column.name] == nil {
             // Nullable: rows written after a drop have no value; arrays cannot be (they hold []).
             let type = column.type.hasPrefix("Nullable(") || column.type.hasPrefix("Array(") ? column.type : "Nullable(\(column.type))"
-            logger.notice("adding column to ClickHouse table, as on the source", metadata: [
-                "forager.table": "\(table.target)", "forager.column": "\(column.name)", "forager.type": "\(type)",
-            ])
+            logger.notice(
+                "adding column to ClickHouse table, as on the source",
+                metadata: [
+                    "forager.table": "\(table.target)", "forager.column": "\(column.name)", "forager.type": "\(type)",
+                ])
             let source = added.first { table.warehouseName(of: $0.name) == column.name }
             let sourceType = source.flatMap { sourceTypes[table.target]?[$0.name] } ?? ""
             let missing = source.flatMap { resolved[$0.name]?.missingValue ?? $0.missingValue }
@@ -90,7 +96,9 @@ extension ClickHouseWarehouse {
         try await recordColumns(definitions.map(\.name), of: table.target)
         try await createView(table)
         let unknown = added.filter { (resolved[$0.name] ?? $0).olderRowsNeedTheSource }.map(\.name)
-        if !unknown.isEmpty, try await client.execute("SELECT count() FROM \(name(table.target)) FORMAT TabSeparated").hasPrefix("0") == false {
+        if !unknown.isEmpty,
+            try await client.execute("SELECT count() FROM \(name(table.target)) FORMAT TabSeparated").hasPrefix("0") == false
+        {
             try await copyAgain(table, for: unknown, logger: logger)
         }
     }
@@ -99,7 +107,8 @@ extension ClickHouseWarehouse {
     /// nil when it has none; read from the table that holds the rows.
     func defaultExpression(of column: String, in target: TableName) async throws -> String? {
         let table = storageTable(target)
-        let text = try await client.system.execute("""
+        let text = try await client.system.execute(
+            """
             SELECT default_kind, default_expression FROM system.columns WHERE database = \(ClickHouseClient.literal(table.schema)) AND table = \(ClickHouseClient.literal(table.name)) AND name = \(ClickHouseClient.literal(column)) FORMAT TabSeparated
             """)
         let row = TabSeparated.rows(text).first.map { $0.map { String(decoding: $0 ?? [], as: UTF8.self) } } ?? []

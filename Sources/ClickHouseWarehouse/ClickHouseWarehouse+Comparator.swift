@@ -19,7 +19,8 @@ extension ClickHouseWarehouse: TwinComparator {
         keyTypes.allSatisfy { Self.keyTypesOrderedAlike.contains($0) || (sourceTextBytewise && $0 == "text") }
     }
 
-    public func comparisonRows(_ table: MappedTable, in scope: TwinComparisonScope) async throws -> (source: [String], warehouse: [String]) {
+    public func comparisonRows(_ table: MappedTable, in scope: TwinComparisonScope) async throws -> (source: [String], warehouse: [String])
+    {
         switch scope {
         case .range(let first, let last): try await comparisonRows(table, scope: .range(first: first, last: last))
         case .twinKeys: try await comparisonRows(table, scope: .twinKeys)

@@ -1,6 +1,6 @@
 public import ForagerCore
-public import PGOutput
 import Foundation
+public import PGOutput
 
 /// `forager validate` against ClickHouse. The source rows of a key chunk are loaded, through the
 /// same path as a snapshot, into a Memory twin of the warehouse table; the twin and the table's
@@ -99,7 +99,8 @@ extension ClickHouseWarehouse {
         let range = " WHERE " + conditions.joined(separator: " AND ")
         let source = try await client.execute("SELECT \(columns), 0 FROM \(name(twin(table).target)) ORDER BY \(keys) FORMAT TabSeparated")
         let warehouse = try await client.execute(
-            "SELECT \(columns), \(ClickHouseClient.quote(Self.version)) FROM \(name(table.target)) FINAL\(range) ORDER BY \(keys) FORMAT TabSeparated")
+            "SELECT \(columns), \(ClickHouseClient.quote(Self.version)) FROM \(name(table.target)) FINAL\(range) ORDER BY \(keys) FORMAT TabSeparated"
+        )
         return (Self.lines(source), Self.lines(warehouse))
     }
 
@@ -127,22 +128,27 @@ extension ClickHouseWarehouse {
         let keys = keyList(table), page = keyTable(table, "page"), unseen = keyTable(table, "unseen")
         let all = columns(of: table)
         let keyColumns = table.warehouseKey.compactMap { key in all.first { $0.name == key } }
-        var conditions = ["\(ClickHouseClient.quote(Self.deleted)) = 0", "\(ClickHouseClient.quote(Self.version)) <= \(writtenThrough.value)"]
+        var conditions = [
+            "\(ClickHouseClient.quote(Self.deleted)) = 0", "\(ClickHouseClient.quote(Self.version)) <= \(writtenThrough.value)",
+        ]
         if let after {
             // Written as literals: 18.16 cannot substitute a scalar subquery's UUID.
             let bound = zip(keyColumns, after).map { Self.exactValue(of: $0, $1) }.joined(separator: ", ")
             conditions.append("tuple(\(keys)) > tuple(\(bound))")
         }
         try await client.execute("TRUNCATE TABLE \(page)")
-        try await client.execute("""
+        try await client.execute(
+            """
             INSERT INTO \(page) SELECT \(keys) FROM \(name(table.target)) FINAL WHERE \(conditions.joined(separator: " AND ")) \
             ORDER BY \(keys) LIMIT \(size)
             """)
         let lastText = try await client.execute(
-            "SELECT \(keyColumns.map(Self.exactText).joined(separator: ", ")) FROM \(page) ORDER BY \(keys) DESC LIMIT 1 FORMAT TabSeparated")
+            "SELECT \(keyColumns.map(Self.exactText).joined(separator: ", ")) FROM \(page) ORDER BY \(keys) DESC LIMIT 1 FORMAT TabSeparated"
+        )
         guard let last = TabSeparated.rows(lastText).first else { return nil }
         try await client.execute("TRUNCATE TABLE \(unseen)")
-        try await client.execute("""
+        try await client.execute(
+            """
             INSERT INTO \(unseen) SELECT \(keys) FROM \(page) \
             WHERE (\(keys)) NOT IN (SELECT \(keys) FROM \(keyTable(table, "seen")) WHERE (\(keys)) IN (SELECT \(keys) FROM \(page)))
             """)
@@ -151,7 +157,8 @@ extension ClickHouseWarehouse {
             try zip(row, keyColumns).map { value, column in
                 guard let text = ClickHouseColumn.sourceText(of: value ?? [], conversion: column.conversion) else {
                     throw ForagerError(
-                        .warehouse, "key column \(ClickHouseClient.quote(column.name)) of \(table.target) holds a value Forager cannot read back as PostgreSQL text",
+                        .warehouse,
+                        "key column \(ClickHouseClient.quote(column.name)) of \(table.target) holds a value Forager cannot read back as PostgreSQL text",
                         hint: "Validate this table against a Postgres warehouse, or compare it by hand.")
                 }
                 return String(decoding: text, as: UTF8.self)
@@ -172,14 +179,16 @@ extension ClickHouseWarehouse {
         let literal = ClickHouseClient.literal(text)
         guard column.carriesFloatBits else { return "CAST(\(literal) AS \(column.type))" }
         return column.type.contains("Float32")
-            ? "reinterpretAsFloat32(reinterpretAsString(toUInt32(\(literal))))" : "reinterpretAsFloat64(reinterpretAsString(toUInt64(\(literal))))"
+            ? "reinterpretAsFloat32(reinterpretAsString(toUInt32(\(literal))))"
+            : "reinterpretAsFloat64(reinterpretAsString(toUInt64(\(literal))))"
     }
 
     /// Makes the twin's last key the lower bound of the next chunk.
     public func advanceComparison(_ table: MappedTable) async throws {
         let keys = keyList(table)
         try await client.execute("TRUNCATE TABLE \(bound(table))")
-        try await client.execute("INSERT INTO \(bound(table)) SELECT \(keys) FROM \(name(twin(table).target)) ORDER BY \(keys) DESC LIMIT 1")
+        try await client.execute(
+            "INSERT INTO \(bound(table)) SELECT \(keys) FROM \(name(twin(table).target)) ORDER BY \(keys) DESC LIMIT 1")
     }
 
     /// Drops the twin and key tables.

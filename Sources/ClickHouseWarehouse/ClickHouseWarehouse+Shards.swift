@@ -37,8 +37,11 @@ extension ClickHouseWarehouse {
         let shards = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         guard shards > 1 else {
             throw ForagerError(
-                .configuration, "warehouse.sharding is on, but cluster \(ClickHouseClient.quote(cluster)) has \(shards) shard in the remote_servers of the ClickHouse server at \(client.url)",
-                hint: "Remove warehouse.sharding (a one-shard cluster replicates every table without it), or add the other shards to remote_servers on every server.")
+                .configuration,
+                "warehouse.sharding is on, but cluster \(ClickHouseClient.quote(cluster)) has \(shards) shard in the remote_servers of the ClickHouse server at \(client.url)",
+                hint:
+                    "Remove warehouse.sharding (a one-shard cluster replicates every table without it), or add the other shards to remote_servers on every server."
+            )
         }
         logger.debug("ClickHouse tables are spread over the cluster's shards", metadata: ["forager.shards": "\(shards)"])
     }
@@ -50,7 +53,8 @@ extension ClickHouseWarehouse {
         let shardingKey = ClickHouseTopology.shardingKey(keyColumns: keyColumns)
         let local = storageTable(table.target)
         guard let engine = topology.distributed(database: local.schema, local: local.name, shardingKey: shardingKey) else { return }
-        try await client.execute("CREATE TABLE IF NOT EXISTS \(name(table.target))\(topology.onCluster) AS \(name(local)) ENGINE = \(engine)")
+        try await client.execute(
+            "CREATE TABLE IF NOT EXISTS \(name(table.target))\(topology.onCluster) AS \(name(local)) ENGINE = \(engine)")
     }
 
     /// Whether `table`'s `Distributed` table lacks a column, a type or a default of its local
@@ -65,14 +69,16 @@ extension ClickHouseWarehouse {
     /// Makes `table`'s `Distributed` table again from its local table when it is stale.
     func refreshDistributed(_ table: MappedTable) async throws {
         guard try await distributedIsStale(table) else { return }
-        logger.notice("making the Distributed table again: its columns are not its local table's", metadata: ["forager.table": "\(table.target)"])
+        logger.notice(
+            "making the Distributed table again: its columns are not its local table's", metadata: ["forager.table": "\(table.target)"])
         try await client.execute("DROP TABLE IF EXISTS \(name(table.target))\(topology.onCluster)")
         try await createDistributed(table)
     }
 
     /// Each column's name, type and default, one line each; empty when there is no such table.
     private func columnDefinitions(of table: TableName) async throws -> String {
-        try await client.system.execute("""
+        try await client.system.execute(
+            """
             SELECT name, type, default_kind, default_expression FROM system.columns
             WHERE database = \(ClickHouseClient.literal(table.schema)) AND table = \(ClickHouseClient.literal(table.name)) ORDER BY name FORMAT TabSeparated
             """)
@@ -82,13 +88,16 @@ extension ClickHouseWarehouse {
     /// `warehouse.sharding` is off now, or the other way round; nil when it matches or is missing.
     func shardingMismatch(_ table: MappedTable) async throws -> ForagerError? {
         guard topology.isCluster else { return nil }
-        let engine = try await client.system.execute("""
+        let engine = try await client.system.execute(
+            """
             SELECT engine FROM system.tables WHERE database = \(ClickHouseClient.literal(table.target.schema)) AND name = \(ClickHouseClient.literal(table.target.name)) FORMAT TabSeparated
-            """).trimmingCharacters(in: .whitespacesAndNewlines)
+            """
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !engine.isEmpty, (engine == "Distributed") != topology.isSharded else { return nil }
         let made = topology.isSharded ? "was made without sharding (\(engine))" : "was made with sharding (Distributed)"
         return ForagerError(
-            .schema, "ClickHouse table \(table.target) \(made), but warehouse.sharding is \(topology.isSharded ? "on" : "off") now; Forager stopped this table rather than write to part of the cluster",
+            .schema,
+            "ClickHouse table \(table.target) \(made), but warehouse.sharding is \(topology.isSharded ? "on" : "off") now; Forager stopped this table rather than write to part of the cluster",
             hint: "Copy the table again to make it as configured: forager resync --table \(table.source).")
     }
 
@@ -97,12 +106,17 @@ extension ClickHouseWarehouse {
     /// other shards lack it, so a checkpoint there would not outlive that shard.
     func checkBookkeepingReplicas(_ table: String) async throws {
         guard topology.isSharded else { return }
-        let path = try await client.system.execute("""
+        let path = try await client.system.execute(
+            """
             SELECT zookeeper_path FROM system.replicas WHERE database = \(ClickHouseClient.literal(database)) AND table = \(ClickHouseClient.literal(table)) FORMAT TabSeparated
-            """).trimmingCharacters(in: .whitespacesAndNewlines)
+            """
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !path.hasPrefix("/clickhouse/tables/all/") else { return }
         throw ForagerError(
-            .configuration, "warehouse.sharding is on, but Forager's table \(ClickHouseClient.quote(database)).\(ClickHouseClient.quote(table)) was made without it (ZooKeeper path \(path.isEmpty ? "none, not replicated" : path)), so the servers of other shards do not hold it",
-            hint: "Sharding applies to a database Forager makes: set warehouse.database to a new database and start again (the tables are copied afresh), or remove warehouse.sharding.")
+            .configuration,
+            "warehouse.sharding is on, but Forager's table \(ClickHouseClient.quote(database)).\(ClickHouseClient.quote(table)) was made without it (ZooKeeper path \(path.isEmpty ? "none, not replicated" : path)), so the servers of other shards do not hold it",
+            hint:
+                "Sharding applies to a database Forager makes: set warehouse.database to a new database and start again (the tables are copied afresh), or remove warehouse.sharding."
+        )
     }
 }

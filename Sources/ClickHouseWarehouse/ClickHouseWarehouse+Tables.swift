@@ -22,7 +22,8 @@ extension ClickHouseWarehouse {
         let sourceTypes = columnSourceTypes(of: table)
         // On a cluster the source types are recorded apart: 18.16's replicated tables refuse comments.
         var definitions = columns(of: table).map { column in
-            "\(ClickHouseClient.quote(column.name)) \(column.type)" + (topology.isCluster ? "" : " COMMENT \(ClickHouseClient.literal(sourceTypes[column.name] ?? ""))")
+            "\(ClickHouseClient.quote(column.name)) \(column.type)"
+                + (topology.isCluster ? "" : " COMMENT \(ClickHouseClient.literal(sourceTypes[column.name] ?? ""))")
         }
         definitions += [
             "\(ClickHouseClient.quote(Self.version)) UInt64", "\(ClickHouseClient.quote(Self.deleted)) UInt8",
@@ -36,7 +37,9 @@ extension ClickHouseWarehouse {
         // Where the server has it, tombstones mark themselves, so that FINAL hides deleted rows
         // (not with deletes: soft, whose deleted rows FINAL shows with their values).
         var versions = ClickHouseClient.quote(Self.version)
-        if server.hasIsDeleted, table.deletes != .soft, !table.warehouseKey.isEmpty { versions += ", " + ClickHouseClient.quote(Self.deleted) }
+        if server.hasIsDeleted, table.deletes != .soft, !table.warehouseKey.isEmpty {
+            versions += ", " + ClickHouseClient.quote(Self.deleted)
+        }
         let engine = replacingEngine(version: versions, table: table.target, on: topology)
         return """
             CREATE TABLE IF NOT EXISTS \(name)\(topology.onCluster) (\(definitions.joined(separator: ", ")))
@@ -52,7 +55,8 @@ extension ClickHouseWarehouse {
 
     /// Whether the server knows the MergeTree setting `name`.
     func hasMergeTreeSetting(_ name: String) async throws -> Bool {
-        let text = try await client.system.execute("SELECT count() FROM system.merge_tree_settings WHERE name = \(ClickHouseClient.literal(name)) FORMAT TabSeparated")
+        let text = try await client.system.execute(
+            "SELECT count() FROM system.merge_tree_settings WHERE name = \(ClickHouseClient.literal(name)) FORMAT TabSeparated")
         return !text.hasPrefix("0")
     }
 
@@ -61,7 +65,8 @@ extension ClickHouseWarehouse {
     /// dropped again.
     func layoutProblem(_ table: MappedTable) async throws -> ForagerError? {
         guard Self.hasLayout(table) else { return nil }
-        let databases = try await client.system.execute("SELECT count() FROM system.databases WHERE name = \(ClickHouseClient.literal(table.target.schema)) FORMAT TabSeparated")
+        let databases = try await client.system.execute(
+            "SELECT count() FROM system.databases WHERE name = \(ClickHouseClient.literal(table.target.schema)) FORMAT TabSeparated")
         guard !databases.hasPrefix("0") else { return nil }
         let scratch = ClickHouseClient.quote(table.target.schema) + "." + ClickHouseClient.quote("_forager_check_" + table.target.name)
         try await client.execute("DROP TABLE IF EXISTS \(scratch)")
@@ -78,14 +83,21 @@ extension ClickHouseWarehouse {
     /// The server's refusal of the table `table`'s layout, with what the mapping says and the way out.
     func layoutRefusal(_ table: MappedTable, _ error: ForagerError) -> ForagerError {
         let layout = table.layout.clickHouse
-        let given = [layout?.partitionBy.map { "partition_by: \($0)" }, layout.flatMap { $0.orderBy.isEmpty ? nil : "order_by: [\($0.orderBy.joined(separator: ", "))]" }]
-            .compactMap { $0 }.joined(separator: ", ")
-        let timestamps = types == .classic
+        let given = [
+            layout?.partitionBy.map { "partition_by: \($0)" },
+            layout.flatMap { $0.orderBy.isEmpty ? nil : "order_by: [\($0.orderBy.joined(separator: ", "))]" },
+        ]
+        .compactMap { $0 }.joined(separator: ", ")
+        let timestamps =
+            types == .classic
             ? " This server stores timestamps as Int64 microseconds since 1970: partition by toYYYYMM(toDateTime(intDiv(ts, 1000000))), not toYYYYMM(ts)."
             : ""
         return ForagerError(
-            .schema, "ClickHouse refuses to make table \(table.target) with the mapping's layout of \(table.source) (clickhouse: {\(given)}): \(error.message)",
-            hint: "Change the table's clickhouse: entry in the mapping: partition and sort by columns that are NOT NULL on the source (servers before 20.x cannot sort or partition by nullable columns).\(timestamps) Check it with forager check.")
+            .schema,
+            "ClickHouse refuses to make table \(table.target) with the mapping's layout of \(table.source) (clickhouse: {\(given)}): \(error.message)",
+            hint:
+                "Change the table's clickhouse: entry in the mapping: partition and sort by columns that are NOT NULL on the source (servers before 20.x cannot sort or partition by nullable columns).\(timestamps) Check it with forager check."
+        )
     }
 
     /// (Re)creates `<table>_current`: the latest version of every row that is not deleted (after
@@ -94,9 +106,12 @@ extension ClickHouseWarehouse {
         try await refreshDistributed(table)
         let existing = try await existingColumns(of: table.target)
         let names = existing.keys.filter { ![Self.version, Self.deleted].contains($0) }.sorted()
-        let ordered = columns(of: table).map(\.name).filter(names.contains) + names.filter { name in !columns(of: table).contains { $0.name == name } }
+        let ordered =
+            columns(of: table).map(\.name).filter(names.contains)
+            + names.filter { name in !columns(of: table).contains { $0.name == name } }
         try await client.execute("DROP TABLE IF EXISTS \(viewName(table.target))\(topology.onCluster)")
-        try await client.execute("""
+        try await client.execute(
+            """
             CREATE VIEW \(viewName(table.target))\(topology.onCluster) AS SELECT \(ordered.map(ClickHouseClient.quote).joined(separator: ", "))
             FROM \(name(table.target)) FINAL WHERE \(ClickHouseClient.quote(Self.deleted)) = 0
             """)

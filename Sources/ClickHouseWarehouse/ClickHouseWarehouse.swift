@@ -145,7 +145,9 @@ public actor ClickHouseWarehouse: Warehouse {
             func made(_ candidate: ClickHouseTypeGeneration) -> String {
                 ClickHouseColumn.withoutNullable(ClickHouseColumn(name: name, sqlType: sqlType, nullable: false, types: candidate).type)
             }
-            guard made(types) != stored, let generation = ClickHouseTypeGeneration.allCases.reversed().first(where: { $0 < types && made($0) == stored }) else { continue }
+            guard made(types) != stored,
+                let generation = ClickHouseTypeGeneration.allCases.reversed().first(where: { $0 < types && made($0) == stored })
+            else { continue }
             older[name] = generation
         }
         olderTypes[table.target] = older.isEmpty ? nil : older
@@ -157,32 +159,40 @@ public actor ClickHouseWarehouse: Warehouse {
         var problems: [ForagerError] = []
         for table in tables {
             if table.identity == .fullRow {
-                problems.append(ForagerError(
-                    .schema, "\(table.source) has no key (REPLICA IDENTITY FULL), which the ClickHouse warehouse does not support yet",
-                    hint: "Give the table a primary key, or map it with append_only: true."))
+                problems.append(
+                    ForagerError(
+                        .schema, "\(table.source) has no key (REPLICA IDENTITY FULL), which the ClickHouse warehouse does not support yet",
+                        hint: "Give the table a primary key, or map it with append_only: true."))
             }
             if table.identity == .appendOnly {
                 // Every row of an append_only table is told apart by its version alone, and rows
                 // that share one (the initial copy's, the rows of one COPY on the source) would
                 // be merged into one by ClickHouse's background merges.
-                problems.append(ForagerError(
-                    .schema, "\(table.source) is mapped with append_only: true, which the ClickHouse warehouse does not support yet: ClickHouse would merge rows that share a version (every row of the initial copy, the rows of one COPY on the source) into one",
-                    hint: "Remove append_only from the table's mapping (its rows are then kept by the table's key), or map the table to a Postgres warehouse. A ClickHouse table filled with append_only before may be missing rows: resync it (forager resync --table \(table.source)) after changing the mapping."))
+                problems.append(
+                    ForagerError(
+                        .schema,
+                        "\(table.source) is mapped with append_only: true, which the ClickHouse warehouse does not support yet: ClickHouse would merge rows that share a version (every row of the initial copy, the rows of one COPY on the source) into one",
+                        hint:
+                            "Remove append_only from the table's mapping (its rows are then kept by the table's key), or map the table to a Postgres warehouse. A ClickHouse table filled with append_only before may be missing rows: resync it (forager resync --table \(table.source)) after changing the mapping."
+                    ))
             }
             if !table.extracts.isEmpty {
-                problems.append(ForagerError(
-                    .schema, "\(table.source) has extract entries, which the ClickHouse warehouse does not support yet",
-                    hint: "Remove extract from the table's mapping for now; the JSON column arrives as a String."))
+                problems.append(
+                    ForagerError(
+                        .schema, "\(table.source) has extract entries, which the ClickHouse warehouse does not support yet",
+                        hint: "Remove extract from the table's mapping for now; the JSON column arrives as a String."))
             }
         }
         guard problems.isEmpty else { return problems }
         if create {
             try await createDatabaseIfMissing()
             try await createBookkeepingTable(
-                "_forager_state", columns: "slot String, lsn UInt64, lsn_text String, updated_at DateTime DEFAULT now()", version: "lsn", orderBy: "slot")
+                "_forager_state", columns: "slot String, lsn UInt64, lsn_text String, updated_at DateTime DEFAULT now()", version: "lsn",
+                orderBy: "slot")
             try await createBookkeepingTable(
                 "_forager_tables",
-                columns: "slot String, source_schema String, source_table String, state String, synced_lsn String, reason String, version UInt64",
+                columns:
+                    "slot String, source_schema String, source_table String, state String, synced_lsn String, reason String, version UInt64",
                 version: "version", orderBy: "(slot, source_schema, source_table)")
             try await createColumnRegistry()
             try await createSourceTypeRegistry()
@@ -217,9 +227,10 @@ public actor ClickHouseWarehouse: Warehouse {
             let foreign = [Self.version, Self.deleted].filter { existing[$0] == nil }
             if let metadata = foreign.first {
                 // Not Forager's table: nothing about it is changed or recorded.
-                problems.append(ForagerError(
-                    .warehouse, "ClickHouse table \(table.target) exists but has no \(metadata) column, so it was not made by Forager",
-                    hint: "Map the source table to another target name, or drop the table."))
+                problems.append(
+                    ForagerError(
+                        .warehouse, "ClickHouse table \(table.target) exists but has no \(metadata) column, so it was not made by Forager",
+                        hint: "Map the source table to another target name, or drop the table."))
                 continue
             }
             let made = try await recordedColumns(of: table.target)
@@ -251,10 +262,14 @@ public actor ClickHouseWarehouse: Warehouse {
             // Columns the source made nullable while Forager was stopped (or that a row with a
             // NULL stopped the stream at) take NULL from now on.
             for (source, column) in zip(table.columns, columns(of: table)) where create && !source.notNull {
-                guard let type = existing[column.name], !type.hasPrefix("Nullable("), !type.hasPrefix("Array("), column.type.hasPrefix("Nullable(") else { continue }
-                logger.notice("ClickHouse column takes NULL from now on, as the source's", metadata: [
-                    "forager.table": "\(table.target)", "forager.column": "\(column.name)",
-                ])
+                guard let type = existing[column.name], !type.hasPrefix("Nullable("), !type.hasPrefix("Array("),
+                    column.type.hasPrefix("Nullable(")
+                else { continue }
+                logger.notice(
+                    "ClickHouse column takes NULL from now on, as the source's",
+                    metadata: [
+                        "forager.table": "\(table.target)", "forager.column": "\(column.name)",
+                    ])
                 try await modifyColumn(column.name, of: table.target, to: "Nullable(\(type))")
             }
             let recorded = try await existingColumnsWithSourceTypes(of: table.target)
@@ -263,11 +278,16 @@ public actor ClickHouseWarehouse: Warehouse {
                 if !current.sourceType.isEmpty, current.sourceType != source.sqlType {
                     // The source type changed while Forager was stopped.
                     if create {
-                        guard try await followTypeChange(table, column: source.name, from: current.sourceType, to: source.sqlType, current: current.type) else { break }
+                        guard
+                            try await followTypeChange(
+                                table, column: source.name, from: current.sourceType, to: source.sqlType, current: current.type)
+                        else { break }
                     } else if !TypeWidening.allows(from: current.sourceType, to: source.sqlType) {
-                        problems.append(ForagerError(
-                            .warehouse, "column \(ClickHouseClient.quote(column.name)) of ClickHouse table \(table.target) holds \(current.sourceType) values, but the source column is now \(source.sqlType), which is not a widening",
-                            hint: "Forager stops this table on start; resync it: forager resync --table \(table.source)."))
+                        problems.append(
+                            ForagerError(
+                                .warehouse,
+                                "column \(ClickHouseClient.quote(column.name)) of ClickHouse table \(table.target) holds \(current.sourceType) values, but the source column is now \(source.sqlType), which is not a widening",
+                                hint: "Forager stops this table on start; resync it: forager resync --table \(table.source)."))
                     }
                 } else if current.sourceType.isEmpty, [column.type, "Nullable(\(column.type))"].contains(current.type) {
                     // An ADD COLUMN interrupted before its comment: the column is as Forager makes it.
@@ -275,9 +295,11 @@ public actor ClickHouseWarehouse: Warehouse {
                         try await recordSourceType(source.sqlType, of: column.name, in: table.target)
                     }
                 } else if current.sourceType.isEmpty {
-                    problems.append(ForagerError(
-                        .warehouse, "column \(ClickHouseClient.quote(column.name)) of ClickHouse table \(table.target) has type \(current.type), but Forager maps the source column to \(column.type)",
-                        hint: "Resync the table to recreate it: forager resync --table \(table.source)."))
+                    problems.append(
+                        ForagerError(
+                            .warehouse,
+                            "column \(ClickHouseClient.quote(column.name)) of ClickHouse table \(table.target) has type \(current.type), but Forager maps the source column to \(column.type)",
+                            hint: "Resync the table to recreate it: forager resync --table \(table.source)."))
                 }
             }
             if create, !stoppedTables.contains(table.source) { try await refreshViewIfStale(table) }
@@ -306,7 +328,8 @@ public actor ClickHouseWarehouse: Warehouse {
     /// The columns a table has, with their types and the source type recorded in each column's
     /// comment (`COMMENT 'integer'`; empty for columns without one).
     func existingColumnsWithSourceTypes(of table: TableName) async throws -> [String: (type: String, sourceType: String)] {
-        let text = try await client.system.execute("""
+        let text = try await client.system.execute(
+            """
             SELECT name, type, comment FROM system.columns WHERE database = \(ClickHouseClient.literal(table.schema)) AND table = \(ClickHouseClient.literal(table.name)) FORMAT TabSeparated
             """)
         var result: [String: (type: String, sourceType: String)] = [:]
@@ -321,20 +344,28 @@ public actor ClickHouseWarehouse: Warehouse {
     /// every value stays the same: a widening whose ClickHouse type is the same or wider (not for
     /// a key column, which ClickHouse cannot retype). Otherwise stops the table. Returns false when
     /// it stopped the table.
-    func followTypeChange(_ table: MappedTable, column name: String, from old: String, to new: String, current: String) async throws -> Bool {
+    func followTypeChange(_ table: MappedTable, column name: String, from old: String, to new: String, current: String) async throws -> Bool
+    {
         let warehouseName = table.warehouseName(of: name)
         let column = self.column(warehouseName, sqlType: new, nullable: current.hasPrefix("Nullable("), in: table.target)
         let isKey = table.keyColumns.contains(name)
-        guard TypeWidening.allows(from: old, to: new), current == column.type || (!isKey && ClickHouseColumn.widens(from: current, to: column.type)) else {
-            try await stop(table, ForagerError(
-                .schema, "column \(SQL.quoteIdentifier(name)) of \(table.source) changed type on the source, from \(old) to \(new), which the ClickHouse column (\(current)\(isKey ? ", part of the sort key" : "")) cannot follow in place",
-                hint: "Resync the table to recreate it with the new type: forager resync --table \(table.source)."))
+        guard TypeWidening.allows(from: old, to: new),
+            current == column.type || (!isKey && ClickHouseColumn.widens(from: current, to: column.type))
+        else {
+            try await stop(
+                table,
+                ForagerError(
+                    .schema,
+                    "column \(SQL.quoteIdentifier(name)) of \(table.source) changed type on the source, from \(old) to \(new), which the ClickHouse column (\(current)\(isKey ? ", part of the sort key" : "")) cannot follow in place",
+                    hint: "Resync the table to recreate it with the new type: forager resync --table \(table.source)."))
             return false
         }
         if current != column.type {
-            logger.notice("widening ClickHouse column, as on the source", metadata: [
-                "forager.table": "\(table.target)", "forager.column": "\(warehouseName)", "forager.to": "\(column.type)",
-            ])
+            logger.notice(
+                "widening ClickHouse column, as on the source",
+                metadata: [
+                    "forager.table": "\(table.target)", "forager.column": "\(warehouseName)", "forager.to": "\(column.type)",
+                ])
             try await modifyColumn(warehouseName, of: table.target, to: column.type)
             try await createView(table)
         }
@@ -355,7 +386,8 @@ public actor ClickHouseWarehouse: Warehouse {
     /// mapping's key now (the source's primary key changed while Forager was stopped), or nil.
     private func keyChanged(_ table: MappedTable) async throws -> ForagerError? {
         guard table.identity == .key else { return nil }
-        let text = try await client.system.execute("""
+        let text = try await client.system.execute(
+            """
             SELECT name FROM system.columns WHERE database = \(ClickHouseClient.literal(table.target.schema)) AND table = \(ClickHouseClient.literal(storageTable(table.target).name)) AND is_in_primary_key = 1 FORMAT TabSeparated
             """)
         let present = TabSeparated.rows(text).compactMap { $0.first.flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } }
@@ -363,7 +395,8 @@ public actor ClickHouseWarehouse: Warehouse {
         guard !present.isEmpty, Set(present) != Set(wanted) else { return nil }
         func list(_ names: [String]) -> String { "(" + names.map(ClickHouseClient.quote).joined(separator: ", ") + ")" }
         return ForagerError(
-            .schema, "ClickHouse table \(table.target) tells rows apart by \(list(present)), but the mapping of \(table.source) now sorts them by \(list(wanted)) (its primary key changed on the source while Forager was stopped, or order_by changed); Forager stopped this table rather than miss deletes or merge rows",
+            .schema,
+            "ClickHouse table \(table.target) tells rows apart by \(list(present)), but the mapping of \(table.source) now sorts them by \(list(wanted)) (its primary key changed on the source while Forager was stopped, or order_by changed); Forager stopped this table rather than miss deletes or merge rows",
             hint: "Resync the table to recreate it with its new key: forager resync --table \(table.source).")
     }
 
@@ -405,7 +438,8 @@ public actor ClickHouseWarehouse: Warehouse {
     public func checkpoint() async throws -> LSN? {
         guard try await client.system.execute("EXISTS TABLE \(checkpointLocation)").hasPrefix("1") else { return nil }
         let text = try await client.execute(
-            "SELECT lsn_text FROM \(checkpointLocation) WHERE slot = \(ClickHouseClient.literal(slot)) ORDER BY lsn DESC LIMIT 1 FORMAT TabSeparated")
+            "SELECT lsn_text FROM \(checkpointLocation) WHERE slot = \(ClickHouseClient.literal(slot)) ORDER BY lsn DESC LIMIT 1 FORMAT TabSeparated"
+        )
         return LSN(string: text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
@@ -434,7 +468,8 @@ public actor ClickHouseWarehouse: Warehouse {
 
     public func tableStates() async throws -> [TableName: TableState] {
         guard try await client.system.execute("EXISTS TABLE \(registry)").hasPrefix("1") else { return [:] }
-        let text = try await client.execute("""
+        let text = try await client.execute(
+            """
             SELECT source_schema, source_table, argMax(state, version), argMax(synced_lsn, version), argMax(reason, version)
             FROM \(registry) WHERE slot = \(ClickHouseClient.literal(slot)) GROUP BY source_schema, source_table FORMAT TabSeparated
             """)
@@ -451,13 +486,17 @@ public actor ClickHouseWarehouse: Warehouse {
     public func record(_ table: TableName, _ state: TableState) async throws {
         lastRegistryVersion = max(lastRegistryVersion + 1, UInt64(max(0, PostgresTimestamp.now.microseconds)))
         var row: [UInt8] = []
-        for (index, field) in [slot, table.schema, table.name, state.phase.rawValue, state.syncedAt?.description ?? "", state.reason ?? "", String(lastRegistryVersion)].enumerated() {
+        for (index, field) in [
+            slot, table.schema, table.name, state.phase.rawValue, state.syncedAt?.description ?? "", state.reason ?? "",
+            String(lastRegistryVersion),
+        ].enumerated() {
             if index > 0 { row.append(0x09) }
             ClickHouseColumn.escape(ArraySlice(field.utf8), to: &row)
         }
         row.append(0x0A)
         try await client.insert(
-            "INSERT INTO \(registry) (slot, source_schema, source_table, state, synced_lsn, reason, version) FORMAT TabSeparated", rows: row)
+            "INSERT INTO \(registry) (slot, source_schema, source_table, state, synced_lsn, reason, version) FORMAT TabSeparated", rows: row
+        )
     }
 
     public func requestResync(_ tables: [TableName]) async throws {
@@ -471,9 +510,11 @@ public actor ClickHouseWarehouse: Warehouse {
     }
 
     func stop(_ table: MappedTable, _ error: ForagerError) async throws {
-        logger.error("table stopped; the other tables keep flowing", metadata: [
-            "forager.table": "\(table.source)", "forager.error": "\(error)",
-        ])
+        logger.error(
+            "table stopped; the other tables keep flowing",
+            metadata: [
+                "forager.table": "\(table.source)", "forager.error": "\(error)",
+            ])
         stoppedTables.insert(table.source)
         try await record(table.source, TableState(phase: .stopped, reason: error.description))
     }

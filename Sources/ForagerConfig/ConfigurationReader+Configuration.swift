@@ -77,7 +77,9 @@ extension ConfigurationReader {
         var result = ForagerConfiguration.Source(url: url, publication: publication, slot: slot)
         if let field = source["heartbeat_interval_s"],
             let seconds = positiveInteger(
-                field, file: file, fix: "write how often to write a heartbeat on the source, in seconds, e.g. heartbeat_interval_s: 10 (0 turns heartbeats off)",
+                field, file: file,
+                fix:
+                    "write how often to write a heartbeat on the source, in seconds, e.g. heartbeat_interval_s: 10 (0 turns heartbeats off)",
                 atLeast: 0)
         {
             result.heartbeatInterval = seconds == 0 ? nil : .seconds(seconds)
@@ -88,7 +90,9 @@ extension ConfigurationReader {
             result.spillDirectory = FilePaths.join(FilePaths.directory(of: configPath), path)
         }
         if let field = source["binary"],
-            let binary = boolean(field, file: file, fix: "write binary: true to receive values in binary where the pipeline allows it, or binary: false for text")
+            let binary = boolean(
+                field, file: file,
+                fix: "write binary: true to receive values in binary where the pipeline allows it, or binary: false for text")
         {
             result.binary = binary
         }
@@ -124,8 +128,10 @@ extension ConfigurationReader {
         }
         for key in ["database", "user", "password", "compression", "ca_file"] + Self.clusterKeys {
             guard let field = warehouse[key] else { continue }
-            report(.invalidValue, file, field.line, field.key,
-                   "only applies to type: clickhouse; for a Postgres warehouse, put the user in url and the password in PGPASSWORD or ~/.pgpass\(key == "database" ? ", and use schema for the tables' schema" : "")\(key == "ca_file" ? ", and TLS settings in url (sslmode=verify-full&sslrootcert=...)" : "")")
+            report(
+                .invalidValue, file, field.line, field.key,
+                "only applies to type: clickhouse; for a Postgres warehouse, put the user in url and the password in PGPASSWORD or ~/.pgpass\(key == "database" ? ", and use schema for the tables' schema" : "")\(key == "ca_file" ? ", and TLS settings in url (sslmode=verify-full&sslrootcert=...)" : "")"
+            )
         }
         let url = connectionString(in: warehouse, variable: ForagerConfiguration.warehouseURLVariable, of: "the warehouse")
 
@@ -133,7 +139,8 @@ extension ConfigurationReader {
         var schema = defaultSchema
         if let field = warehouse["schema"],
             let name = text(field, file: file, expected: "a schema name", fix: "write e.g. schema: analytics"),
-            checkName(name, field: field, file: file, what: "the warehouse schema's name", fallback: "remove the key to use '\(defaultSchema)'")
+            checkName(
+                name, field: field, file: file, what: "the warehouse schema's name", fallback: "remove the key to use '\(defaultSchema)'")
         {
             schema = name
         }
@@ -152,20 +159,25 @@ extension ConfigurationReader {
             if let field = warehouse["url"] {
                 url = text(field, file: file, expected: "an HTTP URL", fix: "write the server's HTTP interface, such as \(example)") ?? ""
             } else {
-                report(.missingKey, file, warehouse.line, warehouse.key("url"),
-                       "missing; set it to the ClickHouse server's HTTP interface, such as \(example), or set \(ForagerConfiguration.warehouseURLVariable)")
+                report(
+                    .missingKey, file, warehouse.line, warehouse.key("url"),
+                    "missing; set it to the ClickHouse server's HTTP interface, such as \(example), or set \(ForagerConfiguration.warehouseURLVariable)"
+                )
             }
         }
         if !url.isEmpty, !(url.hasPrefix("http://") || url.hasPrefix("https://")) || url.contains("@") {
-            report(.invalidValue, file, warehouse["url"]?.line, warehouse.key("url"),
-                   "is not an http:// or https:// URL without credentials (the value is not shown, as it may hold a password); write \(example) and put the user and password in user and password")
+            report(
+                .invalidValue, file, warehouse["url"]?.line, warehouse.key("url"),
+                "is not an http:// or https:// URL without credentials (the value is not shown, as it may hold a password); write \(example) and put the user and password in user and password"
+            )
         }
         var database = ForagerConfiguration.Warehouse.defaultDatabase
         if let field = warehouse["database"],
             let name = text(field, file: file, expected: "a database name", fix: "write e.g. database: analytics")
         {
             if name.isEmpty || name.contains("`") {
-                report(.invalidValue, file, field.line, field.key, "'\(name)' is not a usable database name; write e.g. database: analytics")
+                report(
+                    .invalidValue, file, field.line, field.key, "'\(name)' is not a usable database name; write e.g. database: analytics")
             } else {
                 database = name
             }
@@ -176,7 +188,9 @@ extension ConfigurationReader {
         }
         var password = environment[ForagerConfiguration.warehousePasswordVariable].flatMap { $0.isEmpty ? nil : $0 }
         if password == nil, let field = warehouse["password"] {
-            password = text(field, file: file, expected: "text", fix: "write the password, or set \(ForagerConfiguration.warehousePasswordVariable) instead")
+            password = text(
+                field, file: file, expected: "text",
+                fix: "write the password, or set \(ForagerConfiguration.warehousePasswordVariable) instead")
         }
         var warehouseConfig = ForagerConfiguration.Warehouse(type: .clickhouse, url: url, schema: database, user: user, password: password)
         if let field = warehouse["compression"] {
@@ -189,11 +203,15 @@ extension ConfigurationReader {
             }
         }
         if let field = warehouse["ca_file"],
-            let path = text(field, file: file, expected: "a file path", fix: "write the path of the PEM file with the certificate authority, e.g. ca_file: certs/clickhouse-ca.pem")
+            let path = text(
+                field, file: file, expected: "a file path",
+                fix: "write the path of the PEM file with the certificate authority, e.g. ca_file: certs/clickhouse-ca.pem")
         {
             warehouseConfig.caFile = FilePaths.join(FilePaths.directory(of: configPath), path)
             if !url.hasPrefix("https://") {
-                report(.invalidValue, file, field.line, field.key, "applies only to an https:// url; use https:// in warehouse.url, or remove ca_file")
+                report(
+                    .invalidValue, file, field.line, field.key,
+                    "applies only to an https:// url; use https:// in warehouse.url, or remove ca_file")
             }
         }
         readCluster(warehouse, into: &warehouseConfig)
@@ -277,8 +295,10 @@ extension ConfigurationReader {
     /// PostgreSQL's rule for replication slot names: `[a-z0-9_]{1,63}`.
     static func isValidSlotName(_ name: String) -> Bool {
         (1...maximumNameBytes).contains(name.utf8.count)
-            && name.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "_") }
+            && name.utf8.allSatisfy {
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "_")
+            }
     }
 
     /// A valid slot name close to `name`, to suggest.
@@ -288,4 +308,3 @@ extension ConfigurationReader {
         return isValidSlotName(candidate) ? candidate : ForagerConfiguration.Source.defaultName
     }
 }
-

@@ -12,11 +12,17 @@ extension ConfigurationReader {
         guard options.isUsable else { return nil }
         var layout = PhysicalLayout.ClickHouse()
         if let orderBy = options["order_by"] {
-            guard let names = nameList(orderBy, file: file, fix: "list warehouse columns, the primary key first, such as order_by: [id, ts]") else { return nil }
+            guard
+                let names = nameList(orderBy, file: file, fix: "list warehouse columns, the primary key first, such as order_by: [id, ts]")
+            else { return nil }
             layout.orderBy = names
         }
         if let partitionBy = options["partition_by"] {
-            guard let expression = text(partitionBy, file: file, expected: "a ClickHouse expression", fix: "write one expression, such as partition_by: toYYYYMM(ts)") else { return nil }
+            guard
+                let expression = text(
+                    partitionBy, file: file, expected: "a ClickHouse expression",
+                    fix: "write one expression, such as partition_by: toYYYYMM(ts)")
+            else { return nil }
             layout.partitionBy = expression
         }
         return layout
@@ -34,7 +40,10 @@ extension ConfigurationReader {
             layout.sortKey = names
         }
         if let distKey = options["distkey"] {
-            guard let name = text(distKey, file: file, expected: "one column name", fix: "name one warehouse column, such as distkey: device_id") else { return nil }
+            guard
+                let name = text(
+                    distKey, file: file, expected: "one column name", fix: "name one warehouse column, such as distkey: device_id")
+            else { return nil }
             layout.distKey = name
         }
         return layout
@@ -44,15 +53,16 @@ extension ConfigurationReader {
     /// field for messages; reports a value of the wrong shape with `fix`.
     mutating func columnMap(_ field: YAMLField, file: String, of what: String, fix: String) -> [(column: String, value: YAMLField)]? {
         guard case .mapping(let mapping) = field.value else {
-            report(field.value.isNull ? .missingKey : .wrongKind, file, field.line, field.key,
-                   "must be a mapping of column to \(what), not \(field.value.kindDescription); \(fix)")
+            report(
+                field.value.isNull ? .missingKey : .wrongKind, file, field.line, field.key,
+                "must be a mapping of column to \(what), not \(field.value.kindDescription); \(fix)")
             return nil
         }
         var entries: [(column: String, value: YAMLField)] = []
         var valid = true
         for (keyNode, valueNode) in mapping {
             guard case .scalar(let key) = keyNode, case .scalar(let value) = valueNode, !valueNode.isNull,
-                  !value.string.trimmingCharacters(in: .whitespaces).isEmpty
+                !value.string.trimmingCharacters(in: .whitespaces).isEmpty
             else {
                 report(.wrongKind, file, keyNode.line ?? field.line, field.key, "every entry must map a column name to a \(what); \(fix)")
                 valid = false
@@ -78,13 +88,15 @@ extension ConfigurationReader {
                 continue
             }
             if let other = sourcesByTarget[name] {
-                report(.duplicate, file, entry.line, entry.key,
-                       "renames \(column) to '\(name)', which \(other) is already renamed to; give each its own name")
+                report(
+                    .duplicate, file, entry.line, entry.key,
+                    "renames \(column) to '\(name)', which \(other) is already renamed to; give each its own name")
                 valid = false
             }
             if name.hasPrefix("_forager_") {
-                report(.invalidValue, file, entry.line, entry.key,
-                       "'\(name)' starts with _forager_, which is kept for Forager's own columns; choose another name")
+                report(
+                    .invalidValue, file, entry.line, entry.key,
+                    "'\(name)' starts with _forager_, which is kept for Forager's own columns; choose another name")
                 valid = false
             }
             sourcesByTarget[name] = column
@@ -117,46 +129,59 @@ extension ConfigurationReader {
     mutating func extractList(_ field: YAMLField, file: String) -> [JSONExtract]? {
         let example = "such as - {column: temperature_c, from: payload, path: climate.temp, type: double precision}"
         guard case .sequence(let items) = field.value else {
-            report(field.value.isNull ? .missingKey : .wrongKind, file, field.line, field.key,
-                   "must be a list of extracted columns, not \(field.value.kindDescription); write one entry per column, \(example)")
+            report(
+                field.value.isNull ? .missingKey : .wrongKind, file, field.line, field.key,
+                "must be a list of extracted columns, not \(field.value.kindDescription); write one entry per column, \(example)")
             return nil
         }
         var extracts: [JSONExtract] = []
         var valid = true
         for (index, item) in items.enumerated() {
             let key = "\(field.key)[\(index)]"
-            let entry = section(item, file: file, path: key, line: item.line ?? field.line, allowed: Self.extractKeys,
-                                place: "in \(key)", expected: "a mapping \(example)")
+            let entry = section(
+                item, file: file, path: key, line: item.line ?? field.line, allowed: Self.extractKeys,
+                place: "in \(key)", expected: "a mapping \(example)")
             guard entry.isUsable else { valid = false; continue }
             var values: [String: String] = [:]
             for name in Self.extractKeys {
                 guard let value = entry[name] else {
-                    report(.missingKey, file, item.line ?? field.line, entry.key(name), "missing; every extracted column needs column, from, path and type, \(example)")
+                    report(
+                        .missingKey, file, item.line ?? field.line, entry.key(name),
+                        "missing; every extracted column needs column, from, path and type, \(example)")
                     valid = false
                     continue
                 }
                 guard let text = text(value, file: file, expected: "text", fix: example) else { valid = false; continue }
                 values[name] = text
             }
-            guard let column = values["column"], let from = values["from"], let pathText = values["path"], let typeText = values["type"] else { continue }
+            guard let column = values["column"], let from = values["from"], let pathText = values["path"], let typeText = values["type"]
+            else { continue }
             guard let path = JSONExtract.parsePath(pathText) else {
-                report(.invalidValue, file, entry["path"]?.line, entry.key("path"),
-                       "'\(pathText)' is not a JSON path; write keys separated by dots and array indexes in brackets, such as climate.temp or readings[0].value")
+                report(
+                    .invalidValue, file, entry["path"]?.line, entry.key("path"),
+                    "'\(pathText)' is not a JSON path; write keys separated by dots and array indexes in brackets, such as climate.temp or readings[0].value"
+                )
                 valid = false
                 continue
             }
             guard let type = JSONExtract.ValueType(rawValue: typeText.lowercased()) else {
                 let names = JSONExtract.ValueType.allCases.map(\.rawValue).joined(separator: ", ")
-                report(.invalidValue, file, entry["type"]?.line, entry.key("type"), "'\(typeText)' cannot be extracted yet; use one of: \(names)")
+                report(
+                    .invalidValue, file, entry["type"]?.line, entry.key("type"),
+                    "'\(typeText)' cannot be extracted yet; use one of: \(names)")
                 valid = false
                 continue
             }
-            if let columnField = entry["column"], !checkName(column, field: columnField, file: file, what: "the new column's name", fallback: "remove the entry") {
+            if let columnField = entry["column"],
+                !checkName(column, field: columnField, file: file, what: "the new column's name", fallback: "remove the entry")
+            {
                 valid = false
                 continue
             }
             if extracts.contains(where: { $0.column == column }) {
-                report(.duplicate, file, entry["column"]?.line, entry.key("column"), "'\(column)' is extracted twice; give each extracted column its own name")
+                report(
+                    .duplicate, file, entry["column"]?.line, entry.key("column"),
+                    "'\(column)' is extracted twice; give each extracted column its own name")
                 valid = false
                 continue
             }

@@ -33,7 +33,9 @@ extension ConfigurationReader {
     }
 
     /// The tables and table patterns of every mapping file, in order, checked for duplicates across files.
-    mutating func readTables(_ top: YAMLSection) -> (tables: [ForagerConfiguration.TableMapping], patterns: [ForagerConfiguration.TablePatternMapping]) {
+    mutating func readTables(_ top: YAMLSection) -> (
+        tables: [ForagerConfiguration.TableMapping], patterns: [ForagerConfiguration.TablePatternMapping]
+    ) {
         let all = mappingFiles(top).flatMap { file -> [Entry] in
             startReading(file.display)
             switch FilePaths.readText(atPath: file.absolute) {
@@ -197,16 +199,19 @@ extension ConfigurationReader {
         }
         var appendOnly = false
         if let field = table["append_only"] {
-            guard let value = boolean(field, file: file, fix: "write append_only: true to keep every insert as a new row, or remove it") else { return nil }
+            guard let value = boolean(field, file: file, fix: "write append_only: true to keep every insert as a new row, or remove it")
+            else { return nil }
             appendOnly = value
         }
         if TablePattern.hasWildcard(sourceText) {
-            return readPattern(table, sourceText: sourceText, sourceField: sourceField, deletes: deletes, appendOnly: appendOnly, file: file, line: line)
+            return readPattern(
+                table, sourceText: sourceText, sourceField: sourceField, deletes: deletes, appendOnly: appendOnly, file: file, line: line)
         }
         guard let source = tableName(sourceText, field: sourceField, file: file) else { return nil }
         if let field = table["exclude_tables"] {
-            report(.invalidValue, file, field.line, field.key,
-                   "only applies to an entry whose source has a wildcard, such as source: public.*; remove it, or write a pattern in source")
+            report(
+                .invalidValue, file, field.line, field.key,
+                "only applies to an entry whose source has a wildcard, such as source: public.*; remove it, or write a pattern in source")
             return nil
         }
 
@@ -224,13 +229,15 @@ extension ConfigurationReader {
             target = name
         }
         guard let columns = readColumnOptions(table, file: file) else { return nil }
-        return .table(MappingEntry(
-            mapping: ForagerConfiguration.TableMapping(
-                source: source, target: target, deletes: deletes, excludeColumns: columns.excluded, renameColumns: columns.renames,
-                types: columns.types, extracts: columns.extracts, keepJSON: columns.keepJSON, appendOnly: appendOnly, layout: columns.layout,
-                file: file, line: line ?? 1),
-            key: key, sourceLine: sourceField.line, targetLine: targetLine, targetIsDefault: table["target"] == nil
-        ))
+        return .table(
+            MappingEntry(
+                mapping: ForagerConfiguration.TableMapping(
+                    source: source, target: target, deletes: deletes, excludeColumns: columns.excluded, renameColumns: columns.renames,
+                    types: columns.types, extracts: columns.extracts, keepJSON: columns.keepJSON, appendOnly: appendOnly,
+                    layout: columns.layout,
+                    file: file, line: line ?? 1),
+                key: key, sourceLine: sourceField.line, targetLine: targetLine, targetIsDefault: table["target"] == nil
+            ))
     }
 
     /// What an entry for one table says about its columns and layout.
@@ -268,7 +275,9 @@ extension ConfigurationReader {
             let fix = "write keep_json: false to store only the extracted columns, or remove it to keep the json columns too"
             guard let value = boolean(field, file: file, fix: fix) else { return nil }
             if !value && options.extracts.isEmpty {
-                report(.invalidValue, file, field.line, field.key, "only applies with extract, which this entry does not have; remove keep_json")
+                report(
+                    .invalidValue, file, field.line, field.key,
+                    "only applies with extract, which this entry does not have; remove keep_json")
                 return nil
             }
             options.keepJSON = value
@@ -293,14 +302,17 @@ extension ConfigurationReader {
         do {
             pattern = try TablePattern(parsing: sourceText)
         } catch {
-            report(.invalidValue, file, sourceField.line, sourceField.key,
-                   "'\(sourceText)' is not a table pattern: \(error.reason); write schema.pattern, such as public.* or sensors.reading_?")
+            report(
+                .invalidValue, file, sourceField.line, sourceField.key,
+                "'\(sourceText)' is not a table pattern: \(error.reason); write schema.pattern, such as public.* or sensors.reading_?")
             return nil
         }
         var valid = true
         for (name, field) in table.fields.sorted(by: { $0.key < $1.key }) where !Self.patternKeys.contains(name) {
-            report(.invalidValue, file, field.line, field.key,
-                   "cannot be used with a pattern (\(sourceText) selects many tables, each landing under its own name); map the table by its own name in another entry, which takes precedence over the pattern, and put \(name) there")
+            report(
+                .invalidValue, file, field.line, field.key,
+                "cannot be used with a pattern (\(sourceText) selects many tables, each landing under its own name); map the table by its own name in another entry, which takes precedence over the pattern, and put \(name) there"
+            )
             valid = false
         }
         var excludes: [TablePattern] = []
@@ -317,8 +329,9 @@ extension ConfigurationReader {
             }
         }
         guard valid else { return nil }
-        return .pattern(ForagerConfiguration.TablePatternMapping(
-            pattern: pattern, excludeTables: excludes, deletes: deletes, appendOnly: appendOnly, file: file, line: line ?? 1))
+        return .pattern(
+            ForagerConfiguration.TablePatternMapping(
+                pattern: pattern, excludeTables: excludes, deletes: deletes, appendOnly: appendOnly, file: file, line: line ?? 1))
     }
 
     private mutating func tableName(_ text: String, field: YAMLField, file: String) -> TableName? {
@@ -329,7 +342,8 @@ extension ConfigurationReader {
         } catch {
             var message = "'\(text)' is not a table name: \(error.reason); \(how)"
             if case .scalar(let scalar) = field.value, scalar.style == .doubleQuoted {
-                message += ". YAML removed the double quotes around the value; to quote a name for SQL, wrap the "
+                message +=
+                    ". YAML removed the double quotes around the value; to quote a name for SQL, wrap the "
                     + "whole value in single quotes: source: '\"Weird Table\"'"
             }
             report(.invalidValue, file, field.line, field.key, message)
@@ -347,7 +361,11 @@ extension ConfigurationReader {
     }
 
     private mutating func checkTarget(_ name: String, field: YAMLField, file: String) -> Bool {
-        guard checkName(name, field: field, file: file, what: "the warehouse table's name", fallback: "remove target to use the source table's name") else {
+        guard
+            checkName(
+                name, field: field, file: file, what: "the warehouse table's name", fallback: "remove target to use the source table's name"
+            )
+        else {
             return false
         }
         if name.contains(".") {

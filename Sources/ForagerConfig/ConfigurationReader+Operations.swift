@@ -24,7 +24,8 @@ extension ConfigurationReader {
             }
         }
         if let field = metrics["ready_max_lag_s"],
-            let seconds = positiveInteger(field, file: file, fix: "write the most lag, in seconds, at which /readyz still answers ready, e.g. ready_max_lag_s: 300")
+            let seconds = positiveInteger(
+                field, file: file, fix: "write the most lag, in seconds, at which /readyz still answers ready, e.g. ready_max_lag_s: 300")
         {
             result.readyMaxLag = .seconds(seconds)
         }
@@ -39,7 +40,8 @@ extension ConfigurationReader {
         )
         var result = ForagerConfiguration.Alerts()
         if let field = alerts["retained_wal_mb"],
-            let megabytes = positiveInteger(field, file: file, fix: "write the WAL the slot may retain before a warning, in MB, e.g. retained_wal_mb: 10240")
+            let megabytes = positiveInteger(
+                field, file: file, fix: "write the WAL the slot may retain before a warning, in MB, e.g. retained_wal_mb: 10240")
         {
             result.retainedWALBytes = Int64(megabytes) << 20
         }
@@ -49,7 +51,8 @@ extension ConfigurationReader {
             result.lag = .seconds(seconds)
         }
         if let field = alerts["slot_inactive_s"],
-            let seconds = positiveInteger(field, file: file, fix: "write how long the slot may go unread before a warning, in seconds, e.g. slot_inactive_s: 300")
+            let seconds = positiveInteger(
+                field, file: file, fix: "write how long the slot may go unread before a warning, in seconds, e.g. slot_inactive_s: 300")
         {
             result.slotInactive = .seconds(seconds)
         }
@@ -75,7 +78,8 @@ extension ConfigurationReader {
             place: "in snapshot", expected: "a mapping with the key parallelism"
         )
         guard let field = snapshot["parallelism"],
-            let count = positiveInteger(field, file: file, fix: "write how many connections copy tables at once, e.g. parallelism: 4", atLeast: 1)
+            let count = positiveInteger(
+                field, file: file, fix: "write how many connections copy tables at once, e.g. parallelism: 4", atLeast: 1)
         else { return ForagerConfiguration.defaultSnapshotParallelism }
         return count
     }

@@ -80,7 +80,8 @@ struct ConfigurationReader {
             message += "; " + fix
             let lines = [mark.line, context?.mark.line].compactMap { $0 }
             if isMappingFile, lines.contains(where: { startsWithQuotedTableName(line: $0, of: text) }) {
-                message += ". A table name that starts with a double quote must be wrapped in single quotes,"
+                message +=
+                    ". A table name that starts with a double quote must be wrapped in single quotes,"
                     + " as in source: '\"Weird Schema\".samples'"
             }
             return (mark.line, message)
@@ -168,15 +169,17 @@ struct ConfigurationReader {
         case .sequence(let sequence): items = Array(sequence)
         case .scalar where !field.value.isNull: items = [field.value]
         default:
-            report(field.value.isNull ? .missingKey : .wrongKind, file, field.line, field.key,
-                   "must be a list of column names, not \(field.value.kindDescription); \(fix)")
+            report(
+                field.value.isNull ? .missingKey : .wrongKind, file, field.line, field.key,
+                "must be a list of column names, not \(field.value.kindDescription); \(fix)")
             return nil
         }
         var names: [String] = []
         for (index, item) in items.enumerated() {
             guard case .scalar(let scalar) = item, !item.isNull, !scalar.string.isEmpty else {
-                report(.wrongKind, file, item.line ?? field.line, "\(field.key)[\(index)]",
-                       "must be a column name, not \(item.kindDescription); \(fix)")
+                report(
+                    .wrongKind, file, item.line ?? field.line, "\(field.key)[\(index)]",
+                    "must be a column name, not \(item.kindDescription); \(fix)")
                 return nil
             }
             names.append(scalar.string)

@@ -5,7 +5,8 @@ import Foundation
 enum FilePaths {
     /// `path` made absolute against the current directory, with `.` and `..` resolved.
     static func absolute(_ path: String) -> String {
-        let url = path.hasPrefix("/")
+        let url =
+            path.hasPrefix("/")
             ? URL(fileURLWithPath: path)
             : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path)
         return url.standardizedFileURL.path
@@ -40,7 +41,8 @@ enum FilePaths {
     /// and backup files) and subdirectories are skipped. `nil` when the directory cannot be listed.
     static func yamlFiles(inDirectory path: String) -> [String]? {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return nil }
-        return names
+        return
+            names
             .filter { !$0.hasPrefix(".") && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) }
             .filter { entry(atPath: join(path, $0)) == .file }
             .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }

@@ -144,7 +144,10 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// a local replicated table per shard under a `Distributed` table (`sharding`, default false).
         public var sharding = false
 
-        public init(type: WarehouseType = .postgres, url: String, schema: String = Warehouse.defaultSchema, user: String? = nil, password: String? = nil) {
+        public init(
+            type: WarehouseType = .postgres, url: String, schema: String = Warehouse.defaultSchema, user: String? = nil,
+            password: String? = nil
+        ) {
             self.type = type
             self.url = url
             self.schema = schema
@@ -311,35 +314,44 @@ public struct ForagerConfiguration: Sendable, Equatable {
             let location = "\(entry.file):\(entry.line)"
             let matched = sourceTables.filter(entry.pattern.matches).sorted()
             if matched.isEmpty {
-                problems.append(ForagerError(
-                    .schema, "\(location): \(entry.pattern) matches no table on the source",
-                    hint: "Check the pattern (unquoted letters are folded to lower case; * and ? are wildcards outside quotes) and that the source role can see the tables."))
+                problems.append(
+                    ForagerError(
+                        .schema, "\(location): \(entry.pattern) matches no table on the source",
+                        hint:
+                            "Check the pattern (unquoted letters are folded to lower case; * and ? are wildcards outside quotes) and that the source role can see the tables."
+                    ))
                 continue
             }
             for exclusion in entry.excludeTables where !matched.contains(where: exclusion.matches) {
-                problems.append(ForagerError(
-                    .schema, "\(location): exclude_tables names \(exclusion), which is not among the tables \(entry.pattern) selects",
-                    hint: "Fix the name, or remove it from exclude_tables."))
+                problems.append(
+                    ForagerError(
+                        .schema, "\(location): exclude_tables names \(exclusion), which is not among the tables \(entry.pattern) selects",
+                        hint: "Fix the name, or remove it from exclude_tables."))
             }
             for table in matched where !exact.contains(table) && !entry.excludeTables.contains(where: { $0.matches(table) }) {
                 if let first = claimedBy[table] {
-                    problems.append(ForagerError(
-                        .schema, "\(location): \(table) is selected by \(entry.pattern) and also by \(first.pattern) at \(first.file):\(first.line)",
-                        hint: "Add it to the exclude_tables of one of the two entries, or map it by its own name."))
+                    problems.append(
+                        ForagerError(
+                            .schema,
+                            "\(location): \(table) is selected by \(entry.pattern) and also by \(first.pattern) at \(first.file):\(first.line)",
+                            hint: "Add it to the exclude_tables of one of the two entries, or map it by its own name."))
                     continue
                 }
                 claimedBy[table] = entry
-                tables.append(TableMapping(
-                    source: table, target: table.name, deletes: entry.deletes, appendOnly: entry.appendOnly,
-                    file: entry.file, line: entry.line))
+                tables.append(
+                    TableMapping(
+                        source: table, target: table.name, deletes: entry.deletes, appendOnly: entry.appendOnly,
+                        file: entry.file, line: entry.line))
             }
         }
         var byTarget: [String: TableMapping] = [:]
         for table in tables {
             if let first = byTarget[table.target] {
-                problems.append(ForagerError(
-                    .schema, "\(table.file):\(table.line): \(table.source) and \(first.source) (\(first.file):\(first.line)) would both land in the warehouse table \(SQL.quoteIdentifier(table.target))",
-                    hint: "Map one of them by its own name with a different target, or exclude it with exclude_tables."))
+                problems.append(
+                    ForagerError(
+                        .schema,
+                        "\(table.file):\(table.line): \(table.source) and \(first.source) (\(first.file):\(first.line)) would both land in the warehouse table \(SQL.quoteIdentifier(table.target))",
+                        hint: "Map one of them by its own name with a different target, or exclude it with exclude_tables."))
                 continue
             }
             byTarget[table.target] = table
@@ -373,7 +385,7 @@ public struct ForagerConfiguration: Sendable, Equatable {
                     code: .unreadableFile, file: path, line: nil, key: "",
                     message: "cannot read the configuration file: \(failure.reason(absolutePath: absolute)); "
                         + "pass the path of the YAML configuration file"
-                ),
+                )
             ])
         }
     }

@@ -24,10 +24,12 @@ enum KeySuggestion {
         if let best, best.distance <= max(1, min(folded.count, best.candidate.count) / 3) {
             return best.candidate
         }
-        if folded.count >= 3, let prefixed = candidates.first(where: {
-            let other = normalized($0)
-            return other.hasPrefix(folded) || folded.hasPrefix(other)
-        }) {
+        if folded.count >= 3,
+            let prefixed = candidates.first(where: {
+                let other = normalized($0)
+                return other.hasPrefix(folded) || folded.hasPrefix(other)
+            })
+        {
             return prefixed
         }
         return nil

@@ -28,7 +28,9 @@ public struct AlertRules: Sendable {
         /// The mapped tables that are stopped, by source name.
         public var stoppedTables: [String]
 
-        public init(slotExists: Bool, slotActive: Bool, walStatus: String?, retainedWALBytes: Int64?, lag: Duration?, stoppedTables: [String] = []) {
+        public init(
+            slotExists: Bool, slotActive: Bool, walStatus: String?, retainedWALBytes: Int64?, lag: Duration?, stoppedTables: [String] = []
+        ) {
             self.slotExists = slotExists
             self.slotActive = slotActive
             self.walStatus = walStatus
@@ -78,31 +80,37 @@ public struct AlertRules: Sendable {
         if let retained = facts.retainedWALBytes, retained >= thresholds.retainedWALBytes {
             conditions[.retainedWAL] = (
                 "slot \(slot) retains \(Self.megabytes(retained)) of WAL on the source, above alerts.retained_wal_mb (\(Self.megabytes(thresholds.retainedWALBytes)))",
-                "The source's disk fills while the slot is behind. Check that forager run is running and not failing, and the warehouse's speed; if the pipeline is retired, run forager drop --yes to release the WAL.")
+                "The source's disk fills while the slot is behind. Check that forager run is running and not failing, and the warehouse's speed; if the pipeline is retired, run forager drop --yes to release the WAL."
+            )
         }
         if let lag = facts.lag, lag >= thresholds.lag {
             conditions[.lag] = (
                 "replication lag is \(Int(lag.seconds)) s, above alerts.lag_s (\(Int(thresholds.lag.seconds)) s)",
-                "See docs/operations.md, 'Lag grows': check the warehouse (load, locks, disk), the errors in this log, and forager_batch_duration_seconds.")
+                "See docs/operations.md, 'Lag grows': check the warehouse (load, locks, disk), the errors in this log, and forager_batch_duration_seconds."
+            )
         }
         if let since = inactiveSince, now - since >= thresholds.slotInactive {
             conditions[.slotInactive] = (
                 "slot \(slot) has had no reader for \(Int((now - since).seconds)) s; it retains WAL for as long as nothing reads it",
-                "Start forager run (or find why it cannot connect: see the errors above); if the pipeline is retired, run forager drop --yes.")
+                "Start forager run (or find why it cannot connect: see the errors above); if the pipeline is retired, run forager drop --yes."
+            )
         }
         if facts.walStatus == "lost" {
             conditions[.slotLost] = (
                 "slot \(slot) was invalidated (wal_status = lost): the source removed WAL it still needed, so changes are gone",
-                "The warehouse cannot be caught up from this slot. Drop the slot and the warehouse tables and start again (docs/operations.md, 'Slot lost').")
+                "The warehouse cannot be caught up from this slot. Drop the slot and the warehouse tables and start again (docs/operations.md, 'Slot lost')."
+            )
         } else if facts.walStatus == "unreserved" {
             conditions[.slotUnreserved] = (
                 "slot \(slot) is about to lose WAL it needs (wal_status = unreserved: retained WAL is past max_slot_wal_keep_size)",
-                "Get forager run streaming now, or raise max_slot_wal_keep_size on the source; once the WAL is removed the slot is lost.")
+                "Get forager run streaming now, or raise max_slot_wal_keep_size on the source; once the WAL is removed the slot is lost."
+            )
         }
         if !facts.stoppedTables.isEmpty {
             conditions[.tableStopped] = (
                 "\(facts.stoppedTables.count == 1 ? "table" : "tables") \(facts.stoppedTables.joined(separator: ", ")) \(facts.stoppedTables.count == 1 ? "is" : "are") stopped: nothing more is applied to \(facts.stoppedTables.count == 1 ? "it" : "them"), while the other tables flow",
-                "forager status (or forager check) says why for each; fix the cause, then forager resync --table for each (docs/operations.md, 'Resync a table').")
+                "forager status (or forager check) says why for each; fix the cause, then forager resync --table for each (docs/operations.md, 'Resync a table')."
+            )
         }
         var alerts: [Alert] = []
         for kind in Kind.allCases {

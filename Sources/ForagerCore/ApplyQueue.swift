@@ -98,7 +98,9 @@ struct ApplyQueue<Sink: WarehouseSink, C: Clock> where C.Duration == Duration {
     }
 
     /// Carries out actions in order; returns the last checkpoint committed, if any.
-    static func perform(sink: Sink, logger: Logger, clock: C, metrics: ReplicationMetrics, _ actions: [ChangeBatcher.Action]) async throws -> LSN? {
+    static func perform(sink: Sink, logger: Logger, clock: C, metrics: ReplicationMetrics, _ actions: [ChangeBatcher.Action]) async throws
+        -> LSN?
+    {
         var committed: LSN?
         for action in actions {
             switch action {

@@ -108,7 +108,8 @@ public struct ChangeBatcher: Sendable {
         switch message {
         case .begin(let begin):
             guard transaction == nil else {
-                throw ForagerError(.protocolViolation, "BEGIN of the transaction ending at \(begin.finalLSN) arrived inside another transaction")
+                throw ForagerError(
+                    .protocolViolation, "BEGIN of the transaction ending at \(begin.finalLSN) arrived inside another transaction")
             }
             let beyond = applyBefore.map { begin.finalLSN >= $0 } ?? false
             transaction = Transaction(finalLSN: begin.finalLSN, skipping: begin.finalLSN < checkpoint || beyond)
@@ -125,7 +126,8 @@ public struct ChangeBatcher: Sendable {
             guard let binding = try binding(for: update.relationID), binding.table.identity != .appendOnly else { return [] }
             let old = try (update.oldKey ?? update.oldTuple).map { tuple throws(ForagerError) in try binding.widened(tuple) }
             return try add(
-                .update(binding, old: old, new: try binding.widened(update.newTuple), lsn), at: lsn, bytes: Self.size(old) + Self.size(update.newTuple))
+                .update(binding, old: old, new: try binding.widened(update.newTuple), lsn), at: lsn,
+                bytes: Self.size(old) + Self.size(update.newTuple))
         case .delete(let delete):
             guard let binding = try binding(for: delete.relationID), binding.table.identity != .appendOnly else { return [] }
             guard let old = delete.oldKey ?? delete.oldTuple else {
@@ -147,7 +149,8 @@ public struct ChangeBatcher: Sendable {
         case .origin, .type:
             return []
         case .streamStart, .streamStop, .streamCommit, .streamAbort, .streamed:
-            throw ForagerError(.protocolViolation, "a streaming message reached the batcher; streamed transactions are replayed as whole ones")
+            throw ForagerError(
+                .protocolViolation, "a streaming message reached the batcher; streamed transactions are replayed as whole ones")
         }
     }
 
@@ -208,7 +211,8 @@ public struct ChangeBatcher: Sendable {
         completedBytes += current.bytes
         completedThrough = endLSN
         if oldestWaiting == nil { oldestWaiting = now }
-        let due = current.appliedPieces || completed.changeCount >= limits.maxRows || completedBytes >= limits.maxBytes
+        let due =
+            current.appliedPieces || completed.changeCount >= limits.maxRows || completedBytes >= limits.maxBytes
             || now - (oldestWaiting ?? now) >= limits.maxAge
         guard due, let action = takeCompleted() else { return [] }
         return [action]

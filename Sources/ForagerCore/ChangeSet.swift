@@ -117,14 +117,16 @@ public struct TableChanges: Sendable {
     func keyValues(of tuple: TupleData) throws(ForagerError) -> [TupleColumn] {
         try keyIndexes.map { index throws(ForagerError) in
             guard index < tuple.columns.count else {
-                throw ForagerError(.protocolViolation, "a change to \(table.source) has \(tuple.columns.count) columns, fewer than its key needs")
+                throw ForagerError(
+                    .protocolViolation, "a change to \(table.source) has \(tuple.columns.count) columns, fewer than its key needs")
             }
             let value = tuple.columns[index]
             switch value {
             case .text, .binary: return value
             case .null, .unchangedToast:
                 throw ForagerError(
-                    .schema, "a change to \(table.source) has no value for key column \(SQL.quoteIdentifier(table.keyColumns[keyIndexes.firstIndex(of: index) ?? 0]))",
+                    .schema,
+                    "a change to \(table.source) has no value for key column \(SQL.quoteIdentifier(table.keyColumns[keyIndexes.firstIndex(of: index) ?? 0]))",
                     hint: "Forager needs the primary key in every change; check the table's REPLICA IDENTITY.")
             }
         }
@@ -156,7 +158,9 @@ public struct TableChanges: Sendable {
             guard let old else {
                 throw ForagerError(
                     .schema, "an UPDATE of \(table.source), which has no key, arrived without the old row",
-                    hint: "Set REPLICA IDENTITY FULL on \(table.source) (ALTER TABLE \(table.source.sql) REPLICA IDENTITY FULL), or give it a primary key, then resync the table.")
+                    hint:
+                        "Set REPLICA IDENTITY FULL on \(table.source) (ALTER TABLE \(table.source.sql) REPLICA IDENTITY FULL), or give it a primary key, then resync the table."
+                )
             }
             try count(old, by: -1, lsn: lsn)
             return try count(Self.filling(new, from: old), by: 1, lsn: lsn)
@@ -183,7 +187,8 @@ public struct TableChanges: Sendable {
         } else {
             let row = Self.filling(new, from: previous)
             orderedStates.append(
-                RowState(key: newKey, mayExist: true, row: row, lsn: lsn, movedFrom: row.columns.contains(.unchangedToast) ? movedFrom : nil))
+                RowState(
+                    key: newKey, mayExist: true, row: row, lsn: lsn, movedFrom: row.columns.contains(.unchangedToast) ? movedFrom : nil))
         }
     }
 
@@ -277,8 +282,11 @@ extension SchemaChange {
     public static func addedAgain(_ table: MappedTable, column: String, sourceType: String, warehouseType: String) -> ForagerError {
         let name = SQL.quoteIdentifier(column)
         return ForagerError(
-            .schema, "column \(name) of \(table.source) was dropped and added again on the source, now as \(sourceType), while the warehouse column \(SQL.quoteIdentifier(table.warehouseName(of: column))) of \(table.target) (\(warehouseType)) holds the dropped column's values; Forager stopped this table rather than mix the two",
-            hint: "Resync the table to copy it with the new column: forager resync --table \(table.source). The copy holds what the source has, so save the old values first if you still need them.")
+            .schema,
+            "column \(name) of \(table.source) was dropped and added again on the source, now as \(sourceType), while the warehouse column \(SQL.quoteIdentifier(table.warehouseName(of: column))) of \(table.target) (\(warehouseType)) holds the dropped column's values; Forager stopped this table rather than mix the two",
+            hint:
+                "Resync the table to copy it with the new column: forager resync --table \(table.source). The copy holds what the source has, so save the old values first if you still need them."
+        )
     }
 
     /// Why a table is copied again after columns were added to the rows the warehouse holds: the
@@ -374,7 +382,8 @@ public struct ChangeSet: Sendable {
         case .insert(let binding, let tuple, let lsn):
             try withTable(binding) { (changes: inout TableChanges) throws(ForagerError) in try changes.insert(tuple, lsn: lsn) }
         case .update(let binding, let old, let new, let lsn):
-            try withTable(binding) { (changes: inout TableChanges) throws(ForagerError) in try changes.update(old: old, new: new, lsn: lsn) }
+            try withTable(binding) { (changes: inout TableChanges) throws(ForagerError) in try changes.update(old: old, new: new, lsn: lsn)
+            }
         case .delete(let binding, let old, let lsn):
             try withTable(binding) { (changes: inout TableChanges) throws(ForagerError) in try changes.delete(old: old, lsn: lsn) }
         case .truncate(let tables):
@@ -443,7 +452,9 @@ public final class RelationBinding: Sendable {
             guard case .text(let text) = tuple.columns[index] else { continue }
             guard let value = isArray ? TypeWidening.realArrayAsDoubleArray(text) : TypeWidening.realAsDouble(text) else {
                 throw ForagerError(
-                    .protocolViolation, "column \(SQL.quoteIdentifier(relation.columns[index].name)) of \(table.source) arrived as real, but '\(String(decoding: text, as: UTF8.self))' does not read as one")
+                    .protocolViolation,
+                    "column \(SQL.quoteIdentifier(relation.columns[index].name)) of \(table.source) arrived as real, but '\(String(decoding: text, as: UTF8.self))' does not read as one"
+                )
             }
             tuple.columns[index] = .text(value[...])
         }

@@ -74,7 +74,9 @@ public protocol TwinComparator: CheckpointReader {
     func recordSeenKeys(_ table: MappedTable) async throws
     /// The next page of at most `size` warehouse keys after `after` that no chunk had, among rows
     /// written through `writtenThrough`, and the page's last key; nil after the last page.
-    func unseenKeys(_ table: MappedTable, after: [String]?, size: Int, writtenThrough: LSN) async throws -> (keys: [[String]], last: [String])?
+    func unseenKeys(_ table: MappedTable, after: [String]?, size: Int, writtenThrough: LSN) async throws -> (
+        keys: [[String]], last: [String]
+    )?
     /// Drops what ``beginComparison(_:)`` made.
     func endComparison(_ table: MappedTable) async throws
     /// `error`, with what the warehouse knows of its cause where it knows more.

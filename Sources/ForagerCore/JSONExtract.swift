@@ -100,7 +100,8 @@ public struct JSONExtract: Sendable, Equatable {
         let zone = "(Z|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)"
         func calendar(_ pattern: String, _ cast: String) -> String {
             let lastDay = "extract(day from (left(\(text), 7) || '-01')::date + interval '1 month' - interval '1 day')"
-            return "CASE WHEN \(kind) = 'string' AND \(text) ~ '^\(pattern)$' AND left(\(text), 4) <> '0000' THEN CASE WHEN substr(\(text), 9, 2)::int <= \(lastDay) THEN \(cast) END END"
+            return
+                "CASE WHEN \(kind) = 'string' AND \(text) ~ '^\(pattern)$' AND left(\(text), 4) <> '0000' THEN CASE WHEN substr(\(text), 9, 2)::int <= \(lastDay) THEN \(cast) END END"
         }
         switch type {
         case .smallint: return integer("-32768", "32767")
@@ -115,7 +116,9 @@ public struct JSONExtract: Sendable, Equatable {
         case .date: return calendar(date, "\(text)::date")
         case .timestamp: return calendar(date + time, "\(text)::timestamp")
         case .timestamptz:
-            return calendar(date + time + zone + "?", "CASE WHEN \(text) ~ '\(zone)$' THEN \(text)::timestamptz ELSE (\(text) || '+00')::timestamptz END")
+            return calendar(
+                date + time + zone + "?",
+                "CASE WHEN \(text) ~ '\(zone)$' THEN \(text)::timestamptz ELSE (\(text) || '+00')::timestamptz END")
         }
     }
 
@@ -127,7 +130,9 @@ public struct JSONExtract: Sendable, Equatable {
 
     private func fieldValue(source: String, sourceType: String) -> String {
         let json = sourceType == "json" ? "\(source)::jsonb" : source
-        let pathLiteral = SQL.quoteLiteral("{" + path.map { "\"" + $0.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}")
+        let pathLiteral = SQL.quoteLiteral(
+            "{" + path.map { "\"" + $0.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"") + "\"" }.joined(separator: ",")
+                + "}")
         return "(\(json) #> \(pathLiteral))"
     }
 }

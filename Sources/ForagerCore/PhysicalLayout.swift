@@ -46,10 +46,12 @@ public struct PhysicalLayout: Sendable, Equatable {
             }
             if !clickHouse.orderBy.isEmpty, !key.isEmpty, Array(clickHouse.orderBy.prefix(key.count)) != key {
                 problems.append(
-                    "clickhouse.order_by is \(clickHouse.orderBy.joined(separator: ", ")), which does not start with the primary key (\(key.joined(separator: ", "))): ReplacingMergeTree keeps one row per sort key, so a sort key that does not begin with the primary key would merge different rows; write order_by: [\((key + clickHouse.orderBy.filter { !key.contains($0) }).joined(separator: ", "))]")
+                    "clickhouse.order_by is \(clickHouse.orderBy.joined(separator: ", ")), which does not start with the primary key (\(key.joined(separator: ", "))): ReplacingMergeTree keeps one row per sort key, so a sort key that does not begin with the primary key would merge different rows; write order_by: [\((key + clickHouse.orderBy.filter { !key.contains($0) }).joined(separator: ", "))]"
+                )
             }
             if let partitionBy = clickHouse.partitionBy, partitionBy.contains(";") {
-                problems.append("clickhouse.partition_by '\(partitionBy)' contains a semicolon; write one ClickHouse expression, such as toYYYYMM(ts)")
+                problems.append(
+                    "clickhouse.partition_by '\(partitionBy)' contains a semicolon; write one ClickHouse expression, such as toYYYYMM(ts)")
             }
         }
         if let redshift {

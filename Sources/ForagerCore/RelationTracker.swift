@@ -31,7 +31,8 @@ public struct RelationTracker: Sendable {
     public init(tables: [MappedTable], stopped: Set<TableName> = []) {
         self.stoppedTables = stopped
         self.tablesBySource = Dictionary(tables.map { ($0.source, $0) }, uniquingKeysWith: { first, _ in first })
-        self.tablesByRelationID = Dictionary(tables.compactMap { table in table.relationID.map { ($0, table) } }, uniquingKeysWith: { first, _ in first })
+        self.tablesByRelationID = Dictionary(
+            tables.compactMap { table in table.relationID.map { ($0, table) } }, uniquingKeysWith: { first, _ in first })
     }
 
     /// The binding of a relation, or nil when its changes are ignored (not mapped, or stopped).
@@ -47,11 +48,20 @@ public struct RelationTracker: Sendable {
     /// followed (the copy has the shape the table had when copied).
     mutating func bind(_ relation: Relation, inCopy: (TableName) -> Bool) throws(ForagerError) -> [Outcome] {
         let name = TableName(schema: relation.namespace, name: relation.name)
-        if let bound = relations[relation.id]?.table ?? tablesByRelationID[relation.id], bound.source != name, !stoppedTables.contains(bound.source) {
+        if let bound = relations[relation.id]?.table ?? tablesByRelationID[relation.id], bound.source != name,
+            !stoppedTables.contains(bound.source)
+        {
             // The same table under another name: renamed, or moved to another schema.
-            return [stop(bound, relationID: relation.id, ForagerError(
-                .schema, "mapped table \(bound.source) was renamed on the source, to \(name): the mapping no longer names it, so Forager stopped this table rather than drop its changes",
-                hint: "Map the table by its new name (source: \(name), target: \(bound.target.name), to keep filling the same warehouse table), then resync it: forager resync --table \(name)."))]
+            return [
+                stop(
+                    bound, relationID: relation.id,
+                    ForagerError(
+                        .schema,
+                        "mapped table \(bound.source) was renamed on the source, to \(name): the mapping no longer names it, so Forager stopped this table rather than drop its changes",
+                        hint:
+                            "Map the table by its new name (source: \(name), target: \(bound.target.name), to keep filling the same warehouse table), then resync it: forager resync --table \(name)."
+                    ))
+            ]
         }
         guard var table = tablesBySource[name], !stoppedTables.contains(name) else {
             unmappedRelations[relation.id] = name
@@ -78,7 +88,8 @@ public struct RelationTracker: Sendable {
         let removed = previousNames.filter { !names.contains($0) }
         let retyped = relation.columns.compactMap { column -> String? in
             guard let old = previous.first(where: { $0.name == column.name })?.sourceType,
-                  old != (column.typeOID, column.typeModifier) else { return nil }
+                old != (column.typeOID, column.typeModifier)
+            else { return nil }
             return column.name
         }
         publishedColumns[name] = table.columns
@@ -103,7 +114,8 @@ public struct RelationTracker: Sendable {
             return index
         }
         relations[relation.id] = RelationBinding(
-            relation: relation, table: table, keyIndexes: keyIndexes, widenedReals: Self.widenedReals(relation, catalogue: tablesBySource[name]?.columns ?? []))
+            relation: relation, table: table, keyIndexes: keyIndexes,
+            widenedReals: Self.widenedReals(relation, catalogue: tablesBySource[name]?.columns ?? []))
         return outcomes
     }
 
@@ -111,7 +123,8 @@ public struct RelationTracker: Sendable {
     /// was shaped from (at start) has `double precision`: changes older than the widening.
     private static func widenedReals(_ relation: Relation, catalogue: [SourceColumn]) -> [(index: Int, isArray: Bool)] {
         relation.columns.enumerated().compactMap { index, column in
-            guard let now = catalogue.first(where: { $0.name == column.name }), now.overriddenType == nil, let type = now.sourceType?.oid else { return nil }
+            guard let now = catalogue.first(where: { $0.name == column.name }), now.overriddenType == nil, let type = now.sourceType?.oid
+            else { return nil }
             switch (column.typeOID, type) {
             case (700, 701): return (index, false)
             case (1021, 1022): return (index, true)
@@ -132,7 +145,8 @@ public struct RelationTracker: Sendable {
         }
         if let key = table.keyColumns.first(where: removed.contains) {
             return ForagerError(
-                .schema, "key column \(SQL.quoteIdentifier(key)) of \(name) is no longer published (dropped or renamed on the source), so its changes cannot be matched; the table was stopped",
+                .schema,
+                "key column \(SQL.quoteIdentifier(key)) of \(name) is no longer published (dropped or renamed on the source), so its changes cannot be matched; the table was stopped",
                 hint: "Resync the table: forager resync --table \(name).")
         }
         return nil
@@ -150,7 +164,8 @@ public struct RelationTracker: Sendable {
         func list(_ names: [String]) -> String { "(" + names.map(SQL.quoteIdentifier).joined(separator: ", ") + ")" }
         let matched = table.identity == .fullRow ? "the whole row (REPLICA IDENTITY FULL)" : list(table.keyColumns)
         return ForagerError(
-            .schema, "the replica identity of \(table.source) changed on the source: its updates and deletes now name rows by \(list(flagged)), where Forager matches warehouse rows by \(matched); Forager stopped this table rather than miss deletes or merge rows",
+            .schema,
+            "the replica identity of \(table.source) changed on the source: its updates and deletes now name rows by \(list(flagged)), where Forager matches warehouse rows by \(matched); Forager stopped this table rather than miss deletes or merge rows",
             hint: "Resync the table to copy it with its new key: forager resync --table \(table.source).")
     }
 

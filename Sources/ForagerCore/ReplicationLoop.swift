@@ -118,7 +118,9 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
             try spilling { (spill: inout any TransactionSpill) throws(ForagerError) in try spill.stop() }
             inStreamBlock = false
         case .streamed(let xid, _):
-            try spilling { (spill: inout any TransactionSpill) throws(ForagerError) in try spill.append(subxid: xid, lsn: data.walStart, message: data.data) }
+            try spilling { (spill: inout any TransactionSpill) throws(ForagerError) in
+                try spill.append(subxid: xid, lsn: data.walStart, message: data.data)
+            }
             return true
         case .streamAbort(let abort):
             try spilling { (spill: inout any TransactionSpill) throws(ForagerError) in try spill.abort(abort) }
@@ -175,7 +177,8 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
     /// Replays a streamed transaction that committed, as a whole one, from its spill file.
     private func replay(_ commit: StreamCommit, at lsn: LSN) async throws -> Bool {
         guard var reader = try spill?.commit(commit.xid) else {
-            throw ForagerError(.protocolViolation, "Stream Commit of transaction \(commit.xid) on a stream that does not stream transactions")
+            throw ForagerError(
+                .protocolViolation, "Stream Commit of transaction \(commit.xid) on a stream that does not stream transactions")
         }
         let begin = Begin(finalLSN: commit.commitLSN, commitTime: commit.commitTime, xid: commit.xid)
         guard try await deliver(.begin(begin), at: lsn, readAt: now) else {
@@ -184,7 +187,8 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
         }
         while let record = try reader.next() {
             guard case .streamed(_, let change) = try Self.decode(record.message, at: record.lsn, inStreamBlock: true) else {
-                throw ForagerError(.protocolViolation, "the spilled message at \(record.lsn) of transaction \(commit.xid) is not a streamed change")
+                throw ForagerError(
+                    .protocolViolation, "the spilled message at \(record.lsn) of transaction \(commit.xid) is not a streamed change")
             }
             _ = try await deliver(change, at: record.lsn, readAt: now)
         }

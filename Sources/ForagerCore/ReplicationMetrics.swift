@@ -66,7 +66,8 @@ public final class ReplicationMetrics: Sendable {
             case .rows(let tables):
                 for table in tables {
                     let received = table.received
-                    for (operation, count) in [("insert", received.inserts), ("update", received.updates), ("delete", received.deletes)] where count > 0 {
+                    for (operation, count) in [("insert", received.inserts), ("update", received.updates), ("delete", received.deletes)]
+                    where count > 0 {
                         rows(table.table.source, operation).increment(by: count)
                     }
                 }
@@ -82,7 +83,8 @@ public final class ReplicationMetrics: Sendable {
         let key = RowsKey(table: table, operation: operation)
         return rowsApplied.withLock { counters in
             if let counter = counters[key] { return counter }
-            let counter = Counter(label: ForagerMetrics.rowsApplied, dimensions: [("table", table.description), ("operation", operation)], factory: factory)
+            let counter = Counter(
+                label: ForagerMetrics.rowsApplied, dimensions: [("table", table.description), ("operation", operation)], factory: factory)
             counters[key] = counter
             return counter
         }

@@ -87,6 +87,8 @@ extension Replicator where C == ContinuousClock {
         stream: Stream, sink: Sink, batcher: ChangeBatcher, mode: Mode, logger: Logger,
         metrics: ReplicationMetrics = ReplicationMetrics(), shouldStop: @escaping @Sendable () -> Bool
     ) {
-        self.init(stream: stream, sink: sink, batcher: batcher, mode: mode, logger: logger, clock: ContinuousClock(), metrics: metrics, shouldStop: shouldStop)
+        self.init(
+            stream: stream, sink: sink, batcher: batcher, mode: mode, logger: logger, clock: ContinuousClock(), metrics: metrics,
+            shouldStop: shouldStop)
     }
 }

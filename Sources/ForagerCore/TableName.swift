@@ -28,7 +28,8 @@ public struct TableName: Hashable, Sendable, Comparable, CustomStringConvertible
     public var description: String { Self.display(schema) + "." + Self.display(name) }
 
     static func display(_ part: String) -> String {
-        let plain = part.first.map { $0 == "_" || ($0.isASCII && $0.isLetter) } ?? false
+        let plain =
+            part.first.map { $0 == "_" || ($0.isASCII && $0.isLetter) } ?? false
             && part.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLowercase || $0.isNumber)) }
         return plain ? part : SQL.quoteIdentifier(part)
     }

@@ -77,12 +77,16 @@ public struct TableValidation: Sendable {
         if !differences.isEmpty {
             lines.append("\(table): DIFFERS in \(differences.count) of \(chunks) chunk\(chunks == 1 ? "" : "s"):")
             for difference in differences {
-                let counts = difference.sourceRows == difference.warehouseRows
+                let counts =
+                    difference.sourceRows == difference.warehouseRows
                     ? "\(difference.sourceRows) rows on both sides, different content"
                     : "source \(difference.sourceRows) rows, warehouse \(difference.warehouseRows)"
                 let rows = difference.differingRows.map { "; \($0) row\($0 == 1 ? "" : "s") differ" } ?? ""
-                let samples = difference.samples.isEmpty ? "" : ": " + difference.samples.map { "\($0.key) \($0.how)" }.joined(separator: ", ")
-                    + (difference.samples.count < (difference.differingRows ?? 0) ? ", ..." : "")
+                let samples =
+                    difference.samples.isEmpty
+                    ? ""
+                    : ": " + difference.samples.map { "\($0.key) \($0.how)" }.joined(separator: ", ")
+                        + (difference.samples.count < (difference.differingRows ?? 0) ? ", ..." : "")
                 let range = Self.range(after: difference.after, through: difference.through, unmatched: difference.unmatched)
                 lines.append("  \(range): \(counts)\(rows)\(samples)\(difference.behind.map { " (\($0))" } ?? "")")
             }
@@ -93,7 +97,9 @@ public struct TableValidation: Sendable {
             lines.append(differences.isEmpty ? "\(table): UNDECIDED: \(heading) (\(counted); the rest equal):" : "  and \(heading):")
             for range in undecided {
                 let samples = range.samples.joined(separator: ", ") + (range.samples.count < range.rows ? ", ..." : "")
-                lines.append("  \(Self.range(after: range.after, through: range.through, unmatched: range.unmatched)): \(range.rows) row\(range.rows == 1 ? "" : "s"): \(samples)")
+                lines.append(
+                    "  \(Self.range(after: range.after, through: range.through, unmatched: range.unmatched)): \(range.rows) row\(range.rows == 1 ? "" : "s"): \(samples)"
+                )
             }
             lines.append("  Validate \(table) again when writes to it are quieter: forager validate --table \(table)")
         }

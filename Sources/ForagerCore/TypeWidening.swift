@@ -33,10 +33,10 @@ public enum TypeWidening {
             let newScale = newModifiers.count > 1 ? newModifiers[1] : 0
             return newScale >= oldScale && newPrecision - newScale >= oldPrecision - oldScale
         case ("timestamp without time zone", "timestamp without time zone"),
-             ("timestamp with time zone", "timestamp with time zone"),
-             ("time without time zone", "time without time zone"),
-             ("time with time zone", "time with time zone"),
-             ("interval", "interval"):
+            ("timestamp with time zone", "timestamp with time zone"),
+            ("time without time zone", "time without time zone"),
+            ("time with time zone", "time with time zone"),
+            ("interval", "interval"):
             // Fractional-second precision; none means 6, the most.
             return (newModifiers.first ?? 6) >= (oldModifiers.first ?? 6)
         default:
@@ -50,11 +50,12 @@ public enum TypeWidening {
     public static func realAsDouble(_ text: ArraySlice<UInt8>) -> [UInt8]? {
         guard let value = Float(String(decoding: text, as: UTF8.self)) else { return nil }
         let widened = Double(value)
-        let printed: String = switch widened {
-        case .infinity: "Infinity"
-        case -.infinity: "-Infinity"
-        default: widened.isNaN ? "NaN" : widened.description.droppingSuffix(".0")
-        }
+        let printed: String =
+            switch widened {
+            case .infinity: "Infinity"
+            case -.infinity: "-Infinity"
+            default: widened.isNaN ? "NaN" : widened.description.droppingSuffix(".0")
+            }
         return Array(printed.utf8)
     }
 

@@ -1,5 +1,5 @@
-public import PGOutput
 public import Logging
+public import PGOutput
 
 /// What the warehouse records about one mapped table, beside the pipeline's checkpoint.
 public struct TableState: Sendable, Equatable {
@@ -111,9 +111,11 @@ extension Warehouse {
     public func copyAgain(_ table: MappedTable, for columns: [String], logger: Logger) async throws {
         let reason = SchemaChange.olderRowsNeedTheSource(table, columns: columns)
         guard table.copyLosesNothing else {
-            return logger.warning("\(reason)", metadata: ["forager.table": "\(table.source)", "forager.fix": "\(SchemaChange.olderRowsKeptAsHistory(table))"])
+            return logger.warning(
+                "\(reason)", metadata: ["forager.table": "\(table.source)", "forager.fix": "\(SchemaChange.olderRowsKeptAsHistory(table))"])
         }
-        logger.notice("copying the table again: \(reason)", metadata: ["forager.table": "\(table.source)", "forager.columns": "\(columns)"])
+        logger.notice(
+            "copying the table again: \(reason)", metadata: ["forager.table": "\(table.source)", "forager.columns": "\(columns)"])
         try await record(table.source, TableState(phase: .resync, reason: reason))
     }
 }

@@ -48,7 +48,8 @@ public struct DemoSession {
         say("starting Forager (snapshot, then streaming)")
         let pipelineStop = StopSignal()
         let failure = Mutex<String?>(nil)
-        let status = PipelineStatus(slotName: configuration.source.slot, heartbeatInterval: configuration.source.heartbeatInterval, readyMaxLag: .seconds(60))
+        let status = PipelineStatus(
+            slotName: configuration.source.slot, heartbeatInterval: configuration.source.heartbeatInterval, readyMaxLag: .seconds(60))
         let pipeline = Task { [makePipeline] in
             var pipeline = makePipeline(configuration, pipelineStop)
             pipeline.status = status
@@ -83,7 +84,8 @@ public struct DemoSession {
             _ = await stop.wait(until: .now + .seconds(1))
             try Task.checkCancellation()
             try await view.tick(
-                counters: counters, warehouse: warehouse, report: report, foragerLag: status.lag, target: rate, elapsed: ContinuousClock.now - started)
+                counters: counters, warehouse: warehouse, report: report, foragerLag: status.lag, target: rate,
+                elapsed: ContinuousClock.now - started)
         }
         loadStop.set()
         await fleet.value
@@ -164,13 +166,15 @@ public struct DemoSession {
         let digest = "SELECT count(*) || ' rows, id digest ' || coalesce(md5(string_agg(id::text, ',' ORDER BY id)), '-') FROM "
         let sourceDigest = try await source.query(digest + "samples").scalar ?? ""
         let warehouseDigest = try await warehouse.query(digest + "analytics.samples").scalar ?? ""
-        let lag = try await warehouse.query("""
+        let lag = try await warehouse.query(
+            """
             SELECT round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM _forager_synced_at - created_at)) * 1000)::numeric),
                    round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM _forager_synced_at - created_at)) * 1000)::numeric)
             FROM analytics.samples
             """)
         let equal = sourceDigest == warehouseDigest
-        print("""
+        print(
+            """
 
             Summary
               samples posted by the fleet:  \(counters.samples) in \(counters.uploads) uploads (\(counters.failures) failed uploads)

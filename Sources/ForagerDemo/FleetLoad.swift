@@ -1,6 +1,6 @@
 internal import ForagerCore
-internal import PGOutput
 public import LibPQ
+internal import PGOutput
 internal import Synchronization
 
 /// Behaves like the seed company's fleet of hive sensors: devices wake up together in a short
@@ -35,7 +35,11 @@ public struct FleetLoad: Sendable {
         public var uploads: Int { state.withLock { $0.uploads } }
         public var samples: Int { state.withLock { $0.samples } }
         public var failures: Int { state.withLock { $0.failures } }
-        func record(samples: Int) { state.withLock { $0.uploads += 1; $0.samples += samples } }
+        func record(samples: Int) {
+            state.withLock {
+                $0.uploads += 1; $0.samples += samples
+            }
+        }
         func recordFailure() { state.withLock { $0.failures += 1 } }
     }
 
@@ -47,7 +51,8 @@ public struct FleetLoad: Sendable {
         let hives = shape.hives
         let yards = max(1, hives / 10)
         let customers = max(1, yards / 10)
-        try await connection.execute("""
+        try await connection.execute(
+            """
             BEGIN;
             INSERT INTO customers (name, email, country)
                 SELECT 'Apiary ' || g, 'owner' || g || '@example.org', (ARRAY['NZ','AU','FR','US'])[1 + g % 4] FROM generate_series(1, \(customers)) g;
@@ -78,7 +83,9 @@ public struct FleetLoad: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for (index, connection) in connections.enumerated() {
                 group.addTask {
-                    await worker(index: index, of: connections.count, connection: connection, start: start, counters: counters, shouldStop: shouldStop)
+                    await worker(
+                        index: index, of: connections.count, connection: connection, start: start, counters: counters,
+                        shouldStop: shouldStop)
                 }
             }
         }
@@ -125,7 +132,9 @@ public struct FleetLoad: Sendable {
             battery.append(String(format2(Double.random(in: 3.3...4.2, using: &generator))))
             sound.append(String(format2(Double.random(in: 30...70, using: &generator))))
             let brood = Int.random(in: 0...100, using: &generator)
-            payloads.append("\"{\\\"climate\\\": {\\\"temp_outside\\\": \(format2(Double.random(in: -5...35, using: &generator)))}, \\\"brood_pct\\\": \(brood), \\\"fw\\\": \\\"v2\\\"}\"")
+            payloads.append(
+                "\"{\\\"climate\\\": {\\\"temp_outside\\\": \(format2(Double.random(in: -5...35, using: &generator)))}, \\\"brood_pct\\\": \(brood), \\\"fw\\\": \\\"v2\\\"}\""
+            )
         }
         return [
             String(device), "s3://hive-uploads/\(device)/\(sequence)-\(UInt32.random(in: 0...UInt32.max, using: &generator)).bin",

@@ -20,10 +20,15 @@ public struct LiveView {
         let samples = counters.samples
         let ingested = samples - previousSamples
         previousSamples = samples
-        let applied = Int(try await warehouse.query("SELECT n_tup_ins FROM pg_stat_user_tables WHERE schemaname = 'analytics' AND relname = 'samples'").scalar ?? "0") ?? 0
+        let applied =
+            Int(
+                try await warehouse.query(
+                    "SELECT n_tup_ins FROM pg_stat_user_tables WHERE schemaname = 'analytics' AND relname = 'samples'"
+                ).scalar ?? "0") ?? 0
         let appliedRate = previousApplied.map { applied - $0 } ?? 0
         previousApplied = applied
-        let lag = try await warehouse.query("""
+        let lag = try await warehouse.query(
+            """
             SELECT round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM _forager_synced_at - created_at)) * 1000)::numeric),
                    round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM _forager_synced_at - created_at)) * 1000)::numeric),
                    max(id)
@@ -39,7 +44,8 @@ public struct LiveView {
         let seconds = elapsed.components.seconds
         if interactive {
             print("\u{1B}[H\u{1B}[2J", terminator: "")
-            print("""
+            print(
+                """
                 Forager demo: \(seconds) s                                  (Ctrl-C to stop)
 
                   source ingestion      \(pad(ingested)) samples/s   (fleet bursts at \(target)/s)
@@ -50,7 +56,9 @@ public struct LiveView {
                   samples so far        \(samples) posted, \(counters.failures) failed uploads
                 """)
         } else {
-            print("t=\(seconds)s ingested=\(ingested)/s applied=\(appliedRate)/s lag_p50=\(p50)ms lag_p99=\(p99)ms forager_lag=\(ownLag)ms report=\(reportTime) samples=\(samples)")
+            print(
+                "t=\(seconds)s ingested=\(ingested)/s applied=\(appliedRate)/s lag_p50=\(p50)ms lag_p99=\(p99)ms forager_lag=\(ownLag)ms report=\(reportTime) samples=\(samples)"
+            )
         }
     }
 
@@ -71,8 +79,11 @@ public struct LagSummary: Sendable {
     public var text: String {
         guard !readings.isEmpty else { return "- (no heartbeat reached the warehouse)" }
         let sorted = readings.sorted()
-        func percentile(_ p: Double) -> Int { Self.milliseconds(sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]) }
-        return "p50 \(percentile(0.5)) ms, p99 \(percentile(0.99)) ms, max \(Self.milliseconds(sorted[sorted.count - 1])) ms over \(sorted.count) readings"
+        func percentile(_ p: Double) -> Int {
+            Self.milliseconds(sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)])
+        }
+        return
+            "p50 \(percentile(0.5)) ms, p99 \(percentile(0.99)) ms, max \(Self.milliseconds(sorted[sorted.count - 1])) ms over \(sorted.count) readings"
     }
 
     static func milliseconds(_ duration: Duration) -> Int {

@@ -58,7 +58,8 @@ public final class LocalCluster: Sendable {
 
     /// Starts the server (again).
     public func resume() throws {
-        try Self.runAsPostgres(Self.binary("pg_ctl"), ["-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60", "-o", options, "start"])
+        try Self.runAsPostgres(
+            Self.binary("pg_ctl"), ["-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60", "-o", options, "start"])
     }
 
     /// Stops the server at once and removes its directory.
@@ -88,7 +89,9 @@ public final class LocalCluster: Sendable {
 
     /// The path of a PostgreSQL server program, preferring version 15's.
     public static func binary(_ name: String) -> String {
-        for directory in ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin", "/usr/local/bin", "/usr/bin"] {
+        for directory in [
+            "/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin", "/usr/local/bin", "/usr/bin",
+        ] {
             let path = directory + "/" + name
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }

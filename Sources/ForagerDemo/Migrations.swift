@@ -34,7 +34,8 @@ public enum MigrationRunner {
     /// Applies the migrations not yet recorded; returns the versions applied now.
     @discardableResult
     public static func apply(_ migrations: [Migration], on connection: PGConnection, logger: Logger) async throws -> [Int] {
-        try await connection.execute("""
+        try await connection.execute(
+            """
             CREATE TABLE IF NOT EXISTS forager_migrations (
                 version integer PRIMARY KEY,
                 name text NOT NULL,
@@ -48,7 +49,9 @@ public enum MigrationRunner {
                 let done = try await connection.query("SELECT name FROM forager_migrations WHERE version = $1", [String(migration.version)])
                 if let name = done.scalar {
                     guard name == migration.name else {
-                        throw MigrationError("migration \(migration.version) was applied as '\(name)' but the file is now '\(migration.name)'; migrations must not be renumbered")
+                        throw MigrationError(
+                            "migration \(migration.version) was applied as '\(name)' but the file is now '\(migration.name)'; migrations must not be renumbered"
+                        )
                     }
                     try await connection.execute("COMMIT")
                     continue

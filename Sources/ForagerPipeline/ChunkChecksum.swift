@@ -49,7 +49,9 @@ public struct ChunkChecksum: Sendable {
 
     /// A key bound: each value (from `value(index)`) cast to its column's type.
     private func boundTuple(_ value: (Int) -> String) -> String {
-        "(" + keyColumns.enumerated().map { index, column in "\(value(index))::\(column.sqlType)\(collation(column))" }.joined(separator: ", ") + ")"
+        "("
+            + keyColumns.enumerated().map { index, column in "\(value(index))::\(column.sqlType)\(collation(column))" }.joined(
+                separator: ", ") + ")"
     }
 
     /// The key as parameters `$first, $first+1, ...`.
@@ -76,7 +78,8 @@ public struct ChunkChecksum: Sendable {
     /// each key column as text; no row when fewer than `size` rows remain.
     public func boundaryQuery(after: Bool, size: Int) -> String {
         let order = keyColumns.map { keyExpression($0, warehouse: false) }.joined(separator: ", ")
-        return "SELECT \(keyText(warehouse: false)) FROM \(table.source.sql) WHERE \(rangeCondition(after: after, through: false, warehouse: false)) ORDER BY \(order) OFFSET \(size - 1) LIMIT 1"
+        return
+            "SELECT \(keyText(warehouse: false)) FROM \(table.source.sql) WHERE \(rangeCondition(after: after, through: false, warehouse: false)) ORDER BY \(order) OFFSET \(size - 1) LIMIT 1"
     }
 
     /// The row text a hash is taken of, as UTF-8 bytes: the compared columns, cast to the
@@ -111,7 +114,8 @@ public struct ChunkChecksum: Sendable {
             extra += table.deletes == .soft ? ", \(SQL.quoteIdentifier(MetadataColumn.deleted))" : ", false"
         }
         let name = warehouse ? table.target.sql : table.source.sql
-        return "SELECT \(keyText(warehouse: warehouse)), md5(\(rowText(warehouse: warehouse)))\(extra) FROM \(name) WHERE \(rangeCondition(after: after, through: through, warehouse: warehouse))"
+        return
+            "SELECT \(keyText(warehouse: warehouse)), md5(\(rowText(warehouse: warehouse)))\(extra) FROM \(name) WHERE \(rangeCondition(after: after, through: through, warehouse: warehouse))"
     }
 
     /// Which rows ``copyQuery(_:position:)`` copies.
@@ -136,7 +140,8 @@ public struct ChunkChecksum: Sendable {
         }
         let columns = table.columns.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ")
         let order = keyColumns.map { keyExpression($0, warehouse: false) }.joined(separator: ", ")
-        return "COPY (SELECT \(columns), \(SQL.quoteLiteral(position))::pg_lsn FROM \(table.source.sql) WHERE \(conditions.isEmpty ? "true" : conditions.joined(separator: " AND ")) ORDER BY \(order)) TO STDOUT"
+        return
+            "COPY (SELECT \(columns), \(SQL.quoteLiteral(position))::pg_lsn FROM \(table.source.sql) WHERE \(conditions.isEmpty ? "true" : conditions.joined(separator: " AND ")) ORDER BY \(order)) TO STDOUT"
     }
 
     /// True when chunks are by key; tables without one are compared whole.

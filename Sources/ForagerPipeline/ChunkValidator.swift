@@ -42,14 +42,17 @@ struct ChunkValidator {
         try await source.inReadOnlySnapshot { position in
             let through = checksum.isChunked ? try await source.chunkBoundary(checksum, after: after, size: chunkRows) : nil
             let aggregate = try await Self.aggregate(
-                on: source, checksum.aggregateQuery(after: after != nil, through: through != nil, warehouse: false), (after ?? []) + (through ?? []))
+                on: source, checksum.aggregateQuery(after: after != nil, through: through != nil, warehouse: false),
+                (after ?? []) + (through ?? []))
             return (through, aggregate, position)
         }
     }
 
     private func readWarehouse(after: [String]?, through: [String]?) async throws -> Aggregate {
-        Self.aggregate(try await warehouse.rows(
-            checksum.aggregateQuery(after: after != nil, through: through != nil, warehouse: true), (after ?? []) + (through ?? [])).first)
+        Self.aggregate(
+            try await warehouse.rows(
+                checksum.aggregateQuery(after: after != nil, through: through != nil, warehouse: true), (after ?? []) + (through ?? [])
+            ).first)
     }
 
     private static func aggregate(on connection: PGConnection, _ sql: String, _ parameters: [String]) async throws -> Aggregate {
@@ -100,20 +103,26 @@ struct ChunkValidator {
         for round in 0..<Self.rounds {
             if round > 0 { try await Task.sleep(for: .milliseconds(200)) }
             let (sourceRows, position) = try await source.inReadOnlySnapshot { position in
-                (try await source.query(checksum.rowsQuery(after: hasAfter, through: hasThrough, warehouse: false), parameters).rows, position)
+                (
+                    try await source.query(checksum.rowsQuery(after: hasAfter, through: hasThrough, warehouse: false), parameters).rows,
+                    position
+                )
             }
             if let behind = try await waitForWarehouse(warehouse, past: position, wait: wait) {
                 difference.behind = behind
                 return (difference, nil)
             }
-            let warehouseRows = try await warehouse.rows(checksum.rowsQuery(after: hasAfter, through: hasThrough, warehouse: true), parameters)
+            let warehouseRows = try await warehouse.rows(
+                checksum.rowsQuery(after: hasAfter, through: hasThrough, warehouse: true), parameters)
             let width = checksum.table.keyColumns.count
             var sourceHashes: [[String]: String] = [:]
             for row in sourceRows { sourceHashes[row[0..<width].map { $0 ?? "" }] = row[width] ?? "" }
             var warehouseState: [[String]: RowComparison.Written] = [:]
             for row in warehouseRows {
                 let deleted = row[width + 2] == "t"
-                warehouseState[row[0..<width].map { $0 ?? "" }] = (deleted ? nil : row[width] ?? "", (LSN(string: row[width + 1] ?? "") ?? .zero).value)
+                warehouseState[row[0..<width].map { $0 ?? "" }] = (
+                    deleted ? nil : row[width] ?? "", (LSN(string: row[width + 1] ?? "") ?? .zero).value
+                )
             }
             if comparison.round(source: sourceHashes, warehouse: warehouseState, position: position) { return (nil, nil) }
         }

@@ -29,7 +29,8 @@ public enum CopyProgressLine {
         let size = tables.reduce(Int64(0)) { $0 + ($1.size ?? 0) }
         let copied = tables.reduce(Int64(0)) { $0 + ($1.done ? ($1.size ?? 0) : min($1.copied, $1.size ?? $1.copied)) }
         let overall = size > 0 ? min(done == tables.count ? 100 : 99, Int(copied * 100 / size)) : (done == tables.count ? 100 : 0)
-        var line = "copying: \(done) of \(tables.count) table\(tables.count == 1 ? "" : "s") done, \(bytes(copied)) of \(bytes(size)) (\(overall)%)"
+        var line =
+            "copying: \(done) of \(tables.count) table\(tables.count == 1 ? "" : "s") done, \(bytes(copied)) of \(bytes(size)) (\(overall)%)"
         let inFlight = tables.filter { !$0.done && $0.copied > 0 }.sorted { $0.name < $1.name }
         if !inFlight.isEmpty { line += "; " + inFlight.map { "\($0.name) \($0.percent)%" }.joined(separator: ", ") }
         return line
@@ -37,7 +38,7 @@ public enum CopyProgressLine {
 
     static func bytes(_ count: Int64) -> String {
         let mebibytes = Double(count) / 1_048_576
-        if mebibytes >= 1024 { return String(Int(mebibytes / 1024 * 10)) .inserting(".", fromEnd: 1) + " GiB" }
+        if mebibytes >= 1024 { return String(Int(mebibytes / 1024 * 10)).inserting(".", fromEnd: 1) + " GiB" }
         return String(Int(mebibytes * 10)).inserting(".", fromEnd: 1) + " MiB"
     }
 }

@@ -23,10 +23,12 @@ extension Pipeline {
         metrics.recordCheckpoint(start)
         let (states, stopped) = try await applyStoppedTables(warehouse, tables)
 
-        logger.info("streaming", metadata: [
-            "forager.slot": "\(configuration.source.slot)", "forager.lsn": "\(start)",
-            "forager.until": "\(target.map(\.description) ?? "stopped")",
-        ])
+        logger.info(
+            "streaming",
+            metadata: [
+                "forager.slot": "\(configuration.source.slot)", "forager.lsn": "\(start)",
+                "forager.until": "\(target.map(\.description) ?? "stopped")",
+            ])
         let format = try await startStreaming(replication, source: source, warehouse: warehouse, tables: tables, from: start)
         status?.enter(.streaming)
         // Tables being copied are skipped until the copy hands them over.
@@ -63,7 +65,8 @@ extension Pipeline {
     private func prepare(
         _ warehouse: any Warehouse, for described: [MappedTable], mapped: [ForagerConfiguration.TableMapping], source: PostgresSource
     ) async throws -> [MappedTable] {
-        let tables = try await leavingOutUnpublishedColumns(described, source: source, established: { try await establishedTables(warehouse) })
+        let tables = try await leavingOutUnpublishedColumns(
+            described, source: source, established: { try await establishedTables(warehouse) })
         let mappings = requests(mapped)
         await warehouse.setColumnResolver { table, names in
             let described = try await source.describe(mappings.filter { $0.source == table }).tables.first
@@ -82,10 +85,12 @@ extension Pipeline {
         let states = try await warehouse.tableStates()
         let stopped = Set(states.filter { $0.value.phase == .stopped }.keys)
         for table in tables where stopped.contains(table.source) {
-            logger.warning("table is stopped; its changes are not applied until it is resynced", metadata: [
-                "forager.table": "\(table.source)", "forager.reason": "\(states[table.source]?.reason ?? "")",
-                "forager.fix": "forager resync --table \(table.source)",
-            ])
+            logger.warning(
+                "table is stopped; its changes are not applied until it is resynced",
+                metadata: [
+                    "forager.table": "\(table.source)", "forager.reason": "\(states[table.source]?.reason ?? "")",
+                    "forager.fix": "forager resync --table \(table.source)",
+                ])
         }
         await warehouse.setStopped(stopped)
         status?.tablesStopped(stopped)
@@ -99,7 +104,8 @@ extension Pipeline {
     ) async throws -> ReplicationConnection.StreamFormat {
         let binary = try await binaryValues(tables, warehouse: warehouse)
         let format = try await replication.startStreaming(
-            slot: configuration.source.slot, publications: source.publications(for: tables), from: start, streamTransactions: true, binary: binary)
+            slot: configuration.source.slot, publications: source.publications(for: tables), from: start, streamTransactions: true,
+            binary: binary)
         await warehouse.setBinaryValues(format.binaryValues)
         if format.binaryValues {
             logger.info("column values arrive in binary and are stored as received")
@@ -136,15 +142,18 @@ extension Pipeline {
                 return true
             }
         }
-        let copier = pending.isEmpty ? nil : Task {
-            do {
-                try await copyBesideStream(pending, states: states, all: tables, gate: gate)
-            } catch {
-                copyFailed.set()
-                gate.release()
-                throw error
+        let copier =
+            pending.isEmpty
+            ? nil
+            : Task {
+                do {
+                    try await copyBesideStream(pending, states: states, all: tables, gate: gate)
+                } catch {
+                    copyFailed.set()
+                    gate.release()
+                    throw error
+                }
             }
-        }
         let final: LSN
         do {
             final = try await replicator.run()

@@ -23,7 +23,9 @@ extension Pipeline {
             let (tables, tableProblems) = try await describeTables(source, mapped)
             problems += tableProblems.map(\.description)
             if let slot = try await source.slotState() {
-                do { try StartDecision.checkUsable(Self.facts(slot), named: configuration.source.slot) } catch { problems.append("\(error)") }
+                do { try StartDecision.checkUsable(Self.facts(slot), named: configuration.source.slot) } catch {
+                    problems.append("\(error)")
+                }
             }
             do {
                 let warehouse = try await connectWarehouse()
@@ -34,7 +36,9 @@ extension Pipeline {
                 let states = try await warehouse.tableStates()
                 for table in tables {
                     guard let state = states[table.source], state.phase == .stopped else { continue }
-                    problems.append("table \(table.source) is stopped: \(state.reason ?? "no reason recorded")\nFIX: forager resync --table \(table.source)")
+                    problems.append(
+                        "table \(table.source) is stopped: \(state.reason ?? "no reason recorded")\nFIX: forager resync --table \(table.source)"
+                    )
                 }
             } catch {
                 problems.append("warehouse: \(error)")
@@ -55,10 +59,12 @@ extension Pipeline {
         let free = min(sourceFree, warehouseFree)
         guard free < parallelism else { return [] }
         let server = sourceFree <= warehouseFree ? "source" : "warehouse"
-        return ["""
+        return [
+            """
             a snapshot would copy over \(max(1, free)) connection(s), not snapshot.parallelism \(parallelism): the \(server) has only \(max(0, free)) free for Forager's role
             FIX: raise max_connections or the role's CONNECTION LIMIT on the \(server), or set snapshot.parallelism to \(max(1, free))
-            """]
+            """
+        ]
     }
 
     /// How column values will arrive, and why when in text.

@@ -21,10 +21,13 @@ extension Pipeline {
             guard established.contains(table.source), let published else { return table }
             let left = table.leaveOutUnpublished(published: published)
             guard !left.isEmpty else { return table }
-            logger.notice("columns added to the source table after exclude_columns made its publication's column list are not published, so not replicated nor compared", metadata: [
-                "forager.table": "\(table.source)", "forager.columns": "\(left.map(SQL.quoteIdentifier).joined(separator: ", "))",
-                "forager.fix": "To replicate them, resync the table (its copy publishes every column exclude_columns does not name): forager resync --table \(table.source)",
-            ])
+            logger.notice(
+                "columns added to the source table after exclude_columns made its publication's column list are not published, so not replicated nor compared",
+                metadata: [
+                    "forager.table": "\(table.source)", "forager.columns": "\(left.map(SQL.quoteIdentifier).joined(separator: ", "))",
+                    "forager.fix":
+                        "To replicate them, resync the table (its copy publishes every column exclude_columns does not name): forager resync --table \(table.source)",
+                ])
             return table
         }
     }

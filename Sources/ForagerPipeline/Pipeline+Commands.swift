@@ -11,7 +11,8 @@ extension Pipeline {
             do {
                 requested.append(try TableName(parsing: name))
             } catch {
-                throw ForagerError(.schema, "--table \(name): \(error)", hint: "Write the source table as in SQL: schema.table, quoted where needed.")
+                throw ForagerError(
+                    .schema, "--table \(name): \(error)", hint: "Write the source table as in SQL: schema.table, quoted where needed.")
             }
         }
         let source = try await connectSource()
@@ -22,13 +23,16 @@ extension Pipeline {
         for table in requested where !known.contains(table) {
             throw ForagerError(
                 .schema, "\(table) is not a mapped table, so there is nothing to resync",
-                hint: "Mapped tables: \(mapped.map(\.source.description).sorted().joined(separator: ", ")). To add a table, add it to a mapping file: the next start copies it.")
+                hint:
+                    "Mapped tables: \(mapped.map(\.source.description).sorted().joined(separator: ", ")). To add a table, add it to a mapping file: the next start copies it."
+            )
         }
         let warehouse = try await connectWarehouse()
         defer { warehouse.close() }
         guard try await warehouse.checkpoint() != nil else {
             throw ForagerError(
-                .replicationState, "the warehouse has no checkpoint for slot \(SQL.quoteIdentifier(configuration.source.slot)): nothing was copied yet",
+                .replicationState,
+                "the warehouse has no checkpoint for slot \(SQL.quoteIdentifier(configuration.source.slot)): nothing was copied yet",
                 hint: "Run forager run or forager sync: the first start copies every mapped table.")
         }
         try await warehouse.requestResync(requested)
@@ -41,11 +45,22 @@ extension Pipeline {
         let source = try await connectSource()
         defer { source.connection.close() }
         let (items, dropped) = try await dropOnSource(source, confirmed: confirmed)
-        guard !items.isEmpty else { return (true, "nothing to drop: the source has no slot \(SQL.quoteIdentifier(configuration.source.slot)) and none of the pipeline's publications") }
-        guard dropped else {
-            return (false, "would drop \(items.joined(separator: " and ")) on the source; the warehouse keeps its tables and checkpoint. Run again with --yes to drop them.")
+        guard !items.isEmpty else {
+            return (
+                true,
+                "nothing to drop: the source has no slot \(SQL.quoteIdentifier(configuration.source.slot)) and none of the pipeline's publications"
+            )
         }
-        return (true, "dropped \(items.joined(separator: " and ")); the warehouse keeps its tables and checkpoint (to start over into the same place, use forager reset instead)")
+        guard dropped else {
+            return (
+                false,
+                "would drop \(items.joined(separator: " and ")) on the source; the warehouse keeps its tables and checkpoint. Run again with --yes to drop them."
+            )
+        }
+        return (
+            true,
+            "dropped \(items.joined(separator: " and ")); the warehouse keeps its tables and checkpoint (to start over into the same place, use forager reset instead)"
+        )
     }
 
     /// `forager reset`: starts the pipeline over into the same warehouse tables, after a lost slot
@@ -60,11 +75,17 @@ extension Pipeline {
         defer { warehouse.close() }
         let checkpoint = try await warehouse.checkpoint()
         let names = mapped.map(\.description).joined(separator: ", ")
-        let forget = checkpoint.map { "the warehouse checkpoint \($0) in \(warehouse.checkpointLocation)" } ?? "no warehouse checkpoint (there is none)"
+        let forget =
+            checkpoint.map { "the warehouse checkpoint \($0) in \(warehouse.checkpointLocation)" }
+            ?? "no warehouse checkpoint (there is none)"
         let (items, dropped) = try await dropOnSource(source, confirmed: confirmed)
-        let onSource = items.isEmpty ? "nothing on the source (no slot or publication left)" : items.joined(separator: " and ") + " on the source"
+        let onSource =
+            items.isEmpty ? "nothing on the source (no slot or publication left)" : items.joined(separator: " and ") + " on the source"
         guard dropped || (confirmed && items.isEmpty) else {
-            return (false, "would drop \(onSource), forget \(forget), and mark \(names) for a new copy, which the next forager run or sync makes, replacing their rows. Run again with --yes to do it.")
+            return (
+                false,
+                "would drop \(onSource), forget \(forget), and mark \(names) for a new copy, which the next forager run or sync makes, replacing their rows. Run again with --yes to do it."
+            )
         }
         try await warehouse.forgetCheckpoint()
         // A warehouse that never held this pipeline's tables has no registry to mark them in.
@@ -73,7 +94,10 @@ extension Pipeline {
             for table in mapped { try await warehouse.record(table, TableState(phase: .copying)) }
         }
         try lastRun.remove()
-        return (true, "dropped \(onSource), forgot \(forget), and marked \(names) for a new copy: start forager run (or sync) to copy them afresh")
+        return (
+            true,
+            "dropped \(onSource), forgot \(forget), and marked \(names) for a new copy: start forager run (or sync) to copy them afresh"
+        )
     }
 
     /// Drops the slot and the pipeline's publications when `confirmed` (refusing while a process

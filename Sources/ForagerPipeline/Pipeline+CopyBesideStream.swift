@@ -16,7 +16,8 @@ extension Pipeline {
     /// goes on up to `H` with the tables' sync points set to `H`, while the temporary slot's stream
     /// applies the tables' changes between `C` and `H`. Once it has, the tables are recorded as
     /// streaming from `H` and the main stream passes `H`, now applying their changes.
-    func copyBesideStream(_ pending: [MappedTable], states: [TableName: TableState], all: [MappedTable], gate: TransactionGate) async throws {
+    func copyBesideStream(_ pending: [MappedTable], states: [TableName: TableState], all: [MappedTable], gate: TransactionGate) async throws
+    {
         let names = pending.map(\.source.description)
         let source = try await connectSource()
         defer { source.connection.close() }
@@ -36,9 +37,11 @@ extension Pipeline {
         let temporary = try await ReplicationConnection.connect(sourceURL)
         defer { temporary.connection.close() }
         let created = try await temporary.createSlot(named: "forager_copy_\(getpid())", temporary: true)
-        logger.info("copying tables while the others stream", metadata: [
-            "forager.tables": "\(names)", "forager.lsn": "\(created.consistentPoint)",
-        ])
+        logger.info(
+            "copying tables while the others stream",
+            metadata: [
+                "forager.tables": "\(names)", "forager.lsn": "\(created.consistentPoint)",
+            ])
         let replacing = Set(pending.filter { states[$0.source] != nil }.map(\.source))
         guard try await copy(pending, at: created, into: warehouse, replacing: replacing, phase: .copying) else { return }
         try await warehouse.commitWithoutCheckpoint()
@@ -46,9 +49,11 @@ extension Pipeline {
         gate.holdNext()
         let handover = try await source.committedWALPosition()
         gate.hold(from: handover, syncPoints: Dictionary(pending.map { ($0.source, handover) }) { first, _ in first })
-        logger.info("copied; applying the changes made meanwhile", metadata: [
-            "forager.tables": "\(names)", "forager.from": "\(created.consistentPoint)", "forager.until": "\(handover)",
-        ])
+        logger.info(
+            "copied; applying the changes made meanwhile",
+            metadata: [
+                "forager.tables": "\(names)", "forager.from": "\(created.consistentPoint)", "forager.until": "\(handover)",
+            ])
         let copySlot = "forager_copy_\(getpid())"
         let format = try await temporary.startStreaming(
             slot: copySlot, publications: source.publications(for: all), from: created.consistentPoint, streamTransactions: true,

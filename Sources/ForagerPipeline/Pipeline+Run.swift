@@ -1,5 +1,5 @@
-import ForagerCore
 import ForagerConfig
+import ForagerCore
 import LibPQ
 public import PGOutput
 
@@ -41,10 +41,12 @@ extension Pipeline {
         let wait = backoff.next()
         status?.failed(error, kind: kind, retryIn: wait, attempt: backoff.attempt)
         metrics.reconnect(kind: kind)
-        logger.warning("\(kind) failed; retrying", metadata: [
-            "forager.error": "\(error)", "forager.attempt": "\(backoff.attempt)",
-            "forager.retry_in": "\(Int(wait.seconds * 1000)) ms",
-        ])
+        logger.warning(
+            "\(kind) failed; retrying",
+            metadata: [
+                "forager.error": "\(error)", "forager.attempt": "\(backoff.attempt)",
+                "forager.retry_in": "\(Int(wait.seconds * 1000)) ms",
+            ])
         return wait
     }
 
@@ -78,7 +80,8 @@ extension Pipeline {
 
     /// Where a failure happened or what it is about, for `forager_errors_total{kind}` and the status.
     public func failureKind(_ error: any Error) -> String {
-        let warehouseEndpoint = configuration.warehouse.type == .postgres
+        let warehouseEndpoint =
+            configuration.warehouse.type == .postgres
             ? (try? ConnectionString(configuration.warehouse.url))?.description : nil
         return FailureKind.of(error, warehouseEndpoint: warehouseEndpoint)
     }

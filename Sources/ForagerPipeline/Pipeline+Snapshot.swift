@@ -13,15 +13,18 @@ extension Pipeline {
     ) async throws -> LSN {
         status?.enter(.snapshot)
         let created = try await replication.createSlot(named: configuration.source.slot)
-        logger.info("taking initial snapshot", metadata: [
-            "forager.slot": "\(configuration.source.slot)", "forager.lsn": "\(created.consistentPoint)",
-            "forager.tables": "\(tables.count)",
-        ])
+        logger.info(
+            "taking initial snapshot",
+            metadata: [
+                "forager.slot": "\(configuration.source.slot)", "forager.lsn": "\(created.consistentPoint)",
+                "forager.tables": "\(tables.count)",
+            ])
         // Tables stay `copying` until the checkpoint is stored: a warehouse without transactions
         // keeps the rows of tables copied before a crash, and the next start drops them.
         let drawing = status.flatMap { status in CopyProgressLine.drawOnTerminal { status.copyProgress } }
         defer { drawing?.cancel() }
-        let copied = configuration.snapshotParallelism > 1
+        let copied =
+            configuration.snapshotParallelism > 1
             ? try await copyInParallel(tables, at: created, into: warehouse)
             : try await copy(tables, at: created, into: warehouse, replacing: [], phase: .copying)
         drawing?.cancel()
@@ -94,11 +97,13 @@ extension Pipeline {
         let work = CopyWork(tables: tables, pieces: pieces)
         var connections = min(configuration.snapshotParallelism, pieces.count)
         if min(sourceFree, warehouseFree) < connections {
-            logger.notice("the source or the warehouse has fewer free connections than snapshot.parallelism; the copy uses fewer", metadata: [
-                "forager.parallelism": "\(configuration.snapshotParallelism)",
-                "forager.source_free_connections": "\(sourceFree)", "forager.warehouse_free_connections": "\(warehouseFree)",
-                "forager.hint": "Raise max_connections or the role's CONNECTION LIMIT on that server, or lower snapshot.parallelism.",
-            ])
+            logger.notice(
+                "the source or the warehouse has fewer free connections than snapshot.parallelism; the copy uses fewer",
+                metadata: [
+                    "forager.parallelism": "\(configuration.snapshotParallelism)",
+                    "forager.source_free_connections": "\(sourceFree)", "forager.warehouse_free_connections": "\(warehouseFree)",
+                    "forager.hint": "Raise max_connections or the role's CONNECTION LIMIT on that server, or lower snapshot.parallelism.",
+                ])
             connections = max(1, min(sourceFree, warehouseFree))
         }
         logger.info("copying in parallel", metadata: ["forager.connections": "\(connections)", "forager.pieces": "\(pieces.count)"])
@@ -133,7 +138,8 @@ extension Pipeline {
             }
             guard let (total, count) = work.finished(piece, rows: rows) else { continue }
             status?.copyFinished(table.source, rows: total)
-            logger.info("copied table", metadata: ["forager.table": "\(table.source)", "forager.rows": "\(total)", "forager.pieces": "\(count)"])
+            logger.info(
+                "copied table", metadata: ["forager.table": "\(table.source)", "forager.rows": "\(total)", "forager.pieces": "\(count)"])
         }
         try await warehouse.commitWithoutCheckpoint()
         try await reader.commit()

@@ -28,7 +28,9 @@ extension Pipeline {
             return (checkpoint, mapped(pending))
         case .snapshot(let dropSlot):
             if dropSlot {
-                logger.notice("slot exists but no snapshot was completed; dropping it to start the snapshot again", metadata: ["forager.slot": "\(configuration.source.slot)"])
+                logger.notice(
+                    "slot exists but no snapshot was completed; dropping it to start the snapshot again",
+                    metadata: ["forager.slot": "\(configuration.source.slot)"])
             }
             try await requireEmpty(warehouse: warehouse, tables: tables)
             if dropSlot { try await source.dropSlot() }
@@ -45,9 +47,11 @@ extension Pipeline {
         let deadline = ContinuousClock.now + .seconds(5)
         var slot = try await source.slotState()
         if let pid = slot?.activePID {
-            logger.info("the slot is in use; waiting up to 5 s for its reader to let go", metadata: [
-                "forager.slot": "\(configuration.source.slot)", "forager.pid": "\(pid)",
-            ])
+            logger.info(
+                "the slot is in use; waiting up to 5 s for its reader to let go",
+                metadata: [
+                    "forager.slot": "\(configuration.source.slot)", "forager.pid": "\(pid)",
+                ])
         }
         while slot?.activePID != nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))

@@ -62,9 +62,10 @@ extension Pipeline {
             let counts = try await warehouse.rowCounts(targets)
             for (table, target) in zip(mapped, targets) {
                 let state = states[table.source]
-                reading.tables.append(WarehouseReading.Table(
-                    source: table.source.description, target: target.description, state: state?.phase.rawValue ?? "not_copied",
-                    rows: counts[target], syncedAt: state?.syncedAt?.description, reason: state?.reason))
+                reading.tables.append(
+                    WarehouseReading.Table(
+                        source: table.source.description, target: target.description, state: state?.phase.rawValue ?? "not_copied",
+                        rows: counts[target], syncedAt: state?.syncedAt?.description, reason: state?.reason))
             }
         } catch {
             reading.error = Redaction.apply("\(error)")
@@ -83,7 +84,9 @@ extension Pipeline {
                 defer { source.connection.close() }
                 mapped = configuration.resolveTables(sourceTables: try await source.tableNames()).tables.map { ($0.source, $0.target) }
             } catch {
-                return WarehouseReading(tables: [], error: "cannot resolve the mapping's table patterns on the source: \(Redaction.apply("\(error)"))", readAt: UnixTime.now)
+                return WarehouseReading(
+                    tables: [], error: "cannot resolve the mapping's table patterns on the source: \(Redaction.apply("\(error)"))",
+                    readAt: UnixTime.now)
             }
         }
         return await readWarehouse(mapped: mapped)

@@ -64,7 +64,9 @@ extension Pipeline {
             }
         }
         for name in names where !mapped.contains(where: { $0.source == name }) {
-            throw ForagerError(.schema, "\(name) is not a mapped table", hint: "Mapped tables: \(mapped.map(\.source.description).sorted().joined(separator: ", ")).")
+            throw ForagerError(
+                .schema, "\(name) is not a mapped table",
+                hint: "Mapped tables: \(mapped.map(\.source.description).sorted().joined(separator: ", ")).")
         }
         return mapped.filter { names.contains($0.source) }
     }

@@ -1,5 +1,5 @@
-public import Metrics
 public import ForagerCore
+public import Metrics
 public import PGOutput
 import Synchronization
 

@@ -22,9 +22,10 @@ public struct PipelineMonitor {
         self.status = status
         self.metrics = metrics
         self.logger = logger
-        rules = AlertRules(thresholds: AlertRules.Thresholds(
-            retainedWALBytes: configuration.alerts.retainedWALBytes, lag: configuration.alerts.lag,
-            slotInactive: configuration.alerts.slotInactive))
+        rules = AlertRules(
+            thresholds: AlertRules.Thresholds(
+                retainedWALBytes: configuration.alerts.retainedWALBytes, lag: configuration.alerts.lag,
+                slotInactive: configuration.alerts.slotInactive))
         heartbeats = configuration.source.heartbeatInterval != nil
     }
 
@@ -35,7 +36,9 @@ public struct PipelineMonitor {
     public mutating func round() async {
         do {
             let connected: PostgresSource
-            if let source { connected = source } else {
+            if let source {
+                connected = source
+            } else {
                 connected = try await PostgresSource.connect(
                     try ConnectionString(configuration.source.url), publication: configuration.source.publication,
                     slot: configuration.source.slot, logger: logger)
@@ -49,7 +52,8 @@ public struct PipelineMonitor {
                 retainedWALBytes: slot?.retainedBytes, lag: status.lag, stoppedTables: status.stoppedTables)
             for alert in rules.evaluate(facts, slot: configuration.source.slot, now: .now) {
                 if alert.firing {
-                    logger.warning("\(alert.message)", metadata: ["forager.alert": "\(alert.kind.rawValue)", "forager.fix": "\(alert.fix)"])
+                    logger.warning(
+                        "\(alert.message)", metadata: ["forager.alert": "\(alert.kind.rawValue)", "forager.fix": "\(alert.fix)"])
                 } else {
                     logger.notice("\(alert.message)", metadata: ["forager.alert": "\(alert.kind.rawValue)", "forager.resolved": "true"])
                 }
@@ -69,10 +73,13 @@ public struct PipelineMonitor {
         } catch let error as PGError where error.sqlState == "42501" || error.sqlState == "25006" {
             // 42501: EXECUTE revoked; 25006: a read-only session (default_transaction_read_only, a standby).
             heartbeats = false
-            logger.warning("heartbeats are off: the source role cannot write logical messages here", metadata: [
-                "forager.error": "\(error.message)",
-                "forager.fix": "Let the source role run pg_logical_emit_message (GRANT EXECUTE, and a read-write session), or set source.heartbeat_interval_s: 0 to silence this",
-            ])
+            logger.warning(
+                "heartbeats are off: the source role cannot write logical messages here",
+                metadata: [
+                    "forager.error": "\(error.message)",
+                    "forager.fix":
+                        "Let the source role run pg_logical_emit_message (GRANT EXECUTE, and a read-write session), or set source.heartbeat_interval_s: 0 to silence this",
+                ])
         }
     }
 

@@ -127,7 +127,9 @@ public final class PipelineStatus: Sendable {
     /// The copy's progress, for a terminal.
     public var copyProgress: [CopyProgressLine.Table] {
         state.withLock { state in
-            state.snapshot.map { CopyProgressLine.Table(name: $0.key, copied: $0.value.bytesCopied, size: $0.value.tableBytes, done: $0.value.done) }
+            state.snapshot.map {
+                CopyProgressLine.Table(name: $0.key, copied: $0.value.bytesCopied, size: $0.value.tableBytes, done: $0.value.done)
+            }
         }
     }
 
@@ -162,7 +164,8 @@ public final class PipelineStatus: Sendable {
         return state.withLock { state in
             let source = state.slot?.sourcePosition
             return Report(
-                pipelineSlot: slotName, phase: state.phase, phaseSince: state.phaseSince, ready: readiness.ready, readyReason: readiness.reason,
+                pipelineSlot: slotName, phase: state.phase, phaseSince: state.phaseSince, ready: readiness.ready,
+                readyReason: readiness.reason,
                 checkpointLsn: state.checkpoint?.description, checkpointAt: state.checkpointAt,
                 sourceLsn: source?.description, lagSeconds: lag?.seconds,
                 lagBytes: Self.lagBytes(source: source, checkpoint: state.checkpoint),

@@ -11,7 +11,8 @@ public struct Problems: Error, CustomStringConvertible {
     }
 
     public var description: String {
-        problems.count == 1 ? problems[0].description
+        problems.count == 1
+            ? problems[0].description
             : "\(problems.count) problems:\n" + problems.map { "- \($0)" }.joined(separator: "\n")
     }
 }

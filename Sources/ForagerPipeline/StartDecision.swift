@@ -75,7 +75,9 @@ public enum StartDecision: Sendable, Equatable {
             throw ForagerError(
                 .replicationState,
                 "the warehouse has a checkpoint at \(checkpoint) for slot \(SQL.quoteIdentifier(facts.slotName)), but the source has no such slot; changes since then may be gone",
-                hint: "If the slot was dropped on purpose, or the source failed over to a server without it, start over into the same tables: forager reset --yes, then forager run. Otherwise point source.url at the server that has the slot.")
+                hint:
+                    "If the slot was dropped on purpose, or the source failed over to a server without it, start over into the same tables: forager reset --yes, then forager run. Otherwise point source.url at the server that has the slot."
+            )
         case (.some, nil):
             return .snapshot(dropSlot: true)
         case (nil, nil):
@@ -97,7 +99,9 @@ public enum StartDecision: Sendable, Equatable {
             throw ForagerError(
                 .replicationState,
                 "publication \(SQL.quoteIdentifier(facts.publication)) does not publish the columns the mapping asks for \(names.joined(separator: ", ")) (exclude_columns or append_only changed); the pipeline has been streaming them as they were",
-                hint: "Resync those tables to apply the new mapping: forager resync --table \(names.joined(separator: " --table ")). Or undo the mapping change.")
+                hint:
+                    "Resync those tables to apply the new mapping: forager resync --table \(names.joined(separator: " --table ")). Or undo the mapping change."
+            )
         }
         return .resume(from: checkpoint, register: register, pending: pending, mustBeEmpty: pending.filter { states[$0] == nil })
     }
@@ -118,7 +122,9 @@ public enum StartDecision: Sendable, Equatable {
         if slot.walStatus == "lost" {
             throw ForagerError(
                 .replicationState, "slot \(name) has been invalidated (wal_status = lost): the WAL it needed was removed",
-                hint: "The warehouse can no longer be caught up from this slot. Start over into the same tables: forager reset --yes, then forager run (docs/operations.md, 'Slot lost'). Raise max_slot_wal_keep_size on the source so that it does not happen again.")
+                hint:
+                    "The warehouse can no longer be caught up from this slot. Start over into the same tables: forager reset --yes, then forager run (docs/operations.md, 'Slot lost'). Raise max_slot_wal_keep_size on the source so that it does not happen again."
+            )
         }
     }
 }

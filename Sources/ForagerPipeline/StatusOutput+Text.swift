@@ -7,7 +7,9 @@ extension StatusOutput {
         if let slot {
             if slot.exists {
                 let active = slot.active == true ? "active (pid \(slot.activePid.map(String.init) ?? "?") on the source)" : "inactive"
-                lines.append("slot \(slot.name): \(active), wal_status \(slot.walStatus ?? "unknown"), retains \(Self.bytes(slot.retainedWalBytes)) of WAL, confirmed flush \(slot.confirmedFlushLsn ?? "none")")
+                lines.append(
+                    "slot \(slot.name): \(active), wal_status \(slot.walStatus ?? "unknown"), retains \(Self.bytes(slot.retainedWalBytes)) of WAL, confirmed flush \(slot.confirmedFlushLsn ?? "none")"
+                )
             } else {
                 lines.append("slot \(slot.name): does not exist")
             }
@@ -16,17 +18,21 @@ extension StatusOutput {
         if let sourceLsn { lines.append("source WAL position: \(sourceLsn)") }
         if let warehouseError { lines.append("warehouse: unreadable: \(warehouseError)") }
         lines.append("warehouse checkpoint: \(checkpointLsn ?? "none")")
-        let lagSeconds = self.lagSeconds.map { String(format: "%.1f s", $0) } ?? "unknown (no running process answered, or heartbeats are off)"
+        let lagSeconds =
+            self.lagSeconds.map { String(format: "%.1f s", $0) } ?? "unknown (no running process answered, or heartbeats are off)"
         lines.append("lag: \(Self.bytes(lagBytes)) of WAL, \(lagSeconds)")
         if let processEndpoint {
             if let process {
-                lines.append("process at \(processEndpoint): \(process.phase.rawValue), \(process.ready ? "ready" : "not ready (\(process.readyReason))")")
+                lines.append(
+                    "process at \(processEndpoint): \(process.phase.rawValue), \(process.ready ? "ready" : "not ready (\(process.readyReason))")"
+                )
             } else {
                 lines.append("process at \(processEndpoint): no answer (not running, or running elsewhere)")
             }
         }
         if let lastRun {
-            let ended = lastRun.endedAt.map { "ended \(Self.time($0))" }
+            let ended =
+                lastRun.endedAt.map { "ended \(Self.time($0))" }
                 ?? (lastRunAlive == true ? "still running (set metrics.listen to see its state)" : "recorded no end (killed)")
             lines.append("last run: pid \(lastRun.pid), started \(Self.time(lastRun.startedAt)), \(ended)")
         }
@@ -35,7 +41,9 @@ extension StatusOutput {
         }
         lines.append("tables:")
         for table in tables {
-            lines.append("  \(table.source) -> \(table.target): \(table.state), \(table.rows.map { "\($0) rows" } ?? "no table yet")\(table.reason.map { " (\($0))" } ?? "")")
+            lines.append(
+                "  \(table.source) -> \(table.target): \(table.state), \(table.rows.map { "\($0) rows" } ?? "no table yet")\(table.reason.map { " (\($0))" } ?? "")"
+            )
         }
         if !attention.isEmpty {
             lines.append("needs attention:")

@@ -37,7 +37,8 @@ struct TwinChunkValidator {
             repeat {
                 let (through, position) = try await loadChunk(after: after, size: chunkRows)
                 let scope: TwinComparisonScope = alike ? .range(first: first, last: through == nil) : .twinKeys
-                let outcome = try await compare(scope, TableValidation.Difference(after: after, through: through), position: position) { [after] in
+                let outcome = try await compare(scope, TableValidation.Difference(after: after, through: through), position: position) {
+                    [after] in
                     try await loadChunk(after: after, size: chunkRows, through: .some(through)).1
                 }
                 result.add(outcome)
@@ -58,7 +59,9 @@ struct TwinChunkValidator {
                     after = page.last
                     guard !page.keys.isEmpty else { continue }
                     let load = { try await loadRows(.keys(page.keys)) }
-                    result.add(try await compare(.unseenKeys, TableValidation.Difference(unmatched: true), position: try await load(), reload: load))
+                    result.add(
+                        try await compare(
+                            .unseenKeys, TableValidation.Difference(unmatched: true), position: try await load(), reload: load))
                 }
             }
             try await warehouse.endComparison(table)
@@ -145,7 +148,9 @@ struct TwinChunkValidator {
             if same(lines.source, lines.warehouse) { return ComparedChunk(rows: sourceRows) }
             (difference.sourceRows, difference.warehouseRows) = (lines.source.count, lines.warehouse.count)
             let indexed = index(lines.source).mapValues(\.content)
-            if comparison.round(source: indexed, warehouse: index(lines.warehouse).mapValues { ($0.content, $0.version) }, position: position) {
+            if comparison.round(
+                source: indexed, warehouse: index(lines.warehouse).mapValues { ($0.content, $0.version) }, position: position)
+            {
                 return ComparedChunk(rows: sourceRows)
             }
         }

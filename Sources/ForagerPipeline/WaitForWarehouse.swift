@@ -9,7 +9,8 @@ func waitForWarehouse(_ warehouse: any CheckpointReader, past position: LSN, wai
         let checkpoint = try await warehouse.checkpoint()
         if let checkpoint, checkpoint >= position { return nil }
         if ContinuousClock.now >= deadline {
-            return "the warehouse checkpoint \(checkpoint?.description ?? "none") did not reach the source position \(position) it was read at within \(Int(wait.seconds)) s: is forager run running?"
+            return
+                "the warehouse checkpoint \(checkpoint?.description ?? "none") did not reach the source position \(position) it was read at within \(Int(wait.seconds)) s: is forager run running?"
         }
         try await Task.sleep(for: .milliseconds(200))
     }

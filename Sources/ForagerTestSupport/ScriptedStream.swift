@@ -59,10 +59,15 @@ public enum SourceScript {
     public static func table(_ name: String, id: UInt32) -> (relation: Relation, mapped: MappedTable) {
         let relation = Relation(
             id: id, namespace: "public", name: name, replicaIdentity: .default,
-            columns: [.init(isKey: true, name: "id", typeOID: 23, typeModifier: -1), .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1)])
+            columns: [
+                .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
+            ])
         let mapped = MappedTable(
             source: TableName(schema: "public", name: name), target: TableName(schema: "analytics", name: name),
-            columns: [SourceColumn(name: "id", sqlType: "integer", notNull: true), SourceColumn(name: "label", sqlType: "text", notNull: false)],
+            columns: [
+                SourceColumn(name: "id", sqlType: "integer", notNull: true), SourceColumn(name: "label", sqlType: "text", notNull: false),
+            ],
             keyColumns: ["id"])
         return (relation, mapped)
     }
@@ -82,7 +87,8 @@ public enum SourceScript {
         let start = commit - UInt64(messages.count)
         return messages.enumerated().map { offset, message in
             let at = LSN(start + UInt64(offset))
-            return PGOutputEncoder.encode(.xLogData(XLogData(walStart: at, walEnd: at, serverTime: .now, data: PGOutputEncoder.encode(message)[...])))
+            return PGOutputEncoder.encode(
+                .xLogData(XLogData(walStart: at, walEnd: at, serverTime: .now, data: PGOutputEncoder.encode(message)[...])))
         }
     }
 

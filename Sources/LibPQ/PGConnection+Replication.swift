@@ -25,7 +25,8 @@ extension PGConnection {
     /// can interleave status updates. The wait happens in `poll(2)` on the connection's own queue.
     public func readReplication(maxMessages: Int, timeout: Duration) async throws -> ReplicationRead {
         let endpoint = self.endpoint
-        let timeoutMilliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let timeoutMilliseconds = Int32(
+            clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         return try await withHandle { handle -> ReplicationRead in
             let context = "replication stream from \(endpoint)"
             var messages: [[UInt8]] = []
@@ -34,9 +35,10 @@ extension PGConnection {
                 var buffer: UnsafeMutablePointer<CChar>?
                 let length = PQgetCopyData(handle, &buffer, 1)
                 if length > 0, let buffer {
-                    messages.append(buffer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) {
-                        Array(UnsafeBufferPointer(start: $0, count: Int(length)))
-                    })
+                    messages.append(
+                        buffer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) {
+                            Array(UnsafeBufferPointer(start: $0, count: Int(length)))
+                        })
                     PQfreemem(buffer)
                 } else if length == 0 {
                     if !messages.isEmpty || waited { break }

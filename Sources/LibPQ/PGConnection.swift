@@ -48,9 +48,10 @@ public final class PGConnection: @unchecked Sendable {
         let queue = DispatchQueue(label: "forager.libpq \(endpoint)")
         return try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                continuation.resume(with: Result {
-                    try openBlocking(parameters: parameters, endpoint: endpoint, queue: queue)
-                })
+                continuation.resume(
+                    with: Result {
+                        try openBlocking(parameters: parameters, endpoint: endpoint, queue: queue)
+                    })
             }
         }
     }
@@ -85,8 +86,10 @@ public final class PGConnection: @unchecked Sendable {
 
     private static func hintForConnectionFailure(_ message: String) -> String? {
         if message.contains("could not translate host name") || message.contains("Name or service not known")
-            || message.contains("Temporary failure in name resolution") {
-            return "Check the host part of the connection URL (postgresql://user@HOST:port/database) and that DNS resolves it from this machine."
+            || message.contains("Temporary failure in name resolution")
+        {
+            return
+                "Check the host part of the connection URL (postgresql://user@HOST:port/database) and that DNS resolves it from this machine."
         }
         if message.contains("password authentication failed") {
             return "Check the user and password (in the URL, PGPASSWORD or ~/.pgpass)."
@@ -106,12 +109,13 @@ public final class PGConnection: @unchecked Sendable {
     ) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                continuation.resume(with: Result {
-                    guard let handle = self.handle else {
-                        throw PGError(kind: .usage, context: "using \(self.endpoint)", message: "connection is closed")
-                    }
-                    return try body(handle)
-                })
+                continuation.resume(
+                    with: Result {
+                        guard let handle = self.handle else {
+                            throw PGError(kind: .usage, context: "using \(self.endpoint)", message: "connection is closed")
+                        }
+                        return try body(handle)
+                    })
             }
         }
     }
@@ -126,14 +130,16 @@ public final class PGConnection: @unchecked Sendable {
     /// role's `CONNECTION LIMIT` leaves after its own sessions (walsenders included; no limit for a
     /// superuser or a role without one).
     public func freeConnections() async throws -> Int {
-        let free = try await query("""
+        let free = try await query(
+            """
             SELECT least(
                 current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
                     - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int,
                 (SELECT CASE WHEN r.rolconnlimit < 0 OR r.rolsuper THEN 2147483647
                         ELSE r.rolconnlimit - (SELECT count(*) FROM pg_stat_activity WHERE usename = current_user)::int END
                  FROM pg_roles AS r WHERE r.rolname = current_user))
-            """).scalar
+            """
+        ).scalar
         return free.flatMap { Int($0) } ?? Int.max
     }
 
@@ -155,7 +161,8 @@ public final class PGConnection: @unchecked Sendable {
             let result = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { values in
                 PQexecParams(handle, sql, Int32(parameters.count), nil, values.baseAddress, nil, nil, 0)
             }
-            return try Self.consume(result, handle: handle, context: "query on \(endpoint)", expecting: [PGRES_TUPLES_OK, PGRES_COMMAND_OK])
+            return try Self.consume(
+                result, handle: handle, context: "query on \(endpoint)", expecting: [PGRES_TUPLES_OK, PGRES_COMMAND_OK])
         }
     }
 
@@ -189,7 +196,8 @@ public final class PGConnection: @unchecked Sendable {
     public func execute(_ sql: String) async throws -> PGRows {
         let endpoint = self.endpoint
         return try await withHandle { handle in
-            try Self.consume(PQexec(handle, sql), handle: handle, context: "statement on \(endpoint)", expecting: [PGRES_TUPLES_OK, PGRES_COMMAND_OK])
+            try Self.consume(
+                PQexec(handle, sql), handle: handle, context: "statement on \(endpoint)", expecting: [PGRES_TUPLES_OK, PGRES_COMMAND_OK])
         }
     }
 

@@ -80,7 +80,8 @@ public struct PGError: Error, Sendable, CustomStringConvertible {
     /// command: a result can carry it while the connection still looks open.
     static let lostConnectionMessages = [
         "server closed the connection unexpectedly", "no connection to the server", "could not receive data from server",
-        "could not send data to server", "connection to server was lost", "SSL SYSCALL error", "SSL connection has been closed unexpectedly",
+        "could not send data to server", "connection to server was lost", "SSL SYSCALL error",
+        "SSL connection has been closed unexpectedly",
     ]
 
     /// What libpq reports, without an SQLSTATE, when a connection is refused for a reason a retry

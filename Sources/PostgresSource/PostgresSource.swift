@@ -30,7 +30,8 @@ public final class PostgresSource: Sendable {
     /// and free slots. Empty when all is well.
     public func setupProblems() async throws -> [ForagerError] {
         var problems: [ForagerError] = []
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT current_setting('wal_level'),
                    r.rolreplication OR r.rolsuper,
                    current_user,
@@ -41,17 +42,24 @@ public final class PostgresSource: Sendable {
             """)
         guard let row = rows.rows.first else { return problems }
         if row[0] != "logical" {
-            problems.append(ForagerError(
-                .sourceSetup, "the source server has wal_level = \(row[0] ?? "?"); logical replication needs wal_level = logical",
-                hint: "Run ALTER SYSTEM SET wal_level = logical; on the source and restart it (on RDS: set rds.logical_replication = 1 in the parameter group)."))
+            problems.append(
+                ForagerError(
+                    .sourceSetup, "the source server has wal_level = \(row[0] ?? "?"); logical replication needs wal_level = logical",
+                    hint:
+                        "Run ALTER SYSTEM SET wal_level = logical; on the source and restart it (on RDS: set rds.logical_replication = 1 in the parameter group)."
+                ))
         }
         if row[1] != "t" {
-            problems.append(ForagerError(
-                .sourceSetup, "the source role \(SQL.quoteIdentifier(row[2] ?? "?")) has no REPLICATION privilege",
-                hint: "Run ALTER ROLE \(SQL.quoteIdentifier(row[2] ?? "?")) WITH REPLICATION; as a superuser (on RDS: GRANT rds_replication TO the role)."))
+            problems.append(
+                ForagerError(
+                    .sourceSetup, "the source role \(SQL.quoteIdentifier(row[2] ?? "?")) has no REPLICATION privilege",
+                    hint:
+                        "Run ALTER ROLE \(SQL.quoteIdentifier(row[2] ?? "?")) WITH REPLICATION; as a superuser (on RDS: GRANT rds_replication TO the role)."
+                ))
         }
         if let versionText = row[5], let version = Int(versionText), version < 100_000 {
-            problems.append(ForagerError(.sourceSetup, "the source server is version \(version); Forager needs PostgreSQL 10 or later for pgoutput"))
+            problems.append(
+                ForagerError(.sourceSetup, "the source server is version \(version); Forager needs PostgreSQL 10 or later for pgoutput"))
         }
         return problems
     }
@@ -61,7 +69,7 @@ public final class PostgresSource: Sendable {
         let row = try await connection.query("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").rows.first
         guard let row, row[1] == "t" else { return [] }
         return [
-            "the source role \(SQL.quoteIdentifier(row[0] ?? "?")) is a superuser; Forager needs only REPLICATION and SELECT on the mapped tables. Use a role with just those (docs/operations.md, 'The source role'), so that a leaked password cannot do more.",
+            "the source role \(SQL.quoteIdentifier(row[0] ?? "?")) is a superuser; Forager needs only REPLICATION and SELECT on the mapped tables. Use a role with just those (docs/operations.md, 'The source role'), so that a leaked password cannot do more."
         ]
     }
 
@@ -91,23 +99,35 @@ public final class PostgresSource: Sendable {
         var tables: [MappedTable] = []
         var problems: [ForagerError] = []
         for mapping in mappings {
-            let oid = try await connection.query("""
+            let oid = try await connection.query(
+                """
                 SELECT to_regclass($1)::oid, (SELECT relkind FROM pg_class WHERE oid = to_regclass($1)),
                        (SELECT relreplident FROM pg_class WHERE oid = to_regclass($1)),
                        (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1) AND attisdropped)
                 """, [mapping.source.sql])
             guard let oidText = oid.scalar else {
-                problems.append(located(mapping.location, ForagerError(
-                    .schema, "mapped table \(mapping.source) does not exist on the source",
-                    hint: "Check the name in the mapping file (schema.table, quoted where needed) and that the source role can see it.")))
+                problems.append(
+                    located(
+                        mapping.location,
+                        ForagerError(
+                            .schema, "mapped table \(mapping.source) does not exist on the source",
+                            hint:
+                                "Check the name in the mapping file (schema.table, quoted where needed) and that the source role can see it."
+                        )))
                 continue
             }
             let relkind = oid.rows[0][1]
             guard relkind == "r" || relkind == "p" else {
-                problems.append(located(mapping.location, ForagerError(.schema, "mapped relation \(mapping.source) is not a table (relkind \(relkind ?? "?")); only tables can be replicated")))
+                problems.append(
+                    located(
+                        mapping.location,
+                        ForagerError(
+                            .schema,
+                            "mapped relation \(mapping.source) is not a table (relkind \(relkind ?? "?")); only tables can be replicated")))
                 continue
             }
-            let columnRows = try await connection.query("""
+            let columnRows = try await connection.query(
+                """
                 SELECT a.attname,
                        CASE WHEN tn.nspname = 'pg_catalog' THEN format_type(a.atttypid, a.atttypmod)
                             WHEN t.typtype = 'd' AND bn.nspname = 'pg_catalog' THEN format_type(t.typbasetype, t.typtypmod)
@@ -133,7 +153,8 @@ public final class PostgresSource: Sendable {
                 return column
             }
             let identity = oid.rows[0][2] ?? "d"
-            let keyRows = try await connection.query("""
+            let keyRows = try await connection.query(
+                """
                 SELECT a.attname
                 FROM pg_index i
                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position)
@@ -141,7 +162,8 @@ public final class PostgresSource: Sendable {
                 WHERE i.indrelid = $1::oid AND CASE WHEN $2 = 'i' THEN i.indisreplident ELSE i.indisprimary END
                 ORDER BY k.position
                 """, [oidText, identity])
-            var table = MappedTable(source: mapping.source, target: mapping.target, columns: columns, keyColumns: keyRows.rows.compactMap { $0[0] })
+            var table = MappedTable(
+                source: mapping.source, target: mapping.target, columns: columns, keyColumns: keyRows.rows.compactMap { $0[0] })
             table.replicaIdentityFull = identity == "f"
             table.relationID = UInt32(oidText)
             table.droppedColumnCount = oid.rows[0][3].flatMap { Int($0) } ?? 0
@@ -150,9 +172,15 @@ public final class PostgresSource: Sendable {
                 table.keyColumns = []
             } else if identity == "n" || table.keyColumns.isEmpty && identity != "f" {
                 let what = identity == "n" ? "has REPLICA IDENTITY NOTHING" : "has no primary key and no replica identity"
-                problems.append(located(mapping.location, ForagerError(
-                    .schema, "mapped table \(mapping.source) \(what), so its updates and deletes cannot be matched to warehouse rows (and while it is published, UPDATE and DELETE on it fail on the source)",
-                    hint: "Give it a primary key; or run ALTER TABLE \(mapping.source.sql) REPLICA IDENTITY FULL on the source (updates and deletes then carry the whole old row, and the warehouse matches rows by all their values); or set append_only: true in the mapping to keep every insert and not replicate updates and deletes.")))
+                problems.append(
+                    located(
+                        mapping.location,
+                        ForagerError(
+                            .schema,
+                            "mapped table \(mapping.source) \(what), so its updates and deletes cannot be matched to warehouse rows (and while it is published, UPDATE and DELETE on it fail on the source)",
+                            hint:
+                                "Give it a primary key; or run ALTER TABLE \(mapping.source.sql) REPLICA IDENTITY FULL on the source (updates and deletes then carry the whole old row, and the warehouse matches rows by all their values); or set append_only: true in the mapping to keep every insert and not replicate updates and deletes."
+                        )))
                 continue
             } else if table.keyColumns.isEmpty {
                 table.identity = .fullRow
@@ -165,7 +193,8 @@ public final class PostgresSource: Sendable {
     /// The tables that can be mapped: ordinary and partitioned tables outside the system schemas,
     /// without partitions (their changes arrive as changes to the partitioned table).
     public func tableNames() async throws -> [TableName] {
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT n.nspname, c.relname
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
@@ -196,7 +225,8 @@ public final class PostgresSource: Sendable {
     public func publishedColumns(in name: String) async throws -> [TableName: Set<String>]? {
         let exists = try await connection.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [name])
         guard !exists.rows.isEmpty else { return nil }
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT schemaname, tablename, column_name
             FROM pg_publication_tables CROSS JOIN LATERAL unnest(attnames) AS column_name
             WHERE pubname = $1
@@ -228,7 +258,8 @@ public final class PostgresSource: Sendable {
     public func ensurePublication(for tables: [MappedTable]) async throws {
         guard appendPublication.utf8.count <= 63 || !tables.contains(where: { $0.identity == .appendOnly }) else {
             throw ForagerError(
-                .sourceSetup, "append-only tables go into a second publication named after source.publication plus _append, which would be longer than 63 bytes",
+                .sourceSetup,
+                "append-only tables go into a second publication named after source.publication plus _append, which would be longer than 63 bytes",
                 hint: "Shorten source.publication to at most 56 bytes.")
         }
         func entry(_ table: MappedTable) -> String {
@@ -237,7 +268,10 @@ public final class PostgresSource: Sendable {
         }
         let mismatched = try await publicationMismatches(for: tables)
         let targets: [(name: String, publish: String, tables: [MappedTable], mismatched: [MappedTable])] = [
-            (publication, "insert, update, delete, truncate", tables.filter { $0.identity != .appendOnly }, mismatched.filter { $0.identity != .appendOnly }),
+            (
+                publication, "insert, update, delete, truncate", tables.filter { $0.identity != .appendOnly },
+                mismatched.filter { $0.identity != .appendOnly }
+            ),
             (appendPublication, "insert", tables.filter { $0.identity == .appendOnly }, mismatched.filter { $0.identity == .appendOnly }),
         ]
         try await connection.execute("BEGIN")
@@ -245,17 +279,21 @@ public final class PostgresSource: Sendable {
             let name = SQL.quoteIdentifier(target.name)
             let published = try await publishedColumns(in: target.name)
             if published == nil, target.name == publication || !target.tables.isEmpty {
-                logger.info("creating publication", metadata: ["forager.publication": "\(target.name)", "forager.publish": "\(target.publish)"])
+                logger.info(
+                    "creating publication", metadata: ["forager.publication": "\(target.name)", "forager.publish": "\(target.publish)"])
                 // Changes to a partition arrive as changes to the partitioned table that is mapped.
-                try await connection.execute("CREATE PUBLICATION \(name) WITH (publish = \(SQL.quoteLiteral(target.publish)), publish_via_partition_root = true)")
+                try await connection.execute(
+                    "CREATE PUBLICATION \(name) WITH (publish = \(SQL.quoteLiteral(target.publish)), publish_via_partition_root = true)")
             }
             for other in mismatched where (published ?? [:])[other.source] != nil {
                 try await connection.execute("ALTER PUBLICATION \(name) DROP TABLE \(other.source.sql)")
             }
             guard !target.mismatched.isEmpty else { continue }
-            logger.info("setting publication tables", metadata: [
-                "forager.publication": "\(target.name)", "forager.tables": "\(target.mismatched.map(\.source.description))",
-            ])
+            logger.info(
+                "setting publication tables",
+                metadata: [
+                    "forager.publication": "\(target.name)", "forager.tables": "\(target.mismatched.map(\.source.description))",
+                ])
             try await connection.execute("ALTER PUBLICATION \(name) ADD TABLE \(target.mismatched.map(entry).joined(separator: ", "))")
         }
         try await connection.execute("COMMIT")
@@ -276,7 +314,8 @@ public final class PostgresSource: Sendable {
 
     /// The slot's state, or nil when there is no such slot.
     public func slotState() async throws -> SlotState? {
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT plugin, active_pid, confirmed_flush_lsn, database, wal_status,
                    pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, pg_current_wal_lsn()
             FROM pg_replication_slots WHERE slot_name = $1
@@ -296,8 +335,10 @@ public final class PostgresSource: Sendable {
     public func emitHeartbeat() async throws -> LSN {
         // Slot names are [a-z0-9_] only, so they need no escaping in JSON.
         let content = "{\"slot\":\"\(slot)\",\"at\":\(Int64(UnixTime.now * 1000))}"
-        let text = try await connection.query(
-            "SELECT pg_logical_emit_message(false, $1, $2)::text", [Self.heartbeatPrefix, content]).scalar ?? ""
+        let text =
+            try await connection.query(
+                "SELECT pg_logical_emit_message(false, $1, $2)::text", [Self.heartbeatPrefix, content]
+            ).scalar ?? ""
         guard let lsn = LSN(string: text) else {
             throw ForagerError(.protocolViolation, "the source returned an unreadable WAL position '\(text)' for a heartbeat")
         }
@@ -340,7 +381,8 @@ public final class PostgresSource: Sendable {
     /// `wal_writer_delay`.
     public func committedWALPosition() async throws -> LSN {
         do {
-            return try await readInsertPosition(thenCommit: "SELECT pg_logical_emit_message(true, '\(Self.heartbeatPrefix)', 'sync target')")
+            return try await readInsertPosition(
+                thenCommit: "SELECT pg_logical_emit_message(true, '\(Self.heartbeatPrefix)', 'sync target')")
         } catch let error as PGError where error.sqlState == "42501" {
             return try await readInsertPosition(thenCommit: "SELECT txid_current()")
         }

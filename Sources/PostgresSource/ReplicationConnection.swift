@@ -27,7 +27,7 @@ public struct ReplicationConnection: ReplicationStream {
         let rows = try await connection.execute(
             "CREATE_REPLICATION_SLOT \(SQL.quoteIdentifier(slot))\(temporary ? " TEMPORARY" : "") LOGICAL pgoutput EXPORT_SNAPSHOT")
         guard let lsnText = rows[0, "consistent_point"], let lsn = LSN(string: lsnText),
-              let snapshot = rows[0, "snapshot_name"]
+            let snapshot = rows[0, "snapshot_name"]
         else {
             throw ForagerError(.protocolViolation, "CREATE_REPLICATION_SLOT returned no consistent point or snapshot")
         }

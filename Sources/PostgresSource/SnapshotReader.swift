@@ -11,7 +11,8 @@ public struct SnapshotReader: Sendable {
     public static func open(_ url: ConnectionString, snapshot name: String) async throws -> SnapshotReader {
         let connection = try await PGConnection.connect(url, serverSettings: SQL.canonicalTextSettings)
         do {
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
                 SET TRANSACTION SNAPSHOT \(SQL.quoteLiteral(name))
                 """)
@@ -45,7 +46,8 @@ public struct SnapshotReader: Sendable {
         let columns = table.columns.map { SQL.quoteIdentifier($0.name) }.joined(separator: ", ")
         let filter = condition.map { " WHERE \($0)" } ?? ""
         try await connection.startCopyOut(
-            "COPY (SELECT \(columns), \(SQL.quoteLiteral(position.description))::pg_lsn FROM \(table.source.sql)\(filter)) TO STDOUT\(binary ? " (FORMAT binary)" : "")")
+            "COPY (SELECT \(columns), \(SQL.quoteLiteral(position.description))::pg_lsn FROM \(table.source.sql)\(filter)) TO STDOUT\(binary ? " (FORMAT binary)" : "")"
+        )
     }
 
     /// The next bytes of the copy in progress, at most `maxBytes`; nil at its end.

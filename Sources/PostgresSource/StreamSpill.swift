@@ -1,8 +1,7 @@
 public import ForagerCore
 import Foundation
-public import PGOutput
-
 import Glibc
+public import PGOutput
 
 /// Keeps the changes of transactions that PostgreSQL streams before they commit (protocol 2,
 /// `streaming 'on'`) in local files, one per transaction, until Stream Commit replays them in
@@ -61,7 +60,8 @@ public struct StreamSpill: TransactionSpill {
     /// A block of `start.xid`'s changes begins.
     public mutating func start(_ start: StreamStart) throws(ForagerError) {
         guard current == nil else {
-            throw ForagerError(.protocolViolation, "Stream Start of transaction \(start.xid) arrived inside the block of transaction \(current!)")
+            throw ForagerError(
+                .protocolViolation, "Stream Start of transaction \(start.xid) arrived inside the block of transaction \(current!)")
         }
         if open[start.xid] == nil {
             let descriptor = Glibc.open(path(start.xid), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o600)
@@ -88,8 +88,12 @@ public struct StreamSpill: TransactionSpill {
             open[xid]!.subtransactions.append((subxid, open[xid]!.size))
         }
         // The header straight into the buffer: no allocation per change.
-        for shift in stride(from: 56, through: 0, by: -8) { open[xid]!.buffer.append(UInt8(truncatingIfNeeded: lsn.value >> UInt64(shift))) }
-        for shift in stride(from: 24, through: 0, by: -8) { open[xid]!.buffer.append(UInt8(truncatingIfNeeded: UInt32(message.count) >> UInt32(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            open[xid]!.buffer.append(UInt8(truncatingIfNeeded: lsn.value >> UInt64(shift)))
+        }
+        for shift in stride(from: 24, through: 0, by: -8) {
+            open[xid]!.buffer.append(UInt8(truncatingIfNeeded: UInt32(message.count) >> UInt32(shift)))
+        }
         open[xid]!.buffer.append(contentsOf: message)
         if open[xid]!.buffer.count >= Self.bufferLimit { try flush(xid) }
     }

@@ -29,7 +29,8 @@ public enum CopyBinary {
     /// Appends a row like ``appendRow(_:lsn:deleted:to:)``, except that a value of `atLeast` bytes
     /// or more is not copied: only its length goes into `output`, and the value into `deferred`.
     public static func appendRow(
-        _ columns: [TupleColumn], lsn: LSN?, deleted: Bool?, to output: inout [UInt8], deferring deferred: inout [DeferredValue], atLeast size: Int
+        _ columns: [TupleColumn], lsn: LSN?, deleted: Bool?, to output: inout [UInt8], deferring deferred: inout [DeferredValue],
+        atLeast size: Int
     ) throws(ForagerError) {
         let count = columns.count + (lsn == nil ? 0 : 1) + (deleted == nil ? 0 : 1)
         appendInteger(UInt16(truncatingIfNeeded: count), to: &output)

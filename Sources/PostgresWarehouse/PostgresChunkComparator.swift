@@ -15,7 +15,9 @@ public final class PostgresChunkComparator: ChecksumComparator {
     }
 
     /// Connects to the warehouse at `url`, whose tables of `slot` are in `schema`.
-    public static func connect(_ url: ConnectionString, schema: String, slot: String, logger: Logger) async throws -> PostgresChunkComparator {
+    public static func connect(_ url: ConnectionString, schema: String, slot: String, logger: Logger) async throws
+        -> PostgresChunkComparator
+    {
         let warehouse = try await PostgresWarehouse.connect(url, schema: schema, slot: slot, logger: logger)
         do {
             let connection = try await PGConnection.connect(url, serverSettings: ChunkComparator.serverSettings)

@@ -17,25 +17,35 @@ extension PostgresWarehouse {
                 try await applyRows(changes)
             } catch let error as PGError where error.sqlState == "23505" && changes.table.identity == .key {
                 try await undoTableRows(changes.table)
-                let reason = changes.table.deletes == .soft
+                let reason =
+                    changes.table.deletes == .soft
                     ? "rows kept as deleted (deletes: soft), or removed on the source without a change the stream carries"
                     : "the source removed them without a change the stream carries (a partition truncated, detached or dropped on its own)"
-                logger.notice("rows inserted on the source have keys the warehouse table still holds; the newer rows replace them", metadata: [
-                    "forager.table": "\(changes.table.target)", "forager.detail": "\(error.detail ?? error.message)", "forager.reason": "\(reason)",
-                ])
+                logger.notice(
+                    "rows inserted on the source have keys the warehouse table still holds; the newer rows replace them",
+                    metadata: [
+                        "forager.table": "\(changes.table.target)", "forager.detail": "\(error.detail ?? error.message)",
+                        "forager.reason": "\(reason)",
+                    ])
                 try await applyRows(changes, replacing: true)
             }
         } catch let error as PGError where error.sqlState == "23502" {
             // The source enforces NOT NULL: a NULL arrives only once it no longer does.
             throw ForagerError(
-                .warehouse, "a change to \(changes.table.source) has a NULL that warehouse table \(changes.table.target) does not take (\(error.message)): the source made the column nullable",
+                .warehouse,
+                "a change to \(changes.table.source) has a NULL that warehouse table \(changes.table.target) does not take (\(error.message)): the source made the column nullable",
                 hint: "Nothing is lost: Forager starts the stream again from its checkpoint and makes the warehouse column nullable first.",
                 isTransient: true)
         } catch let error as PGError where ["22", "23"].contains(error.sqlState?.prefix(2)) {
             try await undoTableRows(changes.table)
-            try await stop(changes.table, ForagerError(
-                .warehouse, "warehouse table \(changes.table.target) refuses a change to \(changes.table.source): \(error.message) (SQLSTATE \(error.sqlState ?? ""))\(error.detail.map { "; \($0)" } ?? "")",
-                hint: "None of the table's changes from here on were applied; the other tables keep flowing. If a constraint, index or type was added to the warehouse table by hand, drop it or make it hold what the source holds, then copy the table again: forager resync --table \(changes.table.source)."))
+            try await stop(
+                changes.table,
+                ForagerError(
+                    .warehouse,
+                    "warehouse table \(changes.table.target) refuses a change to \(changes.table.source): \(error.message) (SQLSTATE \(error.sqlState ?? ""))\(error.detail.map { "; \($0)" } ?? "")",
+                    hint:
+                        "None of the table's changes from here on were applied; the other tables keep flowing. If a constraint, index or type was added to the warehouse table by hand, drop it or make it hold what the source holds, then copy the table again: forager resync --table \(changes.table.source)."
+                ))
         }
     }
 
@@ -61,11 +71,13 @@ extension PostgresWarehouse {
         }
         let flagged = soft ? states.filter { $0.mayExist && $0.row == nil && keptAsDeleted($0) == nil } : []
         if !flagged.isEmpty { try await flagDeleted(flagged, in: table) }
-        let removals = states.filter { ($0.mayExist || replacing && $0.row != nil) && ($0.row != nil || !soft || keptAsDeleted($0) != nil) }.map(\.key)
+        let removals = states.filter { ($0.mayExist || replacing && $0.row != nil) && ($0.row != nil || !soft || keptAsDeleted($0) != nil) }
+            .map(\.key)
         if !removals.isEmpty {
             let keyTable = try await loadKeys(removals, for: table)
             let match = table.warehouseKey.map { "t.\(SQL.quoteIdentifier($0)) = k.\(SQL.quoteIdentifier($0))" }
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 DELETE FROM \(table.target.sql) AS t USING pg_temp.\(keyTable) AS k WHERE \(match.joined(separator: " AND "))
                 """)
         }
@@ -130,7 +142,8 @@ extension PostgresWarehouse {
             ) AS matched WHERE copy <= n
             """
         if soft {
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 UPDATE \(table.target.sql) AS t SET \(SQL.quoteIdentifier(MetadataColumn.deleted)) = true,
                     \(SQL.quoteIdentifier(MetadataColumn.lsn)) = c.lsn, \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) = clock_timestamp()
                 FROM (\(chosen)) AS c WHERE t.ctid = c.ctid
@@ -148,7 +161,8 @@ extension PostgresWarehouse {
         if !createdKeyTables.contains(tombstones) {
             // Made anew once per shape: a key column's type may have changed since.
             try await connection.execute("DROP TABLE IF EXISTS pg_temp.\(tombstones)")
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 CREATE TEMP TABLE \(tombstones) AS SELECT \(keyColumns), \(lsn) FROM \(table.target.sql) WITH NO DATA
                 """)
             createdKeyTables.insert(tombstones)
@@ -161,7 +175,8 @@ extension PostgresWarehouse {
         try await connection.putCopyData(buffer)
         try await connection.endCopyIn()
         let match = table.warehouseKey.map { "t.\(SQL.quoteIdentifier($0)) = k.\(SQL.quoteIdentifier($0))" }
-        try await connection.execute("""
+        try await connection.execute(
+            """
             UPDATE \(table.target.sql) AS t SET \(SQL.quoteIdentifier(MetadataColumn.deleted)) = true, \(lsn) = k.\(lsn),
                 \(SQL.quoteIdentifier(MetadataColumn.syncedAt)) = clock_timestamp()
             FROM pg_temp.\(tombstones) AS k WHERE \(match.joined(separator: " AND "))
@@ -183,7 +198,8 @@ extension PostgresWarehouse {
         if !createdKeyTables.contains(keyTable) {
             // Made anew once per shape: a key column's type may have changed since.
             try await connection.execute("DROP TABLE IF EXISTS pg_temp.\(keyTable)")
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 CREATE TEMP TABLE \(keyTable) AS SELECT \(keyColumns) FROM \(table.target.sql) WITH NO DATA
                 """)
             createdKeyTables.insert(keyTable)
@@ -226,7 +242,8 @@ extension PostgresWarehouse {
         let lookup = pending.map { states[$0].movedFrom ?? states[$0].key }
         let keyTable = try await loadKeys(lookup, for: table)
         let keyColumns = table.warehouseKey.map { "t.\(SQL.quoteIdentifier($0))" }
-        let valueColumns = wanted.map { "t.\(SQL.quoteIdentifier(table.warehouseName(of: table.columns[$0].name)))" }
+        let valueColumns =
+            wanted.map { "t.\(SQL.quoteIdentifier(table.warehouseName(of: table.columns[$0].name)))" }
             + extracts.map { "t.\(SQL.quoteIdentifier(table.extracts[$0].column))" }
         let using = table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")
         let select = """
@@ -234,7 +251,8 @@ extension PostgresWarehouse {
             FROM \(table.target.sql) AS t JOIN pg_temp.\(keyTable) AS k USING (\(using))
             """
         // The values in the stream's format: keys compare byte for byte with the stream's.
-        let rows: [[TupleColumn]] = binaryValues
+        let rows: [[TupleColumn]] =
+            binaryValues
             ? try await connection.binaryRows(select).map { $0.map { $0.map { .binary($0[...]) } ?? .null } }
             : try await connection.query(select).rows.map { $0.map { $0.map { .text(ArraySlice($0.utf8)) } ?? .null } }
         var found: [RowKey: [TupleColumn]] = [:]
@@ -246,7 +264,8 @@ extension PostgresWarehouse {
         for (index, key) in zip(pending, lookup) {
             guard let values = found[RowKey(key)] else {
                 throw ForagerError(
-                    .warehouse, "an update to \(table.source) left a large (TOAST) value unchanged, but the warehouse table \(table.target) has no row with that key to take it from",
+                    .warehouse,
+                    "an update to \(table.source) left a large (TOAST) value unchanged, but the warehouse table \(table.target) has no row with that key to take it from",
                     hint: "The warehouse is missing rows; resync the table: forager resync --table \(table.source).")
             }
             for (position, column) in wanted.enumerated() where states[index].row!.columns[column] == .unchangedToast {

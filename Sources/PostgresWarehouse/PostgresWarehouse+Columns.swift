@@ -8,7 +8,8 @@ extension PostgresWarehouse {
     public nonisolated var columnsTable: String { SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier("_forager_columns") }
 
     func createColumnRegistry() async throws {
-        try await connection.execute("""
+        try await connection.execute(
+            """
             CREATE TABLE IF NOT EXISTS \(columnsTable) (
                 table_name text NOT NULL,
                 column_name text NOT NULL,
@@ -45,17 +46,26 @@ extension PostgresWarehouse {
     /// Those of `columns` (of `table`, as the source has them now) whose warehouse type is
     /// neither what Forager recorded making nor what the source has: changed by hand in the
     /// warehouse. One error naming them, or nil.
-    func handChangedColumns(_ table: MappedTable, _ columns: [SourceColumn], types: [String: String], recorded: [String: String]) -> ForagerError? {
+    func handChangedColumns(_ table: MappedTable, _ columns: [SourceColumn], types: [String: String], recorded: [String: String])
+        -> ForagerError?
+    {
         let changed = columns.compactMap { column -> (name: String, now: String, made: String, source: String)? in
             let name = table.warehouseName(of: column.name)
-            guard column.overriddenType == nil, let now = types[name], let made = recorded[name], now != made, now != column.sqlType else { return nil }
+            guard column.overriddenType == nil, let now = types[name], let made = recorded[name], now != made, now != column.sqlType else {
+                return nil
+            }
             return (name, now, made, column.sqlType)
         }
         guard !changed.isEmpty else { return nil }
-        let list = changed.map { "\(SQL.quoteIdentifier($0.name)) is \($0.now) where Forager made it \($0.made) (the source has \($0.source))" }
+        let list = changed.map {
+            "\(SQL.quoteIdentifier($0.name)) is \($0.now) where Forager made it \($0.made) (the source has \($0.source))"
+        }
         let restore = changed.map { "ALTER TABLE \(table.target.sql) ALTER COLUMN \(SQL.quoteIdentifier($0.name)) TYPE \($0.made)" }
         return ForagerError(
-            .warehouse, "warehouse table \(table.target) was changed by hand: \(list.joined(separator: "; ")); its values may have changed with it, so Forager applies nothing more to it",
-            hint: "Resync the table to copy it again: forager resync --table \(table.source). If no value changed, \(restore.joined(separator: "; ")) and start again instead.")
+            .warehouse,
+            "warehouse table \(table.target) was changed by hand: \(list.joined(separator: "; ")); its values may have changed with it, so Forager applies nothing more to it",
+            hint:
+                "Resync the table to copy it again: forager resync --table \(table.source). If no value changed, \(restore.joined(separator: "; ")) and start again instead."
+        )
     }
 }

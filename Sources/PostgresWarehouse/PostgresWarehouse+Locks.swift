@@ -25,13 +25,17 @@ extension PostgresWarehouse {
         var warned: ContinuousClock.Instant?
         while true {
             let savepoint = inTransaction
-            try await connection.execute(savepoint ? "SAVEPOINT forager_lock; SET LOCAL lock_timeout = '\(Self.lockAttempt)'" : "SET lock_timeout = '\(Self.lockAttempt)'")
+            try await connection.execute(
+                savepoint
+                    ? "SAVEPOINT forager_lock; SET LOCAL lock_timeout = '\(Self.lockAttempt)'" : "SET lock_timeout = '\(Self.lockAttempt)'")
             do {
                 try await connection.execute(sql)
-                try await connection.execute(savepoint ? "RELEASE SAVEPOINT forager_lock; SET LOCAL lock_timeout TO DEFAULT" : "RESET lock_timeout")
+                try await connection.execute(
+                    savepoint ? "RELEASE SAVEPOINT forager_lock; SET LOCAL lock_timeout TO DEFAULT" : "RESET lock_timeout")
                 return
             } catch let error as PGError where error.sqlState == "55P03" {
-                try await connection.execute(savepoint ? "ROLLBACK TO SAVEPOINT forager_lock; RELEASE SAVEPOINT forager_lock" : "RESET lock_timeout")
+                try await connection.execute(
+                    savepoint ? "ROLLBACK TO SAVEPOINT forager_lock; RELEASE SAVEPOINT forager_lock" : "RESET lock_timeout")
                 let now = ContinuousClock.now
                 if now - started >= Self.lockFirstWarning, warned.map({ now - $0 >= Self.lockWarningEvery }) ?? true {
                     warned = now
@@ -49,7 +53,8 @@ extension PostgresWarehouse {
     private func warnOfLockHolders(_ tables: [TableName], purpose: String, waited: Duration) async throws {
         var holders: [String] = [], pids: [String] = []
         for table in tables {
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT DISTINCT a.pid, coalesce(a.usename, '?'), coalesce(nullif(a.application_name, ''), '?'),
                        coalesce(a.state, '?'), coalesce(extract(epoch FROM clock_timestamp() - a.xact_start)::bigint::text, '?')
                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
@@ -61,11 +66,14 @@ extension PostgresWarehouse {
                 "pid \(row[0] ?? "?") on \(table) (user \(row[1] ?? "?"), application \(row[2] ?? "?"), \(row[3] ?? "?"), transaction open \(row[4] ?? "?") s)"
             }
         }
-        logger.warning("waiting for other sessions to let go of warehouse tables; their readers are not held up meanwhile, and the stream goes on once they end", metadata: [
-            "forager.tables": "\(tables.map(\.description))", "forager.purpose": "\(purpose)",
-            "forager.waited_s": "\(Int(waited.components.seconds))",
-            "forager.holders": "\(holders.isEmpty ? "none left" : holders.joined(separator: "; "))",
-            "forager.hint": "If a session was left open by mistake, end it: \(Set(pids).sorted().map { "SELECT pg_terminate_backend(\($0));" }.joined(separator: " "))",
-        ])
+        logger.warning(
+            "waiting for other sessions to let go of warehouse tables; their readers are not held up meanwhile, and the stream goes on once they end",
+            metadata: [
+                "forager.tables": "\(tables.map(\.description))", "forager.purpose": "\(purpose)",
+                "forager.waited_s": "\(Int(waited.components.seconds))",
+                "forager.holders": "\(holders.isEmpty ? "none left" : holders.joined(separator: "; "))",
+                "forager.hint":
+                    "If a session was left open by mistake, end it: \(Set(pids).sorted().map { "SELECT pg_terminate_backend(\($0));" }.joined(separator: " "))",
+            ])
     }
 }

@@ -30,13 +30,14 @@ extension PostgresWarehouse {
         // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists.
         let exists = try await connection.query("SELECT to_regnamespace($1) IS NOT NULL", [SQL.quoteIdentifier(schema)]).scalar == "t"
         if !exists { try await connection.execute("CREATE SCHEMA \(SQL.quoteIdentifier(schema))") }
-        try await connection.execute("""
-        CREATE TABLE IF NOT EXISTS \(stateTable) (
-            slot text PRIMARY KEY,
-            lsn pg_lsn NOT NULL,
-            updated_at timestamptz NOT NULL DEFAULT now()
-        )
-        """)
+        try await connection.execute(
+            """
+            CREATE TABLE IF NOT EXISTS \(stateTable) (
+                slot text PRIMARY KEY,
+                lsn pg_lsn NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            )
+            """)
         try await createRegistry()
         try await createColumnRegistry()
     }
@@ -56,7 +57,9 @@ extension PostgresWarehouse {
             // Made before Forager recorded its columns: taken as Forager made it.
             try await connection.execute(recordColumnsSQL(table.target))
         }
-        if let error = handChangedColumns(table, table.storedColumns, types: types, recorded: recorded) ?? keyChanged(table, warehouseKey: shape.key) {
+        if let error = handChangedColumns(table, table.storedColumns, types: types, recorded: recorded)
+            ?? keyChanged(table, warehouseKey: shape.key)
+        {
             return try await stopOrReport(table, error, create: create)
         }
         var problems = jsonColumnsNowKept(table, types: types)
@@ -84,7 +87,8 @@ extension PostgresWarehouse {
             types[table.warehouseName(of: column.name)] == nil && table.extracts.contains { $0.from == column.name }
         }.map { column in
             ForagerError(
-                .warehouse, "warehouse table \(table.target) lacks the json column \(SQL.quoteIdentifier(table.warehouseName(of: column.name))), which the mapping now keeps (keep_json), so its rows so far would have none",
+                .warehouse,
+                "warehouse table \(table.target) lacks the json column \(SQL.quoteIdentifier(table.warehouseName(of: column.name))), which the mapping now keeps (keep_json), so its rows so far would have none",
                 hint: "Resync the table to copy it with the column: forager resync --table \(table.source). Or set keep_json: false again.")
         }
     }
@@ -100,14 +104,19 @@ extension PostgresWarehouse {
         if try await hasDroppedColumns(table.target) {
             // Forager never drops a warehouse column: someone did, and its values are gone.
             let error = ForagerError(
-                .warehouse, "warehouse table \(table.target) lacks \(names), and a column was dropped from it by hand (Forager never drops one); adding it back would leave its existing rows without values",
+                .warehouse,
+                "warehouse table \(table.target) lacks \(names), and a column was dropped from it by hand (Forager never drops one); adding it back would leave its existing rows without values",
                 hint: "Resync the table to copy it again: forager resync --table \(table.source).")
             return (try await stopOrReport(table, error, create: create), false)
         }
         guard create else {
-            return ([ForagerError(
-                .warehouse, "warehouse table \(table.target) lacks \(names), which the source table \(table.source) has",
-                hint: "forager run and sync add them on start; nothing to do unless you want to add them by hand.")], true)
+            return (
+                [
+                    ForagerError(
+                        .warehouse, "warehouse table \(table.target) lacks \(names), which the source table \(table.source) has",
+                        hint: "forager run and sync add them on start; nothing to do unless you want to add them by hand.")
+                ], true
+            )
         }
         try await addColumns(missing, to: table)
         return ([], true)
@@ -128,8 +137,11 @@ extension PostgresWarehouse {
             let name = table.warehouseName(of: column.name)
             guard !TypeWidening.allows(from: types[name] ?? "", to: column.sqlType) else { return nil }
             return ForagerError(
-                .warehouse, "column \(SQL.quoteIdentifier(name)) of warehouse table \(table.target) has type \(types[name] ?? "?"), but the source now has \(column.sqlType), which is not a widening",
-                hint: "Forager stops this table on start; resync it to copy it again with the new type: forager resync --table \(table.source).")
+                .warehouse,
+                "column \(SQL.quoteIdentifier(name)) of warehouse table \(table.target) has type \(types[name] ?? "?"), but the source now has \(column.sqlType), which is not a widening",
+                hint:
+                    "Forager stops this table on start; resync it to copy it again with the new type: forager resync --table \(table.source)."
+            )
         }
         return (problems, true)
     }
@@ -137,17 +149,22 @@ extension PostgresWarehouse {
     /// Columns the source dropped, or made nullable, while Forager was stopped (or that a row with
     /// a NULL stopped the stream at): new rows may have no value there, so they take NULL.
     private func loosenNotNull(_ table: MappedTable, shape: TableShape) async throws {
-        let nullable = Set(table.storedColumns.filter { !$0.notNull }.map { table.warehouseName(of: $0.name) } + table.extracts.map(\.column))
+        let nullable = Set(
+            table.storedColumns.filter { !$0.notNull }.map { table.warehouseName(of: $0.name) } + table.extracts.map(\.column))
         let current = Set(table.storedColumns.map { table.warehouseName(of: $0.name) } + table.extracts.map(\.column))
         let loosen = shape.columns.filter { name, column in
-            column.notNull && !name.hasPrefix("_forager_") && !table.warehouseKey.contains(name) && (!current.contains(name) || nullable.contains(name))
+            column.notNull && !name.hasPrefix("_forager_") && !table.warehouseKey.contains(name)
+                && (!current.contains(name) || nullable.contains(name))
         }.keys.sorted()
         guard !loosen.isEmpty else { return }
-        logger.notice("warehouse columns take NULL from now on, as the source's", metadata: [
-            "forager.table": "\(table.target)", "forager.columns": "\(loosen)",
-        ])
+        logger.notice(
+            "warehouse columns take NULL from now on, as the source's",
+            metadata: [
+                "forager.table": "\(table.target)", "forager.columns": "\(loosen)",
+            ])
         try await exclusively(
-            "ALTER TABLE \(table.target.sql) " + loosen.map { "ALTER COLUMN \(SQL.quoteIdentifier($0)) DROP NOT NULL" }.joined(separator: ", "),
+            "ALTER TABLE \(table.target.sql) "
+                + loosen.map { "ALTER COLUMN \(SQL.quoteIdentifier($0)) DROP NOT NULL" }.joined(separator: ", "),
             on: [table.target], purpose: "columns the source made nullable or dropped")
     }
 
@@ -156,7 +173,8 @@ extension PostgresWarehouse {
     private func metadataColumns(_ table: MappedTable, types: [String: String], create: Bool) async throws -> [ForagerError] {
         if types[MetadataColumn.deleted] == nil, types[MetadataColumn.lsn] != nil, create {
             try await connection.execute(
-                "ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(SQL.quoteIdentifier(MetadataColumn.deleted)) boolean NOT NULL DEFAULT false")
+                "ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(SQL.quoteIdentifier(MetadataColumn.deleted)) boolean NOT NULL DEFAULT false"
+            )
         }
         return [MetadataColumn.lsn, MetadataColumn.syncedAt].filter { types[$0] == nil }.map { metadata in
             ForagerError(
@@ -171,7 +189,8 @@ extension PostgresWarehouse {
         guard table.identity == .key, !warehouseKey.isEmpty, warehouseKey != table.warehouseKey else { return nil }
         func list(_ names: [String]) -> String { "(" + names.map(SQL.quoteIdentifier).joined(separator: ", ") + ")" }
         return ForagerError(
-            .schema, "the key of \(table.source) changed on the source while Forager was stopped: its rows are now named by \(list(table.warehouseKey)), but warehouse table \(table.target) is keyed by \(list(warehouseKey)); Forager stopped this table rather than miss deletes or merge rows",
+            .schema,
+            "the key of \(table.source) changed on the source while Forager was stopped: its rows are now named by \(list(table.warehouseKey)), but warehouse table \(table.target) is keyed by \(list(warehouseKey)); Forager stopped this table rather than miss deletes or merge rows",
             hint: "Resync the table to copy it with its new key: forager resync --table \(table.source).")
     }
 
@@ -192,9 +211,13 @@ extension PostgresWarehouse {
                 known[column.sqlType] = try await connection.query("SELECT to_regtype($1) IS NOT NULL", [column.sqlType]).scalar == "t"
             }
             guard known[column.sqlType] == false else { continue }
-            problems.append(ForagerError(
-                .schema, "column \(SQL.quoteIdentifier(column.name)) of \(table.source) has the type \(column.sqlType), which the warehouse does not have",
-                hint: "Create the type in the warehouse as on the source (CREATE TYPE ...; CREATE EXTENSION ...), or give the column a type the warehouse has in the mapping: types: {\(column.name): text}."))
+            problems.append(
+                ForagerError(
+                    .schema,
+                    "column \(SQL.quoteIdentifier(column.name)) of \(table.source) has the type \(column.sqlType), which the warehouse does not have",
+                    hint:
+                        "Create the type in the warehouse as on the source (CREATE TYPE ...; CREATE EXTENSION ...), or give the column a type the warehouse has in the mapping: types: {\(column.name): text}."
+                ))
         }
         return problems
     }
@@ -206,9 +229,11 @@ extension PostgresWarehouse {
             guard let sourceType = column.overriddenType else { continue }
             let known = try await connection.query("SELECT to_regtype($1) IS NOT NULL", [column.sqlType]).scalar == "t"
             guard known else {
-                problems.append(ForagerError(
-                    .schema, "types gives column \(SQL.quoteIdentifier(column.name)) of \(table.source) the type '\(column.sqlType)', which the warehouse does not know",
-                    hint: "Use a type name as in CREATE TABLE, such as double precision or numeric(12,3)."))
+                problems.append(
+                    ForagerError(
+                        .schema,
+                        "types gives column \(SQL.quoteIdentifier(column.name)) of \(table.source) the type '\(column.sqlType)', which the warehouse does not know",
+                        hint: "Use a type name as in CREATE TABLE, such as double precision or numeric(12,3)."))
                 continue
             }
             // A type only the source has arrives as text, which the override type parses.
@@ -216,9 +241,11 @@ extension PostgresWarehouse {
             do {
                 try await connection.query("SELECT CAST(NULL::\(sourceType) AS \(column.sqlType))")
             } catch let error as PGError {
-                problems.append(ForagerError(
-                    .schema, "types gives column \(SQL.quoteIdentifier(column.name)) of \(table.source) the type \(column.sqlType), which cannot hold its \(sourceType) values: \(error.message)",
-                    hint: "Choose a type that \(sourceType) converts to, or remove the override."))
+                problems.append(
+                    ForagerError(
+                        .schema,
+                        "types gives column \(SQL.quoteIdentifier(column.name)) of \(table.source) the type \(column.sqlType), which cannot hold its \(sourceType) values: \(error.message)",
+                        hint: "Choose a type that \(sourceType) converts to, or remove the override."))
             }
         }
         return problems
@@ -232,25 +259,31 @@ extension PostgresWarehouse {
             let name = SQL.quoteIdentifier(extract.column)
             guard types[extract.column] == nil else {
                 let generated = try await connection.query(
-                    "SELECT attgenerated <> '' FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2", [table.target.sql, extract.column])
+                    "SELECT attgenerated <> '' FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2",
+                    [table.target.sql, extract.column])
                 if generated.scalar == "t", create {
                     try await connection.execute("ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP EXPRESSION")
                 }
                 continue
             }
             guard table.storedColumns.contains(where: { $0.name == extract.from }) else {
-                problems.append(ForagerError(
-                    .warehouse, "extract \(name) is new for \(table.target), whose rows so far cannot be filled: the warehouse does not keep the json column \(SQL.quoteIdentifier(extract.from)) (keep_json: false)",
-                    hint: "Resync the table to copy it with the new column: forager resync --table \(table.source)."))
+                problems.append(
+                    ForagerError(
+                        .warehouse,
+                        "extract \(name) is new for \(table.target), whose rows so far cannot be filled: the warehouse does not keep the json column \(SQL.quoteIdentifier(extract.from)) (keep_json: false)",
+                        hint: "Resync the table to copy it with the new column: forager resync --table \(table.source)."))
                 continue
             }
             guard create else { continue }
-            logger.notice("adding extracted column and filling it from the rows so far", metadata: [
-                "forager.table": "\(table.target)", "forager.column": "\(extract.column)",
-            ])
+            logger.notice(
+                "adding extracted column and filling it from the rows so far",
+                metadata: [
+                    "forager.table": "\(table.target)", "forager.column": "\(extract.column)",
+                ])
             let json = SQL.quoteIdentifier(table.warehouseName(of: extract.from))
             let sourceType = types[table.warehouseName(of: extract.from)] == "jsonb" ? "jsonb" : "json"
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 ALTER TABLE \(table.target.sql) ADD COLUMN \(name) \(extract.type.rawValue);
                 UPDATE \(table.target.sql) SET \(name) = \(extract.expression(source: json, sourceType: sourceType))
                 """)

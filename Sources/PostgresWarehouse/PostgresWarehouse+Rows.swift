@@ -154,7 +154,9 @@ extension PostgresWarehouse {
             let json = SQL.quoteIdentifier(table.warehouseName(of: extract.from))
             let sourceType = table.columns.first { $0.name == extract.from }?.sqlType == "jsonb" ? "jsonb" : "json"
             let value = "_forager_e\(index)", present = "_forager_p\(index)"
-            computed.append("CASE WHEN \(Self.keepColumn(index)) THEN \(Self.valueColumn(index)) ELSE \(extract.expression(source: json, sourceType: sourceType)) END AS \(value)")
+            computed.append(
+                "CASE WHEN \(Self.keepColumn(index)) THEN \(Self.valueColumn(index)) ELSE \(extract.expression(source: json, sourceType: sourceType)) END AS \(value)"
+            )
             computed.append("(NOT \(Self.keepColumn(index)) AND \(extract.presence(source: json, sourceType: sourceType))) AS \(present)")
             computed.append("\(Self.keepColumn(index)) AS _forager_k\(index)")
             counts.append("count(*) FILTER (WHERE \(present) AND \(value) IS NULL)")
@@ -162,7 +164,8 @@ extension PostgresWarehouse {
         }
         let targets = stored + table.extracts.map { SQL.quoteIdentifier($0.column) }
         let values = stored + table.extracts.indices.map { "_forager_e\($0)" }
-        let result = try await connection.query("""
+        let result = try await connection.query(
+            """
             WITH s AS (SELECT \((stored + computed).joined(separator: ", ")) FROM pg_temp.\(stage)),
             written AS (INSERT INTO \(table.target.sql) (\(targets.joined(separator: ", "))) SELECT \(values.joined(separator: ", ")) FROM s RETURNING 1)
             SELECT (SELECT count(*) FROM written), \(counts.joined(separator: ", ")) FROM s
@@ -173,14 +176,19 @@ extension PostgresWarehouse {
             let wrongKind = Int(row[1 + 2 * index] ?? "") ?? 0, missing = Int(row[2 + 2 * index] ?? "") ?? 0
             guard wrongKind > 0 || missing > 0 else { continue }
             for (kind, count) in [("wrong_kind", wrongKind), ("missing", missing)] where count > 0 {
-                Counter(label: Self.extractNullsMetric, dimensions: [
-                    ("table", table.target.description), ("column", extract.column), ("kind", kind),
-                ]).increment(by: count)
+                Counter(
+                    label: Self.extractNullsMetric,
+                    dimensions: [
+                        ("table", table.target.description), ("column", extract.column), ("kind", kind),
+                    ]
+                ).increment(by: count)
             }
-            logger.log(level: wrongKind > 0 ? .notice : .info, "extracted fields missing or of the wrong kind were stored as NULL", metadata: [
-                "forager.table": "\(table.target)", "forager.column": "\(extract.column)",
-                "forager.wrong_kind": "\(wrongKind)", "forager.missing": "\(missing)",
-            ])
+            logger.log(
+                level: wrongKind > 0 ? .notice : .info, "extracted fields missing or of the wrong kind were stored as NULL",
+                metadata: [
+                    "forager.table": "\(table.target)", "forager.column": "\(extract.column)",
+                    "forager.wrong_kind": "\(wrongKind)", "forager.missing": "\(missing)",
+                ])
         }
         return Int(row[0] ?? "") ?? 0
     }
@@ -196,10 +204,11 @@ extension PostgresWarehouse {
                 let type = types[name] ?? (column.sqlType.isEmpty ? "text" : column.sqlType)
                 return "\(SQL.quoteIdentifier(name)) \(type)"
             }
-            var definitions = columns + [
-                "\(SQL.quoteIdentifier(MetadataColumn.lsn)) pg_lsn",
-                "\(SQL.quoteIdentifier(MetadataColumn.deleted)) boolean NOT NULL DEFAULT false",
-            ]
+            var definitions =
+                columns + [
+                    "\(SQL.quoteIdentifier(MetadataColumn.lsn)) pg_lsn",
+                    "\(SQL.quoteIdentifier(MetadataColumn.deleted)) boolean NOT NULL DEFAULT false",
+                ]
             for (index, extract) in table.extracts.enumerated() {
                 definitions.append("\(Self.keepColumn(index)) boolean NOT NULL DEFAULT false")
                 definitions.append("\(Self.valueColumn(index)) \(extract.type.rawValue)")

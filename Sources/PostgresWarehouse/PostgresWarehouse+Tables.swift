@@ -1,6 +1,6 @@
 public import ForagerCore
-import PGOutput
 internal import LibPQ
+import PGOutput
 
 /// The table registry (`_forager_tables`): which mapped tables were copied and from where, which
 /// stopped and why, and which wait for a resync.
@@ -9,7 +9,8 @@ extension PostgresWarehouse {
     public nonisolated var tablesTable: String { SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier("_forager_tables") }
 
     func createRegistry() async throws {
-        try await connection.execute("""
+        try await connection.execute(
+            """
             CREATE TABLE IF NOT EXISTS \(tablesTable) (
                 slot text NOT NULL,
                 source_schema text NOT NULL,
@@ -39,7 +40,8 @@ extension PostgresWarehouse {
 
     /// Records a table's state, in the open transaction if there is one.
     public func record(_ table: TableName, _ state: TableState) async throws {
-        try await connection.query("""
+        try await connection.query(
+            """
             INSERT INTO \(tablesTable) AS t (slot, source_schema, source_table, state, synced_lsn, reason)
             VALUES ($1, $2, $3, $4, $5::pg_lsn, $6)
             ON CONFLICT (slot, source_schema, source_table) DO UPDATE
@@ -51,7 +53,8 @@ extension PostgresWarehouse {
     public func requestResync(_ tables: [TableName]) async throws {
         try await createRegistry()
         for table in tables {
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO \(tablesTable) AS t (slot, source_schema, source_table, state) VALUES ($1, $2, $3, 'resync')
                 ON CONFLICT (slot, source_schema, source_table) DO UPDATE SET state = 'resync', updated_at = now()
                 """, [slot, table.schema, table.name])
@@ -68,9 +71,11 @@ extension PostgresWarehouse {
     /// Stops a table inside the open transaction: records why, and applies none of its changes
     /// from here on. Other tables keep flowing.
     func stop(_ table: MappedTable, _ error: ForagerError) async throws {
-        logger.error("table stopped; the other tables keep flowing", metadata: [
-            "forager.table": "\(table.source)", "forager.error": "\(error)",
-        ])
+        logger.error(
+            "table stopped; the other tables keep flowing",
+            metadata: [
+                "forager.table": "\(table.source)", "forager.error": "\(error)",
+            ])
         stoppedTables.insert(table.source)
         try await record(table.source, TableState(phase: .stopped, reason: error.description))
     }
@@ -90,9 +95,16 @@ extension PostgresWarehouse {
             try await connection.execute("DROP TABLE pg_temp._forager_shape")
             differences = present.differences(from: shape)
             if differences.isEmpty {
-                logger.notice("emptying the warehouse table for a new copy; views, indexes and grants on it stay", metadata: ["forager.table": "\(table.target)"])
-                let key = shape.key.isEmpty || !present.key.isEmpty ? "" : ";\nALTER TABLE \(table.target.sql) ADD PRIMARY KEY (\(shape.key.map(SQL.quoteIdentifier).joined(separator: ", ")))"
-                try await exclusively("TRUNCATE \(table.target.sql)\(key);\n" + recordColumnsSQL(table.target), on: [table.target], purpose: "emptying it for a new copy")
+                logger.notice(
+                    "emptying the warehouse table for a new copy; views, indexes and grants on it stay",
+                    metadata: ["forager.table": "\(table.target)"])
+                let key =
+                    shape.key.isEmpty || !present.key.isEmpty
+                    ? ""
+                    : ";\nALTER TABLE \(table.target.sql) ADD PRIMARY KEY (\(shape.key.map(SQL.quoteIdentifier).joined(separator: ", ")))"
+                try await exclusively(
+                    "TRUNCATE \(table.target.sql)\(key);\n" + recordColumnsSQL(table.target), on: [table.target],
+                    purpose: "emptying it for a new copy")
                 return
             }
         }
@@ -101,8 +113,11 @@ extension PostgresWarehouse {
             try await exclusively("DROP TABLE IF EXISTS \(table.target.sql)", on: [table.target], purpose: "making it anew for a new copy")
         } catch let error as PGError where error.sqlState == "2BP01" {
             throw ForagerError(
-                .warehouse, "warehouse table \(table.target) must be made anew for a new copy (\(differences.joined(separator: "; "))), but other objects depend on it: \(error.detail ?? error.message)",
-                hint: "Forager drops nothing it did not make. Drop those objects (DROP VIEW ... for a view), run Forager again, and create them again once the copy is done.")
+                .warehouse,
+                "warehouse table \(table.target) must be made anew for a new copy (\(differences.joined(separator: "; "))), but other objects depend on it: \(error.detail ?? error.message)",
+                hint:
+                    "Forager drops nothing it did not make. Drop those objects (DROP VIEW ... for a view), run Forager again, and create them again once the copy is done."
+            )
         }
         try await connection.execute(Self.createTableSQL(table) + ";\n" + recordColumnsSQL(table.target))
     }
@@ -110,17 +125,20 @@ extension PostgresWarehouse {
     /// The columns (type and NOT NULL, by name) and primary key columns of a table, by its
     /// quoted name; no columns when it does not exist.
     func shape(of table: String) async throws -> TableShape {
-        let columns = try await connection.query("""
+        let columns = try await connection.query(
+            """
             SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute
             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped
             """, [table])
-        let key = try await connection.query("""
+        let key = try await connection.query(
+            """
             SELECT a.attname FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY AS k(number, position), pg_attribute a
             WHERE i.indrelid = to_regclass($1) AND i.indisprimary AND a.attrelid = i.indrelid AND a.attnum = k.number
             ORDER BY k.position
             """, [table])
         return TableShape(
-            columns: Dictionary(columns.rows.map { ($0[0] ?? "", (type: $0[1] ?? "", notNull: $0[2] == "t")) }, uniquingKeysWith: { first, _ in first }),
+            columns: Dictionary(
+                columns.rows.map { ($0[0] ?? "", (type: $0[1] ?? "", notNull: $0[2] == "t")) }, uniquingKeysWith: { first, _ in first }),
             key: key.rows.compactMap { $0[0] })
     }
 
@@ -137,7 +155,8 @@ extension PostgresWarehouse {
         }
         if binaryValues, let column = definitions.first(where: { !$0.binaryCompatible }) {
             throw ForagerError(
-                .binaryValues, "column \(SQL.quoteIdentifier(column.name)) of \(table.source) now has a type that is not built in (\(column.sqlType.isEmpty ? "unknown" : column.sqlType)), whose binary values the warehouse cannot store as received",
+                .binaryValues,
+                "column \(SQL.quoteIdentifier(column.name)) of \(table.source) now has a type that is not built in (\(column.sqlType.isEmpty ? "unknown" : column.sqlType)), whose binary values the warehouse cannot store as received",
                 hint: "Nothing is lost: Forager starts the stream again from its checkpoint with values in text.")
         }
         let current = changed.isEmpty && change.removed.isEmpty ? [:] : try await warehouseTypes(of: table)
@@ -146,20 +165,30 @@ extension PostgresWarehouse {
             if let error = handChangedColumns(table, retyped, types: current, recorded: try await recordedTypes(of: table.target)) {
                 return try await stop(table, error)
             }
-            for column in definitions where change.retyped.contains(column.name) && table.storedColumns.contains(where: { $0.name == column.name }) {
+            for column in definitions
+            where change.retyped.contains(column.name) && table.storedColumns.contains(where: { $0.name == column.name }) {
                 let name = table.warehouseName(of: column.name)
                 guard let old = current[name], column.overriddenType == nil, old != column.sqlType else { continue }
                 guard TypeWidening.allows(from: old, to: column.sqlType) else {
-                    return try await stop(table, ForagerError(
-                        .schema, "column \(SQL.quoteIdentifier(column.name)) of \(table.source) changed type on the source, from \(old) to \(column.sqlType), which is not a widening: existing warehouse values might not fit or might change meaning",
-                        hint: "Resync the table to copy it again with the new type: forager resync --table \(table.source). Or map the column to a type that holds both, with types in the mapping, and resync."))
+                    return try await stop(
+                        table,
+                        ForagerError(
+                            .schema,
+                            "column \(SQL.quoteIdentifier(column.name)) of \(table.source) changed type on the source, from \(old) to \(column.sqlType), which is not a widening: existing warehouse values might not fit or might change meaning",
+                            hint:
+                                "Resync the table to copy it again with the new type: forager resync --table \(table.source). Or map the column to a type that holds both, with types in the mapping, and resync."
+                        ))
                 }
-                logger.notice("widening warehouse column, as on the source", metadata: [
-                    "forager.table": "\(table.target)", "forager.column": "\(name)", "forager.from": "\(old)", "forager.to": "\(column.sqlType)",
-                ])
+                logger.notice(
+                    "widening warehouse column, as on the source",
+                    metadata: [
+                        "forager.table": "\(table.target)", "forager.column": "\(name)", "forager.from": "\(old)",
+                        "forager.to": "\(column.sqlType)",
+                    ])
                 try await exclusively(
                     "ALTER TABLE \(table.target.sql) ALTER COLUMN \(SQL.quoteIdentifier(name)) TYPE \(column.sqlType);\n"
-                        + recordColumnsSQL(table.target, columns: [name]), on: [table.target], purpose: "widening a column, as on the source")
+                        + recordColumnsSQL(table.target, columns: [name]), on: [table.target],
+                    purpose: "widening a column, as on the source")
             }
         }
         let stored = Set(table.storedColumns.map(\.name))
@@ -167,8 +196,10 @@ extension PostgresWarehouse {
             // A column still in the warehouse whose type cannot hold the new one's values is not
             // the column the source added now: it was dropped, and another of its name added.
             guard let old = current[table.warehouseName(of: column.name)], old != column.sqlType,
-                  !TypeWidening.allows(from: column.sqlType, to: old) else { continue }
-            return try await stop(table, SchemaChange.addedAgain(table, column: column.name, sourceType: column.sqlType, warehouseType: old))
+                !TypeWidening.allows(from: column.sqlType, to: old)
+            else { continue }
+            return try await stop(
+                table, SchemaChange.addedAgain(table, column: column.name, sourceType: column.sqlType, warehouseType: old))
         }
         if !change.added.isEmpty {
             try await addColumns(definitions.filter { change.added.contains($0.name) && stored.contains($0.name) }, to: table)
@@ -181,17 +212,25 @@ extension PostgresWarehouse {
             let name = SQL.quoteIdentifier(table.warehouseName(of: column))
             // One of another type is a column added after this one was dropped, not this one.
             if let later = later.first(where: { $0.name == column && $0.sqlType == current[table.warehouseName(of: column)] }) {
-                logger.notice("column not in this older part of the stream; its rows take the source's value for rows older than the column", metadata: [
-                    "forager.table": "\(table.target)", "forager.column": "\(column)",
-                ])
+                logger.notice(
+                    "column not in this older part of the stream; its rows take the source's value for rows older than the column",
+                    metadata: [
+                        "forager.table": "\(table.target)", "forager.column": "\(column)",
+                    ])
                 let fill = later.missingValue.map { "SET DEFAULT (\(SQL.quoteLiteral($0))::\(later.sqlType)[])[1]" } ?? "DROP DEFAULT"
-                try await exclusively("ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP NOT NULL, ALTER COLUMN \(name) \(fill)", on: [table.target], purpose: "a column older changes lack")
+                try await exclusively(
+                    "ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP NOT NULL, ALTER COLUMN \(name) \(fill)", on: [table.target],
+                    purpose: "a column older changes lack")
                 continue
             }
-            logger.notice("column no longer on the source; the warehouse keeps it, NULL from now on", metadata: [
-                "forager.table": "\(table.target)", "forager.column": "\(column)",
-            ])
-            try await exclusively("ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP NOT NULL, ALTER COLUMN \(name) DROP DEFAULT", on: [table.target], purpose: "a column the source dropped")
+            logger.notice(
+                "column no longer on the source; the warehouse keeps it, NULL from now on",
+                metadata: [
+                    "forager.table": "\(table.target)", "forager.column": "\(column)",
+                ])
+            try await exclusively(
+                "ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP NOT NULL, ALTER COLUMN \(name) DROP DEFAULT", on: [table.target],
+                purpose: "a column the source dropped")
         }
         // Added and widened columns take the stream's binary values as they are when the type
         // they were given (the source's now) is the one the values arrive in.
@@ -229,7 +268,9 @@ struct TableShape {
             found.append("\(SQL.quoteIdentifier(name)) is NOT NULL but not in the copy")
         }
         if key != wanted.key, !key.isEmpty {
-            found.append("its primary key is (\(key.map(SQL.quoteIdentifier).joined(separator: ", "))), the copy's (\(wanted.key.map(SQL.quoteIdentifier).joined(separator: ", ")))")
+            found.append(
+                "its primary key is (\(key.map(SQL.quoteIdentifier).joined(separator: ", "))), the copy's (\(wanted.key.map(SQL.quoteIdentifier).joined(separator: ", ")))"
+            )
         }
         return found
     }

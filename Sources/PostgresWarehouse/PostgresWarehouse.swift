@@ -54,14 +54,18 @@ public actor PostgresWarehouse: Warehouse {
                 reason = "column \(SQL.quoteIdentifier(column.name)) has a type that is not built in, or a types override"
             } else {
                 let types = try await warehouseTypes(of: table)
-                if let column = table.columns.first(where: { column in types[table.warehouseName(of: column.name)].map { $0 != column.sqlType } ?? false }) {
+                if let column = table.columns.first(where: { column in
+                    types[table.warehouseName(of: column.name)].map { $0 != column.sqlType } ?? false
+                }) {
                     reason = "column \(SQL.quoteIdentifier(column.name)) has another type in the warehouse than on the source"
                 }
             }
             if let reason { return "\(table.source): \(reason)" }
         }
         for table in tables {
-            binaryTypes[table.source] = Dictionary(table.columns.compactMap { column in column.sourceType.map { (column.name, $0.0) } }) { first, _ in first }
+            binaryTypes[table.source] = Dictionary(table.columns.compactMap { column in column.sourceType.map { (column.name, $0.0) } }) {
+                first, _ in first
+            }
         }
         return nil
     }
@@ -71,9 +75,12 @@ public actor PostgresWarehouse: Warehouse {
     /// Forager was stopped, and changes from before it still arrive in the old type.
     func checkBinaryTypes(of table: MappedTable) throws {
         let known = binaryTypes[table.source] ?? [:]
-        guard let column = table.columns.first(where: { column in column.sourceType.map { known[column.name] != $0.0 } ?? true }) else { return }
+        guard let column = table.columns.first(where: { column in column.sourceType.map { known[column.name] != $0.0 } ?? true }) else {
+            return
+        }
         throw ForagerError(
-            .binaryValues, "column \(SQL.quoteIdentifier(column.name)) of \(table.source) arrives in binary with a type that its column in \(table.target) does not take as it is (the type changed on the source)",
+            .binaryValues,
+            "column \(SQL.quoteIdentifier(column.name)) of \(table.source) arrives in binary with a type that its column in \(table.target) does not take as it is (the type changed on the source)",
             hint: "Nothing is lost: Forager starts the stream again from its checkpoint with values in text.")
     }
 
@@ -124,7 +131,9 @@ public actor PostgresWarehouse: Warehouse {
             let name = SQL.quoteIdentifier(schema)
             throw ForagerError(
                 .warehouse, "the warehouse role \(role) may not create what Forager needs in schema \(name): \(error.message)",
-                hint: "As the database owner or a superuser, run CREATE SCHEMA IF NOT EXISTS \(name) AUTHORIZATION \(role); (or, for a schema owned by another role, GRANT USAGE, CREATE ON SCHEMA \(name) TO \(role); and GRANT CREATE ON DATABASE \(database) TO \(role);).")
+                hint:
+                    "As the database owner or a superuser, run CREATE SCHEMA IF NOT EXISTS \(name) AUTHORIZATION \(role); (or, for a schema owned by another role, GRANT USAGE, CREATE ON SCHEMA \(name) TO \(role); and GRANT CREATE ON DATABASE \(database) TO \(role);)."
+            )
         }
     }
 
@@ -134,18 +143,23 @@ public actor PostgresWarehouse: Warehouse {
         for column in columns {
             let name = SQL.quoteIdentifier(table.warehouseName(of: column.name))
             let type = column.sqlType.isEmpty ? "text" : column.sqlType
-            logger.notice("adding column to warehouse table, as on the source", metadata: [
-                "forager.table": "\(table.target)", "forager.column": "\(column.name)", "forager.type": "\(type)",
-            ])
+            logger.notice(
+                "adding column to warehouse table, as on the source",
+                metadata: [
+                    "forager.table": "\(table.target)", "forager.column": "\(column.name)", "forager.type": "\(type)",
+                ])
             let record = recordColumnsSQL(table.target, columns: [table.warehouseName(of: column.name)])
             if let missing = column.missingValue {
-                try await exclusively("""
+                try await exclusively(
+                    """
                     ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(name) \(type) DEFAULT (\(SQL.quoteLiteral(missing))::\(type)[])[1];
                     ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP DEFAULT;
                     \(record)
                     """, on: [table.target], purpose: "ADD COLUMN, as on the source")
             } else {
-                try await exclusively("ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(name) \(type);\n" + record, on: [table.target], purpose: "ADD COLUMN, as on the source")
+                try await exclusively(
+                    "ALTER TABLE \(table.target.sql) ADD COLUMN IF NOT EXISTS \(name) \(type);\n" + record, on: [table.target],
+                    purpose: "ADD COLUMN, as on the source")
             }
         }
         let unknown = columns.filter(\.olderRowsNeedTheSource).map(\.name)
@@ -223,10 +237,14 @@ public actor PostgresWarehouse: Warehouse {
             case nil:
                 continue
             case .truncate(let tables):
-                logger.notice("truncating warehouse tables, as the source did", metadata: [
-                    "forager.tables": "\(tables.map(\.target.description))",
-                ])
-                try await exclusively("TRUNCATE \(tables.map(\.target.sql).joined(separator: ", "))", on: tables.map(\.target), purpose: "TRUNCATE, as the source did")
+                logger.notice(
+                    "truncating warehouse tables, as the source did",
+                    metadata: [
+                        "forager.tables": "\(tables.map(\.target.description))"
+                    ])
+                try await exclusively(
+                    "TRUNCATE \(tables.map(\.target.sql).joined(separator: ", "))", on: tables.map(\.target),
+                    purpose: "TRUNCATE, as the source did")
             case .rows(let tables):
                 for table in tables { try await applyTableRows(table) }
             case .schemaChange(let change):
@@ -239,7 +257,8 @@ public actor PostgresWarehouse: Warehouse {
 
     public func commit(checkpoint: LSN) async throws {
         try await beginIfNeeded()
-        try await connection.query("""
+        try await connection.query(
+            """
             INSERT INTO \(stateTable) AS s (slot, lsn, updated_at) VALUES ($1, $2::pg_lsn, now())
             ON CONFLICT (slot) DO UPDATE SET lsn = GREATEST(s.lsn, EXCLUDED.lsn), updated_at = now()
             """, [slot, checkpoint.description])

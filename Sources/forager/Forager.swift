@@ -9,7 +9,9 @@ struct Forager: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forager",
         abstract: "Replicates PostgreSQL tables into a warehouse through logical replication.",
-        subcommands: [Run.self, Sync.self, Check.self, Status.self, Validate.self, Resync.self, Drop.self, Reset.self, Demo.self, Migrate.self]
+        subcommands: [
+            Run.self, Sync.self, Check.self, Status.self, Validate.self, Resync.self, Drop.self, Reset.self, Demo.self, Migrate.self,
+        ]
     )
 }
 
@@ -106,7 +108,8 @@ struct Sync: AsyncParsableCommand {
             var pipeline = pipeline
             // Only for the copy's progress on a terminal: sync serves no endpoint.
             pipeline.status = PipelineStatus(
-                slotName: pipeline.configuration.source.slot, heartbeatInterval: nil, readyMaxLag: pipeline.configuration.metrics.readyMaxLag)
+                slotName: pipeline.configuration.source.slot, heartbeatInterval: nil,
+                readyMaxLag: pipeline.configuration.metrics.readyMaxLag)
             let lsn = try await pipeline.syncUntilCaughtUp()
             logger.info("caught up", metadata: ["forager.lsn": "\(lsn)"])
         }
@@ -156,7 +159,9 @@ struct Resync: AsyncParsableCommand {
         let tables = self.tables
         try await options.runPipeline { pipeline, _ in
             let requested = try await pipeline.requestResync(tables)
-            print("resync requested for \(requested.map(\.description).joined(separator: ", ")); a running forager run copies it within seconds, otherwise the next run or sync does")
+            print(
+                "resync requested for \(requested.map(\.description).joined(separator: ", ")); a running forager run copies it within seconds, otherwise the next run or sync does"
+            )
         }
     }
 }

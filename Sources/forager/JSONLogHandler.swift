@@ -20,7 +20,10 @@ struct JSONLogHandler: LogHandler {
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { _, new in new }) {
             fields[key] = "\(value)"
         }
-        let object = "{" + fields.sorted { Self.order($0.key, $1.key) }.map { "\(Self.quote($0.key)):\(Self.quote($0.value))" }.joined(separator: ",") + "}\n"
+        let object =
+            "{"
+            + fields.sorted { Self.order($0.key, $1.key) }.map { "\(Self.quote($0.key)):\(Self.quote($0.value))" }.joined(separator: ",")
+            + "}\n"
         FileHandle.standardError.write(Data(object.utf8))
     }
 

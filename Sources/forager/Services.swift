@@ -39,15 +39,19 @@ struct RunServices {
                 status: status, metrics: pipeline.metrics, registry: registry,
                 warehouse: WarehouseReadings { await pipeline.readWarehouseForStatus() })
             let application = endpoint.application(host: address.host, port: address.port, logger: logger)
-            services.append(.endingGroup(
-                EndpointService(application: application, address: "\(address.host):\(address.port)"),
-                named: "metrics endpoint on \(address.host):\(address.port)"))
+            services.append(
+                .endingGroup(
+                    EndpointService(application: application, address: "\(address.host):\(address.port)"),
+                    named: "metrics endpoint on \(address.host):\(address.port)"))
         }
-        services.append(.endingGroup(
-            Monitor(configuration: configuration, status: status, metrics: pipeline.metrics, logger: logger), named: "monitor"))
+        services.append(
+            .endingGroup(
+                Monitor(configuration: configuration, status: status, metrics: pipeline.metrics, logger: logger), named: "monitor"))
         // Last, so that a graceful shutdown stops it first.
-        services.append(.endingGroup(
-            StoppableService(stop: pipeline.stop, logger: logger, status: status) { try await pipeline.runForever() }, named: "pipeline"))
+        services.append(
+            .endingGroup(
+                StoppableService(stop: pipeline.stop, logger: logger, status: status) { try await pipeline.runForever() }, named: "pipeline"
+            ))
         let record = try? pipeline.lastRun
         var run = LastRunRecord.Run(pid: getpid(), startedAt: UnixTime.now)
         writeRecord(run, to: record)
@@ -57,8 +61,10 @@ struct RunServices {
             writeRecord(run, to: record)
         } catch {
             run.endedAt = UnixTime.now
-            run.error = status.report().lastError
-                ?? PipelineStatus.Report.Failure(message: Redaction.apply("\(error)"), kind: pipeline.failureKind(error), at: UnixTime.now, transient: false)
+            run.error =
+                status.report().lastError
+                ?? PipelineStatus.Report.Failure(
+                    message: Redaction.apply("\(error)"), kind: pipeline.failureKind(error), at: UnixTime.now, transient: false)
             writeRecord(run, to: record)
             throw error
         }
@@ -70,10 +76,12 @@ struct RunServices {
         do {
             try record.write(run)
         } catch {
-            pipeline.logger.warning("cannot record this run for forager status", metadata: [
-                "forager.path": "\(record.path)", "forager.error": "\(error)",
-                "forager.fix": "Make source.spill_dir writable by forager",
-            ])
+            pipeline.logger.warning(
+                "cannot record this run for forager status",
+                metadata: [
+                    "forager.path": "\(record.path)", "forager.error": "\(error)",
+                    "forager.fix": "Make source.spill_dir writable by forager",
+                ])
         }
     }
 }

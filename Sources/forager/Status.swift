@@ -37,7 +37,7 @@ struct Status: AsyncParsableCommand {
         var request = HTTPClientRequest(url: "http://\(hostPart):\(port)/status")
         request.method = .GET
         guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(3)), response.status == .ok,
-              let body = try? await response.body.collect(upTo: 4 << 20)
+            let body = try? await response.body.collect(upTo: 4 << 20)
         else { return nil }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase

@@ -21,18 +21,21 @@ extension WarehouseConnector {
         case .postgres:
             return WarehouseConnector(
                 connect: {
-                    try await PostgresWarehouse.connect(ConnectionString(warehouse.url), schema: warehouse.schema, slot: slot, logger: logger)
+                    try await PostgresWarehouse.connect(
+                        ConnectionString(warehouse.url), schema: warehouse.schema, slot: slot, logger: logger)
                 },
                 connectComparator: {
-                    .checksums(try await PostgresChunkComparator.connect(
-                        ConnectionString(warehouse.url), schema: warehouse.schema, slot: slot, logger: logger))
+                    .checksums(
+                        try await PostgresChunkComparator.connect(
+                            ConnectionString(warehouse.url), schema: warehouse.schema, slot: slot, logger: logger))
                 })
         case .clickhouse:
             let connect = { @Sendable in
                 try await ClickHouseWarehouse.connect(
                     url: warehouse.url, database: warehouse.schema, user: warehouse.user, password: warehouse.password,
                     compress: warehouse.compress, caFile: warehouse.caFile, cluster: warehouse.cluster,
-                    insertQuorum: warehouse.insertQuorum, insertQuorumTimeout: .seconds(warehouse.insertQuorumTimeoutSeconds), sharding: warehouse.sharding, slot: slot, logger: logger)
+                    insertQuorum: warehouse.insertQuorum, insertQuorumTimeout: .seconds(warehouse.insertQuorumTimeoutSeconds),
+                    sharding: warehouse.sharding, slot: slot, logger: logger)
             }
             return WarehouseConnector(connect: { try await connect() }, connectComparator: { .twin(try await connect()) })
         }

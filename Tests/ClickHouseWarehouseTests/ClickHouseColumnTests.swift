@@ -1,6 +1,7 @@
-@testable import ClickHouseWarehouse
 import ForagerCore
 import Testing
+
+@testable import ClickHouseWarehouse
 
 @Suite("ClickHouse columns and value conversion")
 struct ClickHouseColumnTests {
@@ -8,7 +9,8 @@ struct ClickHouseColumnTests {
 
     private func converted(_ sqlType: String, _ text: String?) throws -> String {
         var output: [UInt8] = []
-        try ClickHouseColumn(name: "c", sqlType: sqlType, nullable: true).append(text.map { Array($0.utf8)[...] }, to: &output, table: table)
+        try ClickHouseColumn(name: "c", sqlType: sqlType, nullable: true).append(
+            text.map { Array($0.utf8)[...] }, to: &output, table: table)
         return String(decoding: output, as: UTF8.self)
     }
 
@@ -32,7 +34,9 @@ struct ClickHouseColumnTests {
         #expect(try converted("real", "1.5") == String(Float(1.5).bitPattern))
         #expect(try converted("boolean", "t") == "1")
         #expect(try converted("text", "a\tb\nc\\d\r") == "a\\tb\\nc\\\\d\\r")
-        #expect(try converted("bytea", "\\x00ff0a") == "\\0\u{FF}\\n".replacingOccurrences(of: "\u{FF}", with: String(decoding: [0xFF], as: UTF8.self)))
+        #expect(
+            try converted("bytea", "\\x00ff0a")
+                == "\\0\u{FF}\\n".replacingOccurrences(of: "\u{FF}", with: String(decoding: [0xFF], as: UTF8.self)))
         #expect(try converted("integer", nil) == "\\N")
         #expect(try converted("date", "2105-12-31") == "2105-12-31")
         #expect(try converted("timestamp with time zone", "1970-01-01 00:00:01.5+00") == "1500000")
@@ -44,7 +48,8 @@ struct ClickHouseColumnTests {
             try ClickHouseColumn(name: "c", sqlType: "integer", nullable: false).append(nil, to: &output, table: table)
         } throws: { error in
             guard let error = error as? ForagerError else { return false }
-            return error.isTransient && error.message.contains("\"c\" of public.samples has a NULL, which its ClickHouse column (Int32) cannot hold")
+            return error.isTransient
+                && error.message.contains("\"c\" of public.samples has a NULL, which its ClickHouse column (Int32) cannot hold")
         }
         #expect {
             try ClickHouseColumn(name: "c", sqlType: "integer[]", nullable: false).append(nil, to: &output, table: table)
@@ -65,7 +70,8 @@ struct ClickHouseColumnTests {
             try converted("date", "1900-01-01")
         } throws: { error in
             guard let error = error as? ForagerError else { return false }
-            return error.message.contains("\"c\" of public.samples has the value '1900-01-01'") && error.hint?.contains("types: {c: text}") == true
+            return error.message.contains("\"c\" of public.samples has the value '1900-01-01'")
+                && error.hint?.contains("types: {c: text}") == true
         }
     }
 
@@ -145,7 +151,9 @@ struct ClickHouseColumnTests {
         #expect(throws: ForagerError.self) { try converted(wide, "1899-12-31 23:59:59+00") }
         #expect(throws: ForagerError.self) { try converted(wide, "2300-01-01 00:00:00+00") }
         func back(_ text: String, wide: Bool) -> String? {
-            ClickHouseColumn.sourceText(of: Array(text.utf8), conversion: .dateTime64(wide: wide)).map { String(decoding: $0, as: UTF8.self) }
+            ClickHouseColumn.sourceText(of: Array(text.utf8), conversion: .dateTime64(wide: wide)).map {
+                String(decoding: $0, as: UTF8.self)
+            }
         }
         #expect(back("2024-06-01 08:00:00.250000", wide: false) == "2024-06-01 08:00:00.250000+00")
         #expect(back("2283-11-11 23:59:59.999999", wide: false) == "infinity")
@@ -198,8 +206,12 @@ struct ClickHouseArrayTests {
     @Test func convertsElements() throws {
         #expect(try converted("integer[]", "{1,NULL,-3}") == "[1,NULL,-3]")
         #expect(try converted("integer[]", "{}") == "[]")
-        #expect(try converted("text[]", #"{plain,"with space","quote\"and\\back","NULL",NULL,""}"#) == #"['plain','with space','quote"and\\back','NULL',NULL,'']"#)
-        #expect(try converted("double precision[]", "{NaN,1.5,-Infinity}") == "[\(Double.nan.bitPattern),\(Double(1.5).bitPattern),\((-Double.infinity).bitPattern)]")
+        #expect(
+            try converted("text[]", #"{plain,"with space","quote\"and\\back","NULL",NULL,""}"#)
+                == #"['plain','with space','quote"and\\back','NULL',NULL,'']"#)
+        #expect(
+            try converted("double precision[]", "{NaN,1.5,-Infinity}")
+                == "[\(Double.nan.bitPattern),\(Double(1.5).bitPattern),\((-Double.infinity).bitPattern)]")
         #expect(try converted("boolean[]", "{t,f}") == "[1,0]")
         #expect(try converted("timestamp with time zone[]", #"{"1970-01-01 00:00:01+00"}"#) == "[1000000]")
         #expect(try converted("text[]", "{\"tab\tnew\nline\"}") == #"['tab\tnew\nline']"#)
@@ -213,8 +225,10 @@ struct ClickHouseArrayTests {
 
     @Test func readsValuesBackInPostgreSQLsTextForm() {
         func back(_ value: String, _ sqlType: String) -> String? {
-            ClickHouseColumn.sourceText(of: Array(value.utf8), conversion: ClickHouseColumn(name: "c", sqlType: sqlType, nullable: false).conversion)
-                .map { String(decoding: $0, as: UTF8.self) }
+            ClickHouseColumn.sourceText(
+                of: Array(value.utf8), conversion: ClickHouseColumn(name: "c", sqlType: sqlType, nullable: false).conversion
+            )
+            .map { String(decoding: $0, as: UTF8.self) }
         }
         #expect(back("V31,N,V2D33", "integer[]") == #"{"1",NULL,"-3"}"#)
         #expect(back("", "text[]") == "{}")
@@ -224,7 +238,10 @@ struct ClickHouseArrayTests {
         #expect(back("nan", "real") == "NaN")
     }
 
-    @Test(arguments: [Int64(0), 1_717_228_800_123_456, -1_000_000, -62_135_596_800_000_000, -63_517_780_800_000_000, 253_402_300_800_000_000, Int64.max, Int64.min])
+    @Test(arguments: [
+        Int64(0), 1_717_228_800_123_456, -1_000_000, -62_135_596_800_000_000, -63_517_780_800_000_000, 253_402_300_800_000_000, Int64.max,
+        Int64.min,
+    ])
     func timestampTextRoundTrips(micros: Int64) {
         #expect(ClickHouseColumn.microseconds(ClickHouseColumn.timestampText(micros)) == micros)
     }

@@ -1,19 +1,23 @@
-@testable import ClickHouseWarehouse
 import Testing
+
+@testable import ClickHouseWarehouse
 
 @Suite struct ClickHouseTopologyTests {
     @Test func oneServerHasNoClauseAndAPlainEngine() {
         let single = ClickHouseTopology(cluster: nil)
         #expect(single.onCluster == "")
-        #expect(single.replacingMergeTree(version: "`_forager_version`", database: "wh", table: "t", stamp: 7) == "ReplacingMergeTree(`_forager_version`)")
+        #expect(
+            single.replacingMergeTree(version: "`_forager_version`", database: "wh", table: "t", stamp: 7)
+                == "ReplacingMergeTree(`_forager_version`)")
         #expect(ClickHouseTopology.quorumSettings(nil).isEmpty)
     }
 
     @Test func aClusterQuotesItsNameAndReplicatesUnderAPathOfTheTable() {
         let cluster = ClickHouseTopology(cluster: "an`alytics")
         #expect(cluster.onCluster == " ON CLUSTER `an\\`alytics`")
-        #expect(cluster.replacingMergeTree(version: "lsn", database: "wh", table: "_forager_state", stamp: 42)
-            == "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/forager/wh/_forager_state/42', '{replica}', lsn)")
+        #expect(
+            cluster.replacingMergeTree(version: "lsn", database: "wh", table: "_forager_state", stamp: 42)
+                == "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/forager/wh/_forager_state/42', '{replica}', lsn)")
     }
 
     @Test func namesInThePathCannotReadAsMacrosOrNodes() {
@@ -54,36 +58,46 @@ import Testing
 
     @Test func theDistributedEngineQuotesItsNamesAsLiterals() {
         let sharded = ClickHouseTopology(cluster: "an'alytics", sharded: true)
-        #expect(sharded.distributed(database: "w\\h", local: "t'_local", shardingKey: "cityHash64(`id`)")
-            == "Distributed('an\\'alytics', 'w\\\\h', 't\\'_local', cityHash64(`id`))")
+        #expect(
+            sharded.distributed(database: "w\\h", local: "t'_local", shardingKey: "cityHash64(`id`)")
+                == "Distributed('an\\'alytics', 'w\\\\h', 't\\'_local', cityHash64(`id`))")
         #expect(sharded.shardingSettings.map { "\($0.0)=\($0.1)" } == ["insert_distributed_sync=1"])
     }
 
     @Test func rowsAreShardedByAHashOfTheQuotedKeyOrAtRandomWithoutOne() {
         #expect(ClickHouseTopology.shardingKey(keyColumns: [("id", "Int64")]) == "cityHash64(`id`)")
-        #expect(ClickHouseTopology.shardingKey(keyColumns: [("tenant", "String"), ("we`ird id", "Int32")]) == "cityHash64(`tenant`, `we\\`ird id`)")
+        #expect(
+            ClickHouseTopology.shardingKey(keyColumns: [("tenant", "String"), ("we`ird id", "Int32")])
+                == "cityHash64(`tenant`, `we\\`ird id`)")
         #expect(ClickHouseTopology.shardingKey(keyColumns: []) == "rand()")
     }
 
     @Test func keysThat1816CannotHashAreHashedAsText() {
-        #expect(ClickHouseTopology.shardingKey(keyColumns: [("id", "UUID"), ("n", "Decimal(10, 2)"), ("d", "Date")])
-            == "cityHash64(toString(`id`), toString(`n`), `d`)")
+        #expect(
+            ClickHouseTopology.shardingKey(keyColumns: [("id", "UUID"), ("n", "Decimal(10, 2)"), ("d", "Date")])
+                == "cityHash64(toString(`id`), toString(`n`), `d`)")
     }
 
     @Test func bookkeepingTablesAreReplicatedOnEveryServerOnlyWhenSharded() {
         let sharded = ClickHouseTopology(cluster: "c", sharded: true)
-        #expect(sharded.bookkeepingMergeTree(version: "lsn", database: "w/h", table: "_forager_state", stamp: 9)
-            == "ReplicatedReplacingMergeTree('/clickhouse/tables/all/forager/w%2Fh/_forager_state/9', '{shard}-{replica}', lsn)")
+        #expect(
+            sharded.bookkeepingMergeTree(version: "lsn", database: "w/h", table: "_forager_state", stamp: 9)
+                == "ReplicatedReplacingMergeTree('/clickhouse/tables/all/forager/w%2Fh/_forager_state/9', '{shard}-{replica}', lsn)")
         // Mapped tables' local tables stay replicated within their shard.
-        #expect(sharded.replacingMergeTree(version: "v", database: "wh", table: "t", stamp: 9)
-            == "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/forager/wh/t/9', '{replica}', v)")
+        #expect(
+            sharded.replacingMergeTree(version: "v", database: "wh", table: "t", stamp: 9)
+                == "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/forager/wh/t/9', '{replica}', v)")
         // One shard, as before: the bookkeeping tables keep the path of their shard.
-        #expect(ClickHouseTopology(cluster: "c").bookkeepingMergeTree(version: "lsn", database: "wh", table: "_forager_state", stamp: 9)
-            == "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/forager/wh/_forager_state/9', '{replica}', lsn)")
-        #expect(ClickHouseTopology(cluster: nil).bookkeepingMergeTree(version: "lsn", database: "wh", table: "_forager_state", stamp: 9) == "ReplacingMergeTree(lsn)")
+        #expect(
+            ClickHouseTopology(cluster: "c").bookkeepingMergeTree(version: "lsn", database: "wh", table: "_forager_state", stamp: 9)
+                == "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/forager/wh/_forager_state/9', '{replica}', lsn)")
+        #expect(
+            ClickHouseTopology(cluster: nil).bookkeepingMergeTree(version: "lsn", database: "wh", table: "_forager_state", stamp: 9)
+                == "ReplacingMergeTree(lsn)")
     }
 
     @Test func aShardWithNoReplicaAnsweringIsTransient() {
-        #expect(ClickHouseClient.isTransient(status: 500, body: "Code: 279, e.displayText() = DB::NetException: All connection tries failed."))
+        #expect(
+            ClickHouseClient.isTransient(status: 500, body: "Code: 279, e.displayText() = DB::NetException: All connection tries failed."))
     }
 }

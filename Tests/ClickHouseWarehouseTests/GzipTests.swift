@@ -1,6 +1,7 @@
-@testable import ClickHouseWarehouse
 import CZlib
 import Testing
+
+@testable import ClickHouseWarehouse
 
 @Suite struct GzipTests {
     /// zlib's own inflate, reading the gzip wrapper.

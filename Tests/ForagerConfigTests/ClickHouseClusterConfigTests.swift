@@ -31,7 +31,9 @@ struct ClickHouseClusterConfigTests {
                 #expect(problem.key == "warehouse.cluster", "\(name)")
                 #expect(problem.file == fixture.configPath)
                 #expect(problem.line == 6)
-                #expect(problem.message.contains("is not a ClickHouse cluster name") && problem.message.contains("remote_servers"), "\(problem.message)")
+                #expect(
+                    problem.message.contains("is not a ClickHouse cluster name") && problem.message.contains("remote_servers"),
+                    "\(problem.message)")
             }
         }
     }
@@ -54,7 +56,9 @@ struct ClickHouseClusterConfigTests {
     @Test func aQuorumTimeoutNeedsAQuorumAndWholeSeconds() throws {
         try withFixture(config: config("  cluster: c\n  insert_quorum_timeout_s: 8\n")) { fixture in
             let problem = try fixture.problem()
-            #expect(problem.key == "warehouse.insert_quorum_timeout_s" && problem.message.contains("set warehouse.insert_quorum"), "\(problem.message)")
+            #expect(
+                problem.key == "warehouse.insert_quorum_timeout_s" && problem.message.contains("set warehouse.insert_quorum"),
+                "\(problem.message)")
         }
         for value in ["0", "soon"] {
             try withFixture(config: config("  cluster: c\n  insert_quorum: 2\n  insert_quorum_timeout_s: \(value)\n")) { fixture in
@@ -65,7 +69,9 @@ struct ClickHouseClusterConfigTests {
     }
 
     @Test func clusterKeysOnAPostgresWarehouseAreRefused() throws {
-        try withFixture(config: "source:\n  url: \"\(sourceURL)\"\nwarehouse:\n  url: \"\(warehouseURL)\"\n  cluster: c\nmappings: mappings/app.yaml\n") { fixture in
+        try withFixture(
+            config: "source:\n  url: \"\(sourceURL)\"\nwarehouse:\n  url: \"\(warehouseURL)\"\n  cluster: c\nmappings: mappings/app.yaml\n"
+        ) { fixture in
             let problem = try fixture.problem()
             #expect(problem.key == "warehouse.cluster" && problem.message.contains("only applies to type: clickhouse"))
         }

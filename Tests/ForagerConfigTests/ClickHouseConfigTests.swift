@@ -14,7 +14,9 @@ struct ClickHouseConfigTests {
     }
 
     @Test func readsURLDatabaseUserAndThePasswordFromTheEnvironment() throws {
-        try withFixture(config: config("  type: clickhouse\n  url: http://127.0.0.1:8123\n  database: analytics\n  user: forager\n  password: fromfile")) { fixture in
+        try withFixture(
+            config: config("  type: clickhouse\n  url: http://127.0.0.1:8123\n  database: analytics\n  user: forager\n  password: fromfile")
+        ) { fixture in
             let warehouse = try fixture.load(environment: ["FORAGER_WAREHOUSE_PASSWORD": "fromenv"]).warehouse
             #expect(warehouse.type == .clickhouse)
             #expect(warehouse.url == "http://127.0.0.1:8123")
@@ -27,7 +29,8 @@ struct ClickHouseConfigTests {
     }
 
     @Test func aNonHTTPURLAndPostgresKeysAreRefusedWithoutShowingTheURL() throws {
-        try withFixture(config: config("  type: clickhouse\n  url: \"postgresql://user:s3cret@127.0.0.1:5433/wh\"\n  schema: analytics")) { fixture in
+        try withFixture(config: config("  type: clickhouse\n  url: \"postgresql://user:s3cret@127.0.0.1:5433/wh\"\n  schema: analytics")) {
+            fixture in
             let problems = fixture.problems()
             #expect(problems.map(\.key) == ["warehouse.url", "warehouse.schema"])
             #expect(problems[0].message.contains("is not an http:// or https:// URL"))
@@ -62,7 +65,10 @@ struct ClickHouseCAFileTests {
     }
 
     @Test func caFileOnAPostgresWarehousePointsToSSLSettings() throws {
-        try withFixture(config: "source:\n  url: \"\(sourceURL)\"\nwarehouse:\n  url: \"\(warehouseURL)\"\n  ca_file: ca.pem\nmappings: mappings/app.yaml\n") { fixture in
+        try withFixture(
+            config:
+                "source:\n  url: \"\(sourceURL)\"\nwarehouse:\n  url: \"\(warehouseURL)\"\n  ca_file: ca.pem\nmappings: mappings/app.yaml\n"
+        ) { fixture in
             let problem = try fixture.problem()
             #expect(problem.key == "warehouse.ca_file" && problem.message.contains("sslrootcert"))
         }

@@ -28,7 +28,9 @@ struct ClickHouseShardingConfigTests {
             #expect(problem.key == "warehouse.sharding")
             #expect(problem.file == fixture.configPath)
             #expect(problem.line == 6)
-            #expect(problem.message.contains("applies only to a cluster") && problem.message.contains("set warehouse.cluster"), "\(problem.message)")
+            #expect(
+                problem.message.contains("applies only to a cluster") && problem.message.contains("set warehouse.cluster"),
+                "\(problem.message)")
         }
     }
 
@@ -40,7 +42,10 @@ struct ClickHouseShardingConfigTests {
     }
 
     @Test func shardingOnAPostgresWarehouseIsRefused() throws {
-        try withFixture(config: "source:\n  url: \"\(sourceURL)\"\nwarehouse:\n  url: \"\(warehouseURL)\"\n  sharding: true\nmappings: mappings/app.yaml\n") { fixture in
+        try withFixture(
+            config:
+                "source:\n  url: \"\(sourceURL)\"\nwarehouse:\n  url: \"\(warehouseURL)\"\n  sharding: true\nmappings: mappings/app.yaml\n"
+        ) { fixture in
             let problem = try fixture.problem()
             #expect(problem.key == "warehouse.sharding" && problem.message.contains("only applies to type: clickhouse"))
         }

@@ -19,7 +19,9 @@ struct ConfigurationErrorTests {
             #expect(problem.file == fixture.configPath)
             #expect(problem.line == 4)
             #expect(problem.key == "")
-            #expect(problem.message.hasPrefix("not valid YAML: found unexpected end of stream at column 9 (while scanning a quoted scalar that started at line 2)"))
+            #expect(
+                problem.message.hasPrefix(
+                    "not valid YAML: found unexpected end of stream at column 9 (while scanning a quoted scalar that started at line 2)"))
             #expect(problem.message.contains("fix the YAML syntax"))
             #expect(problem.hidesSecrets)
         }
@@ -43,7 +45,10 @@ struct ConfigurationErrorTests {
             #expect(problem.file == fixture.configPath)
             #expect(problem.line == 1)
             #expect(problem.key == "")
-            #expect(problem.message == "the top level must be a mapping with the keys source, warehouse, batch, mappings, metrics, alerts and shutdown; found a list")
+            #expect(
+                problem.message
+                    == "the top level must be a mapping with the keys source, warehouse, batch, mappings, metrics, alerts and shutdown; found a list"
+            )
         }
     }
 
@@ -83,11 +88,12 @@ struct ConfigurationErrorTests {
             #expect(problems.map(\.file) == Array(repeating: fixture.configPath, count: 3))
             #expect(problems.map(\.line) == [3, 6, 8])
             #expect(problems.map(\.key) == ["source.slto", "warehouse.Schema", "batch.max_age"])
-            #expect(problems.map(\.message) == [
-                "unknown key 'slto' in source; did you mean 'slot'?",
-                "unknown key 'Schema' in warehouse; did you mean 'schema'?",
-                "unknown key 'max_age' in batch; did you mean 'max_age_ms'?",
-            ])
+            #expect(
+                problems.map(\.message) == [
+                    "unknown key 'slto' in source; did you mean 'slot'?",
+                    "unknown key 'Schema' in warehouse; did you mean 'schema'?",
+                    "unknown key 'max_age' in batch; did you mean 'max_age_ms'?",
+                ])
         }
     }
 
@@ -96,7 +102,10 @@ struct ConfigurationErrorTests {
             let problems = fixture.problems()
             #expect(problems.map(\.line) == [6, 7])
             #expect(problems.map(\.key) == ["logging", "sorce"])
-            #expect(problems[0].message == "unknown key 'logging' at the top level; remove it, or use one of the valid keys: 'source', 'warehouse', 'batch', 'mappings', 'metrics', 'alerts', 'shutdown', 'snapshot'")
+            #expect(
+                problems[0].message
+                    == "unknown key 'logging' at the top level; remove it, or use one of the valid keys: 'source', 'warehouse', 'batch', 'mappings', 'metrics', 'alerts', 'shutdown', 'snapshot'"
+            )
             #expect(problems[1].message == "unknown key 'sorce' at the top level; did you mean 'source'?")
         }
     }
@@ -140,7 +149,8 @@ struct ConfigurationErrorTests {
             #expect(problems.map(\.code) == [.wrongKind, .invalidValue])
             #expect(problems.map(\.line) == [2, 6])
             #expect(problems.map(\.key) == ["source.url", "warehouse.url"])
-            #expect(problems[0].message.hasPrefix("must be a connection string, not a mapping; write the source database's connection string"))
+            #expect(
+                problems[0].message.hasPrefix("must be a connection string, not a mapping; write the source database's connection string"))
             #expect(problems[1].message.contains("the value is not shown"))
             #expect(problems[1].message.contains("such as postgresql://user@host:5432/dbname"))
             #expect(problems.allSatisfy { $0.hidesSecrets })
@@ -184,7 +194,10 @@ struct ConfigurationErrorTests {
             #expect(problems.map(\.code) == [.wrongKind, .wrongKind])
             #expect(problems.map(\.line) == [1, 4])
             #expect(problems.map(\.key) == ["source", "batch"])
-            #expect(problems[0].message == "source must be a mapping with the keys url, publication, slot, heartbeat_interval_s, spill_dir and binary; found text")
+            #expect(
+                problems[0].message
+                    == "source must be a mapping with the keys url, publication, slot, heartbeat_interval_s, spill_dir and binary; found text"
+            )
             #expect(problems[1].message == "batch must be a mapping with the keys max_rows, max_mb and max_age_ms; found a list")
             #expect(problems.allSatisfy { $0.hidesSecrets })
         }
@@ -192,16 +205,24 @@ struct ConfigurationErrorTests {
 
     @Test func batchValuesOfTheWrongKindOrRange() throws {
         for (rows, age, codes, messages) in [
-            ("lots", "1.5", [ConfigurationError.Code.wrongKind, .wrongKind], ["must be a whole number, not 'lots'", "must be a whole number, not '1.5'"]),
+            (
+                "lots", "1.5", [ConfigurationError.Code.wrongKind, .wrongKind],
+                ["must be a whole number, not 'lots'", "must be a whole number, not '1.5'"]
+            ),
             ("0", "-3", [.invalidValue, .invalidValue], ["must be at least 1, not 0", "must be at least 1, not -3"]),
-            ("99999999999999999999", "{}", [.invalidValue, .wrongKind], ["99999999999999999999 is too large", "must be a whole number, not a mapping"]),
+            (
+                "99999999999999999999", "{}", [.invalidValue, .wrongKind],
+                ["99999999999999999999 is too large", "must be a whole number, not a mapping"]
+            ),
         ] {
             try withFixture(config: minimalConfig + "\nbatch:\n  max_rows: \(rows)\n  max_age_ms: \(age)\n") { fixture in
                 let problems = fixture.problems()
                 #expect(problems.map(\.code) == codes)
                 #expect(problems.map(\.line) == [7, 8])
                 #expect(problems.map(\.key) == ["batch.max_rows", "batch.max_age_ms"])
-                #expect(problems.count == 2 && problems[0].message.hasPrefix(messages[0] + "; write the most rows in one batch, e.g. max_rows: 50000"))
+                #expect(
+                    problems.count == 2
+                        && problems[0].message.hasPrefix(messages[0] + "; write the most rows in one batch, e.g. max_rows: 50000"))
                 #expect(problems.count == 2 && problems[1].message.hasPrefix(messages[1] + "; write the longest a change waits"))
             }
         }
@@ -242,7 +263,7 @@ struct ConfigurationErrorTests {
     }
 
     @Test func emptyPublicationAndOverlongSchema() throws {
-        let schema = String(repeating: "é", count: 32) // 64 bytes in UTF-8
+        let schema = String(repeating: "é", count: 32)  // 64 bytes in UTF-8
         let config = """
             source:
               url: "\(sourceURL)"
@@ -362,7 +383,9 @@ struct ConfigurationErrorTests {
             #expect(problems[0].message == "unknown key 'taget' in tables[0]; did you mean 'target'?")
             #expect(problems[1].message == "missing; name the source table as schema.table, such as source: public.samples")
             #expect(problems[2].message.hasSuffix("write '- source: public.orders'"))
-            #expect(problems[3].message.hasPrefix("'public.a.b' is not a table name: more than two dot-separated parts; write schema.table; write it as schema.table"))
+            #expect(
+                problems[3].message.hasPrefix(
+                    "'public.a.b' is not a table name: more than two dot-separated parts; write schema.table; write it as schema.table"))
             #expect(problems[4].message.contains("an unclosed double quote"))
         }
     }
@@ -402,7 +425,10 @@ struct ConfigurationErrorTests {
             #expect(problem.file == fixture.path("mappings/b.yaml"))
             #expect(problem.line == 3)
             #expect(problem.key == "tables[1].source")
-            #expect(problem.message == "public.samples is mapped twice, here and at \(fixture.path("mappings/a.yaml")):2; map each source table once: remove one of the entries")
+            #expect(
+                problem.message
+                    == "public.samples is mapped twice, here and at \(fixture.path("mappings/a.yaml")):2; map each source table once: remove one of the entries"
+            )
         }
     }
 
@@ -420,8 +446,12 @@ struct ConfigurationErrorTests {
             #expect(problems.map(\.line) == [3, 5])
             #expect(problems.map(\.key) == ["tables[1].target", "tables[2].target"])
             let file = fixture.path("mappings/app.yaml")
-            #expect(problems[0].message == "target 'users' (by default, the source table's name) is also the target of app.users at \(file):2; give one of them a different target")
-            #expect(problems[1].message == "target 'users' is also the target of app.users at \(file):2; give one of them a different target")
+            #expect(
+                problems[0].message
+                    == "target 'users' (by default, the source table's name) is also the target of app.users at \(file):2; give one of them a different target"
+            )
+            #expect(
+                problems[1].message == "target 'users' is also the target of app.users at \(file):2; give one of them a different target")
         }
     }
 
@@ -477,12 +507,14 @@ struct ConfigurationErrorTests {
         try withFixture(config: config, files: files) { fixture in
             let error = #expect(throws: ConfigurationError.self) { try fixture.load() }
             let problems = try #require(error?.problems)
-            #expect(problems.map(\.key) == [
-                "source.slto", "warehouse.url", "warehouse.type", "batch.max_rows",
-                "tables[1].source", "tables[0].sauce", "tables[0].source",
-            ])
-            #expect(problems.map(\.file) == Array(repeating: fixture.configPath, count: 4)
-                + [fixture.path("mappings/a.yaml")] + Array(repeating: fixture.path("mappings/b.yaml"), count: 2))
+            #expect(
+                problems.map(\.key) == [
+                    "source.slto", "warehouse.url", "warehouse.type", "batch.max_rows",
+                    "tables[1].source", "tables[0].sauce", "tables[0].source",
+                ])
+            #expect(
+                problems.map(\.file) == Array(repeating: fixture.configPath, count: 4)
+                    + [fixture.path("mappings/a.yaml")] + Array(repeating: fixture.path("mappings/b.yaml"), count: 2))
             let description = try #require(error?.description)
             let lines = description.split(separator: "\n")
             #expect(lines.first == "7 problem(s) in the configuration:")
@@ -497,7 +529,8 @@ struct ConfigurationErrorTests {
         #expect(problem.description == "forager.yaml:3: source.url: missing")
         let whole = ConfigurationError.Problem(code: .malformedYAML, file: "forager.yaml", line: nil, key: "", message: "empty")
         #expect(whole.description == "forager.yaml: empty")
-        #expect(ConfigurationError(problems: [problem, whole]).description
-            == "2 problem(s) in the configuration:\nforager.yaml:3: source.url: missing\nforager.yaml: empty")
+        #expect(
+            ConfigurationError(problems: [problem, whole]).description
+                == "2 problem(s) in the configuration:\nforager.yaml:3: source.url: missing\nforager.yaml: empty")
     }
 }

@@ -32,7 +32,9 @@ struct Fixture {
     }
 
     /// The single problem of loading.
-    func problem(environment: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation) throws -> ConfigurationError.Problem {
+    func problem(environment: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation) throws
+        -> ConfigurationError.Problem
+    {
         let problems = problems(environment: environment, sourceLocation: sourceLocation)
         #expect(problems.count == 1, "\(problems)", sourceLocation: sourceLocation)
         return try #require(problems.first, sourceLocation: sourceLocation)

@@ -13,10 +13,12 @@ struct ForagerConfigurationTests {
             #expect(configuration.batch.maxRows == 50_000)
             #expect(configuration.batch.maxAge == .milliseconds(500))
             #expect(configuration.configPath == fixture.configPath)
-            #expect(configuration.tables == [
-                .init(source: TableName(schema: "public", name: "samples"), target: "samples",
-                      file: fixture.path("mappings/app.yaml"), line: 2),
-            ])
+            #expect(
+                configuration.tables == [
+                    .init(
+                        source: TableName(schema: "public", name: "samples"), target: "samples",
+                        file: fixture.path("mappings/app.yaml"), line: 2)
+                ])
         }
     }
 
@@ -50,10 +52,11 @@ struct ForagerConfigurationTests {
             #expect(configuration.warehouse == .init(type: .postgres, url: "host=127.0.0.1 port=5433 dbname=wh", schema: "analytics"))
             #expect(configuration.batch == .init(maxRows: 1000, maxBytes: 16 << 20, maxAge: .milliseconds(250)))
             let file = fixture.path("./maps/tables.yml")
-            #expect(configuration.tables == [
-                .init(source: TableName(schema: "public", name: "samples"), target: "samples_v2", file: file, line: 2),
-                .init(source: TableName(schema: "auth", name: "users"), target: "users", file: file, line: 4),
-            ])
+            #expect(
+                configuration.tables == [
+                    .init(source: TableName(schema: "public", name: "samples"), target: "samples_v2", file: file, line: 2),
+                    .init(source: TableName(schema: "auth", name: "users"), target: "users", file: file, line: 4),
+                ])
         }
     }
 
@@ -105,10 +108,11 @@ struct ForagerConfigurationTests {
         try withFixture(config: config, files: files) { fixture in
             let tables = try fixture.load().tables
             #expect(tables.map(\.source.description) == ["auth.users", "auth.sessions", "shop.orders", "shop.items"])
-            #expect(tables.map(\.file) == [
-                fixture.path("mappings/a_users.yml"), fixture.path("mappings/a_users.yml"),
-                fixture.path("mappings/b_orders.yaml"), fixture.path("mappings/c_items.yaml"),
-            ])
+            #expect(
+                tables.map(\.file) == [
+                    fixture.path("mappings/a_users.yml"), fixture.path("mappings/a_users.yml"),
+                    fixture.path("mappings/b_orders.yaml"), fixture.path("mappings/c_items.yaml"),
+                ])
             #expect(tables.map(\.line) == [2, 3, 2, 2])
         }
     }
@@ -125,13 +129,14 @@ struct ForagerConfigurationTests {
             """
         try withFixture(config: minimalConfig, files: ["mappings/app.yaml": mapping]) { fixture in
             let tables = try fixture.load().tables
-            #expect(tables.map(\.source) == [
-                TableName(schema: "public", name: "samples"),
-                TableName(schema: "public", name: "Weird Table"),
-                TableName(schema: "My Schema", name: "Orders"),
-                TableName(schema: "sales", name: "invoices"),
-                TableName(schema: "analytics", name: "events"),
-            ])
+            #expect(
+                tables.map(\.source) == [
+                    TableName(schema: "public", name: "samples"),
+                    TableName(schema: "public", name: "Weird Table"),
+                    TableName(schema: "My Schema", name: "Orders"),
+                    TableName(schema: "sales", name: "invoices"),
+                    TableName(schema: "analytics", name: "events"),
+                ])
             #expect(tables.map(\.target) == ["samples", "Weird Table", "orders", "invoices", "events"])
             #expect(tables.map(\.line) == [2, 3, 4, 6, 7])
         }

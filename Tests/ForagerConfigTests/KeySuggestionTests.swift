@@ -1,5 +1,6 @@
-@testable import ForagerConfig
 import Testing
+
+@testable import ForagerConfig
 
 struct KeySuggestionTests {
     @Test(arguments: [

@@ -133,27 +133,37 @@ struct TypeOverrideConfigTests {
 @Suite("keep_json and date extracts")
 struct KeepJSONTests {
     @Test func keepJSONFalseNeedsAnExtractAndDateTypesAreAccepted() throws {
-        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": """
-            tables:
-              - source: public.samples
-                keep_json: false
-                extract:
-                  - {column: day, from: payload, path: day, type: date}
-                  - {column: at, from: payload, path: at, type: timestamptz}
-              - source: public.hives
-                keep_json: false
-            """]) { fixture in
+        try withFixture(
+            config: minimalConfig,
+            files: [
+                "mappings/app.yaml": """
+                tables:
+                  - source: public.samples
+                    keep_json: false
+                    extract:
+                      - {column: day, from: payload, path: day, type: date}
+                      - {column: at, from: payload, path: at, type: timestamptz}
+                  - source: public.hives
+                    keep_json: false
+                """
+            ]
+        ) { fixture in
             let problem = try fixture.problem()
             #expect(problem.key == "tables[1].keep_json")
             #expect(problem.message.contains("only applies with extract"))
         }
-        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": """
-            tables:
-              - source: public.samples
-                keep_json: false
-                extract:
-                  - {column: day, from: payload, path: day, type: date}
-            """]) { fixture in
+        try withFixture(
+            config: minimalConfig,
+            files: [
+                "mappings/app.yaml": """
+                tables:
+                  - source: public.samples
+                    keep_json: false
+                    extract:
+                      - {column: day, from: payload, path: day, type: date}
+                """
+            ]
+        ) { fixture in
             let table = try #require(try fixture.load().tables.first)
             #expect(!table.keepJSON)
             #expect(table.extracts.map(\.type) == [.date])

@@ -19,7 +19,8 @@ struct TableSelectionTests {
     }
 
     @Test func aPatternSelectsTablesByNameAndExactEntriesWin() throws {
-        let (tables, problems) = try resolve("""
+        let (tables, problems) = try resolve(
+            """
             tables:
               - source: public.hives
                 target: apiaries
@@ -35,7 +36,8 @@ struct TableSelectionTests {
     }
 
     @Test func twoSchemasLandingOnOneTargetAreNamedWithTheFix() throws {
-        let (_, problems) = try resolve("""
+        let (_, problems) = try resolve(
+            """
             tables:
               - source: '*.samples'
             """)
@@ -46,7 +48,8 @@ struct TableSelectionTests {
     }
 
     @Test func aPatternMatchingNothingAndAnExclusionMatchingNothingAreProblems() throws {
-        let (_, problems) = try resolve("""
+        let (_, problems) = try resolve(
+            """
             tables:
               - source: audit.*
               - source: sensors.*
@@ -54,11 +57,14 @@ struct TableSelectionTests {
             """)
         #expect(problems.count == 2)
         #expect(problems.first?.message.hasSuffix("app.yaml:2: audit.* matches no table on the source") == true)
-        #expect(problems.last?.message.hasSuffix("app.yaml:3: exclude_tables names sensors.nope, which is not among the tables sensors.* selects") == true)
+        #expect(
+            problems.last?.message.hasSuffix(
+                "app.yaml:3: exclude_tables names sensors.nope, which is not among the tables sensors.* selects") == true)
     }
 
     @Test func aTableSelectedByTwoPatternsIsAProblem() throws {
-        let (tables, problems) = try resolve("""
+        let (tables, problems) = try resolve(
+            """
             tables:
               - source: sensors.*
               - source: sensors.r*
@@ -69,12 +75,17 @@ struct TableSelectionTests {
     }
 
     @Test func columnOptionsOnAPatternAreRefusedWithTheFix() throws {
-        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": """
-            tables:
-              - source: public.*
-                target: everything
-                exclude_columns: [email]
-            """]) { fixture in
+        try withFixture(
+            config: minimalConfig,
+            files: [
+                "mappings/app.yaml": """
+                tables:
+                  - source: public.*
+                    target: everything
+                    exclude_columns: [email]
+                """
+            ]
+        ) { fixture in
             let problems = fixture.problems()
             #expect(problems.map(\.key) == ["tables[0].target", "tables[0].exclude_columns"])
             #expect(problems.allSatisfy { $0.message.contains("cannot be used with a pattern") })
@@ -83,11 +94,16 @@ struct TableSelectionTests {
     }
 
     @Test func excludeTablesOnAnExactEntryIsRefused() throws {
-        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": """
-            tables:
-              - source: public.samples
-                exclude_tables: [public.x]
-            """]) { fixture in
+        try withFixture(
+            config: minimalConfig,
+            files: [
+                "mappings/app.yaml": """
+                tables:
+                  - source: public.samples
+                    exclude_tables: [public.x]
+                """
+            ]
+        ) { fixture in
             let problem = try fixture.problem()
             #expect(problem.key == "tables[0].exclude_tables")
             #expect(problem.message.contains("only applies to an entry whose source has a wildcard"))
@@ -98,15 +114,20 @@ struct TableSelectionTests {
 @Suite("append_only and physical layout options")
 struct LayoutOptionTests {
     @Test func readsAppendOnlyAndBothLayouts() throws {
-        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": """
-            tables:
-              - source: public.samples
-                append_only: true
-                clickhouse:
-                  order_by: [id, ts]
-                  partition_by: toYYYYMM(ts)
-                redshift: {sortkey: [ts], distkey: device_id}
-            """]) { fixture in
+        try withFixture(
+            config: minimalConfig,
+            files: [
+                "mappings/app.yaml": """
+                tables:
+                  - source: public.samples
+                    append_only: true
+                    clickhouse:
+                      order_by: [id, ts]
+                      partition_by: toYYYYMM(ts)
+                    redshift: {sortkey: [ts], distkey: device_id}
+                """
+            ]
+        ) { fixture in
             let table = try #require(try fixture.load().tables.first)
             #expect(table.appendOnly)
             #expect(table.layout.clickHouse == PhysicalLayout.ClickHouse(orderBy: ["id", "ts"], partitionBy: "toYYYYMM(ts)"))
@@ -115,13 +136,18 @@ struct LayoutOptionTests {
     }
 
     @Test func unclearBooleansAndUnknownLayoutKeysAreNamed() throws {
-        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": """
-            tables:
-              - source: public.samples
-                append_only: yes
-              - source: public.hives
-                clickhouse: {order: [id]}
-            """]) { fixture in
+        try withFixture(
+            config: minimalConfig,
+            files: [
+                "mappings/app.yaml": """
+                tables:
+                  - source: public.samples
+                    append_only: yes
+                  - source: public.hives
+                    clickhouse: {order: [id]}
+                """
+            ]
+        ) { fixture in
             let problems = fixture.problems()
             #expect(problems.map(\.key) == ["tables[0].append_only", "tables[1].clickhouse.order"])
             #expect(problems[0].message.contains("must be true or false, not 'yes'"))

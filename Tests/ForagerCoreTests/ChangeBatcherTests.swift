@@ -12,22 +12,24 @@ private let table = MappedTable(
     ],
     keyColumns: ["id"])
 
-private let relation = PGOutputMessage.relation(Relation(
-    id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-    columns: [
-        .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-        .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
-        .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-    ]))
+private let relation = PGOutputMessage.relation(
+    Relation(
+        id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+        columns: [
+            .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+            .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
+            .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+        ]))
 
 /// The relation as a table without a key sends it: REPLICA IDENTITY FULL, every column flagged.
-private let fullRelation = PGOutputMessage.relation(Relation(
-    id: 42, namespace: "public", name: "hives", replicaIdentity: .full,
-    columns: [
-        .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-        .init(isKey: true, name: "label", typeOID: 25, typeModifier: -1),
-        .init(isKey: true, name: "body", typeOID: 25, typeModifier: -1),
-    ]))
+private let fullRelation = PGOutputMessage.relation(
+    Relation(
+        id: 42, namespace: "public", name: "hives", replicaIdentity: .full,
+        columns: [
+            .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+            .init(isKey: true, name: "label", typeOID: 25, typeModifier: -1),
+            .init(isKey: true, name: "body", typeOID: 25, typeModifier: -1),
+        ]))
 
 private func text(_ value: String) -> TupleColumn { .text(ArraySlice(value.utf8)) }
 private func row(_ id: Int, _ label: String?, _ body: TupleColumn? = nil) -> TupleData {
@@ -42,8 +44,10 @@ private struct Driver {
     var lsn: UInt64 = 0x1000
     var actions: [ChangeBatcher.Action] = []
 
-    init(maxRows: Int = 1000, maxBytes: Int = 64 << 20, maxAge: Duration = .seconds(1), checkpoint: UInt64 = 0, table: MappedTable = table) {
-        batcher = ChangeBatcher(tables: [table], limits: .init(maxRows: maxRows, maxBytes: maxBytes, maxAge: maxAge), checkpoint: LSN(checkpoint))
+    init(maxRows: Int = 1000, maxBytes: Int = 64 << 20, maxAge: Duration = .seconds(1), checkpoint: UInt64 = 0, table: MappedTable = table)
+    {
+        batcher = ChangeBatcher(
+            tables: [table], limits: .init(maxRows: maxRows, maxBytes: maxBytes, maxAge: maxAge), checkpoint: LSN(checkpoint))
     }
 
     mutating func send(_ message: PGOutputMessage) throws {
@@ -130,7 +134,9 @@ private func label(_ state: RowState) -> String? {
     @Test func aMovedRowWithUnchangedToastIsFilledFromItsOldKey() throws {
         var driver = Driver()
         try driver.send(relation)
-        try driver.transaction([.update(Update(relationID: 42, oldKey: key(6), oldTuple: nil, newTuple: row(100, "moved", .unchangedToast)))])
+        try driver.transaction([
+            .update(Update(relationID: 42, oldKey: key(6), oldTuple: nil, newTuple: row(100, "moved", .unchangedToast)))
+        ])
         guard case .commit(let changes, _) = driver.batcher.drain().actions.first else { Issue.record("no commit"); return }
         let moved = states(changes)[1]
         #expect(moved.key == [text("100")])
@@ -182,7 +188,9 @@ private func label(_ state: RowState) -> String? {
         try driver.send(relation)
         let end = try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "a")))])
         #expect(driver.batcher.tick(now: driver.now, caughtUp: false).isEmpty)
-        guard case .commit(_, let through) = driver.batcher.tick(now: driver.now, caughtUp: true).first else { Issue.record("no commit"); return }
+        guard case .commit(_, let through) = driver.batcher.tick(now: driver.now, caughtUp: true).first else {
+            Issue.record("no commit"); return
+        }
         #expect(through == end)
     }
 
@@ -265,8 +273,12 @@ private func label(_ state: RowState) -> String? {
         try driver.send(.commit(Commit(flags: 0, commitLSN: LSN(0x5000), endLSN: LSN(0x5008), commitTime: .init(microseconds: 0))))
         // A committed transaction is still waiting for its batch, so the position may not jump past it yet.
         #expect(driver.batcher.advanceIdle(to: LSN(0x6000)) == nil)
-        guard case .commit(_, LSN(0x5008)) = driver.batcher.tick(now: driver.now + .seconds(1)).first else { Issue.record("no batch commit"); return }
-        guard case .commit(let changes, let through) = driver.batcher.advanceIdle(to: LSN(0x6000)) else { Issue.record("no advance"); return }
+        guard case .commit(_, LSN(0x5008)) = driver.batcher.tick(now: driver.now + .seconds(1)).first else {
+            Issue.record("no batch commit"); return
+        }
+        guard case .commit(let changes, let through) = driver.batcher.advanceIdle(to: LSN(0x6000)) else {
+            Issue.record("no advance"); return
+        }
         #expect(changes.isEmpty && through == LSN(0x6000))
         #expect(driver.batcher.checkpoint == LSN(0x6000))
     }
@@ -274,21 +286,23 @@ private func label(_ state: RowState) -> String? {
     @Test func aChangedColumnListBecomesASchemaStepBetweenTheRows() throws {
         var driver = Driver()
         try driver.send(relation)
-        let altered = PGOutputMessage.relation(Relation(
-            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-            columns: [
-                .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
-                .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-                .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
-            ]))
-        let dropped = PGOutputMessage.relation(Relation(
-            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-            columns: [
-                .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-                .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
-            ]))
+        let altered = PGOutputMessage.relation(
+            Relation(
+                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+                columns: [
+                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                    .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
+                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+                    .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
+                ]))
+        let dropped = PGOutputMessage.relation(
+            Relation(
+                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+                columns: [
+                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+                    .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
+                ]))
         try driver.send(.begin(Begin(finalLSN: LSN(0x5000), commitTime: .init(microseconds: 0), xid: 9)))
         try driver.send(.insert(Insert(relationID: 42, newTuple: row(1, "old shape"))))
         try driver.send(altered)
@@ -309,23 +323,28 @@ private func label(_ state: RowState) -> String? {
         }
         // A relation message has no position: a schema change takes the next change's, or the
         // commit's.
-        #expect(steps == [
-            "rows:id,label,body", "schema:id,label,body,extra +extra - @0/1050", "rows:id,label,body,extra",
-            "schema:id,body,extra + -label @0/1070", "rows:id,body,extra", "schema:id,label,body,extra +label - @0/5000",
-        ])
+        #expect(
+            steps == [
+                "rows:id,label,body", "schema:id,label,body,extra +extra - @0/1050", "rows:id,label,body,extra",
+                "schema:id,body,extra + -label @0/1070", "rows:id,body,extra", "schema:id,label,body,extra +label - @0/5000",
+            ])
     }
 
     @Test func aRenameStopsTheTableRatherThanGuessAndItsLaterChangesAreIgnored() throws {
         var driver = Driver()
         try driver.send(relation)
-        let renamed = PGOutputMessage.relation(Relation(
-            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-            columns: [
-                .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                .init(isKey: false, name: "name", typeOID: 25, typeModifier: -1),
-                .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-            ]))
-        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "before"))), renamed, .insert(Insert(relationID: 42, newTuple: row(2, "after")))])
+        let renamed = PGOutputMessage.relation(
+            Relation(
+                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+                columns: [
+                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                    .init(isKey: false, name: "name", typeOID: 25, typeModifier: -1),
+                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+                ]))
+        try driver.transaction([
+            .insert(Insert(relationID: 42, newTuple: row(1, "before"))), renamed,
+            .insert(Insert(relationID: 42, newTuple: row(2, "after"))),
+        ])
         try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(3, "later")))])
         let steps = driver.batcher.drain().actions.flatMap { action -> [ChangeStep] in
             if case .commit(let changes, _) = action { return changes.allSteps }
@@ -338,7 +357,9 @@ private func label(_ state: RowState) -> String? {
         }
         #expect(tables.flatMap(\.orderedStates).compactMap(label) == ["before"])
         #expect(table.source.description == "public.hives")
-        #expect("\(error)".contains("\"label\"") && "\(error)".contains("\"name\"") && "\(error)".contains("forager resync --table public.hives"))
+        #expect(
+            "\(error)".contains("\"label\"") && "\(error)".contains("\"name\"")
+                && "\(error)".contains("forager resync --table public.hives"))
         #expect(driver.batcher.stoppedTables == [TableName(schema: "public", name: "hives")])
     }
 
@@ -346,44 +367,53 @@ private func label(_ state: RowState) -> String? {
         // The catalogue at start: label dropped, extra added while Forager was stopped.
         var now = table
         now.columns = [table.columns[0], table.columns[2], SourceColumn(name: "extra", sqlType: "text", notNull: false)]
-        let current = PGOutputMessage.relation(Relation(
-            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-            columns: [
-                .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-                .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
-            ]))
-        let added = PGOutputMessage.relation(Relation(
-            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-            columns: [
-                .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
-                .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-                .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
-            ]))
+        let current = PGOutputMessage.relation(
+            Relation(
+                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+                columns: [
+                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+                    .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
+                ]))
+        let added = PGOutputMessage.relation(
+            Relation(
+                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+                columns: [
+                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                    .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
+                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+                    .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
+                ]))
         func steps(droppedColumns: Int) throws -> [String] {
             var described = now
             described.droppedColumnCount = droppedColumns
             var driver = Driver(table: described)
             try driver.transaction([relation, .insert(Insert(relationID: 42, newTuple: row(1, "old shape")))])
-            try driver.transaction([added, .insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("2"), text("a"), text("b"), text("x")])))])
-            try driver.transaction([current, .insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("3"), text("b"), text("x")])))])
+            try driver.transaction([
+                added, .insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("2"), text("a"), text("b"), text("x")]))),
+            ])
+            try driver.transaction([
+                current, .insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("3"), text("b"), text("x")]))),
+            ])
             return driver.batcher.drain().actions.flatMap { action -> [String] in
                 guard case .commit(let changes, _) = action else { return [] }
                 return changes.allSteps.map { step in
                     switch step {
                     case .rows(let tables): "rows:" + tables.map { $0.table.columns.map(\.name).joined(separator: ",") }.joined()
                     case .truncate: "truncate"
-                    case .schemaChange(let change): "schema:+\(change.added.joined(separator: ","))-\(change.removed.joined(separator: ","))"
+                    case .schemaChange(let change):
+                        "schema:+\(change.added.joined(separator: ","))-\(change.removed.joined(separator: ","))"
                     case .stopTable: "stop"
                     }
                 }
             }
         }
         let followed = try steps(droppedColumns: 1)
-        #expect(followed == [
-            "schema:+label-extra", "rows:id,label,body", "schema:+extra-", "rows:id,label,body,extra", "schema:+-label", "rows:id,body,extra",
-        ], "\(followed)")
+        #expect(
+            followed == [
+                "schema:+label-extra", "rows:id,label,body", "schema:+extra-", "rows:id,label,body,extra", "schema:+-label",
+                "rows:id,body,extra",
+            ], "\(followed)")
         // No column was ever dropped: label can only have been renamed.
         #expect(try steps(droppedColumns: 0) == ["stop"])
     }
@@ -393,13 +423,14 @@ private func label(_ state: RowState) -> String? {
             var described = table
             described.columns[1] = SourceColumn(name: "label", sqlType: "", notNull: false, sourceType: (catalogue, -1))
             var driver = Driver(table: described)
-            let older = PGOutputMessage.relation(Relation(
-                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-                columns: [
-                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                    .init(isKey: false, name: "label", typeOID: 700, typeModifier: -1),
-                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-                ]))
+            let older = PGOutputMessage.relation(
+                Relation(
+                    id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+                    columns: [
+                        .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                        .init(isKey: false, name: "label", typeOID: 700, typeModifier: -1),
+                        .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+                    ]))
             try driver.transaction([older, .insert(Insert(relationID: 42, newTuple: row(1, "0.1")))])
             guard case .commit(let changes, _) = driver.batcher.drain().actions.last else { return nil }
             return states(changes).first.flatMap(label)
@@ -413,14 +444,18 @@ private func label(_ state: RowState) -> String? {
     @Test func aMappedTableRenamedOnTheSourceStopsInsteadOfLosingItsChanges() throws {
         var driver = Driver()
         try driver.send(relation)
-        let renamed = PGOutputMessage.relation(Relation(
-            id: 42, namespace: "archive", name: "old_hives", replicaIdentity: .default,
-            columns: [
-                .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
-                .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-            ]))
-        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "before"))), renamed, .insert(Insert(relationID: 42, newTuple: row(2, "after")))])
+        let renamed = PGOutputMessage.relation(
+            Relation(
+                id: 42, namespace: "archive", name: "old_hives", replicaIdentity: .default,
+                columns: [
+                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                    .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
+                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+                ]))
+        try driver.transaction([
+            .insert(Insert(relationID: 42, newTuple: row(1, "before"))), renamed,
+            .insert(Insert(relationID: 42, newTuple: row(2, "after"))),
+        ])
         let steps = driver.batcher.drain().actions.flatMap { action -> [ChangeStep] in
             if case .commit(let changes, _) = action { return changes.allSteps }
             return []
@@ -444,13 +479,14 @@ private func label(_ state: RowState) -> String? {
 
     @Test func aChangedReplicaIdentityStopsTheTableButFullAndNothingDoNot() throws {
         func relation(_ identity: ReplicaIdentity, keys: Set<String>) -> PGOutputMessage {
-            .relation(Relation(
-                id: 42, namespace: "public", name: "hives", replicaIdentity: identity,
-                columns: [
-                    .init(isKey: keys.contains("id"), name: "id", typeOID: 23, typeModifier: -1),
-                    .init(isKey: keys.contains("label"), name: "label", typeOID: 25, typeModifier: -1),
-                    .init(isKey: keys.contains("body"), name: "body", typeOID: 25, typeModifier: -1),
-                ]))
+            .relation(
+                Relation(
+                    id: 42, namespace: "public", name: "hives", replicaIdentity: identity,
+                    columns: [
+                        .init(isKey: keys.contains("id"), name: "id", typeOID: 23, typeModifier: -1),
+                        .init(isKey: keys.contains("label"), name: "label", typeOID: 25, typeModifier: -1),
+                        .init(isKey: keys.contains("body"), name: "body", typeOID: 25, typeModifier: -1),
+                    ]))
         }
         func stops(_ messages: [PGOutputMessage], table: MappedTable = table) throws -> String? {
             var driver = Driver(table: table)
@@ -461,9 +497,14 @@ private func label(_ state: RowState) -> String? {
             }
             return nil
         }
-        #expect(try stops([relation(.default, keys: ["id"]), relation(.full, keys: ["id", "label", "body"]), relation(.nothing, keys: [])]) == nil)
+        #expect(
+            try stops([relation(.default, keys: ["id"]), relation(.full, keys: ["id", "label", "body"]), relation(.nothing, keys: [])])
+                == nil)
         let changed = try stops([relation(.default, keys: ["id"]), relation(.default, keys: ["label"])]) ?? ""
-        #expect(changed.contains("the replica identity of public.hives changed on the source: its updates and deletes now name rows by (\"label\"), where Forager matches warehouse rows by (\"id\")"), "\(changed)")
+        #expect(
+            changed.contains(
+                "the replica identity of public.hives changed on the source: its updates and deletes now name rows by (\"label\"), where Forager matches warehouse rows by (\"id\")"
+            ), "\(changed)")
         #expect(changed.contains("forager resync --table public.hives"))
         #expect(try stops([relation(.default, keys: ["id", "label"])]) != nil)
         var keyless = table
@@ -480,11 +521,16 @@ private func label(_ state: RowState) -> String? {
     @Test func losingAKeyColumnStopsTheTableNamingTheColumn() throws {
         var driver = Driver()
         try driver.send(relation)
-        let keyless = PGOutputMessage.relation(Relation(
-            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-            columns: [.init(isKey: false, name: "label", typeOID: 25, typeModifier: -1), .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1)]))
+        let keyless = PGOutputMessage.relation(
+            Relation(
+                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+                columns: [
+                    .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
+                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+                ]))
         try driver.transaction([keyless, .insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("x"), text("y")])))])
-        guard case .commit(let changes, _) = driver.batcher.drain().actions.first, case .stopTable(_, let error) = changes.allSteps.first else {
+        guard case .commit(let changes, _) = driver.batcher.drain().actions.first, case .stopTable(_, let error) = changes.allSteps.first
+        else {
             Issue.record("expected a stop")
             return
         }
@@ -495,13 +541,14 @@ private func label(_ state: RowState) -> String? {
     @Test func aChangedColumnTypeIsAStepNamingTheColumn() throws {
         var driver = Driver()
         try driver.send(relation)
-        let widened = PGOutputMessage.relation(Relation(
-            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-            columns: [
-                .init(isKey: true, name: "id", typeOID: 20, typeModifier: -1),
-                .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
-                .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-            ]))
+        let widened = PGOutputMessage.relation(
+            Relation(
+                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+                columns: [
+                    .init(isKey: true, name: "id", typeOID: 20, typeModifier: -1),
+                    .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
+                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
+                ]))
         try driver.transaction([widened, .insert(Insert(relationID: 42, newTuple: row(1, "a")))])
         try driver.transaction([widened, .insert(Insert(relationID: 42, newTuple: row(2, "b")))])
         let steps = driver.batcher.drain().actions.flatMap { action -> [ChangeStep] in
@@ -517,9 +564,13 @@ private func label(_ state: RowState) -> String? {
         driver.batcher = ChangeBatcher(
             tables: [table], limits: .init(maxRows: 1000, maxAge: .seconds(1)), checkpoint: LSN(0x100),
             syncPoints: [table.source: LSN(0x1050)])
-        let oldShape = PGOutputMessage.relation(Relation(
-            id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-            columns: [.init(isKey: true, name: "id", typeOID: 23, typeModifier: -1), .init(isKey: false, name: "old", typeOID: 25, typeModifier: -1)]))
+        let oldShape = PGOutputMessage.relation(
+            Relation(
+                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
+                columns: [
+                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
+                    .init(isKey: false, name: "old", typeOID: 25, typeModifier: -1),
+                ]))
         try driver.transaction([oldShape, .insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("1"), text("in the copy")])))])
         try driver.transaction([relation, .insert(Insert(relationID: 42, newTuple: row(2, "after the copy")))])
         let steps = driver.batcher.drain().actions.flatMap { action -> [ChangeStep] in

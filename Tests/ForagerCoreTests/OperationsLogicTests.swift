@@ -15,7 +15,9 @@ private struct SeededGenerator: RandomNumberGenerator {
     @Test func waitsDoubleWithJitterInTheUpperHalfUpToTheCap() {
         var backoff = Backoff(base: .seconds(1), cap: .seconds(30))
         var generator = SeededGenerator(state: 7)
-        let ceilings: [Duration] = [.seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(30), .seconds(30), .seconds(30)]
+        let ceilings: [Duration] = [
+            .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(30), .seconds(30), .seconds(30),
+        ]
         for ceiling in ceilings {
             let wait = backoff.next(using: &generator)
             #expect(wait >= ceiling / 2 && wait <= ceiling, "\(wait) not within \(ceiling / 2)...\(ceiling)")
@@ -83,7 +85,9 @@ private struct SeededGenerator: RandomNumberGenerator {
     let start = ContinuousClock.now
     let thresholds = AlertRules.Thresholds(retainedWALBytes: 1 << 30, lag: .seconds(60), slotInactive: .seconds(300))
 
-    private func facts(retained: Int64 = 0, lag: Duration? = .seconds(1), active: Bool = true, walStatus: String = "reserved") -> AlertRules.Facts {
+    private func facts(retained: Int64 = 0, lag: Duration? = .seconds(1), active: Bool = true, walStatus: String = "reserved")
+        -> AlertRules.Facts
+    {
         AlertRules.Facts(slotExists: true, slotActive: active, walStatus: walStatus, retainedWALBytes: retained, lag: lag)
     }
 
@@ -109,7 +113,10 @@ private struct SeededGenerator: RandomNumberGenerator {
         #expect(inactive.map(\.kind) == [.slotInactive] && inactive[0].message.contains("301 s"))
         let lost = rules.evaluate(facts(lag: nil, active: false, walStatus: "lost"), slot: "s", now: start + .seconds(303))
         #expect(lost.map(\.kind) == [.slotLost] && lost[0].fix.contains("start again"))
-        #expect(rules.evaluate(facts(walStatus: "unreserved"), slot: "s", now: start + .seconds(304)).map(\.kind) == [.slotInactive, .slotLost, .slotUnreserved])
+        #expect(
+            rules.evaluate(facts(walStatus: "unreserved"), slot: "s", now: start + .seconds(304)).map(\.kind) == [
+                .slotInactive, .slotLost, .slotUnreserved,
+            ])
     }
 
     @Test func stoppedTablesWarnNamingThemUntilNoneIs() {
@@ -118,7 +125,8 @@ private struct SeededGenerator: RandomNumberGenerator {
         stopped.stoppedTables = ["public.hives", "public.yards"]
         let first = rules.evaluate(stopped, slot: "s", now: start)
         #expect(first.map(\.kind) == [.tableStopped] && first[0].firing)
-        #expect(first[0].message.contains("tables public.hives, public.yards are stopped") && first[0].fix.contains("forager resync --table"))
+        #expect(
+            first[0].message.contains("tables public.hives, public.yards are stopped") && first[0].fix.contains("forager resync --table"))
         #expect(rules.evaluate(stopped, slot: "s", now: start + .seconds(10)).isEmpty)
         let resolved = rules.evaluate(facts(), slot: "s", now: start + .seconds(20))
         #expect(resolved.map(\.kind) == [.tableStopped] && !resolved[0].firing)

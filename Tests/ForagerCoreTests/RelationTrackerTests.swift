@@ -1,7 +1,8 @@
-@testable import ForagerCore
 import ForagerTestSupport
 import PGOutput
 import Testing
+
+@testable import ForagerCore
 
 private let hives = SourceScript.table("hives", id: 42)
 
@@ -18,7 +19,8 @@ private func summary(_ outcomes: [RelationTracker.Outcome]) -> [String] {
     outcomes.map { outcome in
         switch outcome {
         case .schemaChange(let change):
-            "change" + change.added.map { " +" + $0 }.joined() + change.removed.map { " -" + $0 }.joined() + change.retyped.map { " ~" + $0 }.joined()
+            "change" + change.added.map { " +" + $0 }.joined() + change.removed.map { " -" + $0 }.joined()
+                + change.retyped.map { " ~" + $0 }.joined()
         case .stop(let table, _):
             "stop \(table.source.name)"
         }
@@ -69,7 +71,10 @@ struct RelationTrackerTests {
     @Test func aChangedReplicaIdentityStopsTheTableAfterTheChangeOfColumns() throws {
         var tracker = tracker()
         _ = try tracker.bind(relation()) { _ in false }
-        #expect(summary(try tracker.bind(relation(extra: ["weight"], keys: ["id", "weight"])) { _ in false }) == ["change +weight", "stop hives"])
+        #expect(
+            summary(try tracker.bind(relation(extra: ["weight"], keys: ["id", "weight"])) { _ in false }) == [
+                "change +weight", "stop hives",
+            ])
     }
 
     @Test func aTableRenamedOnTheSourceStops() throws {

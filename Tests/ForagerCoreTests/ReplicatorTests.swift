@@ -50,7 +50,8 @@ struct ReplicatorTests {
         _ stream: ScriptedStream, _ sink: InMemoryWarehouse, until target: LSN, checkpoint: LSN = .zero
     ) -> Replicator<ScriptedStream, InMemoryWarehouse, ContinuousClock> {
         Replicator(
-            stream: stream, sink: sink, batcher: batcher(checkpoint: checkpoint), mode: .until(target), logger: Logger(label: "test"), shouldStop: { false })
+            stream: stream, sink: sink, batcher: batcher(checkpoint: checkpoint), mode: .until(target), logger: Logger(label: "test"),
+            shouldStop: { false })
     }
 
     /// A continuous replicator timed by `clock` that stops once the clock reaches `stopAt`.
@@ -134,7 +135,8 @@ struct ReplicatorTests {
     func anIdleStreamMovesTheCheckpointToTheServersPositionAtMostOncePerInterval(seconds: Int, expected: [LSN]) async throws {
         let clock = ManualClock()
         // A keepalive at once, another 2 s later: the second moves the checkpoint only at 10 s.
-        let stream = ScriptedStream([[SourceScript.keepalive(1_000)]] + Array(repeating: [], count: 20) + [[SourceScript.keepalive(2_000)]], clock: clock)
+        let stream = ScriptedStream(
+            [[SourceScript.keepalive(1_000)]] + Array(repeating: [], count: 20) + [[SourceScript.keepalive(2_000)]], clock: clock)
         let sink = InMemoryWarehouse()
         let final = try await timed(stream, sink, clock: clock, stopAt: .seconds(Int64(seconds))).run()
         #expect(sink.commits == expected)
@@ -177,7 +179,8 @@ struct ReplicatorTests {
         gate.holdNext()
         let stop = Mutex(false)
         var replicator = Replicator(
-            stream: stream, sink: sink, batcher: batcher(), mode: .continuous, logger: Logger(label: "test"), shouldStop: { stop.withLock { $0 } })
+            stream: stream, sink: sink, batcher: batcher(), mode: .continuous, logger: Logger(label: "test"),
+            shouldStop: { stop.withLock { $0 } })
         replicator.gate = gate
         let run = Task { [replicator] in try await replicator.run() }
         try await Task.sleep(for: .milliseconds(300))
@@ -198,7 +201,8 @@ struct ReplicatorTests {
         gate.hold(from: LSN(2_000), syncPoints: [:])
         let stop = Mutex(false)
         var replicator = Replicator(
-            stream: stream, sink: sink, batcher: batcher(), mode: .continuous, logger: Logger(label: "test"), shouldStop: { stop.withLock { $0 } })
+            stream: stream, sink: sink, batcher: batcher(), mode: .continuous, logger: Logger(label: "test"),
+            shouldStop: { stop.withLock { $0 } })
         replicator.gate = gate
         let run = Task { [replicator] in try await replicator.run() }
         #expect(try await eventually { sink.checkpoint == LSN(1_008) })

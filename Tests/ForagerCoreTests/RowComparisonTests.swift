@@ -8,7 +8,8 @@ import Testing
 
     @Test func equalRowsEndTheComparisonInOneRound() {
         var comparison = RowComparison()
-        let done = comparison.round(source: [["11"]: "a", ["12"]: "b"], warehouse: [["11"]: ("a", 90), ["12"]: ("b", 100)], position: position)
+        let done = comparison.round(
+            source: [["11"]: "a", ["12"]: "b"], warehouse: [["11"]: ("a", 90), ["12"]: ("b", 100)], position: position)
         #expect(done)
         let (difference, undecided) = comparison.finish(chunk)
         #expect(difference == nil && undecided == nil)
@@ -51,7 +52,9 @@ import Testing
         var comparison = RowComparison()
         for round in 0..<5 {
             let at = LSN(UInt64(100 + 10 * round))
-            let done = comparison.round(source: [["1"]: "v\(round)", ["2"]: "same"], warehouse: [["1"]: ("v\(round + 1)", at.value + 5), ["2"]: ("same", 1)], position: at)
+            let done = comparison.round(
+                source: [["1"]: "v\(round)", ["2"]: "same"], warehouse: [["1"]: ("v\(round + 1)", at.value + 5), ["2"]: ("same", 1)],
+                position: at)
             #expect(!done)
         }
         let (difference, undecided) = comparison.finish(chunk)
@@ -63,10 +66,12 @@ import Testing
 
     @Test func afterTheFirstRoundOnlyTheSuspectsAreLookedAt() {
         var comparison = RowComparison()
-        let first = comparison.round(source: [["1"]: "a", ["2"]: "b"], warehouse: [["1"]: ("x", 10), ["2"]: ("b", 10)], position: position)
+        let first = comparison.round(
+            source: [["1"]: "a", ["2"]: "b"], warehouse: [["1"]: ("x", 10), ["2"]: ("b", 10)], position: position)
         #expect(!first)
         // Row 2 now differs, but it was equal in the first round; row 1 has caught up.
-        let second = comparison.round(source: [["1"]: "a", ["2"]: "b"], warehouse: [["1"]: ("a", 10), ["2"]: ("y", 10)], position: position)
+        let second = comparison.round(
+            source: [["1"]: "a", ["2"]: "b"], warehouse: [["1"]: ("a", 10), ["2"]: ("y", 10)], position: position)
         #expect(second)
     }
 
@@ -115,11 +120,12 @@ import Testing
         result.add(ComparedChunk(rows: 100))
         result.add(ComparedChunk(rows: 100, undecided: undecided(3)))
         #expect(result.unverified == 3)
-        #expect(result.line == """
-            public.samples: UNDECIDED: 3 rows kept changing in every round of comparing, so could not be compared (200 rows in 2 chunks; the rest equal):
-              keys (100, 200]: 3 rows: 150, ...
-              Validate public.samples again when writes to it are quieter: forager validate --table public.samples
-            """)
+        #expect(
+            result.line == """
+                public.samples: UNDECIDED: 3 rows kept changing in every round of comparing, so could not be compared (200 rows in 2 chunks; the rest equal):
+                  keys (100, 200]: 3 rows: 150, ...
+                  Validate public.samples again when writes to it are quieter: forager validate --table public.samples
+                """)
         var skipped = TableValidation(table: TableName(schema: "public", name: "events"))
         skipped.skipped = "append_only keeps every insert"
         #expect(ValidationVerdict([result, skipped]) == .undecided)
@@ -133,13 +139,14 @@ import Testing
         difference.samples = [("7", "missing in the warehouse")]
         result.add(ComparedChunk(rows: 100, difference: difference))
         result.add(ComparedChunk(rows: 100, undecided: undecided()))
-        #expect(result.line == """
-            public.samples: DIFFERS in 1 of 2 chunks:
-              keys (start, 100]: source 100 rows, warehouse 99; 1 row differ: 7 missing in the warehouse
-              and 1 row kept changing in every round of comparing, so could not be compared:
-              keys (100, 200]: 1 row: 150
-              Validate public.samples again when writes to it are quieter: forager validate --table public.samples
-            """)
+        #expect(
+            result.line == """
+                public.samples: DIFFERS in 1 of 2 chunks:
+                  keys (start, 100]: source 100 rows, warehouse 99; 1 row differ: 7 missing in the warehouse
+                  and 1 row kept changing in every round of comparing, so could not be compared:
+                  keys (100, 200]: 1 row: 150
+                  Validate public.samples again when writes to it are quieter: forager validate --table public.samples
+                """)
         #expect(ValidationVerdict([TableValidation(table: table), result]) == .differs)
         #expect(ValidationVerdict.differs.rawValue == 3 && ValidationVerdict.equal.rawValue == 0)
     }
@@ -147,6 +154,8 @@ import Testing
     @Test func warehouseKeysOutsideEveryChunkAreNamedSo() {
         var result = TableValidation(table: table)
         result.add(ComparedChunk(rows: 0, difference: TableValidation.Difference(sourceRows: 0, warehouseRows: 2, unmatched: true)))
-        #expect(result.line == "public.samples: DIFFERS in 1 of 1 chunk:\n  warehouse keys outside every source chunk: source 0 rows, warehouse 2")
+        #expect(
+            result.line
+                == "public.samples: DIFFERS in 1 of 1 chunk:\n  warehouse keys outside every source chunk: source 0 rows, warehouse 2")
     }
 }

@@ -27,6 +27,9 @@ import Testing
 
     @Test func oneConnectionOrAWarehouseThatCannotLoadPartsAtOnceCopiesWholeTables() {
         #expect(SnapshotPlan.pieces(tables: [(big, 10_000)], parallelism: 1, splitTables: true) == [CopyPiece(table: big)])
-        #expect(SnapshotPlan.pieces(tables: [(big, 10_000), (small, 1)], parallelism: 4, splitTables: false) == [CopyPiece(table: big), CopyPiece(table: small)])
+        #expect(
+            SnapshotPlan.pieces(tables: [(big, 10_000), (small, 1)], parallelism: 4, splitTables: false) == [
+                CopyPiece(table: big), CopyPiece(table: small),
+            ])
     }
 }

@@ -1,6 +1,7 @@
-@testable import ForagerCore
 import PGOutput
 import Testing
+
+@testable import ForagerCore
 
 @Suite("The transaction gate a table's copy hands over through")
 struct TransactionGateTests {

@@ -18,11 +18,19 @@ import Testing
 
     @Test func boundariesFollowTheKeyOrderAndRangesAreHalfOpenOnBothSides() {
         let checksum = ChunkChecksum(table: table())
-        #expect(checksum.boundaryQuery(after: false, size: 100) == #"SELECT "hive"::text AS _forager_key0, "at"::text AS _forager_key1 FROM "public"."Readings" WHERE true ORDER BY "hive", "at" OFFSET 99 LIMIT 1"#)
-        #expect(checksum.boundaryQuery(after: true, size: 100).contains(#"WHERE ("hive", "at") > ($1::text, $2::timestamp with time zone) ORDER BY"#))
+        #expect(
+            checksum.boundaryQuery(after: false, size: 100)
+                == #"SELECT "hive"::text AS _forager_key0, "at"::text AS _forager_key1 FROM "public"."Readings" WHERE true ORDER BY "hive", "at" OFFSET 99 LIMIT 1"#
+        )
+        #expect(
+            checksum.boundaryQuery(after: true, size: 100).contains(
+                #"WHERE ("hive", "at") > ($1::text, $2::timestamp with time zone) ORDER BY"#))
         let source = checksum.aggregateQuery(after: true, through: true, warehouse: false)
         #expect(source.contains(#"md5(convert_to(ROW("hive", "at", "value")::text, 'UTF8'))"#))
-        #expect(source.hasSuffix(#"FROM "public"."Readings" WHERE ("hive", "at") > ($1::text, $2::timestamp with time zone) AND ("hive", "at") <= ($3::text, $4::timestamp with time zone)"#))
+        #expect(
+            source.hasSuffix(
+                #"FROM "public"."Readings" WHERE ("hive", "at") > ($1::text, $2::timestamp with time zone) AND ("hive", "at") <= ($3::text, $4::timestamp with time zone)"#
+            ))
         let warehouse = checksum.aggregateQuery(after: false, through: true, warehouse: true)
         #expect(warehouse.contains(#"md5(convert_to(ROW("hive", "at", "reading")::text, 'UTF8'))"#))
         #expect(warehouse.hasSuffix(#"FROM "analytics"."readings" WHERE ("hive", "at") <= ($1::text, $2::timestamp with time zone)"#))
@@ -55,7 +63,9 @@ import Testing
 
     @Test func aForcedCollationAppliesToTextKeysOnly() {
         let checksum = ChunkChecksum(table: table(), keyCollation: "C")
-        #expect(checksum.boundaryQuery(after: true, size: 10).contains(#"("hive" COLLATE "C", "at") > ($1::text COLLATE "C", $2::timestamp with time zone)"#))
+        #expect(
+            checksum.boundaryQuery(after: true, size: 10).contains(
+                #"("hive" COLLATE "C", "at") > ($1::text COLLATE "C", $2::timestamp with time zone)"#))
     }
 
     @Test func keylessTablesAreComparedWhole() {
@@ -69,9 +79,15 @@ import Testing
     @Test func copiesARangeOrAListOfKeysAsQuotedLiteralsCastToTheKeyTypes() {
         let checksum = ChunkChecksum(table: table())
         let range = checksum.copyQuery(.range(after: ["a'b", "2024-01-01 00:00:00+00"], through: nil), position: "0/10")
-        #expect(range == #"COPY (SELECT "hive", "at", "value", '0/10'::pg_lsn FROM "public"."Readings" WHERE ("hive", "at") > ('a''b'::text, '2024-01-01 00:00:00+00'::timestamp with time zone) ORDER BY "hive", "at") TO STDOUT"#)
+        #expect(
+            range
+                == #"COPY (SELECT "hive", "at", "value", '0/10'::pg_lsn FROM "public"."Readings" WHERE ("hive", "at") > ('a''b'::text, '2024-01-01 00:00:00+00'::timestamp with time zone) ORDER BY "hive", "at") TO STDOUT"#
+        )
         let keys = checksum.copyQuery(.keys([["x", "infinity"], [#"y\z"#, "-infinity"]]), position: "0/10")
-        #expect(keys.contains(#"WHERE ("hive", "at") IN (('x'::text, 'infinity'::timestamp with time zone), ('y\z'::text, '-infinity'::timestamp with time zone)) ORDER BY"#))
+        #expect(
+            keys.contains(
+                #"WHERE ("hive", "at") IN (('x'::text, 'infinity'::timestamp with time zone), ('y\z'::text, '-infinity'::timestamp with time zone)) ORDER BY"#
+            ))
         #expect(checksum.copyQuery(.keys([]), position: "0/10").contains("IN (NULL)"))
     }
 }

@@ -14,7 +14,11 @@ import Testing
     }
 
     @Test func finishedAndEmptyCopies() {
-        #expect(CopyProgressLine.render([.init(name: "t", copied: 0, size: 0, done: true)]) == "copying: 1 of 1 table done, 0.0 MiB of 0.0 MiB (100%)")
-        #expect(CopyProgressLine.render([.init(name: "t", copied: 512 << 10, size: nil, done: false)]) == "copying: 0 of 1 table done, 0.5 MiB of 0.0 MiB (0%); t 0%")
+        #expect(
+            CopyProgressLine.render([.init(name: "t", copied: 0, size: 0, done: true)])
+                == "copying: 1 of 1 table done, 0.0 MiB of 0.0 MiB (100%)")
+        #expect(
+            CopyProgressLine.render([.init(name: "t", copied: 512 << 10, size: nil, done: false)])
+                == "copying: 0 of 1 table done, 0.5 MiB of 0.0 MiB (0%); t 0%")
     }
 }

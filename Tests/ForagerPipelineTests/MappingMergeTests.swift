@@ -18,7 +18,9 @@ struct MappingMergeTests {
         table(hives, [("id", "bigint"), ("name", "text"), ("notes", "text"), ("meta", "jsonb")])
     }
 
-    private func entry(_ source: TableName, line: Int = 3, _ change: (inout ForagerConfiguration.TableMapping) -> Void = { _ in }) -> ForagerConfiguration.TableMapping {
+    private func entry(_ source: TableName, line: Int = 3, _ change: (inout ForagerConfiguration.TableMapping) -> Void = { _ in })
+        -> ForagerConfiguration.TableMapping
+    {
         var mapping = ForagerConfiguration.TableMapping(source: source, target: source.name, file: "mappings/app.yaml", line: line)
         change(&mapping)
         return mapping
@@ -79,16 +81,18 @@ struct MappingMergeTests {
             ]
         }
         let (tables, problems) = MappingMerge.apply([mapping], to: [hivesTable])
-        #expect(problems.map(\.message) == [
-            "mappings/app.yaml:3: extract \"size\" reads from \"name\", which is text, not json or jsonb",
-            "mappings/app.yaml:3: extract \"age\" reads from \"missing\", which public.hives does not publish",
-        ])
+        #expect(
+            problems.map(\.message) == [
+                "mappings/app.yaml:3: extract \"size\" reads from \"name\", which is text, not json or jsonb",
+                "mappings/app.yaml:3: extract \"age\" reads from \"missing\", which public.hives does not publish",
+            ])
         #expect(tables[0].extracts.count == 3)
     }
 
     @Test func twoColumnsWithOneWarehouseNameAreAProblem() {
         let (tables, problems) = MappingMerge.apply([entry(hives) { $0.renameColumns = ["notes": "name"] }], to: [hivesTable])
-        #expect(problems.map(\.message) == ["mappings/app.yaml:3: two columns of public.hives would both be called \"name\" in the warehouse"])
+        #expect(
+            problems.map(\.message) == ["mappings/app.yaml:3: two columns of public.hives would both be called \"name\" in the warehouse"])
         #expect(tables[0].renames == ["notes": "name"])
     }
 

@@ -1,14 +1,19 @@
 import Foundation
-@testable import ForagerPipeline
 import Testing
+
+@testable import ForagerPipeline
 
 @Suite("What forager status prints")
 struct StatusOutputTests {
     private func table(_ source: String, state: String, rows: Int? = 10, reason: String? = nil) -> WarehouseReading.Table {
-        WarehouseReading.Table(source: source, target: "analytics." + source.split(separator: ".").last!, state: state, rows: rows, syncedAt: nil, reason: reason)
+        WarehouseReading.Table(
+            source: source, target: "analytics." + source.split(separator: ".").last!, state: state, rows: rows, syncedAt: nil,
+            reason: reason)
     }
 
-    private func report(slot: String = "forager", lagSeconds: Double? = 1.5, lastError: PipelineStatus.Report.Failure? = nil) -> PipelineStatus.Report {
+    private func report(slot: String = "forager", lagSeconds: Double? = 1.5, lastError: PipelineStatus.Report.Failure? = nil)
+        -> PipelineStatus.Report
+    {
         PipelineStatus.Report(
             pipelineSlot: slot, phase: .streaming, phaseSince: 0, ready: true, readyReason: "streaming", checkpointLsn: "0/16B3748",
             sourceLsn: "0/16B3800", lagSeconds: lagSeconds, lastError: lastError, snapshot: [:])
@@ -25,13 +30,17 @@ struct StatusOutputTests {
 
     @Test func stoppedTablesAndAnUnreadableWarehouseNeedAttention() {
         var output = StatusOutput()
-        output.add(WarehouseReading(
-            tables: [table("public.hives", state: "stopped", reason: "column dropped by hand"), table("public.samples", state: "streaming")],
-            error: "connection refused", readAt: 0))
-        #expect(output.attention == [
-            "cannot read the warehouse: connection refused",
-            "table public.hives is stopped: column dropped by hand; run forager resync --table public.hives",
-        ])
+        output.add(
+            WarehouseReading(
+                tables: [
+                    table("public.hives", state: "stopped", reason: "column dropped by hand"), table("public.samples", state: "streaming"),
+                ],
+                error: "connection refused", readAt: 0))
+        #expect(
+            output.attention == [
+                "cannot read the warehouse: connection refused",
+                "table public.hives is stopped: column dropped by hand; run forager resync --table public.hives",
+            ])
         #expect(output.lagBytes == nil)
     }
 
@@ -84,25 +93,28 @@ struct StatusOutputTests {
     }
 
     @Test func theTextNamesEveryPart() {
-        var output = StatusOutput(tables: [table("public.hives", state: "streaming", rows: 1200), table("public.samples", state: "not_copied", rows: nil)])
+        var output = StatusOutput(tables: [
+            table("public.hives", state: "streaming", rows: 1200), table("public.samples", state: "not_copied", rows: nil),
+        ])
         output.slot = PipelineStatus.Report.Slot(name: "forager", state: nil, readAt: 0)
         output.sourceLsn = "0/2000"
         output.checkpointLsn = "0/1000"
         output.lagBytes = 3 << 20
         output.processEndpoint = "127.0.0.1:9187"
         output.attention = ["fix this"]
-        #expect(output.text == """
-            slot forager: does not exist
-            source WAL position: 0/2000
-            warehouse checkpoint: 0/1000
-            lag: 3.0 MiB of WAL, unknown (no running process answered, or heartbeats are off)
-            process at 127.0.0.1:9187: no answer (not running, or running elsewhere)
-            tables:
-              public.hives -> analytics.hives: streaming, 1200 rows
-              public.samples -> analytics.samples: not_copied, no table yet
-            needs attention:
-              - fix this
-            """)
+        #expect(
+            output.text == """
+                slot forager: does not exist
+                source WAL position: 0/2000
+                warehouse checkpoint: 0/1000
+                lag: 3.0 MiB of WAL, unknown (no running process answered, or heartbeats are off)
+                process at 127.0.0.1:9187: no answer (not running, or running elsewhere)
+                tables:
+                  public.hives -> analytics.hives: streaming, 1200 rows
+                  public.samples -> analytics.samples: not_copied, no table yet
+                needs attention:
+                  - fix this
+                """)
     }
 
     @Test func theTextShowsARunningProcessAndTheLastError() {

@@ -1,12 +1,14 @@
 import ForagerConfig
 import ForagerCore
-@testable import ForagerPipeline
 import Testing
+
+@testable import ForagerPipeline
 
 @Suite("The tables forager validate --table selects")
 struct ValidateSelectionTests {
     private let mapped = ["hives", "samples", "yards"].enumerated().map { index, name in
-        ForagerConfiguration.TableMapping(source: TableName(schema: "public", name: name), target: name, file: "mappings/app.yaml", line: index + 1)
+        ForagerConfiguration.TableMapping(
+            source: TableName(schema: "public", name: name), target: name, file: "mappings/app.yaml", line: index + 1)
     }
 
     @Test func noNameSelectsEveryMappedTable() throws {

@@ -12,7 +12,8 @@ struct BenchSmokeTests {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: output) }
         let page = output + "/benchmarks.md"
-        let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/python3"
+        let python =
+            ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/python3"
         let child = try ChildProcess(
             python, [root + "/bench/run.py", "--smoke", "--binary", Scenario.foragerBinary, "--out", page],
             outputPath: output + "/run.log")

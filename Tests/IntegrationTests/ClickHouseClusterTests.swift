@@ -11,7 +11,8 @@ struct ClickHouseClusterTests {
 
     /// The source rows as ClickHouse prints them in TabSeparated, one line per row.
     private func sourceRows(_ scenario: Scenario) async throws -> String {
-        try await scenario.sourceScalar("""
+        try await scenario.sourceScalar(
+            """
             SELECT coalesce(string_agg(concat_ws(E'\\t', id, value, amount, coalesce(note, '\\N'), coalesce(extra::text, '\\N')), E'\\n' ORDER BY id), '')
             FROM readings
             """) ?? ""
@@ -37,7 +38,9 @@ struct ClickHouseClusterTests {
         return process
     }
 
-    @Test("a pipeline into a two-replica cluster: every table replicated ON CLUSTER; a replica killed mid-stream returns and both hold exactly the source's rows")
+    @Test(
+        "a pipeline into a two-replica cluster: every table replicated ON CLUSTER; a replica killed mid-stream returns and both hold exactly the source's rows"
+    )
     func replicaKilledMidStream() async throws {
         let cluster = try await ClickHouseReplicas.start()
         defer { cluster.stop() }
@@ -47,14 +50,16 @@ struct ClickHouseClusterTests {
                 CREATE TABLE readings (id bigint PRIMARY KEY, value double precision, amount numeric(10,2), note text);
                 INSERT INTO readings SELECT g, g / 8.0, g / 4.0, 'r' || g FROM generate_series(1, 1000) g;
                 """,
-            tables: ["readings"], batch: "batch:\n  max_rows: 500", clickHouse: first, clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)")
+            tables: ["readings"], batch: "batch:\n  max_rows: 500", clickHouse: first,
+            clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)")
         try await scenario.forager(["sync"])
 
         // Every table is on both replicas, replicated; the view is on both.
         let engines = "SELECT name, engine FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' ORDER BY name"
-        let expectedEngines = [
-            "_forager_columns", "_forager_source_types", "_forager_state", "_forager_tables", "readings",
-        ].map { "\($0)\tReplicatedReplacingMergeTree" } + ["readings_current\tView"]
+        let expectedEngines =
+            [
+                "_forager_columns", "_forager_source_types", "_forager_state", "_forager_tables", "readings",
+            ].map { "\($0)\tReplicatedReplacingMergeTree" } + ["readings_current\tView"]
         for replica in cluster.replicas {
             #expect(try await rows(on: replica, scenario, engines) == expectedEngines.joined(separator: "\n"), "\(replica.url)")
         }
@@ -62,10 +67,19 @@ struct ClickHouseClusterTests {
         try await scenario.onSource("ALTER TABLE readings ADD COLUMN extra integer; UPDATE readings SET extra = id % 7 WHERE id % 100 = 0;")
         try await scenario.forager(["sync"])
         _ = try await second.query("SYSTEM SYNC REPLICA `\(scenario.warehouseDatabase)`.readings")
-        #expect(try await rows(on: second, scenario, "SELECT type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'readings_current' AND name = 'extra'") == "Nullable(Int32)")
-        #expect(try await rows(on: second, scenario, "SELECT source_type FROM $db._forager_source_types FINAL WHERE table_name = 'readings' AND column_name = 'extra'") == "integer")
+        #expect(
+            try await rows(
+                on: second, scenario,
+                "SELECT type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'readings_current' AND name = 'extra'"
+            ) == "Nullable(Int32)")
+        #expect(
+            try await rows(
+                on: second, scenario,
+                "SELECT source_type FROM $db._forager_source_types FINAL WHERE table_name = 'readings' AND column_name = 'extra'")
+                == "integer")
 
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             DO $$ BEGIN FOR i IN 1..150 LOOP
               INSERT INTO readings SELECT 100000 * i + g, g / 3.0, g, 'n', i FROM generate_series(1, 400) g;
               UPDATE readings SET value = value + i, amount = amount + 1 WHERE id % 150 = i;
@@ -101,18 +115,23 @@ struct ClickHouseClusterTests {
         // validate keeps its helper tables on the one replica the url reaches.
         let validation = try await scenario.forager(["validate", "--wait", "0"])
         #expect(validation.contains("public.readings: equal"), "\(validation)")
-        let leftovers = "SELECT count() FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' AND name LIKE '\\\\_forager\\\\_validate%'"
+        let leftovers =
+            "SELECT count() FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' AND name LIKE '\\\\_forager\\\\_validate%'"
         for replica in cluster.replicas { #expect(try await rows(on: replica, scenario, leftovers) == "0") }
 
         // sharding: true on this one-shard cluster is refused, by forager check too.
         let config = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
-        try config.replacingOccurrences(of: "cluster: \(ClickHouseReplicas.cluster)", with: "cluster: \(ClickHouseReplicas.cluster)\n  sharding: true")
-            .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        try config.replacingOccurrences(
+            of: "cluster: \(ClickHouseReplicas.cluster)", with: "cluster: \(ClickHouseReplicas.cluster)\n  sharding: true"
+        )
+        .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
         let check = try await scenario.forager(["check"], expectStatus: 1)
         #expect(check.contains("warehouse.sharding is on, but cluster `\(ClickHouseReplicas.cluster)` has 1 shard"), "\(check)")
     }
 
-    @Test("insert_quorum: 2 — with a replica down, forager run stores no checkpoint past the batches both replicas hold; after it returns the stream goes on and both hold exactly the source's rows")
+    @Test(
+        "insert_quorum: 2 — with a replica down, forager run stores no checkpoint past the batches both replicas hold; after it returns the stream goes on and both hold exactly the source's rows"
+    )
     func quorumHoldsTheCheckpoint() async throws {
         let cluster = try await ClickHouseReplicas.start(name: "quorum")
         defer { cluster.stop() }
@@ -156,7 +175,9 @@ struct ClickHouseClusterTests {
         }
     }
 
-    @Test("the replica forager run writes to is killed mid-stream: forager retries until it returns, then both replicas hold exactly the source's rows")
+    @Test(
+        "the replica forager run writes to is killed mid-stream: forager retries until it returns, then both replicas hold exactly the source's rows"
+    )
     func writtenReplicaKilledMidStream() async throws {
         let cluster = try await ClickHouseReplicas.start(name: "written")
         defer { cluster.stop() }

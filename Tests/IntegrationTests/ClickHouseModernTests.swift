@@ -13,8 +13,10 @@ struct ClickHouseModernTests {
     }
 
     private func clickHouseRows(_ server: ClickHouseServer, _ scenario: Scenario, _ sql: String) async throws -> String {
-        try await server.query(server.inClassicForm(sql.replacingOccurrences(of: "$db", with: "`\(scenario.warehouseDatabase)`")) + " FORMAT TabSeparated")
-            .trimmingCharacters(in: .newlines)
+        try await server.query(
+            server.inClassicForm(sql.replacingOccurrences(of: "$db", with: "`\(scenario.warehouseDatabase)`")) + " FORMAT TabSeparated"
+        )
+        .trimmingCharacters(in: .newlines)
     }
 
     @Test("the front answers as ClickHouse's HTTP interface: version, error code and text; kill and resume keep the data")
@@ -40,7 +42,9 @@ struct ClickHouseModernTests {
         #expect(try await server.query("SELECT count() FROM kept") == "2\n")
     }
 
-    @Test("a column widened or made nullable on the source reads its new values through the _current view (issue 17, bug 1: 100000 read as -31072)")
+    @Test(
+        "a column widened or made nullable on the source reads its new values through the _current view (issue 17, bug 1: 100000 read as -31072)"
+    )
     func widenedColumnsReadThroughTheView() async throws {
         let server = try await ClickHouseServer.sharedModern()
         let scenario = try await Scenario.make(
@@ -56,25 +60,32 @@ struct ClickHouseModernTests {
         ])
         try await scenario.forager(["sync"])
         let row = try await clickHouseRows(
-            server, scenario, "SELECT frames, toString(weight), label FROM $db.hives_current WHERE id = 1 SETTINGS output_format_decimal_trailing_zeros = 1")
+            server, scenario,
+            "SELECT frames, toString(weight), label FROM $db.hives_current WHERE id = 1 SETTINGS output_format_decimal_trailing_zeros = 1")
         #expect(row == "100000\t12345678.1234\t\\N", "\(row)")
         let validation = try await scenario.forager(["validate"])
         #expect(validation.contains("public.hives: equal"), "\(validation)")
     }
 
-    @Test("a CHECK constraint added by hand to a ClickHouse table and violated by new rows stops only that table, with the server's message and the way out")
+    @Test(
+        "a CHECK constraint added by hand to a ClickHouse table and violated by new rows stops only that table, with the server's message and the way out"
+    )
     func constraintAddedByHandStopsOnlyItsTable() async throws {
         let server = try await ClickHouseServer.sharedModern()
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE other (id int PRIMARY KEY, n int); CREATE TABLE daily (id int PRIMARY KEY, v text); INSERT INTO other VALUES (1, 1);",
+            sourceSQL:
+                "CREATE TABLE other (id int PRIMARY KEY, n int); CREATE TABLE daily (id int PRIMARY KEY, v text); INSERT INTO other VALUES (1, 1);",
             tables: ["other", "daily"], clickHouse: server)
         try await scenario.forager(["sync"])
         try await server.query("ALTER TABLE `\(scenario.warehouseDatabase)`.other ADD CONSTRAINT positive CHECK n > 0")
         try await scenario.onSourceEach(["INSERT INTO other VALUES (2, -1)", "INSERT INTO daily VALUES (1, 'after')"])
         try await scenario.forager(["sync"])
         #expect(try await clickHouseRows(server, scenario, "SELECT v FROM $db.daily_current WHERE id = 1") == "after")
-        let reason = try await clickHouseRows(server, scenario, "SELECT argMax(concat(state, ': ', reason), version) FROM $db._forager_tables WHERE source_table = 'other'")
-        #expect(reason.hasPrefix("stopped: ClickHouse table") && reason.contains("positive") && reason.contains("forager resync --table public.other"), "\(reason)")
+        let reason = try await clickHouseRows(
+            server, scenario, "SELECT argMax(concat(state, ': ', reason), version) FROM $db._forager_tables WHERE source_table = 'other'")
+        #expect(
+            reason.hasPrefix("stopped: ClickHouse table") && reason.contains("positive")
+                && reason.contains("forager resync --table public.other"), "\(reason)")
 
         try await server.query("ALTER TABLE `\(scenario.warehouseDatabase)`.other DROP CONSTRAINT positive")
         try await scenario.forager(["resync", "--table", "other"])
@@ -84,7 +95,9 @@ struct ClickHouseModernTests {
         #expect(validation.contains("public.other: equal"), "\(validation)")
     }
 
-    @Test("a table made by 18.16 keeps its types when the server is upgraded: timestamps stay Int64 microseconds, dates Date, and streaming goes on (issue 17, bug 3)")
+    @Test(
+        "a table made by 18.16 keeps its types when the server is upgraded: timestamps stay Int64 microseconds, dates Date, and streaming goes on (issue 17, bug 3)"
+    )
     func tableMadeBy18KeepsItsTypesAfterAnUpgrade() async throws {
         let older = try await ClickHouseServer.start(name: "before-upgrade")
         defer { older.stop() }
@@ -101,7 +114,8 @@ struct ClickHouseModernTests {
         let upgraded = try await ClickHouseServer.startModern(name: "upgraded", upgrading: older)
         defer { upgraded.stop() }
         let config = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
-        try config.replacingOccurrences(of: older.url, with: upgraded.url).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        try config.replacingOccurrences(of: older.url, with: upgraded.url).write(
+            toFile: scenario.configPath, atomically: true, encoding: .utf8)
         try await scenario.onSourceEach([
             "INSERT INTO visits VALUES (100, '2026-06-01 12:00:00.5+00', '2026-06-01', ARRAY['2026-06-01 12:00:00'::timestamp], 'new', true)",
             "UPDATE visits SET seen_at = seen_at + interval '1 day' WHERE id <= 5",
@@ -110,12 +124,16 @@ struct ClickHouseModernTests {
             "UPDATE visits SET checked_at = '2026-07-01 00:00:00+00' WHERE id = 7",
         ])
         try await scenario.forager(["sync"])
-        let types = try await upgraded.query("""
+        let types = try await upgraded.query(
+            """
             SELECT name, type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'visits'
                 AND name IN ('seen_at', 'day', 'times', 'checked_at', 'ok', 'done') ORDER BY name FORMAT TabSeparated
             """)
         // TabSeparated escapes the quotes.
-        #expect(types == "checked_at\tNullable(DateTime64(6, \\'UTC\\'))\nday\tNullable(Date)\ndone\tNullable(Bool)\nok\tNullable(UInt8)\nseen_at\tNullable(Int64)\ntimes\tArray(Nullable(Int64))\n", "\(types)")
+        #expect(
+            types
+                == "checked_at\tNullable(DateTime64(6, \\'UTC\\'))\nday\tNullable(Date)\ndone\tNullable(Bool)\nok\tNullable(UInt8)\nseen_at\tNullable(Int64)\ntimes\tArray(Nullable(Int64))\n",
+            "\(types)")
         let source = """
             SELECT id, concat_ws(E'\\t', id, (extract(epoch FROM seen_at) * 1000000)::bigint, day - date '1970-01-01',
                 coalesce((extract(epoch FROM checked_at) * 1000000)::bigint::text, '\\N'), md5(note), ok::int, coalesce(done::int::text, '\\N'),

@@ -10,7 +10,8 @@ struct ClickHouseRolesTests {
         let database = ClickHouseServer.leastPrivilegeDatabase
         _ = try await server.query("DROP DATABASE IF EXISTS \(database)")
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, hive int, v float8); INSERT INTO samples SELECT g, g % 10, g * 0.25 FROM generate_series(1, 1000) g;",
+            sourceSQL:
+                "CREATE TABLE samples (id int PRIMARY KEY, hive int, v float8); INSERT INTO samples SELECT g, g % 10, g * 0.25 FROM generate_series(1, 1000) g;",
             tables: ["samples"], clickHouse: server,
             clickHouseCredentials: "  user: \(ClickHouseServer.leastPrivilegeUser)\n  password: \(ClickHouseServer.password)")
         let config = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
@@ -18,7 +19,8 @@ struct ClickHouseRolesTests {
             .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
 
         try await scenario.forager(["sync"])
-        try await scenario.onSource("UPDATE samples SET v = -1 WHERE id <= 10; DELETE FROM samples WHERE id > 990; INSERT INTO samples VALUES (2000, 1, 2);")
+        try await scenario.onSource(
+            "UPDATE samples SET v = -1 WHERE id <= 10; DELETE FROM samples WHERE id > 990; INSERT INTO samples VALUES (2000, 1, 2);")
         try await scenario.forager(["sync"])
         let validation = try await scenario.forager(["validate", "--wait", "0"])
         #expect(validation.contains("public.samples: equal (991 rows"), "\(validation)")
@@ -36,7 +38,8 @@ struct ClickHouseRolesTests {
         }
 
         let analyst = ClickHouseServer.analyst
-        let counted = try await server.query("SELECT count(), countIf(v = -1) FROM \(database).samples_current FORMAT TabSeparated", user: analyst)
+        let counted = try await server.query(
+            "SELECT count(), countIf(v = -1) FROM \(database).samples_current FORMAT TabSeparated", user: analyst)
         #expect(counted == "991\t10\n", "\(counted)")
         for statement in [
             "INSERT INTO \(database).samples (id, hive, v, _forager_version, _forager_deleted) VALUES (1, 1, 1, 999999999, 1)",

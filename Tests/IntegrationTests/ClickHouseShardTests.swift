@@ -12,7 +12,8 @@ struct ClickHouseShardTests {
 
     /// The source rows as ClickHouse prints ``columns`` in TabSeparated, one line per row.
     private func sourceRows(_ scenario: Scenario) async throws -> String {
-        try await scenario.sourceScalar("""
+        try await scenario.sourceScalar(
+            """
             SELECT coalesce(string_agg(concat_ws(E'\\t', id, value, amount, coalesce(note, '\\N'), coalesce(extra::text, '\\N'), md5(big)), E'\\n' ORDER BY id), '')
             FROM readings
             """) ?? ""
@@ -23,7 +24,9 @@ struct ClickHouseShardTests {
             .trimmingCharacters(in: .newlines)
     }
 
-    @Test("a pipeline into a two-shard cluster: rows spread by key, Forager's tables on every server; a shard killed mid-stream holds the checkpoint back until it returns, then every server's view equals the source")
+    @Test(
+        "a pipeline into a two-shard cluster: rows spread by key, Forager's tables on every server; a shard killed mid-stream holds the checkpoint back until it returns, then every server's view equals the source"
+    )
     func shardKilledMidStream() async throws {
         let cluster = try await ClickHouseReplicas.start(name: "shards", shards: 2)
         defer { cluster.stop() }
@@ -41,7 +44,9 @@ struct ClickHouseShardTests {
             tables: [], clickHouse: first, clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)\n  sharding: true")
         try scenario.writeMapping("tables:\n  - source: readings\n  - source: tags\n")
         let running = try scenario.launch(["run"])
-        try await scenario.eventually(timeout: .seconds(120), "streaming") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+        try await scenario.eventually(timeout: .seconds(120), "streaming") {
+            await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200
+        }
 
         try await expectShardedTables(cluster, scenario)
         try await streamThroughAShardOutage(cluster, scenario, running)
@@ -54,10 +59,12 @@ struct ClickHouseShardTests {
     /// tables are replicated across both servers (a path without {shard}).
     private func expectShardedTables(_ cluster: ClickHouseReplicas, _ scenario: Scenario) async throws {
         let engines = "SELECT name, engine FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' ORDER BY name"
-        let expectedEngines = ["_forager_columns", "_forager_source_types", "_forager_state", "_forager_tables"].map { "\($0)\tReplicatedReplacingMergeTree" }
+        let expectedEngines =
+            ["_forager_columns", "_forager_source_types", "_forager_state", "_forager_tables"].map { "\($0)\tReplicatedReplacingMergeTree" }
             + ["readings\tDistributed", "readings_current\tView", "readings_local\tReplicatedReplacingMergeTree"]
             + ["tags\tDistributed", "tags_current\tView", "tags_local\tReplicatedReplacingMergeTree"]
-        let paths = "SELECT count() FROM system.replicas WHERE database = '\(scenario.warehouseDatabase)' AND table LIKE '\\\\_forager%' AND zookeeper_path LIKE '/clickhouse/tables/all/%'"
+        let paths =
+            "SELECT count() FROM system.replicas WHERE database = '\(scenario.warehouseDatabase)' AND table LIKE '\\\\_forager%' AND zookeeper_path LIKE '/clickhouse/tables/all/%'"
         for server in cluster.replicas {
             #expect(try await rows(on: server, scenario, engines) == expectedEngines.joined(separator: "\n"), "\(server.url)")
             #expect(try await rows(on: server, scenario, paths) == "4", "\(server.url)")
@@ -74,7 +81,8 @@ struct ClickHouseShardTests {
         let (first, second) = (cluster.replicas[0], cluster.replicas[1])
         // Streamed changes: an added column (ALTER on every shard), updates (the big values
         // unchanged TOAST), deletes, inserts, and key updates that move rows between shards.
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             ALTER TABLE readings ADD COLUMN extra integer;
             UPDATE readings SET value = value + 1, extra = id % 7 WHERE id % 25 = 0;
             DELETE FROM readings WHERE id % 40 = 3;
@@ -93,16 +101,21 @@ struct ClickHouseShardTests {
         // the transaction ran, other databases' WAL (a transaction is decoded at its commit).
         second.kill()
         try await Task.sleep(for: .seconds(1))
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             INSERT INTO readings (id, value, amount, note, extra, big) SELECT g, g / 7.0, g, 'during', 1, 's' FROM generate_series(3001, 3200) g;
             UPDATE readings SET note = 'moved', id = id + 200000 WHERE id % 30 = 2;
             """)
         let afterWrite = try await scenario.sourceScalar("SELECT (pg_current_wal_lsn() - '0/0')::bigint") ?? ""
         try await Task.sleep(for: .seconds(6))
         #expect(running.poll() == nil, "forager run stopped while a shard was down:\n\(running.output)")
-        #expect(running.output.contains("All connection tries failed"), "no insert was refused while a shard was down:\n\(running.output.suffix(3000))")
+        #expect(
+            running.output.contains("All connection tries failed"),
+            "no insert was refused while a shard was down:\n\(running.output.suffix(3000))")
         let whileDown = try await checkpoint(on: first, scenario)
-        #expect((UInt64(whileDown) ?? .max) < (UInt64(afterWrite) ?? 0), "a checkpoint (\(whileDown)) was stored past rows the killed shard lacks (written up to \(afterWrite))")
+        #expect(
+            (UInt64(whileDown) ?? .max) < (UInt64(afterWrite) ?? 0),
+            "a checkpoint (\(whileDown)) was stored past rows the killed shard lacks (written up to \(afterWrite))")
         try await second.resume()
         let end = try await scenario.sourceScalar("SELECT (pg_current_wal_lsn() - '0/0')::bigint") ?? ""
         try await scenario.eventually(timeout: .seconds(90), "the checkpoint passing the rows written while the shard was down") {
@@ -122,7 +135,8 @@ struct ClickHouseShardTests {
         #expect(sourceCount == 1475, "the source's changes ran: 1000 copied, 25 deleted, 500 inserted")
         var union: [Substring] = []
         for server in cluster.replicas {
-            let local = try await rows(on: server, scenario, "SELECT \(Self.columns) FROM $db.readings_local FINAL WHERE _forager_deleted = 0 ORDER BY id")
+            let local = try await rows(
+                on: server, scenario, "SELECT \(Self.columns) FROM $db.readings_local FINAL WHERE _forager_deleted = 0 ORDER BY id")
             #expect(!local.isEmpty, "no rows on the shard of \(server.url)")
             union += local.split(separator: "\n")
         }
@@ -145,19 +159,24 @@ struct ClickHouseShardTests {
     /// A TRUNCATE on the source empties tags on both shards; a resync makes readings' tables
     /// again on every server and copies its rows onto both shards.
     private func truncateAndResync(_ cluster: ClickHouseReplicas, _ scenario: Scenario, expected: String) async throws {
-        let localPath = "SELECT zookeeper_path FROM system.replicas WHERE database = '\(scenario.warehouseDatabase)' AND table = 'readings_local'"
+        let localPath =
+            "SELECT zookeeper_path FROM system.replicas WHERE database = '\(scenario.warehouseDatabase)' AND table = 'readings_local'"
         let pathsBefore = try await cluster.replicas.asyncMap { try await rows(on: $0, scenario, localPath) }
         try await scenario.onSource("TRUNCATE tags; INSERT INTO tags SELECT md5(g::text)::uuid, 'again' FROM generate_series(1, 40) g;")
         try await scenario.forager(["resync", "--table", "public.readings"])
         try await scenario.forager(["sync"])
         for server in cluster.replicas {
-            #expect(try await rows(on: server, scenario, "SELECT count(), countIf(label = 'again') FROM $db.tags_current") == "40\t40", "\(server.url)")
+            #expect(
+                try await rows(on: server, scenario, "SELECT count(), countIf(label = 'again') FROM $db.tags_current") == "40\t40",
+                "\(server.url)")
             #expect(try await rows(on: server, scenario, "SELECT count() > 0 FROM $db.readings_local") == "1", "\(server.url)")
             let actual = try await rows(on: server, scenario, "SELECT \(Self.columns) FROM $db.readings_current ORDER BY id")
             #expect(actual == expected, "rows differ on \(server.url) after the resync")
         }
         let pathsAfter = try await cluster.replicas.asyncMap { try await rows(on: $0, scenario, localPath) }
-        #expect(zip(pathsBefore, pathsAfter).allSatisfy { $0 != $1 && !$1.isEmpty }, "the resync did not make the local tables again: \(pathsBefore) \(pathsAfter)")
+        #expect(
+            zip(pathsBefore, pathsAfter).allSatisfy { $0 != $1 && !$1.isEmpty },
+            "the resync did not make the local tables again: \(pathsBefore) \(pathsAfter)")
     }
 
     /// A database Forager filled without sharding: turning sharding on is refused, naming the
@@ -169,10 +188,16 @@ struct ClickHouseShardTests {
             tables: ["notes"], clickHouse: first, clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)")
         try await unsharded.forager(["sync"])
         let config = try String(contentsOfFile: unsharded.configPath, encoding: .utf8)
-        try config.replacingOccurrences(of: "cluster: \(ClickHouseReplicas.cluster)", with: "cluster: \(ClickHouseReplicas.cluster)\n  sharding: true")
-            .write(toFile: unsharded.configPath, atomically: true, encoding: .utf8)
+        try config.replacingOccurrences(
+            of: "cluster: \(ClickHouseReplicas.cluster)", with: "cluster: \(ClickHouseReplicas.cluster)\n  sharding: true"
+        )
+        .write(toFile: unsharded.configPath, atomically: true, encoding: .utf8)
         let refused = try await unsharded.forager(["sync"], expectStatus: 1)
         #expect(refused.contains("warehouse.sharding is on, but Forager's table") && refused.contains("_forager_state"), "\(refused)")
-        #expect(try await rows(on: first, unsharded, "SELECT engine FROM system.tables WHERE database = '\(unsharded.warehouseDatabase)' AND name = 'notes'") == "ReplicatedReplacingMergeTree")
+        #expect(
+            try await rows(
+                on: first, unsharded,
+                "SELECT engine FROM system.tables WHERE database = '\(unsharded.warehouseDatabase)' AND name = 'notes'")
+                == "ReplicatedReplacingMergeTree")
     }
 }

@@ -12,14 +12,18 @@ private func sourceRows(_ scenario: Scenario, _ select: String) async throws -> 
 /// `$us(column)` a timestamp column as microseconds since 1970 (`DateTime64` on a modern server),
 /// and decimals keep their trailing zeros.
 private func clickHouseRows(_ server: ClickHouseServer, _ scenario: Scenario, _ sql: String) async throws -> String {
-    try await server.query(server.inClassicForm(sql.replacingOccurrences(of: "$db", with: "`\(scenario.warehouseDatabase)`")) + " FORMAT TabSeparated")
-        .trimmingCharacters(in: .newlines)
+    try await server.query(
+        server.inClassicForm(sql.replacingOccurrences(of: "$db", with: "`\(scenario.warehouseDatabase)`")) + " FORMAT TabSeparated"
+    )
+    .trimmingCharacters(in: .newlines)
 }
 
 /// Every scenario runs on Debian's 18.16 and on a modern engine (ClickHouse 26.9 through chdb).
 @Suite("ClickHouse warehouse", .serialized, .cleansUpScenarios)
 struct ClickHouseTests {
-    @Test("snapshot, inserts, updates, deletes, TOAST-unchanged updates, TRUNCATE and ADD COLUMN reach the _current view", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "snapshot, inserts, updates, deletes, TOAST-unchanged updates, TRUNCATE and ADD COLUMN reach the _current view",
+        arguments: ClickHouseServer.Kind.allCases)
     func replicatesIntoClickHouse(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
@@ -41,11 +45,17 @@ struct ClickHouseTests {
         func expectEqual(_ sourceLocation: SourceLocation = #_sourceLocation) async throws {
             let expected = try await sourceRows(scenario, select)
             let actual = try await clickHouseRows(server, scenario, view)
-            let differing = zip(actual.lowercased().split(separator: "\n"), expected.lowercased().split(separator: "\n")).filter { $0 != $1 }.prefix(3)
-            #expect(actual.lowercased() == expected.lowercased(), "first differences (warehouse, source): \(Array(differing))", sourceLocation: sourceLocation)
+            let differing = zip(actual.lowercased().split(separator: "\n"), expected.lowercased().split(separator: "\n")).filter {
+                $0 != $1
+            }.prefix(3)
+            #expect(
+                actual.lowercased() == expected.lowercased(), "first differences (warehouse, source): \(Array(differing))",
+                sourceLocation: sourceLocation)
         }
         try await expectEqual()
-        let types = try await clickHouseRows(server, scenario, """
+        let types = try await clickHouseRows(
+            server, scenario,
+            """
             SELECT name, type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'samples'
                 AND name IN ('taken_at', 'weight', 'ok') ORDER BY name
             """)
@@ -64,9 +74,13 @@ struct ClickHouseTests {
         try await expectEqual()
         if kind == .modern {
             // Tombstones mark themselves: FINAL alone leaves deleted rows out.
-            let engine = try await clickHouseRows(server, scenario, "SELECT engine_full FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' AND name = 'samples'")
+            let engine = try await clickHouseRows(
+                server, scenario,
+                "SELECT engine_full FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' AND name = 'samples'")
             #expect(engine.hasPrefix("ReplacingMergeTree(_forager_version, _forager_deleted)"), "\(engine)")
-            #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.samples FINAL") == (try await scenario.sourceScalar("SELECT count(*) FROM samples")))
+            #expect(
+                try await clickHouseRows(server, scenario, "SELECT count() FROM $db.samples FINAL")
+                    == (try await scenario.sourceScalar("SELECT count(*) FROM samples")))
         }
 
         try await scenario.onSourceEach([
@@ -90,11 +104,14 @@ struct ClickHouseTests {
         #expect(afterDrop == "1\t2\n7000\t\\N")
     }
 
-    @Test("forager reset starts over into the same ClickHouse tables: the checkpoint forgotten, a new snapshot, no row doubled", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "forager reset starts over into the same ClickHouse tables: the checkpoint forgotten, a new snapshot, no row doubled",
+        arguments: ClickHouseServer.Kind.allCases)
     func resetStartsOver(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 100) g;",
+            sourceSQL:
+                "CREATE TABLE hives (id int PRIMARY KEY, name text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 100) g;",
             tables: ["hives"], clickHouse: server)
         try await scenario.forager(["sync"])
         let done = try await scenario.forager(["reset", "--yes"])
@@ -107,14 +124,18 @@ struct ClickHouseTests {
         #expect(validation.contains("public.hives: equal (90 rows"), "\(validation)")
     }
 
-    @Test("SIGKILL mid-stream, then a restart: the _current view equals the source, no row lost or doubled", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "SIGKILL mid-stream, then a restart: the _current view equals the source, no row lost or doubled",
+        arguments: ClickHouseServer.Kind.allCases)
     func replayAfterKill(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE readings (id bigint PRIMARY KEY, value double precision, note text); INSERT INTO readings SELECT g, g, 'r' || g FROM generate_series(1, 1000) g;",
+            sourceSQL:
+                "CREATE TABLE readings (id bigint PRIMARY KEY, value double precision, note text); INSERT INTO readings SELECT g, g, 'r' || g FROM generate_series(1, 1000) g;",
             tables: ["readings"], batch: "batch:\n  max_rows: 500", clickHouse: server)
         try await scenario.forager(["sync"])
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             DO $$ BEGIN FOR i IN 1..150 LOOP
               INSERT INTO readings SELECT 100000 * i + g, g, 'n' FROM generate_series(1, 400) g;
               UPDATE readings SET value = value + i WHERE id % 150 = i;
@@ -130,10 +151,14 @@ struct ClickHouseTests {
         let expected = try await sourceRows(scenario, "SELECT id, concat_ws(E'\\t', id, value, note) AS line FROM readings")
         let actual = try await clickHouseRows(server, scenario, "SELECT id, value, note FROM $db.readings_current ORDER BY id")
         #expect(actual == expected)
-        #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.readings_current") == (try await scenario.sourceScalar("SELECT count(*) FROM readings")))
+        #expect(
+            try await clickHouseRows(server, scenario, "SELECT count() FROM $db.readings_current")
+                == (try await scenario.sourceScalar("SELECT count(*) FROM readings")))
     }
 
-    @Test("forager sync of a 1,000,000-row IoT samples table: the _current view's count and per-column aggregates equal the source's", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "forager sync of a 1,000,000-row IoT samples table: the _current view's count and per-column aggregates equal the source's",
+        arguments: ClickHouseServer.Kind.allCases)
     func millionSamples(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
@@ -152,14 +177,18 @@ struct ClickHouseTests {
                 """,
             tables: ["samples"], clickHouse: server)
         try await scenario.forager(["sync"])
-        let source = try await scenario.sourceScalar("""
-            SELECT concat_ws(E'\t', count(*), sum(hive_id), min(id), max(id), sum(upload_id),
-                min((extract(epoch FROM sampled_at) * 1000000)::bigint), max((extract(epoch FROM sampled_at) * 1000000)::bigint),
-                sum(temperature_c), count(*) - count(temperature_c), sum(humidity_pct::float8), sum(weight_kg), count(*) - count(weight_kg),
-                sum(battery_v::float8), count(*) - count(sound_db), sum(length(payload::text)))
-            FROM samples
-            """) ?? ""
-        let warehouse = try await clickHouseRows(server, scenario, """
+        let source =
+            try await scenario.sourceScalar(
+                """
+                SELECT concat_ws(E'\t', count(*), sum(hive_id), min(id), max(id), sum(upload_id),
+                    min((extract(epoch FROM sampled_at) * 1000000)::bigint), max((extract(epoch FROM sampled_at) * 1000000)::bigint),
+                    sum(temperature_c), count(*) - count(temperature_c), sum(humidity_pct::float8), sum(weight_kg), count(*) - count(weight_kg),
+                    sum(battery_v::float8), count(*) - count(sound_db), sum(length(payload::text)))
+                FROM samples
+                """) ?? ""
+        let warehouse = try await clickHouseRows(
+            server, scenario,
+            """
             SELECT count(), sum(hive_id), min(id), max(id), sum(upload_id), min($us(sampled_at)), max($us(sampled_at)),
                 sum(temperature_c), countIf(isNull(temperature_c)), sum(humidity_pct), sum(weight_kg), countIf(isNull(weight_kg)),
                 sum(battery_v), countIf(isNull(sound_db)), sum(length(payload))
@@ -177,13 +206,17 @@ struct ClickHouseTests {
         }
     }
 
-    @Test("every type ClickHouse can hold arrives with the same value, after the snapshot and after streamed inserts and updates", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "every type ClickHouse can hold arrives with the same value, after the snapshot and after streamed inserts and updates",
+        arguments: ClickHouseServer.Kind.allCases)
     func typesRoundTrip(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         // A modern server's Date32 and DateTime64 hold 1900 to 2299; 18.16's Int64 timestamps any
         // year, its Date 1970 to 2105.
-        let (firstDay, lastDay, lastTime) = kind == .modern ? ("1900-01-01", "2299-12-31", "2299-12-31 23:59:59") : ("1970-01-01", "2105-12-31", "4000-01-01 00:00:00")
-        let (infinity, minusInfinity) = kind == .modern ? ("10413791999999999", "-2208988800000000") : ("9223372036854775807", "-9223372036854775808")
+        let (firstDay, lastDay, lastTime) =
+            kind == .modern ? ("1900-01-01", "2299-12-31", "2299-12-31 23:59:59") : ("1970-01-01", "2105-12-31", "4000-01-01 00:00:00")
+        let (infinity, minusInfinity) =
+            kind == .modern ? ("10413791999999999", "-2208988800000000") : ("9223372036854775807", "-9223372036854775808")
         let values = [
             "1, 32767, 2147483647, 9223372036854775807, 25.952, 25.952, 12.5, '12345678901234567890.123456789', true, E'tab\\there\\nnew \\\\ back ''quote'' ü 🐝', 'abc', 'ab', '\\x00ff0a'::bytea, '2024-02-29', '2024-06-01 10:00:00.123456', '2024-06-01 10:00:00.5+02', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"a\": [1, 2]}', '{\"b\": null}', '{1,NULL,3}', '1 day 02:00:00', '192.168.0.1/24'",
             "2, -32768, -2147483648, -9223372036854775808, 'NaN', 'Infinity', -0.001, 'NaN', false, '', '', '', '\\x'::bytea, '\(firstDay)', '1900-01-01 00:00:00', 'infinity', '00000000-0000-0000-0000-000000000000', '[]', '{}', '{}', '-3 mons', '::1'",
@@ -234,7 +267,9 @@ struct ClickHouseTests {
         try await expectEqual()
     }
 
-    @Test("type widening is followed in place; another type change stops only that table until a resync; soft deletes keep the row's values", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "type widening is followed in place; another type change stops only that table until a resync; soft deletes keep the row's values",
+        arguments: ClickHouseServer.Kind.allCases)
     func typeChangesAndSoftDeletes(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
@@ -256,8 +291,14 @@ struct ClickHouseTests {
         let columns = "SELECT id, label, weight, temp, frames FROM $db.hives_current ORDER BY id"
         let source = "SELECT id, concat_ws(E'\\t', id, label, weight, temp, frames) AS line FROM hives"
         #expect(try await clickHouseRows(server, scenario, columns) == (try await sourceRows(scenario, source)))
-        #expect(try await clickHouseRows(server, scenario, "SELECT type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'hives' AND name IN ('frames', 'weight') ORDER BY name") == "Nullable(Int32)\nNullable(Decimal(12, 4))")
-        #expect(try await clickHouseRows(server, scenario, "SELECT id, name, _forager_deleted FROM $db.yards FINAL ORDER BY id") == "1\tkept\t0\n2\tgone\t1")
+        #expect(
+            try await clickHouseRows(
+                server, scenario,
+                "SELECT type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'hives' AND name IN ('frames', 'weight') ORDER BY name"
+            ) == "Nullable(Int32)\nNullable(Decimal(12, 4))")
+        #expect(
+            try await clickHouseRows(server, scenario, "SELECT id, name, _forager_deleted FROM $db.yards FINAL ORDER BY id")
+                == "1\tkept\t0\n2\tgone\t1")
 
         try await scenario.onSourceEach([
             "ALTER TABLE hives ALTER COLUMN weight TYPE text",
@@ -266,13 +307,17 @@ struct ClickHouseTests {
         ])
         try await scenario.forager(["sync"])
         #expect(try await clickHouseRows(server, scenario, "SELECT name FROM $db.yards_current WHERE id = 3") == "still flowing")
-        #expect(try await clickHouseRows(server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = 'hives'") == "stopped")
+        #expect(
+            try await clickHouseRows(
+                server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = 'hives'") == "stopped")
         try await scenario.forager(["resync", "--table", "hives"])
         try await scenario.forager(["sync"])
         #expect(try await clickHouseRows(server, scenario, columns) == (try await sourceRows(scenario, source)))
     }
 
-    @Test("a ClickHouse column dropped or retyped by hand stops only its table, saying so, instead of being re-added; source changes raise no false alarm", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "a ClickHouse column dropped or retyped by hand stops only its table, saying so, instead of being re-added; source changes raise no false alarm",
+        arguments: ClickHouseServer.Kind.allCases)
     func handChangesStopTheTable(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
@@ -285,7 +330,8 @@ struct ClickHouseTests {
             tables: ["hives", "yards"], clickHouse: server)
         let database = scenario.warehouseDatabase
         let state = { (table: String) in
-            try await clickHouseRows(server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = '\(table)'")
+            try await clickHouseRows(
+                server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = '\(table)'")
         }
         try await scenario.forager(["sync"])
         // The source adds, widens and drops columns, streamed and while Forager is stopped: all followed, none taken for a hand change.
@@ -294,7 +340,9 @@ struct ClickHouseTests {
             "ALTER TABLE yards DROP COLUMN area", "INSERT INTO yards VALUES (6, 'y6')",
         ])
         try await scenario.forager(["sync"])
-        try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN frames TYPE integer", "UPDATE hives SET frames = 100000 WHERE id = 1"])
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives ALTER COLUMN frames TYPE integer", "UPDATE hives SET frames = 100000 WHERE id = 1",
+        ])
         try await scenario.forager(["sync"])
         try await scenario.forager(["sync"])
         #expect(try await state("hives") == "streaming")
@@ -305,15 +353,22 @@ struct ClickHouseTests {
         _ = try await server.query("ALTER TABLE `\(database)`.yards MODIFY COLUMN name Nullable(FixedString(2))")
         let check = try await scenario.forager(["check"], expectStatus: 1)
         #expect(check.contains("ClickHouse table \(database).hives was changed by hand: `label` dropped"), "\(check)")
-        #expect(check.contains("ClickHouse table \(database).yards was changed by hand: `name` is Nullable(FixedString(2)) where Forager made it"), "\(check)")
+        #expect(
+            check.contains(
+                "ClickHouse table \(database).yards was changed by hand: `name` is Nullable(FixedString(2)) where Forager made it"),
+            "\(check)")
         #expect(check.contains("forager resync --table public.hives"), "\(check)")
         try await scenario.onSource("INSERT INTO hives VALUES (22, 'after', 1); INSERT INTO yards VALUES (7, 'y7');")
         try await scenario.forager(["sync"])
         #expect(try await state("hives") == "stopped")
         #expect(try await state("yards") == "stopped")
-        #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM system.columns WHERE database = '\(database)' AND table = 'hives' AND name = 'label'") == "0")
+        #expect(
+            try await clickHouseRows(
+                server, scenario, "SELECT count() FROM system.columns WHERE database = '\(database)' AND table = 'hives' AND name = 'label'"
+            ) == "0")
         // The table, not the view: a modern server's view fails on the column dropped by hand (Code 47).
-        #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives FINAL WHERE id = 22 AND _forager_deleted = 0") == "0")
+        #expect(
+            try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives FINAL WHERE id = 22 AND _forager_deleted = 0") == "0")
 
         try await scenario.forager(["resync", "--table", "hives"])
         try await scenario.forager(["resync", "--table", "yards"])
@@ -324,7 +379,9 @@ struct ClickHouseTests {
         #expect(validation.contains("public.hives: equal (22 rows") && validation.contains("public.yards: equal (7 rows"), "\(validation)")
     }
 
-    @Test("a primary key changed on the source, while Forager streams or while it is stopped, stops only that table instead of missing its deletes; a resync recreates it with the new key", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "a primary key changed on the source, while Forager streams or while it is stopped, stops only that table instead of missing its deletes; a resync recreates it with the new key",
+        arguments: ClickHouseServer.Kind.allCases)
     func keyChangedOnTheSource(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
@@ -337,9 +394,13 @@ struct ClickHouseTests {
                 """,
             tables: [], clickHouse: server)
         // A table sorted by order_by, beyond its key, is not taken for one whose key changed.
-        try scenario.writeMapping("tables:\n  - source: hives\n  - source: boxes\n  - source: yards\n    clickhouse: {order_by: [id, region]}\n")
+        try scenario.writeMapping(
+            "tables:\n  - source: hives\n  - source: boxes\n  - source: yards\n    clickhouse: {order_by: [id, region]}\n")
         let state = { (table: String) in
-            try await clickHouseRows(server, scenario, "SELECT concat(argMax(state, version), ': ', argMax(reason, version)) FROM $db._forager_tables WHERE source_table = '\(table)'")
+            try await clickHouseRows(
+                server, scenario,
+                "SELECT concat(argMax(state, version), ': ', argMax(reason, version)) FROM $db._forager_tables WHERE source_table = '\(table)'"
+            )
         }
         let running = try await scenario.launchStreaming()
         try await scenario.onSourceEach([
@@ -355,9 +416,14 @@ struct ClickHouseTests {
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
 
-        try await scenario.onSourceEach(["ALTER TABLE boxes DROP CONSTRAINT boxes_pkey, ADD PRIMARY KEY (tag)", "DELETE FROM boxes WHERE id = 2"])
+        try await scenario.onSourceEach([
+            "ALTER TABLE boxes DROP CONSTRAINT boxes_pkey, ADD PRIMARY KEY (tag)", "DELETE FROM boxes WHERE id = 2",
+        ])
         let check = try await scenario.forager(["check"], expectStatus: 1)
-        #expect(check.contains("ClickHouse table \(scenario.warehouseDatabase).boxes tells rows apart by (`id`), but the mapping of public.boxes now sorts them by (`tag`)"), "\(check)")
+        #expect(
+            check.contains(
+                "ClickHouse table \(scenario.warehouseDatabase).boxes tells rows apart by (`id`), but the mapping of public.boxes now sorts them by (`tag`)"
+            ), "\(check)")
         try await scenario.forager(["sync"])
         #expect(try await state("boxes").hasPrefix("stopped"))
 
@@ -365,18 +431,27 @@ struct ClickHouseTests {
         try await scenario.forager(["sync"])
         for table in ["hives", "boxes"] {
             let source = "SELECT id, concat_ws(E'\\t', id, tag) AS line FROM \(table)"
-            #expect(try await clickHouseRows(server, scenario, "SELECT id, tag FROM $db.\(table)_current ORDER BY id") == (try await sourceRows(scenario, source)), "\(table)")
+            #expect(
+                try await clickHouseRows(server, scenario, "SELECT id, tag FROM $db.\(table)_current ORDER BY id")
+                    == (try await sourceRows(scenario, source)), "\(table)")
             #expect(try await state(table).hasPrefix("streaming"))
         }
         #expect(try await state("yards").hasPrefix("streaming"))
-        #expect(try await clickHouseRows(server, scenario, "SELECT sorting_key FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' AND name = 'yards'") == "id, region")
+        #expect(
+            try await clickHouseRows(
+                server, scenario,
+                "SELECT sorting_key FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' AND name = 'yards'") == "id, region"
+        )
     }
 
-    @Test("a column the source makes nullable (DROP NOT NULL), while Forager streams or while it is stopped, takes NULLs in ClickHouse, never a type's default", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "a column the source makes nullable (DROP NOT NULL), while Forager streams or while it is stopped, takes NULLs in ClickHouse, never a type's default",
+        arguments: ClickHouseServer.Kind.allCases)
     func columnMadeNullable(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
+            sourceSQL:
+                "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
             tables: ["hives"], clickHouse: server)
         let running = try await scenario.launchStreaming()
         try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)"])
@@ -386,14 +461,18 @@ struct ClickHouseTests {
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
 
-        try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN frames DROP NOT NULL", "INSERT INTO hives VALUES (7, 'seven', NULL)"])
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives ALTER COLUMN frames DROP NOT NULL", "INSERT INTO hives VALUES (7, 'seven', NULL)",
+        ])
         try await scenario.forager(["sync"])
         let columns = "SELECT id, label, frames FROM $db.hives_current ORDER BY id"
         let source = "SELECT id, concat_ws(E'\\t', id, coalesce(label, '\\N'), coalesce(frames::text, '\\N')) AS line FROM hives"
         #expect(try await clickHouseRows(server, scenario, columns) == (try await sourceRows(scenario, source)))
     }
 
-    @Test("a column dropped and added again under its name with another type, while Forager streams, stops only its table and keeps the old values; a resync repairs it", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "a column dropped and added again under its name with another type, while Forager streams, stops only its table and keeps the old values; a resync repairs it",
+        arguments: ClickHouseServer.Kind.allCases)
     func columnDroppedAndAddedAgain(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
@@ -415,15 +494,21 @@ struct ClickHouseTests {
             "INSERT INTO yards VALUES (1, 'still flowing')",
         ])
         try await scenario.eventually("the table to stop") {
-            try await clickHouseRows(server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = 'hives'") == "stopped"
+            try await clickHouseRows(
+                server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = 'hives'") == "stopped"
         }
         try await scenario.eventually("the other table") {
             try await clickHouseRows(server, scenario, "SELECT name FROM $db.yards_current WHERE id = 1") == "still flowing"
         }
-        let reason = try await clickHouseRows(server, scenario, "SELECT argMax(reason, version) FROM $db._forager_tables WHERE source_table = 'hives'")
+        let reason = try await clickHouseRows(
+            server, scenario, "SELECT argMax(reason, version) FROM $db._forager_tables WHERE source_table = 'hives'")
         #expect(reason.contains("column \"code\" of public.hives was dropped and added again on the source, now as text"), "\(reason)")
         #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 7") == "0")
-        #expect(try await clickHouseRows(server, scenario, "SELECT arrayStringConcat(groupArray(ifNull(toString(code), 'NULL')), ',') FROM (SELECT code FROM $db.hives_current ORDER BY id)") == "1,2,3,4,5,NULL")
+        #expect(
+            try await clickHouseRows(
+                server, scenario,
+                "SELECT arrayStringConcat(groupArray(ifNull(toString(code), 'NULL')), ',') FROM (SELECT code FROM $db.hives_current ORDER BY id)"
+            ) == "1,2,3,4,5,NULL")
 
         try await scenario.forager(["resync", "--table", "hives"])
         try await scenario.eventually("the resync") {
@@ -432,16 +517,23 @@ struct ClickHouseTests {
         let columns = "SELECT id, label, code FROM $db.hives_current ORDER BY id"
         let source = "SELECT id, concat_ws(E'\\t', id, label, coalesce(code, '\\N')) AS line FROM hives"
         #expect(try await clickHouseRows(server, scenario, columns) == (try await sourceRows(scenario, source)))
-        #expect(try await clickHouseRows(server, scenario, "SELECT type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'hives' AND name = 'code'") == "Nullable(String)")
+        #expect(
+            try await clickHouseRows(
+                server, scenario,
+                "SELECT type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'hives' AND name = 'code'")
+                == "Nullable(String)")
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
     }
 
-    @Test("an ADD COLUMN interrupted after the column was added (no comment, no view) heals at the next start", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "an ADD COLUMN interrupted after the column was added (no comment, no view) heals at the next start",
+        arguments: ClickHouseServer.Kind.allCases)
     func interruptedAddColumnHeals(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 5) g;",
+            sourceSQL:
+                "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 5) g;",
             tables: ["hives"], clickHouse: server)
         let database = scenario.warehouseDatabase
         try await scenario.forager(["sync"])
@@ -449,14 +541,21 @@ struct ClickHouseTests {
         // What a kill right after Forager's ADD COLUMN leaves: the column, without its comment, and the old view.
         _ = try await server.query("ALTER TABLE `\(database)`.hives ADD COLUMN frames Nullable(Int32)")
         try await scenario.forager(["sync"])
-        #expect(try await clickHouseRows(server, scenario, "SELECT id, frames FROM $db.hives_current ORDER BY id") == "1\t\\N\n2\t\\N\n3\t\\N\n4\t\\N\n5\t\\N\n6\t12")
-        #expect(try await clickHouseRows(server, scenario, "SELECT comment FROM system.columns WHERE database = '\(database)' AND table = 'hives' AND name = 'frames'") == "integer")
+        #expect(
+            try await clickHouseRows(server, scenario, "SELECT id, frames FROM $db.hives_current ORDER BY id")
+                == "1\t\\N\n2\t\\N\n3\t\\N\n4\t\\N\n5\t\\N\n6\t12")
+        #expect(
+            try await clickHouseRows(
+                server, scenario,
+                "SELECT comment FROM system.columns WHERE database = '\(database)' AND table = 'hives' AND name = 'frames'") == "integer")
         try await scenario.forager(["sync"])
         let validation = try await scenario.forager(["validate", "--wait", "0"])
         #expect(validation.contains("public.hives: equal (6 rows"), "\(validation)")
     }
 
-    @Test("ADD COLUMN with a default gives the rows already in ClickHouse the source's value, streamed or found at start, and after a widening or a drop", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "ADD COLUMN with a default gives the rows already in ClickHouse the source's value, streamed or found at start, and after a widening or a drop",
+        arguments: ClickHouseServer.Kind.allCases)
     func addedColumnsKeepTheirDefaults(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
@@ -482,7 +581,8 @@ struct ClickHouseTests {
         // Added while forager is stopped: found by comparing the catalogue at start; a row written
         // before the columns, still in the stream, reads their defaults too.
         try await scenario.onSource("INSERT INTO hives (id, name, frames, label, ratio) VALUES (60, 'before', 1, 'b', 2)")
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             ALTER TABLE hives ADD COLUMN tags text[] NOT NULL DEFAULT '{a,"b c"}', ADD COLUMN checked_at timestamptz DEFAULT '2026-05-01 10:00:00.25+00',
                 ADD COLUMN queen boolean DEFAULT true, ADD COLUMN raw bytea DEFAULT '\\x00ff41'
             """)
@@ -513,14 +613,19 @@ struct ClickHouseTests {
         #expect(try await streaming.wait(timeout: .seconds(30)) == 0)
         try await scenario.onSourceEach(["ALTER TABLE hives DROP COLUMN label", "INSERT INTO hives (id, name) VALUES (102, 'stopped')"])
         try await scenario.forager(["sync"])
-        let retired = try await clickHouseRows(server, scenario, "SELECT DISTINCT frames, queen, label FROM $db.hives_current WHERE id <= 50 OR id >= 101 ORDER BY id")
-        let defaults = try await clickHouseRows(server, scenario, "SELECT name, default_expression FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'hives'")
+        let retired = try await clickHouseRows(
+            server, scenario, "SELECT DISTINCT frames, queen, label FROM $db.hives_current WHERE id <= 50 OR id >= 101 ORDER BY id")
+        let defaults = try await clickHouseRows(
+            server, scenario,
+            "SELECT name, default_expression FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'hives'")
         #expect(retired == "7\t1\tit\\'s a\\ttab \\\\ é\n7\t\\N\tit\\'s a\\ttab \\\\ é\n7\t\\N\t\\N", "\(retired)\n\(defaults)")
         let validation = try await scenario.forager(["validate"])
         #expect(validation.contains("public.hives: equal"), "\(validation)")
     }
 
-    @Test("a user with a password works; a wrong password is refused with what to check, and no password is ever printed (18.16: the modern engine's front has no users)")
+    @Test(
+        "a user with a password works; a wrong password is refused with what to check, and no password is ever printed (18.16: the modern engine's front has no users)"
+    )
     func credentials() async throws {
         let server = try await ClickHouseServer.shared()
         let scenario = try await Scenario.make(
@@ -532,13 +637,16 @@ struct ClickHouseTests {
         #expect(!output.contains(ClickHouseServer.password))
 
         let config = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
-        try config.replacingOccurrences(of: ClickHouseServer.password, with: "wrong-pw-123").write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
+        try config.replacingOccurrences(of: ClickHouseServer.password, with: "wrong-pw-123").write(
+            toFile: scenario.configPath, atomically: true, encoding: .utf8)
         let refused = try await scenario.forager(["check"], expectStatus: 1)
         #expect(refused.contains("Check warehouse.user and the password"))
         #expect(!refused.contains("wrong-pw-123") && !refused.contains(ClickHouseServer.password))
     }
 
-    @Test("a table added to the mapping is copied beside the stream and then streamed; resync replaces a table's copy", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "a table added to the mapping is copied beside the stream and then streamed; resync replaces a table's copy",
+        arguments: ClickHouseServer.Kind.allCases)
     func newTableAndResync(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
@@ -564,14 +672,19 @@ struct ClickHouseTests {
         try await scenario.onSource("INSERT INTO visits VALUES (600, 2, 6);")
         try await scenario.forager(["sync"])
         #expect(try await clickHouseRows(server, scenario, view) == (try await sourceRows(scenario, source)))
-        #expect(try await clickHouseRows(server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = 'visits'") == "streaming")
+        #expect(
+            try await clickHouseRows(
+                server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = 'visits'") == "streaming")
     }
 
-    @Test("SIGKILL during the initial copy into ClickHouse: the next run drops the partial copy and loads it whole", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "SIGKILL during the initial copy into ClickHouse: the next run drops the partial copy and loads it whole",
+        arguments: ClickHouseServer.Kind.allCases)
     func interruptedSnapshotHeals(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE readings (id bigint PRIMARY KEY, note text NOT NULL); INSERT INTO readings SELECT g, repeat('x', 200) FROM generate_series(1, 400000) g;",
+            sourceSQL:
+                "CREATE TABLE readings (id bigint PRIMARY KEY, note text NOT NULL); INSERT INTO readings SELECT g, repeat('x', 200) FROM generate_series(1, 400000) g;",
             tables: ["readings"], clickHouse: server)
         let process = try scenario.launch(["sync"])
         try await scenario.eventually(timeout: .seconds(120), "part of the copy") {
@@ -585,7 +698,9 @@ struct ClickHouseTests {
         #expect(try await clickHouseRows(server, scenario, "SELECT count(), uniqExact(id) FROM $db.readings_current") == "400000\t400000")
     }
 
-    @Test("unchanged large values are filled in also for a table keyed by a float, or by a numeric that a modern server prints without trailing zeros (issue 17, bug 2)", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "unchanged large values are filled in also for a table keyed by a float, or by a numeric that a modern server prints without trailing zeros (issue 17, bug 2)",
+        arguments: ClickHouseServer.Kind.allCases)
     func floatKeyedToast(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
@@ -602,13 +717,17 @@ struct ClickHouseTests {
         try await scenario.forager(["sync"])
         try await scenario.onSource("UPDATE levels SET label = label || '!'; UPDATE prices SET label = label || '!';")
         try await scenario.forager(["sync"])
-        #expect(try await clickHouseRows(server, scenario, "SELECT level, label, length(body) FROM $db.levels_current ORDER BY label")
-            == "25.952\ta!\t20000\nnan\tb!\t20000\n-0.5\tc!\t20000")
-        #expect(try await clickHouseRows(server, scenario, "SELECT sku, amount, label, length(body) FROM $db.prices_current ORDER BY sku")
-            == "a\t1.50\ta!\t20000\nb\t2.00\tb!\t20000\nc\t100.00\tc!\t20000\nd\t-0.25\td!\t20000")
+        #expect(
+            try await clickHouseRows(server, scenario, "SELECT level, label, length(body) FROM $db.levels_current ORDER BY label")
+                == "25.952\ta!\t20000\nnan\tb!\t20000\n-0.5\tc!\t20000")
+        #expect(
+            try await clickHouseRows(server, scenario, "SELECT sku, amount, label, length(body) FROM $db.prices_current ORDER BY sku")
+                == "a\t1.50\ta!\t20000\nb\t2.00\tb!\t20000\nc\t100.00\tc!\t20000\nd\t-0.25\td!\t20000")
     }
 
-    @Test("partition_by and order_by over nullable columns: a modern server sorts and partitions by them; 18.16 refuses, and forager check says so with the mapping's entry and the way out (issue 17, bug 4)", arguments: ClickHouseServer.Kind.allCases)
+    @Test(
+        "partition_by and order_by over nullable columns: a modern server sorts and partitions by them; 18.16 refuses, and forager check says so with the mapping's entry and the way out (issue 17, bug 4)",
+        arguments: ClickHouseServer.Kind.allCases)
     func layoutOverNullableColumns(_ kind: ClickHouseServer.Kind) async throws {
         let server = try await ClickHouseServer.shared(kind)
         let scenario = try await Scenario.make(
@@ -618,12 +737,18 @@ struct ClickHouseTests {
                     CASE WHEN g % 5 = 0 THEN NULL ELSE '2026-01-01'::timestamptz + g * interval '9 days' END FROM generate_series(1, 40) g;
                 """,
             tables: [], clickHouse: server)
-        try scenario.writeMapping("tables:\n  - source: visits\n    clickhouse: {order_by: [id, region], partition_by: toYYYYMM(seen_at)}\n")
+        try scenario.writeMapping(
+            "tables:\n  - source: visits\n    clickhouse: {order_by: [id, region], partition_by: toYYYYMM(seen_at)}\n")
         _ = try await server.query("CREATE DATABASE IF NOT EXISTS `\(scenario.warehouseDatabase)`")
         guard kind == .modern else {
             let check = try await scenario.forager(["check"], expectStatus: 1)
-            #expect(check.contains("ClickHouse refuses to make table \(scenario.warehouseDatabase).visits with the mapping's layout of public.visits (clickhouse: {partition_by: toYYYYMM(seen_at), order_by: [id, region]})"), "\(check)")
-            #expect(check.contains("partition and sort by columns that are NOT NULL") && check.contains("toYYYYMM(toDateTime(intDiv(ts, 1000000)))"), "\(check)")
+            #expect(
+                check.contains(
+                    "ClickHouse refuses to make table \(scenario.warehouseDatabase).visits with the mapping's layout of public.visits (clickhouse: {partition_by: toYYYYMM(seen_at), order_by: [id, region]})"
+                ), "\(check)")
+            #expect(
+                check.contains("partition and sort by columns that are NOT NULL")
+                    && check.contains("toYYYYMM(toDateTime(intDiv(ts, 1000000)))"), "\(check)")
             #expect(try await server.query("SELECT count() FROM system.tables WHERE database = '\(scenario.warehouseDatabase)'") == "0\n")
             let sync = try await scenario.forager(["sync"], expectStatus: 1)
             #expect(sync.contains("ClickHouse refuses to make table"), "\(sync)")
@@ -633,9 +758,15 @@ struct ClickHouseTests {
         try await scenario.forager(["sync"])
         try await scenario.onSource("UPDATE visits SET seen_at = seen_at WHERE id <= 5; DELETE FROM visits WHERE id = 6;")
         try await scenario.forager(["sync"])
-        let source = "SELECT id, concat_ws(E'\\t', id, coalesce(region::text, '\\N'), coalesce((extract(epoch FROM seen_at) * 1000000)::bigint::text, '\\N')) AS line FROM visits"
-        #expect(try await clickHouseRows(server, scenario, "SELECT id, region, $us(seen_at) FROM $db.visits_current ORDER BY id") == (try await sourceRows(scenario, source)))
-        #expect(try await clickHouseRows(server, scenario, "SELECT partition_key, sorting_key FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' AND name = 'visits'")
-            == "toYYYYMM(seen_at)\tid, region")
+        let source =
+            "SELECT id, concat_ws(E'\\t', id, coalesce(region::text, '\\N'), coalesce((extract(epoch FROM seen_at) * 1000000)::bigint::text, '\\N')) AS line FROM visits"
+        #expect(
+            try await clickHouseRows(server, scenario, "SELECT id, region, $us(seen_at) FROM $db.visits_current ORDER BY id")
+                == (try await sourceRows(scenario, source)))
+        #expect(
+            try await clickHouseRows(
+                server, scenario,
+                "SELECT partition_key, sorting_key FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' AND name = 'visits'")
+                == "toYYYYMM(seen_at)\tid, region")
     }
 }

@@ -39,7 +39,9 @@ struct CrashTortureTests {
         case largeTransaction = "large transaction (60,000 rows)"
     }
 
-    @Test("SIGKILL at 24 random moments under a mixed workload: the warehouse equals the source, nothing lost or doubled", arguments: Sink.allCases)
+    @Test(
+        "SIGKILL at 24 random moments under a mixed workload: the warehouse equals the source, nothing lost or doubled",
+        arguments: Sink.allCases)
     func killsUnderMixedWorkload(_ sink: Sink) async throws {
         let seed = Self.seed
         print("crash torture seed (\(sink.rawValue)): \(seed) (FORAGER_TORTURE_SEED=\(seed) replays the schedule)")
@@ -72,13 +74,17 @@ struct CrashTortureTests {
         if let server {
             try await Self.expectSameInClickHouse(server, scenario, seed: seed)
             let validation = try await scenario.forager(["validate", "--chunk-rows", "20000", "--wait", "5"])
-            #expect(validation.contains("public.hives: equal") && validation.contains("public.samples: equal") && validation.contains("public.alerts: equal"),
-                    "seed \(seed):\n\(validation)")
+            #expect(
+                validation.contains("public.hives: equal") && validation.contains("public.samples: equal")
+                    && validation.contains("public.alerts: equal"),
+                "seed \(seed):\n\(validation)")
             return
         }
         let validation = try await scenario.forager(["validate", "--chunk-rows", "20000", "--wait", "5"])
-        #expect(validation.contains("public.hives: equal") && validation.contains("public.samples: equal") && validation.contains("public.alerts: equal"),
-                "seed \(seed):\n\(validation)")
+        #expect(
+            validation.contains("public.hives: equal") && validation.contains("public.samples: equal")
+                && validation.contains("public.alerts: equal"),
+            "seed \(seed):\n\(validation)")
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "weight", "notes"])
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "hive", "value", "quality"])
         try await scenario.expectSameContent(source: "alerts", target: "analytics.alerts", columns: ["key", "payload"], key: ["key"])
@@ -104,22 +110,32 @@ struct CrashTortureTests {
                 try await run(.addColumn, "ALTER TABLE samples ADD COLUMN quality int DEFAULT 0")
             case 80:
                 // One large transaction: more rows than a batch, applied in pieces.
-                try await run(.largeTransaction, "INSERT INTO samples (id, hive, value) SELECT \(next) + g, g % 2000, g FROM generate_series(1, 60000) g")
+                try await run(
+                    .largeTransaction,
+                    "INSERT INTO samples (id, hive, value) SELECT \(next) + g, g % 2000, g FROM generate_series(1, 60000) g")
                 next += 60000
             case let n where n % 55 == 0:
                 try await run(.truncate, "TRUNCATE alerts")
             default:
                 switch Int.random(in: 0..<6, using: &random) {
                 case 0:
-                    try await run(.insert, "INSERT INTO samples (id, hive, value) SELECT \(next) + g, g % 2000, g FROM generate_series(1, 200) g")
+                    try await run(
+                        .insert, "INSERT INTO samples (id, hive, value) SELECT \(next) + g, g % 2000, g FROM generate_series(1, 200) g")
                     next += 200
                 case 1:
                     // TOAST-unchanged: notes is not touched.
-                    try await run(.toastUnchangedUpdate, "UPDATE hives SET weight = weight + 1 WHERE id % 97 = \(Int.random(in: 0..<97, using: &random))")
+                    try await run(
+                        .toastUnchangedUpdate,
+                        "UPDATE hives SET weight = weight + 1 WHERE id % 97 = \(Int.random(in: 0..<97, using: &random))")
                 case 2:
-                    try await run(.delete, "DELETE FROM samples WHERE id IN (SELECT id FROM samples WHERE hive = \(Int.random(in: 0..<2000, using: &random)) LIMIT 20)")
+                    try await run(
+                        .delete,
+                        "DELETE FROM samples WHERE id IN (SELECT id FROM samples WHERE hive = \(Int.random(in: 0..<2000, using: &random)) LIMIT 20)"
+                    )
                 case 3:
-                    try await run(.multiTableTransaction, """
+                    try await run(
+                        .multiTableTransaction,
+                        """
                         BEGIN;
                         INSERT INTO alerts VALUES ('a\(step)', '{"step": \(step)}') ON CONFLICT (key) DO UPDATE SET payload = excluded.payload;
                         UPDATE samples SET value = value + 1 WHERE hive = \(Int.random(in: 0..<2000, using: &random));
@@ -162,7 +178,8 @@ struct CrashTortureTests {
             #expect(ran[kind] ?? 0 >= 1, "seed \(seed): the workload never ran \(kind.rawValue) (ran: \(counts))")
         }
         #expect(ran[.largeTransaction] == 1 && ran[.addColumn] == 1, "seed \(seed): ran: \(counts)")
-        let extra = try await scenario.sourceScalar("SELECT count(*) FROM information_schema.columns WHERE table_name = 'samples' AND column_name = 'quality'")
+        let extra = try await scenario.sourceScalar(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'samples' AND column_name = 'quality'")
         #expect(extra == "1", "seed \(seed): the workload did not reach the ADD COLUMN")
     }
 
@@ -171,12 +188,18 @@ struct CrashTortureTests {
     static func expectSameInClickHouse(_ server: ClickHouseServer, _ scenario: Scenario, seed: UInt64) async throws {
         let database = "`\(scenario.warehouseDatabase)`"
         let checks: [(source: String, clickHouse: String)] = [
-            ("SELECT count(*) || E'\\t' || sum(id) || E'\\t' || sum(weight) || E'\\t' || sum(length(notes)) FROM hives",
-             "SELECT count(), sum(id), sum(weight), sum(length(notes)) FROM \(database).hives_current"),
-            ("SELECT count(*) || E'\\t' || sum(id) || E'\\t' || sum(hive) || E'\\t' || coalesce(sum(quality), 0) || E'\\t' || floor(sum(value)) FROM samples",
-             "SELECT count(), sum(id), sum(hive), sum(ifNull(quality, 0)), floor(sum(toFloat64(value))) FROM \(database).samples_current"),
-            ("SELECT count(*) || E'\\t' || coalesce(sum(length(key)), 0) || E'\\t' || coalesce(sum(length(payload::text)), 0) FROM alerts",
-             "SELECT count(), sum(length(key)), ifNull(sum(length(payload)), 0) FROM \(database).alerts_current"),
+            (
+                "SELECT count(*) || E'\\t' || sum(id) || E'\\t' || sum(weight) || E'\\t' || sum(length(notes)) FROM hives",
+                "SELECT count(), sum(id), sum(weight), sum(length(notes)) FROM \(database).hives_current"
+            ),
+            (
+                "SELECT count(*) || E'\\t' || sum(id) || E'\\t' || sum(hive) || E'\\t' || coalesce(sum(quality), 0) || E'\\t' || floor(sum(value)) FROM samples",
+                "SELECT count(), sum(id), sum(hive), sum(ifNull(quality, 0)), floor(sum(toFloat64(value))) FROM \(database).samples_current"
+            ),
+            (
+                "SELECT count(*) || E'\\t' || coalesce(sum(length(key)), 0) || E'\\t' || coalesce(sum(length(payload::text)), 0) FROM alerts",
+                "SELECT count(), sum(length(key)), ifNull(sum(length(payload)), 0) FROM \(database).alerts_current"
+            ),
         ]
         for check in checks {
             let expected = try await scenario.sourceScalar(check.source) ?? ""

@@ -49,7 +49,8 @@ struct DemoTests {
         await load.run(connections: [writer], counters: counters, shouldStop: { ContinuousClock.now > deadline })
         #expect(counters.failures == 0)
         #expect(counters.samples > 0)
-        let stored = try await connection.query("""
+        let stored = try await connection.query(
+            """
             SELECT (SELECT count(*) FROM samples), (SELECT count(*) FROM raw_uploads),
                    (SELECT count(*) FROM raw_uploads u WHERE NOT EXISTS (SELECT 1 FROM samples s WHERE s.upload_id = u.id)),
                    (SELECT count(*) FROM samples s JOIN devices d ON d.id = s.device_id WHERE d.hive_id <> s.hive_id)
@@ -68,6 +69,8 @@ struct DemoTests {
         #expect(child.output.contains("every sample written at the source is in the warehouse"), "\(child.output)")
         #expect(child.output.contains(/at the source:\s+[1-9][0-9]* rows/), "the fleet should have posted samples")
         #expect(child.output.contains(/forager_lag=[0-9]+ms/), "no second showed Forager's own lag:\n\(child.output)")
-        #expect(child.output.contains(/Forager's own lag: +p50 [0-9]+ ms, p99 [0-9]+ ms, max [0-9]+ ms over [1-9][0-9]* readings/), "\(child.output)")
+        #expect(
+            child.output.contains(/Forager's own lag: +p50 [0-9]+ ms, p99 [0-9]+ ms, max [0-9]+ ms over [1-9][0-9]* readings/),
+            "\(child.output)")
     }
 }

@@ -13,7 +13,8 @@ private let tablesSQL = """
 
 /// Makes a scenario with a LATIN1 source holding non-ASCII text, in values and in keys.
 private func latin1Scenario(clickHouse: ClickHouseServer? = nil) async throws -> Scenario {
-    let scenario = try await Scenario.make(sourceSQL: "SELECT 1", tables: ["words", "places"], clickHouse: clickHouse, sourceDatabaseOptions: latin1)
+    let scenario = try await Scenario.make(
+        sourceSQL: "SELECT 1", tables: ["words", "places"], clickHouse: clickHouse, sourceDatabaseOptions: latin1)
     // A statement is converted with the client encoding in force when it arrives.
     try await scenario.onSourceEach(["SET client_encoding = 'UTF8'", tablesSQL])
     return scenario
@@ -30,7 +31,8 @@ struct EncodingValidateTests {
         #expect(equal.contains("public.words: equal (300 rows in 6 chunks)"), "\(equal)")
         #expect(equal.contains("public.places: equal (300 rows in 6 chunks)"), "\(equal)")
 
-        try await scenario.warehouse.execute("UPDATE analytics.words SET word = 'Grüsse 10' WHERE id = 10", database: scenario.warehouseDatabase)
+        try await scenario.warehouse.execute(
+            "UPDATE analytics.words SET word = 'Grüsse 10' WHERE id = 10", database: scenario.warehouseDatabase)
         let differs = try await scenario.forager(["validate", "--chunk-rows", "50", "--wait", "1"], expectStatus: 3)
         #expect(differs.contains("public.words: DIFFERS in 1 of 6 chunks"), "\(differs)")
         #expect(differs.contains("public.places: equal"), "\(differs)")
@@ -47,7 +49,9 @@ struct EncodingValidateTests {
         #expect(equal.contains("public.words: equal (300 rows in 6 chunks)"), "\(equal)")
         #expect(equal.contains("public.places: equal (300 rows in 6 chunks)"), "\(equal)")
 
-        try await server.query("INSERT INTO \(database).words SELECT id, 'Grüsse 10', note, 1, 0, _forager_synced_at FROM \(database).words_current WHERE id = 10")
+        try await server.query(
+            "INSERT INTO \(database).words SELECT id, 'Grüsse 10', note, 1, 0, _forager_synced_at FROM \(database).words_current WHERE id = 10"
+        )
         let differs = try await scenario.forager(["validate", "--chunk-rows", "50", "--wait", "1"], expectStatus: 3)
         #expect(differs.contains("public.words: DIFFERS in 1 of"), "\(differs)")
         // The rows are named only once the warehouse checkpoint reaches the source's position, which

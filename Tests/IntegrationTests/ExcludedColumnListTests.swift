@@ -12,7 +12,8 @@ private let mapping = "tables:\n  - source: tab1\n    exclude_columns: [secret]\
 /// The warehouse table's columns that Forager did not add for itself, in order.
 private func postgresColumns(_ scenario: Scenario) async throws -> String? {
     try await scenario.warehouseScalar(
-        "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'analytics.tab1'::regclass AND attnum > 0 AND NOT attisdropped AND attname NOT LIKE '\\_forager%'")
+        "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'analytics.tab1'::regclass AND attnum > 0 AND NOT attisdropped AND attname NOT LIKE '\\_forager%'"
+    )
 }
 
 /// Expects a newly excluded column to be refused as before: the pipeline streamed it.
@@ -31,7 +32,8 @@ struct ExcludedColumnListTests {
         try scenario.writeMapping(mapping)
         try await scenario.forager(["sync"])
 
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             ALTER TABLE tab1 ADD COLUMN e int;
             INSERT INTO tab1 SELECT g, 'b' || g, 's' || g, g FROM generate_series(51, 80) g;
             UPDATE tab1 SET b = 'changed', e = 7 WHERE a <= 10;
@@ -42,11 +44,14 @@ struct ExcludedColumnListTests {
         try await scenario.forager(["validate", "--wait", "5"])
 
         let running = try await scenario.launchStreaming()
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             ALTER TABLE tab1 ADD COLUMN f int;
             INSERT INTO tab1 SELECT g, 'b' || g, 's' || g, g, g FROM generate_series(81, 90) g;
             """)
-        try await scenario.eventually("the streamed rows") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.tab1") == "90" }
+        try await scenario.eventually("the streamed rows") {
+            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.tab1") == "90"
+        }
         try await scenario.forager(["validate", "--wait", "5"])
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
@@ -73,7 +78,8 @@ struct ExcludedColumnListTests {
             WHERE database = '\(scenario.warehouseDatabase)' AND table = 'tab1' AND name NOT LIKE '\\_forager%' FORMAT TabSeparated
             """
 
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             ALTER TABLE tab1 ADD COLUMN e int;
             INSERT INTO tab1 SELECT g, 'b' || g, 's' || g, g FROM generate_series(51, 80) g;
             UPDATE tab1 SET b = 'changed', e = 7 WHERE a <= 10;

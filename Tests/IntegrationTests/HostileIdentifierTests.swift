@@ -17,8 +17,11 @@ struct HostileIdentifierTests {
                 INSERT INTO "\(long)" VALUES (1, 'été');
                 """,
             tables: [])
-        try await scenario.warehouse.execute("CREATE SCHEMA analytics; CREATE TABLE analytics.y (id int); INSERT INTO analytics.y VALUES (1);", database: scenario.warehouseDatabase)
-        try scenario.writeMapping("""
+        try await scenario.warehouse.execute(
+            "CREATE SCHEMA analytics; CREATE TABLE analytics.y (id int); INSERT INTO analytics.y VALUES (1);",
+            database: scenario.warehouseDatabase)
+        try scenario.writeMapping(
+            """
             tables:
               - source: 'public."x""; DROP TABLE y; --"'
               - source: 'public."order"'
@@ -26,7 +29,8 @@ struct HostileIdentifierTests {
               - source: 'public."\(long)"'
             """)
         try await scenario.forager(["sync"])
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             INSERT INTO "x""; DROP TABLE y; --" VALUES (3, 'c', 3, ';');
             UPDATE "x""; DROP TABLE y; --" SET "select" = 'changed' WHERE "id"";--" = 1;
             DELETE FROM "x""; DROP TABLE y; --" WHERE "id"";--" = 2;
@@ -62,14 +66,16 @@ struct HostileIdentifierTests {
         _ = try await server.query("CREATE DATABASE IF NOT EXISTS `\(scenario.warehouseDatabase)`")
         _ = try await server.query("CREATE TABLE `\(scenario.warehouseDatabase)`.y (id UInt8) ENGINE = Memory")
         _ = try await server.query("INSERT INTO `\(scenario.warehouseDatabase)`.y VALUES (1)")
-        try scenario.writeMapping("""
+        try scenario.writeMapping(
+            """
             tables:
               - source: 'public."x""; DROP TABLE y; --"'
                 rename_columns: {select: 'a `back-ticked` name; --'}
               - source: 'public."\(long)"'
             """)
         try await scenario.forager(["sync"])
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             INSERT INTO "x""; DROP TABLE y; --" VALUES (3, 'c', 3, ';');
             UPDATE "x""; DROP TABLE y; --" SET "select" = 'changed' WHERE "id"";--" = 1;
             DELETE FROM "x""; DROP TABLE y; --" WHERE "id"";--" = 2;
@@ -77,9 +83,12 @@ struct HostileIdentifierTests {
             """)
         try await scenario.forager(["sync"])
         #expect(try await scenario.sourceScalar("SELECT count(*) FROM y") == "1")
-        #expect(try await server.query("SELECT count() FROM `\(scenario.warehouseDatabase)`.y").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        #expect(
+            try await server.query("SELECT count() FROM `\(scenario.warehouseDatabase)`.y").trimmingCharacters(in: .whitespacesAndNewlines)
+                == "1")
         let renamed = try await server.query(
-            "SELECT `a \\`back-ticked\\` name; --` FROM `\(scenario.warehouseDatabase)`.`x\"; DROP TABLE y; --_current` ORDER BY `id\";--` FORMAT TabSeparated")
+            "SELECT `a \\`back-ticked\\` name; --` FROM `\(scenario.warehouseDatabase)`.`x\"; DROP TABLE y; --_current` ORDER BY `id\";--` FORMAT TabSeparated"
+        )
         #expect(renamed == "changed\nc\ntick`\n", "\(renamed)")
         let validation = try await scenario.forager(["validate", "--wait", "0"])
         #expect(validation.contains(#"public."x""; DROP TABLE y; --": equal (3 rows"#), "\(validation)")

@@ -20,7 +20,8 @@ struct KeylessTableTests {
                 INSERT INTO events SELECT '2026-01-01'::timestamptz + g * interval '1 s', 'boot', '{"n": 1}' FROM generate_series(1, 10) g;
                 """,
             tables: [])
-        try scenario.writeMapping("""
+        try scenario.writeMapping(
+            """
             tables:
               - source: readings
               - source: devices
@@ -50,9 +51,17 @@ struct KeylessTableTests {
         #expect(try await scenario.warehouseScalar("SELECT length(blob) FROM analytics.readings WHERE sensor = 80") == "32000")
         try await scenario.expectSameContent(source: "devices", target: "analytics.devices", columns: ["serial", "name"], key: ["serial"])
         // Every insert is kept, none of the updates or deletes is replicated.
-        #expect(try await scenario.warehouseScalar("SELECT count(*) || '/' || count(*) FILTER (WHERE kind = 'rewritten') FROM analytics.events") == "12/0")
-        #expect(try await scenario.sourceScalar("SELECT pubname || ':' || string_agg(tablename, ',' ORDER BY tablename) FROM pg_publication_tables GROUP BY pubname ORDER BY 1 LIMIT 1") == "forager_pub:devices,readings")
-        #expect(try await scenario.sourceScalar("SELECT pubinsert::text || pubupdate::text || pubdelete::text || pubtruncate::text FROM pg_publication WHERE pubname = 'forager_pub_append'") == "truefalsefalsefalse")
+        #expect(
+            try await scenario.warehouseScalar("SELECT count(*) || '/' || count(*) FILTER (WHERE kind = 'rewritten') FROM analytics.events")
+                == "12/0")
+        #expect(
+            try await scenario.sourceScalar(
+                "SELECT pubname || ':' || string_agg(tablename, ',' ORDER BY tablename) FROM pg_publication_tables GROUP BY pubname ORDER BY 1 LIMIT 1"
+            ) == "forager_pub:devices,readings")
+        #expect(
+            try await scenario.sourceScalar(
+                "SELECT pubinsert::text || pubupdate::text || pubdelete::text || pubtruncate::text FROM pg_publication WHERE pubname = 'forager_pub_append'"
+            ) == "truefalsefalsefalse")
     }
 
     @Test("a table without a key or identity is refused with the three ways out; with soft deletes, FULL identity flags one copy")
@@ -72,9 +81,12 @@ struct KeylessTableTests {
 
         try scenario.writeMapping("tables:\n  - source: twins\n    deletes: soft\n")
         try await scenario.forager(["sync"])
-        try await scenario.onSource("DELETE FROM twins WHERE ctid = (SELECT min(ctid) FROM twins WHERE a = 1); DELETE FROM twins WHERE a = 2;")
+        try await scenario.onSource(
+            "DELETE FROM twins WHERE ctid = (SELECT min(ctid) FROM twins WHERE a = 1); DELETE FROM twins WHERE a = 2;")
         try await scenario.forager(["sync"])
-        #expect(try await scenario.warehouseScalar(
-            "SELECT string_agg(a || ':' || coalesce(b, 'NULL') || ':' || _forager_deleted, ',' ORDER BY a, _forager_deleted) FROM analytics.twins") == "1:x:false,1:x:true,2:NULL:true")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT string_agg(a || ':' || coalesce(b, 'NULL') || ':' || _forager_deleted, ',' ORDER BY a, _forager_deleted) FROM analytics.twins"
+            ) == "1:x:false,1:x:true,2:NULL:true")
     }
 }

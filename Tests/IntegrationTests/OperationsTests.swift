@@ -7,13 +7,16 @@ struct OperationsTests {
     @Test("forager drop says what it would remove, refuses while the slot is in use, and with --yes leaves no slot or publication")
     func dropRemovesSlotAndPublications() async throws {
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); CREATE TABLE events (at timestamptz, kind text); INSERT INTO hives VALUES (1);",
+            sourceSQL:
+                "CREATE TABLE hives (id int PRIMARY KEY); CREATE TABLE events (at timestamptz, kind text); INSERT INTO hives VALUES (1);",
             tables: [])
         try scenario.writeMapping("tables:\n  - source: hives\n  - source: events\n    append_only: true\n")
         try await scenario.forager(["sync"])
         let dryRun = try await scenario.forager(["drop"], expectStatus: 1)
         #expect(dryRun.contains("would drop replication slot \"\(scenario.slot)\""))
-        #expect(dryRun.contains("publication \"forager_pub\"") && dryRun.contains("publication \"forager_pub_append\"") && dryRun.contains("--yes"))
+        #expect(
+            dryRun.contains("publication \"forager_pub\"") && dryRun.contains("publication \"forager_pub_append\"")
+                && dryRun.contains("--yes"))
         #expect(try await scenario.sourceScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "1")
 
         let running = try scenario.launch(["run"])
@@ -35,12 +38,15 @@ struct OperationsTests {
     @Test("forager reset says what it would do, then starts over into the same tables: a new slot and snapshot, no row doubled")
     func resetStartsOver() async throws {
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); CREATE TABLE yards (id int PRIMARY KEY); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 100) g; INSERT INTO yards VALUES (1);",
+            sourceSQL:
+                "CREATE TABLE hives (id int PRIMARY KEY, name text); CREATE TABLE yards (id int PRIMARY KEY); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 100) g; INSERT INTO yards VALUES (1);",
             tables: ["hives", "yards"])
         try await scenario.forager(["sync"])
         let before = try await scenario.checkpoint() ?? ""
         let dryRun = try await scenario.forager(["reset"], expectStatus: 1)
-        #expect(dryRun.contains("would drop replication slot \"\(scenario.slot)\"") && dryRun.contains("forget the warehouse checkpoint \(before)"), "\(dryRun)")
+        #expect(
+            dryRun.contains("would drop replication slot \"\(scenario.slot)\"")
+                && dryRun.contains("forget the warehouse checkpoint \(before)"), "\(dryRun)")
         #expect(dryRun.contains("mark public.hives, public.yards for a new copy") && dryRun.contains("--yes"), "\(dryRun)")
         #expect(try await scenario.checkpoint() == before)
 
@@ -49,7 +55,8 @@ struct OperationsTests {
         #expect(try await scenario.checkpoint() == nil)
         #expect(try await scenario.sourceScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "0")
         // Changes made while the pipeline has no slot are in the new snapshot.
-        try await scenario.onSource("UPDATE hives SET name = 'changed' WHERE id <= 10; DELETE FROM hives WHERE id > 90; INSERT INTO yards VALUES (2);")
+        try await scenario.onSource(
+            "UPDATE hives SET name = 'changed' WHERE id <= 10; DELETE FROM hives WHERE id > 90; INSERT INTO yards VALUES (2);")
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "name"])
         try await scenario.expectSameContent(source: "yards", target: "analytics.yards", columns: ["id"])
@@ -68,11 +75,14 @@ struct OperationsTests {
         try await scenario.eventually("streaming") {
             try await scenario.sourceScalar("SELECT active FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t"
         }
-        let before = try await scenario.sourceScalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") ?? ""
+        let before =
+            try await scenario.sourceScalar(
+                "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") ?? ""
         try await scenario.onSource("INSERT INTO unmapped (pad) SELECT repeat('x', 1000) FROM generate_series(1, 20000)")
         let written = try await scenario.sourceScalar("SELECT pg_current_wal_lsn()::text") ?? ""
         try await scenario.eventually(timeout: .seconds(45), "the slot to pass the unmapped writes") {
-            try await scenario.sourceScalar("SELECT confirmed_flush_lsn >= '\(written)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t"
+            try await scenario.sourceScalar(
+                "SELECT confirmed_flush_lsn >= '\(written)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t"
         }
         #expect(try await scenario.sourceScalar("SELECT '\(before)'::pg_lsn < '\(written)'::pg_lsn") == "t")
         #expect(try await scenario.warehouseScalar("SELECT lsn >= '\(written)'::pg_lsn FROM analytics._forager_state") == "t")
@@ -82,7 +92,8 @@ struct OperationsTests {
 
     @Test("--log-format json writes one JSON object per line, with the metadata as fields")
     func jsonLogs() async throws {
-        let scenario = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives VALUES (1);", tables: ["hives"])
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives VALUES (1);", tables: ["hives"])
         let output = try await scenario.forager(["sync", "--log-format", "json"])
         let lines = output.split(separator: "\n").filter { !$0.isEmpty }
         #expect(!lines.isEmpty)

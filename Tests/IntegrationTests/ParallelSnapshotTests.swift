@@ -16,7 +16,9 @@ struct ParallelSnapshotTests {
         return Int(line[range.upperBound...].prefix { $0.isNumber })
     }
 
-    @Test("a parallel snapshot of tables written meanwhile is exact: the large one in ranges of pages (Postgres), several tables at once", arguments: Sink.allCases)
+    @Test(
+        "a parallel snapshot of tables written meanwhile is exact: the large one in ranges of pages (Postgres), several tables at once",
+        arguments: Sink.allCases)
     func parallelSnapshot(_ sink: Sink) async throws {
         let server = sink == .clickhouse ? try await ClickHouseServer.shared() : nil
         let scenario = try await Scenario.make(
@@ -49,17 +51,21 @@ struct ParallelSnapshotTests {
             try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "name"])
             // The primary keys were dropped for the load and built after it.
             #expect(output.contains("building the primary key after the load"), "\(output)")
-            #expect(try await scenario.warehouseScalar("""
-                SELECT string_agg(conrelid::regclass::text || ':' || pg_get_constraintdef(oid), ' ' ORDER BY conrelid::regclass::text)
-                FROM pg_constraint WHERE contype = 'p' AND conrelid IN ('analytics.samples'::regclass, 'analytics.hives'::regclass)
-                """) == "analytics.hives:PRIMARY KEY (id) analytics.samples:PRIMARY KEY (id)")
+            #expect(
+                try await scenario.warehouseScalar(
+                    """
+                    SELECT string_agg(conrelid::regclass::text || ':' || pg_get_constraintdef(oid), ' ' ORDER BY conrelid::regclass::text)
+                    FROM pg_constraint WHERE contype = 'p' AND conrelid IN ('analytics.samples'::regclass, 'analytics.hives'::regclass)
+                    """) == "analytics.hives:PRIMARY KEY (id) analytics.samples:PRIMARY KEY (id)")
         } else {
             let validation = try await scenario.forager(["validate", "--wait", "30"])
             #expect(validation.contains("public.samples: equal") && validation.contains("public.hives: equal"), "\(validation)")
         }
     }
 
-    @Test("a source, or a warehouse, with fewer free connections than snapshot.parallelism gets a copy over fewer, with a notice that says so; check warns beforehand")
+    @Test(
+        "a source, or a warehouse, with fewer free connections than snapshot.parallelism gets a copy over fewer, with a notice that says so; check warns beforehand"
+    )
     func fewerFreeConnections() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: """
@@ -73,10 +79,14 @@ struct ParallelSnapshotTests {
             tables: ["samples"], batch: "snapshot:\n  parallelism: 3\n")
         try scenario.rewriteConfig(sourceURL: "postgresql://copier_limited@127.0.0.1:\(scenario.source.port)/\(scenario.sourceDatabase)")
         let check = try await scenario.forager(["check"])
-        #expect(check.contains("warning: a snapshot would copy over 1 connection(s), not snapshot.parallelism 3: the source has only 1 free") && check.contains("ok: "), "\(check)")
+        #expect(
+            check.contains("warning: a snapshot would copy over 1 connection(s), not snapshot.parallelism 3: the source has only 1 free")
+                && check.contains("ok: "), "\(check)")
         // Its session, its walsender and the snapshot's reader take three of the role's four.
         let output = try await scenario.forager(["sync"])
-        #expect(output.contains("fewer free connections than snapshot.parallelism") && output.contains("forager.source_free_connections=1"), "\(output)")
+        #expect(
+            output.contains("fewer free connections than snapshot.parallelism") && output.contains("forager.source_free_connections=1"),
+            "\(output)")
         #expect(output.contains("forager.connections=1"), "\(output)")
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "note"])
 
@@ -86,11 +96,13 @@ struct ParallelSnapshotTests {
                 INSERT INTO samples SELECT g, repeat('n', 40) FROM generate_series(1, 30000) g;
                 """,
             tables: ["samples"], batch: "snapshot:\n  parallelism: 3\n")
-        try await limited.warehouse.execute("""
+        try await limited.warehouse.execute(
+            """
             DO $$ BEGIN CREATE ROLE loader_limited LOGIN CONNECTION LIMIT 2; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
             GRANT CREATE ON DATABASE \(limited.warehouseDatabase) TO loader_limited;
             """, database: "postgres")
-        try limited.rewriteConfig(warehouseURL: "postgresql://loader_limited@127.0.0.1:\(limited.warehouse.port)/\(limited.warehouseDatabase)")
+        try limited.rewriteConfig(
+            warehouseURL: "postgresql://loader_limited@127.0.0.1:\(limited.warehouse.port)/\(limited.warehouseDatabase)")
         let checked = try await limited.forager(["check"])
         #expect(checked.contains("not snapshot.parallelism 3: the warehouse has only 1 free"), "\(checked)")
         // Its session takes one of the role's two.
@@ -101,7 +113,8 @@ struct ParallelSnapshotTests {
 
     @Test("on a terminal, the copy's progress is drawn on one line and ends with every table done")
     func progressOnATerminal() async throws {
-        let piped = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives SELECT generate_series(1, 10);", tables: ["hives"])
+        let piped = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives SELECT generate_series(1, 10);", tables: ["hives"])
         let log = try await piped.forager(["sync"])
         #expect(log.contains("copied table") && !log.contains("copying: "), "\(log)")
 

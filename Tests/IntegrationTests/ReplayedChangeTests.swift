@@ -13,21 +13,28 @@ struct ReplayedChangeTests {
     }
 
     /// A value as the warehouse holds it: from the `_current` view on ClickHouse.
-    private func warehouseValue(_ scenario: Scenario, _ warehouse: String, _ column: String, table: String, id: Int) async throws -> String? {
+    private func warehouseValue(_ scenario: Scenario, _ warehouse: String, _ column: String, table: String, id: Int) async throws -> String?
+    {
         if warehouse == "clickhouse" {
             let server = try await ClickHouseServer.shared()
-            return try await server.query("SELECT \(column) FROM `\(scenario.warehouseDatabase)`.\(table)_current WHERE id = \(id) FORMAT TabSeparated")
-                .trimmingCharacters(in: .newlines)
+            return try await server.query(
+                "SELECT \(column) FROM `\(scenario.warehouseDatabase)`.\(table)_current WHERE id = \(id) FORMAT TabSeparated"
+            )
+            .trimmingCharacters(in: .newlines)
         }
         return try await scenario.warehouseScalar("SELECT \(column)::text FROM analytics.\(table) WHERE id = \(id)")
     }
 
-    @Test("a key widened while streaming, after an update of the table, keeps the run going (ClickHouse: stops only that table, until a resync)", arguments: ["postgres", "clickhouse"])
+    @Test(
+        "a key widened while streaming, after an update of the table, keeps the run going (ClickHouse: stops only that table, until a resync)",
+        arguments: ["postgres", "clickhouse"])
     func keyWidenedWhileStreaming(warehouse: String) async throws {
-        let scenario = try await scenario(warehouse, sourceSQL: """
-            CREATE TABLE t (id int PRIMARY KEY, b text);
-            INSERT INTO t SELECT g, 'b' || g FROM generate_series(1, 5) g;
-            """, tables: ["t"])
+        let scenario = try await scenario(
+            warehouse,
+            sourceSQL: """
+                CREATE TABLE t (id int PRIMARY KEY, b text);
+                INSERT INTO t SELECT g, 'b' || g FROM generate_series(1, 5) g;
+                """, tables: ["t"])
         let running = try await scenario.launchStreaming()
         try await scenario.onSourceEach([
             "UPDATE t SET b = 'u' WHERE id = 1",
@@ -40,8 +47,10 @@ struct ReplayedChangeTests {
             // A sort key column cannot change type in place: the table stops, the run goes on.
             let server = try await ClickHouseServer.shared()
             try await scenario.eventually("the table to stop") {
-                try await server.query("SELECT argMax(state, version) FROM `\(scenario.warehouseDatabase)`._forager_tables WHERE source_table = 't' FORMAT TabSeparated")
-                    .hasPrefix("stopped")
+                try await server.query(
+                    "SELECT argMax(state, version) FROM `\(scenario.warehouseDatabase)`._forager_tables WHERE source_table = 't' FORMAT TabSeparated"
+                )
+                .hasPrefix("stopped")
             }
             running.signal(SIGTERM)
             #expect(try await running.wait(timeout: .seconds(30)) == 0)
@@ -59,14 +68,19 @@ struct ReplayedChangeTests {
         #expect(validation.contains("public.t: equal"), "\(validation)")
     }
 
-    @Test("columns added and dropped while Forager was stopped, with rows between, arrive exactly when caught up (not taken for a rename)", arguments: ["postgres", "clickhouse"])
+    @Test(
+        "columns added and dropped while Forager was stopped, with rows between, arrive exactly when caught up (not taken for a rename)",
+        arguments: ["postgres", "clickhouse"])
     func columnsAddedAndDroppedWhileStopped(warehouse: String) async throws {
-        let scenario = try await scenario(warehouse, sourceSQL: """
-            CREATE TABLE ddl_tab2 (id int PRIMARY KEY, b text);
-            INSERT INTO ddl_tab2 SELECT g, 'b' || g FROM generate_series(1, 1000) g;
-            """, tables: ["ddl_tab2"])
+        let scenario = try await scenario(
+            warehouse,
+            sourceSQL: """
+                CREATE TABLE ddl_tab2 (id int PRIMARY KEY, b text);
+                INSERT INTO ddl_tab2 SELECT g, 'b' || g FROM generate_series(1, 1000) g;
+                """, tables: ["ddl_tab2"])
         try await scenario.forager(["sync"])
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             BEGIN;
             ALTER TABLE ddl_tab2 ADD COLUMN c int;
             INSERT INTO ddl_tab2 SELECT g, 'b' || g, g FROM generate_series(1001, 2000) g;
@@ -90,12 +104,16 @@ struct ReplayedChangeTests {
         #expect(validation.contains("public.ddl_tab2: equal"), "\(validation)")
     }
 
-    @Test("a real value older than the widening of its column to double precision is stored as the source's cast stores it", arguments: ["postgres", "clickhouse"])
+    @Test(
+        "a real value older than the widening of its column to double precision is stored as the source's cast stores it",
+        arguments: ["postgres", "clickhouse"])
     func realWidenedAfterAnUpdate(warehouse: String) async throws {
-        let scenario = try await scenario(warehouse, sourceSQL: """
-            CREATE TABLE t (id int PRIMARY KEY, f real);
-            INSERT INTO t SELECT g, g / 3.0 FROM generate_series(1, 10) g;
-            """, tables: ["t"])
+        let scenario = try await scenario(
+            warehouse,
+            sourceSQL: """
+                CREATE TABLE t (id int PRIMARY KEY, f real);
+                INSERT INTO t SELECT g, g / 3.0 FROM generate_series(1, 10) g;
+                """, tables: ["t"])
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach([
             "UPDATE t SET f = 0.1 WHERE id = 4",
@@ -111,7 +129,9 @@ struct ReplayedChangeTests {
         #expect(validation.contains("public.t: equal"), "\(validation)")
     }
 
-    @Test("a conflict that concerns one Postgres warehouse table stops only it: keys reloaded into a partition truncated on its own replace the kept rows; a CHECK added by hand stops that table with the row and the way out")
+    @Test(
+        "a conflict that concerns one Postgres warehouse table stops only it: keys reloaded into a partition truncated on its own replace the kept rows; a CHECK added by hand stops that table with the row and the way out"
+    )
     func oneTablesConflictStopsOnlyIt() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: """
@@ -130,19 +150,27 @@ struct ReplayedChangeTests {
         ])
         let replaced = try await scenario.forager(["sync"])
         #expect(replaced.contains("the newer rows replace them"), "\(replaced)")
-        #expect(try await scenario.warehouseScalar("SELECT string_agg(v || ':' || n, ',' ORDER BY v) FROM (SELECT v, count(*) AS n FROM analytics.daily GROUP BY v) x") == "first:50,reloaded:50")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT string_agg(v || ':' || n, ',' ORDER BY v) FROM (SELECT v, count(*) AS n FROM analytics.daily GROUP BY v) x")
+                == "first:50,reloaded:50")
         #expect(try await scenario.warehouseScalar("SELECT n FROM analytics.other WHERE id = 1") == "1")
 
-        try await scenario.warehouse.execute("ALTER TABLE analytics.other ADD CONSTRAINT positive CHECK (n > 0)", database: scenario.warehouseDatabase)
+        try await scenario.warehouse.execute(
+            "ALTER TABLE analytics.other ADD CONSTRAINT positive CHECK (n > 0)", database: scenario.warehouseDatabase)
         try await scenario.onSourceEach([
             "INSERT INTO other VALUES (2, -1)",
             "INSERT INTO daily VALUES ('2026-02-02', 1, 'after')",
         ])
         try await scenario.forager(["sync"])
         #expect(try await scenario.warehouseScalar("SELECT v FROM analytics.daily WHERE day = '2026-02-02'") == "after")
-        let reason = try await scenario.warehouseScalar("SELECT state || ': ' || reason FROM analytics._forager_tables WHERE source_table = 'other'") ?? ""
+        let reason =
+            try await scenario.warehouseScalar("SELECT state || ': ' || reason FROM analytics._forager_tables WHERE source_table = 'other'")
+            ?? ""
         #expect(reason.hasPrefix("stopped: warehouse table analytics.other refuses a change to public.other"), "\(reason)")
-        #expect(reason.contains("\"positive\"") && reason.contains("(2, -1") && reason.contains("forager resync --table public.other"), "\(reason)")
+        #expect(
+            reason.contains("\"positive\"") && reason.contains("(2, -1") && reason.contains("forager resync --table public.other"),
+            "\(reason)")
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.other") == "1")
 
         // The way out the message gives: drop the constraint, copy the table again.
@@ -150,15 +178,20 @@ struct ReplayedChangeTests {
         try await scenario.forager(["resync", "--table", "other"])
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "other", target: "analytics.other", columns: ["id", "n"])
-        #expect(try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'other'") == "streaming")
+        #expect(
+            try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'other'") == "streaming")
     }
 
-    @Test("ADD COLUMN ... DEFAULT followed by a table rewrite (VACUUM FULL, a rewriting ALTER ... TYPE): older rows get the source's value, caught up and streaming", arguments: ["postgres", "clickhouse"])
+    @Test(
+        "ADD COLUMN ... DEFAULT followed by a table rewrite (VACUUM FULL, a rewriting ALTER ... TYPE): older rows get the source's value, caught up and streaming",
+        arguments: ["postgres", "clickhouse"])
     func addedDefaultSurvivesARewrite(warehouse: String) async throws {
-        let scenario = try await scenario(warehouse, sourceSQL: """
-            CREATE TABLE t (id int PRIMARY KEY, name text, m int);
-            INSERT INTO t SELECT g, 'n' || g, g FROM generate_series(1, 100) g;
-            """, tables: ["t"])
+        let scenario = try await scenario(
+            warehouse,
+            sourceSQL: """
+                CREATE TABLE t (id int PRIMARY KEY, name text, m int);
+                INSERT INTO t SELECT g, 'n' || g, g FROM generate_series(1, 100) g;
+                """, tables: ["t"])
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach([
             "ALTER TABLE t ADD COLUMN w int DEFAULT 42",
@@ -185,12 +218,16 @@ struct ReplayedChangeTests {
         #expect(validation.contains("public.t: equal"), "\(validation)")
     }
 
-    @Test("a key deleted with deletes: soft and inserted again in a later batch replaces the row kept as deleted", arguments: ["postgres", "clickhouse"])
+    @Test(
+        "a key deleted with deletes: soft and inserted again in a later batch replaces the row kept as deleted",
+        arguments: ["postgres", "clickhouse"])
     func softDeletedKeyInsertedAgain(warehouse: String) async throws {
-        let scenario = try await scenario(warehouse, sourceSQL: """
-            CREATE TABLE t (id int PRIMARY KEY, v text);
-            INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g;
-            """, tables: [])
+        let scenario = try await scenario(
+            warehouse,
+            sourceSQL: """
+                CREATE TABLE t (id int PRIMARY KEY, v text);
+                INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g;
+                """, tables: [])
         try scenario.writeMapping("tables:\n  - source: t\n    deletes: soft\n")
         try await scenario.forager(["sync"])
         try await scenario.onSource("DELETE FROM t WHERE id <= 3")
@@ -198,28 +235,41 @@ struct ReplayedChangeTests {
         try await scenario.onSource("INSERT INTO t VALUES (1, 'again'), (2, 'again')")
         try await scenario.forager(["sync"])
         #expect(try await warehouseValue(scenario, warehouse, "v", table: "t", id: 1) == "again")
-        let deleted = warehouse == "clickhouse"
-            ? try await ClickHouseServer.shared().query("SELECT id, _forager_deleted FROM `\(scenario.warehouseDatabase)`.t FINAL WHERE id <= 3 ORDER BY id FORMAT TabSeparated")
-            : try await scenario.warehouseScalar("SELECT string_agg(id || '\t' || _forager_deleted::int, E'\\n' ORDER BY id) FROM analytics.t WHERE id <= 3").map { $0 + "\n" } ?? ""
+        let deleted =
+            warehouse == "clickhouse"
+            ? try await ClickHouseServer.shared().query(
+                "SELECT id, _forager_deleted FROM `\(scenario.warehouseDatabase)`.t FINAL WHERE id <= 3 ORDER BY id FORMAT TabSeparated")
+            : try await scenario.warehouseScalar(
+                "SELECT string_agg(id || '\t' || _forager_deleted::int, E'\\n' ORDER BY id) FROM analytics.t WHERE id <= 3"
+            ).map { $0 + "\n" } ?? ""
         #expect(deleted == "1\t0\n2\t0\n3\t1\n", "\(deleted)")
     }
 
-    @Test("a table with deletes: soft is not copied again after a rewrite hides an added column's older values: its deleted rows stay, and the log says how to fill the column", arguments: ["postgres", "clickhouse"])
+    @Test(
+        "a table with deletes: soft is not copied again after a rewrite hides an added column's older values: its deleted rows stay, and the log says how to fill the column",
+        arguments: ["postgres", "clickhouse"])
     func rowsKeptAsHistoryAreNotCopiedAway(warehouse: String) async throws {
-        let scenario = try await scenario(warehouse, sourceSQL: """
-            CREATE TABLE h (id int PRIMARY KEY, v text);
-            INSERT INTO h SELECT g, 'v' || g FROM generate_series(1, 5) g;
-            """, tables: [])
+        let scenario = try await scenario(
+            warehouse,
+            sourceSQL: """
+                CREATE TABLE h (id int PRIMARY KEY, v text);
+                INSERT INTO h SELECT g, 'v' || g FROM generate_series(1, 5) g;
+                """, tables: [])
         try scenario.writeMapping("tables:\n  - source: h\n    deletes: soft\n")
         try await scenario.forager(["sync"])
         try await scenario.onSource("DELETE FROM h WHERE id = 1")
         try await scenario.forager(["sync"])
-        try await scenario.onSourceEach(["ALTER TABLE h ADD COLUMN w int DEFAULT 42", "VACUUM FULL h", "INSERT INTO h VALUES (6, 'new', 7)"])
+        try await scenario.onSourceEach([
+            "ALTER TABLE h ADD COLUMN w int DEFAULT 42", "VACUUM FULL h", "INSERT INTO h VALUES (6, 'new', 7)",
+        ])
         let output = try await scenario.forager(["sync"])
         #expect(output.contains("which a copy would drop"), "\(output)")
-        let kept = warehouse == "clickhouse"
-            ? try await ClickHouseServer.shared().query("SELECT count(), sum(_forager_deleted) FROM `\(scenario.warehouseDatabase)`.h FINAL FORMAT TabSeparated")
-            : try await scenario.warehouseScalar("SELECT count(*) || E'\\t' || count(*) FILTER (WHERE _forager_deleted) FROM analytics.h").map { $0 + "\n" } ?? ""
+        let kept =
+            warehouse == "clickhouse"
+            ? try await ClickHouseServer.shared().query(
+                "SELECT count(), sum(_forager_deleted) FROM `\(scenario.warehouseDatabase)`.h FINAL FORMAT TabSeparated")
+            : try await scenario.warehouseScalar("SELECT count(*) || E'\\t' || count(*) FILTER (WHERE _forager_deleted) FROM analytics.h")
+                .map { $0 + "\n" } ?? ""
         #expect(kept == "6\t1\n", "\(kept)")
         #expect(try await warehouseValue(scenario, warehouse, "w", table: "h", id: 6) == "7")
     }

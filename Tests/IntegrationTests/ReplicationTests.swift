@@ -15,9 +15,14 @@ private let appSchema = """
 private let appTables = ["public.customers", "public.hives", "public.samples"]
 
 private func expectAllEqual(_ scenario: Scenario, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-    try await scenario.expectSameContent(source: "customers", target: "analytics.customers", columns: ["id", "name", "email", "created_at"], sourceLocation: sourceLocation)
-    try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "customer_id", "label", "weight_kg", "active", "notes"], sourceLocation: sourceLocation)
-    try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["hive_id", "taken_at", "temperature", "payload"], key: ["hive_id", "taken_at"], sourceLocation: sourceLocation)
+    try await scenario.expectSameContent(
+        source: "customers", target: "analytics.customers", columns: ["id", "name", "email", "created_at"], sourceLocation: sourceLocation)
+    try await scenario.expectSameContent(
+        source: "hives", target: "analytics.hives", columns: ["id", "customer_id", "label", "weight_kg", "active", "notes"],
+        sourceLocation: sourceLocation)
+    try await scenario.expectSameContent(
+        source: "samples", target: "analytics.samples", columns: ["hive_id", "taken_at", "temperature", "payload"],
+        key: ["hive_id", "taken_at"], sourceLocation: sourceLocation)
 }
 
 @Suite("Replication into a Postgres warehouse", .serialized, .cleansUpScenarios)
@@ -29,7 +34,8 @@ struct ReplicationTests {
         try await expectAllEqual(scenario)
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == "5000")
 
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             INSERT INTO customers VALUES (1001, 'new one', NULL, now());
             UPDATE hives SET weight_kg = weight_kg + 1, notes = 'changed' WHERE id % 10 = 0;
             DELETE FROM samples WHERE hive_id = 7;
@@ -50,14 +56,16 @@ struct ReplicationTests {
         #expect(try await scenario.warehouseScalar("SELECT label FROM analytics.hives WHERE id = 3") == "renamed thrice")
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.customers WHERE id = 1002") == "0")
 
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             UPDATE hives SET id = id + 10000 WHERE id BETWEEN 100 AND 120;
             UPDATE samples SET taken_at = taken_at + interval '1 day' WHERE hive_id = 8;
             INSERT INTO samples SELECT 9, '2030-01-01'::timestamptz + g * interval '1 second', g, NULL FROM generate_series(1, 3000) g;
             """)
         try await scenario.forager(["sync"])
         try await expectAllEqual(scenario)
-        let lsnColumn = try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples WHERE _forager_lsn IS NULL OR _forager_synced_at IS NULL")
+        let lsnColumn = try await scenario.warehouseScalar(
+            "SELECT count(*) FROM analytics.samples WHERE _forager_lsn IS NULL OR _forager_synced_at IS NULL")
         #expect(lsnColumn == "0")
     }
 
@@ -71,7 +79,8 @@ struct ReplicationTests {
                 """,
             tables: ["docs"])
         try await scenario.forager(["sync"])
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             UPDATE docs SET title = 'retitled ' || id WHERE id <= 10;
             INSERT INTO docs VALUES (21, 'new', repeat('z', 100000));
             UPDATE docs SET title = 'new, retitled' WHERE id = 21;
@@ -84,10 +93,12 @@ struct ReplicationTests {
     @Test("TRUNCATE on the source empties the warehouse table, in order with the rows around it")
     func truncateIsReplicated() async throws {
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE events (id int PRIMARY KEY, what text); INSERT INTO events SELECT g, 'e' || g FROM generate_series(1, 100) g;",
+            sourceSQL:
+                "CREATE TABLE events (id int PRIMARY KEY, what text); INSERT INTO events SELECT g, 'e' || g FROM generate_series(1, 100) g;",
             tables: ["events"])
         try await scenario.forager(["sync"])
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             BEGIN; INSERT INTO events VALUES (101, 'before'); TRUNCATE events; INSERT INTO events VALUES (1, 'after'); COMMIT;
             INSERT INTO events VALUES (2, 'later');
             """)
@@ -120,7 +131,9 @@ struct ReplicationTests {
         try await scenario.expectSameContent(source: "yards", target: "analytics.yards", columns: ["id", "name"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "yard_id"])
         try await scenario.expectSameContent(source: "notes", target: "analytics.notes", columns: ["id", "body"])
-        #expect(try await scenario.warehouseScalar("SELECT (SELECT count(*) FROM analytics.hives) || '/' || (SELECT string_agg(body, ',') FROM analytics.notes)") == "2/after")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT (SELECT count(*) FROM analytics.hives) || '/' || (SELECT string_agg(body, ',') FROM analytics.notes)") == "2/after")
     }
 
     @Test("a graceful stop leaves the slot's confirmed_flush_lsn equal to the warehouse checkpoint")
@@ -158,23 +171,30 @@ struct ReplicationTests {
         var statements: [String] = []
         for round in 0..<40 {
             let base = 100_000 + round * 2_500
-            statements.append("INSERT INTO samples SELECT 1 + g % 500, '2031-01-01'::timestamptz + g * interval '1 second', g, jsonb_build_object('r', \(round)) FROM generate_series(\(base), \(base + 2_499)) g;")
+            statements.append(
+                "INSERT INTO samples SELECT 1 + g % 500, '2031-01-01'::timestamptz + g * interval '1 second', g, jsonb_build_object('r', \(round)) FROM generate_series(\(base), \(base + 2_499)) g;"
+            )
             statements.append("UPDATE hives SET weight_kg = weight_kg + 1, notes = 'round \(round)' WHERE id % 40 = \(round);")
             statements.append("DELETE FROM samples WHERE hive_id = \(1 + round) AND taken_at < '2025-01-01';")
         }
-        statements.append("INSERT INTO samples SELECT 1 + g % 500, '2032-01-01'::timestamptz + g * interval '1 second', g, NULL FROM generate_series(1, 60000) g;")
+        statements.append(
+            "INSERT INTO samples SELECT 1 + g % 500, '2032-01-01'::timestamptz + g * interval '1 second', g, NULL FROM generate_series(1, 60000) g;"
+        )
         // A backlog of 121 transactions, then a run that is killed while it catches up.
         try await scenario.onSourceEach(statements)
         let process = try scenario.launch(["run"])
         try await scenario.eventually("some streamed rows") {
-            (Int(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples WHERE taken_at >= '2031-01-01'") ?? "0") ?? 0) > 5_000
+            (Int(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples WHERE taken_at >= '2031-01-01'") ?? "0") ?? 0)
+                > 5_000
         }
         process.signal(SIGKILL)
         _ = try await process.wait(timeout: .seconds(10))
-        let partial = Int(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples WHERE taken_at >= '2031-01-01'") ?? "0") ?? 0
+        let partial =
+            Int(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples WHERE taken_at >= '2031-01-01'") ?? "0") ?? 0
         try await scenario.forager(["sync"])
         try await expectAllEqual(scenario)
-        let total = Int(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples WHERE taken_at >= '2031-01-01'") ?? "0") ?? 0
+        let total =
+            Int(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples WHERE taken_at >= '2031-01-01'") ?? "0") ?? 0
         #expect(total == 160_000)
         #expect(partial < total, "the kill should land before the stream finished")
     }
@@ -199,10 +219,14 @@ struct ReplicationTests {
                 """,
             tables: ["readings"])
         try await scenario.forager(["sync"])
-        try await scenario.expectSameContent(source: "readings", target: "analytics.readings", columns: ["id", "device", "at", "value", "note"])
-        try await scenario.onSource("UPDATE readings SET value = -value WHERE id % 100 = 0; DELETE FROM readings WHERE id % 1000 = 1; INSERT INTO readings SELECT g, 1, now(), 0, NULL FROM generate_series(1000001, 1100000) g;")
+        try await scenario.expectSameContent(
+            source: "readings", target: "analytics.readings", columns: ["id", "device", "at", "value", "note"])
+        try await scenario.onSource(
+            "UPDATE readings SET value = -value WHERE id % 100 = 0; DELETE FROM readings WHERE id % 1000 = 1; INSERT INTO readings SELECT g, 1, now(), 0, NULL FROM generate_series(1000001, 1100000) g;"
+        )
         try await scenario.forager(["sync"])
-        try await scenario.expectSameContent(source: "readings", target: "analytics.readings", columns: ["id", "device", "at", "value", "note"])
+        try await scenario.expectSameContent(
+            source: "readings", target: "analytics.readings", columns: ["id", "device", "at", "value", "note"])
     }
 }
 
@@ -211,7 +235,8 @@ struct SourcePreflightTests {
     @Test("forager check warns when the source role is a superuser, and not for a role with only REPLICATION and SELECT")
     func superuserWarning() async throws {
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE fine (id int PRIMARY KEY); CREATE ROLE least_priv LOGIN REPLICATION; GRANT SELECT ON fine TO least_priv;",
+            sourceSQL:
+                "CREATE TABLE fine (id int PRIMARY KEY); CREATE ROLE least_priv LOGIN REPLICATION; GRANT SELECT ON fine TO least_priv;",
             tables: ["fine"])
         let superuser = try await scenario.forager(["check"])
         #expect(superuser.contains("warning: the source role \"postgres\" is a superuser") && superuser.contains("ok: "), "\(superuser)")
@@ -243,10 +268,13 @@ struct SourcePreflightTests {
 
 @Suite("Schema changes while streaming", .cleansUpScenarios)
 struct SchemaChangeTests {
-    @Test("a column added with a default while forager is stopped: rows written before it, still in the stream, read the default, and a later drop leaves newer rows NULL")
+    @Test(
+        "a column added with a default while forager is stopped: rows written before it, still in the stream, read the default, and a later drop leaves newer rows NULL"
+    )
     func columnAddedWhileStopped() async throws {
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 20) g;",
+            sourceSQL:
+                "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 20) g;",
             tables: ["hives"])
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach([
@@ -259,13 +287,17 @@ struct SchemaChangeTests {
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "frames"])
         try await scenario.onSourceEach(["ALTER TABLE hives DROP COLUMN frames", "INSERT INTO hives VALUES (23, 'after the drop')"])
         try await scenario.forager(["sync"])
-        #expect(try await scenario.warehouseScalar("SELECT string_agg(id || ':' || coalesce(frames::text, 'NULL'), ' ' ORDER BY id) FROM analytics.hives WHERE id IN (1, 21, 22, 23)") == "1:10 21:10 22:7 23:NULL")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT string_agg(id || ':' || coalesce(frames::text, 'NULL'), ' ' ORDER BY id) FROM analytics.hives WHERE id IN (1, 21, 22, 23)"
+            ) == "1:10 21:10 22:7 23:NULL")
     }
 
     @Test("ADD COLUMN (with and without a default) and DROP COLUMN mid-stream lose nothing; RENAME stops the table until a resync")
     func columnsFollowTheSource() async throws {
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, weight numeric(6,2)); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 50) g;",
+            sourceSQL:
+                "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, weight numeric(6,2)); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 50) g;",
             tables: ["hives"])
         let process = try scenario.launch(["run"])
         try await scenario.eventually("the snapshot") {
@@ -284,11 +316,15 @@ struct SchemaChangeTests {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 53") == "1"
         }
         // Every current source column matches, including the default that older rows read.
-        try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "queen_marked", "frames"])
+        try await scenario.expectSameContent(
+            source: "hives", target: "analytics.hives", columns: ["id", "label", "queen_marked", "frames"])
         // A dropped column stays in the warehouse with its history.
         #expect(try await scenario.warehouseScalar("SELECT weight FROM analytics.hives WHERE id = 51") == "1.00")
         #expect(try await scenario.warehouseScalar("SELECT weight IS NULL FROM analytics.hives WHERE id = 53") == "t")
-        #expect(try await scenario.warehouseScalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'frames'") == "integer")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'frames'"
+            ) == "integer")
 
         try await scenario.onSourceEach([
             "ALTER TABLE hives RENAME COLUMN label TO name",
@@ -297,7 +333,9 @@ struct SchemaChangeTests {
         try await scenario.eventually("the table to stop") {
             try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "stopped"
         }
-        #expect(try await scenario.warehouseScalar("SELECT reason FROM analytics._forager_tables WHERE source_table = 'hives'")?.contains("renamed, or dropped and added") == true)
+        #expect(
+            try await scenario.warehouseScalar("SELECT reason FROM analytics._forager_tables WHERE source_table = 'hives'")?.contains(
+                "renamed, or dropped and added") == true)
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 54") == "0")
         let check = try await scenario.forager(["check"], expectStatus: 1)
         #expect(check.contains("table public.hives is stopped"))
@@ -340,8 +378,10 @@ struct SchemaChangeTests {
         // values cannot go in as they are, so the pass starts again in text.
         #expect(widened.contains("starting the stream again with column values in text"), "\(widened)")
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "weight", "frames"])
-        #expect(try await scenario.warehouseScalar(
-            "SELECT string_agg(format_type(atttypid, atttypmod), ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attnum BETWEEN 1 AND 4") == "bigint,character varying(40),numeric(12,4),integer")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT string_agg(format_type(atttypid, atttypmod), ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attnum BETWEEN 1 AND 4"
+            ) == "bigint,character varying(40),numeric(12,4),integer")
 
         try await scenario.onSourceEach([
             "ALTER TABLE hives ALTER COLUMN weight TYPE text",
@@ -351,20 +391,25 @@ struct SchemaChangeTests {
         try await scenario.forager(["sync"])
         #expect(try await scenario.warehouseScalar("SELECT name FROM analytics.yards") == "still flowing")
         #expect(try await scenario.warehouseScalar("SELECT weight::text FROM analytics.hives WHERE id = 2") == "2.0000")
-        let reason = try await scenario.warehouseScalar("SELECT state || ': ' || reason FROM analytics._forager_tables WHERE source_table = 'hives'")
-        #expect(reason?.hasPrefix("stopped: column \"weight\" of public.hives changed type on the source, from numeric(12,4) to text") == true)
+        let reason = try await scenario.warehouseScalar(
+            "SELECT state || ': ' || reason FROM analytics._forager_tables WHERE source_table = 'hives'")
+        #expect(
+            reason?.hasPrefix("stopped: column \"weight\" of public.hives changed type on the source, from numeric(12,4) to text") == true)
 
         try await scenario.onSource("INSERT INTO yards VALUES (2, 'flowing too'); UPDATE hives SET label = 'while stopped' WHERE id = 3;")
         try await scenario.forager(["resync", "--table", "public.hives"])
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "weight", "frames"])
         try await scenario.expectSameContent(source: "yards", target: "analytics.yards", columns: ["id", "name"])
-        #expect(try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "streaming")
+        #expect(
+            try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "streaming")
         let unknown = try await scenario.forager(["resync", "--table", "nope"], expectStatus: 1)
         #expect(unknown.contains("public.nope is not a mapped table"))
     }
 
-    @Test("a mapped table renamed on the source while Forager streams stops, instead of its changes being dropped; mapped by its new name and resynced, it fills the same warehouse table")
+    @Test(
+        "a mapped table renamed on the source while Forager streams stops, instead of its changes being dropped; mapped by its new name and resynced, it fills the same warehouse table"
+    )
     func tableRenamedOnTheSource() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: """
@@ -396,10 +441,14 @@ struct SchemaChangeTests {
         try await scenario.onSource("INSERT INTO old_hives VALUES (7, 'later')")
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "old_hives", target: "analytics.hives", columns: ["id", "label"])
-        #expect(try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'old_hives'") == "streaming")
+        #expect(
+            try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'old_hives'")
+                == "streaming")
     }
 
-    @Test("a primary key changed on the source, while Forager streams or while it is stopped, stops only that table instead of missing its deletes; a resync copies it with the new key")
+    @Test(
+        "a primary key changed on the source, while Forager streams or while it is stopped, stops only that table instead of missing its deletes; a resync copies it with the new key"
+    )
     func keyChangedOnTheSource() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: """
@@ -411,7 +460,8 @@ struct SchemaChangeTests {
                 """,
             tables: ["hives", "boxes", "yards"])
         let state = { (table: String) in
-            try await scenario.warehouseScalar("SELECT state || ': ' || coalesce(reason, '') FROM analytics._forager_tables WHERE source_table = '\(table)'") ?? ""
+            try await scenario.warehouseScalar(
+                "SELECT state || ': ' || coalesce(reason, '') FROM analytics._forager_tables WHERE source_table = '\(table)'") ?? ""
         }
         let process = try await scenario.launchStreaming()
         try await scenario.onSourceEach([
@@ -420,7 +470,10 @@ struct SchemaChangeTests {
             "INSERT INTO yards VALUES (1, 'still flowing')",
         ])
         try await scenario.eventually("the table to stop") { try await state("hives").hasPrefix("stopped") }
-        #expect(try await state("hives").contains("the replica identity of public.hives changed on the source: its updates and deletes now name rows by (\"tag\"), where Forager matches warehouse rows by (\"id\")"))
+        #expect(
+            try await state("hives").contains(
+                "the replica identity of public.hives changed on the source: its updates and deletes now name rows by (\"tag\"), where Forager matches warehouse rows by (\"id\")"
+            ))
         try await scenario.eventually("the other table") {
             try await scenario.warehouseScalar("SELECT name FROM analytics.yards WHERE id = 1") == "still flowing"
         }
@@ -428,7 +481,9 @@ struct SchemaChangeTests {
         #expect(try await process.wait(timeout: .seconds(30)) == 0)
 
         // While Forager is stopped.
-        try await scenario.onSourceEach(["ALTER TABLE boxes DROP CONSTRAINT boxes_pkey, ADD PRIMARY KEY (tag)", "DELETE FROM boxes WHERE id = 2"])
+        try await scenario.onSourceEach([
+            "ALTER TABLE boxes DROP CONSTRAINT boxes_pkey, ADD PRIMARY KEY (tag)", "DELETE FROM boxes WHERE id = 2",
+        ])
         let check = try await scenario.forager(["check"], expectStatus: 1)
         #expect(check.contains("the key of public.boxes changed on the source while Forager was stopped"), "\(check)")
         try await scenario.forager(["sync"])
@@ -440,14 +495,18 @@ struct SchemaChangeTests {
         try await scenario.expectSameContent(source: "boxes", target: "analytics.boxes", columns: ["id", "tag"])
         for table in ["hives", "boxes"] {
             #expect(try await state(table) == "streaming: ")
-            #expect(try await scenario.warehouseScalar("SELECT string_agg(a.attname, ',') FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'analytics.\(table)'::regclass AND i.indisprimary") == "tag")
+            #expect(
+                try await scenario.warehouseScalar(
+                    "SELECT string_agg(a.attname, ',') FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'analytics.\(table)'::regclass AND i.indisprimary"
+                ) == "tag")
         }
     }
 
     @Test("a column the source makes nullable (DROP NOT NULL), while Forager streams or while it is stopped, takes NULLs in the warehouse")
     func columnMadeNullable() async throws {
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
+            sourceSQL:
+                "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
             tables: ["hives"])
         let process = try await scenario.launchStreaming()
         try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)"])
@@ -458,16 +517,24 @@ struct SchemaChangeTests {
         #expect(try await process.wait(timeout: .seconds(30)) == 0)
         #expect(process.output.contains("the source made the column nullable"), "\(process.output)")
 
-        try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN frames DROP NOT NULL", "INSERT INTO hives VALUES (7, 'seven', NULL)"])
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives ALTER COLUMN frames DROP NOT NULL", "INSERT INTO hives VALUES (7, 'seven', NULL)",
+        ])
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "frames"])
-        #expect(try await scenario.warehouseScalar("SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attnotnull AND attnum > 0") == "id,_forager_lsn,_forager_synced_at,_forager_deleted")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attnotnull AND attnum > 0"
+            ) == "id,_forager_lsn,_forager_synced_at,_forager_deleted")
     }
 
-    @Test("a schema change waits for a long warehouse report a second at a time, so the table's other readers are not held up behind it; the log names the report's session")
+    @Test(
+        "a schema change waits for a long warehouse report a second at a time, so the table's other readers are not held up behind it; the log names the report's session"
+    )
     func schemaChangeLetsReadersIn() async throws {
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 10) g;",
+            sourceSQL:
+                "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 10) g;",
             tables: ["hives"])
         let process = try await scenario.launchStreaming()
         let report = try await scenario.warehouse.connect(scenario.warehouseDatabase)
@@ -502,7 +569,9 @@ struct SchemaChangeTests {
         #expect(try await process.wait(timeout: .seconds(30)) == 0)
     }
 
-    @Test("a resync keeps what was built on the warehouse table (a view, an index, a grant) while its shape holds; where its shape changes, views on it are named and nothing is dropped")
+    @Test(
+        "a resync keeps what was built on the warehouse table (a view, an index, a grant) while its shape holds; where its shape changes, views on it are named and nothing is dropped"
+    )
     func resyncKeepsWhatWasBuiltOnTheTable() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: """
@@ -513,7 +582,8 @@ struct SchemaChangeTests {
             tables: ["hives", "yards"])
         try await scenario.forager(["sync"])
         let reader = "reader_\(scenario.id)"
-        try await scenario.warehouse.execute("""
+        try await scenario.warehouse.execute(
+            """
             CREATE ROLE \(reader);
             CREATE SCHEMA reports;
             CREATE VIEW reports.heavy AS SELECT id, label FROM analytics.hives WHERE weight > 10;
@@ -521,17 +591,25 @@ struct SchemaChangeTests {
             GRANT USAGE ON SCHEMA analytics TO \(reader);
             GRANT SELECT ON analytics.hives TO \(reader);
             """, database: scenario.warehouseDatabase)
-        try await scenario.onSource("UPDATE hives SET weight = 50 WHERE id = 2; DELETE FROM hives WHERE id = 20; INSERT INTO hives VALUES (21, 'new', 30);")
+        try await scenario.onSource(
+            "UPDATE hives SET weight = 50 WHERE id = 2; DELETE FROM hives WHERE id = 20; INSERT INTO hives VALUES (21, 'new', 30);")
         try await scenario.forager(["resync", "--table", "hives"])
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "weight"])
-        #expect(try await scenario.warehouseScalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM reports.heavy") == "2,11,12,13,14,15,16,17,18,19,21")
-        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM pg_indexes WHERE schemaname = 'analytics' AND indexname = 'hives_by_label'") == "1")
+        #expect(
+            try await scenario.warehouseScalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM reports.heavy")
+                == "2,11,12,13,14,15,16,17,18,19,21")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT count(*) FROM pg_indexes WHERE schemaname = 'analytics' AND indexname = 'hives_by_label'") == "1")
         #expect(try await scenario.warehouseScalar("SELECT has_table_privilege('\(reader)', 'analytics.hives', 'SELECT')") == "t")
-        #expect(try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "streaming")
+        #expect(
+            try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "streaming")
 
         // A type change the warehouse cannot follow in place: the resync must make the table anew.
-        try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN label TYPE int USING length(label)", "INSERT INTO yards VALUES (1, 'y')"])
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives ALTER COLUMN label TYPE int USING length(label)", "INSERT INTO yards VALUES (1, 'y')",
+        ])
         try await scenario.forager(["sync"])
         #expect(try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "stopped")
         try await scenario.forager(["resync", "--table", "hives"])
@@ -547,7 +625,9 @@ struct SchemaChangeTests {
         try await scenario.warehouse.execute("DROP OWNED BY \(reader); DROP ROLE \(reader)", database: scenario.warehouseDatabase)
     }
 
-    @Test("a column dropped and added again under its name with another type, while Forager streams, stops only its table (never a value of one read as the other) and keeps the old values; a resync repairs it")
+    @Test(
+        "a column dropped and added again under its name with another type, while Forager streams, stops only its table (never a value of one read as the other) and keeps the old values; a resync repairs it"
+    )
     func columnDroppedAndAddedAgain() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: """
@@ -579,15 +659,22 @@ struct SchemaChangeTests {
         #expect(reason.contains("column \"code\" of public.hives was dropped and added again on the source, now as text"), "\(reason)")
         #expect(reason.contains("integer"), "\(reason)")
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 7") == "0")
-        #expect(try await scenario.warehouseScalar("SELECT string_agg(coalesce(code::text, 'NULL'), ',' ORDER BY id) FROM analytics.hives") == "1,2,3,4,5,NULL")
+        #expect(
+            try await scenario.warehouseScalar("SELECT string_agg(coalesce(code::text, 'NULL'), ',' ORDER BY id) FROM analytics.hives")
+                == "1,2,3,4,5,NULL")
         // Ops see it without reading the log: a gauge, /status, and an alert naming the table.
         try await scenario.eventually("the stopped-table gauge, status and alert") {
             let metrics = try PrometheusText(await httpGet(port: scenario.metricsPort, "/metrics")?.body ?? "")
-            let status = try JSONSerialization.jsonObject(with: Data((await httpGet(port: scenario.metricsPort, "/status")?.body ?? "{}").utf8)) as? [String: Any]
+            let status =
+                try JSONSerialization.jsonObject(with: Data((await httpGet(port: scenario.metricsPort, "/status")?.body ?? "{}").utf8))
+                as? [String: Any]
             return metrics["forager_tables_stopped"] == 1 && status?["stopped_tables"] as? [String] == ["public.hives"]
                 && process.output.contains("forager.alert=table_stopped")
         }
-        #expect(try await scenario.warehouseScalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'code'") == "integer")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'code'"
+            ) == "integer")
 
         // Forager sees the drop only once the new column (with a default) exists: a warehouse lock
         // holds the change before it until then.
@@ -608,7 +695,9 @@ struct SchemaChangeTests {
         }
         let second = try await scenario.warehouseScalar("SELECT reason FROM analytics._forager_tables WHERE source_table = 'boxes'") ?? ""
         #expect(second.contains("column \"code\" of public.boxes was dropped and added again on the source, now as text"), "\(second)")
-        #expect(try await scenario.warehouseScalar("SELECT string_agg(coalesce(code::text, 'NULL'), ',' ORDER BY id) FROM analytics.boxes") == "1,2,3,4,5,NULL")
+        #expect(
+            try await scenario.warehouseScalar("SELECT string_agg(coalesce(code::text, 'NULL'), ',' ORDER BY id) FROM analytics.boxes")
+                == "1,2,3,4,5,NULL")
         #expect(try await scenario.warehouseScalar("SELECT name FROM analytics.yards WHERE id = 2") == "held")
 
         for table in ["hives", "boxes"] {
@@ -627,7 +716,9 @@ struct SchemaChangeTests {
         #expect(try await process.wait(timeout: .seconds(30)) == 0)
     }
 
-    @Test("a warehouse column changed by hand stops only its table, saying so (not as a source change), and is never widened back; source widenings raise no false alarm")
+    @Test(
+        "a warehouse column changed by hand stops only its table, saying so (not as a source change), and is never widened back; source widenings raise no false alarm"
+    )
     func warehouseColumnChangedByHand() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: """
@@ -638,30 +729,44 @@ struct SchemaChangeTests {
             tables: ["hives", "yards"])
         try await scenario.forager(["sync"])
         // The source widens a column while Forager is stopped: followed, and recorded, so later starts agree.
-        try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN weight TYPE bigint", "INSERT INTO hives VALUES (21, 'big', 5000000000)"])
+        try await scenario.onSourceEach([
+            "ALTER TABLE hives ALTER COLUMN weight TYPE bigint", "INSERT INTO hives VALUES (21, 'big', 5000000000)",
+        ])
         try await scenario.forager(["sync"])
         try await scenario.forager(["sync"])
-        #expect(try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "streaming")
+        #expect(
+            try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "streaming")
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "weight"])
 
         // Someone shortens a column in the warehouse, cutting its values; text would be a widening of it.
-        try await scenario.warehouse.execute("ALTER TABLE analytics.hives ALTER COLUMN label TYPE varchar(3) USING left(label, 3)", database: scenario.warehouseDatabase)
-        try await scenario.onSource("INSERT INTO hives VALUES (22, 'after the hand change', 1); INSERT INTO yards VALUES (1, 'still flowing');")
+        try await scenario.warehouse.execute(
+            "ALTER TABLE analytics.hives ALTER COLUMN label TYPE varchar(3) USING left(label, 3)", database: scenario.warehouseDatabase)
+        try await scenario.onSource(
+            "INSERT INTO hives VALUES (22, 'after the hand change', 1); INSERT INTO yards VALUES (1, 'still flowing');")
         let check = try await scenario.forager(["check"], expectStatus: 1)
-        #expect(check.contains("warehouse table analytics.hives was changed by hand: \"label\" is character varying(3) where Forager made it text (the source has text)"), "\(check)")
+        #expect(
+            check.contains(
+                "warehouse table analytics.hives was changed by hand: \"label\" is character varying(3) where Forager made it text (the source has text)"
+            ), "\(check)")
         #expect(check.contains("forager resync --table public.hives"), "\(check)")
         try await scenario.forager(["sync"])
-        let reason = try await scenario.warehouseScalar("SELECT state || ': ' || reason FROM analytics._forager_tables WHERE source_table = 'hives'") ?? ""
+        let reason =
+            try await scenario.warehouseScalar("SELECT state || ': ' || reason FROM analytics._forager_tables WHERE source_table = 'hives'")
+            ?? ""
         #expect(reason.hasPrefix("stopped: warehouse table analytics.hives was changed by hand"), "\(reason)")
         #expect(!reason.contains("changed type on the source"), "\(reason)")
-        #expect(try await scenario.warehouseScalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'label'") == "character varying(3)")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'label'"
+            ) == "character varying(3)")
         #expect(try await scenario.warehouseScalar("SELECT name FROM analytics.yards") == "still flowing")
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 22") == "0")
 
         try await scenario.forager(["resync", "--table", "public.hives"])
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "weight"])
-        #expect(try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "streaming")
+        #expect(
+            try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "streaming")
     }
 
     @Test("a table added to the mapping is copied and then streamed, with writes running throughout; none lost or doubled")
@@ -680,7 +785,8 @@ struct SchemaChangeTests {
             defer { connection.close() }
             var next = 1001
             while !Task.isCancelled {
-                try await connection.execute("""
+                try await connection.execute(
+                    """
                     BEGIN; INSERT INTO visits VALUES (\(next), \(next % 100), 0);
                     UPDATE visits SET n = n + 1 WHERE id = \(1 + next % 1000);
                     DELETE FROM visits WHERE id = \(next - 500) AND id % 7 = 0;
@@ -719,7 +825,8 @@ struct SchemaChangeTests {
             defer { connection.close() }
             var next = 100
             while !Task.isCancelled {
-                try await connection.execute("""
+                try await connection.execute(
+                    """
                     BEGIN; INSERT INTO hives VALUES (\(next), 0); UPDATE readings SET value = -value WHERE id = \(next * 7);
                     INSERT INTO readings VALUES (\(3_000_000 + next), 1, 0); COMMIT
                     """)
@@ -740,8 +847,10 @@ struct SchemaChangeTests {
         writer.cancel()
         _ = await writer.result
         try await scenario.eventually(timeout: .seconds(60), "the warehouse to catch up") {
-            let source = try await scenario.sourceScalar(Scenario.digestSQL(table: "readings", columns: ["id", "hive_id", "value"], key: ["id"]))
-            let warehouse = try await scenario.warehouseScalar(Scenario.digestSQL(table: "analytics.readings", columns: ["id", "hive_id", "value"], key: ["id"]))
+            let source = try await scenario.sourceScalar(
+                Scenario.digestSQL(table: "readings", columns: ["id", "hive_id", "value"], key: ["id"]))
+            let warehouse = try await scenario.warehouseScalar(
+                Scenario.digestSQL(table: "analytics.readings", columns: ["id", "hive_id", "value"], key: ["id"]))
             return source == warehouse
         }
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "n"])
@@ -763,13 +872,15 @@ struct TableShapeTests {
                 """,
             tables: ["readings"])
         try await scenario.forager(["sync"])
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             INSERT INTO readings VALUES (1000, '2025-03-01', 1), (1001, '2024-03-01', 2);
             UPDATE readings SET taken_on = '2025-02-02' WHERE id = 10;
             DELETE FROM readings WHERE id = 20;
             """)
         try await scenario.forager(["sync"])
-        try await scenario.expectSameContent(source: "readings", target: "analytics.readings", columns: ["id", "taken_on", "value"], key: ["id", "taken_on"])
+        try await scenario.expectSameContent(
+            source: "readings", target: "analytics.readings", columns: ["id", "taken_on", "value"], key: ["id", "taken_on"])
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.readings") == "401")
 
         // A partition truncated on its own (a retention job): PostgreSQL sends nothing for it when it
@@ -791,7 +902,8 @@ struct TableShapeTests {
                 """,
             tables: ["blobs"])
         try await scenario.forager(["sync"])
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             BEGIN;
             UPDATE blobs SET counter = counter + 1;
             UPDATE blobs SET note = 'short now' WHERE id = 1;
@@ -813,11 +925,13 @@ struct SoftDeleteTests {
     @Test("deletes: soft keeps deleted rows flagged, whether or not the batch saw their values")
     func softDeletesKeepRows() async throws {
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE uploads (id int PRIMARY KEY, path text, handled boolean); INSERT INTO uploads SELECT g, 's3://b/' || g, false FROM generate_series(1, 20) g;",
+            sourceSQL:
+                "CREATE TABLE uploads (id int PRIMARY KEY, path text, handled boolean); INSERT INTO uploads SELECT g, 's3://b/' || g, false FROM generate_series(1, 20) g;",
             tables: ["uploads"])
         try scenario.writeMapping("tables:\n  - source: uploads\n    deletes: soft\n")
         try await scenario.forager(["sync"])
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             DELETE FROM uploads WHERE id <= 3;
             BEGIN; UPDATE uploads SET handled = true WHERE id = 4; DELETE FROM uploads WHERE id = 4; COMMIT;
             BEGIN; INSERT INTO uploads VALUES (21, 's3://b/21', false); DELETE FROM uploads WHERE id = 21; COMMIT;
@@ -826,12 +940,17 @@ struct SoftDeleteTests {
         try await scenario.forager(["sync"])
         // Live rows equal the source's.
         let live = Scenario.digestSQL(table: "uploads", columns: ["id", "path", "handled"], key: ["id"])
-        let warehouseLive = Scenario.digestSQL(table: "(SELECT * FROM analytics.uploads WHERE NOT _forager_deleted) w", columns: ["id", "path", "handled"], key: ["id"])
+        let warehouseLive = Scenario.digestSQL(
+            table: "(SELECT * FROM analytics.uploads WHERE NOT _forager_deleted) w", columns: ["id", "path", "handled"], key: ["id"])
         #expect(try await scenario.sourceScalar(live) == (try await scenario.warehouseScalar(warehouseLive)))
-        #expect(try await scenario.warehouseScalar(
-            "SELECT string_agg(id || ':' || handled, ',' ORDER BY id) FROM analytics.uploads WHERE _forager_deleted") == "1:false,2:false,3:false,4:true,21:false")
-        #expect(try await scenario.warehouseScalar(
-            "SELECT count(DISTINCT _forager_lsn) FROM analytics.uploads WHERE _forager_deleted AND _forager_lsn >= (SELECT _forager_lsn FROM analytics.uploads WHERE id = 6)") == "5")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT string_agg(id || ':' || handled, ',' ORDER BY id) FROM analytics.uploads WHERE _forager_deleted")
+                == "1:false,2:false,3:false,4:true,21:false")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT count(DISTINCT _forager_lsn) FROM analytics.uploads WHERE _forager_deleted AND _forager_lsn >= (SELECT _forager_lsn FROM analytics.uploads WHERE id = 6)"
+            ) == "5")
     }
 }
 
@@ -840,16 +959,23 @@ struct ExcludedColumnTests {
     @Test("exclude_columns keeps personal data on the source: not published, not in the warehouse")
     func excludedColumnsNeverLeave() async throws {
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE customers (id int PRIMARY KEY, name text, email text, phone text); INSERT INTO customers SELECT g, 'c' || g, g || '@example.org', '555-' || g FROM generate_series(1, 30) g;",
+            sourceSQL:
+                "CREATE TABLE customers (id int PRIMARY KEY, name text, email text, phone text); INSERT INTO customers SELECT g, 'c' || g, g || '@example.org', '555-' || g FROM generate_series(1, 30) g;",
             tables: ["customers"])
         try scenario.writeMapping("tables:\n  - source: customers\n    exclude_columns: [email, phone]\n")
         try await scenario.forager(["sync"])
-        try await scenario.onSource("INSERT INTO customers VALUES (31, 'new', 'secret@example.org', '555-0'); UPDATE customers SET email = 'x@example.org', name = 'renamed' WHERE id = 1;")
+        try await scenario.onSource(
+            "INSERT INTO customers VALUES (31, 'new', 'secret@example.org', '555-0'); UPDATE customers SET email = 'x@example.org', name = 'renamed' WHERE id = 1;"
+        )
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "customers", target: "analytics.customers", columns: ["id", "name"])
-        #expect(try await scenario.warehouseScalar(
-            "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'analytics.customers'::regclass AND attnum > 0 AND NOT attisdropped AND attname NOT LIKE '\\_forager%'") == "id,name")
-        #expect(try await scenario.sourceScalar("SELECT array_to_string(attnames, ',') FROM pg_publication_tables WHERE pubname = 'forager_pub'") == "id,name")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'analytics.customers'::regclass AND attnum > 0 AND NOT attisdropped AND attname NOT LIKE '\\_forager%'"
+            ) == "id,name")
+        #expect(
+            try await scenario.sourceScalar(
+                "SELECT array_to_string(attnames, ',') FROM pg_publication_tables WHERE pubname = 'forager_pub'") == "id,name")
 
         try scenario.writeMapping("tables:\n  - source: customers\n    exclude_columns: [emial, id]\n")
         let output = try await scenario.forager(["check"], expectStatus: 1)
@@ -869,14 +995,16 @@ struct RenamedColumnTests {
                 INSERT INTO readings SELECT g, g / 2.0, 'n' || g, repeat('r', 10000) FROM generate_series(1, 40) g;
                 """,
             tables: ["readings"])
-        try scenario.writeMapping("""
+        try scenario.writeMapping(
+            """
             tables:
               - source: readings
                 deletes: soft
                 rename_columns: {id: reading_id, temp: temperature_c, "Raw Blob": raw_blob}
             """)
         try await scenario.forager(["sync"])
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             INSERT INTO readings VALUES (41, 20.5, 'new', 'small');
             UPDATE readings SET temp = -1 WHERE id <= 5;
             UPDATE readings SET id = 100 WHERE id = 6;
@@ -890,7 +1018,8 @@ struct RenamedColumnTests {
         #expect(try await scenario.sourceScalar(source) == (try await scenario.warehouseScalar(warehouse)))
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.readings WHERE _forager_deleted") == "3")
 
-        try scenario.writeMapping("""
+        try scenario.writeMapping(
+            """
             tables:
               - source: readings
                 rename_columns: {temp: note}
@@ -905,15 +1034,20 @@ struct TypeOverrideTests {
     @Test("types overrides a warehouse column's type; check refuses a type that cannot hold the data")
     func typeOverrides() async throws {
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, weight numeric(7,3), label varchar(20)); INSERT INTO hives SELECT g, g * 1.5, 'h' || g FROM generate_series(1, 10) g;",
+            sourceSQL:
+                "CREATE TABLE hives (id int PRIMARY KEY, weight numeric(7,3), label varchar(20)); INSERT INTO hives SELECT g, g * 1.5, 'h' || g FROM generate_series(1, 10) g;",
             tables: ["hives"])
         try scenario.writeMapping("tables:\n  - source: hives\n    types: {weight: double precision, label: text}\n")
         try await scenario.forager(["sync"])
         try await scenario.onSource("INSERT INTO hives VALUES (11, 2.125, 'new'); UPDATE hives SET weight = 0.001 WHERE id = 1;")
         try await scenario.forager(["sync"])
-        try await scenario.expectSameContent(source: "(SELECT id, weight::double precision AS weight, label::text AS label FROM hives) s", target: "analytics.hives", columns: ["id", "weight", "label"])
-        #expect(try await scenario.warehouseScalar(
-            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'weight'") == "double precision")
+        try await scenario.expectSameContent(
+            source: "(SELECT id, weight::double precision AS weight, label::text AS label FROM hives) s", target: "analytics.hives",
+            columns: ["id", "weight", "label"])
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'weight'"
+            ) == "double precision")
 
         try scenario.writeMapping("tables:\n  - source: hives\n    types: {weight: point, label: nosuchtype}\n")
         let output = try await scenario.forager(["check"], expectStatus: 1)
@@ -935,7 +1069,8 @@ struct JSONExtractionTests {
                   (3, NULL, NULL);
                 """,
             tables: ["samples"])
-        try scenario.writeMapping("""
+        try scenario.writeMapping(
+            """
             tables:
               - source: samples
                 extract:
@@ -951,19 +1086,22 @@ struct JSONExtractionTests {
         try await scenario.warehouse.execute(
             "ALTER TABLE analytics.samples DROP COLUMN firmware; ALTER TABLE analytics.samples ADD COLUMN firmware text GENERATED ALWAYS AS (payload ->> 'fw') STORED",
             database: scenario.warehouseDatabase)
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             INSERT INTO samples VALUES (4, '{"climate": {"temp": -2}, "readings": [1.5], "fw": "v3"}', '{"n": 12}');
             UPDATE samples SET payload = jsonb_set(payload, '{climate,temp}', '36.25') WHERE id = 1;
             """)
         try await scenario.forager(["sync"])
-        let rows = try await scenario.warehouseScalar("""
+        let rows = try await scenario.warehouseScalar(
+            """
             SELECT string_agg(concat_ws('|', id, temperature_c, first_reading, ok, firmware, big, n), ';' ORDER BY id)
             FROM analytics.samples
             """)
         #expect(rows == #"1|36.25|7|t|v2|3;2|{"major": 2};3;4|-2|v3|12"#)
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "payload"])
 
-        try scenario.writeMapping("""
+        try scenario.writeMapping(
+            """
             tables:
               - source: samples
                 extract:
@@ -985,7 +1123,8 @@ struct JSONExtractionTests {
                   (4, '{"day": 20240101, "at": "2024-06-01", "atz": "2024-06-01T25:00:00Z"}');
                 """,
             tables: [])
-        try scenario.writeMapping("""
+        try scenario.writeMapping(
+            """
             tables:
               - source: events
                 extract:
@@ -995,16 +1134,20 @@ struct JSONExtractionTests {
                   - {column: n, from: body, path: n, type: smallint}
             """)
         let output = try await scenario.forager(["sync"])
-        let rows = try await scenario.warehouseScalar("""
+        let rows = try await scenario.warehouseScalar(
+            """
             SELECT string_agg(concat_ws('|', id, day, at, atz AT TIME ZONE 'UTC', n), ';' ORDER BY id) FROM analytics.events
             """)
-        #expect(rows == "1|2024-02-29|2024-06-01 10:00:00.25|2024-06-01 08:00:00|32767;2|2024-06-01 10:00:00|-32768;3;4|2024-06-01 00:00:00")
+        #expect(
+            rows == "1|2024-02-29|2024-06-01 10:00:00.25|2024-06-01 08:00:00|32767;2|2024-06-01 10:00:00|-32768;3;4|2024-06-01 00:00:00")
         #expect(output.contains("extracted fields missing or of the wrong kind were stored as NULL"))
         #expect(output.contains(#"forager.column=day forager.missing=0 forager.table=analytics.events forager.wrong_kind=3"#))
         #expect(output.contains(#"forager.column=n forager.missing=1 forager.table=analytics.events forager.wrong_kind=1"#))
     }
 
-    @Test("keep_json: false stores only the extracted columns, also across updates that leave the json unchanged (TOAST); a new extract is filled")
+    @Test(
+        "keep_json: false stores only the extracted columns, also across updates that leave the json unchanged (TOAST); a new extract is filled"
+    )
     func dropTheJSONColumn() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: """
@@ -1013,7 +1156,8 @@ struct JSONExtractionTests {
                 INSERT INTO samples SELECT g, 'n' || g, jsonb_build_object('temp', g, 'pad', repeat('x', 10000)), jsonb_build_object('fw', 'v' || g) FROM generate_series(1, 5) g;
                 """,
             tables: [])
-        try scenario.writeMapping("""
+        try scenario.writeMapping(
+            """
             tables:
               - source: samples
                 keep_json: false
@@ -1029,12 +1173,17 @@ struct JSONExtractionTests {
             "INSERT INTO samples VALUES (6, 'new', '{\"temp\": 6}', '{}')",
         ])
         try await scenario.forager(["sync"])
-        #expect(try await scenario.warehouseScalar(
-            "SELECT string_agg(concat_ws('|', id, note, temp, fw), ';' ORDER BY id) FROM analytics.samples") == "1|touched|1|v1;2|touched|2|v2;4|n4|40|v4;5|n5|5|v5;6|new|6;10|moved|3|v3")
-        #expect(try await scenario.warehouseScalar(
-            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'analytics.samples'::regclass AND attname IN ('payload', 'meta')") == "0")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT string_agg(concat_ws('|', id, note, temp, fw), ';' ORDER BY id) FROM analytics.samples")
+                == "1|touched|1|v1;2|touched|2|v2;4|n4|40|v4;5|n5|5|v5;6|new|6;10|moved|3|v3")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT count(*) FROM pg_attribute WHERE attrelid = 'analytics.samples'::regclass AND attname IN ('payload', 'meta')")
+                == "0")
 
-        try scenario.writeMapping("""
+        try scenario.writeMapping(
+            """
             tables:
               - source: samples
                 extract:
@@ -1047,7 +1196,8 @@ struct JSONExtractionTests {
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "note", "payload", "meta"])
 
-        try scenario.writeMapping("""
+        try scenario.writeMapping(
+            """
             tables:
               - source: samples
                 extract:
@@ -1056,6 +1206,7 @@ struct JSONExtractionTests {
                   - {column: temp_text, from: payload, path: temp, type: text}
             """)
         try await scenario.forager(["sync"])
-        #expect(try await scenario.warehouseScalar("SELECT string_agg(temp_text, ',' ORDER BY id) FROM analytics.samples") == "1,2,40,5,6,3")
+        #expect(
+            try await scenario.warehouseScalar("SELECT string_agg(temp_text, ',' ORDER BY id) FROM analytics.samples") == "1,2,40,5,6,3")
     }
 }

@@ -7,11 +7,14 @@ import Testing
 @Suite("Service", .serialized, .cleansUpScenarios)
 struct ServiceTests {
     private func slotConfirmed(_ scenario: Scenario) async throws -> String {
-        try await scenario.sourceScalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") ?? ""
+        try await scenario.sourceScalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'")
+            ?? ""
     }
 
     private func metrics(_ scenario: Scenario) async throws -> PrometheusText {
-        guard let (status, body) = await httpGet(port: scenario.metricsPort, "/metrics") else { throw HarnessError("/metrics did not answer") }
+        guard let (status, body) = await httpGet(port: scenario.metricsPort, "/metrics") else {
+            throw HarnessError("/metrics did not answer")
+        }
         #expect(status == 200)
         return try PrometheusText(body)
     }
@@ -30,15 +33,22 @@ struct ServiceTests {
         // Nothing at all is written on the source: only heartbeats move the slot.
         let before = try await slotConfirmed(scenario)
         try await scenario.eventually(timeout: .seconds(30), "the slot to move past its position without any write") {
-            try await scenario.sourceScalar("SELECT confirmed_flush_lsn > '\(before)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t"
+            try await scenario.sourceScalar(
+                "SELECT confirmed_flush_lsn > '\(before)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t"
         }
         try await scenario.eventually("a lag measured from heartbeats") { try await statusJSON(scenario)["lag_seconds"] is Double }
         let lag = try await statusJSON(scenario)["lag_seconds"] as? Double ?? -1
         #expect(lag >= 0 && lag < 5, "lag \(lag)")
 
-        try await scenario.onSource("INSERT INTO hives SELECT g, 'hive ' || g FROM generate_series(1, 100) g; UPDATE hives SET name = 'renamed' WHERE id <= 10; DELETE FROM hives WHERE id > 95;")
-        try await scenario.eventually("the changes in the warehouse") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "95" }
-        try await scenario.eventually("the counters") { try await metrics(scenario)[#"forager_rows_applied_total{table="public.hives",operation="delete"}"#] == 5 }
+        try await scenario.onSource(
+            "INSERT INTO hives SELECT g, 'hive ' || g FROM generate_series(1, 100) g; UPDATE hives SET name = 'renamed' WHERE id <= 10; DELETE FROM hives WHERE id > 95;"
+        )
+        try await scenario.eventually("the changes in the warehouse") {
+            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "95"
+        }
+        try await scenario.eventually("the counters") {
+            try await metrics(scenario)[#"forager_rows_applied_total{table="public.hives",operation="delete"}"#] == 5
+        }
         // The monitor reads the slot once per heartbeat interval.
         try await scenario.eventually("the slot read while streaming") { try await metrics(scenario)["forager_slot_active"] == 1 }
         let exported = try await metrics(scenario)
@@ -80,7 +90,9 @@ struct ServiceTests {
         #expect((object["process"] as? [String: Any])?["phase"] as? String == "streaming")
         #expect(object["checkpoint_lsn"] is String && object["lag_bytes"] is Int)
         let text = try await scenario.forager(["status"])
-        #expect(text.contains("slot \(scenario.slot): active") && text.contains("public.hives -> analytics.hives: streaming, 95 rows"), "\(text)")
+        #expect(
+            text.contains("slot \(scenario.slot): active") && text.contains("public.hives -> analytics.hives: streaming, 95 rows"),
+            "\(text)")
 
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
@@ -99,11 +111,14 @@ struct ServiceTests {
             batch: "alerts:\n  lag_s: 3\n  slot_inactive_s: 2\n  retained_wal_mb: 1\n", clusters: (shared.source, warehouse))
         let running = try scenario.launch(["run"])
         try await scenario.onSource("INSERT INTO samples SELECT g, g * 0.5 FROM generate_series(1, 1000) g")
-        try await scenario.eventually("the first rows") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == "1000" }
+        try await scenario.eventually("the first rows") {
+            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == "1000"
+        }
         try await scenario.eventually("lag measured") { (try await metrics(scenario)["forager_replication_lag_seconds"] ?? 99) < 3 }
 
         try warehouse.pause()
-        try await scenario.onSource("INSERT INTO samples SELECT g, g * 0.5 FROM generate_series(1001, 3000) g; UPDATE samples SET v = -1 WHERE id <= 100;")
+        try await scenario.onSource(
+            "INSERT INTO samples SELECT g, g * 0.5 FROM generate_series(1001, 3000) g; UPDATE samples SET v = -1 WHERE id <= 100;")
         let written = try await scenario.sourceScalar("SELECT pg_current_wal_lsn()::text") ?? ""
         try await scenario.eventually(timeout: .seconds(40), "lag above 5 s while the warehouse is down") {
             (try await metrics(scenario)["forager_replication_lag_seconds"] ?? 0) > 5
@@ -124,11 +139,14 @@ struct ServiceTests {
             (try await metrics(scenario)["forager_replication_lag_bytes"] ?? 0) > 100_000
         }
         // Nothing of the second batch was acknowledged.
-        #expect(try await scenario.sourceScalar("SELECT confirmed_flush_lsn < '\(written)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t")
+        #expect(
+            try await scenario.sourceScalar(
+                "SELECT confirmed_flush_lsn < '\(written)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t")
 
         try warehouse.resume()
         try await scenario.eventually(timeout: .seconds(90), "catching up") {
-            try await scenario.warehouseScalar("SELECT count(*) FILTER (WHERE v = -1) || '/' || count(*) FROM analytics.samples") == "100/60000"
+            try await scenario.warehouseScalar("SELECT count(*) FILTER (WHERE v = -1) || '/' || count(*) FROM analytics.samples")
+                == "100/60000"
         }
         try await scenario.eventually(timeout: .seconds(30), "lag back under 3 s") {
             (try await metrics(scenario)["forager_replication_lag_seconds"] ?? 99) < 3
@@ -177,7 +195,9 @@ struct ServiceTests {
         }
 
         try await blocker.execute("COMMIT")
-        try await scenario.eventually(timeout: .seconds(20), "ready again") { await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200 }
+        try await scenario.eventually(timeout: .seconds(20), "ready again") {
+            await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200
+        }
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "10")
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
@@ -195,21 +215,28 @@ struct ServiceFaultTests {
             sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v text);", tables: ["samples"], clusters: (source, shared.warehouse))
         let running = try scenario.launch(["run"])
         try await scenario.onSource("INSERT INTO samples SELECT g, 'a' FROM generate_series(1, 500) g")
-        try await scenario.eventually("the first rows") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == "500" }
+        try await scenario.eventually("the first rows") {
+            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == "500"
+        }
         // Writes in flight when the source stops: the writer's connection dies with the server.
         let writer = scenario.writeContinuously(pause: .milliseconds(5)) { round in "INSERT INTO samples VALUES (\(100_000 + round), 'w')" }
-        try await scenario.eventually("writes in flight") { try await scenario.sourceScalar("SELECT count(*) > 20 FROM samples WHERE v = 'w'") == "t" }
+        try await scenario.eventually("writes in flight") {
+            try await scenario.sourceScalar("SELECT count(*) > 20 FROM samples WHERE v = 'w'") == "t"
+        }
         try source.pause()
         _ = await writer.result
         try await Task.sleep(for: .seconds(2))
         try source.resume()
-        try await scenario.onSource("INSERT INTO samples SELECT g, 'b' FROM generate_series(501, 1500) g; UPDATE samples SET v = 'c' WHERE id % 7 = 0; DELETE FROM samples WHERE id % 11 = 0;")
+        try await scenario.onSource(
+            "INSERT INTO samples SELECT g, 'b' FROM generate_series(501, 1500) g; UPDATE samples SET v = 'c' WHERE id % 7 = 0; DELETE FROM samples WHERE id % 11 = 0;"
+        )
         let expected = try await scenario.sourceScalar("SELECT count(*) FROM samples") ?? ""
         try await scenario.eventually(timeout: .seconds(90), "catching up after the restart") {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples") == expected
         }
         try await scenario.eventually(timeout: .seconds(30), "the updates") {
-            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples WHERE v = 'c'") == scenario.sourceScalar("SELECT count(*) FROM samples WHERE v = 'c'")
+            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples WHERE v = 'c'")
+                == scenario.sourceScalar("SELECT count(*) FROM samples WHERE v = 'c'")
         }
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
@@ -217,7 +244,8 @@ struct ServiceFaultTests {
         #expect(running.output.contains("source failed; retrying"), "\(running.output)")
     }
 
-    @Test("a slot the source invalidated (wal_status = lost): status says so, run refuses with the way out, and says it again after exiting")
+    @Test(
+        "a slot the source invalidated (wal_status = lost): status says so, run refuses with the way out, and says it again after exiting")
     func slotLost() async throws {
         let source = try LocalCluster.startSourceForTests(name: "lost-slot", settings: ["max_slot_wal_keep_size": "1MB"])
         defer { source.stop() }
@@ -230,17 +258,23 @@ struct ServiceFaultTests {
         var round = 0
         try await scenario.eventually(timeout: .seconds(60), "the slot invalidated") {
             round += 1
-            try await scenario.onSource("INSERT INTO samples SELECT g, repeat('x', 500) FROM generate_series(\(round * 10_000), \(round * 10_000 + 9_999)) g")
+            try await scenario.onSource(
+                "INSERT INTO samples SELECT g, repeat('x', 500) FROM generate_series(\(round * 10_000), \(round * 10_000 + 9_999)) g")
             try await scenario.onSource("SELECT pg_switch_wal()")
             try await scenario.onSource("CHECKPOINT")
-            return try await scenario.sourceScalar("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "lost"
+            return try await scenario.sourceScalar("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'")
+                == "lost"
         }
         let status = try await scenario.forager(["status"], expectStatus: 1)
-        #expect(status.contains("wal_status lost") && status.contains("was invalidated (wal_status = lost); see docs/operations.md, 'Slot lost'"), "\(status)")
+        #expect(
+            status.contains("wal_status lost")
+                && status.contains("was invalidated (wal_status = lost); see docs/operations.md, 'Slot lost'"), "\(status)")
         let started = ContinuousClock.now
         let refused = try await scenario.forager(["run"], expectStatus: 1, timeout: .seconds(60))
         #expect(ContinuousClock.now - started < .seconds(30))
-        #expect(refused.contains("has been invalidated (wal_status = lost)") && refused.contains("forager reset --yes") && !refused.contains("retrying"), "\(refused)")
+        #expect(
+            refused.contains("has been invalidated (wal_status = lost)") && refused.contains("forager reset --yes")
+                && !refused.contains("retrying"), "\(refused)")
         let after = try await scenario.forager(["status"], expectStatus: 1)
         #expect(after.contains("last error (replication_state, stopped): slot \"\(scenario.slot)\" has been invalidated"), "\(after)")
 
@@ -264,26 +298,33 @@ struct ServiceFaultTests {
     @Test("SIGTERM during the snapshot exits 0 within the grace period and leaves no checkpoint; the next sync copies everything")
     func sigtermInSnapshot() async throws {
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE big (id int PRIMARY KEY, pad text); INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 1500000) g;",
+            sourceSQL:
+                "CREATE TABLE big (id int PRIMARY KEY, pad text); INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 1500000) g;",
             tables: ["big"], batch: "shutdown:\n  grace_s: 20\n")
         let running = try scenario.launch(["run"])
         try await scenario.eventually("the snapshot to be under way") {
             guard let (_, body) = await httpGet(port: scenario.metricsPort, "/status"),
-                  let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
-                  let copy = (object["snapshot"] as? [String: Any])?["public.big"] as? [String: Any]
+                let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+                let copy = (object["snapshot"] as? [String: Any])?["public.big"] as? [String: Any]
             else { return false }
             return object["phase"] as? String == "snapshot" && (copy["bytes_copied"] as? Int ?? 0) > 0 && copy["done"] as? Bool == false
         }
         try await terminate(running, within: .seconds(20))
         #expect(try await scenario.checkpoint() == nil)
         // The interrupted load had dropped the key; the next sync makes the table anew, with it.
-        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conrelid = 'analytics.big'::regclass") == "0")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conrelid = 'analytics.big'::regclass") == "0")
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "big", target: "analytics.big", columns: ["id", "pad"])
-        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conrelid = 'analytics.big'::regclass") == "1")
+        #expect(
+            try await scenario.warehouseScalar(
+                "SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conrelid = 'analytics.big'::regclass") == "1")
     }
 
-    @Test("SIGTERM while streaming under writes exits 0 within the grace period, with the slot acknowledged exactly at the warehouse checkpoint")
+    @Test(
+        "SIGTERM while streaming under writes exits 0 within the grace period, with the slot acknowledged exactly at the warehouse checkpoint"
+    )
     func sigtermWhileStreaming() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id serial PRIMARY KEY, v int);", tables: ["samples"], batch: "shutdown:\n  grace_s: 10\n")
@@ -294,7 +335,8 @@ struct ServiceFaultTests {
         writer.cancel()
         _ = await writer.result
         let checkpoint = try await scenario.checkpoint() ?? ""
-        let confirmed = try await scenario.sourceScalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'")
+        let confirmed = try await scenario.sourceScalar(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'")
         #expect(confirmed == checkpoint)
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "v"])
@@ -318,7 +360,9 @@ struct ServiceFaultTests {
             try await scenario.sourceScalar("SELECT active FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t"
         }
         let alive = try await scenario.forager(["status"])
-        #expect(alive.contains("last run: pid \(quiet.pid)") && alive.contains("still running (set metrics.listen to see its state)"), "\(alive)")
+        #expect(
+            alive.contains("last run: pid \(quiet.pid)") && alive.contains("still running (set metrics.listen to see its state)"),
+            "\(alive)")
         quiet.signal(SIGTERM)
         #expect(try await quiet.wait(timeout: .seconds(30)) == 0)
     }
@@ -356,7 +400,8 @@ struct ServiceFaultTests {
         try await terminate(streaming, within: .seconds(5))
         try warehouse.resume()
         let checkpoint = try await scenario.checkpoint() ?? ""
-        let confirmed = try await scenario.sourceScalar("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'")
+        let confirmed = try await scenario.sourceScalar(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'")
         #expect(confirmed == checkpoint)
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id"])
@@ -378,14 +423,20 @@ struct ServiceFaultTests {
 
     @Test("no secret appears in any output: logs of run, sync and failures, status, /status and /metrics")
     func secretsNeverShown() async throws {
-        let scenario = try await Scenario.make(sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives VALUES (1);", tables: ["hives"])
+        let scenario = try await Scenario.make(
+            sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives VALUES (1);", tables: ["hives"])
         let sourceSecret = "Src-S3cret-Pw-\(UInt32.random(in: 1000...9999))"
         let warehouseSecret = "Wh-S3cret-Pw-\(UInt32.random(in: 1000...9999))"
         // The test clusters trust every connection, so the passwords are accepted and ignored.
         let withSecrets = { (config: String) in
             config
-                .replacingOccurrences(of: "postgresql://postgres@127.0.0.1:\(scenario.source.port)/", with: "postgresql://postgres:\(sourceSecret)@127.0.0.1:\(scenario.source.port)/")
-                .replacingOccurrences(of: "postgresql://postgres@127.0.0.1:\(scenario.warehouse.port)/", with: "postgresql://postgres:\(warehouseSecret)@127.0.0.1:\(scenario.warehouse.port)/")
+                .replacingOccurrences(
+                    of: "postgresql://postgres@127.0.0.1:\(scenario.source.port)/",
+                    with: "postgresql://postgres:\(sourceSecret)@127.0.0.1:\(scenario.source.port)/"
+                )
+                .replacingOccurrences(
+                    of: "postgresql://postgres@127.0.0.1:\(scenario.warehouse.port)/",
+                    with: "postgresql://postgres:\(warehouseSecret)@127.0.0.1:\(scenario.warehouse.port)/")
         }
         let original = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
         try withSecrets(original).write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
@@ -423,14 +474,19 @@ struct ClickHouseFaultTests {
         let server = try await ClickHouseServer.start(name: "outage")
         defer { server.stop() }
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE readings (id bigint PRIMARY KEY, value int); INSERT INTO readings SELECT g, g FROM generate_series(1, 100) g;",
+            sourceSQL:
+                "CREATE TABLE readings (id bigint PRIMARY KEY, value int); INSERT INTO readings SELECT g, g FROM generate_series(1, 100) g;",
             tables: ["readings"], clickHouse: server)
         let database = scenario.warehouseDatabase
         let running = try scenario.launch(["run"])
-        try await scenario.eventually("the snapshot") { try await server.query("SELECT count() FROM \(database).readings_current") == "100\n" }
+        try await scenario.eventually("the snapshot") {
+            try await server.query("SELECT count() FROM \(database).readings_current") == "100\n"
+        }
         server.pause()
         #expect((try? await server.query("SELECT 1")) == nil, "the server still answers after pause()")
-        try await scenario.onSource("INSERT INTO readings SELECT g, g FROM generate_series(101, 600) g; UPDATE readings SET value = -value WHERE id <= 50; DELETE FROM readings WHERE id > 590;")
+        try await scenario.onSource(
+            "INSERT INTO readings SELECT g, g FROM generate_series(101, 600) g; UPDATE readings SET value = -value WHERE id <= 50; DELETE FROM readings WHERE id > 590;"
+        )
         let written = try await scenario.sourceScalar("SELECT pg_current_wal_lsn()::text") ?? ""
         do {
             try await scenario.eventually(timeout: .seconds(30), "a retry") {
@@ -443,7 +499,9 @@ struct ClickHouseFaultTests {
         }
         try await Task.sleep(for: .seconds(2))
         #expect(running.poll() == nil, "forager exited while ClickHouse was down:\n\(running.output)")
-        #expect(try await scenario.sourceScalar("SELECT confirmed_flush_lsn < '\(written)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t")
+        #expect(
+            try await scenario.sourceScalar(
+                "SELECT confirmed_flush_lsn < '\(written)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t")
         try await server.resume()
         try await scenario.eventually(timeout: .seconds(90), "catching up") {
             try await server.query("SELECT count(), countIf(value < 0) FROM \(database).readings_current") == "590\t50\n"
@@ -456,7 +514,8 @@ struct ClickHouseFaultTests {
 
 @Suite("Service faults, long outages", .serialized, .cleansUpScenarios)
 struct LongOutageTests {
-    @Test("the warehouse crashed in the middle of a large batch, then each server unreachable for 30 s: all heal, validate reports equality")
+    @Test(
+        "the warehouse crashed in the middle of a large batch, then each server unreachable for 30 s: all heal, validate reports equality")
     func crashesAndLongOutages() async throws {
         let source = try LocalCluster.startSourceForTests(name: "outage-source")
         defer { source.stop() }
@@ -473,7 +532,8 @@ struct LongOutageTests {
         try await Task.sleep(for: .milliseconds(500))
         try await scenario.eventually(timeout: .seconds(60), "a warehouse transaction of forager's writing") {
             try await scenario.warehouse.scalar(
-                "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'forager' AND backend_xid IS NOT NULL", database: "postgres") == "t"
+                "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'forager' AND backend_xid IS NOT NULL",
+                database: "postgres") == "t"
         }
         try warehouse.crash()
         try await Task.sleep(for: .seconds(2))
@@ -526,7 +586,8 @@ struct ClickHouseLongOutageTests {
 
         try await scenario.onSource("INSERT INTO samples SELECT g, g % 500, g * 0.25 FROM generate_series(1, 150000) g")
         try await scenario.eventually(timeout: .seconds(60), "the first pieces in ClickHouse") {
-            let count = Int(try await server.query("SELECT count() FROM \(database).samples").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            let count =
+                Int(try await server.query("SELECT count() FROM \(database).samples").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
             return count > 0
         }
         server.kill()

@@ -51,7 +51,9 @@ struct StreamingTests {
         }
     }
 
-    @Test("a streamed transaction applies whole, in commit order with the small ones committed meanwhile; a rolled-back savepoint and an aborted streamed transaction leave no trace", arguments: Sink.allCases)
+    @Test(
+        "a streamed transaction applies whole, in commit order with the small ones committed meanwhile; a rolled-back savepoint and an aborted streamed transaction leave no trace",
+        arguments: Sink.allCases)
     func streamedTransactions(_ sink: Sink) async throws {
         let (scenario, server) = try await Self.make(sink)
         let running = try await scenario.launchStreaming()
@@ -82,7 +84,8 @@ struct StreamingTests {
         try await scenario.eventually("the last row") { try await Self.warehouseHas(scenario, server, id: 501) }
         try await Self.expectEqual(scenario, sink)
         #expect(try await scenario.sourceScalar("SELECT count(*) FROM items") == "20002")
-        let streamed = try await scenario.sourceScalar("SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = '\(scenario.slot)'")
+        let streamed = try await scenario.sourceScalar(
+            "SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = '\(scenario.slot)'")
         #expect((streamed.flatMap { Int($0) } ?? 0) >= 2, "the source streamed \(streamed ?? "no") transactions")
         #expect(spillFiles(scenario).isEmpty, "spill files left: \(spillFiles(scenario))")
         let metrics = await httpGet(port: scenario.metricsPort, "/metrics")?.body ?? ""
@@ -93,7 +96,9 @@ struct StreamingTests {
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
     }
 
-    @Test("SIGKILL while a streamed transaction is half received: the next run streams it again from the start and applies it once", arguments: Sink.allCases)
+    @Test(
+        "SIGKILL while a streamed transaction is half received: the next run streams it again from the start and applies it once",
+        arguments: Sink.allCases)
     func killedMidStream(_ sink: Sink) async throws {
         let (scenario, server) = try await Self.make(sink)
         var running = try await scenario.launchStreaming()

@@ -70,7 +70,8 @@ struct SyncTargetTests {
             try await replaceRowsAsynchronously(scenario)
             try await expectPromptSync(scenario)
             let rows = try await server.query(
-                "SELECT count(), countIf(startsWith(value, 'second ')) FROM `\(scenario.warehouseDatabase)`.readings_current FORMAT TabSeparated")
+                "SELECT count(), countIf(startsWith(value, 'second ')) FROM `\(scenario.warehouseDatabase)`.readings_current FORMAT TabSeparated"
+            )
             #expect(rows.trimmingCharacters(in: .newlines) == "20000\t20000")
         }
     }

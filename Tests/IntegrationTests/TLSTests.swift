@@ -15,13 +15,19 @@ struct TestCertificates {
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let certificates = TestCertificates(directory: directory)
-        try certificates.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Forager Test CA",
-                                  "-keyout", directory + "/ca.key", "-out", certificates.caFile])
-        try certificates.openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-                                  "-keyout", certificates.serverKey, "-out", directory + "/server.csr"])
+        try certificates.openssl([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Forager Test CA",
+            "-keyout", directory + "/ca.key", "-out", certificates.caFile,
+        ])
+        try certificates.openssl([
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+            "-keyout", certificates.serverKey, "-out", directory + "/server.csr",
+        ])
         try "subjectAltName=DNS:localhost\n".write(toFile: directory + "/san.ext", atomically: true, encoding: .utf8)
-        try certificates.openssl(["x509", "-req", "-in", directory + "/server.csr", "-CA", certificates.caFile, "-CAkey", directory + "/ca.key",
-                                  "-CAcreateserial", "-days", "2", "-extfile", directory + "/san.ext", "-out", certificates.serverCertificate])
+        try certificates.openssl([
+            "x509", "-req", "-in", directory + "/server.csr", "-CA", certificates.caFile, "-CAkey", directory + "/ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", directory + "/san.ext", "-out", certificates.serverCertificate,
+        ])
         chmod(certificates.serverKey, 0o600)
         if getuid() == 0 {
             let chown = try ChildProcess("/bin/chown", ["-R", "postgres:postgres", directory], outputPath: directory + "/chown.out")
@@ -38,13 +44,17 @@ struct TestCertificates {
 
 @Suite("TLS", .serialized, .cleansUpScenarios)
 struct TLSTests {
-    @Test("sslmode=verify-full with the server's CA works end to end over TLS, source and warehouse; a wrong host name or an unknown CA is refused, naming the problem")
+    @Test(
+        "sslmode=verify-full with the server's CA works end to end over TLS, source and warehouse; a wrong host name or an unknown CA is refused, naming the problem"
+    )
     func verifyFull() async throws {
         let certificates = try TestCertificates.make(name: "source")
         defer { try? FileManager.default.removeItem(atPath: certificates.directory) }
-        let source = try LocalCluster.startSourceForTests(name: "tls-source", settings: [
-            "ssl": "on", "ssl_cert_file": "'\(certificates.serverCertificate)'", "ssl_key_file": "'\(certificates.serverKey)'",
-        ])
+        let source = try LocalCluster.startSourceForTests(
+            name: "tls-source",
+            settings: [
+                "ssl": "on", "ssl_cert_file": "'\(certificates.serverCertificate)'", "ssl_key_file": "'\(certificates.serverKey)'",
+            ])
         defer { source.stop() }
         // The one TLS server holds the warehouse database too.
         let scenario = try await Scenario.make(
@@ -52,7 +62,8 @@ struct TLSTests {
             tables: ["hives"], clusters: (source, source))
         let database = scenario.sourceDatabase
         let verified = "postgresql://postgres@localhost:\(source.port)/\(database)?sslmode=verify-full&sslrootcert=\(certificates.caFile)"
-        let verifiedWarehouse = "postgresql://postgres@localhost:\(source.port)/\(scenario.warehouseDatabase)?sslmode=verify-full&sslrootcert=\(certificates.caFile)"
+        let verifiedWarehouse =
+            "postgresql://postgres@localhost:\(source.port)/\(scenario.warehouseDatabase)?sslmode=verify-full&sslrootcert=\(certificates.caFile)"
         try scenario.rewriteConfig(sourceURL: verified, warehouseURL: verifiedWarehouse)
         try await scenario.forager(["sync"])
         let running = try await scenario.launchStreaming()
@@ -60,20 +71,28 @@ struct TLSTests {
         try await scenario.onSource("INSERT INTO hives VALUES (3, 'c')")
         try await scenario.eventually("the insert") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "3" }
         // Every connection Forager holds, the replication stream and the warehouse's included, is encrypted.
-        let connections = try await source.scalar("""
+        let connections = try await source.scalar(
+            """
             SELECT count(*) FILTER (WHERE s.ssl) || '/' || count(*) || '/' || count(*) FILTER (WHERE a.datname = '\(scenario.warehouseDatabase)') || '/' || string_agg(DISTINCT coalesce(a.datname, '-'), ',') FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
             WHERE a.application_name = 'forager'
             """, database: "postgres")
         let parts = connections?.split(separator: "/") ?? []
-        #expect(parts.count == 4 && parts[0] == parts[1] && (Int(parts[1]) ?? 0) >= 3 && (Int(parts[2]) ?? 0) >= 1, "encrypted/all/warehouse/databases: \(connections ?? "none")")
+        #expect(
+            parts.count == 4 && parts[0] == parts[1] && (Int(parts[1]) ?? 0) >= 3 && (Int(parts[2]) ?? 0) >= 1,
+            "encrypted/all/warehouse/databases: \(connections ?? "none")")
 
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
-        try scenario.rewriteConfig(sourceURL: verified, warehouseURL: "postgresql://postgres@127.0.0.1:\(source.port)/\(scenario.warehouseDatabase)?sslmode=verify-full&sslrootcert=\(certificates.caFile)")
+        try scenario.rewriteConfig(
+            sourceURL: verified,
+            warehouseURL:
+                "postgresql://postgres@127.0.0.1:\(source.port)/\(scenario.warehouseDatabase)?sslmode=verify-full&sslrootcert=\(certificates.caFile)"
+        )
         let wrongWarehouseHost = try await scenario.forager(["sync"], expectStatus: 1)
         #expect(wrongWarehouseHost.contains("does not match host name"), "\(wrongWarehouseHost)")
 
-        try scenario.rewriteConfig(sourceURL: "postgresql://postgres@127.0.0.1:\(source.port)/\(database)?sslmode=verify-full&sslrootcert=\(certificates.caFile)")
+        try scenario.rewriteConfig(
+            sourceURL: "postgresql://postgres@127.0.0.1:\(source.port)/\(database)?sslmode=verify-full&sslrootcert=\(certificates.caFile)")
         let wrongHost = try await scenario.forager(["sync"], expectStatus: 1)
         #expect(wrongHost.contains("does not match host name"), "\(wrongHost)")
         let stopped = try await scenario.forager(["run"], expectStatus: 1, timeout: .seconds(60))
@@ -81,7 +100,8 @@ struct TLSTests {
 
         let other = try TestCertificates.make(name: "other")
         defer { try? FileManager.default.removeItem(atPath: other.directory) }
-        try scenario.rewriteConfig(sourceURL: "postgresql://postgres@localhost:\(source.port)/\(database)?sslmode=verify-full&sslrootcert=\(other.caFile)")
+        try scenario.rewriteConfig(
+            sourceURL: "postgresql://postgres@localhost:\(source.port)/\(database)?sslmode=verify-full&sslrootcert=\(other.caFile)")
         let unknownCA = try await scenario.forager(["sync"], expectStatus: 1)
         #expect(unknownCA.contains("certificate verify failed"), "\(unknownCA)")
     }
@@ -99,7 +119,8 @@ struct ClickHouseTLSTests {
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); INSERT INTO hives VALUES (1, 'a'), (2, 'b');",
             tables: ["hives"], clickHouse: server)
         let plain = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
-        let verified = plain.replacingOccurrences(of: "url: \"\(server.url)\"", with: "url: \"https://localhost:\(server.httpsPort)\"\n  ca_file: \"\(certificates.caFile)\"")
+        let verified = plain.replacingOccurrences(
+            of: "url: \"\(server.url)\"", with: "url: \"https://localhost:\(server.httpsPort)\"\n  ca_file: \"\(certificates.caFile)\"")
         #expect(verified != plain)
         try verified.write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
         try await scenario.forager(["sync"])

@@ -20,7 +20,8 @@ struct TableSelectionIntegrationTests {
                 INSERT INTO measurements VALUES (1, '2024-03-01');
                 """,
             tables: [])
-        try scenario.writeMapping("""
+        try scenario.writeMapping(
+            """
             tables:
               - source: public.hives
                 target: colonies
@@ -32,7 +33,8 @@ struct TableSelectionIntegrationTests {
         #expect(check.contains("ok: source, warehouse and 4 mapped table(s) are ready"))
         #expect(check.contains("note: column values will arrive in binary and be stored as received"), "\(check)")
         try await scenario.forager(["sync"])
-        try await scenario.onSource("""
+        try await scenario.onSource(
+            """
             INSERT INTO apiaries VALUES (11, 'new yard'); DELETE FROM apiaries WHERE id = 1;
             INSERT INTO hives VALUES (51, 11); INSERT INTO audit_log VALUES (2, 'also secret');
             INSERT INTO measurements VALUES (2, '2024-04-01');
@@ -42,9 +44,12 @@ struct TableSelectionIntegrationTests {
             "SELECT string_agg(tablename, ',' ORDER BY tablename COLLATE \"C\") FROM pg_tables WHERE schemaname = 'analytics'")
         #expect(tables == "Weird Table,_forager_columns,_forager_state,_forager_tables,apiaries,colonies,measurements")
         try await scenario.expectSameContent(source: "hives", target: "analytics.colonies", columns: ["id", "apiary_id"])
-        try await scenario.expectSameContent(source: "\"Weird Table\"", target: "analytics.\"Weird Table\"", columns: ["Id", "Value"], key: ["Id"])
+        try await scenario.expectSameContent(
+            source: "\"Weird Table\"", target: "analytics.\"Weird Table\"", columns: ["Id", "Value"], key: ["Id"])
         try await scenario.expectSameContent(source: "measurements", target: "analytics.measurements", columns: ["id", "ts"])
-        #expect(try await scenario.warehouseScalar("SELECT count(*) FILTER (WHERE _forager_deleted) || '/' || count(*) FROM analytics.apiaries") == "1/11")
+        #expect(
+            try await scenario.warehouseScalar("SELECT count(*) FILTER (WHERE _forager_deleted) || '/' || count(*) FROM analytics.apiaries")
+                == "1/11")
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.colonies WHERE _forager_deleted") == "0")
     }
 
@@ -52,7 +57,8 @@ struct TableSelectionIntegrationTests {
     func checkReportsSelectionAndLayoutProblems() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id bigint PRIMARY KEY, ts timestamptz, device_id int);", tables: [])
-        try scenario.writeMapping("""
+        try scenario.writeMapping(
+            """
             tables:
               - source: audit.*
               - source: samples
@@ -62,7 +68,8 @@ struct TableSelectionIntegrationTests {
             """)
         let output = try await scenario.forager(["check"], expectStatus: 1)
         #expect(output.contains("app.yaml:2: audit.* matches no table on the source"))
-        #expect(output.contains("app.yaml:3: public.samples: clickhouse.order_by is ts, id, which does not start with the primary key (id)"))
+        #expect(
+            output.contains("app.yaml:3: public.samples: clickhouse.order_by is ts, id, which does not start with the primary key (id)"))
         #expect(output.contains(#"app.yaml:3: public.samples: redshift.distkey names "device_id", which is not a warehouse column"#))
     }
 }

@@ -60,7 +60,8 @@ struct TypeRoundTripTests {
         #expect(output.contains("column values arrive as text") && output.contains("c_mood"), "\(output)")
         try await scenario.expectSameContent(source: #""All Types""#, target: #"analytics."All Types""#, columns: columns)
 
-        try await scenario.onSource(#"""
+        try await scenario.onSource(
+            #"""
             INSERT INTO "All Types" SELECT id + 100, c_smallint, c_integer, c_bigint, c_numeric, c_numeric_scaled, c_real,
                 c_double, c_boolean, c_text, c_varchar, c_char, c_bytea, c_date, c_time, c_timetz, c_timestamp, c_timestamptz,
                 c_interval, c_uuid, c_json, c_jsonb, c_inet, c_cidr, c_macaddr, c_money, c_bit, c_varbit, c_int_array,
@@ -85,18 +86,20 @@ private let builtInColumns = columns.filter { $0 != "c_mood" && $0 != "c_reading
 struct BinaryValueTests {
     @Test("binary mode stores every built-in type of the list as received, TOAST-unchanged values and composite keys included")
     func binaryValuesRoundTrip() async throws {
-        let schema = typesSchema + #"""
-            CREATE TABLE "Built In" AS SELECT \#(builtInColumns.map { "\"\($0)\"" }.joined(separator: ", ")) FROM "All Types";
-            ALTER TABLE "Built In" ADD PRIMARY KEY (id);
-            CREATE TABLE readings (sensor uuid, at timestamptz, n int, big text, PRIMARY KEY (sensor, at));
-            ALTER TABLE readings ALTER COLUMN big SET STORAGE EXTERNAL;
-            INSERT INTO readings SELECT md5(g::text)::uuid, '2026-01-01'::timestamptz + g * interval '1 s', g, repeat(md5(g::text), 300)
-            FROM generate_series(1, 200) g;
-            """#
+        let schema =
+            typesSchema + #"""
+                CREATE TABLE "Built In" AS SELECT \#(builtInColumns.map { "\"\($0)\"" }.joined(separator: ", ")) FROM "All Types";
+                ALTER TABLE "Built In" ADD PRIMARY KEY (id);
+                CREATE TABLE readings (sensor uuid, at timestamptz, n int, big text, PRIMARY KEY (sensor, at));
+                ALTER TABLE readings ALTER COLUMN big SET STORAGE EXTERNAL;
+                INSERT INTO readings SELECT md5(g::text)::uuid, '2026-01-01'::timestamptz + g * interval '1 s', g, repeat(md5(g::text), 300)
+                FROM generate_series(1, 200) g;
+                """#
         let scenario = try await Scenario.make(sourceSQL: schema, tables: [#"public."Built In""#, "public.readings"])
         let first = try await scenario.forager(["sync"])
         #expect(first.contains("column values arrive in binary"), "\(first)")
-        try await scenario.onSource(#"""
+        try await scenario.onSource(
+            #"""
             INSERT INTO "Built In" SELECT id + 100, \#(builtInColumns.dropFirst().map { "\"\($0)\"" }.joined(separator: ", ")) FROM "Built In";
             UPDATE "Built In" SET c_text = c_text || ' (updated)', c_double = -c_double, c_timestamptz = '-infinity' WHERE id IN (1, 102);
             UPDATE "Built In" SET id = id + 1000 WHERE id = 2;
@@ -108,7 +111,8 @@ struct BinaryValueTests {
         let second = try await scenario.forager(["sync"])
         #expect(second.contains("column values arrive in binary"), "\(second)")
         try await scenario.expectSameContent(source: #""Built In""#, target: #"analytics."Built In""#, columns: builtInColumns)
-        try await scenario.expectSameContent(source: "readings", target: "analytics.readings", columns: ["sensor", "at", "n", "big"], key: ["sensor", "at"])
+        try await scenario.expectSameContent(
+            source: "readings", target: "analytics.readings", columns: ["sensor", "at", "n", "big"], key: ["sensor", "at"])
         #expect(try await scenario.warehouseScalar(#"SELECT c_double::text FROM analytics."Built In" WHERE id = 102"#) == "0")
 
     }

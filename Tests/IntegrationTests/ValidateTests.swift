@@ -4,7 +4,8 @@ import Testing
 
 @Suite("forager validate", .serialized, .cleansUpScenarios)
 struct ValidateTests {
-    @Test("an exact answer on a quiet source: equal, then the tampered key ranges named, for keyed, composite-key, keyless and mapped tables")
+    @Test(
+        "an exact answer on a quiet source: equal, then the tampered key ranges named, for keyed, composite-key, keyless and mapped tables")
     func quietSource() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: """
@@ -17,7 +18,8 @@ struct ValidateTests {
                 CREATE TABLE events (at timestamptz, kind text); INSERT INTO events VALUES (now(), 'x');
                 """,
             tables: [])
-        try scenario.writeMapping("""
+        try scenario.writeMapping(
+            """
             tables:
               - source: samples
                 deletes: soft
@@ -37,7 +39,8 @@ struct ValidateTests {
         #expect(equal.contains("public.log: equal (30 rows in 1 chunk)"), "\(equal)")
         #expect(equal.contains("public.events: not compared: append_only"), "\(equal)")
 
-        try await scenario.warehouse.execute("""
+        try await scenario.warehouse.execute(
+            """
             DELETE FROM analytics.samples WHERE id = 150;
             UPDATE analytics.samples SET v = v + 1e-9 WHERE id = 1020;
             UPDATE analytics.readings SET value = value + 1 WHERE hive = 'hive-3' AND value = 10;
@@ -85,7 +88,8 @@ struct ValidateTests {
     @Test("no false alarm while the source is being written and forager run streams")
     func underWrites() async throws {
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v int); INSERT INTO samples SELECT g, 0 FROM generate_series(1, 50000) g;",
+            sourceSQL:
+                "CREATE TABLE samples (id int PRIMARY KEY, v int); INSERT INTO samples SELECT g, 0 FROM generate_series(1, 50000) g;",
             tables: ["samples"])
         let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
@@ -108,15 +112,19 @@ struct ValidateTests {
 
         // Rows changed behind Forager's back are found and named, row by row.
         try await scenario.warehouse.execute(
-            "DELETE FROM analytics.samples WHERE id = 2; UPDATE analytics.samples SET v = -99 WHERE id = 3;", database: scenario.warehouseDatabase)
+            "DELETE FROM analytics.samples WHERE id = 2; UPDATE analytics.samples SET v = -99 WHERE id = 3;",
+            database: scenario.warehouseDatabase)
         let tampered = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 3)
         #expect(tampered.contains("DIFFERS in 1 of"), "\(tampered)")
-        #expect(tampered.contains("]: source 1000 rows, warehouse 999; 2 rows differ: 2 missing in the warehouse, 3 different"), "\(tampered)")
+        #expect(
+            tampered.contains("]: source 1000 rows, warehouse 999; 2 rows differ: 2 missing in the warehouse, 3 different"), "\(tampered)")
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
     }
 
-    @Test("rows the warehouse wrote anew in every round of comparing are undecided: exit 2, with their key range and what to do; a difference beside them is exit 1")
+    @Test(
+        "rows the warehouse wrote anew in every round of comparing are undecided: exit 2, with their key range and what to do; a difference beside them is exit 1"
+    )
     func undecidedRows() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v int); INSERT INTO samples SELECT g, 0 FROM generate_series(1, 3000) g;",
@@ -129,16 +137,24 @@ struct ValidateTests {
         try await scenario.warehouse.execute(
             "UPDATE analytics.samples SET v = -1, _forager_lsn = 'FFFFFFFF/FFFFFFFF' WHERE id = 1500", database: scenario.warehouseDatabase)
         let undecided = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 4)
-        #expect(undecided.contains("""
-            public.samples: UNDECIDED: 1 row kept changing in every round of comparing, so could not be compared (3000 rows in 3 chunks; the rest equal):
-              keys (1000, 2000]: 1 row: 1500
-              Validate public.samples again when writes to it are quieter: forager validate --table public.samples
-            """), "\(undecided)")
+        #expect(
+            undecided.contains(
+                """
+                public.samples: UNDECIDED: 1 row kept changing in every round of comparing, so could not be compared (3000 rows in 3 chunks; the rest equal):
+                  keys (1000, 2000]: 1 row: 1500
+                  Validate public.samples again when writes to it are quieter: forager validate --table public.samples
+                """), "\(undecided)")
 
         try await scenario.warehouse.execute("DELETE FROM analytics.samples WHERE id = 10", database: scenario.warehouseDatabase)
         let differs = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 3)
-        #expect(differs.contains("public.samples: DIFFERS in 1 of 3 chunks:\n  keys (start, 1000]: source 1000 rows, warehouse 999; 1 row differ: 10 missing in the warehouse"), "\(differs)")
-        #expect(differs.contains("  and 1 row kept changing in every round of comparing, so could not be compared:\n  keys (1000, 2000]: 1 row: 1500"), "\(differs)")
+        #expect(
+            differs.contains(
+                "public.samples: DIFFERS in 1 of 3 chunks:\n  keys (start, 1000]: source 1000 rows, warehouse 999; 1 row differ: 10 missing in the warehouse"
+            ), "\(differs)")
+        #expect(
+            differs.contains(
+                "  and 1 row kept changing in every round of comparing, so could not be compared:\n  keys (1000, 2000]: 1 row: 1500"),
+            "\(differs)")
         running.signal(SIGTERM)
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
     }
@@ -146,7 +162,9 @@ struct ValidateTests {
 
 @Suite("forager validate, ClickHouse", .serialized, .cleansUpScenarios)
 struct ClickHouseValidateTests {
-    @Test("validate compares the _current view chunk by chunk: equal after sync, no false alarm under writes, and the rows changed behind Forager's back named")
+    @Test(
+        "validate compares the _current view chunk by chunk: equal after sync, no false alarm under writes, and the rows changed behind Forager's back named"
+    )
     func clickHouseValidate() async throws {
         let server = try await ClickHouseServer.shared()
         let scenario = try await Scenario.make(
@@ -164,7 +182,9 @@ struct ClickHouseValidateTests {
         defer { running.signal(SIGKILL) }
         try await scenario.onSource("UPDATE readings SET note = 'changed' WHERE id = 2000; DELETE FROM readings WHERE id = 2001;")
         let database = "`\(scenario.warehouseDatabase)`"
-        try await scenario.eventually("the changes") { try await server.query("SELECT count() FROM \(database).readings_current") == "2499\n" }
+        try await scenario.eventually("the changes") {
+            try await server.query("SELECT count() FROM \(database).readings_current") == "2499\n"
+        }
         // While the source is written, in every chunk, validate raises no false alarm.
         let writer = scenario.writeContinuously { round in
             """
@@ -179,8 +199,12 @@ struct ClickHouseValidateTests {
         #expect(underWrites.contains("public.readings: equal"), "\(underWrites)")
 
         // Versions above the copy's 0 but below any stream position: rows written behind Forager's back.
-        try await server.query("INSERT INTO \(database).readings SELECT id, value, 'tampered', at, n, tags, 1, 0, _forager_synced_at FROM \(database).readings_current WHERE id = 10")
-        try await server.query("INSERT INTO \(database).readings SELECT id, value, note, at, n, tags, 1, 1, _forager_synced_at FROM \(database).readings_current WHERE id = 1500")
+        try await server.query(
+            "INSERT INTO \(database).readings SELECT id, value, 'tampered', at, n, tags, 1, 0, _forager_synced_at FROM \(database).readings_current WHERE id = 10"
+        )
+        try await server.query(
+            "INSERT INTO \(database).readings SELECT id, value, note, at, n, tags, 1, 1, _forager_synced_at FROM \(database).readings_current WHERE id = 1500"
+        )
         let differs = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 3)
         #expect(differs.contains("public.readings: DIFFERS in 2 of"), "\(differs)")
         #expect(differs.contains("1 row differ: 10 different"), "\(differs)")
@@ -189,7 +213,9 @@ struct ClickHouseValidateTests {
         #expect(try await running.wait(timeout: .seconds(30)) == 0)
     }
 
-    @Test("keys the two sides order differently ((uuid, timestamptz), numeric as text) are compared by set in chunks: equal, no false alarm under writes, and missing, different and extra rows named")
+    @Test(
+        "keys the two sides order differently ((uuid, timestamptz), numeric as text) are compared by set in chunks: equal, no false alarm under writes, and missing, different and extra rows named"
+    )
     func keysOrderedDifferently() async throws {
         let server = try await ClickHouseServer.shared()
         let scenario = try await Scenario.make(
@@ -226,18 +252,30 @@ struct ClickHouseValidateTests {
 
         let database = "`\(scenario.warehouseDatabase)`"
         try await scenario.eventually("the warehouse caught up") {
-            try await server.query("SELECT count() FROM \(database).priced_current") == (try await scenario.sourceScalar("SELECT count(*) FROM priced") ?? "") + "\n"
+            try await server.query("SELECT count() FROM \(database).priced_current")
+                == (try await scenario.sourceScalar("SELECT count(*) FROM priced") ?? "") + "\n"
         }
-        let changed = try await server.query("SELECT concat('(', toString(id), ', ', toString(at), ')') FROM \(database).tagged_current WHERE note = 't5'")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        try await server.query("INSERT INTO \(database).tagged SELECT id, at, value, 'tampered', 1, 0, _forager_synced_at FROM \(database).tagged_current WHERE note = 't5'")
-        try await server.query("INSERT INTO \(database).tagged SELECT toUUID('00000000-0000-0000-0000-0000000000ee'), toInt64(1700000000123456), 1, 'extra', 1, 0, now()")
-        try await server.query("INSERT INTO \(database).priced SELECT code, label, 1, 1, _forager_synced_at FROM \(database).priced_current WHERE code = '3750.0'")
+        let changed = try await server.query(
+            "SELECT concat('(', toString(id), ', ', toString(at), ')') FROM \(database).tagged_current WHERE note = 't5'"
+        )
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+        try await server.query(
+            "INSERT INTO \(database).tagged SELECT id, at, value, 'tampered', 1, 0, _forager_synced_at FROM \(database).tagged_current WHERE note = 't5'"
+        )
+        try await server.query(
+            "INSERT INTO \(database).tagged SELECT toUUID('00000000-0000-0000-0000-0000000000ee'), toInt64(1700000000123456), 1, 'extra', 1, 0, now()"
+        )
+        try await server.query(
+            "INSERT INTO \(database).priced SELECT code, label, 1, 1, _forager_synced_at FROM \(database).priced_current WHERE code = '3750.0'"
+        )
         try await server.query("INSERT INTO \(database).priced SELECT '99999.5', 'extra', 1, 0, now()")
         let differs = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 3)
         #expect(differs.contains("public.tagged: DIFFERS in 2 of"), "\(differs)")
         #expect(differs.contains("1 row differ: \(changed) different"), "\(differs)")
-        #expect(differs.contains("warehouse keys outside every source chunk: source 0 rows, warehouse 1; 1 row differ: (00000000-0000-0000-0000-0000000000ee, 1700000000123456) extra in the warehouse"), "\(differs)")
+        #expect(
+            differs.contains(
+                "warehouse keys outside every source chunk: source 0 rows, warehouse 1; 1 row differ: (00000000-0000-0000-0000-0000000000ee, 1700000000123456) extra in the warehouse"
+            ), "\(differs)")
         #expect(differs.contains("public.priced: DIFFERS in 2 of"), "\(differs)")
         #expect(differs.contains("1 row differ: 3750.0 missing in the warehouse"), "\(differs)")
         #expect(differs.contains("1 row differ: 99999.5 extra in the warehouse"), "\(differs)")

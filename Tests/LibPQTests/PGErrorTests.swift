@@ -33,7 +33,9 @@ import Testing
     }
 
     @Test func aServerGoneMidCommandIsTransientWhateverTheResultKind() {
-        let lost = PGError(kind: .server, context: "COPY FROM STDIN on postgresql://w/db", message: "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally")
+        let lost = PGError(
+            kind: .server, context: "COPY FROM STDIN on postgresql://w/db",
+            message: "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally")
         #expect(lost.isConnectionFailure && lost.isTransient)
         #expect(!PGError(kind: .server, context: "query", message: "syntax error at or near \"x\"").isTransient)
     }

@@ -62,8 +62,12 @@ struct ByteByByteTests {
             for length in 25...bytes.count {
                 let prefix = Array(bytes[0..<length])
                 let decoded = try ReplicationMessage.decode(prefix)
-                #expect(decoded == .xLogData(XLogData(walStart: xLogData.walStart, walEnd: xLogData.walEnd,
-                                                      serverTime: xLogData.serverTime, data: xLogData.data.prefix(length - 25))))
+                #expect(
+                    decoded
+                        == .xLogData(
+                            XLogData(
+                                walStart: xLogData.walStart, walEnd: xLogData.walEnd,
+                                serverTime: xLogData.serverTime, data: xLogData.data.prefix(length - 25))))
             }
         }
     }

@@ -45,7 +45,8 @@ struct DecodingErrorTests {
         // Insert with column count -1.
         #expect(decodeError([0x49, 0, 0, 0, 1, 0x4E, 0xFF, 0xFF])?.reason == "negative column count -1 at offset 6")
         // Text column with length -2.
-        #expect(decodeError([0x49, 0, 0, 0, 1, 0x4E, 0, 1, 0x74, 0xFF, 0xFF, 0xFF, 0xFE])?.reason
+        #expect(
+            decodeError([0x49, 0, 0, 0, 1, 0x4E, 0, 1, 0x74, 0xFF, 0xFF, 0xFF, 0xFE])?.reason
                 == "negative length -2 at offset 9")
         // Truncate with -1 relations.
         #expect(decodeError([0x54, 0xFF, 0xFF, 0xFF, 0xFF, 0])?.reason == "negative relation count -1 at offset 1")
@@ -59,7 +60,8 @@ struct DecodingErrorTests {
     func hugeCounts() {
         #expect(decodeError([0x49, 0, 0, 0, 1, 0x4E, 0x7F, 0xFF])?.reason == "truncated: needed 1 bytes at offset 8, 0 left")
         #expect(decodeError([0x54, 0x7F, 0xFF, 0xFF, 0xFF, 0, 1, 2])?.reason == "truncated: needed 8589934588 bytes at offset 6, 2 left")
-        #expect(decodeError([0x49, 0, 0, 0, 1, 0x4E, 0, 1, 0x62, 0x7F, 0xFF, 0xFF, 0xFF, 1])?.reason
+        #expect(
+            decodeError([0x49, 0, 0, 0, 1, 0x4E, 0, 1, 0x62, 0x7F, 0xFF, 0xFF, 0xFF, 1])?.reason
                 == "truncated: needed 2147483647 bytes at offset 13, 1 left")
     }
 

@@ -61,8 +61,11 @@ struct FuzzTests {
     func mutatedFixtures() {
         var rng = XorShift64(seed: 0x00F0_4A6E_5EED)
         let pgOutputFixtures = Fixtures.all.map(\.bytes)
-        let framedFixtures = Fixtures.replication.map { PGOutputEncoder.encode($0) }
-            + pgOutputFixtures.map { PGOutputEncoder.encode(.xLogData(XLogData(walStart: .zero, walEnd: .zero, serverTime: Fixtures.time, data: $0[...]))) }
+        let framedFixtures =
+            Fixtures.replication.map { PGOutputEncoder.encode($0) }
+            + pgOutputFixtures.map {
+                PGOutputEncoder.encode(.xLogData(XLogData(walStart: .zero, walEnd: .zero, serverTime: Fixtures.time, data: $0[...])))
+            }
 
         var decoded = 0
         var failed = 0

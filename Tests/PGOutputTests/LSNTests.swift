@@ -3,13 +3,15 @@ import Testing
 
 @Suite("LSN")
 struct LSNTests {
-    @Test("formats like PostgreSQL", arguments: [
-        (UInt64(0), "0/0"),
-        (0x16_B374_D848, "16/B374D848"),
-        (0x0000_0000_016B_3748, "0/16B3748"),
-        (0x0000_0001_0000_0000, "1/0"),
-        (UInt64.max, "FFFFFFFF/FFFFFFFF"),
-    ])
+    @Test(
+        "formats like PostgreSQL",
+        arguments: [
+            (UInt64(0), "0/0"),
+            (0x16_B374_D848, "16/B374D848"),
+            (0x0000_0000_016B_3748, "0/16B3748"),
+            (0x0000_0001_0000_0000, "1/0"),
+            (UInt64.max, "FFFFFFFF/FFFFFFFF"),
+        ])
     func format(value: UInt64, text: String) {
         #expect(LSN(value).description == text)
         #expect(LSN(string: text) == LSN(value))
@@ -23,10 +25,12 @@ struct LSNTests {
         #expect(LSN(string: "aBc/DeF") == LSN(0xABC_0000_0DEF))
     }
 
-    @Test("rejects malformed text", arguments: [
-        "", "1", "1/", "/1", "/", "G/1", "1/G", "1/2/3", "123456789/0", "0/123456789", " 1/2", "1/2 ", "1 /2",
-        "-1/2", "+1/2", "0x1/2", "１/2", "1//2",
-    ])
+    @Test(
+        "rejects malformed text",
+        arguments: [
+            "", "1", "1/", "/1", "/", "G/1", "1/G", "1/2/3", "123456789/0", "0/123456789", " 1/2", "1/2 ", "1 /2",
+            "-1/2", "+1/2", "0x1/2", "１/2", "1//2",
+        ])
     func rejectsMalformed(_ text: String) {
         #expect(LSN(string: text) == nil)
     }

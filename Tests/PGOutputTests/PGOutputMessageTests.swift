@@ -77,7 +77,8 @@ struct PGOutputMessageTests {
             0x00, 0x02, 0xC9, 0x0B, 0x6D, 0x0E, 0x4A, 0x40,  // commit time
             0x00, 0x00, 0x03, 0x09,  // xid 777
         ]
-        let expected = Begin(finalLSN: LSN(string: "16/B374D848")!, commitTime: PostgresTimestamp(microseconds: 0x0002_C90B_6D0E_4A40), xid: 777)
+        let expected = Begin(
+            finalLSN: LSN(string: "16/B374D848")!, commitTime: PostgresTimestamp(microseconds: 0x0002_C90B_6D0E_4A40), xid: 777)
         #expect(try PGOutputMessage.decode(bytes[...]) == .begin(expected))
     }
 
@@ -137,7 +138,8 @@ struct PGOutputMessageTests {
         truncate.int32(1)
         truncate.uint8(0xFE)  // bit 2 set, bit 1 not, plus unknown bits
         truncate.uint32(5)
-        #expect(try PGOutputMessage.decode(truncate.bytes[...]) == .truncate(Truncate(relationIDs: [5], cascade: false, restartIdentity: true)))
+        #expect(
+            try PGOutputMessage.decode(truncate.bytes[...]) == .truncate(Truncate(relationIDs: [5], cascade: false, restartIdentity: true)))
 
         var relation = PGOutputEncoder()
         relation.char("R")
@@ -150,8 +152,9 @@ struct PGOutputMessageTests {
         relation.cString("c")
         relation.uint32(23)
         relation.int32(-1)
-        let expected = Relation(id: 1, namespace: "s", name: "t", replicaIdentity: .default,
-                                columns: [.init(isKey: true, name: "c", typeOID: 23, typeModifier: -1)])
+        let expected = Relation(
+            id: 1, namespace: "s", name: "t", replicaIdentity: .default,
+            columns: [.init(isKey: true, name: "c", typeOID: 23, typeModifier: -1)])
         #expect(try PGOutputMessage.decode(relation.bytes[...]) == .relation(expected))
     }
 

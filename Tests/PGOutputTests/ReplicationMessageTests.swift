@@ -28,8 +28,10 @@ struct ReplicationMessageTests {
     func xLogDataEndToEnd() throws {
         for fixture in Fixtures.all {
             let inner = fixture.bytes
-            let framed = PGOutputEncoder.encode(.xLogData(XLogData(
-                walStart: LSN(0x10), walEnd: LSN(0x20), serverTime: Fixtures.time, data: inner[...])))
+            let framed = PGOutputEncoder.encode(
+                .xLogData(
+                    XLogData(
+                        walStart: LSN(0x10), walEnd: LSN(0x20), serverTime: Fixtures.time, data: inner[...])))
             #expect(framed.count == 25 + inner.count)
             guard case .xLogData(let xLogData) = try ReplicationMessage.decode(framed) else {
                 Issue.record("not XLogData")
@@ -63,8 +65,9 @@ struct ReplicationMessageTests {
         #expect(update.encoded() == expected)
         #expect(update.encoded().count == StandbyStatusUpdate.encodedSize)
 
-        let negative = StandbyStatusUpdate(written: LSN(.max), flushed: LSN(1), applied: LSN(2),
-                                           clientTime: PostgresTimestamp(microseconds: -1), replyRequested: false)
+        let negative = StandbyStatusUpdate(
+            written: LSN(.max), flushed: LSN(1), applied: LSN(2),
+            clientTime: PostgresTimestamp(microseconds: -1), replyRequested: false)
         let bytes = negative.encoded()
         #expect(bytes.count == 34)
         #expect(Array(bytes[1..<9]) == [UInt8](repeating: 0xFF, count: 8))

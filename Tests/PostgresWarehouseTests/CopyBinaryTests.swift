@@ -1,6 +1,6 @@
 import ForagerCore
-import PostgresWarehouse
 import PGOutput
+import PostgresWarehouse
 import Testing
 
 @Suite struct CopyBinaryTests {
@@ -12,14 +12,15 @@ import Testing
     @Test func aRowIsItsFieldCountThenLengthPrefixedValuesAsReceived() throws {
         var output: [UInt8] = []
         try CopyBinary.appendRow([.binary([0, 0, 0, 42]), .null, .binary([])], lsn: LSN(0x16_B374_D848), deleted: true, to: &output)
-        #expect(output == [
-            0, 5,
-            0, 0, 0, 4, 0, 0, 0, 42,
-            0xFF, 0xFF, 0xFF, 0xFF,
-            0, 0, 0, 0,
-            0, 0, 0, 8, 0, 0, 0, 0x16, 0xB3, 0x74, 0xD8, 0x48,
-            0, 0, 0, 1, 1,
-        ])
+        #expect(
+            output == [
+                0, 5,
+                0, 0, 0, 4, 0, 0, 0, 42,
+                0xFF, 0xFF, 0xFF, 0xFF,
+                0, 0, 0, 0,
+                0, 0, 0, 8, 0, 0, 0, 0x16, 0xB3, 0x74, 0xD8, 0x48,
+                0, 0, 0, 1, 1,
+            ])
         var key: [UInt8] = []
         try CopyBinary.appendRow([.binary([7])], lsn: nil, deleted: nil, to: &key)
         #expect(key == [0, 1, 0, 0, 0, 1, 7])
@@ -30,7 +31,8 @@ import Testing
         let large = message[2...]
         var output: [UInt8] = []
         var deferred: [CopyBinary.DeferredValue] = []
-        try CopyBinary.appendRow([.binary([1]), .binary(large), .null], lsn: nil, deleted: nil, to: &output, deferring: &deferred, atLeast: 8)
+        try CopyBinary.appendRow(
+            [.binary([1]), .binary(large), .null], lsn: nil, deleted: nil, to: &output, deferring: &deferred, atLeast: 8)
         #expect(output == [0, 3, 0, 0, 0, 1, 1, 0, 0, 0, 8, 0xFF, 0xFF, 0xFF, 0xFF])
         #expect(deferred.map(\.offset) == [11])
         #expect(deferred.first?.bytes == large)

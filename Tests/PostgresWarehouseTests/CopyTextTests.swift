@@ -1,6 +1,6 @@
 import ForagerCore
-import PostgresWarehouse
 import PGOutput
+import PostgresWarehouse
 import Testing
 
 @Suite struct CopyTextTests {

@@ -73,7 +73,11 @@ final class ClickHouseReplicas: Sendable {
 
     /// Stops the replicas and ZooKeeper and removes their data.
     func stop() {
-        guard !stopped.withLock({ stopped in defer { stopped = true }; return stopped }) else { return }
+        guard
+            !stopped.withLock({ stopped in
+                defer { stopped = true }; return stopped
+            })
+        else { return }
         for replica in replicas { replica.stop() }
         zooKeeper.stop()
     }

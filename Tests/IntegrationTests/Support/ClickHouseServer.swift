@@ -107,7 +107,9 @@ final class ClickHouseServer: Sendable {
         name: String = "shared", certificates: TestCertificates? = nil, tcpPort: Int? = nil, extraConfig: String? = nil
     ) async throws -> ClickHouseServer {
         let user = Self.user, password = Self.password
-        let binary = ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let binary = ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
         guard let binary else {
             throw HarnessError("clickhouse-server is not installed; run ./scripts/prerequisites (apt-get install clickhouse-server)")
         }
@@ -120,7 +122,10 @@ final class ClickHouseServer: Sendable {
         let https = certificates == nil ? 0 : try LocalCluster.freePort()
         var config = try String(contentsOfFile: "/etc/clickhouse-server/config.xml", encoding: .utf8)
         let replacements = [
-            ("<http_port>8123</http_port>", "<http_port>\(http)</http_port>" + (certificates == nil ? "" : "<https_port>\(https)</https_port>")),
+            (
+                "<http_port>8123</http_port>",
+                "<http_port>\(http)</http_port>" + (certificates == nil ? "" : "<https_port>\(https)</https_port>")
+            ),
             ("/etc/clickhouse-server/server.crt", certificates?.serverCertificate ?? "/etc/clickhouse-server/server.crt"),
             ("/etc/clickhouse-server/server.key", certificates?.serverKey ?? "/etc/clickhouse-server/server.key"),
             ("<dhParamsFile>/etc/clickhouse-server/dhparam.pem</dhParamsFile>", ""),
@@ -137,14 +142,16 @@ final class ClickHouseServer: Sendable {
         try config.write(toFile: directory + "/config.xml", atomically: true, encoding: .utf8)
         try extraConfig?.write(toFile: directory + "/config.d/extra.xml", atomically: true, encoding: .utf8)
         // A user with a password, beside the packaged passwordless default user.
-        let users = try String(contentsOfFile: "/etc/clickhouse-server/users.xml", encoding: .utf8).replacingOccurrences(of: "</users>", with: """
-            <\(user)><password>\(password)</password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></\(user)>
-            <\(leastPrivilegeUser)><password>\(password)</password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota>
-                <allow_databases><database>\(leastPrivilegeDatabase)</database></allow_databases></\(leastPrivilegeUser)>
-            <\(analyst)><password>\(password)</password><networks><ip>::/0</ip></networks><profile>readonly</profile><quota>default</quota>
-                <allow_databases><database>\(leastPrivilegeDatabase)</database></allow_databases></\(analyst)>
-            </users>
-            """)
+        let users = try String(contentsOfFile: "/etc/clickhouse-server/users.xml", encoding: .utf8).replacingOccurrences(
+            of: "</users>",
+            with: """
+                <\(user)><password>\(password)</password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></\(user)>
+                <\(leastPrivilegeUser)><password>\(password)</password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota>
+                    <allow_databases><database>\(leastPrivilegeDatabase)</database></allow_databases></\(leastPrivilegeUser)>
+                <\(analyst)><password>\(password)</password><networks><ip>::/0</ip></networks><profile>readonly</profile><quota>default</quota>
+                    <allow_databases><database>\(leastPrivilegeDatabase)</database></allow_databases></\(analyst)>
+                </users>
+                """)
         try users.write(toFile: directory + "/users.xml", atomically: true, encoding: .utf8)
         let arguments = ["--config-file=\(directory)/config.xml"]
         let process = try ChildProcess(binary, arguments, outputPath: directory + "/server.out")
@@ -256,10 +263,11 @@ actor SharedClickHouse {
 
     func get(_ kind: ClickHouseServer.Kind = .debian18) async throws -> ClickHouseServer {
         if let server = servers[kind] { return server }
-        let started = switch kind {
-        case .debian18: try await ClickHouseServer.start()
-        case .modern: try await ClickHouseServer.startModern()
-        }
+        let started =
+            switch kind {
+            case .debian18: try await ClickHouseServer.start()
+            case .modern: try await ClickHouseServer.startModern()
+            }
         servers[kind] = started
         let first = ClickHouseRegistry.servers.withLock { servers in
             servers.append(started)

@@ -5,7 +5,7 @@ import Foundation
 func httpGet(port: Int, _ path: String) async -> (status: Int, body: String)? {
     let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
     guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(5)),
-          let body = try? await response.body.collect(upTo: 16 << 20)
+        let body = try? await response.body.collect(upTo: 16 << 20)
     else { return nil }
     return (Int(response.status.code), String(buffer: body))
 }
@@ -34,14 +34,15 @@ struct PrometheusText {
                 continue
             }
             guard let match = try sample.wholeMatch(in: line), let key = match.output[1].substring,
-                  let valueText = match.output[7].substring
+                let valueText = match.output[7].substring
             else { throw Malformed(line: line) }
-            let value: Double = switch valueText {
-            case "Inf", "+Inf": .infinity
-            case "-Inf": -.infinity
-            case "NaN": .nan
-            default: Double(valueText) ?? .nan
-            }
+            let value: Double =
+                switch valueText {
+                case "Inf", "+Inf": .infinity
+                case "-Inf": -.infinity
+                case "NaN": .nan
+                default: Double(valueText) ?? .nan
+                }
             samples[String(key)] = value
         }
     }

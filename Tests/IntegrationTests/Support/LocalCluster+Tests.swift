@@ -15,7 +15,8 @@ extension LocalCluster {
 extension LocalCluster {
     /// A private source cluster (wal_level logical), for tests that stop or restart it.
     static func startSourceForTests(name: String, settings: [String: String] = [:]) throws -> LocalCluster {
-        try startForTests(name: name, settings: ["wal_level": "logical", "max_replication_slots": "10", "max_wal_senders": "10"].merging(settings) { $1 })
+        try startForTests(
+            name: name, settings: ["wal_level": "logical", "max_replication_slots": "10", "max_wal_senders": "10"].merging(settings) { $1 })
     }
 }
 
@@ -77,9 +78,11 @@ actor SharedClusters {
 
     func get() throws -> (source: LocalCluster, warehouse: LocalCluster) {
         if let clusters { return clusters }
-        let source = try LocalCluster.startForTests(name: "source", settings: [
-            "wal_level": "logical", "max_replication_slots": "40", "max_wal_senders": "40",
-        ])
+        let source = try LocalCluster.startForTests(
+            name: "source",
+            settings: [
+                "wal_level": "logical", "max_replication_slots": "40", "max_wal_senders": "40",
+            ])
         let warehouse = try LocalCluster.startForTests(name: "warehouse", settings: [:])
         clusters = (source, warehouse)
         return (source, warehouse)

@@ -40,18 +40,21 @@ struct Scenario {
         try await clusters.source.execute("CREATE DATABASE \(scenario.sourceDatabase) \(sourceDatabaseOptions)", database: "postgres")
         try await clusters.warehouse.execute("CREATE DATABASE \(scenario.warehouseDatabase)", database: "postgres")
         try await clusters.source.execute(sourceSQL, database: scenario.sourceDatabase)
-        let warehouse = clickHouse.map { """
-            warehouse:
-              type: clickhouse
-              url: "\($0.url)"
-              database: \(scenario.warehouseDatabase)
-            \(clickHouseCredentials)
-            """ } ?? """
-            warehouse:
-              type: postgres
-              url: "\(scenario.warehouseURL)"
-              schema: analytics
-            """
+        let warehouse =
+            clickHouse.map {
+                """
+                warehouse:
+                  type: clickhouse
+                  url: "\($0.url)"
+                  database: \(scenario.warehouseDatabase)
+                \(clickHouseCredentials)
+                """
+            } ?? """
+                warehouse:
+                  type: postgres
+                  url: "\(scenario.warehouseURL)"
+                  schema: analytics
+                """
         let config = """
             source:
               url: "\(scenario.sourceURL)"
@@ -127,7 +130,9 @@ struct Scenario {
     }
 
     /// The passwords the tests give Forager; no output of any forager command may show one.
-    static let testSecrets = [ClickHouseServer.password, "the-password", "not-the-password", "wrong-pw-123", "Src-S3cret-Pw-", "Wh-S3cret-Pw-"]
+    static let testSecrets = [
+        ClickHouseServer.password, "the-password", "not-the-password", "wrong-pw-123", "Src-S3cret-Pw-", "Wh-S3cret-Pw-",
+    ]
 
     /// Records an issue when `output` shows a test password.
     static func expectNoSecret(in output: String, of arguments: [String]) {
@@ -156,7 +161,8 @@ struct Scenario {
 
     /// Runs `statements(round)` on the source over and over, pausing `pause` between rounds,
     /// until the returned task is cancelled.
-    func writeContinuously(pause: Duration = .milliseconds(20), _ statements: @escaping @Sendable (Int) -> String) -> Task<Void, any Error> {
+    func writeContinuously(pause: Duration = .milliseconds(20), _ statements: @escaping @Sendable (Int) -> String) -> Task<Void, any Error>
+    {
         Task {
             let connection = try await source.connect(sourceDatabase)
             defer { connection.close() }
@@ -184,7 +190,8 @@ struct Scenario {
     static func digestSQL(table: String, columns: [String], key: [String]) -> String {
         let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
         let order = key.map { "x.\"\($0)\"" }.joined(separator: ", ")
-        return "SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY \(order))), '') FROM (SELECT \(list) FROM \(table)) x"
+        return
+            "SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY \(order))), '') FROM (SELECT \(list) FROM \(table)) x"
     }
 
     /// Expects the warehouse copy of `sourceTable` to equal the source, row for row; `targetColumns`
@@ -206,7 +213,9 @@ struct Scenario {
     /// Drops the slot so the cluster does not keep WAL for a finished test.
     /// Drops the scenario's slot and removes its files; run by ``ScenarioCleanup`` after the test.
     func cleanUp() async {
-        try? await source.execute("SELECT pg_drop_replication_slot('\(slot)') FROM pg_replication_slots WHERE slot_name = '\(slot)' AND NOT active", database: "postgres")
+        try? await source.execute(
+            "SELECT pg_drop_replication_slot('\(slot)') FROM pg_replication_slots WHERE slot_name = '\(slot)' AND NOT active",
+            database: "postgres")
         try? FileManager.default.removeItem(atPath: directory)
     }
 
