@@ -172,34 +172,42 @@ public struct ClickHouseColumn: Sendable, Equatable {
             guard let bytes = Self.hexBytes(value) else { throw refusal(value, table: table, why: "not bytea in hex form") }
             Self.escape(bytes[...], to: &output)
         case .array(let element, let quoted):
-            guard let elements = Self.arrayElements(value) else {
-                throw refusal(
-                    value, table: table,
-                    why: "not a one-dimensional array with default bounds, which is all a ClickHouse Array column holds")
-            }
-            let single = ClickHouseColumn(name: name, type: "", conversion: element)
-            output.append(UInt8(ascii: "["))
-            var scratch: [UInt8] = []
-            for (index, item) in elements.enumerated() {
-                if index > 0 { output.append(UInt8(ascii: ",")) }
-                guard let item else {
-                    output.append(contentsOf: Self.nullLiteral)
-                    continue
-                }
-                scratch.removeAll(keepingCapacity: true)
-                try single.append(item[...], to: &scratch, table: table)
-                if quoted {
-                    // The element's text is written raw (dates and uuids need no escapes) and
-                    // quoted here; strings arrive escaped for TabSeparated and are unescaped first.
-                    var raw: [UInt8] = []
-                    TabSeparated.unescape(scratch[...], into: &raw)
-                    Self.appendQuoted(raw, to: &output)
-                } else {
-                    output.append(contentsOf: scratch)
-                }
-            }
-            output.append(UInt8(ascii: "]"))
+            try appendArray(value, of: element, quoted: quoted, to: &output, table: table)
         }
+    }
+
+    /// Appends an array's ClickHouse literal, `[e1,e2,NULL]`, each element converted by `element`
+    /// and single-quoted when `quoted`.
+    private func appendArray(
+        _ value: ArraySlice<UInt8>, of element: Conversion, quoted: Bool, to output: inout [UInt8], table: TableName
+    ) throws(ForagerError) {
+        guard let elements = Self.arrayElements(value) else {
+            throw refusal(
+                value, table: table,
+                why: "not a one-dimensional array with default bounds, which is all a ClickHouse Array column holds")
+        }
+        let single = ClickHouseColumn(name: name, type: "", conversion: element)
+        output.append(UInt8(ascii: "["))
+        var scratch: [UInt8] = []
+        for (index, item) in elements.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            guard let item else {
+                output.append(contentsOf: Self.nullLiteral)
+                continue
+            }
+            scratch.removeAll(keepingCapacity: true)
+            try single.append(item[...], to: &scratch, table: table)
+            if quoted {
+                // The element's text is written raw (dates and uuids need no escapes) and
+                // quoted here; strings arrive escaped for TabSeparated and are unescaped first.
+                var raw: [UInt8] = []
+                TabSeparated.unescape(scratch[...], into: &raw)
+                Self.appendQuoted(raw, to: &output)
+            } else {
+                output.append(contentsOf: scratch)
+            }
+        }
+        output.append(UInt8(ascii: "]"))
     }
 
     private static let nullLiteral = Array("NULL".utf8)

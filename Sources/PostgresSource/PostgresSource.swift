@@ -126,44 +126,11 @@ public final class PostgresSource: Sendable {
                             "mapped relation \(mapping.source) is not a table (relkind \(relkind ?? "?")); only tables can be replicated")))
                 continue
             }
-            let columnRows = try await connection.query(
-                """
-                SELECT a.attname,
-                       CASE WHEN tn.nspname = 'pg_catalog' THEN format_type(a.atttypid, a.atttypmod)
-                            WHEN t.typtype = 'd' AND bn.nspname = 'pg_catalog' THEN format_type(t.typbasetype, t.typtypmod)
-                            ELSE 'text' END,
-                       a.attnotnull,
-                       CASE WHEN a.atthasmissing THEN a.attmissingval::text END,
-                       tn.nspname = 'pg_catalog' OR (t.typtype = 'd' AND bn.nspname = 'pg_catalog'),
-                       a.atttypid, a.atttypmod, a.atthasdef
-                FROM pg_attribute a
-                JOIN pg_type t ON t.oid = a.atttypid
-                JOIN pg_namespace tn ON tn.oid = t.typnamespace
-                LEFT JOIN pg_type b ON b.oid = t.typbasetype
-                LEFT JOIN pg_namespace bn ON bn.oid = b.typnamespace
-                WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-                ORDER BY a.attnum
-                """, [oidText])
-            let columns = columnRows.rows.map { row -> SourceColumn in
-                let oid = row[5].flatMap { UInt32($0) }, modifier = row[6].flatMap { Int32($0) }
-                var column = SourceColumn(
-                    name: row[0] ?? "", sqlType: row[1] ?? "text", notNull: row[2] == "t", missingValue: row[3],
-                    binaryCompatible: row[4] == "t", sourceType: oid.flatMap { oid in modifier.map { (oid, $0) } })
-                column.hasDefault = row[7] == "t"
-                return column
-            }
+            let columns = try await publishedColumns(oidText)
             let identity = oid.rows[0][2] ?? "d"
-            let keyRows = try await connection.query(
-                """
-                SELECT a.attname
-                FROM pg_index i
-                CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position)
-                JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                WHERE i.indrelid = $1::oid AND CASE WHEN $2 = 'i' THEN i.indisreplident ELSE i.indisprimary END
-                ORDER BY k.position
-                """, [oidText, identity])
+            let keyColumns = try await identityColumns(oidText, identity: identity)
             var table = MappedTable(
-                source: mapping.source, target: mapping.target, columns: columns, keyColumns: keyRows.rows.compactMap { $0[0] })
+                source: mapping.source, target: mapping.target, columns: columns, keyColumns: keyColumns)
             table.replicaIdentityFull = identity == "f"
             table.relationID = UInt32(oidText)
             table.droppedColumnCount = oid.rows[0][3].flatMap { Int($0) } ?? 0
@@ -188,6 +155,52 @@ public final class PostgresSource: Sendable {
             tables.append(table)
         }
         return (tables, problems)
+    }
+
+    /// The columns of the table `relationOID` as pgoutput publishes them, in order: generated
+    /// columns left out; types outside pg_catalog (enums, composites) as text.
+    private func publishedColumns(_ relationOID: String) async throws -> [SourceColumn] {
+        let columnRows = try await connection.query(
+            """
+            SELECT a.attname,
+                   CASE WHEN tn.nspname = 'pg_catalog' THEN format_type(a.atttypid, a.atttypmod)
+                        WHEN t.typtype = 'd' AND bn.nspname = 'pg_catalog' THEN format_type(t.typbasetype, t.typtypmod)
+                        ELSE 'text' END,
+                   a.attnotnull,
+                   CASE WHEN a.atthasmissing THEN a.attmissingval::text END,
+                   tn.nspname = 'pg_catalog' OR (t.typtype = 'd' AND bn.nspname = 'pg_catalog'),
+                   a.atttypid, a.atttypmod, a.atthasdef
+            FROM pg_attribute a
+            JOIN pg_type t ON t.oid = a.atttypid
+            JOIN pg_namespace tn ON tn.oid = t.typnamespace
+            LEFT JOIN pg_type b ON b.oid = t.typbasetype
+            LEFT JOIN pg_namespace bn ON bn.oid = b.typnamespace
+            WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+            ORDER BY a.attnum
+            """, [relationOID])
+        return columnRows.rows.map { row -> SourceColumn in
+            let oid = row[5].flatMap { UInt32($0) }, modifier = row[6].flatMap { Int32($0) }
+            var column = SourceColumn(
+                name: row[0] ?? "", sqlType: row[1] ?? "text", notNull: row[2] == "t", missingValue: row[3],
+                binaryCompatible: row[4] == "t", sourceType: oid.flatMap { oid in modifier.map { (oid, $0) } })
+            column.hasDefault = row[7] == "t"
+            return column
+        }
+    }
+
+    /// The columns that identify a row of the table `relationOID`: its replica identity index's when
+    /// `identity` is `i`, else its primary key's; empty when there is none.
+    private func identityColumns(_ relationOID: String, identity: String) async throws -> [String] {
+        let keyRows = try await connection.query(
+            """
+            SELECT a.attname
+            FROM pg_index i
+            CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position)
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+            WHERE i.indrelid = $1::oid AND CASE WHEN $2 = 'i' THEN i.indisreplident ELSE i.indisprimary END
+            ORDER BY k.position
+            """, [relationOID, identity])
+        return keyRows.rows.compactMap { $0[0] }
     }
 
     /// The tables that can be mapped: ordinary and partitioned tables outside the system schemas,

@@ -160,37 +160,7 @@ extension PostgresWarehouse {
                 hint: "Nothing is lost: Forager starts the stream again from its checkpoint with values in text.")
         }
         let current = changed.isEmpty && change.removed.isEmpty ? [:] : try await warehouseTypes(of: table)
-        if !change.retyped.isEmpty {
-            let retyped = definitions.filter { change.retyped.contains($0.name) }
-            if let error = handChangedColumns(table, retyped, types: current, recorded: try await recordedTypes(of: table.target)) {
-                return try await stop(table, error)
-            }
-            for column in definitions
-            where change.retyped.contains(column.name) && table.storedColumns.contains(where: { $0.name == column.name }) {
-                let name = table.warehouseName(of: column.name)
-                guard let old = current[name], column.overriddenType == nil, old != column.sqlType else { continue }
-                guard TypeWidening.allows(from: old, to: column.sqlType) else {
-                    return try await stop(
-                        table,
-                        ForagerError(
-                            .schema,
-                            "column \(SQL.quoteIdentifier(column.name)) of \(table.source) changed type on the source, from \(old) to \(column.sqlType), which is not a widening: existing warehouse values might not fit or might change meaning",
-                            hint:
-                                "Resync the table to copy it again with the new type: forager resync --table \(table.source). Or map the column to a type that holds both, with types in the mapping, and resync."
-                        ))
-                }
-                logger.notice(
-                    "widening warehouse column, as on the source",
-                    metadata: [
-                        "forager.table": "\(table.target)", "forager.column": "\(name)", "forager.from": "\(old)",
-                        "forager.to": "\(column.sqlType)",
-                    ])
-                try await exclusively(
-                    "ALTER TABLE \(table.target.sql) ALTER COLUMN \(SQL.quoteIdentifier(name)) TYPE \(column.sqlType);\n"
-                        + recordColumnsSQL(table.target, columns: [name]), on: [table.target],
-                    purpose: "widening a column, as on the source")
-            }
-        }
+        if !change.retyped.isEmpty, !(try await widenRetyped(change, definitions: definitions, current: current)) { return }
         let stored = Set(table.storedColumns.map(\.name))
         for column in definitions where change.added.contains(column.name) && column.overriddenType == nil && !column.sqlType.isEmpty {
             // A column still in the warehouse whose type cannot hold the new one's values is not
@@ -205,6 +175,58 @@ extension PostgresWarehouse {
             try await addColumns(definitions.filter { change.added.contains($0.name) && stored.contains($0.name) }, to: table)
         }
         forgetStaging(for: table)
+        try await keepRemovedColumns(change, current: current)
+        // Added and widened columns take the stream's binary values as they are when the type
+        // they were given (the source's now) is the one the values arrive in.
+        for column in table.columns where changed.contains(column.name) {
+            guard let arriving = column.sourceType?.0 else { continue }
+            let given = definitions.first { $0.name == column.name }?.sourceType?.0
+            binaryTypes[table.source, default: [:]][column.name] = given == arriving ? arriving : nil
+        }
+    }
+
+    /// Widens the retyped columns where every old value still fits; stops the table (and returns
+    /// false) when a column was changed by hand or changed to a type that is not a widening.
+    private func widenRetyped(_ change: SchemaChange, definitions: [SourceColumn], current: [String: String]) async throws -> Bool {
+        let table = change.table
+        let retyped = definitions.filter { change.retyped.contains($0.name) }
+        if let error = handChangedColumns(table, retyped, types: current, recorded: try await recordedTypes(of: table.target)) {
+            try await stop(table, error)
+            return false
+        }
+        for column in definitions
+        where change.retyped.contains(column.name) && table.storedColumns.contains(where: { $0.name == column.name }) {
+            let name = table.warehouseName(of: column.name)
+            guard let old = current[name], column.overriddenType == nil, old != column.sqlType else { continue }
+            guard TypeWidening.allows(from: old, to: column.sqlType) else {
+                try await stop(
+                    table,
+                    ForagerError(
+                        .schema,
+                        "column \(SQL.quoteIdentifier(column.name)) of \(table.source) changed type on the source, from \(old) to \(column.sqlType), which is not a widening: existing warehouse values might not fit or might change meaning",
+                        hint:
+                            "Resync the table to copy it again with the new type: forager resync --table \(table.source). Or map the column to a type that holds both, with types in the mapping, and resync."
+                    ))
+                return false
+            }
+            logger.notice(
+                "widening warehouse column, as on the source",
+                metadata: [
+                    "forager.table": "\(table.target)", "forager.column": "\(name)", "forager.from": "\(old)",
+                    "forager.to": "\(column.sqlType)",
+                ])
+            try await exclusively(
+                "ALTER TABLE \(table.target.sql) ALTER COLUMN \(SQL.quoteIdentifier(name)) TYPE \(column.sqlType);\n"
+                    + recordColumnsSQL(table.target, columns: [name]), on: [table.target],
+                purpose: "widening a column, as on the source")
+        }
+        return true
+    }
+
+    /// Keeps the columns the stream no longer shows, nullable from now on; one the source has
+    /// again was added while Forager was stopped, and older rows read its value.
+    private func keepRemovedColumns(_ change: SchemaChange, current: [String: String]) async throws {
+        let table = change.table
         // A column the stream no longer shows but the source has now was added while Forager was
         // stopped, and these changes are older: their rows read its value for older rows.
         let later = change.removed.isEmpty ? [] : try await resolveColumns?(table.source, change.removed) ?? []
@@ -231,13 +253,6 @@ extension PostgresWarehouse {
             try await exclusively(
                 "ALTER TABLE \(table.target.sql) ALTER COLUMN \(name) DROP NOT NULL, ALTER COLUMN \(name) DROP DEFAULT", on: [table.target],
                 purpose: "a column the source dropped")
-        }
-        // Added and widened columns take the stream's binary values as they are when the type
-        // they were given (the source's now) is the one the values arrive in.
-        for column in table.columns where changed.contains(column.name) {
-            guard let arriving = column.sourceType?.0 else { continue }
-            let given = definitions.first { $0.name == column.name }?.sourceType?.0
-            binaryTypes[table.source, default: [:]][column.name] = given == arriving ? arriving : nil
         }
     }
 
