@@ -126,7 +126,7 @@ extension ClickHouseTopology {
     /// once `quorum` replicas have written them (within `timeout`, else a transient failure), and reads
     /// refuse a replica that lacks a part written with a quorum. None when `quorum` is nil: the
     /// server's own settings apply.
-    static func quorumSettings(_ quorum: Int?, timeout: Duration = .seconds(60)) -> [(String, String)] {
+    static func quorumSettings(_ quorum: Int?, timeout: Duration) -> [(String, String)] {
         guard let quorum else { return [] }
         return [
             ("insert_quorum", "\(quorum)"), ("insert_quorum_timeout", "\(timeout.components.seconds * 1000)"),

@@ -65,7 +65,7 @@ public actor ClickHouseWarehouse: Warehouse {
     /// each insert waiting for it at most `insertQuorumTimeout`; `sharding`: mapped tables are spread over the cluster's shards.
     public static func connect(
         url: String, database: String, user: String?, password: String?, compress: Bool = true, caFile: String? = nil,
-        cluster: String? = nil, insertQuorum: Int? = nil, insertQuorumTimeout: Duration = .seconds(60), sharding: Bool = false,
+        cluster: String? = nil, insertQuorum: Int? = nil, insertQuorumTimeout: Duration, sharding: Bool = false,
         slot: String, logger: Logger
     ) async throws -> ClickHouseWarehouse {
         let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url

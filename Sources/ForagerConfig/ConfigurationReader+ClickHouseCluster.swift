@@ -59,7 +59,7 @@ extension ConfigurationReader {
                 .invalidValue, configFile, field.line, field.key,
                 "applies only with insert_quorum; set warehouse.insert_quorum, or remove insert_quorum_timeout_s")
         } else {
-            warehouse.insertQuorumTimeoutSeconds = seconds
+            warehouse.insertQuorumTimeout = .seconds(seconds)
         }
     }
 

@@ -139,7 +139,7 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public var insertQuorum: Int?
         /// ClickHouse with `insert_quorum`: how long an insert waits for its quorum before it
         /// fails as transient and is retried (`insert_quorum_timeout_s`, default 60).
-        public var insertQuorumTimeoutSeconds = 60
+        public var insertQuorumTimeout: Duration = .seconds(60)
         /// ClickHouse on a cluster: whether each mapped table is spread over the cluster's shards,
         /// a local replicated table per shard under a `Distributed` table (`sharding`, default false).
         public var sharding = false

@@ -9,7 +9,7 @@ import Testing
         #expect(
             single.replacingMergeTree(version: "`_forager_version`", database: "wh", table: "t", stamp: 7)
                 == "ReplacingMergeTree(`_forager_version`)")
-        #expect(ClickHouseTopology.quorumSettings(nil).isEmpty)
+        #expect(ClickHouseTopology.quorumSettings(nil, timeout: .seconds(60)).isEmpty)
     }
 
     @Test func aClusterQuotesItsNameAndReplicatesUnderAPathOfTheTable() {
@@ -35,9 +35,11 @@ import Testing
     }
 
     @Test func aQuorumAlsoMakesReadsRefuseAReplicaThatLacksQuorumParts() {
-        let settings = ClickHouseTopology.quorumSettings(2).map { "\($0.0)=\($0.1)" }
+        let settings = ClickHouseTopology.quorumSettings(2, timeout: .seconds(60)).map { "\($0.0)=\($0.1)" }
         #expect(settings == ["insert_quorum=2", "insert_quorum_timeout=60000", "select_sequential_consistency=1"])
-        #expect(ClickHouseTopology.quorumSettings(0).map { "\($0.0)=\($0.1)" }.contains("select_sequential_consistency=0"))
+        #expect(
+            ClickHouseTopology.quorumSettings(0, timeout: .seconds(60)).map { "\($0.0)=\($0.1)" }.contains(
+                "select_sequential_consistency=0"))
         #expect(ClickHouseTopology.quorumSettings(2, timeout: .seconds(8)).map { "\($0.0)=\($0.1)" }.contains("insert_quorum_timeout=8000"))
     }
 

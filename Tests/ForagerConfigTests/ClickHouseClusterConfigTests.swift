@@ -12,11 +12,11 @@ struct ClickHouseClusterConfigTests {
             let warehouse = try fixture.load().warehouse
             #expect(warehouse.cluster == "analytics-eu.2")
             #expect(warehouse.insertQuorum == 2)
-            #expect(warehouse.insertQuorumTimeoutSeconds == 60)
+            #expect(warehouse.insertQuorumTimeout == .seconds(60))
         }
         try withFixture(config: config("  cluster: c\n  insert_quorum: 2\n  insert_quorum_timeout_s: 8\n")) { fixture in
-            let timeout = try fixture.load().warehouse.insertQuorumTimeoutSeconds
-            #expect(timeout == 8)
+            let timeout = try fixture.load().warehouse.insertQuorumTimeout
+            #expect(timeout == .seconds(8))
         }
         try withFixture(config: config("")) { fixture in
             let warehouse = try fixture.load().warehouse
