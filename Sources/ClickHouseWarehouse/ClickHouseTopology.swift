@@ -72,11 +72,12 @@ struct ClickHouseTopology: Sendable, Equatable {
 
     /// The expression that picks a row's shard: a hash of the key columns (quoted names, with
     /// their ClickHouse types), so that every version of a row and its tombstone land on one
-    /// shard, where `FINAL` sees them together; `rand()` for a table without a key, whose rows are
-    /// never replaced. 18.16's `cityHash64` takes no `UUID` or `Decimal`: those are hashed as
-    /// their text, which depends on nothing but the value and the column's type.
+    /// shard, where `FINAL` sees them together (for an append-only table, the version and place
+    /// that name a row, so that a replayed row meets its first copy). 18.16's `cityHash64` takes
+    /// no `UUID` or `Decimal`: those are hashed as their text, which depends on nothing but the
+    /// value and the column's type.
     static func shardingKey(keyColumns: [(name: String, type: String)]) -> String {
-        guard !keyColumns.isEmpty else { return "rand()" }
+        precondition(!keyColumns.isEmpty, "a sharded table is spread by the columns that name its rows")
         let arguments = keyColumns.map { column in
             let quoted = ClickHouseClient.quote(column.name)
             return column.type.contains("UUID") || column.type.contains("Decimal") ? "toString(\(quoted))" : quoted

@@ -13,11 +13,17 @@ struct Load {
 }
 
 extension ClickHouseWarehouse {
-    /// `INSERT INTO … (columns…, _forager_version, _forager_deleted) FORMAT TabSeparated`.
+    /// `INSERT INTO … (columns…, _forager_version, _forager_deleted[, _forager_row]) FORMAT TabSeparated`.
     nonisolated func insertStatement(_ table: MappedTable, columns: [ClickHouseColumn]) -> String {
-        let names =
-            columns.map { ClickHouseClient.quote($0.name) } + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]
+        let names = (columns.map(\.name) + Self.metadataColumns(of: table).map(\.name)).map(ClickHouseClient.quote)
         return "INSERT INTO \(name(table.target)) (\(names.joined(separator: ", "))) FORMAT TabSeparated"
+    }
+
+    /// The metadata columns each inserted row ends with, in order: its version and deleted flag,
+    /// and an append-only table's row's place.
+    static func metadataColumns(of table: MappedTable) -> [(name: String, type: String)] {
+        let columns = [(name: version, type: "UInt64"), (name: deleted, type: "UInt8")]
+        return table.identity == .appendOnly ? columns + [(name: place, type: "UInt32")] : columns
     }
 
     /// Inserts TabSeparated rows of `columns` (then the version and the deleted flag). The rows of
@@ -29,12 +35,12 @@ extension ClickHouseWarehouse {
         guard columns.contains(where: \.carriesFloatBits) else {
             return try await client.insert(insertStatement(table, columns: columns), rows: rows)
         }
-        let names =
-            columns.map { ClickHouseClient.quote($0.name) } + [ClickHouseClient.quote(Self.version), ClickHouseClient.quote(Self.deleted)]
+        let metadata = Self.metadataColumns(of: table)
+        let names = (columns.map(\.name) + metadata.map(\.name)).map(ClickHouseClient.quote)
         let structure =
             columns.enumerated().map { (name: "c\($0.offset + 1)", type: ClickHouseTopology.externalDataType($0.element.stagingType)) }
-            + [(name: "v", type: "UInt64"), (name: "d", type: "UInt8")]
-        let values = columns.enumerated().map { $0.element.fromStaging("c\($0.offset + 1)") } + ["v", "d"]
+            + metadata.enumerated().map { (name: "m\($0.offset + 1)", type: $0.element.type) }
+        let values = columns.enumerated().map { $0.element.fromStaging("c\($0.offset + 1)") } + metadata.indices.map { "m\($0 + 1)" }
         try await client.insert(
             "INSERT INTO \(name(table.target)) (\(names.joined(separator: ", "))) SELECT \(values.joined(separator: ", ")) FROM forager_rows",
             externalTable: "forager_rows", structure: structure, rows: rows)
@@ -113,7 +119,12 @@ extension ClickHouseWarehouse {
             throw ForagerError(
                 .protocolViolation, "a COPY row of \(load.table.source) does not have the \(load.columns.count + 1) fields expected")
         }
-        load.block.append(contentsOf: Self.snapshotVersion)
+        if load.table.identity == .appendOnly {
+            // The copy is made anew whenever it is interrupted, so a row's place in it names it.
+            load.block.append(contentsOf: Array("0\t0\t\(load.rows)\n".utf8))
+        } else {
+            load.block.append(contentsOf: Self.snapshotVersion)
+        }
         load.rows += 1
     }
 
@@ -169,10 +180,10 @@ extension ClickHouseWarehouse {
         var rows: [UInt8] = []
         var tombstones: [UInt8] = []
         if table.identity == .appendOnly {
-            for delta in changes.deltas where delta.count > 0 {
-                for _ in 0..<delta.count {
-                    try append(delta.row.columns, version: delta.lsn, deleted: false, columns: columns, table: table, to: &rows)
-                }
+            // One delta per insert: its position and place name the row.
+            for delta in changes.deltas {
+                try append(
+                    delta.row.columns, version: delta.lsn, deleted: false, place: delta.place, columns: columns, table: table, to: &rows)
             }
         } else {
             var states = changes.orderedStates
@@ -199,14 +210,18 @@ extension ClickHouseWarehouse {
         }
     }
 
+    /// One row's values, then its metadata (see ``metadataColumns(of:)``).
     private func append(
-        _ values: [TupleColumn], version: LSN, deleted: Bool, columns: [ClickHouseColumn], table: MappedTable, to output: inout [UInt8]
+        _ values: [TupleColumn], version: LSN, deleted: Bool, place: UInt32? = nil, columns: [ClickHouseColumn], table: MappedTable,
+        to output: inout [UInt8]
     ) throws {
         for (index, column) in columns.enumerated() {
             try column.append(index < values.count ? Self.text(values[index]) : nil, to: &output, table: table.source)
             output.append(0x09)
         }
-        output.append(contentsOf: Array("\(version.value)\t\(deleted ? 1 : 0)\n".utf8))
+        output.append(contentsOf: Array("\(version.value)\t\(deleted ? 1 : 0)".utf8))
+        if let place { output.append(contentsOf: Array("\t\(place)".utf8)) }
+        output.append(0x0A)
     }
 
     /// A key value as ``ClickHouseColumn/keyText`` prints the column: the converted value, except

@@ -29,18 +29,6 @@ extension ClickHouseWarehouse {
                     .schema, "\(table.source) has no key (REPLICA IDENTITY FULL), which the ClickHouse warehouse does not support yet",
                     hint: "Give the table a primary key, or map it with append_only: true."))
         }
-        if table.identity == .appendOnly {
-            // Every row of an append_only table is told apart by its version alone, and rows
-            // that share one (the initial copy's, the rows of one COPY on the source) would
-            // be merged into one by ClickHouse's background merges.
-            problems.append(
-                ForagerError(
-                    .schema,
-                    "\(table.source) is mapped with append_only: true, which the ClickHouse warehouse does not support yet: ClickHouse would merge rows that share a version (every row of the initial copy, the rows of one COPY on the source) into one",
-                    hint:
-                        "Remove append_only from the table's mapping (its rows are then kept by the table's key), or map the table to a Postgres warehouse. A ClickHouse table filled with append_only before may be missing rows: resync it (forager resync --table \(table.source)) after changing the mapping."
-                ))
-        }
         if !table.extracts.isEmpty {
             problems.append(
                 ForagerError(
@@ -99,7 +87,7 @@ extension ClickHouseWarehouse {
             return
         }
         let made = try await recordedColumns(of: table.target)
-        var refusal = made.flatMap { handChanges(table, existing: existing, recorded: $0) }
+        var refusal = made.flatMap { handChanges(table, existing: existing, recorded: $0) } ?? Self.rowsUnnamed(table, existing: existing)
         if refusal == nil { refusal = try await keyChanged(table) }
         if let error = refusal {
             if create { try await stop(table, error) } else { problems.append(error) }
@@ -112,6 +100,19 @@ extension ClickHouseWarehouse {
         }
         try await followSourceTypes(table, create: create, problems: &problems)
         if create, !stoppedTables.contains(table.source) { try await refreshViewIfStale(table) }
+    }
+
+    /// Why an append-only table must stop when its ClickHouse table has no `_forager_row`: it was
+    /// made for a table with a key, or by a Forager that told its rows apart by version alone,
+    /// under which ClickHouse merged rows that share one (the copy's, one source COPY's).
+    static func rowsUnnamed(_ table: MappedTable, existing: [String: String]) -> ForagerError? {
+        guard table.identity == .appendOnly, existing[place] == nil else { return nil }
+        return ForagerError(
+            .schema,
+            "ClickHouse table \(table.target) has no \(place) column, which append_only tables need: it was made for a table with a key, or by an older Forager under which ClickHouse could merge rows that share a version (the copy's, the rows of one COPY on the source)",
+            hint:
+                "Copy the table again: forager resync --table \(table.source) (the table is made anew, with every row the source has; rows the source deleted since are not kept). Or map the table without append_only."
+        )
     }
 
     /// Columns the source added, dropped or made nullable while Forager was stopped.

@@ -49,7 +49,10 @@ extension ClickHouseWarehouse {
     /// Makes `table`'s `Distributed` table on every server, when sharded.
     func createDistributed(_ table: MappedTable) async throws {
         let columns = columns(of: table)
-        let keyColumns = table.warehouseKey.compactMap { key in columns.first { $0.name == key }.map { (name: key, type: $0.type) } }
+        let keyColumns =
+            table.identity == .appendOnly
+            ? [(name: Self.version, type: "UInt64"), (name: Self.place, type: "UInt32")]
+            : table.warehouseKey.compactMap { key in columns.first { $0.name == key }.map { (name: key, type: $0.type) } }
         let shardingKey = ClickHouseTopology.shardingKey(keyColumns: keyColumns)
         let local = storageTable(table.target)
         guard let engine = topology.distributed(database: local.schema, local: local.name, shardingKey: shardingKey) else { return }

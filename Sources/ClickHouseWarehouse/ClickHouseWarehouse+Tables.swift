@@ -29,6 +29,7 @@ extension ClickHouseWarehouse {
             "\(ClickHouseClient.quote(Self.version)) UInt64", "\(ClickHouseClient.quote(Self.deleted)) UInt8",
             "\(ClickHouseClient.quote(Self.syncedAt)) DateTime DEFAULT now()",
         ]
+        if table.identity == .appendOnly { definitions.append("\(ClickHouseClient.quote(Self.place)) UInt32") }
         let key = sortingKey(of: table)
         let partition = table.layout.clickHouse?.partitionBy.map { " PARTITION BY \($0)" } ?? ""
         // A layout over nullable columns: servers that can sort and partition by them (20.x on) are told so.
@@ -105,7 +106,7 @@ extension ClickHouseWarehouse {
     func createView(_ table: MappedTable) async throws {
         try await refreshDistributed(table)
         let existing = try await existingColumns(of: table.target)
-        let names = existing.keys.filter { ![Self.version, Self.deleted].contains($0) }.sorted()
+        let names = existing.keys.filter { !Self.hiddenColumns.contains($0) }.sorted()
         let ordered =
             columns(of: table).map(\.name).filter(names.contains)
             + names.filter { name in !columns(of: table).contains { $0.name == name } }

@@ -29,6 +29,11 @@ public actor ClickHouseWarehouse: Warehouse {
     static let version = "_forager_version"
     static let deleted = "_forager_deleted"
     static let syncedAt = "_forager_synced_at"
+    /// An append-only table's row's place among the rows of its change's WAL record (or in the
+    /// copy): with the version, the name of the row (see ``RowDelta/place``).
+    static let place = "_forager_row"
+    /// The metadata columns the `_current` view leaves out.
+    static let hiddenColumns: Set<String> = [version, deleted, place]
     /// Rows per INSERT while loading a snapshot are sent in blocks of about this many bytes.
     static let blockBytes = 16 << 20
 
@@ -161,7 +166,7 @@ public actor ClickHouseWarehouse: Warehouse {
     /// made Nullable since would read wrapped numbers or fail on NULL through the old view.
     func refreshViewIfStale(_ table: MappedTable) async throws {
         if try await distributedIsStale(table) { return try await createView(table) }
-        let columns = try await existingColumns(of: table.target).filter { ![Self.version, Self.deleted].contains($0.key) }
+        let columns = try await existingColumns(of: table.target).filter { !Self.hiddenColumns.contains($0.key) }
         let view = TableName(schema: table.target.schema, name: table.target.name + "_current")
         guard try await existingColumns(of: view) != columns else { return }
         logger.notice("making the _current view again: its columns are not the table's", metadata: ["forager.table": "\(table.target)"])
@@ -223,12 +228,16 @@ public actor ClickHouseWarehouse: Warehouse {
     }
 
     /// The columns a table's rows are sorted, and so told apart, by: the layout's `order_by`, or
-    /// the key (the version for a table without one).
+    /// the key; for an append-only table, the layout's `order_by` then the row's version and
+    /// place, which no two rows share and a replayed row has again.
     nonisolated func sortingKey(of table: MappedTable) -> [String] {
-        if table.warehouseKey.isEmpty { return [Self.version] }
-        if let orderBy = table.layout.clickHouse?.orderBy, !orderBy.isEmpty { return orderBy }
-        return table.warehouseKey
+        let orderBy = table.layout.clickHouse?.orderBy ?? []
+        if table.identity == .appendOnly { return orderBy + Self.rowName }
+        return orderBy.isEmpty ? table.warehouseKey : orderBy
     }
+
+    /// The metadata columns that name an append-only table's row.
+    static let rowName = [version, place]
 
     /// Why a table must stop when its ClickHouse rows are told apart by other columns than the
     /// mapping's key now (the source's primary key changed while Forager was stopped), or nil.

@@ -73,6 +73,9 @@ public struct ChangeBatcher: Sendable {
     /// Tables that were stopped: their changes are ignored.
     public var stoppedTables: Set<TableName> { tracker.stoppedTables }
     private var transaction: Transaction?
+    /// Numbers the rows inserted at one position (one WAL record: a COPY or a multi-row insert
+    /// writes many rows in one), across the pieces of a transaction.
+    private var record = RecordRows()
     private var completed = ChangeSet()
     /// The bytes of the values of the changes in `completed`, as received.
     private var completedBytes = 0
@@ -121,7 +124,9 @@ public struct ChangeBatcher: Sendable {
             return []
         case .insert(let insert):
             guard let binding = try binding(for: insert.relationID) else { return [] }
-            return try add(.insert(binding, try binding.widened(insert.newTuple), lsn), at: lsn, bytes: Self.size(insert.newTuple))
+            let place = binding.table.identity == .appendOnly ? record.place(of: lsn) : 0
+            return try add(
+                .insert(binding, try binding.widened(insert.newTuple), lsn, place: place), at: lsn, bytes: Self.size(insert.newTuple))
         case .update(let update):
             guard let binding = try binding(for: update.relationID), binding.table.identity != .appendOnly else { return [] }
             let old = try (update.oldKey ?? update.oldTuple).map { tuple throws(ForagerError) in try binding.widened(tuple) }
@@ -295,5 +300,24 @@ public struct ChangeBatcher: Sendable {
         guard let binding = try tracker.binding(for: id) else { return nil }
         if let point = syncPoints[binding.table.source], let transaction, transaction.finalLSN < point { return nil }
         return binding
+    }
+}
+
+/// The place of each inserted row among the rows of its WAL record: 0 for the first row at a
+/// position, then 1, 2, … while the position stays the same. The stream sends a record's rows one
+/// after another and in the same order whenever it is replayed, so a row's position and place
+/// name it across crashes and restarts: a warehouse without transactions tells apart rows that
+/// share a position, and recognises a replayed one, by them.
+struct RecordRows: Sendable {
+    private var position = LSN.zero
+    private var next: UInt32 = 0
+
+    mutating func place(of lsn: LSN) -> UInt32 {
+        if lsn != position {
+            position = lsn
+            next = 0
+        }
+        defer { next += 1 }
+        return next
     }
 }

@@ -89,6 +89,10 @@ public struct RowDelta: Sendable {
     public var count: Int
     /// The LSN of the last change that touched this row value.
     public var lsn: LSN
+    /// For an append-only table's insert, the row's place among the rows inserted at `lsn` (one
+    /// WAL record can hold many, as a COPY writes them): with `lsn`, a name of the row that a
+    /// replay of the stream gives it again. 0 otherwise.
+    public var place: UInt32 = 0
 }
 
 /// The collapsed changes of one table within one step of a batch.
@@ -132,12 +136,12 @@ public struct TableChanges: Sendable {
         }
     }
 
-    mutating func insert(_ tuple: TupleData, lsn: LSN) throws(ForagerError) {
+    mutating func insert(_ tuple: TupleData, lsn: LSN, place: UInt32 = 0) throws(ForagerError) {
         received.inserts += 1
         switch table.identity {
         case .key: break
         case .fullRow: return try count(tuple, by: 1, lsn: lsn)
-        case .appendOnly: return deltas.append(RowDelta(row: tuple, count: 1, lsn: lsn))
+        case .appendOnly: return deltas.append(RowDelta(row: tuple, count: 1, lsn: lsn, place: place))
         }
         let key = try keyValues(of: tuple)
         let id = RowKey(key)
@@ -379,8 +383,9 @@ public struct ChangeSet: Sendable {
     mutating func fold(_ change: SourceChange) throws(ForagerError) {
         changeCount += 1
         switch change {
-        case .insert(let binding, let tuple, let lsn):
-            try withTable(binding) { (changes: inout TableChanges) throws(ForagerError) in try changes.insert(tuple, lsn: lsn) }
+        case .insert(let binding, let tuple, let lsn, let place):
+            try withTable(binding) { (changes: inout TableChanges) throws(ForagerError) in try changes.insert(tuple, lsn: lsn, place: place)
+            }
         case .update(let binding, let old, let new, let lsn):
             try withTable(binding) { (changes: inout TableChanges) throws(ForagerError) in try changes.update(old: old, new: new, lsn: lsn)
             }
@@ -464,7 +469,7 @@ public final class RelationBinding: Sendable {
 
 /// One decoded row change, before collapsing.
 enum SourceChange: Sendable {
-    case insert(RelationBinding, TupleData, LSN)
+    case insert(RelationBinding, TupleData, LSN, place: UInt32)
     case update(RelationBinding, old: TupleData?, new: TupleData, LSN)
     case delete(RelationBinding, old: TupleData, LSN)
     case truncate([MappedTable])

@@ -66,12 +66,14 @@ import Testing
         #expect(sharded.shardingSettings.map { "\($0.0)=\($0.1)" } == ["insert_distributed_sync=1"])
     }
 
-    @Test func rowsAreShardedByAHashOfTheQuotedKeyOrAtRandomWithoutOne() {
+    @Test func rowsAreShardedByAHashOfTheQuotedColumnsThatNameThem() {
         #expect(ClickHouseTopology.shardingKey(keyColumns: [("id", "Int64")]) == "cityHash64(`id`)")
         #expect(
             ClickHouseTopology.shardingKey(keyColumns: [("tenant", "String"), ("we`ird id", "Int32")])
                 == "cityHash64(`tenant`, `we\\`ird id`)")
-        #expect(ClickHouseTopology.shardingKey(keyColumns: []) == "rand()")
+        #expect(
+            ClickHouseTopology.shardingKey(keyColumns: [("_forager_version", "UInt64"), ("_forager_row", "UInt32")])
+                == "cityHash64(`_forager_version`, `_forager_row`)")
     }
 
     @Test func keysThat1816CannotHashAreHashedAsText() {

@@ -663,11 +663,11 @@ let clickHouseBadInputs: [ClickHouseBadInput] = [
         fixedMapping: "tables:\n  - source: hives\n    types: {day: text}\n",
         arrived: ("SELECT day FROM $db.hives_current WHERE id = 4", "1969-07-20")),
     ClickHouseBadInput(
-        name: "append_only table (its rows would be merged by version)",
+        name: "append_only mapping of a table whose ClickHouse table was made for its key",
         prepare: { scenario, _ in try scenario.writeMapping("tables:\n  - source: hives\n    append_only: true\n") },
         expect: [
-            "public.hives is mapped with append_only: true, which the ClickHouse warehouse does not support yet",
-            "Remove append_only from the table's mapping",
+            "hives has no _forager_row column, which append_only tables need: it was made for a table with a key",
+            "Copy the table again: forager resync --table public.hives", "Or map the table without append_only",
         ],
         fixedMapping: "tables:\n  - source: hives\n"),
     ClickHouseBadInput(

@@ -40,9 +40,11 @@ struct ClickHouseShardTests {
                 FROM generate_series(1, 1000) g;
                 CREATE TABLE tags (id uuid PRIMARY KEY, label text);
                 INSERT INTO tags SELECT md5(g::text)::uuid, 't' || g FROM generate_series(1, 200) g;
+                CREATE TABLE events (device int NOT NULL, kind text);
+                INSERT INTO events SELECT g % 4, 'boot' FROM generate_series(1, 400) g;
                 """,
             tables: [], clickHouse: first, clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)\n  sharding: true")
-        try scenario.writeMapping("tables:\n  - source: readings\n  - source: tags\n")
+        try scenario.writeMapping("tables:\n  - source: readings\n  - source: tags\n  - source: events\n    append_only: true\n")
         let running = try scenario.launch(["run"])
         try await scenario.eventually(timeout: .seconds(120), "streaming") {
             await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200
@@ -51,6 +53,7 @@ struct ClickHouseShardTests {
         try await expectShardedTables(cluster, scenario)
         try await streamThroughAShardOutage(cluster, scenario, running)
         let expected = try await expectRowsOnEveryServer(cluster, scenario)
+        try await replayEvents(cluster, scenario)
         try await truncateAndResync(cluster, scenario, expected: expected)
         try await refuseShardingOfAFilledDatabase(cluster)
     }
@@ -61,6 +64,7 @@ struct ClickHouseShardTests {
         let engines = "SELECT name, engine FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' ORDER BY name"
         let expectedEngines =
             ["_forager_columns", "_forager_source_types", "_forager_state", "_forager_tables"].map { "\($0)\tReplicatedReplacingMergeTree" }
+            + ["events\tDistributed", "events_current\tView", "events_local\tReplicatedReplacingMergeTree"]
             + ["readings\tDistributed", "readings_current\tView", "readings_local\tReplicatedReplacingMergeTree"]
             + ["tags\tDistributed", "tags_current\tView", "tags_local\tReplicatedReplacingMergeTree"]
         let paths =
@@ -89,6 +93,7 @@ struct ClickHouseShardTests {
             INSERT INTO readings (id, value, amount, note, extra, big) SELECT g, g / 3.0, g, 'n', g % 5, 's' FROM generate_series(2001, 2300) g;
             UPDATE readings SET id = id + 100000 WHERE id % 30 = 0;
             UPDATE tags SET label = 'u' WHERE label LIKE 't1%';
+            COPY events (device) FROM PROGRAM 'yes 7 | head -n 300';
             """)
         let streamed = try await scenario.sourceScalar("SELECT (pg_current_wal_lsn() - '0/0')::bigint") ?? ""
         try await scenario.eventually(timeout: .seconds(60), "the checkpoint passing the streamed changes") {
@@ -105,6 +110,7 @@ struct ClickHouseShardTests {
             """
             INSERT INTO readings (id, value, amount, note, extra, big) SELECT g, g / 7.0, g, 'during', 1, 's' FROM generate_series(3001, 3200) g;
             UPDATE readings SET note = 'moved', id = id + 200000 WHERE id % 30 = 2;
+            COPY events (device) FROM PROGRAM 'yes 8 | head -n 200';
             """)
         let afterWrite = try await scenario.sourceScalar("SELECT (pg_current_wal_lsn() - '0/0')::bigint") ?? ""
         try await Task.sleep(for: .seconds(6))
@@ -147,6 +153,7 @@ struct ClickHouseShardTests {
             let actual = try await rows(on: server, scenario, "SELECT \(Self.columns) FROM $db.readings_current ORDER BY id")
             #expect(actual == expected, "rows differ on \(server.url)")
         }
+        try await expectEventsOnEveryServer(cluster, scenario)
         let checkpoints = [try await checkpoint(on: first, scenario), try await checkpoint(on: second, scenario)]
         #expect(checkpoints[0] == checkpoints[1] && checkpoints[0] != "0", "\(checkpoints)")
         let validation = try await scenario.forager(["validate", "--wait", "0"])
@@ -154,6 +161,37 @@ struct ClickHouseShardTests {
         // which only the first server has, run there (GLOBAL IN).
         #expect(validation.contains("public.readings: equal") && validation.contains("public.tags: equal"), "\(validation)")
         return expected
+    }
+
+    /// The append-only table's rows, spread by their version and place: on both shards, and
+    /// every insert once through each server's view, also those retried while a shard was down
+    /// (an insert refused by one shard may have been written on the other).
+    private func expectEventsOnEveryServer(_ cluster: ClickHouseReplicas, _ scenario: Scenario) async throws {
+        let expected = try await scenario.sourceScalar(
+            "SELECT string_agg(device || E'\\t' || n, E'\\n' ORDER BY device) FROM (SELECT device, count(*) AS n FROM events GROUP BY device) x"
+        )
+        #expect(expected == "0\t100\n1\t100\n2\t100\n3\t100\n7\t300\n8\t200")
+        for server in cluster.replicas {
+            #expect(try await rows(on: server, scenario, "SELECT count() > 0 FROM $db.events_local") == "1", "\(server.url)")
+            let actual = try await rows(
+                on: server, scenario, "SELECT device, count() FROM $db.events_current GROUP BY device ORDER BY device")
+            #expect(actual == expected, "events differ on \(server.url)")
+        }
+    }
+
+    /// A replay of the stream (the slot and the checkpoint taken back to before a COPY into the
+    /// append-only table) writes its rows again: each lands on the shard of its first copy,
+    /// where it is merged with it, so every server's view counts each row once.
+    private func replayEvents(_ cluster: ClickHouseReplicas, _ scenario: Scenario) async throws {
+        let replay = try await ClickHouseReplay.mark(scenario, on: cluster.replicas[0])
+        try await scenario.onSource("COPY events (device) FROM PROGRAM 'yes 9 | head -n 100'")
+        try await scenario.forager(["sync"])
+        try await replay.rewind()
+        let replayed = try await scenario.forager(["sync"])
+        for server in cluster.replicas {
+            let counted = try await rows(on: server, scenario, "SELECT count() FROM $db.events_current WHERE device = 9")
+            #expect(counted == "100", "\(server.url) counts \(counted) rows of the replayed COPY:\n\(replayed)")
+        }
     }
 
     /// A TRUNCATE on the source empties tags on both shards; a resync makes readings' tables
