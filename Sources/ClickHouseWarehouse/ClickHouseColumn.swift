@@ -139,7 +139,7 @@ public struct ClickHouseColumn: Sendable, Equatable {
                 Self.appendDecimal(Int64(number.bitPattern), to: &output)
             } else {
                 guard let number = Double(text) else { throw refusal(value, table: table, why: "not a double precision number") }
-                output.append(contentsOf: Array(String(number.bitPattern).utf8))
+                Self.appendDecimal(number.bitPattern, to: &output)
             }
         case .decimal:
             guard value.first != UInt8(ascii: "N") else {
@@ -229,13 +229,22 @@ public struct ClickHouseColumn: Sendable, Equatable {
     /// Appends the decimal digits of `value`.
     static func appendDecimal(_ value: Int64, to output: inout [UInt8]) {
         if value < 0 { output.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        let start = output.count
-        repeat {
-            output.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        output[start...].reverse()
+        appendDecimal(value.magnitude, to: &output)
+    }
+
+    /// Appends `value`'s decimal digits, written right to left into a buffer on the stack and
+    /// appended at once (a row's version, place and float bits go through here).
+    static func appendDecimal(_ value: UInt64, to output: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var magnitude = value
+            var start = digits.count
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
+        }
     }
 
     private func nullRefusal(table: TableName) -> ForagerError {

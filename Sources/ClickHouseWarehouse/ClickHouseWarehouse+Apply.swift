@@ -10,6 +10,21 @@ struct Load {
     var partial: [UInt8] = []
     var block: [UInt8] = []
     var rows = 0
+
+    /// Appends whole COPY rows, each ended by a newline, to the block. The block is moved out
+    /// meanwhile and the columns read once, so that no row copies or retains them.
+    mutating func append(lines: ArraySlice<UInt8>) throws {
+        var output: [UInt8] = []
+        swap(&output, &block)
+        defer { swap(&output, &block) }
+        let (columns, table) = (self.columns, self.table)
+        var start = lines.startIndex
+        while start < lines.endIndex, let end = lines[start...].firstIndex(of: 0x0A) {
+            try ClickHouseWarehouse.appendCopyRow(lines[start..<end], columns: columns, table: table, place: rows, to: &output)
+            rows += 1
+            start = end + 1
+        }
+    }
 }
 
 extension ClickHouseWarehouse {
@@ -48,12 +63,8 @@ extension ClickHouseWarehouse {
 
     // MARK: Snapshot
 
-    public func beginSnapshot() async throws {}
     /// Requests over HTTP hold no session: not counted.
     public func freeConnections() async throws -> Int { Int.max }
-    /// Nothing to drop: a MergeTree sorts each inserted block by itself.
-    public func beginBulkLoad(_ tables: [MappedTable]) async throws {}
-    public func endBulkLoad(_ tables: [MappedTable]) async throws {}
 
     public func startLoad(_ table: MappedTable, binary: Bool) async throws {
         guard !binary else { throw ForagerError(.warehouse, "the ClickHouse warehouse reads COPY text, not binary") }
@@ -66,16 +77,14 @@ extension ClickHouseWarehouse {
         loading = nil
         var start = 0
         if !load.partial.isEmpty, let end = chunk.firstIndex(of: 0x0A) {
-            let line = load.partial + chunk[..<end]
+            let line = load.partial + chunk[...end]
             load.partial = []
-            try appendCopyRow(line[...], to: &load)
+            try load.append(lines: line[...])
             start = end + 1
         }
-        while start < chunk.count, let end = chunk[start...].firstIndex(of: 0x0A) {
-            try appendCopyRow(chunk[start..<end], to: &load)
-            start = end + 1
-        }
-        load.partial += chunk[start...]
+        let rest = chunk[start...].lastIndex(of: 0x0A).map { $0 + 1 } ?? start
+        try load.append(lines: chunk[start..<rest])
+        load.partial += chunk[rest...]
         if load.block.count >= Self.blockBytes {
             try await insert(load.block, into: load.table, columns: load.columns)
             load.block.removeAll(keepingCapacity: true)
@@ -86,7 +95,7 @@ extension ClickHouseWarehouse {
     public func endLoad() async throws -> Int {
         guard var load = loading else { throw ForagerError(.warehouse, "endLoad without startLoad") }
         loading = nil
-        if !load.partial.isEmpty { try appendCopyRow(load.partial[...], to: &load) }
+        if !load.partial.isEmpty { try load.append(lines: (load.partial + [0x0A])[...]) }
         if !load.block.isEmpty { try await insert(load.block, into: load.table, columns: load.columns) }
         return load.rows
     }
@@ -94,38 +103,42 @@ extension ClickHouseWarehouse {
     /// One COPY text row (the source columns, then the snapshot's LSN, which version 0 replaces:
     /// every change streamed later wins over the copy). Fields are read in place; only one with
     /// an escape is decoded, into a scratch buffer.
-    private func appendCopyRow(_ line: ArraySlice<UInt8>, to load: inout Load) throws {
+    static func appendCopyRow(
+        _ line: ArraySlice<UInt8>, columns: [ClickHouseColumn], table: MappedTable, place: Int, to block: inout [UInt8]
+    ) throws {
+        let source = table.source
         var column = 0
         var start = line.startIndex
         var scratch: [UInt8] = []
-        while column < load.columns.count {
+        while column < columns.count {
             guard start <= line.endIndex else { break }
             let end = line[start...].firstIndex(of: 0x09) ?? line.endIndex
             let field = line[start..<end]
             if field.count == 2, field.first == 0x5C, field.last == UInt8(ascii: "N") {
-                try load.columns[column].append(nil, to: &load.block, table: load.table.source)
+                try columns[column].append(nil, to: &block, table: source)
             } else if field.contains(0x5C) {
                 scratch.removeAll(keepingCapacity: true)
                 TabSeparated.unescape(field, into: &scratch)
-                try load.columns[column].append(scratch[...], to: &load.block, table: load.table.source)
+                try columns[column].append(scratch[...], to: &block, table: source)
             } else {
-                try load.columns[column].append(field, to: &load.block, table: load.table.source)
+                try columns[column].append(field, to: &block, table: source)
             }
-            load.block.append(0x09)
+            block.append(0x09)
             column += 1
             start = end + 1
         }
-        guard column == load.columns.count, start <= line.endIndex, !line[start...].contains(0x09) else {
-            throw ForagerError(
-                .protocolViolation, "a COPY row of \(load.table.source) does not have the \(load.columns.count + 1) fields expected")
+        guard column == columns.count, start <= line.endIndex, !line[start...].contains(0x09) else {
+            throw ForagerError(.protocolViolation, "a COPY row of \(source) does not have the \(columns.count + 1) fields expected")
         }
-        if load.table.identity == .appendOnly {
+        if table.identity == .appendOnly {
             // The copy is made anew whenever it is interrupted, so a row's place in it names it.
-            load.block.append(contentsOf: Array("0\t0\t\(load.rows)\n".utf8))
+            block.append(contentsOf: snapshotVersion.dropLast())
+            block.append(0x09)
+            ClickHouseColumn.appendDecimal(UInt64(place), to: &block)
+            block.append(0x0A)
         } else {
-            load.block.append(contentsOf: Self.snapshotVersion)
+            block.append(contentsOf: snapshotVersion)
         }
-        load.rows += 1
     }
 
     /// `0\t0\n`: version 0, not deleted.
@@ -136,7 +149,7 @@ extension ClickHouseWarehouse {
     public func apply(_ changes: ChangeSet) async throws {
         for step in changes.allSteps {
             // Evaluated per step: a step may stop a table for the steps after it.
-            switch step.excluding(stoppedTables) {
+            switch step.excluding(stopped.names) {
             case nil:
                 continue
             case .truncate(let tables):
@@ -177,32 +190,9 @@ extension ClickHouseWarehouse {
     private func applyRows(_ changes: TableChanges) async throws {
         let table = changes.table
         let columns = columns(of: table)
-        var rows: [UInt8] = []
-        var tombstones: [UInt8] = []
-        if table.identity == .appendOnly {
-            // One delta per insert: its position and place name the row.
-            for delta in changes.deltas {
-                try append(
-                    delta.row.columns, version: delta.lsn, deleted: false, place: delta.place, columns: columns, table: table, to: &rows)
-            }
-        } else {
-            var states = changes.orderedStates
-            try await fillFromWarehouse(&states, table: table, columns: columns)
-            for state in states {
-                if let row = state.row {
-                    try append(row.columns, version: state.lsn, deleted: false, columns: columns, table: table, to: &rows)
-                } else if let row = state.deletedRow, !row.columns.contains(.unchangedToast) {
-                    try append(row.columns, version: state.lsn, deleted: true, columns: columns, table: table, to: &rows)
-                } else {
-                    for (position, value) in state.key.enumerated() {
-                        let index = changes.keyIndexes[position]
-                        try columns[index].append(Self.text(value), to: &tombstones, table: table.source)
-                        tombstones.append(0x09)
-                    }
-                    tombstones.append(contentsOf: Array("\(state.lsn.value)\t1\n".utf8))
-                }
-            }
-        }
+        var states = changes.orderedStates
+        if table.identity != .appendOnly { try await fillFromWarehouse(&states, table: table, columns: columns) }
+        let (rows, tombstones) = try Self.encode(changes, states: states, columns: columns)
         if !rows.isEmpty { try await insert(rows, into: table, columns: columns) }
         if !tombstones.isEmpty {
             let keyColumns = changes.keyIndexes.map { columns[$0] }
@@ -210,17 +200,55 @@ extension ClickHouseWarehouse {
         }
     }
 
+    /// The TabSeparated rows of a table's changes (`states`: its row states, unchanged values
+    /// filled in), and of the tombstones that carry only the key. The columns are read through
+    /// one buffer pointer, so that no value copies its column.
+    private static func encode(
+        _ changes: TableChanges, states: [RowState], columns: [ClickHouseColumn]
+    ) throws -> (rows: [UInt8], tombstones: [UInt8]) {
+        let source = changes.table.source
+        var rows: [UInt8] = []
+        var tombstones: [UInt8] = []
+        try columns.withUnsafeBufferPointer { columns in
+            // An append-only table: one delta per insert, whose position and place name the row.
+            for delta in changes.deltas {
+                try append(
+                    delta.row.columns, version: delta.lsn, deleted: false, place: delta.place, columns: columns, source: source, to: &rows)
+            }
+            for state in states {
+                if let row = state.row {
+                    try append(row.columns, version: state.lsn, deleted: false, columns: columns, source: source, to: &rows)
+                } else if let row = state.deletedRow, !row.columns.contains(.unchangedToast) {
+                    try append(row.columns, version: state.lsn, deleted: true, columns: columns, source: source, to: &rows)
+                } else {
+                    for (position, value) in state.key.enumerated() {
+                        try columns[changes.keyIndexes[position]].append(text(value), to: &tombstones, table: source)
+                        tombstones.append(0x09)
+                    }
+                    ClickHouseColumn.appendDecimal(state.lsn.value, to: &tombstones)
+                    tombstones.append(contentsOf: [0x09, UInt8(ascii: "1"), 0x0A])
+                }
+            }
+        }
+        return (rows, tombstones)
+    }
+
     /// One row's values, then its metadata (see ``metadataColumns(of:)``).
-    private func append(
-        _ values: [TupleColumn], version: LSN, deleted: Bool, place: UInt32? = nil, columns: [ClickHouseColumn], table: MappedTable,
-        to output: inout [UInt8]
+    private static func append(
+        _ values: [TupleColumn], version: LSN, deleted: Bool, place: UInt32? = nil, columns: UnsafeBufferPointer<ClickHouseColumn>,
+        source: TableName, to output: inout [UInt8]
     ) throws {
-        for (index, column) in columns.enumerated() {
-            try column.append(index < values.count ? Self.text(values[index]) : nil, to: &output, table: table.source)
+        for index in columns.indices {
+            try columns[index].append(index < values.count ? text(values[index]) : nil, to: &output, table: source)
             output.append(0x09)
         }
-        output.append(contentsOf: Array("\(version.value)\t\(deleted ? 1 : 0)".utf8))
-        if let place { output.append(contentsOf: Array("\t\(place)".utf8)) }
+        ClickHouseColumn.appendDecimal(version.value, to: &output)
+        output.append(0x09)
+        output.append(deleted ? UInt8(ascii: "1") : UInt8(ascii: "0"))
+        if let place {
+            output.append(0x09)
+            ClickHouseColumn.appendDecimal(UInt64(place), to: &output)
+        }
         output.append(0x0A)
     }
 
@@ -385,6 +413,4 @@ extension ClickHouseWarehouse {
     /// Nothing to undo: ClickHouse has no transactions. What was inserted is replayed, with the
     /// same versions, from the checkpoint.
     public func rollback() async throws {}
-
-    public func commitWithoutCheckpoint() async throws {}
 }

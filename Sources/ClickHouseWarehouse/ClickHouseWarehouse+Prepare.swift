@@ -10,7 +10,7 @@ extension ClickHouseWarehouse {
         guard problems.isEmpty else { return problems }
         if create { try await createBookkeeping() }
         let states = try await tableStates()
-        stoppedTables = Set(states.filter { $0.value.phase == .stopped }.keys)
+        stopped = StoppedTables(recorded: states)
         for table in tables {
             sourceTypes[table.target] = Dictionary(table.columns.map { ($0.name, $0.sqlType) }) { first, _ in first }
         }
@@ -99,7 +99,7 @@ extension ClickHouseWarehouse {
             try await followColumnsChangedWhileStopped(table, existing: existing)
         }
         try await followSourceTypes(table, create: create, problems: &problems)
-        if create, !stoppedTables.contains(table.source) { try await refreshViewIfStale(table) }
+        if create, !stopped.names.contains(table.source) { try await refreshViewIfStale(table) }
     }
 
     /// Why an append-only table must stop when its ClickHouse table has no `_forager_row`: it was

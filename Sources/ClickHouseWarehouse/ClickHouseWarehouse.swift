@@ -15,7 +15,7 @@ public actor ClickHouseWarehouse: Warehouse {
     public nonisolated let database: String
     public nonisolated let slot: String
     let logger: Logger
-    var stoppedTables: Set<TableName> = []
+    var stopped = StoppedTables()
     var resolveColumns: (@Sendable (TableName, [String]) async throws -> [SourceColumn])?
     /// The snapshot load in progress.
     var loading: Load?
@@ -94,14 +94,8 @@ public actor ClickHouseWarehouse: Warehouse {
     public nonisolated var acceptsBinaryCopy: Bool { false }
     /// Parts of one table load one after another (loading them at once is not tried with ClickHouse yet).
     public nonisolated var loadsPartsOfATableAtOnce: Bool { false }
+    /// Requests over HTTP hold no session: nothing to close.
     public nonisolated func close() {}
-
-    /// No: every value is converted from PostgreSQL's text to ClickHouse's.
-    public func binaryValuesObstacle(for tables: [MappedTable]) async throws -> String? {
-        "the ClickHouse warehouse reads values as text"
-    }
-    /// Values are always text here (see ``binaryValuesObstacle(for:)``).
-    public func setBinaryValues(_ binary: Bool) async {}
 
     public func setColumnResolver(_ resolver: @escaping @Sendable (TableName, [String]) async throws -> [SourceColumn]) {
         resolveColumns = resolver
@@ -360,20 +354,16 @@ public actor ClickHouseWarehouse: Warehouse {
         for table in tables { try await record(table, TableState(phase: .resync)) }
     }
 
-    public func stoppedTableNames() -> Set<TableName> { stoppedTables }
+    public func stoppedTableNames() -> Set<TableName> { stopped.names }
 
     public func setStopped(_ tables: Set<TableName>) {
-        stoppedTables = tables
+        stopped = StoppedTables(tables)
     }
 
+    /// Stops a table: records why, and applies none of its changes from here on. Other tables
+    /// keep flowing.
     func stop(_ table: MappedTable, _ error: ForagerError) async throws {
-        logger.error(
-            "table stopped; the other tables keep flowing",
-            metadata: [
-                "forager.table": "\(table.source)", "forager.error": "\(error)",
-            ])
-        stoppedTables.insert(table.source)
-        try await record(table.source, TableState(phase: .stopped, reason: error.description))
+        try await record(table.source, stopped.stop(table, error, logger: logger))
     }
 
     public func replaceTable(_ table: MappedTable) async throws {

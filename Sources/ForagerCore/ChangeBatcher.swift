@@ -212,7 +212,7 @@ public struct ChangeBatcher: Sendable {
         transaction = nil
         if current.skipping { return [] }
         if !current.unplacedSchemaChanges.isEmpty { current.placeSchemaChanges(at: current.finalLSN) }
-        for change in current.changes { try completed.fold(change) }
+        for index in current.changes.indices { try completed.fold(current.changes[index]) }
         completedBytes += current.bytes
         completedThrough = endLSN
         if oldestWaiting == nil { oldestWaiting = now }
@@ -262,7 +262,7 @@ public struct ChangeBatcher: Sendable {
     private mutating func takeCompleted() -> Action? {
         guard let through = completedThrough else { return nil }
         let batch = completed
-        completed = ChangeSet()
+        completed = ChangeSet(like: batch)
         completedBytes = 0
         completedThrough = nil
         oldestWaiting = nil

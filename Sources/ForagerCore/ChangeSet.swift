@@ -113,10 +113,23 @@ public struct TableChanges: Sendable {
     /// How many source inserts, updates and deletes were folded in (before collapsing).
     public private(set) var received = OperationCounts()
 
-    init(table: MappedTable, keyIndexes: [Int]) {
+    /// `expectedRows`: how many rows the table will likely hold, so that its index is made that
+    /// large at once rather than grown (and every key hashed again) step by step.
+    init(table: MappedTable, keyIndexes: [Int], expectedRows: Int = 0) {
         self.table = table
         self.keyIndexes = keyIndexes
+        guard expectedRows > 0 else { return }
+        if table.identity == .key {
+            positions.reserveCapacity(expectedRows)
+            orderedStates.reserveCapacity(expectedRows)
+        } else {
+            deltaPositions.reserveCapacity(expectedRows)
+            deltas.reserveCapacity(expectedRows)
+        }
     }
+
+    /// The rows this step holds for the table.
+    var rowCount: Int { orderedStates.count + deltas.count }
 
     func keyValues(of tuple: TupleData) throws(ForagerError) -> [TupleColumn] {
         try keyIndexes.map { index throws(ForagerError) in
@@ -370,8 +383,19 @@ public struct ChangeSet: Sendable {
     /// The binding of the previous change and its table's place: consecutive changes of one table
     /// skip the lookup by name.
     private var lastBinding: (binding: RelationBinding, index: Int)?
+    /// Per table, how many rows to make room for when its first change arrives.
+    private var expectedRows: [TableName: Int] = [:]
 
     public init() {}
+
+    /// An empty batch that makes room, per table, for as many rows as `previous` held of it: a
+    /// stream's batches tend to be alike, and an index grown row by row hashes every key again
+    /// at each doubling.
+    init(like previous: ChangeSet) {
+        for case .rows(let tables) in previous.allSteps {
+            for changes in tables { expectedRows[changes.table.source, default: 0] += changes.rowCount }
+        }
+    }
 
     public var isEmpty: Bool { changeCount == 0 }
 
@@ -413,7 +437,8 @@ public struct ChangeSet: Sendable {
             index = found
         } else {
             index = open.count
-            open.append(TableChanges(table: binding.table, keyIndexes: binding.keyIndexes))
+            let expected = expectedRows[binding.table.source] ?? 0
+            open.append(TableChanges(table: binding.table, keyIndexes: binding.keyIndexes, expectedRows: expected))
             openIndex[binding.table.source] = index
         }
         lastBinding = (binding, index)

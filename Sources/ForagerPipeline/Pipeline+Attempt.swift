@@ -106,7 +106,7 @@ extension Pipeline {
         let format = try await replication.startStreaming(
             slot: configuration.source.slot, publications: source.publications(for: tables), from: start, streamTransactions: true,
             binary: binary)
-        await warehouse.setBinaryValues(format.binaryValues)
+        await warehouse.setValuesFormat(binary: format.binaryValues)
         if format.binaryValues {
             logger.info("column values arrive in binary and are stored as received")
         } else if binary {

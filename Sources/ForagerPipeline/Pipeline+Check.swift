@@ -73,7 +73,7 @@ extension Pipeline {
         guard try await source.connection.serverVersion() >= 140000 else {
             return "column values will arrive as text: the source is older than PostgreSQL 14"
         }
-        if let obstacle = try await warehouse.binaryValuesObstacle(for: tables) {
+        if let obstacle = try await warehouse.textValuesReason(for: tables) {
             return "column values will arrive as text, because \(obstacle)"
         }
         return "column values will arrive in binary and be stored as received"

@@ -44,7 +44,7 @@ extension Pipeline {
             ])
         let replacing = Set(pending.filter { states[$0.source] != nil }.map(\.source))
         guard try await copy(pending, at: created, into: warehouse, replacing: replacing, phase: .copying) else { return }
-        try await warehouse.commitWithoutCheckpoint()
+        try await warehouse.commitUnitOfWork()
 
         gate.holdNext()
         let handover = try await source.committedWALPosition()
@@ -58,7 +58,7 @@ extension Pipeline {
         let format = try await temporary.startStreaming(
             slot: copySlot, publications: source.publications(for: all), from: created.consistentPoint, streamTransactions: true,
             binary: try await binaryValues(pending, warehouse: warehouse))
-        await warehouse.setBinaryValues(format.binaryValues)
+        await warehouse.setValuesFormat(binary: format.binaryValues)
         let stop = self.stop
         var catchUp = Replicator(
             stream: temporary, sink: WarehouseHandle(warehouse: warehouse, storesCheckpoint: false),

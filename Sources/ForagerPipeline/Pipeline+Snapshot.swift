@@ -47,7 +47,7 @@ extension Pipeline {
     ) async throws -> Bool {
         let reader = try await snapshotReader(created)
         defer { reader.close() }
-        try await warehouse.beginSnapshot()
+        try await warehouse.beginUnitOfWork()
         for table in tables {
             if replacing.contains(table.source) { try await warehouse.replaceTable(table) }
             // Where the warehouse has no transactions, this says whose rows a crash leaves behind.
@@ -76,10 +76,10 @@ extension Pipeline {
     private func copyInParallel(
         _ tables: [MappedTable], at created: ReplicationConnection.CreatedSlot, into warehouse: any Warehouse
     ) async throws -> Bool {
-        try await warehouse.beginSnapshot()
+        try await warehouse.beginUnitOfWork()
         for table in tables { try await warehouse.record(table.source, TableState(phase: .copying, syncedAt: created.consistentPoint)) }
-        try await warehouse.beginBulkLoad(tables)
-        try await warehouse.commitWithoutCheckpoint()
+        try await (warehouse as? any BulkLoadPreparing)?.beginBulkLoad(tables)
+        try await warehouse.commitUnitOfWork()
         let reader = try await snapshotReader(created)
         defer { reader.close() }
         let blockSize = try await reader.blockSize()
@@ -117,7 +117,7 @@ extension Pipeline {
             logger.notice("stopped while copying tables; the copy starts again on the next run")
             return false
         }
-        try await warehouse.endBulkLoad(tables)
+        try await (warehouse as? any BulkLoadPreparing)?.endBulkLoad(tables)
         return true
     }
 
@@ -129,7 +129,7 @@ extension Pipeline {
         defer { warehouse.close() }
         let problems = try await warehouse.prepare(tables: work.tables, create: false)
         guard problems.isEmpty else { throw Problems(problems: problems) }
-        try await warehouse.beginSnapshot()
+        try await warehouse.beginUnitOfWork()
         while let (piece, table) = work.next() {
             guard let rows = try await load(piece, of: table, from: reader, into: warehouse, at: created) else {
                 work.stop()
@@ -141,7 +141,7 @@ extension Pipeline {
             logger.info(
                 "copied table", metadata: ["forager.table": "\(table.source)", "forager.rows": "\(total)", "forager.pieces": "\(count)"])
         }
-        try await warehouse.commitWithoutCheckpoint()
+        try await warehouse.commitUnitOfWork()
         try await reader.commit()
     }
 

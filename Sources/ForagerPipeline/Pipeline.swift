@@ -81,7 +81,7 @@ public struct Pipeline: Sendable {
     /// this pass, and a warehouse that stores them as they are. Logs why not, when not.
     func binaryValues(_ tables: [MappedTable], warehouse: any Warehouse) async throws -> Bool {
         guard configuration.source.binary, !textValues else { return false }
-        guard let obstacle = try await warehouse.binaryValuesObstacle(for: tables) else { return true }
+        guard let obstacle = try await warehouse.textValuesReason(for: tables) else { return true }
         logger.info("column values arrive as text", metadata: ["forager.reason": "\(obstacle)"])
         return false
     }

@@ -14,7 +14,7 @@ struct WarehouseHandle: WarehouseSink {
         if storesCheckpoint {
             try await warehouse.commit(checkpoint: checkpoint)
         } else {
-            try await warehouse.commitWithoutCheckpoint()
+            try await warehouse.commitUnitOfWork()
         }
         status?.tablesStopped(await warehouse.stoppedTableNames())
     }

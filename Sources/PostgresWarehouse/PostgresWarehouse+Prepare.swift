@@ -9,7 +9,7 @@ extension PostgresWarehouse {
     func prepareTables(_ tables: [MappedTable], create: Bool) async throws -> [ForagerError] {
         if create { try await createOwnTables() }
         let states = try await tableStates()
-        stoppedTables = Set(states.filter { $0.value.phase == .stopped }.keys)
+        stopped = StoppedTables(recorded: states)
         for (index, table) in tables.enumerated() {
             stagingNumbers[table.target] = index
         }
@@ -131,7 +131,7 @@ extension PostgresWarehouse {
         guard !retyped.isEmpty else { return ([], true) }
         if create {
             try await applySchemaChange(SchemaChange(table: table, retyped: retyped.map(\.name)))
-            return ([], !stoppedTables.contains(table.source))
+            return ([], !stopped.names.contains(table.source))
         }
         let problems = retyped.compactMap { column -> ForagerError? in
             let name = table.warehouseName(of: column.name)

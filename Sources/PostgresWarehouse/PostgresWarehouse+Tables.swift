@@ -61,23 +61,17 @@ extension PostgresWarehouse {
         }
     }
 
-    public func stoppedTableNames() -> Set<TableName> { stoppedTables }
+    public func stoppedTableNames() -> Set<TableName> { stopped.names }
 
     /// Treats these source tables as stopped: none of their changes is applied.
     public func setStopped(_ tables: Set<TableName>) {
-        stoppedTables = tables
+        stopped = StoppedTables(tables)
     }
 
     /// Stops a table inside the open transaction: records why, and applies none of its changes
     /// from here on. Other tables keep flowing.
     func stop(_ table: MappedTable, _ error: ForagerError) async throws {
-        logger.error(
-            "table stopped; the other tables keep flowing",
-            metadata: [
-                "forager.table": "\(table.source)", "forager.error": "\(error)",
-            ])
-        stoppedTables.insert(table.source)
-        try await record(table.source, TableState(phase: .stopped, reason: error.description))
+        try await record(table.source, stopped.stop(table, error, logger: logger))
     }
 
     /// Readies a table's warehouse copy for a new copy of its rows, inside the open transaction:

@@ -10,7 +10,7 @@ public import PGOutput
 /// table (`DELETE ... USING`), then every row's final version is loaded with `COPY`. The batch and
 /// the checkpoint commit in one transaction, so a batch is either wholly applied and checkpointed
 /// or not at all.
-public actor PostgresWarehouse: Warehouse {
+public actor PostgresWarehouse: Warehouse, TransactionalWarehouse, BulkLoadPreparing, BinaryValueSink {
     public nonisolated let connection: PGConnection
     public nonisolated let schema: String
     public nonisolated let slot: String
@@ -24,7 +24,7 @@ public actor PostgresWarehouse: Warehouse {
     /// The staging tables created in this session.
     var createdKeyTables: Set<String> = []
     /// Source tables that are stopped: none of their changes is applied.
-    var stoppedTables: Set<TableName> = []
+    var stopped = StoppedTables()
     /// The snapshot load in progress.
     var loading: RowWriter?
     var resolveColumns: (@Sendable (TableName, [String]) async throws -> [SourceColumn])?
@@ -233,7 +233,7 @@ public actor PostgresWarehouse: Warehouse {
         try await beginIfNeeded()
         for step in changes.allSteps {
             // Evaluated per step: a step may stop a table for the steps after it.
-            switch step.excluding(stoppedTables) {
+            switch step.excluding(stopped.names) {
             case nil:
                 continue
             case .truncate(let tables):
