@@ -1,18 +1,19 @@
-"""The nine benchmark cases: what each sets up, what it times, and the goals it is judged by."""
+"""The benchmark cases: what each sets up, what it times, and the goals it is judged by. The cases
+whose lag is measured while `forager run` streams (4, 10, 11) are in streaming.py."""
 
 import dataclasses
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import workload
 from .clickhouse import ClickHouse
-from .cluster import BenchError, Cluster, wait_until
+from .cluster import LONG, BenchError, Cluster, wait_until
+from .result import Result
+from .streaming import burst_rate, small_steady_state, start_streaming, steady_state, wake_up_bursts
 from .tools import Forager, copy_pipe, copy_to_clickhouse, kill_live, pgbench, recvlogical
-
-ROWS_PER_PGBENCH_TRANSACTION = 100
-LONG = 3600  # seconds any single wait may take before the case fails
+from .workload import ROWS_PER_PGBENCH_TRANSACTION
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class Sizes:
     wide_value_mib: int
     small_transactions: int
     small_rows_per_transaction: int
+    small_steady_seconds: int
+    burst_count: int
+    burst_seconds: int
+    burst_gap_seconds: int
+    burst_rows_per_second: int
 
     def scaled(self, scale):
         """Row counts times `scale`; transaction counts and durations stay."""
@@ -44,16 +50,8 @@ class Sizes:
             big_transaction_rows=rows(self.big_transaction_rows))
 
 
-FULL = Sizes(100, 10_000, 100, 10_000, 5_000_000, 60, 100, 5_000_000, 30, 10, 40_000, 6)
-SMOKE = Sizes(4, 500, 4, 500, 5_000, 3, 20, 5_000, 2, 1, 200, 6)
-
-
-@dataclass
-class Result:
-    """One run of one case: values[metric][tool], plus a time series for charts (case 4)."""
-
-    values: dict
-    series: list = field(default_factory=list)
+FULL = Sizes(100, 10_000, 100, 10_000, 5_000_000, 60, 100, 5_000_000, 30, 10, 40_000, 6, 30, 5, 4, 3, 5_000)
+SMOKE = Sizes(4, 500, 4, 500, 5_000, 3, 20, 5_000, 2, 1, 200, 6, 3, 1, 1, 1, 5_000)
 
 
 class Env:
@@ -326,45 +324,6 @@ def snapshot(env, sizes):
     return Result({"rows/s": {tool: rows / value for tool, value in seconds.items()}, "seconds": seconds})
 
 
-def start_streaming(env):
-    """An empty snapshot, then `forager run` holding its slot; returns the running process."""
-    env.forager.sync()
-    running = env.forager.run()
-    env.wait_slot_active("forager")
-    return running
-
-
-def steady_state(env, sizes):
-    """Case 4: pgbench inserts at a fixed rate while forager run streams; lag of every row."""
-    env.reset()
-    script = env.script("insert.sql", workload.pgbench_insert(ROWS_PER_PGBENCH_TRANSACTION))
-    running = start_streaming(env)
-    env.quiesce()
-    tps = pgbench(env.source, script, sizes.steady_seconds, 2, env.log("pgbench-steady"),
-                  rate=sizes.steady_transactions_per_second)
-    expected = env.source.scalar("SELECT count(*) FROM samples")
-    with env.warehouse.session() as poll:
-        wait_until(lambda: poll.scalar("SELECT count(*) FROM analytics.samples") == expected, timeout=LONG,
-                   interval=0.2, what="Forager to catch up")
-    peak = running.terminate().peak_rss_mib
-    env.expect_copy(env.warehouse, "analytics.samples", "Forager's")
-    lag = "extract(epoch FROM _forager_synced_at - created_at) * 1000"
-    p50, p99, worst = env.warehouse.scalar(
-        f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {lag}) || ',' || "
-        f"percentile_cont(0.99) WITHIN GROUP (ORDER BY {lag}) || ',' || max({lag}) FROM analytics.samples").split(",")
-    series = env.warehouse.sql(
-        f"SELECT floor(extract(epoch FROM created_at - first))::int, percentile_cont(0.5) WITHIN GROUP (ORDER BY {lag}),"
-        f" percentile_cont(0.99) WITHIN GROUP (ORDER BY {lag}), max({lag})"
-        " FROM analytics.samples, (SELECT min(created_at) AS first FROM analytics.samples) f GROUP BY 1 ORDER BY 1")
-    return Result({
-        "lag p99 (ms)": {"forager": float(p99)},
-        "lag p50 (ms)": {"forager": float(p50)},
-        "lag max (ms)": {"forager": float(worst)},
-        "rows/s offered": {"load": tps * ROWS_PER_PGBENCH_TRANSACTION},
-        "Forager peak RSS (MiB)": {"forager": peak},
-    }, series=[tuple(float(v) for v in line.split("|")) for line in series])
-
-
 def big_transaction(env, sizes):
     """Case 5: one huge transaction applied by forager sync; its peak RSS and time."""
     env.reset()
@@ -594,6 +553,21 @@ CASES = [
          "/dev/null (the decode limit) and by a native subscription, each on its own slot.",
          small_catch_up, ("changes/s", "seconds"),
          (Goal("changes/s", "pg_recvlogical", 0.85),)),
+    Case(10, "Steady load of many small transactions",
+         "Case 4 with case 9's transactions: unthrottled `pgbench -n -T {small_steady_s} -c 4` commits transactions of "
+         "{small_rows} rows (one device's upload) as fast as the source takes them while `forager run` streams, with "
+         "Forager's default batching; after it caught up it is stopped with SIGTERM. Lag per row as in case 4; the "
+         "transactions and rows per second are what pgbench committed.",
+         small_steady_state, ("lag p99 (ms)", "lag p50 (ms)", "lag max (ms)"),
+         (Goal("lag p99 (ms)", None, 100), Goal("lag max (ms)", None, 1000))),
+    Case(11, "Fleet wake-up bursts (the demo's pattern)",
+         "The sensors wake in the same window: {burst_count} burst(s) of `pgbench -n -R {burst_tps} -T {burst_s} -c 4` "
+         "committing transactions of {small_rows} rows ({burst_rows} rows/s offered), {burst_gap_s} s of quiet between "
+         "bursts, while `forager run` streams with Forager's default batching; after it caught up it is stopped with "
+         "SIGTERM. Lag per row as in case 4 (every row is written during a burst); rows/s offered is pgbench's mean "
+         "over the bursts.",
+         wake_up_bursts, ("lag p99 (ms)", "lag p50 (ms)", "lag max (ms)"),
+         (Goal("lag p99 (ms)", None, 500),)),
 ]
 
 
@@ -608,4 +582,7 @@ def describe(case, sizes):
         steady_s=sizes.steady_seconds,
         steady_rows=f"{sizes.steady_transactions_per_second * ROWS_PER_PGBENCH_TRANSACTION:,}",
         big=f"{sizes.big_transaction_rows:,}", overhead_s=sizes.overhead_seconds, wide_mib=sizes.wide_value_mib,
-        small_tx=sizes.small_transactions, small_rows=sizes.small_rows_per_transaction)
+        small_tx=sizes.small_transactions, small_rows=sizes.small_rows_per_transaction,
+        small_steady_s=sizes.small_steady_seconds, burst_count=sizes.burst_count, burst_s=sizes.burst_seconds,
+        burst_gap_s=sizes.burst_gap_seconds, burst_rows=f"{sizes.burst_rows_per_second:,}",
+        burst_tps=f"{burst_rate(sizes):.1f}")

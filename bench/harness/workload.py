@@ -14,6 +14,8 @@ SAMPLES_COLUMNS = """(
     created_at timestamptz NOT NULL DEFAULT clock_timestamp()
 )"""
 
+ROWS_PER_PGBENCH_TRANSACTION = 100  # the big transactions of cases 4 and 6
+
 INSERT_COLUMNS = "hive_id, device_id, taken_at, temperature_c, humidity_pct, weight_kg, battery_v, sound_db, payload"
 
 # One reading per device per minute: brood temperature near 35 C, a hive weight that drifts over the
