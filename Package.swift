@@ -1,7 +1,6 @@
+import Foundation
 // swift-tools-version: 6.0
 import PackageDescription
-
-import Foundation
 
 let upcoming: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -11,14 +10,15 @@ let upcoming: [SwiftSetting] = [
 /// The targets every row passes through, optimized also in a debug build when
 /// `FORAGER_OPTIMIZE_DEBUG=1` (set by `./scripts/test`): the integration tests run the debug
 /// `forager` binary over millions of rows, which unoptimized generic code makes ten times slower.
-let hotPath: [SwiftSetting] = upcoming
+let hotPath: [SwiftSetting] =
+    upcoming
     + (ProcessInfo.processInfo.environment["FORAGER_OPTIMIZE_DEBUG"] == "1" ? [.unsafeFlags(["-O"], .when(configuration: .debug))] : [])
 
 let package = Package(
     name: "Forager",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "forager", targets: ["forager"]),
+        .executable(name: "forager", targets: ["forager"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -45,6 +45,8 @@ let package = Package(
         ),
         .target(name: "LibPQ", dependencies: ["CLibPQ"], swiftSettings: hotPath),
         .target(name: "PGOutput", swiftSettings: hotPath),
+        // The wall clock (the one system call the pipeline's pure targets leave to others).
+        .target(name: "WallClock", dependencies: ["PGOutput"], swiftSettings: upcoming),
         // Test doubles shared by test targets: an encoder of pgoutput and replication messages.
         .target(name: "PGOutputTestSupport", dependencies: ["PGOutput"], swiftSettings: upcoming),
         .target(
@@ -55,7 +57,9 @@ let package = Package(
             swiftSettings: hotPath
         ),
         // Test doubles of the replication core: a scripted stream, an in-memory warehouse, a manual clock.
-        .target(name: "ForagerTestSupport", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport"], swiftSettings: upcoming),
+        .target(
+            name: "ForagerTestSupport", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport", "WallClock"],
+            swiftSettings: upcoming),
         .target(
             name: "ForagerConfig",
             dependencies: ["ForagerCore", .product(name: "Yams", package: "Yams")],
@@ -63,7 +67,7 @@ let package = Package(
         ),
         .target(
             name: "PostgresSource",
-            dependencies: ["LibPQ", "PGOutput", "ForagerCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LibPQ", "PGOutput", "ForagerCore", "WallClock", .product(name: "Logging", package: "swift-log")],
             swiftSettings: hotPath
         ),
         .target(
@@ -77,7 +81,7 @@ let package = Package(
         .target(
             name: "ClickHouseWarehouse",
             dependencies: [
-                "ForagerCore", "PGOutput", "CZlib", .product(name: "Logging", package: "swift-log"),
+                "ForagerCore", "PGOutput", "CZlib", "WallClock", .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -88,14 +92,16 @@ let package = Package(
         .target(
             name: "ForagerDemo",
             dependencies: [
-                "LibPQ", "ForagerCore", "ForagerConfig", "ForagerPipeline", "PGOutput", .product(name: "Logging", package: "swift-log"),
+                "LibPQ", "ForagerCore", "ForagerConfig", "ForagerPipeline", "PGOutput", "WallClock",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
         ),
         .target(
             name: "ForagerPipeline",
             dependencies: [
-                "ForagerCore", "ForagerConfig", "PostgresSource", "LibPQ", "PGOutput", .product(name: "Logging", package: "swift-log"),
+                "ForagerCore", "ForagerConfig", "PostgresSource", "LibPQ", "PGOutput", "WallClock",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: upcoming
@@ -104,6 +110,7 @@ let package = Package(
             name: "forager",
             dependencies: [
                 "ForagerCore", "ForagerPipeline", "ForagerConfig", "ForagerDemo", "PostgresWarehouse", "ClickHouseWarehouse", "LibPQ",
+                "WallClock",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -119,9 +126,12 @@ let package = Package(
         .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], swiftSettings: upcoming),
         .testTarget(name: "PostgresSourceTests", dependencies: ["PostgresSource", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
         .testTarget(
-            name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport", "ForagerTestSupport"], swiftSettings: upcoming),
-        .testTarget(name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib"], swiftSettings: upcoming),
-        .testTarget(name: "PostgresWarehouseTests", dependencies: ["PostgresWarehouse", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
+            name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport", "ForagerTestSupport"],
+            swiftSettings: upcoming),
+        .testTarget(
+            name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib"], swiftSettings: upcoming),
+        .testTarget(
+            name: "PostgresWarehouseTests", dependencies: ["PostgresWarehouse", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
         .testTarget(
             name: "ForagerPipelineTests",
             dependencies: [

@@ -1,6 +1,7 @@
 public import ForagerCore
 public import Logging
 public import PGOutput
+import WallClock
 
 /// The `clickhouse` warehouse: every mapped table is a `ReplacingMergeTree` ordered by the source
 /// key, versioned by the LSN of the change that wrote each row, with a `<table>_current` view of

@@ -235,9 +235,7 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
     }
 
     private func acknowledge(_ lsn: LSN, requestReply: Bool) async throws {
-        let update = StandbyStatusUpdate(
-            written: lsn, flushed: lsn, applied: lsn, clientTime: .now, replyRequested: requestReply)
-        try await stream.send(update)
+        try await stream.acknowledge(lsn, replyRequested: requestReply)
         acknowledged = lsn
         lastStatus = now
     }

@@ -22,10 +22,15 @@ public final class ReplicationMetrics: Sendable {
         let operation: String
     }
 
+    /// The wall clock's time in seconds since 1970, for the checkpoint's time; without one, the
+    /// checkpoint's time is not recorded.
+    private let wallClock: (@Sendable () -> Double)?
+
     /// Handles made by `factory`, or by the metrics system's factory (bootstrapped by now) when nil.
-    public init(factory: (any MetricsFactory)? = nil) {
+    public init(factory: (any MetricsFactory)? = nil, wallClock: (@Sendable () -> Double)? = nil) {
         let factory = factory ?? MetricsSystem.factory
         self.factory = factory
+        self.wallClock = wallClock
         batchDuration = Timer(label: ForagerMetrics.batchDuration, factory: factory)
         checkpointLSN = Gauge(label: ForagerMetrics.checkpointLSN, factory: factory)
         checkpointTime = Gauge(label: ForagerMetrics.checkpointTime, factory: factory)
@@ -56,7 +61,7 @@ public final class ReplicationMetrics: Sendable {
     /// Records the warehouse checkpoint: the one a run starts from, and each one after a commit.
     public func recordCheckpoint(_ lsn: LSN) {
         checkpointLSN.record(Double(lsn.value))
-        checkpointTime.record(UnixTime.now)
+        if let wallClock { checkpointTime.record(wallClock()) }
     }
 
     /// Counts the source changes of `changes` as applied.

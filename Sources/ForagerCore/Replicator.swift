@@ -6,8 +6,9 @@ internal import Synchronization
 public protocol ReplicationStream: Sendable {
     /// Returns CopyData payloads (possibly none when `timeout` passed), or nil when the server ended the stream.
     func read(maxMessages: Int, timeout: Duration) async throws -> [[UInt8]]?
-    /// Sends a standby status update.
-    func send(_ update: StandbyStatusUpdate) async throws
+    /// Sends a standby status update: everything before `lsn` written, flushed and applied,
+    /// stamped with the wall clock's time; `replyRequested` asks the server to answer at once.
+    func acknowledge(_ lsn: LSN, replyRequested: Bool) async throws
     /// Ends the stream from the client side, after the server has processed what was sent.
     func end() async throws
 }

@@ -2,6 +2,7 @@ internal import ForagerCore
 public import LibPQ
 internal import PGOutput
 internal import Synchronization
+import WallClock
 
 /// Behaves like the seed company's fleet of hive sensors: devices wake up together in a short
 /// window at the start of every cycle and post bursts of samples, with a background trickle in

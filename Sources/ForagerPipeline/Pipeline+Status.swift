@@ -1,6 +1,7 @@
 import ForagerConfig
 import ForagerCore
 import PostgresSource
+import WallClock
 
 /// `forager status`, and the warehouse's part of a running process's `/status`.
 extension Pipeline {

@@ -2,6 +2,7 @@ public import ForagerCore
 public import Metrics
 public import PGOutput
 import Synchronization
+import WallClock
 
 /// The metrics the pipeline records beside the replication core's (``ReplicationMetrics``): the
 /// status gauges of `/metrics`, errors and reconnections by kind, heartbeats and the checkpoint a
@@ -42,7 +43,7 @@ public final class PipelineMetrics: Sendable {
         slotActive = gauge(ForagerMetrics.slotActive)
         streaming = gauge(ForagerMetrics.streaming)
         tablesStopped = gauge(ForagerMetrics.tablesStopped)
-        replication = ReplicationMetrics(factory: factory)
+        replication = ReplicationMetrics(factory: factory, wallClock: { UnixTime.now })
         heartbeats = Counter(label: ForagerMetrics.heartbeats, factory: factory)
     }
 

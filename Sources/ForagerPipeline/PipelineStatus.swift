@@ -2,6 +2,7 @@ public import ForagerCore
 public import PGOutput
 public import PostgresSource
 import Synchronization
+import WallClock
 
 /// What a running pipeline knows about itself, shared by the pipeline, the monitor and the HTTP
 /// endpoint: the source of `/status`, `/readyz` and the gauges of `/metrics`.

@@ -2,6 +2,7 @@ public import ForagerCore
 public import PGOutput
 import PGOutputTestSupport
 internal import Synchronization
+import WallClock
 
 /// A replication stream for tests: hands out scripted reads of CopyData payloads in order, then
 /// empty reads, and records every status update it is sent. With a ``ManualClock``, an empty read
@@ -39,7 +40,10 @@ public final class ScriptedStream: ReplicationStream {
         return []
     }
 
-    public func send(_ update: StandbyStatusUpdate) async throws { sent.withLock { $0.append(update) } }
+    public func acknowledge(_ lsn: LSN, replyRequested: Bool) async throws {
+        let update = StandbyStatusUpdate(written: lsn, flushed: lsn, applied: lsn, clientTime: .now, replyRequested: replyRequested)
+        sent.withLock { $0.append(update) }
+    }
     public func end() async throws { ends.withLock { $0 += 1 } }
 
     /// Every status update sent, in order.

@@ -59,12 +59,6 @@ public struct ConnectionString: Sendable, CustomStringConvertible {
     }
 }
 
-/// Returns `text` with any password removed, for logs and error messages. Text that is not a valid
-/// connection string is replaced entirely, because it might still contain a secret.
-public func redactedConnectionString(_ text: String) -> String {
-    (try? ConnectionString(text))?.description ?? "<unparseable connection string>"
-}
-
 extension String {
     var trimmedTrailingNewlines: String {
         var result = self

@@ -89,7 +89,6 @@ struct ByteReader {
         return value
     }
 
-    mutating func readUInt16() throws(DecodeFailure) -> UInt16 { try readBigEndian(UInt16.self) }
     mutating func readInt16() throws(DecodeFailure) -> Int16 { Int16(bitPattern: try readBigEndian(UInt16.self)) }
     mutating func readUInt32() throws(DecodeFailure) -> UInt32 { try readBigEndian(UInt32.self) }
     mutating func readInt32() throws(DecodeFailure) -> Int32 { Int32(bitPattern: try readBigEndian(UInt32.self)) }

@@ -2,6 +2,7 @@ public import ForagerCore
 public import LibPQ
 public import Logging
 public import PGOutput
+import WallClock
 
 /// The source database: checks, catalog, publication and slot management over an ordinary
 /// connection. Streaming goes over a separate `ReplicationConnection`.

@@ -1,6 +1,7 @@
 public import ForagerCore
 public import LibPQ
 public import PGOutput
+import WallClock
 
 /// A connection opened with `replication=database`, for creating the slot and streaming from it.
 public struct ReplicationConnection: ReplicationStream {
@@ -70,7 +71,8 @@ public struct ReplicationConnection: ReplicationStream {
         }
     }
 
-    public func send(_ update: StandbyStatusUpdate) async throws {
+    public func acknowledge(_ lsn: LSN, replyRequested: Bool) async throws {
+        let update = StandbyStatusUpdate(written: lsn, flushed: lsn, applied: lsn, clientTime: .now, replyRequested: replyRequested)
         try await connection.sendCopyData(update.encoded())
     }
 

@@ -7,6 +7,7 @@ import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import WallClock
 
 /// `forager run` as a group of services: the pipeline, the monitor (heartbeats, slot facts,
 /// alerts) and the HTTP endpoint. SIGTERM and SIGINT shut them down gracefully, the pipeline
