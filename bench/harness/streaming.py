@@ -24,10 +24,37 @@ def start_streaming(env):
     return running
 
 
-def lag_percentiles(env):
-    """Lag p50, p99 and max (ms) over every row in the warehouse."""
-    line = env.warehouse.scalar(f"SELECT concat_ws(',', {PERCENTILES}) FROM analytics.samples")
+def lag_percentiles(cluster, table="analytics.samples", lag=LAG_MS):
+    """Lag p50, p99 and max (ms) over every row of `table` on `cluster`."""
+    percentiles = PERCENTILES.replace(LAG_MS, lag)
+    line = cluster.scalar(f"SELECT concat_ws(',', {percentiles}) FROM {table}")
     return tuple(float(value) for value in line.split(","))
+
+
+# On the subscriber, a column the source does not have takes its default when a row is applied.
+NATIVE_LAG_MS = "extract(epoch FROM applied_at - created_at) * 1000"
+
+
+def measure_native_lag(env, load):
+    """The same load replicated by a native subscription instead: the reference for what logical
+    replication of this load costs on this machine. The subscriber's table has one more column,
+    `applied_at DEFAULT clock_timestamp()`, which the apply worker fills as it writes each row.
+    Returns lag p50, p99 and max (ms)."""
+    env.reset()
+    env.source.sql("CREATE PUBLICATION bench_native FOR TABLE samples;\n")
+    env.subscriber.sql(workload.create_table() + "ALTER TABLE samples ADD COLUMN applied_at timestamptz DEFAULT clock_timestamp();\n")
+    env.subscriber.sql(
+        f"CREATE SUBSCRIPTION bench_sub CONNECTION '{env.source.conninfo()}' PUBLICATION bench_native "
+        "WITH (copy_data = false)")
+    env.wait_slot_active("bench_sub")
+    env.quiesce()
+    load()
+    expected = env.source.scalar("SELECT count(*) FROM samples")
+    with env.subscriber.session() as poll:
+        wait_until(lambda: poll.scalar("SELECT count(*) FROM samples") == expected, timeout=LONG,
+                   interval=0.2, what="the subscription to catch up")
+    env.expect_copy(env.subscriber, "samples", "the subscriber's")
+    return lag_percentiles(env.subscriber, "samples", NATIVE_LAG_MS)
 
 
 def lag_series(env):
@@ -52,7 +79,7 @@ def measure_lag(env, load):
                    interval=0.2, what="Forager to catch up")
     peak = running.terminate().peak_rss_mib
     env.expect_copy(env.warehouse, "analytics.samples", "Forager's")
-    p50, p99, worst = lag_percentiles(env)
+    p50, p99, worst = lag_percentiles(env.warehouse)
     return Result({
         "lag p99 (ms)": {"forager": p99},
         "lag p50 (ms)": {"forager": p50},
@@ -83,7 +110,7 @@ def small_steady_state(env, sizes):
     def load():
         tps = pgbench(env.source, script, sizes.small_steady_seconds, SMALL_CLIENTS, env.log("pgbench-small-steady"))
         return {"transactions/s offered": {"load": tps}, "rows/s offered": {"load": tps * rows}}
-    return measure_lag(env, load)
+    return with_native_reference(env, measure_lag(env, load), load)
 
 
 def wake_up_bursts(env, sizes):
@@ -101,7 +128,14 @@ def wake_up_bursts(env, sizes):
             offered.append(rows * pgbench(env.source, script, sizes.burst_seconds, SMALL_CLIENTS,
                                           env.log(f"pgbench-burst-{burst + 1}"), rate=burst_rate(sizes)))
         return {"rows/s offered": {"load": statistics.mean(offered)}}
-    return measure_lag(env, load)
+    return with_native_reference(env, measure_lag(env, load), load)
+
+
+def with_native_reference(env, result, load):
+    """`result` with the lag of a native subscription under the same load beside Forager's."""
+    for metric, value in zip(("lag p50 (ms)", "lag p99 (ms)", "lag max (ms)"), measure_native_lag(env, load)):
+        result.values[metric]["native"] = value
+    return result
 
 
 def burst_rate(sizes):
