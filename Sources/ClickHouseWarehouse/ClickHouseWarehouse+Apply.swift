@@ -10,6 +10,9 @@ struct Load {
     var partial: [UInt8] = []
     var block: [UInt8] = []
     var rows = 0
+    /// The most rows an append-only table's copy can name: its `_forager_row` column's range
+    /// (see ``ClickHouseWarehouse/placeLimit(type:)``).
+    var placeLimit = Int.max
 
     /// Appends whole COPY rows, each ended by a newline, to the block. The block is moved out
     /// meanwhile and the columns read once, so that no row copies or retains them.
@@ -20,6 +23,7 @@ struct Load {
         let (columns, table) = (self.columns, self.table)
         var start = lines.startIndex
         while start < lines.endIndex, let end = lines[start...].firstIndex(of: 0x0A) {
+            guard rows <= placeLimit else { throw ClickHouseWarehouse.placeRangeExceeded(table, limit: placeLimit) }
             try ClickHouseWarehouse.appendCopyRow(lines[start..<end], columns: columns, table: table, place: rows, to: &output)
             rows += 1
             start = end + 1
@@ -38,7 +42,7 @@ extension ClickHouseWarehouse {
     /// and an append-only table's row's place.
     static func metadataColumns(of table: MappedTable) -> [(name: String, type: String)] {
         let columns = [(name: version, type: "UInt64"), (name: deleted, type: "UInt8")]
-        return table.identity == .appendOnly ? columns + [(name: place, type: "UInt32")] : columns
+        return table.identity == .appendOnly ? columns + [(name: place, type: "UInt64")] : columns
     }
 
     /// Inserts TabSeparated rows of `columns` (then the version and the deleted flag). The rows of
@@ -68,8 +72,26 @@ extension ClickHouseWarehouse {
 
     public func startLoad(_ table: MappedTable, binary: Bool) async throws {
         guard !binary else { throw ForagerError(.warehouse, "the ClickHouse warehouse reads COPY text, not binary") }
-        let columns = columns(of: table)
-        loading = Load(table: table, columns: columns)
+        var load = Load(table: table, columns: columns(of: table))
+        if table.identity == .appendOnly, let type = try await existingColumns(of: table.target)[Self.place] {
+            load.placeLimit = Self.placeLimit(type: type)
+        }
+        loading = load
+    }
+
+    /// The last place a `_forager_row` column of `type` holds: tables made before it was `UInt64`
+    /// have `UInt32`, which names the first 4,294,967,296 rows of a copy.
+    static func placeLimit(type: String) -> Int { type == "UInt32" ? Int(UInt32.max) : Int.max }
+
+    /// A copy that has more rows than its table's `_forager_row` can tell apart: ClickHouse would
+    /// merge the rows past the limit with earlier ones.
+    static func placeRangeExceeded(_ table: MappedTable, limit: Int) -> ForagerError {
+        ForagerError(
+            .schema,
+            "the copy of \(table.source) has more than \(limit + 1) rows, more than the \(place) column of ClickHouse table \(table.target) (UInt32, made by an earlier Forager) can tell apart",
+            hint:
+                "Copy it again into a table made anew, whose \(place) is UInt64: forager resync --table \(table.source)."
+        )
     }
 
     public func load(_ chunk: [UInt8]) async throws {

@@ -51,7 +51,7 @@ extension ClickHouseWarehouse {
         let columns = columns(of: table)
         let keyColumns =
             table.identity == .appendOnly
-            ? [(name: Self.version, type: "UInt64"), (name: Self.place, type: "UInt32")]
+            ? [(name: Self.version, type: "UInt64"), (name: Self.place, type: "UInt64")]
             : table.warehouseKey.compactMap { key in columns.first { $0.name == key }.map { (name: key, type: $0.type) } }
         let shardingKey = ClickHouseTopology.shardingKey(keyColumns: keyColumns)
         let local = storageTable(table.target)

@@ -29,7 +29,7 @@ extension ClickHouseWarehouse {
             "\(ClickHouseClient.quote(Self.version)) UInt64", "\(ClickHouseClient.quote(Self.deleted)) UInt8",
             "\(ClickHouseClient.quote(Self.syncedAt)) DateTime DEFAULT now()",
         ]
-        if table.identity == .appendOnly { definitions.append("\(ClickHouseClient.quote(Self.place)) UInt32") }
+        if table.identity == .appendOnly { definitions.append("\(ClickHouseClient.quote(Self.place)) UInt64") }
         let key = sortingKey(of: table)
         let partition = table.layout.clickHouse?.partitionBy.map { " PARTITION BY \($0)" } ?? ""
         // A layout over nullable columns: servers that can sort and partition by them (20.x on) are told so.

@@ -72,7 +72,7 @@ import Testing
             ClickHouseTopology.shardingKey(keyColumns: [("tenant", "String"), ("we`ird id", "Int32")])
                 == "cityHash64(`tenant`, `we\\`ird id`)")
         #expect(
-            ClickHouseTopology.shardingKey(keyColumns: [("_forager_version", "UInt64"), ("_forager_row", "UInt32")])
+            ClickHouseTopology.shardingKey(keyColumns: [("_forager_version", "UInt64"), ("_forager_row", "UInt64")])
                 == "cityHash64(`_forager_version`, `_forager_row`)")
     }
 

@@ -68,5 +68,10 @@ struct ClickHouseAppendOnlyTests {
             "SELECT engine_full FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' AND name = 'events' FORMAT TabSeparated"
         )
         #expect(engine.contains("ORDER BY (_forager_version, _forager_row)"), "\(engine)")
+        // A copy's rows are numbered from 0 under version 0: past 2^32 rows a UInt32 would repeat places.
+        let placeType = try await server.query(
+            "SELECT type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'events' AND name = '_forager_row' FORMAT TabSeparated"
+        )
+        #expect(placeType.trimmingCharacters(in: .whitespacesAndNewlines) == "UInt64")
     }
 }
