@@ -364,21 +364,25 @@ extension ClickHouseWarehouse {
     /// Follows a change of the source table's columns: added ones are added (nullable), removed
     /// ones stay, retyped ones stop the table (ClickHouse types are not widened in place yet).
     private func applySchemaChange(_ change: SchemaChange) async throws {
+        let old = sourceTypes[change.table.target] ?? [:]
+        let resolved = sourceColumns(of: change)
         if !change.retyped.isEmpty {
             let table = change.table
-            let old = sourceTypes[table.target] ?? [:]
-            let new = try await resolve(change.retyped, of: table)
             let existing = try await existingColumns(of: table.target)
             for name in change.retyped {
-                guard let from = old[name], let to = new[name], from != to, let current = existing[table.warehouseName(of: name)] else {
+                guard let from = old[name], let to = resolved[name]?.sqlType, from != to,
+                    let current = existing[table.warehouseName(of: name)]
+                else {
                     continue
                 }
                 guard try await followTypeChange(table, column: name, from: from, to: to, current: current) else { return }
             }
         }
         if !change.added.isEmpty {
-            if let error = try await addedAgain(change.added, to: change.table) { return try await stop(change.table, error) }
-            try await addColumns(change.added.map(change.table.warehouseName(of:)), to: change.table)
+            if let error = try await addedAgain(change.added, to: change.table, resolved: resolved) {
+                return try await stop(change.table, error)
+            }
+            try await addColumns(change.added.map(change.table.warehouseName(of:)), to: change.table, resolved: resolved)
         }
         guard !change.removed.isEmpty else { return }
         // New rows have no value for a removed column: it must hold NULL, not a type's default.
@@ -387,8 +391,7 @@ extension ClickHouseWarehouse {
         if from == nil { from = try await checkpoint().map { LSN($0.value + 1) } }
         // A column the stream no longer shows but the source has now was added while Forager was
         // stopped, and these changes are older: their rows read the column's default.
-        let current = try await resolveColumns(change.removed, of: change.table)
-        for name in change.removed.filter({ current[$0] == nil }).map(change.table.warehouseName(of:))
+        for name in change.removed.filter({ resolved[$0] == nil }).map(change.table.warehouseName(of:))
         where !change.table.warehouseKey.contains(name) {
             logger.notice(
                 "column no longer on the source; ClickHouse keeps it, NULL from now on",
@@ -404,13 +407,12 @@ extension ClickHouseWarehouse {
     /// Why `table` must stop when one of the source columns `added` is still in ClickHouse with a
     /// type that cannot hold the new column's values (the source dropped that column and added
     /// another of its name), or nil.
-    private func addedAgain(_ added: [String], to table: MappedTable) async throws -> ForagerError? {
+    private func addedAgain(_ added: [String], to table: MappedTable, resolved: [String: SourceColumn]) async throws -> ForagerError? {
         let existing = try await existingColumns(of: table.target)
         let kept = added.filter { name in
             existing[table.warehouseName(of: name)] != nil && table.columns.contains { $0.name == name && $0.overriddenType == nil }
         }
         guard !kept.isEmpty else { return nil }
-        let resolved = try await resolveColumns(kept, of: table)
         let definitions = columns(of: table)
         func nullable(_ type: String) -> String { type.hasPrefix("Nullable(") ? type : "Nullable(\(type))" }
         for name in kept {

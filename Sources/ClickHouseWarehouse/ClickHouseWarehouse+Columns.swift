@@ -70,10 +70,10 @@ extension ClickHouseWarehouse {
     }
 
     /// Adds source columns, and refreshes the view. Rows written before read the value the
-    /// source's older rows read (its constant default), as the column's `DEFAULT`.
-    func addColumns(_ names: [String], to table: MappedTable) async throws {
+    /// source's older rows read (its constant default), as the column's `DEFAULT`; `resolved`
+    /// holds the source catalogue's definitions where `table`'s are from the stream.
+    func addColumns(_ names: [String], to table: MappedTable, resolved: [String: SourceColumn] = [:]) async throws {
         let added = table.columns.filter { names.contains(table.warehouseName(of: $0.name)) }
-        let resolved = try await resolveColumns(added.map(\.name), of: table)
         let definitions = columns(of: table).filter { names.contains($0.name) }
         let existing = try await existingColumns(of: table.target)
         for column in definitions where existing[column.name] == nil {

@@ -17,7 +17,6 @@ public actor ClickHouseWarehouse: Warehouse {
     public nonisolated let slot: String
     let logger: Logger
     var stopped = StoppedTables()
-    var resolveColumns: (@Sendable (TableName, [String]) async throws -> [SourceColumn])?
     /// The snapshot load in progress.
     var loading: Load?
     /// Versions of registry rows, increasing.
@@ -97,10 +96,6 @@ public actor ClickHouseWarehouse: Warehouse {
     public nonisolated var loadsPartsOfATableAtOnce: Bool { false }
     /// Requests over HTTP hold no session: nothing to close.
     public nonisolated func close() {}
-
-    public func setColumnResolver(_ resolver: @escaping @Sendable (TableName, [String]) async throws -> [SourceColumn]) {
-        resolveColumns = resolver
-    }
 
     // MARK: Names and columns
 
@@ -252,22 +247,13 @@ public actor ClickHouseWarehouse: Warehouse {
             hint: "Resync the table to recreate it with its new key: forager resync --table \(table.source).")
     }
 
-    /// The current source definitions of some of a table's columns (by source name), remembered
-    /// for the conversions.
-    func resolve(_ names: [String], of table: MappedTable) async throws -> [String: String] {
-        try await resolveColumns(names, of: table).mapValues(\.sqlType)
-    }
-
-    /// The source's columns `names` of `table`, read from its catalogue; their types are
-    /// remembered.
-    func resolveColumns(_ names: [String], of table: MappedTable) async throws -> [String: SourceColumn] {
-        guard let resolveColumns, !names.isEmpty else { return [:] }
-        var columns: [String: SourceColumn] = [:]
-        for column in try await resolveColumns(table.source, names) {
-            columns[column.name] = column
-            sourceTypes[table.target, default: [:]][column.name] = column.sqlType
+    /// The source catalogue's definitions of the columns `change` names (read by the pipeline
+    /// before the change arrived), by source name; their types are remembered for the conversions.
+    func sourceColumns(of change: SchemaChange) -> [String: SourceColumn] {
+        for column in change.sourceColumns.values {
+            sourceTypes[change.table.target, default: [:]][column.name] = column.sqlType
         }
-        return columns
+        return change.sourceColumns
     }
 
     /// Deletes the slot's checkpoint rows (a lightweight `DELETE` where the server has it, else a

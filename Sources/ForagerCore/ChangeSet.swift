@@ -316,7 +316,7 @@ extension ChangeStep {
 
 /// A collapsed batch of whole (or, for one huge transaction, partial) source transactions.
 public struct ChangeSet: Sendable {
-    public private(set) var steps: [ChangeStep] = []
+    public internal(set) var steps: [ChangeStep] = []
     /// The number of source changes folded in (before collapsing).
     public private(set) var changeCount = 0
     /// The tables changed since the last truncation or schema step, in the order of their first

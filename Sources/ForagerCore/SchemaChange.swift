@@ -13,6 +13,22 @@ public struct SchemaChange: Sendable {
     /// The stream position of the relation message that showed the change: changes before it
     /// have the old shape, changes after it the new one. Nil for a change found at start.
     public var lsn: LSN?
+    /// The source catalogue's definitions, by name, of the columns the change names that the
+    /// source has when the change is applied, read by the pipeline before the change reaches a
+    /// warehouse (``ChangeSet/resolveSchemaChanges(from:)``): the types of new and retyped
+    /// columns, their values for older rows, and whether a removed column is back. Empty when
+    /// not read (a change found at start, whose table was just described).
+    public var sourceColumns: [String: SourceColumn] = [:]
+
+    /// The source columns the change names: added, retyped and removed.
+    public var namedColumns: [String] { added + retyped + removed }
+
+    /// `table`'s definitions of the added and retyped columns, each replaced by the source
+    /// catalogue's where it was read.
+    public var changedColumnDefinitions: [SourceColumn] {
+        let changed = added + retyped
+        return table.columns.filter { changed.contains($0.name) }.map { sourceColumns[$0.name] ?? $0 }
+    }
 
     public init(table: MappedTable, added: [String] = [], removed: [String] = [], retyped: [String] = [], lsn: LSN? = nil) {
         self.table = table

@@ -31,8 +31,6 @@ public protocol WarehouseSchema: Sendable {
     /// The rows analysts see in each of the warehouse tables `targets` (for ClickHouse, a table's
     /// `_current` view); tables that do not exist yet are left out. Reads only.
     func rowCounts(_ targets: [TableName]) async throws -> [TableName: Int]
-    /// Sets how to learn the definition of columns added on the source while streaming.
-    func setColumnResolver(_ resolver: @escaping @Sendable (TableName, [String]) async throws -> [SourceColumn]) async
 }
 
 /// Loads tables' rows as COPY data from the source, for the initial copy and resyncs.

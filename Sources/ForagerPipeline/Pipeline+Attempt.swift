@@ -12,7 +12,7 @@ extension Pipeline {
         let (mapped, described) = try await checkedTables(source)
         let warehouse = try await connectWarehouse()
         defer { warehouse.close() }
-        let tables = try await prepare(warehouse, for: described, mapped: mapped, source: source)
+        let tables = try await prepare(warehouse, for: described, source: source)
 
         let target: LSN? = mode == .catchUp ? try await source.committedWALPosition() : nil
         let replication = try await ReplicationConnection.connect(sourceURL)
@@ -36,8 +36,8 @@ extension Pipeline {
         for table in pending { syncPoints[table.source] = LSN(UInt64.max) }
         let batcher = ChangeBatcher(tables: tables, limits: batchLimits, checkpoint: start, syncPoints: syncPoints, stopped: stopped)
         let final = try await stream(
-            replication, format: format, batcher: batcher, into: warehouse, target: target,
-            tables: tables, pending: pending, states: states, resync: resync)
+            replication, format: format, batcher: batcher, into: warehouse, catalogue: source.catalogue(for: requests(mapped)),
+            target: target, tables: tables, pending: pending, states: states, resync: resync)
         if mode == .catchUp, let resync, !resync.isRequested, try await warehouse.hasResyncRequests(among: tables) {
             // Marked in the last batch, after the stream last looked.
             resync.set()
@@ -61,17 +61,10 @@ extension Pipeline {
     }
 
     /// Creates and checks the warehouse's tables for `described` (without the columns their
-    /// publication does not publish), and tells the warehouse how to learn columns added later.
-    private func prepare(
-        _ warehouse: any Warehouse, for described: [MappedTable], mapped: [ForagerConfiguration.TableMapping], source: PostgresSource
-    ) async throws -> [MappedTable] {
+    /// publication does not publish).
+    private func prepare(_ warehouse: any Warehouse, for described: [MappedTable], source: PostgresSource) async throws -> [MappedTable] {
         let tables = try await leavingOutUnpublishedColumns(
             described, source: source, established: { try await establishedTables(warehouse) })
-        let mappings = requests(mapped)
-        await warehouse.setColumnResolver { table, names in
-            let described = try await source.describe(mappings.filter { $0.source == table }).tables.first
-            return described?.columns.filter { names.contains($0.name) } ?? []
-        }
         let warehouseProblems = try await warehouse.prepare(tables: tables, create: true)
         guard warehouseProblems.isEmpty else { throw Problems(problems: warehouseProblems) }
         return tables
@@ -119,13 +112,13 @@ extension Pipeline {
     /// or a failed copy beside it), copying `pending` beside it; returns the final checkpoint.
     private func stream(
         _ replication: ReplicationConnection, format: ReplicationConnection.StreamFormat, batcher: ChangeBatcher,
-        into warehouse: any Warehouse, target: LSN?, tables: [MappedTable], pending: [MappedTable],
+        into warehouse: any Warehouse, catalogue: PostgresSource.Catalogue, target: LSN?, tables: [MappedTable], pending: [MappedTable],
         states: [TableName: TableState], resync: ResyncRequest?
     ) async throws -> LSN {
         let stop = self.stop
         let copyFailed = ResyncRequest()
         var replicator = Replicator(
-            stream: replication, sink: WarehouseHandle(warehouse: warehouse, status: status), batcher: batcher,
+            stream: replication, sink: WarehouseHandle(warehouse: warehouse, catalogue: catalogue, status: status), batcher: batcher,
             mode: target.map { .until($0) } ?? .continuous, logger: logger, metrics: metrics.replication,
             shouldStop: { stop.isSet || copyFailed.isRequested })
         if format.streamsTransactions { replicator.spill = try spill(for: configuration.source.slot) }

@@ -26,10 +26,6 @@ extension Pipeline {
         let requests = pending.map {
             PostgresSource.TableRequest(source: $0.source, target: $0.target, location: nil, appendOnly: $0.identity == .appendOnly)
         }
-        await warehouse.setColumnResolver { table, names in
-            let described = try await source.describe(requests.filter { $0.source == table }).tables.first
-            return described?.columns.filter { names.contains($0.name) } ?? []
-        }
         for table in pending { try await warehouse.record(table.source, TableState(phase: .copying)) }
         let problems = try await warehouse.prepare(tables: pending, create: true)
         guard problems.isEmpty else { throw Problems(problems: problems) }
@@ -61,7 +57,8 @@ extension Pipeline {
         await warehouse.setValuesFormat(binary: format.binaryValues)
         let stop = self.stop
         var catchUp = Replicator(
-            stream: temporary, sink: WarehouseHandle(warehouse: warehouse, storesCheckpoint: false),
+            stream: temporary,
+            sink: WarehouseHandle(warehouse: warehouse, catalogue: source.catalogue(for: requests), storesCheckpoint: false),
             batcher: ChangeBatcher(tables: pending, limits: batchLimits, checkpoint: created.consistentPoint, applyBefore: handover),
             mode: .until(handover), logger: logger, metrics: metrics.replication, shouldStop: { stop.isSet || Task.isCancelled })
         if format.streamsTransactions { catchUp.spill = try spill(for: copySlot) }

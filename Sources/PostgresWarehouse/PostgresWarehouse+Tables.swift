@@ -142,11 +142,7 @@ extension PostgresWarehouse {
     func applySchemaChange(_ change: SchemaChange) async throws {
         let table = change.table
         let changed = change.added + change.retyped
-        var definitions = table.columns.filter { changed.contains($0.name) }
-        if !changed.isEmpty, let resolveColumns {
-            let resolved = try await resolveColumns(table.source, changed)
-            definitions = definitions.map { column in resolved.first { $0.name == column.name } ?? column }
-        }
+        let definitions = change.changedColumnDefinitions
         if binaryValues, let column = definitions.first(where: { !$0.binaryCompatible }) {
             throw ForagerError(
                 .binaryValues,
@@ -223,7 +219,7 @@ extension PostgresWarehouse {
         let table = change.table
         // A column the stream no longer shows but the source has now was added while Forager was
         // stopped, and these changes are older: their rows read its value for older rows.
-        let later = change.removed.isEmpty ? [] : try await resolveColumns?(table.source, change.removed) ?? []
+        let later = change.removed.compactMap { change.sourceColumns[$0] }
         for column in change.removed where !table.warehouseKey.contains(table.warehouseName(of: column)) {
             let name = SQL.quoteIdentifier(table.warehouseName(of: column))
             // One of another type is a column added after this one was dropped, not this one.

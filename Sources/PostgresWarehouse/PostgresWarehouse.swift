@@ -27,7 +27,6 @@ public actor PostgresWarehouse: Warehouse, TransactionalWarehouse, BulkLoadPrepa
     var stopped = StoppedTables()
     /// The snapshot load in progress.
     var loading: RowWriter?
-    var resolveColumns: (@Sendable (TableName, [String]) async throws -> [SourceColumn])?
     /// The stream's column values arrive in binary: rows and keys are written with binary COPY.
     var binaryValues = false
     /// How rows and keys of changes are written into COPY.
@@ -86,12 +85,6 @@ public actor PostgresWarehouse: Warehouse, TransactionalWarehouse, BulkLoadPrepa
 
     public func setBinaryValues(_ binary: Bool) {
         binaryValues = binary
-    }
-
-    /// Sets how to learn the definition (type, NOT NULL, value for older rows) of columns added on
-    /// the source while streaming; without it, added columns are created as `text`.
-    public func setColumnResolver(_ resolver: @escaping @Sendable (TableName, [String]) async throws -> [SourceColumn]) {
-        resolveColumns = resolver
     }
 
     /// The checkpoint table, one row per slot.
