@@ -130,7 +130,23 @@ def _start():
         raise RuntimeError(f"emulator did not start: {line!r}")
 
 
+def start_emulator(*extra):
+    """Another emulator in front of the same cluster (for the authentication variants)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [PY, os.path.join(HERE, "redshift_emulator.py"), "--port", str(port),
+         "--upstream-port", str(H["pg_port"]), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    H.setdefault("extra", []).append(proc)
+    line = proc.stdout.readline()
+    if not line.startswith("listening on"):
+        raise RuntimeError(f"emulator did not start: {line!r}")
+    return port
+
+
 def tearDownModule():
+    for proc in H.get("extra", []):
+        stop(proc)
     stop(H.get("emu"))
     stop(H.get("moto"))
     if H.get("pg_started"):
@@ -139,6 +155,10 @@ def tearDownModule():
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if H.get("emu_err"):
         H["emu_err"].close()
+        with open(H["emu_err"].name) as f:
+            err = f.read()
+        if "Traceback" in err:  # the emulator's own failures, shown with the test's result
+            sys.stderr.write("emulator stderr:\n" + err)
     if H.get("tmp"):
         shutil.rmtree(H["tmp"], ignore_errors=True)
 
@@ -208,6 +228,56 @@ class ProtocolTests(unittest.TestCase):
             self.assertEqual(rows, [(1, "one"), (2, None), (3, "three")])
             cur = c.execute("select name, id from ext_t where id = %t", (3,))
             self.assertEqual([d.type_code for d in cur.description], [1043, 23])
+
+    def test_libpq_exec_execparams_prepare_describe(self):
+        conn = psycopg.pq.PGconn.connect(
+            f"host=127.0.0.1 port={H['port']} user=forager dbname=warehouse "
+            f"password=sekret".encode())
+        try:
+            ok = psycopg.pq.ExecStatus
+            self.assertEqual(conn.status, psycopg.pq.ConnStatus.OK)
+            self.assertEqual(conn.server_version, 80002)
+            r = conn.exec_(b"select 1 as a; select 'two' as b")  # PQexec: the last result
+            self.assertEqual((r.status, r.fname(0), r.get_value(0, 0)), (ok.TUPLES_OK, b"b", b"two"))
+            r = conn.exec_params(b"select $1::integer * 2, $2::text", [b"21", None])
+            self.assertEqual((r.get_value(0, 0), r.get_value(0, 1)), (b"42", None))
+            r = conn.prepare(b"plus", b"select $1::bigint + 1 as next", None)
+            self.assertEqual(r.status, ok.COMMAND_OK)
+            d = conn.describe_prepared(b"plus")
+            self.assertEqual((d.nparams, d.param_type(0), d.nfields, d.fname(0), d.ftype(0)),
+                             (1, 20, 1, b"next", 20))
+            for k in (1, 41):
+                r = conn.exec_prepared(b"plus", [str(k).encode()])
+                self.assertEqual(r.get_value(0, 0), str(k + 1).encode())
+            r = conn.prepare(b"plus", b"select 1", None)
+            self.assertEqual(r.status, ok.FATAL_ERROR)  # named statements are not redefined
+            self.assertEqual(conn.close_prepared(b"plus").status, ok.COMMAND_OK)
+            r = conn.exec_prepared(b"plus", [b"1"])
+            self.assertEqual(r.status, ok.FATAL_ERROR)
+            r = conn.exec_(b"")
+            self.assertEqual(r.status, ok.EMPTY_QUERY)
+            r = conn.exec_params(b"select pg_last_copy_count()", [])
+            self.assertEqual((r.ftype(0), r.get_value(0, 0)), (20, b"0"))
+        finally:
+            conn.finish()
+
+    def test_ssl_and_gss_requests_answered_no(self):
+        with connect(sslmode="prefer", gssencmode="prefer") as c:
+            self.assertEqual(c.execute("select 7").fetchone()[0], 7)
+        with self.assertRaises(psycopg.OperationalError):
+            connect(sslmode="require")
+
+    def test_cleartext_password_and_trust(self):
+        port = start_emulator("--password", "pw", "--password-method", "cleartext")
+        with psycopg.connect(host="127.0.0.1", port=port, user="u", dbname="warehouse",
+                             password="pw") as c:
+            self.assertEqual(c.execute("select 3").fetchone()[0], 3)
+        with self.assertRaises(psycopg.OperationalError):
+            psycopg.connect(host="127.0.0.1", port=port, user="u", dbname="warehouse",
+                            password="nope")
+        port = start_emulator()  # no --password: trust
+        with psycopg.connect(host="127.0.0.1", port=port, user="u", dbname="warehouse") as c:
+            self.assertEqual(c.execute("select 4").fetchone()[0], 4)
 
     def test_several_statements_in_one_simple_query(self):
         out = psql("create table multi_t (a integer); insert into multi_t values (1), (2); "
@@ -405,6 +475,16 @@ class RewriteTests(unittest.TestCase):
             self.assertEqual(types, {"id": "integer", "doc": "super", "bin": "varbyte(8)"})
         self.assertEqual(upstream("select count(*) from pg_index where indrelid = "
                                   "'dk_t'::regclass")[0][0], 0)
+
+    def test_like_and_create_table_as(self):
+        with connect() as c:
+            c.execute("create table base_t (id bigint distkey, v varchar(5) encode lzo) "
+                      "sortkey(id)")
+            c.execute("create temp table stage_like (like base_t)")
+            c.execute("insert into stage_like values (1, 'x')")
+            c.execute("create temp table stage_as distkey(id) as select * from stage_like")
+            self.assertEqual(c.execute("select count(*) from stage_as").fetchone()[0], 1)
+            c.execute("delete from base_t using stage_as where base_t.id = stage_as.id")
 
     def test_identity_column(self):
         with connect() as c:
