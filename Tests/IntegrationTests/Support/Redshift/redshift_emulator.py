@@ -1371,6 +1371,7 @@ class Session:
                     else:
                         raise RsError(f"unsupported frontend message {kind!r}", "08P01")
                 except RsError as e:
+                    self.abort_client_transaction()
                     self.send_error(e.fields())
                     skipping = True
                 except UpstreamError as e:
@@ -1407,6 +1408,7 @@ class Session:
                         f"{len(query.encode('utf-8', 'surrogateescape'))} bytes. "
                         f"Maximum Allowed: {STATEMENT_LIMIT} bytes", "54000")
             self.emu.log(self.id, query[:1000] + "...", "refused", e.message)
+            self.abort_client_transaction()
             self.send_error(e.fields())
             self.ready()
             return
@@ -1429,6 +1431,7 @@ class Session:
                     res = self.execute(plan)
                 except RsError as e:
                     self.emu.log(self.id, s, e.kind, e.message)
+                    self.abort_client_transaction()
                     self.send_notices()
                     self.send_error(e.fields())
                     break
@@ -1672,9 +1675,10 @@ class Session:
             raise self.s3_error(e)
 
     def abort_client_transaction(self):
-        """A failed statement aborts the client's transaction, as on Redshift."""
+        """A statement that fails (or is refused) aborts the client's transaction block, as any
+        error does on Redshift; the upstream must not go on as if nothing happened."""
         if self.status() == pq.TransactionStatus.INTRANS:
-            self.conn.exec_(b"DO $$BEGIN RAISE EXCEPTION 'COPY failed'; END$$")
+            self.conn.exec_(b"DO $$BEGIN RAISE EXCEPTION 'statement failed'; END$$")
 
     def copy_s3(self, plan):
         e = plan.extra

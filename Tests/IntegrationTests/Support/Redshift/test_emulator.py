@@ -336,7 +336,9 @@ class RefusalTests(unittest.TestCase):
             with self.assertRaises(psycopg.Error) as cm:
                 c.execute(sql)
             self.assertIn(fragment, str(cm.exception), sql)
-            if in_txn:
+            if in_txn:  # a refusal aborts the transaction block, as any error does
+                self.assertEqual(c.info.transaction_status,
+                                 psycopg.pq.TransactionStatus.INERROR)
                 c.execute("rollback")
         return cm.exception
 
@@ -357,6 +359,7 @@ class RefusalTests(unittest.TestCase):
 
     def test_truncate_in_transaction(self):
         self.refused("truncate ref_t", "TRUNCATE cannot run inside a transaction block", in_txn=True)
+        self.refused("insert into ref_t values (1, 'a', 1) on conflict do nothing", "on", in_txn=True)
         with connect() as c:
             c.execute("truncate ref_t")  # outside a transaction block it runs
 
