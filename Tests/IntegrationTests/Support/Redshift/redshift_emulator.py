@@ -1014,13 +1014,13 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN redshift_emulation.table_attributes ta ON ta.relid = c.oid
 WHERE c.relkind = 'r'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'redshift_emulation', 'pg_toast');
-CREATE OR REPLACE FUNCTION public.getdate() RETURNS timestamp
+CREATE OR REPLACE FUNCTION pg_catalog.getdate() RETURNS timestamp
     LANGUAGE sql STABLE AS $$ SELECT date_trunc('second', now() AT TIME ZONE 'UTC') $$;
-CREATE OR REPLACE FUNCTION public.json_parse(text) RETURNS json
+CREATE OR REPLACE FUNCTION pg_catalog.json_parse(text) RETURNS json
     LANGUAGE sql IMMUTABLE AS $$ SELECT $1::json $$;
-CREATE OR REPLACE FUNCTION public.from_hex(text) RETURNS bytea
+CREATE OR REPLACE FUNCTION pg_catalog.from_hex(text) RETURNS bytea
     LANGUAGE sql IMMUTABLE AS $$ SELECT decode($1, 'hex') $$;
-CREATE OR REPLACE FUNCTION public.to_hex(bytea) RETURNS text
+CREATE OR REPLACE FUNCTION pg_catalog.to_hex(bytea) RETURNS text
     LANGUAGE sql IMMUTABLE AS $$ SELECT encode($1, 'hex') $$;
 """
 
@@ -1093,7 +1093,7 @@ class Emulator:
         cols = list(row.keys())
         sql = (f"INSERT INTO redshift_emulation.stl_load_errors ({', '.join(cols)}) VALUES (" +
                ", ".join(f"${k + 1}" for k in range(len(cols))) + ")")
-        values = [None if row[c] is None else str(row[c]).encode("utf-8") for c in cols]
+        values = [None if row[c] is None else str(row[c]).encode("utf-8", "replace") for c in cols]
         with lock:
             res = conn.exec_params(sql.encode(), values)
             if res.status != pq.ExecStatus.COMMAND_OK:
