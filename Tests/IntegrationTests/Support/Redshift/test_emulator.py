@@ -279,6 +279,53 @@ class ProtocolTests(unittest.TestCase):
         with psycopg.connect(host="127.0.0.1", port=port, user="u", dbname="warehouse") as c:
             self.assertEqual(c.execute("select 4").fetchone()[0], 4)
 
+    def test_raw_extended_protocol_suspend_and_discard_until_sync(self):
+        """What libpq never does: a row limit on Execute, and messages after an error."""
+        import struct
+        port = start_emulator()  # trust: no password exchange to write here
+
+        def msg(kind, payload=b""):
+            return kind + struct.pack("!I", len(payload) + 4) + payload
+
+        def read_until_ready(sock):
+            out, buf = [], b""
+            while True:
+                while len(buf) < 5 or len(buf) < 1 + struct.unpack("!I", buf[1:5])[0]:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        raise AssertionError(f"connection closed after {out}")
+                    buf += chunk
+                n = struct.unpack("!I", buf[1:5])[0]
+                out.append((buf[:1], buf[5:1 + n]))
+                buf = buf[1 + n:]
+                if out[-1][0] == b"Z":
+                    return out
+
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            params = b"user\0u\0database\0warehouse\0\0"
+            sock.sendall(struct.pack("!II", 8 + len(params), 196608) + params)
+            startup = read_until_ready(sock)
+            statuses = dict(p.split(b"\0")[:2] for k, p in startup if k == b"S")
+            self.assertEqual(statuses[b"server_version"], b"8.0.2")
+            q = b"select g from generate_series(1, 5) g\0"
+            sock.sendall(msg(b"P", b"s1\0" + q + b"\0\0") + msg(b"B", b"p1\0s1\0" + b"\0" * 6)
+                         + msg(b"E", b"p1\0" + struct.pack("!I", 2))
+                         + msg(b"E", b"p1\0" + struct.pack("!I", 2))
+                         + msg(b"E", b"p1\0" + struct.pack("!I", 0)) + msg(b"S"))
+            kinds = [k for k, _ in read_until_ready(sock)]
+            self.assertEqual(kinds, [b"1", b"2", b"D", b"D", b"s", b"D", b"D", b"s", b"D", b"C",
+                                     b"Z"])
+            # An error: what follows is discarded until Sync, then the session goes on.
+            bad = b"insert into nowhere values (1) on conflict do nothing\0"
+            sock.sendall(msg(b"P", b"\0" + bad + b"\0\0") + msg(b"B", b"\0\0" + b"\0" * 6)
+                         + msg(b"E", b"\0" + struct.pack("!I", 0)) + msg(b"S"))
+            reply = read_until_ready(sock)
+            self.assertEqual([k for k, _ in reply], [b"E", b"Z"])
+            self.assertIn(b"42601", reply[0][1])
+            sock.sendall(msg(b"Q", b"select 1\0"))
+            self.assertEqual([k for k, _ in read_until_ready(sock)], [b"T", b"D", b"C", b"Z"])
+            sock.sendall(msg(b"X"))
+
     def test_several_statements_in_one_simple_query(self):
         out = psql("create table multi_t (a integer); insert into multi_t values (1), (2); "
                    "select count(*) from multi_t;").stdout
@@ -614,6 +661,26 @@ class CopyTests(unittest.TestCase):
             c.execute(f"copy load_t from 's3://{BUCKET}/keys/' credentials "
                       f"'aws_access_key_id={H['key_id']};aws_secret_access_key={H['secret']}' csv")
             self.assertEqual(c.execute("select pg_last_copy_count()").fetchone()[0], 1)
+
+
+class PsqlTests(unittest.TestCase):
+    """The simple protocol, as psql speaks it."""
+
+    def test_refusals_and_rewrites_through_psql(self):
+        p = psql("create table psql_t (id integer, j jsonb)", expect_ok=False)
+        self.assertIn('type "jsonb" does not exist', p.stderr)
+        p = psql("create table psql_t (id integer, offset integer)", expect_ok=False)
+        self.assertIn('syntax error at or near "offset"', p.stderr)
+        psql("create table psql_t (id bigint encode az64, v varchar) diststyle even sortkey(id)")
+        self.assertEqual(psql("select type, sortkey from pg_table_def where tablename = 'psql_t' "
+                              "order by 1").stdout.split(), ["bigint|1", "character", "varying(256)|0"])
+        p = psql("begin; insert into psql_t values (1, 'a'); truncate psql_t;", expect_ok=False)
+        self.assertIn("TRUNCATE cannot run inside a transaction block", p.stderr)
+        put("psql/a.csv", "5,five\n6,six\n")
+        out = psql(f"copy psql_t from 's3://{BUCKET}/psql/' iam_role '{ROLE_ARN}' csv; "
+                   "select pg_last_copy_count();").stdout
+        self.assertEqual(out.strip().splitlines()[-1], "2")
+        self.assertEqual(upstream("select count(*) from psql_t")[0][0], 2)
 
 
 class FaultAndLogTests(unittest.TestCase):
