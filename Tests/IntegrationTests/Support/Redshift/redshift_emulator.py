@@ -605,7 +605,18 @@ def plan_create_table(sql, sig, i):
     table_attrs = {"diststyle": None, "distkey": None, "sortkey_kind": None, "sortkeys": [],
                    "encode_auto": False}
     body_sql = None
+    ctas_names = False
     if i < len(sig) and sig[i].text == "(":
+        end = matching_paren(sig, i)
+        items = split_top_commas(sig[i + 1:end])
+        ctas_names = (any(t.up == "AS" for t in sig[end + 1:])
+                      and all(len(it) == 1 and it[0].kind in ("word", "qident") for it in items))
+    if ctas_names:  # CREATE TABLE t (c1, c2) AS query: names only
+        for it in items:
+            check_identifier(it[0])
+        body_sql = join_toks(sig[i:end + 1])
+        i = end + 1
+    elif i < len(sig) and sig[i].text == "(":
         end = matching_paren(sig, i)
         elements = []
         for item in split_top_commas(sig[i + 1:end]):
@@ -668,8 +679,10 @@ def plan_create_table(sql, sig, i):
             i += 2
         else:
             tail = sig[i:]
+            if tail[0].up != "AS":  # WITH (...), INHERITS, PARTITION BY, ...: not Redshift
+                raise syntax_error(tail[0].text)
             break
-    if body_sql is not None:
+    if body_sql is not None and not ctas_names:
         named = [table_attrs["distkey"]] + table_attrs["sortkeys"]
         for n in named:
             if n is not None and n not in columns:

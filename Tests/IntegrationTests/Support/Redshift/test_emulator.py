@@ -534,6 +534,11 @@ class RewriteTests(unittest.TestCase):
             c.execute("insert into stage_like values (1, 'x')")
             c.execute("create temp table stage_as distkey(id) as select * from stage_like")
             self.assertEqual(c.execute("select count(*) from stage_as").fetchone()[0], 1)
+            c.execute("create temp table stage_names (k, w) as select id, v from stage_like")
+            self.assertEqual(c.execute("select k, w from stage_names").fetchone(), (1, "x"))
+            for tail in ("with (fillfactor = 70)", "partition by range (id)"):
+                with self.assertRaises(psycopg.errors.SyntaxError):
+                    c.execute(f"create table tail_t (id integer) {tail}")
             c.execute("delete from base_t using stage_as where base_t.id = stage_as.id")
 
     def test_identity_column(self):
