@@ -10,6 +10,7 @@ protocol) and psql (simple protocol). Everything started is stopped, and every t
 directory removed, even when a test fails.
 """
 
+import atexit
 import gzip
 import json
 import os
@@ -68,7 +69,22 @@ def stop(proc):
         proc.wait(5)
 
 
+def _die_with_parent():
+    """Children (moto, the emulators) get SIGTERM if this process dies without cleaning up."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def setUpModule():
+    atexit.register(tearDownModule)  # also on Ctrl-C; tearDownModule runs once
+
+    def on_term(*_):
+        raise KeyboardInterrupt("SIGTERM")  # unittest lets it through; atexit cleans up
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         _start()
     except BaseException:
@@ -99,7 +115,8 @@ def _start():
     H["s3_port"] = free_port()
     env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3")
     H["moto"] = subprocess.Popen([MOTO, "-H", "127.0.0.1", "-p", str(H["s3_port"])], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 preexec_fn=_die_with_parent)
     wait_port(H["s3_port"], H["moto"], "moto_server")
     endpoint = f"http://127.0.0.1:{H['s3_port']}"
     H["endpoint"] = endpoint
@@ -124,7 +141,7 @@ def _start():
          "--password", "sekret", "--s3-endpoint", endpoint, "--s3-region", REGION,
          "--iam-role-key-id", H["key_id"], "--iam-role-secret", H["secret"],
          "--statements-log", H["log"]],
-        stdout=subprocess.PIPE, stderr=H["emu_err"], text=True)
+        stdout=subprocess.PIPE, stderr=H["emu_err"], text=True, preexec_fn=_die_with_parent)
     line = H["emu"].stdout.readline()
     if not line.startswith("listening on"):
         raise RuntimeError(f"emulator did not start: {line!r}")
@@ -136,7 +153,7 @@ def start_emulator(*extra):
     proc = subprocess.Popen(
         [PY, os.path.join(HERE, "redshift_emulator.py"), "--port", str(port),
          "--upstream-port", str(H["pg_port"]), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=_die_with_parent)
     H.setdefault("extra", []).append(proc)
     line = proc.stdout.readline()
     if not line.startswith("listening on"):
@@ -145,6 +162,9 @@ def start_emulator(*extra):
 
 
 def tearDownModule():
+    if H.get("torn_down"):
+        return
+    H["torn_down"] = True
     for proc in H.get("extra", []):
         stop(proc)
     stop(H.get("emu"))
