@@ -261,6 +261,11 @@ _LAST_COPY_COUNT = re.compile(r"^\s*select\s+pg_last_copy_count\s*\(\s*\)\s*;?\s
 _FAIL_COMMIT = re.compile(
     r"^\s*select\s+redshift_emulation_fail_next_commit\s*\(\s*(\d+)\s*\)\s*;?\s*$", re.I | re.S)
 _SYSTEM_NAMES = {"stl_load_errors", "pg_table_def", "svv_table_info"}
+# pg_last_copy_id() and pg_last_copy_count() inside a statement: replaced, when it runs, by the
+# session's values, through identity functions of the same names upstream (so columns keep the
+# functions' names).
+_SESSION_FUNCTIONS = {"pg_last_copy_id": "\0last_copy_id\0",
+                      "pg_last_copy_count": "\0last_copy_count\0"}
 
 
 def parse_qualified_name(sig, i):
@@ -575,19 +580,33 @@ def analyze(sql):
 
 
 def rewrite_system_names(sql, toks):
-    """Passes the statement through, naming the emulated system tables by their schema."""
-    out, changed = [], False
+    """Passes the statement through, naming the emulated system tables by their schema and
+    marking the session functions the emulator fills in when the statement runs."""
+    out, changed, dynamic = [], False, False
+    sig = significant(toks)
+    following = {id(a): (b, c) for a, b, c in zip(sig, sig[1:], sig[2:])}
+    drop = set()
     prev_sig = None
     for t in toks:
-        if (t.kind == "word" and t.text.lower() in _SYSTEM_NAMES
-                and not (prev_sig is not None and prev_sig.text == ".")):
-            out.append("redshift_emulation." + t.text.lower())
+        if id(t) in drop:
+            continue
+        qualified = prev_sig is not None and prev_sig.text == "."
+        name = t.text.lower() if t.kind == "word" else None
+        nxt = following.get(id(t), (None, None))
+        if name in _SYSTEM_NAMES and not qualified:
+            out.append("redshift_emulation." + name)
             changed = True
+        elif (name in _SESSION_FUNCTIONS and not qualified and nxt[0] is not None
+              and nxt[0].text == "(" and nxt[1].text == ")"):
+            out.append(f"pg_catalog.{name}({_SESSION_FUNCTIONS[name]}")
+            drop.add(id(nxt[0]))  # the "(" is written above; the ")" stays
+            changed = dynamic = True
         else:
             out.append(t.text)
         if t.kind not in ("ws", "lcomment", "bcomment"):
             prev_sig = t
     p = Plan("passthrough", "".join(out) if changed else sql, sql)
+    p.extra["dynamic"] = dynamic
     return p
 
 
@@ -1033,6 +1052,10 @@ CREATE OR REPLACE FUNCTION pg_catalog.json_parse(text) RETURNS json
     LANGUAGE sql IMMUTABLE AS $$ SELECT $1::json $$;
 CREATE OR REPLACE FUNCTION pg_catalog.from_hex(text) RETURNS bytea
     LANGUAGE sql IMMUTABLE AS $$ SELECT decode($1, 'hex') $$;
+CREATE OR REPLACE FUNCTION pg_catalog.pg_last_copy_id(integer) RETURNS integer
+    LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$;
+CREATE OR REPLACE FUNCTION pg_catalog.pg_last_copy_count(bigint) RETURNS bigint
+    LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$;
 CREATE OR REPLACE FUNCTION pg_catalog.to_hex(bytea) RETURNS text
     LANGUAGE sql IMMUTABLE AS $$ SELECT encode($1, 'hex') $$;
 """
@@ -1197,6 +1220,7 @@ class Session:
         self.conn = None
         self.database = None
         self.last_copy_count = 0
+        self.last_copy_id = -1
         self.implicit_txn = False
         self.statements = {}   # client name -> (Plan, upstream name or None)
         self.portals = {}      # client name -> dict
@@ -1489,7 +1513,7 @@ class Session:
             res = self.conn.exec_params(sql.encode("utf-8", "surrogateescape"), params)
         return result_from_pg(res)
 
-    def execute(self, plan, upstream_name=None, params=None):
+    def execute(self, plan, upstream_name=None, params=None, oids=None):
         k = plan.kind
         if k == "virtual":
             if plan.virtual == "last_copy_count":
@@ -1516,10 +1540,20 @@ class Session:
             return self.copy_s3(plan)
         if k in ("create", "add_column"):
             return self.create_or_add(plan)
+        if plan.extra.get("dynamic"):  # pg_last_copy_id()/pg_last_copy_count() inside
+            sql = self.session_sql(plan.sql)
+            if params is None:
+                return self.upstream(sql)
+            return result_from_pg(self.conn.exec_params(
+                sql.encode("utf-8", "surrogateescape"), params, oids or None))
         if upstream_name is not None:
             res = self.conn.exec_prepared(upstream_name.encode(), params or [])
             return result_from_pg(res)
         return self.upstream(plan.sql)
+
+    def session_sql(self, sql):
+        return (sql.replace(_SESSION_FUNCTIONS["pg_last_copy_id"], str(self.last_copy_id))
+                .replace(_SESSION_FUNCTIONS["pg_last_copy_count"], str(self.last_copy_count)))
 
     def fail_commit(self, code):
         rel = self.conn.exec_(b"SELECT relation::integer FROM pg_locks WHERE pid = "
@@ -1723,6 +1757,7 @@ class Session:
             self.abort_client_transaction()
             raise
         query_id = self.emu.next_query()
+        self.last_copy_id = query_id  # the load begins (pg_last_copy_id)
         start = datetime.now(timezone.utc).replace(tzinfo=None)
 
         def fail(url, line, raw, col, value, code, reason):
@@ -1856,8 +1891,9 @@ class Session:
         if plan.kind in ("passthrough", "truncate", "commit") and stmts:
             self.upstream_counter += 1
             uname = f"rsemu_{self.upstream_counter}"
-            res = self.conn.prepare(uname.encode(), plan.sql.encode("utf-8", "surrogateescape"),
-                                    oids or None)
+            res = self.conn.prepare(
+                uname.encode(), self.session_sql(plan.sql).encode("utf-8", "surrogateescape"),
+                oids or None)
             if res.status != pq.ExecStatus.COMMAND_OK:
                 f = _error_fields(res)
                 self.emu.log(self.id, query, "error", f.get("M"))
@@ -1911,6 +1947,7 @@ class Session:
         if params and plan.kind not in ("passthrough", "truncate", "commit"):
             raise RsError("parameters are not supported for this statement", "0A000")
         self.portals[portal] = {"stmt": stmt, "plan": plan, "uname": uname, "params": params,
+                                "oids": self.statements[stmt][2],
                                 "result": None, "pos": 0}
         self.send(b"2")
 
@@ -1968,7 +2005,7 @@ class Session:
                 self.send(b"I")
                 return
             try:
-                p["result"] = self.execute(plan, p["uname"], p["params"])
+                p["result"] = self.execute(plan, p["uname"], p["params"], p["oids"])
             except RsError as e:
                 self.emu.log(self.id, plan.original, e.kind, e.message)
                 raise

@@ -579,6 +579,11 @@ class CopyTests(unittest.TestCase):
         with connect() as c:
             c.execute("delete from load_t")
 
+    def test_pg_last_copy_id_before_any_copy(self):
+        with connect() as c:
+            self.assertEqual(c.execute("select pg_last_copy_id(), pg_last_copy_count()"
+                                       ).fetchone(), (-1, 0))
+
     def test_gzip_csv_prefix(self):
         put("gz/part-0.csv.gz", 'id,name,note,b\n1,alice,"x, y",00ff\n2,,\\N,\n', gz=True)
         put("gz/part-1.csv.gz", 'id,name,note,b\n3,"multi\nline","say ""hi""",ab01\n', gz=True)
@@ -631,8 +636,10 @@ class CopyTests(unittest.TestCase):
             self.assertEqual(c.execute("select pg_last_copy_count()").fetchone()[0], 0)
             row = c.execute("select filename, line_number, colname, trim(raw_line), "
                             "trim(raw_field_value), err_code, trim(err_reason), type "
-                            "from stl_load_errors where filename like '%bad/data.csv%' "
-                            "order by query desc limit 1").fetchone()
+                            "from stl_load_errors where query = pg_last_copy_id()").fetchone()
+            self.assertEqual(c.execute("select count(*) from stl_load_errors where query = "
+                                       "pg_last_copy_id ( ) and session = pg_backend_pid()"
+                                       ).fetchone()[0], 1)
         self.assertIsNotNone(row)
         self.assertEqual(row[0].strip(), f"s3://{BUCKET}/bad/data.csv")
         self.assertEqual(row[1], 3)
