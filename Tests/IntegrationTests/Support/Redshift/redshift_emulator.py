@@ -24,7 +24,6 @@ import socketserver
 import struct
 import sys
 import threading
-import time
 import traceback
 from datetime import datetime, timezone
 

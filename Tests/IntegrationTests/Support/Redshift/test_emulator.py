@@ -222,6 +222,30 @@ def creds():
     return f"ACCESS_KEY_ID '{H['key_id']}' SECRET_ACCESS_KEY '{H['secret']}'"
 
 
+class SqlTextTests(unittest.TestCase):
+    """The emulator's statement splitting and masking, without a server."""
+
+    def test_split_respects_quotes_identifiers_dollar_quotes_and_comments(self):
+        sys.path.insert(0, HERE)
+        import redshift_emulator as rs
+        sql = ("select 'a;b', \"c;d\" from t; -- x; y\n"
+               "create function f() returns int as $body$ select 1; $body$ language sql;"
+               "/* a; /* nested; */ b; */ select E'it\\'s;' ; ; select $$;$$")
+        parts = [p.strip() for p in rs.split_statements(sql)]
+        self.assertEqual(len(parts), 4, parts)
+        self.assertTrue(parts[0].startswith("select 'a;b'"))
+        self.assertIn("$body$ select 1; $body$", parts[1])
+        self.assertIn("E'it\\'s;'", parts[2])
+        self.assertEqual(parts[3], "select $$;$$")
+        self.assertEqual(rs.split_statements(" ; -- nothing\n;"), [])
+        masked = rs.mask_credentials("copy t from 's3://b/k' access_key_id 'AKIA1' "
+                                     "secret_access_key AS 's3cr3t' session_token 'tok' "
+                                     "credentials 'aws_access_key_id=A;aws_secret_access_key=B'")
+        for secret in ("AKIA1", "s3cr3t", "T0K3N", "aws_secret_access_key=B"):
+            self.assertNotIn(secret, masked)
+        self.assertIn("'s3://b/k'", masked)
+
+
 class ProtocolTests(unittest.TestCase):
     def test_server_version_through_libpq(self):
         with connect() as c:
