@@ -147,8 +147,9 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
-            // The modern ClickHouse engine's HTTP front, run by ClickHouseServer from the sources.
-            exclude: ["Support/chdb_front.py"],
+            // The modern ClickHouse engine's HTTP front, run by ClickHouseServer from the sources;
+            // the Redshift emulation (Python), run by the Redshift tests.
+            exclude: ["Support/chdb_front.py", "Support/Redshift"],
             swiftSettings: upcoming
         ),
     ],
