@@ -1,5 +1,4 @@
-public import ForagerCore
-
+internal import ForagerCore
 internal import Foundation
 
 /// An AWS access key: its id, its secret and, for temporary credentials, a session token.
@@ -76,7 +75,8 @@ public struct AWSCredentials: Sendable, Equatable {
         let everySource =
             "Give the access key id and secret in the S3 settings, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write a [\(profile)] section with aws_access_key_id and aws_secret_access_key in the shared credentials file (AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials; AWS_PROFILE names the section)."
         guard let path = explicitFile ?? homeDirectory.map({ $0 + "/.aws/credentials" }) else {
-            throw ForagerError(.configuration, "no AWS credentials: none given, none in the environment, and no home directory", hint: everySource)
+            throw ForagerError(
+                .configuration, "no AWS credentials: none given, none in the environment, and no home directory", hint: everySource)
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             let why = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
@@ -90,7 +90,9 @@ public struct AWSCredentials: Sendable, Equatable {
             throw ForagerError(
                 .configuration,
                 "the shared credentials file \(path) has no [\(profile)] section (AWS_PROFILE\(environment["AWS_PROFILE"] == nil ? " unset" : "")); it has \(names.isEmpty ? "none" : names)",
-                hint: "Set AWS_PROFILE to one of its sections, or add a [\(profile)] section with aws_access_key_id and aws_secret_access_key.")
+                hint:
+                    "Set AWS_PROFILE to one of its sections, or add a [\(profile)] section with aws_access_key_id and aws_secret_access_key."
+            )
         }
         let missing = ["aws_access_key_id", "aws_secret_access_key"].filter { (section[$0] ?? "").isEmpty }
         guard missing.isEmpty, let id = section["aws_access_key_id"], let secret = section["aws_secret_access_key"] else {
@@ -135,6 +137,6 @@ extension AWSCredentials: CustomStringConvertible, CustomDebugStringConvertible,
 
     /// A mirror without the secret or the token, so `dump` and reflection hide them too.
     public var customMirror: Mirror {
-        Mirror(self, children: ["accessKeyID": "…" + accessKeyID.suffix(4), "secretAccessKey": "hidden"], displayStyle: .struct)
+        Mirror(self, children: ["accessKeyID": String("…" + accessKeyID.suffix(4)), "secretAccessKey": "hidden"], displayStyle: .struct)
     }
 }

@@ -1,9 +1,8 @@
-public import Foundation
-public import Logging
-
 internal import AsyncHTTPClient
 internal import Crypto
 internal import ForagerCore
+internal import Foundation
+public import Logging
 internal import NIOCore
 
 /// A small S3 client for staging files: put, get, delete, list and delete under a prefix, each
@@ -43,17 +42,17 @@ public struct S3Client: Sendable {
 
     /// Stores `body` as `key` (PutObject), replacing any object there.
     public func put(_ key: String, body: [UInt8], contentType: String = "application/octet-stream") async throws {
-        _ = try await send("put", method: .PUT, key: key, headers: [("Content-Type", contentType)], body: body)
+        _ = try await send("put", method: "PUT", key: key, headers: [("Content-Type", contentType)], body: body)
     }
 
     /// The bytes of `key` (GetObject).
     public func get(_ key: String) async throws -> [UInt8] {
-        try await send("get", method: .GET, key: key, limit: maximumObjectSize)
+        try await send("get", method: "GET", key: key, limit: maximumObjectSize)
     }
 
     /// Removes `key` (DeleteObject); a key that is not there is no error, as on S3.
     public func delete(_ key: String) async throws {
-        _ = try await send("delete", method: .DELETE, key: key)
+        _ = try await send("delete", method: "DELETE", key: key)
     }
 
     /// Every key that starts with `prefix`, in S3's order (ListObjectsV2, following continuation
@@ -65,12 +64,14 @@ public struct S3Client: Sendable {
             var query = [(name: "list-type", value: "2"), (name: "prefix", value: prefix)]
             if let pageSize { query.append(("max-keys", String(pageSize))) }
             if let token { query.append(("continuation-token", token)) }
-            let page = String(decoding: try await send("list", method: .GET, key: nil, query: query, listPrefix: prefix), as: UTF8.self)
+            let answer = try await send("list", method: "GET", key: nil, query: query, listPrefix: prefix)
+            let page = String(decoding: answer, as: UTF8.self)
             keys += S3XML.values(of: "Key", in: page)
             let next = S3XML.value(of: "IsTruncated", in: page) == "true" ? S3XML.value(of: "NextContinuationToken", in: page) : nil
             if next != nil && next == token {
                 throw ForagerError(
-                    .warehouse, "S3 gave the same continuation token twice listing \(S3Failure.place(bucket: location.bucket, key: prefix))",
+                    .warehouse,
+                    "S3 gave the same continuation token twice listing \(S3Failure.place(bucket: location.bucket, key: prefix))",
                     hint: "The server does not page ListObjectsV2 correctly; report it with the server's name and version.")
             }
             token = next
@@ -103,7 +104,8 @@ public struct S3Client: Sendable {
         let body = Array("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete><Quiet>true</Quiet>\(objects)</Delete>".utf8)
         let md5 = Data(Insecure.MD5.hash(data: body)).base64EncodedString()
         let answer = try await send(
-            "delete", method: .POST, key: nil, query: [("delete", "")], headers: [("Content-MD5", md5), ("Content-Type", "application/xml")],
+            "delete", method: "POST", key: nil, query: [("delete", "")],
+            headers: [("Content-MD5", md5), ("Content-Type", "application/xml")],
             body: body, listPrefix: prefix)
         let errors = S3XML.values(of: "Error", in: String(decoding: answer, as: UTF8.self))
         guard let first = errors.first else { return }
@@ -118,7 +120,7 @@ public struct S3Client: Sendable {
     /// Signs and sends one request; returns the body of a 2xx answer, else throws the refusal.
     /// `listPrefix` names the prefix in messages of bucket-wide requests.
     private func send(
-        _ operation: String, method: HTTPMethod, key: String?, query: [(name: String, value: String)] = [],
+        _ operation: String, method: String, key: String?, query: [(name: String, value: String)] = [],
         headers: [(name: String, value: String)] = [], body: [UInt8] = [], listPrefix: String? = nil, limit: Int = 64 << 20
     ) async throws -> [UInt8] {
         let named = key ?? listPrefix.map { $0 + "*" }
@@ -128,20 +130,20 @@ public struct S3Client: Sendable {
                 hint: "Write the S3-compatible server's URL, such as http://127.0.0.1:9000, or leave the endpoint out for AWS.")
         }
         let signer = SigV4(
-            method: method.rawValue, path: address.path, query: query, headers: [("host", address.host)] + headers,
+            method: method, path: address.path, query: query, headers: [(name: "host", value: address.host)] + headers,
             payloadHash: SigV4.sha256Hex(body), date: now(), region: location.region, service: "s3", credentials: credentials)
         let queryString = query.map { SigV4.uriEncode($0.name) + "=" + SigV4.uriEncode($0.value) }.joined(separator: "&")
         var request = HTTPClientRequest(
             url: address.origin + SigV4.canonicalPath(address.path) + (queryString.isEmpty ? "" : "?" + queryString))
-        request.method = method
+        request.method = .init(rawValue: method)
         request.headers.add(name: "Host", value: address.host)
         for (name, value) in headers + signer.headersToAdd { request.headers.add(name: name, value: value) }
-        if method == .PUT || method == .POST { request.body = .bytes(ByteBuffer(bytes: body)) }
+        if method == "PUT" || method == "POST" { request.body = .bytes(ByteBuffer(bytes: body)) }
         let started = ContinuousClock.now
         let response: HTTPClientResponse
         let answer: ByteBuffer
         do {
-            response = try await Self.http.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
+            response = try await Self.http.execute(request, timeout: .seconds(timeout.components.seconds))
             answer = try await response.body.collect(upTo: response.status.code < 300 ? limit : 1 << 20)
         } catch {
             throw S3Failure.unreachable(

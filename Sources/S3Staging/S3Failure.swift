@@ -1,5 +1,4 @@
-public import ForagerCore
-
+internal import ForagerCore
 internal import Foundation
 
 /// Turns S3's refusals and unreachable servers into ``ForagerError``s (kind `.warehouse`) that

@@ -1,6 +1,5 @@
-public import Foundation
-
 internal import Crypto
+public import Foundation
 
 /// A request signed with AWS Signature Version 4, in the `Authorization` header.
 ///

@@ -1,8 +1,7 @@
-public import Foundation
-public import S3Staging
-
+internal import Foundation
 internal import FoundationNetworking
 internal import Glibc
+public import S3Staging
 internal import Synchronization
 
 /// moto's S3-compatible server on a free loopback port, for the tests, with signature checking
@@ -178,13 +177,14 @@ public struct MotoServerError: Error, CustomStringConvertible {
 /// The process's shared server.
 actor SharedMoto {
     static let instance = SharedMoto()
-    private var server: MotoServer?
+    /// The one start, awaited by every test that asks while it runs.
+    private var server: Task<MotoServer, any Error>?
 
     func get() async throws -> MotoServer {
-        if let server { return server }
-        let started = try await MotoServer.start()
-        server = started
-        return started
+        if let server { return try await server.value }
+        let starting = Task { try await MotoServer.start() }
+        server = starting
+        return try await starting.value
     }
 }
 

@@ -61,7 +61,8 @@ import Testing
     @Test func fileProfileFromAWSProfile() throws {
         try withHome(credentials: Self.file) { home in
             let credentials = try AWSCredentials.resolve(environment: ["AWS_PROFILE": "staging"], homeDirectory: home)
-            #expect(credentials == AWSCredentials(accessKeyID: "AKIDFILESTAGING", secretAccessKey: "staging-secret", sessionToken: Self.token))
+            #expect(
+                credentials == AWSCredentials(accessKeyID: "AKIDFILESTAGING", secretAccessKey: "staging-secret", sessionToken: Self.token))
         }
     }
 

@@ -11,11 +11,14 @@ import Testing
     static let logger = Logger(label: "forager.s3.tests")
 
     func client(_ server: MotoServer, prefix: String, bucket: String? = nil, credentials: AWSCredentials? = nil) -> S3Client {
-        S3Client(location: server.location(prefix: prefix, bucket: bucket), credentials: credentials ?? server.credentials, logger: Self.logger)
+        S3Client(
+            location: server.location(prefix: prefix, bucket: bucket), credentials: credentials ?? server.credentials, logger: Self.logger)
     }
 
     /// Keys that need encoding in a path and in a query: spaces, '+', '=', '&', '%', unicode, XML's specials.
-    static let awkwardNames = ["plain.csv", "with space.csv", "plus+sign.csv", "eq=ual.csv", "ünïcødé-日本.csv", "amp&lt<gt>'quote\".csv", "per%cent.csv"]
+    static let awkwardNames = [
+        "plain.csv", "with space.csv", "plus+sign.csv", "eq=ual.csv", "ünïcødé-日本.csv", "amp&lt<gt>'quote\".csv", "per%cent.csv",
+    ]
 
     @Test func putGetListDeleteRoundTrip() async throws {
         let server = try await MotoServer.shared()
@@ -98,7 +101,8 @@ import Testing
 
     @Test func unknownKeyIdIsRefused() async throws {
         let server = try await MotoServer.shared()
-        let s3 = client(server, prefix: "x/", credentials: AWSCredentials(accessKeyID: "AKIANOTAKEYATALL0000", secretAccessKey: "whatever-secret"))
+        let s3 = client(
+            server, prefix: "x/", credentials: AWSCredentials(accessKeyID: "AKIANOTAKEYATALL0000", secretAccessKey: "whatever-secret"))
         let error = await #expect(throws: ForagerError.self) { try await s3.put("x/a.csv", body: [1]) }
         let text = error.map { "\($0)" } ?? ""
         #expect(text.contains("InvalidAccessKeyId"), "\(text)")
@@ -119,7 +123,9 @@ import Testing
 
     @Test func serverThatIsNotThereIsTransient() async throws {
         let location = S3Location(bucket: "b", region: "us-east-1", endpoint: "http://127.0.0.1:1")
-        let s3 = S3Client(location: location, credentials: AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "secret-value"), logger: Self.logger)
+        let s3 = S3Client(
+            location: location, credentials: AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "secret-value"),
+            logger: Self.logger)
         let error = await #expect(throws: ForagerError.self) { try await s3.put("k.csv", body: [1]) }
         #expect(error?.isTransient == true)
         #expect(error.map { "\($0)" }?.contains("s3://b/k.csv") == true)

@@ -26,7 +26,10 @@ import Testing
             credentials: credentials, sendsPayloadHash: signsBody)
     }
 
-    static func s3Case(_ method: String, path: String, query: [(name: String, value: String)] = [], headers: [(name: String, value: String)] = [], body: String = "")
+    static func s3Case(
+        _ method: String, path: String, query: [(name: String, value: String)] = [], headers: [(name: String, value: String)] = [],
+        body: String = ""
+    )
         -> SigV4
     {
         SigV4(
@@ -36,7 +39,9 @@ import Testing
 
     @Test func getVanilla() {
         let signer = Self.suiteCase("GET")
-        #expect(signer.canonicalRequest == "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n\(Self.emptyHash)")
+        #expect(
+            signer.canonicalRequest
+                == "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n\(Self.emptyHash)")
         #expect(
             signer.stringToSign
                 == "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\nbb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63"
@@ -53,14 +58,17 @@ import Testing
         let signer = Self.suiteCase("GET", query: [("Param2", "value2"), ("Param1", "value1")])
         #expect(
             signer.canonicalRequest
-                == "GET\n/\nParam1=value1&Param2=value2\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n\(Self.emptyHash)")
+                == "GET\n/\nParam1=value1&Param2=value2\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n\(Self.emptyHash)"
+        )
         #expect(signer.stringToSign.hasSuffix("\n816cd5b414d056048ba4f7c5386d6e0533120fb1fcfa93762cf0fc39e2cf19e0"))
         #expect(signer.signature == "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500")
     }
 
     @Test func postVanilla() {
         let signer = Self.suiteCase("POST")
-        #expect(signer.canonicalRequest == "POST\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n\(Self.emptyHash)")
+        #expect(
+            signer.canonicalRequest
+                == "POST\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n\(Self.emptyHash)")
         #expect(signer.stringToSign.hasSuffix("\n553f88c9e4d10fc9e109e2aeb65f030801b70c2f6468faca261d401ae622fc87"))
         #expect(signer.signature == "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b")
     }
@@ -151,7 +159,8 @@ import Testing
 
     @Test func s3PutObject() {
         let signer = Self.s3Case(
-            "PUT", path: "/test$file.text", headers: [("Date", "Fri, 24 May 2013 00:00:00 GMT"), ("x-amz-storage-class", "REDUCED_REDUNDANCY")],
+            "PUT", path: "/test$file.text",
+            headers: [("Date", "Fri, 24 May 2013 00:00:00 GMT"), ("x-amz-storage-class", "REDUCED_REDUNDANCY")],
             body: "Welcome to Amazon S3.")
         let hash = "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072"
         #expect(signer.payloadHash == hash)
