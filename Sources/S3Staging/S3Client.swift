@@ -145,6 +145,10 @@ public struct S3Client: Sendable {
         do {
             response = try await Self.http.execute(request, timeout: .seconds(timeout.components.seconds))
             answer = try await response.body.collect(upTo: response.status.code < 300 ? limit : 1 << 20)
+        } catch is NIOTooManyBytesError {
+            throw ForagerError(
+                .warehouse, "\(S3Failure.place(bucket: location.bucket, key: named)) is larger than the \(limit) bytes \(operation) reads",
+                hint: "Stage smaller files, or raise the client's maximumObjectSize.")
         } catch {
             throw S3Failure.unreachable(
                 operation: operation, bucket: location.bucket, key: named, endpoint: address.origin, error: error, secrets: secrets)

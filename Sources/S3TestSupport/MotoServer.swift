@@ -15,8 +15,9 @@ internal import Synchronization
 /// (`s3:*` on everything) and CreateAccessKey. From then on only that key works; the bucket is
 /// made with it, and a request with a wrong secret is checked to fail before `start` returns.
 ///
-/// The server runs in its own process group, killed by ``stop()`` (and when the test process
-/// exits); its temporary folder goes with it.
+/// The server runs in its own process group under a small shell watchdog, killed by ``stop()``
+/// (and when the test process exits, or within a second of its death by a signal); its
+/// temporary folder goes with it.
 public final class MotoServer: Sendable {
     /// `http://127.0.0.1:port`.
     public let endpoint: String
@@ -62,7 +63,9 @@ public final class MotoServer: Sendable {
         for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"] { environment[name] = nil }
         let pid: pid_t
         do {
-            pid = try spawn(binary, ["-H", "127.0.0.1", "-p", "\(port)"], output: directory + "/server.out", environment: environment)
+            pid = try spawn(
+                "/bin/sh", ["-c", watchdog, "moto_server", "\(getpid())", directory, binary, "-H", "127.0.0.1", "-p", "\(port)"],
+                output: directory + "/server.out", environment: environment)
         } catch {
             try? FileManager.default.removeItem(atPath: directory)
             throw error
@@ -83,6 +86,18 @@ public final class MotoServer: Sendable {
             throw MotoServerError("moto_server did not start with signature checking on: \(error)\n\(output.suffix(4000))")
         }
     }
+
+    /// Runs the server (the arguments after `$2`) and ends it when the test process (`$1`) is
+    /// gone, removing its folder (`$2`), so a test run killed by a signal, which runs no
+    /// `atexit`, leaves nothing behind; it also ends when the server exits.
+    static let watchdog = """
+        parent=$1; folder=$2; shift 2
+        "$@" & server=$!
+        trap 'kill $server 2>/dev/null; wait $server; exit 0' TERM INT
+        while kill -0 "$parent" 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 1; done
+        kill $server 2>/dev/null; wait $server
+        kill -0 "$parent" 2>/dev/null || rm -rf "$folder"
+        """
 
     /// Makes another bucket with the server's key.
     public func createBucket(_ name: String) async throws {

@@ -121,6 +121,20 @@ import Testing
         #expect(listError.map { "\($0)" }?.contains("NoSuchBucket") == true)
     }
 
+    @Test func objectLargerThanTheLimitIsAPermanentError() async throws {
+        let server = try await MotoServer.shared()
+        var s3 = client(server, prefix: "big/\(UUID().uuidString)/")
+        let key = s3.location.key("big.csv")
+        try await s3.put(key, body: [UInt8](repeating: 7, count: 4096))
+        s3.maximumObjectSize = 1024
+        let error = await #expect(throws: ForagerError.self) { _ = try await s3.get(key) }
+        #expect(error?.isTransient == false)
+        #expect(error.map { "\($0)" }?.contains(key) == true)
+        s3.maximumObjectSize = 4096
+        #expect(try await s3.get(key).count == 4096)
+        try await s3.delete(key)
+    }
+
     @Test func serverThatIsNotThereIsTransient() async throws {
         let location = S3Location(bucket: "b", region: "us-east-1", endpoint: "http://127.0.0.1:1")
         let s3 = S3Client(
