@@ -67,11 +67,13 @@ public struct S3Client: Sendable {
             let answer = try await send("list", method: "GET", key: nil, query: query, listPrefix: prefix)
             let page = String(decoding: answer, as: UTF8.self)
             keys += S3XML.values(of: "Key", in: page)
-            let next = S3XML.value(of: "IsTruncated", in: page) == "true" ? S3XML.value(of: "NextContinuationToken", in: page) : nil
-            if next != nil && next == token {
+            let truncated = S3XML.value(of: "IsTruncated", in: page) == "true"
+            let next = truncated ? S3XML.value(of: "NextContinuationToken", in: page) : nil
+            // A list cut short would leave staged files behind (or load too few): stop instead.
+            if truncated && (next == nil || next == token) {
                 throw ForagerError(
                     .warehouse,
-                    "S3 gave the same continuation token twice listing \(S3Failure.place(bucket: location.bucket, key: prefix))",
+                    "S3 answered a truncated list of \(S3Failure.place(bucket: location.bucket, key: prefix)) without a new continuation token",
                     hint: "The server does not page ListObjectsV2 correctly; report it with the server's name and version.")
             }
             token = next
