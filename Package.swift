@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -89,6 +90,18 @@ let package = Package(
             ],
             swiftSettings: hotPath
         ),
+        // An S3 client signed with AWS Signature Version 4, for the Redshift warehouse's staging.
+        .target(
+            name: "S3Staging",
+            dependencies: [
+                "ForagerCore", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // Test doubles of S3: moto's S3 server on a loopback port, with signature checking on.
+        .target(name: "S3TestSupport", dependencies: ["S3Staging"], swiftSettings: upcoming),
         .target(
             name: "ForagerDemo",
             dependencies: [
@@ -139,6 +152,7 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: upcoming),
+        .testTarget(name: "S3StagingTests", dependencies: ["S3Staging", "S3TestSupport", "ForagerCore"], swiftSettings: upcoming),
         .testTarget(name: "ForagerConfigTests", dependencies: ["ForagerConfig", "ForagerCore"], swiftSettings: upcoming),
         .testTarget(
             name: "IntegrationTests",
