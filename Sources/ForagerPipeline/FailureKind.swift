@@ -5,13 +5,12 @@ import LibPQ
 /// where it happened (`source`, `warehouse`) for database errors, what it is about for Forager's
 /// own errors.
 public enum FailureKind {
-    /// The kind of `error`. A PostgreSQL error names the server it came from at the end of its
-    /// context; `warehouseEndpoint` is the Postgres warehouse's (nil for a warehouse that raises no
-    /// PostgreSQL errors), so that any other server is the source.
-    public static func of(_ error: any Error, warehouseEndpoint: String?) -> String {
+    /// The kind of `error`. A PostgreSQL error carries the part its connection plays (`source`,
+    /// `warehouse`), which Forager names when it connects; `other` for a connection opened without.
+    public static func of(_ error: any Error) -> String {
         switch error {
         case let error as PGError:
-            return warehouseEndpoint.map { error.context.hasSuffix($0) } == true ? "warehouse" : "source"
+            return error.origin ?? "other"
         case let error as ForagerError:
             return error.code.description.replacingOccurrences(of: " ", with: "_")
         case is Problems:

@@ -79,12 +79,7 @@ extension Pipeline {
     }
 
     /// Where a failure happened or what it is about, for `forager_errors_total{kind}` and the status.
-    public func failureKind(_ error: any Error) -> String {
-        let warehouseEndpoint =
-            configuration.warehouse.type == .postgres
-            ? (try? ConnectionString(configuration.warehouse.url))?.description : nil
-        return FailureKind.of(error, warehouseEndpoint: warehouseEndpoint)
-    }
+    public func failureKind(_ error: any Error) -> String { FailureKind.of(error) }
 
     /// One pass: preflight, snapshot or resume (copying tables that are new or asked to be
     /// resynced), stream. Returns the final acknowledged checkpoint. With `resync`, the stream also

@@ -11,15 +11,18 @@ internal import Glibc
 public final class PGConnection: @unchecked Sendable {
     /// Where this connection goes, without any password; safe to log.
     public let endpoint: String
+    /// The part this connection plays, put in its errors (``PGError/origin``).
+    public let origin: String?
     private let queue: DispatchQueue
     /// Touched only on `queue`.
     private var handle: OpaquePointer?
     /// Touched only on `queue`: the running `COPY TO STDOUT` has delivered its last row.
     var copyOutFinished = true
 
-    private init(handle: OpaquePointer, endpoint: String, queue: DispatchQueue) {
+    private init(handle: OpaquePointer, endpoint: String, origin: String?, queue: DispatchQueue) {
         self.handle = handle
         self.endpoint = endpoint
+        self.origin = origin
         self.queue = queue
     }
 
@@ -33,10 +36,12 @@ public final class PGConnection: @unchecked Sendable {
     ///   - connectionString: any libpq URI or `key=value` string.
     ///   - overrides: keywords that replace the user's (for example `replication=database`).
     ///   - serverSettings: run-time settings sent in the startup packet (`-c name=value`).
+    ///   - origin: the part the connection plays (`source`, `warehouse`), which its errors carry.
     public static func connect(
         _ connectionString: ConnectionString,
         overrides: [String: String] = [:],
-        serverSettings: [(String, String)] = []
+        serverSettings: [(String, String)] = [],
+        origin: String? = nil
     ) async throws -> PGConnection {
         var info = connectionString
         for (key, value) in overrides.sorted(by: { $0.key < $1.key }) { info[key] = value }
@@ -50,14 +55,19 @@ public final class PGConnection: @unchecked Sendable {
             queue.async {
                 continuation.resume(
                     with: Result {
-                        try openBlocking(parameters: parameters, endpoint: endpoint, queue: queue)
+                        do {
+                            return try openBlocking(parameters: parameters, endpoint: endpoint, origin: origin, queue: queue)
+                        } catch var error as PGError {
+                            error.origin = origin
+                            throw error
+                        }
                     })
             }
         }
     }
 
     private static func openBlocking(
-        parameters: [(key: String, value: String)], endpoint: String, queue: DispatchQueue
+        parameters: [(key: String, value: String)], endpoint: String, origin: String?, queue: DispatchQueue
     ) throws -> PGConnection {
         let keys = parameters.map { strdup($0.key) } + [nil]
         let values = parameters.map { strdup($0.value) } + [nil]
@@ -81,7 +91,7 @@ public final class PGConnection: @unchecked Sendable {
                 hint: hintForConnectionFailure(message))
         }
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
-        return PGConnection(handle: handle, endpoint: endpoint, queue: queue)
+        return PGConnection(handle: handle, endpoint: endpoint, origin: origin, queue: queue)
     }
 
     private static func hintForConnectionFailure(_ message: String) -> String? {
@@ -111,10 +121,15 @@ public final class PGConnection: @unchecked Sendable {
             queue.async {
                 continuation.resume(
                     with: Result {
-                        guard let handle = self.handle else {
-                            throw PGError(kind: .usage, context: "using \(self.endpoint)", message: "connection is closed")
+                        do {
+                            guard let handle = self.handle else {
+                                throw PGError(kind: .usage, context: "using \(self.endpoint)", message: "connection is closed")
+                            }
+                            return try body(handle)
+                        } catch var error as PGError {
+                            error.origin = self.origin
+                            throw error
                         }
-                        return try body(handle)
                     })
             }
         }

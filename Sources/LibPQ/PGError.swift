@@ -33,6 +33,9 @@ public struct PGError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var detail: String?
     public var hint: String?
+    /// The part the failing connection plays, as whoever opened it named it (Forager's `source`
+    /// and `warehouse`); nil for a connection opened without one.
+    public var origin: String?
 
     public init(
         kind: Kind, context: String, message: String, sqlState: String? = nil,

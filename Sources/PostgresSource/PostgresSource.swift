@@ -23,7 +23,7 @@ public final class PostgresSource: Sendable {
     public static func connect(
         _ url: ConnectionString, publication: String, slot: String, logger: Logger
     ) async throws -> PostgresSource {
-        let connection = try await PGConnection.connect(url, serverSettings: SQL.canonicalTextSettings)
+        let connection = try await PGConnection.connect(url, serverSettings: SQL.canonicalTextSettings, origin: "source")
         return PostgresSource(connection: connection, publication: publication, slot: slot, logger: logger)
     }
 

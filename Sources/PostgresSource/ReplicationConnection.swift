@@ -10,7 +10,7 @@ public struct ReplicationConnection: ReplicationStream {
     /// Opens the replication connection. Settings pin the text form of values (see `SQL.canonicalTextSettings`).
     public static func connect(_ url: ConnectionString) async throws -> ReplicationConnection {
         let connection = try await PGConnection.connect(
-            url, overrides: ["replication": "database"], serverSettings: SQL.canonicalTextSettings)
+            url, overrides: ["replication": "database"], serverSettings: SQL.canonicalTextSettings, origin: "source")
         return ReplicationConnection(connection: connection)
     }
 

@@ -9,7 +9,7 @@ public struct SnapshotReader: Sendable {
 
     /// Connects to `url` and imports the exported snapshot `name` in a read-only transaction.
     public static func open(_ url: ConnectionString, snapshot name: String) async throws -> SnapshotReader {
-        let connection = try await PGConnection.connect(url, serverSettings: SQL.canonicalTextSettings)
+        let connection = try await PGConnection.connect(url, serverSettings: SQL.canonicalTextSettings, origin: "source")
         do {
             try await connection.execute(
                 """

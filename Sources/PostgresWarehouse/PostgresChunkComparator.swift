@@ -20,7 +20,7 @@ public final class PostgresChunkComparator: ChecksumComparator {
     {
         let warehouse = try await PostgresWarehouse.connect(url, schema: schema, slot: slot, logger: logger)
         do {
-            let connection = try await PGConnection.connect(url, serverSettings: ChunkComparator.serverSettings)
+            let connection = try await PGConnection.connect(url, serverSettings: ChunkComparator.serverSettings, origin: "warehouse")
             return PostgresChunkComparator(warehouse: warehouse, connection: connection)
         } catch {
             warehouse.close()

@@ -105,7 +105,7 @@ public actor PostgresWarehouse: Warehouse, TransactionalWarehouse, BulkLoadPrepa
 
     /// Opens a connection to the warehouse.
     public static func connect(_ url: ConnectionString, schema: String, slot: String, logger: Logger) async throws -> PostgresWarehouse {
-        let connection = try await PGConnection.connect(url, serverSettings: SQL.canonicalTextSettings)
+        let connection = try await PGConnection.connect(url, serverSettings: SQL.canonicalTextSettings, origin: "warehouse")
         return PostgresWarehouse(connection: connection, schema: schema, slot: slot, logger: logger)
     }
 

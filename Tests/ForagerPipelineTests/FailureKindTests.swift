@@ -5,31 +5,27 @@ import Testing
 
 @Suite("The kind of a failure")
 struct FailureKindTests {
-    private let warehouse = "127.0.0.1:5433/warehouse"
-
-    private func pgError(_ context: String) -> PGError {
-        PGError(kind: .connection, context: context, message: "connection refused")
+    private func pgError(origin: String?) -> PGError {
+        var error = PGError(kind: .connection, context: "connecting to 127.0.0.1:5433/warehouse", message: "connection refused")
+        error.origin = origin
+        return error
     }
 
-    @Test func aPostgresErrorFromTheWarehouseEndpointIsTheWarehouses() {
-        #expect(FailureKind.of(pgError("connecting to \(warehouse)"), warehouseEndpoint: warehouse) == "warehouse")
-        #expect(FailureKind.of(pgError("query on \(warehouse)"), warehouseEndpoint: warehouse) == "warehouse")
-    }
-
-    @Test func anyOtherPostgresErrorIsTheSources() {
-        #expect(FailureKind.of(pgError("connecting to 127.0.0.1:5432/app"), warehouseEndpoint: warehouse) == "source")
-        #expect(FailureKind.of(pgError("connecting to \(warehouse)"), warehouseEndpoint: nil) == "source")
+    @Test func aPostgresErrorIsNamedByThePartItsConnectionPlays() {
+        #expect(FailureKind.of(pgError(origin: "warehouse")) == "warehouse")
+        #expect(FailureKind.of(pgError(origin: "source")) == "source")
+        #expect(FailureKind.of(pgError(origin: nil)) == "other", "a connection opened without a part is not guessed from its text")
     }
 
     @Test func forageErrorsAreNamedByTheirCode() {
-        #expect(FailureKind.of(ForagerError(.replicationState, "slot lost"), warehouseEndpoint: warehouse) == "replication_state")
-        #expect(FailureKind.of(ForagerError(.binaryValues, "binary"), warehouseEndpoint: nil) == "binary_values")
-        #expect(FailureKind.of(ForagerError(.warehouse, "refused"), warehouseEndpoint: nil) == "warehouse")
+        #expect(FailureKind.of(ForagerError(.replicationState, "slot lost")) == "replication_state")
+        #expect(FailureKind.of(ForagerError(.binaryValues, "binary")) == "binary_values")
+        #expect(FailureKind.of(ForagerError(.warehouse, "refused")) == "warehouse")
     }
 
     @Test func problemsFoundAtStartAreSetupAndTheRestOther() {
-        #expect(FailureKind.of(Problems(problems: [ForagerError(.schema, "no key")]), warehouseEndpoint: nil) == "setup")
-        #expect(FailureKind.of(CancellationError(), warehouseEndpoint: nil) == "other")
+        #expect(FailureKind.of(Problems(problems: [ForagerError(.schema, "no key")])) == "setup")
+        #expect(FailureKind.of(CancellationError()) == "other")
     }
 
     @Test func problemsPrintOnePerLineWhenThereAreSeveral() {

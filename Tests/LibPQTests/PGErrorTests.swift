@@ -49,4 +49,19 @@ import Testing
             #expect(!server(state).isTransient, "\(state)")
         }
     }
+
+    @Test func aConnectionsErrorsCarryThePartItPlays() async throws {
+        // Port 1 on loopback: nothing listens, the connection is refused without a server.
+        let url = try ConnectionString("postgresql://forager@127.0.0.1:1/app?connect_timeout=2")
+        await #expect {
+            _ = try await PGConnection.connect(url, origin: "warehouse")
+        } throws: { error in
+            (error as? PGError)?.origin == "warehouse" && (error as? PGError)?.kind == .connection
+        }
+        await #expect {
+            _ = try await PGConnection.connect(url)
+        } throws: { error in
+            (error as? PGError).map { $0.origin == nil } == true
+        }
+    }
 }
