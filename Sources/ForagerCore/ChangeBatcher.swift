@@ -177,10 +177,11 @@ public struct ChangeBatcher: Sendable {
     }
 
     /// Called after each read from the stream: commits what has waited longer than `maxAge`, or
-    /// everything whole when `caughtUp` (the server had nothing more buffered), so that a quiet
-    /// stream is applied at once while a backlog still forms large batches.
-    public mutating func tick(now: Duration, caughtUp: Bool = false) -> [Action] {
-        guard let oldestWaiting, caughtUp || now - oldestWaiting >= limits.maxAge else { return [] }
+    /// everything whole when `warehouseIdle` (no batch being applied): whole transactions never
+    /// wait while the warehouse does, and those that arrive while a batch is applied form the next
+    /// one (group commit), so that batches grow with the warehouse's pace, backlog or not.
+    public mutating func tick(now: Duration, warehouseIdle: Bool = false) -> [Action] {
+        guard let oldestWaiting, warehouseIdle || now - oldestWaiting >= limits.maxAge else { return [] }
         if let transaction, transaction.appliedPieces { return [] }
         return takeCompleted().map { [$0] } ?? []
     }

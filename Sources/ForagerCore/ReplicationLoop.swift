@@ -73,7 +73,7 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
             for bytes in messages {
                 guard try await handle(bytes, readAt: readAt) else { return try await finish() }
             }
-            try await afterRead(caughtUp: messages.count < readLimit)
+            try await afterRead()
         }
         return try await finish()
     }
@@ -199,12 +199,15 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
     /// After each read: commits what is due, moves an idle checkpoint to the server's position,
     /// and acknowledges what is durable when it changed, when asked, or at the status interval.
     ///
-    /// A stream that is caught up commits what it has at once, unless the previous batch is still
-    /// being applied: then it goes on reading, and the next batch takes every whole transaction
-    /// that arrived meanwhile (group commit), rather than one small batch per read each waiting
-    /// for the one before. The limits of rows, bytes and age still commit as they would.
-    private func afterRead(caughtUp: Bool) async throws {
-        try await queue.submit(batcher.tick(now: now, caughtUp: caughtUp && !queue.isApplying))
+    /// Whole transactions go to the warehouse at once when it is idle, backlog or not; while the
+    /// previous batch is being applied the loop goes on reading, and the next batch takes every
+    /// whole transaction that arrived meanwhile (group commit), rather than one small batch per
+    /// read each waiting for the one before. Waiting for a caught-up stream instead held a
+    /// backlog's transactions for the batch's age while the warehouse sat idle (lag spikes of
+    /// `max_age_ms` under a steady load just above one read per batch). The limits of rows,
+    /// bytes and age still commit as they would.
+    private func afterRead() async throws {
+        try await queue.submit(batcher.tick(now: now, warehouseIdle: !queue.isApplying))
         let idleDue = syncTarget != nil || now - lastIdleAdvance >= idleAdvanceInterval
         if idleDue, let advance = batcher.advanceIdle(to: serverPosition) {
             lastIdleAdvance = now
