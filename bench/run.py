@@ -18,7 +18,8 @@ import tempfile
 import time
 import traceback
 
-from harness.cases import CASES, FULL, SMOKE, Env
+from harness.cases import CASES
+from harness.env import FULL, SMOKE, Env
 from harness.cluster import BenchError, pg_tool
 from harness.report import Outcome, render
 

@@ -6,7 +6,8 @@ import statistics
 from dataclasses import dataclass, field
 
 from . import svg
-from .cases import SMOKE, TOOLS, describe
+from .cases import TOOLS, describe
+from .env import SMOKE
 
 
 @dataclass
