@@ -227,7 +227,7 @@ class SqlTextTests(unittest.TestCase):
 
     def test_split_respects_quotes_identifiers_dollar_quotes_and_comments(self):
         sys.path.insert(0, HERE)
-        import redshift_emulator as rs
+        from rsemu import sql_text as rs
         sql = ("select 'a;b', \"c;d\" from t; -- x; y\n"
                "create function f() returns int as $body$ select 1; $body$ language sql;"
                "/* a; /* nested; */ b; */ select E'it\\'s;' ; ; select $$;$$")
