@@ -83,9 +83,30 @@ def plan_create_table(sql, sig, i):
     table_name = name_text(parts)
     label = ident_value(parts[-1])
     head = join_toks(sig[:head_end]) + " " + table_name
-    columns, col_attrs = [], {}
     table_attrs = {"diststyle": None, "distkey": None, "sortkey_kind": None, "sortkeys": [],
                    "encode_auto": False}
+    i, body_sql, ctas_names, columns, col_attrs = read_table_body(sig, i, label)
+    i, tail = read_table_attributes(sig, i, table_attrs)
+    if body_sql is not None and not ctas_names:
+        merge_column_keys(table_attrs, columns, col_attrs)
+    if table_attrs["distkey"] and table_attrs["diststyle"] not in (None, "KEY"):
+        raise RsError("DISTSTYLE must be KEY when a DISTKEY is given", "42601")
+    if table_attrs["distkey"]:
+        table_attrs["diststyle"] = "KEY"
+    upstream = head + (" " + body_sql if body_sql else "")
+    if tail:
+        upstream += " " + join_toks(tail)
+    p = Plan("create", upstream, sql)
+    p.rewritten = True
+    p.extra = {"table": table_name, "columns": col_attrs, "table_attrs": table_attrs}
+    return p
+
+
+def read_table_body(sig, i, label):
+    """The parenthesized part: column definitions and table constraints, or CREATE TABLE AS's
+    column names. Returns (next index, its upstream text or None, names only, column names,
+    column attributes)."""
+    columns, col_attrs = [], {}
     body_sql = None
     ctas_names = False
     if i < len(sig) and sig[i].text == "(":
@@ -120,7 +141,12 @@ def plan_create_table(sql, sig, i):
             elements.append(text)
         body_sql = "(" + ", ".join(elements) + ")"
         i = end + 1
-    # Table attributes (before AS for CREATE TABLE AS).
+    return i, body_sql, ctas_names, columns, col_attrs
+
+
+def read_table_attributes(sig, i, table_attrs):
+    """DISTSTYLE, DISTKEY, SORTKEY, ENCODE AUTO and BACKUP (before AS for CREATE TABLE AS), into
+    table_attrs. Returns (next index, the tokens from AS on or [])."""
     tail = []
     while i < len(sig):
         u = sig[i].up
@@ -164,30 +190,23 @@ def plan_create_table(sql, sig, i):
             if tail[0].up != "AS":  # WITH (...), INHERITS, PARTITION BY, ...: not Redshift
                 raise syntax_error(tail[0].text)
             break
-    if body_sql is not None and not ctas_names:
-        named = [table_attrs["distkey"]] + table_attrs["sortkeys"]
-        for n in named:
-            if n is not None and n not in columns:
-                raise RsError(f'column "{n}" does not exist', "42703")
-        for c, a in col_attrs.items():
-            if a["distkey"]:
-                if table_attrs["distkey"] and table_attrs["distkey"] != c:
-                    raise RsError("multiple DISTKEY columns are not allowed", "42601")
-                table_attrs["distkey"] = c
-            if a["sortkey"] and c not in table_attrs["sortkeys"]:
-                table_attrs["sortkeys"].append(c)
-                table_attrs["sortkey_kind"] = table_attrs["sortkey_kind"] or "compound"
-    if table_attrs["distkey"] and table_attrs["diststyle"] not in (None, "KEY"):
-        raise RsError("DISTSTYLE must be KEY when a DISTKEY is given", "42601")
-    if table_attrs["distkey"]:
-        table_attrs["diststyle"] = "KEY"
-    upstream = head + (" " + body_sql if body_sql else "")
-    if tail:
-        upstream += " " + join_toks(tail)
-    p = Plan("create", upstream, sql)
-    p.rewritten = True
-    p.extra = {"table": table_name, "columns": col_attrs, "table_attrs": table_attrs}
-    return p
+    return i, tail
+
+
+def merge_column_keys(table_attrs, columns, col_attrs):
+    """The table's DISTKEY and SORTKEY columns, checked, with those named on columns added."""
+    named = [table_attrs["distkey"]] + table_attrs["sortkeys"]
+    for n in named:
+        if n is not None and n not in columns:
+            raise RsError(f'column "{n}" does not exist', "42703")
+    for c, a in col_attrs.items():
+        if a["distkey"]:
+            if table_attrs["distkey"] and table_attrs["distkey"] != c:
+                raise RsError("multiple DISTKEY columns are not allowed", "42601")
+            table_attrs["distkey"] = c
+        if a["sortkey"] and c not in table_attrs["sortkeys"]:
+            table_attrs["sortkeys"].append(c)
+            table_attrs["sortkey_kind"] = table_attrs["sortkey_kind"] or "compound"
 
 
 def plan_alter_table(sql, sig):
