@@ -50,7 +50,7 @@ def analyze(sql):
         raise RsError(f"{first} is not supported", "0A000")
     if first == "CREATE":
         rest = [t.up for t in sig[1:4]]
-        if "INDEX" in rest[:3]:
+        if rest[:1] == ["INDEX"] or rest[:2] == ["UNIQUE", "INDEX"]:
             raise RsError("CREATE INDEX is not supported", "0A000")
         if second == "TYPE":
             raise RsError("CREATE TYPE is not supported", "0A000")

@@ -27,7 +27,7 @@ class SqlTextTests(unittest.TestCase):
         self.assertEqual(parts[3], "select $$;$$")
         self.assertEqual(rs.split_statements(" ; -- nothing\n;"), [])
         masked = rs.mask_credentials("copy t from 's3://b/k' access_key_id 'AKIA1' "
-                                     "secret_access_key AS 's3cr3t' session_token 'tok' "
+                                     "secret_access_key AS 's3cr3t' session_token 'T0K3N' "
                                      "credentials 'aws_access_key_id=A;aws_secret_access_key=B'")
         for secret in ("AKIA1", "s3cr3t", "T0K3N", "aws_secret_access_key=B"):
             self.assertNotIn(secret, masked)
