@@ -176,12 +176,17 @@ public struct ChangeBatcher: Sendable {
         syncPoints[table] = lsn
     }
 
-    /// Called after each read from the stream: commits what has waited longer than `maxAge`, or
-    /// everything whole when `warehouseIdle` (no batch being applied): whole transactions never
-    /// wait while the warehouse does, and those that arrive while a batch is applied form the next
-    /// one (group commit), so that batches grow with the warehouse's pace, backlog or not.
-    public mutating func tick(now: Duration, warehouseIdle: Bool = false) -> [Action] {
-        guard let oldestWaiting, warehouseIdle || now - oldestWaiting >= limits.maxAge else { return [] }
+    /// Called after each read from the stream: commits what has waited longer than `maxAge`; and,
+    /// when `warehouseIdle` (no batch being applied), everything whole if `caughtUp` (the server
+    /// had nothing more buffered), or, behind a backlog, once the waiting batch is worth a
+    /// warehouse round of its own: an eighth of `maxRows`, or a fifth of `maxAge` old. A quiet
+    /// stream is applied at once, a backlog still forms large batches, and a stream that trails by
+    /// a read or two waits for neither `maxAge` nor its end while the warehouse sits idle.
+    public mutating func tick(now: Duration, warehouseIdle: Bool = false, caughtUp: Bool = false) -> [Action] {
+        guard let oldestWaiting else { return [] }
+        let age = now - oldestWaiting
+        let worthARound = caughtUp || completed.changeCount >= limits.maxRows / 8 || age >= limits.maxAge / 5
+        guard age >= limits.maxAge || warehouseIdle && worthARound else { return [] }
         if let transaction, transaction.appliedPieces { return [] }
         return takeCompleted().map { [$0] } ?? []
     }

@@ -73,7 +73,7 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
             for bytes in messages {
                 guard try await handle(bytes, readAt: readAt) else { return try await finish() }
             }
-            try await afterRead()
+            try await afterRead(caughtUp: messages.count < readLimit)
         }
         return try await finish()
     }
@@ -199,15 +199,15 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
     /// After each read: commits what is due, moves an idle checkpoint to the server's position,
     /// and acknowledges what is durable when it changed, when asked, or at the status interval.
     ///
-    /// Whole transactions go to the warehouse at once when it is idle, backlog or not; while the
-    /// previous batch is being applied the loop goes on reading, and the next batch takes every
-    /// whole transaction that arrived meanwhile (group commit), rather than one small batch per
-    /// read each waiting for the one before. Waiting for a caught-up stream instead held a
-    /// backlog's transactions for the batch's age while the warehouse sat idle (lag spikes of
-    /// `max_age_ms` under a steady load just above one read per batch). The limits of rows,
-    /// bytes and age still commit as they would.
-    private func afterRead() async throws {
-        try await queue.submit(batcher.tick(now: now, warehouseIdle: !queue.isApplying))
+    /// A stream that is caught up goes to the idle warehouse at once; while the previous batch is
+    /// being applied the loop goes on reading, and the next batch takes every whole transaction
+    /// that arrived meanwhile (group commit), rather than one small batch per read each waiting
+    /// for the one before. Behind a backlog (a full read) the idle warehouse gets the batch once
+    /// it is worth a round (``ChangeBatcher/tick(now:warehouseIdle:caughtUp:)``), not only after
+    /// `max_age_ms`: a stream that trailed by a read under a steady load used to leave the
+    /// warehouse idle that long. The limits of rows, bytes and age still commit as they would.
+    private func afterRead(caughtUp: Bool) async throws {
+        try await queue.submit(batcher.tick(now: now, warehouseIdle: !queue.isApplying, caughtUp: caughtUp))
         let idleDue = syncTarget != nil || now - lastIdleAdvance >= idleAdvanceInterval
         if idleDue, let advance = batcher.advanceIdle(to: serverPosition) {
             lastIdleAdvance = now

@@ -183,12 +183,13 @@ private func label(_ state: RowState) -> String? {
         #expect(through == end)
     }
 
-    @Test func anIdleWarehouseGetsWholeTransactionsAtOnce() throws {
+    @Test func aCaughtUpStreamCommitsAtOnceToAnIdleWarehouse() throws {
         var driver = Driver(maxRows: 100, maxAge: .seconds(5))
         try driver.send(relation)
         let end = try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "a")))])
-        #expect(driver.batcher.tick(now: driver.now, warehouseIdle: false).isEmpty)
-        guard case .commit(_, let through) = driver.batcher.tick(now: driver.now, warehouseIdle: true).first else {
+        #expect(driver.batcher.tick(now: driver.now, warehouseIdle: true, caughtUp: false).isEmpty)
+        #expect(driver.batcher.tick(now: driver.now, warehouseIdle: false, caughtUp: true).isEmpty)
+        guard case .commit(_, let through) = driver.batcher.tick(now: driver.now, warehouseIdle: true, caughtUp: true).first else {
             Issue.record("no commit"); return
         }
         #expect(through == end)
@@ -729,7 +730,7 @@ struct StepExclusionTests {
         try driver.send(relation)
         try driver.send(message(0x5000))
         #expect(driver.actions.isEmpty)
-        let actions = driver.batcher.tick(now: driver.now, warehouseIdle: true)
+        let actions = driver.batcher.tick(now: driver.now, warehouseIdle: true, caughtUp: true)
         guard case .commit(let changes, let through)? = actions.first else { Issue.record("no commit: \(actions)"); return }
         #expect(changes.isEmpty && through == LSN(0x5000))
         #expect(driver.batcher.checkpoint == LSN(0x5000))
@@ -742,7 +743,7 @@ struct StepExclusionTests {
         try driver.send(message(0x50))
         try driver.send(message(0x9000, transactional: true))
         try driver.send(message(end.value + 0x100))
-        let actions = driver.batcher.tick(now: driver.now, warehouseIdle: true)
+        let actions = driver.batcher.tick(now: driver.now, warehouseIdle: true, caughtUp: true)
         guard case .commit(let changes, let through)? = actions.first else { Issue.record("no commit: \(actions)"); return }
         #expect(changes.changeCount == 1 && through == LSN(end.value + 0x100))
         #expect(changes.allSteps.count == 1)

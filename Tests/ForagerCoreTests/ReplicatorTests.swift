@@ -245,10 +245,11 @@ struct ReplicatorTests {
         #expect(labels(sink).keys.sorted() == Array(1...10))
     }
 
-    @Test func aBacklogIsAppliedAsSoonAsTheWarehouseIsIdleNotAfterTheBatchAge() async throws {
+    @Test func aBacklogGoesToTheIdleWarehouseOnceWorthARoundNotAfterTheBatchAge() async throws {
         // One full read (2,048 messages, as many as the loop asks for: more wait on the server),
-        // then one more transaction. The full read's transactions go to the idle warehouse at once
-        // rather than wait for the batch's age (a minute here) or for the stream to be caught up.
+        // then one more transaction. The full read's 683 rows (more than an eighth of 4,000) go to
+        // the idle warehouse at once rather than wait for the batch's age (a minute here) or for
+        // the stream to be caught up.
         var full: [[UInt8]] = transaction(xid: 1, commit: 1_000, ids: [1], relation: true)
         for index in 2...682 {
             full += transaction(xid: UInt32(index), commit: UInt64(index) * 1_000, ids: index == 682 ? [682, 683] : [index])
@@ -256,7 +257,7 @@ struct ReplicatorTests {
         #expect(full.count == 2_048)
         let stream = ScriptedStream([full, transaction(xid: 700, commit: 700_000, ids: [700])])
         let sink = InMemoryWarehouse()
-        let batched = ChangeBatcher(tables: [hives.mapped], limits: .init(maxRows: 100_000, maxAge: .seconds(60)), checkpoint: .zero)
+        let batched = ChangeBatcher(tables: [hives.mapped], limits: .init(maxRows: 4_000, maxAge: .seconds(60)), checkpoint: .zero)
         let replicator = Replicator(
             stream: stream, sink: sink, batcher: batched, mode: .until(LSN(700_008)), logger: Logger(label: "test"), shouldStop: { false })
         #expect(try await replicator.run() == LSN(700_008))
