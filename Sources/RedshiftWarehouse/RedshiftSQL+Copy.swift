@@ -1,3 +1,4 @@
+public import ForagerCore
 public import S3Staging
 
 /// How Redshift's COPY reads the staged objects: with an IAM role attached to the cluster, or with

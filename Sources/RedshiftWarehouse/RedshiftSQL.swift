@@ -16,12 +16,15 @@ public enum RedshiftSQL {
         RedshiftTypes.mapping(of: column.sqlType.isEmpty ? "text" : column.sqlType)
     }
 
-    /// CREATE TABLE for a mapped table: its columns, the metadata columns, the key (informational
-    /// in Redshift) and the layout of `redshift:` (DISTKEY with DISTSTYLE KEY, else DISTSTYLE
+    /// CREATE TABLE for a mapped table: its columns (NOT NULL only in the key), the metadata
+    /// columns, the key (informational in Redshift) and the layout of `redshift:` (DISTKEY with DISTSTYLE KEY, else DISTSTYLE
     /// AUTO; SORTKEY, else the key as sort key).
     public static func createTable(_ table: MappedTable) -> String {
+        // Only key columns are NOT NULL: Redshift cannot drop a NOT NULL later, when the source
+        // drops the column or lets it be NULL.
         var lines = table.storedColumns.map { column in
-            "    \(quoted(table.warehouseName(of: column.name))) \(type(of: column).sql)\(column.notNull ? " NOT NULL" : "")"
+            let name = table.warehouseName(of: column.name)
+            return "    \(quoted(name)) \(type(of: column).sql)\(table.warehouseKey.contains(name) ? " NOT NULL" : "")"
         }
         lines += metadataDefinitions.map { "    " + $0 }
         if !table.warehouseKey.isEmpty { lines.append("    PRIMARY KEY (\(list(table.warehouseKey)))") }

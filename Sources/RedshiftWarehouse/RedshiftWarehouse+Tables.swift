@@ -32,7 +32,7 @@ extension RedshiftWarehouse {
     }
 
     public func record(_ table: TableName, _ state: TableState) async throws {
-        let parameters = [configuration.slot, table.schema, table.name]
+        let parameters: [String?] = [configuration.slot, table.schema, table.name]
         try await connection.query(
             "DELETE FROM \(tablesTable) WHERE \"slot\" = $1 AND \"source_schema\" = $2 AND \"source_table\" = $3", parameters)
         try await connection.query(
@@ -40,7 +40,7 @@ extension RedshiftWarehouse {
             INSERT INTO \(tablesTable) ("slot", "source_schema", "source_table", "state", "synced_lsn", "reason", "updated_at")
             VALUES ($1, $2, $3, $4, $5, $6, GETDATE())
             """,
-            parameters + [state.phase.rawValue, state.syncedAt.map { String($0.value) }, state.reason.map { String($0.utf8.prefix(60000)) ?? "" }])
+            parameters + [state.phase.rawValue, state.syncedAt.map { String($0.value) }, state.reason.map { String(decoding: $0.utf8.prefix(60000), as: UTF8.self) }])
     }
 
     public func requestResync(_ tables: [TableName]) async throws {

@@ -3,7 +3,6 @@ public import LibPQ
 public import Logging
 public import PGOutput
 public import S3Staging
-import Foundation
 
 /// The `redshift` warehouse: Amazon Redshift, reached over the PostgreSQL wire protocol, loaded
 /// from S3 ([docs/redshift.md](../../docs/redshift.md)).

@@ -93,7 +93,7 @@ public struct StagedRows: Sendable {
                 }
                 try RedshiftCSV.appendRow(columns, kinds: kinds, extra: extra, to: &current)
             } catch {
-                throw Self.unstorable(error, table: table, key: keyIndexes.map { index in
+                throw Self.unstorable(error, table: table, key: keyIndexes.map { index -> ArraySlice<UInt8>? in
                     guard index < columns.count, case .text(let value) = columns[index] else { return nil }
                     return value
                 })
