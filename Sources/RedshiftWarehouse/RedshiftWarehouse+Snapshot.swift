@@ -1,4 +1,4 @@
-import ForagerCore
+public import ForagerCore
 import Gzip
 import S3Staging
 

@@ -1,7 +1,7 @@
-import ForagerCore
+public import ForagerCore
 import LibPQ
 import Logging
-import PGOutput
+public import PGOutput
 
 /// Forager's own tables (checkpoint and registry, replaced by delete and insert: Redshift has no
 /// upsert), and the mapped tables made at start and checked.

@@ -1,5 +1,5 @@
 public import ForagerCore
-public import PGOutput
+import PGOutput
 
 /// One table's rows of a batch as staged CSV (see ``Staging``), cut into parts of about `partSize`
 /// bytes: one S3 object each.

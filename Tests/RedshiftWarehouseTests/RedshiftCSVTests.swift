@@ -1,4 +1,4 @@
-import ForagerCore
+@testable import ForagerCore
 import PGOutput
 import Testing
 
