@@ -152,7 +152,8 @@ let package = Package(
             name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport", "ForagerTestSupport"],
             swiftSettings: upcoming),
         .testTarget(
-            name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib", "Gzip"], swiftSettings: upcoming),
+            name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib", "Gzip"],
+            swiftSettings: upcoming),
         .testTarget(
             name: "PostgresWarehouseTests", dependencies: ["PostgresWarehouse", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
         .testTarget(

@@ -20,14 +20,17 @@ public enum RedshiftCSV {
     }
 
     /// Appends one value (nil for NULL) of a column of `kind`.
-    public static func append(_ value: ArraySlice<UInt8>?, kind: RedshiftValueKind, column: Int, to output: inout [UInt8]) throws(ValueProblem) {
+    public static func append(_ value: ArraySlice<UInt8>?, kind: RedshiftValueKind, column: Int, to output: inout [UInt8])
+        throws(ValueProblem)
+    {
         guard let value else { return output.append(contentsOf: null) }
         quoted(try converted(value, kind: kind, column: column), to: &output)
     }
 
     /// A value of a column of `kind` as Redshift reads it, before quoting; throws when Redshift
     /// cannot hold it.
-    public static func converted(_ value: ArraySlice<UInt8>, kind: RedshiftValueKind, column: Int) throws(ValueProblem) -> ArraySlice<UInt8> {
+    public static func converted(_ value: ArraySlice<UInt8>, kind: RedshiftValueKind, column: Int) throws(ValueProblem) -> ArraySlice<UInt8>
+    {
         func problem(_ reason: String) -> ValueProblem { ValueProblem(column: column, reason: reason) }
         if value.count == null.count, value.elementsEqual(null) {
             throw problem("the value is the staged CSV's NULL marker \(RedshiftSQL.nullMarker)")
@@ -57,6 +60,8 @@ public enum RedshiftCSV {
             guard (value.count - 2) / 2 <= maxBytes else {
                 throw problem("a value of \((value.count - 2) / 2) bytes is over the \(maxBytes) that VARBYTE(\(maxBytes)) holds")
             }
+            // Redshift's COPY loads an empty field of a column that is not character as NULL.
+            guard value.count > 2 else { throw problem("Redshift's COPY loads an empty VARBYTE as NULL") }
             return value.dropFirst(2)
         case .lsn:
             guard let lsn = LSN(string: String(decoding: value, as: UTF8.self)) else {
@@ -108,7 +113,8 @@ public enum RedshiftCSV {
         guard output.count - start <= maxRowBytes else {
             let size = output.count - start
             output.removeSubrange(start...)
-            throw ValueProblem(column: -1, reason: "the row takes \(size) bytes in CSV, over the \(maxRowBytes) Redshift's COPY takes in one row")
+            throw ValueProblem(
+                column: -1, reason: "the row takes \(size) bytes in CSV, over the \(maxRowBytes) Redshift's COPY takes in one row")
         }
     }
 

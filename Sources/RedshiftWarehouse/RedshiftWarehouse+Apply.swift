@@ -24,7 +24,9 @@ extension RedshiftWarehouse {
             case nil:
                 continue
             case .truncate(let tables):
-                logger.notice("emptying warehouse tables, as the source truncated them", metadata: ["forager.tables": "\(tables.map(\.target.description))"])
+                logger.notice(
+                    "emptying warehouse tables, as the source truncated them",
+                    metadata: ["forager.tables": "\(tables.map(\.target.description))"])
                 for table in tables { try await connection.execute(RedshiftSQL.truncate(table)) }
             case .rows(let tables):
                 for table in tables { try await applyRows(table) }

@@ -110,7 +110,9 @@ extension RedshiftWarehouse {
     public func deleteOrphans() async throws -> Int {
         let removed = try await s3.deleteAll(prefix: slotFolder)
         if removed > 0 {
-            logger.notice("removed staged objects an earlier run left", metadata: ["forager.objects": "\(removed)", "forager.prefix": "\(slotFolder)"])
+            logger.notice(
+                "removed staged objects an earlier run left",
+                metadata: ["forager.objects": "\(removed)", "forager.prefix": "\(slotFolder)"])
         }
         return removed
     }

@@ -25,7 +25,8 @@ extension RedshiftWarehouse {
         try await beginIfNeeded()
         loadedSnapshot = true
         let keyIndexes = table.keyColumns.compactMap { key in table.columns.firstIndex { $0.name == key } }
-        loading = SnapshotLoad(table: table, converter: CopyTextToCSV(kinds: table.columns.map { RedshiftSQL.type(of: $0).kind }, keyIndexes: keyIndexes))
+        loading = SnapshotLoad(
+            table: table, converter: CopyTextToCSV(kinds: table.columns.map { RedshiftSQL.type(of: $0).kind }, keyIndexes: keyIndexes))
     }
 
     public func load(_ chunk: [UInt8]) async throws {
@@ -54,10 +55,12 @@ extension RedshiftWarehouse {
         if !load.part.isEmpty { try await uploadPart(&load) }
         let manifest = try await uploadManifest(load.parts)
         let table = load.table
-        let columns = table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
+        let columns =
+            table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
         try await lock([table.target.sql])
         try await copy(
-            into: table.target.sql, columns: columns, manifestURL: manifest, expected: load.converter.rows, what: "the snapshot of \(table.source)")
+            into: table.target.sql, columns: columns, manifestURL: manifest, expected: load.converter.rows,
+            what: "the snapshot of \(table.source)")
         return load.converter.rows
     }
 

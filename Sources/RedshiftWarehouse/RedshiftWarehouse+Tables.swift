@@ -40,7 +40,10 @@ extension RedshiftWarehouse {
             INSERT INTO \(tablesTable) ("slot", "source_schema", "source_table", "state", "synced_lsn", "reason", "updated_at")
             VALUES ($1, $2, $3, $4, $5, $6, GETDATE())
             """,
-            parameters + [state.phase.rawValue, state.syncedAt.map { String($0.value) }, state.reason.map { String(decoding: $0.utf8.prefix(60000), as: UTF8.self) }])
+            parameters + [
+                state.phase.rawValue, state.syncedAt.map { String($0.value) },
+                state.reason.map { String(decoding: $0.utf8.prefix(60000), as: UTF8.self) },
+            ])
     }
 
     public func requestResync(_ tables: [TableName]) async throws {
@@ -107,7 +110,9 @@ extension RedshiftWarehouse {
             let wanted = RedshiftSQL.type(of: column)
             guard let current = present[name] else {
                 guard create else {
-                    problems.append(ForagerError(.warehouse, "warehouse table \(table.target) lacks \(SQL.quoteIdentifier(name)), which forager run adds"))
+                    problems.append(
+                        ForagerError(
+                            .warehouse, "warehouse table \(table.target) lacks \(SQL.quoteIdentifier(name)), which forager run adds"))
                     continue
                 }
                 try await connection.execute(RedshiftSQL.addColumn(table, column))
@@ -115,7 +120,10 @@ extension RedshiftWarehouse {
             }
             guard Self.widens(from: current, to: wanted) else { continue }
             guard create else {
-                problems.append(ForagerError(.warehouse, "column \(SQL.quoteIdentifier(name)) of \(table.target) is \(current); forager run widens it to \(wanted.sql)"))
+                problems.append(
+                    ForagerError(
+                        .warehouse,
+                        "column \(SQL.quoteIdentifier(name)) of \(table.target) is \(current); forager run widens it to \(wanted.sql)"))
                 continue
             }
             logger.notice(

@@ -184,7 +184,8 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
             } catch let error as PGError where Self.isSerializationConflict(error) {
                 guard attempt < configuration.attempts, !loadedSnapshot else {
                     throw ForagerError(
-                        .warehouse, "Redshift reported a serializable isolation violation (error 1023) \(attempt) times: \(error.message) \(error.detail ?? "")",
+                        .warehouse,
+                        "Redshift reported a serializable isolation violation (error 1023) \(attempt) times: \(error.message) \(error.detail ?? "")",
                         hint: "Another session writes the same tables; Forager starts again from its checkpoint.", isTransient: true)
                 }
                 let delay = configuration.retryDelay * (1 << (attempt - 1))

@@ -23,7 +23,8 @@ public struct StagedRows: Sendable {
             for delta in changes.deltas {
                 guard delta.count >= 0 else { throw removalWithoutKey(changes.table) }
                 for _ in 0..<delta.count {
-                    try writer.append(delta.row.columns, lsn: delta.lsn, deleted: false, action: .insert, table: changes.table, keyIndexes: [])
+                    try writer.append(
+                        delta.row.columns, lsn: delta.lsn, deleted: false, action: .insert, table: changes.table, keyIndexes: [])
                 }
             }
             return writer.finish()
@@ -93,10 +94,12 @@ public struct StagedRows: Sendable {
                 }
                 try RedshiftCSV.appendRow(columns, kinds: kinds, extra: extra, to: &current)
             } catch {
-                throw Self.unstorable(error, table: table, key: keyIndexes.map { index -> ArraySlice<UInt8>? in
-                    guard index < columns.count, case .text(let value) = columns[index] else { return nil }
-                    return value
-                })
+                throw Self.unstorable(
+                    error, table: table,
+                    key: keyIndexes.map { index -> ArraySlice<UInt8>? in
+                        guard index < columns.count, case .text(let value) = columns[index] else { return nil }
+                        return value
+                    })
             }
             staged.rows += 1
             staged.actions.insert(action)

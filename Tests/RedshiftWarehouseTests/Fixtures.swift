@@ -1,5 +1,6 @@
-@testable import ForagerCore
 import PGOutput
+
+@testable import ForagerCore
 
 /// The representative table of the tests and golden files: a key, a text, a numeric, a jsonb, a
 /// bytea, a timestamptz and an array column.
@@ -26,7 +27,8 @@ enum Fixtures {
     /// A row of `orders` with id `id` and a note.
     static func row(_ id: Int, note: String?, amount: String = "12.5000", blob: String = "\\x00ff") -> TupleData {
         TupleData(columns: [
-            text(String(id)), note.map(text) ?? .null, text(amount), text("{\"k\": \"v\"}"), text(blob), text("2024-05-01 10:00:00.123456+00"),
+            text(String(id)), note.map(text) ?? .null, text(amount), text("{\"k\": \"v\"}"), text(blob),
+            text("2024-05-01 10:00:00.123456+00"),
             text("{a,\"b c\"}"),
         ])
     }

@@ -67,5 +67,6 @@ struct GoldenSQLTests {
 /// Keys that look real, only for showing that the golden COPY is redacted.
 enum AWSKeysForGolden {
     static let keys = AWSCredentials(
-        accessKeyID: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", sessionToken: "FwoGZXIvYXdzEXAMPLE")
+        accessKeyID: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        sessionToken: "FwoGZXIvYXdzEXAMPLE")
 }

@@ -1,10 +1,10 @@
-@testable import ForagerCore
-import Foundation
 import ForagerDemo
+import Foundation
 import PGOutput
 import S3Staging
 import Testing
 
+@testable import ForagerCore
 @testable import RedshiftWarehouse
 
 /// Failures against the emulation: load errors, wrong keys, orphans; and the grammar check of every
@@ -38,7 +38,8 @@ struct RedshiftFailureTests {
     @Test("wrong S3 keys fail with an error that names S3 and not the secret")
     func wrongKeys() async throws {
         let redshift = try await EmulatedRedshift.shared()
-        let wrong = AWSCredentials(accessKeyID: redshift.s3.credentials.accessKeyID, secretAccessKey: "wrongSecretWrongSecretWrongSecret0123")
+        let wrong = AWSCredentials(
+            accessKeyID: redshift.s3.credentials.accessKeyID, secretAccessKey: "wrongSecretWrongSecretWrongSecret0123")
         let table = Fixtures.orders(schema: "rs_keys")
         let copying = try await redshift.warehouse(schema: "rs_keys", authorization: .keys(wrong))
         #expect(try await copying.prepare(tables: [table], create: true).isEmpty)
@@ -94,9 +95,10 @@ struct RedshiftFailureTests {
         set.steps += try Fixtures.changes(table) { try $0.delete(old: Fixtures.row(2, note: nil), lsn: Fixtures.lsn(6)) }.steps
         try await warehouse.apply(set)
         try await warehouse.commit(checkpoint: Fixtures.lsn(7))
-        #expect(try await redshift.rows("SELECT \"id\", \"note\", \"_forager_deleted\" FROM \"rs_grammar\".\"orders_soft\" ORDER BY 1") == [
-            ["1", "n", "f"], ["2", "n", "t"], ["3", "n", "f"],
-        ])
+        #expect(
+            try await redshift.rows("SELECT \"id\", \"note\", \"_forager_deleted\" FROM \"rs_grammar\".\"orders_soft\" ORDER BY 1") == [
+                ["1", "n", "f"], ["2", "n", "t"], ["3", "n", "f"],
+            ])
         try await warehouse.record(table.source, TableState(phase: .streaming, syncedAt: Fixtures.lsn(5)))
         _ = try await warehouse.tableStates()
         _ = try await warehouse.rowCounts([table.target])

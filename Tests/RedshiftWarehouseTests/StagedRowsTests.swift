@@ -1,7 +1,7 @@
-@testable import ForagerCore
 import PGOutput
 import Testing
 
+@testable import ForagerCore
 @testable import RedshiftWarehouse
 
 @Suite("Staged rows")
@@ -29,7 +29,10 @@ struct StagedRowsTests {
         #expect(lines[0].hasSuffix(",\"10\",\"false\",\"i\",<forager:null>,<forager:null>"))
         #expect(lines[1].hasPrefix("\"2\",<forager:null>,\"12.5000\""))
         #expect(lines[1].hasSuffix(",\"11\",\"false\",\"u\",\",1,\",<forager:null>"))
-        #expect(lines[2] == "\"3\",<forager:null>,<forager:null>,<forager:null>,<forager:null>,<forager:null>,<forager:null>,\"12\",\"false\",\"d\",<forager:null>,<forager:null>")
+        #expect(
+            lines[2]
+                == "\"3\",<forager:null>,<forager:null>,<forager:null>,<forager:null>,<forager:null>,<forager:null>,\"12\",\"false\",\"d\",<forager:null>,<forager:null>"
+        )
     }
 
     @Test("soft deletes keep a row whose values the batch saw, and flag one it did not")
@@ -59,7 +62,9 @@ struct StagedRowsTests {
     @Test("rows split into parts of about the part size")
     func parts() throws {
         let changes = try Fixtures.changes(Fixtures.orders()) { changes in
-            for id in 0..<100 { try changes.insert(Fixtures.row(id, note: String(repeating: "n", count: 100)), lsn: Fixtures.lsn(UInt64(id + 1))) }
+            for id in 0..<100 {
+                try changes.insert(Fixtures.row(id, note: String(repeating: "n", count: 100)), lsn: Fixtures.lsn(UInt64(id + 1)))
+            }
         }
         guard case .rows(let tables) = changes.steps[0] else { return }
         let rows = try StagedRows.stage(tables[0], partSize: 2000)

@@ -48,12 +48,13 @@ final class EmulatedRedshift: Sendable {
         let emulator: ChildProcess
         do {
             emulator = try ChildProcess(
-            repositoryRoot + "/.build-venv/aws/bin/python",
-            [
-                support + "/redshift_emulator.py", "--port", "0", "--upstream-host", "127.0.0.1", "--upstream-port", String(upstream.port),
-                "--upstream-user", "postgres", "--s3-endpoint", s3.endpoint, "--s3-region", s3.region, "--iam-role-key-id",
-                s3.credentials.accessKeyID, "--iam-role-secret", s3.credentials.secretAccessKey, "--statements-log", log,
-            ], outputPath: folder + "/emulator.log")
+                repositoryRoot + "/.build-venv/aws/bin/python",
+                [
+                    support + "/redshift_emulator.py", "--port", "0", "--upstream-host", "127.0.0.1", "--upstream-port",
+                    String(upstream.port),
+                    "--upstream-user", "postgres", "--s3-endpoint", s3.endpoint, "--s3-region", s3.region, "--iam-role-key-id",
+                    s3.credentials.accessKeyID, "--iam-role-secret", s3.credentials.secretAccessKey, "--statements-log", log,
+                ], outputPath: folder + "/emulator.log")
         } catch {
             upstream.stop()
             throw error
@@ -83,7 +84,8 @@ final class EmulatedRedshift: Sendable {
         configure: (inout RedshiftWarehouse.Configuration) -> Void = { _ in }
     ) async throws -> RedshiftWarehouse {
         var configuration = RedshiftWarehouse.Configuration(
-            schema: schema, slot: slot, staging: s3.location(prefix: "cdc/\(schema)"), uploadCredentials: uploadCredentials ?? s3.credentials,
+            schema: schema, slot: slot, staging: s3.location(prefix: "cdc/\(schema)"),
+            uploadCredentials: uploadCredentials ?? s3.credentials,
             authorization: authorization ?? .keys(s3.credentials))
         configuration.retryDelay = .milliseconds(20)
         configure(&configuration)
