@@ -94,7 +94,7 @@ public struct StagedRows: Sendable {
                 }
                 try RedshiftCSV.appendRow(columns, kinds: kinds, extra: extra, to: &current)
             } catch {
-                throw Self.unstorable(
+                throw RedshiftWarehouse.unstorable(
                     error, table: table,
                     key: keyIndexes.map { index -> ArraySlice<UInt8>? in
                         guard index < columns.count, case .text(let value) = columns[index] else { return nil }
@@ -103,17 +103,15 @@ public struct StagedRows: Sendable {
             }
             staged.rows += 1
             staged.actions.insert(action)
-            if current.count >= partSize { staged.parts.append(current); current = [] }
+            if current.count >= partSize {
+                staged.parts.append(current)
+                current = []
+            }
         }
 
         mutating func finish() -> StagedRows {
             if !current.isEmpty { staged.parts.append(current) }
             return staged
-        }
-
-        /// The error for a value Redshift cannot hold: the table stops, naming the column and row.
-        static func unstorable(_ problem: RedshiftCSV.ValueProblem, table: MappedTable, key: [ArraySlice<UInt8>?]) -> ForagerError {
-            RedshiftWarehouse.unstorable(problem, table: table, key: key)
         }
     }
 }

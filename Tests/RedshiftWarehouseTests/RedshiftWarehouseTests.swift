@@ -167,3 +167,27 @@ struct RedshiftWarehouseTests {
         #expect(!failedCommits.isEmpty, "the switch did not fire")
     }
 }
+
+/// VARCHAR widening: in place at start, outside a transaction, as Redshift requires.
+@Suite("Redshift warehouse widening", .serialized)
+struct RedshiftWideningTests {
+    @Test("a longer varchar is widened at start; in the stream the batch asks to start again, with nothing applied")
+    func widening() async throws {
+        let redshift = try await EmulatedRedshift.shared()
+        var table = Fixtures.orders(schema: "rs_widen")
+        table.columns.append(SourceColumn(name: "code", sqlType: "character varying(10)", notNull: false))
+        let warehouse = try await redshift.warehouse(schema: "rs_widen")
+        #expect(try await warehouse.prepare(tables: [table], create: true).isEmpty)
+        table.columns[7].sqlType = "character varying(20)"
+        var set = ChangeSet()
+        set.steps = [.schemaChange(SchemaChange(table: table, retyped: ["code"]))]
+        let error = await #expect(throws: ForagerError.self) { try await warehouse.apply(set) }
+        #expect(error?.isTransient == true && error?.message.contains("only outside a transaction") == true, "\(String(describing: error))")
+        try await warehouse.rollback()
+        let restarted = try await redshift.warehouse(schema: "rs_widen")
+        #expect(try await restarted.prepare(tables: [table], create: true).isEmpty)
+        let type = try await redshift.rows(
+            "SELECT type FROM pg_table_def WHERE schemaname = 'rs_widen' AND tablename = 'orders' AND \"column\" = 'code'")
+        #expect(type == [["character varying(80)"]])
+    }
+}
