@@ -1,20 +1,26 @@
 /// Turns PostgreSQL's COPY text (tab-separated, `\N` for NULL, backslash escapes), as a snapshot
 /// reads it from the source, into Redshift CSV, chunk by chunk: a row may be cut between chunks.
 ///
-/// Each row is the table's columns and then `_forager_lsn` (pg_lsn text, written as BIGINT).
+/// Each row is the table's columns and then `_forager_lsn` (pg_lsn text, written as BIGINT); it
+/// becomes a row of the table's ``Staging``, to insert.
 struct CopyTextToCSV {
     /// The kinds of the source columns, in order.
     let kinds: [RedshiftValueKind]
     /// Positions of the key columns, to name a row in an error.
     let keyIndexes: [Int]
+    /// How many `_forager_from_<i>` columns the stage has (NULL here).
+    let fromCount: Int
+    /// The positions of the VARBYTE columns where some row holds an empty value.
+    private(set) var emptyPositions: Set<Int> = []
     /// The start of a row whose end has not arrived yet.
     private var pending: [UInt8] = []
     /// Rows converted so far.
     private(set) var rows = 0
 
-    init(kinds: [RedshiftValueKind], keyIndexes: [Int]) {
+    init(kinds: [RedshiftValueKind], keyIndexes: [Int], fromCount: Int) {
         self.kinds = kinds
         self.keyIndexes = keyIndexes
+        self.fromCount = fromCount
     }
 
     /// A row that cannot be written: the key's values and the problem.
@@ -59,7 +65,15 @@ struct CopyTextToCSV {
             }
             output.append(UInt8(ascii: ","))
             try RedshiftCSV.append(fields[kinds.count], kind: .lsn, column: kinds.count, to: &output)
-            try RedshiftCSV.appendExtra([], first: false, start: start, to: &output)
+            let empty = kinds.indices.filter { index in
+                guard case .varbyte = kinds[index] else { return false }
+                return fields[index]?.count == 2
+            }
+            emptyPositions.formUnion(empty)
+            let extra: [ArraySlice<UInt8>?] = [
+                ArraySlice("false".utf8), ArraySlice(StagedAction.insert.rawValue.utf8), nil, RedshiftCSV.positionList(empty),
+            ]
+            try RedshiftCSV.appendExtra(extra + Array(repeating: nil, count: fromCount), first: false, start: start, to: &output)
         } catch {
             output.removeSubrange(start...)
             throw RowProblem(key: keyIndexes.map { fields[$0] }, problem: error)

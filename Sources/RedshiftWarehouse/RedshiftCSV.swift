@@ -60,8 +60,7 @@ public enum RedshiftCSV {
             guard (value.count - 2) / 2 <= maxBytes else {
                 throw problem("a value of \((value.count - 2) / 2) bytes is over the \(maxBytes) that VARBYTE(\(maxBytes)) holds")
             }
-            // Redshift's COPY loads an empty field of a column that is not character as NULL.
-            guard value.count > 2 else { throw problem("Redshift's COPY loads an empty VARBYTE as NULL") }
+            // Redshift's COPY loads an empty one as NULL: the stage's `_forager_empty` marks it.
             return value.dropFirst(2)
         case .lsn:
             guard let lsn = LSN(string: String(decoding: value, as: UTF8.self)) else {
@@ -116,6 +115,19 @@ public enum RedshiftCSV {
             throw ValueProblem(
                 column: -1, reason: "the row takes \(size) bytes in CSV, over the \(maxRowBytes) Redshift's COPY takes in one row")
         }
+    }
+
+    /// The positions of the empty values (`\x`) of VARBYTE columns in a row.
+    static func emptyVarbytes(_ values: [TupleColumn], kinds: [RedshiftValueKind]) -> [Int] {
+        values.indices.filter { index in
+            guard case .varbyte = kinds[index], case .text(let value) = values[index] else { return false }
+            return value.count == 2
+        }
+    }
+
+    /// Positions as a staged field, `,3,7,`; nil when there are none.
+    static func positionList(_ positions: [Int]) -> ArraySlice<UInt8>? {
+        positions.isEmpty ? nil : ArraySlice(("," + positions.map { "\($0)," }.joined()).utf8)
     }
 
     /// The text of a key for messages: `(id)=(42)`, as PostgreSQL names a row.

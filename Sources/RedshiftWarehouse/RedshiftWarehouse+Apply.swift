@@ -53,6 +53,9 @@ extension RedshiftWarehouse {
         try await connection.execute(staging.create())
         try await copy(
             into: staging.name, columns: staging.columns, manifestURL: manifest, expected: staged.rows, what: "changes of \(table.source)")
+        if !staged.emptyPositions.isEmpty {
+            try await connection.execute(staging.fillEmpty(positions: staged.emptyPositions.sorted()))
+        }
         if !staged.unchangedPositions.isEmpty {
             let missing = try await connection.query(staging.rowsMissingForUnchanged()).scalar
             guard missing == "0" else {

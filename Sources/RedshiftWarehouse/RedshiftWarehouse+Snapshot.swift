@@ -6,13 +6,14 @@ import S3Staging
 /// uploaded once it is `partSize` bytes, all loaded by one COPY at the end.
 struct SnapshotLoad {
     let table: MappedTable
+    let staging: Staging
     var converter: CopyTextToCSV
     var part: [UInt8] = []
     var parts: [String] = []
 }
 
-/// The snapshot: rows copied from the source, staged in S3 in large parts, one COPY per table
-/// straight into the warehouse table, in the snapshot's transaction.
+/// The snapshot: rows copied from the source, staged in S3 in large parts, one COPY per table into
+/// its staging table and one `INSERT ... SELECT` from there, in the snapshot's transaction.
 extension RedshiftWarehouse {
     public nonisolated var acceptsBinaryCopy: Bool { false }
     /// One connection, one staging folder: a table loads in one piece.
@@ -25,8 +26,9 @@ extension RedshiftWarehouse {
         try await beginIfNeeded()
         loadedSnapshot = true
         let keyIndexes = table.keyColumns.compactMap { key in table.columns.firstIndex { $0.name == key } }
-        loading = SnapshotLoad(
-            table: table, converter: CopyTextToCSV(kinds: table.columns.map { RedshiftSQL.type(of: $0).kind }, keyIndexes: keyIndexes))
+        let staging = Staging(table: table, number: stagingNumbers[table.target] ?? 0)
+        let converter = CopyTextToCSV(kinds: staging.kinds, keyIndexes: keyIndexes, fromCount: staging.keyKinds.count)
+        loading = SnapshotLoad(table: table, staging: staging, converter: converter)
     }
 
     public func load(_ chunk: [UInt8]) async throws {
@@ -54,13 +56,17 @@ extension RedshiftWarehouse {
         guard load.converter.rows > 0 else { return 0 }
         if !load.part.isEmpty { try await uploadPart(&load) }
         let manifest = try await uploadManifest(load.parts)
-        let table = load.table
-        let columns =
-            table.columns.map { SQL.quoteIdentifier(table.warehouseName(of: $0.name)) } + [SQL.quoteIdentifier(MetadataColumn.lsn)]
-        try await lock([table.target.sql])
+        let staging = load.staging
+        try await lock([load.table.target.sql])
+        try await connection.execute(staging.create())
         try await copy(
-            into: table.target.sql, columns: columns, manifestURL: manifest, expected: load.converter.rows,
-            what: "the snapshot of \(table.source)")
+            into: staging.name, columns: staging.columns, manifestURL: manifest, expected: load.converter.rows,
+            what: "the snapshot of \(load.table.source)")
+        if !load.converter.emptyPositions.isEmpty {
+            try await connection.execute(staging.fillEmpty(positions: load.converter.emptyPositions.sorted()))
+        }
+        try await connection.execute(staging.insertSelect())
+        try await connection.execute(staging.drop())
         return load.converter.rows
     }
 

@@ -10,6 +10,8 @@ public struct StagedRows: Sendable {
     public var rows = 0
     /// The positions of the columns some staged row left out (unchanged TOAST).
     public var unchangedPositions: Set<Int> = []
+    /// The positions of the VARBYTE columns where some staged row holds an empty value.
+    public var emptyPositions: Set<Int> = []
     /// The actions the staged rows ask for.
     public var actions: Set<StagedAction> = []
 
@@ -75,14 +77,13 @@ public struct StagedRows: Sendable {
                 throw ForagerError(
                     .protocolViolation, "a change to \(table.source) has \(columns.count) columns, its mapping \(kinds.count)")
             }
-            var unchanged: [UInt8]?
-            for (index, value) in columns.enumerated() where value == .unchangedToast {
-                unchanged = (unchanged ?? [UInt8(ascii: ",")]) + Array("\(index),".utf8)
-                staged.unchangedPositions.insert(index)
-            }
+            let unchanged = columns.indices.filter { columns[$0] == .unchangedToast }
+            staged.unchangedPositions.formUnion(unchanged)
+            let empty = RedshiftCSV.emptyVarbytes(columns, kinds: kinds)
+            staged.emptyPositions.formUnion(empty)
             var extra: [ArraySlice<UInt8>?] = [
                 ArraySlice(String(lsn.value).utf8), ArraySlice((deleted ? "true" : "false").utf8), ArraySlice(action.rawValue.utf8),
-                unchanged.map { $0[...] },
+                RedshiftCSV.positionList(unchanged), RedshiftCSV.positionList(empty),
             ]
             do throws(RedshiftCSV.ValueProblem) {
                 for (index, kind) in keyKinds.enumerated() {

@@ -18,7 +18,8 @@ public enum StagedAction: String, Sendable {
 ///
 /// A staged row is the table's columns in order, then `_forager_lsn`, `_forager_deleted`,
 /// `_forager_action` (``StagedAction``), `_forager_unchanged` (the positions of the columns the
-/// source left out as unchanged TOAST, as `,3,7,`; NULL when none) and, for a table with a key,
+/// source left out as unchanged TOAST, as `,3,7,`; NULL when none), `_forager_empty` (the
+/// positions of empty VARBYTE values, which Redshift's COPY loads as NULL) and, for a table with a key,
 /// `_forager_from_<i>`: the key the row had before an update moved it, whose warehouse row holds
 /// those values (NULL when it did not move).
 public struct Staging: Sendable {
@@ -44,6 +45,7 @@ public struct Staging: Sendable {
     private static let syncedAt = SQL.quoteIdentifier(MetadataColumn.syncedAt)
     private static let action = SQL.quoteIdentifier("_forager_action")
     private static let unchanged = SQL.quoteIdentifier("_forager_unchanged")
+    private static let empty = SQL.quoteIdentifier("_forager_empty")
 
     /// The value kinds of the staged row's columns, in CSV order, the metadata fields excepted.
     public var kinds: [RedshiftValueKind] { table.columns.map { RedshiftSQL.type(of: $0).kind } }
@@ -51,7 +53,7 @@ public struct Staging: Sendable {
     public var keyKinds: [RedshiftValueKind] { keyed ? keyColumns.map { RedshiftSQL.type(of: $0).kind } : [] }
 
     /// The stage's columns in CSV order (quoted), for COPY.
-    public var columns: [String] { valueNames + [Self.lsn, Self.deleted, Self.action, Self.unchanged] + fromNames }
+    public var columns: [String] { valueNames + [Self.lsn, Self.deleted, Self.action, Self.unchanged, Self.empty] + fromNames }
 
     /// CREATE TEMP TABLE: the table's columns with their warehouse types, nullable, and the
     /// metadata columns above.
@@ -59,6 +61,7 @@ public struct Staging: Sendable {
         var lines = table.columns.map { "    \(SQL.quoteIdentifier(table.warehouseName(of: $0.name))) \(RedshiftSQL.type(of: $0).sql)" }
         lines += [
             "    \(Self.lsn) BIGINT", "    \(Self.deleted) BOOLEAN", "    \(Self.action) CHAR(1)", "    \(Self.unchanged) VARCHAR(65535)",
+            "    \(Self.empty) VARCHAR(65535)",
         ]
         lines += zip(fromNames, keyColumns).map { "    \($0) \(RedshiftSQL.type(of: $1).sql)" }
         return "CREATE TEMP TABLE \(name) (\n\(lines.joined(separator: ",\n"))\n)"
@@ -94,6 +97,16 @@ public struct Staging: Sendable {
             FROM \(table.target.sql) AS "_forager_t"
             WHERE \(name).\(Self.unchanged) IS NOT NULL AND \(lookupMatch(target: "\"_forager_t\"", stage: name))
             """
+    }
+
+    /// Sets the VARBYTE columns at `positions` of staged rows that hold an empty value there (the
+    /// COPY loaded NULL) to the empty value.
+    public func fillEmpty(positions: [Int]) -> String {
+        let sets = positions.map { position in
+            let column = SQL.quoteIdentifier(table.warehouseName(of: table.columns[position].name))
+            return "\(column) = CASE WHEN \(Self.empty) LIKE '%,\(position),%' THEN FROM_HEX('') ELSE \(column) END"
+        }
+        return "UPDATE \(name) SET \(sets.joined(separator: ",\n    "))\nWHERE \(Self.empty) IS NOT NULL"
     }
 
     /// The condition that a warehouse row (named by the table's bare name) is a staged row's key.

@@ -35,6 +35,7 @@ struct GoldenSQLTests {
                 into: staging.name, columns: staging.columns, manifestURL: "s3://forager-staging/cdc/slot_a/1f-1/1.manifest",
                 authorization: .iamRole("arn:aws:iam::123456789012:role/forager-load"), region: nil),
             "SELECT pg_last_copy_count()",
+            staging.fillEmpty(positions: [4]),
             staging.rowsMissingForUnchanged(),
             staging.fillUnchanged(positions: [1, 3]),
             staging.flagDeleted(),

@@ -26,12 +26,12 @@ struct StagedRowsTests {
         #expect(rows.actions == [.insert, .upsert, .delete])
         #expect(rows.unchangedPositions == [1])
         let lines = csv.split(separator: "\n")
-        #expect(lines[0].hasSuffix(",\"10\",\"false\",\"i\",<forager:null>,<forager:null>"))
+        #expect(lines[0].hasSuffix(",\"10\",\"false\",\"i\",<forager:null>,<forager:null>,<forager:null>"))
         #expect(lines[1].hasPrefix("\"2\",<forager:null>,\"12.5000\""))
-        #expect(lines[1].hasSuffix(",\"11\",\"false\",\"u\",\",1,\",<forager:null>"))
+        #expect(lines[1].hasSuffix(",\"11\",\"false\",\"u\",\",1,\",<forager:null>,<forager:null>"))
         #expect(
             lines[2]
-                == "\"3\",<forager:null>,<forager:null>,<forager:null>,<forager:null>,<forager:null>,<forager:null>,\"12\",\"false\",\"d\",<forager:null>,<forager:null>"
+                == "\"3\",<forager:null>,<forager:null>,<forager:null>,<forager:null>,<forager:null>,<forager:null>,\"12\",\"false\",\"d\",<forager:null>,<forager:null>,<forager:null>"
         )
     }
 
@@ -44,8 +44,10 @@ struct StagedRowsTests {
         }
         #expect(rows.actions == [.upsert, .flagDeleted])
         let lines = csv.split(separator: "\n")
-        #expect(lines[0].hasPrefix("\"1\",\"seen\"") && lines[0].hasSuffix(",\"11\",\"true\",\"u\",<forager:null>,<forager:null>"))
-        #expect(lines[1].hasSuffix(",\"12\",\"true\",\"f\",<forager:null>,<forager:null>"))
+        #expect(
+            lines[0].hasPrefix("\"1\",\"seen\"")
+                && lines[0].hasSuffix(",\"11\",\"true\",\"u\",<forager:null>,<forager:null>,<forager:null>"))
+        #expect(lines[1].hasSuffix(",\"12\",\"true\",\"f\",<forager:null>,<forager:null>,<forager:null>"))
     }
 
     @Test("a moved row with an unchanged value names the key it moved from")
@@ -56,7 +58,7 @@ struct StagedRowsTests {
             try changes.update(old: Fixtures.row(4, note: nil), new: moved, lsn: Fixtures.lsn(20))
         }
         let lines = csv.split(separator: "\n")
-        #expect(lines.contains { $0.hasPrefix("\"9\"") && $0.hasSuffix(",\"u\",\",1,\",\"4\"") }, "\(csv)")
+        #expect(lines.contains { $0.hasPrefix("\"9\"") && $0.hasSuffix(",\"u\",\",1,\",<forager:null>,\"4\"") }, "\(csv)")
     }
 
     @Test("rows split into parts of about the part size")

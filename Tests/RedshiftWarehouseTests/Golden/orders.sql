@@ -47,17 +47,18 @@ CREATE TEMP TABLE "_forager_stage_0" (
     "_forager_deleted" BOOLEAN,
     "_forager_action" CHAR(1),
     "_forager_unchanged" VARCHAR(65535),
+    "_forager_empty" VARCHAR(65535),
     "_forager_from_0" INTEGER
 );
 
-COPY "_forager_stage_0" ("id", "note", "amount", "doc", "blob", "at", "tags", "_forager_lsn", "_forager_deleted", "_forager_action", "_forager_unchanged", "_forager_from_0")
+COPY "_forager_stage_0" ("id", "note", "amount", "doc", "blob", "at", "tags", "_forager_lsn", "_forager_deleted", "_forager_action", "_forager_unchanged", "_forager_empty", "_forager_from_0")
 FROM 's3://forager-staging/cdc/slot_a/1f-1/1.manifest'
 ACCESS_KEY_ID '***' SECRET_ACCESS_KEY '***' SESSION_TOKEN '***'
 MANIFEST FORMAT AS CSV GZIP NULL AS '<forager:null>'
 TIMEFORMAT 'auto' DATEFORMAT 'auto' REGION 'us-east-1'
 COMPUPDATE OFF STATUPDATE OFF;
 
-COPY "_forager_stage_0" ("id", "note", "amount", "doc", "blob", "at", "tags", "_forager_lsn", "_forager_deleted", "_forager_action", "_forager_unchanged", "_forager_from_0")
+COPY "_forager_stage_0" ("id", "note", "amount", "doc", "blob", "at", "tags", "_forager_lsn", "_forager_deleted", "_forager_action", "_forager_unchanged", "_forager_empty", "_forager_from_0")
 FROM 's3://forager-staging/cdc/slot_a/1f-1/1.manifest'
 IAM_ROLE 'arn:aws:iam::123456789012:role/forager-load'
 MANIFEST FORMAT AS CSV GZIP NULL AS '<forager:null>'
@@ -65,6 +66,9 @@ TIMEFORMAT 'auto' DATEFORMAT 'auto'
 COMPUPDATE OFF STATUPDATE OFF;
 
 SELECT pg_last_copy_count();
+
+UPDATE "_forager_stage_0" SET "blob" = CASE WHEN "_forager_empty" LIKE '%,4,%' THEN FROM_HEX('') ELSE "blob" END
+WHERE "_forager_empty" IS NOT NULL;
 
 SELECT COUNT(*) FROM "_forager_stage_0" AS "_forager_s"
 WHERE "_forager_s"."_forager_unchanged" IS NOT NULL
