@@ -7,7 +7,8 @@ import PGOutput
 enum Fixtures {
     static func orders(schema: String = "analytics", soft: Bool = false) -> MappedTable {
         var table = MappedTable(
-            source: TableName(schema: "public", name: "orders"), target: TableName(schema: schema, name: soft ? "orders_soft" : "orders"),
+            source: TableName(schema: "public", name: soft ? "orders_soft" : "orders"),
+            target: TableName(schema: schema, name: soft ? "orders_soft" : "orders"),
             columns: [
                 SourceColumn(name: "id", sqlType: "integer", notNull: true),
                 SourceColumn(name: "note", sqlType: "text", notNull: false),

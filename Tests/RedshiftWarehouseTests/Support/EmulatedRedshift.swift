@@ -81,7 +81,7 @@ final class EmulatedRedshift: Sendable {
     /// A warehouse over the emulator in `schema`, staging under `prefix`.
     func warehouse(
         schema: String, slot: String = "slot_a", authorization: CopyAuthorization? = nil, uploadCredentials: AWSCredentials? = nil,
-        configure: (inout RedshiftWarehouse.Configuration) -> Void = { _ in }
+        logger: Logger = Logger(label: "test"), configure: (inout RedshiftWarehouse.Configuration) -> Void = { _ in }
     ) async throws -> RedshiftWarehouse {
         var configuration = RedshiftWarehouse.Configuration(
             schema: schema, slot: slot, staging: s3.location(prefix: "cdc/\(schema)"),
@@ -89,7 +89,7 @@ final class EmulatedRedshift: Sendable {
             authorization: authorization ?? .keys(s3.credentials))
         configuration.retryDelay = .milliseconds(20)
         configure(&configuration)
-        return try await RedshiftWarehouse.connect(ConnectionString(url), configuration: configuration, logger: Logger(label: "test"))
+        return try await RedshiftWarehouse.connect(ConnectionString(url), configuration: configuration, logger: logger)
     }
 
     /// A client of the staging bucket with the server's keys.
