@@ -31,7 +31,20 @@ extension RedshiftWarehouse {
         return states
     }
 
+    /// Records a table's state by delete and insert: in the open transaction, or in one of its own.
     public func record(_ table: TableName, _ state: TableState) async throws {
+        guard !inTransaction else { return try await replaceRecord(table, state) }
+        try await connection.execute("BEGIN")
+        do {
+            try await replaceRecord(table, state)
+            try await connection.execute("COMMIT")
+        } catch {
+            _ = try? await connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func replaceRecord(_ table: TableName, _ state: TableState) async throws {
         let parameters: [String?] = [configuration.slot, table.schema, table.name]
         try await connection.query(
             "DELETE FROM \(tablesTable) WHERE \"slot\" = $1 AND \"source_schema\" = $2 AND \"source_table\" = $3", parameters)
