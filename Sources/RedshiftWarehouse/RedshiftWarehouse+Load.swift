@@ -57,7 +57,9 @@ extension RedshiftWarehouse {
             try await connection.execute(statement)
         } catch let error as PGError where !Self.isSerializationConflict(error) {
             try? await rollback()
-            let reasons = (try? await loadErrors()) ?? []
+            // Only a load that began has rows there; pg_last_copy_id() names an earlier COPY otherwise.
+            let began = error.message.contains("stl_load_errors")
+            let reasons = began ? (try? await loadErrors()) ?? [] : []
             throw ForagerError(
                 .warehouse,
                 RedshiftSQL.redacting(

@@ -78,13 +78,11 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
     nonisolated func qualified(_ name: String) -> String { SQL.quoteIdentifier(configuration.schema) + "." + SQL.quoteIdentifier(name) }
     /// The staging folder of this slot, which only Forager writes.
     nonisolated var slotFolder: String { configuration.staging.key(configuration.slot + "/") }
-    /// The secrets that must never appear in a message.
+    /// The keys that must never appear in a message (the access key ids too).
     nonisolated var secrets: [String] {
-        [configuration.uploadCredentials.secretAccessKey, configuration.uploadCredentials.sessionToken ?? ""]
-            + {
-                if case .keys(let keys) = configuration.authorization { return [keys.secretAccessKey, keys.sessionToken ?? ""] }
-                return []
-            }()
+        var keys = [configuration.uploadCredentials]
+        if case .keys(let copying) = configuration.authorization { keys.append(copying) }
+        return keys.flatMap { [$0.accessKeyID, $0.secretAccessKey, $0.sessionToken ?? ""] }
     }
 
     public init(connection: PGConnection, configuration: Configuration, logger: Logger) {

@@ -49,6 +49,7 @@ struct RedshiftFailureTests {
         let copyText = "\(copyError.map { "\($0)" } ?? "")"
         #expect(copyText.contains("SignatureDoesNotMatch") || copyText.contains("403"), "\(copyText)")
         #expect(!copyText.contains(wrong.secretAccessKey) && !copyText.contains(redshift.s3.credentials.secretAccessKey))
+        #expect(!copyText.contains(wrong.accessKeyID) && !copyText.contains("stl_load_errors:"), "\(copyText)")
         try await copying.rollback()
         let uploading = try await redshift.warehouse(schema: "rs_keys", uploadCredentials: wrong)
         _ = try await uploading.prepare(tables: [table], create: false)
