@@ -83,9 +83,43 @@ public enum RedshiftSQL {
         "LOCK " + Set(tables).sorted().joined(separator: ", ")
     }
 
-    /// ADD COLUMN, one column per statement as Redshift requires.
-    public static func addColumn(_ table: MappedTable, _ column: SourceColumn) -> String {
+    /// ADD COLUMN, one column per statement as Redshift requires; `defaultValue` (a literal) is
+    /// what the rows already there read.
+    public static func addColumn(_ table: MappedTable, _ column: SourceColumn, defaultValue: String? = nil) -> String {
         "ALTER TABLE \(table.target.sql) ADD COLUMN \(quoted(table.warehouseName(of: column.name))) \(type(of: column).sql)"
+            + (defaultValue.map { " DEFAULT \($0)" } ?? "")
+    }
+
+    /// The literal of what rows older than a column read for it (its `missingValue`, one-element
+    /// array text such as `{5}` or `{"a b"}`): `NULL`, a quoted literal, or nil when Redshift could
+    /// not take it as a default (SUPER, VARBYTE, a value it cannot hold, a backslash, which
+    /// Redshift's literals may read as an escape).
+    public static func missingValueLiteral(_ column: SourceColumn) -> String? {
+        guard let text = column.missingValue, text.hasPrefix("{"), text.hasSuffix("}") else { return nil }
+        var element = String(text.dropFirst().dropLast())
+        if element == "NULL" { return "NULL" }
+        if element.hasPrefix("\""), element.hasSuffix("\""), element.count >= 2 {
+            var unquoted = ""
+            var escaped = false
+            for character in element.dropFirst().dropLast() {
+                if !escaped, character == "\\" {
+                    escaped = true
+                    continue
+                }
+                unquoted.append(character)
+                escaped = false
+            }
+            element = unquoted
+        }
+        let kind = type(of: column).kind
+        switch kind {
+        case .json, .varbyte: return nil
+        case .plain, .float, .decimal, .dateTime, .text, .lsn: break
+        }
+        guard let value = try? RedshiftCSV.converted(ArraySlice(element.utf8), kind: kind, column: 0), !value.contains(0x5C) else {
+            return nil
+        }
+        return SQL.quoteLiteral(String(decoding: value, as: UTF8.self))
     }
 
     /// Widens a VARCHAR column (Redshift's only ALTER COLUMN TYPE; never inside a transaction).

@@ -106,19 +106,29 @@ extension RedshiftWarehouse {
                     hint: "Resync the table to copy it again with the new type: forager resync --table \(table.source)."))
         }
         for column in definitions where change.added.contains(column.name) && present[table.warehouseName(of: column.name)] == nil {
-            if column.missingValue != nil || column.olderRowsNeedTheSource, try await hasRows(table.target) {
-                return try await stop(
-                    table,
-                    ForagerError(
-                        .schema,
-                        SchemaChange.olderRowsNeedTheSource(table, columns: [column.name]),
-                        hint: "Resync the table to copy it with the new column: forager resync --table \(table.source)."))
-            }
-            logger.notice(
-                "adding column to warehouse table, as on the source",
-                metadata: ["forager.table": "\(table.target)", "forager.column": "\(column.name)"])
-            try await connection.execute(RedshiftSQL.addColumn(table, column))
+            guard try await add(column, to: table) else { return }
         }
+    }
+
+    /// Adds a column; rows already there read the source's value for rows older than the column
+    /// (its constant default). Stops the table, and returns false, when that value cannot be
+    /// given (a volatile default, or one Redshift cannot take as a default) and the table has rows.
+    private func add(_ column: SourceColumn, to table: MappedTable) async throws -> Bool {
+        let literal = column.missingValue == nil ? nil : RedshiftSQL.missingValueLiteral(column)
+        let unknown = column.missingValue == nil ? column.olderRowsNeedTheSource : literal == nil
+        if unknown, try await hasRows(table.target) {
+            try await stop(
+                table,
+                ForagerError(
+                    .schema, SchemaChange.olderRowsNeedTheSource(table, columns: [column.name]),
+                    hint: "Resync the table to copy it with the new column: forager resync --table \(table.source)."))
+            return false
+        }
+        logger.notice(
+            "adding column to warehouse table, as on the source",
+            metadata: ["forager.table": "\(table.target)", "forager.column": "\(column.name)"])
+        try await connection.execute(RedshiftSQL.addColumn(table, column, defaultValue: literal == "NULL" ? nil : literal))
+        return true
     }
 
     /// True when a column of Redshift type `current` (as `warehouseColumns` gives it) takes the

@@ -43,3 +43,23 @@ struct RedshiftSQLTests {
         #expect(!statements.joined().contains("ON CONFLICT"))
     }
 }
+
+@Suite("Values older rows read for a new column")
+struct MissingValueTests {
+    private func literal(_ missing: String, _ type: String) -> String? {
+        var column = SourceColumn(name: "c", sqlType: type, notNull: false)
+        column.missingValue = missing
+        return RedshiftSQL.missingValueLiteral(column)
+    }
+
+    @Test("constant defaults become literals; what Redshift cannot take as a default is nil")
+    func literals() {
+        #expect(literal("{5}", "integer") == "'5'")
+        #expect(literal("{NULL}", "text") == "NULL")
+        #expect(literal("{\"it's a \\\"b\\\"\"}", "text") == "'it''s a \"b\"'")
+        #expect(literal("{2024-01-01 00:00:00+00}", "timestamp with time zone") == "'2024-01-01 00:00:00+00'")
+        #expect(literal("{infinity}", "timestamp with time zone") == nil)
+        #expect(literal("{\"{}\"}", "jsonb") == nil)
+        #expect(literal("{\"a\\\\\\\\b\"}", "text") == nil)
+    }
+}

@@ -119,6 +119,15 @@ struct RedshiftWarehouseTests {
         try await warehouse.apply(set)
         try await warehouse.commit(checkpoint: Fixtures.lsn(3))
         #expect(try await redshift.rows("SELECT \"offset\", \"new\" FROM \"rs_add\".\"orders\"") == [["o", "9"]])
+        var defaulted = table
+        var status = SourceColumn(name: "status", sqlType: "text", notNull: true)
+        status.missingValue = "{\"new one\"}"
+        defaulted.columns.append(status)
+        var later = ChangeSet()
+        later.steps = [.schemaChange(SchemaChange(table: defaulted, added: ["status"]))]
+        try await warehouse.apply(later)
+        try await warehouse.commit(checkpoint: Fixtures.lsn(4))
+        #expect(try await redshift.rows("SELECT \"status\" FROM \"rs_add\".\"orders\"") == [["new one"]])
         let types = try await redshift.rows(
             "SELECT \"column\", type FROM pg_table_def WHERE schemaname = 'rs_add' AND tablename = 'orders' AND \"column\" IN ('offset', 'new') ORDER BY 1"
         )
