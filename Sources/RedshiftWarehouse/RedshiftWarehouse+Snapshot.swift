@@ -24,7 +24,7 @@ extension RedshiftWarehouse {
     public func startLoad(_ table: MappedTable, binary: Bool) async throws {
         guard !binary else { throw ForagerError(.warehouse, "the Redshift warehouse loads COPY text, not binary") }
         try await beginIfNeeded()
-        loadedSnapshot = true
+        replayable = false
         let keyIndexes = table.keyColumns.compactMap { key in table.columns.firstIndex { $0.name == key } }
         let staging = Staging(table: table, number: stagingNumbers[table.target] ?? 0)
         let converter = CopyTextToCSV(kinds: staging.kinds, keyIndexes: keyIndexes, fromCount: staging.keyKinds.count)

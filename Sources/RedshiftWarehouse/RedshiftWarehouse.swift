@@ -53,10 +53,12 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
     var inTransaction = false
     /// The tables the open transaction has locked (quoted names).
     var locked: Set<String> = []
-    /// The change sets applied in the open transaction, run again after error 1023.
-    var pending: [ChangeSet] = []
-    /// The open transaction loaded snapshot rows, which are not kept: it cannot be run again.
-    var loadedSnapshot = false
+    /// The change set applied in the open transaction, run again after error 1023. Only one is
+    /// kept, so memory stays bounded: a transaction applied in pieces is not replayable.
+    var pending: ChangeSet?
+    /// The open transaction can be run again: it holds at most `pending` (no second piece, no
+    /// snapshot rows, which are not kept).
+    var replayable = true
     /// The objects staged in the open transaction, deleted once it ends.
     var stagedKeys: [String] = []
     /// Counts transactions (a staging folder each) and uploads within one.
@@ -107,7 +109,7 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
         try await connection.execute("BEGIN")
         inTransaction = true
         locked = []
-        loadedSnapshot = false
+        replayable = true
         stoppedAtBegin = stopped
         batchNumber += 1
         uploadNumber = 0
@@ -123,12 +125,17 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
 
     public func apply(_ changes: ChangeSet) async throws {
         try await retryingConflicts { try await self.applyOnce(changes) }
-        pending.append(changes)
+        if replayable, pending == nil {
+            pending = changes
+        } else {
+            pending = nil
+            replayable = false
+        }
     }
 
     public func commit(checkpoint: LSN) async throws {
         try await retryingConflicts { try await self.commitOnce(checkpoint) }
-        pending = []
+        pending = nil
         await deleteStaged()
     }
 
@@ -136,7 +143,7 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
         guard inTransaction else { return }
         inTransaction = false
         stopped = stoppedAtBegin
-        pending = []
+        pending = nil
         do {
             try await connection.execute("ROLLBACK")
         } catch {
@@ -155,7 +162,7 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
         guard inTransaction else { return }
         try await connection.execute("COMMIT")
         inTransaction = false
-        pending = []
+        pending = nil
         await deleteStaged()
     }
 
@@ -172,15 +179,18 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
     }
 
     /// Runs `body`; when Redshift reports a serializable isolation violation (error 1023), rolls
-    /// the transaction back, waits, and runs the transaction's earlier change sets and `body` again.
+    /// the transaction back, waits, and runs the transaction's kept change set and `body` again.
+    /// A transaction that is not replayable fails with a transient error instead: the pipeline
+    /// starts again from its checkpoint.
     func retryingConflicts(_ body: () async throws -> Void) async throws {
         var attempt = 1
         while true {
             do {
-                if attempt > 1 { for changes in pending { try await applyOnce(changes) } }
+                if attempt > 1, let pending { try await applyOnce(pending) }
                 return try await body()
             } catch let error as PGError where Self.isSerializationConflict(error) {
-                guard attempt < configuration.attempts, !loadedSnapshot else {
+                guard attempt < configuration.attempts, replayable else {
+                    try? await rollback()
                     throw ForagerError(
                         .warehouse,
                         "Redshift reported a serializable isolation violation (error 1023) \(attempt) times: \(error.message) \(error.detail ?? "")",

@@ -162,19 +162,31 @@ struct RedshiftWarehouseTests {
         #expect(try await warehouse.checkpoint() == Fixtures.lsn(500))
     }
 
-    @Test("error 1023 at COMMIT rolls back and runs the whole batch again")
+    @Test("error 1023 at COMMIT rolls back and runs the batch again; a transaction in pieces fails as transient")
     func serializationConflictRetried() async throws {
         let (redshift, warehouse) = try await prepared("rs_1023")
         let table = Fixtures.orders(schema: "rs_1023")
-        try await warehouse.apply(Fixtures.changes(table) { try $0.insert(Fixtures.row(1, note: "first piece"), lsn: Fixtures.lsn(1)) })
-        try await warehouse.apply(Fixtures.changes(table) { try $0.insert(Fixtures.row(2, note: "second piece"), lsn: Fixtures.lsn(2)) })
+        try await warehouse.apply(
+            Fixtures.changes(table) { changes in
+                try changes.insert(Fixtures.row(1, note: "one"), lsn: Fixtures.lsn(1))
+                try changes.insert(Fixtures.row(2, note: "two"), lsn: Fixtures.lsn(2))
+            })
         #expect(try await redshift.rows("SELECT redshift_emulation_fail_next_commit(1023)") == [["armed"]])
         try await warehouse.commit(checkpoint: Fixtures.lsn(3))
-        #expect(try await orders(redshift, "rs_1023").map { [$0[0], $0[1]] } == [["1", "first piece"], ["2", "second piece"]])
+        #expect(try await orders(redshift, "rs_1023").map { [$0[0], $0[1]] } == [["1", "one"], ["2", "two"]])
         #expect(try await warehouse.checkpoint() == Fixtures.lsn(3))
         let log = try String(contentsOfFile: redshift.statementsLog, encoding: .utf8)
         let failedCommits = log.split(separator: "\n").filter { $0.contains("\"error\"") && $0.contains("1023") }
         #expect(!failedCommits.isEmpty, "the switch did not fire")
+        // A transaction applied in pieces is not kept to run again: 1023 is a transient error.
+        try await warehouse.apply(Fixtures.changes(table) { try $0.insert(Fixtures.row(3, note: "piece"), lsn: Fixtures.lsn(4)) })
+        try await warehouse.apply(Fixtures.changes(table) { try $0.insert(Fixtures.row(4, note: "piece"), lsn: Fixtures.lsn(5)) })
+        #expect(try await redshift.rows("SELECT redshift_emulation_fail_next_commit(1023)") == [["armed"]])
+        let error = await #expect(throws: ForagerError.self) { try await warehouse.commit(checkpoint: Fixtures.lsn(6)) }
+        #expect(error?.isTransient == true && error?.message.contains("1023") == true, "\(String(describing: error))")
+        try await warehouse.rollback()
+        #expect(try await orders(redshift, "rs_1023").count == 2)
+        #expect(try await warehouse.checkpoint() == Fixtures.lsn(3))
     }
 }
 
