@@ -45,6 +45,8 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]
         ),
         .target(name: "LibPQ", dependencies: ["CLibPQ"], swiftSettings: hotPath),
+        // gzip compression over zlib, for the warehouses' request bodies and staged objects.
+        .target(name: "Gzip", dependencies: ["CZlib"], swiftSettings: hotPath),
         .target(name: "PGOutput", swiftSettings: hotPath),
         // The wall clock (the one system call the pipeline's pure targets leave to others).
         .target(name: "WallClock", dependencies: ["PGOutput"], swiftSettings: upcoming),
@@ -82,7 +84,7 @@ let package = Package(
         .target(
             name: "ClickHouseWarehouse",
             dependencies: [
-                "ForagerCore", "PGOutput", "CZlib", "WallClock", .product(name: "Logging", package: "swift-log"),
+                "ForagerCore", "PGOutput", "Gzip", "WallClock", .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -97,6 +99,14 @@ let package = Package(
                 "ForagerCore", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // The Redshift warehouse: rows staged in S3 as gzip CSV, loaded with COPY, applied in SQL.
+        .target(
+            name: "RedshiftWarehouse",
+            dependencies: [
+                "LibPQ", "ForagerCore", "PGOutput", "S3Staging", "Gzip", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
         ),
@@ -142,7 +152,8 @@ let package = Package(
             name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport", "ForagerTestSupport"],
             swiftSettings: upcoming),
         .testTarget(
-            name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib"], swiftSettings: upcoming),
+            name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib", "Gzip"],
+            swiftSettings: upcoming),
         .testTarget(
             name: "PostgresWarehouseTests", dependencies: ["PostgresWarehouse", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
         .testTarget(
@@ -153,6 +164,11 @@ let package = Package(
             ],
             swiftSettings: upcoming),
         .testTarget(name: "S3StagingTests", dependencies: ["S3Staging", "S3TestSupport", "ForagerCore"], swiftSettings: upcoming),
+        .testTarget(
+            name: "RedshiftWarehouseTests",
+            dependencies: ["RedshiftWarehouse", "S3Staging", "S3TestSupport", "ForagerCore", "ForagerDemo", "LibPQ", "PGOutput", "Gzip"],
+            exclude: ["Golden"],
+            swiftSettings: upcoming),
         .testTarget(name: "ForagerConfigTests", dependencies: ["ForagerConfig", "ForagerCore"], swiftSettings: upcoming),
         .testTarget(
             name: "IntegrationTests",

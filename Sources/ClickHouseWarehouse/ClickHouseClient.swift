@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import ForagerCore
 import Foundation
+import Gzip
 import NIOCore
 import NIOSSL
 import Synchronization

@@ -1,4 +1,5 @@
 import CZlib
+import Gzip
 import Testing
 
 @testable import ClickHouseWarehouse

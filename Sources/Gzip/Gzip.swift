@@ -1,10 +1,10 @@
-import CZlib
+internal import CZlib
 
-/// gzip compression of request bodies, at zlib's fastest level: the point is fewer bytes on the
-/// network, not the smallest body.
-enum Gzip {
+/// gzip compression at zlib's fastest level: the point is fewer bytes on the network (request
+/// bodies, objects staged in S3), not the smallest body.
+public enum Gzip {
     /// The gzip-compressed form of `data`.
-    static func compress(_ data: [UInt8]) throws -> [UInt8] {
+    public static func compress(_ data: [UInt8]) throws -> [UInt8] {
         var stream = z_stream()
         // windowBits 15 + 16 asks zlib for a gzip header and trailer.
         guard
@@ -30,6 +30,7 @@ enum Gzip {
     }
 }
 
-struct GzipError: Error, CustomStringConvertible {
-    var description: String { "zlib could not compress a request body" }
+/// zlib refused to compress (out of memory).
+public struct GzipError: Error, CustomStringConvertible {
+    public var description: String { "zlib could not compress a body" }
 }

@@ -1,0 +1,139 @@
+public import ForagerCore
+public import PGOutput
+
+/// Rows in the CSV that Redshift's `COPY ... FORMAT CSV NULL AS '<forager:null>'` reads: fields
+/// separated by commas, every value in double quotes (a quote inside doubled), NULL the unquoted
+/// marker, which no quoted value can be (a value equal to the marker is refused all the same). Values arrive in PostgreSQL's text form and are written as Redshift
+/// reads them (see ``RedshiftValueKind``); a value Redshift cannot hold is a ``ValueProblem``,
+/// never cut or changed.
+public enum RedshiftCSV {
+    /// The NULL marker, unquoted (``RedshiftSQL/nullMarker``).
+    public static let null: [UInt8] = Array(RedshiftSQL.nullMarker.utf8)
+    /// The most bytes Redshift's COPY takes in one row.
+    public static let maxRowBytes = 4 << 20
+
+    /// Why a value cannot be written: its column's position and what is wrong.
+    public struct ValueProblem: Error, Sendable, Equatable {
+        /// The value's position in the row.
+        public var column: Int
+        public var reason: String
+    }
+
+    /// Appends one value (nil for NULL) of a column of `kind`.
+    public static func append(_ value: ArraySlice<UInt8>?, kind: RedshiftValueKind, column: Int, to output: inout [UInt8])
+        throws(ValueProblem)
+    {
+        guard let value else { return output.append(contentsOf: null) }
+        quoted(try converted(value, kind: kind, column: column), to: &output)
+    }
+
+    /// A value of a column of `kind` as Redshift reads it, before quoting; throws when Redshift
+    /// cannot hold it.
+    public static func converted(_ value: ArraySlice<UInt8>, kind: RedshiftValueKind, column: Int) throws(ValueProblem) -> ArraySlice<UInt8>
+    {
+        func problem(_ reason: String) -> ValueProblem { ValueProblem(column: column, reason: reason) }
+        if value.count == null.count, value.elementsEqual(null) {
+            throw problem("the value is the staged CSV's NULL marker \(RedshiftSQL.nullMarker)")
+        }
+        switch kind {
+        case .plain, .float, .json:
+            return value
+        case .decimal:
+            if value.contains(where: { $0 == UInt8(ascii: "N") || $0 == UInt8(ascii: "I") }) {
+                throw problem("DECIMAL cannot hold \(String(decoding: value, as: UTF8.self))")
+            }
+            return value
+        case .dateTime:
+            if value.last == UInt8(ascii: "y"), value.elementsEqual("infinity".utf8) || value.elementsEqual("-infinity".utf8) {
+                throw problem("Redshift dates and timestamps cannot hold \(String(decoding: value, as: UTF8.self))")
+            }
+            return value
+        case .text(let maxBytes):
+            guard value.count <= maxBytes else {
+                throw problem("a value of \(value.count) bytes is over the \(maxBytes) that VARCHAR(\(maxBytes)) holds")
+            }
+            return value
+        case .varbyte(let maxBytes):
+            guard value.count >= 2, value.first == 0x5C, value[value.startIndex + 1] == UInt8(ascii: "x") else {
+                throw problem("a bytea value is not in hex form (bytea_output = hex)")
+            }
+            guard (value.count - 2) / 2 <= maxBytes else {
+                throw problem("a value of \((value.count - 2) / 2) bytes is over the \(maxBytes) that VARBYTE(\(maxBytes)) holds")
+            }
+            // Redshift's COPY loads an empty one as NULL: the stage's `_forager_empty` marks it.
+            return value.dropFirst(2)
+        case .lsn:
+            guard let lsn = LSN(string: String(decoding: value, as: UTF8.self)) else {
+                throw problem("'\(String(decoding: value, as: UTF8.self))' is not a pg_lsn")
+            }
+            return ArraySlice(String(lsn.value).utf8)
+        }
+    }
+
+    /// Appends `value` in double quotes, with quotes inside doubled.
+    @inline(__always)
+    static func quoted(_ value: ArraySlice<UInt8>, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        if value.contains(UInt8(ascii: "\"")) {
+            for byte in value {
+                output.append(byte)
+                if byte == UInt8(ascii: "\"") { output.append(byte) }
+            }
+        } else {
+            output.append(contentsOf: value)
+        }
+        output.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends a row of stream values of columns of `kinds` (`.unchangedToast` written as NULL:
+    /// the apply fills it from the warehouse row), then `extra` fields, then a newline.
+    public static func appendRow(
+        _ values: [TupleColumn], kinds: [RedshiftValueKind], extra: [ArraySlice<UInt8>?], to output: inout [UInt8]
+    ) throws(ValueProblem) {
+        let start = output.count
+        for (index, value) in values.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            switch value {
+            case .text(let bytes): try append(bytes, kind: kinds[index], column: index, to: &output)
+            case .null, .unchangedToast: output.append(contentsOf: null)
+            case .binary: throw ValueProblem(column: index, reason: "a value arrived in binary; the Redshift warehouse reads text")
+            }
+        }
+        try appendExtra(extra, first: values.isEmpty, start: start, to: &output)
+    }
+
+    /// Appends the row's extra (metadata) fields, quoted, and the newline; checks the row's size.
+    static func appendExtra(_ extra: [ArraySlice<UInt8>?], first: Bool, start: Int, to output: inout [UInt8]) throws(ValueProblem) {
+        for (index, field) in extra.enumerated() {
+            if index > 0 || !first { output.append(UInt8(ascii: ",")) }
+            if let field { quoted(field, to: &output) } else { output.append(contentsOf: null) }
+        }
+        output.append(0x0A)
+        guard output.count - start <= maxRowBytes else {
+            let size = output.count - start
+            output.removeSubrange(start...)
+            throw ValueProblem(
+                column: -1, reason: "the row takes \(size) bytes in CSV, over the \(maxRowBytes) Redshift's COPY takes in one row")
+        }
+    }
+
+    /// The positions of the empty values (`\x`) of VARBYTE columns in a row.
+    static func emptyVarbytes(_ values: [TupleColumn], kinds: [RedshiftValueKind]) -> [Int] {
+        values.indices.filter { index in
+            guard case .varbyte = kinds[index], case .text(let value) = values[index] else { return false }
+            return value.count == 2
+        }
+    }
+
+    /// Positions as a staged field, `,3,7,`; nil when there are none.
+    static func positionList(_ positions: [Int]) -> ArraySlice<UInt8>? {
+        positions.isEmpty ? nil : ArraySlice(("," + positions.map { "\($0)," }.joined()).utf8)
+    }
+
+    /// The text of a key for messages: `(id)=(42)`, as PostgreSQL names a row.
+    public static func describeKey(_ table: MappedTable, values: [ArraySlice<UInt8>?]) -> String {
+        let names = table.warehouseKey.map(SQL.quoteIdentifier).joined(separator: ", ")
+        let shown = values.map { $0.map { String(decoding: $0.prefix(200), as: UTF8.self) } ?? "NULL" }.joined(separator: ", ")
+        return "(\(names))=(\(shown))"
+    }
+}

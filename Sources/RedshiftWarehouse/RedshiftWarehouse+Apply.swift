@@ -1,0 +1,142 @@
+import ForagerCore
+import LibPQ
+import Logging
+
+/// The batch: each step in order, each table's rows through its staging table.
+extension RedshiftWarehouse {
+    /// Applies one change set in the open transaction (opening one), locking what it writes first.
+    func applyOnce(_ changes: ChangeSet) async throws {
+        try await beginIfNeeded()
+        var targets: [String] = [stateTable, tablesTable]
+        for step in changes.allSteps {
+            switch step.excluding(stopped.names) {
+            case nil: continue
+            case .rows(let tables): targets += tables.map(\.table.target.sql)
+            case .truncate(let tables): targets += tables.map(\.target.sql)
+            case .schemaChange(let change): targets.append(change.table.target.sql)
+            case .stopTable: continue
+            }
+        }
+        try await lock(targets)
+        for step in changes.allSteps {
+            // Evaluated per step: a step may stop a table for the steps after it.
+            switch step.excluding(stopped.names) {
+            case nil:
+                continue
+            case .truncate(let tables):
+                logger.notice(
+                    "emptying warehouse tables, as the source truncated them",
+                    metadata: ["forager.tables": "\(tables.map(\.target.description))"])
+                for table in tables { try await connection.execute(RedshiftSQL.truncate(table)) }
+            case .rows(let tables):
+                for table in tables { try await applyRows(table) }
+            case .schemaChange(let change):
+                try await applySchemaChange(change)
+            case .stopTable(let table, let error):
+                try await stop(table, error)
+            }
+        }
+    }
+
+    /// Stages one table's rows in S3, loads them into its staging table and applies them.
+    func applyRows(_ changes: TableChanges) async throws {
+        let table = changes.table
+        let staged: StagedRows
+        do {
+            staged = try StagedRows.stage(changes, partSize: configuration.partSize)
+        } catch {
+            return try await stop(table, error)
+        }
+        guard staged.rows > 0 else { return }
+        let staging = Staging(table: table, number: stagingNumbers[table.target] ?? 0)
+        let manifest = try await upload(staged.parts)
+        try await connection.execute(staging.create())
+        try await copy(
+            into: staging.name, columns: staging.columns, manifestURL: manifest, expected: staged.rows, what: "changes of \(table.source)")
+        if !staged.emptyPositions.isEmpty {
+            try await connection.execute(staging.fillEmpty(positions: staged.emptyPositions.sorted()))
+        }
+        if !staged.unchangedPositions.isEmpty {
+            let missing = try await connection.query(staging.rowsMissingForUnchanged()).scalar
+            guard missing == "0" else {
+                throw ForagerError(
+                    .warehouse,
+                    "an update to \(table.source) left a large (TOAST) value unchanged, but the warehouse table \(table.target) has no row with that key to take it from (\(missing ?? "?") rows)",
+                    hint: "The warehouse is missing rows; resync the table: forager resync --table \(table.source).")
+            }
+            try await connection.execute(staging.fillUnchanged(positions: staged.unchangedPositions.sorted()))
+        }
+        if staged.actions.contains(.flagDeleted) { try await connection.execute(staging.flagDeleted()) }
+        if !staged.actions.isDisjoint(with: [.upsert, .delete]) { try await connection.execute(staging.deleteUsing()) }
+        if !staged.actions.isDisjoint(with: [.upsert, .insert]) { try await connection.execute(staging.insertSelect()) }
+        try await connection.execute(staging.drop())
+    }
+
+    /// Records `table` as stopped (in the open transaction) and applies none of its changes.
+    func stop(_ table: MappedTable, _ error: any Error) async throws {
+        let foragerError = error as? ForagerError ?? ForagerError(.warehouse, "\(error)")
+        let state = stopped.stop(table, foragerError, logger: logger)
+        try await record(table.source, state)
+    }
+
+    /// Follows a change of the source table's published columns: new columns are added (one
+    /// ALTER TABLE each); removed ones stay, NULL from now on (only key columns are NOT NULL in
+    /// Redshift); a retyped column whose Redshift type is unchanged needs nothing, a longer VARCHAR
+    /// is widened at the next start (Redshift widens only outside a transaction), and any other
+    /// type change stops the table.
+    func applySchemaChange(_ change: SchemaChange) async throws {
+        let table = change.table
+        let present = try await warehouseColumns(of: table.target)
+        let definitions = change.changedColumnDefinitions
+        for column in definitions where change.retyped.contains(column.name) {
+            let name = table.warehouseName(of: column.name)
+            let wanted = RedshiftSQL.type(of: column)
+            guard let current = present[name], current != wanted.sql else { continue }
+            if Self.widens(from: current, to: wanted) {
+                throw ForagerError(
+                    .warehouse,
+                    "column \(SQL.quoteIdentifier(name)) of \(table.target) must widen to \(wanted.sql), which Redshift does only outside a transaction",
+                    hint: "Nothing is lost: Forager starts again from its checkpoint and widens the column first.", isTransient: true)
+            }
+            return try await stop(
+                table,
+                ForagerError(
+                    .schema,
+                    "column \(SQL.quoteIdentifier(column.name)) of \(table.source) changed type on the source to \(column.sqlType), which Redshift cannot change \(current) into",
+                    hint: "Resync the table to copy it again with the new type: forager resync --table \(table.source)."))
+        }
+        for column in definitions where change.added.contains(column.name) && present[table.warehouseName(of: column.name)] == nil {
+            guard try await add(column, to: table) else { return }
+        }
+    }
+
+    /// Adds a column; rows already there read the source's value for rows older than the column
+    /// (its constant default). Stops the table, and returns false, when that value cannot be
+    /// given (a volatile default, or one Redshift cannot take as a default) and the table has rows.
+    private func add(_ column: SourceColumn, to table: MappedTable) async throws -> Bool {
+        let literal = column.missingValue == nil ? nil : RedshiftSQL.missingValueLiteral(column)
+        let unknown = column.missingValue == nil ? column.olderRowsNeedTheSource : literal == nil
+        if unknown, try await hasRows(table.target) {
+            try await stop(
+                table,
+                ForagerError(
+                    .schema, SchemaChange.olderRowsNeedTheSource(table, columns: [column.name]),
+                    hint: "Resync the table to copy it with the new column: forager resync --table \(table.source)."))
+            return false
+        }
+        logger.notice(
+            "adding column to warehouse table, as on the source",
+            metadata: ["forager.table": "\(table.target)", "forager.column": "\(column.name)"])
+        try await connection.execute(RedshiftSQL.addColumn(table, column, defaultValue: literal == "NULL" ? nil : literal))
+        return true
+    }
+
+    /// True when a column of Redshift type `current` (as `warehouseColumns` gives it) takes the
+    /// values of `wanted` once widened: both VARCHAR, the new one longer.
+    static func widens(from current: String, to wanted: RedshiftColumnType) -> Bool {
+        guard case .text(let bytes) = wanted.kind, current.hasPrefix("VARCHAR("),
+            let length = Int(current.dropFirst("VARCHAR(".count).dropLast())
+        else { return false }
+        return bytes > length
+    }
+}

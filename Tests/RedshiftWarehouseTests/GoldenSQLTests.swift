@@ -1,0 +1,73 @@
+import ForagerCore
+import Foundation
+import S3Staging
+import Testing
+
+@testable import RedshiftWarehouse
+
+/// The DDL and apply statements of the representative table, compared byte for byte with the
+/// files in `Golden/`, which were reviewed against the Redshift Database Developer Guide. A change
+/// to the generated SQL shows in the diff of those files.
+///
+/// To regenerate them after an intended change, run the suite with the variable set, then review
+/// the diff:
+///
+///     FORAGER_REGENERATE_GOLDEN=1 swift test --disable-xctest --filter RedshiftWarehouseTests.GoldenSQLTests
+@Suite("Golden SQL")
+struct GoldenSQLTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
+
+    /// Every statement the warehouse sends for `table`, in the order of a batch, separated by `;`.
+    static func statements(for table: MappedTable) -> String {
+        let staging = Staging(table: table, number: 0)
+        let keys = AWSKeysForGolden.keys
+        let statements = [
+            RedshiftSQL.createStateTable("\"analytics\".\"_forager_state\""),
+            RedshiftSQL.createRegistry("\"analytics\".\"_forager_tables\""),
+            RedshiftSQL.createTable(table),
+            RedshiftSQL.lock([table.target.sql, "\"analytics\".\"_forager_tables\"", "\"analytics\".\"_forager_state\""]),
+            staging.create(),
+            RedshiftSQL.redact(
+                RedshiftSQL.copy(
+                    into: staging.name, columns: staging.columns, manifestURL: "s3://forager-staging/cdc/slot_a/1f-1/1.manifest",
+                    authorization: .keys(keys), region: "us-east-1")),
+            RedshiftSQL.copy(
+                into: staging.name, columns: staging.columns, manifestURL: "s3://forager-staging/cdc/slot_a/1f-1/1.manifest",
+                authorization: .iamRole("arn:aws:iam::123456789012:role/forager-load"), region: nil),
+            "SELECT pg_last_copy_count()",
+            staging.fillEmpty(positions: [4]),
+            staging.rowsMissingForUnchanged(),
+            staging.fillUnchanged(positions: [1, 3]),
+            staging.flagDeleted(),
+            staging.deleteUsing(),
+            staging.insertSelect(),
+            staging.drop(),
+            RedshiftSQL.truncate(table),
+        ]
+        let tail =
+            RedshiftSQL.storeCheckpoint("\"analytics\".\"_forager_state\"", slot: "slot_a", lsn: 0x16_B374_D848)
+            + [
+                RedshiftSQL.addColumn(table, SourceColumn(name: "offset", sqlType: "character varying(30)", notNull: false)),
+                RedshiftSQL.widen(table, column: "offset", to: RedshiftTypes.mapping(of: "character varying(60)")),
+            ]
+        return (statements + tail).joined(separator: ";\n\n") + ";\n"
+    }
+
+    @Test("the statements of a table with a key", arguments: [("orders.sql", false), ("orders_soft.sql", true)])
+    func golden(_ file: String, _ soft: Bool) throws {
+        let generated = Self.statements(for: Fixtures.orders(soft: soft))
+        let url = Self.folder.appendingPathComponent(file)
+        if ProcessInfo.processInfo.environment["FORAGER_REGENERATE_GOLDEN"] == "1" {
+            try generated.write(to: url, atomically: true, encoding: .utf8)
+        }
+        let golden = try String(contentsOf: url, encoding: .utf8)
+        #expect(generated == golden, "the generated SQL differs from \(file); regenerate and review the diff")
+    }
+}
+
+/// Keys that look real, only for showing that the golden COPY is redacted.
+enum AWSKeysForGolden {
+    static let keys = AWSCredentials(
+        accessKeyID: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        sessionToken: "FwoGZXIvYXdzEXAMPLE")
+}

@@ -1,0 +1,88 @@
+import PGOutput
+import Testing
+
+@testable import ForagerCore
+@testable import RedshiftWarehouse
+
+@Suite("Staged rows")
+struct StagedRowsTests {
+    private func staged(_ table: MappedTable, _ body: (inout TableChanges) throws -> Void) throws -> (StagedRows, String) {
+        let changes = try Fixtures.changes(table, body)
+        guard case .rows(let tables) = changes.steps[0] else { throw ForagerError(.warehouse, "no rows") }
+        let rows = try StagedRows.stage(tables[0])
+        return (rows, rows.parts.map { String(decoding: $0, as: UTF8.self) }.joined())
+    }
+
+    @Test("inserts, updates and deletes become actions; an update's unchanged TOAST value is marked, not sent")
+    func actions() throws {
+        let (rows, csv) = try staged(Fixtures.orders()) { changes in
+            try changes.insert(Fixtures.row(1, note: "new"), lsn: Fixtures.lsn(10))
+            var toast = Fixtures.row(2, note: nil)
+            toast.columns[1] = .unchangedToast
+            try changes.update(old: nil, new: toast, lsn: Fixtures.lsn(11))
+            try changes.delete(old: Fixtures.row(3, note: nil), lsn: Fixtures.lsn(12))
+        }
+        #expect(rows.rows == 3)
+        #expect(rows.actions == [.insert, .upsert, .delete])
+        #expect(rows.unchangedPositions == [1])
+        let lines = csv.split(separator: "\n")
+        #expect(lines[0].hasSuffix(",\"10\",\"false\",\"i\",<forager:null>,<forager:null>,<forager:null>"))
+        #expect(lines[1].hasPrefix("\"2\",<forager:null>,\"12.5000\""))
+        #expect(lines[1].hasSuffix(",\"11\",\"false\",\"u\",\",1,\",<forager:null>,<forager:null>"))
+        #expect(
+            lines[2]
+                == "\"3\",<forager:null>,<forager:null>,<forager:null>,<forager:null>,<forager:null>,<forager:null>,\"12\",\"false\",\"d\",<forager:null>,<forager:null>,<forager:null>"
+        )
+    }
+
+    @Test("soft deletes keep a row whose values the batch saw, and flag one it did not")
+    func softDeletes() throws {
+        let (rows, csv) = try staged(Fixtures.orders(soft: true)) { changes in
+            try changes.update(old: nil, new: Fixtures.row(1, note: "seen"), lsn: Fixtures.lsn(10))
+            try changes.delete(old: Fixtures.row(1, note: nil), lsn: Fixtures.lsn(11))
+            try changes.delete(old: Fixtures.row(2, note: nil), lsn: Fixtures.lsn(12))
+        }
+        #expect(rows.actions == [.upsert, .flagDeleted])
+        let lines = csv.split(separator: "\n")
+        #expect(
+            lines[0].hasPrefix("\"1\",\"seen\"")
+                && lines[0].hasSuffix(",\"11\",\"true\",\"u\",<forager:null>,<forager:null>,<forager:null>"))
+        #expect(lines[1].hasSuffix(",\"12\",\"true\",\"f\",<forager:null>,<forager:null>,<forager:null>"))
+    }
+
+    @Test("a moved row with an unchanged value names the key it moved from")
+    func movedFrom() throws {
+        let (_, csv) = try staged(Fixtures.orders()) { changes in
+            var moved = Fixtures.row(9, note: nil)
+            moved.columns[1] = .unchangedToast
+            try changes.update(old: Fixtures.row(4, note: nil), new: moved, lsn: Fixtures.lsn(20))
+        }
+        let lines = csv.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("\"9\"") && $0.hasSuffix(",\"u\",\",1,\",<forager:null>,\"4\"") }, "\(csv)")
+    }
+
+    @Test("rows split into parts of about the part size")
+    func parts() throws {
+        let changes = try Fixtures.changes(Fixtures.orders()) { changes in
+            for id in 0..<100 {
+                try changes.insert(Fixtures.row(id, note: String(repeating: "n", count: 100)), lsn: Fixtures.lsn(UInt64(id + 1)))
+            }
+        }
+        guard case .rows(let tables) = changes.steps[0] else { return }
+        let rows = try StagedRows.stage(tables[0], partSize: 2000)
+        #expect(rows.parts.count > 5)
+        #expect(rows.parts.allSatisfy { $0.last == 0x0A })
+        #expect(rows.parts.reduce(0) { $0 + $1.filter { $0 == 0x0A }.count } == 100)
+    }
+
+    @Test("a table without a key whose rows a batch removes stops, with what to do")
+    func keylessRemoval() throws {
+        var table = Fixtures.orders()
+        table.identity = .fullRow
+        table.keyColumns = []
+        var tableChanges = TableChanges(table: table, keyIndexes: [])
+        try tableChanges.delete(old: Fixtures.row(1, note: "x"), lsn: Fixtures.lsn(3))
+        let error = #expect(throws: ForagerError.self) { try StagedRows.stage(tableChanges) }
+        #expect(error?.hint?.contains("forager resync --table public.orders") == true)
+    }
+}
