@@ -1,4 +1,4 @@
-public import ForagerCore
+import ForagerCore
 public import S3Staging
 
 /// How Redshift's COPY reads the staged objects: with an IAM role attached to the cluster, or with
