@@ -4,7 +4,8 @@ import Yams
 extension ConfigurationReader {
     static let topLevelKeys = ["source", "warehouse", "batch", "mappings", "metrics", "alerts", "shutdown", "snapshot"]
     static let sourceKeys = ["url", "publication", "slot", "heartbeat_interval_s", "spill_dir", "binary"]
-    static let warehouseKeys = ["type", "url", "schema", "database", "user", "password", "compression", "ca_file"] + clusterKeys
+    static let warehouseKeys =
+        ["type", "url", "schema", "database", "user", "password", "compression", "ca_file"] + clusterKeys + redshiftKeys
     static let batchKeys = ["max_rows", "max_mb", "max_age_ms"]
 
     /// The configuration, or `nil` when the file is too broken to go on (reported). Problems may
@@ -123,14 +124,16 @@ extension ConfigurationReader {
             }
         }
 
+        if type != .redshift { refuseRedshiftKeys(warehouse, type: type) }
         if type == .clickhouse {
             return readClickHouse(warehouse)
         }
+        let kind = type == .redshift ? "Redshift" : "Postgres"
         for key in ["database", "user", "password", "compression", "ca_file"] + Self.clusterKeys {
             guard let field = warehouse[key] else { continue }
             report(
                 .invalidValue, file, field.line, field.key,
-                "only applies to type: clickhouse; for a Postgres warehouse, put the user in url and the password in PGPASSWORD or ~/.pgpass\(key == "database" ? ", and use schema for the tables' schema" : "")\(key == "ca_file" ? ", and TLS settings in url (sslmode=verify-full&sslrootcert=...)" : "")"
+                "only applies to type: clickhouse; for a \(kind) warehouse, put the user in url and the password in PGPASSWORD or ~/.pgpass\(key == "database" ? ", and use schema for the tables' schema" : "")\(key == "ca_file" ? ", and TLS settings in url (sslmode=verify-full&sslrootcert=...)" : "")"
             )
         }
         let url = connectionString(in: warehouse, variable: ForagerConfiguration.warehouseURLVariable, of: "the warehouse")
@@ -144,7 +147,9 @@ extension ConfigurationReader {
         {
             schema = name
         }
-        return ForagerConfiguration.Warehouse(type: type, url: url, schema: schema)
+        var result = ForagerConfiguration.Warehouse(type: type, url: url, schema: schema)
+        if type == .redshift { result.redshift = readRedshiftStaging(warehouse) }
+        return result
     }
 
     /// `warehouse:` with `type: clickhouse`: an HTTP URL, the database, and optional credentials.

@@ -143,6 +143,9 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// ClickHouse on a cluster: whether each mapped table is spread over the cluster's shards,
         /// a local replicated table per shard under a `Distributed` table (`sharding`, default false).
         public var sharding = false
+        /// Redshift: where loads are staged in S3 and the role Redshift reads them with (`s3`,
+        /// `iam_role`); nil for the other warehouses.
+        public var redshift: RedshiftStaging?
 
         public init(
             type: WarehouseType = .postgres, url: String, schema: String = Warehouse.defaultSchema, user: String? = nil,
@@ -196,6 +199,8 @@ public struct ForagerConfiguration: Sendable, Equatable {
         case postgres
         /// A ClickHouse server, over its HTTP interface.
         case clickhouse
+        /// Amazon Redshift: a libpq connection, with loads staged in S3.
+        case redshift
     }
 
     /// Batching limits (`batch:`): a batch is flushed when it holds `maxRows` rows, when its
