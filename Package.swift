@@ -112,6 +112,12 @@ let package = Package(
         ),
         // Test doubles of S3: moto's S3 server on a loopback port, with signature checking on.
         .target(name: "S3TestSupport", dependencies: ["S3Staging"], swiftSettings: upcoming),
+        // The Redshift emulation of the tests: an upstream PostgreSQL, moto's S3 and the emulator
+        // (Tests/IntegrationTests/Support/Redshift) in front of both.
+        .target(
+            name: "RedshiftTestSupport",
+            dependencies: ["ForagerDemo", "LibPQ", "S3Staging", "S3TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming),
         .target(
             name: "ForagerDemo",
             dependencies: [
@@ -132,7 +138,8 @@ let package = Package(
         .executableTarget(
             name: "forager",
             dependencies: [
-                "ForagerCore", "ForagerPipeline", "ForagerConfig", "ForagerDemo", "PostgresWarehouse", "ClickHouseWarehouse", "LibPQ",
+                "ForagerCore", "ForagerPipeline", "ForagerConfig", "ForagerDemo", "PostgresWarehouse", "ClickHouseWarehouse",
+                "RedshiftWarehouse", "S3Staging", "LibPQ",
                 "WallClock",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -166,14 +173,17 @@ let package = Package(
         .testTarget(name: "S3StagingTests", dependencies: ["S3Staging", "S3TestSupport", "ForagerCore"], swiftSettings: upcoming),
         .testTarget(
             name: "RedshiftWarehouseTests",
-            dependencies: ["RedshiftWarehouse", "S3Staging", "S3TestSupport", "ForagerCore", "ForagerDemo", "LibPQ", "PGOutput", "Gzip"],
+            dependencies: [
+                "RedshiftWarehouse", "RedshiftTestSupport", "S3Staging", "S3TestSupport", "ForagerCore", "ForagerDemo", "LibPQ", "PGOutput",
+                "Gzip",
+            ],
             exclude: ["Golden"],
             swiftSettings: upcoming),
         .testTarget(name: "ForagerConfigTests", dependencies: ["ForagerConfig", "ForagerCore"], swiftSettings: upcoming),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "LibPQ", "ForagerDemo", "forager", "ForagerCore", "PGOutput", "PostgresWarehouse",
+                "LibPQ", "ForagerDemo", "forager", "ForagerCore", "PGOutput", "PostgresWarehouse", "RedshiftTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

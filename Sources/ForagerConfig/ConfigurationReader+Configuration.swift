@@ -5,7 +5,7 @@ extension ConfigurationReader {
     static let topLevelKeys = ["source", "warehouse", "batch", "mappings", "metrics", "alerts", "shutdown", "snapshot"]
     static let sourceKeys = ["url", "publication", "slot", "heartbeat_interval_s", "spill_dir", "binary"]
     static let warehouseKeys =
-        ["type", "url", "schema", "database", "user", "password", "compression", "ca_file"] + clusterKeys + redshiftKeys
+        ["type", "url", "schema", "database", "user", "password", "compression", "ca_file"] + clusterKeys + redshiftWarehouseKeys
     static let batchKeys = ["max_rows", "max_mb", "max_age_ms"]
 
     /// The configuration, or `nil` when the file is too broken to go on (reported). Problems may

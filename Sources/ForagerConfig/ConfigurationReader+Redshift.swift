@@ -1,7 +1,7 @@
 /// `warehouse.s3` and `warehouse.iam_role` (type: redshift): where loads are staged in S3 and the
 /// role Redshift reads them with.
 extension ConfigurationReader {
-    static let redshiftKeys = ["s3", "iam_role"]
+    static let redshiftWarehouseKeys = ["s3", "iam_role"]
     static let s3Keys = ["bucket", "prefix", "region", "endpoint"]
     /// The environment variables that give the region when `s3.region` does not.
     static let regionVariables = ["AWS_REGION", "AWS_DEFAULT_REGION"]
@@ -33,7 +33,7 @@ extension ConfigurationReader {
 
     /// Reports `s3` and `iam_role` in the `warehouse:` section of a warehouse other than Redshift.
     mutating func refuseRedshiftKeys(_ warehouse: YAMLSection, type: ForagerConfiguration.WarehouseType) {
-        for key in Self.redshiftKeys {
+        for key in Self.redshiftWarehouseKeys {
             guard let field = warehouse[key] else { continue }
             report(
                 .invalidValue, configFile, field.line, field.key,
@@ -66,7 +66,8 @@ extension ConfigurationReader {
     /// `s3.region`, or `AWS_REGION` / `AWS_DEFAULT_REGION`.
     private mutating func readRegion(_ s3: YAMLSection) -> String? {
         guard let field = s3["region"] else {
-            if let region = Self.regionVariables.lazy.compactMap({ self.environment[$0] }).first(where: { !$0.isEmpty }) { return region }
+            let environment = self.environment
+            if let region = Self.regionVariables.compactMap({ environment[$0] }).first(where: { !$0.isEmpty }) { return region }
             report(
                 .missingKey, configFile, s3.line, s3.key("region"),
                 "missing; write the bucket's region, e.g. region: eu-west-1, or set AWS_REGION")

@@ -2,9 +2,12 @@ import ClickHouseWarehouse
 import ForagerConfig
 import ForagerCore
 import ForagerPipeline
+import Foundation
 import LibPQ
 import Logging
 import PostgresWarehouse
+import RedshiftWarehouse
+import S3Staging
 
 extension Pipeline {
     /// A pipeline for `configuration` into the warehouse it configures.
@@ -38,6 +41,31 @@ extension WarehouseConnector {
                     sharding: warehouse.sharding, slot: slot, logger: logger)
             }
             return WarehouseConnector(connect: { try await connect() }, connectComparator: { .twin(try await connect()) })
+        case .redshift:
+            return WarehouseConnector(
+                connect: {
+                    try await RedshiftWarehouse.connect(
+                        ConnectionString(warehouse.url), configuration: try redshift(warehouse, slot: slot), logger: logger)
+                },
+                connectComparator: {
+                    throw ForagerError(
+                        .configuration, "forager validate does not compare a Redshift warehouse yet",
+                        hint: "Compare row counts with forager status, or a table's rows by hand, until it does.")
+                })
         }
+    }
+
+    /// The Redshift warehouse's settings: the staging bucket, the keys from the environment (or the
+    /// shared credentials file) that sign uploads, and the IAM role or those keys for COPY.
+    private static func redshift(_ warehouse: ForagerConfiguration.Warehouse, slot: String) throws -> RedshiftWarehouse.Configuration {
+        guard let staging = warehouse.redshift else {
+            throw ForagerError(
+                .configuration, "warehouse.s3 is missing", hint: "Redshift loads only from S3: set warehouse.s3.bucket and region.")
+        }
+        let credentials = try AWSCredentials.resolve(environment: ProcessInfo.processInfo.environment)
+        return RedshiftWarehouse.Configuration(
+            schema: warehouse.schema, slot: slot,
+            staging: S3Location(bucket: staging.bucket, prefix: staging.prefix, region: staging.region, endpoint: staging.endpoint),
+            uploadCredentials: credentials, authorization: staging.iamRole.map { .iamRole($0) } ?? .keys(credentials))
     }
 }

@@ -1,6 +1,7 @@
 import ForagerDemo
 import Foundation
 import PGOutput
+import RedshiftTestSupport
 import S3Staging
 import Testing
 

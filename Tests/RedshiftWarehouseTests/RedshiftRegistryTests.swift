@@ -1,5 +1,6 @@
 import Foundation
 import PGOutput
+import RedshiftTestSupport
 import S3Staging
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import LibPQ
 import PGOutput
+import RedshiftTestSupport
 import Testing
 
 @testable import ForagerCore

@@ -1,83 +1,12 @@
 import ForagerCore
-import ForagerDemo
-import Foundation
-import Glibc
 import LibPQ
 import Logging
+import RedshiftTestSupport
 import S3Staging
-import S3TestSupport
-import Synchronization
 
 @testable import RedshiftWarehouse
 
-/// The Redshift emulation of the tests: an upstream PostgreSQL (LocalCluster), moto's S3 with
-/// signature checking, and `redshift_emulator.py` in front of both, started once per test process
-/// and stopped (cluster removed, emulator killed by its pid) when the process exits.
-final class EmulatedRedshift: Sendable {
-    let upstream: LocalCluster
-    let s3: MotoServer
-    let emulator: ChildProcess
-    let port: Int
-    /// The emulator's statements log (JSON lines).
-    let statementsLog: String
-
-    static var repositoryRoot: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().path
-    }
-
-    /// The emulator's URL for libpq.
-    var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres?sslmode=disable" }
-
-    private init(upstream: LocalCluster, s3: MotoServer, emulator: ChildProcess, port: Int, statementsLog: String) {
-        self.upstream = upstream
-        self.s3 = s3
-        self.emulator = emulator
-        self.port = port
-        self.statementsLog = statementsLog
-    }
-
-    static func shared() async throws -> EmulatedRedshift { try await Shared.instance.get() }
-
-    private static func start() async throws -> EmulatedRedshift {
-        let s3 = try await MotoServer.shared()
-        let upstream = try LocalCluster.start(name: "redshift-upstream", settings: ["fsync": "off"])
-        let folder = upstream.directory
-        let log = folder + "/statements.jsonl"
-        let support = repositoryRoot + "/Tests/IntegrationTests/Support/Redshift"
-        let emulator: ChildProcess
-        do {
-            emulator = try ChildProcess(
-                repositoryRoot + "/.build-venv/aws/bin/python",
-                [
-                    support + "/redshift_emulator.py", "--port", "0", "--upstream-host", "127.0.0.1", "--upstream-port",
-                    String(upstream.port),
-                    "--upstream-user", "postgres", "--s3-endpoint", s3.endpoint, "--s3-region", s3.region, "--iam-role-key-id",
-                    s3.credentials.accessKeyID, "--iam-role-secret", s3.credentials.secretAccessKey, "--statements-log", log,
-                ], outputPath: folder + "/emulator.log")
-        } catch {
-            upstream.stop()
-            throw error
-        }
-        EmulatorRegistry.add(emulator, upstream)
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            if let line = emulator.output.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") }),
-                let port = Int(line.dropFirst("listening on ".count).trimmingCharacters(in: .whitespaces))
-            {
-                return EmulatedRedshift(upstream: upstream, s3: s3, emulator: emulator, port: port, statementsLog: log)
-            }
-            if emulator.poll() != nil { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw HarnessError(description: "the Redshift emulator did not start: \(emulator.output)")
-    }
-
-    /// A connection to the emulator.
-    func connect() async throws -> PGConnection {
-        try await PGConnection.connect(ConnectionString(url))
-    }
-
+extension EmulatedRedshift {
     /// A warehouse over the emulator in `schema`, staging under `prefix`.
     func warehouse(
         schema: String, slot: String = "slot_a", authorization: CopyAuthorization? = nil, uploadCredentials: AWSCredentials? = nil,
@@ -96,55 +25,4 @@ final class EmulatedRedshift: Sendable {
     func s3Client() -> S3Client {
         S3Client(location: s3.location(), credentials: s3.credentials, logger: Logger(label: "test"))
     }
-
-    /// Rows of a query through the emulator, NULL as "NULL".
-    func rows(_ sql: String) async throws -> [[String]] {
-        let connection = try await connect()
-        defer { connection.close() }
-        return try await connection.query(sql).rows.map { $0.map { $0 ?? "NULL" } }
-    }
-
-    private actor Shared {
-        static let instance = Shared()
-        private var task: Task<EmulatedRedshift, any Error>?
-
-        func get() async throws -> EmulatedRedshift {
-            if let task { return try await task.value }
-            let starting = Task { try await EmulatedRedshift.start() }
-            task = starting
-            return try await starting.value
-        }
-    }
-}
-
-/// Stops the emulator (by its pid) and removes the upstream cluster when the test process exits.
-enum EmulatorRegistry {
-    private static let started = Mutex<[(ChildProcess, LocalCluster)]>([])
-
-    static func add(_ emulator: ChildProcess, _ upstream: LocalCluster) {
-        let first = started.withLock { list in
-            list.append((emulator, upstream))
-            return list.count == 1
-        }
-        if first { atexit { EmulatorRegistry.stopAll() } }
-    }
-
-    static func stopAll() {
-        let list = started.withLock { list in
-            defer { list = [] }
-            return list
-        }
-        for (emulator, upstream) in list {
-            emulator.signal(SIGTERM)
-            for _ in 0..<50 where emulator.poll() == nil { usleep(100_000) }
-            emulator.signal(SIGKILL)
-            _ = emulator.waitBlocking()
-            upstream.stop()
-        }
-    }
-}
-
-/// The harness could not start what a test needs.
-struct HarnessError: Error, CustomStringConvertible {
-    var description: String
 }
