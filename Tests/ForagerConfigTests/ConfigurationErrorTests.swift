@@ -235,7 +235,9 @@ struct ConfigurationErrorTests {
             #expect(problem.code == .invalidValue)
             #expect(problem.line == 4)
             #expect(problem.key == "warehouse.type")
-            #expect(problem.message == "'snowflake' is not a supported warehouse type; the supported types are 'postgres', 'clickhouse', 'redshift'")
+            #expect(
+                problem.message == "'snowflake' is not a supported warehouse type; the supported types are 'postgres', 'clickhouse', 'redshift'"
+            )
         }
         let misspelt = minimalConfig.replacingOccurrences(of: "warehouse:\n", with: "warehouse:\n  type: Postgres\n")
         try withFixture(config: misspelt) { fixture in
