@@ -46,7 +46,7 @@ private func update(_ tuple: TupleData, oldKey: TupleData? = nil, oldTuple: Tupl
 private func delete(key: TupleData? = nil, oldTuple: TupleData? = nil) -> PGOutputMessage {
     .delete(Delete(relationID: 42, oldKey: key, oldTuple: oldTuple))
 }
-private let truncate = PGOutputMessagetruncate
+private let truncate = PGOutputMessage.truncate(Truncate(relationIDs: [42], cascade: false, restartIdentity: false))
 
 /// Drives a batcher with a fake clock and records its actions.
 private struct Driver {
