@@ -725,7 +725,7 @@ struct ClickHouseTests {
                 check.contains("partition and sort by columns that are NOT NULL")
                     && check.contains("toYYYYMM(toDateTime(intDiv(ts, 1000000)))"), "\(check)")
             #expect(try await server.query("SELECT count() FROM system.tables WHERE database = '\(scenario.warehouseDatabase)'") == "0\n")
-            let sync = try await scenario.expectOutput(of: ["sync"], status: 1, containing: ["ClickHouse refuses to make table"])
+            try await scenario.expectOutput(of: ["sync"], status: 1, containing: ["ClickHouse refuses to make table"])
             return
         }
         try await scenario.forager(["check"])

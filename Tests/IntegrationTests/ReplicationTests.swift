@@ -354,7 +354,7 @@ struct SchemaChangeTests {
             ])
 
         // The running pipeline takes the resync: the table is copied again with its new shape.
-        let resync = try await scenario.expectOutput(of: ["resync", "--table", "hives"], containing: ["resync requested for public.hives"])
+        try await scenario.expectOutput(of: ["resync", "--table", "hives"], containing: ["resync requested for public.hives"])
         try await scenario.eventually("the resync") {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 54") == "1"
         }

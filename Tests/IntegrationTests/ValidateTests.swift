@@ -179,7 +179,7 @@ struct ClickHouseValidateTests {
                 """,
             tables: ["readings"], clickHouse: server)
         try await scenario.forager(["sync"])
-        let equal = try await scenario.expectOutput(
+        try await scenario.expectOutput(
             of: ["validate", "--chunk-rows", "1000", "--wait", "0"], containing: ["public.readings: equal (2500 rows in 3 chunks)"])
 
         let running = try await scenario.launchStreaming()
@@ -233,7 +233,7 @@ struct ClickHouseValidateTests {
                 """,
             tables: ["tagged", "priced"], clickHouse: server)
         try await scenario.forager(["sync"])
-        let equal = try await scenario.expectOutput(
+        try await scenario.expectOutput(
             of: ["validate", "--chunk-rows", "1000", "--wait", "0"],
             containing: [
                 "public.tagged: equal (2500 rows in 3 chunks)",
