@@ -547,6 +547,13 @@ struct KeylessTableTests {
         return keyless
     }
 
+    /// A driver over the table without a key, rows identified by `identity`, that has seen `relation`.
+    private func keylessDriver(_ identity: RowIdentity, _ relation: PGOutputMessage) throws -> Driver {
+        var driver = Driver(table: keyless(identity))
+        try driver.send(relation)
+        return driver
+    }
+
     private func deltas(_ actions: [ChangeBatcher.Action]) -> [(String, Int)] {
         actions.flatMap { action -> [(String, Int)] in
             guard case .commit(let changes, _) = action else { return [] }
@@ -564,8 +571,7 @@ struct KeylessTableTests {
     }
 
     @Test func fullRowIdentityCountsCopiesAndFillsUnchangedValuesFromTheOldRow() throws {
-        var driver = Driver(table: keyless(.fullRow))
-        try driver.send(fullRelation)
+        var driver = try keylessDriver(.fullRow, fullRelation)
         try driver.transaction([
             insert(1, "a"),
             insert(1, "a"),
@@ -581,16 +587,14 @@ struct KeylessTableTests {
     }
 
     @Test func fullRowIdentityNeedsTheOldRow() throws {
-        var driver = Driver(table: keyless(.fullRow))
-        try driver.send(fullRelation)
+        var driver = try keylessDriver(.fullRow, fullRelation)
         #expect(throws: ForagerError.self) {
             try driver.transaction([update(row(1, "a"))])
         }
     }
 
     @Test func appendOnlyKeepsEveryInsertAndIgnoresEverythingElse() throws {
-        var driver = Driver(table: keyless(.appendOnly))
-        try driver.send(relation)
+        var driver = try keylessDriver(.appendOnly, relation)
         try driver.transaction([
             insert(1, "a"),
             insert(1, "a"),
