@@ -46,10 +46,9 @@ extension ConfigurationReader {
 
     private mutating func readSource(_ top: YAMLSection) -> ForagerConfiguration.Source {
         let file = configFile
-        let source = section(
-            top["source"]?.value, file: file, path: "source", line: top["source"]?.line, allowed: Self.sourceKeys,
-            place: "in source", expected: "a mapping with the keys url, publication, slot, heartbeat_interval_s, spill_dir and binary"
-        )
+        let source = topLevelSection(
+            "source", of: top, allowed: Self.sourceKeys,
+            expected: "a mapping with the keys url, publication, slot, heartbeat_interval_s, spill_dir and binary")
         let url = connectionString(in: source, variable: ForagerConfiguration.sourceURLVariable, of: "the source database")
         let defaultName = ForagerConfiguration.Source.defaultName
 
@@ -102,10 +101,8 @@ extension ConfigurationReader {
 
     private mutating func readWarehouse(_ top: YAMLSection) -> ForagerConfiguration.Warehouse {
         let file = configFile
-        let warehouse = section(
-            top["warehouse"]?.value, file: file, path: "warehouse", line: top["warehouse"]?.line,
-            allowed: Self.warehouseKeys, place: "in warehouse", expected: "a mapping with the keys type, url and schema"
-        )
+        let warehouse = topLevelSection(
+            "warehouse", of: top, allowed: Self.warehouseKeys, expected: "a mapping with the keys type, url and schema")
         let supported = ForagerConfiguration.WarehouseType.allCases.map(\.rawValue)
         let list = supported.map { "'\($0)'" }.joined(separator: ", ")
 
@@ -225,10 +222,8 @@ extension ConfigurationReader {
 
     private mutating func readBatch(_ top: YAMLSection) -> ForagerConfiguration.Batch {
         let file = configFile
-        let batch = section(
-            top["batch"]?.value, file: file, path: "batch", line: top["batch"]?.line, allowed: Self.batchKeys,
-            place: "in batch", expected: "a mapping with the keys max_rows, max_mb and max_age_ms"
-        )
+        let batch = topLevelSection(
+            "batch", of: top, allowed: Self.batchKeys, expected: "a mapping with the keys max_rows, max_mb and max_age_ms")
         var result = ForagerConfiguration.Batch()
         if let field = batch["max_rows"],
             let rows = positiveInteger(field, file: file, fix: "write the most rows in one batch, e.g. max_rows: 50000")

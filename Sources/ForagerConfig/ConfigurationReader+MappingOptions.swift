@@ -6,8 +6,8 @@ import Yams
 extension ConfigurationReader {
     /// `clickhouse: {order_by: [columns], partition_by: expression}`.
     mutating func clickHouseLayout(_ field: YAMLField, file: String) -> PhysicalLayout.ClickHouse? {
-        let options = section(
-            field.value, file: file, path: field.key, line: field.line, allowed: Self.clickHouseKeys, place: "in \(field.key)",
+        let options = options(
+            of: field, file: file, allowed: Self.clickHouseKeys,
             expected: "a mapping such as {order_by: [device_id, ts], partition_by: toYYYYMM(ts)}")
         guard options.isUsable else { return nil }
         var layout = PhysicalLayout.ClickHouse()
@@ -30,9 +30,8 @@ extension ConfigurationReader {
 
     /// `redshift: {sortkey: [columns], distkey: column}`.
     mutating func redshiftLayout(_ field: YAMLField, file: String) -> PhysicalLayout.Redshift? {
-        let options = section(
-            field.value, file: file, path: field.key, line: field.line, allowed: Self.redshiftKeys, place: "in \(field.key)",
-            expected: "a mapping such as {sortkey: [ts], distkey: device_id}")
+        let options = options(
+            of: field, file: file, allowed: Self.redshiftKeys, expected: "a mapping such as {sortkey: [ts], distkey: device_id}")
         guard options.isUsable else { return nil }
         var layout = PhysicalLayout.Redshift()
         if let sortKey = options["sortkey"] {

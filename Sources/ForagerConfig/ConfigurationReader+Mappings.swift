@@ -385,25 +385,29 @@ extension ConfigurationReader {
         var byTarget: [String: MappingEntry] = [:]
         for entry in entries {
             let mapping = entry.mapping
-            if let first = bySource[mapping.source] {
+            if let first = Self.firstEntry(in: &bySource, for: mapping.source, else: entry) {
                 report(
                     .duplicate, mapping.file, entry.sourceLine ?? mapping.line, entry.key + ".source",
                     "\(mapping.source) is mapped twice, here and at \(first.mapping.file):\(first.mapping.line); "
                         + "map each source table once: remove one of the entries"
                 )
-                continue
-            }
-            bySource[mapping.source] = entry
-            if let first = byTarget[mapping.target] {
+            } else if let first = Self.firstEntry(in: &byTarget, for: mapping.target, else: entry) {
                 let which = entry.targetIsDefault ? " (by default, the source table's name)" : ""
                 report(
                     .duplicate, mapping.file, entry.targetLine ?? mapping.line, entry.key + ".target",
                     "target '\(mapping.target)'\(which) is also the target of \(first.mapping.source) at "
                         + "\(first.mapping.file):\(first.mapping.line); give one of them a different target"
                 )
-                continue
             }
-            byTarget[mapping.target] = entry
         }
+    }
+
+    /// The entry seen first under `key`, or nil after recording `entry` as that one.
+    private static func firstEntry<Key: Hashable>(
+        in seen: inout [Key: MappingEntry], for key: Key, else entry: MappingEntry
+    ) -> MappingEntry? {
+        if let first = seen[key] { return first }
+        seen[key] = entry
+        return nil
     }
 }

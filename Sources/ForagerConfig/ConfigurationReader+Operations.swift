@@ -8,10 +8,8 @@ extension ConfigurationReader {
 
     mutating func readMetrics(_ top: YAMLSection) -> ForagerConfiguration.Metrics {
         let file = configFile
-        let metrics = section(
-            top["metrics"]?.value, file: file, path: "metrics", line: top["metrics"]?.line, allowed: Self.metricsKeys,
-            place: "in metrics", expected: "a mapping with the keys listen and ready_max_lag_s"
-        )
+        let metrics = topLevelSection(
+            "metrics", of: top, allowed: Self.metricsKeys, expected: "a mapping with the keys listen and ready_max_lag_s")
         var result = ForagerConfiguration.Metrics()
         let fix = "write host:port, such as listen: \"\(ForagerConfiguration.Metrics.defaultListen)\", or listen: off"
         if let field = metrics["listen"], let text = text(field, file: file, expected: "host:port or off", fix: fix) {
@@ -34,10 +32,8 @@ extension ConfigurationReader {
 
     mutating func readAlerts(_ top: YAMLSection) -> ForagerConfiguration.Alerts {
         let file = configFile
-        let alerts = section(
-            top["alerts"]?.value, file: file, path: "alerts", line: top["alerts"]?.line, allowed: Self.alertKeys,
-            place: "in alerts", expected: "a mapping with the keys retained_wal_mb, lag_s and slot_inactive_s"
-        )
+        let alerts = topLevelSection(
+            "alerts", of: top, allowed: Self.alertKeys, expected: "a mapping with the keys retained_wal_mb, lag_s and slot_inactive_s")
         var result = ForagerConfiguration.Alerts()
         if let field = alerts["retained_wal_mb"],
             let megabytes = positiveInteger(
@@ -61,10 +57,7 @@ extension ConfigurationReader {
 
     mutating func readShutdown(_ top: YAMLSection) -> Duration {
         let file = configFile
-        let shutdown = section(
-            top["shutdown"]?.value, file: file, path: "shutdown", line: top["shutdown"]?.line, allowed: Self.shutdownKeys,
-            place: "in shutdown", expected: "a mapping with the key grace_s"
-        )
+        let shutdown = topLevelSection("shutdown", of: top, allowed: Self.shutdownKeys, expected: "a mapping with the key grace_s")
         guard let field = shutdown["grace_s"],
             let seconds = positiveInteger(field, file: file, fix: "write how long a stop may take, in seconds, e.g. grace_s: 30")
         else { return .seconds(30) }
@@ -73,10 +66,7 @@ extension ConfigurationReader {
 
     mutating func readSnapshotParallelism(_ top: YAMLSection) -> Int {
         let file = configFile
-        let snapshot = section(
-            top["snapshot"]?.value, file: file, path: "snapshot", line: top["snapshot"]?.line, allowed: Self.snapshotKeys,
-            place: "in snapshot", expected: "a mapping with the key parallelism"
-        )
+        let snapshot = topLevelSection("snapshot", of: top, allowed: Self.snapshotKeys, expected: "a mapping with the key parallelism")
         guard let field = snapshot["parallelism"],
             let count = positiveInteger(
                 field, file: file, fix: "write how many connections copy tables at once, e.g. parallelism: 4", atLeast: 1)

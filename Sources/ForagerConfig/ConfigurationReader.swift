@@ -108,6 +108,18 @@ struct ConfigurationReader {
 
     // MARK: Mappings and scalars
 
+    /// The section `name` at the top level of the configuration file, read as ``section`` reads one.
+    mutating func topLevelSection(_ name: String, of top: YAMLSection, allowed: [String], expected: String) -> YAMLSection {
+        section(
+            top[name]?.value, file: configFile, path: name, line: top[name]?.line, allowed: allowed, place: "in \(name)", expected: expected
+        )
+    }
+
+    /// The options under a mapping entry's `field`, read as ``section`` reads one.
+    mutating func options(of field: YAMLField, file: String, allowed: [String], expected: String) -> YAMLSection {
+        section(field.value, file: file, path: field.key, line: field.line, allowed: allowed, place: "in \(field.key)", expected: expected)
+    }
+
     /// Checks a YAML mapping's keys against `allowed`, reporting unknown ones. An absent or empty
     /// (`null`) value is an empty section; any other kind is reported as `expected`.
     ///

@@ -9,6 +9,7 @@ public struct PGOutputEncoder {
 
     public mutating func uint8(_ value: UInt8) { bytes.append(value) }
     public mutating func char(_ value: Unicode.Scalar) { bytes.append(UInt8(ascii: value)) }
+    public mutating func bool(_ value: Bool) { uint8(value ? 1 : 0) }
     public mutating func int16(_ value: Int16) { bigEndian(UInt16(bitPattern: value)) }
     public mutating func uint32(_ value: UInt32) { bigEndian(value) }
     public mutating func int32(_ value: Int32) { bigEndian(UInt32(bitPattern: value)) }
@@ -74,10 +75,7 @@ public struct PGOutputEncoder {
             uint32(begin.xid)
         case .commit(let commit):
             char("C")
-            uint8(commit.flags)
-            lsn(commit.commitLSN)
-            lsn(commit.endLSN)
-            timestamp(commit.commitTime)
+            commitFields(flags: commit.flags, commitLSN: commit.commitLSN, endLSN: commit.endLSN, commitTime: commit.commitTime)
         case .origin(let origin):
             char("O")
             lsn(origin.commitLSN)
@@ -90,7 +88,7 @@ public struct PGOutputEncoder {
             uint8(relation.replicaIdentity.rawValue)
             int16(Int16(relation.columns.count))
             for column in relation.columns {
-                uint8(column.isKey ? 1 : 0)
+                bool(column.isKey)
                 cString(column.name)
                 uint32(column.typeOID)
                 int32(column.typeModifier)
@@ -102,7 +100,7 @@ public struct PGOutputEncoder {
             cString(type.name)
         case .message(let message):
             char("M")
-            uint8(message.transactional ? 1 : 0)
+            bool(message.transactional)
             lsn(message.lsn)
             cString(message.prefix)
             lengthPrefixed(message.content)
@@ -139,6 +137,14 @@ public struct PGOutputEncoder {
         }
     }
 
+    /// What a Commit and a Stream Commit both carry, in this order.
+    private mutating func commitFields(flags: UInt8, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp) {
+        uint8(flags)
+        lsn(commitLSN)
+        lsn(endLSN)
+        timestamp(commitTime)
+    }
+
     /// The old key ('K') or old row ('O') of an update or delete, when it has one.
     private mutating func oldRow(key: TupleData?, tuple old: TupleData?) {
         if let key {
@@ -156,16 +162,13 @@ public struct PGOutputEncoder {
         case .streamStart(let start):
             char("S")
             uint32(start.xid)
-            uint8(start.firstSegment ? 1 : 0)
+            bool(start.firstSegment)
         case .streamStop:
             char("E")
         case .streamCommit(let commit):
             char("c")
             uint32(commit.xid)
-            uint8(commit.flags)
-            lsn(commit.commitLSN)
-            lsn(commit.endLSN)
-            timestamp(commit.commitTime)
+            commitFields(flags: commit.flags, commitLSN: commit.commitLSN, endLSN: commit.endLSN, commitTime: commit.commitTime)
         case .streamAbort(let abort):
             char("A")
             uint32(abort.xid)
@@ -194,7 +197,7 @@ public struct PGOutputEncoder {
             char("k")
             lsn(keepalive.walEnd)
             timestamp(keepalive.serverTime)
-            uint8(keepalive.replyRequested ? 1 : 0)
+            bool(keepalive.replyRequested)
         }
     }
 

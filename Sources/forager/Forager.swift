@@ -81,6 +81,18 @@ extension PipelineOptions {
             try await runServiceGroup([.endingGroup(service, named: "forager")], grace: configuration.shutdownGrace, logger: logger)
         }
     }
+
+    /// Runs a command that only reports what it would do unless `confirmed`: prints its report and
+    /// exits 1 when it did not do it.
+    func runReporting(
+        confirmed: Bool, _ command: @escaping @Sendable (Pipeline, Bool) async throws -> (done: Bool, report: String)
+    ) async throws {
+        try await runPipeline { pipeline, _ in
+            let (done, report) = try await command(pipeline, confirmed)
+            print(report)
+            if !done { throw ExitCode(1) }
+        }
+    }
 }
 
 struct Run: AsyncParsableCommand {
@@ -177,12 +189,7 @@ struct Drop: AsyncParsableCommand {
     var yes = false
 
     func run() async throws {
-        let yes = self.yes
-        try await options.runPipeline { pipeline, _ in
-            let (done, report) = try await pipeline.drop(confirmed: yes)
-            print(report)
-            if !done { throw ExitCode(1) }
-        }
+        try await options.runReporting(confirmed: yes) { try await $0.drop(confirmed: $1) }
     }
 }
 
@@ -202,12 +209,7 @@ struct Reset: AsyncParsableCommand {
     var yes = false
 
     func run() async throws {
-        let yes = self.yes
-        try await options.runPipeline { pipeline, _ in
-            let (done, report) = try await pipeline.reset(confirmed: yes)
-            print(report)
-            if !done { throw ExitCode(1) }
-        }
+        try await options.runReporting(confirmed: yes) { try await $0.reset(confirmed: $1) }
     }
 }
 

@@ -3,15 +3,7 @@ import Testing
 
 @Suite("warehouse: type clickhouse")
 struct ClickHouseConfigTests {
-    private func config(_ warehouse: String) -> String {
-        """
-        source:
-          url: "\(sourceURL)"
-        warehouse:
-        \(warehouse)
-        mappings: mappings/app.yaml
-        """
-    }
+    private func config(_ warehouse: String) -> String { configuration(warehouse: warehouse) }
 
     @Test func readsURLDatabaseUserAndThePasswordFromTheEnvironment() throws {
         try withFixture(
@@ -65,12 +57,7 @@ struct ClickHouseCAFileTests {
     }
 
     @Test func caFileOnAPostgresWarehousePointsToSSLSettings() throws {
-        try withFixture(
-            config:
-                "source:\n  url: \"\(sourceURL)\"\nwarehouse:\n  url: \"\(warehouseURL)\"\n  ca_file: ca.pem\nmappings: mappings/app.yaml\n"
-        ) { fixture in
-            let problem = try fixture.problem()
-            #expect(problem.key == "warehouse.ca_file" && problem.message.contains("sslrootcert"))
-        }
+        let problem = try configurationProblem(postgresConfiguration("  ca_file: ca.pem\n"))
+        #expect(problem.key == "warehouse.ca_file" && problem.message.contains("sslrootcert"))
     }
 }

@@ -11,11 +11,7 @@ struct TableSelectionTests {
     ]
 
     private func resolve(_ mapping: String) throws -> (tables: [ForagerConfiguration.TableMapping], problems: [ForagerError]) {
-        var result: (tables: [ForagerConfiguration.TableMapping], problems: [ForagerError])?
-        try withFixture(config: minimalConfig, files: ["mappings/app.yaml": mapping]) { fixture in
-            result = try fixture.load().resolveTables(sourceTables: sourceTables)
-        }
-        return try #require(result)
+        try withMapping(mapping) { try $0.load().resolveTables(sourceTables: sourceTables) }
     }
 
     @Test func aPatternSelectsTablesByNameAndExactEntriesWin() throws {
@@ -75,84 +71,50 @@ struct TableSelectionTests {
     }
 
     @Test func columnOptionsOnAPatternAreRefusedWithTheFix() throws {
-        try withFixture(
-            config: minimalConfig,
-            files: [
-                "mappings/app.yaml": """
-                tables:
-                  - source: public.*
-                    target: everything
-                    exclude_columns: [email]
-                """
-            ]
-        ) { fixture in
-            let problems = fixture.problems()
-            #expect(problems.map(\.key) == ["tables[0].target", "tables[0].exclude_columns"])
-            #expect(problems.allSatisfy { $0.message.contains("cannot be used with a pattern") })
-            #expect(problems.allSatisfy { $0.message.contains("map the table by its own name") })
-        }
+        let problems = try mappingProblems("tables:\n  - source: public.*\n    target: everything\n    exclude_columns: [email]\n")
+        #expect(problems.map(\.key) == ["tables[0].target", "tables[0].exclude_columns"])
+        #expect(problems.allSatisfy { $0.message.contains("cannot be used with a pattern") })
+        #expect(problems.allSatisfy { $0.message.contains("map the table by its own name") })
     }
 
     @Test func excludeTablesOnAnExactEntryIsRefused() throws {
-        try withFixture(
-            config: minimalConfig,
-            files: [
-                "mappings/app.yaml": """
-                tables:
-                  - source: public.samples
-                    exclude_tables: [public.x]
-                """
-            ]
-        ) { fixture in
-            let problem = try fixture.problem()
-            #expect(problem.key == "tables[0].exclude_tables")
-            #expect(problem.message.contains("only applies to an entry whose source has a wildcard"))
-        }
+        let problem = try mappingProblem("tables:\n  - source: public.samples\n    exclude_tables: [public.x]\n")
+        #expect(problem.key == "tables[0].exclude_tables")
+        #expect(problem.message.contains("only applies to an entry whose source has a wildcard"))
     }
 }
 
 @Suite("append_only and physical layout options")
 struct LayoutOptionTests {
     @Test func readsAppendOnlyAndBothLayouts() throws {
-        try withFixture(
-            config: minimalConfig,
-            files: [
-                "mappings/app.yaml": """
-                tables:
-                  - source: public.samples
-                    append_only: true
-                    clickhouse:
-                      order_by: [id, ts]
-                      partition_by: toYYYYMM(ts)
-                    redshift: {sortkey: [ts], distkey: device_id}
-                """
-            ]
-        ) { fixture in
-            let table = try #require(try fixture.load().tables.first)
-            #expect(table.appendOnly)
-            #expect(table.layout.clickHouse == PhysicalLayout.ClickHouse(orderBy: ["id", "ts"], partitionBy: "toYYYYMM(ts)"))
-            #expect(table.layout.redshift == PhysicalLayout.Redshift(sortKey: ["ts"], distKey: "device_id"))
-        }
+        let tables = try mappedTables(
+            """
+            tables:
+              - source: public.samples
+                append_only: true
+                clickhouse:
+                  order_by: [id, ts]
+                  partition_by: toYYYYMM(ts)
+                redshift: {sortkey: [ts], distkey: device_id}
+            """)
+        let table = try #require(tables.first)
+        #expect(table.appendOnly)
+        #expect(table.layout.clickHouse == PhysicalLayout.ClickHouse(orderBy: ["id", "ts"], partitionBy: "toYYYYMM(ts)"))
+        #expect(table.layout.redshift == PhysicalLayout.Redshift(sortKey: ["ts"], distKey: "device_id"))
     }
 
     @Test func unclearBooleansAndUnknownLayoutKeysAreNamed() throws {
-        try withFixture(
-            config: minimalConfig,
-            files: [
-                "mappings/app.yaml": """
-                tables:
-                  - source: public.samples
-                    append_only: yes
-                  - source: public.hives
-                    clickhouse: {order: [id]}
-                """
-            ]
-        ) { fixture in
-            let problems = fixture.problems()
-            #expect(problems.map(\.key) == ["tables[0].append_only", "tables[1].clickhouse.order"])
-            #expect(problems[0].message.contains("must be true or false, not 'yes'"))
-            #expect(problems[1].message.contains("order_by"))
-        }
+        let problems = try mappingProblems(
+            """
+            tables:
+              - source: public.samples
+                append_only: yes
+              - source: public.hives
+                clickhouse: {order: [id]}
+            """)
+        #expect(problems.map(\.key) == ["tables[0].append_only", "tables[1].clickhouse.order"])
+        #expect(problems[0].message.contains("must be true or false, not 'yes'"))
+        #expect(problems[1].message.contains("order_by"))
     }
 
     @Test func layoutProblemsNameTheColumnAndTheFix() {

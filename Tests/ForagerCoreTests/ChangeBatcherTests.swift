@@ -12,30 +12,41 @@ private let table = MappedTable(
     ],
     keyColumns: ["id"])
 
-private let relation = PGOutputMessage.relation(
-    Relation(
-        id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-        columns: [
-            .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-            .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
-            .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-        ]))
+/// A relation message for relation 42 (public.hives unless named otherwise) with `columns`
+/// (name and type OID, text unless given), `keys` flagged as its replica identity.
+private func hives(
+    _ columns: [(String, UInt32)], keys: Set<String> = ["id"], identity: ReplicaIdentity = .default, namespace: String = "public",
+    name: String = "hives"
+) -> PGOutputMessage {
+    .relation(
+        Relation(
+            id: 42, namespace: namespace, name: name, replicaIdentity: identity,
+            columns: columns.map { .init(isKey: keys.contains($0.0), name: $0.0, typeOID: $0.1, typeModifier: -1) }))
+}
+
+/// The columns of the mapped table: id (integer), label and body (text).
+private let hivesColumns: [(String, UInt32)] = [("id", 23), ("label", 25), ("body", 25)]
+
+private let relation = hives(hivesColumns)
 
 /// The relation as a table without a key sends it: REPLICA IDENTITY FULL, every column flagged.
-private let fullRelation = PGOutputMessage.relation(
-    Relation(
-        id: 42, namespace: "public", name: "hives", replicaIdentity: .full,
-        columns: [
-            .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-            .init(isKey: true, name: "label", typeOID: 25, typeModifier: -1),
-            .init(isKey: true, name: "body", typeOID: 25, typeModifier: -1),
-        ]))
+private let fullRelation = hives(hivesColumns, keys: ["id", "label", "body"], identity: .full)
 
 private func text(_ value: String) -> TupleColumn { .text(ArraySlice(value.utf8)) }
 private func row(_ id: Int, _ label: String?, _ body: TupleColumn? = nil) -> TupleData {
     TupleData(columns: [text(String(id)), label.map(text) ?? .null, body ?? text("b\(id)")])
 }
 private func key(_ id: Int) -> TupleData { TupleData(columns: [text(String(id)), .null, .null]) }
+private func insert(_ tuple: TupleData) -> PGOutputMessage { .insert(Insert(relationID: 42, newTuple: tuple)) }
+private func insert(_ id: Int, _ label: String?, _ body: TupleColumn? = nil) -> PGOutputMessage { insert(row(id, label, body)) }
+private func insert(_ values: String...) -> PGOutputMessage { insert(TupleData(columns: values.map(text))) }
+private func update(_ tuple: TupleData, oldKey: TupleData? = nil, oldTuple: TupleData? = nil) -> PGOutputMessage {
+    .update(Update(relationID: 42, oldKey: oldKey, oldTuple: oldTuple, newTuple: tuple))
+}
+private func delete(key: TupleData? = nil, oldTuple: TupleData? = nil) -> PGOutputMessage {
+    .delete(Delete(relationID: 42, oldKey: key, oldTuple: oldTuple))
+}
+private let truncate = PGOutputMessage.truncate(Truncate(relationIDs: [42], cascade: false, restartIdentity: false))
 
 /// Drives a batcher with a fake clock and records its actions.
 private struct Driver {
@@ -59,11 +70,37 @@ private struct Driver {
     @discardableResult
     mutating func transaction(_ changes: [PGOutputMessage]) throws -> LSN {
         let final = LSN(lsn + UInt64(changes.count + 2) * 0x10)
-        try send(.begin(Begin(finalLSN: final, commitTime: .init(microseconds: 0), xid: 1)))
+        try begin(final, xid: 1)
         for change in changes { try send(change) }
-        let end = LSN(final.value + 0x8)
-        try send(.commit(Commit(flags: 0, commitLSN: final, endLSN: end, commitTime: .init(microseconds: 0))))
-        return end
+        try commit(final)
+        return LSN(final.value + 0x8)
+    }
+
+    mutating func begin(_ final: LSN, xid: UInt32) throws {
+        try send(.begin(Begin(finalLSN: final, commitTime: .init(microseconds: 0), xid: xid)))
+    }
+
+    /// Commits the transaction that ends at `final`, with its end 8 bytes later.
+    mutating func commit(_ final: LSN) throws {
+        try send(.commit(Commit(flags: 0, commitLSN: final, endLSN: LSN(final.value + 0x8), commitTime: .init(microseconds: 0))))
+    }
+
+    /// The steps of every commit the batcher gives when drained.
+    mutating func drainedSteps() -> [ChangeStep] {
+        committedSteps(batcher.drain().actions)
+    }
+
+    /// Drains the batcher, keeping its actions with the others.
+    mutating func drain() {
+        actions += batcher.drain().actions
+    }
+}
+
+/// The steps of the commits among `actions`, in order.
+private func committedSteps(_ actions: [ChangeBatcher.Action]) -> [ChangeStep] {
+    actions.flatMap { action -> [ChangeStep] in
+        if case .commit(let changes, _) = action { return changes.allSteps }
+        return []
     }
 }
 
@@ -84,12 +121,12 @@ private func label(_ state: RowState) -> String? {
         var driver = Driver(maxRows: 10)
         try driver.send(relation)
         try driver.transaction([
-            .insert(Insert(relationID: 42, newTuple: row(1, "a"))),
-            .update(Update(relationID: 42, oldKey: nil, oldTuple: nil, newTuple: row(1, "b"))),
-            .update(Update(relationID: 42, oldKey: nil, oldTuple: nil, newTuple: row(2, "x"))),
-            .delete(Delete(relationID: 42, oldKey: key(2), oldTuple: nil)),
-            .delete(Delete(relationID: 42, oldKey: key(3), oldTuple: nil)),
-            .insert(Insert(relationID: 42, newTuple: row(3, "again"))),
+            insert(1, "a"),
+            update(row(1, "b")),
+            update(row(2, "x")),
+            delete(key: key(2)),
+            delete(key: key(3)),
+            insert(3, "again"),
         ])
         let end = driver.batcher.drain()
         #expect(end.rollback == false)
@@ -108,7 +145,7 @@ private func label(_ state: RowState) -> String? {
     @Test func aKeyChangeRemovesTheOldKey() throws {
         var driver = Driver()
         try driver.send(relation)
-        try driver.transaction([.update(Update(relationID: 42, oldKey: key(5), oldTuple: nil, newTuple: row(6, "moved")))])
+        try driver.transaction([update(row(6, "moved"), oldKey: key(5))])
         guard case .commit(let changes, _) = driver.batcher.drain().actions.first else { Issue.record("no commit"); return }
         let collapsed = states(changes)
         #expect(collapsed.count == 2)
@@ -120,9 +157,9 @@ private func label(_ state: RowState) -> String? {
         var driver = Driver()
         try driver.send(relation)
         try driver.transaction([
-            .insert(Insert(relationID: 42, newTuple: row(1, "a", text("big value")))),
-            .update(Update(relationID: 42, oldKey: nil, oldTuple: nil, newTuple: row(1, "b", .unchangedToast))),
-            .update(Update(relationID: 42, oldKey: nil, oldTuple: nil, newTuple: row(2, "c", .unchangedToast))),
+            insert(1, "a", text("big value")),
+            update(row(1, "b", .unchangedToast)),
+            update(row(2, "c", .unchangedToast)),
         ])
         guard case .commit(let changes, _) = driver.batcher.drain().actions.first else { Issue.record("no commit"); return }
         let collapsed = states(changes)
@@ -135,7 +172,7 @@ private func label(_ state: RowState) -> String? {
         var driver = Driver()
         try driver.send(relation)
         try driver.transaction([
-            .update(Update(relationID: 42, oldKey: key(6), oldTuple: nil, newTuple: row(100, "moved", .unchangedToast)))
+            update(row(100, "moved", .unchangedToast), oldKey: key(6))
         ])
         guard case .commit(let changes, _) = driver.batcher.drain().actions.first else { Issue.record("no commit"); return }
         let moved = states(changes)[1]
@@ -146,11 +183,11 @@ private func label(_ state: RowState) -> String? {
     @Test func transactionsAtOrBeforeTheCheckpointAreSkipped() throws {
         var driver = Driver(checkpoint: 0x2000)
         try driver.send(relation)
-        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "old")))])
+        try driver.transaction([insert(1, "old")])
         #expect(driver.batcher.isIdle)
         #expect(driver.batcher.drain().actions.isEmpty)
         driver.lsn = 0x3000
-        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(2, "new")))])
+        try driver.transaction([insert(2, "new")])
         guard case .commit(let changes, let through) = driver.batcher.drain().actions.first else { Issue.record("no commit"); return }
         #expect(states(changes).map(label) == ["new"])
         #expect(through > LSN(0x3000))
@@ -159,11 +196,11 @@ private func label(_ state: RowState) -> String? {
     @Test func batchesCommitOnRowCountAtTransactionBoundaries() throws {
         var driver = Driver(maxRows: 3)
         try driver.send(relation)
-        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "a")))])
+        try driver.transaction([insert(1, "a")])
         #expect(driver.actions.isEmpty)
         let end = try driver.transaction([
-            .insert(Insert(relationID: 42, newTuple: row(2, "b"))),
-            .insert(Insert(relationID: 42, newTuple: row(3, "c"))),
+            insert(2, "b"),
+            insert(3, "c"),
         ])
         #expect(driver.actions.count == 1)
         guard case .commit(let changes, let through) = driver.actions[0] else { Issue.record("no commit"); return }
@@ -176,7 +213,7 @@ private func label(_ state: RowState) -> String? {
     @Test func batchesCommitOnAgeWhenTheStreamIsQuiet() throws {
         var driver = Driver(maxRows: 100, maxAge: .milliseconds(500))
         try driver.send(relation)
-        let end = try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "a")))])
+        let end = try driver.transaction([insert(1, "a")])
         #expect(driver.batcher.tick(now: driver.now + .milliseconds(499)).isEmpty)
         let due = driver.batcher.tick(now: driver.now + .milliseconds(500))
         guard case .commit(_, let through) = due.first else { Issue.record("no commit"); return }
@@ -186,7 +223,7 @@ private func label(_ state: RowState) -> String? {
     @Test func aCaughtUpStreamCommitsAtOnceToAnIdleWarehouse() throws {
         var driver = Driver(maxRows: 100, maxAge: .seconds(5))
         try driver.send(relation)
-        let end = try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "a")))])
+        let end = try driver.transaction([insert(1, "a")])
         #expect(driver.batcher.tick(now: driver.now, warehouseIdle: true, caughtUp: false).isEmpty)
         #expect(driver.batcher.tick(now: driver.now, warehouseIdle: false, caughtUp: true).isEmpty)
         guard case .commit(_, let through) = driver.batcher.tick(now: driver.now, warehouseIdle: true, caughtUp: true).first else {
@@ -198,11 +235,11 @@ private func label(_ state: RowState) -> String? {
     @Test func aHugeTransactionIsAppliedInPiecesAndCommittedOnce() throws {
         var driver = Driver(maxRows: 2)
         try driver.send(relation)
-        let first = try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(100, "small")))])
+        let first = try driver.transaction([insert(100, "small")])
         #expect(driver.actions.isEmpty)
         let final = LSN(0x9000)
-        try driver.send(.begin(Begin(finalLSN: final, commitTime: .init(microseconds: 0), xid: 2)))
-        for id in 1...5 { try driver.send(.insert(Insert(relationID: 42, newTuple: row(id, "big")))) }
+        try driver.begin(final, xid: 2)
+        for id in 1...5 { try driver.send(insert(id, "big")) }
         // The earlier whole transaction commits alone, then pieces go into an open warehouse transaction.
         guard case .commit(let earlier, let through) = driver.actions.first else { Issue.record("no commit"); return }
         #expect(earlier.changeCount == 1 && through == first)
@@ -214,7 +251,7 @@ private func label(_ state: RowState) -> String? {
         // Stopping now rolls the pieces back; they are replayed after a restart.
         var stopped = driver
         #expect(stopped.batcher.drain().rollback == true)
-        try driver.send(.commit(Commit(flags: 0, commitLSN: final, endLSN: LSN(0x9008), commitTime: .init(microseconds: 0))))
+        try driver.commit(final)
         guard case .commit(let rest, let end) = driver.actions.last else { Issue.record("no final commit"); return }
         #expect(rest.changeCount == 1 && end == LSN(0x9008))
     }
@@ -224,10 +261,10 @@ private func label(_ state: RowState) -> String? {
         var driver = Driver(maxRows: 1000, maxBytes: 2500, maxAge: .seconds(60))
         try driver.send(relation)
         let wide = String(repeating: "w", count: 1000)
-        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, wide)))])
-        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(2, wide)))])
+        try driver.transaction([insert(1, wide)])
+        try driver.transaction([insert(2, wide)])
         #expect(driver.actions.isEmpty, "two rows are under the budget: they wait for more")
-        let third = try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(3, wide)))])
+        let third = try driver.transaction([insert(3, wide)])
         guard driver.actions.count == 1, case .commit(let batch, let through) = driver.actions[0] else {
             Issue.record("expected one commit once the budget is passed: \(driver.actions)")
             return
@@ -236,8 +273,8 @@ private func label(_ state: RowState) -> String? {
 
         // Inside one transaction, the budget cuts pieces.
         driver.actions = []
-        try driver.send(.begin(Begin(finalLSN: LSN(0x9000), commitTime: .init(microseconds: 0), xid: 3)))
-        for id in 10...16 { try driver.send(.insert(Insert(relationID: 42, newTuple: row(id, wide)))) }
+        try driver.begin(LSN(0x9000), xid: 3)
+        for id in 10...16 { try driver.send(insert(id, wide)) }
         let pieces = driver.actions.compactMap { action -> Int? in
             if case .apply(let piece) = action { return piece.changeCount }
             return nil
@@ -249,9 +286,9 @@ private func label(_ state: RowState) -> String? {
         var driver = Driver()
         try driver.send(relation)
         try driver.transaction([
-            .insert(Insert(relationID: 42, newTuple: row(1, "before"))),
-            .truncate(Truncate(relationIDs: [42], cascade: false, restartIdentity: false)),
-            .insert(Insert(relationID: 42, newTuple: row(1, "after"))),
+            insert(1, "before"),
+            truncate,
+            insert(1, "after"),
         ])
         guard case .commit(let changes, _) = driver.batcher.drain().actions.first else { Issue.record("no commit"); return }
         let kinds = changes.allSteps.map { step -> String in
@@ -269,9 +306,9 @@ private func label(_ state: RowState) -> String? {
         var driver = Driver(checkpoint: 0x100)
         #expect(driver.batcher.advanceIdle(to: LSN(0x50)) == nil)
         try driver.send(relation)
-        try driver.send(.begin(Begin(finalLSN: LSN(0x5000), commitTime: .init(microseconds: 0), xid: 3)))
+        try driver.begin(LSN(0x5000), xid: 3)
         #expect(driver.batcher.advanceIdle(to: LSN(0x6000)) == nil)
-        try driver.send(.commit(Commit(flags: 0, commitLSN: LSN(0x5000), endLSN: LSN(0x5008), commitTime: .init(microseconds: 0))))
+        try driver.commit(LSN(0x5000))
         // A committed transaction is still waiting for its batch, so the position may not jump past it yet.
         #expect(driver.batcher.advanceIdle(to: LSN(0x6000)) == nil)
         guard case .commit(_, LSN(0x5008)) = driver.batcher.tick(now: driver.now + .seconds(1)).first else {
@@ -287,31 +324,16 @@ private func label(_ state: RowState) -> String? {
     @Test func aChangedColumnListBecomesASchemaStepBetweenTheRows() throws {
         var driver = Driver()
         try driver.send(relation)
-        let altered = PGOutputMessage.relation(
-            Relation(
-                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-                columns: [
-                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                    .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
-                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-                    .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
-                ]))
-        let dropped = PGOutputMessage.relation(
-            Relation(
-                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-                columns: [
-                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-                    .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
-                ]))
-        try driver.send(.begin(Begin(finalLSN: LSN(0x5000), commitTime: .init(microseconds: 0), xid: 9)))
-        try driver.send(.insert(Insert(relationID: 42, newTuple: row(1, "old shape"))))
+        let altered = hives([("id", 23), ("label", 25), ("body", 25), ("extra", 25)])
+        let dropped = hives([("id", 23), ("body", 25), ("extra", 25)])
+        try driver.begin(LSN(0x5000), xid: 9)
+        try driver.send(insert(1, "old shape"))
         try driver.send(altered)
-        try driver.send(.insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("2"), text("a"), text("b"), text("x")]))))
+        try driver.send(insert("2", "a", "b", "x"))
         try driver.send(dropped)
-        try driver.send(.insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("3"), text("b"), text("x")]))))
+        try driver.send(insert("3", "b", "x"))
         try driver.send(altered)
-        try driver.send(.commit(Commit(flags: 0, commitLSN: LSN(0x5000), endLSN: LSN(0x5008), commitTime: .init(microseconds: 0))))
+        try driver.commit(LSN(0x5000))
         guard case .commit(let changes, _) = driver.batcher.drain().actions.first else { Issue.record("no commit"); return }
         let steps = changes.allSteps.map { step -> String in
             switch step {
@@ -334,23 +356,13 @@ private func label(_ state: RowState) -> String? {
     @Test func aRenameStopsTheTableRatherThanGuessAndItsLaterChangesAreIgnored() throws {
         var driver = Driver()
         try driver.send(relation)
-        let renamed = PGOutputMessage.relation(
-            Relation(
-                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-                columns: [
-                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                    .init(isKey: false, name: "name", typeOID: 25, typeModifier: -1),
-                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-                ]))
+        let renamed = hives([("id", 23), ("name", 25), ("body", 25)])
         try driver.transaction([
-            .insert(Insert(relationID: 42, newTuple: row(1, "before"))), renamed,
-            .insert(Insert(relationID: 42, newTuple: row(2, "after"))),
+            insert(1, "before"), renamed,
+            insert(2, "after"),
         ])
-        try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(3, "later")))])
-        let steps = driver.batcher.drain().actions.flatMap { action -> [ChangeStep] in
-            if case .commit(let changes, _) = action { return changes.allSteps }
-            return []
-        }
+        try driver.transaction([insert(3, "later")])
+        let steps = driver.drainedSteps()
         #expect(steps.count == 2)
         guard case .rows(let tables) = steps.first, case .stopTable(let table, let error) = steps.last else {
             Issue.record("expected the rows before the rename, then a stop: \(steps)")
@@ -368,33 +380,18 @@ private func label(_ state: RowState) -> String? {
         // The catalogue at start: label dropped, extra added while Forager was stopped.
         var now = table
         now.columns = [table.columns[0], table.columns[2], SourceColumn(name: "extra", sqlType: "text", notNull: false)]
-        let current = PGOutputMessage.relation(
-            Relation(
-                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-                columns: [
-                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-                    .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
-                ]))
-        let added = PGOutputMessage.relation(
-            Relation(
-                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-                columns: [
-                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                    .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
-                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-                    .init(isKey: false, name: "extra", typeOID: 25, typeModifier: -1),
-                ]))
+        let current = hives([("id", 23), ("body", 25), ("extra", 25)])
+        let added = hives([("id", 23), ("label", 25), ("body", 25), ("extra", 25)])
         func steps(droppedColumns: Int) throws -> [String] {
             var described = now
             described.droppedColumnCount = droppedColumns
             var driver = Driver(table: described)
-            try driver.transaction([relation, .insert(Insert(relationID: 42, newTuple: row(1, "old shape")))])
+            try driver.transaction([relation, insert(1, "old shape")])
             try driver.transaction([
-                added, .insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("2"), text("a"), text("b"), text("x")]))),
+                added, insert("2", "a", "b", "x"),
             ])
             try driver.transaction([
-                current, .insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("3"), text("b"), text("x")]))),
+                current, insert("3", "b", "x"),
             ])
             return driver.batcher.drain().actions.flatMap { action -> [String] in
                 guard case .commit(let changes, _) = action else { return [] }
@@ -424,15 +421,8 @@ private func label(_ state: RowState) -> String? {
             var described = table
             described.columns[1] = SourceColumn(name: "label", sqlType: "", notNull: false, sourceType: (catalogue, -1))
             var driver = Driver(table: described)
-            let older = PGOutputMessage.relation(
-                Relation(
-                    id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-                    columns: [
-                        .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                        .init(isKey: false, name: "label", typeOID: 700, typeModifier: -1),
-                        .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-                    ]))
-            try driver.transaction([older, .insert(Insert(relationID: 42, newTuple: row(1, "0.1")))])
+            let older = hives([("id", 23), ("label", 700), ("body", 25)])
+            try driver.transaction([older, insert(1, "0.1")])
             guard case .commit(let changes, _) = driver.batcher.drain().actions.last else { return nil }
             return states(changes).first.flatMap(label)
         }
@@ -445,22 +435,12 @@ private func label(_ state: RowState) -> String? {
     @Test func aMappedTableRenamedOnTheSourceStopsInsteadOfLosingItsChanges() throws {
         var driver = Driver()
         try driver.send(relation)
-        let renamed = PGOutputMessage.relation(
-            Relation(
-                id: 42, namespace: "archive", name: "old_hives", replicaIdentity: .default,
-                columns: [
-                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                    .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
-                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-                ]))
+        let renamed = hives([("id", 23), ("label", 25), ("body", 25)], namespace: "archive", name: "old_hives")
         try driver.transaction([
-            .insert(Insert(relationID: 42, newTuple: row(1, "before"))), renamed,
-            .insert(Insert(relationID: 42, newTuple: row(2, "after"))),
+            insert(1, "before"), renamed,
+            insert(2, "after"),
         ])
-        let steps = driver.batcher.drain().actions.flatMap { action -> [ChangeStep] in
-            if case .commit(let changes, _) = action { return changes.allSteps }
-            return []
-        }
+        let steps = driver.drainedSteps()
         guard case .stopTable(let stopped, let error) = steps.last else {
             Issue.record("expected a stop: \(steps)")
             return
@@ -474,24 +454,17 @@ private func label(_ state: RowState) -> String? {
         var known = table
         known.relationID = 42
         var fresh = Driver(table: known)
-        try fresh.transaction([renamed, .insert(Insert(relationID: 42, newTuple: row(3, "after")))])
+        try fresh.transaction([renamed, insert(3, "after")])
         #expect(fresh.batcher.stoppedTables == [TableName(schema: "public", name: "hives")])
     }
 
     @Test func aChangedReplicaIdentityStopsTheTableButFullAndNothingDoNot() throws {
         func relation(_ identity: ReplicaIdentity, keys: Set<String>) -> PGOutputMessage {
-            .relation(
-                Relation(
-                    id: 42, namespace: "public", name: "hives", replicaIdentity: identity,
-                    columns: [
-                        .init(isKey: keys.contains("id"), name: "id", typeOID: 23, typeModifier: -1),
-                        .init(isKey: keys.contains("label"), name: "label", typeOID: 25, typeModifier: -1),
-                        .init(isKey: keys.contains("body"), name: "body", typeOID: 25, typeModifier: -1),
-                    ]))
+            hives(hivesColumns, keys: keys, identity: identity)
         }
         func stops(_ messages: [PGOutputMessage], table: MappedTable = table) throws -> String? {
             var driver = Driver(table: table)
-            for message in messages { try driver.transaction([message, .insert(Insert(relationID: 42, newTuple: row(1, "x")))]) }
+            for message in messages { try driver.transaction([message, insert(1, "x")]) }
             for action in driver.batcher.drain().actions {
                 guard case .commit(let changes, _) = action else { continue }
                 for step in changes.allSteps { if case .stopTable(_, let error) = step { return "\(error)" } }
@@ -522,14 +495,8 @@ private func label(_ state: RowState) -> String? {
     @Test func losingAKeyColumnStopsTheTableNamingTheColumn() throws {
         var driver = Driver()
         try driver.send(relation)
-        let keyless = PGOutputMessage.relation(
-            Relation(
-                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-                columns: [
-                    .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
-                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-                ]))
-        try driver.transaction([keyless, .insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("x"), text("y")])))])
+        let keyless = hives([("label", 25), ("body", 25)], keys: [])
+        try driver.transaction([keyless, insert("x", "y")])
         guard case .commit(let changes, _) = driver.batcher.drain().actions.first, case .stopTable(_, let error) = changes.allSteps.first
         else {
             Issue.record("expected a stop")
@@ -542,20 +509,10 @@ private func label(_ state: RowState) -> String? {
     @Test func aChangedColumnTypeIsAStepNamingTheColumn() throws {
         var driver = Driver()
         try driver.send(relation)
-        let widened = PGOutputMessage.relation(
-            Relation(
-                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-                columns: [
-                    .init(isKey: true, name: "id", typeOID: 20, typeModifier: -1),
-                    .init(isKey: false, name: "label", typeOID: 25, typeModifier: -1),
-                    .init(isKey: false, name: "body", typeOID: 25, typeModifier: -1),
-                ]))
-        try driver.transaction([widened, .insert(Insert(relationID: 42, newTuple: row(1, "a")))])
-        try driver.transaction([widened, .insert(Insert(relationID: 42, newTuple: row(2, "b")))])
-        let steps = driver.batcher.drain().actions.flatMap { action -> [ChangeStep] in
-            if case .commit(let changes, _) = action { return changes.allSteps }
-            return []
-        }
+        let widened = hives([("id", 20), ("label", 25), ("body", 25)])
+        try driver.transaction([widened, insert(1, "a")])
+        try driver.transaction([widened, insert(2, "b")])
+        let steps = driver.drainedSteps()
         let retyped = steps.compactMap { step -> [String]? in if case .schemaChange(let change) = step { change.retyped } else { nil } }
         #expect(retyped == [["id"]])
     }
@@ -565,19 +522,10 @@ private func label(_ state: RowState) -> String? {
         driver.batcher = ChangeBatcher(
             tables: [table], limits: .init(maxRows: 1000, maxAge: .seconds(1)), checkpoint: LSN(0x100),
             syncPoints: [table.source: LSN(0x1050)])
-        let oldShape = PGOutputMessage.relation(
-            Relation(
-                id: 42, namespace: "public", name: "hives", replicaIdentity: .default,
-                columns: [
-                    .init(isKey: true, name: "id", typeOID: 23, typeModifier: -1),
-                    .init(isKey: false, name: "old", typeOID: 25, typeModifier: -1),
-                ]))
-        try driver.transaction([oldShape, .insert(Insert(relationID: 42, newTuple: TupleData(columns: [text("1"), text("in the copy")])))])
-        try driver.transaction([relation, .insert(Insert(relationID: 42, newTuple: row(2, "after the copy")))])
-        let steps = driver.batcher.drain().actions.flatMap { action -> [ChangeStep] in
-            if case .commit(let changes, _) = action { return changes.allSteps }
-            return []
-        }
+        let oldShape = hives([("id", 23), ("old", 25)])
+        try driver.transaction([oldShape, insert("1", "in the copy")])
+        try driver.transaction([relation, insert(2, "after the copy")])
+        let steps = driver.drainedSteps()
         #expect(steps.count == 1)
         guard case .rows(let tables) = steps.first else { Issue.record("expected rows"); return }
         #expect(tables.flatMap(\.orderedStates).compactMap(label) == ["after the copy"])
@@ -600,6 +548,13 @@ struct KeylessTableTests {
         return keyless
     }
 
+    /// A driver over the table without a key, rows identified by `identity`, that has seen `relation`.
+    private func keylessDriver(_ identity: RowIdentity, _ relation: PGOutputMessage) throws -> Driver {
+        var driver = Driver(table: keyless(identity))
+        try driver.send(relation)
+        return driver
+    }
+
     private func deltas(_ actions: [ChangeBatcher.Action]) -> [(String, Int)] {
         actions.flatMap { action -> [(String, Int)] in
             guard case .commit(let changes, _) = action else { return [] }
@@ -617,47 +572,40 @@ struct KeylessTableTests {
     }
 
     @Test func fullRowIdentityCountsCopiesAndFillsUnchangedValuesFromTheOldRow() throws {
-        var driver = Driver(table: keyless(.fullRow))
-        try driver.send(fullRelation)
+        var driver = try keylessDriver(.fullRow, fullRelation)
         try driver.transaction([
-            .insert(Insert(relationID: 42, newTuple: row(1, "a"))),
-            .insert(Insert(relationID: 42, newTuple: row(1, "a"))),
-            .insert(Insert(relationID: 42, newTuple: row(2, "b"))),
-            .delete(Delete(relationID: 42, oldKey: nil, oldTuple: row(1, "a"))),
-            .update(Update(relationID: 42, oldKey: nil, oldTuple: row(2, "b"), newTuple: row(2, "c", .unchangedToast))),
-            .delete(Delete(relationID: 42, oldKey: nil, oldTuple: row(9, nil))),
+            insert(1, "a"),
+            insert(1, "a"),
+            insert(2, "b"),
+            delete(oldTuple: row(1, "a")),
+            update(row(2, "c", .unchangedToast), oldTuple: row(2, "b")),
+            delete(oldTuple: row(9, nil)),
         ])
-        driver.actions += driver.batcher.drain().actions
+        driver.drain()
         let result = deltas(driver.actions)
         #expect(result.map(\.0) == ["1|a|b1", "2|b|b2", "2|c|b2", "9|NULL|b9"])
         #expect(result.map(\.1) == [1, 0, 1, -1])
     }
 
     @Test func fullRowIdentityNeedsTheOldRow() throws {
-        var driver = Driver(table: keyless(.fullRow))
-        try driver.send(fullRelation)
+        var driver = try keylessDriver(.fullRow, fullRelation)
         #expect(throws: ForagerError.self) {
-            try driver.transaction([.update(Update(relationID: 42, oldKey: nil, oldTuple: nil, newTuple: row(1, "a")))])
+            try driver.transaction([update(row(1, "a"))])
         }
     }
 
     @Test func appendOnlyKeepsEveryInsertAndIgnoresEverythingElse() throws {
-        var driver = Driver(table: keyless(.appendOnly))
-        try driver.send(relation)
+        var driver = try keylessDriver(.appendOnly, relation)
         try driver.transaction([
-            .insert(Insert(relationID: 42, newTuple: row(1, "a"))),
-            .insert(Insert(relationID: 42, newTuple: row(1, "a"))),
-            .update(Update(relationID: 42, oldKey: nil, oldTuple: nil, newTuple: row(1, "b"))),
-            .delete(Delete(relationID: 42, oldKey: nil, oldTuple: nil)),
-            .truncate(Truncate(relationIDs: [42], cascade: false, restartIdentity: false)),
+            insert(1, "a"),
+            insert(1, "a"),
+            update(row(1, "b")),
+            delete(),
+            truncate,
         ])
-        driver.actions += driver.batcher.drain().actions
+        driver.drain()
         #expect(deltas(driver.actions).map(\.0) == ["1|a|b1", "1|a|b1"])
-        let steps = driver.actions.flatMap { action -> [ChangeStep] in
-            if case .commit(let changes, _) = action { return changes.allSteps }
-            return []
-        }
-        #expect(steps.count == 1)
+        #expect(committedSteps(driver.actions).count == 1)
     }
 }
 
@@ -688,7 +636,7 @@ struct AppendOnlyPlaceTests {
             actions += try batcher.receive(
                 .begin(Begin(finalLSN: LSN(0x9000), commitTime: .init(microseconds: 0), xid: 7)), at: LSN(0x4000), now: .zero)
             for (lsn, id) in [(0x5000, 1), (0x5000, 1), (0x5000, 2), (0x5000, 3), (0x5000, 1), (0x5100, 1), (0x5200, 1)] {
-                actions += try batcher.receive(.insert(Insert(relationID: 42, newTuple: row(id, "same"))), at: LSN(UInt64(lsn)), now: .zero)
+                actions += try batcher.receive(insert(id, "same"), at: LSN(UInt64(lsn)), now: .zero)
             }
             let commit = Commit(flags: 0, commitLSN: LSN(0x9000), endLSN: LSN(0x9008), commitTime: .init(microseconds: 0))
             actions += try batcher.receive(.commit(commit), at: LSN(0x9000), now: .zero)
@@ -739,7 +687,7 @@ struct StepExclusionTests {
     @Test func aMessageAfterABatchExtendsItsCheckpointAndOldOrTransactionalOnesAreIgnored() throws {
         var driver = Driver(checkpoint: 0x100)
         try driver.send(relation)
-        let end = try driver.transaction([.insert(Insert(relationID: 42, newTuple: row(1, "a")))])
+        let end = try driver.transaction([insert(1, "a")])
         try driver.send(message(0x50))
         try driver.send(message(0x9000, transactional: true))
         try driver.send(message(end.value + 0x100))

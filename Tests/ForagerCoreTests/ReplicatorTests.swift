@@ -44,6 +44,15 @@ private func eventually(_ condition: () -> Bool) async throws -> Bool {
     return condition()
 }
 
+/// A stop a test asks for and a replicator reads.
+private final class StopRequest: Sendable {
+    private let requested = Mutex(false)
+
+    func request() { requested.withLock { $0 = true } }
+
+    var isRequested: Bool { requested.withLock { $0 } }
+}
+
 @Suite("The replicator loop")
 struct ReplicatorTests {
     private func replicator(
@@ -61,6 +70,17 @@ struct ReplicatorTests {
         Replicator(
             stream: stream, sink: sink, batcher: batcher(), mode: .continuous, logger: Logger(label: "test"), clock: clock,
             shouldStop: { clock.now.offset >= stopAt })
+    }
+
+    /// A continuous replicator whose transactions pass `gate`, running in a task until `stop` is requested.
+    private func running(
+        _ stream: ScriptedStream, _ sink: InMemoryWarehouse, gate: TransactionGate, stop: StopRequest
+    ) -> Task<LSN, any Error> {
+        var replicator = Replicator(
+            stream: stream, sink: sink, batcher: batcher(), mode: .continuous, logger: Logger(label: "test"),
+            shouldStop: { stop.isRequested })
+        replicator.gate = gate
+        return Task { [replicator] in try await replicator.run() }
     }
 
     @Test func everyAcknowledgementIsACheckpointTheWarehouseCommittedAndSyncStopsAtItsTarget() async throws {
@@ -177,17 +197,13 @@ struct ReplicatorTests {
         let sink = InMemoryWarehouse()
         let gate = TransactionGate()
         gate.holdNext()
-        let stop = Mutex(false)
-        var replicator = Replicator(
-            stream: stream, sink: sink, batcher: batcher(), mode: .continuous, logger: Logger(label: "test"),
-            shouldStop: { stop.withLock { $0 } })
-        replicator.gate = gate
-        let run = Task { [replicator] in try await replicator.run() }
+        let stop = StopRequest()
+        let run = running(stream, sink, gate: gate, stop: stop)
         try await Task.sleep(for: .milliseconds(300))
         #expect(sink.commits.isEmpty)
         gate.release()
         #expect(try await eventually { sink.checkpoint == LSN(1_008) })
-        stop.withLock { $0 = true }
+        stop.request()
         #expect(try await run.value == LSN(1_008))
         #expect(labels(sink).keys.sorted() == [1, 2])
     }
@@ -199,14 +215,10 @@ struct ReplicatorTests {
         let sink = InMemoryWarehouse()
         let gate = TransactionGate()
         gate.hold(from: LSN(2_000), syncPoints: [:])
-        let stop = Mutex(false)
-        var replicator = Replicator(
-            stream: stream, sink: sink, batcher: batcher(), mode: .continuous, logger: Logger(label: "test"),
-            shouldStop: { stop.withLock { $0 } })
-        replicator.gate = gate
-        let run = Task { [replicator] in try await replicator.run() }
+        let stop = StopRequest()
+        let run = running(stream, sink, gate: gate, stop: stop)
         #expect(try await eventually { sink.checkpoint == LSN(1_008) })
-        stop.withLock { $0 = true }
+        stop.request()
         #expect(try await run.value == LSN(1_008))
         #expect(labels(sink).keys.sorted() == [1])
         #expect(stream.flushed.last == LSN(1_008))

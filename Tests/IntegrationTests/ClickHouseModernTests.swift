@@ -8,17 +8,6 @@ import Testing
 /// 'UTC') on a modern server) as microseconds since 1970, decimals with their trailing zeros.
 @Suite("ClickHouse warehouse on a modern engine", .serialized, .cleansUpScenarios)
 struct ClickHouseModernTests {
-    private func sourceRows(_ scenario: Scenario, _ select: String) async throws -> String {
-        try await scenario.sourceScalar("SELECT coalesce(string_agg(line, E'\\n' ORDER BY id), '') FROM (\(select)) AS x") ?? ""
-    }
-
-    private func clickHouseRows(_ server: ClickHouseServer, _ scenario: Scenario, _ sql: String) async throws -> String {
-        try await server.query(
-            server.inClassicForm(sql.replacingOccurrences(of: "$db", with: "`\(scenario.warehouseDatabase)`")) + " FORMAT TabSeparated"
-        )
-        .trimmingCharacters(in: .newlines)
-    }
-
     @Test("the front answers as ClickHouse's HTTP interface: version, error code and text; kill and resume keep the data")
     func frontAnswersAsClickHouse() async throws {
         let server = try await ClickHouseServer.startModern(name: "front")
@@ -63,8 +52,7 @@ struct ClickHouseModernTests {
             server, scenario,
             "SELECT frames, toString(weight), label FROM $db.hives_current WHERE id = 1 SETTINGS output_format_decimal_trailing_zeros = 1")
         #expect(row == "100000\t12345678.1234\t\\N", "\(row)")
-        let validation = try await scenario.forager(["validate"])
-        #expect(validation.contains("public.hives: equal"), "\(validation)")
+        try await scenario.expectValidatedEqual("public.hives")
     }
 
     @Test(
@@ -91,8 +79,7 @@ struct ClickHouseModernTests {
         try await scenario.forager(["resync", "--table", "other"])
         try await scenario.forager(["sync"])
         #expect(try await clickHouseRows(server, scenario, "SELECT n FROM $db.other_current ORDER BY id") == "1\n-1")
-        let validation = try await scenario.forager(["validate"])
-        #expect(validation.contains("public.other: equal"), "\(validation)")
+        try await scenario.expectValidatedEqual("public.other")
     }
 
     @Test(
@@ -144,7 +131,6 @@ struct ClickHouseModernTests {
             FROM `\(scenario.warehouseDatabase)`.visits_current ORDER BY id FORMAT TabSeparated
             """
         #expect(try await upgraded.query(view).trimmingCharacters(in: .newlines) == (try await sourceRows(scenario, source)))
-        let validation = try await scenario.forager(["validate", "--wait", "0"])
-        #expect(validation.contains("public.visits: equal (21 rows"), "\(validation)")
+        try await scenario.expectOutput(of: ["validate", "--wait", "0"], containing: ["public.visits: equal (21 rows"])
     }
 }

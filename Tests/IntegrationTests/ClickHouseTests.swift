@@ -2,22 +2,6 @@ import Foundation
 import Glibc
 import Testing
 
-/// The source's rows as ClickHouse prints the `_current` view: booleans as 0/1, timestamps as
-/// microseconds since 1970 UTC, NULL as \N.
-private func sourceRows(_ scenario: Scenario, _ select: String) async throws -> String {
-    try await scenario.sourceScalar("SELECT coalesce(string_agg(line, E'\\n' ORDER BY id), '') FROM (\(select)) AS x") ?? ""
-}
-
-/// Rows of `sql` as 18.16 prints them, on either engine: `$db` is the scenario's database,
-/// `$us(column)` a timestamp column as microseconds since 1970 (`DateTime64` on a modern server),
-/// and decimals keep their trailing zeros.
-private func clickHouseRows(_ server: ClickHouseServer, _ scenario: Scenario, _ sql: String) async throws -> String {
-    try await server.query(
-        server.inClassicForm(sql.replacingOccurrences(of: "$db", with: "`\(scenario.warehouseDatabase)`")) + " FORMAT TabSeparated"
-    )
-    .trimmingCharacters(in: .newlines)
-}
-
 /// Every scenario runs on Debian's 18.16 and on a modern engine (ClickHouse 26.9 through chdb).
 @Suite("ClickHouse warehouse", .serialized, .cleansUpScenarios)
 struct ClickHouseTests {
@@ -120,8 +104,7 @@ struct ClickHouseTests {
         try await scenario.forager(["sync"])
         #expect(try await clickHouseRows(server, scenario, "SELECT count(), countIf(name = 'changed') FROM $db.hives_current") == "90\t10")
         #expect(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives FINAL") == "90")
-        let validation = try await scenario.forager(["validate", "--wait", "0"])
-        #expect(validation.contains("public.hives: equal (90 rows"), "\(validation)")
+        try await scenario.expectOutput(of: ["validate", "--wait", "0"], containing: ["public.hives: equal (90 rows"])
     }
 
     @Test(
@@ -351,8 +334,8 @@ struct ClickHouseTests {
         // By hand: a column dropped from one table, a column retyped in the other.
         _ = try await server.query("ALTER TABLE `\(database)`.hives DROP COLUMN label")
         _ = try await server.query("ALTER TABLE `\(database)`.yards MODIFY COLUMN name Nullable(FixedString(2))")
-        let check = try await scenario.forager(["check"], expectStatus: 1)
-        #expect(check.contains("ClickHouse table \(database).hives was changed by hand: `label` dropped"), "\(check)")
+        let check = try await scenario.expectOutput(
+            of: ["check"], status: 1, containing: ["ClickHouse table \(database).hives was changed by hand: `label` dropped"])
         #expect(
             check.contains(
                 "ClickHouse table \(database).yards was changed by hand: `name` is Nullable(FixedString(2)) where Forager made it"),
@@ -413,8 +396,7 @@ struct ClickHouseTests {
         try await scenario.eventually("the other table") {
             try await clickHouseRows(server, scenario, "SELECT name FROM $db.yards_current WHERE id = 1") == "still flowing"
         }
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
 
         try await scenario.onSourceEach([
             "ALTER TABLE boxes DROP CONSTRAINT boxes_pkey, ADD PRIMARY KEY (tag)", "DELETE FROM boxes WHERE id = 2",
@@ -458,8 +440,7 @@ struct ClickHouseTests {
         try await scenario.eventually("the row with a NULL") {
             try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 6 AND isNull(label)") == "1"
         }
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
 
         try await scenario.onSourceEach([
             "ALTER TABLE hives ALTER COLUMN frames DROP NOT NULL", "INSERT INTO hives VALUES (7, 'seven', NULL)",
@@ -522,8 +503,7 @@ struct ClickHouseTests {
                 server, scenario,
                 "SELECT type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'hives' AND name = 'code'")
                 == "Nullable(String)")
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
     }
 
     @Test(
@@ -549,8 +529,7 @@ struct ClickHouseTests {
                 server, scenario,
                 "SELECT comment FROM system.columns WHERE database = '\(database)' AND table = 'hives' AND name = 'frames'") == "integer")
         try await scenario.forager(["sync"])
-        let validation = try await scenario.forager(["validate", "--wait", "0"])
-        #expect(validation.contains("public.hives: equal (6 rows"), "\(validation)")
+        try await scenario.expectOutput(of: ["validate", "--wait", "0"], containing: ["public.hives: equal (6 rows"])
     }
 
     @Test(
@@ -575,8 +554,7 @@ struct ClickHouseTests {
         try await scenario.eventually("the row after ADD COLUMN") {
             try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 100") == "1"
         }
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
 
         // Added while forager is stopped: found by comparing the catalogue at start; a row written
         // before the columns, still in the stream, reads their defaults too.
@@ -609,8 +587,7 @@ struct ClickHouseTests {
         try await scenario.eventually("the row after DROP COLUMN") {
             try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 101") == "1"
         }
-        streaming.signal(SIGTERM)
-        #expect(try await streaming.wait(timeout: .seconds(30)) == 0)
+        try await streaming.expectCleanStop()
         try await scenario.onSourceEach(["ALTER TABLE hives DROP COLUMN label", "INSERT INTO hives (id, name) VALUES (102, 'stopped')"])
         try await scenario.forager(["sync"])
         let retired = try await clickHouseRows(
@@ -619,8 +596,7 @@ struct ClickHouseTests {
             server, scenario,
             "SELECT name, default_expression FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'hives'")
         #expect(retired == "7\t1\tit\\'s a\\ttab \\\\ é\n7\t\\N\tit\\'s a\\ttab \\\\ é\n7\t\\N\t\\N", "\(retired)\n\(defaults)")
-        let validation = try await scenario.forager(["validate"])
-        #expect(validation.contains("public.hives: equal"), "\(validation)")
+        try await scenario.expectValidatedEqual("public.hives")
     }
 
     @Test(
@@ -639,8 +615,7 @@ struct ClickHouseTests {
         let config = try String(contentsOfFile: scenario.configPath, encoding: .utf8)
         try config.replacingOccurrences(of: ClickHouseServer.password, with: "wrong-pw-123").write(
             toFile: scenario.configPath, atomically: true, encoding: .utf8)
-        let refused = try await scenario.forager(["check"], expectStatus: 1)
-        #expect(refused.contains("Check warehouse.user and the password"))
+        let refused = try await scenario.expectOutput(of: ["check"], status: 1, containing: ["Check warehouse.user and the password"])
         #expect(!refused.contains("wrong-pw-123") && !refused.contains(ClickHouseServer.password))
     }
 
@@ -750,8 +725,7 @@ struct ClickHouseTests {
                 check.contains("partition and sort by columns that are NOT NULL")
                     && check.contains("toYYYYMM(toDateTime(intDiv(ts, 1000000)))"), "\(check)")
             #expect(try await server.query("SELECT count() FROM system.tables WHERE database = '\(scenario.warehouseDatabase)'") == "0\n")
-            let sync = try await scenario.forager(["sync"], expectStatus: 1)
-            #expect(sync.contains("ClickHouse refuses to make table"), "\(sync)")
+            try await scenario.expectOutput(of: ["sync"], status: 1, containing: ["ClickHouse refuses to make table"])
             return
         }
         try await scenario.forager(["check"])

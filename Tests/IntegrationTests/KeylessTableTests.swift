@@ -74,10 +74,13 @@ struct KeylessTableTests {
                 INSERT INTO twins VALUES (1, 'x'), (1, 'x'), (2, NULL);
                 """,
             tables: ["loose"])
-        let output = try await scenario.forager(["check"], expectStatus: 1)
-        #expect(output.contains("app.yaml:2: mapped table public.loose has no primary key and no replica identity"))
-        #expect(output.contains("REPLICA IDENTITY FULL"))
-        #expect(output.contains("append_only: true"))
+        try await scenario.expectOutput(
+            of: ["check"], status: 1,
+            containing: [
+                "app.yaml:2: mapped table public.loose has no primary key and no replica identity",
+                "REPLICA IDENTITY FULL",
+                "append_only: true",
+            ])
 
         try scenario.writeMapping("tables:\n  - source: twins\n    deletes: soft\n")
         try await scenario.forager(["sync"])

@@ -52,20 +52,17 @@ struct ReplayedChangeTests {
                 )
                 .hasPrefix("stopped")
             }
-            running.signal(SIGTERM)
-            #expect(try await running.wait(timeout: .seconds(30)) == 0)
+            try await running.expectCleanStop()
             try await scenario.forager(["resync", "--table", "t"])
             try await scenario.forager(["sync"])
         } else {
             try await scenario.eventually("the changes after the widening") {
                 try await warehouseValue(scenario, warehouse, "b", table: "t", id: 5_000_000_000) == "wide"
             }
-            running.signal(SIGTERM)
-            #expect(try await running.wait(timeout: .seconds(30)) == 0)
+            try await running.expectCleanStop()
         }
         #expect(try await warehouseValue(scenario, warehouse, "b", table: "t", id: 2) == "v")
-        let validation = try await scenario.forager(["validate"])
-        #expect(validation.contains("public.t: equal"), "\(validation)")
+        try await scenario.expectValidatedEqual("public.t")
     }
 
     @Test(
@@ -100,8 +97,7 @@ struct ReplayedChangeTests {
         try await scenario.forager(["sync"])
         #expect(try await warehouseValue(scenario, warehouse, "d", table: "ddl_tab2", id: 5001) == "d5001")
         #expect(try await warehouseValue(scenario, warehouse, "e", table: "ddl_tab2", id: 10) == "5")
-        let validation = try await scenario.forager(["validate"])
-        #expect(validation.contains("public.ddl_tab2: equal"), "\(validation)")
+        try await scenario.expectValidatedEqual("public.ddl_tab2")
     }
 
     @Test(
@@ -125,8 +121,7 @@ struct ReplayedChangeTests {
         #expect(try await scenario.sourceScalar("SELECT f::text FROM t WHERE id = 4") == "0.10000000149011612")
         #expect(try await warehouseValue(scenario, warehouse, "f", table: "t", id: 4) == "0.10000000149011612")
         #expect(try await warehouseValue(scenario, warehouse, "f", table: "t", id: 13) == "0.1")
-        let validation = try await scenario.forager(["validate"])
-        #expect(validation.contains("public.t: equal"), "\(validation)")
+        try await scenario.expectValidatedEqual("public.t")
     }
 
     @Test(
@@ -148,8 +143,7 @@ struct ReplayedChangeTests {
             "INSERT INTO daily SELECT date '2025-06-01' + g, g, 'reloaded' FROM generate_series(1, 50) g",
             "INSERT INTO other VALUES (1, 1)",
         ])
-        let replaced = try await scenario.forager(["sync"])
-        #expect(replaced.contains("the newer rows replace them"), "\(replaced)")
+        try await scenario.expectOutput(of: ["sync"], containing: ["the newer rows replace them"])
         #expect(
             try await scenario.warehouseScalar(
                 "SELECT string_agg(v || ':' || n, ',' ORDER BY v) FROM (SELECT v, count(*) AS n FROM analytics.daily GROUP BY v) x")
@@ -211,11 +205,9 @@ struct ReplayedChangeTests {
         try await scenario.eventually("the older rows' value of the added column") {
             try await warehouseValue(scenario, warehouse, "extra", table: "t", id: 1) == "5"
         }
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
         #expect(try await warehouseValue(scenario, warehouse, "extra", table: "t", id: 102) == "9")
-        let validation = try await scenario.forager(["validate"])
-        #expect(validation.contains("public.t: equal"), "\(validation)")
+        try await scenario.expectValidatedEqual("public.t")
     }
 
     @Test(
@@ -262,8 +254,7 @@ struct ReplayedChangeTests {
         try await scenario.onSourceEach([
             "ALTER TABLE h ADD COLUMN w int DEFAULT 42", "VACUUM FULL h", "INSERT INTO h VALUES (6, 'new', 7)",
         ])
-        let output = try await scenario.forager(["sync"])
-        #expect(output.contains("which a copy would drop"), "\(output)")
+        try await scenario.expectOutput(of: ["sync"], containing: ["which a copy would drop"])
         let kept =
             warehouse == "clickhouse"
             ? try await ClickHouseServer.shared().query(
@@ -287,8 +278,7 @@ struct ReplayedChangeTests {
         let running = try await scenario.launchStreaming()
         try await scenario.onSource("INSERT INTO a VALUES (2)")
         try await Task.sleep(for: .seconds(7))
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
         #expect(!running.output.contains("a table resync was requested"), "\(running.output)")
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.a") == "2")
     }

@@ -204,9 +204,12 @@ struct ReplicationTests {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE keyless (a int, b text); CREATE TABLE fine (id int PRIMARY KEY);",
             tables: ["keyless", "missing_table", "fine"])
-        let output = try await scenario.forager(["check"], expectStatus: 1)
-        #expect(output.contains("public.keyless has no primary key"))
-        #expect(output.contains("mappings/app.yaml:3: mapped table public.missing_table does not exist"))
+        let output = try await scenario.expectOutput(
+            of: ["check"], status: 1,
+            containing: [
+                "public.keyless has no primary key",
+                "mappings/app.yaml:3: mapped table public.missing_table does not exist",
+            ])
         #expect(!output.contains("public.fine"))
     }
 
@@ -252,17 +255,23 @@ struct SourcePreflightTests {
             tables: ["fine"])
         let plainURL = "postgresql://plain@127.0.0.1:\(scenario.source.port)/\(scenario.sourceDatabase)"
         try scenario.rewriteConfig(sourceURL: plainURL)
-        let output = try await scenario.forager(["check"], expectStatus: 1)
-        #expect(output.contains("has no REPLICATION privilege"))
-        #expect(output.contains("ALTER ROLE \"plain\" WITH REPLICATION"))
+        try await scenario.expectOutput(
+            of: ["check"], status: 1,
+            containing: [
+                "has no REPLICATION privilege",
+                "ALTER ROLE \"plain\" WITH REPLICATION",
+            ])
 
         let physical = try LocalCluster.startForTests(name: "replica-level", settings: ["wal_level": "replica"])
         defer { physical.stop() }
         try await physical.execute("CREATE TABLE fine (id int PRIMARY KEY)", database: "postgres")
         try scenario.rewriteConfig(sourceURL: physical.url())
-        let second = try await scenario.forager(["sync"], expectStatus: 1)
-        #expect(second.contains("wal_level = replica"))
-        #expect(second.contains("ALTER SYSTEM SET wal_level = logical"))
+        try await scenario.expectOutput(
+            of: ["sync"], status: 1,
+            containing: [
+                "wal_level = replica",
+                "ALTER SYSTEM SET wal_level = logical",
+            ])
     }
 }
 
@@ -337,13 +346,15 @@ struct SchemaChangeTests {
             try await scenario.warehouseScalar("SELECT reason FROM analytics._forager_tables WHERE source_table = 'hives'")?.contains(
                 "renamed, or dropped and added") == true)
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 54") == "0")
-        let check = try await scenario.forager(["check"], expectStatus: 1)
-        #expect(check.contains("table public.hives is stopped"))
-        #expect(check.contains("forager resync --table public.hives"))
+        try await scenario.expectOutput(
+            of: ["check"], status: 1,
+            containing: [
+                "table public.hives is stopped",
+                "forager resync --table public.hives",
+            ])
 
         // The running pipeline takes the resync: the table is copied again with its new shape.
-        let resync = try await scenario.forager(["resync", "--table", "hives"])
-        #expect(resync.contains("resync requested for public.hives"))
+        try await scenario.expectOutput(of: ["resync", "--table", "hives"], containing: ["resync requested for public.hives"])
         try await scenario.eventually("the resync") {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 54") == "1"
         }
@@ -352,8 +363,7 @@ struct SchemaChangeTests {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 55") == "1"
         }
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "name", "queen_marked", "frames"])
-        process.signal(SIGTERM)
-        #expect(try await process.wait(timeout: .seconds(30)) == 0)
+        try await process.expectCleanStop()
     }
 
     @Test("type widening is followed; another type change stops only that table, which a resync repairs")
@@ -403,8 +413,7 @@ struct SchemaChangeTests {
         try await scenario.expectSameContent(source: "yards", target: "analytics.yards", columns: ["id", "name"])
         #expect(
             try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "streaming")
-        let unknown = try await scenario.forager(["resync", "--table", "nope"], expectStatus: 1)
-        #expect(unknown.contains("public.nope is not a mapped table"))
+        try await scenario.expectOutput(of: ["resync", "--table", "nope"], status: 1, containing: ["public.nope is not a mapped table"])
     }
 
     @Test(
@@ -432,8 +441,7 @@ struct SchemaChangeTests {
         try await scenario.eventually("the other table") {
             try await scenario.warehouseScalar("SELECT name FROM analytics.yards WHERE id = 1") == "still flowing"
         }
-        process.signal(SIGTERM)
-        #expect(try await process.wait(timeout: .seconds(30)) == 0)
+        try await process.expectCleanStop()
 
         // What the hint says: map it by its new name, into the same warehouse table, and resync.
         try scenario.writeMapping("tables:\n  - source: old_hives\n    target: hives\n  - source: yards\n")
@@ -477,15 +485,14 @@ struct SchemaChangeTests {
         try await scenario.eventually("the other table") {
             try await scenario.warehouseScalar("SELECT name FROM analytics.yards WHERE id = 1") == "still flowing"
         }
-        process.signal(SIGTERM)
-        #expect(try await process.wait(timeout: .seconds(30)) == 0)
+        try await process.expectCleanStop()
 
         // While Forager is stopped.
         try await scenario.onSourceEach([
             "ALTER TABLE boxes DROP CONSTRAINT boxes_pkey, ADD PRIMARY KEY (tag)", "DELETE FROM boxes WHERE id = 2",
         ])
-        let check = try await scenario.forager(["check"], expectStatus: 1)
-        #expect(check.contains("the key of public.boxes changed on the source while Forager was stopped"), "\(check)")
+        try await scenario.expectOutput(
+            of: ["check"], status: 1, containing: ["the key of public.boxes changed on the source while Forager was stopped"])
         try await scenario.forager(["sync"])
         #expect(try await state("boxes").contains("warehouse table analytics.boxes is keyed by (\"id\")"))
 
@@ -513,8 +520,7 @@ struct SchemaChangeTests {
         try await scenario.eventually("the row with a NULL") {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 6 AND label IS NULL") == "1"
         }
-        process.signal(SIGTERM)
-        #expect(try await process.wait(timeout: .seconds(30)) == 0)
+        try await process.expectCleanStop()
         #expect(process.output.contains("the source made the column nullable"), "\(process.output)")
 
         try await scenario.onSourceEach([
@@ -565,8 +571,7 @@ struct SchemaChangeTests {
             try await scenario.warehouseScalar("SELECT frames FROM analytics.hives WHERE id = 11") == "8"
         }
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "frames"])
-        process.signal(SIGTERM)
-        #expect(try await process.wait(timeout: .seconds(30)) == 0)
+        try await process.expectCleanStop()
     }
 
     @Test(
@@ -613,10 +618,13 @@ struct SchemaChangeTests {
         try await scenario.forager(["sync"])
         #expect(try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "stopped")
         try await scenario.forager(["resync", "--table", "hives"])
-        let refused = try await scenario.forager(["sync"], expectStatus: 1)
-        #expect(refused.contains("\"label\" is text, the copy's is integer"), "\(refused)")
-        #expect(refused.contains("reports.heavy"), "\(refused)")
-        #expect(refused.contains("DROP VIEW"), "\(refused)")
+        try await scenario.expectOutput(
+            of: ["sync"], status: 1,
+            containing: [
+                "\"label\" is text, the copy's is integer",
+                "reports.heavy",
+                "DROP VIEW",
+            ])
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM reports.heavy") == "11")
         try await scenario.warehouse.execute("DROP VIEW reports.heavy", database: scenario.warehouseDatabase)
         try await scenario.forager(["sync"])
@@ -712,8 +720,7 @@ struct SchemaChangeTests {
         }
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "code"])
         try await scenario.expectSameContent(source: "boxes", target: "analytics.boxes", columns: ["id", "code"])
-        process.signal(SIGTERM)
-        #expect(try await process.wait(timeout: .seconds(30)) == 0)
+        try await process.expectCleanStop()
     }
 
     @Test(
@@ -854,8 +861,7 @@ struct SchemaChangeTests {
             return source == warehouse
         }
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "n"])
-        process.signal(SIGTERM)
-        #expect(try await process.wait(timeout: .seconds(30)) == 0)
+        try await process.expectCleanStop()
     }
 }
 
@@ -978,9 +984,12 @@ struct ExcludedColumnTests {
                 "SELECT array_to_string(attnames, ',') FROM pg_publication_tables WHERE pubname = 'forager_pub'") == "id,name")
 
         try scenario.writeMapping("tables:\n  - source: customers\n    exclude_columns: [emial, id]\n")
-        let output = try await scenario.forager(["check"], expectStatus: 1)
-        #expect(output.contains("app.yaml:2: exclude_columns names \"emial\", which public.customers does not have"))
-        #expect(output.contains("part of the primary key"))
+        try await scenario.expectOutput(
+            of: ["check"], status: 1,
+            containing: [
+                "app.yaml:2: exclude_columns names \"emial\", which public.customers does not have",
+                "part of the primary key",
+            ])
     }
 }
 
@@ -1024,8 +1033,7 @@ struct RenamedColumnTests {
               - source: readings
                 rename_columns: {temp: note}
             """)
-        let output = try await scenario.forager(["check"], expectStatus: 1)
-        #expect(output.contains("would both be called \"note\" in the warehouse"))
+        try await scenario.expectOutput(of: ["check"], status: 1, containing: ["would both be called \"note\" in the warehouse"])
     }
 }
 
@@ -1050,9 +1058,12 @@ struct TypeOverrideTests {
             ) == "double precision")
 
         try scenario.writeMapping("tables:\n  - source: hives\n    types: {weight: point, label: nosuchtype}\n")
-        let output = try await scenario.forager(["check"], expectStatus: 1)
-        #expect(output.contains("the type point, which cannot hold its numeric(7,3) values"))
-        #expect(output.contains("the type 'nosuchtype', which the warehouse does not know"))
+        try await scenario.expectOutput(
+            of: ["check"], status: 1,
+            containing: [
+                "the type point, which cannot hold its numeric(7,3) values",
+                "the type 'nosuchtype', which the warehouse does not know",
+            ])
     }
 }
 
@@ -1107,8 +1118,7 @@ struct JSONExtractionTests {
                 extract:
                   - {column: t, from: id, path: x, type: text}
             """)
-        let output = try await scenario.forager(["check"], expectStatus: 1)
-        #expect(output.contains("reads from \"id\", which is integer, not json or jsonb"))
+        try await scenario.expectOutput(of: ["check"], status: 1, containing: ["reads from \"id\", which is integer, not json or jsonb"])
     }
 
     @Test("dates and times extract from ISO 8601 strings only; NULLs from missing and ill-typed fields are counted in the log")
@@ -1190,8 +1200,8 @@ struct JSONExtractionTests {
                   - {column: temp, from: payload, path: temp, type: integer}
                   - {column: fw, from: meta, path: fw, type: text}
             """)
-        let check = try await scenario.forager(["sync"], expectStatus: 1)
-        #expect(check.contains("lacks the json column \"payload\", which the mapping now keeps"))
+        try await scenario.expectOutput(
+            of: ["sync"], status: 1, containing: ["lacks the json column \"payload\", which the mapping now keeps"])
         try await scenario.forager(["resync", "--table", "samples"])
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "note", "payload", "meta"])

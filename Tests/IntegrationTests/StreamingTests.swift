@@ -30,8 +30,7 @@ struct StreamingTests {
         if sink == .postgres {
             try await scenario.expectSameContent(source: "items", target: "analytics.items", columns: ["id", "payload", "n"])
         } else {
-            let output = try await scenario.forager(["validate", "--wait", "30"])
-            #expect(output.contains("public.items: equal"), "\(output)")
+            try await scenario.expectOutput(of: ["validate", "--wait", "30"], containing: ["public.items: equal"])
         }
     }
 
@@ -92,8 +91,7 @@ struct StreamingTests {
         #expect(metrics.contains(#"forager_streamed_transactions_total{outcome="committed"}"#), "\(metrics)")
         #expect(metrics.contains(#"forager_streamed_transactions_total{outcome="aborted"}"#), "\(metrics)")
         #expect(metrics.contains("forager_spill_transactions 0"), "\(metrics)")
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
     }
 
     @Test(
@@ -119,7 +117,6 @@ struct StreamingTests {
         try await scenario.eventually("the last row") { try await Self.warehouseHas(scenario, server, id: 501) }
         try await Self.expectEqual(scenario, sink)
         #expect(spillFiles(scenario).isEmpty, "spill files left: \(spillFiles(scenario))")
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
     }
 }

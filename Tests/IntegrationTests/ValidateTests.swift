@@ -33,11 +33,14 @@ struct ValidateTests {
         try await scenario.forager(["sync"])
         try await scenario.onSource("DELETE FROM samples WHERE id = 7; UPDATE samples SET note = 'changed' WHERE id = 8;")
         try await scenario.forager(["sync"])
-        let equal = try await scenario.forager(["validate", "--chunk-rows", "100"])
-        #expect(equal.contains("public.samples: equal (1049 rows in 11 chunks)"), "\(equal)")
-        #expect(equal.contains("public.readings: equal (500 rows in 5 chunks)"), "\(equal)")
-        #expect(equal.contains("public.log: equal (30 rows in 1 chunk)"), "\(equal)")
-        #expect(equal.contains("public.events: not compared: append_only"), "\(equal)")
+        try await scenario.expectOutput(
+            of: ["validate", "--chunk-rows", "100"],
+            containing: [
+                "public.samples: equal (1049 rows in 11 chunks)",
+                "public.readings: equal (500 rows in 5 chunks)",
+                "public.log: equal (30 rows in 1 chunk)",
+                "public.events: not compared: append_only",
+            ])
 
         try await scenario.warehouse.execute(
             """
@@ -46,12 +49,15 @@ struct ValidateTests {
             UPDATE analytics.readings SET value = value + 1 WHERE hive = 'hive-3' AND value = 10;
             DELETE FROM analytics.log WHERE ctid = (SELECT ctid FROM analytics.log LIMIT 1);
             """, database: scenario.warehouseDatabase)
-        let differs = try await scenario.forager(["validate", "--chunk-rows", "100", "--wait", "1"], expectStatus: 3)
-        #expect(differs.contains("public.samples: DIFFERS in 2 of 11 chunks"), "\(differs)")
-        #expect(differs.contains("keys (101, 201]: source 100 rows, warehouse 99"), "\(differs)")
-        #expect(differs.contains("keys (1001, end]: 49 rows on both sides, different content"), "\(differs)")
-        #expect(differs.contains("public.readings: DIFFERS in 1 of 5 chunks"), "\(differs)")
-        #expect(differs.contains("public.log: DIFFERS in 1 of 1 chunk"), "\(differs)")
+        try await scenario.expectOutput(
+            of: ["validate", "--chunk-rows", "100", "--wait", "1"], status: 3,
+            containing: [
+                "public.samples: DIFFERS in 2 of 11 chunks",
+                "keys (101, 201]: source 100 rows, warehouse 99",
+                "keys (1001, end]: 49 rows on both sides, different content",
+                "public.readings: DIFFERS in 1 of 5 chunks",
+                "public.log: DIFFERS in 1 of 1 chunk",
+            ])
         let one = try await scenario.forager(["validate", "--table", "public.readings", "--wait", "0"], expectStatus: 3)
         #expect(one.contains("public.readings") && !one.contains("public.samples"), "\(one)")
         _ = try await scenario.forager(["validate", "--table", "public.nope"], expectStatus: 1)
@@ -114,12 +120,11 @@ struct ValidateTests {
         try await scenario.warehouse.execute(
             "DELETE FROM analytics.samples WHERE id = 2; UPDATE analytics.samples SET v = -99 WHERE id = 3;",
             database: scenario.warehouseDatabase)
-        let tampered = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 3)
-        #expect(tampered.contains("DIFFERS in 1 of"), "\(tampered)")
+        let tampered = try await scenario.expectOutput(
+            of: ["validate", "--chunk-rows", "1000", "--wait", "30"], status: 3, containing: ["DIFFERS in 1 of"])
         #expect(
             tampered.contains("]: source 1000 rows, warehouse 999; 2 rows differ: 2 missing in the warehouse, 3 different"), "\(tampered)")
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
     }
 
     @Test(
@@ -155,8 +160,7 @@ struct ValidateTests {
             differs.contains(
                 "  and 1 row kept changing in every round of comparing, so could not be compared:\n  keys (1000, 2000]: 1 row: 1500"),
             "\(differs)")
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
     }
 }
 
@@ -175,8 +179,8 @@ struct ClickHouseValidateTests {
                 """,
             tables: ["readings"], clickHouse: server)
         try await scenario.forager(["sync"])
-        let equal = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "0"])
-        #expect(equal.contains("public.readings: equal (2500 rows in 3 chunks)"), "\(equal)")
+        try await scenario.expectOutput(
+            of: ["validate", "--chunk-rows", "1000", "--wait", "0"], containing: ["public.readings: equal (2500 rows in 3 chunks)"])
 
         let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
@@ -205,12 +209,14 @@ struct ClickHouseValidateTests {
         try await server.query(
             "INSERT INTO \(database).readings SELECT id, value, note, at, n, tags, 1, 1, _forager_synced_at FROM \(database).readings_current WHERE id = 1500"
         )
-        let differs = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 3)
-        #expect(differs.contains("public.readings: DIFFERS in 2 of"), "\(differs)")
-        #expect(differs.contains("1 row differ: 10 different"), "\(differs)")
-        #expect(differs.contains("1 row differ: 1500 missing in the warehouse"), "\(differs)")
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await scenario.expectOutput(
+            of: ["validate", "--chunk-rows", "1000", "--wait", "30"], status: 3,
+            containing: [
+                "public.readings: DIFFERS in 2 of",
+                "1 row differ: 10 different",
+                "1 row differ: 1500 missing in the warehouse",
+            ])
+        try await running.expectCleanStop()
     }
 
     @Test(
@@ -227,9 +233,12 @@ struct ClickHouseValidateTests {
                 """,
             tables: ["tagged", "priced"], clickHouse: server)
         try await scenario.forager(["sync"])
-        let equal = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "0"])
-        #expect(equal.contains("public.tagged: equal (2500 rows in 3 chunks)"), "\(equal)")
-        #expect(equal.contains("public.priced: equal (2500 rows in 3 chunks)"), "\(equal)")
+        try await scenario.expectOutput(
+            of: ["validate", "--chunk-rows", "1000", "--wait", "0"],
+            containing: [
+                "public.tagged: equal (2500 rows in 3 chunks)",
+                "public.priced: equal (2500 rows in 3 chunks)",
+            ])
 
         // Inserts land in chunks already compared: they are found among the unmatched warehouse
         // keys and checked again on the source, so raise no false alarm.
@@ -269,9 +278,12 @@ struct ClickHouseValidateTests {
             "INSERT INTO \(database).priced SELECT code, label, 1, 1, _forager_synced_at FROM \(database).priced_current WHERE code = '3750.0'"
         )
         try await server.query("INSERT INTO \(database).priced SELECT '99999.5', 'extra', 1, 0, now()")
-        let differs = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 3)
-        #expect(differs.contains("public.tagged: DIFFERS in 2 of"), "\(differs)")
-        #expect(differs.contains("1 row differ: \(changed) different"), "\(differs)")
+        let differs = try await scenario.expectOutput(
+            of: ["validate", "--chunk-rows", "1000", "--wait", "30"], status: 3,
+            containing: [
+                "public.tagged: DIFFERS in 2 of",
+                "1 row differ: \(changed) different",
+            ])
         #expect(
             differs.contains(
                 "warehouse keys outside every source chunk: source 0 rows, warehouse 1; 1 row differ: (00000000-0000-0000-0000-0000000000ee, 1700000000123456) extra in the warehouse"
@@ -279,7 +291,6 @@ struct ClickHouseValidateTests {
         #expect(differs.contains("public.priced: DIFFERS in 2 of"), "\(differs)")
         #expect(differs.contains("1 row differ: 3750.0 missing in the warehouse"), "\(differs)")
         #expect(differs.contains("1 row differ: 99999.5 extra in the warehouse"), "\(differs)")
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
     }
 }

@@ -34,7 +34,7 @@ final class ClickHouseReplicas: Sendable {
             }
             let cluster = ClickHouseReplicas(zooKeeper: zooKeeper, replicas: replicas)
             for replica in replicas { try await cluster.waitForZooKeeper(replica) }
-            ReplicasRegistry.register(cluster)
+            StopAtExit.register { cluster.stop() }
             return cluster
         } catch {
             for replica in replicas { replica.stop() }
@@ -167,18 +167,5 @@ final class ZooKeeperServer: Sendable {
             _ = process.waitBlocking()
         }
         try? FileManager.default.removeItem(atPath: directory)
-    }
-}
-
-/// Stops every test cluster when the test process exits (a test that fails midway included).
-enum ReplicasRegistry {
-    private static let clusters = Mutex<[ClickHouseReplicas]>([])
-
-    static func register(_ cluster: ClickHouseReplicas) {
-        let first = clusters.withLock { list in
-            list.append(cluster)
-            return list.count == 1
-        }
-        if first { atexit { for cluster in ReplicasRegistry.clusters.withLock({ $0 }) { cluster.stop() } } }
     }
 }

@@ -90,15 +90,9 @@ final class ClickHouseServer: Sendable {
         let http = try LocalCluster.freePort()
         let arguments = [root + "/Tests/IntegrationTests/Support/chdb_front.py", "--port", "\(http)", "--path", directory + "/data"]
         let process = try ChildProcess(python, arguments, outputPath: directory + "/server.out")
-        let server = ClickHouseServer(
-            kind: .modern, directory: directory, httpPort: http, httpsPort: 0, binary: python, arguments: arguments, process: process)
-        do {
-            try await server.waitUntilAnswering()
-        } catch {
-            server.stop()
-            throw error
-        }
-        return server
+        return try await answering(
+            ClickHouseServer(
+                kind: .modern, directory: directory, httpPort: http, httpsPort: 0, binary: python, arguments: arguments, process: process))
     }
 
     /// Starts a server; `name` tells apart servers of one test process. `tcpPort` (free when nil)
@@ -155,8 +149,14 @@ final class ClickHouseServer: Sendable {
         try users.write(toFile: directory + "/users.xml", atomically: true, encoding: .utf8)
         let arguments = ["--config-file=\(directory)/config.xml"]
         let process = try ChildProcess(binary, arguments, outputPath: directory + "/server.out")
-        let server = ClickHouseServer(
-            kind: .debian18, directory: directory, httpPort: http, httpsPort: https, binary: binary, arguments: arguments, process: process)
+        return try await answering(
+            ClickHouseServer(
+                kind: .debian18, directory: directory, httpPort: http, httpsPort: https, binary: binary, arguments: arguments,
+                process: process))
+    }
+
+    /// `server`, once it answers; stopped when it never does.
+    private static func answering(_ server: ClickHouseServer) async throws -> ClickHouseServer {
         do {
             try await server.waitUntilAnswering()
         } catch {
@@ -269,15 +269,7 @@ actor SharedClickHouse {
             case .modern: try await ClickHouseServer.startModern()
             }
         servers[kind] = started
-        let first = ClickHouseRegistry.servers.withLock { servers in
-            servers.append(started)
-            return servers.count == 1
-        }
-        if first { atexit { for server in ClickHouseRegistry.servers.withLock({ $0 }) { server.stop() } } }
+        StopAtExit.register { started.stop() }
         return started
     }
-}
-
-enum ClickHouseRegistry {
-    static let servers = Mutex<[ClickHouseServer]>([])
 }

@@ -7,7 +7,7 @@ extension LocalCluster {
     /// Starts a cluster that is stopped when the test process exits.
     static func startForTests(name: String, settings: [String: String]) throws -> LocalCluster {
         let cluster = try LocalCluster.start(name: "test-" + name, settings: ["fsync": "off"].merging(settings) { $1 })
-        ClusterRegistry.register(cluster)
+        StopAtExit.register { cluster.stop() }
         return cluster
     }
 }
@@ -25,24 +25,26 @@ struct HarnessError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Stops every cluster the test process started when it exits.
-enum ClusterRegistry {
-    private static let clusters = Mutex<[LocalCluster]>([])
+/// Stops every server the test process started (PostgreSQL clusters, ClickHouse servers and
+/// replicas) when it exits, a test that fails midway included.
+enum StopAtExit {
+    private static let stops = Mutex<[@Sendable () -> Void]>([])
 
-    static func register(_ cluster: LocalCluster) {
-        let first = clusters.withLock { list in
-            list.append(cluster)
+    /// Runs `stop` when the test process exits; the first registration installs the exit hook.
+    static func register(_ stop: @escaping @Sendable () -> Void) {
+        let first = stops.withLock { list in
+            list.append(stop)
             return list.count == 1
         }
-        if first { atexit { ClusterRegistry.stopAll() } }
+        if first { atexit { StopAtExit.stopAll() } }
     }
 
     static func stopAll() {
-        let list = clusters.withLock { list in
+        let list = stops.withLock { list in
             defer { list = [] }
             return list
         }
-        list.forEach { $0.stop() }
+        list.forEach { $0() }
     }
 }
 
