@@ -201,7 +201,7 @@ public struct ClickHouseColumn: Sendable, Equatable {
                 // The element's text is written raw (dates and uuids need no escapes) and
                 // quoted here; strings arrive escaped for TabSeparated and are unescaped first.
                 var raw: [UInt8] = []
-                TabSeparated.unescape(scratch[...], into: &raw)
+                CopyTextEscapes.unescape(scratch[...], into: &raw)
                 Self.appendQuoted(raw, to: &output)
             } else {
                 output.append(contentsOf: scratch)
@@ -433,7 +433,7 @@ public struct ClickHouseColumn: Sendable, Equatable {
         var staged: [UInt8] = []
         try append(value[...], to: &staged, table: table)
         var raw: [UInt8] = []
-        if case .array = conversion { raw = staged } else { TabSeparated.unescape(staged[...], into: &raw) }
+        if case .array = conversion { raw = staged } else { CopyTextEscapes.unescape(staged[...], into: &raw) }
         return fromStaging("CAST(\(Self.byteLiteral(raw)) AS \(stagingType))")
     }
 

@@ -140,7 +140,7 @@ extension ClickHouseWarehouse {
                 try columns[column].append(nil, to: &block, table: source)
             } else if field.contains(0x5C) {
                 scratch.removeAll(keepingCapacity: true)
-                TabSeparated.unescape(field, into: &scratch)
+                CopyTextEscapes.unescape(field, into: &scratch)
                 try columns[column].append(scratch[...], to: &block, table: source)
             } else {
                 try columns[column].append(field, to: &block, table: source)

@@ -1,3 +1,5 @@
+import ForagerCore
+
 /// Turns PostgreSQL's COPY text (tab-separated, `\N` for NULL, backslash escapes), as a snapshot
 /// reads it from the source, into Redshift CSV, chunk by chunk: a row may be cut between chunks.
 ///
@@ -87,26 +89,7 @@ struct CopyTextToCSV {
         guard field.contains(0x5C) else { return field }
         var value: [UInt8] = []
         value.reserveCapacity(field.count)
-        var index = field.startIndex
-        while index < field.endIndex {
-            let byte = field[index]
-            index += 1
-            guard byte == 0x5C, index < field.endIndex else {
-                value.append(byte)
-                continue
-            }
-            let escaped = field[index]
-            index += 1
-            switch escaped {
-            case UInt8(ascii: "t"): value.append(0x09)
-            case UInt8(ascii: "n"): value.append(0x0A)
-            case UInt8(ascii: "r"): value.append(0x0D)
-            case UInt8(ascii: "b"): value.append(0x08)
-            case UInt8(ascii: "f"): value.append(0x0C)
-            case UInt8(ascii: "v"): value.append(0x0B)
-            default: value.append(escaped)
-            }
-        }
+        CopyTextEscapes.unescape(field, into: &value)
         return value[...]
     }
 }
