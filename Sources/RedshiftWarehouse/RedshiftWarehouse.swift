@@ -96,7 +96,7 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
 
     /// Opens a connection to Redshift.
     public static func connect(_ url: ConnectionString, configuration: Configuration, logger: Logger) async throws -> RedshiftWarehouse {
-        let connection = try await PGConnection.connect(url)
+        let connection = try await PGConnection.connect(url, origin: "warehouse")
         return RedshiftWarehouse(connection: connection, configuration: configuration, logger: logger)
     }
 

@@ -1,5 +1,6 @@
 import ForagerDemo
 import Foundation
+import LibPQ
 import PGOutput
 import RedshiftTestSupport
 import S3Staging
@@ -34,6 +35,16 @@ struct RedshiftFailureTests {
         try await warehouse.rollback()
         #expect(try await redshift.rows("SELECT COUNT(*) FROM \"rs_loaderr\".\"orders\"") == [["0"]])
         #expect(try await redshift.s3Client().list(prefix: "cdc/rs_loaderr/").isEmpty)
+    }
+
+    @Test("a statement error from Redshift says it came from the warehouse, so status and metrics count it there")
+    func errorOrigin() async throws {
+        let redshift = try await EmulatedRedshift.shared()
+        let warehouse = try await redshift.warehouse(schema: "rs_origin")
+        let error = await #expect(throws: PGError.self) {
+            try await warehouse.connection.execute("SELECT * FROM \"rs_origin\".\"nowhere\"")
+        }
+        #expect(error?.origin == "warehouse")
     }
 
     @Test("wrong S3 keys fail with an error that names S3 and not the secret")
