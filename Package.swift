@@ -61,7 +61,8 @@ let package = Package(
         ),
         // Test doubles of the replication core: a scripted stream, an in-memory warehouse, a manual clock.
         .target(
-            name: "ForagerTestSupport", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport", "WallClock"],
+            name: "ForagerTestSupport",
+            dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport", "WallClock", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming),
         .target(
             name: "ForagerConfig",

@@ -168,36 +168,25 @@ extension ClickHouseWarehouse {
 
     // MARK: WarehouseSink
 
-    public func apply(_ changes: ChangeSet) async throws {
-        for step in changes.allSteps {
-            // Evaluated per step: a step may stop a table for the steps after it.
-            switch step.excluding(stopped.names) {
-            case nil:
-                continue
-            case .truncate(let tables):
-                for table in tables {
-                    logger.notice("truncating ClickHouse table, as the source did", metadata: ["forager.table": "\(table.target)"])
-                    try await client.execute(truncateStatement(table.target))
-                }
-            case .rows(let tables):
-                for table in tables { try await applyTableRows(table) }
-            case .schemaChange(let change):
-                try await applySchemaChange(change)
-            case .stopTable(let table, let error):
-                try await stop(table, error)
-            }
+    public func apply(_ changes: ChangeSet, stopped: inout StoppedTables) async throws {
+        try await changes.walk(into: self, stopped: &stopped, logger: logger)
+    }
+
+    public func applyTruncate(_ tables: [MappedTable]) async throws {
+        for table in tables {
+            logger.notice("truncating ClickHouse table, as the source did", metadata: ["forager.table": "\(table.target)"])
+            try await client.execute(truncateStatement(table.target))
         }
     }
 
     /// Inserts a table's rows; a refusal that concerns that table alone (a CHECK constraint added
-    /// by hand, a value its column cannot parse) stops only it, with the server's message and the
-    /// way out, and the other tables keep flowing.
-    private func applyTableRows(_ changes: TableChanges) async throws {
+    /// by hand, a value its column cannot parse) stops only it (``TableRefusal``), with the
+    /// server's message and the way out, and the other tables keep flowing.
+    public func applyRows(_ changes: TableChanges) async throws {
         do {
-            try await applyRows(changes)
+            try await insertRows(changes)
         } catch let error as ForagerError where error.code == .warehouse && ClickHouseClient.isTableRefusal(error.message) {
-            try await stop(
-                changes.table,
+            throw TableRefusal(
                 ForagerError(
                     .warehouse, "ClickHouse table \(changes.table.target) refuses a change to \(changes.table.source): \(error.message)",
                     hint:
@@ -209,7 +198,7 @@ extension ClickHouseWarehouse {
     /// Inserts the batch's final row versions; a delete is a tombstone row (`_forager_deleted = 1`)
     /// with the delete's version, carrying the row's last values when the table keeps deleted
     /// rows (`deletes: soft`).
-    private func applyRows(_ changes: TableChanges) async throws {
+    private func insertRows(_ changes: TableChanges) async throws {
         let table = changes.table
         let columns = columns(of: table)
         var states = changes.orderedStates
@@ -362,8 +351,9 @@ extension ClickHouseWarehouse {
     }
 
     /// Follows a change of the source table's columns: added ones are added (nullable), removed
-    /// ones stay, retyped ones stop the table (ClickHouse types are not widened in place yet).
-    private func applySchemaChange(_ change: SchemaChange) async throws {
+    /// ones stay, retyped ones are widened in place where ClickHouse can, and refused otherwise
+    /// (``TableRefusal``: the table stops).
+    public func applySchemaChange(_ change: SchemaChange) async throws {
         let old = sourceTypes[change.table.target] ?? [:]
         let resolved = sourceColumns(of: change)
         if !change.retyped.isEmpty {
@@ -375,12 +365,12 @@ extension ClickHouseWarehouse {
                 else {
                     continue
                 }
-                guard try await followTypeChange(table, column: name, from: from, to: to, current: current) else { return }
+                try await followTypeChange(table, column: name, from: from, to: to, current: current)
             }
         }
         if !change.added.isEmpty {
             if let error = try await addedAgain(change.added, to: change.table, resolved: resolved) {
-                return try await stop(change.table, error)
+                throw TableRefusal(error)
             }
             try await addColumns(change.added.map(change.table.warehouseName(of:)), to: change.table, resolved: resolved)
         }

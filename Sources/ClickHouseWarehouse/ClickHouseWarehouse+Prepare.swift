@@ -10,7 +10,6 @@ extension ClickHouseWarehouse {
         guard problems.isEmpty else { return problems }
         if create { try await createBookkeeping() }
         let states = try await tableStates()
-        stopped = StoppedTables(recorded: states)
         for table in tables {
             sourceTypes[table.target] = Dictionary(table.columns.map { ($0.name, $0.sqlType) }) { first, _ in first }
         }
@@ -59,7 +58,7 @@ extension ClickHouseWarehouse {
     /// brought up to the source. A refusal stops the table at start, or is a problem for check.
     private func prepare(_ table: MappedTable, create: Bool, problems: inout [ForagerError]) async throws {
         if let error = try await shardingMismatch(table) {
-            if create { try await stop(table, error) } else { problems.append(error) }
+            if create { try await recordStopped(table, error, logger: logger) } else { problems.append(error) }
             return
         }
         if create { try await refreshDistributed(table) }
@@ -90,7 +89,7 @@ extension ClickHouseWarehouse {
         var refusal = made.flatMap { handChanges(table, existing: existing, recorded: $0) } ?? Self.rowsUnnamed(table, existing: existing)
         if refusal == nil { refusal = try await keyChanged(table) }
         if let error = refusal {
-            if create { try await stop(table, error) } else { problems.append(error) }
+            if create { try await recordStopped(table, error, logger: logger) } else { problems.append(error) }
             return
         }
         if create {
@@ -98,8 +97,12 @@ extension ClickHouseWarehouse {
             if made == nil { try await recordColumns(of: table.target, existing) }
             try await followColumnsChangedWhileStopped(table, existing: existing)
         }
-        try await followSourceTypes(table, create: create, problems: &problems)
-        if create, !stopped.names.contains(table.source) { try await refreshViewIfStale(table) }
+        do {
+            try await followSourceTypes(table, create: create, problems: &problems)
+        } catch let refusal as TableRefusal {
+            return try await recordStopped(table, refusal.error, logger: logger)
+        }
+        if create { try await refreshViewIfStale(table) }
     }
 
     /// Why an append-only table must stop when its ClickHouse table has no `_forager_row`: it was
@@ -143,7 +146,7 @@ extension ClickHouseWarehouse {
     }
 
     /// Each column's source type against the one recorded in its comment: a change while Forager
-    /// was stopped is followed (a widening) or stops the table; a column without a comment is
+    /// was stopped is followed (a widening) or refused (``TableRefusal``); a column without a comment is
     /// recorded when Forager made it that way, else a problem.
     private func followSourceTypes(_ table: MappedTable, create: Bool, problems: inout [ForagerError]) async throws {
         let recorded = try await existingColumnsWithSourceTypes(of: table.target)
@@ -151,10 +154,8 @@ extension ClickHouseWarehouse {
             guard let current = recorded[column.name] else { continue }
             if !current.sourceType.isEmpty, current.sourceType != source.sqlType {
                 if create {
-                    guard
-                        try await followTypeChange(
-                            table, column: source.name, from: current.sourceType, to: source.sqlType, current: current.type)
-                    else { break }
+                    try await followTypeChange(
+                        table, column: source.name, from: current.sourceType, to: source.sqlType, current: current.type)
                 } else if !TypeWidening.allows(from: current.sourceType, to: source.sqlType) {
                     problems.append(
                         ForagerError(

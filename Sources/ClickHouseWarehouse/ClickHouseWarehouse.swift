@@ -10,13 +10,12 @@ import WallClock
 /// ClickHouse has no multi-statement transactions: a batch is inserted, then the checkpoint row,
 /// then the source is acknowledged. A crash in between replays the batch from the checkpoint; the
 /// replayed rows carry the same versions, so the views are the same.
-public actor ClickHouseWarehouse: Warehouse {
+public actor ClickHouseWarehouse: Warehouse, ChangeStepApplier {
     let client: ClickHouseClient
     /// The database the tables live in.
     public nonisolated let database: String
     public nonisolated let slot: String
     let logger: Logger
-    var stopped = StoppedTables()
     /// The snapshot load in progress.
     var loading: Load?
     /// Versions of registry rows, increasing.
@@ -185,23 +184,20 @@ public actor ClickHouseWarehouse: Warehouse {
 
     /// Follows a source column's type change from `old` to `new` (PostgreSQL types) in place, where
     /// every value stays the same: a widening whose ClickHouse type is the same or wider (not for
-    /// a key column, which ClickHouse cannot retype). Otherwise stops the table. Returns false when
-    /// it stopped the table.
-    func followTypeChange(_ table: MappedTable, column name: String, from old: String, to new: String, current: String) async throws -> Bool
-    {
+    /// a key column, which ClickHouse cannot retype). Otherwise refuses it (``TableRefusal``: the
+    /// table stops).
+    func followTypeChange(_ table: MappedTable, column name: String, from old: String, to new: String, current: String) async throws {
         let warehouseName = table.warehouseName(of: name)
         let column = self.column(warehouseName, sqlType: new, nullable: current.hasPrefix("Nullable("), in: table.target)
         let isKey = table.keyColumns.contains(name)
         guard TypeWidening.allows(from: old, to: new),
             current == column.type || (!isKey && ClickHouseColumn.widens(from: current, to: column.type))
         else {
-            try await stop(
-                table,
+            throw TableRefusal(
                 ForagerError(
                     .schema,
                     "column \(SQL.quoteIdentifier(name)) of \(table.source) changed type on the source, from \(old) to \(new), which the ClickHouse column (\(current)\(isKey ? ", part of the sort key" : "")) cannot follow in place",
                     hint: "Resync the table to recreate it with the new type: forager resync --table \(table.source)."))
-            return false
         }
         if current != column.type {
             logger.notice(
@@ -214,7 +210,6 @@ public actor ClickHouseWarehouse: Warehouse {
         }
         try await recordSourceType(new, of: warehouseName, in: table.target)
         sourceTypes[table.target, default: [:]][name] = new
-        return true
     }
 
     /// The columns a table's rows are sorted, and so told apart, by: the layout's `order_by`, or
@@ -339,18 +334,6 @@ public actor ClickHouseWarehouse: Warehouse {
 
     public func requestResync(_ tables: [TableName]) async throws {
         for table in tables { try await record(table, TableState(phase: .resync)) }
-    }
-
-    public func stoppedTableNames() -> Set<TableName> { stopped.names }
-
-    public func setStopped(_ tables: Set<TableName>) {
-        stopped = StoppedTables(tables)
-    }
-
-    /// Stops a table: records why, and applies none of its changes from here on. Other tables
-    /// keep flowing.
-    func stop(_ table: MappedTable, _ error: ForagerError) async throws {
-        try await record(table.source, stopped.stop(table, error, logger: logger))
     }
 
     public func replaceTable(_ table: MappedTable) async throws {

@@ -17,18 +17,23 @@ struct ApplyQueue<Sink: WarehouseSink, C: Clock> where C.Duration == Duration {
     let clock: C
     let metrics: ReplicationMetrics
     let onDurable: (@Sendable (LSN) -> Void)?
+    let onStopped: (@Sendable (Set<TableName>) -> Void)?
     private let committed: Position
     /// The list being applied; its value is the task that frees it afterwards.
     private var inFlight: Task<Task<Void, Never>, any Error>?
     /// The task freeing the list applied before.
     private var releasing: Task<Void, Never>?
 
-    /// The durable position, and whether a list is being applied, written by the background task
-    /// and read by the replicator.
+    /// The durable position, whether a list is being applied, and the tables stopped as the
+    /// warehouse's unit of work stands, written by the background task and read by the replicator.
     private final class Position: Sendable {
         let value: Mutex<LSN>
         let applying = Mutex(false)
-        init(_ lsn: LSN) { value = Mutex(lsn) }
+        let stopped: Mutex<StoppedTables>
+        init(_ lsn: LSN, stopped: StoppedTables) {
+            value = Mutex(lsn)
+            self.stopped = Mutex(stopped)
+        }
     }
 
     /// A list handed to the task that applies or frees it, which takes it out: the task's closure
@@ -46,13 +51,20 @@ struct ApplyQueue<Sink: WarehouseSink, C: Clock> where C.Duration == Duration {
         }
     }
 
-    init(sink: Sink, logger: Logger, clock: C, metrics: ReplicationMetrics, durable: LSN, onDurable: (@Sendable (LSN) -> Void)?) {
+    /// - Parameters:
+    ///   - durable: the warehouse's committed checkpoint.
+    ///   - stopped: the tables the warehouse records as stopped.
+    init(
+        sink: Sink, logger: Logger, clock: C, metrics: ReplicationMetrics, durable: LSN, stopped: StoppedTables,
+        onDurable: (@Sendable (LSN) -> Void)?, onStopped: (@Sendable (Set<TableName>) -> Void)?
+    ) {
         self.sink = sink
         self.logger = logger
         self.clock = clock
         self.metrics = metrics
         self.onDurable = onDurable
-        self.committed = Position(durable)
+        self.onStopped = onStopped
+        self.committed = Position(durable, stopped: stopped)
     }
 
     var durable: LSN { committed.value.withLock { $0 } }
@@ -66,15 +78,20 @@ struct ApplyQueue<Sink: WarehouseSink, C: Clock> where C.Duration == Duration {
         guard !actions.isEmpty else { return }
         try await settle()
         let sink = self.sink, logger = self.logger, clock = self.clock, metrics = self.metrics
-        let committed = self.committed, onDurable = self.onDurable
+        let committed = self.committed, onDurable = self.onDurable, onStopped = self.onStopped
         let parcel = Parcel(actions)
         committed.applying.withLock { $0 = true }
         inFlight = Task {
             defer { committed.applying.withLock { $0 = false } }
             let actions = parcel.take()
-            if let through = try await Self.perform(sink: sink, logger: logger, clock: clock, metrics: metrics, actions) {
+            var stopped = committed.stopped.withLock { $0 }
+            let before = stopped.names
+            let through = try await Self.perform(sink: sink, logger: logger, clock: clock, metrics: metrics, actions, stopped: &stopped)
+            committed.stopped.withLock { $0 = stopped }
+            if let through {
                 committed.value.withLock { $0 = max($0, through) }
                 onDurable?(through)
+                if stopped.names != before { onStopped?(stopped.names) }
             }
             let applied = Parcel(consume actions)
             return Task.detached(priority: .utility) { _ = applied.take() }
@@ -97,20 +114,21 @@ struct ApplyQueue<Sink: WarehouseSink, C: Clock> where C.Duration == Duration {
         releasing = release
     }
 
-    /// Carries out actions in order; returns the last checkpoint committed, if any.
-    static func perform(sink: Sink, logger: Logger, clock: C, metrics: ReplicationMetrics, _ actions: [ChangeBatcher.Action]) async throws
-        -> LSN?
-    {
+    /// Carries out actions in order, leaving out the tables in `stopped` and adding those the
+    /// changes stop; returns the last checkpoint committed, if any.
+    static func perform(
+        sink: Sink, logger: Logger, clock: C, metrics: ReplicationMetrics, _ actions: [ChangeBatcher.Action], stopped: inout StoppedTables
+    ) async throws -> LSN? {
         var committed: LSN?
         for action in actions {
             switch action {
             case .apply(let changes):
                 logger.debug("applying part of a large transaction", metadata: ["forager.changes": "\(changes.changeCount)"])
-                try await sink.apply(changes)
+                try await sink.apply(changes, stopped: &stopped)
                 metrics.recordApplied(changes)
             case .commit(let changes, let through):
                 let started = clock.now
-                if !changes.isEmpty { try await sink.apply(changes) }
+                if !changes.isEmpty { try await sink.apply(changes, stopped: &stopped) }
                 try await sink.commit(checkpoint: through)
                 metrics.recordCommit(changes, through: through, duration: started.duration(to: clock.now))
                 committed = through

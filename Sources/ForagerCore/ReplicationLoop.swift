@@ -51,7 +51,9 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
         spill = replicator.spill
         queue = ApplyQueue(
             sink: replicator.sink, logger: replicator.logger, clock: replicator.clock, metrics: replicator.metrics,
-            durable: replicator.batcher.checkpoint, onDurable: replicator.onDurable)
+            durable: replicator.batcher.checkpoint, stopped: StoppedTables(replicator.batcher.stoppedTables),
+            onDurable: replicator.onDurable,
+            onStopped: replicator.onStopped)
         batcher = replicator.batcher
     }
 

@@ -15,8 +15,11 @@ public protocol ReplicationStream: Sendable {
 
 /// A warehouse that applies change sets transactionally, with the checkpoint in the same transaction.
 public protocol WarehouseSink: Sendable {
-    /// Applies changes inside the open warehouse transaction, opening one if none is open.
-    func apply(_ changes: ChangeSet) async throws
+    /// Applies changes inside the open warehouse transaction, opening one if none is open,
+    /// leaving out the tables in `stopped` and adding those the changes stop (see
+    /// ``ChangeSet/walk(into:stopped:logger:isolation:)``). Should it throw, the caller rolls
+    /// back and throws `stopped` away with the unit of work.
+    func apply(_ changes: ChangeSet, stopped: inout StoppedTables) async throws
     /// Stores `checkpoint` (the source LSN everything before which is applied) in the open
     /// transaction, opening one if none is open, and commits durably.
     func commit(checkpoint: LSN) async throws
@@ -56,6 +59,8 @@ public struct Replicator<Stream: ReplicationStream, Sink: WarehouseSink, C: Cloc
     public var gate: TransactionGate?
     /// Told each new durable checkpoint, right after the warehouse committed it.
     public var onDurable: (@Sendable (LSN) -> Void)?
+    /// Told the stopped tables, right after the warehouse committed a batch that stopped one.
+    public var onStopped: (@Sendable (Set<TableName>) -> Void)?
     /// Where transactions streamed before they commit (protocol 2) wait for their commit; nil when
     /// the stream does not stream them.
     public var spill: (any TransactionSpill)?

@@ -23,3 +23,12 @@ public struct StoppedTables: Sendable {
         return TableState(phase: .stopped, reason: error.description)
     }
 }
+
+extension CheckpointStore {
+    /// Records `table` as stopped because of `error`, outside a stream (a problem found at start),
+    /// saying so in the log.
+    public func recordStopped(_ table: MappedTable, _ error: ForagerError, logger: Logger) async throws {
+        var stopping = StoppedTables()
+        try await record(table.source, stopping.stop(table, error, logger: logger))
+    }
+}

@@ -16,10 +16,6 @@ public protocol CheckpointStore: Sendable {
     func record(_ table: TableName, _ state: TableState) async throws
     /// Marks tables for a new copy.
     func requestResync(_ tables: [TableName]) async throws
-    /// Treats these source tables as stopped: none of their changes is applied.
-    func setStopped(_ tables: Set<TableName>) async
-    /// The source tables that are stopped now: those set, and those a change stopped since.
-    func stoppedTableNames() async -> Set<TableName>
 }
 
 /// The warehouse tables of the mapped tables: made, checked and followed as the source changes.

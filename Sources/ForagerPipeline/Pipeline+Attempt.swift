@@ -5,7 +5,7 @@ import PostgresSource
 
 /// One pass of the pipeline, step by step: preflight, the start decision, the stream.
 extension Pipeline {
-    func attempt(mode: Mode, resync: ResyncRequest?) async throws -> LSN {
+    func attempt(mode: Mode, resync: ResyncRequest) async throws -> LSN {
         status?.enter(.starting)
         let source = try await connectSource()
         defer { source.connection.close() }
@@ -38,7 +38,7 @@ extension Pipeline {
         let final = try await stream(
             replication, format: format, batcher: batcher, into: warehouse, catalogue: source.catalogue(for: requests(mapped)),
             target: target, tables: tables, pending: pending, states: states, resync: resync)
-        if mode == .catchUp, let resync, !resync.isRequested, try await warehouse.hasResyncRequests(among: tables) {
+        if mode == .catchUp, !resync.isRequested, try await warehouse.hasResyncRequests(among: tables) {
             // Marked in the last batch, after the stream last looked.
             resync.set()
         }
@@ -70,7 +70,7 @@ extension Pipeline {
         return tables
     }
 
-    /// Logs the stopped tables among `tables` and tells the warehouse and the status of them;
+    /// Logs the stopped tables among `tables` and tells the status of them;
     /// returns the recorded table states and the stopped tables.
     private func applyStoppedTables(
         _ warehouse: any Warehouse, _ tables: [MappedTable]
@@ -85,7 +85,6 @@ extension Pipeline {
                     "forager.fix": "forager resync --table \(table.source)",
                 ])
         }
-        await warehouse.setStopped(stopped)
         status?.tablesStopped(stopped)
         return (states, stopped)
     }
@@ -113,34 +112,36 @@ extension Pipeline {
     private func stream(
         _ replication: ReplicationConnection, format: ReplicationConnection.StreamFormat, batcher: ChangeBatcher,
         into warehouse: any Warehouse, catalogue: PostgresSource.Catalogue, target: LSN?, tables: [MappedTable], pending: [MappedTable],
-        states: [TableName: TableState], resync: ResyncRequest?
+        states: [TableName: TableState], resync: ResyncRequest
     ) async throws -> LSN {
         let stop = self.stop
         let copyFailed = ResyncRequest()
         var replicator = Replicator(
-            stream: replication, sink: WarehouseHandle(warehouse: warehouse, catalogue: catalogue, status: status), batcher: batcher,
+            stream: replication, sink: WarehouseHandle(warehouse: warehouse, catalogue: catalogue, binaryValues: format.binaryValues),
+            batcher: batcher,
             mode: target.map { .until($0) } ?? .continuous, logger: logger, metrics: metrics.replication,
-            shouldStop: { stop.isSet || copyFailed.isRequested })
+            shouldStop: { stop.isSet || copyFailed.isRequested || resync.isRequested })
         if format.streamsTransactions { replicator.spill = try spill(for: configuration.source.slot) }
         let gate = TransactionGate()
         replicator.gate = pending.isEmpty ? nil : gate
-        if let status { replicator.onDurable = { status.committed($0) } }
+        if let status {
+            replicator.onDurable = { status.committed($0) }
+            replicator.onStopped = { status.tablesStopped($0) }
+        }
         // Polled on a connection of its own: the warehouse connection may be in the middle of a COPY.
-        let monitor = resync == nil ? nil : try await connectWarehouse()
-        defer { monitor?.close() }
-        if let resync, let monitor {
-            replicator.interruption = {
-                guard try await monitor.hasResyncRequests(among: tables) else { return false }
-                resync.set()
-                return true
-            }
+        let monitor = try await connectWarehouse()
+        defer { monitor.close() }
+        replicator.interruption = {
+            guard try await monitor.hasResyncRequests(among: tables) else { return false }
+            resync.set()
+            return true
         }
         let copier =
             pending.isEmpty
             ? nil
             : Task {
                 do {
-                    try await copyBesideStream(pending, states: states, all: tables, gate: gate)
+                    try await copyBesideStream(pending, states: states, all: tables, gate: gate, streamMustRestart: resync)
                 } catch {
                     copyFailed.set()
                     gate.release()

@@ -2,6 +2,7 @@ import ForagerCore
 import Glibc
 import PGOutput
 import PostgresSource
+internal import Synchronization
 
 /// Copying single tables (newly mapped, resynced, or whose copy a stop interrupted) while the
 /// main stream keeps its place and goes on with the others.
@@ -16,8 +17,13 @@ extension Pipeline {
     /// goes on up to `H` with the tables' sync points set to `H`, while the temporary slot's stream
     /// applies the tables' changes between `C` and `H`. Once it has, the tables are recorded as
     /// streaming from `H` and the main stream passes `H`, now applying their changes.
-    func copyBesideStream(_ pending: [MappedTable], states: [TableName: TableState], all: [MappedTable], gate: TransactionGate) async throws
-    {
+    ///
+    /// A table the temporary stream stops stays stopped: the main stream, which would apply its
+    /// changes from `H` on, is asked to end (`streamMustRestart`) so that the next pass skips it.
+    func copyBesideStream(
+        _ pending: [MappedTable], states: [TableName: TableState], all: [MappedTable], gate: TransactionGate,
+        streamMustRestart: ResyncRequest
+    ) async throws {
         let names = pending.map(\.source.description)
         let source = try await connectSource()
         defer { source.connection.close() }
@@ -58,13 +64,26 @@ extension Pipeline {
         let stop = self.stop
         var catchUp = Replicator(
             stream: temporary,
-            sink: WarehouseHandle(warehouse: warehouse, catalogue: source.catalogue(for: requests), storesCheckpoint: false),
+            sink: WarehouseHandle(
+                warehouse: warehouse, catalogue: source.catalogue(for: requests), storesCheckpoint: false, binaryValues: format.binaryValues
+            ),
             batcher: ChangeBatcher(tables: pending, limits: batchLimits, checkpoint: created.consistentPoint, applyBefore: handover),
             mode: .until(handover), logger: logger, metrics: metrics.replication, shouldStop: { stop.isSet || Task.isCancelled })
         if format.streamsTransactions { catchUp.spill = try spill(for: copySlot) }
+        let stoppedMeanwhile = Mutex<Set<TableName>>([])
+        catchUp.onStopped = { names in stoppedMeanwhile.withLock { $0 = names } }
         let reached = try await catchUp.run()
         guard reached >= handover else { return }
-        for table in pending { try await warehouse.record(table.source, TableState(phase: .streaming, syncedAt: handover)) }
+        let stopped = stoppedMeanwhile.withLock { $0 }
+        for table in pending where !stopped.contains(table.source) {
+            try await warehouse.record(table.source, TableState(phase: .streaming, syncedAt: handover))
+        }
+        guard stopped.isEmpty else {
+            logger.notice(
+                "a table stopped while its copy caught up; starting the stream again, which skips it",
+                metadata: ["forager.tables": "\(stopped.map(\.description).sorted())"])
+            return streamMustRestart.set()
+        }
         gate.release()
         logger.info("tables copied; they stream from here", metadata: ["forager.tables": "\(names)", "forager.lsn": "\(handover)"])
     }

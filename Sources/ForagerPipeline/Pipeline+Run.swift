@@ -14,7 +14,7 @@ extension Pipeline {
                 let resync = ResyncRequest()
                 _ = try await runOnce(mode: .continuous, resync: resync)
                 guard resync.isRequested else { return }
-                logger.notice("a table resync was requested; restarting the stream to copy it")
+                logger.notice("restarting the stream: a table resync was requested, or a table stopped while its copy caught up")
                 backoff.reset()
                 continue
             } catch {
@@ -61,7 +61,7 @@ extension Pipeline {
             let lsn = try await runOnce(mode: .catchUp, resync: resync)
             guard !stop.isSet, passes < Self.syncPasses, resync.isRequested else { return lsn }
             passes += 1
-            logger.notice("a table resync was requested; copying it and catching up again")
+            logger.notice("catching up again: a table resync was requested, or a table stopped while its copy caught up")
         }
     }
 
@@ -84,7 +84,7 @@ extension Pipeline {
     /// One pass: preflight, snapshot or resume (copying tables that are new or asked to be
     /// resynced), stream. Returns the final acknowledged checkpoint. With `resync`, the stream also
     /// ends (and `resync` is set) when `forager resync` asks for a table's copy.
-    func runOnce(mode: Mode, resync: ResyncRequest? = nil) async throws -> LSN {
+    func runOnce(mode: Mode, resync: ResyncRequest) async throws -> LSN {
         do {
             return try await attempt(mode: mode, resync: resync)
         } catch let error as ForagerError where error.code == .binaryValues && !textValues {

@@ -1,16 +1,19 @@
 public import ForagerCore
+import Logging
 public import PGOutput
 internal import Synchronization
 
 /// A warehouse in memory for tests of the replication core: applies change sets to rows by key
-/// inside a transaction, keeps the checkpoint with them, and can be told to fail a commit, as a
-/// crash or a refusal would. What it holds is what a real warehouse would after the same calls.
-public final class InMemoryWarehouse: WarehouseSink {
+/// inside a transaction, keeps the checkpoint and the tables' states with them, and can be told to
+/// fail a commit, as a crash would, or to refuse a table's rows. What it holds is what a real
+/// warehouse would after the same calls.
+public final class InMemoryWarehouse: WarehouseSink, ChangeStepApplier {
     /// A table's rows: the key's text values to the row's text values (nil for SQL NULL).
     public typealias Rows = [[String?]: [String?]]
 
     private struct Contents: Sendable {
         var rows: [TableName: Rows] = [:]
+        var states: [TableName: TableState] = [:]
         var checkpoint = LSN.zero
     }
 
@@ -19,6 +22,8 @@ public final class InMemoryWarehouse: WarehouseSink {
         var open: Contents?
         var commits: [LSN] = []
         var failCommitAt: LSN?
+        var refused: Set<TableName> = []
+        var refusals = 0
     }
 
     private let state = Mutex(State())
@@ -36,6 +41,16 @@ public final class InMemoryWarehouse: WarehouseSink {
         state.withLock { $0.failCommitAt = checkpoint }
     }
 
+    /// Makes the warehouse refuse every row change of `table` from now on, as a constraint added
+    /// by hand would: the table stops.
+    public func refuseRows(of table: TableName) {
+        state.withLock { _ = $0.refused.insert(table) }
+    }
+
+    /// How many times the warehouse refused a table's rows.
+    public var refusals: Int { state.withLock { $0.refusals } }
+    /// The committed state of every table recorded.
+    public var tableStates: [TableName: TableState] { state.withLock { $0.committed.states } }
     /// The committed rows of the table fed by `source`.
     public func rows(_ source: TableName) -> Rows { state.withLock { $0.committed.rows[source] ?? [:] } }
     /// The committed checkpoint.
@@ -43,10 +58,42 @@ public final class InMemoryWarehouse: WarehouseSink {
     /// Every checkpoint committed, in order.
     public var commits: [LSN] { state.withLock { $0.commits } }
 
-    public func apply(_ changes: ChangeSet) async throws {
-        try state.withLock { state in
+    public func apply(_ changes: ChangeSet, stopped: inout StoppedTables) async throws {
+        try await changes.walk(into: self, stopped: &stopped, logger: Logger(label: "in-memory warehouse"))
+    }
+
+    public func applyTruncate(_ tables: [MappedTable]) async throws {
+        inOpenTransaction { open in
+            for table in tables { open.rows[table.source] = [:] }
+        }
+    }
+
+    public func applyRows(_ changes: TableChanges) async throws {
+        let table = changes.table.source
+        if state.withLock({ state in
+            guard state.refused.contains(table) else { return false }
+            state.refusals += 1
+            return true
+        }) {
+            throw TableRefusal(ForagerError(.warehouse, "the in-memory warehouse was told to refuse the rows of \(table)"))
+        }
+        try inOpenTransaction { open in
+            var rows = open.rows[table] ?? [:]
+            for state in changes.orderedStates { try Self.apply(state, to: &rows, table: table) }
+            open.rows[table] = rows
+        }
+    }
+
+    public func applySchemaChange(_ change: SchemaChange) async throws {}
+
+    public func record(_ table: TableName, _ tableState: TableState) async throws {
+        inOpenTransaction { $0.states[table] = tableState }
+    }
+
+    private func inOpenTransaction<E: Error>(_ body: (inout Contents) throws(E) -> Void) throws(E) {
+        try state.withLock { (state: inout State) throws(E) in
             var open = state.open ?? state.committed
-            for step in changes.allSteps { try Self.apply(step, to: &open) }
+            try body(&open)
             state.open = open
         }
     }
@@ -69,21 +116,6 @@ public final class InMemoryWarehouse: WarehouseSink {
 
     public func rollback() async throws {
         state.withLock { $0.open = nil }
-    }
-
-    private static func apply(_ step: ChangeStep, to contents: inout Contents) throws {
-        switch step {
-        case .rows(let tables):
-            for table in tables {
-                var rows = contents.rows[table.table.source] ?? [:]
-                for state in table.orderedStates { try apply(state, to: &rows, table: table.table.source) }
-                contents.rows[table.table.source] = rows
-            }
-        case .truncate(let tables):
-            for table in tables { contents.rows[table.source] = [:] }
-        case .schemaChange, .stopTable:
-            break
-        }
     }
 
     private static func apply(_ state: RowState, to rows: inout Rows, table: TableName) throws {

@@ -1,4 +1,4 @@
-import ForagerCore
+public import ForagerCore
 import LibPQ
 import PGOutput
 
@@ -8,13 +8,13 @@ extension PostgresWarehouse {
     /// only it: rows inserted again under keys the warehouse still holds (a partition truncated or
     /// detached on its own, then filled again) replace the rows kept; a constraint or a value the
     /// warehouse table refuses (a CHECK added by hand, a `types` override too narrow) stops the
-    /// table with the row and the way out, and the other tables keep flowing.
-    func applyTableRows(_ changes: TableChanges) async throws {
+    /// table (``TableRefusal``) with the row and the way out, and the other tables keep flowing.
+    public func applyRows(_ changes: TableChanges) async throws {
         try await connection.execute(rowsSavepoint ? "RELEASE SAVEPOINT forager_rows; SAVEPOINT forager_rows" : "SAVEPOINT forager_rows")
         rowsSavepoint = true
         do {
             do {
-                try await applyRows(changes)
+                try await writeRows(changes)
             } catch let error as PGError where error.sqlState == "23505" && changes.table.identity == .key {
                 try await undoTableRows(changes.table)
                 let reason =
@@ -27,7 +27,7 @@ extension PostgresWarehouse {
                         "forager.table": "\(changes.table.target)", "forager.detail": "\(error.detail ?? error.message)",
                         "forager.reason": "\(reason)",
                     ])
-                try await applyRows(changes, replacing: true)
+                try await writeRows(changes, replacing: true)
             }
         } catch let error as PGError where error.sqlState == "23502" {
             // The source enforces NOT NULL: a NULL arrives only once it no longer does.
@@ -38,8 +38,7 @@ extension PostgresWarehouse {
                 isTransient: true)
         } catch let error as PGError where ["22", "23"].contains(error.sqlState?.prefix(2)) {
             try await undoTableRows(changes.table)
-            try await stop(
-                changes.table,
+            throw TableRefusal(
                 ForagerError(
                     .warehouse,
                     "warehouse table \(changes.table.target) refuses a change to \(changes.table.source): \(error.message) (SQLSTATE \(error.sqlState ?? ""))\(error.detail.map { "; \($0)" } ?? "")",
@@ -55,8 +54,8 @@ extension PostgresWarehouse {
         forgetStaging(for: table)
     }
 
-    /// Applies a table's rows; `replacing`: inserted rows replace warehouse rows of their key.
-    func applyRows(_ changes: TableChanges, replacing: Bool = false) async throws {
+    /// Writes a table's rows; `replacing`: inserted rows replace warehouse rows of their key.
+    func writeRows(_ changes: TableChanges, replacing: Bool = false) async throws {
         if binaryValues { try checkBinaryTypes(of: changes.table) }
         guard changes.table.identity == .key else { return try await applyDeltas(changes) }
         var states = changes.orderedStates

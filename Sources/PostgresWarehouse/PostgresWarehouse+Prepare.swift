@@ -9,7 +9,6 @@ extension PostgresWarehouse {
     func prepareTables(_ tables: [MappedTable], create: Bool) async throws -> [ForagerError] {
         if create { try await createOwnTables() }
         let states = try await tableStates()
-        stopped = StoppedTables(recorded: states)
         for (index, table) in tables.enumerated() {
             stagingNumbers[table.target] = index
         }
@@ -77,7 +76,7 @@ extension PostgresWarehouse {
     /// Stops the table with `error` when starting (`create`); returns it to report otherwise.
     private func stopOrReport(_ table: MappedTable, _ error: ForagerError, create: Bool) async throws -> [ForagerError] {
         guard create else { return [error] }
-        try await stop(table, error)
+        try await recordStopped(table, error, logger: logger)
         return []
     }
 
@@ -130,8 +129,12 @@ extension PostgresWarehouse {
         }
         guard !retyped.isEmpty else { return ([], true) }
         if create {
-            try await applySchemaChange(SchemaChange(table: table, retyped: retyped.map(\.name)))
-            return ([], !stopped.names.contains(table.source))
+            do {
+                try await applySchemaChange(SchemaChange(table: table, retyped: retyped.map(\.name)))
+                return ([], true)
+            } catch let refusal as TableRefusal {
+                return (try await stopOrReport(table, refusal.error, create: create), false)
+            }
         }
         let problems = retyped.compactMap { column -> ForagerError? in
             let name = table.warehouseName(of: column.name)

@@ -61,19 +61,6 @@ extension PostgresWarehouse {
         }
     }
 
-    public func stoppedTableNames() -> Set<TableName> { stopped.names }
-
-    /// Treats these source tables as stopped: none of their changes is applied.
-    public func setStopped(_ tables: Set<TableName>) {
-        stopped = StoppedTables(tables)
-    }
-
-    /// Stops a table inside the open transaction: records why, and applies none of its changes
-    /// from here on. Other tables keep flowing.
-    func stop(_ table: MappedTable, _ error: ForagerError) async throws {
-        try await record(table.source, stopped.stop(table, error, logger: logger))
-    }
-
     /// Readies a table's warehouse copy for a new copy of its rows, inside the open transaction:
     /// a table that already has the mapping's columns and key is emptied, so that what was built on
     /// it (views, indexes, grants) stays; any other is dropped and made anew from the mapping, unless
@@ -138,19 +125,13 @@ extension PostgresWarehouse {
 
     /// Follows a change of the source table's published columns inside the open transaction: adds
     /// new columns, keeps removed ones (nullable from now on), widens retyped ones where every old
-    /// value still fits, and stops the table otherwise.
-    func applySchemaChange(_ change: SchemaChange) async throws {
+    /// value still fits, and refuses it otherwise (``TableRefusal``: the table stops).
+    public func applySchemaChange(_ change: SchemaChange) async throws {
         let table = change.table
         let changed = change.added + change.retyped
         let definitions = change.changedColumnDefinitions
-        if binaryValues, let column = definitions.first(where: { !$0.binaryCompatible }) {
-            throw ForagerError(
-                .binaryValues,
-                "column \(SQL.quoteIdentifier(column.name)) of \(table.source) now has a type that is not built in (\(column.sqlType.isEmpty ? "unknown" : column.sqlType)), whose binary values the warehouse cannot store as received",
-                hint: "Nothing is lost: Forager starts the stream again from its checkpoint with values in text.")
-        }
         let current = changed.isEmpty && change.removed.isEmpty ? [:] : try await warehouseTypes(of: table)
-        if !change.retyped.isEmpty, !(try await widenRetyped(change, definitions: definitions, current: current)) { return }
+        if !change.retyped.isEmpty { try await widenRetyped(change, definitions: definitions, current: current) }
         let stored = Set(table.storedColumns.map(\.name))
         for column in definitions where change.added.contains(column.name) && column.overriddenType == nil && !column.sqlType.isEmpty {
             // A column still in the warehouse whose type cannot hold the new one's values is not
@@ -158,8 +139,7 @@ extension PostgresWarehouse {
             guard let old = current[table.warehouseName(of: column.name)], old != column.sqlType,
                 !TypeWidening.allows(from: column.sqlType, to: old)
             else { continue }
-            return try await stop(
-                table, SchemaChange.addedAgain(table, column: column.name, sourceType: column.sqlType, warehouseType: old))
+            throw TableRefusal(SchemaChange.addedAgain(table, column: column.name, sourceType: column.sqlType, warehouseType: old))
         }
         if !change.added.isEmpty {
             try await addColumns(definitions.filter { change.added.contains($0.name) && stored.contains($0.name) }, to: table)
@@ -175,29 +155,26 @@ extension PostgresWarehouse {
         }
     }
 
-    /// Widens the retyped columns where every old value still fits; stops the table (and returns
-    /// false) when a column was changed by hand or changed to a type that is not a widening.
-    private func widenRetyped(_ change: SchemaChange, definitions: [SourceColumn], current: [String: String]) async throws -> Bool {
+    /// Widens the retyped columns where every old value still fits; refuses the change (the table
+    /// stops) when a column was changed by hand or changed to a type that is not a widening.
+    private func widenRetyped(_ change: SchemaChange, definitions: [SourceColumn], current: [String: String]) async throws {
         let table = change.table
         let retyped = definitions.filter { change.retyped.contains($0.name) }
         if let error = handChangedColumns(table, retyped, types: current, recorded: try await recordedTypes(of: table.target)) {
-            try await stop(table, error)
-            return false
+            throw TableRefusal(error)
         }
         for column in definitions
         where change.retyped.contains(column.name) && table.storedColumns.contains(where: { $0.name == column.name }) {
             let name = table.warehouseName(of: column.name)
             guard let old = current[name], column.overriddenType == nil, old != column.sqlType else { continue }
             guard TypeWidening.allows(from: old, to: column.sqlType) else {
-                try await stop(
-                    table,
+                throw TableRefusal(
                     ForagerError(
                         .schema,
                         "column \(SQL.quoteIdentifier(column.name)) of \(table.source) changed type on the source, from \(old) to \(column.sqlType), which is not a widening: existing warehouse values might not fit or might change meaning",
                         hint:
                             "Resync the table to copy it again with the new type: forager resync --table \(table.source). Or map the column to a type that holds both, with types in the mapping, and resync."
                     ))
-                return false
             }
             logger.notice(
                 "widening warehouse column, as on the source",
@@ -210,7 +187,6 @@ extension PostgresWarehouse {
                     + recordColumnsSQL(table.target, columns: [name]), on: [table.target],
                 purpose: "widening a column, as on the source")
         }
-        return true
     }
 
     /// Keeps the columns the stream no longer shows, nullable from now on; one the source has

@@ -10,7 +10,7 @@ public import PGOutput
 /// table (`DELETE ... USING`), then every row's final version is loaded with `COPY`. The batch and
 /// the checkpoint commit in one transaction, so a batch is either wholly applied and checkpointed
 /// or not at all.
-public actor PostgresWarehouse: Warehouse, TransactionalWarehouse, BulkLoadPreparing, BinaryValueSink {
+public actor PostgresWarehouse: Warehouse, ChangeStepApplier, TransactionalWarehouse, BulkLoadPreparing, BinaryValueSink {
     public nonisolated let connection: PGConnection
     public nonisolated let schema: String
     public nonisolated let slot: String
@@ -23,8 +23,6 @@ public actor PostgresWarehouse: Warehouse, TransactionalWarehouse, BulkLoadPrepa
     var stagingNumbers: [TableName: Int] = [:]
     /// The staging tables created in this session.
     var createdKeyTables: Set<String> = []
-    /// Source tables that are stopped: none of their changes is applied.
-    var stopped = StoppedTables()
     /// The snapshot load in progress.
     var loading: RowWriter?
     /// The stream's column values arrive in binary: rows and keys are written with binary COPY.
@@ -222,30 +220,20 @@ public actor PostgresWarehouse: Warehouse, TransactionalWarehouse, BulkLoadPrepa
 
     // MARK: WarehouseSink
 
-    public func apply(_ changes: ChangeSet) async throws {
+    public func apply(_ changes: ChangeSet, stopped: inout StoppedTables) async throws {
         try await beginIfNeeded()
-        for step in changes.allSteps {
-            // Evaluated per step: a step may stop a table for the steps after it.
-            switch step.excluding(stopped.names) {
-            case nil:
-                continue
-            case .truncate(let tables):
-                logger.notice(
-                    "truncating warehouse tables, as the source did",
-                    metadata: [
-                        "forager.tables": "\(tables.map(\.target.description))"
-                    ])
-                try await exclusively(
-                    "TRUNCATE \(tables.map(\.target.sql).joined(separator: ", "))", on: tables.map(\.target),
-                    purpose: "TRUNCATE, as the source did")
-            case .rows(let tables):
-                for table in tables { try await applyTableRows(table) }
-            case .schemaChange(let change):
-                try await applySchemaChange(change)
-            case .stopTable(let table, let error):
-                try await stop(table, error)
-            }
-        }
+        try await changes.walk(into: self, stopped: &stopped, logger: logger)
+    }
+
+    public func applyTruncate(_ tables: [MappedTable]) async throws {
+        logger.notice(
+            "truncating warehouse tables, as the source did",
+            metadata: [
+                "forager.tables": "\(tables.map(\.target.description))"
+            ])
+        try await exclusively(
+            "TRUNCATE \(tables.map(\.target.sql).joined(separator: ", "))", on: tables.map(\.target),
+            purpose: "TRUNCATE, as the source did")
     }
 
     /// Stores the checkpoint and commits in one round trip: a batch of a few small transactions

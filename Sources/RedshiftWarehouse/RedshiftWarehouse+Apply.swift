@@ -1,11 +1,11 @@
-import ForagerCore
+public import ForagerCore
 import LibPQ
 import Logging
 
 /// The batch: each step in order, each table's rows through its staging table.
 extension RedshiftWarehouse {
     /// Applies one change set in the open transaction (opening one), locking what it writes first.
-    func applyOnce(_ changes: ChangeSet) async throws {
+    func applyOnce(_ changes: ChangeSet, stopped: inout StoppedTables) async throws {
         try await beginIfNeeded()
         var targets: [String] = [stateTable, tablesTable]
         for step in changes.allSteps {
@@ -18,34 +18,25 @@ extension RedshiftWarehouse {
             }
         }
         try await lock(targets)
-        for step in changes.allSteps {
-            // Evaluated per step: a step may stop a table for the steps after it.
-            switch step.excluding(stopped.names) {
-            case nil:
-                continue
-            case .truncate(let tables):
-                logger.notice(
-                    "emptying warehouse tables, as the source truncated them",
-                    metadata: ["forager.tables": "\(tables.map(\.target.description))"])
-                for table in tables { try await connection.execute(RedshiftSQL.truncate(table)) }
-            case .rows(let tables):
-                for table in tables { try await applyRows(table) }
-            case .schemaChange(let change):
-                try await applySchemaChange(change)
-            case .stopTable(let table, let error):
-                try await stop(table, error)
-            }
-        }
+        try await changes.walk(into: self, stopped: &stopped, logger: logger)
     }
 
-    /// Stages one table's rows in S3, loads them into its staging table and applies them.
-    func applyRows(_ changes: TableChanges) async throws {
+    public func applyTruncate(_ tables: [MappedTable]) async throws {
+        logger.notice(
+            "emptying warehouse tables, as the source truncated them",
+            metadata: ["forager.tables": "\(tables.map(\.target.description))"])
+        for table in tables { try await connection.execute(RedshiftSQL.truncate(table)) }
+    }
+
+    /// Stages one table's rows in S3, loads them into its staging table and applies them; a value
+    /// Redshift cannot hold, or a removal it cannot name the row of, refuses them (``TableRefusal``).
+    public func applyRows(_ changes: TableChanges) async throws {
         let table = changes.table
         let staged: StagedRows
         do {
             staged = try StagedRows.stage(changes, partSize: configuration.partSize)
         } catch {
-            return try await stop(table, error)
+            throw TableRefusal(error)
         }
         guard staged.rows > 0 else { return }
         let staging = Staging(table: table, number: stagingNumbers[table.target] ?? 0)
@@ -72,19 +63,12 @@ extension RedshiftWarehouse {
         try await connection.execute(staging.drop())
     }
 
-    /// Records `table` as stopped (in the open transaction) and applies none of its changes.
-    func stop(_ table: MappedTable, _ error: any Error) async throws {
-        let foragerError = error as? ForagerError ?? ForagerError(.warehouse, "\(error)")
-        let state = stopped.stop(table, foragerError, logger: logger)
-        try await record(table.source, state)
-    }
-
     /// Follows a change of the source table's published columns: new columns are added (one
     /// ALTER TABLE each); removed ones stay, NULL from now on (only key columns are NOT NULL in
     /// Redshift); a retyped column whose Redshift type is unchanged needs nothing, a longer VARCHAR
     /// is widened at the next start (Redshift widens only outside a transaction), and any other
-    /// type change stops the table.
-    func applySchemaChange(_ change: SchemaChange) async throws {
+    /// type change is refused (``TableRefusal``: the table stops).
+    public func applySchemaChange(_ change: SchemaChange) async throws {
         let table = change.table
         let present = try await warehouseColumns(of: table.target)
         let definitions = change.changedColumnDefinitions
@@ -98,37 +82,33 @@ extension RedshiftWarehouse {
                     "column \(SQL.quoteIdentifier(name)) of \(table.target) must widen to \(wanted.sql), which Redshift does only outside a transaction",
                     hint: "Nothing is lost: Forager starts again from its checkpoint and widens the column first.", isTransient: true)
             }
-            return try await stop(
-                table,
+            throw TableRefusal(
                 ForagerError(
                     .schema,
                     "column \(SQL.quoteIdentifier(column.name)) of \(table.source) changed type on the source to \(column.sqlType), which Redshift cannot change \(current) into",
                     hint: "Resync the table to copy it again with the new type: forager resync --table \(table.source)."))
         }
         for column in definitions where change.added.contains(column.name) && present[table.warehouseName(of: column.name)] == nil {
-            guard try await add(column, to: table) else { return }
+            try await add(column, to: table)
         }
     }
 
     /// Adds a column; rows already there read the source's value for rows older than the column
-    /// (its constant default). Stops the table, and returns false, when that value cannot be
+    /// (its constant default). Refuses the change (``TableRefusal``) when that value cannot be
     /// given (a volatile default, or one Redshift cannot take as a default) and the table has rows.
-    private func add(_ column: SourceColumn, to table: MappedTable) async throws -> Bool {
+    private func add(_ column: SourceColumn, to table: MappedTable) async throws {
         let literal = column.missingValue == nil ? nil : RedshiftSQL.missingValueLiteral(column)
         let unknown = column.missingValue == nil ? column.olderRowsNeedTheSource : literal == nil
         if unknown, try await hasRows(table.target) {
-            try await stop(
-                table,
+            throw TableRefusal(
                 ForagerError(
                     .schema, SchemaChange.olderRowsNeedTheSource(table, columns: [column.name]),
                     hint: "Resync the table to copy it with the new column: forager resync --table \(table.source)."))
-            return false
         }
         logger.notice(
             "adding column to warehouse table, as on the source",
             metadata: ["forager.table": "\(table.target)", "forager.column": "\(column.name)"])
         try await connection.execute(RedshiftSQL.addColumn(table, column, defaultValue: literal == "NULL" ? nil : literal))
-        return true
     }
 
     /// True when a column of Redshift type `current` (as `warehouseColumns` gives it) takes the

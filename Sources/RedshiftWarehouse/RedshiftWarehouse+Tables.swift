@@ -69,12 +69,6 @@ extension RedshiftWarehouse {
         }
     }
 
-    public func setStopped(_ tables: Set<TableName>) {
-        stopped = StoppedTables(tables)
-    }
-
-    public func stoppedTableNames() -> Set<TableName> { stopped.names }
-
     /// Creates the schema, Forager's tables and (unless `create` is false) every missing mapped
     /// table; adds the columns a table lacks and widens its VARCHARs where the source's grew;
     /// removes staged objects an earlier run left. Returns every problem found.
@@ -86,7 +80,6 @@ extension RedshiftWarehouse {
             try await deleteOrphans()
         }
         let states = try await tableStates()
-        stopped = StoppedTables(recorded: states)
         for (index, table) in tables.enumerated() { stagingNumbers[table.target] = index }
         var problems: [ForagerError] = []
         for table in tables {

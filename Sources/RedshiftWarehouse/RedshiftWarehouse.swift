@@ -12,7 +12,7 @@ public import S3Staging
 /// temporary table, applies that with `DELETE ... USING` and `INSERT ... SELECT`, and stores the
 /// checkpoint by delete and insert before COMMIT. A serializable isolation violation (error 1023)
 /// rolls the transaction back and runs the whole batch again, after a pause that doubles each time.
-public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
+public actor RedshiftWarehouse: Warehouse, ChangeStepApplier, TransactionalWarehouse {
     /// Where the warehouse is and how it stages rows.
     public struct Configuration: Sendable {
         /// The schema of the warehouse tables and of Forager's own.
@@ -53,9 +53,10 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
     var inTransaction = false
     /// The tables the open transaction has locked (quoted names).
     var locked: Set<String> = []
-    /// The change set applied in the open transaction, run again after error 1023. Only one is
-    /// kept, so memory stays bounded: a transaction applied in pieces is not replayable.
-    var pending: ChangeSet?
+    /// The change set applied in the open transaction, and the tables stopped before it, run again
+    /// after error 1023. Only one is kept, so memory stays bounded: a transaction applied in pieces
+    /// is not replayable.
+    var pending: (changes: ChangeSet, stopped: StoppedTables)?
     /// The open transaction can be run again: it holds at most `pending` (no second piece, no
     /// snapshot rows, which are not kept).
     var replayable = true
@@ -64,9 +65,6 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
     /// Counts transactions (a staging folder each) and uploads within one.
     var batchNumber = 0
     var uploadNumber = 0
-    /// Source tables that are stopped, and what they were when the transaction began.
-    var stopped = StoppedTables()
-    var stoppedAtBegin = StoppedTables()
     /// A small number per warehouse table, to name its staging table.
     var stagingNumbers: [TableName: Int] = [:]
     /// The snapshot load in progress.
@@ -110,7 +108,6 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
         inTransaction = true
         locked = []
         replayable = true
-        stoppedAtBegin = stopped
         batchNumber += 1
         uploadNumber = 0
     }
@@ -123,10 +120,16 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
         locked.formUnion(new)
     }
 
-    public func apply(_ changes: ChangeSet) async throws {
-        try await retryingConflicts { try await self.applyOnce(changes) }
+    public func apply(_ changes: ChangeSet, stopped: inout StoppedTables) async throws {
+        let before = stopped
+        var after = before
+        try await retryingConflicts {
+            after = before
+            try await self.applyOnce(changes, stopped: &after)
+        }
+        stopped = after
         if replayable, pending == nil {
-            pending = changes
+            pending = (changes, before)
         } else {
             pending = nil
             replayable = false
@@ -142,7 +145,6 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
     public func rollback() async throws {
         guard inTransaction else { return }
         inTransaction = false
-        stopped = stoppedAtBegin
         pending = nil
         do {
             try await connection.execute("ROLLBACK")
@@ -186,7 +188,9 @@ public actor RedshiftWarehouse: Warehouse, TransactionalWarehouse {
         var attempt = 1
         while true {
             do {
-                if attempt > 1, let pending { try await applyOnce(pending) }
+                if attempt > 1, var pending {
+                    try await applyOnce(pending.changes, stopped: &pending.stopped)
+                }
                 return try await body()
             } catch let error as PGError where Self.isSerializationConflict(error) {
                 guard attempt < configuration.attempts, replayable else {
