@@ -112,7 +112,7 @@ let package = Package(
             swiftSettings: upcoming
         ),
         // Test doubles of S3: moto's S3 server on a loopback port, with signature checking on.
-        .target(name: "S3TestSupport", dependencies: ["S3Staging"], swiftSettings: upcoming),
+        .target(name: "S3TestSupport", dependencies: ["S3Staging", "ForagerDemo"], swiftSettings: upcoming),
         // The Redshift emulation of the tests: an upstream PostgreSQL, moto's S3 and the emulator
         // (Tests/IntegrationTests/Support/Redshift) in front of both.
         .target(

@@ -12,7 +12,11 @@ public final class ChildProcess: @unchecked Sendable {
     private var status: Int32?
 
     /// Starts `executable` with `arguments`; stdout and stderr go to `outputPath`, stdin is /dev/null.
-    public init(_ executable: String, _ arguments: [String], outputPath: String, environment: [String: String]? = nil) throws {
+    /// `newProcessGroup`: the child leads a process group of its own (its pid), which a signal to
+    /// `-pid` ends with everything it started.
+    public init(
+        _ executable: String, _ arguments: [String], outputPath: String, environment: [String: String]? = nil, newProcessGroup: Bool = false
+    ) throws {
         self.outputPath = outputPath
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -36,7 +40,12 @@ public final class ChildProcess: @unchecked Sendable {
         sigemptyset(&defaults)
         for number in [SIGINT, SIGTERM, SIGCHLD, SIGPIPE, SIGHUP, SIGQUIT] { sigaddset(&defaults, number) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        if newProcessGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable, &actions, &attributes, argv, env)
         guard result == 0 else { throw ChildProcessError("could not start \(executable): error \(result)") }

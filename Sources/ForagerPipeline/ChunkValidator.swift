@@ -1,5 +1,4 @@
 import ForagerCore
-import LibPQ
 import PGOutput
 import PostgresSource
 
@@ -8,7 +7,7 @@ import PostgresSource
 /// counts as different: so rows written meanwhile raise no false alarm.
 struct ChunkValidator {
     let checksum: ChunkChecksum
-    let source: PGConnection
+    let source: ChunkReader
     let warehouse: any ChecksumComparator
     let chunkRows: Int
     let wait: Duration
@@ -55,8 +54,8 @@ struct ChunkValidator {
             ).first)
     }
 
-    private static func aggregate(on connection: PGConnection, _ sql: String, _ parameters: [String]) async throws -> Aggregate {
-        aggregate(try await connection.query(sql, parameters).rows.first)
+    private static func aggregate(on reader: ChunkReader, _ sql: String, _ parameters: [String]) async throws -> Aggregate {
+        aggregate(try await reader.rows(sql, parameters).first)
     }
 
     private static func aggregate(_ row: [String?]?) -> Aggregate {
@@ -104,7 +103,7 @@ struct ChunkValidator {
             if round > 0 { try await Task.sleep(for: .milliseconds(200)) }
             let (sourceRows, position) = try await source.inReadOnlySnapshot { position in
                 (
-                    try await source.query(checksum.rowsQuery(after: hasAfter, through: hasThrough, warehouse: false), parameters).rows,
+                    try await source.rows(checksum.rowsQuery(after: hasAfter, through: hasThrough, warehouse: false), parameters),
                     position
                 )
             }

@@ -11,7 +11,7 @@ extension Pipeline {
     /// the position it was read at.
     public func validate(only: [String], chunkRows: Int, wait: Duration) async throws -> [TableValidation] {
         let tables = try await tablesToValidate(only)
-        let reader = try await PGConnection.connect(sourceURL, serverSettings: ChunkComparator.serverSettings, origin: "source")
+        let reader = try await ChunkReader.connect(sourceURL)
         defer { reader.close() }
         let comparator = try await warehouses.connectComparator()
         defer { comparator.close() }

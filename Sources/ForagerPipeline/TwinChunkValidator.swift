@@ -1,5 +1,4 @@
 import ForagerCore
-import LibPQ
 import PGOutput
 import PostgresSource
 
@@ -10,7 +9,7 @@ import PostgresSource
 /// which a row the warehouse wrote after that position waits for the next round.
 struct TwinChunkValidator {
     let checksum: ChunkChecksum
-    let source: PGConnection
+    let source: ChunkReader
     let warehouse: any TwinComparator
     let chunkRows: Int
     let wait: Duration
@@ -93,10 +92,7 @@ struct TwinChunkValidator {
 
     /// Loads the source rows `rows` into the twin, in the snapshot open at `position`.
     private func loadRows(_ rows: ChunkChecksum.CopiedRows, position: LSN) async throws {
-        try await source.startCopyOut(checksum.copyQuery(rows, position: position.description))
-        var chunks: [[UInt8]] = []
-        while let chunk = try await source.readCopyChunk(maxBytes: 1 << 20) { chunks.append(chunk) }
-        try await warehouse.loadComparisonChunk(table, chunks)
+        try await warehouse.loadComparisonChunk(table, try await source.copyOut(checksum.copyQuery(rows, position: position.description)))
     }
 
     /// Key fields, content, and version of each line.

@@ -863,6 +863,47 @@ struct SchemaChangeTests {
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "n"])
         try await process.expectCleanStop()
     }
+
+    @Test("a newly mapped table that the warehouse refuses a change to while its copy catches up stays stopped; the others flow")
+    func aTableStoppedDuringItsCatchUpStaysStopped() async throws {
+        let scenario = try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, n int);
+                CREATE TABLE readings (id bigint PRIMARY KEY, label text);
+                INSERT INTO hives VALUES (1, 0);
+                INSERT INTO readings SELECT g, 'ok' FROM generate_series(1, 1000000) g;
+                """,
+            tables: ["hives"])
+        try await scenario.forager(["sync"])
+        // A `types` override too narrow for one value: the warehouse refuses that row, and only it.
+        try scenario.writeMapping("tables:\n  - source: hives\n  - source: readings\n    types: {label: varchar(5)}\n")
+        let process = try scenario.launch(["run"])
+        // The copy's slot exists: a change committed from now on is not in the copy, and reaches the
+        // warehouse through the copy's own stream, before the handover.
+        try await scenario.eventually(timeout: .seconds(60), "the copy's slot") {
+            try await scenario.sourceScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'forager_copy_%'") == "1"
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        try await scenario.onSource("INSERT INTO readings VALUES (2000001, 'far too long for five')")
+        #expect(
+            try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'readings'") == "copying",
+            "the copy ended before the refused change was made: the test did not reach the catch-up")
+        try await scenario.eventually(timeout: .seconds(120), "the table to stop") {
+            try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'readings'") == "stopped"
+        }
+        // Made after the handover: had the table been recorded as streaming, these would be applied
+        // while the refused change and those before the handover are not.
+        try await scenario.onSource("INSERT INTO readings VALUES (2000002, 'later'); INSERT INTO hives VALUES (2, 0)")
+        try await scenario.eventually(timeout: .seconds(60), "hives to go on") {
+            try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "2"
+        }
+        #expect(
+            try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'readings'") == "stopped")
+        let reason = try await scenario.warehouseScalar("SELECT reason FROM analytics._forager_tables WHERE source_table = 'readings'")
+        #expect(reason?.contains("forager resync --table public.readings") == true, "\(reason ?? "no reason")")
+        #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.readings WHERE id > 2000000") == "0")
+        try await process.expectCleanStop()
+    }
 }
 
 @Suite("Table shapes", .cleansUpScenarios)
