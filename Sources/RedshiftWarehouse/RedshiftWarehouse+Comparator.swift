@@ -121,15 +121,12 @@ extension RedshiftWarehouse: TwinComparator {
     /// Errors of a COPY already name the table, the objects and `stl_load_errors`, without keys.
     public nonisolated func explaining(_ error: any Error) -> any Error { error }
 
-    /// The error for a source value that Redshift cannot hold, met while loading the twin.
+    /// The error for a source value that Redshift cannot hold, met while loading the twin: the
+    /// apply's, which names the column, the row's key and what to do, said of the comparison.
     static func uncomparable(_ problem: RedshiftCSV.ValueProblem, table: MappedTable, key: [ArraySlice<UInt8>?]) -> ForagerError {
-        let column = problem.column >= 0 && problem.column < table.columns.count ? table.columns[problem.column].name : nil
-        let place = column.map { "column \(SQL.quoteIdentifier($0)) of \(table.source)" } ?? "a row of \(table.source)"
-        return ForagerError(
-            .schema,
-            "\(place), row \(RedshiftCSV.describeKey(table, values: key)), cannot be compared: Redshift cannot hold the source's value (\(problem.reason)), so the warehouse cannot hold that row as the source has it",
-            hint:
-                "forager status shows whether the table stopped at this value. Map the column to a type that holds it (types: {\(column ?? "column"): text}) or leave it out (exclude_columns), resync the table, then validate again; or validate the other tables with --table."
-        )
+        var error = unstorable(problem, table: table, key: key)
+        error.message =
+            "\(table.source) cannot be compared, as the warehouse cannot hold a row of it as the source has it: " + error.message
+        return error
     }
 }
