@@ -42,16 +42,13 @@ extension WarehouseConnector {
             }
             return WarehouseConnector(connect: { try await connect() }, connectComparator: { .twin(try await connect()) })
         case .redshift:
-            return WarehouseConnector(
-                connect: {
-                    try await RedshiftWarehouse.connect(
-                        ConnectionString(warehouse.url), configuration: try redshift(warehouse, slot: slot), logger: logger)
-                },
-                connectComparator: {
-                    throw ForagerError(
-                        .configuration, "forager validate does not compare a Redshift warehouse yet",
-                        hint: "Compare row counts with forager status, or a table's rows by hand, until it does.")
-                })
+            // The comparator is a warehouse of its own, on a session of its own (its twins are
+            // session temporary tables).
+            let connect = { @Sendable in
+                try await RedshiftWarehouse.connect(
+                    ConnectionString(warehouse.url), configuration: try redshift(warehouse, slot: slot), logger: logger)
+            }
+            return WarehouseConnector(connect: { try await connect() }, connectComparator: { .twin(try await connect()) })
         }
     }
 
