@@ -81,7 +81,7 @@ public struct TableValidation: Sendable {
                     difference.sourceRows == difference.warehouseRows
                     ? "\(difference.sourceRows) rows on both sides, different content"
                     : "source \(difference.sourceRows) rows, warehouse \(difference.warehouseRows)"
-                let rows = difference.differingRows.map { "; \($0) row\($0 == 1 ? "" : "s") differ" } ?? ""
+                let rows = difference.differingRows.map { "; \($0) \($0 == 1 ? "row differs" : "rows differ")" } ?? ""
                 let samples =
                     difference.samples.isEmpty
                     ? ""

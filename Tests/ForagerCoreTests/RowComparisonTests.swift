@@ -142,7 +142,7 @@ import Testing
         #expect(
             result.line == """
                 public.samples: DIFFERS in 1 of 2 chunks:
-                  keys (start, 100]: source 100 rows, warehouse 99; 1 row differ: 7 missing in the warehouse
+                  keys (start, 100]: source 100 rows, warehouse 99; 1 row differs: 7 missing in the warehouse
                   and 1 row kept changing in every round of comparing, so could not be compared:
                   keys (100, 200]: 1 row: 150
                   Validate public.samples again when writes to it are quieter: forager validate --table public.samples

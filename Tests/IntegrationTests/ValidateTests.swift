@@ -154,7 +154,7 @@ struct ValidateTests {
         let differs = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"], expectStatus: 3)
         #expect(
             differs.contains(
-                "public.samples: DIFFERS in 1 of 3 chunks:\n  keys (start, 1000]: source 1000 rows, warehouse 999; 1 row differ: 10 missing in the warehouse"
+                "public.samples: DIFFERS in 1 of 3 chunks:\n  keys (start, 1000]: source 1000 rows, warehouse 999; 1 row differs: 10 missing in the warehouse"
             ), "\(differs)")
         #expect(
             differs.contains(
@@ -213,8 +213,8 @@ struct ClickHouseValidateTests {
             of: ["validate", "--chunk-rows", "1000", "--wait", "30"], status: 3,
             containing: [
                 "public.readings: DIFFERS in 2 of",
-                "1 row differ: 10 different",
-                "1 row differ: 1500 missing in the warehouse",
+                "1 row differs: 10 different",
+                "1 row differs: 1500 missing in the warehouse",
             ])
         try await running.expectCleanStop()
     }
@@ -282,15 +282,15 @@ struct ClickHouseValidateTests {
             of: ["validate", "--chunk-rows", "1000", "--wait", "30"], status: 3,
             containing: [
                 "public.tagged: DIFFERS in 2 of",
-                "1 row differ: \(changed) different",
+                "1 row differs: \(changed) different",
             ])
         #expect(
             differs.contains(
-                "warehouse keys outside every source chunk: source 0 rows, warehouse 1; 1 row differ: (00000000-0000-0000-0000-0000000000ee, 1700000000123456) extra in the warehouse"
+                "warehouse keys outside every source chunk: source 0 rows, warehouse 1; 1 row differs: (00000000-0000-0000-0000-0000000000ee, 1700000000123456) extra in the warehouse"
             ), "\(differs)")
         #expect(differs.contains("public.priced: DIFFERS in 2 of"), "\(differs)")
-        #expect(differs.contains("1 row differ: 3750.0 missing in the warehouse"), "\(differs)")
-        #expect(differs.contains("1 row differ: 99999.5 extra in the warehouse"), "\(differs)")
+        #expect(differs.contains("1 row differs: 3750.0 missing in the warehouse"), "\(differs)")
+        #expect(differs.contains("1 row differs: 99999.5 extra in the warehouse"), "\(differs)")
         try await running.expectCleanStop()
     }
 }
