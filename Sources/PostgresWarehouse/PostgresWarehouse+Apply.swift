@@ -56,7 +56,6 @@ extension PostgresWarehouse {
 
     /// Writes a table's rows; `replacing`: inserted rows replace warehouse rows of their key.
     func writeRows(_ changes: TableChanges, replacing: Bool = false) async throws {
-        if binaryValues { try checkBinaryTypes(of: changes.table) }
         guard changes.table.identity == .key else { return try await applyDeltas(changes) }
         var states = changes.orderedStates
         let table = changes.table

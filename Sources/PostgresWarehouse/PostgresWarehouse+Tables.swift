@@ -146,13 +146,6 @@ extension PostgresWarehouse {
         }
         forgetStaging(for: table)
         try await keepRemovedColumns(change, current: current)
-        // Added and widened columns take the stream's binary values as they are when the type
-        // they were given (the source's now) is the one the values arrive in.
-        for column in table.columns where changed.contains(column.name) {
-            guard let arriving = column.sourceType?.0 else { continue }
-            let given = definitions.first { $0.name == column.name }?.sourceType?.0
-            binaryTypes[table.source, default: [:]][column.name] = given == arriving ? arriving : nil
-        }
     }
 
     /// Widens the retyped columns where every old value still fits; refuses the change (the table

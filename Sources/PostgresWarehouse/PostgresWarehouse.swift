@@ -29,17 +29,12 @@ public actor PostgresWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
     var binaryValues = false
     /// How rows and keys of changes are written into COPY.
     var valueFormat: ValueFormat { binaryValues ? .binary : .text }
-    /// Per source table and column, the source type (by OID) whose binary values the warehouse
-    /// column takes as they are: the type when ``binaryValuesObstacle(for:)`` compared them, or
-    /// the one a followed schema change gave the column.
-    var binaryTypes: [TableName: [String: UInt32]] = [:]
-
     /// Nil when every table's values can be stored as received: a table with a key or append-only
     /// (rows of a table without one are matched by their text), without extracts (computed from
     /// json text), whose columns have built-in types, no `types` override, and the source's type
-    /// in the warehouse (binary COPY reads each type's own format); it then records the source
-    /// types it compared, against which ``checkBinaryTypes(of:)`` checks the stream. Otherwise
-    /// which table and column keep values in text, and why.
+    /// in the warehouse (binary COPY reads each type's own format). Otherwise which table and column
+    /// keep values in text, and why. (The pipeline checks the stream's types against these:
+    /// ``BinaryValueTypes``.)
     public func binaryValuesObstacle(for tables: [MappedTable]) async throws -> String? {
         for table in tables {
             var reason: String?
@@ -59,26 +54,7 @@ public actor PostgresWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
             }
             if let reason { return "\(table.source): \(reason)" }
         }
-        for table in tables {
-            binaryTypes[table.source] = Dictionary(table.columns.compactMap { column in column.sourceType.map { (column.name, $0.0) } }) {
-                first, _ in first
-            }
-        }
         return nil
-    }
-
-    /// Throws when a table's values, arriving in binary with the types of the stream's relation
-    /// message, are not of the types the warehouse columns take as they are: a type changed while
-    /// Forager was stopped, and changes from before it still arrive in the old type.
-    func checkBinaryTypes(of table: MappedTable) throws {
-        let known = binaryTypes[table.source] ?? [:]
-        guard let column = table.columns.first(where: { column in column.sourceType.map { known[column.name] != $0.0 } ?? true }) else {
-            return
-        }
-        throw ForagerError(
-            .binaryValues,
-            "column \(SQL.quoteIdentifier(column.name)) of \(table.source) arrives in binary with a type that its column in \(table.target) does not take as it is (the type changed on the source)",
-            hint: "Nothing is lost: Forager starts the stream again from its checkpoint with values in text.")
     }
 
     public func setBinaryValues(_ binary: Bool) {

@@ -25,13 +25,15 @@ struct WarehouseHandleTests {
 
     @Test func aColumnAddedWithATypeThatIsNotBuiltInRestartsTheStreamInText() throws {
         let changes = try addingMood(SourceColumn(name: "mood", sqlType: "public.mood", notNull: false, binaryCompatible: false))
-        let error = #expect(throws: ForagerError.self) { try WarehouseHandle.checkBinaryValues(of: changes) }
+        var types = BinaryValueTypes(tables: [table])
+        let error = #expect(throws: ForagerError.self) { try WarehouseHandle.checkBinaryValues(of: changes, against: &types) }
         #expect(error?.code == .binaryValues)
         #expect(error?.message.contains("column \"mood\" of public.hives now has a type that is not built in (public.mood)") == true)
     }
 
     @Test func aColumnAddedWithABuiltInTypeGoesOnInBinary() throws {
         let changes = try addingMood(SourceColumn(name: "mood", sqlType: "smallint", notNull: false, binaryCompatible: true))
-        try WarehouseHandle.checkBinaryValues(of: changes)
+        var types = BinaryValueTypes(tables: [table])
+        try WarehouseHandle.checkBinaryValues(of: changes, against: &types)
     }
 }
