@@ -117,7 +117,8 @@ extension Pipeline {
         let stop = self.stop
         let copyFailed = ResyncRequest()
         var replicator = Replicator(
-            stream: replication, sink: WarehouseHandle(warehouse: warehouse, catalogue: catalogue, binaryValuesOf: format.binaryValues ? tables : nil),
+            stream: replication,
+            sink: WarehouseHandle(warehouse: warehouse, catalogue: catalogue, binaryValuesOf: format.binaryValues ? tables : nil),
             batcher: batcher,
             mode: target.map { .until($0) } ?? .continuous, logger: logger, metrics: metrics.replication,
             shouldStop: { stop.isSet || copyFailed.isRequested || resync.isRequested })

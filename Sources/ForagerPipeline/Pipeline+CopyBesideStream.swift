@@ -65,7 +65,8 @@ extension Pipeline {
         var catchUp = Replicator(
             stream: temporary,
             sink: WarehouseHandle(
-                warehouse: warehouse, catalogue: source.catalogue(for: requests), storesCheckpoint: false, binaryValuesOf: format.binaryValues ? pending : nil
+                warehouse: warehouse, catalogue: source.catalogue(for: requests), storesCheckpoint: false,
+                binaryValuesOf: format.binaryValues ? pending : nil
             ),
             batcher: ChangeBatcher(tables: pending, limits: batchLimits, checkpoint: created.consistentPoint, applyBefore: handover),
             mode: .until(handover), logger: logger, metrics: metrics.replication, shouldStop: { stop.isSet || Task.isCancelled })

@@ -71,34 +71,43 @@ extension RedshiftWarehouse {
 
     /// Creates the schema, Forager's tables and (unless `create` is false) every missing mapped
     /// table; adds the columns a table lacks and widens its VARCHARs where the source's grew;
-    /// removes staged objects an earlier run left. Returns every problem found.
+    /// removes staged objects an earlier run left (for `forager check`, without `create`: checks
+    /// that the staging bucket answers to the keys). Returns every problem found. (The mapping's
+    /// `redshift:` layout is checked with the mapping, naming its file and line.)
     public func prepare(tables: [MappedTable], create: Bool) async throws -> [ForagerError] {
+        var problems: [ForagerError] = []
         if create {
             try await connection.execute("CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier(configuration.schema))")
             try await connection.execute(RedshiftSQL.createStateTable(stateTable))
             try await connection.execute(RedshiftSQL.createRegistry(tablesTable))
             try await deleteOrphans()
+        } else if let problem = try await stagingProblem() {
+            problems.append(problem)
         }
         let states = try await tableStates()
         for (index, table) in tables.enumerated() { stagingNumbers[table.target] = index }
-        var problems: [ForagerError] = []
-        for table in tables {
-            if !table.extracts.isEmpty {
-                problems.append(
-                    ForagerError(
-                        .configuration, "\(table.source) has extracts, which the Redshift warehouse does not compute",
-                        hint: "Remove extract from its mapping; Redshift's SUPER columns can be queried with PartiQL instead."))
-            }
-            let names = table.storedColumns.map { table.warehouseName(of: $0.name) }
-            problems += table.layout.problems(columns: names, key: table.warehouseKey).map {
-                ForagerError(.configuration, "\(table.source): \($0)")
-            }
+        for table in tables where !table.extracts.isEmpty {
+            problems.append(
+                ForagerError(
+                    .configuration, "\(table.source) has extracts, which the Redshift warehouse does not compute",
+                    hint: "Remove extract from its mapping; Redshift's SUPER columns can be queried with PartiQL instead."))
         }
         guard problems.isEmpty else { return problems }
         for table in tables where states[table.source].map({ $0.phase == .streaming }) ?? true {
             problems += try await prepare(table, create: create)
         }
         return problems
+    }
+
+    /// Why batches cannot be staged: the bucket is missing, or refuses the keys (S3's error, naming
+    /// the bucket and what to do); nil when a listing of the slot's folder answers.
+    private func stagingProblem() async throws -> ForagerError? {
+        do {
+            _ = try await s3.list(prefix: slotFolder, pageSize: 1)
+            return nil
+        } catch let error as ForagerError where !error.isTransient {
+            return error
+        }
     }
 
     /// Makes one table, or brings the one there along: missing columns added, VARCHARs widened.

@@ -153,8 +153,8 @@ struct Scenario {
     }
 
     /// Starts `forager <arguments>` (a run) and waits until it answers ready on its endpoint.
-    func launchStreaming(_ arguments: [String] = ["run"], environment extra: [String: String] = [:]) async throws -> ChildProcess {
-        let process = try launch(arguments, environment: extra)
+    func launchStreaming(_ arguments: [String] = ["run"]) async throws -> ChildProcess {
+        let process = try launch(arguments)
         try await eventually("streaming") { await httpGet(port: metricsPort, "/readyz")?.status == 200 }
         return process
     }

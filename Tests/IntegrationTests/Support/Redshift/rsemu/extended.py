@@ -8,7 +8,7 @@ from psycopg import pq
 from .analyze import analyze
 from .errors import RsError, UpstreamError
 from .sql_text import split_statements
-from .upstream import describe_fields, error_fields
+from .upstream import describe_fields, describe_prepared, error_fields
 from .wire import cstr
 
 
@@ -96,7 +96,7 @@ class ExtendedProtocol:
             return self.execute_virtual_description(plan)
         if uname is None:
             return None
-        res = self.conn.describe_prepared(uname.encode())
+        res = describe_prepared(self.conn, uname.encode())
         if res.status != pq.ExecStatus.COMMAND_OK:
             raise UpstreamError(error_fields(res))
         return describe_fields(res) if res.nfields else None, res

@@ -1,6 +1,8 @@
 """The upstream's results and errors as the client sees them (Redshift's type OIDs, VARBYTE as
 hex)."""
 
+import select
+
 from psycopg import pq
 
 from .errors import UpstreamError
@@ -10,6 +12,24 @@ CHAR_OIDS = {25, 1042, 1043}
 BYTEA_OID = 17
 # The upstream keeps VARBYTE as bytea and SUPER as json; clients see Redshift's type OIDs for them.
 REDSHIFT_OIDS = {17: 6551, 114: 4000}
+
+
+def describe_prepared(conn, name):
+    """PQdescribePrepared, waiting for the answer in select(), which lets other threads run.
+
+    psycopg's binary describe_prepared keeps the GIL while the upstream answers, and a Describe
+    waits for the table locks of the statement's plan: while another session held one (a LOCK in
+    an open transaction), every session of the emulator stopped, the lock holder's included."""
+    conn.send_describe_prepared(name)
+    while True:
+        conn.consume_input()
+        if not conn.is_busy():
+            break
+        select.select([conn.socket], [], [])
+    res = conn.get_result()
+    while conn.get_result() is not None:
+        pass
+    return res
 
 
 def error_fields(res):

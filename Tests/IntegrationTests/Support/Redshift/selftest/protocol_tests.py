@@ -205,3 +205,32 @@ class ProtocolTests(unittest.TestCase):
             t.join()
         self.assertEqual(errors, [])
         self.assertEqual(upstream("select count(*) from two_t")[0][0], 81)
+
+    def test_a_describe_waiting_for_a_lock_leaves_the_holder_free(self):
+        # Redshift's LOCK makes other sessions' reads wait; the lock holder must still be able to
+        # commit (the Describe of the waiting read once kept every session of the emulator waiting).
+        # The read is prepared before the LOCK, so that its Describe, not its Parse, waits.
+        with connect() as holder, connect() as reader:
+            holder.execute("create table locked_t (id integer)")
+            read = "select id from locked_t where id >= %t"
+            self.assertEqual(reader.execute(read, (0,), prepare=True).fetchall(), [])
+            holder.execute("begin")
+            holder.execute("lock locked_t")
+            rows = []
+            waiting = threading.Thread(
+                target=lambda: rows.extend(reader.execute(read, (0,), prepare=True).fetchall()))
+            waiting.start()
+            waiting.join(0.5)
+            self.assertTrue(waiting.is_alive(), "the read did not wait for the lock")
+            finishing = threading.Thread(target=lambda: (
+                holder.execute("insert into locked_t values (1)"), holder.execute("commit")))
+            finishing.start()
+            finishing.join(10)
+            stuck = finishing.is_alive()
+            if stuck:  # ending the waiting read frees the emulator: the test fails, not hangs
+                upstream("select pg_terminate_backend(pid) from pg_stat_activity "
+                         "where wait_event_type = 'Lock'")
+                finishing.join(10)
+            waiting.join(10)
+            self.assertFalse(stuck, "the lock holder could not commit while a read waited")
+            self.assertEqual(rows, [(1,)])
