@@ -28,7 +28,7 @@ extension ConfigurationReader {
         return layout
     }
 
-    /// `redshift: {sortkey: [columns], distkey: column}`.
+    /// `redshift: {sortkey: [columns], distkey: column, diststyle: auto | even | all | key}`.
     mutating func redshiftLayout(_ field: YAMLField, file: String) -> PhysicalLayout.Redshift? {
         let options = options(
             of: field, file: file, allowed: Self.redshiftKeys, expected: "a mapping such as {sortkey: [ts], distkey: device_id}")
@@ -44,6 +44,15 @@ extension ConfigurationReader {
                     distKey, file: file, expected: "one column name", fix: "name one warehouse column, such as distkey: device_id")
             else { return nil }
             layout.distKey = name
+        }
+        if let distStyle = options["diststyle"] {
+            let fix = "write one of \(PhysicalLayout.Redshift.DistStyle.allCases.map(\.rawValue).joined(separator: ", "))"
+            guard let text = text(distStyle, file: file, expected: "a distribution style", fix: fix) else { return nil }
+            guard let style = PhysicalLayout.Redshift.DistStyle(rawValue: text.lowercased()) else {
+                report(.invalidValue, file, distStyle.line, distStyle.key, "'\(text)' is not a Redshift distribution style; \(fix)")
+                return nil
+            }
+            layout.distStyle = style
         }
         return layout
     }

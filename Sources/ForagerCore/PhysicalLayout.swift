@@ -14,15 +14,33 @@ public struct PhysicalLayout: Sendable, Equatable {
         }
     }
 
-    /// Redshift: `SORTKEY` columns and the `DISTKEY` column.
+    /// Redshift: `SORTKEY` columns, the `DISTKEY` column and the `DISTSTYLE`.
     public struct Redshift: Sendable, Equatable {
+        /// How Redshift spreads a table's rows over its nodes.
+        public enum DistStyle: String, Sendable, CaseIterable {
+            /// Redshift chooses, and changes its choice as the table grows.
+            case auto
+            /// Round robin.
+            case even
+            /// A copy on every node: small tables joined often.
+            case all
+            /// By the `distkey` column's value.
+            case key
+        }
+
         public var sortKey: [String]
         public var distKey: String?
+        /// Nil: `key` when there is a `distKey`, else `auto`.
+        public var distStyle: DistStyle?
 
-        public init(sortKey: [String] = [], distKey: String? = nil) {
+        public init(sortKey: [String] = [], distKey: String? = nil, distStyle: DistStyle? = nil) {
             self.sortKey = sortKey
             self.distKey = distKey
+            self.distStyle = distStyle
         }
+
+        /// The style the table is made with.
+        public var effectiveDistStyle: DistStyle { distStyle ?? (distKey == nil ? .auto : .key) }
     }
 
     public var clickHouse: ClickHouse?
@@ -60,6 +78,14 @@ public struct PhysicalLayout: Sendable, Equatable {
             }
             if let distKey = redshift.distKey, !columns.contains(distKey) {
                 problems.append(unknown(distKey, in: "redshift.distkey"))
+            }
+            if redshift.distStyle == .key, redshift.distKey == nil {
+                problems.append(
+                    "redshift.diststyle is key, but no distkey names the column; add distkey: <column>, or choose auto, even or all")
+            }
+            if let style = redshift.distStyle, style != .key, redshift.distKey != nil {
+                problems.append(
+                    "redshift.diststyle is \(style.rawValue), but a distkey is set, which needs diststyle key; remove one of the two")
             }
         }
         return problems

@@ -17,8 +17,8 @@ public enum RedshiftSQL {
     }
 
     /// CREATE TABLE for a mapped table: its columns (NOT NULL only in the key), the metadata
-    /// columns, the key (informational in Redshift) and the layout of `redshift:` (DISTKEY with DISTSTYLE KEY, else DISTSTYLE
-    /// AUTO; SORTKEY, else the key as sort key).
+    /// columns, the key (informational in Redshift) and the layout of `redshift:` (its DISTSTYLE,
+    /// KEY with a DISTKEY, else AUTO; SORTKEY, else the key as sort key).
     public static func createTable(_ table: MappedTable) -> String {
         // Only key columns are NOT NULL: Redshift cannot drop a NOT NULL later, when the source
         // drops the column or lets it be NULL.
@@ -28,13 +28,9 @@ public enum RedshiftSQL {
         }
         lines += metadataDefinitions.map { "    " + $0 }
         if !table.warehouseKey.isEmpty { lines.append("    PRIMARY KEY (\(list(table.warehouseKey)))") }
-        var attributes: [String] = []
-        if let distKey = table.layout.redshift?.distKey {
-            attributes.append("DISTSTYLE KEY")
-            attributes.append("DISTKEY (\(quoted(distKey)))")
-        } else {
-            attributes.append("DISTSTYLE AUTO")
-        }
+        let layout = table.layout.redshift ?? PhysicalLayout.Redshift()
+        var attributes = ["DISTSTYLE \(layout.effectiveDistStyle.rawValue.uppercased())"]
+        if let distKey = layout.distKey { attributes.append("DISTKEY (\(quoted(distKey)))") }
         let sortKey = table.layout.redshift?.sortKey.nilIfEmpty ?? table.warehouseKey.nilIfEmpty
         if let sortKey { attributes.append("COMPOUND SORTKEY (\(list(sortKey)))") }
         return "CREATE TABLE \(table.target.sql) (\n\(lines.joined(separator: ",\n"))\n)\n\(attributes.joined(separator: "\n"))"

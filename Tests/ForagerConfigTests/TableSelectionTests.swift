@@ -117,6 +117,39 @@ struct LayoutOptionTests {
         #expect(problems[1].message.contains("order_by"))
     }
 
+    @Test func readsTheRedshiftDistributionStyleAndNamesOneItDoesNotKnow() throws {
+        let tables = try mappedTables(
+            """
+            tables:
+              - source: public.samples
+                redshift: {diststyle: ALL, sortkey: [ts]}
+            """)
+        #expect(tables.first?.layout.redshift == PhysicalLayout.Redshift(sortKey: ["ts"], distStyle: .all))
+        let problem = try mappingProblem(
+            """
+            tables:
+              - source: public.samples
+                redshift: {diststyle: round_robin}
+            """)
+        expectProblem(
+            problem, code: .invalidValue, line: 3, key: "tables[0].redshift.diststyle",
+            containing: ["'round_robin' is not a Redshift distribution style", "write one of auto, even, all, key"])
+    }
+
+    @Test func aDistributionStyleThatContradictsTheDistkeyIsAProblem() {
+        let columns = ["id", "device_id"]
+        #expect(
+            PhysicalLayout(redshift: .init(distStyle: .key)).problems(columns: columns, key: ["id"]) == [
+                "redshift.diststyle is key, but no distkey names the column; add distkey: <column>, or choose auto, even or all"
+            ])
+        #expect(
+            PhysicalLayout(redshift: .init(distKey: "device_id", distStyle: .even)).problems(columns: columns, key: ["id"]).first?
+                .hasPrefix("redshift.diststyle is even, but a distkey is set") == true)
+        #expect(PhysicalLayout(redshift: .init(distKey: "device_id", distStyle: .key)).problems(columns: columns, key: ["id"]).isEmpty)
+        #expect(PhysicalLayout(redshift: .init(distKey: "device_id")).redshift?.effectiveDistStyle == .key)
+        #expect(PhysicalLayout(redshift: .init()).redshift?.effectiveDistStyle == .auto)
+    }
+
     @Test func layoutProblemsNameTheColumnAndTheFix() {
         let layout = PhysicalLayout(
             clickHouse: .init(orderBy: ["ts", "id", "nope"], partitionBy: "toYYYYMM(ts); DROP"),

@@ -34,6 +34,15 @@ struct RedshiftSQLTests {
         #expect(sql.contains("\"note\" VARCHAR(65535),"))
     }
 
+    @Test("diststyle of the mapping is the table's DISTSTYLE; DISTKEY only with KEY")
+    func distributionStyle() {
+        var table = Fixtures.orders()
+        table.layout = PhysicalLayout(redshift: .init(distStyle: .all))
+        #expect(RedshiftSQL.createTable(table).hasSuffix("DISTSTYLE ALL\nCOMPOUND SORTKEY (\"id\")"))
+        table.layout = PhysicalLayout(redshift: .init(sortKey: ["at"], distKey: "note"))
+        #expect(RedshiftSQL.createTable(table).hasSuffix("DISTSTYLE KEY\nDISTKEY (\"note\")\nCOMPOUND SORTKEY (\"at\")"))
+    }
+
     @Test("the checkpoint is replaced by delete and insert, never an upsert")
     func checkpoint() {
         let statements = RedshiftSQL.storeCheckpoint("\"a\".\"_forager_state\"", slot: "it's", lsn: 42)
