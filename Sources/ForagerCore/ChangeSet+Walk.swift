@@ -4,13 +4,16 @@ public import Logging
 /// by hand, a schema change it cannot follow. The walk over a change set stops that table (records
 /// it with `error`) and goes on with the others. The step that throws it leaves the unit of work as
 /// if none of the table's rows of that step had been applied.
-public struct TableRefusal: Error, Sendable {
+public struct TableRefusal: Error, Sendable, CustomStringConvertible {
     /// What is wrong, naming the table, and what to do.
     public var error: ForagerError
 
     public init(_ error: ForagerError) {
         self.error = error
     }
+
+    /// The refusal's own message, should it reach a person (outside a walk it is not caught).
+    public var description: String { error.description }
 }
 
 /// What a warehouse does with each kind of step of a change set. The walk over the steps, which

@@ -17,9 +17,14 @@ public struct StoppedTables: Sendable {
     /// Stops `table` because of `error`, saying so in the log; returns the state the warehouse
     /// records for it.
     public mutating func stop(_ table: MappedTable, _ error: ForagerError, logger: Logger) -> TableState {
+        names.insert(table.source)
+        return Self.stoppedState(table, error, logger: logger)
+    }
+
+    /// The state recorded for `table` stopped because of `error`, said in the log.
+    static func stoppedState(_ table: MappedTable, _ error: ForagerError, logger: Logger) -> TableState {
         logger.error(
             "table stopped; the other tables keep flowing", metadata: ["forager.table": "\(table.source)", "forager.error": "\(error)"])
-        names.insert(table.source)
         return TableState(phase: .stopped, reason: error.description)
     }
 }
@@ -28,7 +33,6 @@ extension CheckpointStore {
     /// Records `table` as stopped because of `error`, outside a stream (a problem found at start),
     /// saying so in the log.
     public func recordStopped(_ table: MappedTable, _ error: ForagerError, logger: Logger) async throws {
-        var stopping = StoppedTables()
-        try await record(table.source, stopping.stop(table, error, logger: logger))
+        try await record(table.source, StoppedTables.stoppedState(table, error, logger: logger))
     }
 }

@@ -76,7 +76,7 @@ extension Pipeline {
         _ warehouse: any Warehouse, _ tables: [MappedTable]
     ) async throws -> (states: [TableName: TableState], stopped: Set<TableName>) {
         let states = try await warehouse.tableStates()
-        let stopped = Set(states.filter { $0.value.phase == .stopped }.keys)
+        let stopped = StoppedTables(recorded: states).names
         for table in tables where stopped.contains(table.source) {
             logger.warning(
                 "table is stopped; its changes are not applied until it is resynced",
