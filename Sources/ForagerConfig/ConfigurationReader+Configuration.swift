@@ -6,7 +6,7 @@ extension ConfigurationReader {
     static let sourceKeys = ["url", "publication", "slot", "heartbeat_interval_s", "spill_dir", "binary"]
     static let warehouseKeys =
         ["type", "url", "schema", "database", "user", "password", "compression", "ca_file"] + clusterKeys + redshiftWarehouseKeys
-    static let batchKeys = ["max_rows", "max_mb", "max_age_ms"]
+    static let batchKeys = ["max_rows", "max_mb", "max_age_ms", "min_interval_ms"]
 
     /// The configuration, or `nil` when the file is too broken to go on (reported). Problems may
     /// have been reported even when a configuration is returned.
@@ -223,7 +223,7 @@ extension ConfigurationReader {
     private mutating func readBatch(_ top: YAMLSection) -> ForagerConfiguration.Batch {
         let file = configFile
         let batch = topLevelSection(
-            "batch", of: top, allowed: Self.batchKeys, expected: "a mapping with the keys max_rows, max_mb and max_age_ms")
+            "batch", of: top, allowed: Self.batchKeys, expected: "a mapping with the keys max_rows, max_mb, max_age_ms and min_interval_ms")
         var result = ForagerConfiguration.Batch()
         if let field = batch["max_rows"],
             let rows = positiveInteger(field, file: file, fix: "write the most rows in one batch, e.g. max_rows: 50000")
@@ -241,6 +241,21 @@ extension ConfigurationReader {
             )
         {
             result.maxAge = .milliseconds(milliseconds)
+        }
+        if let field = batch["min_interval_ms"],
+            let milliseconds = positiveInteger(
+                field, file: file,
+                fix: "write the least time between two small batches, in milliseconds (0 for none), e.g. min_interval_ms: 10",
+                atLeast: 0)
+        {
+            guard .milliseconds(milliseconds) < result.maxAge else {
+                report(
+                    .invalidValue, file, field.line, field.key,
+                    "must be less than max_age_ms (\(Int(result.maxAge / .milliseconds(1)))), not \(milliseconds); lower it, e.g. min_interval_ms: 10"
+                )
+                return result
+            }
+            result.minInterval = .milliseconds(milliseconds)
         }
         return result
     }

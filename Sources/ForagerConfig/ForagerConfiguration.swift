@@ -19,6 +19,7 @@ import Foundation
 ///   max_rows: 50000                              # default 50000
 ///   max_mb: 64                                   # default 64: the values a batch holds, in MiB
 ///   max_age_ms: 500                              # default 500
+///   min_interval_ms: 10                          # default 10: the least time between small batches
 /// mappings: mappings/app.yaml                    # a file, or a directory of *.yaml / *.yml files
 /// ```
 ///
@@ -212,6 +213,8 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public static let defaultMaxBytes = 64 << 20
         /// The default for `max_age_ms`.
         public static let defaultMaxAge: Duration = .milliseconds(500)
+        /// The default for `min_interval_ms`.
+        public static let defaultMinInterval: Duration = .milliseconds(10)
 
         /// `max_rows`, at least 1; default 50000.
         public var maxRows: Int
@@ -220,11 +223,18 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public var maxBytes: Int
         /// `max_age_ms`, at least 1 ms; default 500 ms.
         public var maxAge: Duration
+        /// `min_interval_ms`, at least 0 and less than `max_age_ms`; default 10 ms: a batch that
+        /// caught up with the stream but is small follows the one before it no sooner than this.
+        public var minInterval: Duration
 
-        public init(maxRows: Int = Batch.defaultMaxRows, maxBytes: Int = Batch.defaultMaxBytes, maxAge: Duration = Batch.defaultMaxAge) {
+        public init(
+            maxRows: Int = Batch.defaultMaxRows, maxBytes: Int = Batch.defaultMaxBytes, maxAge: Duration = Batch.defaultMaxAge,
+            minInterval: Duration = Batch.defaultMinInterval
+        ) {
             self.maxRows = maxRows
             self.maxBytes = maxBytes
             self.maxAge = maxAge
+            self.minInterval = minInterval
         }
     }
 

@@ -29,6 +29,8 @@ struct ApplyQueue<Sink: WarehouseSink, C: Clock> where C.Duration == Duration {
     private final class Position: Sendable {
         let value: Mutex<LSN>
         let applying = Mutex(false)
+        /// Changes each time a list has been applied (or failed).
+        let finished = ChangeSignal()
         let stopped: Mutex<StoppedTables>
         init(_ lsn: LSN, stopped: StoppedTables) {
             value = Mutex(lsn)
@@ -73,6 +75,14 @@ struct ApplyQueue<Sink: WarehouseSink, C: Clock> where C.Duration == Duration {
     /// would wait for it.
     var isApplying: Bool { committed.applying.withLock { $0 } }
 
+    /// Returns once the list being applied is done (or failed), or after `limit` on the clock,
+    /// whichever comes first; at once when none is being applied.
+    func waitForApply(noLongerThan limit: Duration) async {
+        let generation = committed.finished.generation
+        guard limit > .zero, isApplying else { return }
+        await committed.finished.wait(since: generation, until: clock.now.advanced(by: limit), clock: clock)
+    }
+
     /// Waits for the previous list, then starts `actions`.
     mutating func submit(_ actions: [ChangeBatcher.Action]) async throws {
         guard !actions.isEmpty else { return }
@@ -82,7 +92,10 @@ struct ApplyQueue<Sink: WarehouseSink, C: Clock> where C.Duration == Duration {
         let parcel = Parcel(actions)
         committed.applying.withLock { $0 = true }
         inFlight = Task {
-            defer { committed.applying.withLock { $0 = false } }
+            defer {
+                committed.applying.withLock { $0 = false }
+                committed.finished.changed()
+            }
             let actions = parcel.take()
             var stopped = committed.stopped.withLock { $0 }
             let before = stopped.names

@@ -18,11 +18,20 @@ public struct ChangeBatcher: Sendable {
         public var maxBytes: Int
         /// Apply committed changes once the oldest has waited this long.
         public var maxAge: Duration
+        /// A caught-up batch that is neither an eighth of `maxRows` nor a fifth of `maxAge` old is
+        /// handed to an idle warehouse no sooner than this after the one before it: under a steady
+        /// load of small transactions, one warehouse round per interval instead of one per
+        /// transaction (zero: every caught-up batch at once).
+        public var minInterval: Duration
 
-        public init(maxRows: Int = 50_000, maxBytes: Int = 64 << 20, maxAge: Duration = .milliseconds(500)) {
+        public init(
+            maxRows: Int = 50_000, maxBytes: Int = 64 << 20, maxAge: Duration = .milliseconds(500),
+            minInterval: Duration = .milliseconds(10)
+        ) {
             self.maxRows = max(1, maxRows)
             self.maxBytes = max(1, maxBytes)
             self.maxAge = maxAge
+            self.minInterval = max(.zero, minInterval)
         }
     }
 
@@ -82,6 +91,8 @@ public struct ChangeBatcher: Sendable {
     private var completedThrough: LSN?
     /// When the oldest change waiting to be committed arrived, on the caller's monotonic clock.
     private var oldestWaiting: Duration?
+    /// When the last batch was handed over by ``tick(now:warehouseIdle:caughtUp:)``.
+    private var lastHandOver: Duration?
 
     /// - Parameters:
     ///   - syncPoints: per source table, the position its copy in the warehouse was taken at, when
@@ -190,10 +201,14 @@ public struct ChangeBatcher: Sendable {
         // While the warehouse is busy, a batch worth a round by its size is handed over anyway: it
         // waits for the one being applied, and so does the reading, instead of the batch growing to
         // max_rows beside every apply (bench case 2: a third slower, twice the memory).
-        let handOver = warehouseIdle ? worthARound : completed.changeCount >= limits.maxRows / 8
+        let bySize = completed.changeCount >= limits.maxRows / 8
+        let paced = lastHandOver.map { now - $0 >= limits.minInterval } ?? true
+        let handOver = warehouseIdle ? worthARound && (paced || bySize || age >= limits.maxAge / 5) : bySize
         guard age >= limits.maxAge || handOver else { return [] }
         if let transaction, transaction.appliedPieces { return [] }
-        return takeCompleted().map { [$0] } ?? []
+        guard let action = takeCompleted() else { return [] }
+        lastHandOver = now
+        return [action]
     }
 
     /// What to do on shutdown: commit every whole transaction received. `rollback` is true when
@@ -206,6 +221,15 @@ public struct ChangeBatcher: Sendable {
         }
         transaction = nil
         return (takeCompleted().map { [$0] } ?? [], false)
+    }
+
+    /// How long whole transactions that wait should gather before a tick hands them to an idle
+    /// warehouse: the rest of `minInterval` since the last batch was handed over; nil when none
+    /// wait or the interval has passed.
+    public func gatheringTime(now: Duration) -> Duration? {
+        guard completedThrough != nil, let lastHandOver else { return nil }
+        let left = lastHandOver + limits.minInterval - now
+        return left > .zero ? left : nil
     }
 
     /// Marks `lsn` as the checkpoint when idle (the caller stores it and acknowledges it).

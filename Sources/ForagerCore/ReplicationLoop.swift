@@ -76,14 +76,31 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
                 guard try await handle(bytes, readAt: readAt) else { return try await finish() }
             }
             try await afterRead(caughtUp: messages.count < readLimit)
+            if messages.count < readLimit { try await gather() }
         }
         return try await finish()
     }
 
-    /// How long a read waits for the server: briefly while whole transactions wait for the batch
-    /// being applied, so that they follow it as soon as it is committed.
+    /// With the stream caught up and whole transactions waiting, lets the next ones gather instead
+    /// of waking for each: until the batch being applied is committed (checking the stream at
+    /// least every `min_interval_ms`, so that a long apply still overlaps the reading), or for the
+    /// rest of `min_interval_ms` since the last batch. Under a steady load of small transactions
+    /// this is a few wake-ups and one warehouse round per interval rather than per transaction:
+    /// on a busy machine their cost came out of the source's walsender, and the lag grew to
+    /// seconds (bench case 10).
+    private func gather() async throws {
+        guard !batcher.isIdle else { return }
+        if queue.isApplying {
+            await queue.waitForApply(noLongerThan: batcher.limits.minInterval)
+        } else if let wait = batcher.gatheringTime(now: now) {
+            try await stream.gather(for: wait)
+        }
+    }
+
+    /// How long a read waits for the server: briefly while whole transactions wait, so that they
+    /// are handed over as soon as they are due.
     private var readTimeout: Duration {
-        !batcher.isIdle && queue.isApplying ? .milliseconds(2) : .milliseconds(100)
+        !batcher.isIdle ? .milliseconds(2) : .milliseconds(100)
     }
 
     /// True when the caller asked, at its interval, to end this run.

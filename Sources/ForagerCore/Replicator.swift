@@ -11,6 +11,15 @@ public protocol ReplicationStream: Sendable {
     func acknowledge(_ lsn: LSN, replyRequested: Bool) async throws
     /// Ends the stream from the client side, after the server has processed what was sent.
     func end() async throws
+    /// Waits `duration` without reading, so that what the server sends meanwhile is read at once
+    /// afterwards rather than a message at a time.
+    func gather(for duration: Duration) async throws
+}
+
+extension ReplicationStream {
+    public func gather(for duration: Duration) async throws {
+        try await Task.sleep(for: duration)
+    }
 }
 
 /// A warehouse that applies change sets transactionally, with the checkpoint in the same transaction.

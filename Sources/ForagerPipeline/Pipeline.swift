@@ -89,7 +89,8 @@ public struct Pipeline: Sendable {
     /// The batcher's limits, from `batch:`.
     var batchLimits: ChangeBatcher.Limits {
         ChangeBatcher.Limits(
-            maxRows: configuration.batch.maxRows, maxBytes: configuration.batch.maxBytes, maxAge: configuration.batch.maxAge)
+            maxRows: configuration.batch.maxRows, maxBytes: configuration.batch.maxBytes, maxAge: configuration.batch.maxAge,
+            minInterval: configuration.batch.minInterval)
     }
 
     /// Opens the source for queries (not for replication).

@@ -6,12 +6,14 @@ import WallClock
 
 /// A replication stream for tests: hands out scripted reads of CopyData payloads in order, then
 /// empty reads, and records every status update it is sent. With a ``ManualClock``, an empty read
-/// (scripted or not) moves the clock on by the read's timeout, as the wait on a quiet server would.
+/// (scripted or not) moves the clock on by the read's timeout, as the wait on a quiet server would,
+/// and so does a wait for messages to gather.
 public final class ScriptedStream: ReplicationStream {
     private let reads: Mutex<[[[UInt8]]]>
     private let sent = Mutex<[StandbyStatusUpdate]>([])
     private let ends = Mutex(0)
     private let emptyReads = Mutex(0)
+    private let gathers = Mutex(0)
     private let clock: ManualClock?
 
     /// - Parameters:
@@ -40,6 +42,17 @@ public final class ScriptedStream: ReplicationStream {
         return []
     }
 
+    /// Moves the manual clock, if any, instead of sleeping.
+    public func gather(for duration: Duration) async throws {
+        gathers.withLock { $0 += 1 }
+        if let clock {
+            clock.advance(by: duration)
+            await Task.yield()
+        } else {
+            try await Task.sleep(for: duration)
+        }
+    }
+
     public func acknowledge(_ lsn: LSN, replyRequested: Bool) async throws {
         let update = StandbyStatusUpdate(written: lsn, flushed: lsn, applied: lsn, clientTime: .now, replyRequested: replyRequested)
         sent.withLock { $0.append(update) }
@@ -54,6 +67,8 @@ public final class ScriptedStream: ReplicationStream {
     public var endCount: Int { ends.withLock { $0 } }
     /// How many reads found nothing scripted.
     public var emptyReadCount: Int { emptyReads.withLock { $0 } }
+    /// How many times the reader waited for messages to gather.
+    public var gatherCount: Int { gathers.withLock { $0 } }
 }
 
 /// Builds the CopyData payloads a source sends, for ``ScriptedStream``.

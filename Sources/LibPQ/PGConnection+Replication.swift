@@ -21,8 +21,10 @@ extension PGConnection {
 
     /// Reads what the server has sent, waiting up to `timeout` when nothing is there yet.
     ///
-    /// Returns as soon as at least one message is available (up to `maxMessages`), so the caller
-    /// can interleave status updates. The wait happens in `poll(2)` on the connection's own queue.
+    /// Returns as soon as at least one message is available, with every message the server has sent
+    /// so far (up to `maxMessages`), so the caller can interleave status updates: fewer than
+    /// `maxMessages` means the connection held nothing more. The wait happens in `poll(2)` on the
+    /// connection's own queue.
     public func readReplication(maxMessages: Int, timeout: Duration) async throws -> ReplicationRead {
         let endpoint = self.endpoint
         let timeoutMilliseconds = Int32(
@@ -31,17 +33,26 @@ extension PGConnection {
             let context = "replication stream from \(endpoint)"
             var messages: [[UInt8]] = []
             var waited = false
+            var drained = false
             while messages.count < maxMessages {
                 var buffer: UnsafeMutablePointer<CChar>?
                 let length = PQgetCopyData(handle, &buffer, 1)
                 if length > 0, let buffer {
+                    drained = false
                     messages.append(
                         buffer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) {
                             Array(UnsafeBufferPointer(start: $0, count: Int(length)))
                         })
                     PQfreemem(buffer)
                 } else if length == 0 {
-                    if !messages.isEmpty || waited { break }
+                    if !messages.isEmpty || waited {
+                        // What the socket holds beyond libpq's buffer belongs to this read: a
+                        // short read then means the server had nothing more.
+                        if drained { break }
+                        drained = true
+                        if PQconsumeInput(handle) != 1 { throw Self.connectionError(handle, context: context) }
+                        continue
+                    }
                     var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
                     let ready = poll(&descriptor, 1, timeoutMilliseconds)
                     if ready < 0 && errno != EINTR {

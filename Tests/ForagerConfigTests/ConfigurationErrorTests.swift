@@ -178,7 +178,9 @@ struct ConfigurationErrorTests {
                 problems[0].message
                     == "source must be a mapping with the keys url, publication, slot, heartbeat_interval_s, spill_dir and binary; found text"
             )
-            #expect(problems[1].message == "batch must be a mapping with the keys max_rows, max_mb and max_age_ms; found a list")
+            #expect(
+                problems[1].message
+                    == "batch must be a mapping with the keys max_rows, max_mb, max_age_ms and min_interval_ms; found a list")
             #expect(problems.allSatisfy { $0.hidesSecrets })
         }
     }
@@ -203,6 +205,28 @@ struct ConfigurationErrorTests {
                         && problems[0].message.hasPrefix(messages[0] + "; write the most rows in one batch, e.g. max_rows: 50000"))
                 #expect(problems.count == 2 && problems[1].message.hasPrefix(messages[1] + "; write the longest a change waits"))
             }
+        }
+    }
+
+    @Test func minimumIntervalBelowTheMaximumAge() throws {
+        for (age, interval, message) in [
+            ("", "-1", "must be at least 0, not -1; write the least time between two small batches"),
+            ("", "500", "must be less than max_age_ms (500), not 500; lower it, e.g. min_interval_ms: 10"),
+            ("\n  max_age_ms: 20", "25", "must be less than max_age_ms (20), not 25; lower it"),
+        ] {
+            try withFixture(config: minimalConfig + "\nbatch:\n  min_interval_ms: \(interval)\(age)\n") { fixture in
+                let problem = try fixture.problem()
+                expectProblem(problem, code: .invalidValue, line: 7, key: "batch.min_interval_ms")
+                #expect(problem.message.hasPrefix(message))
+            }
+        }
+        try withFixture(config: minimalConfig + "\nbatch:\n  min_interval_ms: 0\n") { fixture in
+            let batch = try fixture.load().batch
+            #expect(batch.minInterval == .zero)
+        }
+        try withFixture(config: minimalConfig) { fixture in
+            let batch = try fixture.load().batch
+            #expect(batch.minInterval == .milliseconds(10))
         }
     }
 

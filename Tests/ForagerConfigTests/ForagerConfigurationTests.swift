@@ -37,6 +37,7 @@ struct ForagerConfigurationTests {
               max_rows: 1_000
               max_mb: 16
               max_age_ms: 250
+              min_interval_ms: 5
             mappings: ./maps/tables.yml
             """
         let mapping = """
@@ -50,7 +51,8 @@ struct ForagerConfigurationTests {
             let configuration = try fixture.load()
             #expect(configuration.source == .init(url: sourceURL, publication: "app_pub", slot: "app_slot_1"))
             #expect(configuration.warehouse == .init(type: .postgres, url: "host=127.0.0.1 port=5433 dbname=wh", schema: "analytics"))
-            #expect(configuration.batch == .init(maxRows: 1000, maxBytes: 16 << 20, maxAge: .milliseconds(250)))
+            #expect(
+                configuration.batch == .init(maxRows: 1000, maxBytes: 16 << 20, maxAge: .milliseconds(250), minInterval: .milliseconds(5)))
             let file = fixture.path("./maps/tables.yml")
             #expect(
                 configuration.tables == [
