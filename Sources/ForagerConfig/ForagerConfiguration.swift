@@ -223,8 +223,9 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public var maxBytes: Int
         /// `max_age_ms`, at least 1 ms; default 500 ms.
         public var maxAge: Duration
-        /// `min_interval_ms`, at least 0 and less than `max_age_ms`; default 10 ms: a batch that
-        /// caught up with the stream but is small follows the one before it no sooner than this.
+        /// `min_interval_ms`, at least 0 and less than `max_age_ms`; default 10 ms: while
+        /// transactions arrive faster than two per interval, a small batch that caught up with the
+        /// stream follows the one before it no sooner than this.
         public var minInterval: Duration
 
         public init(

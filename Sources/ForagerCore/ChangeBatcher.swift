@@ -18,10 +18,10 @@ public struct ChangeBatcher: Sendable {
         public var maxBytes: Int
         /// Apply committed changes once the oldest has waited this long.
         public var maxAge: Duration
-        /// A caught-up batch that is neither an eighth of `maxRows` nor a fifth of `maxAge` old is
-        /// handed to an idle warehouse no sooner than this after the one before it: under a steady
-        /// load of small transactions, one warehouse round per interval instead of one per
-        /// transaction (zero: every caught-up batch at once).
+        /// While transactions arrive faster than two per interval, a caught-up batch that is
+        /// neither an eighth of `maxRows` nor a fifth of `maxAge` old is handed to an idle
+        /// warehouse no sooner than this after the one before it: one warehouse round per
+        /// interval instead of one per transaction (``BatchPacing``; zero: never paced).
         public var minInterval: Duration
 
         public init(
@@ -91,8 +91,8 @@ public struct ChangeBatcher: Sendable {
     private var completedThrough: LSN?
     /// When the oldest change waiting to be committed arrived, on the caller's monotonic clock.
     private var oldestWaiting: Duration?
-    /// When the last batch was handed over by ``tick(now:warehouseIdle:caughtUp:)``.
-    private var lastHandOver: Duration?
+    /// When a caught-up batch may go to the idle warehouse.
+    private var pacing: BatchPacing
 
     /// - Parameters:
     ///   - syncPoints: per source table, the position its copy in the warehouse was taken at, when
@@ -108,6 +108,7 @@ public struct ChangeBatcher: Sendable {
         self.syncPoints = syncPoints
         self.applyBefore = applyBefore
         self.tracker = RelationTracker(tables: tables, stopped: stopped)
+        self.pacing = BatchPacing(minInterval: limits.minInterval)
     }
 
     /// True when nothing is buffered and no warehouse transaction is open: the stream is caught up
@@ -202,12 +203,12 @@ public struct ChangeBatcher: Sendable {
         // waits for the one being applied, and so does the reading, instead of the batch growing to
         // max_rows beside every apply (bench case 2: a third slower, twice the memory).
         let bySize = completed.changeCount >= limits.maxRows / 8
-        let paced = lastHandOver.map { now - $0 >= limits.minInterval } ?? true
+        let paced = pacing.wait(now: now) == nil
         let handOver = warehouseIdle ? worthARound && (paced || bySize || age >= limits.maxAge / 5) : bySize
         guard age >= limits.maxAge || handOver else { return [] }
         if let transaction, transaction.appliedPieces { return [] }
         guard let action = takeCompleted() else { return [] }
-        lastHandOver = now
+        pacing.handedOver(at: now)
         return [action]
     }
 
@@ -224,12 +225,11 @@ public struct ChangeBatcher: Sendable {
     }
 
     /// How long whole transactions that wait should gather before a tick hands them to an idle
-    /// warehouse: the rest of `minInterval` since the last batch was handed over; nil when none
-    /// wait or the interval has passed.
+    /// warehouse: the rest of `minInterval` since the last batch was handed over, while pacing is
+    /// engaged (``BatchPacing``); nil when none wait or they may go.
     public func gatheringTime(now: Duration) -> Duration? {
-        guard completedThrough != nil, let lastHandOver else { return nil }
-        let left = lastHandOver + limits.minInterval - now
-        return left > .zero ? left : nil
+        guard completedThrough != nil else { return nil }
+        return pacing.wait(now: now)
     }
 
     /// Marks `lsn` as the checkpoint when idle (the caller stores it and acknowledges it).
@@ -250,6 +250,7 @@ public struct ChangeBatcher: Sendable {
         for index in current.changes.indices { try completed.fold(current.changes[index]) }
         completedBytes += current.bytes
         completedThrough = endLSN
+        pacing.arrived(at: now)
         if oldestWaiting == nil { oldestWaiting = now }
         let due =
             current.appliedPieces || completed.changeCount >= limits.maxRows || completedBytes >= limits.maxBytes

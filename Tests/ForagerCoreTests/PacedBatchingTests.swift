@@ -4,11 +4,11 @@ import Logging
 import PGOutput
 import Testing
 
-/// A stream that has caught up hands its whole transactions to the idle warehouse at once, but a
-/// small batch follows the one before it no sooner than `minInterval`: under a steady load of
-/// small transactions, one warehouse round per interval rather than per transaction (bench case
-/// 10: on a busy machine those rounds took the CPU the source's walsender needed, and the lag grew
-/// to seconds).
+/// A stream that has caught up hands its whole transactions to the idle warehouse at once, but
+/// while they arrive faster than two per `minInterval` a small batch follows the one before it no
+/// sooner than that: one warehouse round per interval rather than per transaction (bench case 10:
+/// on a busy machine those rounds took the CPU the source's walsender needed, and the lag grew to
+/// seconds).
 @Suite("Pacing of caught-up batches")
 struct PacedBatchingTests {
     private let hives = SourceScript.table("hives", id: 42)
@@ -57,6 +57,27 @@ struct PacedBatchingTests {
         }
         #expect(changes.changeCount == 2 && through == LSN(308), "both transactions that gathered, in one batch")
         #expect(batcher.gatheringTime(now: .milliseconds(10)) == nil)
+    }
+
+    @Test func pacingEngagesOnlyWhileTransactionsArriveTwiceAnIntervalOrFaster() {
+        var pacing = BatchPacing(minInterval: .milliseconds(10))
+        #expect(!pacing.isEngaged, "nothing arrived yet")
+        // A transaction every 10 ms (bench case 4): a round each, whatever the wait; not paced.
+        for index in 0..<50 { pacing.arrived(at: .milliseconds(10 * index)) }
+        pacing.handedOver(at: .milliseconds(490))
+        #expect(!pacing.isEngaged && pacing.wait(now: .milliseconds(491)) == nil)
+        // One every millisecond (bench case 10's thousands a second): engaged within a few.
+        for index in 0..<10 { pacing.arrived(at: .milliseconds(500 + index)) }
+        #expect(pacing.isEngaged)
+        pacing.handedOver(at: .milliseconds(509))
+        #expect(pacing.wait(now: .milliseconds(512)) == .milliseconds(7))
+        #expect(pacing.wait(now: .milliseconds(519)) == nil)
+        // A quiet spell counts as at most twice the interval: forgotten after a few transactions.
+        pacing.arrived(at: .seconds(60))
+        #expect(!pacing.isEngaged)
+        for index in 1...12 { pacing.arrived(at: .seconds(60) + .milliseconds(index)) }
+        #expect(pacing.isEngaged)
+        #expect(!BatchPacing(minInterval: .zero).isEngaged)
     }
 
     @Test func aQuietStreamIsNotPaced() throws {
