@@ -108,6 +108,7 @@ let package = Package(
             name: "RedshiftWarehouse",
             dependencies: [
                 "LibPQ", "ForagerCore", "PGOutput", "S3Staging", "Gzip", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: upcoming
         ),

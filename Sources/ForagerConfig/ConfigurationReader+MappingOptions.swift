@@ -28,7 +28,8 @@ extension ConfigurationReader {
         return layout
     }
 
-    /// `redshift: {sortkey: [columns], distkey: column, diststyle: auto | even | all | key}`.
+    /// `redshift: {sortkey: [columns], distkey: column, diststyle: auto | even | all | key,
+    /// oversized_text: stop | truncate}`.
     mutating func redshiftLayout(_ field: YAMLField, file: String) -> PhysicalLayout.Redshift? {
         let options = options(
             of: field, file: file, allowed: Self.redshiftKeys, expected: "a mapping such as {sortkey: [ts], distkey: device_id}")
@@ -53,6 +54,15 @@ extension ConfigurationReader {
                 return nil
             }
             layout.distStyle = style
+        }
+        if let oversized = options["oversized_text"] {
+            let fix = "write stop (the default: the table stops) or truncate (the value is cut to fit and counted)"
+            guard let text = text(oversized, file: file, expected: "stop or truncate", fix: fix) else { return nil }
+            guard let choice = PhysicalLayout.Redshift.OversizedText(rawValue: text.lowercased()) else {
+                report(.invalidValue, file, oversized.line, oversized.key, "'\(text)' is not a choice; \(fix)")
+                return nil
+            }
+            layout.oversizedText = choice
         }
         return layout
     }

@@ -14,7 +14,7 @@ extension ConfigurationReader {
     static let patternKeys: Set<String> = ["source", "deletes", "append_only", "exclude_tables"]
     static let extractKeys = ["column", "from", "path", "type"]
     static let clickHouseKeys = ["order_by", "partition_by"]
-    static let redshiftKeys = ["sortkey", "distkey", "diststyle"]
+    static let redshiftKeys = ["sortkey", "distkey", "diststyle", "oversized_text"]
 
     /// What one entry of `tables` holds.
     enum Entry {

@@ -28,15 +28,27 @@ public struct PhysicalLayout: Sendable, Equatable {
             case key
         }
 
+        /// What becomes of a text value longer than its VARCHAR holds.
+        public enum OversizedText: String, Sendable, CaseIterable {
+            /// The table stops, naming the row (the default: nothing is changed silently).
+            case stop
+            /// The value is cut to what the VARCHAR holds, at a character's boundary, and counted.
+            /// Key columns are never cut (two keys could become one): they stop the table.
+            case truncate
+        }
+
         public var sortKey: [String]
         public var distKey: String?
         /// Nil: `key` when there is a `distKey`, else `auto`.
         public var distStyle: DistStyle?
+        /// `oversized_text`; default `stop`.
+        public var oversizedText: OversizedText
 
-        public init(sortKey: [String] = [], distKey: String? = nil, distStyle: DistStyle? = nil) {
+        public init(sortKey: [String] = [], distKey: String? = nil, distStyle: DistStyle? = nil, oversizedText: OversizedText = .stop) {
             self.sortKey = sortKey
             self.distKey = distKey
             self.distStyle = distStyle
+            self.oversizedText = oversizedText
         }
 
         /// The style the table is made with.

@@ -18,6 +18,8 @@ struct CopyTextToCSV {
     private var pending: [UInt8] = []
     /// Rows converted so far.
     private(set) var rows = 0
+    /// By column position, how many values were cut to fit their VARCHAR (`oversized_text: truncate`).
+    private(set) var truncated: [Int: Int] = [:]
 
     init(kinds: [RedshiftValueKind], keyIndexes: [Int], fromCount: Int) {
         self.kinds = kinds
@@ -79,6 +81,10 @@ struct CopyTextToCSV {
         } catch {
             output.removeSubrange(start...)
             throw RowProblem(key: keyIndexes.map { fields[$0] }, problem: error)
+        }
+        for index in kinds.indices {
+            guard case .truncatedText(let maxBytes) = kinds[index], let field = fields[index], field.count > maxBytes else { continue }
+            truncated[index, default: 0] += 1
         }
         rows += 1
     }

@@ -5,7 +5,7 @@ public import PGOutput
 /// separated by commas, every value in double quotes (a quote inside doubled), NULL the unquoted
 /// marker, which no quoted value can be (a value equal to the marker is refused all the same). Values arrive in PostgreSQL's text form and are written as Redshift
 /// reads them (see ``RedshiftValueKind``); a value Redshift cannot hold is a ``ValueProblem``,
-/// never cut or changed.
+/// never cut or changed, unless its table's mapping asks for text to be cut (`.truncatedText`).
 public enum RedshiftCSV {
     /// The NULL marker, unquoted (``RedshiftSQL/nullMarker``).
     public static let null: [UInt8] = Array(RedshiftSQL.nullMarker.utf8)
@@ -53,6 +53,8 @@ public enum RedshiftCSV {
                 throw problem("a value of \(value.count) bytes is over the \(maxBytes) that VARCHAR(\(maxBytes)) holds")
             }
             return value
+        case .truncatedText(let maxBytes):
+            return truncated(value, toBytes: maxBytes)
         case .varbyte(let maxBytes):
             guard value.count >= 2, value.first == 0x5C, value[value.startIndex + 1] == UInt8(ascii: "x") else {
                 throw problem("a bytea value is not in hex form (bytea_output = hex)")
@@ -67,6 +69,24 @@ public enum RedshiftCSV {
                 throw problem("'\(String(decoding: value, as: UTF8.self))' is not a pg_lsn")
             }
             return ArraySlice(String(lsn.value).utf8)
+        }
+    }
+
+    /// `value` (UTF-8) cut to at most `maxBytes` bytes, at a character's boundary.
+    public static func truncated(_ value: ArraySlice<UInt8>, toBytes maxBytes: Int) -> ArraySlice<UInt8> {
+        guard value.count > maxBytes else { return value }
+        var end = value.startIndex + maxBytes
+        // A continuation byte (10xxxxxx) at the cut belongs to the character before it.
+        while end > value.startIndex, value[end] & 0xC0 == 0x80 { end -= 1 }
+        return value[value.startIndex..<end]
+    }
+
+    /// The positions of the values of `truncatedText` columns that are longer than their VARCHAR
+    /// holds, and are cut when written.
+    static func oversized(_ values: [TupleColumn], kinds: [RedshiftValueKind]) -> [Int] {
+        values.indices.filter { index in
+            guard case .truncatedText(let maxBytes) = kinds[index], case .text(let value) = values[index] else { return false }
+            return value.count > maxBytes
         }
     }
 

@@ -193,7 +193,7 @@ public struct RedshiftComparisonSQL: Sendable {
             switch RedshiftSQL.type(of: column).kind {
             case .varbyte: return "\\x" + text
             case .lsn: return UInt64(text).map { LSN($0).description } ?? text
-            case .plain, .float, .decimal, .dateTime, .text, .json: return text
+            case .plain, .float, .decimal, .dateTime, .text, .truncatedText, .json: return text
             }
         }
     }

@@ -110,7 +110,7 @@ public enum RedshiftSQL {
         let kind = type(of: column).kind
         switch kind {
         case .json, .varbyte: return nil
-        case .plain, .float, .decimal, .dateTime, .text, .lsn: break
+        case .plain, .float, .decimal, .dateTime, .text, .truncatedText, .lsn: break
         }
         guard let value = try? RedshiftCSV.converted(ArraySlice(element.utf8), kind: kind, column: 0), !value.contains(0x5C) else {
             return nil

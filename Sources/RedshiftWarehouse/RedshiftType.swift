@@ -11,6 +11,9 @@ public enum RedshiftValueKind: Sendable, Equatable {
     case dateTime
     /// VARCHAR(n): at most `maxBytes` bytes of UTF-8, as Redshift counts a VARCHAR's length.
     case text(maxBytes: Int)
+    /// VARCHAR(n) of a table mapped `oversized_text: truncate`: a longer value is cut to at most
+    /// `maxBytes` bytes, at a character's boundary.
+    case truncatedText(maxBytes: Int)
     /// VARBYTE(n) from bytea: PostgreSQL's `\x` hex form becomes Redshift's bare hex; at most
     /// `maxBytes` bytes.
     case varbyte(maxBytes: Int)

@@ -61,6 +61,7 @@ extension RedshiftWarehouse {
         if !staged.actions.isDisjoint(with: [.upsert, .delete]) { try await connection.execute(staging.deleteUsing()) }
         if !staged.actions.isDisjoint(with: [.upsert, .insert]) { try await connection.execute(staging.insertSelect()) }
         try await connection.execute(staging.drop())
+        noteTruncations(staged.truncated, of: table)
     }
 
     /// Follows a change of the source table's published columns: new columns are added (one

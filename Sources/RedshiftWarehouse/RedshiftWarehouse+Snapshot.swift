@@ -67,6 +67,7 @@ extension RedshiftWarehouse {
         }
         try await connection.execute(staging.insertSelect())
         try await connection.execute(staging.drop())
+        noteTruncations(load.converter.truncated, of: load.table)
         return load.converter.rows
     }
 

@@ -69,6 +69,8 @@ public actor RedshiftWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
     var stagingNumbers: [TableName: Int] = [:]
     /// The snapshot load in progress.
     var loading: SnapshotLoad?
+    /// Values cut to fit in the open transaction, by table and column: counted once it commits.
+    var truncations: [TableName: [String: Int]] = [:]
 
     public nonisolated var checkpointLocation: String { stateTable }
     /// The checkpoint table, one row per slot.
@@ -139,6 +141,7 @@ public actor RedshiftWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
     public func commit(checkpoint: LSN) async throws {
         try await retryingConflicts { try await self.commitOnce(checkpoint) }
         pending = nil
+        reportTruncations()
         await deleteStaged()
     }
 
@@ -146,6 +149,7 @@ public actor RedshiftWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
         guard inTransaction else { return }
         inTransaction = false
         pending = nil
+        truncations = [:]
         do {
             try await connection.execute("ROLLBACK")
         } catch {
@@ -165,6 +169,7 @@ public actor RedshiftWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
         try await connection.execute("COMMIT")
         inTransaction = false
         pending = nil
+        reportTruncations()
         await deleteStaged()
     }
 

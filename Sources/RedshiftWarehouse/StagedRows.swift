@@ -14,6 +14,8 @@ public struct StagedRows: Sendable {
     public var emptyPositions: Set<Int> = []
     /// The actions the staged rows ask for.
     public var actions: Set<StagedAction> = []
+    /// By column position, how many values were cut to fit their VARCHAR (`oversized_text: truncate`).
+    public var truncated: [Int: Int] = [:]
 
     /// Stages the collapsed changes of one table. Throws, naming the table, the column and the
     /// row's key, when a value cannot be held by Redshift, and for a table without a key whose
@@ -81,6 +83,7 @@ public struct StagedRows: Sendable {
             staged.unchangedPositions.formUnion(unchanged)
             let empty = RedshiftCSV.emptyVarbytes(columns, kinds: kinds)
             staged.emptyPositions.formUnion(empty)
+            for position in RedshiftCSV.oversized(columns, kinds: kinds) { staged.truncated[position, default: 0] += 1 }
             var extra: [ArraySlice<UInt8>?] = [
                 ArraySlice(String(lsn.value).utf8), ArraySlice((deleted ? "true" : "false").utf8), ArraySlice(action.rawValue.utf8),
                 RedshiftCSV.positionList(unchanged), RedshiftCSV.positionList(empty),

@@ -47,8 +47,18 @@ public struct Staging: Sendable {
     private static let unchanged = SQL.quoteIdentifier("_forager_unchanged")
     private static let empty = SQL.quoteIdentifier("_forager_empty")
 
-    /// The value kinds of the staged row's columns, in CSV order, the metadata fields excepted.
-    public var kinds: [RedshiftValueKind] { table.columns.map { RedshiftSQL.type(of: $0).kind } }
+    /// The value kinds of the staged row's columns, in CSV order, the metadata fields excepted:
+    /// text of the columns outside the key is cut to fit when the mapping says `oversized_text:
+    /// truncate`.
+    public var kinds: [RedshiftValueKind] {
+        let truncating = table.layout.redshift?.oversizedText == .truncate
+        let key = Set(table.warehouseKey)
+        return table.columns.map { column in
+            let kind = RedshiftSQL.type(of: column).kind
+            guard truncating, case .text(let maxBytes) = kind, !key.contains(table.warehouseName(of: column.name)) else { return kind }
+            return .truncatedText(maxBytes: maxBytes)
+        }
+    }
     /// The key columns' kinds, for `_forager_from_<i>`.
     public var keyKinds: [RedshiftValueKind] { keyed ? keyColumns.map { RedshiftSQL.type(of: $0).kind } : [] }
 

@@ -136,6 +136,27 @@ struct LayoutOptionTests {
             containing: ["'round_robin' is not a Redshift distribution style", "write one of auto, even, all, key"])
     }
 
+    @Test func readsWhatBecomesOfOversizedTextAndNamesAChoiceItDoesNotKnow() throws {
+        let tables = try mappedTables(
+            """
+            tables:
+              - source: public.samples
+                redshift: {oversized_text: truncate}
+              - source: public.hives
+            """)
+        #expect(tables.first?.layout.redshift == PhysicalLayout.Redshift(oversizedText: .truncate))
+        #expect(tables.last?.layout.redshift?.oversizedText ?? .stop == .stop)
+        let problem = try mappingProblem(
+            """
+            tables:
+              - source: public.samples
+                redshift: {oversized_text: chop}
+            """)
+        expectProblem(
+            problem, code: .invalidValue, line: 3, key: "tables[0].redshift.oversized_text",
+            containing: ["'chop' is not a choice", "write stop (the default: the table stops) or truncate"])
+    }
+
     @Test func aDistributionStyleThatContradictsTheDistkeyIsAProblem() {
         let columns = ["id", "device_id"]
         #expect(

@@ -34,6 +34,31 @@ struct RedshiftPipelineTests {
     }
 
     @Test(
+        "redshift: {oversized_text: truncate} stores text over 65,535 bytes cut to fit, in the copy and in changes, logs how many, and validate finds the table equal"
+    )
+    func oversizedTextTruncated() async throws {
+        let redshift = try await RedshiftScenario.make(
+            sourceSQL:
+                "CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes VALUES (1, repeat('é', 40000)), (2, 'short');",
+            tables: ["notes"])
+        try redshift.scenario.writeMapping("tables:\n  - source: notes\n    redshift: {oversized_text: truncate}\n")
+        let copy = try await redshift.forager(["sync"])
+        #expect(copy.contains("were cut to fit") && copy.contains("forager.values=1"), "\(copy)")
+        try await redshift.scenario.onSourceEach([
+            "INSERT INTO notes VALUES (3, repeat('x', 70000))", "UPDATE notes SET body = body || '!' WHERE id = 2",
+        ])
+        let changes = try await redshift.forager(["sync"])
+        #expect(changes.contains("were cut to fit") && changes.contains("forager.values=1"), "\(changes)")
+        let table = "\"\(redshift.schema)\".\"notes\""
+        #expect(
+            try await redshift.redshift.rows("SELECT \"id\", OCTET_LENGTH(\"body\") FROM \(table) ORDER BY \"id\"")
+                == [["1", "65534"], ["2", "6"], ["3", "65535"]])
+        #expect(try await redshift.tableStates() == ["notes=streaming"])
+        let validated = try await redshift.forager(["validate"])
+        #expect(validated.contains("public.notes: equal (3 rows"), "\(validated)")
+    }
+
+    @Test(
         "forager validate compares Redshift tables with the source: equal tables pass; a row changed, removed or added by hand is named by its key, exit 3"
     )
     func validate() async throws {

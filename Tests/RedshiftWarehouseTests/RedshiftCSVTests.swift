@@ -31,6 +31,22 @@ struct RedshiftCSVTests {
         #expect(try encoded("NaN", .float) == "\"NaN\"")
     }
 
+    @Test("with oversized_text: truncate, text is cut to its VARCHAR's bytes at a character's boundary")
+    func truncatedText() throws {
+        #expect(try encoded("abcdef", .truncatedText(maxBytes: 4)) == "\"abcd\"")
+        #expect(try encoded("abc", .truncatedText(maxBytes: 4)) == "\"abc\"")
+        // é is two bytes, 🐝 four: the cut never splits one.
+        #expect(try encoded("aéé", .truncatedText(maxBytes: 4)) == "\"aé\"")
+        #expect(try encoded("🐝🐝", .truncatedText(maxBytes: 7)) == "\"🐝\"")
+        #expect(try encoded("🐝", .truncatedText(maxBytes: 3)) == "\"\"")
+        #expect(try encoded(nil, .truncatedText(maxBytes: 3)) == "<forager:null>")
+        let cut = RedshiftCSV.truncated(ArraySlice(String(repeating: "é", count: 40000).utf8), toBytes: 65535)
+        #expect(cut.count == 65534 && String(validating: Array(cut), as: UTF8.self) != nil)
+        let values: [TupleColumn] = [Fixtures.text("long"), Fixtures.text("ok"), Fixtures.text("longer")]
+        #expect(
+            RedshiftCSV.oversized(values, kinds: [.truncatedText(maxBytes: 3), .truncatedText(maxBytes: 3), .text(maxBytes: 3)]) == [0])
+    }
+
     @Test("values Redshift cannot hold are refused, never cut")
     func refusals() throws {
         #expect(throws: RedshiftCSV.ValueProblem.self) { try encoded(String(repeating: "x", count: 11), .text(maxBytes: 10)) }

@@ -35,6 +35,36 @@ struct StagedRowsTests {
         )
     }
 
+    @Test("oversized_text: truncate cuts and counts long text outside the key; a long key still stops the table")
+    func truncation() throws {
+        var table = Fixtures.orders()
+        table.columns[0] = SourceColumn(name: "id", sqlType: "character varying(2)", notNull: true)
+        table.layout.redshift?.oversizedText = .truncate
+        let note = String(repeating: "x", count: 70_000)
+        let (rows, csv) = try staged(table) { changes in
+            var first = Fixtures.row(1, note: note)
+            first.columns[0] = Fixtures.text("k1")
+            try changes.insert(first, lsn: Fixtures.lsn(10))
+            var second = Fixtures.row(2, note: "short")
+            second.columns[0] = Fixtures.text("k2")
+            try changes.insert(second, lsn: Fixtures.lsn(11))
+        }
+        #expect(rows.truncated == [1: 1])
+        #expect(csv.contains("\"k1\",\"" + String(repeating: "x", count: 65535) + "\","))
+        #expect(!csv.contains(String(repeating: "x", count: 65536)))
+        #expect(throws: ForagerError.self, "a key over its VARCHAR is never cut") {
+            _ = try staged(table) { changes in
+                var row = Fixtures.row(3, note: "n")
+                row.columns[0] = Fixtures.text(String(repeating: "k", count: 9))
+                try changes.insert(row, lsn: Fixtures.lsn(12))
+            }
+        }
+        table.layout.redshift?.oversizedText = .stop
+        #expect(throws: ForagerError.self, "without the option the row is refused") {
+            _ = try staged(table) { try $0.insert(Fixtures.row(4, note: note), lsn: Fixtures.lsn(13)) }
+        }
+    }
+
     @Test("soft deletes keep a row whose values the batch saw, and flag one it did not")
     func softDeletes() throws {
         let (rows, csv) = try staged(Fixtures.orders(soft: true)) { changes in
