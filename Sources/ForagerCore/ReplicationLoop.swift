@@ -83,8 +83,9 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
 
     /// With the stream caught up and whole transactions waiting, lets the next ones gather instead
     /// of waking for each: until the batch being applied is committed (checking the stream at
-    /// least every `min_interval_ms`, so that a long apply still overlaps the reading), or for the
-    /// rest of `min_interval_ms` since the last batch. Under a steady load of small transactions
+    /// least every `min_interval_ms`, so that a long apply still overlaps the reading), or, while
+    /// pacing is engaged (``BatchPacing``), for the rest of `min_interval_ms` since the last
+    /// batch. Under a steady load of small transactions
     /// this is a few wake-ups and one warehouse round per interval rather than per transaction:
     /// on a busy machine their cost came out of the source's walsender, and the lag grew to
     /// seconds (bench case 10).
@@ -218,8 +219,9 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
     /// After each read: commits what is due, moves an idle checkpoint to the server's position,
     /// and acknowledges what is durable when it changed, when asked, or at the status interval.
     ///
-    /// A stream that is caught up goes to the idle warehouse at once; while the previous batch is
-    /// being applied the loop goes on reading, and the next batch takes every whole transaction
+    /// A stream that is caught up goes to the idle warehouse at once (paced under many small
+    /// transactions: ``gather()``); while the previous batch is being applied the loop goes on
+    /// reading, and the next batch takes every whole transaction
     /// that arrived meanwhile (group commit), rather than one small batch per read each waiting
     /// for the one before. Behind a backlog (a full read) the idle warehouse gets the batch once
     /// it is worth a round (``ChangeBatcher/tick(now:warehouseIdle:caughtUp:)``), not only after
