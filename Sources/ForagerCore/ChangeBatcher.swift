@@ -192,19 +192,19 @@ public struct ChangeBatcher: Sendable {
     /// when `warehouseIdle` (no batch being applied), everything whole if `caughtUp` (the server
     /// had nothing more buffered), or, behind a backlog, once the waiting batch is worth a
     /// warehouse round of its own: an eighth of `maxRows`, or a fifth of `maxAge` old. A quiet
-    /// stream is applied at once, a backlog still forms large batches, and a stream that trails by
+    /// stream is applied at once (under many small transactions, paced: ``BatchPacing``), a
+    /// backlog still forms large batches, and a stream that trails by
     /// a read or two waits for neither `maxAge` nor its end while the warehouse sits idle. While
     /// the warehouse is busy, a batch of an eighth of `maxRows` is handed over to wait for it.
     public mutating func tick(now: Duration, warehouseIdle: Bool = false, caughtUp: Bool = false) -> [Action] {
         guard let oldestWaiting else { return [] }
         let age = now - oldestWaiting
-        let worthARound = caughtUp || completed.changeCount >= limits.maxRows / 8 || age >= limits.maxAge / 5
         // While the warehouse is busy, a batch worth a round by its size is handed over anyway: it
         // waits for the one being applied, and so does the reading, instead of the batch growing to
         // max_rows beside every apply (bench case 2: a third slower, twice the memory).
         let bySize = completed.changeCount >= limits.maxRows / 8
-        let paced = pacing.wait(now: now) == nil
-        let handOver = warehouseIdle ? worthARound && (paced || bySize || age >= limits.maxAge / 5) : bySize
+        let caughtUpAndDue = caughtUp && pacing.wait(now: now) == nil
+        let handOver = bySize || warehouseIdle && (age >= limits.maxAge / 5 || caughtUpAndDue)
         guard age >= limits.maxAge || handOver else { return [] }
         if let transaction, transaction.appliedPieces { return [] }
         guard let action = takeCompleted() else { return [] }

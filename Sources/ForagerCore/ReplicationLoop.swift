@@ -85,10 +85,9 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
     /// of waking for each: until the batch being applied is committed (checking the stream at
     /// least every `min_interval_ms`, so that a long apply still overlaps the reading), or, while
     /// pacing is engaged (``BatchPacing``), for the rest of `min_interval_ms` since the last
-    /// batch. Under a steady load of small transactions
-    /// this is a few wake-ups and one warehouse round per interval rather than per transaction:
-    /// on a busy machine their cost came out of the source's walsender, and the lag grew to
-    /// seconds (bench case 10).
+    /// batch. Under a steady load of small transactions this is a few wake-ups and one warehouse
+    /// round per interval rather than per transaction: on a busy machine their cost came out of
+    /// the source's walsender, and the lag grew to seconds (bench case 10).
     private func gather() async throws {
         guard !batcher.isIdle else { return }
         if queue.isApplying {
@@ -221,8 +220,7 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
     ///
     /// A stream that is caught up goes to the idle warehouse at once (paced under many small
     /// transactions: ``gather()``); while the previous batch is being applied the loop goes on
-    /// reading, and the next batch takes every whole transaction
-    /// that arrived meanwhile (group commit), rather than one small batch per read each waiting
+    /// reading, and the next batch takes every whole transaction that arrived meanwhile (group commit), rather than one small batch per read each waiting
     /// for the one before. Behind a backlog (a full read) the idle warehouse gets the batch once
     /// it is worth a round (``ChangeBatcher/tick(now:warehouseIdle:caughtUp:)``), not only after
     /// `max_age_ms`: a stream that trailed by a read under a steady load used to leave the

@@ -18,13 +18,16 @@ struct CopyTextToCSV {
     private var pending: [UInt8] = []
     /// Rows converted so far.
     private(set) var rows = 0
-    /// By column position, how many values were cut to fit their VARCHAR (`oversized_text: truncate`).
-    private(set) var truncated: [Int: Int] = [:]
+    /// The values cut to fit their VARCHAR (`oversized_text: truncate`).
+    private var truncations: RedshiftCSV.TruncationCount
+    /// By column position, how many values were cut to fit their VARCHAR.
+    var truncated: [Int: Int] { truncations.byPosition }
 
     init(kinds: [RedshiftValueKind], keyIndexes: [Int], fromCount: Int) {
         self.kinds = kinds
         self.keyIndexes = keyIndexes
         self.fromCount = fromCount
+        truncations = RedshiftCSV.TruncationCount(kinds: kinds)
     }
 
     /// A row that cannot be written: the key's values and the problem.
@@ -82,10 +85,7 @@ struct CopyTextToCSV {
             output.removeSubrange(start...)
             throw RowProblem(key: keyIndexes.map { fields[$0] }, problem: error)
         }
-        for index in kinds.indices {
-            guard case .truncatedText(let maxBytes) = kinds[index], let field = fields[index], field.count > maxBytes else { continue }
-            truncated[index, default: 0] += 1
-        }
+        truncations.count { fields[$0]?.count }
         rows += 1
     }
 

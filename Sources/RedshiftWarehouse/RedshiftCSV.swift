@@ -81,12 +81,27 @@ public enum RedshiftCSV {
         return value[value.startIndex..<end]
     }
 
-    /// The positions of the values of `truncatedText` columns that are longer than their VARCHAR
-    /// holds, and are cut when written.
-    static func oversized(_ values: [TupleColumn], kinds: [RedshiftValueKind]) -> [Int] {
-        values.indices.filter { index in
-            guard case .truncatedText(let maxBytes) = kinds[index], case .text(let value) = values[index] else { return false }
-            return value.count > maxBytes
+    /// Counts, by column position, the values of `truncatedText` columns that are cut when
+    /// written; looks only at those columns (most tables have none).
+    struct TruncationCount: Sendable {
+        private let limits: [(position: Int, maxBytes: Int)]
+        /// How many values were cut, by column position.
+        private(set) var byPosition: [Int: Int] = [:]
+
+        init(kinds: [RedshiftValueKind]) {
+            limits = kinds.enumerated().compactMap { position, kind in
+                guard case .truncatedText(let maxBytes) = kind else { return nil }
+                return (position, maxBytes)
+            }
+        }
+
+        /// Counts a row's values that are cut; `length` gives the bytes of the value at a position
+        /// (nil for NULL).
+        @inline(__always)
+        mutating func count(_ length: (Int) -> Int?) {
+            for (position, maxBytes) in limits where (length(position) ?? 0) > maxBytes {
+                byPosition[position, default: 0] += 1
+            }
         }
     }
 

@@ -68,6 +68,7 @@ public struct StagedRows: Sendable {
         let kinds: [RedshiftValueKind]
         let keyKinds: [RedshiftValueKind]
         let partSize: Int
+        var truncations: RedshiftCSV.TruncationCount
         var staged = StagedRows()
         var current: [UInt8] = []
 
@@ -83,7 +84,10 @@ public struct StagedRows: Sendable {
             staged.unchangedPositions.formUnion(unchanged)
             let empty = RedshiftCSV.emptyVarbytes(columns, kinds: kinds)
             staged.emptyPositions.formUnion(empty)
-            for position in RedshiftCSV.oversized(columns, kinds: kinds) { staged.truncated[position, default: 0] += 1 }
+            truncations.count { position in
+                guard case .text(let value) = columns[position] else { return nil }
+                return value.count
+            }
             var extra: [ArraySlice<UInt8>?] = [
                 ArraySlice(String(lsn.value).utf8), ArraySlice((deleted ? "true" : "false").utf8), ArraySlice(action.rawValue.utf8),
                 RedshiftCSV.positionList(unchanged), RedshiftCSV.positionList(empty),
@@ -113,8 +117,16 @@ public struct StagedRows: Sendable {
             }
         }
 
+        init(kinds: [RedshiftValueKind], keyKinds: [RedshiftValueKind], partSize: Int) {
+            self.kinds = kinds
+            self.keyKinds = keyKinds
+            self.partSize = partSize
+            truncations = RedshiftCSV.TruncationCount(kinds: kinds)
+        }
+
         mutating func finish() -> StagedRows {
             if !current.isEmpty { staged.parts.append(current) }
+            staged.truncated = truncations.byPosition
             return staged
         }
     }

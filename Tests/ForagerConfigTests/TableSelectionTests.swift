@@ -117,44 +117,26 @@ struct LayoutOptionTests {
         #expect(problems[1].message.contains("order_by"))
     }
 
-    @Test func readsTheRedshiftDistributionStyleAndNamesOneItDoesNotKnow() throws {
-        let tables = try mappedTables(
-            """
-            tables:
-              - source: public.samples
-                redshift: {diststyle: ALL, sortkey: [ts]}
-            """)
-        #expect(tables.first?.layout.redshift == PhysicalLayout.Redshift(sortKey: ["ts"], distStyle: .all))
-        let problem = try mappingProblem(
-            """
-            tables:
-              - source: public.samples
-                redshift: {diststyle: round_robin}
-            """)
-        expectProblem(
-            problem, code: .invalidValue, line: 3, key: "tables[0].redshift.diststyle",
-            containing: ["'round_robin' is not a Redshift distribution style", "write one of auto, even, all, key"])
-    }
-
-    @Test func readsWhatBecomesOfOversizedTextAndNamesAChoiceItDoesNotKnow() throws {
-        let tables = try mappedTables(
-            """
-            tables:
-              - source: public.samples
-                redshift: {oversized_text: truncate}
-              - source: public.hives
-            """)
-        #expect(tables.first?.layout.redshift == PhysicalLayout.Redshift(oversizedText: .truncate))
-        #expect(tables.last?.layout.redshift?.oversizedText ?? .stop == .stop)
-        let problem = try mappingProblem(
-            """
-            tables:
-              - source: public.samples
-                redshift: {oversized_text: chop}
-            """)
-        expectProblem(
-            problem, code: .invalidValue, line: 3, key: "tables[0].redshift.oversized_text",
-            containing: ["'chop' is not a choice", "write stop (the default: the table stops) or truncate"])
+    /// A Redshift option read into the layout, and an unknown value of it named with its fix.
+    @Test(arguments: [
+        (
+            "{diststyle: ALL, sortkey: [ts]}", PhysicalLayout.Redshift(sortKey: ["ts"], distStyle: .all), "diststyle: round_robin",
+            ["'round_robin' is not a Redshift distribution style", "write one of auto, even, all, key"]
+        ),
+        (
+            "{oversized_text: truncate}", PhysicalLayout.Redshift(oversizedText: .truncate), "oversized_text: chop",
+            ["'chop' is not a choice", "write stop (the default: the table stops) or truncate"]
+        ),
+    ])
+    func readsARedshiftOptionAndNamesAValueItDoesNotKnow(
+        good: String, layout: PhysicalLayout.Redshift, bad: String, messages: [String]
+    ) throws {
+        let tables = try mappedTables("tables:\n  - source: public.samples\n    redshift: \(good)\n  - source: public.hives\n")
+        #expect(tables.first?.layout.redshift == layout)
+        #expect(tables.last?.layout.redshift?.oversizedText ?? .stop == .stop, "stop unless asked")
+        let problem = try mappingProblem("tables:\n  - source: public.samples\n    redshift: {\(bad)}\n")
+        let key = "tables[0].redshift." + bad.prefix { $0 != ":" }
+        expectProblem(problem, code: .invalidValue, line: 3, key: key, containing: messages)
     }
 
     @Test func aDistributionStyleThatContradictsTheDistkeyIsAProblem() {

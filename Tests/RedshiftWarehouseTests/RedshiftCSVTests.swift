@@ -42,9 +42,11 @@ struct RedshiftCSVTests {
         #expect(try encoded(nil, .truncatedText(maxBytes: 3)) == "<forager:null>")
         let cut = RedshiftCSV.truncated(ArraySlice(String(repeating: "é", count: 40000).utf8), toBytes: 65535)
         #expect(cut.count == 65534 && String(validating: Array(cut), as: UTF8.self) != nil)
-        let values: [TupleColumn] = [Fixtures.text("long"), Fixtures.text("ok"), Fixtures.text("longer")]
-        #expect(
-            RedshiftCSV.oversized(values, kinds: [.truncatedText(maxBytes: 3), .truncatedText(maxBytes: 3), .text(maxBytes: 3)]) == [0])
+        var count = RedshiftCSV.TruncationCount(kinds: [.truncatedText(maxBytes: 3), .truncatedText(maxBytes: 3), .text(maxBytes: 3)])
+        let lengths = [4, 2, 6]
+        count.count { lengths[$0] }
+        count.count { lengths[$0] }
+        #expect(count.byPosition == [0: 2], "only the truncating column's long values")
     }
 
     @Test("values Redshift cannot hold are refused, never cut")
