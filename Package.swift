@@ -115,7 +115,8 @@ let package = Package(
         // Test doubles of S3: moto's S3 server on a loopback port, with signature checking on.
         .target(name: "S3TestSupport", dependencies: ["S3Staging", "ForagerDemo"], swiftSettings: upcoming),
         // The Redshift emulation of the tests: an upstream PostgreSQL, moto's S3 and the emulator
-        // (Tests/IntegrationTests/Support/Redshift) in front of both.
+        // (Tests/IntegrationTests/Support/Redshift) in front of both; also the warehouse of
+        // `forager demo --warehouse redshift-emulated`.
         .target(
             name: "RedshiftTestSupport",
             dependencies: ["ForagerDemo", "LibPQ", "S3Staging", "S3TestSupport", .product(name: "Logging", package: "swift-log")],
@@ -141,7 +142,7 @@ let package = Package(
             name: "forager",
             dependencies: [
                 "ForagerCore", "ForagerPipeline", "ForagerConfig", "ForagerDemo", "PostgresWarehouse", "ClickHouseWarehouse",
-                "RedshiftWarehouse", "S3Staging", "LibPQ",
+                "RedshiftWarehouse", "RedshiftTestSupport", "S3Staging", "LibPQ",
                 "WallClock",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -13,15 +13,22 @@ public struct DemoSession {
     let logger: Logger
     /// The pipeline for a configuration, which winds down once its stop signal is set.
     let makePipeline: @Sendable (ForagerConfiguration, StopSignal) -> Pipeline
+    /// The warehouse, when it is not a throwaway PostgreSQL cluster.
+    let warehouse: DemoWarehouse?
     private var clusters: [LocalCluster] = []
     private var directory: String?
 
     /// A demo of a fleet of `hives` posting `rate` samples a second while awake, replicated by the
-    /// pipelines `makePipeline` makes.
-    public init(hives: Int, rate: Int, logger: Logger, makePipeline: @escaping @Sendable (ForagerConfiguration, StopSignal) -> Pipeline) {
+    /// pipelines `makePipeline` makes, into `warehouse` (by default a throwaway PostgreSQL cluster, or
+    /// FORAGER_WAREHOUSE_URL).
+    public init(
+        hives: Int, rate: Int, logger: Logger, warehouse: DemoWarehouse? = nil,
+        makePipeline: @escaping @Sendable (ForagerConfiguration, StopSignal) -> Pipeline
+    ) {
         self.hives = hives
         self.rate = rate
         self.logger = logger
+        self.warehouse = warehouse
         self.makePipeline = makePipeline
     }
 
@@ -33,9 +40,9 @@ public struct DemoSession {
 
     /// Runs the demo; returns true when every sample written at the source is in the warehouse.
     public mutating func run(until duration: Duration?, stop: StopSignal) async throws -> Bool {
-        let (sourceURL, warehouseURL) = try startServers()
-        guard let migrations = locateBundledFolder("migrations/iot"), let mapping = locateBundledFolder("mappings/iot.yaml") else {
-            throw DemoError("could not find migrations/iot and mappings/iot.yaml; run the demo from the Forager checkout")
+        let (sourceURL, target) = try startServers()
+        guard let migrations = locateBundledFolder("migrations/iot"), let mapping = locateBundledFolder(target.mapping) else {
+            throw DemoError("could not find migrations/iot and \(target.mapping); run the demo from the Forager checkout")
         }
         say("applying the IoT schema and seeding \(hives) hives")
         let source = try await PGConnection.connect(ConnectionString(sourceURL))
@@ -44,8 +51,8 @@ public struct DemoSession {
         let load = FleetLoad(shape: .init(hives: hives, burstRate: rate))
         if try await source.query("SELECT count(*) FROM hives").scalar == "0" { try await load.seed(source) }
 
-        let configuration = try writeConfiguration(sourceURL: sourceURL, warehouseURL: warehouseURL, mapping: mapping)
-        say("starting Forager (snapshot, then streaming)")
+        let configuration = try writeConfiguration(sourceURL: sourceURL, warehouse: target, mapping: mapping)
+        say("starting Forager (snapshot, then streaming) into \(target.name)")
         let pipelineStop = StopSignal()
         let failure = Mutex<String?>(nil)
         let status = PipelineStatus(
@@ -60,7 +67,7 @@ public struct DemoSession {
         let monitor = Task { [logger] in
             await Self.monitor(configuration: configuration, status: status, logger: logger, until: pipelineStop)
         }
-        let warehouse = try await PGConnection.connect(ConnectionString(warehouseURL))
+        let warehouse = try await PGConnection.connect(ConnectionString(target.measureURL))
         defer { warehouse.close() }
         try await waitFor("the snapshot", failure: failure) {
             let rows = try await warehouse.query("SELECT count(*) FROM analytics._forager_state")
@@ -74,7 +81,7 @@ public struct DemoSession {
         for _ in 0..<4 { writers.append(try await PGConnection.connect(ConnectionString(sourceURL))) }
         defer { writers.forEach { $0.close() } }
         let fleet = Task { [writers] in await load.run(connections: writers, counters: counters, shouldStop: { loadStop.isSet }) }
-        let report = ReportRunner(url: warehouseURL)
+        let report = ReportRunner(url: target.reportURL)
         let reports = Task { await report.loop(until: loadStop) }
 
         var view = LiveView(interactive: isatty(STDOUT_FILENO) == 1)
@@ -99,7 +106,8 @@ public struct DemoSession {
         pipelineStop.set()
         await pipeline.value
         await monitor.value
-        return try await summary(counters: counters, source: source, warehouse: warehouse, report: report, foragerLag: view.foragerLag)
+        return try await summary(
+            counters: counters, source: source, warehouse: warehouse, report: report, foragerLag: view.foragerLag, lagNote: target.lagNote)
     }
 
     /// Heartbeats on the source every `source.heartbeat_interval_s`, as `forager run` writes
@@ -113,35 +121,34 @@ public struct DemoSession {
         }
     }
 
-    private mutating func startServers() throws -> (String, String) {
+    private mutating func startServers() throws -> (String, DemoWarehouse) {
         let environment = ProcessInfo.processInfo.environment
-        if let source = environment["FORAGER_SOURCE_URL"], let warehouse = environment["FORAGER_WAREHOUSE_URL"] {
+        if warehouse == nil, let source = environment["FORAGER_SOURCE_URL"], let url = environment["FORAGER_WAREHOUSE_URL"] {
             say("using FORAGER_SOURCE_URL and FORAGER_WAREHOUSE_URL")
-            return (source, warehouse)
+            return (source, .postgres(url: url))
         }
-        say("starting throwaway source and warehouse clusters")
+        say("starting a throwaway source cluster\(warehouse == nil ? " and a warehouse cluster" : "")")
         let source = try LocalCluster.start(name: "demo-source", settings: ["wal_level": "logical", "max_replication_slots": "10"])
         clusters.append(source)
-        let warehouse = try LocalCluster.start(name: "demo-warehouse", settings: [:])
-        clusters.append(warehouse)
-        return (source.url(), warehouse.url())
+        if let warehouse { return (source.url(), warehouse) }
+        let cluster = try LocalCluster.start(name: "demo-warehouse", settings: [:])
+        clusters.append(cluster)
+        return (source.url(), .postgres(url: cluster.url()))
     }
 
-    private mutating func writeConfiguration(sourceURL: String, warehouseURL: String, mapping: String) throws -> ForagerConfiguration {
+    private mutating func writeConfiguration(sourceURL: String, warehouse: DemoWarehouse, mapping: String) throws -> ForagerConfiguration {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-demo-\(getpid())").path
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory + "/mappings", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: mapping, toPath: directory + "/mappings/iot.yaml")
         let config = """
             source:
-              url: '\(sourceURL.replacingOccurrences(of: "'", with: "''"))'
+              url: \(DemoWarehouse.yamlQuoted(sourceURL))
               publication: forager_demo
               slot: forager_demo
               heartbeat_interval_s: 1
             warehouse:
-              type: postgres
-              url: '\(warehouseURL.replacingOccurrences(of: "'", with: "''"))'
-              schema: analytics
+            \(warehouse.settings)  schema: analytics
             mappings: mappings
             """
         try config.write(toFile: directory + "/forager.yaml", atomically: true, encoding: .utf8)
@@ -161,7 +168,8 @@ public struct DemoSession {
     }
 
     private func summary(
-        counters: FleetLoad.Counters, source: PGConnection, warehouse: PGConnection, report: ReportRunner, foragerLag: LagSummary
+        counters: FleetLoad.Counters, source: PGConnection, warehouse: PGConnection, report: ReportRunner, foragerLag: LagSummary,
+        lagNote: String
     ) async throws -> Bool {
         let digest = "SELECT count(*) || ' rows, id digest ' || coalesce(md5(string_agg(id::text, ',' ORDER BY id)), '-') FROM "
         let sourceDigest = try await source.query(digest + "samples").scalar ?? ""
@@ -180,7 +188,7 @@ public struct DemoSession {
               samples posted by the fleet:  \(counters.samples) in \(counters.uploads) uploads (\(counters.failures) failed uploads)
               samples at the source:        \(sourceDigest)
               samples in the warehouse:     \(warehouseDigest)
-              lag (commit to warehouse):    p50 \(lag.rows.first?[0] ?? "-") ms, p99 \(lag.rows.first?[1] ?? "-") ms (samples' created_at to _forager_synced_at)
+              lag (commit to warehouse):    p50 \(lag.rows.first?[0] ?? "-") ms, p99 \(lag.rows.first?[1] ?? "-") ms (\(lagNote))
               Forager's own lag:            \(foragerLag.text) (heartbeats, read each second)
               heavy report on warehouse:    \(report.summary)
               \(equal ? "every sample written at the source is in the warehouse" : "MISMATCH: the warehouse does not hold exactly the source's samples")

@@ -129,7 +129,7 @@ public struct Staging: Sendable {
     /// Marks the warehouse rows of staged soft deletes as deleted, with the delete's LSN.
     public func flagDeleted() -> String {
         """
-        UPDATE \(table.target.sql) SET \(Self.deleted) = true, \(Self.lsn) = \(Self.alias).\(Self.lsn), \(Self.syncedAt) = GETDATE()
+        UPDATE \(table.target.sql) SET \(Self.deleted) = true, \(Self.lsn) = \(Self.alias).\(Self.lsn), \(Self.syncedAt) = SYSDATE
         FROM \(name) AS \(Self.alias)
         WHERE \(keyMatch) AND \(Self.alias).\(Self.action) = 'f'
         """
@@ -143,10 +143,11 @@ public struct Staging: Sendable {
         """
     }
 
-    /// Inserts the staged rows' final versions.
+    /// Inserts the staged rows' final versions, stamped with SYSDATE: the transaction's start, to
+    /// the microsecond (GETDATE() keeps whole seconds, too coarse to read lag from).
     public func insertSelect() -> String {
         let targets = valueNames + [Self.lsn, Self.deleted, Self.syncedAt]
-        let values = valueNames + [Self.lsn, Self.deleted, "GETDATE()"]
+        let values = valueNames + [Self.lsn, Self.deleted, "SYSDATE"]
         return """
             INSERT INTO \(table.target.sql) (\(targets.joined(separator: ", ")))
             SELECT \(values.joined(separator: ", ")) FROM \(name) WHERE \(Self.action) IN ('u', 'i')

@@ -17,8 +17,11 @@ extension Pipeline {
 }
 
 extension WarehouseConnector {
-    /// The warehouse of `configuration` (`warehouse.type`) and its comparator.
-    static func configured(_ configuration: ForagerConfiguration, logger: Logger) -> WarehouseConnector {
+    /// The warehouse of `configuration` (`warehouse.type`) and its comparator; a Redshift warehouse
+    /// finds its keys in `environment` (or the shared credentials file it names).
+    static func configured(
+        _ configuration: ForagerConfiguration, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> WarehouseConnector {
         let warehouse = configuration.warehouse, slot = configuration.source.slot
         switch warehouse.type {
         case .postgres:
@@ -46,7 +49,8 @@ extension WarehouseConnector {
             // session temporary tables).
             let connect = { @Sendable in
                 try await RedshiftWarehouse.connect(
-                    ConnectionString(warehouse.url), configuration: try redshift(warehouse, slot: slot), logger: logger)
+                    ConnectionString(warehouse.url), configuration: try redshift(warehouse, slot: slot, environment: environment),
+                    logger: logger)
             }
             return WarehouseConnector(connect: { try await connect() }, connectComparator: { .twin(try await connect()) })
         }
@@ -54,12 +58,14 @@ extension WarehouseConnector {
 
     /// The Redshift warehouse's settings: the staging bucket, the keys from the environment (or the
     /// shared credentials file) that sign uploads, and the IAM role or those keys for COPY.
-    private static func redshift(_ warehouse: ForagerConfiguration.Warehouse, slot: String) throws -> RedshiftWarehouse.Configuration {
+    private static func redshift(
+        _ warehouse: ForagerConfiguration.Warehouse, slot: String, environment: [String: String]
+    ) throws -> RedshiftWarehouse.Configuration {
         guard let staging = warehouse.redshift else {
             throw ForagerError(
                 .configuration, "warehouse.s3 is missing", hint: "Redshift loads only from S3: set warehouse.s3.bucket and region.")
         }
-        let credentials = try AWSCredentials.resolve(environment: ProcessInfo.processInfo.environment)
+        let credentials = try AWSCredentials.resolve(environment: environment)
         return RedshiftWarehouse.Configuration(
             schema: warehouse.schema, slot: slot,
             staging: S3Location(bucket: staging.bucket, prefix: staging.prefix, region: staging.region, endpoint: staging.endpoint),

@@ -23,5 +23,7 @@ struct BenchSmokeTests {
         #expect(text.contains("## Summary"))
         #expect(text.contains("pg_recvlogical"))
         #expect(text.contains("native logical replication"))
+        #expect(text.contains("| 12 | staged bytes per change |"), "case 12 (the Redshift path) should have run:\n\(text)")
+        #expect(text.contains("Forager into the Postgres warehouse"))
     }
 }

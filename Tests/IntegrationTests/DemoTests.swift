@@ -73,4 +73,21 @@ struct DemoTests {
             child.output.contains(/Forager's own lag: +p50 [0-9]+ ms, p99 [0-9]+ ms, max [0-9]+ ms over [1-9][0-9]* readings/),
             "\(child.output)")
     }
+
+    @Test("forager demo --warehouse redshift-emulated replicates the fleet through S3 into the Redshift emulation, every sample arriving")
+    func demoIntoRedshiftEmulation() async throws {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("demo-redshift-\(getpid()).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FORAGER_") && !$0.key.hasPrefix("AWS_") }
+        let child = try ChildProcess(
+            Scenario.foragerBinary, ["demo", "--warehouse", "redshift-emulated", "--duration", "12", "--hives", "2000", "--rate", "1000"],
+            outputPath: log, environment: environment)
+        let status = try await child.wait(timeout: .seconds(300))
+        #expect(status == 0, "\(child.output)")
+        #expect(child.output.contains("into the Redshift emulation (S3 staging on moto at http://127.0.0.1:"), "\(child.output)")
+        #expect(child.output.contains("every sample written at the source is in the warehouse"), "\(child.output)")
+        #expect(child.output.contains(/at the source:\s+[1-9][0-9]* rows/), "the fleet should have posted samples")
+        #expect(child.output.contains(/heavy report on warehouse: +[1-9][0-9]* runs/), "the report should have run through the emulator")
+        #expect(!child.output.contains("SECRET_ACCESS_KEY '"), "a COPY with its keys was printed:\n\(child.output)")
+    }
 }

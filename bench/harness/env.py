@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from . import workload
 from .clickhouse import ClickHouse
 from .cluster import LONG, BenchError, Cluster, wait_until
+from .redshift import KEYS, SCHEMA, RedshiftEmulation
 from .tools import Forager, kill_live
 
 
@@ -64,6 +65,8 @@ class Env:
         self.clickhouse = None  # started by the first case that needs it (case 8)
         self.clickhouse_forager = None
         self.clickhouse_version = None
+        self.redshift = None  # started by the first case that needs it (case 12)
+        self.redshift_forager = None
         self.source_holds = None
         self.log_count = 0
 
@@ -89,8 +92,21 @@ class Env:
             self.forager.binary, os.path.join(self.root, "forager-clickhouse"), self.source, None, self.binary_values,
             warehouse_config=f'{{type: clickhouse, url: "{self.clickhouse.url}", database: analytics}}')
 
+    def start_redshift(self):
+        """Starts the Redshift emulation (upstream: the warehouse cluster) and a second Forager
+        configured for it, on slot forager_redshift, once. Returns both."""
+        if not self.redshift:
+            self.redshift = RedshiftEmulation(self.root, self.warehouse)
+            self.redshift.start()
+            self.redshift_forager = Forager(
+                self.forager.binary, os.path.join(self.root, "forager-redshift"), self.source, None, self.binary_values,
+                warehouse_config=self.redshift.warehouse_config(SCHEMA), slot="forager_redshift", environment=KEYS)
+        return self.redshift, self.redshift_forager
+
     def stop(self):
         kill_live()
+        if self.redshift:
+            self.redshift.stop()
         if self.clickhouse:
             self.clickhouse.stop()
         for cluster in (self.subscriber, self.warehouse, self.source):
@@ -122,7 +138,8 @@ class Env:
         if not keep_table:
             self.source.sql("DROP TABLE IF EXISTS samples;\n" + workload.create_table())
             self.source_holds = None
-        self.warehouse.sql("DROP SCHEMA IF EXISTS analytics CASCADE;\nDROP SCHEMA IF EXISTS copy_ref CASCADE;\n")
+        self.warehouse.sql("DROP SCHEMA IF EXISTS analytics CASCADE;\nDROP SCHEMA IF EXISTS copy_ref CASCADE;\n"
+                           f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE;\n")
         if self.clickhouse:
             self.clickhouse.query("DROP DATABASE IF EXISTS analytics")
             self.clickhouse.query("DROP DATABASE IF EXISTS copy_ref")

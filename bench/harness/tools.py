@@ -69,20 +69,23 @@ def timed(argv, log_path, **kwargs):
 class Forager:
     """The forager binary with a config for one source table, written into `directory`."""
 
-    def __init__(self, binary, directory, source, warehouse, binary_values=True, warehouse_config=None):
+    def __init__(self, binary, directory, source, warehouse, binary_values=True, warehouse_config=None, slot="forager",
+                 environment=None):
         """`warehouse_config` is the `warehouse:` mapping as YAML flow text; by default the Postgres
-        `warehouse` cluster, schema analytics."""
+        `warehouse` cluster, schema analytics. `slot` names the slot and the publication; `environment`
+        is added to forager's."""
         if warehouse_config is None:
             warehouse_config = f'{{type: postgres, url: "{warehouse.url()}", schema: analytics}}'
         self.binary = binary
         self.directory = directory
+        self.environment = dict(os.environ, **(environment or {}))
         self.runs = 0
         os.makedirs(os.path.join(directory, "mappings"), exist_ok=True)
         with open(os.path.join(directory, "mappings", "app.yaml"), "w") as mapping:
             mapping.write("tables:\n  - source: public.samples\n")
         with open(self.config, "w") as config:
             config.write(
-                f'source: {{url: "{source.url()}", publication: forager, slot: forager, binary: {str(binary_values).lower()}}}\n'
+                f'source: {{url: "{source.url()}", publication: {slot}, slot: {slot}, binary: {str(binary_values).lower()}}}\n'
                 f'warehouse: {warehouse_config}\n'
                 "batch: {max_rows: 50000, max_age_ms: 500}\n"
                 "mappings: mappings\n")
@@ -94,7 +97,7 @@ class Forager:
     def _start(self, command):
         self.runs += 1
         log = os.path.join(self.directory, f"forager-{self.runs:03d}-{command}.log")
-        return Process([self.binary, command, "--config", self.config], log)
+        return Process([self.binary, command, "--config", self.config], log, env=self.environment)
 
     def sync(self):
         """`forager sync` to its end: snapshot or catch-up. Returns Timed."""

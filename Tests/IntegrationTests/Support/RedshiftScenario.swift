@@ -17,9 +17,7 @@ struct RedshiftScenario {
     /// Where this slot's objects are staged.
     var slotFolder: String { "\(prefix)/\(scenario.slot)/" }
     /// The keys, as forager reads them from its environment.
-    var keys: [String: String] {
-        ["AWS_ACCESS_KEY_ID": redshift.s3.credentials.accessKeyID, "AWS_SECRET_ACCESS_KEY": redshift.s3.credentials.secretAccessKey]
-    }
+    var keys: [String: String] { redshift.environment }
 
     /// A scenario (see ``Scenario/make``) with its config's warehouse section pointing at the
     /// emulation; `s3` replaces the staging section's flow mapping.

@@ -79,7 +79,7 @@ UPDATE "_forager_stage_0" SET "note" = CASE WHEN "_forager_stage_0"."_forager_un
 FROM "analytics"."orders" AS "_forager_t"
 WHERE "_forager_stage_0"."_forager_unchanged" IS NOT NULL AND "_forager_t"."id" = COALESCE("_forager_stage_0"."_forager_from_0", "_forager_stage_0"."id");
 
-UPDATE "analytics"."orders" SET "_forager_deleted" = true, "_forager_lsn" = "_forager_s"."_forager_lsn", "_forager_synced_at" = GETDATE()
+UPDATE "analytics"."orders" SET "_forager_deleted" = true, "_forager_lsn" = "_forager_s"."_forager_lsn", "_forager_synced_at" = SYSDATE
 FROM "_forager_stage_0" AS "_forager_s"
 WHERE "orders"."id" = "_forager_s"."id" AND "_forager_s"."_forager_action" = 'f';
 
@@ -87,7 +87,7 @@ DELETE FROM "analytics"."orders" USING "_forager_stage_0" AS "_forager_s"
 WHERE "orders"."id" = "_forager_s"."id" AND "_forager_s"."_forager_action" IN ('u', 'd');
 
 INSERT INTO "analytics"."orders" ("id", "note", "amount", "doc", "blob", "at", "tags", "_forager_lsn", "_forager_deleted", "_forager_synced_at")
-SELECT "id", "note", "amount", "doc", "blob", "at", "tags", "_forager_lsn", "_forager_deleted", GETDATE() FROM "_forager_stage_0" WHERE "_forager_action" IN ('u', 'i');
+SELECT "id", "note", "amount", "doc", "blob", "at", "tags", "_forager_lsn", "_forager_deleted", SYSDATE FROM "_forager_stage_0" WHERE "_forager_action" IN ('u', 'i');
 
 DROP TABLE "_forager_stage_0";
 

@@ -54,7 +54,9 @@ class CopyFromS3:
         final = self.copy_upstream(e["table"], cols, out)
         if final is not None and final.status == pq.ExecStatus.COMMAND_OK:
             self.last_copy_count = len(out)
-            return Result(tag=b"COPY")
+            result = Result(tag=b"COPY")
+            result.s3_bytes = sum(len(data) for _, data in objects)
+            return result
         f = error_fields(final)
         url, line, raw, col, value = failed_record(f, records, cols)
         code, reason = load_error_code(f, col)

@@ -39,12 +39,14 @@ class Emulator:
                  "dbname": database, "application_name": "redshift_emulator"}
         return " ".join(f"{k}={quote_literal(v)}" for k, v in parts.items()).encode()
 
-    def log(self, session, statement, outcome, message=None):
+    def log(self, session, statement, outcome, message=None, s3_bytes=None):
         if not self.log_file:
             return
         entry = {"session": session, "statement": mask_credentials(statement), "outcome": outcome}
         if message:
             entry["message"] = message
+        if s3_bytes is not None:
+            entry["s3_bytes"] = s3_bytes
         with self.log_lock:
             self.log_file.write(json.dumps(entry) + "\n")
             self.log_file.flush()

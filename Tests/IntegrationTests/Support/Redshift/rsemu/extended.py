@@ -148,7 +148,7 @@ class ExtendedProtocol:
             except UpstreamError as e:
                 self.emu.log(self.id, plan.original, "error", e.fields.get("M"))
                 raise UpstreamError(self._client_fields(e.fields, plan))
-            self.emu.log(self.id, plan.original, "accepted")
+            self.emu.log(self.id, plan.original, "accepted", s3_bytes=p["result"].s3_bytes)
             self.send_notices()
         res = p["result"]
         if res.empty:

@@ -1,5 +1,5 @@
 """Plans: what the emulation does with one statement; and the pass-through rewrite that names the
-emulated system tables and marks the session functions."""
+emulated system tables, marks the session functions and calls SYSDATE (a bare word in Redshift)."""
 
 from .sql_text import significant
 
@@ -48,6 +48,9 @@ def rewrite_system_names(sql, toks):
             out.append(f"pg_catalog.{name}({SESSION_FUNCTIONS[name]}")
             drop.add(id(nxt[0]))  # the "(" is written above; the ")" stays
             changed = dynamic = True
+        elif name == "sysdate" and not qualified and (nxt[0] is None or nxt[0].text != "("):
+            out.append("pg_catalog.sysdate()")  # the transaction's start, to the microsecond
+            changed = True
         else:
             out.append(t.text)
         if t.kind not in ("ws", "lcomment", "bcomment"):

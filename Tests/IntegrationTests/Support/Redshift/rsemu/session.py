@@ -153,7 +153,7 @@ class Session(Wire, Startup, ExtendedProtocol, Executor, CopyFromS3):
                     self.send_notices()
                     self.send_error(self._client_fields(e.fields, plan))
                     break
-                self.emu.log(self.id, s, "accepted")
+                self.emu.log(self.id, s, "accepted", s3_bytes=res.s3_bytes)
                 self.send_notices()
                 if res.empty:
                     self.send(b"I")

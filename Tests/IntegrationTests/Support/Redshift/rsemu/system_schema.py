@@ -1,5 +1,5 @@
 """The upstream schema behind the emulated system tables (stl_load_errors, pg_table_def,
-svv_table_info) and functions (getdate, json_parse, from_hex, to_hex, pg_last_copy_id,
+svv_table_info) and functions (getdate, sysdate, json_parse, from_hex, to_hex, pg_last_copy_id,
 pg_last_copy_count), created once in each database."""
 
 
@@ -47,6 +47,8 @@ WHERE c.relkind = 'r'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'redshift_emulation', 'pg_toast');
 CREATE OR REPLACE FUNCTION pg_catalog.getdate() RETURNS timestamp
     LANGUAGE sql STABLE AS $$ SELECT date_trunc('second', now() AT TIME ZONE 'UTC') $$;
+CREATE OR REPLACE FUNCTION pg_catalog.sysdate() RETURNS timestamp
+    LANGUAGE sql STABLE AS $$ SELECT now() AT TIME ZONE 'UTC' $$;
 CREATE OR REPLACE FUNCTION pg_catalog.json_parse(text) RETURNS json
     LANGUAGE sql IMMUTABLE AS $$ SELECT $1::json $$;
 CREATE OR REPLACE FUNCTION pg_catalog.from_hex(text) RETURNS bytea

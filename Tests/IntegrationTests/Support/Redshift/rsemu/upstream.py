@@ -61,6 +61,7 @@ class Result:
         self.rows = rows or []
         self.tag = tag
         self.empty = empty
+        self.s3_bytes = None  # a COPY from S3: the bytes of the objects it read (statements log)
 
 
 def result_from_pg(res):

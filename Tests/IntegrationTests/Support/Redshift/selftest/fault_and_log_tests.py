@@ -50,6 +50,8 @@ class FaultAndLogTests(unittest.TestCase):
         copies = [e for e in entries if "log/" in e["statement"]]
         self.assertEqual(copies[-1]["outcome"], "accepted")
         self.assertIn("SECRET_ACCESS_KEY '***'", copies[-1]["statement"])
+        self.assertEqual(copies[-1]["s3_bytes"], len("1,a,b,\n"))  # the objects' bytes the COPY read
+        self.assertNotIn("s3_bytes", [e for e in entries if "create table log_t" in e["statement"]][-1])
         bad = [e for e in entries if "log_bad" in e["statement"]]
         self.assertEqual(bad[-1]["outcome"], "refused")
         self.assertTrue(all({"session", "statement", "outcome"} <= set(e) for e in entries))

@@ -184,6 +184,19 @@ class RewriteTests(unittest.TestCase):
             c.execute("insert into id_t (v) values (10), (20)")
             self.assertEqual(c.execute("select max(id) from id_t").fetchone()[0], 2)
 
+    def test_sysdate_is_the_transactions_start_to_the_microsecond(self):
+        with connect() as c:
+            c.execute("create table sysdate_t (id integer, at timestamptz)")
+            c.execute("begin")
+            c.execute("insert into sysdate_t select 1, sysdate")
+            c.execute("select pg_sleep(0.05)")
+            c.execute("insert into sysdate_t (id, at) values (2, SYSDATE)")
+            c.execute("commit")
+            first, second = [r[0] for r in c.execute("select at from sysdate_t order by id").fetchall()]
+            self.assertEqual(first, second)  # the transaction's start, not the statement's
+            whole = c.execute("select count(*) from sysdate_t where at = date_trunc('second', at)").fetchone()[0]
+            self.assertLessEqual(whole, 0 if first.microsecond else 2)  # microseconds, unlike GETDATE()
+
 
 class PsqlTests(unittest.TestCase):
     """The simple protocol, as psql speaks it."""
