@@ -73,7 +73,8 @@ extension RedshiftWarehouse {
     /// table; adds the columns a table lacks and widens its VARCHARs where the source's grew;
     /// removes staged objects an earlier run left (for `forager check`, without `create`: checks
     /// that the staging bucket answers to the keys). Returns every problem found. (The mapping's
-    /// `redshift:` layout is checked with the mapping, naming its file and line.)
+    /// `redshift:` layout is checked with the mapping, naming its file and line; a table already
+    /// there with another layout is named here.)
     public func prepare(tables: [MappedTable], create: Bool) async throws -> [ForagerError] {
         var problems: [ForagerError] = []
         if create {
@@ -110,7 +111,8 @@ extension RedshiftWarehouse {
         }
     }
 
-    /// Makes one table, or brings the one there along: missing columns added, VARCHARs widened.
+    /// Makes one table, or brings the one there along: missing columns added, VARCHARs widened, a
+    /// layout other than the mapping's named.
     private func prepare(_ table: MappedTable, create: Bool) async throws -> [ForagerError] {
         let present = try await warehouseColumns(of: table.target)
         guard !present.isEmpty else {
@@ -119,7 +121,7 @@ extension RedshiftWarehouse {
             try await connection.execute(RedshiftSQL.createTable(table))
             return []
         }
-        var problems: [ForagerError] = []
+        var problems = [try await layoutProblem(of: table, create: create)].compactMap { $0 }
         for column in table.storedColumns {
             let name = table.warehouseName(of: column.name)
             let wanted = RedshiftSQL.type(of: column)

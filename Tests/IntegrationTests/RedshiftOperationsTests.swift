@@ -33,6 +33,29 @@ struct RedshiftOperationsTests {
         #expect(output.contains("1 problem(s):"), "the problem is listed more than once:\n\(output)")
     }
 
+    @Test(
+        "forager check names a table made with another layout than its mapping now asks, with the ALTER TABLE that changes it; sync warns and streams on"
+    )
+    func checkNamesLayoutDrift() async throws {
+        let redshift = try await RedshiftScenario.make(
+            sourceSQL: Self.hives + "INSERT INTO hives SELECT g, 'hive ' || g, g FROM generate_series(1, 20) g;", tables: ["hives"])
+        try await redshift.forager(["sync"])
+        try redshift.scenario.writeMapping("tables:\n  - source: hives\n    redshift: {distkey: label, sortkey: [weight]}\n")
+        let table = "\"\(redshift.schema)\".\"hives\""
+        let difference =
+            "was made with another layout than its mapping's redshift options: its DISTKEY is none, the mapping's redshift.distkey \"label\"; its SORTKEY is COMPOUND (\"id\"), the mapping's redshift.sortkey (\"weight\")"
+        let check = try await redshift.forager(["check"], expectStatus: 1)
+        #expect(check.contains("1 problem(s):") && check.contains(difference), "\(check)")
+        #expect(
+            check.contains(
+                "ALTER TABLE \(table) ALTER DISTSTYLE KEY DISTKEY \"label\"; ALTER TABLE \(table) ALTER COMPOUND SORTKEY (\"weight\");"),
+            "\(check)")
+        try await redshift.scenario.onSource("INSERT INTO hives SELECT g, 'hive ' || g, g FROM generate_series(21, 30) g")
+        let sync = try await redshift.forager(["sync"])
+        #expect(sync.contains(difference), "sync should warn about the layout:\n\(sync)")
+        try await redshift.expectSameRows("hives", columns: Self.hiveColumns)
+    }
+
     @Test("forager check fails on a staging bucket that does not exist, as forager sync does, naming the bucket and what to do")
     func checkNamesMissingBucket() async throws {
         let redshift = try await RedshiftScenario.make(sourceSQL: Self.hives, tables: ["hives"])
