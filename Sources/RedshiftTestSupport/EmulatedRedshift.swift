@@ -80,6 +80,12 @@ public final class EmulatedRedshift: Sendable {
         try await S3Client(location: s3.location(), credentials: s3.credentials, logger: Logger(label: "test")).list(prefix: prefix)
     }
 
+    /// Puts an object into the staging bucket, as a crash would have left it.
+    public func putObject(_ key: String, body: String) async throws {
+        try await S3Client(location: s3.location(), credentials: s3.credentials, logger: Logger(label: "test")).put(
+            key, body: Array(body.utf8))
+    }
+
     /// Rows of a query through the emulator, NULL as "NULL".
     public func rows(_ sql: String) async throws -> [[String]] {
         let connection = try await connect()

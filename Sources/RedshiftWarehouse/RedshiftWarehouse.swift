@@ -17,10 +17,14 @@ public actor RedshiftWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
     public struct Configuration: Sendable {
         /// The schema of the warehouse tables and of Forager's own.
         public var schema: String
-        /// The replication slot: names the checkpoint row and the staging folder.
+        /// The replication slot: names the checkpoint row and, by default, the staging folder.
         public var slot: String
-        /// Where rows are staged: objects go under `<prefix>/<slot>/<batch>/`.
+        /// Where rows are staged: objects go under `<prefix>/<folder>/<batch>/`.
         public var staging: S3Location
+        /// The staging folder under the prefix: the slot's for the pipeline (cleared of a crash's
+        /// leftovers at each start); validate's comparator has one of its own, `<slot>.validate`
+        /// (slot names have no dot), so that a start of the pipeline never removes its objects.
+        public var folder: String
         /// The keys uploads are signed with.
         public var uploadCredentials: AWSCredentials
         /// How COPY reads the objects.
@@ -37,6 +41,7 @@ public actor RedshiftWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
         ) {
             self.schema = schema
             self.slot = slot
+            self.folder = slot
             self.staging = staging
             self.uploadCredentials = uploadCredentials
             self.authorization = authorization
@@ -78,8 +83,8 @@ public actor RedshiftWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
     /// The table registry.
     public nonisolated var tablesTable: String { qualified("_forager_tables") }
     nonisolated func qualified(_ name: String) -> String { SQL.quoteIdentifier(configuration.schema) + "." + SQL.quoteIdentifier(name) }
-    /// The staging folder of this slot, which only Forager writes.
-    nonisolated var slotFolder: String { configuration.staging.key(configuration.slot + "/") }
+    /// The staging folder of this slot (or of its validate), which only Forager writes.
+    nonisolated var slotFolder: String { configuration.staging.key(configuration.folder + "/") }
     /// The keys that must never appear in a message (the access key ids too).
     nonisolated var secrets: [String] {
         var keys = [configuration.uploadCredentials]

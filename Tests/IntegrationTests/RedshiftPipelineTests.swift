@@ -74,10 +74,19 @@ struct RedshiftPipelineTests {
                 """,
             tables: ["hives", "readings"])
         try await redshift.forager(["sync"])
+        // validate stages in a folder of its own, which a start of the pipeline leaves alone and
+        // validate clears of an interrupted validate's objects.
+        let validateFolder = "\(redshift.prefix)/\(redshift.scenario.slot).validate/"
+        try await redshift.redshift.putObject(validateFolder + "interrupted/1-0.csv.gz", body: "left by a killed validate")
+        try await redshift.forager(["sync"])
+        #expect(try await redshift.redshift.s3Objects(prefix: validateFolder).count == 1)
         let equal = try await redshift.forager(["validate", "--chunk-rows", "100"])
         for fragment in ["public.hives: equal (250 rows in 3 chunks)", "public.readings: equal (120 rows in 2 chunks)"] {
             #expect(equal.contains(fragment), "\(equal)")
         }
+        #expect(try await redshift.redshift.s3Objects(prefix: validateFolder).isEmpty)
+        let statements = try String(contentsOfFile: redshift.redshift.statementsLog, encoding: .utf8)
+        #expect(statements.contains("/\(validateFolder)"), "no COPY read from validate's own folder")
 
         let hives = "\"\(redshift.schema)\".\"hives\"", readings = "\"\(redshift.schema)\".\"readings\""
         for statement in [

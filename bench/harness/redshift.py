@@ -115,6 +115,7 @@ def into_redshift(env, sizes):
     emulation, redshift = env.start_redshift()
     values = {"changes/s": {}, "small-transaction changes/s": {}, "seconds": {}, "small-transaction seconds": {}}
     staged = total = peak = 0
+    cpu = {"forager": 0.0, "postgres_warehouse": 0.0}
     shapes = [("changes/s", "seconds", sizes.backlog_transactions, sizes.backlog_rows_per_transaction),
               ("small-transaction changes/s", "small-transaction seconds", sizes.small_transactions,
                sizes.small_rows_per_transaction)]
@@ -133,9 +134,12 @@ def into_redshift(env, sizes):
         staged += emulation.staged_bytes() - before
         total += changes
         peak = max(peak, loaded.peak_rss_mib)
+        cpu["forager"] += loaded.cpu_seconds
+        cpu["postgres_warehouse"] += postgres.cpu_seconds
         env.expect_copy(env.warehouse, f"{SCHEMA}.samples", "Forager's (Redshift emulation)")
         values[rate] = {"forager": changes / loaded.seconds, "postgres_warehouse": changes / postgres.seconds}
         values[seconds] = {"forager": loaded.seconds, "postgres_warehouse": postgres.seconds}
     values["staged bytes per change"] = {"forager": staged / total}
+    values["Forager CPU µs per change"] = {tool: seconds * 1e6 / total for tool, seconds in cpu.items()}
     values["Forager peak RSS (MiB)"] = {"forager": peak}
     return Result(values)

@@ -14,11 +14,13 @@ LIVE = set()
 
 
 class Timed:
-    """Wall time and peak resident set size (from wait4's rusage) of one finished process."""
+    """Wall time, CPU time (user and system) and peak resident set size (from wait4's rusage) of one
+    finished process."""
 
-    def __init__(self, seconds, peak_rss_kib):
+    def __init__(self, seconds, peak_rss_kib, cpu_seconds=0.0):
         self.seconds = seconds
         self.peak_rss_mib = peak_rss_kib / 1024
+        self.cpu_seconds = cpu_seconds
 
 
 class Process:
@@ -41,7 +43,7 @@ class Process:
         if self.popen.returncode != 0:
             raise BenchError(f"{os.path.basename(self.argv[0])} {' '.join(self.argv[1:3])} exited "
                              f"{self.popen.returncode}:\n{self.log_tail()}")
-        return Timed(elapsed, usage.ru_maxrss)
+        return Timed(elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 
     def terminate(self):
         """SIGTERM, then the exit as wait() reports it."""
