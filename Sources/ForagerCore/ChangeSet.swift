@@ -97,7 +97,7 @@ public struct RowDelta: Sendable {
 
 /// The collapsed changes of one table within one step of a batch.
 public struct TableChanges: Sendable {
-    public let table: MappedTable
+    public private(set) var table: MappedTable
     /// Tuple position of each key column.
     public let keyIndexes: [Int]
     /// The net state of each row, in the order its key was first touched (tables with `.key`
@@ -130,6 +130,15 @@ public struct TableChanges: Sendable {
 
     /// The rows this step holds for the table.
     var rowCount: Int { orderedStates.count + deltas.count }
+
+    /// Gives the columns whose type the stream did not tell (an empty `sqlType`: added since the
+    /// table was described) their definitions in `definitions`, by name: what a sink learned from
+    /// an earlier schema change (``SchemaChange/changedColumnDefinitions``).
+    public mutating func define(_ definitions: [String: SourceColumn]) {
+        for index in table.columns.indices where table.columns[index].sqlType.isEmpty {
+            if let known = definitions[table.columns[index].name] { table.columns[index] = known }
+        }
+    }
 
     func keyValues(of tuple: TupleData) throws(ForagerError) -> [TupleColumn] {
         try keyIndexes.map { index throws(ForagerError) in

@@ -76,13 +76,19 @@ extension Pipeline {
         let reached = try await catchUp.run()
         guard reached >= handover else { return }
         let stopped = stoppedMeanwhile.withLock { $0 }
-        for table in pending where !stopped.contains(table.source) {
+        // A change applied while catching up may have asked for another copy (a column whose older
+        // rows' values only the source tells), as may `forager resync`: that request stands.
+        let copyAgain = Set(try await warehouse.tableStates().filter { $0.value.phase == .resync }.keys)
+        for table in pending where !stopped.contains(table.source) && !copyAgain.contains(table.source) {
             try await warehouse.record(table.source, TableState(phase: .streaming, syncedAt: handover))
         }
-        guard stopped.isEmpty else {
+        guard stopped.isEmpty, copyAgain.isDisjoint(with: pending.map(\.source)) else {
             logger.notice(
-                "a table stopped while its copy caught up; starting the stream again, which skips it",
-                metadata: ["forager.tables": "\(stopped.map(\.description).sorted())"])
+                "a table stopped, or was asked to be copied again, while its copy caught up; starting the stream again",
+                metadata: [
+                    "forager.stopped": "\(stopped.map(\.description).sorted())",
+                    "forager.copy_again": "\(copyAgain.intersection(pending.map(\.source)).map(\.description).sorted())",
+                ])
             return streamMustRestart.set()
         }
         gate.release()

@@ -31,6 +31,8 @@ extension RedshiftWarehouse {
     /// Stages one table's rows in S3, loads them into its staging table and applies them; a value
     /// Redshift cannot hold, or a removal it cannot name the row of, refuses them (``TableRefusal``).
     public func applyRows(_ changes: TableChanges) async throws {
+        var changes = changes
+        if let defined = definedColumns[changes.table.source] { changes.define(defined) }
         let table = changes.table
         let staged: StagedRows
         do {
@@ -73,6 +75,7 @@ extension RedshiftWarehouse {
         let table = change.table
         let present = try await warehouseColumns(of: table.target)
         let definitions = change.changedColumnDefinitions
+        for column in definitions where !column.sqlType.isEmpty { definedColumns[table.source, default: [:]][column.name] = column }
         for column in definitions where change.retyped.contains(column.name) {
             let name = table.warehouseName(of: column.name)
             let wanted = RedshiftSQL.type(of: column)
@@ -95,21 +98,17 @@ extension RedshiftWarehouse {
     }
 
     /// Adds a column; rows already there read the source's value for rows older than the column
-    /// (its constant default). Refuses the change (``TableRefusal``) when that value cannot be
-    /// given (a volatile default, or one Redshift cannot take as a default) and the table has rows.
-    private func add(_ column: SourceColumn, to table: MappedTable) async throws {
+    /// (its constant default). When that value cannot be given (a volatile default, a table
+    /// rewritten since, or a default Redshift cannot take) and the table has rows, the table is
+    /// copied again, as with the other warehouses (``Warehouse/copyAgain(_:for:logger:)``).
+    func add(_ column: SourceColumn, to table: MappedTable) async throws {
         let literal = column.missingValue == nil ? nil : RedshiftSQL.missingValueLiteral(column)
         let unknown = column.missingValue == nil ? column.olderRowsNeedTheSource : literal == nil
-        if unknown, try await hasRows(table.target) {
-            throw TableRefusal(
-                ForagerError(
-                    .schema, SchemaChange.olderRowsNeedTheSource(table, columns: [column.name]),
-                    hint: "Resync the table to copy it with the new column: forager resync --table \(table.source)."))
-        }
         logger.notice(
             "adding column to warehouse table, as on the source",
             metadata: ["forager.table": "\(table.target)", "forager.column": "\(column.name)"])
         try await connection.execute(RedshiftSQL.addColumn(table, column, defaultValue: literal == "NULL" ? nil : literal))
+        if unknown, try await hasRows(table.target) { try await copyAgain(table, for: [column.name], logger: logger) }
     }
 
     /// True when a column of Redshift type `current` (as `warehouseColumns` gives it) takes the

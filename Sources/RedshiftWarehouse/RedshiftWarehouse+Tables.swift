@@ -111,8 +111,8 @@ extension RedshiftWarehouse {
         }
     }
 
-    /// Makes one table, or brings the one there along: missing columns added, VARCHARs widened, a
-    /// layout other than the mapping's named.
+    /// Makes one table, or brings the one there along: missing columns added (with what older
+    /// rows read for them), VARCHARs widened, a layout other than the mapping's named.
     private func prepare(_ table: MappedTable, create: Bool) async throws -> [ForagerError] {
         let present = try await warehouseColumns(of: table.target)
         guard !present.isEmpty else {
@@ -132,7 +132,10 @@ extension RedshiftWarehouse {
                             .warehouse, "warehouse table \(table.target) lacks \(SQL.quoteIdentifier(name)), which forager run adds"))
                     continue
                 }
-                try await connection.execute(RedshiftSQL.addColumn(table, column))
+                // Added while Forager was stopped: as when the stream brings it, rows already
+                // there read the source's value for rows older than the column, or the table is
+                // copied again.
+                try await add(column, to: table)
                 continue
             }
             guard Self.widens(from: current, to: wanted) else { continue }

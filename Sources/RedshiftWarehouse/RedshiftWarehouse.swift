@@ -74,6 +74,10 @@ public actor RedshiftWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
     var stagingNumbers: [TableName: Int] = [:]
     /// The snapshot load in progress.
     var loading: SnapshotLoad?
+    /// The definitions of columns added while streaming, by source table and name, learned from
+    /// the schema changes applied: the stream tells a new column's type by its OID only, and rows
+    /// are staged by type.
+    var definedColumns: [TableName: [String: SourceColumn]] = [:]
     /// Values cut to fit in the open transaction, by table and column: counted once it commits.
     var truncations: [TableName: [String: Int]] = [:]
 

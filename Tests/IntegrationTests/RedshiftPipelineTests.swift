@@ -58,6 +58,50 @@ struct RedshiftPipelineTests {
         #expect(validated.contains("public.notes: equal (3 rows"), "\(validated)")
     }
 
+    @Test("a column added with a constant default while forager was stopped: rows already in Redshift read the default, with no new copy")
+    func columnAddedWhileStoppedReadsItsDefault() async throws {
+        let redshift = try await RedshiftScenario.make(
+            sourceSQL: "CREATE TABLE t (id int PRIMARY KEY, name text); INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 20) g;",
+            tables: ["t"])
+        try await redshift.forager(["sync"])
+        try await redshift.scenario.onSourceEach(["ALTER TABLE t ADD COLUMN kind text DEFAULT 'hive', ADD COLUMN frames int DEFAULT 10"])
+        let output = try await redshift.forager(["sync"])
+        #expect(!output.contains("copying the table again"), "\(output)")
+        #expect(try await redshift.bothRows("t", columns: "kind, frames").warehouse.first == ["hive", "10"])
+        try await redshift.expectSameRows("t", columns: "id, name, kind, frames")
+    }
+
+    @Test(
+        "ADD COLUMN whose older rows' value only the source's rows tell (a default lost to a rewrite, a volatile default) copies the table again; columns added while streaming stage their rows by type"
+    )
+    func addedColumnCopiesTheTableAgain() async throws {
+        let redshift = try await RedshiftScenario.make(
+            sourceSQL: "CREATE TABLE t (id int PRIMARY KEY, name text); INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 100) g;",
+            tables: ["t"])
+        try await redshift.forager(["sync"])
+        try await redshift.scenario.onSourceEach([
+            "ALTER TABLE t ADD COLUMN w int DEFAULT 42", "VACUUM FULL t", "INSERT INTO t VALUES (101, 'after', 7)",
+        ])
+        let caughtUp = try await redshift.forager(["sync"])
+        #expect(caughtUp.contains("copying the table again"), "\(caughtUp)")
+        #expect(try await redshift.bothRows("t", columns: "w", order: "id").warehouse.first == ["42"])
+        try await redshift.expectSameRows("t", columns: "id, name, w")
+
+        let running = try await redshift.launchRun()
+        try await redshift.scenario.onSourceEach([
+            "ALTER TABLE t ADD COLUMN seen timestamptz DEFAULT clock_timestamp()",
+            "INSERT INTO t VALUES (102, 'streamed', 8, '2026-01-01 00:00:00+00')",
+        ])
+        try await redshift.eventuallySameRows("t", columns: "id, name, w, extract(epoch FROM seen)")
+        try await redshift.scenario.onSourceEach([
+            "ALTER TABLE t ADD COLUMN photo bytea DEFAULT '\\x00ff', ADD COLUMN at date DEFAULT '2026-05-01'",
+            "INSERT INTO t (id, name, w, photo, at) VALUES (103, 'typed', 9, '\\x0102', '2026-06-01')",
+        ])
+        try await redshift.eventuallySameRows("t", columns: "id, name, w, extract(epoch FROM seen), encode(photo, 'hex'), at")
+        try await running.expectCleanStop()
+        #expect(try await redshift.tableStates() == ["t=streaming"])
+    }
+
     @Test(
         "forager validate compares Redshift tables with the source: equal tables pass; a row changed, removed or added by hand is named by its key, exit 3"
     )

@@ -35,6 +35,25 @@ struct StagedRowsTests {
         )
     }
 
+    @Test("a column the stream added has no type until the sink defines it from a schema change; then its values stage by type")
+    func definedColumns() throws {
+        var table = Fixtures.orders()
+        table.columns[4].sqlType = ""
+        let changes = try Fixtures.changes(table) { try $0.insert(Fixtures.row(1, note: "n"), lsn: Fixtures.lsn(10)) }
+        guard case .rows(var tables) = changes.steps[0] else { throw ForagerError(.warehouse, "no rows") }
+        let untyped = String(decoding: try StagedRows.stage(tables[0]).parts.joined(), as: UTF8.self)
+        #expect(untyped.contains(",\"\\x00ff\","), "an untyped column stages the source's text:\n\(untyped)")
+        tables[0].define([
+            "blob": SourceColumn(name: "blob", sqlType: "bytea", notNull: false),
+            "note": SourceColumn(name: "note", sqlType: "jsonb", notNull: false),
+        ])
+        #expect(
+            tables[0].table.columns[4].sqlType == "bytea" && tables[0].table.columns[1].sqlType == "text",
+            "only untyped columns are defined")
+        let typed = String(decoding: try StagedRows.stage(tables[0]).parts.joined(), as: UTF8.self)
+        #expect(typed.contains(",\"00ff\","), "a VARBYTE stages bare hexadecimal:\n\(typed)")
+    }
+
     @Test("oversized_text: truncate cuts and counts long text outside the key; a long key still stops the table")
     func truncation() throws {
         var table = Fixtures.orders()

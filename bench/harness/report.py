@@ -52,7 +52,10 @@ def summary_rows(outcome):
     for metric in case.summary:
         values = collect(outcome.results, metric)
         forager = values.pop("forager")
-        for reference in list(values) or [None]:
+        references = list(values) or [None]
+        if values and any(g.metric == metric and g.reference is None for g in case.goals):
+            references.append(None)  # a goal on Forager's own value, beside the references'
+        for reference in references:
             goal = next((g for g in case.goals if g.metric == metric and g.reference == reference), None)
             ratio = statistics.median(forager) / statistics.median(values[reference]) if reference else None
             verdict = ""
