@@ -80,21 +80,38 @@ extension RedshiftWarehouse {
             let name = table.warehouseName(of: column.name)
             let wanted = RedshiftSQL.type(of: column)
             guard let current = present[name], current != wanted.sql else { continue }
-            if Self.widens(from: current, to: wanted) {
-                throw ForagerError(
-                    .warehouse,
-                    "column \(SQL.quoteIdentifier(name)) of \(table.target) must widen to \(wanted.sql), which Redshift does only outside a transaction",
-                    hint: "Nothing is lost: Forager starts again from its checkpoint and widens the column first.", isTransient: true)
-            }
+            if Self.widens(from: current, to: wanted) { throw Self.mustWiden(name, of: table, to: wanted) }
             throw TableRefusal(
                 ForagerError(
                     .schema,
                     "column \(SQL.quoteIdentifier(column.name)) of \(table.source) changed type on the source to \(column.sqlType), which Redshift cannot change \(current) into",
                     hint: "Resync the table to copy it again with the new type: forager resync --table \(table.source)."))
         }
-        for column in definitions where change.added.contains(column.name) && present[table.warehouseName(of: column.name)] == nil {
-            try await add(column, to: table)
+        for column in definitions where change.added.contains(column.name) {
+            let name = table.warehouseName(of: column.name)
+            guard let current = present[name] else {
+                try await add(column, to: table)
+                continue
+            }
+            // A column still in the warehouse whose type cannot hold the new one's values is not
+            // the column the source added now: it was dropped, and another of its name added.
+            let wanted = RedshiftSQL.type(of: column)
+            guard current != wanted.sql else { continue }
+            if case .text = wanted.kind, current.hasPrefix("VARCHAR(") {
+                if Self.widens(from: current, to: wanted) { throw Self.mustWiden(name, of: table, to: wanted) }
+                continue
+            }
+            throw TableRefusal(SchemaChange.addedAgain(table, column: column.name, sourceType: column.sqlType, warehouseType: current))
         }
+    }
+
+    /// The transient error of a batch that needs a VARCHAR widened: Redshift widens only outside a
+    /// transaction, which the next start does before the batch runs again.
+    static func mustWiden(_ name: String, of table: MappedTable, to wanted: RedshiftColumnType) -> ForagerError {
+        ForagerError(
+            .warehouse,
+            "column \(SQL.quoteIdentifier(name)) of \(table.target) must widen to \(wanted.sql), which Redshift does only outside a transaction",
+            hint: "Nothing is lost: Forager starts again from its checkpoint and widens the column first.", isTransient: true)
     }
 
     /// Adds a column; rows already there read the source's value for rows older than the column

@@ -71,6 +71,24 @@ struct RedshiftPipelineTests {
         try await redshift.expectSameRows("t", columns: "id, name, kind, frames")
     }
 
+    @Test("a column dropped and added again as another type stops the table, naming both types, while forager run streams")
+    func columnAddedAgainStopsTheTable() async throws {
+        let redshift = try await RedshiftScenario.make(
+            sourceSQL: "CREATE TABLE t (id int PRIMARY KEY, note text); INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 20) g;",
+            tables: ["t"])
+        try await redshift.forager(["sync"])
+        let running = try await redshift.launchRun()
+        try await redshift.scenario.onSourceEach([
+            "ALTER TABLE t DROP COLUMN note", "INSERT INTO t VALUES (21)", "ALTER TABLE t ADD COLUMN note int DEFAULT 0",
+            "INSERT INTO t VALUES (22, 5)",
+        ])
+        try await redshift.scenario.eventually("t to stop") { try await redshift.tableStates() == ["t=stopped"] }
+        try await running.expectCleanStop()
+        let status = try await redshift.forager(["status"], expectStatus: 1)
+        #expect(status.contains("was dropped and added again on the source, now as integer"), "\(status)")
+        #expect(status.contains("(VARCHAR(65535)) holds the dropped column's values"), "\(status)")
+    }
+
     @Test(
         "ADD COLUMN whose older rows' value only the source's rows tell (a default lost to a rewrite, a volatile default) copies the table again; columns added while streaming stage their rows by type"
     )
