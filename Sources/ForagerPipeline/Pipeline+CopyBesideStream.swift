@@ -35,6 +35,8 @@ extension Pipeline {
         for table in pending { try await warehouse.record(table.source, TableState(phase: .copying)) }
         let problems = try await warehouse.prepare(tables: pending, create: true)
         guard problems.isEmpty else { throw Problems(problems: problems) }
+        // This copy is the one a column prepare added to the old rows may have asked for.
+        for table in pending { try await warehouse.record(table.source, TableState(phase: .copying)) }
         try await source.ensurePublication(for: all)
         let temporary = try await ReplicationConnection.connect(sourceURL)
         defer { temporary.connection.close() }
