@@ -118,7 +118,17 @@ struct ClickHouseClient: Sendable {
                 .warehouse, "cannot reach the ClickHouse server at \(url): \(error)",
                 hint: "Check that it runs and that warehouse.url is right; Forager keeps trying.", isTransient: true)
         }
-        let text = String(buffer: try await response.body.collect(upTo: 256 << 20))
+        let text: String
+        do {
+            text = String(buffer: try await response.body.collect(upTo: 256 << 20))
+        } catch let error as NIOTooManyBytesError {
+            throw ForagerError(.warehouse, "the ClickHouse server at \(url) answered \(what) with more than 256 MiB: \(error)")
+        } catch {
+            // The server went away in the middle of its answer (killed, restarted, a network cut).
+            throw ForagerError(
+                .warehouse, "the ClickHouse server at \(url) broke off its answer to \(what): \(error)",
+                hint: "Forager keeps trying; nothing is checkpointed before ClickHouse has answered.", isTransient: true)
+        }
         guard response.status == .ok else {
             throw ForagerError(
                 .warehouse, "ClickHouse refused \(what): \(Self.message(from: text))",
