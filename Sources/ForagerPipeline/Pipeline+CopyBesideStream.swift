@@ -35,8 +35,6 @@ extension Pipeline {
         for table in pending { try await warehouse.record(table.source, TableState(phase: .copying)) }
         let problems = try await warehouse.prepare(tables: pending, create: true)
         guard problems.isEmpty else { throw Problems(problems: problems) }
-        // This copy is the one a column prepare added to the old rows may have asked for.
-        for table in pending { try await warehouse.record(table.source, TableState(phase: .copying)) }
         try await source.ensurePublication(for: all)
         let temporary = try await ReplicationConnection.connect(sourceURL)
         defer { temporary.connection.close() }
@@ -80,16 +78,17 @@ extension Pipeline {
         let stopped = stoppedMeanwhile.withLock { $0 }
         // A change applied while catching up may have asked for another copy (a column whose older
         // rows' values only the source tells), as may `forager resync`: that request stands.
-        let copyAgain = Set(try await warehouse.tableStates().filter { $0.value.phase == .resync }.keys)
+        let copying = Set(pending.map(\.source))
+        let copyAgain = Set(try await warehouse.tableStates().filter { copying.contains($0.key) && $0.value.phase == .resync }.keys)
         for table in pending where !stopped.contains(table.source) && !copyAgain.contains(table.source) {
             try await warehouse.record(table.source, TableState(phase: .streaming, syncedAt: handover))
         }
-        guard stopped.isEmpty, copyAgain.isDisjoint(with: pending.map(\.source)) else {
+        guard stopped.isEmpty, copyAgain.isEmpty else {
             logger.notice(
                 "a table stopped, or was asked to be copied again, while its copy caught up; starting the stream again",
                 metadata: [
                     "forager.stopped": "\(stopped.map(\.description).sorted())",
-                    "forager.copy_again": "\(copyAgain.intersection(pending.map(\.source)).map(\.description).sorted())",
+                    "forager.copy_again": "\(copyAgain.map(\.description).sorted())",
                 ])
             return streamMustRestart.set()
         }

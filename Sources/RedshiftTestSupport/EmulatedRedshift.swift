@@ -77,14 +77,16 @@ public final class EmulatedRedshift: Sendable {
 
     /// The keys of the staging bucket's objects under `prefix`.
     public func s3Objects(prefix: String) async throws -> [String] {
-        try await S3Client(location: s3.location(), credentials: s3.credentials, logger: Logger(label: "test")).list(prefix: prefix)
+        try await bucket.list(prefix: prefix)
     }
 
     /// Puts an object into the staging bucket, as a crash would have left it.
     public func putObject(_ key: String, body: String) async throws {
-        try await S3Client(location: s3.location(), credentials: s3.credentials, logger: Logger(label: "test")).put(
-            key, body: Array(body.utf8))
+        try await bucket.put(key, body: Array(body.utf8))
     }
+
+    /// The staging bucket, with the keys the emulation accepts.
+    private var bucket: S3Client { S3Client(location: s3.location(), credentials: s3.credentials, logger: Logger(label: "test")) }
 
     /// Rows of a query through the emulator, NULL as "NULL".
     public func rows(_ sql: String) async throws -> [[String]] {

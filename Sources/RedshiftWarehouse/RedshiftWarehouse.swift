@@ -103,6 +103,18 @@ public actor RedshiftWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
         self.s3 = S3Client(location: configuration.staging, credentials: configuration.uploadCredentials, logger: logger)
     }
 
+    /// Opens validate's comparator: a warehouse of its own, staging in `<slot>.validate` (see
+    /// ``Configuration/folder``), which it first clears of what an interrupted validate left.
+    public static func connectComparator(
+        _ url: ConnectionString, configuration: Configuration, logger: Logger
+    ) async throws -> RedshiftWarehouse {
+        var configuration = configuration
+        configuration.folder = configuration.slot + ".validate"
+        let comparator = try await connect(url, configuration: configuration, logger: logger)
+        try await comparator.deleteOrphans()
+        return comparator
+    }
+
     /// Opens a connection to Redshift.
     public static func connect(_ url: ConnectionString, configuration: Configuration, logger: Logger) async throws -> RedshiftWarehouse {
         let connection = try await PGConnection.connect(url, origin: "warehouse")

@@ -46,19 +46,18 @@ extension WarehouseConnector {
             return WarehouseConnector(connect: { try await connect() }, connectComparator: { .twin(try await connect()) })
         case .redshift:
             // The comparator is a warehouse of its own, on a session of its own (its twins are
-            // session temporary tables), staging in a folder of its own, cleared of what an
-            // interrupted validate left.
-            let connect = { @Sendable (folder: String) in
-                var configuration = try redshift(warehouse, slot: slot, environment: environment)
-                configuration.folder = folder
-                return try await RedshiftWarehouse.connect(ConnectionString(warehouse.url), configuration: configuration, logger: logger)
-            }
+            // session temporary tables).
             return WarehouseConnector(
-                connect: { try await connect(slot) },
+                connect: {
+                    try await RedshiftWarehouse.connect(
+                        ConnectionString(warehouse.url), configuration: try redshift(warehouse, slot: slot, environment: environment),
+                        logger: logger)
+                },
                 connectComparator: {
-                    let comparator = try await connect(slot + ".validate")
-                    try await comparator.deleteOrphans()
-                    return .twin(comparator)
+                    .twin(
+                        try await RedshiftWarehouse.connectComparator(
+                            ConnectionString(warehouse.url), configuration: try redshift(warehouse, slot: slot, environment: environment),
+                            logger: logger))
                 })
         }
     }
