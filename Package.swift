@@ -14,6 +14,13 @@ let hotPath: [SwiftSetting] =
     upcoming
     + (ProcessInfo.processInfo.environment["FORAGER_OPTIMIZE_DEBUG"] == "1" ? [.unsafeFlags(["-O"], .when(configuration: .debug))] : [])
 
+/// The products of other packages that several targets use.
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
+let metricsTestKit: Target.Dependency = .product(name: "MetricsTestKit", package: "swift-metrics")
+let httpClient: Target.Dependency = .product(name: "AsyncHTTPClient", package: "async-http-client")
+let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+
 let package = Package(
     name: "Forager",
     platforms: [.macOS(.v15)],
@@ -54,15 +61,13 @@ let package = Package(
         .target(name: "PGOutputTestSupport", dependencies: ["PGOutput"], swiftSettings: upcoming),
         .target(
             name: "ForagerCore",
-            dependencies: [
-                "PGOutput", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
-            ],
+            dependencies: ["PGOutput", logging, metrics],
             swiftSettings: hotPath
         ),
         // Test doubles of the replication core: a scripted stream, an in-memory warehouse, a manual clock.
         .target(
             name: "ForagerTestSupport",
-            dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport", "WallClock", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport", "WallClock", logging],
             swiftSettings: upcoming),
         .target(
             name: "ForagerConfig",
@@ -71,23 +76,18 @@ let package = Package(
         ),
         .target(
             name: "PostgresSource",
-            dependencies: ["LibPQ", "PGOutput", "ForagerCore", "WallClock", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LibPQ", "PGOutput", "ForagerCore", "WallClock", logging],
             swiftSettings: hotPath
         ),
         .target(
             name: "PostgresWarehouse",
-            dependencies: [
-                "LibPQ", "ForagerCore", "PGOutput", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-            ],
+            dependencies: ["LibPQ", "ForagerCore", "PGOutput", logging, metrics],
             swiftSettings: hotPath
         ),
         .target(
             name: "ClickHouseWarehouse",
             dependencies: [
-                "ForagerCore", "PGOutput", "Gzip", "WallClock", .product(name: "Logging", package: "swift-log"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                "ForagerCore", "PGOutput", "Gzip", "WallClock", logging, httpClient, nioCore,
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
@@ -96,20 +96,13 @@ let package = Package(
         // An S3 client signed with AWS Signature Version 4, for the Redshift warehouse's staging.
         .target(
             name: "S3Staging",
-            dependencies: [
-                "ForagerCore", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
+            dependencies: ["ForagerCore", .product(name: "Crypto", package: "swift-crypto"), logging, httpClient, nioCore],
             swiftSettings: upcoming
         ),
         // The Redshift warehouse: rows staged in S3 as gzip CSV, loaded with COPY, applied in SQL.
         .target(
             name: "RedshiftWarehouse",
-            dependencies: [
-                "LibPQ", "ForagerCore", "PGOutput", "S3Staging", "Gzip", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-            ],
+            dependencies: ["LibPQ", "ForagerCore", "PGOutput", "S3Staging", "Gzip", logging, metrics],
             swiftSettings: upcoming
         ),
         // Test doubles of S3: moto's S3 server on a loopback port, with signature checking on.
@@ -119,23 +112,16 @@ let package = Package(
         // `forager demo --warehouse redshift-emulated`.
         .target(
             name: "RedshiftTestSupport",
-            dependencies: ["ForagerDemo", "LibPQ", "S3Staging", "S3TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ForagerDemo", "LibPQ", "S3Staging", "S3TestSupport", logging],
             swiftSettings: upcoming),
         .target(
             name: "ForagerDemo",
-            dependencies: [
-                "LibPQ", "ForagerCore", "ForagerConfig", "ForagerPipeline", "PGOutput", "WallClock",
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["LibPQ", "ForagerCore", "ForagerConfig", "ForagerPipeline", "PGOutput", "WallClock", logging],
             swiftSettings: upcoming
         ),
         .target(
             name: "ForagerPipeline",
-            dependencies: [
-                "ForagerCore", "ForagerConfig", "PostgresSource", "LibPQ", "PGOutput", "WallClock",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-            ],
+            dependencies: ["ForagerCore", "ForagerConfig", "PostgresSource", "LibPQ", "PGOutput", "WallClock", logging, metrics],
             swiftSettings: upcoming
         ),
         .executableTarget(
@@ -144,14 +130,12 @@ let package = Package(
                 "ForagerCore", "ForagerPipeline", "ForagerConfig", "ForagerDemo", "PostgresWarehouse", "ClickHouseWarehouse",
                 "RedshiftWarehouse", "RedshiftTestSupport", "S3Staging", "LibPQ",
                 "WallClock",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), logging, metrics,
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                httpClient,
             ],
             swiftSettings: upcoming
         ),
@@ -168,10 +152,7 @@ let package = Package(
             name: "PostgresWarehouseTests", dependencies: ["PostgresWarehouse", "ForagerCore", "PGOutput"], swiftSettings: upcoming),
         .testTarget(
             name: "ForagerPipelineTests",
-            dependencies: [
-                "ForagerPipeline", "ForagerCore", "ForagerConfig", "LibPQ", "PGOutput", "PostgresSource",
-                .product(name: "MetricsTestKit", package: "swift-metrics"),
-            ],
+            dependencies: ["ForagerPipeline", "ForagerCore", "ForagerConfig", "LibPQ", "PGOutput", "PostgresSource", metricsTestKit],
             swiftSettings: upcoming),
         .testTarget(name: "S3StagingTests", dependencies: ["S3Staging", "S3TestSupport", "ForagerCore"], swiftSettings: upcoming),
         .testTarget(
@@ -187,8 +168,8 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "LibPQ", "ForagerDemo", "forager", "ForagerCore", "PGOutput", "PostgresWarehouse", "RedshiftTestSupport",
-                .product(name: "MetricsTestKit", package: "swift-metrics"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                metricsTestKit,
+                httpClient,
             ],
             // The modern ClickHouse engine's HTTP front, run by ClickHouseServer from the sources;
             // the Redshift emulation (Python), run by the Redshift tests.

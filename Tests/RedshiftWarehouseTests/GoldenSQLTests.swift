@@ -53,11 +53,17 @@ struct GoldenSQLTests {
         return (statements + tail).joined(separator: ";\n\n") + ";\n"
     }
 
-    @Test("the statements of a table with a key", arguments: [("orders.sql", false), ("orders_soft.sql", true)])
-    func golden(_ file: String, _ soft: Bool) throws {
-        let generated = Self.statements(for: Fixtures.orders(soft: soft))
+    /// Soft deletes change the actions of the staged rows, not the statements: a table that flags
+    /// its deleted rows sends exactly the statements of one that removes them, so both compare
+    /// with one file (a difference would need a file of its own).
+    @Test("the statements of a table with a key, removing or flagging deleted rows", arguments: [false, true])
+    func golden(soft: Bool) throws {
+        var table = Fixtures.orders(soft: soft)
+        (table.source.name, table.target.name) = ("orders", "orders")
+        let generated = Self.statements(for: table)
+        let file = "orders.sql"
         let url = Self.folder.appendingPathComponent(file)
-        if ProcessInfo.processInfo.environment["FORAGER_REGENERATE_GOLDEN"] == "1" {
+        if ProcessInfo.processInfo.environment["FORAGER_REGENERATE_GOLDEN"] == "1", !soft {
             try generated.write(to: url, atomically: true, encoding: .utf8)
         }
         let golden = try String(contentsOf: url, encoding: .utf8)

@@ -114,18 +114,20 @@ class RewriteTests(unittest.TestCase):
                       "j character varying(max), k float, l nvarchar(12))")
         types = dict(upstream("select attname, format_type(atttypid, atttypmod) from pg_attribute"
                               " where attrelid = 'rw_types'::regclass and attnum > 0"))
-        self.assertEqual(types["a"], "character varying(256)")
-        self.assertEqual(types["b"], "character varying(256)")
-        self.assertEqual(types["c"], "numeric(18,0)")
-        self.assertEqual(types["d"], "numeric(10,2)")
-        self.assertEqual(types["e"], "json")
-        self.assertEqual(types["f"], "bytea")
-        self.assertEqual(types["g"], "timestamp with time zone")
-        self.assertEqual(types["h"], "timestamp without time zone")
-        self.assertEqual(types["i"], "boolean")
-        self.assertEqual(types["j"], "character varying(65535)")
-        self.assertEqual(types["k"], "double precision")
-        self.assertEqual(types["l"], "character varying(12)")
+        self.assertEqual(types, {
+            "a": "character varying(256)",
+            "b": "character varying(256)",
+            "c": "numeric(18,0)",
+            "d": "numeric(10,2)",
+            "e": "json",
+            "f": "bytea",
+            "g": "timestamp with time zone",
+            "h": "timestamp without time zone",
+            "i": "boolean",
+            "j": "character varying(65535)",
+            "k": "double precision",
+            "l": "character varying(12)",
+        })
         with connect() as c:
             c.execute("insert into rw_types (e, f, g, h) values (json_parse('{\"k\": [1, 2]}'), "
                       "from_hex('00ff10'), '2024-01-02 03:04:05.123456+00', "
