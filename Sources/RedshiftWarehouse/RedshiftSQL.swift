@@ -79,11 +79,17 @@ public enum RedshiftSQL {
         "LOCK " + Set(tables).sorted().joined(separator: ", ")
     }
 
-    /// ADD COLUMN, one column per statement as Redshift requires; `defaultValue` (a literal) is
-    /// what the rows already there read.
-    public static func addColumn(_ table: MappedTable, _ column: SourceColumn, defaultValue: String? = nil) -> String {
+    /// ADD COLUMN, one column per statement as Redshift requires, with no default: Redshift
+    /// cannot drop a default, and rows written without the column after the source drops it must
+    /// read NULL there.
+    public static func addColumn(_ table: MappedTable, _ column: SourceColumn) -> String {
         "ALTER TABLE \(table.target.sql) ADD COLUMN \(quoted(table.warehouseName(of: column.name))) \(type(of: column).sql)"
-            + (defaultValue.map { " DEFAULT \($0)" } ?? "")
+    }
+
+    /// Gives the rows already in `table` the value `literal` in `column`, just added: what the
+    /// source's rows older than the column read for it (``missingValueLiteral(_:)``).
+    public static func fillAdded(_ table: MappedTable, _ column: SourceColumn, with literal: String) -> String {
+        "UPDATE \(table.target.sql) SET \(quoted(table.warehouseName(of: column.name))) = \(literal)"
     }
 
     /// The literal of what rows older than a column read for it (its `missingValue`, one-element

@@ -61,7 +61,9 @@ extension RedshiftWarehouse {
         }
         if staged.actions.contains(.flagDeleted) { try await connection.execute(staging.flagDeleted()) }
         if !staged.actions.isDisjoint(with: [.upsert, .delete]) { try await connection.execute(staging.deleteUsing()) }
-        if !staged.actions.isDisjoint(with: [.upsert, .insert]) { try await connection.execute(staging.insertSelect()) }
+        if !staged.actions.isDisjoint(with: [.upsert, .insert]) {
+            try await connection.execute(staging.insertSelect(olderRowsValues: olderRowsValues[table.source] ?? [:]))
+        }
         try await connection.execute(staging.drop())
         noteTruncations(staged.truncated, of: table)
     }
@@ -76,6 +78,7 @@ extension RedshiftWarehouse {
         let present = try await warehouseColumns(of: table.target)
         let definitions = change.changedColumnDefinitions
         for column in definitions where !column.sqlType.isEmpty { definedColumns[table.source, default: [:]][column.name] = column }
+        noteOlderRowsValues(change, present: present)
         for column in definitions where change.retyped.contains(column.name) {
             let name = table.warehouseName(of: column.name)
             let wanted = RedshiftSQL.type(of: column)
@@ -114,18 +117,38 @@ extension RedshiftWarehouse {
             hint: "Nothing is lost: Forager starts again from its checkpoint and widens the column first.", isTransient: true)
     }
 
-    /// Adds a column; rows already there read the source's value for rows older than the column
-    /// (its constant default). When that value cannot be given (a volatile default, a table
-    /// rewritten since, or a default Redshift cannot take) and the table has rows, the table is
-    /// copied again, as with the other warehouses (``Warehouse/copyAgain(_:for:logger:)``).
+    /// Adds a column; rows already there are given the source's value for rows older than the
+    /// column (its constant default), and the column keeps no default. When that value cannot be
+    /// given (a volatile default, a table rewritten since, or a default Redshift cannot take) and
+    /// the table has rows, the table is copied again, as with the other warehouses
+    /// (``Warehouse/copyAgain(_:for:logger:)``).
     func add(_ column: SourceColumn, to table: MappedTable) async throws {
         let literal = column.missingValue == nil ? nil : RedshiftSQL.missingValueLiteral(column)
         let unknown = column.missingValue == nil ? column.olderRowsNeedTheSource : literal == nil
         logger.notice(
             "adding column to warehouse table, as on the source",
             metadata: ["forager.table": "\(table.target)", "forager.column": "\(column.name)"])
-        try await connection.execute(RedshiftSQL.addColumn(table, column, defaultValue: literal == "NULL" ? nil : literal))
+        try await connection.execute(RedshiftSQL.addColumn(table, column))
+        if let literal, literal != "NULL" { try await connection.execute(RedshiftSQL.fillAdded(table, column, with: literal)) }
         if unknown, try await hasRows(table.target) { try await copyAgain(table, for: [column.name], logger: logger) }
+    }
+
+    /// Keeps, for the rows of an older part of the stream, the value they read for each column
+    /// their changes lack but the source has later, of the same type (its value for rows older
+    /// than the column, given at ``add(_:to:)``): a column added while Forager was stopped is
+    /// added at start, before the changes made before it are replayed. A column the source no
+    /// longer has, or one the stream brings again, is written as the changes give it.
+    func noteOlderRowsValues(_ change: SchemaChange, present: [String: String]) {
+        let table = change.table
+        for column in change.removed {
+            let name = table.warehouseName(of: column)
+            olderRowsValues[table.source, default: [:]][name] = change.sourceColumns[column].flatMap { later in
+                let type = RedshiftSQL.type(of: later).sql
+                guard present[name] == type, let literal = RedshiftSQL.missingValueLiteral(later), literal != "NULL" else { return nil }
+                return "CAST(\(literal) AS \(type))"
+            }
+        }
+        for column in change.added { olderRowsValues[table.source]?[table.warehouseName(of: column)] = nil }
     }
 
     /// True when a column of Redshift type `current` (as `warehouseColumns` gives it) takes the

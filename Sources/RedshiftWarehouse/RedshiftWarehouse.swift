@@ -78,6 +78,9 @@ public actor RedshiftWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
     /// the schema changes applied: the stream tells a new column's type by its OID only, and rows
     /// are staged by type.
     var definedColumns: [TableName: [String: SourceColumn]] = [:]
+    /// The literals that rows of an older part of the stream read for columns their changes lack,
+    /// by source table and warehouse column name (``noteOlderRowsValues(_:present:)``).
+    var olderRowsValues: [TableName: [String: String]] = [:]
     /// Values cut to fit in the open transaction, by table and column: counted once it commits.
     var truncations: [TableName: [String: Int]] = [:]
 

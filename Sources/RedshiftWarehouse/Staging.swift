@@ -145,9 +145,13 @@ public struct Staging: Sendable {
 
     /// Inserts the staged rows' final versions, stamped with SYSDATE: the transaction's start, to
     /// the microsecond (GETDATE() keeps whole seconds, too coarse to read lag from).
-    public func insertSelect() -> String {
-        let targets = valueNames + [Self.lsn, Self.deleted, Self.syncedAt]
-        let values = valueNames + [Self.lsn, Self.deleted, "SYSDATE"]
+    /// `olderRowsValues` gives, by warehouse column name, the literal that rows of an older part
+    /// of the stream read for a column the stage lacks (the warehouse columns have no defaults).
+    public func insertSelect(olderRowsValues: [String: String] = [:]) -> String {
+        let staged = Set(table.columns.map { table.warehouseName(of: $0.name) })
+        let filled = olderRowsValues.filter { !staged.contains($0.key) }.sorted { $0.key < $1.key }
+        let targets = valueNames + filled.map { SQL.quoteIdentifier($0.key) } + [Self.lsn, Self.deleted, Self.syncedAt]
+        let values = valueNames + filled.map(\.value) + [Self.lsn, Self.deleted, "SYSDATE"]
         return """
             INSERT INTO \(table.target.sql) (\(targets.joined(separator: ", ")))
             SELECT \(values.joined(separator: ", ")) FROM \(name) WHERE \(Self.action) IN ('u', 'i')

@@ -58,17 +58,29 @@ struct RedshiftPipelineTests {
         #expect(validated.contains("public.notes: equal (3 rows"), "\(validated)")
     }
 
-    @Test("a column added with a constant default while forager was stopped: rows already in Redshift read the default, with no new copy")
+    @Test(
+        "a column added with a constant default while forager was stopped: rows already in Redshift and changes older than the column read the default, with no new copy; rows written after the source drops it read NULL"
+    )
     func columnAddedWhileStoppedReadsItsDefault() async throws {
         let redshift = try await RedshiftScenario.make(
             sourceSQL: "CREATE TABLE t (id int PRIMARY KEY, name text); INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 20) g;",
             tables: ["t"])
         try await redshift.forager(["sync"])
-        try await redshift.scenario.onSourceEach(["ALTER TABLE t ADD COLUMN kind text DEFAULT 'hive', ADD COLUMN frames int DEFAULT 10"])
+        try await redshift.scenario.onSourceEach([
+            "INSERT INTO t VALUES (21, 'older')", "ALTER TABLE t ADD COLUMN kind text DEFAULT 'hive', ADD COLUMN frames int DEFAULT 10",
+            "INSERT INTO t VALUES (22, 'newer', 'bee', 3)",
+        ])
         let output = try await redshift.forager(["sync"])
         #expect(!output.contains("copying the table again"), "\(output)")
         #expect(try await redshift.bothRows("t", columns: "kind, frames").warehouse.first == ["hive", "10"])
         try await redshift.expectSameRows("t", columns: "id, name, kind, frames")
+
+        try await redshift.scenario.onSourceEach(["ALTER TABLE t DROP COLUMN kind", "INSERT INTO t VALUES (23, 'dropped', 4)"])
+        try await redshift.forager(["sync"])
+        let kinds = try await redshift.redshift.rows(
+            "SELECT id, coalesce(kind, 'NULL') FROM \"\(redshift.schema)\".t WHERE id IN (1, 21, 22, 23) ORDER BY id")
+        #expect(kinds == [["1", "hive"], ["21", "hive"], ["22", "bee"], ["23", "NULL"]])
+        try await redshift.expectSameRows("t", columns: "id, name, frames")
     }
 
     @Test("a column dropped and added again as another type stops the table, naming both types, while forager run streams")

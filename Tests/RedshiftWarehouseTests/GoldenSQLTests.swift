@@ -41,6 +41,9 @@ struct GoldenSQLTests {
             staging.flagDeleted(),
             staging.deleteUsing(),
             staging.insertSelect(),
+            staging.insertSelect(olderRowsValues: [
+                "kind": "CAST('hive' AS VARCHAR(65535))", "frames": "CAST('10' AS INTEGER)", "note": "'kept'",
+            ]),
             staging.drop(),
             RedshiftSQL.truncate(table),
         ]
@@ -48,6 +51,8 @@ struct GoldenSQLTests {
             RedshiftSQL.storeCheckpoint("\"analytics\".\"_forager_state\"", slot: "slot_a", lsn: 0x16_B374_D848)
             + [
                 RedshiftSQL.addColumn(table, SourceColumn(name: "offset", sqlType: "character varying(30)", notNull: false)),
+                RedshiftSQL.fillAdded(
+                    table, SourceColumn(name: "offset", sqlType: "character varying(30)", notNull: false), with: "'a''b'"),
                 RedshiftSQL.widen(table, column: "offset", to: RedshiftTypes.mapping(of: "character varying(60)")),
             ]
         return (statements + tail).joined(separator: ";\n\n") + ";\n"

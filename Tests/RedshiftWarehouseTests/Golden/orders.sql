@@ -89,6 +89,9 @@ WHERE "orders"."id" = "_forager_s"."id" AND "_forager_s"."_forager_action" IN ('
 INSERT INTO "analytics"."orders" ("id", "note", "amount", "doc", "blob", "at", "tags", "_forager_lsn", "_forager_deleted", "_forager_synced_at")
 SELECT "id", "note", "amount", "doc", "blob", "at", "tags", "_forager_lsn", "_forager_deleted", SYSDATE FROM "_forager_stage_0" WHERE "_forager_action" IN ('u', 'i');
 
+INSERT INTO "analytics"."orders" ("id", "note", "amount", "doc", "blob", "at", "tags", "frames", "kind", "_forager_lsn", "_forager_deleted", "_forager_synced_at")
+SELECT "id", "note", "amount", "doc", "blob", "at", "tags", CAST('10' AS INTEGER), CAST('hive' AS VARCHAR(65535)), "_forager_lsn", "_forager_deleted", SYSDATE FROM "_forager_stage_0" WHERE "_forager_action" IN ('u', 'i');
+
 DROP TABLE "_forager_stage_0";
 
 DELETE FROM "analytics"."orders";
@@ -98,5 +101,7 @@ DELETE FROM "analytics"."_forager_state" WHERE "slot" = 'slot_a';
 INSERT INTO "analytics"."_forager_state" ("slot", "lsn", "updated_at") VALUES ('slot_a', 97500059720, GETDATE());
 
 ALTER TABLE "analytics"."orders" ADD COLUMN "offset" VARCHAR(120);
+
+UPDATE "analytics"."orders" SET "offset" = 'a''b';
 
 ALTER TABLE "analytics"."orders" ALTER COLUMN "offset" TYPE VARCHAR(240);
