@@ -121,13 +121,11 @@ struct ReplicationTests {
                 INSERT INTO scratch VALUES (1);
                 """,
             tables: ["yards", "hives", "notes"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "BEGIN; INSERT INTO notes VALUES (6, 'before'); TRUNCATE notes, scratch; INSERT INTO notes VALUES (1, 'after'); COMMIT",
             "BEGIN; INSERT INTO yards VALUES (11, 'doomed'); INSERT INTO hives VALUES (41, 11); TRUNCATE yards CASCADE; INSERT INTO yards VALUES (1, 'fresh'); INSERT INTO hives VALUES (1, 1); COMMIT",
             "INSERT INTO hives VALUES (2, 1)",
         ])
-        try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "yards", target: "analytics.yards", columns: ["id", "name"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "yard_id"])
         try await scenario.expectSameContent(source: "notes", target: "analytics.notes", columns: ["id", "body"])
@@ -285,14 +283,12 @@ struct SchemaChangeTests {
             sourceSQL:
                 "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 20) g;",
             tables: ["hives"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "INSERT INTO hives VALUES (21, 'before the column')",
             "UPDATE hives SET label = 'updated before' WHERE id = 1",
             "ALTER TABLE hives ADD COLUMN frames int NOT NULL DEFAULT 10",
             "INSERT INTO hives VALUES (22, 'after', 7)",
         ])
-        try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "frames"])
         try await scenario.onSourceEach(["ALTER TABLE hives DROP COLUMN frames", "INSERT INTO hives VALUES (23, 'after the drop')"])
         try await scenario.forager(["sync"])
@@ -427,8 +423,7 @@ struct SchemaChangeTests {
                 INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 5) g;
                 """,
             tables: ["hives", "yards"])
-        let process = try await scenario.launchStreaming()
-        try await scenario.onSourceEach([
+        let process = try await scenario.launchStreaming(thenEach: [
             "ALTER TABLE hives RENAME TO old_hives",
             "INSERT INTO old_hives VALUES (6, 'after the rename')",
             "INSERT INTO yards VALUES (1, 'still flowing')",
@@ -471,8 +466,7 @@ struct SchemaChangeTests {
             try await scenario.warehouseScalar(
                 "SELECT state || ': ' || coalesce(reason, '') FROM analytics._forager_tables WHERE source_table = '\(table)'") ?? ""
         }
-        let process = try await scenario.launchStreaming()
-        try await scenario.onSourceEach([
+        let process = try await scenario.launchStreaming(thenEach: [
             "ALTER TABLE hives DROP CONSTRAINT hives_pkey, ADD PRIMARY KEY (tag)",
             "DELETE FROM hives WHERE id = 3",
             "INSERT INTO yards VALUES (1, 'still flowing')",
@@ -515,8 +509,9 @@ struct SchemaChangeTests {
             sourceSQL:
                 "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
             tables: ["hives"])
-        let process = try await scenario.launchStreaming()
-        try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)"])
+        let process = try await scenario.launchStreaming(thenEach: [
+            "ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)",
+        ])
         try await scenario.eventually("the row with a NULL") {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 6 AND label IS NULL") == "1"
         }
@@ -646,8 +641,9 @@ struct SchemaChangeTests {
                 INSERT INTO boxes SELECT g, g FROM generate_series(1, 5) g;
                 """,
             tables: ["hives", "yards", "boxes"])
-        let process = try await scenario.launchStreaming()
-        try await scenario.onSourceEach(["ALTER TABLE hives DROP COLUMN code", "INSERT INTO hives VALUES (6, 'after the drop')"])
+        let process = try await scenario.launchStreaming(thenEach: [
+            "ALTER TABLE hives DROP COLUMN code", "INSERT INTO hives VALUES (6, 'after the drop')",
+        ])
         try await scenario.eventually("the row after the drop") {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 6") == "1"
         }
@@ -1216,14 +1212,12 @@ struct JSONExtractionTests {
                   - {column: temp, from: payload, path: temp, type: integer}
                   - {column: fw, from: meta, path: fw, type: text}
             """)
-        try await scenario.forager(["sync"])
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "UPDATE samples SET note = 'touched' WHERE id <= 2",
             "UPDATE samples SET note = 'moved', id = 10 WHERE id = 3",
             "UPDATE samples SET payload = payload || '{\"temp\": 40}' WHERE id = 4",
             "INSERT INTO samples VALUES (6, 'new', '{\"temp\": 6}', '{}')",
         ])
-        try await scenario.forager(["sync"])
         #expect(
             try await scenario.warehouseScalar(
                 "SELECT string_agg(concat_ws('|', id, note, temp, fw), ';' ORDER BY id) FROM analytics.samples")
