@@ -1020,9 +1020,8 @@ struct ExcludedColumnTests {
             try await scenario.sourceScalar(
                 "SELECT array_to_string(attnames, ',') FROM pg_publication_tables WHERE pubname = 'forager_pub'") == "id,name")
 
-        try scenario.writeMapping("tables:\n  - source: customers\n    exclude_columns: [emial, id]\n")
-        try await scenario.expectOutput(
-            of: ["check"], status: 1,
+        try await scenario.expectCheckRefuses(
+            mapping: "tables:\n  - source: customers\n    exclude_columns: [emial, id]\n",
             containing: [
                 "app.yaml:2: exclude_columns names \"emial\", which public.customers does not have",
                 "part of the primary key",
@@ -1064,13 +1063,13 @@ struct RenamedColumnTests {
         #expect(try await scenario.sourceScalar(source) == (try await scenario.warehouseScalar(warehouse)))
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.readings WHERE _forager_deleted") == "3")
 
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: readings
-                rename_columns: {temp: note}
-            """)
-        try await scenario.expectOutput(of: ["check"], status: 1, containing: ["would both be called \"note\" in the warehouse"])
+        try await scenario.expectCheckRefuses(
+            mapping: """
+                tables:
+                  - source: readings
+                    rename_columns: {temp: note}
+                """,
+            containing: ["would both be called \"note\" in the warehouse"])
     }
 }
 
@@ -1094,9 +1093,8 @@ struct TypeOverrideTests {
                 "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'weight'"
             ) == "double precision")
 
-        try scenario.writeMapping("tables:\n  - source: hives\n    types: {weight: point, label: nosuchtype}\n")
-        try await scenario.expectOutput(
-            of: ["check"], status: 1,
+        try await scenario.expectCheckRefuses(
+            mapping: "tables:\n  - source: hives\n    types: {weight: point, label: nosuchtype}\n",
             containing: [
                 "the type point, which cannot hold its numeric(7,3) values",
                 "the type 'nosuchtype', which the warehouse does not know",
@@ -1148,14 +1146,14 @@ struct JSONExtractionTests {
         #expect(rows == #"1|36.25|7|t|v2|3;2|{"major": 2};3;4|-2|v3|12"#)
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "payload"])
 
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: samples
-                extract:
-                  - {column: t, from: id, path: x, type: text}
-            """)
-        try await scenario.expectOutput(of: ["check"], status: 1, containing: ["reads from \"id\", which is integer, not json or jsonb"])
+        try await scenario.expectCheckRefuses(
+            mapping: """
+                tables:
+                  - source: samples
+                    extract:
+                      - {column: t, from: id, path: x, type: text}
+                """,
+            containing: ["reads from \"id\", which is integer, not json or jsonb"])
     }
 
     @Test("dates and times extract from ISO 8601 strings only; NULLs from missing and ill-typed fields are counted in the log")
