@@ -34,8 +34,7 @@ struct ClickHouseConfigTests {
     @Test func clickHouseKeysOnAPostgresWarehouseAreRefused() throws {
         try withFixture(config: config("  url: \"\(warehouseURL)\"\n  database: analytics")) { fixture in
             let problem = try fixture.problem()
-            #expect(problem.key == "warehouse.database")
-            #expect(problem.message.contains("only applies to type: clickhouse"))
+            expectProblem(problem, key: "warehouse.database", containing: ["only applies to type: clickhouse"])
         }
     }
 }

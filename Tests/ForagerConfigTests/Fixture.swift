@@ -113,6 +113,13 @@ func expectProblem(
     if let code { #expect(problem.code == code, "\(problem)", sourceLocation: sourceLocation) }
     if let file { #expect(problem.file == file, "\(problem)", sourceLocation: sourceLocation) }
     #expect(problem.line == line, "\(problem)", sourceLocation: sourceLocation)
+    expectProblem(problem, key: key, containing: fragments, sourceLocation: sourceLocation)
+}
+
+/// Expects `problem` under `key`, its message containing each of `fragments`; its line is not checked.
+func expectProblem(
+    _ problem: ConfigurationError.Problem, key: String, containing fragments: [String], sourceLocation: SourceLocation = #_sourceLocation
+) {
     #expect(problem.key == key, "\(problem)", sourceLocation: sourceLocation)
     for fragment in fragments {
         #expect(problem.message.contains(fragment), "\(problem.message)", sourceLocation: sourceLocation)

@@ -44,8 +44,7 @@ struct RedshiftConfigTests {
     @Test func withoutS3TheProblemSaysRedshiftLoadsOnlyFromS3() throws {
         try withFixture(config: config("")) { fixture in
             let problem = try fixture.problem()
-            #expect(problem.key == "warehouse.s3")
-            #expect(problem.message.contains("Redshift loads only from S3"))
+            expectProblem(problem, key: "warehouse.s3", containing: ["Redshift loads only from S3"])
         }
     }
 
@@ -64,8 +63,7 @@ struct RedshiftConfigTests {
     func badStagingSettingsNameTheKeyAndTheFix(line: String, key: String, message: String) throws {
         try withFixture(config: config(line)) { fixture in
             let problem = try fixture.problem()
-            #expect(problem.key == key)
-            #expect(problem.message.contains(message), "\(problem.message)")
+            expectProblem(problem, key: key, containing: [message])
         }
     }
 
@@ -76,8 +74,7 @@ struct RedshiftConfigTests {
             "source:\n  url: \"\(sourceURL)\"\nwarehouse:\n  type: \(type)\n  url: \(url)\n  s3: {bucket: hive-loads}\nmappings: mappings/app.yaml\n"
         try withFixture(config: text) { fixture in
             let problem = try fixture.problem()
-            #expect(problem.key == "warehouse.s3")
-            #expect(problem.message.contains("only applies to type: redshift"))
+            expectProblem(problem, key: "warehouse.s3", containing: ["only applies to type: redshift"])
         }
     }
 }

@@ -42,12 +42,10 @@ struct ClickHouseModernTests {
                 INSERT INTO hives SELECT g, g, g, 'h' || g FROM generate_series(1, 5) g;
                 """,
             tables: ["hives"], clickHouse: server)
-        try await scenario.forager(["sync"])
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "ALTER TABLE hives ALTER COLUMN frames TYPE integer, ALTER COLUMN weight TYPE numeric(12,4), ALTER COLUMN label DROP NOT NULL",
             "UPDATE hives SET frames = 100000, weight = 12345678.1234, label = NULL WHERE id = 1",
         ])
-        try await scenario.forager(["sync"])
         let row = try await clickHouseRows(
             server, scenario,
             "SELECT frames, toString(weight), label FROM $db.hives_current WHERE id = 1 SETTINGS output_format_decimal_trailing_zeros = 1")

@@ -263,17 +263,15 @@ struct ClickHouseTests {
                 """,
             tables: [], clickHouse: server)
         try scenario.writeMapping("tables:\n  - source: hives\n  - source: yards\n    deletes: soft\n")
-        try await scenario.forager(["sync"])
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "ALTER TABLE hives ALTER COLUMN label TYPE varchar(40), ALTER COLUMN frames TYPE integer, ALTER COLUMN temp TYPE double precision, ALTER COLUMN weight TYPE numeric(12,4)",
             "INSERT INTO hives VALUES (5000, 'a much longer label', 12345678.1234, 1.25, 100000)",
             "INSERT INTO yards VALUES (1, 'kept'), (2, 'gone')",
             "DELETE FROM yards WHERE id = 2",
         ])
-        try await scenario.forager(["sync"])
         let columns = "SELECT id, label, weight, temp, frames FROM $db.hives_current ORDER BY id"
         let source = "SELECT id, concat_ws(E'\\t', id, label, weight, temp, frames) AS line FROM hives"
-        #expect(try await clickHouseRows(server, scenario, columns) == (try await sourceRows(scenario, source)))
+        try await expectSameRows(server, scenario, view: columns, source: source)
         #expect(
             try await clickHouseRows(
                 server, scenario,
@@ -295,7 +293,7 @@ struct ClickHouseTests {
                 server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = 'hives'") == "stopped")
         try await scenario.forager(["resync", "--table", "hives"])
         try await scenario.forager(["sync"])
-        #expect(try await clickHouseRows(server, scenario, columns) == (try await sourceRows(scenario, source)))
+        try await expectSameRows(server, scenario, view: columns, source: source)
     }
 
     @Test(
@@ -385,8 +383,7 @@ struct ClickHouseTests {
                 "SELECT concat(argMax(state, version), ': ', argMax(reason, version)) FROM $db._forager_tables WHERE source_table = '\(table)'"
             )
         }
-        let running = try await scenario.launchStreaming()
-        try await scenario.onSourceEach([
+        let running = try await scenario.launchStreaming(thenEach: [
             "ALTER TABLE hives DROP CONSTRAINT hives_pkey, ADD PRIMARY KEY (tag)",
             "DELETE FROM hives WHERE id = 3",
             "INSERT INTO yards (id, name) VALUES (1, 'still flowing')",
@@ -413,9 +410,8 @@ struct ClickHouseTests {
         try await scenario.forager(["sync"])
         for table in ["hives", "boxes"] {
             let source = "SELECT id, concat_ws(E'\\t', id, tag) AS line FROM \(table)"
-            #expect(
-                try await clickHouseRows(server, scenario, "SELECT id, tag FROM $db.\(table)_current ORDER BY id")
-                    == (try await sourceRows(scenario, source)), "\(table)")
+            try await expectSameRows(
+                server, scenario, view: "SELECT id, tag FROM $db.\(table)_current ORDER BY id", source: source, "\(table)")
             #expect(try await state(table).hasPrefix("streaming"))
         }
         #expect(try await state("yards").hasPrefix("streaming"))
@@ -435,8 +431,9 @@ struct ClickHouseTests {
             sourceSQL:
                 "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
             tables: ["hives"], clickHouse: server)
-        let running = try await scenario.launchStreaming()
-        try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)"])
+        let running = try await scenario.launchStreaming(thenEach: [
+            "ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)",
+        ])
         try await scenario.eventually("the row with a NULL") {
             try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 6 AND isNull(label)") == "1"
         }
@@ -448,7 +445,7 @@ struct ClickHouseTests {
         try await scenario.forager(["sync"])
         let columns = "SELECT id, label, frames FROM $db.hives_current ORDER BY id"
         let source = "SELECT id, concat_ws(E'\\t', id, coalesce(label, '\\N'), coalesce(frames::text, '\\N')) AS line FROM hives"
-        #expect(try await clickHouseRows(server, scenario, columns) == (try await sourceRows(scenario, source)))
+        try await expectSameRows(server, scenario, view: columns, source: source)
     }
 
     @Test(
@@ -463,8 +460,9 @@ struct ClickHouseTests {
                 INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;
                 """,
             tables: ["hives", "yards"], clickHouse: server)
-        let running = try await scenario.launchStreaming()
-        try await scenario.onSourceEach(["ALTER TABLE hives DROP COLUMN code", "INSERT INTO hives VALUES (6, 'after the drop')"])
+        let running = try await scenario.launchStreaming(thenEach: [
+            "ALTER TABLE hives DROP COLUMN code", "INSERT INTO hives VALUES (6, 'after the drop')",
+        ])
         try await scenario.eventually("the row after the drop") {
             try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 6") == "1"
         }
@@ -497,7 +495,7 @@ struct ClickHouseTests {
         }
         let columns = "SELECT id, label, code FROM $db.hives_current ORDER BY id"
         let source = "SELECT id, concat_ws(E'\\t', id, label, coalesce(code, '\\N')) AS line FROM hives"
-        #expect(try await clickHouseRows(server, scenario, columns) == (try await sourceRows(scenario, source)))
+        try await expectSameRows(server, scenario, view: columns, source: source)
         #expect(
             try await clickHouseRows(
                 server, scenario,
@@ -546,8 +544,7 @@ struct ClickHouseTests {
         try await scenario.forager(["sync"])
 
         // Added while forager streams: the schema change arrives with the next change.
-        let running = try await scenario.launchStreaming()
-        try await scenario.onSourceEach([
+        let running = try await scenario.launchStreaming(thenEach: [
             "ALTER TABLE hives ADD COLUMN frames int DEFAULT 7, ADD COLUMN label text DEFAULT E'it''s a\\ttab \\\\ é', ADD COLUMN ratio double precision DEFAULT 0.1",
             "INSERT INTO hives (id, name, frames, label, ratio) VALUES (100, 'new', NULL, 'x', NULL)",
         ])
@@ -578,8 +575,7 @@ struct ClickHouseTests {
 
         // A widening and a drop while forager streams, a drop while it is stopped: the ClickHouse
         // columns are retyped, older rows keep their value, newer ones have none.
-        let streaming = try await scenario.launchStreaming()
-        try await scenario.onSourceEach([
+        let streaming = try await scenario.launchStreaming(thenEach: [
             "ALTER TABLE hives ALTER COLUMN frames TYPE bigint",
             "ALTER TABLE hives DROP COLUMN queen",
             "INSERT INTO hives (id, name) VALUES (101, 'after')",
@@ -640,13 +636,13 @@ struct ClickHouseTests {
         try await scenario.forager(["sync"])
         let source = "SELECT id, concat_ws(E'\\t', id, hive_id, weight) AS line FROM visits"
         let view = "SELECT id, hive_id, weight FROM $db.visits_current ORDER BY id"
-        #expect(try await clickHouseRows(server, scenario, view) == (try await sourceRows(scenario, source)))
+        try await expectSameRows(server, scenario, view: view, source: source)
         #expect(try await clickHouseRows(server, scenario, "SELECT n FROM $db.hives_current WHERE id = 1") == "1")
 
         try await scenario.forager(["resync", "--table", "visits"])
         try await scenario.onSource("INSERT INTO visits VALUES (600, 2, 6);")
         try await scenario.forager(["sync"])
-        #expect(try await clickHouseRows(server, scenario, view) == (try await sourceRows(scenario, source)))
+        try await expectSameRows(server, scenario, view: view, source: source)
         #expect(
             try await clickHouseRows(
                 server, scenario, "SELECT argMax(state, version) FROM $db._forager_tables WHERE source_table = 'visits'") == "streaming")
@@ -734,9 +730,8 @@ struct ClickHouseTests {
         try await scenario.forager(["sync"])
         let source =
             "SELECT id, concat_ws(E'\\t', id, coalesce(region::text, '\\N'), coalesce((extract(epoch FROM seen_at) * 1000000)::bigint::text, '\\N')) AS line FROM visits"
-        #expect(
-            try await clickHouseRows(server, scenario, "SELECT id, region, $us(seen_at) FROM $db.visits_current ORDER BY id")
-                == (try await sourceRows(scenario, source)))
+        try await expectSameRows(
+            server, scenario, view: "SELECT id, region, $us(seen_at) FROM $db.visits_current ORDER BY id", source: source)
         #expect(
             try await clickHouseRows(
                 server, scenario,

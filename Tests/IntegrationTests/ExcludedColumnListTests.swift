@@ -53,8 +53,7 @@ struct ExcludedColumnListTests {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.tab1") == "90"
         }
         try await scenario.forager(["validate", "--wait", "5"])
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
         try await scenario.forager(["sync"])
         #expect(try await postgresColumns(scenario) == "a,b")
         try await scenario.expectSameContent(source: "tab1", target: "analytics.tab1", columns: ["a", "b"], key: ["a"])

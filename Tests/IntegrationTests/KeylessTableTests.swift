@@ -28,8 +28,7 @@ struct KeylessTableTests {
               - source: events
                 append_only: true
             """)
-        try await scenario.forager(["sync"])
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "DELETE FROM readings WHERE ctid = (SELECT min(ctid) FROM readings WHERE sensor = 7)",
             "UPDATE readings SET note = 'changed' WHERE ctid = (SELECT max(ctid) FROM readings WHERE sensor = 7)",
             "UPDATE readings SET value = value + 10 WHERE sensor = 1 AND note IS NULL",
@@ -44,7 +43,6 @@ struct KeylessTableTests {
             "DELETE FROM events WHERE kind = 'rewritten' AND at < '2026-01-01 00:00:05'",
             "INSERT INTO events VALUES ('2026-02-02', 'alarm', NULL)",
         ])
-        try await scenario.forager(["sync"])
         let readingColumns = ["sensor", "value", "note", "blob"]
         try await scenario.expectSameContent(source: "readings", target: "analytics.readings", columns: readingColumns, key: readingColumns)
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.readings WHERE sensor = 7 AND note = 'twin'") == "1")

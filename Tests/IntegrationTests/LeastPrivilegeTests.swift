@@ -88,8 +88,7 @@ struct LeastPrivilegeTests {
             let last = try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 21")
             return samples == sourceDigest && last == "1"
         }
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0, "\(running.output)")
+        try await running.expectCleanStop()
         try await expectSame(scenario)
         let validation = try await scenario.forager(["validate", "--wait", "5"])
         #expect(validation.contains("public.samples: equal") && validation.contains("public.hives: equal"), "\(validation)")

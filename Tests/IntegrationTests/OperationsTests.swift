@@ -25,8 +25,7 @@ struct OperationsTests {
         }
         let refused = try await scenario.forager(["drop", "--yes"], expectStatus: 1)
         #expect(refused.contains("is in use by a running process"))
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
 
         let dropped = try await scenario.forager(["drop", "--yes"])
         #expect(dropped.contains("dropped replication slot"))
@@ -86,8 +85,7 @@ struct OperationsTests {
         }
         #expect(try await scenario.sourceScalar("SELECT '\(before)'::pg_lsn < '\(written)'::pg_lsn") == "t")
         #expect(try await scenario.warehouseScalar("SELECT lsn >= '\(written)'::pg_lsn FROM analytics._forager_state") == "t")
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
     }
 
     @Test("--log-format json writes one JSON object per line, with the metadata as fields")

@@ -35,8 +35,7 @@ struct ReplayedChangeTests {
                 CREATE TABLE t (id int PRIMARY KEY, b text);
                 INSERT INTO t SELECT g, 'b' || g FROM generate_series(1, 5) g;
                 """, tables: ["t"])
-        let running = try await scenario.launchStreaming()
-        try await scenario.onSourceEach([
+        let running = try await scenario.launchStreaming(thenEach: [
             "UPDATE t SET b = 'u' WHERE id = 1",
             "ALTER TABLE t ALTER COLUMN id TYPE bigint",
             "UPDATE t SET b = 'v' WHERE id = 2",
@@ -110,14 +109,12 @@ struct ReplayedChangeTests {
                 CREATE TABLE t (id int PRIMARY KEY, f real);
                 INSERT INTO t SELECT g, g / 3.0 FROM generate_series(1, 10) g;
                 """, tables: ["t"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "UPDATE t SET f = 0.1 WHERE id = 4",
             "INSERT INTO t VALUES (11, 1e30), (12, 'Infinity')",
             "ALTER TABLE t ALTER COLUMN f TYPE float8",
             "INSERT INTO t VALUES (13, 0.1)",
         ])
-        try await scenario.forager(["sync"])
         #expect(try await scenario.sourceScalar("SELECT f::text FROM t WHERE id = 4") == "0.10000000149011612")
         #expect(try await warehouseValue(scenario, warehouse, "f", table: "t", id: 4) == "0.10000000149011612")
         #expect(try await warehouseValue(scenario, warehouse, "f", table: "t", id: 13) == "0.1")
@@ -186,18 +183,15 @@ struct ReplayedChangeTests {
                 CREATE TABLE t (id int PRIMARY KEY, name text, m int);
                 INSERT INTO t SELECT g, 'n' || g, g FROM generate_series(1, 100) g;
                 """, tables: ["t"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "ALTER TABLE t ADD COLUMN w int DEFAULT 42",
             "VACUUM FULL t",
             "INSERT INTO t VALUES (101, 'after', 101, 7)",
         ])
-        try await scenario.forager(["sync"])
         #expect(try await warehouseValue(scenario, warehouse, "w", table: "t", id: 1) == "42")
         #expect(try await warehouseValue(scenario, warehouse, "w", table: "t", id: 101) == "7")
 
-        let running = try await scenario.launchStreaming()
-        try await scenario.onSourceEach([
+        let running = try await scenario.launchStreaming(thenEach: [
             "ALTER TABLE t ADD COLUMN extra int DEFAULT 5",
             "ALTER TABLE t ALTER COLUMN m TYPE bigint",
             "INSERT INTO t VALUES (102, 'streamed', 102, 8, 9)",

@@ -121,13 +121,11 @@ struct ReplicationTests {
                 INSERT INTO scratch VALUES (1);
                 """,
             tables: ["yards", "hives", "notes"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "BEGIN; INSERT INTO notes VALUES (6, 'before'); TRUNCATE notes, scratch; INSERT INTO notes VALUES (1, 'after'); COMMIT",
             "BEGIN; INSERT INTO yards VALUES (11, 'doomed'); INSERT INTO hives VALUES (41, 11); TRUNCATE yards CASCADE; INSERT INTO yards VALUES (1, 'fresh'); INSERT INTO hives VALUES (1, 1); COMMIT",
             "INSERT INTO hives VALUES (2, 1)",
         ])
-        try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "yards", target: "analytics.yards", columns: ["id", "name"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "yard_id"])
         try await scenario.expectSameContent(source: "notes", target: "analytics.notes", columns: ["id", "body"])
@@ -285,14 +283,12 @@ struct SchemaChangeTests {
             sourceSQL:
                 "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 20) g;",
             tables: ["hives"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "INSERT INTO hives VALUES (21, 'before the column')",
             "UPDATE hives SET label = 'updated before' WHERE id = 1",
             "ALTER TABLE hives ADD COLUMN frames int NOT NULL DEFAULT 10",
             "INSERT INTO hives VALUES (22, 'after', 7)",
         ])
-        try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "frames"])
         try await scenario.onSourceEach(["ALTER TABLE hives DROP COLUMN frames", "INSERT INTO hives VALUES (23, 'after the drop')"])
         try await scenario.forager(["sync"])
@@ -427,8 +423,7 @@ struct SchemaChangeTests {
                 INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 5) g;
                 """,
             tables: ["hives", "yards"])
-        let process = try await scenario.launchStreaming()
-        try await scenario.onSourceEach([
+        let process = try await scenario.launchStreaming(thenEach: [
             "ALTER TABLE hives RENAME TO old_hives",
             "INSERT INTO old_hives VALUES (6, 'after the rename')",
             "INSERT INTO yards VALUES (1, 'still flowing')",
@@ -471,8 +466,7 @@ struct SchemaChangeTests {
             try await scenario.warehouseScalar(
                 "SELECT state || ': ' || coalesce(reason, '') FROM analytics._forager_tables WHERE source_table = '\(table)'") ?? ""
         }
-        let process = try await scenario.launchStreaming()
-        try await scenario.onSourceEach([
+        let process = try await scenario.launchStreaming(thenEach: [
             "ALTER TABLE hives DROP CONSTRAINT hives_pkey, ADD PRIMARY KEY (tag)",
             "DELETE FROM hives WHERE id = 3",
             "INSERT INTO yards VALUES (1, 'still flowing')",
@@ -515,8 +509,9 @@ struct SchemaChangeTests {
             sourceSQL:
                 "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
             tables: ["hives"])
-        let process = try await scenario.launchStreaming()
-        try await scenario.onSourceEach(["ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)"])
+        let process = try await scenario.launchStreaming(thenEach: [
+            "ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)",
+        ])
         try await scenario.eventually("the row with a NULL") {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 6 AND label IS NULL") == "1"
         }
@@ -646,8 +641,9 @@ struct SchemaChangeTests {
                 INSERT INTO boxes SELECT g, g FROM generate_series(1, 5) g;
                 """,
             tables: ["hives", "yards", "boxes"])
-        let process = try await scenario.launchStreaming()
-        try await scenario.onSourceEach(["ALTER TABLE hives DROP COLUMN code", "INSERT INTO hives VALUES (6, 'after the drop')"])
+        let process = try await scenario.launchStreaming(thenEach: [
+            "ALTER TABLE hives DROP COLUMN code", "INSERT INTO hives VALUES (6, 'after the drop')",
+        ])
         try await scenario.eventually("the row after the drop") {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 6") == "1"
         }
@@ -1024,9 +1020,8 @@ struct ExcludedColumnTests {
             try await scenario.sourceScalar(
                 "SELECT array_to_string(attnames, ',') FROM pg_publication_tables WHERE pubname = 'forager_pub'") == "id,name")
 
-        try scenario.writeMapping("tables:\n  - source: customers\n    exclude_columns: [emial, id]\n")
-        try await scenario.expectOutput(
-            of: ["check"], status: 1,
+        try await scenario.expectCheckRefuses(
+            mapping: "tables:\n  - source: customers\n    exclude_columns: [emial, id]\n",
             containing: [
                 "app.yaml:2: exclude_columns names \"emial\", which public.customers does not have",
                 "part of the primary key",
@@ -1068,13 +1063,13 @@ struct RenamedColumnTests {
         #expect(try await scenario.sourceScalar(source) == (try await scenario.warehouseScalar(warehouse)))
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.readings WHERE _forager_deleted") == "3")
 
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: readings
-                rename_columns: {temp: note}
-            """)
-        try await scenario.expectOutput(of: ["check"], status: 1, containing: ["would both be called \"note\" in the warehouse"])
+        try await scenario.expectCheckRefuses(
+            mapping: """
+                tables:
+                  - source: readings
+                    rename_columns: {temp: note}
+                """,
+            containing: ["would both be called \"note\" in the warehouse"])
     }
 }
 
@@ -1098,9 +1093,8 @@ struct TypeOverrideTests {
                 "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'analytics.hives'::regclass AND attname = 'weight'"
             ) == "double precision")
 
-        try scenario.writeMapping("tables:\n  - source: hives\n    types: {weight: point, label: nosuchtype}\n")
-        try await scenario.expectOutput(
-            of: ["check"], status: 1,
+        try await scenario.expectCheckRefuses(
+            mapping: "tables:\n  - source: hives\n    types: {weight: point, label: nosuchtype}\n",
             containing: [
                 "the type point, which cannot hold its numeric(7,3) values",
                 "the type 'nosuchtype', which the warehouse does not know",
@@ -1152,14 +1146,14 @@ struct JSONExtractionTests {
         #expect(rows == #"1|36.25|7|t|v2|3;2|{"major": 2};3;4|-2|v3|12"#)
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "payload"])
 
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: samples
-                extract:
-                  - {column: t, from: id, path: x, type: text}
-            """)
-        try await scenario.expectOutput(of: ["check"], status: 1, containing: ["reads from \"id\", which is integer, not json or jsonb"])
+        try await scenario.expectCheckRefuses(
+            mapping: """
+                tables:
+                  - source: samples
+                    extract:
+                      - {column: t, from: id, path: x, type: text}
+                """,
+            containing: ["reads from \"id\", which is integer, not json or jsonb"])
     }
 
     @Test("dates and times extract from ISO 8601 strings only; NULLs from missing and ill-typed fields are counted in the log")
@@ -1216,14 +1210,12 @@ struct JSONExtractionTests {
                   - {column: temp, from: payload, path: temp, type: integer}
                   - {column: fw, from: meta, path: fw, type: text}
             """)
-        try await scenario.forager(["sync"])
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "UPDATE samples SET note = 'touched' WHERE id <= 2",
             "UPDATE samples SET note = 'moved', id = 10 WHERE id = 3",
             "UPDATE samples SET payload = payload || '{\"temp\": 40}' WHERE id = 4",
             "INSERT INTO samples VALUES (6, 'new', '{\"temp\": 6}', '{}')",
         ])
-        try await scenario.forager(["sync"])
         #expect(
             try await scenario.warehouseScalar(
                 "SELECT string_agg(concat_ws('|', id, note, temp, fw), ';' ORDER BY id) FROM analytics.samples")

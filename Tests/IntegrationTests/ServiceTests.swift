@@ -94,8 +94,7 @@ struct ServiceTests {
             text.contains("slot \(scenario.slot): active") && text.contains("public.hives -> analytics.hives: streaming, 95 rows"),
             "\(text)")
 
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
         // Stopped: status says the slot waits, still exit 0 (nothing needs attention yet).
         let stopped = try await scenario.forager(["status"])
         #expect(stopped.contains("inactive") && stopped.contains("no answer"), "\(stopped)")
@@ -105,10 +104,9 @@ struct ServiceTests {
     func warehouseOutage() async throws {
         let warehouse = try LocalCluster.startForTests(name: "outage-warehouse", settings: [:])
         defer { warehouse.stop() }
-        let shared = try await SharedClusters.shared.get()
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v float8);", tables: ["samples"],
-            batch: "alerts:\n  lag_s: 3\n  slot_inactive_s: 2\n  retained_wal_mb: 1\n", clusters: (shared.source, warehouse))
+            batch: "alerts:\n  lag_s: 3\n  slot_inactive_s: 2\n  retained_wal_mb: 1\n", warehouse: warehouse)
         let running = try scenario.launch(["run"])
         try await scenario.onSource("INSERT INTO samples SELECT g, g * 0.5 FROM generate_series(1, 1000) g")
         try await scenario.eventually("the first rows") {
@@ -158,8 +156,7 @@ struct ServiceTests {
         try await scenario.eventually(timeout: .seconds(10), "the lag alert resolved in the log") {
             running.output.contains("replication lag is back under alerts.lag_s")
         }
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "v"])
         let log = running.output
         #expect(log.contains("warehouse failed; retrying") && log.contains("forager.attempt"), "\(log)")
@@ -199,8 +196,7 @@ struct ServiceTests {
             await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200
         }
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "10")
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
     }
 }
 
@@ -210,9 +206,8 @@ struct ServiceFaultTests {
     func sourceRestart() async throws {
         let source = try LocalCluster.startSourceForTests(name: "restart-source")
         defer { source.stop() }
-        let shared = try await SharedClusters.shared.get()
         let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v text);", tables: ["samples"], clusters: (source, shared.warehouse))
+            sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v text);", tables: ["samples"], source: source)
         let running = try scenario.launch(["run"])
         try await scenario.onSource("INSERT INTO samples SELECT g, 'a' FROM generate_series(1, 500) g")
         try await scenario.eventually("the first rows") {
@@ -238,8 +233,7 @@ struct ServiceFaultTests {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.samples WHERE v = 'c'")
                 == scenario.sourceScalar("SELECT count(*) FROM samples WHERE v = 'c'")
         }
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "v"])
         #expect(running.output.contains("source failed; retrying"), "\(running.output)")
     }
@@ -249,10 +243,9 @@ struct ServiceFaultTests {
     func slotLost() async throws {
         let source = try LocalCluster.startSourceForTests(name: "lost-slot", settings: ["max_slot_wal_keep_size": "1MB"])
         defer { source.stop() }
-        let shared = try await SharedClusters.shared.get()
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, pad text); INSERT INTO samples VALUES (1, 'a');", tables: ["samples"],
-            clusters: (source, shared.warehouse))
+            source: source)
         try await scenario.forager(["sync"])
         // Forager is stopped while the source writes more WAL than the slot may keep.
         var round = 0
@@ -363,18 +356,16 @@ struct ServiceFaultTests {
         #expect(
             alive.contains("last run: pid \(quiet.pid)") && alive.contains("still running (set metrics.listen to see its state)"),
             "\(alive)")
-        quiet.signal(SIGTERM)
-        #expect(try await quiet.wait(timeout: .seconds(30)) == 0)
+        try await quiet.expectCleanStop()
     }
 
     @Test("SIGTERM while waiting to retry (warehouse down) exits 0 at once; a permanent error exits 1 without retrying")
     func sigtermWhileRetrying() async throws {
         let warehouse = try LocalCluster.startForTests(name: "retry-warehouse", settings: [:])
         defer { warehouse.stop() }
-        let shared = try await SharedClusters.shared.get()
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives VALUES (1), (2);", tables: ["hives"],
-            batch: "shutdown:\n  grace_s: 5\n", clusters: (shared.source, warehouse))
+            batch: "shutdown:\n  grace_s: 5\n", warehouse: warehouse)
         try warehouse.pause()
         let running = try scenario.launch(["run"])
         try await scenario.eventually("retrying") {
@@ -449,8 +440,7 @@ struct ServiceFaultTests {
         outputs.append(await httpGet(port: scenario.metricsPort, "/status")?.body ?? "")
         outputs.append(await httpGet(port: scenario.metricsPort, "/metrics")?.body ?? "")
         outputs.append(try await scenario.forager(["status", "--json"]))
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
         outputs.append(running.output)
         // Failures: a database that does not exist, on both sides.
         try withSecrets(original).replacingOccurrences(of: "/\(scenario.sourceDatabase)\"", with: "/no_such_db\"")
@@ -506,8 +496,7 @@ struct ClickHouseFaultTests {
         try await scenario.eventually(timeout: .seconds(90), "catching up") {
             try await server.query("SELECT count(), countIf(value < 0) FROM \(database).readings_current") == "590\t50\n"
         }
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
         #expect(running.output.contains("warehouse failed; retrying"), "\(running.output)")
     }
 }
@@ -523,7 +512,7 @@ struct LongOutageTests {
         defer { warehouse.stop() }
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id bigint PRIMARY KEY, hive int, value float8);",
-            tables: ["samples"], batch: "batch:\n  max_rows: 20000\n", clusters: (source, warehouse))
+            tables: ["samples"], batch: "batch:\n  max_rows: 20000\n", source: source, warehouse: warehouse)
         let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
 
@@ -563,8 +552,7 @@ struct LongOutageTests {
         #expect(running.poll() == nil, "forager exited during the outages:\n\(running.output)")
         let validation = try await scenario.forager(["validate", "--wait", "30"])
         #expect(validation.contains("public.samples: equal (\(expected) rows"), "\(validation)")
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "hive", "value"])
     }
 }
@@ -609,7 +597,6 @@ struct ClickHouseLongOutageTests {
         #expect(running.poll() == nil, "forager exited during the outages:\n\(running.output)")
         let validation = try await scenario.forager(["validate", "--wait", "30"])
         #expect(validation.contains("public.samples: equal (\(expected) rows"), "\(validation)")
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
     }
 }

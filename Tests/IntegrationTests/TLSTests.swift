@@ -59,7 +59,7 @@ struct TLSTests {
         // The one TLS server holds the warehouse database too.
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY, name text); INSERT INTO hives VALUES (1, 'a'), (2, 'b');",
-            tables: ["hives"], clusters: (source, source))
+            tables: ["hives"], source: source, warehouse: source)
         let database = scenario.sourceDatabase
         let verified = "postgresql://postgres@localhost:\(source.port)/\(database)?sslmode=verify-full&sslrootcert=\(certificates.caFile)"
         let verifiedWarehouse =
@@ -81,8 +81,7 @@ struct TLSTests {
             parts.count == 4 && parts[0] == parts[1] && (Int(parts[1]) ?? 0) >= 3 && (Int(parts[2]) ?? 0) >= 1,
             "encrypted/all/warehouse/databases: \(connections ?? "none")")
 
-        running.signal(SIGTERM)
-        #expect(try await running.wait(timeout: .seconds(30)) == 0)
+        try await running.expectCleanStop()
         try scenario.rewriteConfig(
             sourceURL: verified,
             warehouseURL:

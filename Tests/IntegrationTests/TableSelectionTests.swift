@@ -60,17 +60,16 @@ struct TableSelectionIntegrationTests {
     func checkReportsSelectionAndLayoutProblems() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id bigint PRIMARY KEY, ts timestamptz, device_id int);", tables: [])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: audit.*
-              - source: samples
-                rename_columns: {device_id: device}
-                clickhouse: {order_by: [ts, id], partition_by: toYYYYMM(ts)}
-                redshift: {sortkey: [ts], distkey: device_id}
-            """)
-        let output = try await scenario.expectOutput(
-            of: ["check"], status: 1, containing: ["app.yaml:2: audit.* matches no table on the source"])
+        let output = try await scenario.expectCheckRefuses(
+            mapping: """
+                tables:
+                  - source: audit.*
+                  - source: samples
+                    rename_columns: {device_id: device}
+                    clickhouse: {order_by: [ts, id], partition_by: toYYYYMM(ts)}
+                    redshift: {sortkey: [ts], distkey: device_id}
+                """,
+            containing: ["app.yaml:2: audit.* matches no table on the source"])
         #expect(
             output.contains("app.yaml:3: public.samples: clickhouse.order_by is ts, id, which does not start with the primary key (id)"))
         #expect(output.contains(#"app.yaml:3: public.samples: redshift.distkey names "device_id", which is not a warehouse column"#))

@@ -43,5 +43,14 @@ enum Fixtures {
         return set
     }
 
+    /// A change set inserting rows 1, 2, … of `table`, with `notes` in order, at LSNs 1, 2, ….
+    static func inserts(_ table: MappedTable, notes: [String]) throws -> ChangeSet {
+        try changes(table) { changes in
+            for (index, note) in notes.enumerated() {
+                try changes.insert(row(index + 1, note: note), lsn: lsn(UInt64(index + 1)))
+            }
+        }
+    }
+
     static func lsn(_ value: UInt64) -> LSN { LSN(value) }
 }

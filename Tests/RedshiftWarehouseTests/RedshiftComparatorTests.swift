@@ -45,8 +45,7 @@ struct RedshiftComparatorTests {
         EmulatedRedshift, RedshiftWarehouse, RedshiftWarehouse
     ) {
         let redshift = try await EmulatedRedshift.shared()
-        let warehouse = try await redshift.warehouse(schema: schema)
-        #expect(try await warehouse.prepare(tables: tables, create: true).isEmpty)
+        let warehouse = try await redshift.prepared(schema, tables)
         return (redshift, warehouse, try await redshift.warehouse(schema: schema))
     }
 

@@ -37,9 +37,8 @@ struct RedshiftRegistryTests {
     @Test("the registry and the checkpoint are replaced by delete and insert, read back, and forgotten")
     func registry() async throws {
         let redshift = try await EmulatedRedshift.shared()
-        let warehouse = try await redshift.warehouse(schema: "rs_registry")
         let table = Fixtures.orders(schema: "rs_registry")
-        #expect(try await warehouse.prepare(tables: [table], create: true).isEmpty)
+        let warehouse = try await redshift.prepared("rs_registry", [table])
         #expect(try await warehouse.checkpoint() == nil)
         try await warehouse.record(table.source, TableState(phase: .streaming, syncedAt: Fixtures.lsn(0x1_0000_0001)))
         try await warehouse.record(table.source, TableState(phase: .stopped, syncedAt: Fixtures.lsn(7), reason: "it's stopped"))

@@ -15,10 +15,7 @@ struct RedshiftWarehouseTests {
     /// A warehouse in a fresh schema with `orders` (and its soft-delete twin) prepared.
     private func prepared(_ schema: String) async throws -> (EmulatedRedshift, RedshiftWarehouse) {
         let redshift = try await EmulatedRedshift.shared()
-        let warehouse = try await redshift.warehouse(schema: schema)
-        let problems = try await warehouse.prepare(
-            tables: [Fixtures.orders(schema: schema), Fixtures.orders(schema: schema, soft: true)], create: true)
-        #expect(problems.isEmpty, "\(problems)")
+        let warehouse = try await redshift.prepared(schema, [Fixtures.orders(schema: schema), Fixtures.orders(schema: schema, soft: true)])
         return (redshift, warehouse)
     }
 
@@ -34,11 +31,7 @@ struct RedshiftWarehouseTests {
         )
         #expect(Set(layout.map { $0[0] }) == ["id", "at"])
         try await warehouse.apply(
-            Fixtures.changes(Fixtures.orders(schema: "rs_batch")) { changes in
-                for id in 1...4 {
-                    try changes.insert(Fixtures.row(id, note: "note \(id), \"quoted\"\nline"), lsn: Fixtures.lsn(UInt64(id)))
-                }
-            })
+            Fixtures.inserts(Fixtures.orders(schema: "rs_batch"), notes: (1...4).map { "note \($0), \"quoted\"\nline" }))
         try await warehouse.commit(checkpoint: Fixtures.lsn(100))
         try await warehouse.apply(
             Fixtures.changes(Fixtures.orders(schema: "rs_batch")) { changes in
@@ -65,11 +58,7 @@ struct RedshiftWarehouseTests {
     func unchangedToast() async throws {
         let (redshift, warehouse) = try await prepared("rs_toast")
         let table = Fixtures.orders(schema: "rs_toast")
-        try await warehouse.apply(
-            Fixtures.changes(table) { changes in
-                try changes.insert(Fixtures.row(1, note: "large one"), lsn: Fixtures.lsn(1))
-                try changes.insert(Fixtures.row(2, note: "large two"), lsn: Fixtures.lsn(2))
-            })
+        try await warehouse.apply(Fixtures.inserts(table, notes: ["large one", "large two"]))
         try await warehouse.commit(checkpoint: Fixtures.lsn(10))
         try await warehouse.apply(
             Fixtures.changes(table) { changes in
@@ -167,11 +156,7 @@ struct RedshiftWarehouseTests {
     func serializationConflictRetried() async throws {
         let (redshift, warehouse) = try await prepared("rs_1023")
         let table = Fixtures.orders(schema: "rs_1023")
-        try await warehouse.apply(
-            Fixtures.changes(table) { changes in
-                try changes.insert(Fixtures.row(1, note: "one"), lsn: Fixtures.lsn(1))
-                try changes.insert(Fixtures.row(2, note: "two"), lsn: Fixtures.lsn(2))
-            })
+        try await warehouse.apply(Fixtures.inserts(table, notes: ["one", "two"]))
         #expect(try await redshift.rows("SELECT redshift_emulation_fail_next_commit(1023)") == [["armed"]])
         try await warehouse.commit(checkpoint: Fixtures.lsn(3))
         #expect(try await orders(redshift, "rs_1023").map { [$0[0], $0[1]] } == [["1", "one"], ["2", "two"]])
@@ -199,8 +184,7 @@ struct RedshiftWideningTests {
         let redshift = try await EmulatedRedshift.shared()
         var table = Fixtures.orders(schema: "rs_widen")
         table.columns.append(SourceColumn(name: "code", sqlType: "character varying(10)", notNull: false))
-        let warehouse = try await redshift.warehouse(schema: "rs_widen")
-        #expect(try await warehouse.prepare(tables: [table], create: true).isEmpty)
+        let warehouse = try await redshift.prepared("rs_widen", [table])
         table.columns[7].sqlType = "character varying(20)"
         var set = ChangeSet()
         set.steps = [.schemaChange(SchemaChange(table: table, retyped: ["code"]))]

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// The source's rows as ClickHouse prints the `_current` view: booleans as 0/1, timestamps as
 /// microseconds since 1970 UTC, NULL as \N.
@@ -14,4 +15,14 @@ func clickHouseRows(_ server: ClickHouseServer, _ scenario: Scenario, _ sql: Str
         server.inClassicForm(sql.replacingOccurrences(of: "$db", with: "`\(scenario.warehouseDatabase)`")) + " FORMAT TabSeparated"
     )
     .trimmingCharacters(in: .newlines)
+}
+
+/// Expects the rows of `view` (as ``clickHouseRows(_:_:_:)`` reads them) to equal the source's rows
+/// of `source` (as ``sourceRows(_:_:)`` reads them).
+func expectSameRows(
+    _ server: ClickHouseServer, _ scenario: Scenario, view: String, source: String, _ comment: Comment? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
+) async throws {
+    let warehouse = try await clickHouseRows(server, scenario, view)
+    #expect(warehouse == (try await sourceRows(scenario, source)), comment, sourceLocation: sourceLocation)
 }

@@ -25,6 +25,16 @@ extension Scenario {
         return output
     }
 
+    /// Replaces the mapping file with `mapping` and expects `forager check` to refuse it (exit 1)
+    /// with an output that contains each of `fragments`; returns the output.
+    @discardableResult
+    func expectCheckRefuses(
+        mapping: String, containing fragments: [String], sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> String {
+        try writeMapping(mapping)
+        return try await expectOutput(of: ["check"], status: 1, containing: fragments, sourceLocation: sourceLocation)
+    }
+
     /// Runs `forager validate` and expects each of `tables` (`schema.table`) reported equal.
     func expectValidatedEqual(_ tables: String..., sourceLocation: SourceLocation = #_sourceLocation) async throws {
         try await expectOutput(of: ["validate"], containing: tables.map { "\($0): equal" }, sourceLocation: sourceLocation)

@@ -23,15 +23,15 @@ struct Scenario {
     /// Creates both databases, runs `sourceSQL` on the source, and writes a config that maps `tables`
     /// (`schema.table` as in a mapping file) into the warehouse schema `analytics`.
     /// `batch` is more top-level YAML (batch, alerts, shutdown sections); `heartbeat` is
-    /// `source.heartbeat_interval_s`; `clusters` replaces the shared clusters (for tests that stop them);
-    /// `sourceDatabaseOptions` follows `CREATE DATABASE` for the source (`ENCODING 'LATIN1' ...`).
+    /// `source.heartbeat_interval_s`; `source` and `warehouse` replace the shared clusters (for tests
+    /// that stop them); `sourceDatabaseOptions` follows `CREATE DATABASE` for the source (`ENCODING 'LATIN1' ...`).
     static func make(
         sourceSQL: String, tables: [String], batch: String = "", heartbeat: Int = 1, clickHouse: ClickHouseServer? = nil,
-        clickHouseCredentials: String = "", clusters: (source: LocalCluster, warehouse: LocalCluster)? = nil, readyMaxLag: Int? = nil,
+        clickHouseCredentials: String = "", source: LocalCluster? = nil, warehouse: LocalCluster? = nil, readyMaxLag: Int? = nil,
         sourceDatabaseOptions: String = ""
     ) async throws -> Scenario {
         let shared = try await SharedClusters.shared.get()
-        let clusters = clusters ?? shared
+        let clusters = (source: source ?? shared.source, warehouse: warehouse ?? shared.warehouse)
         let id = await SharedClusters.shared.nextID()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-scenario-\(getpid())-\(id)").path
         try FileManager.default.createDirectory(atPath: directory + "/mappings", withIntermediateDirectories: true)
@@ -40,7 +40,7 @@ struct Scenario {
         try await clusters.source.execute("CREATE DATABASE \(scenario.sourceDatabase) \(sourceDatabaseOptions)", database: "postgres")
         try await clusters.warehouse.execute("CREATE DATABASE \(scenario.warehouseDatabase)", database: "postgres")
         try await clusters.source.execute(sourceSQL, database: scenario.sourceDatabase)
-        let warehouse =
+        let warehouseSection =
             clickHouse.map {
                 """
                 warehouse:
@@ -62,7 +62,7 @@ struct Scenario {
               slot: \(scenario.slot)
               heartbeat_interval_s: \(heartbeat)
               spill_dir: spill
-            \(warehouse)
+            \(warehouseSection)
             \(batch)
             metrics:
               listen: "127.0.0.1:\(scenario.metricsPort)"
@@ -104,6 +104,14 @@ struct Scenario {
         let connection = try await source.connect(sourceDatabase)
         defer { connection.close() }
         for statement in statements { try await connection.execute(statement) }
+    }
+
+    /// Runs `forager sync`, then `statements` as ``onSourceEach(_:)`` does, then `forager sync`
+    /// again: the changes reach the warehouse through the stream, after the copy.
+    func syncBeforeAndAfter(_ statements: [String]) async throws {
+        try await forager(["sync"])
+        try await onSourceEach(statements)
+        try await forager(["sync"])
     }
 
     func sourceScalar(_ sql: String) async throws -> String? {
@@ -159,6 +167,14 @@ struct Scenario {
         return process
     }
 
+    /// Starts `forager run` as ``launchStreaming(_:)`` does and, once it streams, runs `statements`
+    /// as ``onSourceEach(_:)`` does: changes that reach the warehouse while Forager streams.
+    func launchStreaming(thenEach statements: [String]) async throws -> ChildProcess {
+        let process = try await launchStreaming()
+        try await onSourceEach(statements)
+        return process
+    }
+
     /// Runs `statements(round)` on the source over and over, pausing `pause` between rounds,
     /// until the returned task is cancelled.
     func writeContinuously(pause: Duration = .milliseconds(20), _ statements: @escaping @Sendable (Int) -> String) -> Task<Void, any Error>
@@ -210,7 +226,6 @@ struct Scenario {
         try await warehouseScalar("SELECT lsn::text FROM analytics._forager_state WHERE slot = '\(slot)'")
     }
 
-    /// Drops the slot so the cluster does not keep WAL for a finished test.
     /// Drops the scenario's slot and removes its files; run by ``ScenarioCleanup`` after the test.
     func cleanUp() async {
         try? await source.execute(

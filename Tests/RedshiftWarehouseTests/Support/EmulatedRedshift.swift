@@ -3,6 +3,7 @@ import LibPQ
 import Logging
 import RedshiftTestSupport
 import S3Staging
+import Testing
 
 @testable import RedshiftWarehouse
 
@@ -19,6 +20,16 @@ extension EmulatedRedshift {
         configuration.retryDelay = .milliseconds(20)
         configure(&configuration)
         return try await RedshiftWarehouse.connect(ConnectionString(url), configuration: configuration, logger: logger)
+    }
+
+    /// A warehouse over the emulator in `schema` with `tables` prepared (created), expecting no problem.
+    func prepared(
+        _ schema: String, _ tables: [MappedTable], sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> RedshiftWarehouse {
+        let warehouse = try await warehouse(schema: schema)
+        let problems = try await warehouse.prepare(tables: tables, create: true)
+        #expect(problems.isEmpty, "\(problems)", sourceLocation: sourceLocation)
+        return warehouse
     }
 
     /// A client of the staging bucket with the server's keys.
