@@ -44,18 +44,8 @@ public struct Update: Sendable, Equatable {
 
     init(from reader: inout ByteReader) throws(DecodeFailure) {
         relationID = try reader.readUInt32()
-        let markerOffset = reader.offset
-        let marker = try reader.readUInt8()
-        switch marker {
-        case UInt8(ascii: "K"), UInt8(ascii: "O"):
-            let old = try TupleData(from: &reader)
-            if marker == UInt8(ascii: "K") { oldKey = old } else { oldTuple = old }
-            try reader.expectTupleMarker(UInt8(ascii: "N"))
-        case UInt8(ascii: "N"):
-            break
-        default:
-            throw .unexpectedByte(what: "tuple marker", value: marker, offset: markerOffset)
-        }
+        (oldKey, oldTuple) = try reader.readOldRow(required: false)
+        try reader.expectTupleMarker(UInt8(ascii: "N"))
         newTuple = try TupleData(from: &reader)
     }
 }
@@ -82,16 +72,7 @@ public struct Delete: Sendable, Equatable {
 
     init(from reader: inout ByteReader) throws(DecodeFailure) {
         relationID = try reader.readUInt32()
-        let markerOffset = reader.offset
-        let marker = try reader.readUInt8()
-        switch marker {
-        case UInt8(ascii: "K"):
-            oldKey = try TupleData(from: &reader)
-        case UInt8(ascii: "O"):
-            oldTuple = try TupleData(from: &reader)
-        default:
-            throw .unexpectedByte(what: "tuple marker", value: marker, offset: markerOffset)
-        }
+        (oldKey, oldTuple) = try reader.readOldRow(required: true)
     }
 }
 
@@ -138,5 +119,19 @@ extension ByteReader {
         guard marker == expected else {
             throw .unexpectedByte(what: "tuple marker", value: marker, offset: markerOffset)
         }
+    }
+
+    /// The old row of an Update or Delete: `'K'` and the replica identity key columns, or `'O'` and
+    /// the whole old row. Unless `required`, any other byte is left unread and both are nil (an
+    /// Update without an old row, whose `'N'` new row follows at once).
+    mutating func readOldRow(required: Bool) throws(DecodeFailure) -> (key: TupleData?, tuple: TupleData?) {
+        let marker = try peekUInt8()
+        guard marker == UInt8(ascii: "K") || marker == UInt8(ascii: "O") else {
+            if required { throw .unexpectedByte(what: "tuple marker", value: marker, offset: offset) }
+            return (nil, nil)
+        }
+        _ = try readUInt8()
+        let old = try TupleData(from: &self)
+        return marker == UInt8(ascii: "K") ? (old, nil) : (nil, old)
     }
 }
