@@ -69,6 +69,13 @@ struct ByteReader {
         }
     }
 
+    /// The next byte, left unread.
+    @inline(__always)
+    func peekUInt8() throws(DecodeFailure) -> UInt8 {
+        try require(1)
+        return bytes[index]
+    }
+
     @inline(__always)
     mutating func readUInt8() throws(DecodeFailure) -> UInt8 {
         try require(1)

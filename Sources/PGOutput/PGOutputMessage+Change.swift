@@ -12,11 +12,10 @@ public struct Insert: Sendable, Equatable {
         self.newTuple = newTuple
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> Insert {
-        let relationID = try reader.readUInt32()
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
+        relationID = try reader.readUInt32()
         try reader.expectTupleMarker(UInt8(ascii: "N"))
-        let newTuple = try TupleData.decode(from: &reader)
-        return Insert(relationID: relationID, newTuple: newTuple)
+        newTuple = try TupleData(from: &reader)
     }
 }
 
@@ -43,24 +42,11 @@ public struct Update: Sendable, Equatable {
         self.newTuple = newTuple
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> Update {
-        let relationID = try reader.readUInt32()
-        var oldKey: TupleData?
-        var oldTuple: TupleData?
-        let markerOffset = reader.offset
-        let marker = try reader.readUInt8()
-        switch marker {
-        case UInt8(ascii: "K"), UInt8(ascii: "O"):
-            let old = try TupleData.decode(from: &reader)
-            if marker == UInt8(ascii: "K") { oldKey = old } else { oldTuple = old }
-            try reader.expectTupleMarker(UInt8(ascii: "N"))
-        case UInt8(ascii: "N"):
-            break
-        default:
-            throw .unexpectedByte(what: "tuple marker", value: marker, offset: markerOffset)
-        }
-        let newTuple = try TupleData.decode(from: &reader)
-        return Update(relationID: relationID, oldKey: oldKey, oldTuple: oldTuple, newTuple: newTuple)
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
+        relationID = try reader.readUInt32()
+        (oldKey, oldTuple) = try reader.readOldRow(required: false)
+        try reader.expectTupleMarker(UInt8(ascii: "N"))
+        newTuple = try TupleData(from: &reader)
     }
 }
 
@@ -84,18 +70,9 @@ public struct Delete: Sendable, Equatable {
         self.oldTuple = oldTuple
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> Delete {
-        let relationID = try reader.readUInt32()
-        let markerOffset = reader.offset
-        let marker = try reader.readUInt8()
-        switch marker {
-        case UInt8(ascii: "K"):
-            return Delete(relationID: relationID, oldKey: try TupleData.decode(from: &reader), oldTuple: nil)
-        case UInt8(ascii: "O"):
-            return Delete(relationID: relationID, oldKey: nil, oldTuple: try TupleData.decode(from: &reader))
-        default:
-            throw .unexpectedByte(what: "tuple marker", value: marker, offset: markerOffset)
-        }
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
+        relationID = try reader.readUInt32()
+        (oldKey, oldTuple) = try reader.readOldRow(required: true)
     }
 }
 
@@ -116,7 +93,7 @@ public struct Truncate: Sendable, Equatable {
         self.restartIdentity = restartIdentity
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> Truncate {
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
         let countOffset = reader.offset
         let count = Int(try reader.readInt32())
         guard count >= 0 else { throw .negativeCount(what: "relation", value: count, offset: countOffset) }
@@ -128,7 +105,9 @@ public struct Truncate: Sendable, Equatable {
         for _ in 0..<count {
             relationIDs.append(try reader.readUInt32())
         }
-        return Truncate(relationIDs: relationIDs, cascade: options & 1 != 0, restartIdentity: options & 2 != 0)
+        self.relationIDs = relationIDs
+        cascade = options & 1 != 0
+        restartIdentity = options & 2 != 0
     }
 }
 
@@ -140,5 +119,19 @@ extension ByteReader {
         guard marker == expected else {
             throw .unexpectedByte(what: "tuple marker", value: marker, offset: markerOffset)
         }
+    }
+
+    /// The old row of an Update or Delete: `'K'` and the replica identity key columns, or `'O'` and
+    /// the whole old row. Unless `required`, any other byte is left unread and both are nil (an
+    /// Update without an old row, whose `'N'` new row follows at once).
+    mutating func readOldRow(required: Bool) throws(DecodeFailure) -> (key: TupleData?, tuple: TupleData?) {
+        let marker = try peekUInt8()
+        guard marker == UInt8(ascii: "K") || marker == UInt8(ascii: "O") else {
+            if required { throw .unexpectedByte(what: "tuple marker", value: marker, offset: offset) }
+            return (nil, nil)
+        }
+        _ = try readUInt8()
+        let old = try TupleData(from: &self)
+        return marker == UInt8(ascii: "K") ? (old, nil) : (nil, old)
     }
 }

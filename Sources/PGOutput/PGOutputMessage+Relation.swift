@@ -48,6 +48,13 @@ public struct Relation: Sendable, Equatable {
             self.typeOID = typeOID
             self.typeModifier = typeModifier
         }
+
+        init(from reader: inout ByteReader) throws(DecodeFailure) {
+            isKey = try reader.readUInt8() & 1 != 0
+            name = try reader.readCString()
+            typeOID = try reader.readUInt32()
+            typeModifier = try reader.readInt32()
+        }
     }
 
     public init(id: UInt32, namespace: String, name: String, replicaIdentity: ReplicaIdentity, columns: [Column]) {
@@ -61,29 +68,26 @@ public struct Relation: Sendable, Equatable {
     /// The smallest encoding of a column: flags, an empty name's NUL, type OID and typmod.
     private static let minimumColumnSize = 1 + 1 + 4 + 4
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> Relation {
-        let id = try reader.readUInt32()
-        let namespace = try reader.readCString()
-        let name = try reader.readCString()
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
+        id = try reader.readUInt32()
+        namespace = try reader.readCString()
+        name = try reader.readCString()
         let identityOffset = reader.offset
         let identityByte = try reader.readUInt8()
         guard let replicaIdentity = ReplicaIdentity(rawValue: identityByte) else {
             throw .unexpectedByte(what: "replica identity", value: identityByte, offset: identityOffset)
         }
+        self.replicaIdentity = replicaIdentity
         let countOffset = reader.offset
         let count = Int(try reader.readInt16())
         guard count >= 0 else { throw .negativeCount(what: "column", value: count, offset: countOffset) }
         var columns: [Column] = []
         // Never trust a count for an allocation beyond what the remaining bytes could hold.
-        columns.reserveCapacity(min(count, reader.remaining / minimumColumnSize))
+        columns.reserveCapacity(min(count, reader.remaining / Self.minimumColumnSize))
         for _ in 0..<count {
-            let flags = try reader.readUInt8()
-            let columnName = try reader.readCString()
-            let typeOID = try reader.readUInt32()
-            let typeModifier = try reader.readInt32()
-            columns.append(Column(isKey: flags & 1 != 0, name: columnName, typeOID: typeOID, typeModifier: typeModifier))
+            columns.append(try Column(from: &reader))
         }
-        return Relation(id: id, namespace: namespace, name: name, replicaIdentity: replicaIdentity, columns: columns)
+        self.columns = columns
     }
 }
 
@@ -104,10 +108,9 @@ public struct TypeMessage: Sendable, Equatable {
         self.name = name
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> TypeMessage {
-        let typeOID = try reader.readUInt32()
-        let namespace = try reader.readCString()
-        let name = try reader.readCString()
-        return TypeMessage(typeOID: typeOID, namespace: namespace, name: name)
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
+        typeOID = try reader.readUInt32()
+        namespace = try reader.readCString()
+        name = try reader.readCString()
     }
 }

@@ -13,10 +13,9 @@ public struct StreamStart: Sendable, Equatable {
         self.firstSegment = firstSegment
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> StreamStart {
-        let xid = try reader.readUInt32()
-        let first = try reader.readUInt8()
-        return StreamStart(xid: xid, firstSegment: first == 1)
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
+        xid = try reader.readUInt32()
+        firstSegment = try reader.readUInt8() == 1
     }
 }
 
@@ -43,13 +42,12 @@ public struct StreamCommit: Sendable, Equatable {
         self.commitTime = commitTime
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> StreamCommit {
-        let xid = try reader.readUInt32()
-        let flags = try reader.readUInt8()
-        let commitLSN = try reader.readLSN()
-        let endLSN = try reader.readLSN()
-        let commitTime = try reader.readTimestamp()
-        return StreamCommit(xid: xid, flags: flags, commitLSN: commitLSN, endLSN: endLSN, commitTime: commitTime)
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
+        xid = try reader.readUInt32()
+        flags = try reader.readUInt8()
+        commitLSN = try reader.readLSN()
+        endLSN = try reader.readLSN()
+        commitTime = try reader.readTimestamp()
     }
 }
 
@@ -68,9 +66,8 @@ public struct StreamAbort: Sendable, Equatable {
         self.subxid = subxid
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> StreamAbort {
-        let xid = try reader.readUInt32()
-        let subxid = try reader.readUInt32()
-        return StreamAbort(xid: xid, subxid: subxid)
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
+        xid = try reader.readUInt32()
+        subxid = try reader.readUInt32()
     }
 }

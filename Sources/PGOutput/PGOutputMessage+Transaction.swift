@@ -15,11 +15,10 @@ public struct Begin: Sendable, Equatable {
         self.xid = xid
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> Begin {
-        let finalLSN = try reader.readLSN()
-        let commitTime = try reader.readTimestamp()
-        let xid = try reader.readUInt32()
-        return Begin(finalLSN: finalLSN, commitTime: commitTime, xid: xid)
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
+        finalLSN = try reader.readLSN()
+        commitTime = try reader.readTimestamp()
+        xid = try reader.readUInt32()
     }
 }
 
@@ -43,12 +42,11 @@ public struct Commit: Sendable, Equatable {
         self.commitTime = commitTime
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> Commit {
-        let flags = try reader.readUInt8()
-        let commitLSN = try reader.readLSN()
-        let endLSN = try reader.readLSN()
-        let commitTime = try reader.readTimestamp()
-        return Commit(flags: flags, commitLSN: commitLSN, endLSN: endLSN, commitTime: commitTime)
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
+        flags = try reader.readUInt8()
+        commitLSN = try reader.readLSN()
+        endLSN = try reader.readLSN()
+        commitTime = try reader.readTimestamp()
     }
 }
 
@@ -66,10 +64,9 @@ public struct Origin: Sendable, Equatable {
         self.name = name
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> Origin {
-        let commitLSN = try reader.readLSN()
-        let name = try reader.readCString()
-        return Origin(commitLSN: commitLSN, name: name)
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
+        commitLSN = try reader.readLSN()
+        name = try reader.readCString()
     }
 }
 
@@ -94,11 +91,10 @@ public struct LogicalMessage: Sendable, Equatable {
         self.content = content
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> LogicalMessage {
-        let flags = try reader.readUInt8()
-        let lsn = try reader.readLSN()
-        let prefix = try reader.readCString()
-        let content = try reader.readLengthPrefixedBytes()
-        return LogicalMessage(transactional: flags & 1 != 0, lsn: lsn, prefix: prefix, content: content)
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
+        transactional = try reader.readUInt8() & 1 != 0
+        lsn = try reader.readLSN()
+        prefix = try reader.readCString()
+        content = try reader.readLengthPrefixedBytes()
     }
 }

@@ -72,20 +72,20 @@ public enum PGOutputMessage: Sendable, Equatable {
 
     private static func decode(_ type: UInt8, from reader: inout ByteReader) throws(DecodeFailure) -> PGOutputMessage {
         switch type {
-        case UInt8(ascii: "B"): return .begin(try Begin.decode(from: &reader))
-        case UInt8(ascii: "C"): return .commit(try Commit.decode(from: &reader))
-        case UInt8(ascii: "O"): return .origin(try Origin.decode(from: &reader))
-        case UInt8(ascii: "R"): return .relation(try Relation.decode(from: &reader))
-        case UInt8(ascii: "Y"): return .type(try TypeMessage.decode(from: &reader))
-        case UInt8(ascii: "I"): return .insert(try Insert.decode(from: &reader))
-        case UInt8(ascii: "U"): return .update(try Update.decode(from: &reader))
-        case UInt8(ascii: "D"): return .delete(try Delete.decode(from: &reader))
-        case UInt8(ascii: "T"): return .truncate(try Truncate.decode(from: &reader))
-        case UInt8(ascii: "M"): return .message(try LogicalMessage.decode(from: &reader))
-        case UInt8(ascii: "S"): return .streamStart(try StreamStart.decode(from: &reader))
+        case UInt8(ascii: "B"): return .begin(try Begin(from: &reader))
+        case UInt8(ascii: "C"): return .commit(try Commit(from: &reader))
+        case UInt8(ascii: "O"): return .origin(try Origin(from: &reader))
+        case UInt8(ascii: "R"): return .relation(try Relation(from: &reader))
+        case UInt8(ascii: "Y"): return .type(try TypeMessage(from: &reader))
+        case UInt8(ascii: "I"): return .insert(try Insert(from: &reader))
+        case UInt8(ascii: "U"): return .update(try Update(from: &reader))
+        case UInt8(ascii: "D"): return .delete(try Delete(from: &reader))
+        case UInt8(ascii: "T"): return .truncate(try Truncate(from: &reader))
+        case UInt8(ascii: "M"): return .message(try LogicalMessage(from: &reader))
+        case UInt8(ascii: "S"): return .streamStart(try StreamStart(from: &reader))
         case UInt8(ascii: "E"): return .streamStop
-        case UInt8(ascii: "c"): return .streamCommit(try StreamCommit.decode(from: &reader))
-        case UInt8(ascii: "A"): return .streamAbort(try StreamAbort.decode(from: &reader))
+        case UInt8(ascii: "c"): return .streamCommit(try StreamCommit(from: &reader))
+        case UInt8(ascii: "A"): return .streamAbort(try StreamAbort(from: &reader))
         default: throw .unknownMessageType(type)
         }
     }

@@ -19,9 +19,9 @@ public enum ReplicationMessage: Sendable, Equatable {
             let message: ReplicationMessage
             switch type {
             case UInt8(ascii: "w"):
-                message = .xLogData(try XLogData.decode(from: &reader))
+                message = .xLogData(try XLogData(from: &reader))
             case UInt8(ascii: "k"):
-                message = .keepalive(try PrimaryKeepalive.decode(from: &reader))
+                message = .keepalive(try PrimaryKeepalive(from: &reader))
             default:
                 throw DecodeFailure.unknownMessageType(type)
             }
@@ -54,11 +54,11 @@ public struct XLogData: Sendable, Equatable {
     }
 
     /// Decodes the fields after the `'w'` byte; everything left is `data`.
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> XLogData {
-        let walStart = try reader.readLSN()
-        let walEnd = try reader.readLSN()
-        let serverTime = try reader.readTimestamp()
-        return XLogData(walStart: walStart, walEnd: walEnd, serverTime: serverTime, data: reader.readRest())
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
+        walStart = try reader.readLSN()
+        walEnd = try reader.readLSN()
+        serverTime = try reader.readTimestamp()
+        data = reader.readRest()
     }
 }
 
@@ -80,11 +80,10 @@ public struct PrimaryKeepalive: Sendable, Equatable {
     }
 
     /// Decodes the fields after the `'k'` byte.
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> PrimaryKeepalive {
-        let walEnd = try reader.readLSN()
-        let serverTime = try reader.readTimestamp()
-        let reply = try reader.readUInt8()
-        return PrimaryKeepalive(walEnd: walEnd, serverTime: serverTime, replyRequested: reply != 0)
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
+        walEnd = try reader.readLSN()
+        serverTime = try reader.readTimestamp()
+        replyRequested = try reader.readUInt8() != 0
     }
 }
 

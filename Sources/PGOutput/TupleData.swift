@@ -10,7 +10,7 @@ public struct TupleData: Sendable, Equatable {
         self.columns = columns
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodeFailure) -> TupleData {
+    init(from reader: inout ByteReader) throws(DecodeFailure) {
         let countOffset = reader.offset
         let count = Int(try reader.readInt16())
         guard count >= 0 else { throw .negativeCount(what: "column", value: count, offset: countOffset) }
@@ -20,7 +20,7 @@ public struct TupleData: Sendable, Equatable {
         for _ in 0..<count {
             columns.append(try TupleColumn.decode(from: &reader))
         }
-        return TupleData(columns: columns)
+        self.columns = columns
     }
 }
 

@@ -175,11 +175,10 @@ public struct PGOutputEncoder {
             uint32(abort.subxid)
         case .streamed(let xid, let inner):
             // The type byte, then the transaction id, then the rest of the inner message.
-            var body = PGOutputEncoder()
-            body.message(inner)
-            bytes.append(body.bytes[0])
+            let body = Self.encode(inner)
+            uint8(body[0])
             uint32(xid)
-            raw(body.bytes.dropFirst())
+            raw(body.dropFirst())
         default:
             preconditionFailure("not a streaming message: \(message)")
         }

@@ -70,6 +70,8 @@ struct DecodingErrorTests {
         #expect(decodeError([0x49, 0, 0, 0, 1, 0x4B, 0, 0])?.reason == "unexpected tuple marker 'K' at offset 5")
         #expect(decodeError([0x44, 0, 0, 0, 1, 0x4E, 0, 0])?.reason == "unexpected tuple marker 'N' at offset 5")
         #expect(decodeError([0x55, 0, 0, 0, 1, 0x4B, 0, 0, 0x4B, 0, 0])?.reason == "unexpected tuple marker 'K' at offset 8")
+        #expect(decodeError([0x55, 0, 0, 0, 1, 0x78, 0, 0])?.reason == "unexpected tuple marker 'x' at offset 5")
+        #expect(decodeError([0x44, 0, 0, 0, 1, 0x78, 0, 0])?.reason == "unexpected tuple marker 'x' at offset 5")
         #expect(decodeError([0x49, 0, 0, 0, 1, 0x4E, 0, 1, 0x78])?.reason == "unexpected tuple column kind 'x' at offset 8")
         #expect(decodeError([0x52, 0, 0, 0, 1, 0, 0, 0x78, 0, 0])?.reason == "unexpected replica identity 'x' at offset 7")
         #expect(decodeError([0x4F, 0, 0, 0, 0, 0, 0, 0, 0, 0x61, 0x62])?.reason == "unterminated string at offset 9")
