@@ -1,6 +1,7 @@
+import ForagerCore
+
 /// Back from ClickHouse to PostgreSQL's text form: for values the source did not send again
-/// (unchanged TOAST values, rows kept by `deletes: soft`), and the calendar arithmetic both
-/// directions share.
+/// (unchanged TOAST values, rows kept by `deletes: soft`).
 extension ClickHouseColumn {
     /// PostgreSQL's text form of a value ClickHouse returned for a column with `conversion` (the
     /// reverse of ``append(_:to:table:)``), for values the source did not send again; nil when
@@ -88,7 +89,7 @@ extension ClickHouseColumn {
         let fraction = micros - seconds * 1_000_000
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let time = seconds - days * 86_400
-        let (year, month, day) = civilFromDays(days)
+        let (year, month, day) = CivilCalendar.date(fromDays: days)
         func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
         let yearText = year > 0 ? String(String(year).leftPadded(to: 4)) : String(String(1 - year).leftPadded(to: 4))
         var text = "\(yearText)-\(two(month))-\(two(day)) \(two(time / 3600)):\(two(time % 3600 / 60)):\(two(time % 60))"
@@ -96,29 +97,6 @@ extension ClickHouseColumn {
         text += "+00"
         if year <= 0 { text += " BC" }
         return text
-    }
-
-    /// The proleptic Gregorian date of a day count since 1970-01-01 (year 0 is 1 BC).
-    static func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (year 0 is 1 BC).
-    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
     }
 }
 

@@ -414,7 +414,7 @@ public struct ClickHouseColumn: Sendable, Equatable {
             astronomicalYear = 1 - year
         }
         guard reader.atEnd else { return nil }
-        let days = daysFromCivil(year: astronomicalYear, month: month, day: day)
+        let days = CivilCalendar.days(year: astronomicalYear, month: month, day: day)
         return (days * 86_400 + seconds - offset) * 1_000_000 + fraction
     }
 

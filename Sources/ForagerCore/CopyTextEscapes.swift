@@ -2,6 +2,30 @@
 /// backslash before `t n r b f v 0` stands for that control byte, before anything else for the
 /// byte itself.
 public enum CopyTextEscapes {
+    /// Appends `value` escaped: backslash, tab, newline and carriage return, the bytes that would
+    /// otherwise end a field or a row; every other byte stands for itself.
+    @inlinable
+    public static func escape(_ value: ArraySlice<UInt8>, into output: inout [UInt8]) {
+        var needsEscape = false
+        for byte in value where byte == 0x5C || byte == 0x09 || byte == 0x0A || byte == 0x0D {
+            needsEscape = true
+            break
+        }
+        guard needsEscape else {
+            output.append(contentsOf: value)
+            return
+        }
+        for byte in value {
+            switch byte {
+            case 0x5C: output.append(0x5C); output.append(0x5C)
+            case 0x09: output.append(0x5C); output.append(UInt8(ascii: "t"))
+            case 0x0A: output.append(0x5C); output.append(UInt8(ascii: "n"))
+            case 0x0D: output.append(0x5C); output.append(UInt8(ascii: "r"))
+            default: output.append(byte)
+            }
+        }
+    }
+
     /// Appends the bytes an escaped field stands for.
     @inlinable
     public static func unescape(_ field: ArraySlice<UInt8>, into output: inout [UInt8]) {

@@ -2,23 +2,30 @@ import ForagerCore
 import PGOutput
 import PostgresSource
 
-/// Walks one table's key ranges, comparing each chunk; a chunk that differs is compared again once
-/// the warehouse has passed the source position it was read at, and with fresh reads, before it
-/// counts as different: so rows written meanwhile raise no false alarm.
-struct ChunkValidator {
+/// Walks one table's key ranges, comparing each chunk with the warehouse's comparator (a
+/// ``ChecksumComparator`` here, a ``TwinComparator`` in ChunkValidator+Twin.swift); a chunk that
+/// differs is compared again once the warehouse has passed the source position it was read at,
+/// and with fresh reads, before it counts as different: so rows written meanwhile raise no false
+/// alarm.
+struct ChunkValidator<Warehouse> {
     let checksum: ChunkChecksum
     let source: ChunkReader
-    let warehouse: any ChecksumComparator
+    let warehouse: Warehouse
     let chunkRows: Int
     let wait: Duration
     /// Rounds of comparing a differing chunk before it is reported.
-    static let rounds = 5
+    static var rounds: Int { 5 }
+}
 
-    private struct Aggregate: Equatable {
-        var rows: Int
-        var sum: String
-    }
+/// A chunk's row count and checksum, as the comparison query reads them on either side.
+private struct Aggregate: Equatable {
+    var rows: Int
+    var sum: String
+}
 
+/// Comparing checksums: each side sums its chunk, and only a chunk whose sums differ is read row
+/// by row.
+extension ChunkValidator where Warehouse == any ChecksumComparator {
     func run() async throws -> TableValidation {
         var result = TableValidation(table: checksum.table.source)
         if checksum.table.identity == .appendOnly {

@@ -28,10 +28,13 @@ extension Pipeline {
         case .twin(let warehouse):
             let collation = try await reader.databaseCollation()
             for table in tables {
-                let validator = TwinChunkValidator(
-                    checksum: ChunkChecksum(table: table), source: reader, warehouse: warehouse, chunkRows: chunkRows, wait: wait,
-                    sourceTextBytewise: collation == "C" || collation == "POSIX")
-                do { results.append(logged(try await validator.run())) } catch { throw warehouse.explaining(error) }
+                let validator = ChunkValidator(
+                    checksum: ChunkChecksum(table: table), source: reader, warehouse: warehouse, chunkRows: chunkRows, wait: wait)
+                do {
+                    results.append(logged(try await validator.run(sourceTextBytewise: collation == "C" || collation == "POSIX")))
+                } catch {
+                    throw warehouse.explaining(error)
+                }
             }
         }
         return results

@@ -4,29 +4,6 @@ public import PGOutput
 /// Encoding of values into PostgreSQL's COPY text format: tab-separated, `\N` for NULL, with
 /// backslash, tab, newline and carriage return escaped.
 public enum CopyText {
-    /// Appends one value.
-    @inlinable
-    public static func append(_ value: ArraySlice<UInt8>, to output: inout [UInt8]) {
-        var needsEscape = false
-        for byte in value where byte == 0x5C || byte == 0x09 || byte == 0x0A || byte == 0x0D {
-            needsEscape = true
-            break
-        }
-        guard needsEscape else {
-            output.append(contentsOf: value)
-            return
-        }
-        for byte in value {
-            switch byte {
-            case 0x5C: output.append(0x5C); output.append(0x5C)
-            case 0x09: output.append(0x5C); output.append(UInt8(ascii: "t"))
-            case 0x0A: output.append(0x5C); output.append(UInt8(ascii: "n"))
-            case 0x0D: output.append(0x5C); output.append(UInt8(ascii: "r"))
-            default: output.append(byte)
-            }
-        }
-    }
-
     /// The NULL marker `\N`.
     public static let null: [UInt8] = [0x5C, UInt8(ascii: "N")]
 
@@ -54,7 +31,7 @@ public enum CopyText {
     static func append(_ column: TupleColumn, to output: inout [UInt8]) throws(ForagerError) {
         switch column {
         case .null: output.append(contentsOf: null)
-        case .text(let bytes): append(bytes, to: &output)
+        case .text(let bytes): CopyTextEscapes.escape(bytes, into: &output)
         case .binary:
             throw ForagerError(.protocolViolation, "received a binary column value, but Forager asked for text")
         case .unchangedToast:
@@ -87,7 +64,7 @@ public enum CopyText {
         for field in extra {
             if !first { output.append(0x09) }
             first = false
-            append(ArraySlice(field.utf8), to: &output)
+            CopyTextEscapes.escape(ArraySlice(field.utf8), into: &output)
         }
         output.append(0x0A)
     }

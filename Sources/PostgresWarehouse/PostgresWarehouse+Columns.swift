@@ -5,7 +5,7 @@ import ForagerCore
 /// stopped: the first keeps the warehouse from matching what Forager made, the second leaves it so.
 extension PostgresWarehouse {
     /// The quoted name of the column registry.
-    public nonisolated var columnsTable: String { SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier("_forager_columns") }
+    public nonisolated var columnsTable: String { ownTable("_forager_columns") }
 
     func createColumnRegistry() async throws {
         try await connection.execute(
@@ -38,7 +38,7 @@ extension PostgresWarehouse {
     /// The types Forager recorded for `table`'s columns; empty when none are recorded (a table
     /// made before Forager recorded them, or no registry yet).
     func recordedTypes(of table: TableName) async throws -> [String: String] {
-        guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [columnsTable]).scalar == "t" else { return [:] }
+        guard try await exists(columnsTable) else { return [:] }
         let rows = try await connection.query("SELECT column_name, type FROM \(columnsTable) WHERE table_name = $1", [table.name])
         return Dictionary(rows.rows.map { ($0[0] ?? "", $0[1] ?? "") }, uniquingKeysWith: { first, _ in first })
     }

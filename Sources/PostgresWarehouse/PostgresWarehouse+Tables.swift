@@ -6,7 +6,7 @@ import PGOutput
 /// stopped and why, and which wait for a resync.
 extension PostgresWarehouse {
     /// The quoted name of the registry table.
-    public nonisolated var tablesTable: String { SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier("_forager_tables") }
+    public nonisolated var tablesTable: String { ownTable("_forager_tables") }
 
     func createRegistry() async throws {
         try await connection.execute(
@@ -26,7 +26,7 @@ extension PostgresWarehouse {
 
     /// The recorded state of every table of this slot; empty when nothing is recorded.
     public func tableStates() async throws -> [TableName: TableState] {
-        guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [tablesTable]).scalar == "t" else { return [:] }
+        guard try await exists(tablesTable) else { return [:] }
         let rows = try await connection.query(
             "SELECT source_schema, source_table, state, synced_lsn::text, reason FROM \(tablesTable) WHERE slot = $1", [slot])
         var states: [TableName: TableState] = [:]

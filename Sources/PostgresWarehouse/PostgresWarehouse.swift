@@ -62,7 +62,15 @@ public actor PostgresWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
     }
 
     /// The checkpoint table, one row per slot.
-    public nonisolated var stateTable: String { SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier("_forager_state") }
+    public nonisolated var stateTable: String { ownTable("_forager_state") }
+
+    /// The quoted name of one of Forager's own tables in the warehouse schema.
+    nonisolated func ownTable(_ name: String) -> String { TableName(schema: schema, name: name).sql }
+
+    /// Whether the table of quoted name `table` exists.
+    func exists(_ table: String) async throws -> Bool {
+        try await connection.query("SELECT to_regclass($1) IS NOT NULL", [table]).scalar == "t"
+    }
 
     public nonisolated var checkpointLocation: String { stateTable }
     public nonisolated var acceptsBinaryCopy: Bool { true }
@@ -151,13 +159,13 @@ public actor PostgresWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
 
     /// The stored checkpoint for this slot, or nil when there is none.
     public func checkpoint() async throws -> LSN? {
-        guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [stateTable]).scalar == "t" else { return nil }
+        guard try await exists(stateTable) else { return nil }
         let text = try await connection.query("SELECT lsn FROM \(stateTable) WHERE slot = $1", [slot]).scalar
         return text.flatMap { LSN(string: $0) }
     }
 
     public func forgetCheckpoint() async throws {
-        guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [stateTable]).scalar == "t" else { return }
+        guard try await exists(stateTable) else { return }
         try await connection.query("DELETE FROM \(stateTable) WHERE slot = $1", [slot])
     }
 
@@ -177,7 +185,7 @@ public actor PostgresWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
         do {
             var counts: [TableName: Int] = [:]
             for target in targets {
-                guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [target.sql]).scalar == "t" else { continue }
+                guard try await exists(target.sql) else { continue }
                 do {
                     counts[target] = try await connection.query("SELECT count(*) FROM \(target.sql)").scalar.flatMap { Int($0) }
                 } catch let error as PGError where error.sqlState == "55P03" {

@@ -34,7 +34,9 @@ public final class EmulatedRedshift: Sendable {
     }
 
     /// The emulation of this test process, started on first use.
-    public static func shared() async throws -> EmulatedRedshift { try await Shared.instance.get() }
+    public static func shared() async throws -> EmulatedRedshift { try await sharedEmulation.get() }
+
+    private static let sharedEmulation = StartedOnce { try await EmulatedRedshift.start() }
 
     private static func start() async throws -> EmulatedRedshift {
         let s3 = try await MotoServer.shared()
@@ -93,18 +95,6 @@ public final class EmulatedRedshift: Sendable {
         let connection = try await connect()
         defer { connection.close() }
         return try await connection.query(sql).rows.map { $0.map { $0 ?? "NULL" } }
-    }
-
-    private actor Shared {
-        static let instance = Shared()
-        private var task: Task<EmulatedRedshift, any Error>?
-
-        func get() async throws -> EmulatedRedshift {
-            if let task { return try await task.value }
-            let starting = Task { try await EmulatedRedshift.start() }
-            task = starting
-            return try await starting.value
-        }
     }
 }
 

@@ -202,20 +202,15 @@ public struct RedshiftComparisonSQL: Sendable {
     /// carriage return escaped and NULL as `\N`, as in COPY text, so that the line splits back into
     /// the same fields.
     public static func line(_ row: [String?]) -> String {
-        row.map { field in
-            guard let field else { return "\\N" }
-            var escaped = ""
-            escaped.unicodeScalars.reserveCapacity(field.unicodeScalars.count)
-            for scalar in field.unicodeScalars {
-                switch scalar {
-                case "\\": escaped += "\\\\"
-                case "\t": escaped += "\\t"
-                case "\n": escaped += "\\n"
-                case "\r": escaped += "\\r"
-                default: escaped.unicodeScalars.append(scalar)
-                }
+        var line: [UInt8] = []
+        for (index, field) in row.enumerated() {
+            if index > 0 { line.append(0x09) }
+            if let field {
+                CopyTextEscapes.escape(ArraySlice(field.utf8), into: &line)
+            } else {
+                line += [0x5C, UInt8(ascii: "N")]
             }
-            return escaped
-        }.joined(separator: "\t")
+        }
+        return String(decoding: line, as: UTF8.self)
     }
 }

@@ -22,7 +22,7 @@ extension RedshiftWarehouse {
 
     /// Uploads the manifest of the objects `keys` (of the latest upload); returns its URL.
     func uploadManifest(_ keys: [String]) async throws -> String {
-        let entries = keys.map { "{\"url\": \(Self.jsonString(url(of: $0))), \"mandatory\": true}" }
+        let entries = keys.map { "{\"url\": \(JSONString.quote(url(of: $0))), \"mandatory\": true}" }
         let manifest = slotFolder + "\(run)-\(batchNumber)/\(uploadNumber).manifest"
         try await s3.put(manifest, body: Array("{\"entries\": [\(entries.joined(separator: ", "))]}".utf8), contentType: "application/json")
         stagedKeys.append(manifest)
@@ -30,20 +30,6 @@ extension RedshiftWarehouse {
     }
 
     nonisolated func url(of key: String) -> String { "s3://\(configuration.staging.bucket)/\(key)" }
-
-    /// `text` as a JSON string.
-    static func jsonString(_ text: String) -> String {
-        var output = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case _ where scalar.value < 0x20: output += String(format: "\\u%04x", scalar.value)
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        return output + "\""
-    }
 
     /// COPYs the objects of `manifestURL` into `table`'s `columns` and checks that Redshift
     /// loaded `expected` rows. A failed load rolls the transaction back and throws with the

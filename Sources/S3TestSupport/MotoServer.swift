@@ -46,8 +46,10 @@ public final class MotoServer: Sendable {
 
     /// One server for the whole test process, started on first use.
     public static func shared() async throws -> MotoServer {
-        try await SharedMoto.instance.get()
+        try await sharedServer.get()
     }
+
+    private static let sharedServer = StartedOnce { try await MotoServer.start() }
 
     /// Starts a server of its own, with `bucket` made; the caller stops it.
     public static func start(bucket: String = "forager-staging") async throws -> MotoServer {
@@ -141,20 +143,6 @@ public final class MotoServer: Sendable {
 public struct MotoServerError: Error, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
-}
-
-/// The process's shared server.
-actor SharedMoto {
-    static let instance = SharedMoto()
-    /// The one start, awaited by every test that asks while it runs.
-    private var server: Task<MotoServer, any Error>?
-
-    func get() async throws -> MotoServer {
-        if let server { return try await server.value }
-        let starting = Task { try await MotoServer.start() }
-        server = starting
-        return try await starting.value
-    }
 }
 
 /// Servers still running, killed (and their folders removed) when the test process exits.

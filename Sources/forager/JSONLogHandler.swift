@@ -1,3 +1,4 @@
+import ForagerCore
 import Foundation
 import Logging
 
@@ -22,7 +23,8 @@ struct JSONLogHandler: LogHandler {
         }
         let object =
             "{"
-            + fields.sorted { Self.order($0.key, $1.key) }.map { "\(Self.quote($0.key)):\(Self.quote($0.value))" }.joined(separator: ",")
+            + fields.sorted { Self.order($0.key, $1.key) }.map { "\(JSONString.quote($0.key)):\(JSONString.quote($0.value))" }.joined(
+                separator: ",")
             + "}\n"
         FileHandle.standardError.write(Data(object.utf8))
     }
@@ -36,23 +38,6 @@ struct JSONLogHandler: LogHandler {
         case (nil, .some): return false
         case (nil, nil): return a < b
         }
-    }
-
-    /// A JSON string literal.
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     private static func timestamp() -> String {

@@ -2,24 +2,17 @@ import ForagerCore
 import PGOutput
 import PostgresSource
 
-/// Walks one table's key ranges against a warehouse that compares in place (``TwinComparator``,
-/// ClickHouse): each chunk of source rows is loaded into a twin of the warehouse table and
-/// compared there, row by row, with the rows analysts see. Differing chunks get the same second
-/// looks as with checksums: after the warehouse passes the source position, then fresh reads in
-/// which a row the warehouse wrote after that position waits for the next round.
-struct TwinChunkValidator {
-    let checksum: ChunkChecksum
-    let source: ChunkReader
-    let warehouse: any TwinComparator
-    let chunkRows: Int
-    let wait: Duration
-    /// The source database orders text by bytes (collation C).
-    let sourceTextBytewise: Bool
-    static let rounds = 5
-
+/// Against a warehouse that compares in place (``TwinComparator``, ClickHouse): each chunk of
+/// source rows is loaded into a twin of the warehouse table and compared there, row by row, with
+/// the rows analysts see. Differing chunks get the same second looks as with checksums: after the
+/// warehouse passes the source position, then fresh reads in which a row the warehouse wrote after
+/// that position waits for the next round.
+extension ChunkValidator where Warehouse == any TwinComparator {
     private var table: MappedTable { checksum.table }
 
-    func run() async throws -> TableValidation {
+    /// Compares the table; `sourceTextBytewise`: the source database orders text by bytes
+    /// (collation C).
+    func run(sourceTextBytewise: Bool) async throws -> TableValidation {
         var result = TableValidation(table: table.source)
         if let reason = warehouse.skipReason(table) {
             result.skipped = reason
