@@ -80,6 +80,7 @@ extension ClickHouseTests {
             "ALTER TABLE hives ALTER COLUMN frames TYPE integer", "UPDATE hives SET frames = 100000 WHERE id = 1",
         ])
         try await scenario.forager(["sync"])
+        // A second start compares the widened warehouse table with the source: no false alarm.
         try await scenario.forager(["sync"])
         #expect(try await state("hives") == "streaming")
         #expect(try await state("yards") == "streaming")
