@@ -121,16 +121,19 @@ extension RedshiftWarehouse {
     /// column (its constant default), and the column keeps no default. When that value cannot be
     /// given (a volatile default, a table rewritten since, or a default Redshift cannot take) and
     /// the table has rows, the table is copied again, as with the other warehouses
-    /// (``Warehouse/copyAgain(_:for:logger:)``).
+    /// (``Warehouse/copyAgain(_:for:logger:)``). All in one transaction: a column that is there
+    /// has its older rows' values, or its table's new copy recorded.
     func add(_ column: SourceColumn, to table: MappedTable) async throws {
         let literal = column.missingValue == nil ? nil : RedshiftSQL.missingValueLiteral(column)
         let unknown = column.missingValue == nil ? column.olderRowsNeedTheSource : literal == nil
         logger.notice(
             "adding column to warehouse table, as on the source",
             metadata: ["forager.table": "\(table.target)", "forager.column": "\(column.name)"])
-        try await connection.execute(RedshiftSQL.addColumn(table, column))
-        if let literal, literal != "NULL" { try await connection.execute(RedshiftSQL.fillAdded(table, column, with: literal)) }
-        if unknown, try await hasRows(table.target) { try await copyAgain(table, for: [column.name], logger: logger) }
+        try await atomically {
+            try await connection.execute(RedshiftSQL.addColumn(table, column))
+            if let literal, literal != "NULL" { try await connection.execute(RedshiftSQL.fillAdded(table, column, with: literal)) }
+            if unknown, try await hasRows(table.target) { try await copyAgain(table, for: [column.name], logger: logger) }
+        }
     }
 
     /// Keeps, for the rows of an older part of the stream, the value they read for each column

@@ -33,15 +33,7 @@ extension RedshiftWarehouse {
 
     /// Records a table's state by delete and insert: in the open transaction, or in one of its own.
     public func record(_ table: TableName, _ state: TableState) async throws {
-        guard !inTransaction else { return try await replaceRecord(table, state) }
-        try await connection.execute("BEGIN")
-        do {
-            try await replaceRecord(table, state)
-            try await connection.execute("COMMIT")
-        } catch {
-            _ = try? await connection.execute("ROLLBACK")
-            throw error
-        }
+        try await atomically { try await replaceRecord(table, state) }
     }
 
     private func replaceRecord(_ table: TableName, _ state: TableState) async throws {

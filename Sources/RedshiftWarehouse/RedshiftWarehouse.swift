@@ -138,6 +138,23 @@ public actor RedshiftWarehouse: Warehouse, ChangeStepApplier, TransactionalWareh
         uploadNumber = 0
     }
 
+    /// Runs `body` in the open transaction, or in one of its own that commits when `body` returns
+    /// and rolls back when it throws: work done outside a batch (a start's new columns) is then
+    /// all or nothing, as within one.
+    func atomically(_ body: () async throws -> Void) async throws {
+        guard !inTransaction else { return try await body() }
+        try await connection.execute("BEGIN")
+        inTransaction = true
+        defer { inTransaction = false }
+        do {
+            try await body()
+            try await connection.execute("COMMIT")
+        } catch {
+            _ = try? await connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
     /// Locks `tables` (quoted names) not yet locked in the open transaction, in one fixed order.
     func lock(_ tables: [String]) async throws {
         let new = Set(tables).subtracting(locked)
