@@ -128,7 +128,7 @@ public struct ClickHouseColumn: Sendable, Equatable {
         }
         switch conversion {
         case .verbatim:
-            Self.escape(value, to: &output)
+            CopyTextEscapes.escape(value, into: &output)
         case .boolean:
             output.append(value.first == UInt8(ascii: "t") ? UInt8(ascii: "1") : UInt8(ascii: "0"))
         case .float(let single):
@@ -170,7 +170,7 @@ public struct ClickHouseColumn: Sendable, Equatable {
             output.append(contentsOf: Array(Self.dateTime64Text(microseconds).utf8))
         case .bytea:
             guard let bytes = Self.hexBytes(value) else { throw refusal(value, table: table, why: "not bytea in hex form") }
-            Self.escape(bytes[...], to: &output)
+            CopyTextEscapes.escape(bytes[...], into: &output)
         case .array(let element, let quoted):
             try appendArray(value, of: element, quoted: quoted, to: &output, table: table)
         }
@@ -329,24 +329,6 @@ public struct ClickHouseColumn: Sendable, Equatable {
             index += 1
         }
         return elements
-    }
-
-    /// TabSeparated escaping: backslash, tab, newline, carriage return and NUL.
-    static func escape(_ value: ArraySlice<UInt8>, to output: inout [UInt8]) {
-        guard value.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D || $0 == 0 }) else {
-            output.append(contentsOf: value)
-            return
-        }
-        for byte in value {
-            switch byte {
-            case 0x5C: output.append(contentsOf: [0x5C, 0x5C])
-            case 0x09: output.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0x0A: output.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: output.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0: output.append(contentsOf: [0x5C, UInt8(ascii: "0")])
-            default: output.append(byte)
-            }
-        }
     }
 
     /// `\x0aff` → [0x0a, 0xff].

@@ -419,7 +419,7 @@ extension ClickHouseWarehouse {
     /// Stores the checkpoint once the batch's inserts have returned.
     public func commit(checkpoint: LSN) async throws {
         var row: [UInt8] = []
-        ClickHouseColumn.escape(ArraySlice(slot.utf8), to: &row)
+        CopyTextEscapes.escape(ArraySlice(slot.utf8), into: &row)
         row += Array("\t\(checkpoint.value)\t\(checkpoint)\n".utf8)
         try await client.insert("INSERT INTO \(checkpointLocation) (slot, lsn, lsn_text) FORMAT TabSeparated", rows: row)
     }

@@ -324,7 +324,7 @@ public actor ClickHouseWarehouse: Warehouse, ChangeStepApplier {
             String(lastRegistryVersion),
         ].enumerated() {
             if index > 0 { row.append(0x09) }
-            ClickHouseColumn.escape(ArraySlice(field.utf8), to: &row)
+            CopyTextEscapes.escape(ArraySlice(field.utf8), into: &row)
         }
         row.append(0x0A)
         try await client.insert(

@@ -3,11 +3,12 @@
 /// byte itself.
 public enum CopyTextEscapes {
     /// Appends `value` escaped: backslash, tab, newline and carriage return, the bytes that would
-    /// otherwise end a field or a row; every other byte stands for itself.
+    /// otherwise end a field or a row, and NUL (as `\0`, which ClickHouse needs and PostgreSQL's
+    /// text never holds); every other byte stands for itself.
     @inlinable
     public static func escape(_ value: ArraySlice<UInt8>, into output: inout [UInt8]) {
         var needsEscape = false
-        for byte in value where byte == 0x5C || byte == 0x09 || byte == 0x0A || byte == 0x0D {
+        for byte in value where byte == 0x5C || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == 0 {
             needsEscape = true
             break
         }
@@ -21,6 +22,7 @@ public enum CopyTextEscapes {
             case 0x09: output.append(0x5C); output.append(UInt8(ascii: "t"))
             case 0x0A: output.append(0x5C); output.append(UInt8(ascii: "n"))
             case 0x0D: output.append(0x5C); output.append(UInt8(ascii: "r"))
+            case 0: output.append(0x5C); output.append(UInt8(ascii: "0"))
             default: output.append(byte)
             }
         }
