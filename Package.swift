@@ -146,7 +146,7 @@ let package = Package(
             name: "ForagerCoreTests", dependencies: ["ForagerCore", "PGOutput", "PGOutputTestSupport", "ForagerTestSupport"],
             swiftSettings: upcoming),
         .testTarget(
-            name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "CZlib", "Gzip"],
+            name: "ClickHouseWarehouseTests", dependencies: ["ClickHouseWarehouse", "ForagerCore", "Gzip"],
             swiftSettings: upcoming),
         .testTarget(
             name: "PostgresWarehouseTests", dependencies: ["PostgresWarehouse", "ForagerCore", "PGOutput"], swiftSettings: upcoming),

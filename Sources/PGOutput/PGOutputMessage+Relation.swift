@@ -50,10 +50,9 @@ public struct Relation: Sendable, Equatable {
         }
 
         init(from reader: inout ByteReader) throws(DecodeFailure) {
-            isKey = try reader.readUInt8() & 1 != 0
-            name = try reader.readCString()
-            typeOID = try reader.readUInt32()
-            typeModifier = try reader.readInt32()
+            try self.init(
+                isKey: reader.readUInt8() & 1 != 0, name: reader.readCString(), typeOID: reader.readUInt32(),
+                typeModifier: reader.readInt32())
         }
     }
 
@@ -109,8 +108,6 @@ public struct TypeMessage: Sendable, Equatable {
     }
 
     init(from reader: inout ByteReader) throws(DecodeFailure) {
-        typeOID = try reader.readUInt32()
-        namespace = try reader.readCString()
-        name = try reader.readCString()
+        try self.init(typeOID: reader.readUInt32(), namespace: reader.readCString(), name: reader.readCString())
     }
 }

@@ -14,8 +14,7 @@ public struct StreamStart: Sendable, Equatable {
     }
 
     init(from reader: inout ByteReader) throws(DecodeFailure) {
-        xid = try reader.readUInt32()
-        firstSegment = try reader.readUInt8() == 1
+        try self.init(xid: reader.readUInt32(), firstSegment: reader.readUInt8() == 1)
     }
 }
 
@@ -43,11 +42,9 @@ public struct StreamCommit: Sendable, Equatable {
     }
 
     init(from reader: inout ByteReader) throws(DecodeFailure) {
-        xid = try reader.readUInt32()
-        flags = try reader.readUInt8()
-        commitLSN = try reader.readLSN()
-        endLSN = try reader.readLSN()
-        commitTime = try reader.readTimestamp()
+        try self.init(
+            xid: reader.readUInt32(), flags: reader.readUInt8(), commitLSN: reader.readLSN(), endLSN: reader.readLSN(),
+            commitTime: reader.readTimestamp())
     }
 }
 
@@ -67,7 +64,6 @@ public struct StreamAbort: Sendable, Equatable {
     }
 
     init(from reader: inout ByteReader) throws(DecodeFailure) {
-        xid = try reader.readUInt32()
-        subxid = try reader.readUInt32()
+        try self.init(xid: reader.readUInt32(), subxid: reader.readUInt32())
     }
 }

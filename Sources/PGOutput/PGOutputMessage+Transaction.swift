@@ -16,9 +16,7 @@ public struct Begin: Sendable, Equatable {
     }
 
     init(from reader: inout ByteReader) throws(DecodeFailure) {
-        finalLSN = try reader.readLSN()
-        commitTime = try reader.readTimestamp()
-        xid = try reader.readUInt32()
+        try self.init(finalLSN: reader.readLSN(), commitTime: reader.readTimestamp(), xid: reader.readUInt32())
     }
 }
 
@@ -43,10 +41,7 @@ public struct Commit: Sendable, Equatable {
     }
 
     init(from reader: inout ByteReader) throws(DecodeFailure) {
-        flags = try reader.readUInt8()
-        commitLSN = try reader.readLSN()
-        endLSN = try reader.readLSN()
-        commitTime = try reader.readTimestamp()
+        try self.init(flags: reader.readUInt8(), commitLSN: reader.readLSN(), endLSN: reader.readLSN(), commitTime: reader.readTimestamp())
     }
 }
 
@@ -65,8 +60,7 @@ public struct Origin: Sendable, Equatable {
     }
 
     init(from reader: inout ByteReader) throws(DecodeFailure) {
-        commitLSN = try reader.readLSN()
-        name = try reader.readCString()
+        try self.init(commitLSN: reader.readLSN(), name: reader.readCString())
     }
 }
 
@@ -92,9 +86,8 @@ public struct LogicalMessage: Sendable, Equatable {
     }
 
     init(from reader: inout ByteReader) throws(DecodeFailure) {
-        transactional = try reader.readUInt8() & 1 != 0
-        lsn = try reader.readLSN()
-        prefix = try reader.readCString()
-        content = try reader.readLengthPrefixedBytes()
+        try self.init(
+            transactional: reader.readUInt8() & 1 != 0, lsn: reader.readLSN(), prefix: reader.readCString(),
+            content: reader.readLengthPrefixedBytes())
     }
 }

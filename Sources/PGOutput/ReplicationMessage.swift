@@ -55,10 +55,7 @@ public struct XLogData: Sendable, Equatable {
 
     /// Decodes the fields after the `'w'` byte; everything left is `data`.
     init(from reader: inout ByteReader) throws(DecodeFailure) {
-        walStart = try reader.readLSN()
-        walEnd = try reader.readLSN()
-        serverTime = try reader.readTimestamp()
-        data = reader.readRest()
+        try self.init(walStart: reader.readLSN(), walEnd: reader.readLSN(), serverTime: reader.readTimestamp(), data: reader.readRest())
     }
 }
 
@@ -81,9 +78,7 @@ public struct PrimaryKeepalive: Sendable, Equatable {
 
     /// Decodes the fields after the `'k'` byte.
     init(from reader: inout ByteReader) throws(DecodeFailure) {
-        walEnd = try reader.readLSN()
-        serverTime = try reader.readTimestamp()
-        replyRequested = try reader.readUInt8() != 0
+        try self.init(walEnd: reader.readLSN(), serverTime: reader.readTimestamp(), replyRequested: reader.readUInt8() != 0)
     }
 }
 

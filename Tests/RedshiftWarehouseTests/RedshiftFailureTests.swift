@@ -16,9 +16,8 @@ struct RedshiftFailureTests {
     @Test("a load error is surfaced with its stl_load_errors text, and nothing of the batch is applied")
     func loadError() async throws {
         let redshift = try await EmulatedRedshift.shared()
-        let warehouse = try await redshift.warehouse(schema: "rs_loaderr")
         let table = Fixtures.orders(schema: "rs_loaderr")
-        #expect(try await warehouse.prepare(tables: [table], create: true).isEmpty)
+        let warehouse = try await redshift.prepared("rs_loaderr", [table])
         // A key the source would never send as an integer: Redshift's COPY refuses it.
         let error = await #expect(throws: ForagerError.self) {
             try await warehouse.apply(
@@ -80,8 +79,7 @@ struct RedshiftFailureTests {
         let client = redshift.s3Client()
         try await client.put("cdc/rs_orphans/slot_a/dead-1/1-0.csv.gz", body: [1, 2, 3])
         try await client.put("cdc/rs_orphans/slot_b/alive/1-0.csv.gz", body: [1])
-        let warehouse = try await redshift.warehouse(schema: "rs_orphans")
-        #expect(try await warehouse.prepare(tables: [Fixtures.orders(schema: "rs_orphans")], create: true).isEmpty)
+        _ = try await redshift.prepared("rs_orphans", [Fixtures.orders(schema: "rs_orphans")])
         #expect(try await client.list(prefix: "cdc/rs_orphans/") == ["cdc/rs_orphans/slot_b/alive/1-0.csv.gz"])
         try await client.delete("cdc/rs_orphans/slot_b/alive/1-0.csv.gz")
     }

@@ -13,9 +13,8 @@ struct RedshiftRegistryTests {
     @Test("a value Redshift cannot hold stops its table, naming the row; the other table's rows commit")
     func unstorableStopsTheTable() async throws {
         let redshift = try await EmulatedRedshift.shared()
-        let warehouse = try await redshift.warehouse(schema: "rs_stop")
         let table = Fixtures.orders(schema: "rs_stop"), soft = Fixtures.orders(schema: "rs_stop", soft: true)
-        #expect(try await warehouse.prepare(tables: [table, soft], create: true).isEmpty)
+        let warehouse = try await redshift.prepared("rs_stop", [table, soft])
         var set = try Fixtures.changes(table) { changes in
             try changes.insert(Fixtures.row(1, note: String(repeating: "é", count: 40000)), lsn: Fixtures.lsn(1))
         }
@@ -29,8 +28,7 @@ struct RedshiftRegistryTests {
         #expect(state?.phase == .stopped)
         #expect(state?.reason?.contains("column \"note\" of public.orders, row (\"id\")=(1)") == true, "\(String(describing: state))")
         #expect(state?.reason?.contains("80000 bytes is over the 65535") == true)
-        let restarted = try await redshift.warehouse(schema: "rs_stop")
-        #expect(try await restarted.prepare(tables: [table], create: true).isEmpty)
+        let restarted = try await redshift.prepared("rs_stop", [table])
         #expect(try await restarted.tableStates()[table.source]?.phase == .stopped)
     }
 

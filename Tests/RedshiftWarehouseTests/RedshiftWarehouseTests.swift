@@ -191,8 +191,7 @@ struct RedshiftWideningTests {
         let error = await #expect(throws: ForagerError.self) { try await warehouse.apply(set) }
         #expect(error?.isTransient == true && error?.message.contains("only outside a transaction") == true, "\(String(describing: error))")
         try await warehouse.rollback()
-        let restarted = try await redshift.warehouse(schema: "rs_widen")
-        #expect(try await restarted.prepare(tables: [table], create: true).isEmpty)
+        _ = try await redshift.prepared("rs_widen", [table])
         let type = try await redshift.rows(
             "SELECT type FROM pg_table_def WHERE schemaname = 'rs_widen' AND tablename = 'orders' AND \"column\" = 'code'")
         #expect(type == [["character varying(80)"]])
