@@ -86,10 +86,12 @@ public enum RedshiftSQL {
         "ALTER TABLE \(table.target.sql) ADD COLUMN \(quoted(table.warehouseName(of: column.name))) \(type(of: column).sql)"
     }
 
-    /// Gives the rows already in `table` the value `literal` in `column`, just added: what the
-    /// source's rows older than the column read for it (``missingValueLiteral(_:)``).
-    public static func fillAdded(_ table: MappedTable, _ column: SourceColumn, with literal: String) -> String {
-        "UPDATE \(table.target.sql) SET \(quoted(table.warehouseName(of: column.name))) = \(literal)"
+    /// Gives the rows already in `table` a value in each column just added, one UPDATE for all
+    /// (each rewrites every row): what the source's rows older than the column read for it
+    /// (``missingValueLiteral(_:)``).
+    public static func fillAdded(_ table: MappedTable, _ values: [(column: SourceColumn, literal: String)]) -> String {
+        let sets = values.map { "\(quoted(table.warehouseName(of: $0.column.name))) = \($0.literal)" }
+        return "UPDATE \(table.target.sql) SET \(sets.joined(separator: ", "))"
     }
 
     /// The literal of what rows older than a column read for it (its `missingValue`, one-element

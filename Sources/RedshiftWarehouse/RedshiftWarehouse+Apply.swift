@@ -90,10 +90,11 @@ extension RedshiftWarehouse {
                     "column \(SQL.quoteIdentifier(column.name)) of \(table.source) changed type on the source to \(column.sqlType), which Redshift cannot change \(current) into",
                     hint: "Resync the table to copy it again with the new type: forager resync --table \(table.source)."))
         }
+        var missing: [SourceColumn] = []
         for column in definitions where change.added.contains(column.name) {
             let name = table.warehouseName(of: column.name)
             guard let current = present[name] else {
-                try await add(column, to: table)
+                missing.append(column)
                 continue
             }
             // A column still in the warehouse whose type cannot hold the new one's values is not
@@ -106,6 +107,7 @@ extension RedshiftWarehouse {
             }
             throw TableRefusal(SchemaChange.addedAgain(table, column: column.name, sourceType: column.sqlType, warehouseType: current))
         }
+        try await add(missing, to: table)
     }
 
     /// The transient error of a batch that needs a VARCHAR widened: Redshift widens only outside a
@@ -117,22 +119,28 @@ extension RedshiftWarehouse {
             hint: "Nothing is lost: Forager starts again from its checkpoint and widens the column first.", isTransient: true)
     }
 
-    /// Adds a column; rows already there are given the source's value for rows older than the
-    /// column (its constant default), and the column keeps no default. When that value cannot be
-    /// given (a volatile default, a table rewritten since, or a default Redshift cannot take) and
-    /// the table has rows, the table is copied again, as with the other warehouses
-    /// (``Warehouse/copyAgain(_:for:logger:)``). All in one transaction: a column that is there
-    /// has its older rows' values, or its table's new copy recorded.
-    func add(_ column: SourceColumn, to table: MappedTable) async throws {
-        let literal = column.missingValue == nil ? nil : RedshiftSQL.missingValueLiteral(column)
-        let unknown = column.missingValue == nil ? column.olderRowsNeedTheSource : literal == nil
+    /// Adds columns; rows already there are given the source's value for rows older than each
+    /// column (its constant default), in one UPDATE for them all, and the columns keep no default.
+    /// When such a value cannot be given (a volatile default, a table rewritten since, or a default
+    /// Redshift cannot take) and the table has rows, the table is copied again, as with the other
+    /// warehouses (``Warehouse/copyAgain(_:for:logger:)``). All in one transaction: a column that
+    /// is there has its older rows' values, or its table's new copy recorded.
+    func add(_ columns: [SourceColumn], to table: MappedTable) async throws {
+        guard !columns.isEmpty else { return }
+        var fills: [(SourceColumn, String)] = []
+        var unknown: [String] = []
+        for column in columns {
+            let literal = column.missingValue == nil ? nil : RedshiftSQL.missingValueLiteral(column)
+            if let literal, literal != "NULL" { fills.append((column, literal)) }
+            if column.missingValue == nil ? column.olderRowsNeedTheSource : literal == nil { unknown.append(column.name) }
+        }
         logger.notice(
-            "adding column to warehouse table, as on the source",
-            metadata: ["forager.table": "\(table.target)", "forager.column": "\(column.name)"])
+            "adding columns to warehouse table, as on the source",
+            metadata: ["forager.table": "\(table.target)", "forager.columns": "\(columns.map(\.name))"])
         try await atomically {
-            try await connection.execute(RedshiftSQL.addColumn(table, column))
-            if let literal, literal != "NULL" { try await connection.execute(RedshiftSQL.fillAdded(table, column, with: literal)) }
-            if unknown, try await hasRows(table.target) { try await copyAgain(table, for: [column.name], logger: logger) }
+            for column in columns { try await connection.execute(RedshiftSQL.addColumn(table, column)) }
+            if !fills.isEmpty { try await connection.execute(RedshiftSQL.fillAdded(table, fills)) }
+            if !unknown.isEmpty, try await hasRows(table.target) { try await copyAgain(table, for: unknown, logger: logger) }
         }
     }
 

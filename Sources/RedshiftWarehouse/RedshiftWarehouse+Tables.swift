@@ -114,6 +114,7 @@ extension RedshiftWarehouse {
             return []
         }
         var problems = [try await layoutProblem(of: table, create: create)].compactMap { $0 }
+        var missing: [SourceColumn] = []
         for column in table.storedColumns {
             let name = table.warehouseName(of: column.name)
             let wanted = RedshiftSQL.type(of: column)
@@ -124,10 +125,7 @@ extension RedshiftWarehouse {
                             .warehouse, "warehouse table \(table.target) lacks \(SQL.quoteIdentifier(name)), which forager run adds"))
                     continue
                 }
-                // Added while Forager was stopped: as when the stream brings it, rows already
-                // there read the source's value for rows older than the column, or the table is
-                // copied again.
-                try await add(column, to: table)
+                missing.append(column)
                 continue
             }
             guard Self.widens(from: current, to: wanted) else { continue }
@@ -143,6 +141,9 @@ extension RedshiftWarehouse {
                 metadata: ["forager.table": "\(table.target)", "forager.column": "\(name)", "forager.to": "\(wanted.sql)"])
             try await connection.execute(RedshiftSQL.widen(table, column: name, to: wanted))
         }
+        // Added while Forager was stopped: as when the stream brings them, rows already there read
+        // the source's value for rows older than each column, or the table is copied again.
+        try await add(missing, to: table)
         return problems
     }
 

@@ -47,12 +47,14 @@ struct GoldenSQLTests {
             staging.drop(),
             RedshiftSQL.truncate(table),
         ]
+        let offset = SourceColumn(name: "offset", sqlType: "character varying(30)", notNull: false)
+        let rings = SourceColumn(name: "rings", sqlType: "integer", notNull: false)
         let tail =
             RedshiftSQL.storeCheckpoint("\"analytics\".\"_forager_state\"", slot: "slot_a", lsn: 0x16_B374_D848)
             + [
-                RedshiftSQL.addColumn(table, SourceColumn(name: "offset", sqlType: "character varying(30)", notNull: false)),
-                RedshiftSQL.fillAdded(
-                    table, SourceColumn(name: "offset", sqlType: "character varying(30)", notNull: false), with: "'a''b'"),
+                RedshiftSQL.addColumn(table, offset),
+                RedshiftSQL.addColumn(table, rings),
+                RedshiftSQL.fillAdded(table, [(offset, "'a''b'"), (rings, "'3'")]),
                 RedshiftSQL.widen(table, column: "offset", to: RedshiftTypes.mapping(of: "character varying(60)")),
             ]
         return (statements + tail).joined(separator: ";\n\n") + ";\n"

@@ -112,12 +112,18 @@ struct RedshiftWarehouseTests {
         var defaulted = table
         var status = SourceColumn(name: "status", sqlType: "text", notNull: true)
         status.missingValue = "{\"new one\"}"
-        defaulted.columns.append(status)
+        var rings = SourceColumn(name: "rings", sqlType: "integer", notNull: false)
+        rings.missingValue = "{3}"
+        defaulted.columns += [status, rings]
         var later = ChangeSet()
-        later.steps = [.schemaChange(SchemaChange(table: defaulted, added: ["status"]))]
+        later.steps = [.schemaChange(SchemaChange(table: defaulted, added: ["status", "rings"]))]
         try await warehouse.apply(later)
         try await warehouse.commit(checkpoint: Fixtures.lsn(4))
-        #expect(try await redshift.rows("SELECT \"status\" FROM \"rs_add\".\"orders\"") == [["new one"]])
+        #expect(try await redshift.rows("SELECT \"status\", \"rings\" FROM \"rs_add\".\"orders\"") == [["new one", "3"]])
+        // The rows already there are rewritten once for both columns, not once per column.
+        let log = try String(contentsOfFile: redshift.statementsLog, encoding: .utf8)
+        let fills = log.split(separator: "\n").filter { $0.contains(#"UPDATE \"rs_add\".\"orders\" SET"#) }
+        #expect(fills.count == 1 && fills[0].contains(#"\"status\" = 'new one'"#) && fills[0].contains(#"\"rings\" = '3'"#), "\(fills)")
         let types = try await redshift.rows(
             "SELECT \"column\", type FROM pg_table_def WHERE schemaname = 'rs_add' AND tablename = 'orders' AND \"column\" IN ('offset', 'new') ORDER BY 1"
         )

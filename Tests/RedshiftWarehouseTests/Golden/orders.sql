@@ -102,6 +102,8 @@ INSERT INTO "analytics"."_forager_state" ("slot", "lsn", "updated_at") VALUES ('
 
 ALTER TABLE "analytics"."orders" ADD COLUMN "offset" VARCHAR(120);
 
-UPDATE "analytics"."orders" SET "offset" = 'a''b';
+ALTER TABLE "analytics"."orders" ADD COLUMN "rings" INTEGER;
+
+UPDATE "analytics"."orders" SET "offset" = 'a''b', "rings" = '3';
 
 ALTER TABLE "analytics"."orders" ALTER COLUMN "offset" TYPE VARCHAR(240);
