@@ -9,13 +9,6 @@ public enum CopyProgressLine {
         public var size: Int64?
         public var done: Bool
 
-        public init(name: String, copied: Int64, size: Int64?, done: Bool) {
-            self.name = name
-            self.copied = copied
-            self.size = size
-            self.done = done
-        }
-
         var percent: Int {
             if done { return 100 }
             guard let size, size > 0 else { return 0 }

@@ -11,12 +11,6 @@ public struct StartFacts: Sendable {
         public var activePID: Int?
         /// `pg_replication_slots.wal_status`; `lost` when the WAL it needed is gone.
         public var walStatus: String?
-
-        public init(plugin: String, activePID: Int? = nil, walStatus: String? = nil) {
-            self.plugin = plugin
-            self.activePID = activePID
-            self.walStatus = walStatus
-        }
     }
 
     /// `source.slot` and `source.publication`, for the messages.
@@ -29,23 +23,10 @@ public struct StartFacts: Sendable {
     /// The mapped source tables, in mapping order.
     public var tables: [TableName]
     /// The warehouse's table registry.
-    public var states: [TableName: TableState]
+    public var states: [TableName: TableState] = [:]
     /// Tables the publication does not publish as the mapping asks (columns, operations); read
     /// only when there are both a slot and a checkpoint.
-    public var publicationMismatches: Set<TableName>
-
-    public init(
-        slotName: String, publication: String, slot: Slot?, checkpoint: LSN?, tables: [TableName],
-        states: [TableName: TableState] = [:], publicationMismatches: Set<TableName> = []
-    ) {
-        self.slotName = slotName
-        self.publication = publication
-        self.slot = slot
-        self.checkpoint = checkpoint
-        self.tables = tables
-        self.states = states
-        self.publicationMismatches = publicationMismatches
-    }
+    public var publicationMismatches: Set<TableName> = []
 }
 
 /// Where streaming starts: resume from the warehouse checkpoint, or take the initial snapshot.

@@ -1,6 +1,7 @@
 import ForagerCore
-import ForagerPipeline
 import Testing
+
+@testable import ForagerPipeline
 
 @Suite struct CopyProgressLineTests {
     @Test func oneLineWithTheTotalsAndEachTableInFlight() {

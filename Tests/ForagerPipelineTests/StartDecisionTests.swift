@@ -1,7 +1,8 @@
 import ForagerCore
-import ForagerPipeline
 import PGOutput
 import Testing
+
+@testable import ForagerPipeline
 
 @Suite("Where a pipeline starts")
 struct StartDecisionTests {
