@@ -34,14 +34,6 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
         /// What is wrong and what to do about it.
         public var message: String
 
-        public init(code: Code, file: String, line: Int?, key: String, message: String) {
-            self.code = code
-            self.file = file
-            self.line = line
-            self.key = key
-            self.message = message
-        }
-
         /// `file:line: key: message`, such as `forager.yaml:3: source.slot: ...`; the line and the
         /// key are left out when there is none.
         public var description: String {

@@ -11,7 +11,7 @@ extension ForagerConfiguration {
         /// The bucket staged objects go to (`s3.bucket`).
         public var bucket: String
         /// The key prefix of staged objects, ending in `/` (`s3.prefix`, default `forager/`).
-        public var prefix: String
+        public var prefix: String = defaultPrefix
         /// The bucket's region (`s3.region`, or `AWS_REGION`).
         public var region: String
         /// An S3-compatible server to use instead of AWS (`s3.endpoint`, an http or https URL);
@@ -21,12 +21,5 @@ extension ForagerConfiguration {
         /// give Redshift the environment's keys in each COPY.
         public var iamRole: String?
 
-        public init(bucket: String, prefix: String = defaultPrefix, region: String, endpoint: String? = nil, iamRole: String? = nil) {
-            self.bucket = bucket
-            self.prefix = prefix
-            self.region = region
-            self.endpoint = endpoint
-            self.iamRole = iamRole
-        }
     }
 }

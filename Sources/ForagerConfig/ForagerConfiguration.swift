@@ -36,13 +36,13 @@ public struct ForagerConfiguration: Sendable, Equatable {
     /// Where the changes are written.
     public var warehouse: Warehouse
     /// When a batch of changes is flushed to the warehouse.
-    public var batch: Batch
+    public var batch: Batch = Batch()
     /// The tables the mapping files name exactly, in file order; the files of a directory are read
     /// in the order of their names.
     public var tables: [TableMapping]
     /// The entries that select tables by wildcard (`source: public.*`), in file order; see
     /// ``resolveTables(sourceTables:)``.
-    public var tablePatterns: [TablePatternMapping]
+    public var tablePatterns: [TablePatternMapping] = []
     /// The absolute path of the configuration file.
     public var configPath: String
     /// The HTTP endpoint for metrics and health (`metrics:`).
@@ -61,18 +61,6 @@ public struct ForagerConfiguration: Sendable, Equatable {
     /// The number of cores, at most 8.
     public static var defaultSnapshotParallelism: Int { min(8, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
 
-    public init(
-        source: Source, warehouse: Warehouse, batch: Batch = Batch(), tables: [TableMapping],
-        tablePatterns: [TablePatternMapping] = [], configPath: String
-    ) {
-        self.source = source
-        self.warehouse = warehouse
-        self.batch = batch
-        self.tables = tables
-        self.tablePatterns = tablePatterns
-        self.configPath = configPath
-    }
-
     /// The source database (`source:`).
     public struct Source: Sendable, Equatable {
         /// The default publication and slot name.
@@ -82,9 +70,9 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// It may hold a password: never log it.
         public var url: String
         /// The publication that lists the replicated tables; default `forager`.
-        public var publication: String
+        public var publication: String = Source.defaultName
         /// The logical replication slot; default `forager`. Matches `[a-z0-9_]{1,63}`.
-        public var slot: String
+        public var slot: String = Source.defaultName
         /// How often a heartbeat is written on the source (`heartbeat_interval_s`, default 10; 0
         /// turns heartbeats off, nil here). Heartbeats move the slot when the mapped tables are
         /// idle and measure the end-to-end lag.
@@ -99,11 +87,6 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// `types` overrides. Text otherwise.
         public var binary = true
 
-        public init(url: String, publication: String = Source.defaultName, slot: String = Source.defaultName) {
-            self.url = url
-            self.publication = publication
-            self.slot = slot
-        }
     }
 
     /// The warehouse (`warehouse:`).
@@ -114,13 +97,13 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public static let defaultDatabase = "default"
 
         /// The kind of warehouse; default `postgres`.
-        public var type: WarehouseType
+        public var type: WarehouseType = .postgres
         /// A connection string for the warehouse. `FORAGER_WAREHOUSE_URL` overrides the file. It may
         /// hold a password: never log it.
         public var url: String
         /// The schema the target tables live in (as stored, not folded); default `public`. For
         /// ClickHouse, the database (`database`, default `default`).
-        public var schema: String
+        public var schema: String = Warehouse.defaultSchema
         /// ClickHouse: the user (`user`); nil for the server's default user.
         public var user: String?
         /// ClickHouse: the password (`password`, or `FORAGER_WAREHOUSE_PASSWORD`). Never log it.
@@ -148,16 +131,6 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// `iam_role`); nil for the other warehouses.
         public var redshift: RedshiftStaging?
 
-        public init(
-            type: WarehouseType = .postgres, url: String, schema: String = Warehouse.defaultSchema, user: String? = nil,
-            password: String? = nil
-        ) {
-            self.type = type
-            self.url = url
-            self.schema = schema
-            self.user = user
-            self.password = password
-        }
     }
 
     /// The HTTP endpoint of `forager run` (`metrics:`): `/metrics`, `/healthz`, `/readyz`, `/status`.
@@ -217,26 +190,17 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public static let defaultMinInterval: Duration = .milliseconds(10)
 
         /// `max_rows`, at least 1; default 50000.
-        public var maxRows: Int
+        public var maxRows: Int = Batch.defaultMaxRows
         /// `max_mb` in bytes, at least 1 MiB; default 64 MiB. Bounds the memory of wide rows,
         /// which `max_rows` alone does not.
-        public var maxBytes: Int
+        public var maxBytes: Int = Batch.defaultMaxBytes
         /// `max_age_ms`, at least 1 ms; default 500 ms.
-        public var maxAge: Duration
+        public var maxAge: Duration = Batch.defaultMaxAge
         /// `min_interval_ms`, at least 0 and less than `max_age_ms`; default 10 ms: while
         /// transactions arrive faster than two per interval, a small batch that caught up with the
         /// stream follows the one before it no sooner than this.
-        public var minInterval: Duration
+        public var minInterval: Duration = Batch.defaultMinInterval
 
-        public init(
-            maxRows: Int = Batch.defaultMaxRows, maxBytes: Int = Batch.defaultMaxBytes, maxAge: Duration = Batch.defaultMaxAge,
-            minInterval: Duration = Batch.defaultMinInterval
-        ) {
-            self.maxRows = maxRows
-            self.maxBytes = maxBytes
-            self.maxAge = maxAge
-            self.minInterval = minInterval
-        }
     }
 
     /// One mapped table. `target` is the warehouse table name (no schema; the warehouse schema
@@ -247,48 +211,30 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// The warehouse table's name, as stored (case kept); defaults to the source table's name.
         public var target: String
         /// What a source DELETE does in the warehouse (`deletes: hard | soft`; default hard).
-        public var deletes: DeleteMode
+        public var deletes: DeleteMode = .hard
         /// Source columns that are never sent (`exclude_columns`): left out of the publication's
         /// column list, so their values never leave the source.
-        public var excludeColumns: [String]
+        public var excludeColumns: [String] = []
         /// Warehouse names for source columns (`rename_columns: {source: warehouse}`).
-        public var renameColumns: [String: String]
+        public var renameColumns: [String: String] = [:]
         /// Warehouse types for source columns (`types: {column: type}`), where the default (the
         /// source's type) is not what analysts want.
-        public var types: [String: String]
+        public var types: [String: String] = [:]
         /// Warehouse columns computed from fields of JSON columns (`extract`).
-        public var extracts: [JSONExtract]
+        public var extracts: [JSONExtract] = []
         /// `keep_json: false`: the json columns that `extract` reads from are not stored in the
         /// warehouse, only the extracted columns are. Default true.
-        public var keepJSON: Bool
+        public var keepJSON: Bool = true
         /// `append_only: true`: every insert is kept as a new warehouse row; updates, deletes and
         /// truncations are not replicated. For tables without a key, such as event logs.
-        public var appendOnly: Bool
+        public var appendOnly: Bool = false
         /// Columnar warehouses' storage options (`clickhouse:`, `redshift:`).
-        public var layout: PhysicalLayout
+        public var layout: PhysicalLayout = PhysicalLayout()
         /// The mapping file that lists the table, as shown in problems.
         public var file: String
         /// The 1-based line of the table's entry in `file`.
         public var line: Int
 
-        public init(
-            source: TableName, target: String, deletes: DeleteMode = .hard, excludeColumns: [String] = [],
-            renameColumns: [String: String] = [:], types: [String: String] = [:], extracts: [JSONExtract] = [],
-            keepJSON: Bool = true, appendOnly: Bool = false, layout: PhysicalLayout = PhysicalLayout(), file: String, line: Int
-        ) {
-            self.extracts = extracts
-            self.keepJSON = keepJSON
-            self.appendOnly = appendOnly
-            self.layout = layout
-            self.renameColumns = renameColumns
-            self.types = types
-            self.source = source
-            self.target = target
-            self.deletes = deletes
-            self.excludeColumns = excludeColumns
-            self.file = file
-            self.line = line
-        }
     }
 
     /// An entry that maps every source table its pattern matches (`source: public.*`), except those
@@ -296,25 +242,14 @@ public struct ForagerConfiguration: Sendable, Equatable {
     public struct TablePatternMapping: Sendable, Equatable {
         public var pattern: TablePattern
         /// Tables left out (`exclude_tables`), by name or pattern.
-        public var excludeTables: [TablePattern]
-        public var deletes: DeleteMode
-        public var appendOnly: Bool
+        public var excludeTables: [TablePattern] = []
+        public var deletes: DeleteMode = .hard
+        public var appendOnly: Bool = false
         /// The mapping file of the entry, as shown in problems.
         public var file: String
         /// The 1-based line of the entry in `file`.
         public var line: Int
 
-        public init(
-            pattern: TablePattern, excludeTables: [TablePattern] = [], deletes: DeleteMode = .hard, appendOnly: Bool = false,
-            file: String, line: Int
-        ) {
-            self.pattern = pattern
-            self.excludeTables = excludeTables
-            self.deletes = deletes
-            self.appendOnly = appendOnly
-            self.file = file
-            self.line = line
-        }
     }
 
     /// Every mapped table: the exact entries, then the tables of `sourceTables` (the source's tables,

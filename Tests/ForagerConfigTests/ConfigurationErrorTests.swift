@@ -1,6 +1,7 @@
-import ForagerConfig
 import Foundation
 import Testing
+
+@testable import ForagerConfig
 
 @Suite("Reporting configuration problems")
 struct ConfigurationErrorTests {

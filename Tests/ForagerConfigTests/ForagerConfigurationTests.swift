@@ -1,7 +1,8 @@
-import ForagerConfig
 import ForagerCore
 import Foundation
 import Testing
+
+@testable import ForagerConfig
 
 @Suite("Loading valid configurations")
 struct ForagerConfigurationTests {

@@ -1,5 +1,6 @@
-import ForagerConfig
 import Testing
+
+@testable import ForagerConfig
 
 @Suite("warehouse: type redshift")
 struct RedshiftConfigTests {

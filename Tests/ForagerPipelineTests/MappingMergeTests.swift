@@ -1,7 +1,8 @@
-import ForagerConfig
 import ForagerCore
 import ForagerPipeline
 import Testing
+
+@testable import ForagerConfig
 
 @Suite("The mapping's options applied to the described tables")
 struct MappingMergeTests {

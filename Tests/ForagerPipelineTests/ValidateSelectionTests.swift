@@ -1,7 +1,7 @@
-import ForagerConfig
 import ForagerCore
 import Testing
 
+@testable import ForagerConfig
 @testable import ForagerPipeline
 
 @Suite("The tables forager validate --table selects")
