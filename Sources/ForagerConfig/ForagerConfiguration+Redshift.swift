@@ -20,6 +20,5 @@ extension ForagerConfiguration {
         /// The IAM role Redshift assumes to read the staged objects (`iam_role`, an ARN); nil to
         /// give Redshift the environment's keys in each COPY.
         public var iamRole: String?
-
     }
 }

@@ -86,7 +86,6 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// warehouse, and mapped tables with keys, no extracts, and built-in column types without
         /// `types` overrides. Text otherwise.
         public var binary = true
-
     }
 
     /// The warehouse (`warehouse:`).
@@ -130,7 +129,6 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// Redshift: where loads are staged in S3 and the role Redshift reads them with (`s3`,
         /// `iam_role`); nil for the other warehouses.
         public var redshift: RedshiftStaging?
-
     }
 
     /// The HTTP endpoint of `forager run` (`metrics:`): `/metrics`, `/healthz`, `/readyz`, `/status`.
@@ -200,7 +198,6 @@ public struct ForagerConfiguration: Sendable, Equatable {
         /// transactions arrive faster than two per interval, a small batch that caught up with the
         /// stream follows the one before it no sooner than this.
         public var minInterval: Duration = Batch.defaultMinInterval
-
     }
 
     /// One mapped table. `target` is the warehouse table name (no schema; the warehouse schema
@@ -234,7 +231,6 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public var file: String
         /// The 1-based line of the table's entry in `file`.
         public var line: Int
-
     }
 
     /// An entry that maps every source table its pattern matches (`source: public.*`), except those
@@ -249,7 +245,6 @@ public struct ForagerConfiguration: Sendable, Equatable {
         public var file: String
         /// The 1-based line of the entry in `file`.
         public var line: Int
-
     }
 
     /// Every mapped table: the exact entries, then the tables of `sourceTables` (the source's tables,

@@ -283,12 +283,6 @@ public struct OperationCounts: Sendable, Equatable {
     public var inserts = 0
     public var updates = 0
     public var deletes = 0
-
-    public init(inserts: Int = 0, updates: Int = 0, deletes: Int = 0) {
-        self.inserts = inserts
-        self.updates = updates
-        self.deletes = deletes
-    }
 }
 
 /// One ordered step of a batch. Truncations, schema changes and stops are barriers: rows before

@@ -42,14 +42,6 @@ public struct TableValidation: Sendable {
         public var rows: Int
         /// Some of their keys, in key order.
         public var samples: [String]
-
-        public init(after: [String]?, through: [String]?, unmatched: Bool, rows: Int, samples: [String]) {
-            self.after = after
-            self.through = through
-            self.unmatched = unmatched
-            self.rows = rows
-            self.samples = samples
-        }
     }
 
     public var table: TableName

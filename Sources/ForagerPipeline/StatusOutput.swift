@@ -10,29 +10,11 @@ public struct WarehouseReading: Codable, Sendable {
         public var rows: Int?
         public var syncedAt: String?
         public var reason: String?
-
-        /// A table as the warehouse records it.
-        public init(source: String, target: String, state: String, rows: Int?, syncedAt: String?, reason: String?) {
-            self.source = source
-            self.target = target
-            self.state = state
-            self.rows = rows
-            self.syncedAt = syncedAt
-            self.reason = reason
-        }
     }
     public var checkpointLsn: String?
     public var tables: [Table]
     public var error: String?
     public var readAt: Double
-
-    /// A reading taken at `readAt` (Unix time).
-    public init(checkpointLsn: String? = nil, tables: [Table], error: String? = nil, readAt: Double) {
-        self.checkpointLsn = checkpointLsn
-        self.tables = tables
-        self.error = error
-        self.readAt = readAt
-    }
 }
 
 /// What `forager status` prints: the slot as the source sees it, the warehouse's checkpoint and

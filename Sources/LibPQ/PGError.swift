@@ -28,26 +28,14 @@ public struct PGError: Error, Sendable, CustomStringConvertible {
     public var kind: Kind
     /// What Forager was doing, for example `connecting to 127.0.0.1:5432/app` or `running query`.
     public var context: String
-    public var sqlState: String?
     /// The primary message from the server or libpq.
     public var message: String
+    public var sqlState: String?
     public var detail: String?
     public var hint: String?
     /// The part the failing connection plays, as whoever opened it named it (Forager's `source`
     /// and `warehouse`); nil for a connection opened without one.
     public var origin: String?
-
-    public init(
-        kind: Kind, context: String, message: String, sqlState: String? = nil,
-        detail: String? = nil, hint: String? = nil
-    ) {
-        self.kind = kind
-        self.context = context
-        self.message = message
-        self.sqlState = sqlState
-        self.detail = detail
-        self.hint = hint
-    }
 
     public var description: String {
         var text = "\(context): \(message)"

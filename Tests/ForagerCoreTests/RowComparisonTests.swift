@@ -1,6 +1,7 @@
-import ForagerCore
 import PGOutput
 import Testing
+
+@testable import ForagerCore
 
 @Suite struct RowComparisonTests {
     private let position = LSN(100)

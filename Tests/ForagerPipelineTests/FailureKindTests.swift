@@ -1,7 +1,8 @@
 import ForagerCore
 import ForagerPipeline
-import LibPQ
 import Testing
+
+@testable import LibPQ
 
 @Suite("The kind of a failure")
 struct FailureKindTests {

@@ -1,6 +1,7 @@
-import ForagerPipeline
 import Synchronization
 import Testing
+
+@testable import ForagerPipeline
 
 @Suite("The warehouse readings /status shows")
 struct WarehouseReadingsTests {

@@ -1,5 +1,6 @@
-import LibPQ
 import Testing
+
+@testable import LibPQ
 
 @Suite struct PGErrorTests {
     private func connecting(_ message: String) -> PGError {
