@@ -6,12 +6,9 @@ public struct Insert: Sendable, Equatable {
     public var relationID: UInt32
     /// The inserted row.
     public var newTuple: TupleData
+}
 
-    public init(relationID: UInt32, newTuple: TupleData) {
-        self.relationID = relationID
-        self.newTuple = newTuple
-    }
-
+extension Insert {
     init(from reader: inout ByteReader) throws(DecodeFailure) {
         relationID = try reader.readUInt32()
         try reader.expectTupleMarker(UInt8(ascii: "N"))
@@ -34,14 +31,9 @@ public struct Update: Sendable, Equatable {
     public var oldTuple: TupleData?
     /// The new row (`'N'`); unchanged TOASTed values are `.unchangedToast`.
     public var newTuple: TupleData
+}
 
-    public init(relationID: UInt32, oldKey: TupleData?, oldTuple: TupleData?, newTuple: TupleData) {
-        self.relationID = relationID
-        self.oldKey = oldKey
-        self.oldTuple = oldTuple
-        self.newTuple = newTuple
-    }
-
+extension Update {
     init(from reader: inout ByteReader) throws(DecodeFailure) {
         relationID = try reader.readUInt32()
         (oldKey, oldTuple) = try reader.readOldRow(required: false)
@@ -63,13 +55,9 @@ public struct Delete: Sendable, Equatable {
     public var oldKey: TupleData?
     /// The whole old row (`'O'`).
     public var oldTuple: TupleData?
+}
 
-    public init(relationID: UInt32, oldKey: TupleData?, oldTuple: TupleData?) {
-        self.relationID = relationID
-        self.oldKey = oldKey
-        self.oldTuple = oldTuple
-    }
-
+extension Delete {
     init(from reader: inout ByteReader) throws(DecodeFailure) {
         relationID = try reader.readUInt32()
         (oldKey, oldTuple) = try reader.readOldRow(required: true)
@@ -86,13 +74,9 @@ public struct Truncate: Sendable, Equatable {
     public var cascade: Bool
     /// `TRUNCATE ... RESTART IDENTITY` (option bit 2).
     public var restartIdentity: Bool
+}
 
-    public init(relationIDs: [UInt32], cascade: Bool, restartIdentity: Bool) {
-        self.relationIDs = relationIDs
-        self.cascade = cascade
-        self.restartIdentity = restartIdentity
-    }
-
+extension Truncate {
     init(from reader: inout ByteReader) throws(DecodeFailure) {
         let countOffset = reader.offset
         let count = Int(try reader.readInt32())

@@ -100,13 +100,9 @@ public struct TypeMessage: Sendable, Equatable {
     public var namespace: String
     /// The type name.
     public var name: String
+}
 
-    public init(typeOID: UInt32, namespace: String, name: String) {
-        self.typeOID = typeOID
-        self.namespace = namespace
-        self.name = name
-    }
-
+extension TypeMessage {
     init(from reader: inout ByteReader) throws(DecodeFailure) {
         try self.init(typeOID: reader.readUInt32(), namespace: reader.readCString(), name: reader.readCString())
     }

@@ -7,12 +7,9 @@ public struct StreamStart: Sendable, Equatable {
     public var xid: UInt32
     /// True for the transaction's first block.
     public var firstSegment: Bool
+}
 
-    public init(xid: UInt32, firstSegment: Bool) {
-        self.xid = xid
-        self.firstSegment = firstSegment
-    }
-
+extension StreamStart {
     init(from reader: inout ByteReader) throws(DecodeFailure) {
         try self.init(xid: reader.readUInt32(), firstSegment: reader.readUInt8() == 1)
     }
@@ -32,15 +29,9 @@ public struct StreamCommit: Sendable, Equatable {
     public var endLSN: LSN
     /// The commit timestamp of the transaction.
     public var commitTime: PostgresTimestamp
+}
 
-    public init(xid: UInt32, flags: UInt8, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp) {
-        self.xid = xid
-        self.flags = flags
-        self.commitLSN = commitLSN
-        self.endLSN = endLSN
-        self.commitTime = commitTime
-    }
-
+extension StreamCommit {
     init(from reader: inout ByteReader) throws(DecodeFailure) {
         try self.init(
             xid: reader.readUInt32(), flags: reader.readUInt8(), commitLSN: reader.readLSN(), endLSN: reader.readLSN(),
@@ -57,12 +48,9 @@ public struct StreamAbort: Sendable, Equatable {
     public var xid: UInt32
     /// The id of the aborted subtransaction; equal to `xid` when the whole transaction aborted.
     public var subxid: UInt32
+}
 
-    public init(xid: UInt32, subxid: UInt32) {
-        self.xid = xid
-        self.subxid = subxid
-    }
-
+extension StreamAbort {
     init(from reader: inout ByteReader) throws(DecodeFailure) {
         try self.init(xid: reader.readUInt32(), subxid: reader.readUInt32())
     }

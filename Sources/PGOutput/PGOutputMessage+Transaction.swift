@@ -53,12 +53,9 @@ public struct Origin: Sendable, Equatable {
     public var commitLSN: LSN
     /// The name of the origin.
     public var name: String
+}
 
-    public init(commitLSN: LSN, name: String) {
-        self.commitLSN = commitLSN
-        self.name = name
-    }
-
+extension Origin {
     init(from reader: inout ByteReader) throws(DecodeFailure) {
         try self.init(commitLSN: reader.readLSN(), name: reader.readCString())
     }
@@ -77,14 +74,9 @@ public struct LogicalMessage: Sendable, Equatable {
     public var prefix: String
     /// The content; a slice of the decoded input (no copy).
     public var content: ArraySlice<UInt8>
+}
 
-    public init(transactional: Bool, lsn: LSN, prefix: String, content: ArraySlice<UInt8>) {
-        self.transactional = transactional
-        self.lsn = lsn
-        self.prefix = prefix
-        self.content = content
-    }
-
+extension LogicalMessage {
     init(from reader: inout ByteReader) throws(DecodeFailure) {
         try self.init(
             transactional: reader.readUInt8() & 1 != 0, lsn: reader.readLSN(), prefix: reader.readCString(),

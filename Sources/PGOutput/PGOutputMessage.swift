@@ -5,6 +5,10 @@
 /// Start, its changes (each with the id of its (sub)transaction), Stream Stop; then Stream Commit or
 /// Stream Abort. Two-phase messages of later protocol versions are rejected as unknown message types.
 ///
+/// Messages are decoded, not built: only those other modules make (Begin and Commit for a streamed
+/// transaction's replay, Relation for a scripted stream) have a public init; tests build the others
+/// through `@testable import PGOutput`.
+///
 /// See [Logical Replication Message Formats](https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html).
 public enum PGOutputMessage: Sendable, Equatable {
     /// `'B'`: a transaction starts.

@@ -1,7 +1,8 @@
 import ForagerCore
 import ForagerTestSupport
-import PGOutput
 import Testing
+
+@testable import PGOutput
 
 /// When a stream trails the source by more than one read (a backlog), the batch waits for the
 /// idle warehouse only until it is worth a round: an eighth of `maxRows`, or a fifth of `maxAge`;

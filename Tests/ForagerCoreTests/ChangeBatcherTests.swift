@@ -1,6 +1,7 @@
 import ForagerCore
-import PGOutput
 import Testing
+
+@testable import PGOutput
 
 @Suite struct ChangeBatcherTests: BatcherFixtures {
     @Test func changesToOneKeyCollapseToTheLastState() throws {

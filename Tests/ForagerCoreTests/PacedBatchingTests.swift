@@ -1,8 +1,9 @@
 import ForagerCore
 import ForagerTestSupport
 import Logging
-import PGOutput
 import Testing
+
+@testable import PGOutput
 
 /// A stream that has caught up hands its whole transactions to the idle warehouse at once, but
 /// while they arrive faster than two per `minInterval` a small batch follows the one before it no

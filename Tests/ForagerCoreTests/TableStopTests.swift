@@ -1,9 +1,10 @@
 import ForagerCore
 import ForagerTestSupport
 import Logging
-import PGOutput
 import Synchronization
 import Testing
+
+@testable import PGOutput
 
 private let hives = SourceScript.table("hives", id: 42)
 private let apiaries = SourceScript.table("apiaries", id: 43)

@@ -1,6 +1,7 @@
-import PGOutput
 import PGOutputTestSupport
 import Testing
+
+@testable import PGOutput
 
 /// A named pgoutput message value; its wire form comes from `PGOutputEncoder`.
 struct Fixture: Sendable, CustomTestStringConvertible {

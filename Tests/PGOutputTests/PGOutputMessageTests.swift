@@ -1,6 +1,7 @@
-import PGOutput
 import PGOutputTestSupport
 import Testing
+
+@testable import PGOutput
 
 @Suite("pgoutput messages")
 struct PGOutputMessageTests {

@@ -1,8 +1,9 @@
 import ForagerCore
 import Foundation
-import PGOutput
 import PostgresSource
 import Testing
+
+@testable import PGOutput
 
 @Suite struct StreamSpillTests {
     private func directory() -> String {

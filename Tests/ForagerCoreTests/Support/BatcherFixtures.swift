@@ -1,5 +1,6 @@
 import ForagerCore
-import PGOutput
+
+@testable import PGOutput
 
 /// The mapped table public.hives of the batcher tests: id (integer, the key), label and body (text).
 let hivesTable = MappedTable(
