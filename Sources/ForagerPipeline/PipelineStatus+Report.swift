@@ -1,5 +1,6 @@
 import ForagerCore
 public import PostgresSource
+import WallClock
 
 extension PipelineStatus {
     /// What `/status` shows (JSON, snake_case keys), and what `forager status` reads from a running
@@ -15,14 +16,6 @@ extension PipelineStatus {
             public var at: Double
             /// Whether the pipeline retries.
             public var transient: Bool
-
-            /// A failure of kind `kind` at `at` (Unix time); `transient` when the pipeline retries.
-            public init(message: String, kind: String, at: Double, transient: Bool) {
-                self.message = message
-                self.kind = kind
-                self.at = at
-                self.transient = transient
-            }
         }
 
         /// The next attempt after a transient failure.
@@ -96,5 +89,13 @@ extension PipelineStatus {
         /// The warehouse's checkpoint and tables (states, row counts), read on request at most
         /// every ``WarehouseReadings/maxAge``; nil where it is not read (the pipeline's own report).
         public var warehouse: WarehouseReading?
+    }
+}
+
+extension PipelineStatus.Report.Failure {
+    /// `error`, of kind `kind` (``FailureKind``), now, with its secrets masked; `transient` when the
+    /// pipeline retries.
+    public init(_ error: any Error, kind: String, transient: Bool) {
+        self.init(message: Redaction.apply("\(error)"), kind: kind, at: UnixTime.now, transient: transient)
     }
 }

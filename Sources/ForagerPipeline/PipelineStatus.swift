@@ -106,7 +106,7 @@ public final class PipelineStatus: Sendable {
     /// A failure; `retryIn` when the pipeline tries again after that long.
     public func failed(_ error: any Error, kind: String, retryIn: Duration?, attempt: Int) {
         state.withLock {
-            $0.lastError = Report.Failure(message: Redaction.apply("\(error)"), kind: kind, at: UnixTime.now, transient: retryIn != nil)
+            $0.lastError = Report.Failure(error, kind: kind, transient: retryIn != nil)
             if let retryIn {
                 $0.retry = Report.Retry(attempt: attempt, nextAt: UnixTime.now + retryIn.seconds)
                 $0.phase = .retrying

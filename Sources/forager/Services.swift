@@ -64,8 +64,7 @@ struct RunServices {
             run.endedAt = UnixTime.now
             run.error =
                 status.report().lastError
-                ?? PipelineStatus.Report.Failure(
-                    message: Redaction.apply("\(error)"), kind: pipeline.failureKind(error), at: UnixTime.now, transient: false)
+                ?? PipelineStatus.Report.Failure(error, kind: pipeline.failureKind(error), transient: false)
             writeRecord(run, to: record)
             throw error
         }

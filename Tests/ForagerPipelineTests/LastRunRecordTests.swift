@@ -1,6 +1,7 @@
-import ForagerPipeline
 import Foundation
 import Testing
+
+@testable import ForagerPipeline
 
 @Suite("The record of the last forager run")
 struct LastRunRecordTests {
