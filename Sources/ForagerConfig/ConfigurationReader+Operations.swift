@@ -1,3 +1,5 @@
+import ForagerCore
+
 /// The operational sections of the configuration file: `metrics`, `alerts`, `shutdown` and
 /// `snapshot`.
 extension ConfigurationReader {
@@ -30,11 +32,11 @@ extension ConfigurationReader {
         return result
     }
 
-    mutating func readAlerts(_ top: YAMLSection) -> ForagerConfiguration.Alerts {
+    mutating func readAlerts(_ top: YAMLSection) -> AlertRules.Thresholds {
         let file = configFile
         let alerts = topLevelSection(
             "alerts", of: top, allowed: Self.alertKeys, expected: "a mapping with the keys retained_wal_mb, lag_s and slot_inactive_s")
-        var result = ForagerConfiguration.Alerts()
+        var result = AlertRules.Thresholds()
         if let field = alerts["retained_wal_mb"],
             let megabytes = positiveInteger(
                 field, file: file, fix: "write the WAL the slot may retain before a warning, in MB, e.g. retained_wal_mb: 10240")

@@ -48,7 +48,7 @@ public struct ForagerConfiguration: Sendable, Equatable {
     /// The HTTP endpoint for metrics and health (`metrics:`).
     public var metrics = Metrics()
     /// When the log warns (`alerts:`).
-    public var alerts = Alerts()
+    public var alerts = AlertRules.Thresholds()
     /// How long `forager run` may take to stop after SIGTERM or SIGINT (`shutdown.grace_s`,
     /// default 30 s); past it, the process exits at once, which is safe: the next start replays
     /// from the warehouse checkpoint.
@@ -148,19 +148,6 @@ public struct ForagerConfiguration: Sendable, Equatable {
         private var port = 9187
         /// `/readyz` fails while the lag is above this (`ready_max_lag_s`, default 300 s).
         public var readyMaxLag: Duration = .seconds(300)
-
-        public init() {}
-    }
-
-    /// Thresholds for warnings in the log (`alerts:`).
-    public struct Alerts: Sendable, Equatable {
-        /// Warn when the slot retains more WAL than this (`retained_wal_mb`, default 10240 MB).
-        public var retainedWALBytes: Int64 = 10240 << 20
-        /// Warn when the end-to-end lag is above this (`lag_s`, default 300 s).
-        public var lag: Duration = .seconds(300)
-        /// Warn when no process has streamed from the slot for this long (`slot_inactive_s`,
-        /// default 300 s), since the slot then retains WAL without bound.
-        public var slotInactive: Duration = .seconds(300)
 
         public init() {}
     }

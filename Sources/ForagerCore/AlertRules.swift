@@ -3,16 +3,18 @@
 ///
 /// A value type fed with facts read periodically; it says what to log, not how.
 public struct AlertRules: Sendable {
+    /// When to warn (the configuration's `alerts:`).
     public struct Thresholds: Sendable, Equatable {
-        public var retainedWALBytes: Int64
-        public var lag: Duration
-        public var slotInactive: Duration
+        /// Warn when the slot retains more WAL than this (`retained_wal_mb`, default 10240 MB).
+        public var retainedWALBytes: Int64 = 10240 << 20
+        /// Warn when the end-to-end lag is above this (`lag_s`, default 300 s).
+        public var lag: Duration = .seconds(300)
+        /// Warn when no process has streamed from the slot for this long (`slot_inactive_s`,
+        /// default 300 s), since the slot then retains WAL without bound.
+        public var slotInactive: Duration = .seconds(300)
 
-        public init(retainedWALBytes: Int64, lag: Duration, slotInactive: Duration) {
-            self.retainedWALBytes = retainedWALBytes
-            self.lag = lag
-            self.slotInactive = slotInactive
-        }
+        /// The defaults.
+        public init() {}
     }
 
     /// What was read from the source and the pipeline at one moment.

@@ -22,10 +22,7 @@ public struct PipelineMonitor {
         self.status = status
         self.metrics = metrics
         self.logger = logger
-        rules = AlertRules(
-            thresholds: AlertRules.Thresholds(
-                retainedWALBytes: configuration.alerts.retainedWALBytes, lag: configuration.alerts.lag,
-                slotInactive: configuration.alerts.slotInactive))
+        rules = AlertRules(thresholds: configuration.alerts)
         heartbeats = configuration.source.heartbeatInterval != nil
     }
 

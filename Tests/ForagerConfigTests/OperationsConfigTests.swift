@@ -1,4 +1,5 @@
 import ForagerConfig
+import ForagerCore
 import Testing
 
 @Suite("metrics, alerts, shutdown and heartbeats")
@@ -22,7 +23,7 @@ struct OperationsConfigTests {
             #expect(configuration.metrics.readyMaxLag == .seconds(300))
             #expect(configuration.source.heartbeatInterval == .seconds(10))
             #expect(configuration.shutdownGrace == .seconds(30))
-            #expect(configuration.alerts == ForagerConfiguration.Alerts())
+            #expect(configuration.alerts == AlertRules.Thresholds())
             #expect(configuration.alerts.retainedWALBytes == 10 << 30)
             #expect(configuration.source.spillDirectory.hasSuffix("/forager-spill"))
         }

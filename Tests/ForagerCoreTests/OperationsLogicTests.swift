@@ -83,7 +83,11 @@ private struct SeededGenerator: RandomNumberGenerator {
 
 @Suite struct AlertRulesTests {
     let start = ContinuousClock.now
-    let thresholds = AlertRules.Thresholds(retainedWALBytes: 1 << 30, lag: .seconds(60), slotInactive: .seconds(300))
+    let thresholds: AlertRules.Thresholds = {
+        var thresholds = AlertRules.Thresholds()
+        (thresholds.retainedWALBytes, thresholds.lag) = (1 << 30, .seconds(60))
+        return thresholds
+    }()
 
     private func facts(retained: Int64 = 0, lag: Duration? = .seconds(1), active: Bool = true, walStatus: String = "reserved")
         -> AlertRules.Facts
