@@ -202,6 +202,14 @@ struct Scenario {
         throw HarnessError("timed out waiting for \(what)")
     }
 
+    /// SQL that makes `table` (`columns`), partitioned by range of the date `key`, with a partition
+    /// `<table>_<year>` for each of `years`.
+    static func yearlyPartitions(_ table: String, _ columns: String, by key: String, years: ClosedRange<Int>) -> String {
+        "CREATE TABLE \(table) (\(columns)) PARTITION BY RANGE (\(key));\n"
+            + years.map { "CREATE TABLE \(table)_\($0) PARTITION OF \(table) FOR VALUES FROM ('\($0)-01-01') TO ('\($0 + 1)-01-01');\n" }
+            .joined()
+    }
+
     /// A digest of a table's content (row count and md5 of every row in key order) over `columns`.
     static func digestSQL(table: String, columns: [String], key: [String]) -> String {
         let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
