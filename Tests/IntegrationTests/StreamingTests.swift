@@ -33,8 +33,13 @@ struct StreamingTests {
     /// the source to stream it before it commits. The caller closes the connection.
     private static func beginLargeTransaction(_ scenario: Scenario) async throws -> PGConnection {
         let big = try await scenario.source.connect(scenario.sourceDatabase)
-        try await big.execute("BEGIN")
-        try await big.execute("INSERT INTO items SELECT g, repeat('x', 100), 1 FROM generate_series(1000, 20999) g")
+        do {
+            try await big.execute("BEGIN")
+            try await big.execute("INSERT INTO items SELECT g, repeat('x', 100), 1 FROM generate_series(1000, 20999) g")
+        } catch {
+            big.close()
+            throw error
+        }
         return big
     }
 
