@@ -7,31 +7,36 @@ import Testing
 /// streamed themselves.
 @Suite("Tables added to the mapping", .cleansUpScenarios)
 struct MappedTableJoinTests {
-    @Test("a table added to the mapping is copied and then streamed, with writes running throughout; none lost or doubled")
-    func newlyMappedTableJoins() async throws {
+    /// A scenario whose table `hives (id, n)` holds `hives` rows, mapped and copied by a first sync,
+    /// beside the tables `otherSQL` makes, not mapped yet.
+    private func hivesSynced(_ hives: Int, beside otherSQL: String) async throws -> Scenario {
         let scenario = try await Scenario.make(
             sourceSQL: """
                 CREATE TABLE hives (id int PRIMARY KEY, n int);
-                CREATE TABLE visits (id int PRIMARY KEY, hive_id int, n int);
-                INSERT INTO hives SELECT g, 0 FROM generate_series(1, 100) g;
-                INSERT INTO visits SELECT g, g % 100, 0 FROM generate_series(1, 1000) g;
+                INSERT INTO hives SELECT g, 0 FROM generate_series(1, \(hives)) g;
+                \(otherSQL)
                 """,
             tables: ["hives"])
         try await scenario.forager(["sync"])
-        let writer = Task {
-            let connection = try await scenario.source.connect(scenario.sourceDatabase)
-            defer { connection.close() }
-            var next = 1001
-            while !Task.isCancelled {
-                try await connection.execute(
-                    """
-                    BEGIN; INSERT INTO visits VALUES (\(next), \(next % 100), 0);
-                    UPDATE visits SET n = n + 1 WHERE id = \(1 + next % 1000);
-                    DELETE FROM visits WHERE id = \(next - 500) AND id % 7 = 0;
-                    UPDATE hives SET n = n + 1 WHERE id = \(1 + next % 100); COMMIT
-                    """)
-                next += 1
-            }
+        return scenario
+    }
+
+    @Test("a table added to the mapping is copied and then streamed, with writes running throughout; none lost or doubled")
+    func newlyMappedTableJoins() async throws {
+        let scenario = try await hivesSynced(
+            100,
+            beside: """
+                CREATE TABLE visits (id int PRIMARY KEY, hive_id int, n int);
+                INSERT INTO visits SELECT g, g % 100, 0 FROM generate_series(1, 1000) g;
+                """)
+        let writer = scenario.writeContinuously(pause: .zero) { round in
+            let next = 1000 + round
+            return """
+                BEGIN; INSERT INTO visits VALUES (\(next), \(next % 100), 0);
+                UPDATE visits SET n = n + 1 WHERE id = \(1 + next % 1000);
+                DELETE FROM visits WHERE id = \(next - 500) AND id % 7 = 0;
+                UPDATE hives SET n = n + 1 WHERE id = \(1 + next % 100); COMMIT
+                """
         }
         try await Task.sleep(for: .milliseconds(300))
         try scenario.writeMapping("tables:\n  - source: hives\n  - source: visits\n")
@@ -47,30 +52,20 @@ struct MappedTableJoinTests {
 
     @Test("while a newly mapped large table is copied, the other tables keep streaming; then it streams too, none lost or doubled")
     func otherTablesStreamDuringACopy() async throws {
-        let scenario = try await Scenario.make(
-            sourceSQL: """
-                CREATE TABLE hives (id int PRIMARY KEY, n int);
+        let scenario = try await hivesSynced(
+            10,
+            beside: """
                 CREATE TABLE readings (id bigint PRIMARY KEY, hive_id int, value double precision);
-                INSERT INTO hives SELECT g, 0 FROM generate_series(1, 10) g;
                 INSERT INTO readings SELECT g, g % 10, g FROM generate_series(1, 2000000) g;
-                """,
-            tables: ["hives"])
-        try await scenario.forager(["sync"])
+                """)
         try scenario.writeMapping("tables:\n  - source: hives\n  - source: readings\n")
         let process = try scenario.launch(["run"])
-        let writer = Task {
-            let connection = try await scenario.source.connect(scenario.sourceDatabase)
-            defer { connection.close() }
-            var next = 100
-            while !Task.isCancelled {
-                try await connection.execute(
-                    """
-                    BEGIN; INSERT INTO hives VALUES (\(next), 0); UPDATE readings SET value = -value WHERE id = \(next * 7);
-                    INSERT INTO readings VALUES (\(3_000_000 + next), 1, 0); COMMIT
-                    """)
-                next += 1
-                try await Task.sleep(for: .milliseconds(5))
-            }
+        let writer = scenario.writeContinuously(pause: .milliseconds(5)) { round in
+            let next = 99 + round
+            return """
+                BEGIN; INSERT INTO hives VALUES (\(next), 0); UPDATE readings SET value = -value WHERE id = \(next * 7);
+                INSERT INTO readings VALUES (\(3_000_000 + next), 1, 0); COMMIT
+                """
         }
         var streamedDuringCopy = false
         try await scenario.eventually(timeout: .seconds(120), "the copy to finish") {
@@ -97,15 +92,12 @@ struct MappedTableJoinTests {
 
     @Test("a newly mapped table that the warehouse refuses a change to while its copy catches up stays stopped; the others flow")
     func aTableStoppedDuringItsCatchUpStaysStopped() async throws {
-        let scenario = try await Scenario.make(
-            sourceSQL: """
-                CREATE TABLE hives (id int PRIMARY KEY, n int);
+        let scenario = try await hivesSynced(
+            1,
+            beside: """
                 CREATE TABLE readings (id bigint PRIMARY KEY, label text);
-                INSERT INTO hives VALUES (1, 0);
                 INSERT INTO readings SELECT g, 'ok' FROM generate_series(1, 1000000) g;
-                """,
-            tables: ["hives"])
-        try await scenario.forager(["sync"])
+                """)
         // A `types` override too narrow for one value: the warehouse refuses that row, and only it.
         try scenario.writeMapping("tables:\n  - source: hives\n  - source: readings\n    types: {label: varchar(5)}\n")
         let process = try scenario.launch(["run"])

@@ -5,6 +5,17 @@ import Testing
 /// Redshift emulation (Support/Redshift), every load staged in moto's S3 with signatures checked.
 @Suite("Redshift warehouse through forager", .serialized, .cleansUpScenarios)
 struct RedshiftPipelineTests {
+    /// A Redshift scenario whose table `t (id int PRIMARY KEY, <column> text)` holds the rows 1 to
+    /// `rows`, copied by a first `forager sync`.
+    private func syncedTable(_ column: String = "name", rows: Int) async throws -> RedshiftScenario {
+        let redshift = try await RedshiftScenario.make(
+            sourceSQL:
+                "CREATE TABLE t (id int PRIMARY KEY, \(column) text); INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, \(rows)) g;",
+            tables: ["t"])
+        try await redshift.forager(["sync"])
+        return redshift
+    }
+
     @Test("forager sync copies a table into Redshift through S3, then applies inserts, updates and deletes exactly; no key is printed")
     func syncThroughS3() async throws {
         let redshift = try await RedshiftScenario.make(
@@ -27,8 +38,7 @@ struct RedshiftPipelineTests {
         try await redshift.forager(["sync"])
         #expect(try await redshift.bothRows("hives", columns: columns).warehouse.count == 190)
         try await redshift.expectSameRows("hives", columns: columns)
-        let status = try await redshift.forager(["status"])
-        #expect(status.contains("hives"), "\(status)")
+        try await redshift.expectOutput(of: ["status"], containing: ["hives"])
         // Staged objects are removed once their batch committed.
         #expect(try await redshift.redshift.s3Objects(prefix: "\(redshift.prefix)/").isEmpty)
     }
@@ -42,30 +52,24 @@ struct RedshiftPipelineTests {
                 "CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes VALUES (1, repeat('é', 40000)), (2, 'short');",
             tables: ["notes"])
         try redshift.scenario.writeMapping("tables:\n  - source: notes\n    redshift: {oversized_text: truncate}\n")
-        let copy = try await redshift.forager(["sync"])
-        #expect(copy.contains("were cut to fit") && copy.contains("forager.values=1"), "\(copy)")
+        try await redshift.expectOutput(of: ["sync"], containing: ["were cut to fit", "forager.values=1"])
         try await redshift.scenario.onSourceEach([
             "INSERT INTO notes VALUES (3, repeat('x', 70000))", "UPDATE notes SET body = body || '!' WHERE id = 2",
         ])
-        let changes = try await redshift.forager(["sync"])
-        #expect(changes.contains("were cut to fit") && changes.contains("forager.values=1"), "\(changes)")
+        try await redshift.expectOutput(of: ["sync"], containing: ["were cut to fit", "forager.values=1"])
         let table = "\"\(redshift.schema)\".\"notes\""
         #expect(
             try await redshift.redshift.rows("SELECT \"id\", OCTET_LENGTH(\"body\") FROM \(table) ORDER BY \"id\"")
                 == [["1", "65534"], ["2", "6"], ["3", "65535"]])
         #expect(try await redshift.tableStates() == ["notes=streaming"])
-        let validated = try await redshift.forager(["validate"])
-        #expect(validated.contains("public.notes: equal (3 rows"), "\(validated)")
+        try await redshift.expectOutput(of: ["validate"], containing: ["public.notes: equal (3 rows"])
     }
 
     @Test(
         "a column added with a constant default while forager was stopped: rows already in Redshift and changes older than the column read the default, with no new copy; rows written after the source drops it read NULL"
     )
     func columnAddedWhileStoppedReadsItsDefault() async throws {
-        let redshift = try await RedshiftScenario.make(
-            sourceSQL: "CREATE TABLE t (id int PRIMARY KEY, name text); INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 20) g;",
-            tables: ["t"])
-        try await redshift.forager(["sync"])
+        let redshift = try await syncedTable(rows: 20)
         try await redshift.scenario.onSourceEach([
             "INSERT INTO t VALUES (21, 'older')", "ALTER TABLE t ADD COLUMN kind text DEFAULT 'hive', ADD COLUMN frames int DEFAULT 10",
             "INSERT INTO t VALUES (22, 'newer', 'bee', 3)",
@@ -85,10 +89,7 @@ struct RedshiftPipelineTests {
 
     @Test("a column dropped and added again as another type stops the table, naming both types, while forager run streams")
     func columnAddedAgainStopsTheTable() async throws {
-        let redshift = try await RedshiftScenario.make(
-            sourceSQL: "CREATE TABLE t (id int PRIMARY KEY, note text); INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 20) g;",
-            tables: ["t"])
-        try await redshift.forager(["sync"])
+        let redshift = try await syncedTable("note", rows: 20)
         let running = try await redshift.launchRun()
         try await redshift.scenario.onSourceEach([
             "ALTER TABLE t DROP COLUMN note", "INSERT INTO t VALUES (21)", "ALTER TABLE t ADD COLUMN note int DEFAULT 0",
@@ -96,19 +97,16 @@ struct RedshiftPipelineTests {
         ])
         try await redshift.scenario.eventually("t to stop") { try await redshift.tableStates() == ["t=stopped"] }
         try await running.expectCleanStop()
-        let status = try await redshift.forager(["status"], expectStatus: 1)
-        #expect(status.contains("was dropped and added again on the source, now as integer"), "\(status)")
-        #expect(status.contains("(VARCHAR(65535)) holds the dropped column's values"), "\(status)")
+        try await redshift.expectOutput(
+            of: ["status"], status: 1,
+            containing: ["was dropped and added again on the source, now as integer", "(VARCHAR(65535)) holds the dropped column's values"])
     }
 
     @Test(
         "ADD COLUMN whose older rows' value only the source's rows tell (a default lost to a rewrite, a volatile default) copies the table again; columns added while streaming stage their rows by type"
     )
     func addedColumnCopiesTheTableAgain() async throws {
-        let redshift = try await RedshiftScenario.make(
-            sourceSQL: "CREATE TABLE t (id int PRIMARY KEY, name text); INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 100) g;",
-            tables: ["t"])
-        try await redshift.forager(["sync"])
+        let redshift = try await syncedTable(rows: 100)
         try await redshift.scenario.onSourceEach([
             "ALTER TABLE t ADD COLUMN w int DEFAULT 42", "VACUUM FULL t", "INSERT INTO t VALUES (101, 'after', 7)",
         ])

@@ -1,3 +1,4 @@
+import ForagerDemo
 import Foundation
 import Glibc
 import Testing
@@ -6,10 +7,18 @@ import Testing
 /// against both warehouses: changes replayed across schema changes arrive exactly.
 @Suite("Replayed changes, both warehouses", .serialized, .cleansUpScenarios)
 struct ReplayedChangeTests {
-    /// A scenario for `warehouse` ("postgres" or "clickhouse").
-    private func scenario(_ warehouse: String, sourceSQL: String, tables: [String]) async throws -> Scenario {
+    /// A scenario for `warehouse` ("postgres" or "clickhouse") with one table, `table (id int PRIMARY KEY,
+    /// <columns>)`, holding the ids 1 to `rows`, each followed by `values` (SQL over the series' `g`);
+    /// the table is mapped unless `mapped` is false.
+    private func scenario(
+        _ warehouse: String, table: String = "t", columns: String, rows: Int, values: String, mapped: Bool = true
+    ) async throws -> Scenario {
         let server = warehouse == "clickhouse" ? try await ClickHouseServer.shared() : nil
-        return try await Scenario.make(sourceSQL: sourceSQL, tables: tables, clickHouse: server)
+        return try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE \(table) (id int PRIMARY KEY, \(columns));
+                INSERT INTO \(table) SELECT g, \(values) FROM generate_series(1, \(rows)) g;
+                """, tables: mapped ? [table] : [], clickHouse: server)
     }
 
     /// A value as the warehouse holds it: from the `_current` view on ClickHouse.
@@ -25,16 +34,42 @@ struct ReplayedChangeTests {
         return try await scenario.warehouseScalar("SELECT \(column)::text FROM analytics.\(table) WHERE id = \(id)")
     }
 
+    /// Rows as the warehouse holds them, tab-separated, each ending in a newline: `clickHouse` on
+    /// ClickHouse (in TabSeparated), `postgres` (one text value, the rows joined) on Postgres.
+    private func warehouseRows(_ scenario: Scenario, _ warehouse: String, clickHouse: String, postgres: String) async throws -> String {
+        if warehouse == "clickhouse" {
+            return try await ClickHouseServer.shared().query(clickHouse + " FORMAT TabSeparated")
+        }
+        return try await scenario.warehouseScalar(postgres).map { $0 + "\n" } ?? ""
+    }
+
+    /// Waits until the running Forager has brought `column` of row `id` to `value`, then stops it cleanly.
+    private func expectStreamed(
+        _ running: ChildProcess, _ scenario: Scenario, _ warehouse: String, _ what: String, column: String, table: String, id: Int,
+        value: String
+    ) async throws {
+        try await scenario.eventually(what) {
+            try await warehouseValue(scenario, warehouse, column, table: table, id: id) == value
+        }
+        try await running.expectCleanStop()
+    }
+
+    /// A scenario for `warehouse` whose table `table` (`id`, `v`) of `rows` rows is mapped with
+    /// `deletes: soft`, synced, and synced again after the rows up to `deletedUpTo` are deleted.
+    private func softDeletedRows(_ warehouse: String, table: String, rows: Int, deletedUpTo: Int) async throws -> Scenario {
+        let scenario = try await scenario(warehouse, table: table, columns: "v text", rows: rows, values: "'v' || g", mapped: false)
+        try scenario.writeMapping("tables:\n  - source: \(table)\n    deletes: soft\n")
+        try await scenario.forager(["sync"])
+        try await scenario.onSource("DELETE FROM \(table) WHERE id <= \(deletedUpTo)")
+        try await scenario.forager(["sync"])
+        return scenario
+    }
+
     @Test(
         "a key widened while streaming, after an update of the table, keeps the run going (ClickHouse: stops only that table, until a resync)",
         arguments: ["postgres", "clickhouse"])
     func keyWidenedWhileStreaming(warehouse: String) async throws {
-        let scenario = try await scenario(
-            warehouse,
-            sourceSQL: """
-                CREATE TABLE t (id int PRIMARY KEY, b text);
-                INSERT INTO t SELECT g, 'b' || g FROM generate_series(1, 5) g;
-                """, tables: ["t"])
+        let scenario = try await scenario(warehouse, columns: "b text", rows: 5, values: "'b' || g")
         let running = try await scenario.launchStreaming(thenEach: [
             "UPDATE t SET b = 'u' WHERE id = 1",
             "ALTER TABLE t ALTER COLUMN id TYPE bigint",
@@ -55,10 +90,8 @@ struct ReplayedChangeTests {
             try await scenario.forager(["resync", "--table", "t"])
             try await scenario.forager(["sync"])
         } else {
-            try await scenario.eventually("the changes after the widening") {
-                try await warehouseValue(scenario, warehouse, "b", table: "t", id: 5_000_000_000) == "wide"
-            }
-            try await running.expectCleanStop()
+            try await expectStreamed(
+                running, scenario, warehouse, "the changes after the widening", column: "b", table: "t", id: 5_000_000_000, value: "wide")
         }
         #expect(try await warehouseValue(scenario, warehouse, "b", table: "t", id: 2) == "v")
         try await scenario.expectValidatedEqual("public.t")
@@ -68,12 +101,7 @@ struct ReplayedChangeTests {
         "columns added and dropped while Forager was stopped, with rows between, arrive exactly when caught up (not taken for a rename)",
         arguments: ["postgres", "clickhouse"])
     func columnsAddedAndDroppedWhileStopped(warehouse: String) async throws {
-        let scenario = try await scenario(
-            warehouse,
-            sourceSQL: """
-                CREATE TABLE ddl_tab2 (id int PRIMARY KEY, b text);
-                INSERT INTO ddl_tab2 SELECT g, 'b' || g FROM generate_series(1, 1000) g;
-                """, tables: ["ddl_tab2"])
+        let scenario = try await scenario(warehouse, table: "ddl_tab2", columns: "b text", rows: 1000, values: "'b' || g")
         try await scenario.forager(["sync"])
         try await scenario.onSource(
             """
@@ -103,12 +131,7 @@ struct ReplayedChangeTests {
         "a real value older than the widening of its column to double precision is stored as the source's cast stores it",
         arguments: ["postgres", "clickhouse"])
     func realWidenedAfterAnUpdate(warehouse: String) async throws {
-        let scenario = try await scenario(
-            warehouse,
-            sourceSQL: """
-                CREATE TABLE t (id int PRIMARY KEY, f real);
-                INSERT INTO t SELECT g, g / 3.0 FROM generate_series(1, 10) g;
-                """, tables: ["t"])
+        let scenario = try await scenario(warehouse, columns: "f real", rows: 10, values: "g / 3.0")
         try await scenario.syncBeforeAndAfter([
             "UPDATE t SET f = 0.1 WHERE id = 4",
             "INSERT INTO t VALUES (11, 1e30), (12, 'Infinity')",
@@ -127,9 +150,7 @@ struct ReplayedChangeTests {
     func oneTablesConflictStopsOnlyIt() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: """
-                CREATE TABLE daily (day date, id int, v text, PRIMARY KEY (day, id)) PARTITION BY RANGE (day);
-                CREATE TABLE daily_2025 PARTITION OF daily FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
-                CREATE TABLE daily_2026 PARTITION OF daily FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+                \(Scenario.yearlyPartitions("daily", "day date, id int, v text, PRIMARY KEY (day, id)", by: "day", years: 2025...2026))
                 INSERT INTO daily SELECT date '2025-06-01' + g, g, 'first' FROM generate_series(1, 100) g;
                 CREATE TABLE other (id int PRIMARY KEY, n int);
                 """,
@@ -177,12 +198,7 @@ struct ReplayedChangeTests {
         "ADD COLUMN ... DEFAULT followed by a table rewrite (VACUUM FULL, a rewriting ALTER ... TYPE): older rows get the source's value, caught up and streaming",
         arguments: ["postgres", "clickhouse"])
     func addedDefaultSurvivesARewrite(warehouse: String) async throws {
-        let scenario = try await scenario(
-            warehouse,
-            sourceSQL: """
-                CREATE TABLE t (id int PRIMARY KEY, name text, m int);
-                INSERT INTO t SELECT g, 'n' || g, g FROM generate_series(1, 100) g;
-                """, tables: ["t"])
+        let scenario = try await scenario(warehouse, columns: "name text, m int", rows: 100, values: "'n' || g, g")
         try await scenario.syncBeforeAndAfter([
             "ALTER TABLE t ADD COLUMN w int DEFAULT 42",
             "VACUUM FULL t",
@@ -196,10 +212,8 @@ struct ReplayedChangeTests {
             "ALTER TABLE t ALTER COLUMN m TYPE bigint",
             "INSERT INTO t VALUES (102, 'streamed', 102, 8, 9)",
         ])
-        try await scenario.eventually("the older rows' value of the added column") {
-            try await warehouseValue(scenario, warehouse, "extra", table: "t", id: 1) == "5"
-        }
-        try await running.expectCleanStop()
+        try await expectStreamed(
+            running, scenario, warehouse, "the older rows' value of the added column", column: "extra", table: "t", id: 1, value: "5")
         #expect(try await warehouseValue(scenario, warehouse, "extra", table: "t", id: 102) == "9")
         try await scenario.expectValidatedEqual("public.t")
     }
@@ -208,26 +222,14 @@ struct ReplayedChangeTests {
         "a key deleted with deletes: soft and inserted again in a later batch replaces the row kept as deleted",
         arguments: ["postgres", "clickhouse"])
     func softDeletedKeyInsertedAgain(warehouse: String) async throws {
-        let scenario = try await scenario(
-            warehouse,
-            sourceSQL: """
-                CREATE TABLE t (id int PRIMARY KEY, v text);
-                INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g;
-                """, tables: [])
-        try scenario.writeMapping("tables:\n  - source: t\n    deletes: soft\n")
-        try await scenario.forager(["sync"])
-        try await scenario.onSource("DELETE FROM t WHERE id <= 3")
-        try await scenario.forager(["sync"])
+        let scenario = try await softDeletedRows(warehouse, table: "t", rows: 10, deletedUpTo: 3)
         try await scenario.onSource("INSERT INTO t VALUES (1, 'again'), (2, 'again')")
         try await scenario.forager(["sync"])
         #expect(try await warehouseValue(scenario, warehouse, "v", table: "t", id: 1) == "again")
-        let deleted =
-            warehouse == "clickhouse"
-            ? try await ClickHouseServer.shared().query(
-                "SELECT id, _forager_deleted FROM `\(scenario.warehouseDatabase)`.t FINAL WHERE id <= 3 ORDER BY id FORMAT TabSeparated")
-            : try await scenario.warehouseScalar(
-                "SELECT string_agg(id || '\t' || _forager_deleted::int, E'\\n' ORDER BY id) FROM analytics.t WHERE id <= 3"
-            ).map { $0 + "\n" } ?? ""
+        let deleted = try await warehouseRows(
+            scenario, warehouse,
+            clickHouse: "SELECT id, _forager_deleted FROM `\(scenario.warehouseDatabase)`.t FINAL WHERE id <= 3 ORDER BY id",
+            postgres: "SELECT string_agg(id || '\t' || _forager_deleted::int, E'\\n' ORDER BY id) FROM analytics.t WHERE id <= 3")
         #expect(deleted == "1\t0\n2\t0\n3\t1\n", "\(deleted)")
     }
 
@@ -235,26 +237,14 @@ struct ReplayedChangeTests {
         "a table with deletes: soft is not copied again after a rewrite hides an added column's older values: its deleted rows stay, and the log says how to fill the column",
         arguments: ["postgres", "clickhouse"])
     func rowsKeptAsHistoryAreNotCopiedAway(warehouse: String) async throws {
-        let scenario = try await scenario(
-            warehouse,
-            sourceSQL: """
-                CREATE TABLE h (id int PRIMARY KEY, v text);
-                INSERT INTO h SELECT g, 'v' || g FROM generate_series(1, 5) g;
-                """, tables: [])
-        try scenario.writeMapping("tables:\n  - source: h\n    deletes: soft\n")
-        try await scenario.forager(["sync"])
-        try await scenario.onSource("DELETE FROM h WHERE id = 1")
-        try await scenario.forager(["sync"])
+        let scenario = try await softDeletedRows(warehouse, table: "h", rows: 5, deletedUpTo: 1)
         try await scenario.onSourceEach([
             "ALTER TABLE h ADD COLUMN w int DEFAULT 42", "VACUUM FULL h", "INSERT INTO h VALUES (6, 'new', 7)",
         ])
         try await scenario.expectOutput(of: ["sync"], containing: ["which a copy would drop"])
-        let kept =
-            warehouse == "clickhouse"
-            ? try await ClickHouseServer.shared().query(
-                "SELECT count(), sum(_forager_deleted) FROM `\(scenario.warehouseDatabase)`.h FINAL FORMAT TabSeparated")
-            : try await scenario.warehouseScalar("SELECT count(*) || E'\\t' || count(*) FILTER (WHERE _forager_deleted) FROM analytics.h")
-                .map { $0 + "\n" } ?? ""
+        let kept = try await warehouseRows(
+            scenario, warehouse, clickHouse: "SELECT count(), sum(_forager_deleted) FROM `\(scenario.warehouseDatabase)`.h FINAL",
+            postgres: "SELECT count(*) || E'\\t' || count(*) FILTER (WHERE _forager_deleted) FROM analytics.h")
         #expect(kept == "6\t1\n", "\(kept)")
         #expect(try await warehouseValue(scenario, warehouse, "w", table: "h", id: 6) == "7")
     }

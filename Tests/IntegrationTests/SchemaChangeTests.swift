@@ -5,6 +5,22 @@ import Testing
 
 @Suite("Schema changes while streaming", .cleansUpScenarios)
 struct SchemaChangeTests {
+    /// A scenario with `hives (id int PRIMARY KEY, <columns>)` holding the ids 1 to `rows`, each
+    /// followed by `values` (SQL over the series' `g`), and `yards (id, name)`, empty, whose changes
+    /// show that the stream goes on; `also` makes the tables `others`, mapped too.
+    private func hivesAndYards(
+        _ columns: String, rows: Int, values: String, others: [String] = [], also otherSQL: String = ""
+    ) async throws -> Scenario {
+        try await Scenario.make(
+            sourceSQL: """
+                CREATE TABLE hives (id int PRIMARY KEY, \(columns));
+                CREATE TABLE yards (id int PRIMARY KEY, name text);
+                INSERT INTO hives SELECT g, \(values) FROM generate_series(1, \(rows)) g;
+                \(otherSQL)
+                """,
+            tables: ["hives", "yards"] + others)
+    }
+
     @Test(
         "a column added with a default while forager is stopped: rows written before it, still in the stream, read the default, and a later drop leaves newer rows NULL"
     )
@@ -94,13 +110,8 @@ struct SchemaChangeTests {
 
     @Test("type widening is followed; another type change stops only that table, which a resync repairs")
     func typeChanges() async throws {
-        let scenario = try await Scenario.make(
-            sourceSQL: """
-                CREATE TABLE hives (id int PRIMARY KEY, label varchar(10), weight numeric(6,2), frames smallint);
-                CREATE TABLE yards (id int PRIMARY KEY, name text);
-                INSERT INTO hives SELECT g, 'h' || g, g, 10 FROM generate_series(1, 20) g;
-                """,
-            tables: ["hives", "yards"])
+        let scenario = try await hivesAndYards(
+            "label varchar(10), weight numeric(6,2), frames smallint", rows: 20, values: "'h' || g, g, 10")
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach([
             "INSERT INTO hives VALUES (21, 'before', 1.5, 8)",
@@ -146,13 +157,7 @@ struct SchemaChangeTests {
         "a mapped table renamed on the source while Forager streams stops, instead of its changes being dropped; mapped by its new name and resynced, it fills the same warehouse table"
     )
     func tableRenamedOnTheSource() async throws {
-        let scenario = try await Scenario.make(
-            sourceSQL: """
-                CREATE TABLE hives (id int PRIMARY KEY, label text);
-                CREATE TABLE yards (id int PRIMARY KEY, name text);
-                INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 5) g;
-                """,
-            tables: ["hives", "yards"])
+        let scenario = try await hivesAndYards("label text", rows: 5, values: "'h' || g")
         let process = try await scenario.launchStreaming(thenEach: [
             "ALTER TABLE hives RENAME TO old_hives",
             "INSERT INTO old_hives VALUES (6, 'after the rename')",
@@ -303,13 +308,7 @@ struct SchemaChangeTests {
         "a resync keeps what was built on the warehouse table (a view, an index, a grant) while its shape holds; where its shape changes, views on it are named and nothing is dropped"
     )
     func resyncKeepsWhatWasBuiltOnTheTable() async throws {
-        let scenario = try await Scenario.make(
-            sourceSQL: """
-                CREATE TABLE hives (id int PRIMARY KEY, label text, weight numeric(6,2));
-                CREATE TABLE yards (id int PRIMARY KEY, name text);
-                INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 20) g;
-                """,
-            tables: ["hives", "yards"])
+        let scenario = try await hivesAndYards("label text, weight numeric(6,2)", rows: 20, values: "'h' || g, g")
         try await scenario.forager(["sync"])
         let reader = "reader_\(scenario.id)"
         try await scenario.warehouse.execute(
@@ -362,15 +361,9 @@ struct SchemaChangeTests {
         "a column dropped and added again under its name with another type, while Forager streams, stops only its table (never a value of one read as the other) and keeps the old values; a resync repairs it"
     )
     func columnDroppedAndAddedAgain() async throws {
-        let scenario = try await Scenario.make(
-            sourceSQL: """
-                CREATE TABLE hives (id int PRIMARY KEY, label text, code int);
-                CREATE TABLE yards (id int PRIMARY KEY, name text);
-                CREATE TABLE boxes (id int PRIMARY KEY, code int);
-                INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;
-                INSERT INTO boxes SELECT g, g FROM generate_series(1, 5) g;
-                """,
-            tables: ["hives", "yards", "boxes"])
+        let scenario = try await hivesAndYards(
+            "label text, code int", rows: 5, values: "'h' || g, g", others: ["boxes"],
+            also: "CREATE TABLE boxes (id int PRIMARY KEY, code int); INSERT INTO boxes SELECT g, g FROM generate_series(1, 5) g;")
         let process = try await scenario.launchStreaming(thenEach: [
             "ALTER TABLE hives DROP COLUMN code", "INSERT INTO hives VALUES (6, 'after the drop')",
         ])
@@ -453,13 +446,7 @@ struct SchemaChangeTests {
         "a warehouse column changed by hand stops only its table, saying so (not as a source change), and is never widened back; source widenings raise no false alarm"
     )
     func warehouseColumnChangedByHand() async throws {
-        let scenario = try await Scenario.make(
-            sourceSQL: """
-                CREATE TABLE hives (id int PRIMARY KEY, label text, weight int);
-                CREATE TABLE yards (id int PRIMARY KEY, name text);
-                INSERT INTO hives SELECT g, 'hive number ' || g, g FROM generate_series(1, 20) g;
-                """,
-            tables: ["hives", "yards"])
+        let scenario = try await hivesAndYards("label text, weight int", rows: 20, values: "'hive number ' || g, g")
         try await scenario.forager(["sync"])
         // The source widens a column while Forager is stopped: followed, and recorded, so later starts agree.
         try await scenario.onSourceEach([

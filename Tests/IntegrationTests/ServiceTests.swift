@@ -102,11 +102,9 @@ struct ServiceTests {
 
     @Test("while the warehouse is down, lag rises, nothing is acknowledged, the process waits; once back, it catches up with nothing lost")
     func warehouseOutage() async throws {
-        let warehouse = try LocalCluster.startForTests(name: "outage-warehouse", settings: [:])
-        defer { warehouse.stop() }
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v float8);", tables: ["samples"],
-            batch: "alerts:\n  lag_s: 3\n  slot_inactive_s: 2\n  retained_wal_mb: 1\n", warehouse: warehouse)
+            batch: "alerts:\n  lag_s: 3\n  slot_inactive_s: 2\n  retained_wal_mb: 1\n", ownWarehouse: "outage-warehouse")
         let running = try scenario.launch(["run"])
         try await scenario.onSource("INSERT INTO samples SELECT g, g * 0.5 FROM generate_series(1, 1000) g")
         try await scenario.eventually("the first rows") {
@@ -114,7 +112,7 @@ struct ServiceTests {
         }
         try await scenario.eventually("lag measured") { (try await metrics(scenario)["forager_replication_lag_seconds"] ?? 99) < 3 }
 
-        try warehouse.pause()
+        try scenario.warehouse.pause()
         try await scenario.onSource(
             "INSERT INTO samples SELECT g, g * 0.5 FROM generate_series(1001, 3000) g; UPDATE samples SET v = -1 WHERE id <= 100;")
         let written = try await scenario.sourceScalar("SELECT pg_current_wal_lsn()::text") ?? ""
@@ -141,7 +139,7 @@ struct ServiceTests {
             try await scenario.sourceScalar(
                 "SELECT confirmed_flush_lsn < '\(written)'::pg_lsn FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'") == "t")
 
-        try warehouse.resume()
+        try scenario.warehouse.resume()
         try await scenario.eventually(timeout: .seconds(90), "catching up") {
             try await scenario.warehouseScalar("SELECT count(*) FILTER (WHERE v = -1) || '/' || count(*) FROM analytics.samples")
                 == "100/60000"
@@ -361,19 +359,17 @@ struct ServiceFaultTests {
 
     @Test("SIGTERM while waiting to retry (warehouse down) exits 0 at once; a permanent error exits 1 without retrying")
     func sigtermWhileRetrying() async throws {
-        let warehouse = try LocalCluster.startForTests(name: "retry-warehouse", settings: [:])
-        defer { warehouse.stop() }
         let scenario = try await Scenario.make(
             sourceSQL: "CREATE TABLE hives (id int PRIMARY KEY); INSERT INTO hives VALUES (1), (2);", tables: ["hives"],
-            batch: "shutdown:\n  grace_s: 5\n", warehouse: warehouse)
-        try warehouse.pause()
+            batch: "shutdown:\n  grace_s: 5\n", ownWarehouse: "retry-warehouse")
+        try scenario.warehouse.pause()
         let running = try scenario.launch(["run"])
         try await scenario.eventually("retrying") {
             guard let (_, body) = await httpGet(port: scenario.metricsPort, "/status") else { return false }
             return body.contains("\"phase\" : \"retrying\"")
         }
         try await terminate(running, within: .seconds(5))
-        try warehouse.resume()
+        try scenario.warehouse.resume()
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id"])
 
@@ -382,14 +378,14 @@ struct ServiceFaultTests {
         let streaming = try await scenario.launchStreaming()
         try await scenario.onSource("INSERT INTO hives SELECT generate_series(3, 100)")
         try await scenario.eventually("the rows") { try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives") == "100" }
-        try warehouse.pause()
+        try scenario.warehouse.pause()
         try await scenario.onSource("INSERT INTO hives SELECT generate_series(101, 300); DELETE FROM hives WHERE id <= 50")
         try await scenario.eventually("retrying after streaming") {
             guard let (_, body) = await httpGet(port: scenario.metricsPort, "/status") else { return false }
             return body.contains("\"phase\" : \"retrying\"")
         }
         try await terminate(streaming, within: .seconds(5))
-        try warehouse.resume()
+        try scenario.warehouse.resume()
         let checkpoint = try await scenario.checkpoint() ?? ""
         let confirmed = try await scenario.sourceScalar(
             "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = '\(scenario.slot)'")

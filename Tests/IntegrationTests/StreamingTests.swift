@@ -1,5 +1,7 @@
+import ForagerDemo
 import Foundation
 import Glibc
+import LibPQ
 import Testing
 
 /// Protocol 2 streaming: with `logical_decoding_work_mem` at its minimum (set in the source URL's
@@ -12,7 +14,9 @@ struct StreamingTests {
         var testDescription: String { rawValue }
     }
 
-    private static func make(_ sink: Sink) async throws -> (Scenario, ClickHouseServer?) {
+    /// A scenario into `sink`, synced once, with its source streaming every transaction over 64 kB,
+    /// and `forager run` started on it.
+    private static func streaming(_ sink: Sink) async throws -> (Scenario, ClickHouseServer?, ChildProcess) {
         let server = sink == .clickhouse ? try await ClickHouseServer.shared() : nil
         let scenario = try await Scenario.make(
             sourceSQL: """
@@ -22,7 +26,21 @@ struct StreamingTests {
             tables: ["items"], batch: "batch:\n  max_rows: 3000\n", clickHouse: server)
         try await scenario.forager(["sync"])
         try scenario.rewriteConfig(sourceURL: scenario.sourceURL + "?options=-c%20logical_decoding_work_mem%3D64kB")
-        return (scenario, server)
+        return (scenario, server, try await scenario.launchStreaming())
+    }
+
+    /// Begins a transaction on a connection of its own that inserts rows 1000 to 20999: enough for
+    /// the source to stream it before it commits. The caller closes the connection.
+    private static func beginLargeTransaction(_ scenario: Scenario) async throws -> PGConnection {
+        let big = try await scenario.source.connect(scenario.sourceDatabase)
+        do {
+            try await big.execute("BEGIN")
+            try await big.execute("INSERT INTO items SELECT g, repeat('x', 100), 1 FROM generate_series(1000, 20999) g")
+        } catch {
+            big.close()
+            throw error
+        }
+        return big
     }
 
     /// The warehouse equals the source: digests on Postgres, `forager validate` on ClickHouse.
@@ -54,16 +72,12 @@ struct StreamingTests {
         "a streamed transaction applies whole, in commit order with the small ones committed meanwhile; a rolled-back savepoint and an aborted streamed transaction leave no trace",
         arguments: Sink.allCases)
     func streamedTransactions(_ sink: Sink) async throws {
-        let (scenario, server) = try await Self.make(sink)
-        let running = try await scenario.launchStreaming()
+        let (scenario, server, running) = try await Self.streaming(sink)
         defer { running.signal(SIGKILL) }
-        let big = try await scenario.source.connect(scenario.sourceDatabase)
+        let big = try await Self.beginLargeTransaction(scenario)
         defer { big.close() }
         let small = try await scenario.source.connect(scenario.sourceDatabase)
         defer { small.close() }
-
-        try await big.execute("BEGIN")
-        try await big.execute("INSERT INTO items SELECT g, repeat('x', 100), 1 FROM generate_series(1000, 20999) g")
         try await small.execute("INSERT INTO items VALUES (500, 'small, committed while the big one is open', 0)")
         try await big.execute("SAVEPOINT s")
         try await big.execute("INSERT INTO items SELECT g, 'rolled back', 2 FROM generate_series(30000, 34999) g")
@@ -98,21 +112,18 @@ struct StreamingTests {
         "SIGKILL while a streamed transaction is half received: the next run streams it again from the start and applies it once",
         arguments: Sink.allCases)
     func killedMidStream(_ sink: Sink) async throws {
-        let (scenario, server) = try await Self.make(sink)
-        var running = try await scenario.launchStreaming()
-        let big = try await scenario.source.connect(scenario.sourceDatabase)
+        let (scenario, server, killed) = try await Self.streaming(sink)
+        let big = try await Self.beginLargeTransaction(scenario)
         defer { big.close() }
-        try await big.execute("BEGIN")
-        try await big.execute("INSERT INTO items SELECT g, repeat('x', 100), 1 FROM generate_series(1000, 20999) g")
         try await scenario.eventually("a spill file") { !spillFiles(scenario).isEmpty }
-        running.signal(SIGKILL)
-        _ = try await running.wait(timeout: .seconds(30))
+        killed.signal(SIGKILL)
+        _ = try await killed.wait(timeout: .seconds(30))
         try await big.execute("UPDATE items SET n = 5 WHERE id <= 50")
         try await big.execute("INSERT INTO items SELECT g, 'late', 1 FROM generate_series(21000, 25999) g")
         try await big.execute("COMMIT")
         try await scenario.onSource("INSERT INTO items VALUES (501, 'after', 0)")
 
-        running = try await scenario.launchStreaming()
+        let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
         try await scenario.eventually("the last row") { try await Self.warehouseHas(scenario, server, id: 501) }
         try await Self.expectEqual(scenario, sink)

@@ -9,9 +9,7 @@ struct TableShapeTests {
     func partitionedTableArrivesWhole() async throws {
         let scenario = try await Scenario.make(
             sourceSQL: """
-                CREATE TABLE readings (id bigint, taken_on date, value real, PRIMARY KEY (id, taken_on)) PARTITION BY RANGE (taken_on);
-                CREATE TABLE readings_2024 PARTITION OF readings FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
-                CREATE TABLE readings_2025 PARTITION OF readings FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+                \(Scenario.yearlyPartitions("readings", "id bigint, taken_on date, value real, PRIMARY KEY (id, taken_on)", by: "taken_on", years: 2024...2025))
                 INSERT INTO readings SELECT g, date '2024-06-01' + g, g FROM generate_series(1, 400) g;
                 """,
             tables: ["readings"])

@@ -10,8 +10,7 @@ struct TableSelectionIntegrationTests {
                 CREATE TABLE hives (id int PRIMARY KEY, apiary_id int);
                 CREATE TABLE "Weird Table" ("Id" int PRIMARY KEY, "Value" text);
                 CREATE TABLE audit_log (id bigint PRIMARY KEY, entry text);
-                CREATE TABLE measurements (id int, ts date, PRIMARY KEY (id, ts)) PARTITION BY RANGE (ts);
-                CREATE TABLE measurements_2024 PARTITION OF measurements FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+                \(Scenario.yearlyPartitions("measurements", "id int, ts date, PRIMARY KEY (id, ts)", by: "ts", years: 2024...2024))
                 CREATE SCHEMA other; CREATE TABLE other.apiaries (id int PRIMARY KEY);
                 INSERT INTO apiaries SELECT g, 'yard ' || g FROM generate_series(1, 10) g;
                 INSERT INTO hives SELECT g, 1 + g % 10 FROM generate_series(1, 50) g;

@@ -4,6 +4,14 @@ import Testing
 
 @Suite("forager validate", .serialized, .cleansUpScenarios)
 struct ValidateTests {
+    /// A scenario whose table `samples (id, v)` holds the ids 1 to `rows`, each with v = 0.
+    private func samples(rows: Int) async throws -> Scenario {
+        try await Scenario.make(
+            sourceSQL:
+                "CREATE TABLE samples (id int PRIMARY KEY, v int); INSERT INTO samples SELECT g, 0 FROM generate_series(1, \(rows)) g;",
+            tables: ["samples"])
+    }
+
     @Test(
         "an exact answer on a quiet source: equal, then the tampered key ranges named, for keyed, composite-key, keyless and mapped tables")
     func quietSource() async throws {
@@ -93,10 +101,7 @@ struct ValidateTests {
 
     @Test("no false alarm while the source is being written and forager run streams")
     func underWrites() async throws {
-        let scenario = try await Scenario.make(
-            sourceSQL:
-                "CREATE TABLE samples (id int PRIMARY KEY, v int); INSERT INTO samples SELECT g, 0 FROM generate_series(1, 50000) g;",
-            tables: ["samples"])
+        let scenario = try await samples(rows: 50000)
         let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
         let writer = scenario.writeContinuously { round in
@@ -131,9 +136,7 @@ struct ValidateTests {
         "rows the warehouse wrote anew in every round of comparing are undecided: exit 2, with their key range and what to do; a difference beside them is exit 1"
     )
     func undecidedRows() async throws {
-        let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE samples (id int PRIMARY KEY, v int); INSERT INTO samples SELECT g, 0 FROM generate_series(1, 3000) g;",
-            tables: ["samples"])
+        let scenario = try await samples(rows: 3000)
         try await scenario.forager(["sync"])
         let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
@@ -166,21 +169,52 @@ struct ValidateTests {
 
 @Suite("forager validate, ClickHouse", .serialized, .cleansUpScenarios)
 struct ClickHouseValidateTests {
+    /// A scenario on the shared ClickHouse server, synced, that `forager validate` in chunks of 1000
+    /// rows reports as each of `equal` says.
+    private func syncedAndValidated(sourceSQL: String, tables: [String], equal: [String]) async throws -> (ClickHouseServer, Scenario) {
+        let server = try await ClickHouseServer.shared()
+        let scenario = try await Scenario.make(sourceSQL: sourceSQL, tables: tables, clickHouse: server)
+        try await scenario.forager(["sync"])
+        try await expectValidation(scenario, wait: 0, containing: equal)
+        return (server, scenario)
+    }
+
+    /// Runs `forager validate` in chunks of 1000 rows, waiting up to `wait` seconds for the
+    /// warehouse, and expects it to exit `status` with each of `fragments` in its output.
+    @discardableResult
+    private func expectValidation(
+        _ scenario: Scenario, wait: Int, status: Int32 = 0, containing fragments: [String],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> String {
+        try await scenario.expectOutput(
+            of: ["validate", "--chunk-rows", "1000", "--wait", "\(wait)"], status: status, containing: fragments,
+            sourceLocation: sourceLocation)
+    }
+
+    /// Runs `forager validate` in chunks of 1000 rows while `statements(round)` are written to the
+    /// source (see ``Scenario/writeContinuously(pause:_:)``) and expects each of `tables` equal.
+    private func expectEqualUnderWrites(
+        _ scenario: Scenario, _ tables: String..., sourceLocation: SourceLocation = #_sourceLocation,
+        statements: @escaping @Sendable (Int) -> String
+    ) async throws {
+        let writer = scenario.writeContinuously(statements)
+        try await Task.sleep(for: .seconds(1))
+        try await expectValidation(scenario, wait: 30, containing: tables.map { "\($0): equal" }, sourceLocation: sourceLocation)
+        writer.cancel()
+        _ = await writer.result
+    }
+
     @Test(
         "validate compares the _current view chunk by chunk: equal after sync, no false alarm under writes, and the rows changed behind Forager's back named"
     )
     func clickHouseValidate() async throws {
-        let server = try await ClickHouseServer.shared()
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await syncedAndValidated(
             sourceSQL: """
                 CREATE TABLE readings (id bigint PRIMARY KEY, value float8, note text, at timestamptz, n numeric(10,2), tags text[]);
                 INSERT INTO readings SELECT g, g / 7.0, CASE WHEN g % 5 = 0 THEN NULL ELSE 'r' || g END,
                     timestamptz '2026-01-01' + g * interval '1 s', g * 1.25, ARRAY['a', 'b' || g] FROM generate_series(1, 2500) g;
                 """,
-            tables: ["readings"], clickHouse: server)
-        try await scenario.forager(["sync"])
-        try await scenario.expectOutput(
-            of: ["validate", "--chunk-rows", "1000", "--wait", "0"], containing: ["public.readings: equal (2500 rows in 3 chunks)"])
+            tables: ["readings"], equal: ["public.readings: equal (2500 rows in 3 chunks)"])
 
         let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
@@ -190,17 +224,12 @@ struct ClickHouseValidateTests {
             try await server.query("SELECT count() FROM \(database).readings_current") == "2499\n"
         }
         // While the source is written, in every chunk, validate raises no false alarm.
-        let writer = scenario.writeContinuously { round in
+        try await expectEqualUnderWrites(scenario, "public.readings") { round in
             """
             UPDATE readings SET value = value + 1 WHERE id % 100 = \(round % 100) AND id NOT IN (10, 1500);
             INSERT INTO readings SELECT 10000 + \(round) * 5 + g, 1, 'w', now(), 1, NULL FROM generate_series(1, 5) g;
             """
         }
-        try await Task.sleep(for: .seconds(1))
-        let underWrites = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"])
-        writer.cancel()
-        _ = await writer.result
-        #expect(underWrites.contains("public.readings: equal"), "\(underWrites)")
 
         // Versions above the copy's 0 but below any stream position: rows written behind Forager's back.
         try await server.query(
@@ -209,8 +238,8 @@ struct ClickHouseValidateTests {
         try await server.query(
             "INSERT INTO \(database).readings SELECT id, value, note, at, n, tags, 1, 1, _forager_synced_at FROM \(database).readings_current WHERE id = 1500"
         )
-        try await scenario.expectOutput(
-            of: ["validate", "--chunk-rows", "1000", "--wait", "30"], status: 3,
+        try await expectValidation(
+            scenario, wait: 30, status: 3,
             containing: [
                 "public.readings: DIFFERS in 2 of",
                 "1 row differs: 10 different",
@@ -223,28 +252,21 @@ struct ClickHouseValidateTests {
         "keys the two sides order differently ((uuid, timestamptz), numeric as text) are compared by set in chunks: equal, no false alarm under writes, and missing, different and extra rows named"
     )
     func keysOrderedDifferently() async throws {
-        let server = try await ClickHouseServer.shared()
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await syncedAndValidated(
             sourceSQL: """
                 CREATE TABLE tagged (id uuid, at timestamptz, value int, note text, PRIMARY KEY (id, at));
                 INSERT INTO tagged SELECT md5((g % 50)::text)::uuid, timestamptz '2026-01-01' + g * interval '1.5 s', g, 't' || g FROM generate_series(1, 2500) g;
                 CREATE TABLE priced (code numeric PRIMARY KEY, label text);
                 INSERT INTO priced SELECT g * 1.5, 'p' || g FROM generate_series(1, 2500) g;
                 """,
-            tables: ["tagged", "priced"], clickHouse: server)
-        try await scenario.forager(["sync"])
-        try await scenario.expectOutput(
-            of: ["validate", "--chunk-rows", "1000", "--wait", "0"],
-            containing: [
-                "public.tagged: equal (2500 rows in 3 chunks)",
-                "public.priced: equal (2500 rows in 3 chunks)",
-            ])
+            tables: ["tagged", "priced"],
+            equal: ["public.tagged: equal (2500 rows in 3 chunks)", "public.priced: equal (2500 rows in 3 chunks)"])
 
         // Inserts land in chunks already compared: they are found among the unmatched warehouse
         // keys and checked again on the source, so raise no false alarm.
         let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }
-        let writer = scenario.writeContinuously { round in
+        try await expectEqualUnderWrites(scenario, "public.tagged", "public.priced") { round in
             """
             INSERT INTO tagged SELECT gen_random_uuid(), now(), g, 'w' FROM generate_series(1, 2) g;
             UPDATE tagged SET value = value + 1 WHERE note IN ('t\(round % 2500 + 6)', 't\((round * 7) % 2500 + 6)');
@@ -252,12 +274,6 @@ struct ClickHouseValidateTests {
             DELETE FROM priced WHERE code = \(round + 1) * 1.5;
             """
         }
-        try await Task.sleep(for: .seconds(1))
-        let underWrites = try await scenario.forager(["validate", "--chunk-rows", "1000", "--wait", "30"])
-        writer.cancel()
-        _ = await writer.result
-        #expect(underWrites.contains("public.tagged: equal"), "\(underWrites)")
-        #expect(underWrites.contains("public.priced: equal"), "\(underWrites)")
 
         let database = "`\(scenario.warehouseDatabase)`"
         try await scenario.eventually("the warehouse caught up") {
@@ -278,8 +294,8 @@ struct ClickHouseValidateTests {
             "INSERT INTO \(database).priced SELECT code, label, 1, 1, _forager_synced_at FROM \(database).priced_current WHERE code = '3750.0'"
         )
         try await server.query("INSERT INTO \(database).priced SELECT '99999.5', 'extra', 1, 0, now()")
-        let differs = try await scenario.expectOutput(
-            of: ["validate", "--chunk-rows", "1000", "--wait", "30"], status: 3,
+        let differs = try await expectValidation(
+            scenario, wait: 30, status: 3,
             containing: [
                 "public.tagged: DIFFERS in 2 of",
                 "1 row differs: \(changed) different",

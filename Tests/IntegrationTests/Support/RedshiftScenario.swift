@@ -70,6 +70,19 @@ struct RedshiftScenario {
         return output
     }
 
+    /// Runs `forager <arguments>` as ``forager(_:expectStatus:sourceLocation:)`` does and expects its
+    /// output to contain each of `fragments`; returns the output.
+    @discardableResult
+    func expectOutput(
+        of arguments: [String], status: Int32 = 0, containing fragments: [String], sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> String {
+        let output = try await forager(arguments, expectStatus: status, sourceLocation: sourceLocation)
+        for fragment in fragments {
+            #expect(output.contains(fragment), "\(output)", sourceLocation: sourceLocation)
+        }
+        return output
+    }
+
     /// Starts `forager run` with the keys; with `ready`, waits until it answers ready.
     func launchRun(ready: Bool = true) async throws -> ChildProcess {
         let process = try scenario.launch(["run"], environment: keys)

@@ -12,6 +12,8 @@ struct Scenario {
     let directory: String
     /// Where `forager run` serves /metrics, /healthz, /readyz and /status.
     let metricsPort: Int
+    /// Whether `warehouse` is the scenario's own cluster, stopped by ``cleanUp()``.
+    let ownsWarehouse: Bool
 
     var sourceDatabase: String { "src_\(id)" }
     var warehouseDatabase: String { "wh_\(id)" }
@@ -24,19 +26,23 @@ struct Scenario {
     /// (`schema.table` as in a mapping file) into the warehouse schema `analytics`.
     /// `batch` is more top-level YAML (batch, alerts, shutdown sections); `heartbeat` is
     /// `source.heartbeat_interval_s`; `source` and `warehouse` replace the shared clusters (for tests
-    /// that stop them); `sourceDatabaseOptions` follows `CREATE DATABASE` for the source (`ENCODING 'LATIN1' ...`).
+    /// that stop them); `ownWarehouse` names a warehouse cluster started for this scenario alone (for
+    /// tests that pause it), stopped when the test ends; `sourceDatabaseOptions` follows
+    /// `CREATE DATABASE` for the source (`ENCODING 'LATIN1' ...`).
     static func make(
         sourceSQL: String, tables: [String], batch: String = "", heartbeat: Int = 1, clickHouse: ClickHouseServer? = nil,
-        clickHouseCredentials: String = "", source: LocalCluster? = nil, warehouse: LocalCluster? = nil, readyMaxLag: Int? = nil,
-        sourceDatabaseOptions: String = ""
+        clickHouseCredentials: String = "", source: LocalCluster? = nil, warehouse: LocalCluster? = nil, ownWarehouse: String? = nil,
+        readyMaxLag: Int? = nil, sourceDatabaseOptions: String = ""
     ) async throws -> Scenario {
         let shared = try await SharedClusters.shared.get()
-        let clusters = (source: source ?? shared.source, warehouse: warehouse ?? shared.warehouse)
+        let own = try ownWarehouse.map { try LocalCluster.startForTests(name: $0, settings: [:]) }
+        let clusters = (source: source ?? shared.source, warehouse: own ?? warehouse ?? shared.warehouse)
         let id = await SharedClusters.shared.nextID()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("forager-scenario-\(getpid())-\(id)").path
         try FileManager.default.createDirectory(atPath: directory + "/mappings", withIntermediateDirectories: true)
         let scenario = Scenario(
-            source: clusters.source, warehouse: clusters.warehouse, id: id, directory: directory, metricsPort: try LocalCluster.freePort())
+            source: clusters.source, warehouse: clusters.warehouse, id: id, directory: directory, metricsPort: try LocalCluster.freePort(),
+            ownsWarehouse: own != nil)
         try await clusters.source.execute("CREATE DATABASE \(scenario.sourceDatabase) \(sourceDatabaseOptions)", database: "postgres")
         try await clusters.warehouse.execute("CREATE DATABASE \(scenario.warehouseDatabase)", database: "postgres")
         try await clusters.source.execute(sourceSQL, database: scenario.sourceDatabase)
@@ -202,6 +208,14 @@ struct Scenario {
         throw HarnessError("timed out waiting for \(what)")
     }
 
+    /// SQL that makes `table` (`columns`), partitioned by range of the date `key`, with a partition
+    /// `<table>_<year>` for each of `years`.
+    static func yearlyPartitions(_ table: String, _ columns: String, by key: String, years: ClosedRange<Int>) -> String {
+        "CREATE TABLE \(table) (\(columns)) PARTITION BY RANGE (\(key));\n"
+            + years.map { "CREATE TABLE \(table)_\($0) PARTITION OF \(table) FOR VALUES FROM ('\($0)-01-01') TO ('\($0 + 1)-01-01');\n" }
+            .joined()
+    }
+
     /// A digest of a table's content (row count and md5 of every row in key order) over `columns`.
     static func digestSQL(table: String, columns: [String], key: [String]) -> String {
         let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
@@ -226,12 +240,14 @@ struct Scenario {
         try await warehouseScalar("SELECT lsn::text FROM analytics._forager_state WHERE slot = '\(slot)'")
     }
 
-    /// Drops the scenario's slot and removes its files; run by ``ScenarioCleanup`` after the test.
+    /// Drops the scenario's slot, removes its files and stops a warehouse of its own; run by
+    /// ``ScenarioCleanup`` after the test.
     func cleanUp() async {
         try? await source.execute(
             "SELECT pg_drop_replication_slot('\(slot)') FROM pg_replication_slots WHERE slot_name = '\(slot)' AND NOT active",
             database: "postgres")
         try? FileManager.default.removeItem(atPath: directory)
+        if ownsWarehouse { warehouse.stop() }
     }
 
     /// The forager executable built next to the test bundle (or FORAGER_BIN).
