@@ -10,7 +10,7 @@ import Synchronization
 /// The Redshift emulation of the tests: an upstream PostgreSQL (LocalCluster), moto's S3 with
 /// signature checking, and `redshift_emulator.py` in front of both, started once per test process
 /// and stopped (cluster removed, emulator killed by its pid) when the process exits.
-public final class EmulatedRedshift: Sendable {
+public struct EmulatedRedshift: Sendable {
     public let upstream: LocalCluster
     public let s3: MotoServer
     public let emulator: ChildProcess
@@ -24,14 +24,6 @@ public final class EmulatedRedshift: Sendable {
 
     /// The emulator's URL for libpq.
     public var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres?sslmode=disable" }
-
-    private init(upstream: LocalCluster, s3: MotoServer, emulator: ChildProcess, port: Int, statementsLog: String) {
-        self.upstream = upstream
-        self.s3 = s3
-        self.emulator = emulator
-        self.port = port
-        self.statementsLog = statementsLog
-    }
 
     /// The emulation of this test process, started on first use.
     public static func shared() async throws -> EmulatedRedshift { try await sharedEmulation.get() }

@@ -44,8 +44,7 @@ struct RedshiftComparatorTests {
     private func prepared(_ schema: String, _ tables: [MappedTable]) async throws -> (
         EmulatedRedshift, RedshiftWarehouse, RedshiftWarehouse
     ) {
-        let redshift = try await EmulatedRedshift.shared()
-        let warehouse = try await redshift.prepared(schema, tables)
+        let (redshift, warehouse) = try await EmulatedRedshift.prepared(schema, tables)
         return (redshift, warehouse, try await redshift.warehouse(schema: schema))
     }
 

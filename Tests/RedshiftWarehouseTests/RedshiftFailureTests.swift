@@ -15,9 +15,8 @@ import Testing
 struct RedshiftFailureTests {
     @Test("a load error is surfaced with its stl_load_errors text, and nothing of the batch is applied")
     func loadError() async throws {
-        let redshift = try await EmulatedRedshift.shared()
         let table = Fixtures.orders(schema: "rs_loaderr")
-        let warehouse = try await redshift.prepared("rs_loaderr", [table])
+        let (redshift, warehouse) = try await EmulatedRedshift.prepared("rs_loaderr", [table])
         // A key the source would never send as an integer: Redshift's COPY refuses it.
         let error = await #expect(throws: ForagerError.self) {
             try await warehouse.apply(
@@ -86,10 +85,9 @@ struct RedshiftFailureTests {
 
     @Test("every statement the warehouse sent parses in sqlfluff's Redshift dialect")
     func grammar() async throws {
-        let redshift = try await EmulatedRedshift.shared()
         let table = Fixtures.orders(schema: "rs_grammar"), soft = Fixtures.orders(schema: "rs_grammar", soft: true)
         // Sends the statements of a whole round itself, whatever ran before.
-        let warehouse = try await redshift.prepared("rs_grammar", [table, soft])
+        let (redshift, warehouse) = try await EmulatedRedshift.prepared("rs_grammar", [table, soft])
         try await warehouse.apply(
             Fixtures.changes(soft) { changes in
                 for id in 1...3 { try changes.insert(Fixtures.row(id, note: "n"), lsn: Fixtures.lsn(UInt64(id))) }

@@ -12,9 +12,8 @@ import Testing
 struct RedshiftRegistryTests {
     @Test("a value Redshift cannot hold stops its table, naming the row; the other table's rows commit")
     func unstorableStopsTheTable() async throws {
-        let redshift = try await EmulatedRedshift.shared()
         let table = Fixtures.orders(schema: "rs_stop"), soft = Fixtures.orders(schema: "rs_stop", soft: true)
-        let warehouse = try await redshift.prepared("rs_stop", [table, soft])
+        let (redshift, warehouse) = try await EmulatedRedshift.prepared("rs_stop", [table, soft])
         var set = try Fixtures.changes(table) { changes in
             try changes.insert(Fixtures.row(1, note: String(repeating: "é", count: 40000)), lsn: Fixtures.lsn(1))
         }
@@ -34,9 +33,8 @@ struct RedshiftRegistryTests {
 
     @Test("the registry and the checkpoint are replaced by delete and insert, read back, and forgotten")
     func registry() async throws {
-        let redshift = try await EmulatedRedshift.shared()
         let table = Fixtures.orders(schema: "rs_registry")
-        let warehouse = try await redshift.prepared("rs_registry", [table])
+        let (redshift, warehouse) = try await EmulatedRedshift.prepared("rs_registry", [table])
         #expect(try await warehouse.checkpoint() == nil)
         try await warehouse.record(table.source, TableState(phase: .streaming, syncedAt: Fixtures.lsn(0x1_0000_0001)))
         try await warehouse.record(table.source, TableState(phase: .stopped, syncedAt: Fixtures.lsn(7), reason: "it's stopped"))

@@ -14,9 +14,7 @@ struct RedshiftWarehouseTests {
 
     /// A warehouse in a fresh schema with `orders` (and its soft-delete twin) prepared.
     private func prepared(_ schema: String) async throws -> (EmulatedRedshift, RedshiftWarehouse) {
-        let redshift = try await EmulatedRedshift.shared()
-        let warehouse = try await redshift.prepared(schema, [Fixtures.orders(schema: schema), Fixtures.orders(schema: schema, soft: true)])
-        return (redshift, warehouse)
+        try await EmulatedRedshift.prepared(schema, [Fixtures.orders(schema: schema), Fixtures.orders(schema: schema, soft: true)])
     }
 
     private func orders(_ redshift: EmulatedRedshift, _ schema: String, table: String = "orders") async throws -> [[String]] {
@@ -187,10 +185,9 @@ struct RedshiftWarehouseTests {
 struct RedshiftWideningTests {
     @Test("a longer varchar is widened at start; in the stream the batch asks to start again, with nothing applied")
     func widening() async throws {
-        let redshift = try await EmulatedRedshift.shared()
         var table = Fixtures.orders(schema: "rs_widen")
         table.columns.append(SourceColumn(name: "code", sqlType: "character varying(10)", notNull: false))
-        let warehouse = try await redshift.prepared("rs_widen", [table])
+        let (redshift, warehouse) = try await EmulatedRedshift.prepared("rs_widen", [table])
         table.columns[7].sqlType = "character varying(20)"
         var set = ChangeSet()
         set.steps = [.schemaChange(SchemaChange(table: table, retyped: ["code"]))]

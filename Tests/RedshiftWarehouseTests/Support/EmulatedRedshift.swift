@@ -32,6 +32,14 @@ extension EmulatedRedshift {
         return warehouse
     }
 
+    /// The shared emulation, and a warehouse over it in `schema` with `tables` prepared, expecting no problem.
+    static func prepared(
+        _ schema: String, _ tables: [MappedTable], sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> (EmulatedRedshift, RedshiftWarehouse) {
+        let redshift = try await shared()
+        return (redshift, try await redshift.prepared(schema, tables, sourceLocation: sourceLocation))
+    }
+
     /// A client of the staging bucket with the server's keys.
     func s3Client() -> S3Client {
         S3Client(location: s3.location(), credentials: s3.credentials, logger: Logger(label: "test"))
