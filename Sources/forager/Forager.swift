@@ -71,14 +71,21 @@ func bootstrapLogging(level: Logger.Level, format: LogFormat = .text) -> Logger 
 }
 
 extension PipelineOptions {
+    /// Loads the configuration (as ``load()`` does) and makes the pipeline of it, stopped by
+    /// SIGTERM and SIGINT.
+    func pipeline() throws -> Pipeline {
+        let (configuration, logger) = try load()
+        return Pipeline(configuration: configuration, logger: logger, stop: StopSignal())
+    }
+
     /// Loads the configuration and runs `body` on the pipeline as a service, which SIGTERM and
     /// SIGINT stop gracefully (within `shutdown.grace_s`).
     func runPipeline(_ body: @escaping @Sendable (Pipeline, Logger) async throws -> Void) async throws {
-        let (configuration, logger) = try load()
-        let pipeline = Pipeline(configuration: configuration, logger: logger, stop: StopSignal())
+        let pipeline = try pipeline(), logger = pipeline.logger
         let service = StoppableService(stop: pipeline.stop, logger: logger) { try await body(pipeline, logger) }
         try await reportingErrors(logger) {
-            try await runServiceGroup([.endingGroup(service, named: "forager")], grace: configuration.shutdownGrace, logger: logger)
+            try await runServiceGroup(
+                [.endingGroup(service, named: "forager")], grace: pipeline.configuration.shutdownGrace, logger: logger)
         }
     }
 
@@ -135,8 +142,7 @@ struct Check: AsyncParsableCommand {
     @OptionGroup var options: PipelineOptions
 
     func run() async throws {
-        let (configuration, logger) = try options.load()
-        let (tables, problems, warnings, notes) = await Pipeline(configuration: configuration, logger: logger, stop: StopSignal()).check()
+        let (tables, problems, warnings, notes) = try await options.pipeline().check()
         for note in notes { print("note: \(Redaction.apply(note))") }
         for warning in warnings { print("warning: \(Redaction.apply(warning))") }
         if problems.isEmpty {

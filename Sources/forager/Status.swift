@@ -19,8 +19,7 @@ struct Status: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let (configuration, logger) = try options.load()
-        let output = await Pipeline(configuration: configuration, logger: logger, stop: StopSignal())
+        let output = try await options.pipeline()
             .statusReport { host, port in await Self.fetchProcessReport(host: host, port: port) }
         if json {
             let data = try JSONEncoder.forager.encode(output)
