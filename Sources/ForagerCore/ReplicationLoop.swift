@@ -194,12 +194,12 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
     }
 
     /// Replays a streamed transaction that committed, as a whole one, from its spill file.
-    private func replay(_ commit: StreamCommit, at lsn: LSN) async throws -> Bool {
-        guard var reader = try spill?.commit(commit.xid) else {
+    private func replay(_ streamed: StreamCommit, at lsn: LSN) async throws -> Bool {
+        guard var reader = try spill?.commit(streamed.xid) else {
             throw ForagerError(
-                .protocolViolation, "Stream Commit of transaction \(commit.xid) on a stream that does not stream transactions")
+                .protocolViolation, "Stream Commit of transaction \(streamed.xid) on a stream that does not stream transactions")
         }
-        let begin = Begin(finalLSN: commit.commitLSN, commitTime: commit.commitTime, xid: commit.xid)
+        let begin = Begin(finalLSN: streamed.commit.commitLSN, commitTime: streamed.commit.commitTime, xid: streamed.xid)
         guard try await deliver(.begin(begin), at: lsn, readAt: now) else {
             reader.discard()
             return false
@@ -207,12 +207,11 @@ final class ReplicationLoop<Stream: ReplicationStream, Sink: WarehouseSink, C: C
         while let record = try reader.next() {
             guard case .streamed(_, let change) = try Self.decode(record.message, at: record.lsn, inStreamBlock: true) else {
                 throw ForagerError(
-                    .protocolViolation, "the spilled message at \(record.lsn) of transaction \(commit.xid) is not a streamed change")
+                    .protocolViolation, "the spilled message at \(record.lsn) of transaction \(streamed.xid) is not a streamed change")
             }
             _ = try await deliver(change, at: record.lsn, readAt: now)
         }
-        let end = Commit(flags: commit.flags, commitLSN: commit.commitLSN, endLSN: commit.endLSN, commitTime: commit.commitTime)
-        return try await deliver(.commit(end), at: lsn, readAt: now)
+        return try await deliver(.commit(streamed.commit), at: lsn, readAt: now)
     }
 
     /// After each read: commits what is due, moves an idle checkpoint to the server's position,

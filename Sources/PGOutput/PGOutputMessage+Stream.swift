@@ -21,21 +21,14 @@ extension StreamStart {
 public struct StreamCommit: Sendable, Equatable {
     /// The id of the top-level transaction.
     public var xid: UInt32
-    /// Flags; currently unused by PostgreSQL (0), kept as sent.
-    public var flags: UInt8
-    /// The LSN of the commit record.
-    public var commitLSN: LSN
-    /// The end LSN of the transaction; the position to confirm once it is durable.
-    public var endLSN: LSN
-    /// The commit timestamp of the transaction.
-    public var commitTime: PostgresTimestamp
+    /// The commit, with the fields of a Commit message in the same order: what a transaction sent
+    /// whole would end with.
+    public var commit: Commit
 }
 
 extension StreamCommit {
     init(from reader: inout ByteReader) throws(DecodeFailure) {
-        try self.init(
-            xid: reader.readUInt32(), flags: reader.readUInt8(), commitLSN: reader.readLSN(), endLSN: reader.readLSN(),
-            commitTime: reader.readTimestamp())
+        try self.init(xid: reader.readUInt32(), commit: Commit(from: &reader))
     }
 }
 

@@ -75,7 +75,7 @@ public struct PGOutputEncoder {
             uint32(begin.xid)
         case .commit(let commit):
             char("C")
-            commitFields(flags: commit.flags, commitLSN: commit.commitLSN, endLSN: commit.endLSN, commitTime: commit.commitTime)
+            commitFields(commit)
         case .origin(let origin):
             char("O")
             lsn(origin.commitLSN)
@@ -138,11 +138,11 @@ public struct PGOutputEncoder {
     }
 
     /// What a Commit and a Stream Commit both carry, in this order.
-    private mutating func commitFields(flags: UInt8, commitLSN: LSN, endLSN: LSN, commitTime: PostgresTimestamp) {
-        uint8(flags)
-        lsn(commitLSN)
-        lsn(endLSN)
-        timestamp(commitTime)
+    private mutating func commitFields(_ commit: Commit) {
+        uint8(commit.flags)
+        lsn(commit.commitLSN)
+        lsn(commit.endLSN)
+        timestamp(commit.commitTime)
     }
 
     /// The old key ('K') or old row ('O') of an update or delete, when it has one.
@@ -165,10 +165,10 @@ public struct PGOutputEncoder {
             bool(start.firstSegment)
         case .streamStop:
             char("E")
-        case .streamCommit(let commit):
+        case .streamCommit(let streamed):
             char("c")
-            uint32(commit.xid)
-            commitFields(flags: commit.flags, commitLSN: commit.commitLSN, endLSN: commit.endLSN, commitTime: commit.commitTime)
+            uint32(streamed.xid)
+            commitFields(streamed.commit)
         case .streamAbort(let abort):
             char("A")
             uint32(abort.xid)

@@ -110,7 +110,8 @@ enum Fixtures {
             name: "stream commit",
             message: .streamCommit(
                 StreamCommit(
-                    xid: 74_711, flags: 0, commitLSN: LSN(0x16_B374_D848), endLSN: LSN(0x16_B374_D878), commitTime: time))),
+                    xid: 74_711,
+                    commit: Commit(flags: 0, commitLSN: LSN(0x16_B374_D848), endLSN: LSN(0x16_B374_D878), commitTime: time)))),
         Fixture(name: "stream abort of a subtransaction", message: .streamAbort(StreamAbort(xid: 74_711, subxid: 74_712))),
     ]
 

@@ -63,8 +63,10 @@ struct PGOutputMessageTests {
             0x00, 0x02, 0xC9, 0x0B, 0x6D, 0x0E, 0x4A, 0x40,  // commit time
         ]
         let expected = StreamCommit(
-            xid: 777, flags: 0, commitLSN: LSN(string: "16/B374D848")!, endLSN: LSN(string: "16/B374D878")!,
-            commitTime: PostgresTimestamp(microseconds: 0x0002_C90B_6D0E_4A40))
+            xid: 777,
+            commit: Commit(
+                flags: 0, commitLSN: LSN(string: "16/B374D848")!, endLSN: LSN(string: "16/B374D878")!,
+                commitTime: PostgresTimestamp(microseconds: 0x0002_C90B_6D0E_4A40)))
         #expect(try PGOutputMessage.decode(bytes[...]) == .streamCommit(expected))
         #expect(try PGOutputMessage.decode([0x41, 0, 0, 3, 9, 0, 0, 3, 10][...]) == .streamAbort(StreamAbort(xid: 777, subxid: 778)))
         #expect(try PGOutputMessage.decode([0x53, 0, 0, 3, 9, 1][...]) == .streamStart(StreamStart(xid: 777, firstSegment: true)))
