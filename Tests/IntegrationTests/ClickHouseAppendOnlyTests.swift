@@ -16,8 +16,7 @@ struct ClickHouseAppendOnlyTests {
                 CREATE TABLE events (device int NOT NULL, kind text, value double precision);
                 INSERT INTO events SELECT g % 4, 'boot', 1.5 FROM generate_series(1, 500) g;
                 """,
-            tables: ["events"], batch: "batch:\n  max_rows: 100", clickHouse: server)
-        try scenario.writeMapping("tables:\n  - source: events\n    append_only: true\n")
+            mapping: "tables:\n  - source: events\n    append_only: true\n", batch: "batch:\n  max_rows: 100", clickHouse: server)
         let database = "`\(scenario.warehouseDatabase)`"
         func perDevice(_ table: String) async throws -> String {
             try await server.query("SELECT device, count() FROM \(database).\(table) GROUP BY device ORDER BY device FORMAT TabSeparated")

@@ -16,8 +16,7 @@ extension ClickHouseTests {
                 CREATE TABLE yards (id int PRIMARY KEY, name text);
                 INSERT INTO hives SELECT g, 'h' || g, g, g / 2.0, 10 FROM generate_series(1, 20) g;
                 """,
-            tables: [], clickHouse: server)
-        try scenario.writeMapping("tables:\n  - source: hives\n  - source: yards\n    deletes: soft\n")
+            mapping: "tables:\n  - source: hives\n  - source: yards\n    deletes: soft\n", clickHouse: server)
         try await scenario.syncBeforeAndAfter([
             "ALTER TABLE hives ALTER COLUMN label TYPE varchar(40), ALTER COLUMN frames TYPE integer, ALTER COLUMN temp TYPE double precision, ALTER COLUMN weight TYPE numeric(12,4)",
             "INSERT INTO hives VALUES (5000, 'a much longer label', 12345678.1234, 1.25, 100000)",
@@ -129,10 +128,9 @@ extension ClickHouseTests {
                 INSERT INTO hives SELECT g, 't' || g FROM generate_series(1, 5) g;
                 INSERT INTO boxes SELECT g, 'b' || g FROM generate_series(1, 5) g;
                 """,
-            tables: [], clickHouse: server)
-        // A table sorted by order_by, beyond its key, is not taken for one whose key changed.
-        try scenario.writeMapping(
-            "tables:\n  - source: hives\n  - source: boxes\n  - source: yards\n    clickhouse: {order_by: [id, region]}\n")
+            // A table sorted by order_by, beyond its key, is not taken for one whose key changed.
+            mapping: "tables:\n  - source: hives\n  - source: boxes\n  - source: yards\n    clickhouse: {order_by: [id, region]}\n",
+            clickHouse: server)
         let state = { (table: String) in
             try await clickHouseRows(
                 server, scenario,

@@ -362,9 +362,9 @@ struct ClickHouseTests {
                 INSERT INTO visits SELECT g, CASE WHEN g % 3 = 0 THEN NULL ELSE g % 4 END,
                     CASE WHEN g % 5 = 0 THEN NULL ELSE '2026-01-01'::timestamptz + g * interval '9 days' END FROM generate_series(1, 40) g;
                 """,
-            tables: [], clickHouse: server)
-        try scenario.writeMapping(
-            "tables:\n  - source: visits\n    clickhouse: {order_by: [id, region], partition_by: toYYYYMM(seen_at)}\n")
+            mapping:
+                "tables:\n  - source: visits\n    clickhouse: {order_by: [id, region], partition_by: toYYYYMM(seen_at)}\n",
+            clickHouse: server)
         _ = try await server.query("CREATE DATABASE IF NOT EXISTS `\(scenario.warehouseDatabase)`")
         guard kind == .modern else {
             let check = try await scenario.forager(["check"], expectStatus: 1)

@@ -28,8 +28,7 @@ private func expectNewExclusionRefused(_ scenario: Scenario, sourceLocation: Sou
 struct ExcludedColumnListTests {
     @Test("with exclude_columns, a column added later is not published, not created and not compared, in sync and run (Postgres warehouse)")
     func addedColumnStaysOutOfPostgres() async throws {
-        let scenario = try await Scenario.make(sourceSQL: sourceSQL, tables: [])
-        try scenario.writeMapping(mapping)
+        let scenario = try await Scenario.make(sourceSQL: sourceSQL, mapping: mapping)
         try await scenario.forager(["sync"])
 
         try await scenario.onSource(
@@ -69,8 +68,7 @@ struct ExcludedColumnListTests {
     @Test("with exclude_columns, a column added later is not published, not created and not compared (ClickHouse warehouse)")
     func addedColumnStaysOutOfClickHouse() async throws {
         let server = try await ClickHouseServer.shared()
-        let scenario = try await Scenario.make(sourceSQL: sourceSQL, tables: [], clickHouse: server)
-        try scenario.writeMapping(mapping)
+        let scenario = try await Scenario.make(sourceSQL: sourceSQL, mapping: mapping, clickHouse: server)
         try await scenario.forager(["sync"])
         let columns = """
             SELECT arrayStringConcat(groupArray(name), ',') FROM system.columns

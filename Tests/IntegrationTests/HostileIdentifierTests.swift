@@ -42,18 +42,16 @@ struct HostileIdentifierTests {
                     CREATE TABLE "order" ("from" int PRIMARY KEY, "group" text);
                     INSERT INTO "order" VALUES (1, 'g');
                     """),
-            tables: [])
+            mapping: """
+                tables:
+                  - source: 'public."x""; DROP TABLE y; --"'
+                  - source: 'public."order"'
+                    rename_columns: {group: 'a "quoted" name; --'}
+                  - source: 'public."\(long)"'
+                """)
         try await scenario.warehouse.execute(
             "CREATE SCHEMA analytics; CREATE TABLE analytics.y (id int); INSERT INTO analytics.y VALUES (1);",
             database: scenario.warehouseDatabase)
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: 'public."x""; DROP TABLE y; --"'
-              - source: 'public."order"'
-                rename_columns: {group: 'a "quoted" name; --'}
-              - source: 'public."\(long)"'
-            """)
         try await Self.syncChangesAndSync(scenario, more: #"UPDATE "order" SET "group" = 'h';"#)
         #expect(try await scenario.sourceScalar("SELECT count(*) FROM y") == "1")
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.y") == "1")
@@ -70,17 +68,16 @@ struct HostileIdentifierTests {
     func hostileNamesInClickHouse() async throws {
         let server = try await ClickHouseServer.shared()
         let scenario = try await Scenario.make(
-            sourceSQL: Self.sourceSQL(rows: ", (4, 'tick`', 4, '`; DROP TABLE y; --')"), tables: [], clickHouse: server)
+            sourceSQL: Self.sourceSQL(rows: ", (4, 'tick`', 4, '`; DROP TABLE y; --')"),
+            mapping: """
+                tables:
+                  - source: 'public."x""; DROP TABLE y; --"'
+                    rename_columns: {select: 'a `back-ticked` name; --'}
+                  - source: 'public."\(long)"'
+                """, clickHouse: server)
         _ = try await server.query("CREATE DATABASE IF NOT EXISTS `\(scenario.warehouseDatabase)`")
         _ = try await server.query("CREATE TABLE `\(scenario.warehouseDatabase)`.y (id UInt8) ENGINE = Memory")
         _ = try await server.query("INSERT INTO `\(scenario.warehouseDatabase)`.y VALUES (1)")
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: 'public."x""; DROP TABLE y; --"'
-                rename_columns: {select: 'a `back-ticked` name; --'}
-              - source: 'public."\(long)"'
-            """)
         try await Self.syncChangesAndSync(scenario)
         #expect(try await scenario.sourceScalar("SELECT count(*) FROM y") == "1")
         #expect(

@@ -19,15 +19,13 @@ struct KeylessTableTests {
                 CREATE TABLE events (at timestamptz, kind text, detail jsonb);
                 INSERT INTO events SELECT '2026-01-01'::timestamptz + g * interval '1 s', 'boot', '{"n": 1}' FROM generate_series(1, 10) g;
                 """,
-            tables: [])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: readings
-              - source: devices
-              - source: events
-                append_only: true
-            """)
+            mapping: """
+                tables:
+                  - source: readings
+                  - source: devices
+                  - source: events
+                    append_only: true
+                """)
         try await scenario.syncBeforeAndAfter([
             "DELETE FROM readings WHERE ctid = (SELECT min(ctid) FROM readings WHERE sensor = 7)",
             "UPDATE readings SET note = 'changed' WHERE ctid = (SELECT max(ctid) FROM readings WHERE sensor = 7)",

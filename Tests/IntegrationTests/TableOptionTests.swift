@@ -69,8 +69,7 @@ struct SoftDeleteTests {
         let scenario = try await Scenario.make(
             sourceSQL:
                 "CREATE TABLE uploads (id int PRIMARY KEY, path text, handled boolean); INSERT INTO uploads SELECT g, 's3://b/' || g, false FROM generate_series(1, 20) g;",
-            tables: ["uploads"])
-        try scenario.writeMapping("tables:\n  - source: uploads\n    deletes: soft\n")
+            mapping: "tables:\n  - source: uploads\n    deletes: soft\n")
         try await scenario.forager(["sync"])
         try await scenario.onSource(
             """
@@ -103,8 +102,7 @@ struct ExcludedColumnTests {
         let scenario = try await Scenario.make(
             sourceSQL:
                 "CREATE TABLE customers (id int PRIMARY KEY, name text, email text, phone text); INSERT INTO customers SELECT g, 'c' || g, g || '@example.org', '555-' || g FROM generate_series(1, 30) g;",
-            tables: ["customers"])
-        try scenario.writeMapping("tables:\n  - source: customers\n    exclude_columns: [email, phone]\n")
+            mapping: "tables:\n  - source: customers\n    exclude_columns: [email, phone]\n")
         try await scenario.forager(["sync"])
         try await scenario.onSource(
             "INSERT INTO customers VALUES (31, 'new', 'secret@example.org', '555-0'); UPDATE customers SET email = 'x@example.org', name = 'renamed' WHERE id = 1;"
@@ -138,14 +136,12 @@ struct RenamedColumnTests {
                 ALTER TABLE readings ALTER COLUMN "Raw Blob" SET STORAGE EXTERNAL;
                 INSERT INTO readings SELECT g, g / 2.0, 'n' || g, repeat('r', 10000) FROM generate_series(1, 40) g;
                 """,
-            tables: ["readings"])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: readings
-                deletes: soft
-                rename_columns: {id: reading_id, temp: temperature_c, "Raw Blob": raw_blob}
-            """)
+            mapping: """
+                tables:
+                  - source: readings
+                    deletes: soft
+                    rename_columns: {id: reading_id, temp: temperature_c, "Raw Blob": raw_blob}
+                """)
         try await scenario.forager(["sync"])
         try await scenario.onSource(
             """
@@ -179,8 +175,7 @@ struct TypeOverrideTests {
         let scenario = try await Scenario.make(
             sourceSQL:
                 "CREATE TABLE hives (id int PRIMARY KEY, weight numeric(7,3), label varchar(20)); INSERT INTO hives SELECT g, g * 1.5, 'h' || g FROM generate_series(1, 10) g;",
-            tables: ["hives"])
-        try scenario.writeMapping("tables:\n  - source: hives\n    types: {weight: double precision, label: text}\n")
+            mapping: "tables:\n  - source: hives\n    types: {weight: double precision, label: text}\n")
         try await scenario.forager(["sync"])
         try await scenario.onSource("INSERT INTO hives VALUES (11, 2.125, 'new'); UPDATE hives SET weight = 0.001 WHERE id = 1;")
         try await scenario.forager(["sync"])
@@ -213,19 +208,17 @@ struct JSONExtractionTests {
                   (2, '{"climate": {"temp": "hot"}, "readings": [], "ok": "yes", "fw": {"major": 2}}', '{"n": "x"}'),
                   (3, NULL, NULL);
                 """,
-            tables: ["samples"])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: samples
-                extract:
-                  - {column: temperature_c, from: payload, path: climate.temp, type: double precision}
-                  - {column: first_reading, from: payload, path: "readings[0]", type: integer}
-                  - {column: ok, from: payload, path: ok, type: boolean}
-                  - {column: firmware, from: payload, path: fw, type: text}
-                  - {column: big, from: payload, path: big, type: integer}
-                  - {column: n, from: raw, path: n, type: bigint}
-            """)
+            mapping: """
+                tables:
+                  - source: samples
+                    extract:
+                      - {column: temperature_c, from: payload, path: climate.temp, type: double precision}
+                      - {column: first_reading, from: payload, path: "readings[0]", type: integer}
+                      - {column: ok, from: payload, path: ok, type: boolean}
+                      - {column: firmware, from: payload, path: fw, type: text}
+                      - {column: big, from: payload, path: big, type: integer}
+                      - {column: n, from: raw, path: n, type: bigint}
+                """)
         try await scenario.forager(["sync"])
         // An earlier Forager made extracted columns as generated columns: they become plain ones.
         try await scenario.warehouse.execute(
@@ -266,17 +259,15 @@ struct JSONExtractionTests {
                   (3, '{"day": "0000-01-01", "at": "2024-06-01T10:00:00+02:00", "atz": "2024-13-01T10:00:00Z", "n": 32768}'),
                   (4, '{"day": 20240101, "at": "2024-06-01", "atz": "2024-06-01T25:00:00Z"}');
                 """,
-            tables: [])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: events
-                extract:
-                  - {column: day, from: body, path: day, type: date}
-                  - {column: at, from: body, path: at, type: timestamp}
-                  - {column: atz, from: body, path: atz, type: timestamptz}
-                  - {column: n, from: body, path: n, type: smallint}
-            """)
+            mapping: """
+                tables:
+                  - source: events
+                    extract:
+                      - {column: day, from: body, path: day, type: date}
+                      - {column: at, from: body, path: at, type: timestamp}
+                      - {column: atz, from: body, path: atz, type: timestamptz}
+                      - {column: n, from: body, path: n, type: smallint}
+                """)
         let output = try await scenario.forager(["sync"])
         let rows = try await scenario.warehouseScalar(
             """
@@ -293,22 +284,17 @@ struct JSONExtractionTests {
         "keep_json: false stores only the extracted columns, also across updates that leave the json unchanged (TOAST); a new extract is filled"
     )
     func dropTheJSONColumn() async throws {
+        // Every mapping below extracts these two; the first drops the json columns, the last extracts one more.
+        let extracts =
+            "    extract:\n      - {column: temp, from: payload, path: temp, type: integer}\n"
+            + "      - {column: fw, from: meta, path: fw, type: text}\n"
         let scenario = try await Scenario.make(
             sourceSQL: """
                 CREATE TABLE samples (id int PRIMARY KEY, note text, payload jsonb, meta jsonb);
                 ALTER TABLE samples ALTER COLUMN payload SET STORAGE EXTERNAL;
                 INSERT INTO samples SELECT g, 'n' || g, jsonb_build_object('temp', g, 'pad', repeat('x', 10000)), jsonb_build_object('fw', 'v' || g) FROM generate_series(1, 5) g;
                 """,
-            tables: [])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: samples
-                keep_json: false
-                extract:
-                  - {column: temp, from: payload, path: temp, type: integer}
-                  - {column: fw, from: meta, path: fw, type: text}
-            """)
+            mapping: "tables:\n  - source: samples\n    keep_json: false\n" + extracts)
         try await scenario.syncBeforeAndAfter([
             "UPDATE samples SET note = 'touched' WHERE id <= 2",
             "UPDATE samples SET note = 'moved', id = 10 WHERE id = 3",
@@ -324,14 +310,7 @@ struct JSONExtractionTests {
                 "SELECT count(*) FROM pg_attribute WHERE attrelid = 'analytics.samples'::regclass AND attname IN ('payload', 'meta')")
                 == "0")
 
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: samples
-                extract:
-                  - {column: temp, from: payload, path: temp, type: integer}
-                  - {column: fw, from: meta, path: fw, type: text}
-            """)
+        try scenario.writeMapping("tables:\n  - source: samples\n" + extracts)
         try await scenario.expectOutput(
             of: ["sync"], status: 1, containing: ["lacks the json column \"payload\", which the mapping now keeps"])
         try await scenario.forager(["resync", "--table", "samples"])
@@ -339,14 +318,7 @@ struct JSONExtractionTests {
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "note", "payload", "meta"])
 
         try scenario.writeMapping(
-            """
-            tables:
-              - source: samples
-                extract:
-                  - {column: temp, from: payload, path: temp, type: integer}
-                  - {column: fw, from: meta, path: fw, type: text}
-                  - {column: temp_text, from: payload, path: temp, type: text}
-            """)
+            "tables:\n  - source: samples\n" + extracts + "      - {column: temp_text, from: payload, path: temp, type: text}\n")
         try await scenario.forager(["sync"])
         #expect(
             try await scenario.warehouseScalar("SELECT string_agg(temp_text, ',' ORDER BY id) FROM analytics.samples") == "1,2,40,5,6,3")

@@ -18,16 +18,14 @@ struct TableSelectionIntegrationTests {
                 INSERT INTO audit_log VALUES (1, 'secret');
                 INSERT INTO measurements VALUES (1, '2024-03-01');
                 """,
-            tables: [])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: public.hives
-                target: colonies
-              - source: public.*
-                deletes: soft
-                exclude_tables: [public.audit_*]
-            """)
+            mapping: """
+                tables:
+                  - source: public.hives
+                    target: colonies
+                  - source: public.*
+                    deletes: soft
+                    exclude_tables: [public.audit_*]
+                """)
         try await scenario.expectOutput(
             of: ["check"],
             containing: [

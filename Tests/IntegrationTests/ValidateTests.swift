@@ -25,19 +25,17 @@ struct ValidateTests {
                 INSERT INTO log SELECT timestamptz '2026-01-01' + g * interval '1 s', 'same' FROM generate_series(1, 30) g;
                 CREATE TABLE events (at timestamptz, kind text); INSERT INTO events VALUES (now(), 'x');
                 """,
-            tables: [])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: samples
-                deletes: soft
-                exclude_columns: [secret]
-                rename_columns: {note: remark}
-              - source: readings
-              - source: log
-              - source: events
-                append_only: true
-            """)
+            mapping: """
+                tables:
+                  - source: samples
+                    deletes: soft
+                    exclude_columns: [secret]
+                    rename_columns: {note: remark}
+                  - source: readings
+                  - source: log
+                  - source: events
+                    append_only: true
+                """)
         try await scenario.forager(["sync"])
         try await scenario.onSource("DELETE FROM samples WHERE id = 7; UPDATE samples SET note = 'changed' WHERE id = 8;")
         try await scenario.forager(["sync"])

@@ -23,14 +23,16 @@ struct Scenario {
     var warehouseURL: String { warehouse.url(warehouseDatabase) }
 
     /// Creates both databases, runs `sourceSQL` on the source, and writes a config that maps `tables`
-    /// (`schema.table` as in a mapping file) into the warehouse schema `analytics`.
+    /// (`schema.table` as in a mapping file) into the warehouse schema `analytics`; `mapping`, when
+    /// given, is written as the mapping file instead.
     /// `batch` is more top-level YAML (batch, alerts, shutdown sections); `heartbeat` is
     /// `source.heartbeat_interval_s`; `source` and `warehouse` replace the shared clusters (for tests
     /// that stop them); `ownWarehouse` names a warehouse cluster started for this scenario alone (for
     /// tests that pause it), stopped when the test ends; `sourceDatabaseOptions` follows
     /// `CREATE DATABASE` for the source (`ENCODING 'LATIN1' ...`).
     static func make(
-        sourceSQL: String, tables: [String], batch: String = "", heartbeat: Int = 1, clickHouse: ClickHouseServer? = nil,
+        sourceSQL: String, tables: [String] = [], mapping: String? = nil, batch: String = "", heartbeat: Int = 1,
+        clickHouse: ClickHouseServer? = nil,
         clickHouseCredentials: String = "", source: LocalCluster? = nil, warehouse: LocalCluster? = nil, ownWarehouse: String? = nil,
         readyMaxLag: Int? = nil, sourceDatabaseOptions: String = ""
     ) async throws -> Scenario {
@@ -77,8 +79,7 @@ struct Scenario {
             """
         try config.write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
         try config.write(toFile: scenario.directory + "/forager.yaml.original", atomically: true, encoding: .utf8)
-        let mapping = "tables:\n" + tables.map { "  - source: '\($0)'\n" }.joined()
-        try mapping.write(toFile: directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        try scenario.writeMapping(mapping ?? "tables:\n" + tables.map { "  - source: '\($0)'\n" }.joined())
         if let cleanup = ScenarioCleanup.current {
             cleanup.add(scenario)
         } else {
