@@ -67,8 +67,7 @@ struct ExcludedColumnListTests {
 
     @Test("with exclude_columns, a column added later is not published, not created and not compared (ClickHouse warehouse)")
     func addedColumnStaysOutOfClickHouse() async throws {
-        let server = try await ClickHouseServer.shared()
-        let scenario = try await Scenario.make(sourceSQL: sourceSQL, mapping: mapping, clickHouse: server)
+        let (server, scenario) = try await Scenario.make(clickHouse: .debian18, sourceSQL: sourceSQL, mapping: mapping)
         try await scenario.forager(["sync"])
         let columns = """
             SELECT arrayStringConcat(groupArray(name), ',') FROM system.columns

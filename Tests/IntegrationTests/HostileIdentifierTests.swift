@@ -66,15 +66,14 @@ struct HostileIdentifierTests {
 
     @Test("the same hostile names replicate into ClickHouse and validate equal; nothing they spell is run there")
     func hostileNamesInClickHouse() async throws {
-        let server = try await ClickHouseServer.shared()
-        let scenario = try await Scenario.make(
-            sourceSQL: Self.sourceSQL(rows: ", (4, 'tick`', 4, '`; DROP TABLE y; --')"),
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: .debian18, sourceSQL: Self.sourceSQL(rows: ", (4, 'tick`', 4, '`; DROP TABLE y; --')"),
             mapping: """
                 tables:
                   - source: 'public."x""; DROP TABLE y; --"'
                     rename_columns: {select: 'a `back-ticked` name; --'}
                   - source: 'public."\(long)"'
-                """, clickHouse: server)
+                """)
         _ = try await server.query("CREATE DATABASE IF NOT EXISTS `\(scenario.warehouseDatabase)`")
         _ = try await server.query("CREATE TABLE `\(scenario.warehouseDatabase)`.y (id UInt8) ENGINE = Memory")
         _ = try await server.query("INSERT INTO `\(scenario.warehouseDatabase)`.y VALUES (1)")

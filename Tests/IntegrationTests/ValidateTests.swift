@@ -170,8 +170,7 @@ struct ClickHouseValidateTests {
     /// A scenario on the shared ClickHouse server, synced, that `forager validate` in chunks of 1000
     /// rows reports as each of `equal` says.
     private func syncedAndValidated(sourceSQL: String, tables: [String], equal: [String]) async throws -> (ClickHouseServer, Scenario) {
-        let server = try await ClickHouseServer.shared()
-        let scenario = try await Scenario.make(sourceSQL: sourceSQL, tables: tables, clickHouse: server)
+        let (server, scenario) = try await Scenario.make(clickHouse: .debian18, sourceSQL: sourceSQL, tables: tables)
         try await scenario.forager(["sync"])
         try await expectValidation(scenario, wait: 0, containing: equal)
         return (server, scenario)
