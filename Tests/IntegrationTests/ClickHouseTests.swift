@@ -286,9 +286,7 @@ struct ClickHouseTests {
         try await scenario.forager(["sync"])
         try scenario.writeMapping("tables:\n  - source: hives\n  - source: visits\n")
         try await scenario.onSource("INSERT INTO visits VALUES (501, 1, 0.1); UPDATE hives SET n = 1 WHERE id = 1;")
-        try await scenario.forager(["sync"])
-        try await scenario.onSource("UPDATE visits SET weight = weight * 2 WHERE id <= 100; DELETE FROM visits WHERE id > 490;")
-        try await scenario.forager(["sync"])
+        try await scenario.syncBeforeAndAfter(["UPDATE visits SET weight = weight * 2 WHERE id <= 100; DELETE FROM visits WHERE id > 490;"])
         let source = "SELECT id, concat_ws(E'\\t', id, hive_id, weight) AS line FROM visits"
         let view = "SELECT id, hive_id, weight FROM $db.visits_current ORDER BY id"
         try await expectSameRows(server, scenario, view: view, source: source)
@@ -340,9 +338,7 @@ struct ClickHouseTests {
                     ('d', -0.25, 'd', repeat('w', 20000));
                 """,
             tables: ["levels", "prices"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSource("UPDATE levels SET label = label || '!'; UPDATE prices SET label = label || '!';")
-        try await scenario.forager(["sync"])
+        try await scenario.syncBeforeAndAfter(["UPDATE levels SET label = label || '!'; UPDATE prices SET label = label || '!';"])
         #expect(
             try await clickHouseRows(server, scenario, "SELECT level, label, length(body) FROM $db.levels_current ORDER BY label")
                 == "25.952\ta!\t20000\nnan\tb!\t20000\n-0.5\tc!\t20000")
@@ -378,9 +374,7 @@ struct ClickHouseTests {
             return
         }
         try await scenario.forager(["check"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSource("UPDATE visits SET seen_at = seen_at WHERE id <= 5; DELETE FROM visits WHERE id = 6;")
-        try await scenario.forager(["sync"])
+        try await scenario.syncBeforeAndAfter(["UPDATE visits SET seen_at = seen_at WHERE id <= 5; DELETE FROM visits WHERE id = 6;"])
         let source =
             "SELECT id, concat_ws(E'\\t', id, coalesce(region::text, '\\N'), coalesce((extract(epoch FROM seen_at) * 1000000)::bigint::text, '\\N')) AS line FROM visits"
         try await expectSameRows(

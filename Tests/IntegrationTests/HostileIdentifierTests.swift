@@ -21,16 +21,15 @@ struct HostileIdentifierTests {
 
     /// Syncs, changes the hostile tables on the source (and runs `more`), and syncs again.
     private static func syncChangesAndSync(_ scenario: Scenario, more: String = "") async throws {
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+        try await scenario.syncBeforeAndAfter([
             """
             INSERT INTO "x""; DROP TABLE y; --" VALUES (3, 'c', 3, ';');
             UPDATE "x""; DROP TABLE y; --" SET "select" = 'changed' WHERE "id"";--" = 1;
             DELETE FROM "x""; DROP TABLE y; --" WHERE "id"";--" = 2;
             \(more)
             INSERT INTO "\(long)" VALUES (2, '日本');
-            """)
-        try await scenario.forager(["sync"])
+            """
+        ])
     }
 
     @Test("tables and columns named with quotes, semicolons, reserved words, 63 bytes and Unicode replicate, and nothing they spell is run")

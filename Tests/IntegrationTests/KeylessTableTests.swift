@@ -79,10 +79,9 @@ struct KeylessTableTests {
             ])
 
         try scenario.writeMapping("tables:\n  - source: twins\n    deletes: soft\n")
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
-            "DELETE FROM twins WHERE ctid = (SELECT min(ctid) FROM twins WHERE a = 1); DELETE FROM twins WHERE a = 2;")
-        try await scenario.forager(["sync"])
+        try await scenario.syncBeforeAndAfter([
+            "DELETE FROM twins WHERE ctid = (SELECT min(ctid) FROM twins WHERE a = 1); DELETE FROM twins WHERE a = 2;"
+        ])
         #expect(
             try await scenario.warehouseScalar(
                 "SELECT string_agg(a || ':' || coalesce(b, 'NULL') || ':' || _forager_deleted, ',' ORDER BY a, _forager_deleted) FROM analytics.twins"

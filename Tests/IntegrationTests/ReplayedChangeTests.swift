@@ -60,9 +60,7 @@ struct ReplayedChangeTests {
         let scenario = try await scenario(
             warehouse, table: table, columns: "v text", rows: rows, values: "'v' || g",
             mapping: "tables:\n  - source: \(table)\n    deletes: soft\n")
-        try await scenario.forager(["sync"])
-        try await scenario.onSource("DELETE FROM \(table) WHERE id <= \(deletedUpTo)")
-        try await scenario.forager(["sync"])
+        try await scenario.syncBeforeAndAfter(["DELETE FROM \(table) WHERE id <= \(deletedUpTo)"])
         return scenario
     }
 

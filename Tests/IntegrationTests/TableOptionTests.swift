@@ -13,14 +13,13 @@ struct TableShapeTests {
                 INSERT INTO readings SELECT g, date '2024-06-01' + g, g FROM generate_series(1, 400) g;
                 """,
             tables: ["readings"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+        try await scenario.syncBeforeAndAfter([
             """
             INSERT INTO readings VALUES (1000, '2025-03-01', 1), (1001, '2024-03-01', 2);
             UPDATE readings SET taken_on = '2025-02-02' WHERE id = 10;
             DELETE FROM readings WHERE id = 20;
-            """)
-        try await scenario.forager(["sync"])
+            """
+        ])
         try await scenario.expectSameContent(
             source: "readings", target: "analytics.readings", columns: ["id", "taken_on", "value"], key: ["id", "taken_on"])
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.readings") == "401")
@@ -43,8 +42,7 @@ struct TableShapeTests {
                     decode(repeat(md5(g::text), 400), 'hex'), 0 FROM generate_series(1, 6) g;
                 """,
             tables: ["blobs"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+        try await scenario.syncBeforeAndAfter([
             """
             BEGIN;
             UPDATE blobs SET counter = counter + 1;
@@ -55,8 +53,8 @@ struct TableShapeTests {
             UPDATE blobs SET counter = 5 WHERE id = 7;
             COMMIT;
             UPDATE blobs SET counter = counter + 10 WHERE id IN (3, 7);
-            """)
-        try await scenario.forager(["sync"])
+            """
+        ])
         try await scenario.expectSameContent(source: "blobs", target: "analytics.blobs", columns: ["id", "note", "doc", "raw", "counter"])
         #expect(try await scenario.warehouseScalar("SELECT sum(length(raw)) FROM analytics.blobs") == "58400")
     }
@@ -70,15 +68,14 @@ struct SoftDeleteTests {
             sourceSQL:
                 "CREATE TABLE uploads (id int PRIMARY KEY, path text, handled boolean); INSERT INTO uploads SELECT g, 's3://b/' || g, false FROM generate_series(1, 20) g;",
             mapping: "tables:\n  - source: uploads\n    deletes: soft\n")
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+        try await scenario.syncBeforeAndAfter([
             """
             DELETE FROM uploads WHERE id <= 3;
             BEGIN; UPDATE uploads SET handled = true WHERE id = 4; DELETE FROM uploads WHERE id = 4; COMMIT;
             BEGIN; INSERT INTO uploads VALUES (21, 's3://b/21', false); DELETE FROM uploads WHERE id = 21; COMMIT;
             BEGIN; DELETE FROM uploads WHERE id = 5; INSERT INTO uploads VALUES (5, 's3://b/5-again', true); COMMIT;
-            """)
-        try await scenario.forager(["sync"])
+            """
+        ])
         // Live rows equal the source's.
         let live = Scenario.digestSQL(table: "uploads", columns: ["id", "path", "handled"], key: ["id"])
         let warehouseLive = Scenario.digestSQL(
@@ -142,15 +139,14 @@ struct RenamedColumnTests {
                     deletes: soft
                     rename_columns: {id: reading_id, temp: temperature_c, "Raw Blob": raw_blob}
                 """)
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+        try await scenario.syncBeforeAndAfter([
             """
             INSERT INTO readings VALUES (41, 20.5, 'new', 'small');
             UPDATE readings SET temp = -1 WHERE id <= 5;
             UPDATE readings SET id = 100 WHERE id = 6;
             DELETE FROM readings WHERE id IN (7, 41);
-            """)
-        try await scenario.forager(["sync"])
+            """
+        ])
         let source = Scenario.digestSQL(table: "readings", columns: ["id", "temp", "note", "Raw Blob"], key: ["id"])
         let warehouse = Scenario.digestSQL(
             table: "(SELECT * FROM analytics.readings WHERE NOT _forager_deleted) w",
@@ -176,9 +172,9 @@ struct TypeOverrideTests {
             sourceSQL:
                 "CREATE TABLE hives (id int PRIMARY KEY, weight numeric(7,3), label varchar(20)); INSERT INTO hives SELECT g, g * 1.5, 'h' || g FROM generate_series(1, 10) g;",
             mapping: "tables:\n  - source: hives\n    types: {weight: double precision, label: text}\n")
-        try await scenario.forager(["sync"])
-        try await scenario.onSource("INSERT INTO hives VALUES (11, 2.125, 'new'); UPDATE hives SET weight = 0.001 WHERE id = 1;")
-        try await scenario.forager(["sync"])
+        try await scenario.syncBeforeAndAfter([
+            "INSERT INTO hives VALUES (11, 2.125, 'new'); UPDATE hives SET weight = 0.001 WHERE id = 1;"
+        ])
         try await scenario.expectSameContent(
             source: "(SELECT id, weight::double precision AS weight, label::text AS label FROM hives) s", target: "analytics.hives",
             columns: ["id", "weight", "label"])

@@ -36,9 +36,7 @@ struct ValidateTests {
                   - source: events
                     append_only: true
                 """)
-        try await scenario.forager(["sync"])
-        try await scenario.onSource("DELETE FROM samples WHERE id = 7; UPDATE samples SET note = 'changed' WHERE id = 8;")
-        try await scenario.forager(["sync"])
+        try await scenario.syncBeforeAndAfter(["DELETE FROM samples WHERE id = 7; UPDATE samples SET note = 'changed' WHERE id = 8;"])
         try await scenario.expectOutput(
             of: ["validate", "--chunk-rows", "100"],
             containing: [
