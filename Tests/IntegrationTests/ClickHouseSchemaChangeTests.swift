@@ -179,22 +179,14 @@ extension ClickHouseTests {
         "a column the source makes nullable (DROP NOT NULL), while Forager streams or while it is stopped, takes NULLs in ClickHouse, never a type's default",
         arguments: ClickHouseServer.Kind.allCases)
     func columnMadeNullable(_ kind: ClickHouseServer.Kind) async throws {
-        let (server, scenario) = try await Scenario.make(
-            clickHouse: kind,
-            sourceSQL:
-                "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
-            tables: ["hives"])
-        let running = try await scenario.launchStreaming(thenEach: [
-            "ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)",
-        ])
+        let (server, scenario) = try await Scenario.make(clickHouse: kind, sourceSQL: ColumnMadeNullable.sourceSQL, tables: ["hives"])
+        let running = try await scenario.launchStreaming(thenEach: ColumnMadeNullable.whileStreaming)
         try await scenario.eventually("the row with a NULL") {
             try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 6 AND isNull(label)") == "1"
         }
         try await running.expectCleanStop()
 
-        try await scenario.onSourceEach([
-            "ALTER TABLE hives ALTER COLUMN frames DROP NOT NULL", "INSERT INTO hives VALUES (7, 'seven', NULL)",
-        ])
+        try await scenario.onSourceEach(ColumnMadeNullable.whileStopped)
         try await scenario.forager(["sync"])
         let columns = "SELECT id, label, frames FROM $db.hives_current ORDER BY id"
         let source = "SELECT id, concat_ws(E'\\t', id, coalesce(label, '\\N'), coalesce(frames::text, '\\N')) AS line FROM hives"

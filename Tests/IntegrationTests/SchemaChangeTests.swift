@@ -240,22 +240,15 @@ struct SchemaChangeTests {
 
     @Test("a column the source makes nullable (DROP NOT NULL), while Forager streams or while it is stopped, takes NULLs in the warehouse")
     func columnMadeNullable() async throws {
-        let scenario = try await Scenario.make(
-            sourceSQL:
-                "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
-            tables: ["hives"])
-        let process = try await scenario.launchStreaming(thenEach: [
-            "ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)",
-        ])
+        let scenario = try await Scenario.make(sourceSQL: ColumnMadeNullable.sourceSQL, tables: ["hives"])
+        let process = try await scenario.launchStreaming(thenEach: ColumnMadeNullable.whileStreaming)
         try await scenario.eventually("the row with a NULL") {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 6 AND label IS NULL") == "1"
         }
         try await process.expectCleanStop()
         #expect(process.output.contains("the source made the column nullable"), "\(process.output)")
 
-        try await scenario.onSourceEach([
-            "ALTER TABLE hives ALTER COLUMN frames DROP NOT NULL", "INSERT INTO hives VALUES (7, 'seven', NULL)",
-        ])
+        try await scenario.onSourceEach(ColumnMadeNullable.whileStopped)
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "frames"])
         #expect(
