@@ -74,11 +74,9 @@ extension ClickHouseTests {
             "ALTER TABLE hives ADD COLUMN queen text", "INSERT INTO hives VALUES (21, 'new', 8, 'q')",
             "ALTER TABLE yards DROP COLUMN area", "INSERT INTO yards VALUES (6, 'y6')",
         ])
-        try await scenario.forager(["sync"])
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "ALTER TABLE hives ALTER COLUMN frames TYPE integer", "UPDATE hives SET frames = 100000 WHERE id = 1",
         ])
-        try await scenario.forager(["sync"])
         // A second start compares the widened warehouse table with the source: no false alarm.
         try await scenario.forager(["sync"])
         #expect(try await state("hives") == "streaming")

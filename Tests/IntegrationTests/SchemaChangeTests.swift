@@ -440,12 +440,10 @@ struct SchemaChangeTests {
     )
     func warehouseColumnChangedByHand() async throws {
         let scenario = try await hivesAndYards("label text, weight int", rows: 20, values: "'hive number ' || g, g")
-        try await scenario.forager(["sync"])
         // The source widens a column while Forager is stopped: followed, and recorded, so later starts agree.
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "ALTER TABLE hives ALTER COLUMN weight TYPE bigint", "INSERT INTO hives VALUES (21, 'big', 5000000000)",
         ])
-        try await scenario.forager(["sync"])
         try await scenario.forager(["sync"])
         #expect(
             try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "streaming")

@@ -100,11 +100,9 @@ struct ExcludedColumnTests {
             sourceSQL:
                 "CREATE TABLE customers (id int PRIMARY KEY, name text, email text, phone text); INSERT INTO customers SELECT g, 'c' || g, g || '@example.org', '555-' || g FROM generate_series(1, 30) g;",
             mapping: "tables:\n  - source: customers\n    exclude_columns: [email, phone]\n")
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+        try await scenario.syncBeforeAndAfter([
             "INSERT INTO customers VALUES (31, 'new', 'secret@example.org', '555-0'); UPDATE customers SET email = 'x@example.org', name = 'renamed' WHERE id = 1;"
-        )
-        try await scenario.forager(["sync"])
+        ])
         try await scenario.expectSameContent(source: "customers", target: "analytics.customers", columns: ["id", "name"])
         #expect(
             try await scenario.warehouseScalar(
