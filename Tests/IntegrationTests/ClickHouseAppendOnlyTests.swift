@@ -10,14 +10,13 @@ struct ClickHouseAppendOnlyTests {
         "every insert is kept once: identical rows of the copy, one COPY's rows across batch pieces, and a replay of the stream",
         arguments: ClickHouseServer.Kind.allCases)
     func appendOnlyRowsAreKeptOnce(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL: """
                 CREATE TABLE events (device int NOT NULL, kind text, value double precision);
                 INSERT INTO events SELECT g % 4, 'boot', 1.5 FROM generate_series(1, 500) g;
                 """,
-            tables: ["events"], batch: "batch:\n  max_rows: 100", clickHouse: server)
-        try scenario.writeMapping("tables:\n  - source: events\n    append_only: true\n")
+            mapping: "tables:\n  - source: events\n    append_only: true\n", batch: "batch:\n  max_rows: 100")
         let database = "`\(scenario.warehouseDatabase)`"
         func perDevice(_ table: String) async throws -> String {
             try await server.query("SELECT device, count() FROM \(database).\(table) GROUP BY device ORDER BY device FORMAT TabSeparated")

@@ -35,13 +35,13 @@ struct ClickHouseModernTests {
         "a column widened or made nullable on the source reads its new values through the _current view (issue 17, bug 1: 100000 read as -31072)"
     )
     func widenedColumnsReadThroughTheView() async throws {
-        let server = try await ClickHouseServer.sharedModern()
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: .modern,
             sourceSQL: """
                 CREATE TABLE hives (id int PRIMARY KEY, frames smallint, weight numeric(6,2), label text NOT NULL);
                 INSERT INTO hives SELECT g, g, g, 'h' || g FROM generate_series(1, 5) g;
                 """,
-            tables: ["hives"], clickHouse: server)
+            tables: ["hives"])
         try await scenario.syncBeforeAndAfter([
             "ALTER TABLE hives ALTER COLUMN frames TYPE integer, ALTER COLUMN weight TYPE numeric(12,4), ALTER COLUMN label DROP NOT NULL",
             "UPDATE hives SET frames = 100000, weight = 12345678.1234, label = NULL WHERE id = 1",
@@ -57,11 +57,11 @@ struct ClickHouseModernTests {
         "a CHECK constraint added by hand to a ClickHouse table and violated by new rows stops only that table, with the server's message and the way out"
     )
     func constraintAddedByHandStopsOnlyItsTable() async throws {
-        let server = try await ClickHouseServer.sharedModern()
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: .modern,
             sourceSQL:
                 "CREATE TABLE other (id int PRIMARY KEY, n int); CREATE TABLE daily (id int PRIMARY KEY, v text); INSERT INTO other VALUES (1, 1);",
-            tables: ["other", "daily"], clickHouse: server)
+            tables: ["other", "daily"])
         try await scenario.forager(["sync"])
         try await server.query("ALTER TABLE `\(scenario.warehouseDatabase)`.other ADD CONSTRAINT positive CHECK n > 0")
         try await scenario.onSourceEach(["INSERT INTO other VALUES (2, -1)", "INSERT INTO daily VALUES (1, 'after')"])
@@ -84,16 +84,15 @@ struct ClickHouseModernTests {
         "a table made by 18.16 keeps its types when the server is upgraded: timestamps stay Int64 microseconds, dates Date, and streaming goes on (issue 17, bug 3)"
     )
     func tableMadeBy18KeepsItsTypesAfterAnUpgrade() async throws {
-        let older = try await ClickHouseServer.start(name: "before-upgrade")
-        defer { older.stop() }
-        let scenario = try await Scenario.make(
+        let (older, scenario) = try await Scenario.make(
+            ownClickHouse: "before-upgrade",
             sourceSQL: """
                 CREATE TABLE visits (id int PRIMARY KEY, seen_at timestamptz, day date, times timestamp[] NOT NULL, note text, ok boolean);
                 ALTER TABLE visits ALTER COLUMN note SET STORAGE EXTERNAL;
                 INSERT INTO visits SELECT g, '2026-01-01 00:00:00.25+00'::timestamptz + g * interval '1 hour', '2026-01-01'::date + g,
                     ARRAY['2026-01-01 10:00:00'::timestamp + g * interval '1 s'], repeat(md5(g::text), 400), g % 2 = 0 FROM generate_series(1, 20) g;
                 """,
-            tables: ["visits"], clickHouse: older)
+            tables: ["visits"])
         try await scenario.forager(["sync"])
         older.pause()
         let upgraded = try await ClickHouseServer.startModern(name: "upgraded", upgrading: older)

@@ -18,10 +18,9 @@ struct ClickHouseRolesTests {
         try config.replacingOccurrences(of: "database: \(scenario.warehouseDatabase)", with: "database: \(database)")
             .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
 
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
-            "UPDATE samples SET v = -1 WHERE id <= 10; DELETE FROM samples WHERE id > 990; INSERT INTO samples VALUES (2000, 1, 2);")
-        try await scenario.forager(["sync"])
+        try await scenario.syncBeforeAndAfter([
+            "UPDATE samples SET v = -1 WHERE id <= 10; DELETE FROM samples WHERE id > 990; INSERT INTO samples VALUES (2000, 1, 2);"
+        ])
         let validation = try await scenario.forager(["validate", "--wait", "0"])
         #expect(validation.contains("public.samples: equal (991 rows"), "\(validation)")
 

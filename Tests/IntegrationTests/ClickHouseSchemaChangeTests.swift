@@ -9,15 +9,14 @@ extension ClickHouseTests {
         "type widening is followed in place; another type change stops only that table until a resync; soft deletes keep the row's values",
         arguments: ClickHouseServer.Kind.allCases)
     func typeChangesAndSoftDeletes(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL: """
                 CREATE TABLE hives (id int PRIMARY KEY, label varchar(10), weight numeric(6,2), temp real, frames smallint);
                 CREATE TABLE yards (id int PRIMARY KEY, name text);
                 INSERT INTO hives SELECT g, 'h' || g, g, g / 2.0, 10 FROM generate_series(1, 20) g;
                 """,
-            tables: [], clickHouse: server)
-        try scenario.writeMapping("tables:\n  - source: hives\n  - source: yards\n    deletes: soft\n")
+            mapping: "tables:\n  - source: hives\n  - source: yards\n    deletes: soft\n")
         try await scenario.syncBeforeAndAfter([
             "ALTER TABLE hives ALTER COLUMN label TYPE varchar(40), ALTER COLUMN frames TYPE integer, ALTER COLUMN temp TYPE double precision, ALTER COLUMN weight TYPE numeric(12,4)",
             "INSERT INTO hives VALUES (5000, 'a much longer label', 12345678.1234, 1.25, 100000)",
@@ -55,15 +54,15 @@ extension ClickHouseTests {
         "a ClickHouse column dropped or retyped by hand stops only its table, saying so, instead of being re-added; source changes raise no false alarm",
         arguments: ClickHouseServer.Kind.allCases)
     func handChangesStopTheTable(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL: """
                 CREATE TABLE hives (id int PRIMARY KEY, label text, frames smallint);
                 CREATE TABLE yards (id int PRIMARY KEY, name text, area int);
                 INSERT INTO hives SELECT g, 'h' || g, 10 FROM generate_series(1, 20) g;
                 INSERT INTO yards SELECT g, 'y' || g, g FROM generate_series(1, 5) g;
                 """,
-            tables: ["hives", "yards"], clickHouse: server)
+            tables: ["hives", "yards"])
         let database = scenario.warehouseDatabase
         let state = { (table: String) in
             try await clickHouseRows(
@@ -75,11 +74,9 @@ extension ClickHouseTests {
             "ALTER TABLE hives ADD COLUMN queen text", "INSERT INTO hives VALUES (21, 'new', 8, 'q')",
             "ALTER TABLE yards DROP COLUMN area", "INSERT INTO yards VALUES (6, 'y6')",
         ])
-        try await scenario.forager(["sync"])
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "ALTER TABLE hives ALTER COLUMN frames TYPE integer", "UPDATE hives SET frames = 100000 WHERE id = 1",
         ])
-        try await scenario.forager(["sync"])
         // A second start compares the widened warehouse table with the source: no false alarm.
         try await scenario.forager(["sync"])
         #expect(try await state("hives") == "streaming")
@@ -120,8 +117,8 @@ extension ClickHouseTests {
         "a primary key changed on the source, while Forager streams or while it is stopped, stops only that table instead of missing its deletes; a resync recreates it with the new key",
         arguments: ClickHouseServer.Kind.allCases)
     func keyChangedOnTheSource(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL: """
                 CREATE TABLE hives (id int PRIMARY KEY, tag text NOT NULL UNIQUE);
                 CREATE TABLE boxes (id int PRIMARY KEY, tag text NOT NULL UNIQUE);
@@ -129,10 +126,8 @@ extension ClickHouseTests {
                 INSERT INTO hives SELECT g, 't' || g FROM generate_series(1, 5) g;
                 INSERT INTO boxes SELECT g, 'b' || g FROM generate_series(1, 5) g;
                 """,
-            tables: [], clickHouse: server)
-        // A table sorted by order_by, beyond its key, is not taken for one whose key changed.
-        try scenario.writeMapping(
-            "tables:\n  - source: hives\n  - source: boxes\n  - source: yards\n    clickhouse: {order_by: [id, region]}\n")
+            // A table sorted by order_by, beyond its key, is not taken for one whose key changed.
+            mapping: "tables:\n  - source: hives\n  - source: boxes\n  - source: yards\n    clickhouse: {order_by: [id, region]}\n")
         let state = { (table: String) in
             try await clickHouseRows(
                 server, scenario,
@@ -182,22 +177,14 @@ extension ClickHouseTests {
         "a column the source makes nullable (DROP NOT NULL), while Forager streams or while it is stopped, takes NULLs in ClickHouse, never a type's default",
         arguments: ClickHouseServer.Kind.allCases)
     func columnMadeNullable(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
-            sourceSQL:
-                "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
-            tables: ["hives"], clickHouse: server)
-        let running = try await scenario.launchStreaming(thenEach: [
-            "ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)",
-        ])
+        let (server, scenario) = try await Scenario.make(clickHouse: kind, sourceSQL: ColumnMadeNullable.sourceSQL, tables: ["hives"])
+        let running = try await scenario.launchStreaming(thenEach: ColumnMadeNullable.whileStreaming)
         try await scenario.eventually("the row with a NULL") {
             try await clickHouseRows(server, scenario, "SELECT count() FROM $db.hives_current WHERE id = 6 AND isNull(label)") == "1"
         }
         try await running.expectCleanStop()
 
-        try await scenario.onSourceEach([
-            "ALTER TABLE hives ALTER COLUMN frames DROP NOT NULL", "INSERT INTO hives VALUES (7, 'seven', NULL)",
-        ])
+        try await scenario.onSourceEach(ColumnMadeNullable.whileStopped)
         try await scenario.forager(["sync"])
         let columns = "SELECT id, label, frames FROM $db.hives_current ORDER BY id"
         let source = "SELECT id, concat_ws(E'\\t', id, coalesce(label, '\\N'), coalesce(frames::text, '\\N')) AS line FROM hives"
@@ -208,14 +195,14 @@ extension ClickHouseTests {
         "a column dropped and added again under its name with another type, while Forager streams, stops only its table and keeps the old values; a resync repairs it",
         arguments: ClickHouseServer.Kind.allCases)
     func columnDroppedAndAddedAgain(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL: """
                 CREATE TABLE hives (id int PRIMARY KEY, label text, code int);
                 CREATE TABLE yards (id int PRIMARY KEY, name text);
                 INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;
                 """,
-            tables: ["hives", "yards"], clickHouse: server)
+            tables: ["hives", "yards"])
         let running = try await scenario.launchStreaming(thenEach: [
             "ALTER TABLE hives DROP COLUMN code", "INSERT INTO hives VALUES (6, 'after the drop')",
         ])
@@ -264,11 +251,11 @@ extension ClickHouseTests {
         "an ADD COLUMN interrupted after the column was added (no comment, no view) heals at the next start",
         arguments: ClickHouseServer.Kind.allCases)
     func interruptedAddColumnHeals(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL:
                 "CREATE TABLE hives (id int PRIMARY KEY, label text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 5) g;",
-            tables: ["hives"], clickHouse: server)
+            tables: ["hives"])
         let database = scenario.warehouseDatabase
         try await scenario.forager(["sync"])
         try await scenario.onSourceEach(["ALTER TABLE hives ADD COLUMN frames int", "INSERT INTO hives VALUES (6, 'h6', 12)"])
@@ -290,13 +277,13 @@ extension ClickHouseTests {
         "ADD COLUMN with a default gives the rows already in ClickHouse the source's value, streamed or found at start, and after a widening or a drop",
         arguments: ClickHouseServer.Kind.allCases)
     func addedColumnsKeepTheirDefaults(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL: """
                 CREATE TABLE hives (id int PRIMARY KEY, name text);
                 INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 50) g;
                 """,
-            tables: ["hives"], clickHouse: server)
+            tables: ["hives"])
         try await scenario.forager(["sync"])
 
         // Added while forager streams: the schema change arrives with the next change.

@@ -43,8 +43,8 @@ struct ClickHouseShardTests {
                 CREATE TABLE events (device int NOT NULL, kind text);
                 INSERT INTO events SELECT g % 4, 'boot' FROM generate_series(1, 400) g;
                 """,
-            tables: [], clickHouse: first, clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)\n  sharding: true")
-        try scenario.writeMapping("tables:\n  - source: readings\n  - source: tags\n  - source: events\n    append_only: true\n")
+            mapping: "tables:\n  - source: readings\n  - source: tags\n  - source: events\n    append_only: true\n", clickHouse: first,
+            clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)\n  sharding: true")
         let running = try scenario.launch(["run"])
         try await scenario.eventually(timeout: .seconds(120), "streaming") {
             await httpGet(port: scenario.metricsPort, "/readyz")?.status == 200

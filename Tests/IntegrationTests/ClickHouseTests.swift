@@ -9,8 +9,8 @@ struct ClickHouseTests {
         "snapshot, inserts, updates, deletes, TOAST-unchanged updates, TRUNCATE and ADD COLUMN reach the _current view",
         arguments: ClickHouseServer.Kind.allCases)
     func replicatesIntoClickHouse(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL: """
                 CREATE TABLE samples (id bigint PRIMARY KEY, hive int NOT NULL, taken_at timestamptz NOT NULL, weight numeric(8,3),
                     ok boolean, note text, body text, raw bytea);
@@ -19,7 +19,7 @@ struct ClickHouseTests {
                     CASE WHEN g % 5 = 0 THEN NULL ELSE E'tab\\there ' || g END, repeat(md5(g::text), 400), '\\x00ff0a'::bytea
                 FROM generate_series(1, 2000) g;
                 """,
-            tables: ["samples"], clickHouse: server)
+            tables: ["samples"])
         try await scenario.forager(["sync"])
         let select = """
             SELECT id, concat_ws(E'\\t', id, hive, (extract(epoch FROM taken_at) * 1000000)::bigint, coalesce(weight::text, '\\N'),
@@ -92,11 +92,11 @@ struct ClickHouseTests {
         "forager reset starts over into the same ClickHouse tables: the checkpoint forgotten, a new snapshot, no row doubled",
         arguments: ClickHouseServer.Kind.allCases)
     func resetStartsOver(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL:
                 "CREATE TABLE hives (id int PRIMARY KEY, name text); INSERT INTO hives SELECT g, 'h' || g FROM generate_series(1, 100) g;",
-            tables: ["hives"], clickHouse: server)
+            tables: ["hives"])
         try await scenario.forager(["sync"])
         let done = try await scenario.forager(["reset", "--yes"])
         #expect(done.contains("forgot the warehouse checkpoint") && done.contains("marked public.hives for a new copy"), "\(done)")
@@ -111,11 +111,11 @@ struct ClickHouseTests {
         "SIGKILL mid-stream, then a restart: the _current view equals the source, no row lost or doubled",
         arguments: ClickHouseServer.Kind.allCases)
     func replayAfterKill(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL:
                 "CREATE TABLE readings (id bigint PRIMARY KEY, value double precision, note text); INSERT INTO readings SELECT g, g, 'r' || g FROM generate_series(1, 1000) g;",
-            tables: ["readings"], batch: "batch:\n  max_rows: 500", clickHouse: server)
+            tables: ["readings"], batch: "batch:\n  max_rows: 500")
         try await scenario.forager(["sync"])
         try await scenario.onSource(
             """
@@ -143,8 +143,8 @@ struct ClickHouseTests {
         "forager sync of a 1,000,000-row IoT samples table: the _current view's count and per-column aggregates equal the source's",
         arguments: ClickHouseServer.Kind.allCases)
     func millionSamples(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL: """
                 CREATE TABLE samples (
                     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, hive_id bigint NOT NULL, device_id bigint NOT NULL,
@@ -158,7 +158,7 @@ struct ClickHouseTests {
                     jsonb_build_object('fw', 'v' || (g % 5), 'rssi', -(g % 90))
                 FROM generate_series(1, 1000000) g;
                 """,
-            tables: ["samples"], clickHouse: server)
+            tables: ["samples"])
         try await scenario.forager(["sync"])
         let source =
             try await scenario.sourceScalar(
@@ -193,7 +193,6 @@ struct ClickHouseTests {
         "every type ClickHouse can hold arrives with the same value, after the snapshot and after streamed inserts and updates",
         arguments: ClickHouseServer.Kind.allCases)
     func typesRoundTrip(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
         // A modern server's Date32 and DateTime64 hold 1900 to 2299; 18.16's Int64 timestamps any
         // year, its Date 1970 to 2105.
         let (firstDay, lastDay, lastTime) =
@@ -205,7 +204,8 @@ struct ClickHouseTests {
             "2, -32768, -2147483648, -9223372036854775808, 'NaN', 'Infinity', -0.001, 'NaN', false, '', '', '', '\\x'::bytea, '\(firstDay)', '1900-01-01 00:00:00', 'infinity', '00000000-0000-0000-0000-000000000000', '[]', '{}', '{}', '-3 mons', '::1'",
             "3, 0, 0, 0, '-Infinity', '-0', 0, '0.000', NULL, NULL, NULL, NULL, NULL, '\(lastDay)', '\(lastTime)', '-infinity', NULL, 'null', '[1, \"x\"]', NULL, NULL, NULL",
         ]
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL: """
                 CREATE TABLE types (id int PRIMARY KEY, s smallint, i integer, b bigint, r real, d double precision, n numeric(10,3),
                     nu numeric, flag boolean, t text, v varchar(5), c char(4), raw bytea, day date, ts timestamp, tstz timestamptz,
@@ -215,7 +215,7 @@ struct ClickHouseTests {
                 INSERT INTO types VALUES (\(values[0])), (\(values[1]));
                 UPDATE types SET ai = '{1,NULL,-3}', ats = '{plain,"with space","q\\"b\\\\",NULL,"NULL",""}', big = array_fill(1.5::float8, ARRAY[3000]) WHERE id = 1;
                 """,
-            tables: ["types"], clickHouse: server)
+            tables: ["types"])
         let source = """
             SELECT id, concat_ws(E'\\t', id, s, i, b,
                 CASE WHEN r = 'NaN' THEN 'nan' WHEN r = 'Infinity' THEN 'inf' WHEN r = '-Infinity' THEN '-inf' ELSE r::text END,
@@ -274,21 +274,19 @@ struct ClickHouseTests {
         "a table added to the mapping is copied beside the stream and then streamed; resync replaces a table's copy",
         arguments: ClickHouseServer.Kind.allCases)
     func newTableAndResync(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL: """
                 CREATE TABLE hives (id int PRIMARY KEY, n int NOT NULL);
                 CREATE TABLE visits (id int PRIMARY KEY, hive_id int NOT NULL, weight double precision);
                 INSERT INTO hives SELECT g, 0 FROM generate_series(1, 10) g;
                 INSERT INTO visits SELECT g, g % 10, g / 3.0 FROM generate_series(1, 500) g;
                 """,
-            tables: ["hives"], clickHouse: server)
+            tables: ["hives"])
         try await scenario.forager(["sync"])
         try scenario.writeMapping("tables:\n  - source: hives\n  - source: visits\n")
         try await scenario.onSource("INSERT INTO visits VALUES (501, 1, 0.1); UPDATE hives SET n = 1 WHERE id = 1;")
-        try await scenario.forager(["sync"])
-        try await scenario.onSource("UPDATE visits SET weight = weight * 2 WHERE id <= 100; DELETE FROM visits WHERE id > 490;")
-        try await scenario.forager(["sync"])
+        try await scenario.syncBeforeAndAfter(["UPDATE visits SET weight = weight * 2 WHERE id <= 100; DELETE FROM visits WHERE id > 490;"])
         let source = "SELECT id, concat_ws(E'\\t', id, hive_id, weight) AS line FROM visits"
         let view = "SELECT id, hive_id, weight FROM $db.visits_current ORDER BY id"
         try await expectSameRows(server, scenario, view: view, source: source)
@@ -307,11 +305,11 @@ struct ClickHouseTests {
         "SIGKILL during the initial copy into ClickHouse: the next run drops the partial copy and loads it whole",
         arguments: ClickHouseServer.Kind.allCases)
     func interruptedSnapshotHeals(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL:
                 "CREATE TABLE readings (id bigint PRIMARY KEY, note text NOT NULL); INSERT INTO readings SELECT g, repeat('x', 200) FROM generate_series(1, 400000) g;",
-            tables: ["readings"], clickHouse: server)
+            tables: ["readings"])
         let process = try scenario.launch(["sync"])
         try await scenario.eventually(timeout: .seconds(120), "part of the copy") {
             Int(try await clickHouseRows(server, scenario, "SELECT count() FROM $db.readings")) ?? 0 > 0
@@ -328,8 +326,8 @@ struct ClickHouseTests {
         "unchanged large values are filled in also for a table keyed by a float, or by a numeric that a modern server prints without trailing zeros (issue 17, bug 2)",
         arguments: ClickHouseServer.Kind.allCases)
     func floatKeyedToast(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL: """
                 CREATE TABLE levels (level double precision PRIMARY KEY, label text, body text);
                 ALTER TABLE levels ALTER COLUMN body SET STORAGE EXTERNAL;
@@ -339,10 +337,8 @@ struct ClickHouseTests {
                 INSERT INTO prices VALUES ('a', 1.50, 'a', repeat('x', 20000)), ('b', 2.00, 'b', repeat('y', 20000)), ('c', 100, 'c', repeat('z', 20000)),
                     ('d', -0.25, 'd', repeat('w', 20000));
                 """,
-            tables: ["levels", "prices"], clickHouse: server)
-        try await scenario.forager(["sync"])
-        try await scenario.onSource("UPDATE levels SET label = label || '!'; UPDATE prices SET label = label || '!';")
-        try await scenario.forager(["sync"])
+            tables: ["levels", "prices"])
+        try await scenario.syncBeforeAndAfter(["UPDATE levels SET label = label || '!'; UPDATE prices SET label = label || '!';"])
         #expect(
             try await clickHouseRows(server, scenario, "SELECT level, label, length(body) FROM $db.levels_current ORDER BY label")
                 == "25.952\ta!\t20000\nnan\tb!\t20000\n-0.5\tc!\t20000")
@@ -355,16 +351,14 @@ struct ClickHouseTests {
         "partition_by and order_by over nullable columns: a modern server sorts and partitions by them; 18.16 refuses, and forager check says so with the mapping's entry and the way out (issue 17, bug 4)",
         arguments: ClickHouseServer.Kind.allCases)
     func layoutOverNullableColumns(_ kind: ClickHouseServer.Kind) async throws {
-        let server = try await ClickHouseServer.shared(kind)
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: kind,
             sourceSQL: """
                 CREATE TABLE visits (id int PRIMARY KEY, region int, seen_at timestamptz);
                 INSERT INTO visits SELECT g, CASE WHEN g % 3 = 0 THEN NULL ELSE g % 4 END,
                     CASE WHEN g % 5 = 0 THEN NULL ELSE '2026-01-01'::timestamptz + g * interval '9 days' END FROM generate_series(1, 40) g;
                 """,
-            tables: [], clickHouse: server)
-        try scenario.writeMapping(
-            "tables:\n  - source: visits\n    clickhouse: {order_by: [id, region], partition_by: toYYYYMM(seen_at)}\n")
+            mapping: "tables:\n  - source: visits\n    clickhouse: {order_by: [id, region], partition_by: toYYYYMM(seen_at)}\n")
         _ = try await server.query("CREATE DATABASE IF NOT EXISTS `\(scenario.warehouseDatabase)`")
         guard kind == .modern else {
             let check = try await scenario.forager(["check"], expectStatus: 1)
@@ -380,9 +374,7 @@ struct ClickHouseTests {
             return
         }
         try await scenario.forager(["check"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSource("UPDATE visits SET seen_at = seen_at WHERE id <= 5; DELETE FROM visits WHERE id = 6;")
-        try await scenario.forager(["sync"])
+        try await scenario.syncBeforeAndAfter(["UPDATE visits SET seen_at = seen_at WHERE id <= 5; DELETE FROM visits WHERE id = 6;"])
         let source =
             "SELECT id, concat_ws(E'\\t', id, coalesce(region::text, '\\N'), coalesce((extract(epoch FROM seen_at) * 1000000)::bigint::text, '\\N')) AS line FROM visits"
         try await expectSameRows(

@@ -9,6 +9,20 @@ private let sourceSQL = """
 
 private let mapping = "tables:\n  - source: tab1\n    exclude_columns: [secret]\n"
 
+/// A scenario of `tab1` mapped without `secret`, synced, then synced again after a column `e`
+/// was added and rows written and updated with it.
+private func syncedAcrossAnAddedColumn(clickHouse: ClickHouseServer? = nil) async throws -> Scenario {
+    let scenario = try await Scenario.make(sourceSQL: sourceSQL, mapping: mapping, clickHouse: clickHouse)
+    try await scenario.syncBeforeAndAfter([
+        """
+        ALTER TABLE tab1 ADD COLUMN e int;
+        INSERT INTO tab1 SELECT g, 'b' || g, 's' || g, g FROM generate_series(51, 80) g;
+        UPDATE tab1 SET b = 'changed', e = 7 WHERE a <= 10;
+        """
+    ])
+    return scenario
+}
+
 /// The warehouse table's columns that Forager did not add for itself, in order.
 private func postgresColumns(_ scenario: Scenario) async throws -> String? {
     try await scenario.warehouseScalar(
@@ -28,17 +42,7 @@ private func expectNewExclusionRefused(_ scenario: Scenario, sourceLocation: Sou
 struct ExcludedColumnListTests {
     @Test("with exclude_columns, a column added later is not published, not created and not compared, in sync and run (Postgres warehouse)")
     func addedColumnStaysOutOfPostgres() async throws {
-        let scenario = try await Scenario.make(sourceSQL: sourceSQL, tables: [])
-        try scenario.writeMapping(mapping)
-        try await scenario.forager(["sync"])
-
-        try await scenario.onSource(
-            """
-            ALTER TABLE tab1 ADD COLUMN e int;
-            INSERT INTO tab1 SELECT g, 'b' || g, 's' || g, g FROM generate_series(51, 80) g;
-            UPDATE tab1 SET b = 'changed', e = 7 WHERE a <= 10;
-            """)
-        try await scenario.forager(["sync"])
+        let scenario = try await syncedAcrossAnAddedColumn()
         #expect(try await postgresColumns(scenario) == "a,b")
         try await scenario.expectSameContent(source: "tab1", target: "analytics.tab1", columns: ["a", "b"], key: ["a"])
         try await scenario.forager(["validate", "--wait", "5"])
@@ -69,21 +73,11 @@ struct ExcludedColumnListTests {
     @Test("with exclude_columns, a column added later is not published, not created and not compared (ClickHouse warehouse)")
     func addedColumnStaysOutOfClickHouse() async throws {
         let server = try await ClickHouseServer.shared()
-        let scenario = try await Scenario.make(sourceSQL: sourceSQL, tables: [], clickHouse: server)
-        try scenario.writeMapping(mapping)
-        try await scenario.forager(["sync"])
+        let scenario = try await syncedAcrossAnAddedColumn(clickHouse: server)
         let columns = """
             SELECT arrayStringConcat(groupArray(name), ',') FROM system.columns
             WHERE database = '\(scenario.warehouseDatabase)' AND table = 'tab1' AND name NOT LIKE '\\_forager%' FORMAT TabSeparated
             """
-
-        try await scenario.onSource(
-            """
-            ALTER TABLE tab1 ADD COLUMN e int;
-            INSERT INTO tab1 SELECT g, 'b' || g, 's' || g, g FROM generate_series(51, 80) g;
-            UPDATE tab1 SET b = 'changed', e = 7 WHERE a <= 10;
-            """)
-        try await scenario.forager(["sync"])
         #expect(try await server.query(columns).trimmingCharacters(in: .newlines) == "a,b")
         let rows = try await server.query(
             "SELECT count(), countIf(b = 'changed') FROM `\(scenario.warehouseDatabase)`.tab1_current FORMAT TabSeparated")

@@ -21,16 +21,15 @@ struct HostileIdentifierTests {
 
     /// Syncs, changes the hostile tables on the source (and runs `more`), and syncs again.
     private static func syncChangesAndSync(_ scenario: Scenario, more: String = "") async throws {
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+        try await scenario.syncBeforeAndAfter([
             """
             INSERT INTO "x""; DROP TABLE y; --" VALUES (3, 'c', 3, ';');
             UPDATE "x""; DROP TABLE y; --" SET "select" = 'changed' WHERE "id"";--" = 1;
             DELETE FROM "x""; DROP TABLE y; --" WHERE "id"";--" = 2;
             \(more)
             INSERT INTO "\(long)" VALUES (2, '日本');
-            """)
-        try await scenario.forager(["sync"])
+            """
+        ])
     }
 
     @Test("tables and columns named with quotes, semicolons, reserved words, 63 bytes and Unicode replicate, and nothing they spell is run")
@@ -42,18 +41,16 @@ struct HostileIdentifierTests {
                     CREATE TABLE "order" ("from" int PRIMARY KEY, "group" text);
                     INSERT INTO "order" VALUES (1, 'g');
                     """),
-            tables: [])
+            mapping: """
+                tables:
+                  - source: 'public."x""; DROP TABLE y; --"'
+                  - source: 'public."order"'
+                    rename_columns: {group: 'a "quoted" name; --'}
+                  - source: 'public."\(long)"'
+                """)
         try await scenario.warehouse.execute(
             "CREATE SCHEMA analytics; CREATE TABLE analytics.y (id int); INSERT INTO analytics.y VALUES (1);",
             database: scenario.warehouseDatabase)
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: 'public."x""; DROP TABLE y; --"'
-              - source: 'public."order"'
-                rename_columns: {group: 'a "quoted" name; --'}
-              - source: 'public."\(long)"'
-            """)
         try await Self.syncChangesAndSync(scenario, more: #"UPDATE "order" SET "group" = 'h';"#)
         #expect(try await scenario.sourceScalar("SELECT count(*) FROM y") == "1")
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.y") == "1")
@@ -68,19 +65,17 @@ struct HostileIdentifierTests {
 
     @Test("the same hostile names replicate into ClickHouse and validate equal; nothing they spell is run there")
     func hostileNamesInClickHouse() async throws {
-        let server = try await ClickHouseServer.shared()
-        let scenario = try await Scenario.make(
-            sourceSQL: Self.sourceSQL(rows: ", (4, 'tick`', 4, '`; DROP TABLE y; --')"), tables: [], clickHouse: server)
+        let (server, scenario) = try await Scenario.make(
+            clickHouse: .debian18, sourceSQL: Self.sourceSQL(rows: ", (4, 'tick`', 4, '`; DROP TABLE y; --')"),
+            mapping: """
+                tables:
+                  - source: 'public."x""; DROP TABLE y; --"'
+                    rename_columns: {select: 'a `back-ticked` name; --'}
+                  - source: 'public."\(long)"'
+                """)
         _ = try await server.query("CREATE DATABASE IF NOT EXISTS `\(scenario.warehouseDatabase)`")
         _ = try await server.query("CREATE TABLE `\(scenario.warehouseDatabase)`.y (id UInt8) ENGINE = Memory")
         _ = try await server.query("INSERT INTO `\(scenario.warehouseDatabase)`.y VALUES (1)")
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: 'public."x""; DROP TABLE y; --"'
-                rename_columns: {select: 'a `back-ticked` name; --'}
-              - source: 'public."\(long)"'
-            """)
         try await Self.syncChangesAndSync(scenario)
         #expect(try await scenario.sourceScalar("SELECT count(*) FROM y") == "1")
         #expect(

@@ -19,15 +19,13 @@ struct KeylessTableTests {
                 CREATE TABLE events (at timestamptz, kind text, detail jsonb);
                 INSERT INTO events SELECT '2026-01-01'::timestamptz + g * interval '1 s', 'boot', '{"n": 1}' FROM generate_series(1, 10) g;
                 """,
-            tables: [])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: readings
-              - source: devices
-              - source: events
-                append_only: true
-            """)
+            mapping: """
+                tables:
+                  - source: readings
+                  - source: devices
+                  - source: events
+                    append_only: true
+                """)
         try await scenario.syncBeforeAndAfter([
             "DELETE FROM readings WHERE ctid = (SELECT min(ctid) FROM readings WHERE sensor = 7)",
             "UPDATE readings SET note = 'changed' WHERE ctid = (SELECT max(ctid) FROM readings WHERE sensor = 7)",
@@ -81,10 +79,9 @@ struct KeylessTableTests {
             ])
 
         try scenario.writeMapping("tables:\n  - source: twins\n    deletes: soft\n")
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
-            "DELETE FROM twins WHERE ctid = (SELECT min(ctid) FROM twins WHERE a = 1); DELETE FROM twins WHERE a = 2;")
-        try await scenario.forager(["sync"])
+        try await scenario.syncBeforeAndAfter([
+            "DELETE FROM twins WHERE ctid = (SELECT min(ctid) FROM twins WHERE a = 1); DELETE FROM twins WHERE a = 2;"
+        ])
         #expect(
             try await scenario.warehouseScalar(
                 "SELECT string_agg(a || ':' || coalesce(b, 'NULL') || ':' || _forager_deleted, ',' ORDER BY a, _forager_deleted) FROM analytics.twins"

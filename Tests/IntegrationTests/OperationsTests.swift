@@ -9,8 +9,7 @@ struct OperationsTests {
         let scenario = try await Scenario.make(
             sourceSQL:
                 "CREATE TABLE hives (id int PRIMARY KEY); CREATE TABLE events (at timestamptz, kind text); INSERT INTO hives VALUES (1);",
-            tables: [])
-        try scenario.writeMapping("tables:\n  - source: hives\n  - source: events\n    append_only: true\n")
+            mapping: "tables:\n  - source: hives\n  - source: events\n    append_only: true\n")
         try await scenario.forager(["sync"])
         let dryRun = try await scenario.forager(["drop"], expectStatus: 1)
         #expect(dryRun.contains("would drop replication slot \"\(scenario.slot)\""))

@@ -24,8 +24,8 @@ struct RedshiftOperationsTests {
 
     @Test("forager check names a redshift distkey the table lacks once, at its mapping file's line, with what to write instead")
     func checkNamesUnknownDistkey() async throws {
-        let redshift = try await RedshiftScenario.make(sourceSQL: Self.hives, tables: ["hives"])
-        try redshift.scenario.writeMapping("tables:\n  - source: hives\n    redshift: {distkey: hive_id}\n")
+        let redshift = try await RedshiftScenario.make(
+            sourceSQL: Self.hives, mapping: "tables:\n  - source: hives\n    redshift: {distkey: hive_id}\n")
         let output = try await redshift.forager(["check"], expectStatus: 1)
         let problem =
             "mappings/app.yaml:2: public.hives: redshift.distkey names \"hive_id\", which is not a warehouse column of the table (columns: id, label, weight); use the warehouse name, after rename_columns"

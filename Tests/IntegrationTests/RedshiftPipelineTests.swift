@@ -50,8 +50,7 @@ struct RedshiftPipelineTests {
         let redshift = try await RedshiftScenario.make(
             sourceSQL:
                 "CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes VALUES (1, repeat('é', 40000)), (2, 'short');",
-            tables: ["notes"])
-        try redshift.scenario.writeMapping("tables:\n  - source: notes\n    redshift: {oversized_text: truncate}\n")
+            mapping: "tables:\n  - source: notes\n    redshift: {oversized_text: truncate}\n")
         try await redshift.expectOutput(of: ["sync"], containing: ["were cut to fit", "forager.values=1"])
         try await redshift.scenario.onSourceEach([
             "INSERT INTO notes VALUES (3, repeat('x', 70000))", "UPDATE notes SET body = body || '!' WHERE id = 2",

@@ -9,16 +9,16 @@ import Testing
 struct ReplayedChangeTests {
     /// A scenario for `warehouse` ("postgres" or "clickhouse") with one table, `table (id int PRIMARY KEY,
     /// <columns>)`, holding the ids 1 to `rows`, each followed by `values` (SQL over the series' `g`);
-    /// the table is mapped unless `mapped` is false.
+    /// the table is mapped as it is unless `mapping` (a mapping file) says otherwise.
     private func scenario(
-        _ warehouse: String, table: String = "t", columns: String, rows: Int, values: String, mapped: Bool = true
+        _ warehouse: String, table: String = "t", columns: String, rows: Int, values: String, mapping: String? = nil
     ) async throws -> Scenario {
         let server = warehouse == "clickhouse" ? try await ClickHouseServer.shared() : nil
         return try await Scenario.make(
             sourceSQL: """
                 CREATE TABLE \(table) (id int PRIMARY KEY, \(columns));
                 INSERT INTO \(table) SELECT g, \(values) FROM generate_series(1, \(rows)) g;
-                """, tables: mapped ? [table] : [], clickHouse: server)
+                """, tables: [table], mapping: mapping, clickHouse: server)
     }
 
     /// A value as the warehouse holds it: from the `_current` view on ClickHouse.
@@ -57,11 +57,10 @@ struct ReplayedChangeTests {
     /// A scenario for `warehouse` whose table `table` (`id`, `v`) of `rows` rows is mapped with
     /// `deletes: soft`, synced, and synced again after the rows up to `deletedUpTo` are deleted.
     private func softDeletedRows(_ warehouse: String, table: String, rows: Int, deletedUpTo: Int) async throws -> Scenario {
-        let scenario = try await scenario(warehouse, table: table, columns: "v text", rows: rows, values: "'v' || g", mapped: false)
-        try scenario.writeMapping("tables:\n  - source: \(table)\n    deletes: soft\n")
-        try await scenario.forager(["sync"])
-        try await scenario.onSource("DELETE FROM \(table) WHERE id <= \(deletedUpTo)")
-        try await scenario.forager(["sync"])
+        let scenario = try await scenario(
+            warehouse, table: table, columns: "v text", rows: rows, values: "'v' || g",
+            mapping: "tables:\n  - source: \(table)\n    deletes: soft\n")
+        try await scenario.syncBeforeAndAfter(["DELETE FROM \(table) WHERE id <= \(deletedUpTo)"])
         return scenario
     }
 

@@ -78,14 +78,13 @@ struct ReplicationTests {
                 INSERT INTO docs SELECT g, 'doc ' || g, repeat(md5(g::text), 2000) FROM generate_series(1, 20) g;
                 """,
             tables: ["docs"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+        try await scenario.syncBeforeAndAfter([
             """
             UPDATE docs SET title = 'retitled ' || id WHERE id <= 10;
             INSERT INTO docs VALUES (21, 'new', repeat('z', 100000));
             UPDATE docs SET title = 'new, retitled' WHERE id = 21;
-            """)
-        try await scenario.forager(["sync"])
+            """
+        ])
         try await scenario.expectSameContent(source: "docs", target: "analytics.docs", columns: ["id", "title", "body"])
         #expect(try await scenario.warehouseScalar("SELECT length(body) FROM analytics.docs WHERE id = 3") == "64000")
     }
@@ -96,13 +95,12 @@ struct ReplicationTests {
             sourceSQL:
                 "CREATE TABLE events (id int PRIMARY KEY, what text); INSERT INTO events SELECT g, 'e' || g FROM generate_series(1, 100) g;",
             tables: ["events"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+        try await scenario.syncBeforeAndAfter([
             """
             BEGIN; INSERT INTO events VALUES (101, 'before'); TRUNCATE events; INSERT INTO events VALUES (1, 'after'); COMMIT;
             INSERT INTO events VALUES (2, 'later');
-            """)
-        try await scenario.forager(["sync"])
+            """
+        ])
         try await scenario.expectSameContent(source: "events", target: "analytics.events", columns: ["id", "what"])
         #expect(try await scenario.warehouseScalar("SELECT string_agg(what, ',' ORDER BY id) FROM analytics.events") == "after,later")
     }

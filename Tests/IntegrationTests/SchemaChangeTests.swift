@@ -240,22 +240,15 @@ struct SchemaChangeTests {
 
     @Test("a column the source makes nullable (DROP NOT NULL), while Forager streams or while it is stopped, takes NULLs in the warehouse")
     func columnMadeNullable() async throws {
-        let scenario = try await Scenario.make(
-            sourceSQL:
-                "CREATE TABLE hives (id int PRIMARY KEY, label text NOT NULL, frames int NOT NULL); INSERT INTO hives SELECT g, 'h' || g, g FROM generate_series(1, 5) g;",
-            tables: ["hives"])
-        let process = try await scenario.launchStreaming(thenEach: [
-            "ALTER TABLE hives ALTER COLUMN label DROP NOT NULL", "INSERT INTO hives VALUES (6, NULL, 6)",
-        ])
+        let scenario = try await Scenario.make(sourceSQL: ColumnMadeNullable.sourceSQL, tables: ["hives"])
+        let process = try await scenario.launchStreaming(thenEach: ColumnMadeNullable.whileStreaming)
         try await scenario.eventually("the row with a NULL") {
             try await scenario.warehouseScalar("SELECT count(*) FROM analytics.hives WHERE id = 6 AND label IS NULL") == "1"
         }
         try await process.expectCleanStop()
         #expect(process.output.contains("the source made the column nullable"), "\(process.output)")
 
-        try await scenario.onSourceEach([
-            "ALTER TABLE hives ALTER COLUMN frames DROP NOT NULL", "INSERT INTO hives VALUES (7, 'seven', NULL)",
-        ])
+        try await scenario.onSourceEach(ColumnMadeNullable.whileStopped)
         try await scenario.forager(["sync"])
         try await scenario.expectSameContent(source: "hives", target: "analytics.hives", columns: ["id", "label", "frames"])
         #expect(
@@ -447,12 +440,10 @@ struct SchemaChangeTests {
     )
     func warehouseColumnChangedByHand() async throws {
         let scenario = try await hivesAndYards("label text, weight int", rows: 20, values: "'hive number ' || g, g")
-        try await scenario.forager(["sync"])
         // The source widens a column while Forager is stopped: followed, and recorded, so later starts agree.
-        try await scenario.onSourceEach([
+        try await scenario.syncBeforeAndAfter([
             "ALTER TABLE hives ALTER COLUMN weight TYPE bigint", "INSERT INTO hives VALUES (21, 'big', 5000000000)",
         ])
-        try await scenario.forager(["sync"])
         try await scenario.forager(["sync"])
         #expect(
             try await scenario.warehouseScalar("SELECT state FROM analytics._forager_tables WHERE source_table = 'hives'") == "streaming")

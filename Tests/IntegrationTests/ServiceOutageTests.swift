@@ -7,12 +7,11 @@ import Testing
 struct ClickHouseFaultTests {
     @Test("the ClickHouse server stopped mid-stream: forager retries, acknowledges nothing meanwhile, and catches up once it is back")
     func clickHouseOutage() async throws {
-        let server = try await ClickHouseServer.start(name: "outage")
-        defer { server.stop() }
-        let scenario = try await Scenario.make(
+        let (server, scenario) = try await Scenario.make(
+            ownClickHouse: "outage",
             sourceSQL:
                 "CREATE TABLE readings (id bigint PRIMARY KEY, value int); INSERT INTO readings SELECT g, g FROM generate_series(1, 100) g;",
-            tables: ["readings"], clickHouse: server)
+            tables: ["readings"])
         let database = scenario.warehouseDatabase
         let running = try scenario.launch(["run"])
         try await scenario.eventually("the snapshot") {
@@ -109,11 +108,9 @@ struct ClickHouseLongOutageTests {
     /// does not depend on the warehouse.
     @Test("ClickHouse killed in the middle of a large batch, then away for 30 s: all heal, validate reports equality")
     func clickHouseCrashesAndLongOutages() async throws {
-        let server = try await ClickHouseServer.start(name: "long-outage")
-        defer { server.stop() }
-        let scenario = try await Scenario.make(
-            sourceSQL: "CREATE TABLE samples (id bigint PRIMARY KEY, hive int, value float8);",
-            tables: ["samples"], batch: "batch:\n  max_rows: 20000\n", clickHouse: server)
+        let (server, scenario) = try await Scenario.make(
+            ownClickHouse: "long-outage", sourceSQL: "CREATE TABLE samples (id bigint PRIMARY KEY, hive int, value float8);",
+            tables: ["samples"], batch: "batch:\n  max_rows: 20000\n")
         let database = "`\(scenario.warehouseDatabase)`"
         let running = try await scenario.launchStreaming()
         defer { running.signal(SIGKILL) }

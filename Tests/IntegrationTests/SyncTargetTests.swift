@@ -63,8 +63,7 @@ struct SyncTargetTests {
 
     @Test("sync contains transactions committed with synchronous_commit = off just before it started (ClickHouse warehouse)")
     func asynchronousCommitsIntoClickHouse() async throws {
-        let server = try await ClickHouseServer.shared()
-        let scenario = try await Scenario.make(sourceSQL: sourceSQL, tables: ["readings"], clickHouse: server)
+        let (server, scenario) = try await Scenario.make(clickHouse: .debian18, sourceSQL: sourceSQL, tables: ["readings"])
         try await scenario.forager(["sync"])
         try await withSlowWALWriter(scenario) {
             try await replaceRowsAsynchronously(scenario)

@@ -13,14 +13,13 @@ struct TableShapeTests {
                 INSERT INTO readings SELECT g, date '2024-06-01' + g, g FROM generate_series(1, 400) g;
                 """,
             tables: ["readings"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+        try await scenario.syncBeforeAndAfter([
             """
             INSERT INTO readings VALUES (1000, '2025-03-01', 1), (1001, '2024-03-01', 2);
             UPDATE readings SET taken_on = '2025-02-02' WHERE id = 10;
             DELETE FROM readings WHERE id = 20;
-            """)
-        try await scenario.forager(["sync"])
+            """
+        ])
         try await scenario.expectSameContent(
             source: "readings", target: "analytics.readings", columns: ["id", "taken_on", "value"], key: ["id", "taken_on"])
         #expect(try await scenario.warehouseScalar("SELECT count(*) FROM analytics.readings") == "401")
@@ -43,8 +42,7 @@ struct TableShapeTests {
                     decode(repeat(md5(g::text), 400), 'hex'), 0 FROM generate_series(1, 6) g;
                 """,
             tables: ["blobs"])
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+        try await scenario.syncBeforeAndAfter([
             """
             BEGIN;
             UPDATE blobs SET counter = counter + 1;
@@ -55,8 +53,8 @@ struct TableShapeTests {
             UPDATE blobs SET counter = 5 WHERE id = 7;
             COMMIT;
             UPDATE blobs SET counter = counter + 10 WHERE id IN (3, 7);
-            """)
-        try await scenario.forager(["sync"])
+            """
+        ])
         try await scenario.expectSameContent(source: "blobs", target: "analytics.blobs", columns: ["id", "note", "doc", "raw", "counter"])
         #expect(try await scenario.warehouseScalar("SELECT sum(length(raw)) FROM analytics.blobs") == "58400")
     }
@@ -69,17 +67,15 @@ struct SoftDeleteTests {
         let scenario = try await Scenario.make(
             sourceSQL:
                 "CREATE TABLE uploads (id int PRIMARY KEY, path text, handled boolean); INSERT INTO uploads SELECT g, 's3://b/' || g, false FROM generate_series(1, 20) g;",
-            tables: ["uploads"])
-        try scenario.writeMapping("tables:\n  - source: uploads\n    deletes: soft\n")
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+            mapping: "tables:\n  - source: uploads\n    deletes: soft\n")
+        try await scenario.syncBeforeAndAfter([
             """
             DELETE FROM uploads WHERE id <= 3;
             BEGIN; UPDATE uploads SET handled = true WHERE id = 4; DELETE FROM uploads WHERE id = 4; COMMIT;
             BEGIN; INSERT INTO uploads VALUES (21, 's3://b/21', false); DELETE FROM uploads WHERE id = 21; COMMIT;
             BEGIN; DELETE FROM uploads WHERE id = 5; INSERT INTO uploads VALUES (5, 's3://b/5-again', true); COMMIT;
-            """)
-        try await scenario.forager(["sync"])
+            """
+        ])
         // Live rows equal the source's.
         let live = Scenario.digestSQL(table: "uploads", columns: ["id", "path", "handled"], key: ["id"])
         let warehouseLive = Scenario.digestSQL(
@@ -103,13 +99,10 @@ struct ExcludedColumnTests {
         let scenario = try await Scenario.make(
             sourceSQL:
                 "CREATE TABLE customers (id int PRIMARY KEY, name text, email text, phone text); INSERT INTO customers SELECT g, 'c' || g, g || '@example.org', '555-' || g FROM generate_series(1, 30) g;",
-            tables: ["customers"])
-        try scenario.writeMapping("tables:\n  - source: customers\n    exclude_columns: [email, phone]\n")
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+            mapping: "tables:\n  - source: customers\n    exclude_columns: [email, phone]\n")
+        try await scenario.syncBeforeAndAfter([
             "INSERT INTO customers VALUES (31, 'new', 'secret@example.org', '555-0'); UPDATE customers SET email = 'x@example.org', name = 'renamed' WHERE id = 1;"
-        )
-        try await scenario.forager(["sync"])
+        ])
         try await scenario.expectSameContent(source: "customers", target: "analytics.customers", columns: ["id", "name"])
         #expect(
             try await scenario.warehouseScalar(
@@ -138,23 +131,20 @@ struct RenamedColumnTests {
                 ALTER TABLE readings ALTER COLUMN "Raw Blob" SET STORAGE EXTERNAL;
                 INSERT INTO readings SELECT g, g / 2.0, 'n' || g, repeat('r', 10000) FROM generate_series(1, 40) g;
                 """,
-            tables: ["readings"])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: readings
-                deletes: soft
-                rename_columns: {id: reading_id, temp: temperature_c, "Raw Blob": raw_blob}
-            """)
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+            mapping: """
+                tables:
+                  - source: readings
+                    deletes: soft
+                    rename_columns: {id: reading_id, temp: temperature_c, "Raw Blob": raw_blob}
+                """)
+        try await scenario.syncBeforeAndAfter([
             """
             INSERT INTO readings VALUES (41, 20.5, 'new', 'small');
             UPDATE readings SET temp = -1 WHERE id <= 5;
             UPDATE readings SET id = 100 WHERE id = 6;
             DELETE FROM readings WHERE id IN (7, 41);
-            """)
-        try await scenario.forager(["sync"])
+            """
+        ])
         let source = Scenario.digestSQL(table: "readings", columns: ["id", "temp", "note", "Raw Blob"], key: ["id"])
         let warehouse = Scenario.digestSQL(
             table: "(SELECT * FROM analytics.readings WHERE NOT _forager_deleted) w",
@@ -179,11 +169,10 @@ struct TypeOverrideTests {
         let scenario = try await Scenario.make(
             sourceSQL:
                 "CREATE TABLE hives (id int PRIMARY KEY, weight numeric(7,3), label varchar(20)); INSERT INTO hives SELECT g, g * 1.5, 'h' || g FROM generate_series(1, 10) g;",
-            tables: ["hives"])
-        try scenario.writeMapping("tables:\n  - source: hives\n    types: {weight: double precision, label: text}\n")
-        try await scenario.forager(["sync"])
-        try await scenario.onSource("INSERT INTO hives VALUES (11, 2.125, 'new'); UPDATE hives SET weight = 0.001 WHERE id = 1;")
-        try await scenario.forager(["sync"])
+            mapping: "tables:\n  - source: hives\n    types: {weight: double precision, label: text}\n")
+        try await scenario.syncBeforeAndAfter([
+            "INSERT INTO hives VALUES (11, 2.125, 'new'); UPDATE hives SET weight = 0.001 WHERE id = 1;"
+        ])
         try await scenario.expectSameContent(
             source: "(SELECT id, weight::double precision AS weight, label::text AS label FROM hives) s", target: "analytics.hives",
             columns: ["id", "weight", "label"])
@@ -213,19 +202,17 @@ struct JSONExtractionTests {
                   (2, '{"climate": {"temp": "hot"}, "readings": [], "ok": "yes", "fw": {"major": 2}}', '{"n": "x"}'),
                   (3, NULL, NULL);
                 """,
-            tables: ["samples"])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: samples
-                extract:
-                  - {column: temperature_c, from: payload, path: climate.temp, type: double precision}
-                  - {column: first_reading, from: payload, path: "readings[0]", type: integer}
-                  - {column: ok, from: payload, path: ok, type: boolean}
-                  - {column: firmware, from: payload, path: fw, type: text}
-                  - {column: big, from: payload, path: big, type: integer}
-                  - {column: n, from: raw, path: n, type: bigint}
-            """)
+            mapping: """
+                tables:
+                  - source: samples
+                    extract:
+                      - {column: temperature_c, from: payload, path: climate.temp, type: double precision}
+                      - {column: first_reading, from: payload, path: "readings[0]", type: integer}
+                      - {column: ok, from: payload, path: ok, type: boolean}
+                      - {column: firmware, from: payload, path: fw, type: text}
+                      - {column: big, from: payload, path: big, type: integer}
+                      - {column: n, from: raw, path: n, type: bigint}
+                """)
         try await scenario.forager(["sync"])
         // An earlier Forager made extracted columns as generated columns: they become plain ones.
         try await scenario.warehouse.execute(
@@ -266,17 +253,15 @@ struct JSONExtractionTests {
                   (3, '{"day": "0000-01-01", "at": "2024-06-01T10:00:00+02:00", "atz": "2024-13-01T10:00:00Z", "n": 32768}'),
                   (4, '{"day": 20240101, "at": "2024-06-01", "atz": "2024-06-01T25:00:00Z"}');
                 """,
-            tables: [])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: events
-                extract:
-                  - {column: day, from: body, path: day, type: date}
-                  - {column: at, from: body, path: at, type: timestamp}
-                  - {column: atz, from: body, path: atz, type: timestamptz}
-                  - {column: n, from: body, path: n, type: smallint}
-            """)
+            mapping: """
+                tables:
+                  - source: events
+                    extract:
+                      - {column: day, from: body, path: day, type: date}
+                      - {column: at, from: body, path: at, type: timestamp}
+                      - {column: atz, from: body, path: atz, type: timestamptz}
+                      - {column: n, from: body, path: n, type: smallint}
+                """)
         let output = try await scenario.forager(["sync"])
         let rows = try await scenario.warehouseScalar(
             """
@@ -293,22 +278,17 @@ struct JSONExtractionTests {
         "keep_json: false stores only the extracted columns, also across updates that leave the json unchanged (TOAST); a new extract is filled"
     )
     func dropTheJSONColumn() async throws {
+        // Every mapping below extracts these two; the first drops the json columns, the last extracts one more.
+        let extracts =
+            "    extract:\n      - {column: temp, from: payload, path: temp, type: integer}\n"
+            + "      - {column: fw, from: meta, path: fw, type: text}\n"
         let scenario = try await Scenario.make(
             sourceSQL: """
                 CREATE TABLE samples (id int PRIMARY KEY, note text, payload jsonb, meta jsonb);
                 ALTER TABLE samples ALTER COLUMN payload SET STORAGE EXTERNAL;
                 INSERT INTO samples SELECT g, 'n' || g, jsonb_build_object('temp', g, 'pad', repeat('x', 10000)), jsonb_build_object('fw', 'v' || g) FROM generate_series(1, 5) g;
                 """,
-            tables: [])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: samples
-                keep_json: false
-                extract:
-                  - {column: temp, from: payload, path: temp, type: integer}
-                  - {column: fw, from: meta, path: fw, type: text}
-            """)
+            mapping: "tables:\n  - source: samples\n    keep_json: false\n" + extracts)
         try await scenario.syncBeforeAndAfter([
             "UPDATE samples SET note = 'touched' WHERE id <= 2",
             "UPDATE samples SET note = 'moved', id = 10 WHERE id = 3",
@@ -324,14 +304,7 @@ struct JSONExtractionTests {
                 "SELECT count(*) FROM pg_attribute WHERE attrelid = 'analytics.samples'::regclass AND attname IN ('payload', 'meta')")
                 == "0")
 
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: samples
-                extract:
-                  - {column: temp, from: payload, path: temp, type: integer}
-                  - {column: fw, from: meta, path: fw, type: text}
-            """)
+        try scenario.writeMapping("tables:\n  - source: samples\n" + extracts)
         try await scenario.expectOutput(
             of: ["sync"], status: 1, containing: ["lacks the json column \"payload\", which the mapping now keeps"])
         try await scenario.forager(["resync", "--table", "samples"])
@@ -339,14 +312,7 @@ struct JSONExtractionTests {
         try await scenario.expectSameContent(source: "samples", target: "analytics.samples", columns: ["id", "note", "payload", "meta"])
 
         try scenario.writeMapping(
-            """
-            tables:
-              - source: samples
-                extract:
-                  - {column: temp, from: payload, path: temp, type: integer}
-                  - {column: fw, from: meta, path: fw, type: text}
-                  - {column: temp_text, from: payload, path: temp, type: text}
-            """)
+            "tables:\n  - source: samples\n" + extracts + "      - {column: temp_text, from: payload, path: temp, type: text}\n")
         try await scenario.forager(["sync"])
         #expect(
             try await scenario.warehouseScalar("SELECT string_agg(temp_text, ',' ORDER BY id) FROM analytics.samples") == "1,2,40,5,6,3")

@@ -18,30 +18,27 @@ struct TableSelectionIntegrationTests {
                 INSERT INTO audit_log VALUES (1, 'secret');
                 INSERT INTO measurements VALUES (1, '2024-03-01');
                 """,
-            tables: [])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: public.hives
-                target: colonies
-              - source: public.*
-                deletes: soft
-                exclude_tables: [public.audit_*]
-            """)
+            mapping: """
+                tables:
+                  - source: public.hives
+                    target: colonies
+                  - source: public.*
+                    deletes: soft
+                    exclude_tables: [public.audit_*]
+                """)
         try await scenario.expectOutput(
             of: ["check"],
             containing: [
                 "ok: source, warehouse and 4 mapped table(s) are ready",
                 "note: column values will arrive in binary and be stored as received",
             ])
-        try await scenario.forager(["sync"])
-        try await scenario.onSource(
+        try await scenario.syncBeforeAndAfter([
             """
             INSERT INTO apiaries VALUES (11, 'new yard'); DELETE FROM apiaries WHERE id = 1;
             INSERT INTO hives VALUES (51, 11); INSERT INTO audit_log VALUES (2, 'also secret');
             INSERT INTO measurements VALUES (2, '2024-04-01');
-            """)
-        try await scenario.forager(["sync"])
+            """
+        ])
         let tables = try await scenario.warehouseScalar(
             "SELECT string_agg(tablename, ',' ORDER BY tablename COLLATE \"C\") FROM pg_tables WHERE schemaname = 'analytics'")
         #expect(tables == "Weird Table,_forager_columns,_forager_state,_forager_tables,apiaries,colonies,measurements")

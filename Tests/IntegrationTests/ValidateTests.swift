@@ -25,22 +25,18 @@ struct ValidateTests {
                 INSERT INTO log SELECT timestamptz '2026-01-01' + g * interval '1 s', 'same' FROM generate_series(1, 30) g;
                 CREATE TABLE events (at timestamptz, kind text); INSERT INTO events VALUES (now(), 'x');
                 """,
-            tables: [])
-        try scenario.writeMapping(
-            """
-            tables:
-              - source: samples
-                deletes: soft
-                exclude_columns: [secret]
-                rename_columns: {note: remark}
-              - source: readings
-              - source: log
-              - source: events
-                append_only: true
-            """)
-        try await scenario.forager(["sync"])
-        try await scenario.onSource("DELETE FROM samples WHERE id = 7; UPDATE samples SET note = 'changed' WHERE id = 8;")
-        try await scenario.forager(["sync"])
+            mapping: """
+                tables:
+                  - source: samples
+                    deletes: soft
+                    exclude_columns: [secret]
+                    rename_columns: {note: remark}
+                  - source: readings
+                  - source: log
+                  - source: events
+                    append_only: true
+                """)
+        try await scenario.syncBeforeAndAfter(["DELETE FROM samples WHERE id = 7; UPDATE samples SET note = 'changed' WHERE id = 8;"])
         try await scenario.expectOutput(
             of: ["validate", "--chunk-rows", "100"],
             containing: [
@@ -172,8 +168,7 @@ struct ClickHouseValidateTests {
     /// A scenario on the shared ClickHouse server, synced, that `forager validate` in chunks of 1000
     /// rows reports as each of `equal` says.
     private func syncedAndValidated(sourceSQL: String, tables: [String], equal: [String]) async throws -> (ClickHouseServer, Scenario) {
-        let server = try await ClickHouseServer.shared()
-        let scenario = try await Scenario.make(sourceSQL: sourceSQL, tables: tables, clickHouse: server)
+        let (server, scenario) = try await Scenario.make(clickHouse: .debian18, sourceSQL: sourceSQL, tables: tables)
         try await scenario.forager(["sync"])
         try await expectValidation(scenario, wait: 0, containing: equal)
         return (server, scenario)

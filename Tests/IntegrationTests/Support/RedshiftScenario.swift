@@ -21,9 +21,11 @@ struct RedshiftScenario {
 
     /// A scenario (see ``Scenario/make``) with its config's warehouse section pointing at the
     /// emulation; `s3` replaces the staging section's flow mapping.
-    static func make(sourceSQL: String, tables: [String], batch: String = "", s3: String? = nil) async throws -> RedshiftScenario {
+    static func make(
+        sourceSQL: String, tables: [String] = [], mapping: String? = nil, batch: String = "", s3: String? = nil
+    ) async throws -> RedshiftScenario {
         let redshift = try await EmulatedRedshift.shared()
-        let scenario = try await Scenario.make(sourceSQL: sourceSQL, tables: tables, batch: batch)
+        let scenario = try await Scenario.make(sourceSQL: sourceSQL, tables: tables, mapping: mapping, batch: batch)
         let made = RedshiftScenario(scenario: scenario, redshift: redshift)
         try made.writeWarehouse(s3: s3)
         return made

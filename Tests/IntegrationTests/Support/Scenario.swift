@@ -14,6 +14,8 @@ struct Scenario {
     let metricsPort: Int
     /// Whether `warehouse` is the scenario's own cluster, stopped by ``cleanUp()``.
     let ownsWarehouse: Bool
+    /// A ClickHouse server started for this scenario alone, stopped by ``cleanUp()``.
+    let ownClickHouse: ClickHouseServer?
 
     var sourceDatabase: String { "src_\(id)" }
     var warehouseDatabase: String { "wh_\(id)" }
@@ -23,16 +25,19 @@ struct Scenario {
     var warehouseURL: String { warehouse.url(warehouseDatabase) }
 
     /// Creates both databases, runs `sourceSQL` on the source, and writes a config that maps `tables`
-    /// (`schema.table` as in a mapping file) into the warehouse schema `analytics`.
+    /// (`schema.table` as in a mapping file) into the warehouse schema `analytics`; `mapping`, when
+    /// given, is written as the mapping file instead.
     /// `batch` is more top-level YAML (batch, alerts, shutdown sections); `heartbeat` is
     /// `source.heartbeat_interval_s`; `source` and `warehouse` replace the shared clusters (for tests
     /// that stop them); `ownWarehouse` names a warehouse cluster started for this scenario alone (for
-    /// tests that pause it), stopped when the test ends; `sourceDatabaseOptions` follows
-    /// `CREATE DATABASE` for the source (`ENCODING 'LATIN1' ...`).
+    /// tests that pause it), stopped when the test ends; `ownClickHouse` is a ClickHouse server started
+    /// for this scenario alone, its warehouse instead of `clickHouse`, stopped when the test ends;
+    /// `sourceDatabaseOptions` follows `CREATE DATABASE` for the source (`ENCODING 'LATIN1' ...`).
     static func make(
-        sourceSQL: String, tables: [String], batch: String = "", heartbeat: Int = 1, clickHouse: ClickHouseServer? = nil,
+        sourceSQL: String, tables: [String] = [], mapping: String? = nil, batch: String = "", heartbeat: Int = 1,
+        clickHouse: ClickHouseServer? = nil,
         clickHouseCredentials: String = "", source: LocalCluster? = nil, warehouse: LocalCluster? = nil, ownWarehouse: String? = nil,
-        readyMaxLag: Int? = nil, sourceDatabaseOptions: String = ""
+        ownClickHouse: ClickHouseServer? = nil, readyMaxLag: Int? = nil, sourceDatabaseOptions: String = ""
     ) async throws -> Scenario {
         let shared = try await SharedClusters.shared.get()
         let own = try ownWarehouse.map { try LocalCluster.startForTests(name: $0, settings: [:]) }
@@ -42,12 +47,12 @@ struct Scenario {
         try FileManager.default.createDirectory(atPath: directory + "/mappings", withIntermediateDirectories: true)
         let scenario = Scenario(
             source: clusters.source, warehouse: clusters.warehouse, id: id, directory: directory, metricsPort: try LocalCluster.freePort(),
-            ownsWarehouse: own != nil)
+            ownsWarehouse: own != nil, ownClickHouse: ownClickHouse)
         try await clusters.source.execute("CREATE DATABASE \(scenario.sourceDatabase) \(sourceDatabaseOptions)", database: "postgres")
         try await clusters.warehouse.execute("CREATE DATABASE \(scenario.warehouseDatabase)", database: "postgres")
         try await clusters.source.execute(sourceSQL, database: scenario.sourceDatabase)
         let warehouseSection =
-            clickHouse.map {
+            (ownClickHouse ?? clickHouse).map {
                 """
                 warehouse:
                   type: clickhouse
@@ -77,8 +82,7 @@ struct Scenario {
             """
         try config.write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
         try config.write(toFile: scenario.directory + "/forager.yaml.original", atomically: true, encoding: .utf8)
-        let mapping = "tables:\n" + tables.map { "  - source: '\($0)'\n" }.joined()
-        try mapping.write(toFile: directory + "/mappings/app.yaml", atomically: true, encoding: .utf8)
+        try scenario.writeMapping(mapping ?? "tables:\n" + tables.map { "  - source: '\($0)'\n" }.joined())
         if let cleanup = ScenarioCleanup.current {
             cleanup.add(scenario)
         } else {
@@ -240,7 +244,7 @@ struct Scenario {
         try await warehouseScalar("SELECT lsn::text FROM analytics._forager_state WHERE slot = '\(slot)'")
     }
 
-    /// Drops the scenario's slot, removes its files and stops a warehouse of its own; run by
+    /// Drops the scenario's slot, removes its files and stops a warehouse or ClickHouse server of its own; run by
     /// ``ScenarioCleanup`` after the test.
     func cleanUp() async {
         try? await source.execute(
@@ -248,6 +252,7 @@ struct Scenario {
             database: "postgres")
         try? FileManager.default.removeItem(atPath: directory)
         if ownsWarehouse { warehouse.stop() }
+        ownClickHouse?.stop()
     }
 
     /// The forager executable built next to the test bundle (or FORAGER_BIN).
