@@ -5,7 +5,6 @@ public import LibPQ
 import Logging
 import S3Staging
 public import S3TestSupport
-import Synchronization
 
 /// The Redshift emulation of the tests: an upstream PostgreSQL (LocalCluster), moto's S3 with
 /// signature checking, and `redshift_emulator.py` in front of both, started once per test process
@@ -50,7 +49,7 @@ public struct EmulatedRedshift: Sendable {
             upstream.stop()
             throw error
         }
-        EmulatorRegistry.add(emulator, upstream)
+        ExitCleanup.register { stop(emulator, upstream) }
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if let line = emulator.output.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") }),
@@ -62,6 +61,15 @@ public struct EmulatedRedshift: Sendable {
             try await Task.sleep(for: .milliseconds(100))
         }
         throw HarnessError(description: "the Redshift emulator did not start: \(emulator.output)")
+    }
+
+    /// Stops the emulator (SIGTERM, then SIGKILL after 5 s) and removes the upstream cluster.
+    private static func stop(_ emulator: ChildProcess, _ upstream: LocalCluster) {
+        emulator.signal(SIGTERM)
+        for _ in 0..<50 where emulator.poll() == nil { usleep(100_000) }
+        emulator.signal(SIGKILL)
+        _ = emulator.waitBlocking()
+        upstream.stop()
     }
 
     /// A connection to the emulator.
@@ -87,33 +95,6 @@ public struct EmulatedRedshift: Sendable {
         let connection = try await connect()
         defer { connection.close() }
         return try await connection.query(sql).rows.map { $0.map { $0 ?? "NULL" } }
-    }
-}
-
-/// Stops the emulator (by its pid) and removes the upstream cluster when the test process exits.
-enum EmulatorRegistry {
-    private static let started = Mutex<[(ChildProcess, LocalCluster)]>([])
-
-    static func add(_ emulator: ChildProcess, _ upstream: LocalCluster) {
-        let first = started.withLock { list in
-            list.append((emulator, upstream))
-            return list.count == 1
-        }
-        if first { atexit { EmulatorRegistry.stopAll() } }
-    }
-
-    static func stopAll() {
-        let list = started.withLock { list in
-            defer { list = [] }
-            return list
-        }
-        for (emulator, upstream) in list {
-            emulator.signal(SIGTERM)
-            for _ in 0..<50 where emulator.poll() == nil { usleep(100_000) }
-            emulator.signal(SIGKILL)
-            _ = emulator.waitBlocking()
-            upstream.stop()
-        }
     }
 }
 

@@ -82,8 +82,9 @@ public final class MotoServer: Sendable {
             let credentials = try await setup.createUserWithKey()
             try await setup.createBucket(bucket, credentials: credentials)
             try await setup.expectSignatureChecking(bucket: bucket, credentials: credentials)
-            MotoRegistry.add(pid, directory: directory)
-            return MotoServer(endpoint: setup.endpoint, bucket: bucket, credentials: credentials, pid: pid, directory: directory)
+            let server = MotoServer(endpoint: setup.endpoint, bucket: bucket, credentials: credentials, pid: pid, directory: directory)
+            ExitCleanup.register { server.stop() }
+            return server
         } catch {
             let output = (try? String(contentsOfFile: directory + "/server.out", encoding: .utf8)) ?? ""
             partial.stop()
@@ -116,7 +117,6 @@ public final class MotoServer: Sendable {
         }
         guard first else { return }
         Self.kill(group: pid)
-        MotoRegistry.remove(pid)
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -143,28 +143,4 @@ public final class MotoServer: Sendable {
 public struct MotoServerError: Error, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Servers still running, killed (and their folders removed) when the test process exits.
-enum MotoRegistry {
-    private static let state = Mutex<(registered: Bool, servers: [pid_t: String])>((false, [:]))
-
-    static func add(_ pid: pid_t, directory: String) {
-        let first = state.withLock { state in
-            defer { state = (true, state.servers.merging([pid: directory]) { $1 }) }
-            return !state.registered
-        }
-        if first { atexit { MotoRegistry.killAll() } }
-    }
-
-    static func remove(_ pid: pid_t) {
-        state.withLock { _ = $0.servers.removeValue(forKey: pid) }
-    }
-
-    static func killAll() {
-        for (pid, directory) in state.withLock({ $0.servers }) {
-            MotoServer.kill(group: pid)
-            try? FileManager.default.removeItem(atPath: directory)
-        }
-    }
 }

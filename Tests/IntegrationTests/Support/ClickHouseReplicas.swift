@@ -34,7 +34,7 @@ final class ClickHouseReplicas: Sendable {
             }
             let cluster = ClickHouseReplicas(zooKeeper: zooKeeper, replicas: replicas)
             for replica in replicas { try await cluster.waitForZooKeeper(replica) }
-            StopAtExit.register { cluster.stop() }
+            ExitCleanup.register { cluster.stop() }
             return cluster
         } catch {
             for replica in replicas { replica.stop() }

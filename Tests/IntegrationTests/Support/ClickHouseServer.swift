@@ -269,7 +269,7 @@ actor SharedClickHouse {
             case .modern: try await ClickHouseServer.startModern()
             }
         servers[kind] = started
-        StopAtExit.register { started.stop() }
+        ExitCleanup.register { started.stop() }
         return started
     }
 }

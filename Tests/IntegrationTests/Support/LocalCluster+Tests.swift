@@ -1,13 +1,10 @@
 import ForagerDemo
-import Foundation
-import Glibc
-import Synchronization
 
 extension LocalCluster {
     /// Starts a cluster that is stopped when the test process exits.
     static func startForTests(name: String, settings: [String: String]) throws -> LocalCluster {
         let cluster = try LocalCluster.start(name: "test-" + name, settings: ["fsync": "off"].merging(settings) { $1 })
-        StopAtExit.register { cluster.stop() }
+        ExitCleanup.register { cluster.stop() }
         return cluster
     }
 }
@@ -23,52 +20,6 @@ extension LocalCluster {
 struct HarnessError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Stops every server the test process started (PostgreSQL clusters, ClickHouse servers and
-/// replicas) when it exits, a test that fails midway included.
-enum StopAtExit {
-    private static let stops = Mutex<[@Sendable () -> Void]>([])
-
-    /// Runs `stop` when the test process exits; the first registration installs the exit hook.
-    static func register(_ stop: @escaping @Sendable () -> Void) {
-        let first = stops.withLock { list in
-            list.append(stop)
-            return list.count == 1
-        }
-        if first { atexit { StopAtExit.stopAll() } }
-    }
-
-    static func stopAll() {
-        let list = stops.withLock { list in
-            defer { list = [] }
-            return list
-        }
-        list.forEach { $0() }
-    }
-}
-
-/// Kills every forager process a test started and left running (a test that failed before
-/// stopping it) when the test process exits, so that none outlives the run.
-enum ChildRegistry {
-    private static let children = Mutex<(list: [ChildProcess], hooked: Bool)>(([], false))
-
-    static func register(_ child: ChildProcess) {
-        let first = children.withLock { state in
-            state.list.removeAll { $0.poll() != nil }
-            state.list.append(child)
-            defer { state.hooked = true }
-            return !state.hooked
-        }
-        if first { atexit { ChildRegistry.killAll() } }
-    }
-
-    static func killAll() {
-        for child in children.withLock({ $0.list }) where child.poll() == nil {
-            child.signal(SIGKILL)
-            _ = child.waitBlocking()
-        }
-    }
 }
 
 /// The source and warehouse clusters shared by the integration tests; each test works in databases

@@ -166,7 +166,12 @@ struct Scenario {
         let log = logDirectory + "/forager-\(id)-\(arguments.first ?? "")-\(UInt32.random(in: 0...UInt32.max)).log"
         let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FORAGER_") }.merging(extra) { $1 }
         let process = try ChildProcess(Self.foragerBinary, arguments + ["--config", configPath], outputPath: log, environment: environment)
-        ChildRegistry.register(process)
+        // A test that fails before stopping it leaves it running: killed when the test process exits.
+        ExitCleanup.register {
+            guard process.poll() == nil else { return }
+            process.signal(SIGKILL)
+            _ = process.waitBlocking()
+        }
         return process
     }
 
