@@ -54,7 +54,7 @@ public final class ScriptedStream: ReplicationStream {
     }
 
     public func acknowledge(_ lsn: LSN, replyRequested: Bool) async throws {
-        let update = StandbyStatusUpdate(written: lsn, flushed: lsn, applied: lsn, clientTime: .now, replyRequested: replyRequested)
+        let update = StandbyStatusUpdate(confirming: lsn, at: .now, replyRequested: replyRequested)
         sent.withLock { $0.append(update) }
     }
     public func end() async throws { ends.withLock { $0 += 1 } }

@@ -101,14 +101,6 @@ public struct StandbyStatusUpdate: Sendable, Equatable {
     /// The size of `encoded()`: `'r'`, three Int64 positions, an Int64 timestamp and a Byte1.
     public static let encodedSize = 34
 
-    public init(written: LSN, flushed: LSN, applied: LSN, clientTime: PostgresTimestamp, replyRequested: Bool) {
-        self.written = written
-        self.flushed = flushed
-        self.applied = applied
-        self.clientTime = clientTime
-        self.replyRequested = replyRequested
-    }
-
     /// The CopyData payload to send with `PQputCopyData` (34 bytes).
     public func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
@@ -128,5 +120,13 @@ private func appendBigEndian(_ value: UInt64, to bytes: inout [UInt8]) {
     while shift >= 0 {
         bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
         shift -= 8
+    }
+}
+
+extension StandbyStatusUpdate {
+    /// The update a client sends once everything through `lsn` is durable on its side: `lsn` as
+    /// written, flushed and applied, at `clientTime`.
+    public init(confirming lsn: LSN, at clientTime: PostgresTimestamp, replyRequested: Bool) {
+        self.init(written: lsn, flushed: lsn, applied: lsn, clientTime: clientTime, replyRequested: replyRequested)
     }
 }

@@ -72,7 +72,7 @@ public struct ReplicationConnection: ReplicationStream {
     }
 
     public func acknowledge(_ lsn: LSN, replyRequested: Bool) async throws {
-        let update = StandbyStatusUpdate(written: lsn, flushed: lsn, applied: lsn, clientTime: .now, replyRequested: replyRequested)
+        let update = StandbyStatusUpdate(confirming: lsn, at: .now, replyRequested: replyRequested)
         try await connection.sendCopyData(update.encoded())
     }
 

@@ -1,6 +1,7 @@
-import PGOutput
 import PGOutputTestSupport
 import Testing
+
+@testable import PGOutput
 
 @Suite("replication stream framing")
 struct ReplicationMessageTests {
