@@ -54,29 +54,7 @@ struct ClickHouseClusterTests {
             clickHouseCredentials: "  cluster: \(ClickHouseReplicas.cluster)")
         try await scenario.forager(["sync"])
 
-        // Every table is on both replicas, replicated; the view is on both.
-        let engines = "SELECT name, engine FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' ORDER BY name"
-        let expectedEngines =
-            [
-                "_forager_columns", "_forager_source_types", "_forager_state", "_forager_tables", "readings",
-            ].map { "\($0)\tReplicatedReplacingMergeTree" } + ["readings_current\tView"]
-        for replica in cluster.replicas {
-            #expect(try await rows(on: replica, scenario, engines) == expectedEngines.joined(separator: "\n"), "\(replica.url)")
-        }
-        // A column added on the source reaches both replicas, with its source type recorded.
-        try await scenario.onSource("ALTER TABLE readings ADD COLUMN extra integer; UPDATE readings SET extra = id % 7 WHERE id % 100 = 0;")
-        try await scenario.forager(["sync"])
-        _ = try await second.query("SYSTEM SYNC REPLICA `\(scenario.warehouseDatabase)`.readings")
-        #expect(
-            try await rows(
-                on: second, scenario,
-                "SELECT type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'readings_current' AND name = 'extra'"
-            ) == "Nullable(Int32)")
-        #expect(
-            try await rows(
-                on: second, scenario,
-                "SELECT source_type FROM $db._forager_source_types FINAL WHERE table_name = 'readings' AND column_name = 'extra'")
-                == "integer")
+        try await expectTablesAndColumnsOnEveryReplica(cluster, scenario)
 
         try await scenario.onSource(
             """
@@ -127,6 +105,35 @@ struct ClickHouseClusterTests {
         .write(toFile: scenario.configPath, atomically: true, encoding: .utf8)
         let check = try await scenario.forager(["check"], expectStatus: 1)
         #expect(check.contains("warehouse.sharding is on, but cluster `\(ClickHouseReplicas.cluster)` has 1 shard"), "\(check)")
+    }
+
+    /// Every table is on every replica, replicated, and the view too; a column added on the source
+    /// reaches the second replica with its source type recorded.
+    private func expectTablesAndColumnsOnEveryReplica(_ cluster: ClickHouseReplicas, _ scenario: Scenario) async throws {
+        let second = cluster.replicas[1]
+        // Every table is on both replicas, replicated; the view is on both.
+        let engines = "SELECT name, engine FROM system.tables WHERE database = '\(scenario.warehouseDatabase)' ORDER BY name"
+        let expectedEngines =
+            [
+                "_forager_columns", "_forager_source_types", "_forager_state", "_forager_tables", "readings",
+            ].map { "\($0)\tReplicatedReplacingMergeTree" } + ["readings_current\tView"]
+        for replica in cluster.replicas {
+            #expect(try await rows(on: replica, scenario, engines) == expectedEngines.joined(separator: "\n"), "\(replica.url)")
+        }
+        // A column added on the source reaches both replicas, with its source type recorded.
+        try await scenario.onSource("ALTER TABLE readings ADD COLUMN extra integer; UPDATE readings SET extra = id % 7 WHERE id % 100 = 0;")
+        try await scenario.forager(["sync"])
+        _ = try await second.query("SYSTEM SYNC REPLICA `\(scenario.warehouseDatabase)`.readings")
+        #expect(
+            try await rows(
+                on: second, scenario,
+                "SELECT type FROM system.columns WHERE database = '\(scenario.warehouseDatabase)' AND table = 'readings_current' AND name = 'extra'"
+            ) == "Nullable(Int32)")
+        #expect(
+            try await rows(
+                on: second, scenario,
+                "SELECT source_type FROM $db._forager_source_types FINAL WHERE table_name = 'readings' AND column_name = 'extra'")
+                == "integer")
     }
 
     @Test(

@@ -9,49 +9,7 @@ struct LeastPrivilegeTests {
     )
     func leastPrivilegeSource() async throws {
         let scenario = try await Scenario.make(sourceSQL: "SELECT 1", tables: ["public.samples", "public.hives"])
-        let owner = "lp_owner_\(scenario.id)", role = "lp_forager_\(scenario.id)", password = "Src-S3cret-Pw-lp"
-
-        // The application's tables, owned by a role of their own.
-        try await scenario.source.execute("CREATE ROLE \(owner) LOGIN", database: "postgres")
-        try await scenario.onSource(
-            """
-            GRANT CREATE ON DATABASE \(scenario.sourceDatabase) TO \(owner);
-            GRANT CREATE ON SCHEMA public TO \(owner);
-            SET ROLE \(owner);
-            CREATE TABLE samples (id bigint PRIMARY KEY, hive int NOT NULL, value numeric, note text);
-            CREATE TABLE hives (id int PRIMARY KEY, name text NOT NULL, doc jsonb);
-            CREATE TABLE private_notes (id int PRIMARY KEY, secret text);
-            INSERT INTO samples SELECT g, g % 20, g * 1.25, 'n' || g FROM generate_series(1, 5000) g;
-            INSERT INTO hives SELECT g, 'hive ' || g, jsonb_build_object('frames', g) FROM generate_series(1, 20) g;
-            RESET ROLE;
-            """)
-
-        // docs/operations.md, "The source role": the role, its grants, and its pg_hba.conf line.
-        try await scenario.source.execute("CREATE ROLE \(role) LOGIN REPLICATION PASSWORD '\(password)'", database: "postgres")
-        try await scenario.onSource(
-            """
-            GRANT USAGE ON SCHEMA public TO \(role);
-            GRANT SELECT ON public.samples, public.hives TO \(role);
-            """)
-        let hba = scenario.source.directory + "/data/pg_hba.conf"
-        let rules = try String(contentsOfFile: hba, encoding: .utf8)
-        try ("host \(scenario.sourceDatabase) \(role) 127.0.0.1/32 scram-sha-256\n" + rules).write(
-            toFile: hba, atomically: false, encoding: .utf8)
-        try await scenario.source.execute("SELECT pg_reload_conf()", database: "postgres")
-
-        // The publication, made once by the tables' owner.
-        try await scenario.onSource(
-            """
-            SET ROLE \(owner);
-            CREATE PUBLICATION forager_pub WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true);
-            ALTER PUBLICATION forager_pub ADD TABLE public.samples, public.hives;
-            RESET ROLE;
-            """)
-        #expect(
-            try await scenario.source.scalar(
-                "SELECT concat_ws(',', rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls) FROM pg_roles WHERE rolname = '\(role)'",
-                database: "postgres") == "f,f,f,t,f")
-        #expect(try await scenario.sourceScalar("SELECT has_table_privilege('\(role)', 'private_notes', 'SELECT')") == "f")
+        let (owner, role, password) = try await Self.setUpAsDocumented(scenario)
 
         try scenario.rewriteConfig(
             sourceURL: "postgresql://\(role):\(password)@127.0.0.1:\(scenario.source.port)/\(scenario.sourceDatabase)")
@@ -95,6 +53,56 @@ struct LeastPrivilegeTests {
         #expect(
             try await scenario.sourceScalar("SELECT string_agg(pubname || ':' || pubowner::regrole::text, ',') FROM pg_publication")
                 == "forager_pub:\(owner)")
+    }
+
+    /// The source set up as docs/operations.md says: the application's tables owned by a role of
+    /// their own, Forager's role with LOGIN REPLICATION and SELECT on the mapped tables (and its
+    /// pg_hba.conf line), and the publication made once by the tables' owner.
+    private static func setUpAsDocumented(_ scenario: Scenario) async throws -> (owner: String, role: String, password: String) {
+        let owner = "lp_owner_\(scenario.id)", role = "lp_forager_\(scenario.id)", password = "Src-S3cret-Pw-lp"
+
+        // The application's tables, owned by a role of their own.
+        try await scenario.source.execute("CREATE ROLE \(owner) LOGIN", database: "postgres")
+        try await scenario.onSource(
+            """
+            GRANT CREATE ON DATABASE \(scenario.sourceDatabase) TO \(owner);
+            GRANT CREATE ON SCHEMA public TO \(owner);
+            SET ROLE \(owner);
+            CREATE TABLE samples (id bigint PRIMARY KEY, hive int NOT NULL, value numeric, note text);
+            CREATE TABLE hives (id int PRIMARY KEY, name text NOT NULL, doc jsonb);
+            CREATE TABLE private_notes (id int PRIMARY KEY, secret text);
+            INSERT INTO samples SELECT g, g % 20, g * 1.25, 'n' || g FROM generate_series(1, 5000) g;
+            INSERT INTO hives SELECT g, 'hive ' || g, jsonb_build_object('frames', g) FROM generate_series(1, 20) g;
+            RESET ROLE;
+            """)
+
+        // docs/operations.md, "The source role": the role, its grants, and its pg_hba.conf line.
+        try await scenario.source.execute("CREATE ROLE \(role) LOGIN REPLICATION PASSWORD '\(password)'", database: "postgres")
+        try await scenario.onSource(
+            """
+            GRANT USAGE ON SCHEMA public TO \(role);
+            GRANT SELECT ON public.samples, public.hives TO \(role);
+            """)
+        let hba = scenario.source.directory + "/data/pg_hba.conf"
+        let rules = try String(contentsOfFile: hba, encoding: .utf8)
+        try ("host \(scenario.sourceDatabase) \(role) 127.0.0.1/32 scram-sha-256\n" + rules).write(
+            toFile: hba, atomically: false, encoding: .utf8)
+        try await scenario.source.execute("SELECT pg_reload_conf()", database: "postgres")
+
+        // The publication, made once by the tables' owner.
+        try await scenario.onSource(
+            """
+            SET ROLE \(owner);
+            CREATE PUBLICATION forager_pub WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true);
+            ALTER PUBLICATION forager_pub ADD TABLE public.samples, public.hives;
+            RESET ROLE;
+            """)
+        #expect(
+            try await scenario.source.scalar(
+                "SELECT concat_ws(',', rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls) FROM pg_roles WHERE rolname = '\(role)'",
+                database: "postgres") == "f,f,f,t,f")
+        #expect(try await scenario.sourceScalar("SELECT has_table_privilege('\(role)', 'private_notes', 'SELECT')") == "f")
+        return (owner, role, password)
     }
 
     static let sampleColumns = ["id", "hive", "value", "note"]
