@@ -24,7 +24,10 @@ public enum Gzip {
             throw GzipError(action: "decompress")
         }
         defer { inflateEnd(&stream) }
-        return try finish(&stream, data, capacity: capacity + 1, action: "decompress", step: inflate)
+        // One byte of room more than allowed, so that a stream that would not fit cannot end exactly at the room's end.
+        let bytes = try finish(&stream, data, capacity: capacity + 1, action: "decompress", step: inflate)
+        guard bytes.count <= capacity else { throw GzipError(action: "decompress") }
+        return bytes
     }
 
     /// Runs `step` (deflate or inflate) once over all of `data` into a buffer of `capacity` bytes.

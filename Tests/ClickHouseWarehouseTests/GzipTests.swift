@@ -15,6 +15,8 @@ import Testing
         let compressed = try Gzip.compress(Array(repeating: 7, count: 1000))
         #expect(throws: GzipError.self) { try Gzip.decompress(Array(compressed.dropLast(4)), capacity: 1000) }
         #expect(throws: GzipError.self) { try Gzip.decompress(compressed, capacity: 10) }
+        #expect(throws: GzipError.self) { try Gzip.decompress(compressed, capacity: 999) }
+        #expect(try Gzip.decompress(compressed, capacity: 1000).count == 1000)
         #expect(throws: GzipError.self) { try Gzip.decompress([1, 2, 3], capacity: 1000) }
     }
 }
